@@ -1,0 +1,1 @@
+//! The `#[moge::kernel]` attribute macro.

@@ -1,0 +1,381 @@
+//! Symbolic dimensions.
+//!
+//! A [`Dim`] is an integer expression over dimension symbols ([`Sym`]): a literal (`64`), a static
+//! parameter (`E`), a dynamic dim (`T`), or `+ - * /` of those (`2 * I`, `E / G`). Every `Dim` built through
+//! the constructors here is kept in a canonical form (a sum of products with integer coefficients, the
+//! constant last; an inexact quotient stays an opaque factor), so two dims are equal exactly when their
+//! canonical forms are equal: `(T, 2*I)` equals `(T, I + I)` and `(T, E)` differs from `(T, G)`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cranelift_entity::PrimaryMap;
+
+use super::entities::Sym;
+use super::SymData;
+
+/// A dimension expression in canonical form. Build with [`Dim::lit`], [`Dim::sym`] and the arithmetic
+/// constructors; never construct the variants directly except in the parser of the text form.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Dim {
+    /// A literal size.
+    Const(i64),
+    /// A symbol: static parameter or dynamic dim.
+    Sym(Sym),
+    /// Sum of the two operands.
+    Add(Box<Dim>, Box<Dim>),
+    /// Product of the two operands.
+    Mul(Box<Dim>, Box<Dim>),
+    /// Quotient that could not be simplified away; when evaluated it must divide exactly.
+    Div(Box<Dim>, Box<Dim>),
+}
+
+/// Why a dimension could not be evaluated.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum DimEvalError {
+    /// A symbol had no value in the bindings.
+    #[error("dimension symbol `{0}` has no value")]
+    Unbound(String),
+    /// A quotient was not exact.
+    #[error("`{num}` is not divisible by `{den}`")]
+    Inexact {
+        /// The numerator's value.
+        num: i64,
+        /// The denominator's value.
+        den: i64,
+    },
+    /// A division by zero.
+    #[error("division by zero in a dimension expression")]
+    DivByZero,
+    /// The value was negative or overflowed.
+    #[error("dimension evaluates to {0}, outside 0..2^40")]
+    OutOfRange(i128),
+}
+
+/// One factor of a product term: a symbol, or an opaque quotient.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Atom {
+    Sym(Sym),
+    Quot(Box<Dim>, Box<Dim>),
+}
+
+/// Sum of products: `factors (sorted) -> coefficient`. The empty factor list is the constant term.
+type Poly = BTreeMap<Vec<Atom>, i64>;
+
+impl Dim {
+    /// A literal.
+    pub fn lit(value: i64) -> Dim {
+        Dim::Const(value)
+    }
+
+    /// A symbol.
+    pub fn sym(sym: Sym) -> Dim {
+        Dim::Sym(sym)
+    }
+
+    /// `a + b`, canonical.
+    pub fn add(a: &Dim, b: &Dim) -> Dim {
+        let mut p = a.poly();
+        poly_add(&mut p, &b.poly(), 1);
+        from_poly(p)
+    }
+
+    /// `a - b`, canonical.
+    pub fn sub(a: &Dim, b: &Dim) -> Dim {
+        let mut p = a.poly();
+        poly_add(&mut p, &b.poly(), -1);
+        from_poly(p)
+    }
+
+    /// `a * b`, canonical.
+    pub fn mul(a: &Dim, b: &Dim) -> Dim {
+        from_poly(poly_mul(&a.poly(), &b.poly()))
+    }
+
+    /// `a / b`, canonical: exact when both are literals or when the literal divisor divides every
+    /// coefficient; otherwise an opaque quotient. Returns `None` for a literal division that is not exact
+    /// or divides by zero.
+    pub fn div(a: &Dim, b: &Dim) -> Option<Dim> {
+        let pa = a.poly();
+        if let Some(d) = b.as_const() {
+            if d == 0 {
+                return None;
+            }
+            if pa.values().all(|c| c % d == 0) {
+                return Some(from_poly(pa.into_iter().map(|(k, c)| (k, c / d)).collect()));
+            }
+            if a.as_const().is_some() {
+                return None;
+            }
+        }
+        if a == b {
+            return Some(Dim::Const(1));
+        }
+        Some(Dim::Div(Box::new(a.clone()), Box::new(b.clone())))
+    }
+
+    /// The literal value, if this dim is a literal.
+    pub fn as_const(&self) -> Option<i64> {
+        match self {
+            Dim::Const(c) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// The symbol, if this dim is exactly one symbol.
+    pub fn as_sym(&self) -> Option<Sym> {
+        match self {
+            Dim::Sym(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// Every symbol this dim mentions, in order of first appearance, without repeats.
+    pub fn syms(&self) -> Vec<Sym> {
+        let mut out = Vec::new();
+        self.collect_syms(&mut out);
+        out
+    }
+
+    fn collect_syms(&self, out: &mut Vec<Sym>) {
+        match self {
+            Dim::Const(_) => {}
+            Dim::Sym(s) => {
+                if !out.contains(s) {
+                    out.push(*s)
+                }
+            }
+            Dim::Add(a, b) | Dim::Mul(a, b) | Dim::Div(a, b) => {
+                a.collect_syms(out);
+                b.collect_syms(out);
+            }
+        }
+    }
+
+    /// Evaluates with `value(sym)` giving each symbol's value.
+    pub fn eval(
+        &self,
+        value: &dyn Fn(Sym) -> Option<i64>,
+        syms: &PrimaryMap<Sym, SymData>,
+    ) -> Result<i64, DimEvalError> {
+        let v = self.eval_wide(value, syms)?;
+        if !(0..(1i128 << 40)).contains(&v) {
+            return Err(DimEvalError::OutOfRange(v));
+        }
+        Ok(v as i64)
+    }
+
+    fn eval_wide(
+        &self,
+        value: &dyn Fn(Sym) -> Option<i64>,
+        syms: &PrimaryMap<Sym, SymData>,
+    ) -> Result<i128, DimEvalError> {
+        let range = |v: i128| {
+            if v.unsigned_abs() > (1u128 << 100) {
+                Err(DimEvalError::OutOfRange(v))
+            } else {
+                Ok(v)
+            }
+        };
+        Ok(match self {
+            Dim::Const(c) => *c as i128,
+            Dim::Sym(s) => value(*s)
+                .ok_or_else(|| DimEvalError::Unbound(syms[*s].name.clone()))?
+                as i128,
+            Dim::Add(a, b) => range(a.eval_wide(value, syms)? + b.eval_wide(value, syms)?)?,
+            Dim::Mul(a, b) => range(a.eval_wide(value, syms)? * b.eval_wide(value, syms)?)?,
+            Dim::Div(a, b) => {
+                let (n, d) = (a.eval_wide(value, syms)?, b.eval_wide(value, syms)?);
+                if d == 0 {
+                    return Err(DimEvalError::DivByZero);
+                }
+                if n % d != 0 {
+                    return Err(DimEvalError::Inexact { num: n as i64, den: d as i64 });
+                }
+                n / d
+            }
+        })
+    }
+
+    /// Replaces every symbol for which `value` returns `Some` by that literal, and re-canonicalizes.
+    pub fn substitute(&self, value: &dyn Fn(Sym) -> Option<Dim>) -> Dim {
+        match self {
+            Dim::Const(c) => Dim::Const(*c),
+            Dim::Sym(s) => value(*s).unwrap_or(Dim::Sym(*s)),
+            Dim::Add(a, b) => Dim::add(&a.substitute(value), &b.substitute(value)),
+            Dim::Mul(a, b) => Dim::mul(&a.substitute(value), &b.substitute(value)),
+            Dim::Div(a, b) => {
+                let (a, b) = (a.substitute(value), b.substitute(value));
+                // An inexact literal quotient stays opaque so that evaluation reports it.
+                Dim::div(&a, &b).unwrap_or(Dim::Div(Box::new(a), Box::new(b)))
+            }
+        }
+    }
+
+    /// Displays the dim with symbol names from `syms`.
+    pub fn display<'a>(&'a self, syms: &'a PrimaryMap<Sym, SymData>) -> DisplayDim<'a> {
+        DisplayDim { dim: self, syms }
+    }
+
+    fn poly(&self) -> Poly {
+        let mut p = Poly::new();
+        match self {
+            Dim::Const(c) => {
+                if *c != 0 {
+                    p.insert(Vec::new(), *c);
+                }
+            }
+            Dim::Sym(s) => {
+                p.insert(vec![Atom::Sym(*s)], 1);
+            }
+            Dim::Add(a, b) => {
+                p = a.poly();
+                poly_add(&mut p, &b.poly(), 1);
+            }
+            Dim::Mul(a, b) => p = poly_mul(&a.poly(), &b.poly()),
+            Dim::Div(a, b) => {
+                p.insert(vec![Atom::Quot(a.clone(), b.clone())], 1);
+            }
+        }
+        p
+    }
+}
+
+fn poly_add(acc: &mut Poly, other: &Poly, sign: i64) {
+    for (k, c) in other {
+        let e = acc.entry(k.clone()).or_insert(0);
+        *e = e.saturating_add(sign.saturating_mul(*c));
+        if *e == 0 {
+            acc.remove(k);
+        }
+    }
+}
+
+fn poly_mul(a: &Poly, b: &Poly) -> Poly {
+    let mut out = Poly::new();
+    for (ka, ca) in a {
+        for (kb, cb) in b {
+            let mut k: Vec<Atom> = ka.iter().chain(kb.iter()).cloned().collect();
+            k.sort();
+            let mut term = Poly::new();
+            term.insert(k, ca.saturating_mul(*cb));
+            poly_add(&mut out, &term, 1);
+        }
+    }
+    out
+}
+
+fn atom_dim(atom: &Atom) -> Dim {
+    match atom {
+        Atom::Sym(s) => Dim::Sym(*s),
+        Atom::Quot(a, b) => Dim::Div(a.clone(), b.clone()),
+    }
+}
+
+/// Rebuilds a canonical tree: terms by descending degree then factor order, each `coef * f1 * f2 ...`
+/// (coefficient first, omitted when 1), the constant last; a left-leaning chain of `Add`.
+fn from_poly(p: Poly) -> Dim {
+    let mut terms: Vec<(Vec<Atom>, i64)> = p.into_iter().filter(|(_, c)| *c != 0).collect();
+    terms.sort_by(|(ka, _), (kb, _)| kb.len().cmp(&ka.len()).then_with(|| ka.cmp(kb)));
+    let mut acc: Option<Dim> = None;
+    for (factors, coef) in terms {
+        let mut term: Option<Dim> = if coef == 1 && !factors.is_empty() {
+            None
+        } else {
+            Some(Dim::Const(coef))
+        };
+        for f in &factors {
+            let f = atom_dim(f);
+            term = Some(match term {
+                None => f,
+                Some(t) => Dim::Mul(Box::new(t), Box::new(f)),
+            });
+        }
+        let term = term.unwrap_or(Dim::Const(coef));
+        acc = Some(match acc {
+            None => term,
+            Some(a) => Dim::Add(Box::new(a), Box::new(term)),
+        });
+    }
+    acc.unwrap_or(Dim::Const(0))
+}
+
+/// [`Dim`] with symbol names, for printing: `2*I`, `E/G`, `T + -1` prints as `T - 1`.
+pub struct DisplayDim<'a> {
+    dim: &'a Dim,
+    syms: &'a PrimaryMap<Sym, SymData>,
+}
+
+impl DisplayDim<'_> {
+    fn write(&self, f: &mut fmt::Formatter<'_>, dim: &Dim, prec: u8) -> fmt::Result {
+        // Precedence: 0 = sum, 1 = product/quotient operand, 2 = atom.
+        match dim {
+            Dim::Const(c) => {
+                if *c < 0 && prec > 0 {
+                    write!(f, "({c})")
+                } else {
+                    write!(f, "{c}")
+                }
+            }
+            Dim::Sym(s) => match self.syms.get(*s) {
+                Some(data) => f.write_str(&data.name),
+                None => write!(f, "{s}"),
+            },
+            Dim::Add(a, b) => {
+                if prec > 0 {
+                    f.write_str("(")?;
+                }
+                self.write(f, a, 0)?;
+                match &**b {
+                    Dim::Const(c) if *c < 0 => write!(f, " - {}", -c)?,
+                    Dim::Mul(x, y) if matches!(**x, Dim::Const(c) if c < 0) => {
+                        let c = x.as_const().unwrap_or(0);
+                        f.write_str(" - ")?;
+                        if c != -1 {
+                            write!(f, "{}*", -c)?;
+                        }
+                        self.write(f, y, 1)?;
+                    }
+                    _ => {
+                        f.write_str(" + ")?;
+                        self.write(f, b, 0)?;
+                    }
+                }
+                if prec > 0 {
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            Dim::Mul(a, b) => {
+                if prec > 1 {
+                    f.write_str("(")?;
+                }
+                self.write(f, a, 1)?;
+                f.write_str("*")?;
+                self.write(f, b, 2)?;
+                if prec > 1 {
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            Dim::Div(a, b) => {
+                if prec > 1 {
+                    f.write_str("(")?;
+                }
+                self.write(f, a, 1)?;
+                f.write_str("/")?;
+                self.write(f, b, 2)?;
+                if prec > 1 {
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for DisplayDim<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, self.dim, 0)
+    }
+}

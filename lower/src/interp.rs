@@ -1,0 +1,1 @@
+//! The reference interpreter over the graph IR (the numeric oracle).

@@ -1,0 +1,13 @@
+//! moge's middle end: the graph IR (tensor ops with symbolic shapes), its text form, verifier and
+//! reference interpreter, and the passes that lower it towards Ascend C.
+//!
+//! Layering: `moge-dsl` builds [`graph::Kernel`]s; this crate checks, interprets and lowers them;
+//! `moge-codegen-ascendc` emits code from the lowered form.
+
+pub mod graph;
+pub mod interp;
+
+pub use graph::{
+    DType, Dim, Kernel, Op, OpData, OpKind, Shape, SrcLoc, Sym, SymData, SymKind, TensorType,
+    Type, Value, ValueData,
+};

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what moge needs on a fresh Debian machine: a Rust toolchain (assumed present) and a host C++
+# compiler for the emulator backend. Safe to run again.
+set -euo pipefail
+if ! command -v g++ >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq g++ >/dev/null
+  else
+    echo "moge setup: g++ is missing; install it (apt-get install g++)" >&2
+    exit 1
+  fi
+fi
