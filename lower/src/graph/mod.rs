@@ -25,8 +25,13 @@
 
 pub mod dim;
 pub mod entities;
+pub mod infer;
 pub mod ops;
+pub mod parse;
+pub mod specialize;
 pub mod types;
+pub mod verify;
+pub mod write;
 
 use cranelift_entity::{PrimaryMap, SecondaryMap};
 
@@ -150,6 +155,16 @@ pub struct Constraint {
     pub reason: String,
 }
 
+/// A schedule hint written as an attribute on a DSL statement, e.g. `#[tile(m = 128, n = 256)]`.
+/// Hints never change results; the scheduler may use or ignore them.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Hint {
+    /// The attribute's name (`tile`).
+    pub name: String,
+    /// Its `key = value` arguments, in source order.
+    pub args: Vec<(String, i64)>,
+}
+
 /// A kernel in graph IR.
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Kernel {
@@ -173,6 +188,8 @@ pub struct Kernel {
     pub locs: SecondaryMap<Op, SrcLoc>,
     /// Conditions on static dims checked at specialization.
     pub constraints: Vec<Constraint>,
+    /// Schedule hints of each op (from statement attributes), in source order.
+    pub hints: SecondaryMap<Op, Vec<Hint>>,
 }
 
 impl Kernel {
