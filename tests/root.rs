@@ -1,1 +1,6 @@
 
+mod examples_eval;
+mod moge_reference;
+mod differential;
+mod ui;
+mod cli;

@@ -1,1 +1,174 @@
-//! Ascend C writer.
+//! moge's Ascend C backend: writes one `.cpp` per scheduled device kernel and the program's manifest.
+//!
+//! [`compile_program`] takes a specialized graph kernel through the middle end
+//! ([`moge_lower::schedule::schedule_kernel`]) and emits the result. The writer only accepts
+//! [`Schedule`]s, so nothing unverified or unbudgeted can be emitted.
+
+pub mod back;
+pub mod helpers;
+pub mod keywords;
+pub mod manifest;
+pub mod namer;
+pub mod writer;
+
+use moge_lower::graph::Kernel;
+use moge_lower::kir::{ArgRole, CoreKind};
+use moge_lower::schedule::{schedule_kernel, LowerError, Schedule, ScheduleOptions};
+use moge_lower::target::Target;
+
+pub use manifest::Manifest;
+pub use writer::{Error as WriterError, KernelInfo, Writer};
+
+/// Why a program could not be compiled.
+#[derive(Clone, PartialEq, Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// The middle end refused the kernel.
+    #[error(transparent)]
+    Lower(#[from] LowerError),
+    /// The writer failed.
+    #[error(transparent)]
+    Write(#[from] WriterError),
+}
+
+/// One emitted device kernel.
+#[derive(Clone, PartialEq, Debug)]
+pub struct DeviceKernel {
+    /// The `extern "C"` symbol.
+    pub name: String,
+    /// The file name of its source (`<name>.cpp`).
+    pub file: String,
+    /// The Ascend C source.
+    pub source: String,
+    /// The scheduled kernel IR it was written from.
+    pub schedule: Schedule,
+}
+
+/// A compiled program: device kernels, their kernel IR and the manifest.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Program {
+    /// The device kernels, in launch order.
+    pub kernels: Vec<DeviceKernel>,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The kernel IR of every kernel, in the text form, one after the other.
+    pub kir_text: String,
+}
+
+impl Program {
+    /// The manifest as pretty JSON.
+    pub fn manifest_json(&self) -> String {
+        self.manifest.to_json()
+    }
+}
+
+/// Compiles a specialized graph kernel for `target` with default options.
+pub fn compile_program(kernel: &Kernel, target: &Target) -> Result<Program, CodegenError> {
+    compile_program_with(kernel, target, &ScheduleOptions::default())
+}
+
+/// Compiles a specialized graph kernel for `target`.
+pub fn compile_program_with(
+    kernel: &Kernel,
+    target: &Target,
+    options: &ScheduleOptions,
+) -> Result<Program, CodegenError> {
+    let schedules = schedule_kernel(kernel, target, options)?;
+    let info = KernelInfo {
+        program: kernel.name.clone(),
+        target: target.name.to_string(),
+        bindings: kernel.bound.clone(),
+    };
+    let mut kernels = Vec::new();
+    let mut kir_text = String::new();
+    for schedule in schedules {
+        let mut w = Writer::new(String::new());
+        w.write(&schedule, &info)?;
+        let source = w.finish();
+        let name = schedule.func().name.clone();
+        if !kir_text.is_empty() {
+            kir_text.push('\n');
+        }
+        kir_text.push_str(&schedule.kir_text());
+        kernels.push(DeviceKernel {
+            file: format!("{name}.cpp"),
+            name,
+            source,
+            schedule,
+        });
+    }
+    let manifest = build_manifest(kernel, target, &kernels);
+    Ok(Program {
+        kernels,
+        manifest,
+        kir_text,
+    })
+}
+
+fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) -> Manifest {
+    let mut params = Vec::new();
+    if let Some(first) = kernels.first() {
+        let func = first.schedule.func();
+        let mut push = |role: ArgRole| {
+            for a in func.args.values().filter(|a| a.role == role) {
+                params.push(manifest::Param {
+                    name: a.name.clone(),
+                    role: if role == ArgRole::Input {
+                        "input"
+                    } else {
+                        "output"
+                    }
+                    .to_string(),
+                    dtype: a.dtype.name().to_string(),
+                    shape: a.shape.iter().map(|e| e.to_string()).collect(),
+                });
+            }
+        };
+        push(ArgRole::Input);
+        push(ArgRole::Output);
+    }
+    let entries = kernels
+        .iter()
+        .map(|k| {
+            let func = k.schedule.func();
+            let (core_type, kernel_type) = match func.core {
+                CoreKind::Aiv => ("aiv", "KERNEL_TYPE_AIV_ONLY"),
+                CoreKind::Aic => ("aic", "KERNEL_TYPE_AIC_ONLY"),
+                CoreKind::Mix => ("mix", "KERNEL_TYPE_MIX_AIC_1_2"),
+            };
+            manifest::KernelEntry {
+                name: k.name.clone(),
+                source: k.file.clone(),
+                core_type: core_type.to_string(),
+                kernel_type: kernel_type.to_string(),
+                args: func.args.values().map(|a| a.name.clone()).collect(),
+                block_dim: func.split.block_dim.to_string(),
+                tiling: func
+                    .fields
+                    .values()
+                    .map(|f| manifest::TilingField {
+                        name: f.name.clone(),
+                        expr: f.expr.to_string(),
+                    })
+                    .collect(),
+                workspace_bytes: "0".to_string(),
+                ub_bytes: func.ub_bytes(),
+                tile_rows: func.split.tile_rows,
+            }
+        })
+        .collect();
+    Manifest {
+        format: manifest::FORMAT.to_string(),
+        program: kernel.name.clone(),
+        target: target.name.to_string(),
+        bindings: kernel.bound.iter().cloned().collect(),
+        dynamic_dims: kernel
+            .dynamic_dims()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        params,
+        buffers: Vec::new(),
+        kernels: entries,
+        workspace_bytes: "0".to_string(),
+    }
+}

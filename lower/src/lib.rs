@@ -11,3 +11,7 @@ pub use graph::{
     DType, Dim, Kernel, Op, OpData, OpKind, Shape, SrcLoc, Sym, SymData, SymKind, TensorType,
     Type, Value, ValueData,
 };
+pub mod kir;
+pub mod opt;
+pub mod schedule;
+pub mod target;

@@ -1,1 +1,4 @@
 //! moge runtime.
+
+pub mod emulator;
+pub mod npy;

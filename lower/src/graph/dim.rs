@@ -212,6 +212,25 @@ impl Dim {
         }
     }
 
+    /// The terms of the canonical sum as `(coefficient, monomial)` pairs, in canonical order. A monomial
+    /// is a product of symbols and opaque quotients with coefficient 1; the constant term has the
+    /// monomial `Dim::Const(1)`. Zero has no terms.
+    pub fn terms(&self) -> Vec<(i64, Dim)> {
+        self.poly()
+            .into_iter()
+            .map(|(factors, coef)| (coef, from_poly(Poly::from([(factors, 1)]))))
+            .collect()
+    }
+
+    /// Whether the dim contains an opaque quotient (a division that did not simplify away).
+    pub fn has_quotient(&self) -> bool {
+        match self {
+            Dim::Const(_) | Dim::Sym(_) => false,
+            Dim::Div(..) => true,
+            Dim::Add(a, b) | Dim::Mul(a, b) => a.has_quotient() || b.has_quotient(),
+        }
+    }
+
     /// Displays the dim with symbol names from `syms`.
     pub fn display<'a>(&'a self, syms: &'a PrimaryMap<Sym, SymData>) -> DisplayDim<'a> {
         DisplayDim { dim: self, syms }
@@ -334,7 +353,9 @@ impl DisplayDim<'_> {
                         if c != -1 {
                             write!(f, "{}*", -c)?;
                         }
-                        self.write(f, y, 1)?;
+                        // After `c*`, `y` is the right operand of a product: a quotient needs
+                        // parentheses there (`6*(1/G)`, not `6*1/G`).
+                        self.write(f, y, if c != -1 { 2 } else { 1 })?;
                     }
                     _ => {
                         f.write_str(" + ")?;

@@ -11,13 +11,15 @@
 //! kernel's [constraints](Constraint); a **dynamic** symbol (such as `T`) stays symbolic until launch, when
 //! it is bound from the input shapes.
 //!
-//! The text form (see [`write`] and [`parse`]) is how the IR appears in logs, errors, snapshots and tests:
+//! The text form (see [`write`](mod@write) and [`parse`]) is how the IR appears in logs, errors, snapshots and tests:
 //!
 //! ```text
-//! kernel moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E]) dyn(T) {
-//!   v0 = param 0 : f32[T, E]
+//! kernel moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E]) -> (weight: f32[T, G], expert: i32[T, G]) {
+//!   dyn T
+//!   require G divides E @7:24-7:49 "the group count of `group_topk` must divide the last dim"
+//!   v0 = param 0 : f32[T, E]                         @3:5-3:33
 //!   ...
-//!   return weight = v5, expert = v4
+//!   return weight = v6, expert = v4
 //! }
 //! ```
 

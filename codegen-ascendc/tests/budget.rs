@@ -1,0 +1,1 @@
+//! Budget behaviour seen from the backend.

@@ -1,0 +1,5 @@
+//! Tests of the Ascend C backend (one test binary).
+
+mod budget;
+mod snapshots;
+mod units;

@@ -1,0 +1,152 @@
+//! Dim expressions (`E`, `2 * I`, `E / G`, `64`) and tensor types.
+
+use moge_lower::graph::SymKind;
+use moge_lower::{Dim, TensorType};
+
+use super::Builder;
+use crate::ast::{BinOp, Expr, ExprKind, TypeExpr};
+use crate::diagnostic::Diagnostic;
+
+/// How unknown names in a dim expression are treated.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub(crate) enum DimMode {
+    /// In a parameter type: an unknown name declares a dynamic dim.
+    Declare,
+    /// Elsewhere: every name must be a declared dim.
+    Known,
+}
+
+impl Builder<'_> {
+    /// The tensor type written as `ty`; `what` says where it is, for messages. The dims are
+    /// evaluated (and dynamic ones declared) even when the dtype was rejected.
+    pub(crate) fn tensor_type(
+        &mut self,
+        ty: &TypeExpr,
+        mode: DimMode,
+        what: &str,
+    ) -> Option<TensorType> {
+        let dims: Vec<Option<Dim>> = ty.dims.iter().map(|d| self.dim(d, mode, what)).collect();
+        let dims = dims.into_iter().collect::<Option<Vec<_>>>()?;
+        Some(TensorType::new(ty.dtype?, dims))
+    }
+
+    /// Evaluates a dim expression; `None` after reporting an error.
+    pub(crate) fn dim(&mut self, e: &Expr, mode: DimMode, what: &str) -> Option<Dim> {
+        let dim = self.dim_inner(e, mode, what)?;
+        if let Some(c) = dim.as_const() {
+            if c < 0 {
+                self.error(Diagnostic::new(
+                    e.span,
+                    format!("this dim is {c}, but dims cannot be negative"),
+                ));
+                return None;
+            }
+        }
+        Some(dim)
+    }
+
+    fn dim_inner(&mut self, e: &Expr, mode: DimMode, what: &str) -> Option<Dim> {
+        match &e.kind {
+            ExprKind::Int(v) => Some(Dim::lit(*v)),
+            ExprKind::Ident(name) => {
+                if let Some(sym) = self.kernel.sym_by_name(name) {
+                    return Some(Dim::sym(sym));
+                }
+                if mode == DimMode::Declare {
+                    return Some(Dim::sym(
+                        self.kernel.add_sym(name.clone(), SymKind::Dynamic),
+                    ));
+                }
+                let is_tensor = self.bindings.iter().any(|b| b.name == *name);
+                if !is_tensor && self.incomplete_signature {
+                    // The name may be a dynamic dim of a parameter type that was rejected.
+                    return None;
+                }
+                self.mark_name_used(name);
+                let diag = if is_tensor {
+                    Diagnostic::new(e.span, format!("`{name}` is a tensor, not a dimension"))
+                        .with_help("a dim is a const generic, a dim named in a parameter type, a literal, or `+ - * /` of those")
+                } else {
+                    let mut diag =
+                        Diagnostic::new(e.span, format!("unknown dim `{name}` in the {what}"));
+                    let names: Vec<&str> =
+                        self.kernel.syms.values().map(|s| s.name.as_str()).collect();
+                    if let Some(near) = crate::suggest::closest(name, names) {
+                        diag = diag.with_help(format!("did you mean `{near}`?"));
+                    } else {
+                        diag = diag.with_help(
+                            "dims are the kernel's const generics (static) and the names in its parameter types (dynamic)",
+                        );
+                    }
+                    diag
+                };
+                self.error(diag);
+                None
+            }
+            ExprKind::Binary(op, a, b) if !op.is_comparison() => {
+                let lhs = self.dim_inner(a, mode, what);
+                let rhs = self.dim_inner(b, mode, what);
+                let (lhs, rhs) = (lhs?, rhs?);
+                match op {
+                    BinOp::Add => Some(Dim::add(&lhs, &rhs)),
+                    BinOp::Sub => Some(Dim::sub(&lhs, &rhs)),
+                    BinOp::Mul => Some(Dim::mul(&lhs, &rhs)),
+                    _ => match Dim::div(&lhs, &rhs) {
+                        Some(q) => Some(q),
+                        None => {
+                            let message = if rhs.as_const() == Some(0) {
+                                "division by zero in a dim".to_string()
+                            } else {
+                                format!(
+                                    "`{}` is not divisible by `{}`",
+                                    lhs.display(&self.kernel.syms),
+                                    rhs.display(&self.kernel.syms)
+                                )
+                            };
+                            self.error(Diagnostic::new(e.span, message));
+                            None
+                        }
+                    },
+                }
+            }
+            ExprKind::Neg(_) => {
+                self.error(Diagnostic::new(e.span, "dims cannot be negative"));
+                None
+            }
+            ExprKind::Error(_) => None,
+            _ => {
+                self.error(
+                    Diagnostic::new(e.span, format!("expected a dim, found {}", describe(e)))
+                        .with_help("a dim is a const generic, a dim named in a parameter type, an integer literal, or `+ - * /` of those"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// What an expression is, for "expected ..., found ..." messages.
+pub(crate) fn describe(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Ident(name) => format!("`{name}`"),
+        ExprKind::Int(v) => format!("the integer `{v}`"),
+        ExprKind::Float(v) => format!("the float literal `{v:?}`"),
+        ExprKind::Bool(b) => format!("`{b}`"),
+        ExprKind::Neg(inner) if inner.is_literal() => match inner.kind {
+            ExprKind::Int(v) => format!("the integer `-{v}`"),
+            ExprKind::Float(v) => format!("the float literal `-{v:?}`"),
+            _ => "a negation".to_string(),
+        },
+        ExprKind::Neg(_) => "a negation".to_string(),
+        ExprKind::Binary(op, ..) => {
+            if op.is_comparison() {
+                format!("a comparison (`{}`)", op.symbol())
+            } else {
+                format!("an arithmetic expression (`{}`)", op.symbol())
+            }
+        }
+        ExprKind::Call { func, .. } => format!("a call to `{}`", func.text),
+        ExprKind::Tuple(items) => format!("a tuple of {} elements", items.len()),
+        ExprKind::Error(_) => "an invalid expression".to_string(),
+    }
+}

@@ -1,0 +1,192 @@
+//! Attributes: the kernel attribute itself, doc comments, and schedule hints on statements.
+
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, Lit, Meta, MetaNameValue, Token};
+
+use crate::ast::HintAttr;
+use crate::diagnostic::{Diagnostic, SpanRange};
+use crate::suggest::closest;
+
+/// The schedule hints the DSL knows, with the keys each accepts. Values are positive integers.
+pub(crate) static HINTS: &[(&str, &[&str], &str)] = &[
+    (
+        "tile",
+        &["m", "n", "k", "rows", "cols"],
+        "tile sizes for the op's loop nest",
+    ),
+    (
+        "block_dim",
+        &["n"],
+        "the number of cores to spread the op over",
+    ),
+    (
+        "buffer_num",
+        &["n"],
+        "how many buffers each queue of the op rotates through",
+    ),
+];
+
+/// Whether `attr` is `#[kernel]`, `#[moge::kernel]` or `#[::moge::kernel]` (with or without
+/// arguments).
+pub(crate) fn is_kernel_attr(attr: &Attribute) -> bool {
+    let path = attr.path();
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    match names.as_slice() {
+        [one] => one == "kernel" && path.leading_colon.is_none(),
+        [crate_name, one] => crate_name == "moge" && one == "kernel",
+        _ => false,
+    }
+}
+
+/// Checks the attributes of the kernel function: doc comments and the kernel attribute are fine,
+/// anything else is an error.
+pub(crate) fn check_fn_attrs(attrs: &[Attribute], diags: &mut Vec<Diagnostic>) {
+    for attr in attrs {
+        if attr.path().is_ident("doc") || is_kernel_attr(attr) {
+            continue;
+        }
+        diags.push(
+            Diagnostic::spanned(
+                attr,
+                format!(
+                    "attribute `#[{}]` is not supported on a kernel",
+                    super::show(attr.path())
+                ),
+            )
+            .with_help("a kernel takes only doc comments and `#[moge::kernel]`"),
+        );
+    }
+}
+
+/// Parses the attributes of a `let` statement as schedule hints.
+pub(crate) fn parse_hints(attrs: &[Attribute], diags: &mut Vec<Diagnostic>) -> Vec<HintAttr> {
+    attrs
+        .iter()
+        .filter_map(|attr| parse_hint(attr, diags))
+        .collect()
+}
+
+fn parse_hint(attr: &Attribute, diags: &mut Vec<Diagnostic>) -> Option<HintAttr> {
+    let span = SpanRange::of(attr);
+    let known: Vec<&str> = HINTS.iter().map(|(name, _, _)| *name).collect();
+    let Some(ident) = attr.path().get_ident() else {
+        diags.push(unknown_hint(attr, &super::show(attr.path()), &known));
+        return None;
+    };
+    let name = ident.to_string();
+    let Some((_, keys, _)) = HINTS.iter().find(|(n, _, _)| *n == name) else {
+        diags.push(unknown_hint(attr, &name, &known));
+        return None;
+    };
+    let usage = format!("#[{name}({} = ...)]", keys.join(" = ..., "));
+    let Meta::List(list) = &attr.meta else {
+        diags.push(
+            Diagnostic::spanned(attr, format!("the `{name}` hint needs arguments"))
+                .with_help(format!("write it as `{usage}`")),
+        );
+        return None;
+    };
+    let args = match list.parse_args_with(Punctuated::<MetaNameValue, Token![,]>::parse_terminated)
+    {
+        Ok(args) => args,
+        Err(error) => {
+            diags.push(
+                Diagnostic::spanned(
+                    &list.tokens,
+                    format!("cannot parse the arguments of the `{name}` hint: {error}"),
+                )
+                .with_help(format!("write it as `{usage}`")),
+            );
+            return None;
+        }
+    };
+    if args.is_empty() {
+        diags.push(
+            Diagnostic::spanned(
+                attr,
+                format!("the `{name}` hint needs at least one argument"),
+            )
+            .with_help(format!("write it as `{usage}`")),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for arg in &args {
+        let key = match arg.path.get_ident() {
+            Some(key) if keys.contains(&key.to_string().as_str()) => key.to_string(),
+            _ => {
+                let found = super::show(&arg.path);
+                let mut diag = Diagnostic::spanned(
+                    &arg.path,
+                    format!(
+                        "unknown key `{found}` for the `{name}` hint: expected one of {}",
+                        quoted(keys)
+                    ),
+                );
+                if let Some(near) = closest(&found, keys.iter().copied()) {
+                    diag = diag.with_help(format!("did you mean `{near}`?"));
+                }
+                diags.push(diag);
+                ok = false;
+                continue;
+            }
+        };
+        if out.iter().any(|(k, _): &(String, i64)| *k == key) {
+            diags.push(Diagnostic::spanned(
+                &arg.path,
+                format!("the key `{key}` is given twice in the `{name}` hint"),
+            ));
+            ok = false;
+            continue;
+        }
+        let value = match &arg.value {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(lit), ..
+            }) if lit.suffix().is_empty() => lit.base10_parse::<i64>().ok().filter(|v| *v > 0),
+            _ => None,
+        };
+        match value {
+            Some(v) => out.push((key, v)),
+            None => {
+                diags.push(Diagnostic::spanned(
+                    &arg.value,
+                    format!(
+                        "the `{key}` of the `{name}` hint must be a positive integer literal, found `{}`",
+                        super::show(&arg.value)
+                    ),
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(HintAttr {
+        name,
+        args: out,
+        span,
+    })
+}
+
+fn unknown_hint(attr: &Attribute, name: &str, known: &[&str]) -> Diagnostic {
+    let mut diag = Diagnostic::spanned(
+        attr,
+        format!(
+            "unknown schedule hint `#[{name}]`: expected one of {}",
+            quoted(known)
+        ),
+    );
+    if let Some(near) = closest(name, known.iter().copied()) {
+        diag = diag.with_help(format!("did you mean `{near}`?"));
+    }
+    diag
+}
+
+/// `` `a`, `b` or `c` ``.
+pub(crate) fn quoted(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}

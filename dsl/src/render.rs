@@ -1,0 +1,141 @@
+//! Rendering diagnostics the way rustc prints errors, for `mogec` and for tests.
+//!
+//! ```text
+//! error: unknown op `sofmax`
+//!  --> kernels.rs:5:17
+//!   |
+//! 5 |     let probs = sofmax(logits, -1);
+//!   |                 ^^^^^^
+//!   |
+//!   = help: did you mean `softmax`?
+//! ```
+//!
+//! Columns count characters; tabs are shown as four spaces, as rustc does. A span over several lines
+//! is drawn with rustc's `/ | |_^` margin.
+
+use std::fmt::Write as _;
+
+use crate::Diagnostic;
+
+/// How many source lines of a multi-line span are shown before eliding the middle with `...`.
+const MAX_SPAN_LINES: usize = 6;
+
+/// Renders `diags` for the file at `path` whose text is `src`, one rustc-shaped block per diagnostic,
+/// separated by blank lines.
+pub fn render_diagnostics(path: &str, src: &str, diags: &[Diagnostic]) -> String {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut out = String::new();
+    for (i, diag) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        render_one(&mut out, path, &lines, diag);
+    }
+    out
+}
+
+/// A position in display columns: characters before it, tabs counting four.
+fn display_col(line: &str, char_col: usize) -> usize {
+    line.chars()
+        .take(char_col)
+        .map(|c| if c == '\t' { 4 } else { 1 })
+        .sum()
+}
+
+/// The line as displayed (tabs expanded).
+fn display_line(line: &str) -> String {
+    line.replace('\t', "    ")
+}
+
+fn render_one(out: &mut String, path: &str, lines: &[&str], diag: &Diagnostic) {
+    let start = diag.span.start();
+    let end = diag.end_span.end();
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "error: {}", diag.message);
+    let in_file = start.line >= 1 && start.line <= lines.len();
+    if !in_file {
+        let _ = writeln!(out, " --> {path}");
+        write_footer(out, 1, diag, false);
+        return;
+    }
+    // An end before the start (spans from different sources) collapses to the start.
+    let (end_line, end_col) = if (end.line, end.column) < (start.line, start.column) {
+        (start.line, start.column + 1)
+    } else {
+        (end.line.min(lines.len()), end.column)
+    };
+    let width = end_line.to_string().len();
+    let pad = " ".repeat(width);
+    let _ = writeln!(out, "{pad}--> {path}:{}:{}", start.line, start.column + 1);
+    let _ = writeln!(out, "{pad} |");
+    let source_line = |n: usize| lines.get(n - 1).copied().unwrap_or("");
+    let label = diag
+        .label
+        .as_deref()
+        .map(|l| format!(" {l}"))
+        .unwrap_or_default();
+    if end_line == start.line {
+        let text = source_line(start.line);
+        let from = display_col(text, start.column);
+        let to = display_col(text, end_col).max(from + 1);
+        write_source(out, width, start.line, "", text);
+        let _ = writeln!(
+            out,
+            "{pad} | {}{}{label}",
+            " ".repeat(from),
+            "^".repeat(to - from)
+        );
+    } else {
+        let first = source_line(start.line);
+        let indent = first.chars().take_while(|c| c.is_whitespace()).count();
+        if start.column <= indent {
+            write_source(out, width, start.line, "/ ", first);
+        } else {
+            write_source(out, width, start.line, "  ", first);
+            let at = display_col(first, start.column);
+            let _ = writeln!(out, "{pad} |  {}^", "_".repeat(at + 1));
+        }
+        let inner: Vec<usize> = (start.line + 1..end_line).collect();
+        if inner.len() > MAX_SPAN_LINES {
+            for &n in &inner[..MAX_SPAN_LINES - 1] {
+                write_source(out, width, n, "| ", source_line(n));
+            }
+            let _ = writeln!(out, "...");
+        } else {
+            for &n in &inner {
+                write_source(out, width, n, "| ", source_line(n));
+            }
+        }
+        let last = source_line(end_line);
+        write_source(out, width, end_line, "| ", last);
+        let at = display_col(last, end_col.saturating_sub(1));
+        let _ = writeln!(out, "{pad} | |{}^{label}", "_".repeat(at + 1));
+    }
+    write_footer(out, width, diag, true);
+}
+
+fn write_source(out: &mut String, width: usize, line: usize, margin: &str, text: &str) {
+    let shown = format!("{margin}{}", display_line(text));
+    let shown = shown.trim_end();
+    if shown.is_empty() {
+        let _ = writeln!(out, "{line:>width$} |");
+    } else {
+        let _ = writeln!(out, "{line:>width$} | {shown}");
+    }
+}
+
+fn write_footer(out: &mut String, width: usize, diag: &Diagnostic, separator: bool) {
+    if diag.notes.is_empty() && diag.help.is_none() {
+        return;
+    }
+    let pad = " ".repeat(width);
+    if separator {
+        let _ = writeln!(out, "{pad} |");
+    }
+    for note in &diag.notes {
+        let _ = writeln!(out, "{pad} = note: {note}");
+    }
+    if let Some(help) = &diag.help {
+        let _ = writeln!(out, "{pad} = help: {help}");
+    }
+}

@@ -1,1 +1,0 @@
-//! The reference interpreter over the graph IR (the numeric oracle).

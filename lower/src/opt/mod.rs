@@ -1,0 +1,40 @@
+//! Graph-level analyses and passes that prepare a kernel for lowering: a petgraph view of the dataflow,
+//! dead-op elimination and the fusion of ops into device-kernel groups.
+//!
+//! The driver [`partition`] runs [`dce::compute_live`] then [`fuse::fuse_groups`].
+
+pub mod dce;
+pub mod fuse;
+pub mod view;
+
+use crate::graph::{Kernel, Op};
+use crate::schedule::LowerError;
+
+pub use fuse::{Group, GroupKind};
+pub use view::{DataflowView, Edge};
+
+/// Splits the live ops of `kernel` into device-kernel groups, in launch order.
+pub fn partition(kernel: &Kernel) -> Result<Vec<Group>, LowerError> {
+    let view = DataflowView::build(kernel);
+    let live = dce::compute_live(kernel, &view);
+    fuse::fuse_groups(kernel, &view, &live)
+}
+
+/// A short description of an op for notes and messages: `v3 = softmax v0`.
+pub fn describe_op(kernel: &Kernel, op: Op) -> String {
+    let data = &kernel.ops[op];
+    let mut s = String::new();
+    for (i, r) in data.results.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&r.to_string());
+    }
+    s.push_str(" = ");
+    s.push_str(data.kind.name());
+    for (i, a) in data.args.iter().enumerate() {
+        s.push_str(if i == 0 { " " } else { ", " });
+        s.push_str(&a.to_string());
+    }
+    s
+}

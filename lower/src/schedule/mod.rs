@@ -1,0 +1,152 @@
+//! From a specialized graph kernel to checked, scheduled kernel IR.
+//!
+//! The driver [`schedule_kernel`] runs, in order:
+//! 1. [`crate::opt::partition`]: dead-op elimination and fusion of the live ops into device-kernel
+//!    groups (on a petgraph view of the graph); ops that have no lowering yet are refused here;
+//! 2. [`lower_vector::lower_vector_group`]: one vector group to a [`kir::Function`] (tiles, queues,
+//!    stages, instructions), with layouts chosen by [`layout`];
+//! 3. [`alloc::share_scratch`]: scratch tiles with disjoint lifetimes share buffers;
+//! 4. [`sync::insert_events`]: set/wait events where no queue orders two pipes;
+//! 5. [`budget::fit_tiles`]: rows per tile chosen so every buffer fits the target's UB, or a refusal
+//!    naming the buffers;
+//! 6. the kernel-IR verifier.
+//!
+//! The result is a [`Schedule`] per device kernel: the only way to obtain one is through this driver, and
+//! the Ascend C emitter accepts nothing else.
+
+pub mod alloc;
+pub mod budget;
+pub mod layout;
+pub mod lower_vector;
+pub mod sync;
+
+use std::fmt;
+
+use crate::graph::{Kernel, SrcLoc};
+use crate::kir::{self, Function, KirVerifierErrors};
+use crate::target::Target;
+
+pub use budget::{BudgetError, BufferUse};
+
+/// Why a kernel could not be lowered.
+#[derive(Clone, PartialEq, Debug, thiserror::Error)]
+pub enum LowerError {
+    /// An op (or a use of it) has no lowering yet.
+    #[error("cannot lower `{op}`{}: {reason}", at(loc))]
+    Unsupported {
+        /// The op's name.
+        op: String,
+        /// Where it is in the DSL source.
+        loc: SrcLoc,
+        /// Why.
+        reason: String,
+    },
+    /// The kernel still has unbound static parameters.
+    #[error("kernel `{kernel}` is not specialized: bind {} first", names.join(", "))]
+    NotSpecialized {
+        /// The kernel's name.
+        kernel: String,
+        /// The unbound static parameters.
+        names: Vec<String>,
+    },
+    /// The kernel does not fit the target's on-chip memory.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+    /// The lowered kernel IR failed verification (a compiler bug).
+    #[error("internal error: kernel `{kernel}` failed verification:\n{errors}\n{ir}")]
+    Verify {
+        /// The kernel's name.
+        kernel: String,
+        /// The errors.
+        errors: KirVerifierErrors,
+        /// The kernel IR dump.
+        ir: String,
+    },
+}
+
+fn at(loc: &SrcLoc) -> String {
+    if loc.is_unknown() {
+        String::new()
+    } else {
+        format!(" at line {}, column {}", loc.line, loc.col)
+    }
+}
+
+/// A device kernel that has been lowered, allocated, synchronized, fitted to the target and verified.
+/// Only [`schedule_kernel`] makes one; the emitter requires it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Schedule {
+    func: Function,
+    budget: budget::BudgetReport,
+}
+
+impl Schedule {
+    /// The kernel IR.
+    pub fn func(&self) -> &Function {
+        &self.func
+    }
+
+    /// How the UB budget was met.
+    pub fn budget(&self) -> &budget::BudgetReport {
+        &self.budget
+    }
+
+    /// The kernel IR in its text form.
+    pub fn kir_text(&self) -> String {
+        kir::function_to_string(&self.func)
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.func, f)
+    }
+}
+
+/// Options of the scheduler.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ScheduleOptions {
+    /// The most rows a tile may have (the scheduler may choose fewer to fit UB).
+    pub max_tile_rows: u32,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> ScheduleOptions {
+        ScheduleOptions {
+            max_tile_rows: 1024,
+        }
+    }
+}
+
+/// Lowers a specialized graph kernel to scheduled device kernels, in launch order.
+pub fn schedule_kernel(
+    kernel: &Kernel,
+    target: &Target,
+    options: &ScheduleOptions,
+) -> Result<Vec<Schedule>, LowerError> {
+    let unbound = kernel.static_params();
+    if !unbound.is_empty() {
+        return Err(LowerError::NotSpecialized {
+            kernel: kernel.name.clone(),
+            names: unbound.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    let groups = crate::opt::partition(kernel)?;
+    let mut out = Vec::new();
+    for (index, group) in groups.iter().enumerate() {
+        let name = format!("{}_k{index}", kernel.name);
+        let mut func = lower_vector::lower_vector_group(kernel, group, &name, target)?;
+        alloc::share_scratch(&mut func);
+        sync::insert_events(&mut func);
+        let budget = budget::fit_tiles(&mut func, target, options)?;
+        if let Err(errors) = kir::verify(&func) {
+            return Err(LowerError::Verify {
+                kernel: func.name.clone(),
+                errors,
+                ir: kir::function_to_string(&func),
+            });
+        }
+        out.push(Schedule { func, budget });
+    }
+    Ok(out)
+}

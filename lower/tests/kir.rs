@@ -1,0 +1,276 @@
+//! Kernel-IR tests: lowering decisions, budgets and re-tiling, refusals, and the verifier, on graph
+//! kernels written in the graph IR's text form.
+
+use moge_lower::graph::parse::parse_kernel;
+use moge_lower::graph::Kernel;
+use moge_lower::kir::{self, InstData, StageKind};
+use moge_lower::schedule::{schedule_kernel, BudgetError, LowerError, Schedule, ScheduleOptions};
+use moge_lower::target::Target;
+
+fn kernel(text: &str, binds: &[(&str, i64)]) -> Kernel {
+    let k = parse_kernel(text).unwrap_or_else(|e| panic!("{e}"));
+    k.specialize(binds).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn softmax(n: i64) -> Kernel {
+    kernel(
+        "kernel softmax<N>(x: f32[T, N]) -> (y: f32[T, N]) {
+  dyn T
+  v0 = param 0 : f32[T, N] @2:5-2:20
+  v1 = softmax v0, axis=1 : f32[T, N] @4:5-4:20
+  return y = v1
+}",
+        &[("N", n)],
+    )
+}
+
+fn schedule(
+    k: &Kernel,
+    target: &Target,
+    options: &ScheduleOptions,
+) -> Result<Vec<Schedule>, LowerError> {
+    schedule_kernel(k, target, options)
+}
+
+#[test]
+fn softmax_tile_rows_fill_the_unified_buffer() {
+    // Softmax over 64 f32 rows, r rows per tile: the double-buffered input and output queues take
+    // 4 x 256r B; the scratch holds the shifted rows and the exponentials (256r B each; the per-row max
+    // and sum share those buffers) and one 32-byte broadcast block per row (8r f32, rounded up to 64
+    // elements). So the need is 1536r + 32 * align_up(r, 8) B, which is 188160 B for r = 120 and
+    // 189952 B for r = 121: 120 rows fit in the 188416 usable bytes.
+    let s = &schedule(
+        &softmax(64),
+        &Target::default(),
+        &ScheduleOptions::default(),
+    )
+    .unwrap()[0];
+    let b = s.budget();
+    assert_eq!(b.tile_rows, 120);
+    assert_eq!(b.ub_bytes, 188_160);
+    assert_eq!(b.ub_usable, 188_416);
+    let queue = |name: &str| b.buffers.iter().find(|u| u.name == name).unwrap().clone();
+    assert_eq!((queue("x").count, queue("x").bytes), (2, 120 * 256));
+    assert_eq!((queue("y").count, queue("y").bytes), (2, 120 * 256));
+    assert!(b.double_buffered);
+}
+
+#[test]
+fn a_smaller_buffer_or_a_cap_gives_fewer_rows_per_tile() {
+    let k = softmax(64);
+    // With 32 KiB: 1536 * 20 + 32 * 24 = 31488 fits, 1536 * 21 + 32 * 24 = 33024 does not.
+    let small = Target {
+        ub_usable: 32 * 1024,
+        ..Target::default()
+    };
+    let retiled = schedule(&k, &small, &ScheduleOptions::default()).unwrap()[0]
+        .budget()
+        .clone();
+    assert_eq!(retiled.tile_rows, 20);
+    assert_eq!(retiled.ub_bytes, 31_488);
+    let capped = schedule(
+        &k,
+        &Target::default(),
+        &ScheduleOptions { max_tile_rows: 8 },
+    )
+    .unwrap();
+    assert_eq!(capped[0].budget().tile_rows, 8);
+    assert_eq!(capped[0].func().split.tile_rows, 8);
+}
+
+#[test]
+fn a_row_too_long_for_the_unified_buffer_is_refused_with_the_buffers() {
+    // One row of 60000 f32 is 240000 B (rounded up to 60032 elements = 240128 B); the input queue alone
+    // needs two of them.
+    let err = schedule(
+        &softmax(60_000),
+        &Target::default(),
+        &ScheduleOptions::default(),
+    )
+    .unwrap_err();
+    let LowerError::Budget(BudgetError::DoesNotFit {
+        kernel,
+        need,
+        have,
+        buffers,
+    }) = &err
+    else {
+        panic!("expected a budget error, got {err}");
+    };
+    assert_eq!(kernel, "softmax_k0");
+    assert_eq!(*have, 188_416);
+    let x = buffers.iter().find(|b| b.name == "x").unwrap();
+    assert_eq!((x.count, x.bytes), (2, 240_128));
+    assert!(*need >= 4 * 240_128);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "kernel `softmax_k0` does not fit in the unified buffer: one row per tile needs "
+        ),
+        "{text}"
+    );
+    assert!(text.contains("188416 B are usable"), "{text}");
+    assert!(text.contains("`x` 2 x 240128 B"), "{text}");
+    assert!(text.contains("`y` 2 x 240128 B"), "{text}");
+}
+
+#[test]
+fn ops_without_a_vector_lowering_are_refused_with_their_location() {
+    let k = kernel(
+        "kernel mm<K>(a: f32[T, K], b: f32[K, K]) -> (c: f32[T, K]) {
+  dyn T
+  v0 = param 0 : f32[T, K]
+  v1 = param 1 : f32[K, K]
+  v2 = matmul v0, v1 : f32[T, K] @7:9-7:20
+  return c = v2
+}",
+        &[("K", 16)],
+    );
+    let err = schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot lower `matmul` at line 7, column 9: matrix multiplication needs a cube kernel, which is not implemented yet"
+    );
+    let k = kernel(
+        "kernel s<N>(x: f32[T, N]) -> (y: f32[N]) {
+  dyn T
+  v0 = param 0 : f32[T, N]
+  v1 = sum v0, axis=0 : f32[N] @3:9-3:20
+  v2 = softmax v0, axis=1 : f32[T, N]
+  return y = v1
+}",
+        &[("N", 16)],
+    );
+    let err = schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot lower `sum` at line 3, column 9: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn unspecialized_kernels_are_refused() {
+    let k = parse_kernel(
+        "kernel softmax<N>(x: f32[T, N]) -> (y: f32[T, N]) {
+  dyn T
+  v0 = param 0 : f32[T, N]
+  v1 = softmax v0, axis=1 : f32[T, N]
+  return y = v1
+}",
+    )
+    .unwrap();
+    let err = schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "kernel `softmax` is not specialized: bind N first"
+    );
+}
+
+#[test]
+fn rows_are_split_over_all_vector_cores() {
+    let s = &schedule(
+        &softmax(64),
+        &Target::from_name("ascend910b4").unwrap(),
+        &ScheduleOptions::default(),
+    )
+    .unwrap()[0];
+    let f = s.func();
+    assert_eq!(f.split.block_dim.to_string(), "min(40, max(T, 1))");
+    let eval = |field, t: i64| {
+        f.fields[field]
+            .expr
+            .eval(&|n| (n == "T").then_some(t))
+            .unwrap()
+    };
+    // 100 rows over 40 cores: 2 each, and the first 20 take one more; no rows at all still launches one
+    // core, which does nothing.
+    assert_eq!(eval(f.split.per_core_field, 100), 2);
+    assert_eq!(eval(f.split.rem_field, 100), 20);
+    assert_eq!(f.split.block_dim.eval(&|_| Some(0)).unwrap(), 1);
+    assert_eq!(eval(f.split.per_core_field, 0), 0);
+    assert_eq!(eval(f.split.rem_field, 0), 0);
+}
+
+#[test]
+fn resident_loads_are_fenced_before_vector_use() {
+    let k = kernel(
+        "kernel scale<N>(x: f32[T, N], w: f32[N]) -> (y: f32[T, N]) {
+  dyn T
+  v0 = param 0 : f32[T, N]
+  v1 = param 1 : f32[N]
+  v2 = mul v0, v1 : f32[T, N]
+  return y = v2
+}",
+        &[("N", 24)],
+    );
+    let s = &schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap()[0];
+    let f = s.func();
+    let init = f.stage(StageKind::Init).unwrap();
+    let kinds: Vec<&str> = f.stages[init]
+        .insts
+        .iter()
+        .map(|&i| match f.insts[i] {
+            InstData::Load { .. } => "load",
+            InstData::SetFlag(_) => "set",
+            InstData::WaitFlag(_) => "wait",
+            _ => "other",
+        })
+        .collect();
+    // The vector pipe must wait for the load (MTE2) before any tile reads the table.
+    assert_eq!(kinds, ["load", "set", "wait"]);
+    assert!(s.kir_text().contains("ev0 = mte2 -> v"));
+    assert!(s.kir_text().contains("vec_mul"), "{}", s.kir_text());
+}
+
+#[test]
+fn the_verifier_reports_broken_kernels() {
+    let s = &schedule(
+        &softmax(64),
+        &Target::default(),
+        &ScheduleOptions::default(),
+    )
+    .unwrap()[0];
+    let good = s.func().clone();
+    assert_eq!(kir::verify(&good), Ok(()));
+
+    // A compute instruction moved before the copy that fills its operand.
+    let mut f = good.clone();
+    let compute = f.stage(StageKind::Compute).unwrap();
+    let first = f.stages[compute].insts.remove(0);
+    let init = f.stage(StageKind::Init).unwrap();
+    f.stages[init].insts.push(first);
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(errs.contains("reads t1 before it is written"), "{errs}");
+    assert!(errs.contains("init writes"), "{errs}");
+
+    // A buffer too small for its tile.
+    let mut f = good.clone();
+    let b = f.buffers.keys().next().unwrap();
+    f.buffers[b].bytes = 32;
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(errs.contains("bytes but buf0 has 32"), "{errs}");
+
+    // Two live tiles in one scratch buffer.
+    let mut f = good.clone();
+    let scratch: Vec<_> = f
+        .tiles
+        .iter()
+        .filter(|(_, d)| matches!(d.home, kir::Home::Buffer(b) if f.buffers[b].kind == kir::BufferKind::Scratch))
+        .map(|(t, _)| t)
+        .collect();
+    let home = f.tiles[scratch[0]].home;
+    for &t in &scratch {
+        f.tiles[t].home = home;
+    }
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(errs.contains("share it while both are live"), "{errs}");
+
+    // A dangling instruction id stops the checks early with one error.
+    let mut f = good;
+    let compute = f.stage(StageKind::Compute).unwrap();
+    f.stages[compute].insts.push(kir::Inst::from_u32(999));
+    let errs = kir::verify(&f).unwrap_err();
+    assert_eq!(errs.0.len(), 1);
+    assert_eq!(errs.to_string(), "stage2: instruction i999 does not exist");
+}

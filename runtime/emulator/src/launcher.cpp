@@ -1,0 +1,558 @@
+// moge CPU emulator: the launcher linked with every emulated kernel.
+//
+// Usage: <executable> REQUEST RESPONSE
+//
+// The request file names the kernel (an `extern "C"` symbol of the executable), blockDim, the GM arguments,
+// the workspace size and the tiling bytes. The launcher allocates GM, runs blockDim cores as threads (each
+// calls the kernel with args..., workspace, tiling), and writes the response file: the status, GM traffic,
+// the UB high-water mark, the wall time of the run, the violations found, and the GM arguments after the run.
+// A crash (a signal) ends the process before the response is written; the host reports it.
+//
+// All integers in both files are little-endian; a string is a u32 length and its bytes.
+#include <dlfcn.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "kernel_operator.h"
+
+namespace moge_emu {
+namespace {
+
+constexpr char kRequestMagic[8] = {'M', 'O', 'G', 'E', 'R', 'E', 'Q', '1'};
+constexpr char kResponseMagic[8] = {'M', 'O', 'G', 'E', 'R', 'S', 'P', '1'};
+constexpr uint32_t kStatusOk = 0;
+constexpr uint32_t kStatusKernelNotFound = 1;
+constexpr uint32_t kStatusBadRequest = 2;
+/// Most kernel parameters (GM arguments + workspace + tiling) the launcher can pass.
+constexpr size_t kMaxParams = 64;
+/// Most cores run at once; larger launches run in waves (and cannot use SyncAll).
+constexpr uint32_t kMaxResidentCores = 64;
+/// Most violations reported (the first ones by core index).
+constexpr size_t kMaxReported = 64;
+/// Alignment of GM allocations and the gap kept after each, so that no argument abuts another.
+constexpr uint64_t kGmAlign = 512;
+constexpr uint64_t kGmGap = 4096;
+
+struct Region {
+    std::string name;
+    uint8_t* base = nullptr;
+    uint64_t len = 0;
+};
+
+struct Record {
+    uint32_t core;
+    std::string call;
+    std::string message;
+};
+
+struct Launch {
+    std::string kernel;
+    uint32_t block_dim = 0;
+    std::vector<Region> regions;
+    std::mutex record_mutex;
+    std::vector<Record> records;
+    uint64_t total_violations = 0;
+    std::mutex atomic_mutex;
+    std::atomic<uint64_t> gm_read{0};
+    std::atomic<uint64_t> gm_written{0};
+    std::atomic<uint64_t> ub_high{0};
+    // The SyncAll barrier.
+    bool all_resident = false;
+    std::mutex barrier_mutex;
+    std::condition_variable barrier_cv;
+    uint32_t arrived = 0;
+    uint64_t generation = 0;
+    uint32_t finished = 0;
+    bool broken = false;
+};
+
+Launch g_launch;
+thread_local int t_core_index = -1;
+
+// ---- byte streams -------------------------------------------------------------------------------------------
+
+struct Reader {
+    const std::vector<uint8_t>& data;
+    size_t at = 0;
+    bool ok = true;
+
+    bool take(void* out, size_t n) {
+        if (!ok || data.size() - at < n) {
+            ok = false;
+            return false;
+        }
+        std::memcpy(out, data.data() + at, n);
+        at += n;
+        return true;
+    }
+    uint8_t u8() {
+        uint8_t v = 0;
+        take(&v, 1);
+        return v;
+    }
+    uint32_t u32() {
+        uint8_t b[4] = {};
+        take(b, 4);
+        return static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 | static_cast<uint32_t>(b[2]) << 16 |
+               static_cast<uint32_t>(b[3]) << 24;
+    }
+    uint64_t u64() {
+        const uint64_t low = u32();
+        const uint64_t high = u32();
+        return low | high << 32;
+    }
+    std::string str() {
+        const uint32_t n = u32();
+        if (!ok || data.size() - at < n) {
+            ok = false;
+            return std::string();
+        }
+        std::string s(reinterpret_cast<const char*>(data.data() + at), n);
+        at += n;
+        return s;
+    }
+};
+
+struct Writer {
+    std::vector<uint8_t> out;
+
+    void bytes(const void* p, size_t n) {
+        const uint8_t* b = static_cast<const uint8_t*>(p);
+        out.insert(out.end(), b, b + n);
+    }
+    void u32(uint32_t v) {
+        const uint8_t b[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v >> 16),
+                              static_cast<uint8_t>(v >> 24)};
+        bytes(b, 4);
+    }
+    void u64(uint64_t v) {
+        u32(static_cast<uint32_t>(v));
+        u32(static_cast<uint32_t>(v >> 32));
+    }
+    void str(const std::string& s) {
+        u32(static_cast<uint32_t>(s.size()));
+        bytes(s.data(), s.size());
+    }
+};
+
+bool read_file(const char* path, std::vector<uint8_t>& data) {
+    FILE* file = std::fopen(path, "rb");
+    if (file == nullptr) {
+        return false;
+    }
+    uint8_t chunk[1 << 16];
+    size_t n;
+    while ((n = std::fread(chunk, 1, sizeof(chunk), file)) > 0) {
+        data.insert(data.end(), chunk, chunk + n);
+    }
+    const bool ok = std::ferror(file) == 0;
+    std::fclose(file);
+    return ok;
+}
+
+bool write_file(const char* path, const std::vector<uint8_t>& data) {
+    FILE* file = std::fopen(path, "wb");
+    if (file == nullptr) {
+        return false;
+    }
+    const bool ok = std::fwrite(data.data(), 1, data.size(), file) == data.size();
+    return std::fclose(file) == 0 && ok;
+}
+
+// ---- crash reporting ----------------------------------------------------------------------------------------
+
+void write_text(const char* text) {
+    size_t n = std::strlen(text);
+    while (n > 0) {
+        const ssize_t done = ::write(2, text, n);
+        if (done <= 0) {
+            return;
+        }
+        text += done;
+        n -= static_cast<size_t>(done);
+    }
+}
+
+void write_number(long value) {
+    char digits[24];
+    int n = 0;
+    bool negative = value < 0;
+    unsigned long magnitude = negative ? static_cast<unsigned long>(-(value + 1)) + 1 : static_cast<unsigned long>(value);
+    do {
+        digits[n++] = static_cast<char>('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude != 0 && n < 22);
+    if (negative) {
+        digits[n++] = '-';
+    }
+    char text[24];
+    for (int i = 0; i < n; ++i) {
+        text[i] = digits[n - 1 - i];
+    }
+    text[n] = '\0';
+    write_text(text);
+}
+
+void on_fatal_signal(int signal_number) {
+    // Only async-signal-safe calls: name the core, then die of the same signal.
+    write_text("moge-emu: core ");
+    write_number(t_core_index);
+    write_text(" received signal ");
+    write_number(signal_number);
+    write_text("\n");
+    ::signal(signal_number, SIG_DFL);
+    ::raise(signal_number);
+}
+
+void install_crash_handlers() {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof(action));
+    action.sa_handler = on_fatal_signal;
+    action.sa_flags = SA_ONSTACK | SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
+        sigaction(signal_number, &action, nullptr);
+    }
+}
+
+// ---- calling the kernel -------------------------------------------------------------------------------------
+
+using Caller = void (*)(void*, uint8_t* const*);
+
+template <size_t... I>
+void call_with(void* function, uint8_t* const* params, std::index_sequence<I...>) {
+    using Kernel = void (*)(decltype((void)I, static_cast<uint8_t*>(nullptr))...);
+    reinterpret_cast<Kernel>(function)(params[I]...);
+}
+
+template <size_t N>
+void call_n(void* function, uint8_t* const* params) {
+    call_with(function, params, std::make_index_sequence<N>());
+}
+
+template <size_t... N>
+constexpr std::array<Caller, sizeof...(N)> caller_table(std::index_sequence<N...>) {
+    return {{&call_n<N>...}};
+}
+
+constexpr std::array<Caller, kMaxParams + 1> kCallers = caller_table(std::make_index_sequence<kMaxParams + 1>());
+
+// ---- cores ----------------------------------------------------------------------------------------------------
+
+void record_violation(uint32_t core_index, const char* call, const char* message) {
+    std::lock_guard<std::mutex> lock(g_launch.record_mutex);
+    ++g_launch.total_violations;
+    g_launch.records.push_back(Record{core_index, call, message});
+}
+
+/// Checks done when a core returns from the kernel: every SetFlag was waited.
+void end_of_kernel_checks(const CoreState& state) {
+    std::string pending;
+    for (int kind = 0; kind < kEventKinds; ++kind) {
+        for (int id = 0; id < kEventIds; ++id) {
+            if (state.flags[kind] & (1u << id)) {
+                if (!pending.empty()) {
+                    pending += ", ";
+                }
+                pending += "SetFlag<HardEvent::";
+                pending += event_name(static_cast<AscendC::HardEvent>(kind));
+                pending += ">(" + std::to_string(id) + ")";
+            }
+        }
+    }
+    if (!pending.empty()) {
+        violation("kernel end", "flags set and never waited: %s", pending.c_str());
+    }
+}
+
+void leave_barrier() {
+    std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
+    ++g_launch.finished;
+    if (g_launch.arrived > 0) {
+        g_launch.broken = true;
+        g_launch.barrier_cv.notify_all();
+    }
+}
+
+void run_core(uint32_t core_index, void* kernel, const std::vector<uint8_t*>& params) {
+    CoreState state;
+    state.block_idx = core_index;
+    state.block_num = g_launch.block_dim;
+    t_core = &state;
+    t_core_index = static_cast<int>(core_index);
+    g_coreType = AscendC::AIV;
+    try {
+        kCallers[params.size()](kernel, params.data());
+        end_of_kernel_checks(state);
+    } catch (const KernelViolation& error) {
+        record_violation(core_index, error.call, error.message);
+    } catch (const std::exception& error) {
+        record_violation(core_index, "C++ exception", error.what());
+    } catch (...) {
+        record_violation(core_index, "C++ exception", "the kernel threw an exception that is not a std::exception");
+    }
+    leave_barrier();
+    g_launch.gm_read += state.gm_read;
+    g_launch.gm_written += state.gm_written;
+    uint64_t seen = g_launch.ub_high.load();
+    while (state.ub_high > seen && !g_launch.ub_high.compare_exchange_weak(seen, state.ub_high)) {
+    }
+    for (uint8_t*& arena : state.arena) {
+        std::free(arena);
+        arena = nullptr;
+    }
+    t_core = nullptr;
+    t_core_index = -1;
+}
+
+void run_worker(std::atomic<uint32_t>& next, void* kernel, const std::vector<uint8_t*>& params) {
+    // An alternate signal stack, so that a stack overflow in the kernel is still reported.
+    std::vector<uint8_t> alternate(1 << 16);
+    stack_t stack;
+    std::memset(&stack, 0, sizeof(stack));
+    stack.ss_sp = alternate.data();
+    stack.ss_size = alternate.size();
+    sigaltstack(&stack, nullptr);
+    while (true) {
+        const uint32_t core_index = next.fetch_add(1);
+        if (core_index >= g_launch.block_dim) {
+            break;
+        }
+        run_core(core_index, kernel, params);
+    }
+    stack.ss_flags = SS_DISABLE;
+    sigaltstack(&stack, nullptr);
+}
+
+uint8_t* allocate_gm(uint64_t len) {
+    const uint64_t size = (len + kGmGap + kGmAlign - 1) / kGmAlign * kGmAlign;
+    void* memory = std::aligned_alloc(kGmAlign, size);
+    if (memory != nullptr) {
+        std::memset(memory, 0, size);
+    }
+    return static_cast<uint8_t*>(memory);
+}
+
+int fail(const char* response_path, uint32_t status, const std::string& message) {
+    Writer writer;
+    writer.bytes(kResponseMagic, 8);
+    writer.u32(status);
+    writer.str(message);
+    if (!write_file(response_path, writer.out)) {
+        std::fprintf(stderr, "moge-emu: cannot write %s\n", response_path);
+        return 3;
+    }
+    return 0;
+}
+
+}  // namespace
+
+// ---- the functions core.h declares ----------------------------------------------------------------------------
+
+uint8_t* core_arena(Hw hw) {
+    CoreState& state = core();
+    if (state.arena[hw] == nullptr) {
+        const size_t bytes = (kHwBytes[hw] + 4095) / 4096 * 4096;
+        void* memory = std::aligned_alloc(4096, bytes == 0 ? 4096 : bytes);
+        if (memory == nullptr) {
+            violation("on-chip memory", "the host could not allocate the %s of the core", kHwName[hw]);
+        }
+        // Unwritten on-chip memory reads as 0xFF bytes (NaN for floats, -1 for integers).
+        std::memset(memory, 0xff, bytes);
+        state.arena[hw] = static_cast<uint8_t*>(memory);
+    }
+    return state.arena[hw];
+}
+
+void check_gm(const char* call, const void* origin, uint64_t origin_bytes, const void* addr, uint64_t bytes) {
+    const uint64_t start = address_of(addr);
+    const uint64_t from = address_of(origin);
+    if (origin_bytes != UINT64_MAX && (start < from || start - from > origin_bytes || bytes > origin_bytes - (start - from))) {
+        const long long offset = static_cast<long long>(start - from);
+        violation(call,
+                  "GM access of %llu bytes at byte %lld of a GlobalTensor is outside its SetGlobalBuffer range of "
+                  "%llu bytes",
+                  static_cast<unsigned long long>(bytes), offset, static_cast<unsigned long long>(origin_bytes));
+    }
+    for (const Region& region : g_launch.regions) {
+        const uint64_t base = address_of(region.base);
+        if (from >= base && from <= base + region.len) {
+            if (start < base || start - base > region.len || bytes > region.len - (start - base)) {
+                violation(call, "GM access of %llu bytes at byte %lld of argument '%s' is outside its %llu bytes",
+                          static_cast<unsigned long long>(bytes), static_cast<long long>(start - base), region.name.c_str(),
+                          static_cast<unsigned long long>(region.len));
+            }
+            return;
+        }
+    }
+    violation(call, "the GlobalTensor's buffer does not point into any launch argument");
+}
+
+void gm_atomic_lock() { g_launch.atomic_mutex.lock(); }
+
+void gm_atomic_unlock() { g_launch.atomic_mutex.unlock(); }
+
+void sync_all_barrier(const char* call) {
+    if (!g_launch.all_resident) {
+        violation(call, "SyncAll needs all %u cores running at once; the emulator runs at most %u cores at once",
+                  g_launch.block_dim, kMaxResidentCores);
+    }
+    std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
+    if (g_launch.finished > 0 || g_launch.broken) {
+        violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)",
+                  g_launch.finished);
+    }
+    const uint64_t generation = g_launch.generation;
+    if (++g_launch.arrived == g_launch.block_dim) {
+        g_launch.arrived = 0;
+        ++g_launch.generation;
+        g_launch.barrier_cv.notify_all();
+        return;
+    }
+    g_launch.barrier_cv.wait(lock, [&] { return g_launch.generation != generation || g_launch.broken; });
+    if (g_launch.generation == generation) {
+        violation(call, "a core finished the kernel without reaching this SyncAll (the NPU would hang)");
+    }
+}
+
+void set_kernel_type(KernelMetaType type) {
+    switch (type) {
+        case KERNEL_TYPE_AIV_ONLY:
+        case KERNEL_TYPE_MIX_AIV_1_0:
+            g_coreType = AscendC::AIV;
+            return;
+        case KERNEL_TYPE_AIC_ONLY:
+        case KERNEL_TYPE_MIX_AIC_1_0:
+            g_coreType = AscendC::AIC;
+            return;
+        default:
+            violation("KERNEL_TASK_TYPE_DEFAULT", "kernel type %d is not supported by the emulator (Atlas A2 AIV-only "
+                      "and AIC-only kernels are)", static_cast<int>(type));
+    }
+}
+
+}  // namespace moge_emu
+
+int main(int argc, char** argv) {
+    using namespace moge_emu;
+    if (argc != 3) {
+        std::fprintf(stderr, "usage: %s REQUEST RESPONSE\n", argc > 0 ? argv[0] : "moge-emu");
+        return 2;
+    }
+    const char* response_path = argv[2];
+    std::vector<uint8_t> request;
+    if (!read_file(argv[1], request)) {
+        return fail(response_path, kStatusBadRequest, std::string("cannot read the request file ") + argv[1]);
+    }
+    Reader reader{request};
+    char magic[8] = {};
+    reader.take(magic, 8);
+    if (!reader.ok || std::memcmp(magic, kRequestMagic, 8) != 0) {
+        return fail(response_path, kStatusBadRequest, "the request file does not start with MOGEREQ1");
+    }
+    g_launch.kernel = reader.str();
+    g_launch.block_dim = reader.u32();
+    const uint32_t arg_count = reader.u32();
+    std::vector<uint8_t*> params;
+    for (uint32_t i = 0; i < arg_count && reader.ok; ++i) {
+        Region region;
+        region.name = reader.str();
+        reader.u8();
+        region.len = reader.u64();
+        region.base = allocate_gm(region.len);
+        if (region.base == nullptr) {
+            return fail(response_path, kStatusBadRequest, "cannot allocate GM for argument " + region.name);
+        }
+        reader.take(region.base, region.len);
+        params.push_back(region.base);
+        g_launch.regions.push_back(region);
+    }
+    Region workspace;
+    workspace.name = "workspace";
+    workspace.len = reader.u64();
+    workspace.base = allocate_gm(workspace.len);
+    Region tiling;
+    tiling.name = "tiling";
+    tiling.len = reader.u64();
+    tiling.base = allocate_gm(tiling.len);
+    if (workspace.base == nullptr || tiling.base == nullptr) {
+        return fail(response_path, kStatusBadRequest, "cannot allocate GM for the workspace or the tiling");
+    }
+    reader.take(tiling.base, tiling.len);
+    if (!reader.ok) {
+        return fail(response_path, kStatusBadRequest, "the request file is truncated");
+    }
+    params.push_back(workspace.base);
+    params.push_back(tiling.base);
+    g_launch.regions.push_back(workspace);
+    g_launch.regions.push_back(tiling);
+    if (params.size() > kMaxParams) {
+        return fail(response_path, kStatusBadRequest, "too many kernel parameters");
+    }
+    if (g_launch.block_dim == 0) {
+        return fail(response_path, kStatusBadRequest, "blockDim is 0");
+    }
+    void* kernel = dlsym(RTLD_DEFAULT, g_launch.kernel.c_str());
+    if (kernel == nullptr) {
+        return fail(response_path, kStatusKernelNotFound, "no extern \"C\" function named " + g_launch.kernel);
+    }
+
+    install_crash_handlers();
+    const uint32_t workers = std::min(g_launch.block_dim, kMaxResidentCores);
+    g_launch.all_resident = g_launch.block_dim <= kMaxResidentCores;
+    std::atomic<uint32_t> next{0};
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    threads.reserve(workers);
+    for (uint32_t i = 0; i < workers; ++i) {
+        threads.emplace_back(run_worker, std::ref(next), kernel, std::cref(params));
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    const auto wall = std::chrono::steady_clock::now() - started;
+
+    std::stable_sort(g_launch.records.begin(), g_launch.records.end(),
+                     [](const Record& a, const Record& b) { return a.core < b.core; });
+    Writer writer;
+    writer.bytes(kResponseMagic, 8);
+    writer.u32(kStatusOk);
+    writer.u64(g_launch.gm_read.load());
+    writer.u64(g_launch.gm_written.load());
+    writer.u64(g_launch.ub_high.load());
+    writer.u64(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count()));
+    writer.u64(g_launch.total_violations);
+    const size_t reported = std::min(g_launch.records.size(), kMaxReported);
+    writer.u32(static_cast<uint32_t>(reported));
+    for (size_t i = 0; i < reported; ++i) {
+        writer.u32(g_launch.records[i].core);
+        writer.str(g_launch.records[i].call);
+        writer.str(g_launch.records[i].message);
+    }
+    writer.u32(arg_count);
+    for (uint32_t i = 0; i < arg_count; ++i) {
+        const Region& region = g_launch.regions[i];
+        writer.u64(region.len);
+        writer.bytes(region.base, region.len);
+    }
+    if (!write_file(response_path, writer.out)) {
+        std::fprintf(stderr, "moge-emu: cannot write %s\n", response_path);
+        return 3;
+    }
+    return 0;
+}

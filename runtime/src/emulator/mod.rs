@@ -1,0 +1,290 @@
+//! The CPU emulator of the Ascend C programming model.
+//!
+//! A kernel is an Ascend C source (`#include "kernel_operator.h"`, an `extern "C" __global__ __aicore__`
+//! function). [`compile`] builds it with the host C++ compiler against moge's own emulation headers
+//! (`runtime/emulator/include`, the CANN 8.x kernel API) and links the launcher
+//! (`runtime/emulator/src/launcher.cpp`); executables are cached by a content hash of the source, the
+//! headers, the launcher, the flags and the compiler version. [`launch_raw`] runs a kernel in a child
+//! process, so that a faulty kernel (even one that segfaults) cannot take the host down: `block_dim` cores
+//! run as threads, each with its own UB/L1/L0 memories, TPipe, queues and events; GM is shared.
+//!
+//! The emulator checks what the hardware would punish — UB capacity, 32-byte alignment of copies and vector
+//! operands, GM bounds per argument, queue misuse, unpaired events — and reports each failure as a
+//! [`Violation`] naming the kernel, the core, the API call and the values. It counts the GM bytes read and
+//! written and the UB high-water mark.
+//!
+//! The kernel ABI: `NAME(GM_ADDR arg0, ..., GM_ADDR argN, GM_ADDR workspace, GM_ADDR tiling)`.
+//!
+//! Environment: `MOGE_CXX` (compiler, default `g++`), `MOGE_CACHE_DIR` (cache directory, default
+//! `$XDG_CACHE_HOME/moge` or `~/.cache/moge`), `MOGE_EMU_TIMEOUT_SECS` (default 300), `MOGE_EMU_ECHO`
+//! (when set, the kernel process's stdout and stderr are copied to the host's stderr).
+
+mod cache;
+mod process;
+mod protocol;
+mod sha256;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One GM parameter of a kernel: its name (for messages), its bytes, and whether the kernel writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GmArg {
+    /// The parameter's name, used in GM-bounds messages.
+    pub name: String,
+    /// The contents: inputs are read by the kernel; outputs start with these bytes too.
+    pub bytes: Vec<u8>,
+    /// Whether the kernel writes this argument.
+    pub is_output: bool,
+}
+
+/// A launch at the level of bytes: the source, the kernel name, the grid and the arguments.
+#[derive(Clone, Debug)]
+pub struct RawLaunch<'a> {
+    /// The Ascend C source (.cpp).
+    pub source: &'a str,
+    /// The `extern "C"` name of the kernel function.
+    pub kernel: &'a str,
+    /// Number of cores (`GetBlockNum()`), 1..=65535.
+    pub block_dim: u32,
+    /// The GM parameters in kernel order (before workspace and tiling).
+    pub args: Vec<GmArg>,
+    /// Bytes of the zero-filled workspace passed after the arguments.
+    pub workspace_bytes: usize,
+    /// The tiling bytes passed last.
+    pub tiling: Vec<u8>,
+}
+
+/// What a launch produced.
+#[derive(Clone, Debug)]
+pub struct RawReport {
+    /// The GM arguments after the run (same order, names and flags as the launch).
+    pub args: Vec<GmArg>,
+    /// GM bytes read by DataCopy/DataCopyPad and GlobalTensor::GetValue, summed over cores.
+    pub gm_bytes_read: u64,
+    /// GM bytes written by DataCopy/DataCopyPad, GlobalTensor::SetValue and Fill, summed over cores.
+    pub gm_bytes_written: u64,
+    /// The largest UB footprint of a core's TPipe, in bytes.
+    pub ub_high_water: u64,
+    /// Wall time of the kernel run inside the emulator process (excluding compilation and process start).
+    pub wall: Duration,
+}
+
+/// A compiled (cached) emulator executable for one kernel source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledKernel {
+    executable: PathBuf,
+    hash: String,
+}
+
+impl CompiledKernel {
+    /// The executable.
+    pub fn path(&self) -> &Path {
+        &self.executable
+    }
+
+    /// The content hash that keys the cache.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+/// A check that failed in a kernel: which kernel, which core, which API call, and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The kernel name.
+    pub kernel: String,
+    /// The core (`GetBlockIdx()`).
+    pub core: u32,
+    /// The API call, e.g. `DataCopy(GM->local)` or `TQue::DeQue`.
+    pub call: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kernel `{}`, core {}, {}: {}",
+            self.kernel, self.core, self.call, self.message
+        )
+    }
+}
+
+/// Errors of the emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum EmuError {
+    /// No C++ compiler could be run.
+    #[error(
+        "no C++ compiler: `{compiler}` could not be run ({reason}); the emulator needs g++ (install it, e.g. \
+         `apt-get install g++`, or point MOGE_CXX at a C++17 compiler)"
+    )]
+    NoCompiler {
+        /// The command tried.
+        compiler: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The kernel source did not compile.
+    #[error("the kernel source failed to compile:\n{stderr}")]
+    Compile {
+        /// The compiler's messages (the source file is named `kernel.cpp`).
+        stderr: String,
+    },
+    /// One or more checks failed while the kernel ran.
+    #[error("{}", violations_text(.violations, *.total))]
+    Violation {
+        /// The first violations, by core (each core stops at its first).
+        violations: Vec<Violation>,
+        /// How many violations there were in all.
+        total: u64,
+    },
+    /// The kernel process died of a signal (a segfault, an abort...).
+    #[error("kernel `{kernel}` crashed with signal {signal} ({}){}", signal_name(*.signal), detail_text(.detail))]
+    Crash {
+        /// The kernel name.
+        kernel: String,
+        /// The signal number.
+        signal: i32,
+        /// The end of the process's stderr (names the core that crashed).
+        detail: String,
+    },
+    /// The kernel ran longer than the timeout and was killed.
+    #[error("kernel `{kernel}` did not finish within {seconds} s and was killed (set MOGE_EMU_TIMEOUT_SECS to wait longer)")]
+    Timeout {
+        /// The kernel name.
+        kernel: String,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The source defines no `extern "C"` function of the kernel's name.
+    #[error("the source defines no extern \"C\" kernel named `{kernel}`")]
+    KernelNotFound {
+        /// The kernel name.
+        kernel: String,
+    },
+    /// The launch parameters are invalid.
+    #[error("invalid launch of kernel `{kernel}`: {message}")]
+    InvalidLaunch {
+        /// The kernel name.
+        kernel: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The emulator process failed in a way that is not the kernel's doing.
+    #[error("the emulator process failed: {message}")]
+    Launcher {
+        /// What happened.
+        message: String,
+    },
+    /// A file or process operation failed.
+    #[error("emulator i/o error while {context}: {source}")]
+    Io {
+        /// What the emulator was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EmuError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        EmuError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+fn violations_text(violations: &[Violation], total: u64) -> String {
+    let mut text = match violations.first() {
+        Some(first) => first.to_string(),
+        None => String::from("the kernel violated the emulator's checks"),
+    };
+    for violation in violations.iter().skip(1) {
+        text.push('\n');
+        text.push_str(&violation.to_string());
+    }
+    let shown = violations.len() as u64;
+    if total > shown {
+        text.push_str(&format!("\n... and {} more", total - shown));
+    }
+    text
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        _ => "signal",
+    }
+}
+
+fn detail_text(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+/// Compiles a kernel source for the emulator, or finds it in the cache.
+pub fn compile(source: &str) -> Result<CompiledKernel, EmuError> {
+    cache::compile(source)
+}
+
+/// Compiles (cached) and runs a kernel on the emulator.
+pub fn launch_raw(launch: RawLaunch<'_>) -> Result<RawReport, EmuError> {
+    validate(&launch)?;
+    let compiled = compile(launch.source)?;
+    launch_compiled(&compiled, launch)
+}
+
+/// Runs an already compiled kernel; `launch.source` is not used.
+pub fn launch_compiled(
+    compiled: &CompiledKernel,
+    launch: RawLaunch<'_>,
+) -> Result<RawReport, EmuError> {
+    validate(&launch)?;
+    process::run(compiled, launch)
+}
+
+/// Most kernel parameters the launcher can pass (GM arguments + workspace + tiling).
+const MAX_PARAMS: usize = 64;
+
+fn validate(launch: &RawLaunch<'_>) -> Result<(), EmuError> {
+    let invalid = |message: String| EmuError::InvalidLaunch {
+        kernel: launch.kernel.to_string(),
+        message,
+    };
+    let mut chars = launch.kernel.chars();
+    let identifier = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !identifier {
+        return Err(invalid(format!(
+            "`{}` is not a C identifier",
+            launch.kernel
+        )));
+    }
+    if launch.block_dim == 0 || launch.block_dim > 65535 {
+        return Err(invalid(format!(
+            "block_dim must be in 1..=65535, found {}",
+            launch.block_dim
+        )));
+    }
+    if launch.args.len() + 2 > MAX_PARAMS {
+        return Err(invalid(format!(
+            "at most {} GM arguments are supported (plus workspace and tiling), found {}",
+            MAX_PARAMS - 2,
+            launch.args.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The command-line arguments of each subcommand, and the parsers of `NAME=VALUE` flag values.
+//!
+//! Malformed values are rejected while parsing the command line, so they are usage errors (exit
+//! status 2) reported with the flag they came from.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::emit::EmitKind;
+
+/// The largest value a dim may have (dims evaluate in `0..2^40`, see `moge_lower::graph::Dim`).
+pub const MAX_DIM_VALUE: i64 = 1 << 40;
+
+/// Arguments of `mogec check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The Rust source files to check.
+    #[arg(value_name = "FILE.rs", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// The kernel a command works on: its file, its name and the values of its static dims.
+#[derive(Args, Debug)]
+pub struct KernelArgs {
+    /// The Rust source file holding the kernel.
+    #[arg(value_name = "FILE.rs")]
+    pub file: PathBuf,
+    /// The kernel (function name); may be left out when the file has exactly one kernel.
+    #[arg(short = 'k', long, value_name = "NAME")]
+    pub kernel: Option<String>,
+    /// The value of a static dim (a const generic of the kernel), e.g. `--set E=64`; repeat the flag
+    /// or separate bindings with commas (`--set E=64,G=8`). Every static dim needs one.
+    #[arg(
+        long = "set",
+        value_name = "NAME=VALUE",
+        value_parser = parse_dim_binding,
+        value_delimiter = ','
+    )]
+    pub set: Vec<DimBinding>,
+}
+
+/// Arguments of `mogec build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The kernel to build.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// What to write, as a comma list of kinds.
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', default_value = "graph")]
+    pub emit: Vec<EmitKind>,
+    /// The output directory (created if it does not exist).
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+/// Arguments of `mogec eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The kernel to evaluate.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// An input: the parameter's name and a .npy file (repeat for every parameter).
+    #[arg(long, value_name = "PARAM=FILE.npy", value_parser = parse_input, conflicts_with = "random")]
+    pub input: Vec<InputBinding>,
+    /// Make deterministic random inputs from this seed (and write them to the output directory).
+    #[arg(long, value_name = "SEED")]
+    pub random: Option<u64>,
+    /// The value of a dynamic dim for --random, e.g. `--dim T=128` (repeat or separate with commas).
+    #[arg(
+        long,
+        value_name = "NAME=VALUE",
+        value_parser = parse_dim_binding,
+        value_delimiter = ',',
+        requires = "random"
+    )]
+    pub dim: Vec<DimBinding>,
+    /// The output directory (created if it does not exist).
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+/// A `NAME=VALUE` dim binding (`--set E=64`, `--dim T=128`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DimBinding {
+    /// The dim's name.
+    pub name: String,
+    /// Its value, in `0..=MAX_DIM_VALUE`.
+    pub value: i64,
+}
+
+/// A `PARAM=FILE.npy` input binding.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InputBinding {
+    /// The parameter's name.
+    pub param: String,
+    /// The .npy file.
+    pub path: PathBuf,
+}
+
+/// Parses `NAME=VALUE` with `NAME` an identifier and `VALUE` a size in `0..=2^40`.
+pub fn parse_dim_binding(text: &str) -> Result<DimBinding, String> {
+    let (name, value) = split_binding(text, "NAME=VALUE, e.g. E=64")?;
+    let value: i64 = value.parse().map_err(|_| {
+        format!("the value of `{name}` must be a non-negative integer, found `{value}`")
+    })?;
+    if !(0..=MAX_DIM_VALUE).contains(&value) {
+        return Err(format!(
+            "the value of `{name}` must be in 0..=2^40 ({MAX_DIM_VALUE}), found {value}"
+        ));
+    }
+    Ok(DimBinding { name: name.to_string(), value })
+}
+
+/// Parses `PARAM=FILE` with `PARAM` an identifier and `FILE` a non-empty path.
+pub fn parse_input(text: &str) -> Result<InputBinding, String> {
+    let (param, path) = split_binding(text, "PARAM=FILE.npy, e.g. logits=logits.npy")?;
+    Ok(InputBinding { param: param.to_string(), path: PathBuf::from(path) })
+}
+
+/// Splits `NAME=REST` at the first `=`, checking that `NAME` is an identifier and `REST` is not
+/// empty; `shape` describes the expected form for messages.
+fn split_binding<'a>(text: &'a str, shape: &str) -> Result<(&'a str, &'a str), String> {
+    let Some((name, rest)) = text.split_once('=') else {
+        return Err(format!("expected {shape}, found `{text}` (no `=`)"));
+    };
+    let name = name.trim();
+    if !is_identifier(name) {
+        return Err(format!("expected {shape}, found `{text}` (`{name}` is not a name)"));
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Err(format!("expected {shape}, found `{text}` (nothing after `=`)"));
+    }
+    Ok((name, rest))
+}
+
+/// Whether `text` is a plain identifier: a letter or `_`, then letters, digits or `_`.
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) if c.is_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dim_bindings() {
+        assert_eq!(parse_dim_binding("E=64"), Ok(DimBinding { name: "E".into(), value: 64 }));
+        assert_eq!(parse_dim_binding(" T = 0 "), Ok(DimBinding { name: "T".into(), value: 0 }));
+        assert!(parse_dim_binding("E").unwrap_err().contains("no `=`"));
+        assert!(parse_dim_binding("=3").unwrap_err().contains("is not a name"));
+        assert!(parse_dim_binding("2E=3").unwrap_err().contains("is not a name"));
+        assert!(parse_dim_binding("E=").unwrap_err().contains("nothing after"));
+        assert!(parse_dim_binding("E=x").unwrap_err().contains("non-negative integer, found `x`"));
+        assert!(parse_dim_binding("E=-1").unwrap_err().contains("in 0..=2^40"));
+        assert!(parse_dim_binding("E=1099511627777").unwrap_err().contains("in 0..=2^40"));
+        assert_eq!(parse_dim_binding("E=1099511627776").map(|b| b.value), Ok(1 << 40));
+    }
+
+    #[test]
+    fn input_bindings() {
+        assert_eq!(
+            parse_input("x=a=b.npy"),
+            Ok(InputBinding { param: "x".into(), path: PathBuf::from("a=b.npy") })
+        );
+        assert!(parse_input("x.npy").unwrap_err().contains("no `=`"));
+        assert!(parse_input("x=").unwrap_err().contains("nothing after"));
+    }
+}

@@ -1,0 +1,22 @@
+//! `mogec build`: specialize one kernel and write what `--emit` asks for.
+
+use crate::args::BuildArgs;
+use crate::emit::{self, Artifacts};
+use crate::error::Error;
+use crate::output;
+use crate::source;
+
+/// Runs `mogec build`.
+pub fn run(args: &BuildArgs) -> Result<(), Error> {
+    let source = source::read(&args.kernel.file)?;
+    let file = source::check(&source)?;
+    let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
+    let specialized = source::specialize(&kernel, &args.kernel.set)?;
+    let artifacts = Artifacts { kernel: &specialized };
+    let written = emit::emit(&args.emit, &artifacts, &args.out_dir)?;
+    output::stdout_line(&format!("built: {}", source::signature(&specialized)));
+    for path in written {
+        output::stdout_line(&format!("wrote {}", path.display()));
+    }
+    Ok(())
+}

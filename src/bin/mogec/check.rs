@@ -1,0 +1,69 @@
+//! `mogec check`: check every kernel of one or more files.
+//!
+//! Prints `ok: SIGNATURE` on stdout for every kernel that checks, and the diagnostics of the others
+//! in rustc's shape on stderr, followed by a one-line summary.
+
+use crate::args::CheckArgs;
+use crate::error::{quoted_list, Error};
+use crate::output;
+use crate::source::{self, count, Source};
+
+/// Runs `mogec check`.
+pub fn run(args: &CheckArgs) -> Result<(), Error> {
+    // Unreadable files are usage errors: report them before checking anything.
+    let sources: Vec<Source> =
+        args.files.iter().map(|path| source::read(path)).collect::<Result<_, _>>()?;
+    if let [single] = sources.as_slice() {
+        return check_file(single);
+    }
+    let mut rendered = String::new();
+    let mut failed = 0;
+    for source in &sources {
+        if let Err(err) = check_file(source) {
+            failed += 1;
+            if let Error::Diagnostics { rendered: text, .. } = &err {
+                rendered.push_str(text);
+            }
+            rendered.push_str(&format!("error: {err}\n\n"));
+        }
+    }
+    if failed == 0 {
+        return Ok(());
+    }
+    Err(Error::Diagnostics {
+        rendered,
+        summary: format!("could not check {failed} of {} files", sources.len()),
+    })
+}
+
+/// Checks one file: prints an `ok:` line per good kernel and returns the diagnostics of the others.
+fn check_file(source: &Source) -> Result<(), Error> {
+    let file = source::check(source)?;
+    if file.kernels.is_empty() {
+        return Err(Error::NoKernels { path: source.path.clone() });
+    }
+    let mut rendered = String::new();
+    let mut errors = 0;
+    let mut failed: Vec<&str> = Vec::new();
+    for kernel in &file.kernels {
+        match &kernel.result {
+            Ok(graph) => output::stdout_line(&format!("ok: {}", source::signature(graph))),
+            Err(diags) => {
+                rendered.push_str(&source::rendered(source, diags));
+                errors += diags.len();
+                failed.push(&kernel.name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let which = match failed.as_slice() {
+        [one] => format!("kernel `{one}`"),
+        many => format!("{} ({})", count(many.len(), "kernel"), quoted_list(many)),
+    };
+    Err(Error::Diagnostics {
+        rendered,
+        summary: format!("could not check `{}`: {} in {which}", source.path, count(errors, "error")),
+    })
+}

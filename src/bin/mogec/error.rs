@@ -1,0 +1,217 @@
+//! The errors of `mogec`, each with its exit status.
+
+use std::io;
+
+use moge_lower::graph::specialize::SpecializeError;
+use moge_lower::interp::EvalError;
+use moge_runtime::npy::{NpyError, NpyErrorKind};
+
+/// Everything that can make a `mogec` command fail. Printed as one line `error: MESSAGE`
+/// (`Diagnostics` prints the rendered diagnostics first).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read (missing, a directory, no permission).
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file, as given.
+        path: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A source file is not UTF-8 text.
+    #[error("`{path}` is not a Rust source file: it is not valid UTF-8 (first bad byte at line {line}, column {col})")]
+    NotUtf8 {
+        /// The file.
+        path: String,
+        /// Line of the first invalid byte (1-based).
+        line: usize,
+        /// Column of the first invalid byte (1-based, in characters).
+        col: usize,
+    },
+    /// The frontend reported errors; they are in `rendered`, in rustc's shape.
+    #[error("{summary}")]
+    Diagnostics {
+        /// The rendered diagnostics.
+        rendered: String,
+        /// The closing one-line summary.
+        summary: String,
+    },
+    /// The file has no kernel functions.
+    #[error("no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]")]
+    NoKernels {
+        /// The file.
+        path: String,
+    },
+    /// `--kernel` names no kernel of the file.
+    #[error("no kernel `{name}` in `{path}`; its kernels are {known}")]
+    UnknownKernel {
+        /// The file.
+        path: String,
+        /// The name given.
+        name: String,
+        /// The kernels of the file, quoted.
+        known: String,
+    },
+    /// `--kernel` was left out but the file has several kernels.
+    #[error("`{path}` has {count} kernels ({known}); choose one with --kernel NAME")]
+    KernelNeeded {
+        /// The file.
+        path: String,
+        /// How many kernels it has.
+        count: usize,
+        /// The kernels, quoted.
+        known: String,
+    },
+    /// A `--set`, `--dim` or `--input` name is not one of the kernel's.
+    #[error("{flag} {name}=...: kernel `{kernel}` has no {what} `{name}`; {known}")]
+    UnknownName {
+        /// The flag (`--set`, `--dim`, `--input`).
+        flag: &'static str,
+        /// The name given.
+        name: String,
+        /// The kernel.
+        kernel: String,
+        /// What was looked for (`static dim`, `dynamic dim`, `parameter`).
+        what: &'static str,
+        /// What the kernel has, as a sentence fragment.
+        known: String,
+    },
+    /// The same name given twice to one flag.
+    #[error("{flag} {name}=... is given twice")]
+    Duplicate {
+        /// The flag.
+        flag: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Names that need a flag but have none.
+    #[error("kernel `{kernel}` needs {flag} for {what} {missing}{hint}")]
+    Missing {
+        /// The kernel.
+        kernel: String,
+        /// The flag (`--set`, `--dim`, `--input`).
+        flag: &'static str,
+        /// What the names are (`static dim`, `dynamic dims`, ...).
+        what: String,
+        /// The missing names, quoted.
+        missing: String,
+        /// A hint how to give them, starting with `; ` (or empty).
+        hint: String,
+    },
+    /// Specialization with valid `--set` values failed (a constraint does not hold).
+    #[error("cannot specialize kernel `{kernel}`: {source}")]
+    Specialize {
+        /// The kernel.
+        kernel: String,
+        /// Why.
+        source: SpecializeError,
+    },
+    /// A `.npy` input file is missing or unreadable.
+    #[error("--input {param}=...: {source}")]
+    InputFile {
+        /// The parameter.
+        param: String,
+        /// The error.
+        source: NpyError,
+    },
+    /// A `.npy` input file holds the wrong kind of data.
+    #[error("--input {param}=...: {source}")]
+    InputData {
+        /// The parameter.
+        param: String,
+        /// The error.
+        source: NpyError,
+    },
+    /// The interpreter rejected the inputs or failed.
+    #[error("evaluating kernel `{kernel}` failed: {source}")]
+    Eval {
+        /// The kernel.
+        kernel: String,
+        /// Why.
+        source: EvalError,
+    },
+    /// A tensor of the evaluation would be too large to hold in memory.
+    #[error("kernel `{kernel}`: {what} would hold {elements} elements (shape {shape}), more than mogec eval allows (2^30); use smaller dims")]
+    TooLarge {
+        /// The kernel.
+        kernel: String,
+        /// Which tensor (`parameter `x``, `the result of `matmul` at 3:5`).
+        what: String,
+        /// How many elements.
+        elements: u128,
+        /// Its shape.
+        shape: String,
+    },
+    /// An output could not be written.
+    #[error("cannot write `{path}`: {message}")]
+    Write {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The exit status: 1 for errors in the kernel or its data, 2 for usage errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Read { .. }
+            | Error::UnknownKernel { .. }
+            | Error::KernelNeeded { .. }
+            | Error::UnknownName { .. }
+            | Error::Duplicate { .. }
+            | Error::Missing { .. }
+            | Error::InputFile { .. }
+            | Error::Write { .. } => 2,
+            Error::NotUtf8 { .. }
+            | Error::Diagnostics { .. }
+            | Error::NoKernels { .. }
+            | Error::InputData { .. }
+            | Error::Eval { .. }
+            | Error::TooLarge { .. } => 1,
+            Error::Specialize { source, .. } => match source {
+                // The value of a `--set` is wrong for the kernel's constraints: an error in the
+                // kernel's use, reported like an evaluation error.
+                SpecializeError::Violated { .. }
+                | SpecializeError::Unevaluable { .. }
+                | SpecializeError::InvalidOp { .. } => 1,
+                // Names and counts are checked before specializing; these are usage errors too.
+                _ => 2,
+            },
+        }
+    }
+
+    /// An error reading input `param` from a `.npy` file: a usage error if the file cannot be read,
+    /// a data error if its contents are wrong.
+    pub fn npy_input(param: &str, source: NpyError) -> Error {
+        let param = param.to_string();
+        match source.kind {
+            NpyErrorKind::Io { .. } => Error::InputFile { param, source },
+            _ => Error::InputData { param, source },
+        }
+    }
+}
+
+/// `names` as a list of quoted names: `` `a`, `b` and `c` `` (or `none`).
+pub fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
+    match quoted.len() {
+        0 => "none".to_string(),
+        1 => quoted[0].clone(),
+        n => format!("{} and {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_lists() {
+        assert_eq!(quoted_list::<&str>(&[]), "none");
+        assert_eq!(quoted_list(&["E"]), "`E`");
+        assert_eq!(quoted_list(&["E", "G"]), "`E` and `G`");
+        assert_eq!(quoted_list(&["a", "b", "c"]), "`a`, `b` and `c`");
+    }
+}

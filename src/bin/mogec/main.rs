@@ -1,0 +1,216 @@
+//! `mogec`: the moge compiler driver.
+//!
+//! `mogec` runs the same frontend as the `#[moge::kernel]` attribute macro, on a Rust source file and
+//! without cargo:
+//!
+//! - `mogec check FILE.rs` checks every kernel of the file and prints rustc-shaped diagnostics;
+//! - `mogec build FILE.rs --kernel NAME --set E=64 --emit graph -o DIR` specializes one kernel and
+//!   writes what `--emit` asks for (for now the graph IR text, `DIR/NAME.graph`);
+//! - `mogec eval FILE.rs --kernel NAME --set ... (--input P=F.npy ... | --random SEED --dim T=128)
+//!   -o DIR` runs the reference interpreter on `.npy` inputs and writes `.npy` outputs.
+//!
+//! Exit status: 0 on success, 1 for an error in the user's kernel or data (diagnostics, a constraint
+//! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file), 2 for a usage
+//! error (bad flags or values, a missing or unreadable file), and 101 for an internal error (a bug in
+//! moge; `mogec` reports it as one line instead of panicking). Every error other than diagnostics is
+//! one line, `error: ...`, on stderr.
+
+mod args;
+mod build;
+mod check;
+mod emit;
+mod error;
+mod eval;
+mod output;
+mod source;
+
+use std::panic;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+
+use args::{BuildArgs, CheckArgs, EvalArgs};
+use error::Error;
+
+/// The top-level help text after the subcommand list.
+const AFTER_HELP: &str = "\
+Examples:
+  mogec check examples/src/gate.rs
+  mogec build examples/src/gate.rs --kernel moge_gate --set E=64 --set G=8 --emit graph -o out
+  mogec eval examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=128 -o out
+  mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \\
+      --input router_scale=out/router_scale.npy -o out2
+
+Exit status: 0 success, 1 an error in the kernel or its data (diagnostics, evaluation errors),
+2 a usage error (bad flags, missing or unreadable files), 101 an internal error (a bug in moge).";
+
+/// The moge kernel compiler: checks, specializes and evaluates `#[moge::kernel]` functions in a Rust
+/// source file, without cargo.
+#[derive(Parser, Debug)]
+#[command(name = "mogec", version, after_help = AFTER_HELP, arg_required_else_help = true)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands. `run` and `demo` come next.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check every kernel in a Rust file and report errors the way rustc does.
+    #[command(
+        long_about = "Check every kernel in a Rust file: every function marked #[moge::kernel] or #[kernel] \
+                      (also in inline modules) is parsed, checked (names, arities, shapes with symbolic \
+                      dims, dtypes) and built into graph IR.\n\n\
+                      Errors are printed the way rustc prints them, pointing at the offending tokens; \
+                      for every kernel without errors one line `ok: NAME<STATIC DIMS>(PARAMS) -> (RESULTS)` \
+                      is printed. Exits with 1 if any kernel has an error, if the file is not valid Rust, \
+                      or if it has no kernels.",
+        after_help = "Examples:\n  mogec check examples/src/gate.rs\n  mogec check examples/src/*.rs"
+    )]
+    Check(CheckArgs),
+    /// Specialize one kernel and write its compiled forms (graph IR for now).
+    #[command(
+        long_about = "Specialize one kernel of a Rust file with values for its static dims (its const \
+                      generics, given with --set) and write the forms --emit asks for into the output \
+                      directory:\n\n  graph   DIR/NAME.graph, the specialized graph IR in text form\n\n\
+                      Dynamic dims (such as the token count T) stay symbolic. --kernel may be left out \
+                      when the file has one kernel.",
+        after_help = "Example:\n  mogec build examples/src/gate.rs --kernel moge_gate --set E=64 --set G=8 \
+                      --emit graph -o out\n  (writes out/moge_gate.graph)"
+    )]
+    Build(BuildArgs),
+    /// Evaluate one kernel with the reference interpreter on .npy inputs.
+    #[command(
+        long_about = "Evaluate one kernel with moge's reference interpreter (the numeric oracle of the \
+                      compiler).\n\n\
+                      Inputs are NumPy .npy files, one --input PARAM=FILE.npy per kernel parameter \
+                      (bf16 parameters are read from float32 files, rounded to nearest even); dynamic \
+                      dims are inferred from their shapes. Or --random SEED makes deterministic inputs \
+                      (floats uniform in [-2, 2), i32 uniform in 0..8), with every dynamic dim given by \
+                      --dim, and also writes them to the output directory as PARAM.npy so the run can be \
+                      repeated with --input (as PARAM.input.npy if a result has the same name).\n\n\
+                      Each result is written as DIR/NAME.npy, NAME being the returned identifier (or \
+                      outI for the I-th result when it is an expression); bf16 results are written as \
+                      float32.",
+        after_help = "Examples:\n  mogec eval examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=128 -o out\n  \
+                      mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \
+                      --input router_scale=out/router_scale.npy -o out2"
+    )]
+    Eval(EvalArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
+    // A panic is a bug in moge. Report it as one line (and exit 101, as rustc does for an internal
+    // compiler error) instead of the default panic message and backtrace note.
+    panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        output::error_line(&format!(
+            "internal error: mogec panicked{place}: {}; this is a bug in moge, please report it",
+            message.replace('\n', " ")
+        ));
+    }));
+    match panic::catch_unwind(move || run(cli.command)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
+            if let Error::Diagnostics { rendered, .. } = &err {
+                output::stderr(rendered);
+            }
+            output::error_line(&err.to_string());
+            ExitCode::from(err.exit_code())
+        }
+        Err(_) => ExitCode::from(101),
+    }
+}
+
+/// Runs one subcommand.
+fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Check(args) => check::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    }
+}
+
+/// Prints help or version (exit 0), or a clap usage error as one `error: ...` line (exit 2).
+fn usage_error(err: &clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            output::stdout(&err.render().to_string());
+            ExitCode::SUCCESS
+        }
+        // `mogec` alone, or a subcommand without its file: show the help, as a usage error.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            output::stderr(&err.render().to_string());
+            ExitCode::from(2)
+        }
+        _ => {
+            output::error_line(&one_line(&err.render().to_string(), help_command().as_deref()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The subcommand named on the command line, if any, for pointing at its `--help`.
+fn help_command() -> Option<String> {
+    std::env::args_os()
+        .skip(1)
+        .filter_map(|arg| arg.into_string().ok())
+        .find(|arg| !arg.starts_with('-'))
+        .filter(|arg| ["check", "build", "eval"].contains(&arg.as_str()))
+}
+
+/// Condenses clap's error text (`error: ...`, tips, possible values, a usage block and a pointer to
+/// `--help`) into one line without the `error: ` prefix: the message, then the tips and the possible
+/// values separated by `; `, then a pointer to the `--help` of `subcommand` (or of `mogec`).
+fn one_line(text: &str, subcommand: Option<&str>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut in_usage = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            in_usage = false;
+            continue;
+        }
+        if trimmed.starts_with("Usage:") {
+            in_usage = true;
+            continue;
+        }
+        if in_usage && line.starts_with(' ') {
+            continue;
+        }
+        in_usage = false;
+        if trimmed.starts_with("For more information") {
+            continue;
+        }
+        let part = trimmed.strip_prefix("error: ").unwrap_or(trimmed);
+        parts.push(part.to_string());
+    }
+    let mut line = String::new();
+    for part in &parts {
+        if !line.is_empty() {
+            // "the following required arguments were not provided:" continues on the next line.
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    if line.is_empty() {
+        line.push_str("invalid command line");
+    }
+    match subcommand {
+        Some(name) => line.push_str(&format!(" (see `mogec {name} --help`)")),
+        None => line.push_str(" (see `mogec --help`)"),
+    }
+    line
+}

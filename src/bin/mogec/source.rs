@@ -1,0 +1,177 @@
+//! Reading a kernel source file, checking it with the frontend, choosing a kernel and specializing it.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use moge_dsl::{FileCheck, KernelCheck};
+use moge_lower::graph::write::kernel_to_string;
+use moge_lower::Kernel;
+
+use crate::args::DimBinding;
+use crate::error::{quoted_list, Error};
+
+/// Source files larger than this are refused (no kernel file comes close).
+const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+/// A source file's text, with its path as given on the command line.
+pub struct Source {
+    /// The path, for messages and diagnostics.
+    pub path: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Reads a Rust source file.
+pub fn read(path: &Path) -> Result<Source, Error> {
+    let display = path.display().to_string();
+    let read_error = |source| Error::Read { path: display.clone(), source };
+    let file = File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(Error::Read {
+            path: display,
+            source: std::io::Error::other("the file is larger than 64 MiB, too large for a kernel source"),
+        });
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source { path: display, text }),
+        Err(err) => {
+            let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+            // The prefix is valid UTF-8 by construction.
+            let prefix = std::str::from_utf8(valid).unwrap_or_default();
+            let line = prefix.matches('\n').count() + 1;
+            let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            Err(Error::NotUtf8 { path: display, line, col })
+        }
+    }
+}
+
+/// Checks every kernel of `source`; a file that is not valid Rust is reported as a diagnostic.
+pub fn check(source: &Source) -> Result<FileCheck, Error> {
+    moge_dsl::check_source(&source.text).map_err(|diag| Error::Diagnostics {
+        rendered: rendered(source, &[diag]),
+        summary: format!("could not check `{}`: it is not valid Rust syntax", source.path),
+    })
+}
+
+/// Chooses the kernel called `name` (or the only kernel, when `name` is `None`), and returns its
+/// graph IR, or its diagnostics as an error.
+pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Kernel, Error> {
+    let known: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    if known.is_empty() {
+        return Err(Error::NoKernels { path: source.path.clone() });
+    }
+    let index = match name {
+        Some(name) => file.kernels.iter().position(|k| k.name == name).ok_or_else(|| {
+            Error::UnknownKernel {
+                path: source.path.clone(),
+                name: name.to_string(),
+                known: quoted_list(&known),
+            }
+        })?,
+        None if known.len() == 1 => 0,
+        None => {
+            return Err(Error::KernelNeeded {
+                path: source.path.clone(),
+                count: known.len(),
+                known: quoted_list(&known),
+            })
+        }
+    };
+    let Some(KernelCheck { name, result }) = file.kernels.into_iter().nth(index) else {
+        return Err(Error::NoKernels { path: source.path.clone() });
+    };
+    result.map_err(|diags| Error::Diagnostics {
+        rendered: rendered(source, &diags),
+        summary: format!("could not compile kernel `{name}` due to {}", count(diags.len(), "error")),
+    })
+}
+
+/// Specializes `kernel` with the `--set` values, after checking that they name its static dims, each
+/// once, and give every static dim a value.
+pub fn specialize(kernel: &Kernel, set: &[DimBinding]) -> Result<Kernel, Error> {
+    let statics = kernel.static_params();
+    let dynamics = kernel.dynamic_dims();
+    let statics_text = match statics.len() {
+        0 => "it has no static dims".to_string(),
+        _ => format!("its static dims are {}", quoted_list(&statics)),
+    };
+    for (i, binding) in set.iter().enumerate() {
+        if set[..i].iter().any(|b| b.name == binding.name) {
+            return Err(Error::Duplicate { flag: "--set", name: binding.name.clone() });
+        }
+        if statics.contains(&binding.name.as_str()) {
+            continue;
+        }
+        let known = if dynamics.contains(&binding.name.as_str()) {
+            format!(
+                "`{}` is a dynamic dim, bound from the input shapes (or by --dim with eval --random); {statics_text}",
+                binding.name
+            )
+        } else {
+            statics_text.clone()
+        };
+        return Err(Error::UnknownName {
+            flag: "--set",
+            name: binding.name.clone(),
+            kernel: kernel.name.clone(),
+            what: "static dim",
+            known,
+        });
+    }
+    let missing: Vec<&str> =
+        statics.iter().copied().filter(|s| !set.iter().any(|b| b.name == *s)).collect();
+    if !missing.is_empty() {
+        return Err(Error::Missing {
+            kernel: kernel.name.clone(),
+            flag: "--set",
+            what: plural(missing.len(), "static dim", "static dims").to_string(),
+            missing: quoted_list(&missing),
+            hint: format!(
+                "; give {} as --set NAME=VALUE, e.g. --set {}=...",
+                plural(missing.len(), "it", "each"),
+                missing[0]
+            ),
+        });
+    }
+    let bindings: Vec<(&str, i64)> = set.iter().map(|b| (b.name.as_str(), b.value)).collect();
+    kernel
+        .specialize(&bindings)
+        .map_err(|source| Error::Specialize { kernel: kernel.name.clone(), source })
+}
+
+/// The rendered diagnostics followed by a blank line (before the summary), as rustc prints them.
+pub fn rendered(source: &Source, diags: &[moge_dsl::Diagnostic]) -> String {
+    let mut text = moge_dsl::render_diagnostics(&source.path, &source.text, diags);
+    text.push('\n');
+    text
+}
+
+/// The kernel's signature as in the header of its graph IR text, without `kernel ` and ` {`:
+/// `moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E]) -> (weight: f32[T, G], expert: i32[T, G])`.
+pub fn signature(kernel: &Kernel) -> String {
+    let text = kernel_to_string(kernel);
+    let header = text.lines().next().unwrap_or_default();
+    let header = header.strip_prefix("kernel ").unwrap_or(header);
+    header.strip_suffix(" {").unwrap_or(header).to_string()
+}
+
+/// `n` followed by `what`, pluralized with an `s`: `1 error`, `3 errors`.
+pub fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// `one` if `n == 1`, else `many`.
+pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}

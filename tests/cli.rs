@@ -1,0 +1,662 @@
+//! The `mogec` binary, run as a user runs it: exit statuses, rustc-shaped diagnostics pointing at the
+//! right tokens, the graph IR written by `build`, the `.npy` files written by `eval` (compared with
+//! the interpreter run in-process on the same inputs, and with formulas), and the one-line usage
+//! errors.
+//!
+//! Fixtures are in `tests/data/`; expected diagnostic positions are computed from the fixture text.
+//! Every command runs in the package root, so paths in messages are as given (`tests/data/...`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moge_lower::graph::parse::parse_kernel;
+use moge_lower::graph::{DType, Dim, Kernel, SymKind, TensorType, Type};
+use moge_lower::interp::{self, Tensor};
+use moge_runtime::npy;
+
+/// The binary under test.
+const MOGEC: &str = env!("CARGO_BIN_EXE_mogec");
+
+/// The package root: commands run here.
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// What one run of `mogec` did.
+#[derive(Debug)]
+struct Run {
+    /// The exit status (`None` if killed by a signal).
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `mogec` with `args` in the package root.
+fn mogec(args: &[&str]) -> Run {
+    let output = Command::new(MOGEC)
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .expect("the mogec binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A fresh, empty scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// A path as a `&str` argument.
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("scratch paths are UTF-8")
+}
+
+/// Asserts that `run` failed with `code` and exactly one stderr line, `error: ...`, containing every
+/// needle; nothing on stdout.
+fn assert_one_line_error(run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(run.code, Some(code), "exit status of {run:#?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one stderr line expected: {run:#?}");
+    assert!(lines[0].starts_with("error: "), "`error: ` prefix expected: {run:#?}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "`{needle}` expected in {:?}", lines[0]);
+    }
+    assert_eq!(run.stdout, "", "nothing on stdout expected: {run:#?}");
+}
+
+/// The 1-based line and column (in characters) of `token` in the first line of `text` containing
+/// `marker`.
+fn position_of(text: &str, marker: &str, token: &str) -> (usize, usize) {
+    for (index, line) in text.lines().enumerate() {
+        if line.contains(marker) {
+            let byte = line.find(token).expect("the token is on the marker's line");
+            return (index + 1, line[..byte].chars().count() + 1);
+        }
+    }
+    panic!("no line contains {marker:?}");
+}
+
+/// Line `line` (1-based) of `text`.
+fn line_of(text: &str, line: usize) -> &str {
+    text.lines().nth(line - 1).expect("the line exists")
+}
+
+/// Checks `file` in-process, takes kernel `name` and specializes it with `set`.
+fn in_process(file: &str, name: &str, set: &[(&str, i64)]) -> Kernel {
+    let text = fs::read_to_string(Path::new(ROOT).join(file)).expect("fixture");
+    let checked = moge_dsl::check_source(&text).expect("valid Rust");
+    let kernel = checked
+        .kernels
+        .into_iter()
+        .find(|k| k.name == name)
+        .expect("the kernel exists")
+        .result
+        .expect("the kernel checks");
+    kernel.specialize(set).expect("the bindings are valid")
+}
+
+/// Reads a `.npy` file written by `mogec`, as `dtype`.
+fn read(path: &Path, dtype: DType) -> Tensor {
+    npy::read_npy_as(path, dtype).expect("mogec writes readable .npy files")
+}
+
+/// The example kernel files (every `.rs` in examples/src but lib.rs), sorted.
+fn example_files() -> Vec<String> {
+    let mut files: Vec<String> = fs::read_dir(Path::new(ROOT).join("examples/src"))
+        .expect("examples/src")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".rs") && name != "lib.rs")
+        .map(|name| format!("examples/src/{name}"))
+        .collect();
+    files.sort();
+    files
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+#[test]
+fn check_accepts_every_example() {
+    let files = example_files();
+    assert!(files.len() >= 5, "examples: {files:?}");
+    for file in &files {
+        let text = fs::read_to_string(Path::new(ROOT).join(file)).expect("example");
+        let kernels = text.matches("#[moge::kernel]").count();
+        let run = mogec(&["check", file]);
+        assert_eq!(run.code, Some(0), "{file}: {run:#?}");
+        assert_eq!(run.stderr, "", "{file}");
+        let ok_lines = run.stdout.lines().filter(|l| l.starts_with("ok: ")).count();
+        assert_eq!(ok_lines, kernels, "{file}: one ok line per kernel: {}", run.stdout);
+    }
+    // Several files at once.
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    let run = mogec(&args);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+}
+
+#[test]
+fn check_prints_one_signature_per_kernel() {
+    let run = mogec(&["check", "tests/data/good.rs"]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout,
+        "ok: gate<E, G>(logits: f32[T, E], router_scale: f32[E]) -> (weight: f32[T, G], expert: i32[T, G])\n\
+         ok: rmsnorm<H>(x: bf16[T, H], weight: bf16[H]) -> (out0: bf16[T, H])\n"
+    );
+}
+
+#[test]
+fn check_reports_every_error_at_its_tokens() {
+    let path = "tests/data/errors.rs";
+    let text = fs::read_to_string(Path::new(ROOT).join(path)).expect("fixture");
+    let run = mogec(&["check", path]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    // The good kernel between the broken ones is still reported.
+    assert_eq!(run.stdout, "ok: fine(x: f32[T]) -> (out0: f32[T])\n");
+
+    // (message, line marker, offending token), in source order.
+    let expected = [
+        ("error: unknown op `sofmax`", "let a = sofmax(", "sofmax"),
+        ("error: `log_softmax` axis 2 is out of range", "log_softmax(x, 2)", "2)"),
+        ("error: closures are not supported in a kernel", "|q| q", "|q|"),
+        ("error: unused parameter `y`", "pub fn unused_input", "y: Tensor"),
+    ];
+    let mut from = 0;
+    for (message, marker, token) in expected {
+        let (line, col) = position_of(&text, marker, token);
+        let at = run.stderr[from..]
+            .find(message)
+            .unwrap_or_else(|| panic!("{message:?} after byte {from} in:\n{}", run.stderr))
+            + from;
+        let block = &run.stderr[at..];
+        let arrow = format!(" --> {path}:{line}:{col}\n");
+        assert!(block.contains(&arrow), "{arrow:?} expected after {message:?}:\n{block}");
+        assert!(block.contains(&format!("{line} | {}", line_of(&text, line))), "{block}");
+        from = at + message.len();
+    }
+    // Four diagnostics, then the one-line summary.
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 5, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("error: could not check `tests/data/errors.rs`: 4 errors in 2 kernels (`broken` and `unused_input`)")
+    );
+}
+
+#[test]
+fn check_reports_a_file_that_is_not_rust() {
+    let path = "tests/data/not_rust.rs";
+    let text = fs::read_to_string(Path::new(ROOT).join(path)).expect("fixture");
+    let run = mogec(&["check", path]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    // The unbalanced brace is where the tokenizer gives up.
+    let (line, col) = position_of(&text, "balanced", "{");
+    assert!(run.stderr.contains(&format!(" --> {path}:{line}:{col}\n")), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("error: could not check `tests/data/not_rust.rs`: it is not valid Rust syntax")
+    );
+}
+
+#[test]
+fn check_reports_a_file_without_kernels() {
+    let run = mogec(&["check", "tests/data/no_kernels.rs"]);
+    assert_one_line_error(&run, 1, &["no kernels found in `tests/data/no_kernels.rs`", "#[moge::kernel]"]);
+}
+
+#[test]
+fn check_reports_a_file_that_is_not_utf8() {
+    let dir = scratch("not_utf8");
+    let file = dir.join("latin1.rs");
+    // The bad byte follows the six characters `// caf` of line 2.
+    fs::write(&file, b"fn f() {}\n// caf\xe9\n").expect("write");
+    let run = mogec(&["check", arg(&file)]);
+    assert_one_line_error(&run, 1, &["not valid UTF-8", "line 2, column 7"]);
+}
+
+#[test]
+fn check_usage_errors() {
+    let run = mogec(&["check", "tests/data/missing.rs"]);
+    assert_one_line_error(&run, 2, &["cannot read `tests/data/missing.rs`"]);
+    let run = mogec(&["check", "tests/data"]);
+    assert_one_line_error(&run, 2, &["cannot read `tests/data`"]);
+    let run = mogec(&["check", "--frobnicate", "tests/data/good.rs"]);
+    assert_one_line_error(&run, 2, &["--frobnicate", "mogec check --help"]);
+    let run = mogec(&["check"]);
+    assert_one_line_error(&run, 2, &["<FILE.rs>"]);
+    let run = mogec(&["compile", "tests/data/good.rs"]);
+    assert_one_line_error(&run, 2, &["compile"]);
+    // A missing file among good ones: nothing is checked.
+    let run = mogec(&["check", "tests/data/good.rs", "tests/data/missing.rs"]);
+    assert_one_line_error(&run, 2, &["cannot read `tests/data/missing.rs`"]);
+}
+
+#[test]
+fn check_of_several_files_reports_each_failure() {
+    let run = mogec(&["check", "tests/data/good.rs", "tests/data/no_kernels.rs", "tests/data/errors.rs"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 3);
+    assert!(run.stderr.contains("error: no kernels found in `tests/data/no_kernels.rs`"));
+    assert!(run.stderr.contains("error: could not check `tests/data/errors.rs`: 4 errors"));
+    assert_eq!(run.stderr.lines().last(), Some("error: could not check 2 of 3 files"));
+}
+
+#[test]
+fn help_explains_each_subcommand_with_an_example() {
+    let run = mogec(&["--help"]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    for sub in ["check", "build", "eval"] {
+        assert!(run.stdout.contains(&format!("mogec {sub} ")), "example of {sub}: {}", run.stdout);
+    }
+    for sub in ["check", "build", "eval"] {
+        let run = mogec(&[sub, "--help"]);
+        assert_eq!(run.code, Some(0), "{run:#?}");
+        assert!(run.stdout.contains("Example"), "{sub}: {}", run.stdout);
+        assert!(run.stdout.contains(&format!("mogec {sub} ")), "{sub}: {}", run.stdout);
+    }
+    // `mogec` alone shows the help, as a usage error.
+    let run = mogec(&[]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("Usage: mogec <COMMAND>"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// build
+
+#[test]
+fn build_writes_graph_ir_that_parses_back() {
+    let dir = scratch("build_gate");
+    let run = mogec(&[
+        "build", "examples/src/gate.rs", "--kernel", "moge_gate", "--set", "E=64", "--set", "G=8",
+        "--emit", "graph", "-o", arg(&dir),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let file = dir.join("moge_gate.graph");
+    assert!(run.stdout.contains(&format!("wrote {}", file.display())), "{}", run.stdout);
+    let text = fs::read_to_string(&file).expect("the graph file is written");
+    let parsed = parse_kernel(&text).expect("the graph IR parses back");
+
+    // Facts from the signature of examples/src/gate.rs with E = 64, G = 8.
+    assert_eq!(parsed.name, "moge_gate");
+    assert_eq!(parsed.bound, vec![("E".to_string(), 64), ("G".to_string(), 8)]);
+    assert_eq!(parsed.static_params(), Vec::<&str>::new());
+    assert_eq!(parsed.dynamic_dims(), vec!["T"]);
+    let t = parsed.sym_by_name("T").expect("T");
+    assert_eq!(parsed.syms[t].kind, SymKind::Dynamic);
+    let param_types: Vec<&Type> = parsed.params.iter().map(|p| parsed.ty(p.value)).collect();
+    assert_eq!(
+        param_types,
+        vec![
+            &Type::Tensor(TensorType::new(DType::F32, vec![Dim::sym(t), Dim::lit(64)])),
+            &Type::Tensor(TensorType::new(DType::F32, vec![Dim::lit(64)])),
+        ]
+    );
+    let outputs: Vec<(&str, &Type)> =
+        parsed.outputs.iter().map(|o| (o.name.as_str(), parsed.ty(o.value))).collect();
+    assert_eq!(
+        outputs,
+        vec![
+            ("weight", &Type::Tensor(TensorType::new(DType::F32, vec![Dim::sym(t), Dim::lit(8)]))),
+            ("expert", &Type::Tensor(TensorType::new(DType::I32, vec![Dim::sym(t), Dim::lit(8)]))),
+        ]
+    );
+    // And it is exactly what the library builds in-process.
+    assert_eq!(parsed, in_process("examples/src/gate.rs", "moge_gate", &[("E", 64), ("G", 8)]));
+}
+
+#[test]
+fn build_every_example_kernel() {
+    // Static dims for every example kernel: small, valid sizes.
+    let kernels: [(&str, &str, &[&str]); 6] = [
+        ("examples/src/gate.rs", "moge_gate", &["E=16", "G=4"]),
+        ("examples/src/ffn.rs", "moge_ffn", &["H=32", "E=8", "G=2", "I=16", "S=16"]),
+        ("examples/src/softmax.rs", "softmax_f32", &["N=64"]),
+        ("examples/src/softmax.rs", "softmax_bf16", &["N=64"]),
+        ("examples/src/rmsnorm.rs", "rmsnorm", &["H=128"]),
+        ("examples/src/matmul.rs", "gemm", &["K=64", "N=32"]),
+    ];
+    for (file, name, set) in kernels {
+        let dir = scratch(&format!("build_{name}"));
+        let mut args = vec!["build", file, "--kernel", name, "-o", arg(&dir)];
+        for binding in set {
+            args.extend(["--set", binding]);
+        }
+        let run = mogec(&args);
+        assert_eq!(run.code, Some(0), "{name}: {run:#?}");
+        let text = fs::read_to_string(dir.join(format!("{name}.graph"))).expect("graph file");
+        let parsed = parse_kernel(&text).expect("parses back");
+        let bindings: Vec<(String, i64)> = set
+            .iter()
+            .map(|b| {
+                let (n, v) = b.split_once('=').expect("NAME=VALUE");
+                (n.to_string(), v.parse().expect("a number"))
+            })
+            .collect();
+        assert_eq!(parsed.bound, bindings, "{name}");
+    }
+}
+
+#[test]
+fn build_without_kernel_takes_the_only_one() {
+    let dir = scratch("build_single");
+    let run = mogec(&["build", "tests/data/single.rs", "--set", "N=4", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let parsed = parse_kernel(&fs::read_to_string(dir.join("affine_relu.graph")).expect("written"))
+        .expect("parses");
+    assert_eq!(parsed, in_process("tests/data/single.rs", "affine_relu", &[("N", 4)]));
+    // Repeated kinds are written once; the default is `graph`.
+    let dir = scratch("build_single_twice");
+    let run = mogec(&["build", "tests/data/single.rs", "--set", "N=4", "--emit", "graph,graph", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stdout.matches("wrote ").count(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn build_usage_errors() {
+    let gate = "examples/src/gate.rs";
+    let dir = scratch("build_errors");
+    let out = arg(&dir);
+    let run = mogec(&["build", gate, "--set", "E=x", "--set", "G=8", "-o", out]);
+    assert_one_line_error(&run, 2, &["'E=x'", "--set", "non-negative integer"]);
+    let run = mogec(&["build", gate, "--set", "E", "-o", out]);
+    assert_one_line_error(&run, 2, &["NAME=VALUE"]);
+    let run = mogec(&["build", gate, "--set", "E=-1,G=8", "-o", out]);
+    assert_one_line_error(&run, 2, &["'E=-1'"]);
+    let run = mogec(&["build", gate, "--set", "E=64", "-o", out]);
+    assert_one_line_error(&run, 2, &["needs --set", "`G`"]);
+    let run = mogec(&["build", gate, "--set", "E=64,G=8,Q=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["no static dim `Q`", "`E` and `G`"]);
+    let run = mogec(&["build", gate, "--set", "E=64,G=8,T=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["`T` is a dynamic dim"]);
+    let run = mogec(&["build", gate, "--set", "E=64,G=8,E=32", "-o", out]);
+    assert_one_line_error(&run, 2, &["--set E=... is given twice"]);
+    let run = mogec(&["build", gate, "--kernel", "moge_gat", "--set", "E=64,G=8", "-o", out]);
+    assert_one_line_error(&run, 2, &["no kernel `moge_gat`", "`moge_gate`"]);
+    let run = mogec(&["build", "tests/data/good.rs", "--set", "E=64,G=8", "-o", out]);
+    assert_one_line_error(&run, 2, &["2 kernels", "`gate` and `rmsnorm`", "--kernel"]);
+    let run = mogec(&["build", gate, "--set", "E=64,G=8", "--emit", "graph,kir", "-o", out]);
+    assert_one_line_error(&run, 2, &["'kir'", "possible values: graph"]);
+    let run = mogec(&["build", "tests/data/missing.rs", "--set", "E=64,G=8", "-o", out]);
+    assert_one_line_error(&run, 2, &["cannot read `tests/data/missing.rs`"]);
+    // The output directory is a file.
+    let blocker = dir.join("file");
+    fs::write(&blocker, "x").expect("write");
+    let run = mogec(&["build", gate, "--set", "E=64,G=8", "-o", arg(&blocker)]);
+    assert_one_line_error(&run, 2, &["cannot write"]);
+    // Nothing was written by the failed runs.
+    assert!(!dir.join("moge_gate.graph").exists());
+}
+
+#[test]
+fn build_errors_in_the_kernel() {
+    let dir = scratch("build_kernel_errors");
+    // 7 does not divide 64: the kernel's constraint, reported at its source line (16 in gate.rs).
+    let text = fs::read_to_string(Path::new(ROOT).join("examples/src/gate.rs")).expect("example");
+    let (line, col) = position_of(&text, "group_topk(", "group_topk");
+    let run = mogec(&["build", "examples/src/gate.rs", "--set", "E=64,G=7", "-o", arg(&dir)]);
+    assert_one_line_error(&run, 1, &["G divides E", &format!("at {line}:{col}"), "E = 64, G = 7"]);
+    // Diagnostics of the chosen kernel.
+    let run = mogec(&["build", "tests/data/errors.rs", "--kernel", "broken", "--set", "E=4", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains(" --> tests/data/errors.rs:8:13\n"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().last(), Some("error: could not compile kernel `broken` due to 3 errors"));
+    // Another kernel of the same file builds.
+    let run = mogec(&["build", "tests/data/errors.rs", "--kernel", "fine", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(dir.join("fine.graph").exists());
+    let run = mogec(&["build", "tests/data/not_rust.rs", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let run = mogec(&["build", "tests/data/no_kernels.rs", "-o", arg(&dir)]);
+    assert_one_line_error(&run, 1, &["no kernels found"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// eval
+
+#[test]
+fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
+    let dir = scratch("eval_gate");
+    let run = mogec(&[
+        "eval", "examples/src/gate.rs", "--kernel", "moge_gate", "--set", "E=8,G=2", "--random", "7",
+        "--dim", "T=5", "-o", arg(&dir),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("with T = 5"), "{}", run.stdout);
+    assert!(run.stdout.contains("output weight: f32[5, 2]"), "{}", run.stdout);
+    assert!(run.stdout.contains("output expert: i32[5, 2]"), "{}", run.stdout);
+
+    let logits = read(&dir.join("logits.npy"), DType::F32);
+    let scale = read(&dir.join("router_scale.npy"), DType::F32);
+    let weight = read(&dir.join("weight.npy"), DType::F32);
+    let expert = read(&dir.join("expert.npy"), DType::I32);
+    assert_eq!(logits.shape, vec![5, 8]);
+    assert_eq!(scale.shape, vec![8]);
+    assert_eq!(weight.shape, vec![5, 2]);
+    assert_eq!(expert.shape, vec![5, 2]);
+
+    // The inputs are the interpreter's random inputs for that seed, and the outputs its results.
+    let kernel = in_process("examples/src/gate.rs", "moge_gate", &[("E", 8), ("G", 2)]);
+    let inputs = interp::random_inputs(&kernel, 7, &[("T", 5)]).expect("random inputs");
+    assert_eq!(inputs, vec![logits.clone(), scale.clone()]);
+    let expected = interp::eval(&kernel, &inputs).expect("eval");
+    assert_eq!(expected, vec![weight.clone(), expert.clone()]);
+
+    // And they mean what the gate says: expert g of a token lies in group g (ids 4g..4g+4) and is
+    // a largest logit of that group; its weight is positive (a probability times a scale in
+    // [-2, 2), so its sign is the scale's).
+    let logits = logits.as_f32().expect("f32");
+    let scale = scale.as_f32().expect("f32");
+    let ids = expert.as_i32().expect("i32");
+    let weights = weight.as_f32().expect("f32");
+    for t in 0..5 {
+        for g in 0..2 {
+            let id = ids[t * 2 + g];
+            assert!((4 * g as i32..4 * g as i32 + 4).contains(&id), "token {t} group {g}: {id}");
+            let row = &logits[t * 8..t * 8 + 8];
+            let best = row[4 * g..4 * g + 4].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(row[id as usize], best, "token {t} group {g}");
+            let w = weights[t * 2 + g];
+            assert_eq!(w.signum(), scale[id as usize].signum(), "token {t} group {g}");
+        }
+    }
+}
+
+#[test]
+fn eval_results_follow_the_kernel_formula() {
+    // affine_relu: y = relu(x * 2 + bias), one rounding to f32 per op; the single kernel of the file.
+    let dir = scratch("eval_affine");
+    let run = mogec(&["eval", "tests/data/single.rs", "--set", "N=3", "--random", "11", "--dim", "T=4", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let x = read(&dir.join("x.npy"), DType::F32);
+    let bias = read(&dir.join("bias.npy"), DType::F32);
+    let y = read(&dir.join("y.npy"), DType::F32);
+    assert_eq!((x.shape.clone(), bias.shape.clone(), y.shape.clone()), (vec![4, 3], vec![3], vec![4, 3]));
+    let (x, bias, y) = (x.as_f32().unwrap(), bias.as_f32().unwrap(), y.as_f32().unwrap());
+    for t in 0..4 {
+        for n in 0..3 {
+            let want = (x[t * 3 + n] * 2.0 + bias[n]).max(0.0);
+            assert_eq!(y[t * 3 + n], want, "element ({t}, {n})");
+        }
+    }
+    // Random inputs are floats in [-2, 2).
+    assert!(x.iter().chain(bias).all(|v| (-2.0..2.0).contains(v)));
+}
+
+#[test]
+fn eval_input_round_trips() {
+    let first = scratch("eval_round_trip_1");
+    let second = scratch("eval_round_trip_2");
+    let run = mogec(&["eval", "examples/src/gate.rs", "--set", "E=16,G=4", "--random", "3", "--dim", "T=9", "-o", arg(&first)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let logits = first.join("logits.npy");
+    let scale = first.join("router_scale.npy");
+    let run = mogec(&[
+        "eval", "examples/src/gate.rs", "--set", "E=16,G=4",
+        "--input", &format!("logits={}", arg(&logits)),
+        "--input", &format!("router_scale={}", arg(&scale)),
+        "-o", arg(&second),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("with T = 9"), "dims inferred from the inputs: {}", run.stdout);
+    for name in ["weight.npy", "expert.npy"] {
+        assert_eq!(fs::read(first.join(name)).unwrap(), fs::read(second.join(name)).unwrap(), "{name}");
+    }
+    // With --input, the inputs are not copied to the output directory.
+    assert!(!second.join("logits.npy").exists());
+}
+
+#[test]
+fn eval_bf16_kernel_round_trips() {
+    // bf16 tensors are written as f32 and rounded back to bf16 on reading: nothing changes.
+    let first = scratch("eval_bf16_1");
+    let second = scratch("eval_bf16_2");
+    let run = mogec(&["eval", "tests/data/good.rs", "--kernel", "rmsnorm", "--set", "H=8", "--random", "5", "--dim", "T=3", "-o", arg(&first)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("output out0: bf16[3, 8]"), "{}", run.stdout);
+    let run = mogec(&[
+        "eval", "tests/data/good.rs", "--kernel", "rmsnorm", "--set", "H=8",
+        "--input", &format!("x={}", arg(&first.join("x.npy"))),
+        "--input", &format!("weight={}", arg(&first.join("weight.npy"))),
+        "-o", arg(&second),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(fs::read(first.join("out0.npy")).unwrap(), fs::read(second.join("out0.npy")).unwrap());
+    // The result is the interpreter's.
+    let kernel = in_process("tests/data/good.rs", "rmsnorm", &[("H", 8)]);
+    let inputs = vec![read(&first.join("x.npy"), DType::BF16), read(&first.join("weight.npy"), DType::BF16)];
+    let expected = interp::eval(&kernel, &inputs).expect("eval");
+    assert_eq!(vec![read(&first.join("out0.npy"), DType::BF16)], expected);
+}
+
+#[test]
+fn eval_the_whole_ffn_layer() {
+    let dir = scratch("eval_ffn");
+    let set = "H=16,E=4,G=2,I=8,S=8";
+    let run = mogec(&["eval", "examples/src/ffn.rs", "--set", set, "--random", "2", "--dim", "T=3", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let kernel = in_process("examples/src/ffn.rs", "moge_ffn", &[("H", 16), ("E", 4), ("G", 2), ("I", 8), ("S", 8)]);
+    let inputs: Vec<Tensor> = kernel
+        .params
+        .iter()
+        .map(|p| read(&dir.join(format!("{}.npy", p.name)), kernel.tensor_ty(p.value).dtype))
+        .collect();
+    let expected = interp::eval(&kernel, &inputs).expect("eval");
+    let got = vec![read(&dir.join("out0.npy"), DType::BF16), read(&dir.join("expert.npy"), DType::I32)];
+    assert_eq!(got, expected);
+    assert_eq!(got[0].shape, vec![3, 16]);
+    assert_eq!(got[1].shape, vec![3, 2]);
+}
+
+#[test]
+fn eval_with_no_tokens() {
+    let dir = scratch("eval_t0");
+    let run = mogec(&["eval", "examples/src/gate.rs", "--set", "E=8,G=2", "--random", "1", "--dim", "T=0", "-o", arg(&dir)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(read(&dir.join("weight.npy"), DType::F32).shape, vec![0, 2]);
+    assert_eq!(read(&dir.join("expert.npy"), DType::I32).shape, vec![0, 2]);
+}
+
+#[test]
+fn eval_usage_errors() {
+    let dir = scratch("eval_errors");
+    let out = arg(&dir);
+    let gate = "examples/src/gate.rs";
+    // Good inputs to point at.
+    let inputs = scratch("eval_errors_inputs");
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2", "-o", arg(&inputs)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let logits = format!("logits={}", arg(&inputs.join("logits.npy")));
+    let scale = format!("router_scale={}", arg(&inputs.join("router_scale.npy")));
+
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "-o", out]);
+    assert_one_line_error(&run, 2, &["needs --input", "`router_scale`", "--random"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["`logits` and `router_scale`"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", &scale, "--input", "bias=b.npy", "-o", out]);
+    assert_one_line_error(&run, 2, &["no parameter `bias`", "`logits` and `router_scale`"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", &logits, "-o", out]);
+    assert_one_line_error(&run, 2, &["--input logits=... is given twice"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--random", "1", "--dim", "T=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["--random", "--input", "cannot be used with"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", "logits.npy", "-o", out]);
+    assert_one_line_error(&run, 2, &["PARAM=FILE.npy"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "-o", out]);
+    assert_one_line_error(&run, 2, &["needs --dim", "`T`"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2,U=3", "-o", out]);
+    assert_one_line_error(&run, 2, &["no dynamic dim `U`"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2,E=3", "-o", out]);
+    assert_one_line_error(&run, 2, &["`E` is a static dim"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--dim", "T=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["--random"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "x", "--dim", "T=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["'x'", "--random"]);
+    let run = mogec(&["eval", gate, "--set", "E=8", "--random", "1", "--dim", "T=2", "-o", out]);
+    assert_one_line_error(&run, 2, &["needs --set", "`G`"]);
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", "router_scale=tests/data/missing.npy", "-o", out]);
+    assert_one_line_error(&run, 2, &["--input router_scale=", "tests/data/missing.npy", "cannot read"]);
+    // Nothing was written by the failed runs.
+    assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
+}
+
+#[test]
+fn eval_errors_in_the_data() {
+    let dir = scratch("eval_data_errors");
+    let out = arg(&dir);
+    let gate = "examples/src/gate.rs";
+    let inputs = scratch("eval_data_errors_inputs");
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2", "-o", arg(&inputs)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let file = |name: &str| arg(&inputs.join(name)).to_string();
+
+    // An i32 file for an f32 parameter.
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &format!("logits={}", file("expert.npy")), "--input", &format!("router_scale={}", file("router_scale.npy")), "-o", out]);
+    assert_one_line_error(&run, 1, &["--input logits=", "expert.npy"]);
+    // A scale of 2 elements for E = 8.
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &format!("logits={}", file("logits.npy")), "--input", &format!("router_scale={}", file("weight.npy")), "-o", out]);
+    assert_one_line_error(&run, 1, &["router_scale", "rank"]);
+    // Logits for E = 8 with --set E=16: axis 1 is 8, not 16.
+    let run = mogec(&["eval", gate, "--set", "E=16,G=2", "--input", &format!("logits={}", file("logits.npy")), "--input", &format!("router_scale={}", file("router_scale.npy")), "-o", out]);
+    assert_one_line_error(&run, 1, &["logits", "axis 1", "16", "found 8"]);
+    // Not a .npy file.
+    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", "logits=tests/data/good.rs", "--input", &format!("router_scale={}", file("router_scale.npy")), "-o", out]);
+    assert_one_line_error(&run, 1, &["--input logits=", "not a .npy file"]);
+    // Inputs too large to evaluate are refused before anything is allocated.
+    let run = mogec(&["eval", gate, "--set", "E=64,G=8", "--random", "1", "--dim", "T=1000000000", "-o", out]);
+    assert_one_line_error(&run, 1, &["parameter `logits`", "64000000000 elements"]);
+    assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
+}
+
+#[test]
+fn mogec_never_panics_on_odd_arguments() {
+    let dir = scratch("odd");
+    let odd: &[&[&str]] = &[
+        &["build", "tests/data/good.rs", "--kernel", "", "-o", arg(&dir)],
+        &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627776,G=1", "-o", arg(&dir)],
+        &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=0,G=0", "-o", arg(&dir)],
+        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=0,G=0", "--random", "0", "--dim", "T=0", "-o", arg(&dir)],
+        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627776,G=1", "--random", "0", "--dim", "T=1", "-o", arg(&dir)],
+        &["eval", "tests/data/single.rs", "--set", "N=3", "--random", "18446744073709551615", "--dim", "T=1", "-o", arg(&dir)],
+        &["check", "/dev/null"],
+        &["check", ""],
+        &["--set"],
+        &["eval", "--random"],
+    ];
+    for args in odd {
+        let run = mogec(args);
+        assert!(matches!(run.code, Some(0..=2)), "{args:?}: {run:#?}");
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {run:#?}");
+        if run.code != Some(0) {
+            assert!(run.stderr.lines().last().is_some_and(|l| l.starts_with("error: ")), "{args:?}: {run:#?}");
+        }
+    }
+}

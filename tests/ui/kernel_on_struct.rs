@@ -1,0 +1,8 @@
+use moge::prelude::*;
+
+#[kernel]
+struct NotAKernel;
+
+fn main() {
+    let _ = NotAKernel;
+}
