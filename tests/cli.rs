@@ -641,10 +641,11 @@ fn mogec_never_panics_on_odd_arguments() {
     let dir = scratch("odd");
     let odd: &[&[&str]] = &[
         &["build", "tests/data/good.rs", "--kernel", "", "-o", arg(&dir)],
-        &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627776,G=1", "-o", arg(&dir)],
+        &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627775,G=1", "-o", arg(&dir)],
         &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=0,G=0", "-o", arg(&dir)],
         &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=0,G=0", "--random", "0", "--dim", "T=0", "-o", arg(&dir)],
-        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627776,G=1", "--random", "0", "--dim", "T=1", "-o", arg(&dir)],
+        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627775,G=1", "--random", "0", "--dim", "T=1", "-o", arg(&dir)],
+        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627775,G=5", "--random", "0", "--dim", "T=1", "-o", arg(&dir)],
         &["eval", "tests/data/single.rs", "--set", "N=3", "--random", "18446744073709551615", "--dim", "T=1", "-o", arg(&dir)],
         &["check", "/dev/null"],
         &["check", ""],

@@ -4,3 +4,4 @@ mod moge_reference;
 mod differential;
 mod ui;
 mod cli;
+mod fuzz_frontend;

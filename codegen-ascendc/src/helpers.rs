@@ -26,6 +26,7 @@ pub struct Used {
     pub vec_apply: bool,
 }
 
+/// `MogeAlignUp`: rounds a count up to a multiple.
 pub const ALIGN_UP: &str = r#"// Rounds n up to a multiple of m: compares and selects count whole 256-byte repeats.
 __aicore__ inline int32_t MogeAlignUp(int32_t n, int32_t m)
 {
@@ -33,11 +34,13 @@ __aicore__ inline int32_t MogeAlignUp(int32_t n, int32_t m)
 }
 "#;
 
+/// `MOGE_SEG_CHUNK`: segments per repeated instruction.
 pub const CHUNK: &str = r#"// Segments per repeated instruction: at most 255 repeats, and a multiple of 8 so that every chunk of a
 // dense per-segment result starts 32-byte aligned.
 constexpr int32_t MOGE_SEG_CHUNK = 248;
 "#;
 
+/// `MogeReduce`, `MogeWholeReduce` and `MogeSegReduceShort`: segment reductions of up to 64 elements.
 pub const REDUCE: &str = r#"enum class MogeReduce { SUM, MAX, MIN };
 
 // Reduces `repeat` runs of the first `mask` (at most 64) elements, `srcRepStride` blocks apart, to one
@@ -67,6 +70,7 @@ __aicore__ inline void MogeSegReduceShort(const AscendC::LocalTensor<float>& dst
 }
 "#;
 
+/// `MogeCombine` and `MogeSegReduceLong`: segment reductions of longer segments (folded first).
 pub const REDUCE_LONG: &str = r#"// dst = op(src0, src1) on `repeat` repeats of the first `mask` elements.
 template <MogeReduce OP>
 __aicore__ inline void MogeCombine(const AscendC::LocalTensor<float>& dst, const AscendC::LocalTensor<float>& src0,
@@ -120,6 +124,7 @@ __aicore__ inline void MogeSegReduceLong(const AscendC::LocalTensor<float>& dst,
 }
 "#;
 
+/// `MogeSegExpand`: broadcast of one value per segment.
 pub const SEG_EXPAND: &str = r#"// dst[i * stride + j] = src[i] for j < len: broadcasts one value per segment over the segment. `blocks`
 // receives one 32-byte block per segment, filled with its value.
 template <typename T>
@@ -156,6 +161,7 @@ __aicore__ inline void MogeSegExpand(const AscendC::LocalTensor<T>& dst, const A
 }
 "#;
 
+/// `MogeVecExpand`: a vector repeated over every segment.
 pub const VEC_EXPAND: &str = r#"// dst[i * stride + j] = vec[j] for j < len: repeats a vector over the nseg segments.
 template <typename T>
 __aicore__ inline void MogeVecExpand(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T>& vec,
@@ -178,6 +184,7 @@ __aicore__ inline void MogeVecExpand(const AscendC::LocalTensor<T>& dst, const A
 }
 "#;
 
+/// `MogeGather`: table lookup with clamped indices.
 pub const GATHER: &str = r#"// dst[k] = table[index[k]] for k < count, with indices clamped to the table's `size` entries.
 template <typename T>
 __aicore__ inline void MogeGather(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T>& table,
@@ -192,6 +199,7 @@ __aicore__ inline void MogeGather(const AscendC::LocalTensor<T>& dst, const Asce
 }
 "#;
 
+/// `MogeOp` and `MogeBinary`: binary vector ops chosen by a template argument.
 pub const BINARY: &str = r#"enum class MogeOp { ADD, SUB, MUL, DIV, MAX, MIN };
 
 // dst = src0 <op> src1 on `repeat` repeats of the first `mask` elements.
@@ -235,6 +243,7 @@ __aicore__ inline void MogeBinary(const AscendC::LocalTensor<T>& dst, const Asce
 }
 "#;
 
+/// `MogeSegApply`: a binary op with one right operand per segment.
 pub const SEG_APPLY: &str = r#"// dst[i * stride + j] = lhs[i * stride + j] <op> src[i] for j < len: one right operand per segment,
 // read from `blocks` (one 32-byte block per segment, filled with its value) with a block stride of 0.
 template <MogeOp OP, typename T>
@@ -273,6 +282,7 @@ __aicore__ inline void MogeSegApply(const AscendC::LocalTensor<T>& dst, const As
 }
 "#;
 
+/// `MogeVecApply`: a binary op with a vector right operand repeated over every segment.
 pub const VEC_APPLY: &str = r#"// dst[i * stride + j] = lhs[i * stride + j] <op> vec[j] for j < len: a vector applied to every segment.
 template <MogeOp OP, typename T>
 __aicore__ inline void MogeVecApply(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T>& lhs,

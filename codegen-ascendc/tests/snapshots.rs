@@ -102,8 +102,10 @@ fn every_input_has_a_test() {
     assert_eq!(
         stems,
         [
+            "bcast",
             "cast_select",
             "gate",
+            "int_ops",
             "log_softmax",
             "rmsnorm",
             "rmsnorm_bf16",
@@ -146,4 +148,14 @@ fn cast_select() {
 #[test]
 fn topk() {
     check("topk");
+}
+
+#[test]
+fn bcast() {
+    check("bcast");
+}
+
+#[test]
+fn int_ops() {
+    check("int_ops");
 }

@@ -111,10 +111,11 @@ impl Builder<'_> {
             return;
         }
         let mut diag = Diagnostic::new(func.span, format!("unknown op `{name}`"));
-        if let Some(near) = crate::suggest::closest(name, BUILTINS.iter().map(|b| b.name)) {
-            diag = diag.with_help(format!("did you mean `{near}`?"));
-        } else if let Some((_, alias)) = ALIASES.iter().find(|(alias, _)| alias == name) {
+        // A known name from another library first: `add` is not a typo of `abs`.
+        if let Some((_, alias)) = ALIASES.iter().find(|(alias, _)| alias == name) {
             diag = diag.with_help(format!("the DSL writes this as {alias}"));
+        } else if let Some(near) = crate::suggest::closest(name, BUILTINS.iter().map(|b| b.name)) {
+            diag = diag.with_help(format!("did you mean `{near}`?"));
         }
         self.error(diag);
     }
@@ -391,45 +392,52 @@ impl Builder<'_> {
                 _ => None,
             })
         });
+        // With literals only (`select(mask, 1.0, 0.0)`), they default to `f32`, or `i32` if all are
+        // integers.
+        let default_dtype = if operands
+            .iter()
+            .any(|(v, _)| matches!(v, Val::Lit(l) if l.float))
+        {
+            DType::F32
+        } else {
+            DType::I32
+        };
+        let names: Vec<&str> = builtin
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                Arg::Tensor(n) | Arg::Tensors(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
         let mut out = Vec::with_capacity(operands.len());
         let mut ok = true;
         for (i, (val, span)) in operands.iter().enumerate() {
-            match val {
-                Val::Value(v) => out.push((*v, *span)),
-                Val::Lit(lit) => {
-                    let usable = elementwise_from.is_some_and(|from| i >= from);
-                    match (usable, like) {
-                        (true, Some((other, other_span))) => {
-                            match self.lit_like(*lit, *span, other, other_span, shown) {
-                                Some(v) => out.push((v, *span)),
-                                None => ok = false,
-                            }
-                        }
-                        (true, None) => {
-                            self.error(Diagnostic::new(
-                                *span,
-                                format!("`{shown}` needs at least one tensor operand to give its literals a dtype"),
-                            ));
-                            ok = false;
-                        }
-                        (false, _) => {
-                            let name = builtin
-                                .args
-                                .get(i)
-                                .and_then(|a| match a {
-                                    Arg::Tensor(n) | Arg::Tensors(n) => Some(*n),
-                                    _ => None,
-                                })
-                                .unwrap_or("x");
-                            self.error(Diagnostic::new(
-                                *span,
-                                format!("`{shown}` expects a tensor for `{name}`, found the literal `{}`", lit.show()),
-                            ));
-                            ok = false;
-                        }
+            let value = match val {
+                Val::Value(v) => Some(*v),
+                Val::Lit(lit) => match (elementwise_from.is_some_and(|from| i >= from), like) {
+                    (true, Some((other, other_span))) => {
+                        self.lit_like(*lit, *span, other, other_span, shown)
                     }
-                }
-                Val::Error => ok = false,
+                    (true, None) => self.materialize(*lit, default_dtype, *span),
+                    (false, _) => {
+                        // `concat` has one tuple argument for all its operands.
+                        let name = names.get(i).or(names.last()).copied().unwrap_or("x");
+                        self.error(Diagnostic::new(
+                            *span,
+                            format!(
+                                "`{shown}` expects a tensor for `{name}`, found the literal `{}`",
+                                lit.show()
+                            ),
+                        ));
+                        None
+                    }
+                },
+                Val::Error => None,
+            };
+            match value {
+                Some(v) => out.push((v, *span)),
+                None => ok = false,
             }
         }
         ok.then_some(out)

@@ -23,8 +23,8 @@ fn unknown_op_from_another_library() {
     assert_snapshot!(check(
         r#"
 #[kernel]
-fn k(a: Tensor<f32, (M, K)>, b: Tensor<f32, (K, N)>) -> Tensor<f32, (M, N)> {
-    mm(a, b)
+fn k(a: Tensor<f32, (M, K)>, b: Tensor<f32, (K, N)>) -> (Tensor<f32, (M, N)>, Tensor<f32, (M, K)>) {
+    (mm(a, b), add(a, a))
 }
 "#
     ));
@@ -596,6 +596,18 @@ fn syntax_error_is_reported_for_the_file() {
 #[kernel]
 fn k(x: Tensor<f32, (T, 64)>) -> Tensor<f32, (T, 64)> {
     x
+}
+"#
+    ));
+}
+
+#[test]
+fn literal_where_a_tensor_is_expected() {
+    assert_snapshot!(check(
+        r#"
+#[kernel]
+fn k(x: Tensor<f32, (N,)>) -> (Tensor<f32, (N,)>, Tensor<f32, ()>) {
+    (concat((x, 1.0), 0), softmax(2.0, 0))
 }
 "#
     ));

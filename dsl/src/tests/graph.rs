@@ -278,3 +278,16 @@ fn locations_count_characters() {
         "#[kernel]\nfn k(größe: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {\n    let größe2 = exp(größe);\n    größe2\n}\n"
     ));
 }
+
+#[test]
+fn select_between_literals() {
+    // With no tensor among the choices, float literals are `f32`.
+    assert_snapshot!(check(
+        r#"
+#[kernel]
+fn mask_to_float(x: Tensor<bf16, (N,)>) -> Tensor<f32, (N,)> {
+    select(x > 0.0, 1.0, 0)
+}
+"#
+    ));
+}

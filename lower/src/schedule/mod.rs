@@ -136,17 +136,27 @@ pub fn schedule_kernel(
     for (index, group) in groups.iter().enumerate() {
         let name = format!("{}_k{index}", kernel.name);
         let mut func = lower_vector::lower_vector_group(kernel, group, &name, target)?;
+        verify_if(cfg!(debug_assertions), &func)?;
         alloc::share_scratch(&mut func);
+        verify_if(cfg!(debug_assertions), &func)?;
         sync::insert_events(&mut func);
+        verify_if(cfg!(debug_assertions), &func)?;
         let budget = budget::fit_tiles(&mut func, target, options)?;
-        if let Err(errors) = kir::verify(&func) {
-            return Err(LowerError::Verify {
-                kernel: func.name.clone(),
-                errors,
-                ir: kir::function_to_string(&func),
-            });
-        }
+        // The emitter relies on a verified schedule: always check the final result.
+        verify_if(true, &func)?;
         out.push(Schedule { func, budget });
     }
     Ok(out)
+}
+
+/// Verifies `func` when `enabled` (after every pass in debug and test builds, always at the end).
+fn verify_if(enabled: bool, func: &Function) -> Result<(), LowerError> {
+    if !enabled {
+        return Ok(());
+    }
+    kir::verify(func).map_err(|errors| LowerError::Verify {
+        kernel: func.name.clone(),
+        errors,
+        ir: kir::function_to_string(func),
+    })
 }

@@ -9,8 +9,8 @@ use clap::Args;
 
 use crate::emit::EmitKind;
 
-/// The largest value a dim may have (dims evaluate in `0..2^40`, see `moge_lower::graph::Dim`).
-pub const MAX_DIM_VALUE: i64 = 1 << 40;
+/// Dims are below this (they evaluate in `0..2^40`, see `moge_lower::graph::Dim`).
+pub const DIM_LIMIT: i64 = 1 << 40;
 
 /// Arguments of `mogec check`.
 #[derive(Args, Debug)]
@@ -85,7 +85,7 @@ pub struct EvalArgs {
 pub struct DimBinding {
     /// The dim's name.
     pub name: String,
-    /// Its value, in `0..=MAX_DIM_VALUE`.
+    /// Its value, in `0..DIM_LIMIT`.
     pub value: i64,
 }
 
@@ -98,15 +98,15 @@ pub struct InputBinding {
     pub path: PathBuf,
 }
 
-/// Parses `NAME=VALUE` with `NAME` an identifier and `VALUE` a size in `0..=2^40`.
+/// Parses `NAME=VALUE` with `NAME` an identifier and `VALUE` a size in `0..2^40`.
 pub fn parse_dim_binding(text: &str) -> Result<DimBinding, String> {
     let (name, value) = split_binding(text, "NAME=VALUE, e.g. E=64")?;
     let value: i64 = value.parse().map_err(|_| {
         format!("the value of `{name}` must be a non-negative integer, found `{value}`")
     })?;
-    if !(0..=MAX_DIM_VALUE).contains(&value) {
+    if !(0..DIM_LIMIT).contains(&value) {
         return Err(format!(
-            "the value of `{name}` must be in 0..=2^40 ({MAX_DIM_VALUE}), found {value}"
+            "the value of `{name}` must be a size below 2^40 ({DIM_LIMIT}), found {value}"
         ));
     }
     Ok(DimBinding { name: name.to_string(), value })
@@ -158,9 +158,9 @@ mod tests {
         assert!(parse_dim_binding("2E=3").unwrap_err().contains("is not a name"));
         assert!(parse_dim_binding("E=").unwrap_err().contains("nothing after"));
         assert!(parse_dim_binding("E=x").unwrap_err().contains("non-negative integer, found `x`"));
-        assert!(parse_dim_binding("E=-1").unwrap_err().contains("in 0..=2^40"));
-        assert!(parse_dim_binding("E=1099511627777").unwrap_err().contains("in 0..=2^40"));
-        assert_eq!(parse_dim_binding("E=1099511627776").map(|b| b.value), Ok(1 << 40));
+        assert!(parse_dim_binding("E=-1").unwrap_err().contains("below 2^40"));
+        assert!(parse_dim_binding("E=1099511627776").unwrap_err().contains("below 2^40"));
+        assert_eq!(parse_dim_binding("E=1099511627775").map(|b| b.value), Ok((1 << 40) - 1));
     }
 
     #[test]

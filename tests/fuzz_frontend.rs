@@ -1,0 +1,457 @@
+//! A deterministic fuzz test of the frontend: random and mutated kernel sources go through
+//! `moge_dsl::check_source`, which must return diagnostics or kernels and never panic.
+//!
+//! - Seeds: the example kernels (examples/src), the `mogec` fixtures (tests/data) and the trybuild
+//!   cases (tests/ui).
+//! - Mutations (one to three per case): delete, duplicate or swap tokens and lines; replace an
+//!   identifier by an op, dtype or dim name; change a number to 0, -1 or something huge; insert
+//!   punctuation (and a few multi-byte characters); truncate.
+//! - Random kernels: signatures and bodies put together from the DSL's ops with random operands, so
+//!   that many get past the parser into shape and dtype checking, and some check.
+//!
+//! Properties: no panic (`catch_unwind`); every diagnostic starts at a line and column inside the
+//! source and renders without panicking; every kernel that checks prints to graph IR text that
+//! parses back to the same kernel and prints the same again, and specializing it with small values
+//! returns a result rather than panicking.
+
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+
+use moge_lower::graph::parse::parse_kernel;
+use moge_lower::graph::write::kernel_to_string;
+
+/// The fixed seed of the whole run.
+const SEED: u64 = 0x6d6f_6765_2d66_757a;
+
+/// Mutated seed sources.
+const MUTATED_CASES: usize = 2500;
+
+/// Generated kernels.
+const GENERATED_CASES: usize = 1500;
+
+/// splitmix64: a small, good, deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// One element of `items` (not empty).
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// True with probability `num / den`.
+    fn chance(&mut self, num: usize, den: usize) -> bool {
+        self.below(den) < num
+    }
+}
+
+/// Names a mutation may put in place of an identifier.
+const NAMES: &[&str] = &[
+    "softmax", "log_softmax", "group_topk", "topk", "gather", "scatter_add", "matmul", "route",
+    "dispatch", "grouped_matmul", "swiglu", "combine", "cast", "select", "reshape", "slice", "concat",
+    "transpose", "sum", "mean", "max", "min", "argmax", "argmin", "rms_norm", "exp", "log", "sqrt",
+    "rsqrt", "recip", "abs", "sigmoid", "silu", "relu", "tanh", "maximum", "minimum", "Tensor",
+    "f32", "bf16", "f16", "i32", "bool", "usize", "T", "E", "G", "H", "N", "kernel", "moge", "tile",
+    "block_dim", "true", "false", "self", "Self", "return", "let", "fn", "const", "_",
+];
+
+/// Numbers a mutation may put in place of a number.
+const NUMBERS: &[&str] = &[
+    "0", "-1", "1", "2", "99999999999999999999999", "4294967296", "9223372036854775807",
+    "-9223372036854775808", "1e308", "1e-320", "0.0", "-0.0", "1099511627776", "3.5",
+];
+
+/// Text a mutation may insert.
+const PUNCTUATION: &[&str] = &[
+    "(", ")", "[", "]", "{", "}", "<", ">", ",", ";", ":", "::", "=", "==", "+", "-", "*", "/", "%",
+    "&", "|", "!", "?", ".", "..", "#", "#[tile(m = 0)]", "'a", "\"", "\"s\"", "\n", "\t", " ", "é",
+    "→", "𝔼", "\u{feff}", "/*", "*/", "//", "r#", "@", "$", "~", "^",
+];
+
+/// The seed sources, sorted by path.
+fn seed_sources() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    for dir in ["examples/src", "tests/data", "tests/ui"] {
+        let Ok(entries) = fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    paths.iter().filter_map(|p| fs::read_to_string(p).ok()).collect()
+}
+
+/// Splits `src` into tokens: runs of identifier characters, runs of whitespace, and single other
+/// characters. Concatenating the tokens gives `src` back.
+fn tokens(src: &str) -> Vec<&str> {
+    let class = |c: char| -> u8 {
+        if c.is_alphanumeric() || c == '_' {
+            0
+        } else if c.is_whitespace() {
+            1
+        } else {
+            2
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut prev: Option<u8> = None;
+    for (i, c) in src.char_indices() {
+        let kind = class(c);
+        if let Some(prev) = prev {
+            if prev != kind || kind == 2 {
+                out.push(&src[start..i]);
+                start = i;
+            }
+        }
+        prev = Some(kind);
+    }
+    if start < src.len() {
+        out.push(&src[start..]);
+    }
+    out
+}
+
+/// Applies one random mutation to `src`.
+fn mutate(rng: &mut Rng, src: &str) -> String {
+    let toks = tokens(src);
+    let lines: Vec<&str> = src.split_inclusive('\n').collect();
+    if toks.is_empty() {
+        return rng.pick(PUNCTUATION).to_string();
+    }
+    let mut toks: Vec<String> = toks.into_iter().map(str::to_string).collect();
+    let mut lines: Vec<String> = lines.into_iter().map(str::to_string).collect();
+    let word_positions: Vec<usize> = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
+        .map(|(i, _)| i)
+        .collect();
+    let number_positions: Vec<usize> = toks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|(i, _)| i)
+        .collect();
+    match rng.below(10) {
+        0 => {
+            let i = rng.below(toks.len());
+            toks.remove(i);
+        }
+        1 => {
+            let i = rng.below(toks.len());
+            let t = toks[i].clone();
+            toks.insert(i, t);
+        }
+        2 => {
+            let (i, j) = (rng.below(toks.len()), rng.below(toks.len()));
+            toks.swap(i, j);
+        }
+        3 if !lines.is_empty() => {
+            let i = rng.below(lines.len());
+            lines.remove(i);
+            return lines.concat();
+        }
+        4 if !lines.is_empty() => {
+            let i = rng.below(lines.len());
+            let line = lines[i].clone();
+            lines.insert(i, line);
+            return lines.concat();
+        }
+        5 if !lines.is_empty() => {
+            let (i, j) = (rng.below(lines.len()), rng.below(lines.len()));
+            lines.swap(i, j);
+            return lines.concat();
+        }
+        6 if !word_positions.is_empty() => {
+            let i = *rng.pick(&word_positions);
+            toks[i] = rng.pick(NAMES).to_string();
+        }
+        7 if !number_positions.is_empty() => {
+            let i = *rng.pick(&number_positions);
+            toks[i] = rng.pick(NUMBERS).to_string();
+        }
+        8 => {
+            let i = rng.below(toks.len() + 1);
+            toks.insert(i, rng.pick(PUNCTUATION).to_string());
+        }
+        _ => {
+            let text = toks.concat();
+            let mut cut = rng.below(text.len() + 1);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            return text[..cut].to_string();
+        }
+    }
+    toks.concat()
+}
+
+/// A random kernel put together from the DSL's ops: half of them well-typed by construction (every
+/// value an `f32[T, E]`), the others with random operands and types.
+fn generate(rng: &mut Rng, index: usize) -> String {
+    if rng.chance(1, 2) {
+        generate_typed(rng, index)
+    } else {
+        generate_any(rng, index)
+    }
+}
+
+/// A kernel whose every value is an `f32[T, E]`, built from shape-preserving ops.
+fn generate_typed(rng: &mut Rng, index: usize) -> String {
+    let mut src = format!("#[moge::kernel]\npub fn t{index}<const E: usize>(");
+    let n_params = 1 + rng.below(3);
+    let mut names: Vec<String> = (0..n_params).map(|p| format!("p{p}")).collect();
+    let params: Vec<String> = names.iter().map(|n| format!("{n}: Tensor<f32, (T, E)>")).collect();
+    src.push_str(&params.join(", "));
+    src.push_str(") -> Tensor<f32, (T, E)> {\n");
+    for l in 0..1 + rng.below(6) {
+        let a = rng.pick(&names).clone();
+        let b = rng.pick(&names).clone();
+        let lit = *rng.pick(&["2.0", "1", "0.5", "-1", "1e-5", "0"]);
+        let expr = match rng.below(12) {
+            0 => format!("{}({a})", rng.pick(&["exp", "log", "sqrt", "rsqrt", "recip", "abs", "sigmoid", "silu", "relu", "tanh"])),
+            1 => format!("{a} {} {b}", rng.pick(&["+", "-", "*", "/"])),
+            2 => format!("{lit} {} {a}", rng.pick(&["+", "-", "*", "/"])),
+            3 => format!("{}({a}, {b})", rng.pick(&["maximum", "minimum", "max", "min"])),
+            4 => format!("select({a} {} {b}, {a}, {b})", rng.pick(&["<", ">", "==", "!=", "<=", ">="])),
+            5 => format!("{}({a}, {})", rng.pick(&["softmax", "log_softmax"]), rng.pick(&["-1", "1", "0", "-2"])),
+            6 => format!("{a} * {}({b}, -1, true)", rng.pick(&["sum", "mean", "max", "min"])),
+            7 => format!("swiglu({a}, {b})"),
+            8 => format!("cast::<f32>(cast::<{}>({a}))", rng.pick(&["bf16", "f16", "i32"])),
+            9 => format!("transpose(transpose({a}))"),
+            10 => format!("-({a} + {b})"),
+            _ => format!("reshape({a}, (T, E))"),
+        };
+        if rng.chance(1, 8) {
+            src.push_str("    #[tile(rows = 8)]\n");
+        }
+        src.push_str(&format!("    let v{l} = {expr};\n"));
+        names.push(format!("v{l}"));
+    }
+    // Every name is used once more, so no binding is unused.
+    src.push_str(&format!("    {}\n}}\n", names.join(" + ")));
+    src
+}
+
+/// A kernel with random parameter types and random operands: mostly errors.
+fn generate_any(rng: &mut Rng, index: usize) -> String {
+    let dtypes = ["f32", "f32", "f32", "bf16", "f16", "i32"];
+    let shapes = ["(T, E)", "(T, E)", "(T, E)", "(E,)", "(T, G)", "(E, E)", "{ (T, 2 * E) }", "()", "(T,)", "(E, T)"];
+    let mut src = String::new();
+    let statics = *rng.pick(&["", "<const E: usize>", "<const E: usize, const G: usize>"]);
+    src.push_str(&format!("#[moge::kernel]\npub fn k{index}{statics}(\n"));
+    let n_params = 1 + rng.below(3);
+    let mut names: Vec<String> = Vec::new();
+    for p in 0..n_params {
+        let name = format!("p{p}");
+        src.push_str(&format!("    {name}: Tensor<{}, {}>,\n", rng.pick(&dtypes), rng.pick(&shapes)));
+        names.push(name);
+    }
+    let ret_dtype = if rng.chance(3, 4) { "f32" } else { *rng.pick(&dtypes) };
+    let ret_shape = if rng.chance(3, 4) { "(T, E)" } else { *rng.pick(&shapes) };
+    src.push_str(&format!(") -> Tensor<{ret_dtype}, {ret_shape}> {{\n"));
+    let n_lets = rng.below(6);
+    for l in 0..n_lets {
+        let a = rng.pick(&names).clone();
+        let b = rng.pick(&names).clone();
+        let c = rng.pick(&names).clone();
+        let axis = *rng.pick(&["-1", "0", "1", "2", "-3"]);
+        let dim = *rng.pick(&["E", "G", "1", "2", "T", "0", "E / G", "2 * E"]);
+        let dtype = *rng.pick(&["f32", "bf16", "f16", "i32", "bool", "u8"]);
+        let lit = *rng.pick(&["2.0", "1", "0.5", "-1", "1e-5"]);
+        let name = format!("v{l}");
+        let expr = match rng.below(28) {
+            0 => format!("{}({a})", rng.pick(&["exp", "log", "sqrt", "rsqrt", "recip", "abs", "sigmoid", "silu", "relu", "tanh"])),
+            1 => format!("{a} {} {b}", rng.pick(&["+", "-", "*", "/"])),
+            2 => format!("{a} {} {lit}", rng.pick(&["+", "-", "*", "/"])),
+            3 => format!("{}({a}, {b})", rng.pick(&["maximum", "minimum", "max", "min"])),
+            4 => format!("cast::<{dtype}>({a})"),
+            5 => format!("select({a} {} {b}, {b}, {c})", rng.pick(&["<", ">", "==", "!=", "<=", ">="])),
+            6 => format!("{}({a}, {axis})", rng.pick(&["sum", "mean", "max", "min", "argmax", "argmin"])),
+            7 => format!("{}({a}, {axis}, true)", rng.pick(&["sum", "mean", "max", "argmin"])),
+            8 => format!("{}({a}, {axis})", rng.pick(&["softmax", "log_softmax"])),
+            9 => format!("rms_norm({a}, {b}, {lit})"),
+            10 => format!("reshape({a}, ({dim}, E))"),
+            11 => format!("slice({a}, {axis}, 0, {dim})"),
+            12 => format!("concat(({a}, {b}), {axis})"),
+            13 => format!("transpose({a})"),
+            14 => format!("transpose({a}, (1, 0))"),
+            15 => {
+                src.push_str(&format!("    let ({name}, _i{l}) = topk({a}, {dim});\n"));
+                names.push(name);
+                continue;
+            }
+            16 => {
+                src.push_str(&format!("    let (_w{l}, {name}) = group_topk({a}, {dim}, 1);\n"));
+                names.push(name);
+                continue;
+            }
+            17 => format!("gather({a}, {b})"),
+            18 => format!("scatter_add({a}, {b}, {dim})"),
+            19 => format!("matmul({a}, {b})"),
+            20 => format!("dispatch({a}, route({b}, {dim}))"),
+            21 => format!("grouped_matmul({a}, {b}, route({c}, {dim}))"),
+            22 => format!("swiglu({a})"),
+            23 => format!("swiglu({a}, {b})"),
+            24 => format!("combine({a}, route({b}, {dim}), {c})"),
+            25 => format!("-{a}"),
+            26 => format!("({a})"),
+            _ => lit.to_string(),
+        };
+        if rng.chance(1, 8) {
+            src.push_str(&format!("    #[tile(m = {}, n = 16)]\n", rng.pick(&["128", "0", "-1"])));
+        }
+        src.push_str(&format!("    let {name} = {expr};\n"));
+        names.push(name);
+    }
+    // Use every name so unused-binding errors do not dominate, then return the last one.
+    let last = names.last().cloned().unwrap_or_default();
+    if rng.chance(1, 2) && names.len() > 1 {
+        let sum = names.join(" + ");
+        src.push_str(&format!("    let _all = {sum};\n"));
+    }
+    src.push_str(&format!("    {last}\n}}\n"));
+    src
+}
+
+/// Runs the frontend on `src` and checks the properties; returns how many kernels checked, or a
+/// description of the failure.
+fn check_case(src: &str, rng: &mut Rng) -> Result<usize, String> {
+    let line_lengths: Vec<usize> = src.lines().map(|l| l.chars().count()).collect();
+    let inside = |line: usize, col: usize| -> bool {
+        // A position just past the last character of a line (or of an empty file) is inside.
+        if line_lengths.is_empty() {
+            return line == 1 && col == 1;
+        }
+        (line >= 1 && line <= line_lengths.len() && col >= 1 && col <= line_lengths[line - 1] + 1)
+            || (line == line_lengths.len() + 1 && col == 1 && src.ends_with('\n'))
+    };
+    let check = |diags: &[moge_dsl::Diagnostic]| -> Result<(), String> {
+        for d in diags {
+            let (line, col) = d.line_col();
+            if !inside(line, col) {
+                return Err(format!("diagnostic `{}` at {line}:{col} is outside the source", d.message));
+            }
+        }
+        let rendered = moge_dsl::render_diagnostics("case.rs", src, diags);
+        if diags.iter().any(|d| !rendered.contains(&d.message)) {
+            return Err(format!("rendering lost a message:\n{rendered}"));
+        }
+        Ok(())
+    };
+    let mut bindings_seed = rng.next();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| -> Result<usize, String> {
+        let file = match moge_dsl::check_source(src) {
+            Ok(file) => file,
+            Err(diag) => {
+                check(std::slice::from_ref(&diag))?;
+                return Ok(0);
+            }
+        };
+        let mut ok = 0;
+        for kernel in &file.kernels {
+            match &kernel.result {
+                Err(diags) => {
+                    if diags.is_empty() {
+                        return Err(format!("kernel `{}` failed without diagnostics", kernel.name));
+                    }
+                    check(diags)?;
+                }
+                Ok(graph) => {
+                    ok += 1;
+                    let text = kernel_to_string(graph);
+                    let parsed = parse_kernel(&text)
+                        .map_err(|e| format!("printed graph IR does not parse: {e}\n{text}"))?;
+                    if &parsed != graph {
+                        return Err(format!("graph IR does not round-trip:\n{text}"));
+                    }
+                    if kernel_to_string(&parsed) != text {
+                        return Err(format!("graph IR prints differently after parsing:\n{text}"));
+                    }
+                    // Specializing with small values: an error or a kernel, never a panic.
+                    let statics: Vec<String> =
+                        graph.static_params().iter().map(|s| s.to_string()).collect();
+                    let mut small = Rng(bindings_seed);
+                    bindings_seed = small.next();
+                    let values: Vec<(&str, i64)> =
+                        statics.iter().map(|s| (s.as_str(), small.below(9) as i64)).collect();
+                    if let Ok(specialized) = graph.specialize(&values) {
+                        let text = kernel_to_string(&specialized);
+                        parse_kernel(&text).map_err(|e| {
+                            format!("specialized graph IR does not parse: {e}\n{text}")
+                        })?;
+                    }
+                }
+            }
+        }
+        Ok(ok)
+    }));
+    match result {
+        Ok(outcome) => outcome,
+        Err(_) => Err("panicked".to_string()),
+    }
+}
+
+#[test]
+fn frontend_survives_random_and_mutated_sources() {
+    let seeds = seed_sources();
+    assert!(seeds.len() >= 10, "seed files found: {}", seeds.len());
+    let mut rng = Rng(SEED);
+    let mut failures = Vec::new();
+    let mut kernels_ok = 0;
+    let mut cases = Vec::with_capacity(MUTATED_CASES + GENERATED_CASES + seeds.len());
+    cases.extend(seeds.iter().cloned());
+    for _ in 0..MUTATED_CASES {
+        let mut src = rng.pick(&seeds).clone();
+        for _ in 0..1 + rng.below(3) {
+            src = mutate(&mut rng, &src);
+        }
+        cases.push(src);
+    }
+    for index in 0..GENERATED_CASES {
+        let mut src = generate(&mut rng, index);
+        if rng.chance(1, 4) {
+            src = mutate(&mut rng, &src);
+        }
+        cases.push(src);
+    }
+    for (index, src) in cases.iter().enumerate() {
+        match check_case(src, &mut rng) {
+            Ok(n) => kernels_ok += n,
+            Err(why) => failures.push(format!("case {index}: {why}\n--- source ---\n{src}\n---")),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed; the first:\n{}", failures.len(), cases.len(), failures[0]);
+    // The random kernels must reach the end of the frontend often enough to exercise the printer.
+    assert!(kernels_ok >= 500, "only {kernels_ok} kernels checked");
+}
+
+#[test]
+fn tokens_split_and_join_back() {
+    let src = "let (a, b) = topk(x_1, 2); // é→\n";
+    let toks = tokens(src);
+    assert_eq!(toks.concat(), src);
+    assert_eq!(&toks[..6], &["let", " ", "(", "a", ",", " "]);
+    assert!(toks.contains(&"x_1"));
+    assert!(toks.contains(&"é"));
+}
