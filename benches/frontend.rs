@@ -74,7 +74,11 @@ fn main() {
             }
         };
         let in_process = median(runs, || {
-            black_box(moge_dsl::check_source(black_box(&text)).map(|f| f.kernels.len()).ok());
+            black_box(
+                moge_dsl::check_source(black_box(&text))
+                    .map(|f| f.kernels.len())
+                    .ok(),
+            );
         });
         let process = median(runs, || {
             let status = Command::new(MOGEC)

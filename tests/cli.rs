@@ -46,7 +46,9 @@ fn mogec(args: &[&str]) -> Run {
 
 /// A fresh, empty scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("scratch directory");
     dir
@@ -63,9 +65,16 @@ fn assert_one_line_error(run: &Run, code: i32, needles: &[&str]) {
     assert_eq!(run.code, Some(code), "exit status of {run:#?}");
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one stderr line expected: {run:#?}");
-    assert!(lines[0].starts_with("error: "), "`error: ` prefix expected: {run:#?}");
+    assert!(
+        lines[0].starts_with("error: "),
+        "`error: ` prefix expected: {run:#?}"
+    );
     for needle in needles {
-        assert!(lines[0].contains(needle), "`{needle}` expected in {:?}", lines[0]);
+        assert!(
+            lines[0].contains(needle),
+            "`{needle}` expected in {:?}",
+            lines[0]
+        );
     }
     assert_eq!(run.stdout, "", "nothing on stdout expected: {run:#?}");
 }
@@ -133,10 +142,16 @@ fn check_accepts_every_example() {
         assert_eq!(run.code, Some(0), "{file}: {run:#?}");
         assert_eq!(run.stderr, "", "{file}");
         let ok_lines = run.stdout.lines().filter(|l| l.starts_with("ok: ")).count();
-        assert_eq!(ok_lines, kernels, "{file}: one ok line per kernel: {}", run.stdout);
+        assert_eq!(
+            ok_lines, kernels,
+            "{file}: one ok line per kernel: {}",
+            run.stdout
+        );
     }
     // Several files at once.
-    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(files.iter().map(String::as_str))
+        .collect();
     let run = mogec(&args);
     assert_eq!(run.code, Some(0), "{run:#?}");
 }
@@ -165,9 +180,21 @@ fn check_reports_every_error_at_its_tokens() {
     // (message, line marker, offending token), in source order.
     let expected = [
         ("error: unknown op `sofmax`", "let a = sofmax(", "sofmax"),
-        ("error: `log_softmax` axis 2 is out of range", "log_softmax(x, 2)", "2)"),
-        ("error: closures are not supported in a kernel", "|q| q", "|q|"),
-        ("error: unused parameter `y`", "pub fn unused_input", "y: Tensor"),
+        (
+            "error: `log_softmax` axis 2 is out of range",
+            "log_softmax(x, 2)",
+            "2)",
+        ),
+        (
+            "error: closures are not supported in a kernel",
+            "|q| q",
+            "|q|",
+        ),
+        (
+            "error: unused parameter `y`",
+            "pub fn unused_input",
+            "y: Tensor",
+        ),
     ];
     let mut from = 0;
     for (message, marker, token) in expected {
@@ -178,12 +205,22 @@ fn check_reports_every_error_at_its_tokens() {
             + from;
         let block = &run.stderr[at..];
         let arrow = format!(" --> {path}:{line}:{col}\n");
-        assert!(block.contains(&arrow), "{arrow:?} expected after {message:?}:\n{block}");
-        assert!(block.contains(&format!("{line} | {}", line_of(&text, line))), "{block}");
+        assert!(
+            block.contains(&arrow),
+            "{arrow:?} expected after {message:?}:\n{block}"
+        );
+        assert!(
+            block.contains(&format!("{line} | {}", line_of(&text, line))),
+            "{block}"
+        );
         from = at + message.len();
     }
     // Four diagnostics, then the one-line summary.
-    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
     assert_eq!(errors.len(), 5, "{}", run.stderr);
     assert_eq!(
         run.stderr.lines().last(),
@@ -201,7 +238,11 @@ fn check_reports_a_file_that_is_not_rust() {
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     // The unbalanced brace is where the tokenizer gives up.
     let (line, col) = position_of(&text, "balanced", "{");
-    assert!(run.stderr.contains(&format!(" --> {path}:{line}:{col}\n")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(" --> {path}:{line}:{col}\n")),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         run.stderr.lines().last(),
         Some("error: could not check `tests/data/not_rust.rs`: it is not valid Rust syntax")
@@ -211,7 +252,14 @@ fn check_reports_a_file_that_is_not_rust() {
 #[test]
 fn check_reports_a_file_without_kernels() {
     let run = mogec(&["check", "tests/data/no_kernels.rs"]);
-    assert_one_line_error(&run, 1, &["no kernels found in `tests/data/no_kernels.rs`", "#[moge::kernel]"]);
+    assert_one_line_error(
+        &run,
+        1,
+        &[
+            "no kernels found in `tests/data/no_kernels.rs`",
+            "#[moge::kernel]",
+        ],
+    );
 }
 
 #[test]
@@ -243,12 +291,27 @@ fn check_usage_errors() {
 
 #[test]
 fn check_of_several_files_reports_each_failure() {
-    let run = mogec(&["check", "tests/data/good.rs", "tests/data/no_kernels.rs", "tests/data/errors.rs"]);
+    let run = mogec(&[
+        "check",
+        "tests/data/good.rs",
+        "tests/data/no_kernels.rs",
+        "tests/data/errors.rs",
+    ]);
     assert_eq!(run.code, Some(1), "{run:#?}");
-    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(), 3);
-    assert!(run.stderr.contains("error: no kernels found in `tests/data/no_kernels.rs`"));
-    assert!(run.stderr.contains("error: could not check `tests/data/errors.rs`: 4 errors"));
-    assert_eq!(run.stderr.lines().last(), Some("error: could not check 2 of 3 files"));
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.starts_with("ok: ")).count(),
+        3
+    );
+    assert!(run
+        .stderr
+        .contains("error: no kernels found in `tests/data/no_kernels.rs`"));
+    assert!(run
+        .stderr
+        .contains("error: could not check `tests/data/errors.rs`: 4 errors"));
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("error: could not check 2 of 3 files")
+    );
 }
 
 #[test]
@@ -256,18 +319,30 @@ fn help_explains_each_subcommand_with_an_example() {
     let run = mogec(&["--help"]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     for sub in ["check", "build", "eval"] {
-        assert!(run.stdout.contains(&format!("mogec {sub} ")), "example of {sub}: {}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("mogec {sub} ")),
+            "example of {sub}: {}",
+            run.stdout
+        );
     }
     for sub in ["check", "build", "eval"] {
         let run = mogec(&[sub, "--help"]);
         assert_eq!(run.code, Some(0), "{run:#?}");
         assert!(run.stdout.contains("Example"), "{sub}: {}", run.stdout);
-        assert!(run.stdout.contains(&format!("mogec {sub} ")), "{sub}: {}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("mogec {sub} ")),
+            "{sub}: {}",
+            run.stdout
+        );
     }
     // `mogec` alone shows the help, as a usage error.
     let run = mogec(&[]);
     assert_eq!(run.code, Some(2), "{run:#?}");
-    assert!(run.stderr.contains("Usage: mogec <COMMAND>"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Usage: mogec <COMMAND>"),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,18 +352,35 @@ fn help_explains_each_subcommand_with_an_example() {
 fn build_writes_graph_ir_that_parses_back() {
     let dir = scratch("build_gate");
     let run = mogec(&[
-        "build", "examples/src/gate.rs", "--kernel", "moge_gate", "--set", "E=64", "--set", "G=8",
-        "--emit", "graph", "-o", arg(&dir),
+        "build",
+        "examples/src/gate.rs",
+        "--kernel",
+        "moge_gate",
+        "--set",
+        "E=64",
+        "--set",
+        "G=8",
+        "--emit",
+        "graph",
+        "-o",
+        arg(&dir),
     ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     let file = dir.join("moge_gate.graph");
-    assert!(run.stdout.contains(&format!("wrote {}", file.display())), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("wrote {}", file.display())),
+        "{}",
+        run.stdout
+    );
     let text = fs::read_to_string(&file).expect("the graph file is written");
     let parsed = parse_kernel(&text).expect("the graph IR parses back");
 
     // Facts from the signature of examples/src/gate.rs with E = 64, G = 8.
     assert_eq!(parsed.name, "moge_gate");
-    assert_eq!(parsed.bound, vec![("E".to_string(), 64), ("G".to_string(), 8)]);
+    assert_eq!(
+        parsed.bound,
+        vec![("E".to_string(), 64), ("G".to_string(), 8)]
+    );
     assert_eq!(parsed.static_params(), Vec::<&str>::new());
     assert_eq!(parsed.dynamic_dims(), vec!["T"]);
     let t = parsed.sym_by_name("T").expect("T");
@@ -301,17 +393,29 @@ fn build_writes_graph_ir_that_parses_back() {
             &Type::Tensor(TensorType::new(DType::F32, vec![Dim::lit(64)])),
         ]
     );
-    let outputs: Vec<(&str, &Type)> =
-        parsed.outputs.iter().map(|o| (o.name.as_str(), parsed.ty(o.value))).collect();
+    let outputs: Vec<(&str, &Type)> = parsed
+        .outputs
+        .iter()
+        .map(|o| (o.name.as_str(), parsed.ty(o.value)))
+        .collect();
     assert_eq!(
         outputs,
         vec![
-            ("weight", &Type::Tensor(TensorType::new(DType::F32, vec![Dim::sym(t), Dim::lit(8)]))),
-            ("expert", &Type::Tensor(TensorType::new(DType::I32, vec![Dim::sym(t), Dim::lit(8)]))),
+            (
+                "weight",
+                &Type::Tensor(TensorType::new(DType::F32, vec![Dim::sym(t), Dim::lit(8)]))
+            ),
+            (
+                "expert",
+                &Type::Tensor(TensorType::new(DType::I32, vec![Dim::sym(t), Dim::lit(8)]))
+            ),
         ]
     );
     // And it is exactly what the library builds in-process.
-    assert_eq!(parsed, in_process("examples/src/gate.rs", "moge_gate", &[("E", 64), ("G", 8)]));
+    assert_eq!(
+        parsed,
+        in_process("examples/src/gate.rs", "moge_gate", &[("E", 64), ("G", 8)])
+    );
 }
 
 #[test]
@@ -319,7 +423,11 @@ fn build_every_example_kernel() {
     // Static dims for every example kernel: small, valid sizes.
     let kernels: [(&str, &str, &[&str]); 6] = [
         ("examples/src/gate.rs", "moge_gate", &["E=16", "G=4"]),
-        ("examples/src/ffn.rs", "moge_ffn", &["H=32", "E=8", "G=2", "I=16", "S=16"]),
+        (
+            "examples/src/ffn.rs",
+            "moge_ffn",
+            &["H=32", "E=8", "G=2", "I=16", "S=16"],
+        ),
         ("examples/src/softmax.rs", "softmax_f32", &["N=64"]),
         ("examples/src/softmax.rs", "softmax_bf16", &["N=64"]),
         ("examples/src/rmsnorm.rs", "rmsnorm", &["H=128"]),
@@ -349,14 +457,33 @@ fn build_every_example_kernel() {
 #[test]
 fn build_without_kernel_takes_the_only_one() {
     let dir = scratch("build_single");
-    let run = mogec(&["build", "tests/data/single.rs", "--set", "N=4", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "build",
+        "tests/data/single.rs",
+        "--set",
+        "N=4",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     let parsed = parse_kernel(&fs::read_to_string(dir.join("affine_relu.graph")).expect("written"))
         .expect("parses");
-    assert_eq!(parsed, in_process("tests/data/single.rs", "affine_relu", &[("N", 4)]));
+    assert_eq!(
+        parsed,
+        in_process("tests/data/single.rs", "affine_relu", &[("N", 4)])
+    );
     // Repeated kinds are written once; the default is `graph`.
     let dir = scratch("build_single_twice");
-    let run = mogec(&["build", "tests/data/single.rs", "--set", "N=4", "--emit", "graph,graph", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "build",
+        "tests/data/single.rs",
+        "--set",
+        "N=4",
+        "--emit",
+        "graph,graph",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(run.stdout.matches("wrote ").count(), 1, "{}", run.stdout);
 }
@@ -380,13 +507,38 @@ fn build_usage_errors() {
     assert_one_line_error(&run, 2, &["`T` is a dynamic dim"]);
     let run = mogec(&["build", gate, "--set", "E=64,G=8,E=32", "-o", out]);
     assert_one_line_error(&run, 2, &["--set E=... is given twice"]);
-    let run = mogec(&["build", gate, "--kernel", "moge_gat", "--set", "E=64,G=8", "-o", out]);
+    let run = mogec(&[
+        "build", gate, "--kernel", "moge_gat", "--set", "E=64,G=8", "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["no kernel `moge_gat`", "`moge_gate`"]);
-    let run = mogec(&["build", "tests/data/good.rs", "--set", "E=64,G=8", "-o", out]);
+    let run = mogec(&[
+        "build",
+        "tests/data/good.rs",
+        "--set",
+        "E=64,G=8",
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 2, &["2 kernels", "`gate` and `rmsnorm`", "--kernel"]);
-    let run = mogec(&["build", gate, "--set", "E=64,G=8", "--emit", "graph,kir", "-o", out]);
+    let run = mogec(&[
+        "build",
+        gate,
+        "--set",
+        "E=64,G=8",
+        "--emit",
+        "graph,kir",
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 2, &["'kir'", "possible values: graph"]);
-    let run = mogec(&["build", "tests/data/missing.rs", "--set", "E=64,G=8", "-o", out]);
+    let run = mogec(&[
+        "build",
+        "tests/data/missing.rs",
+        "--set",
+        "E=64,G=8",
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 2, &["cannot read `tests/data/missing.rs`"]);
     // The output directory is a file.
     let blocker = dir.join("file");
@@ -403,15 +555,49 @@ fn build_errors_in_the_kernel() {
     // 7 does not divide 64: the kernel's constraint, reported at its source line (16 in gate.rs).
     let text = fs::read_to_string(Path::new(ROOT).join("examples/src/gate.rs")).expect("example");
     let (line, col) = position_of(&text, "group_topk(", "group_topk");
-    let run = mogec(&["build", "examples/src/gate.rs", "--set", "E=64,G=7", "-o", arg(&dir)]);
-    assert_one_line_error(&run, 1, &["G divides E", &format!("at {line}:{col}"), "E = 64, G = 7"]);
+    let run = mogec(&[
+        "build",
+        "examples/src/gate.rs",
+        "--set",
+        "E=64,G=7",
+        "-o",
+        arg(&dir),
+    ]);
+    assert_one_line_error(
+        &run,
+        1,
+        &["G divides E", &format!("at {line}:{col}"), "E = 64, G = 7"],
+    );
     // Diagnostics of the chosen kernel.
-    let run = mogec(&["build", "tests/data/errors.rs", "--kernel", "broken", "--set", "E=4", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "build",
+        "tests/data/errors.rs",
+        "--kernel",
+        "broken",
+        "--set",
+        "E=4",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stderr.contains(" --> tests/data/errors.rs:8:13\n"), "{}", run.stderr);
-    assert_eq!(run.stderr.lines().last(), Some("error: could not compile kernel `broken` due to 3 errors"));
+    assert!(
+        run.stderr.contains(" --> tests/data/errors.rs:8:13\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("error: could not compile kernel `broken` due to 3 errors")
+    );
     // Another kernel of the same file builds.
-    let run = mogec(&["build", "tests/data/errors.rs", "--kernel", "fine", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "build",
+        "tests/data/errors.rs",
+        "--kernel",
+        "fine",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(dir.join("fine.graph").exists());
     let run = mogec(&["build", "tests/data/not_rust.rs", "-o", arg(&dir)]);
@@ -427,13 +613,31 @@ fn build_errors_in_the_kernel() {
 fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
     let dir = scratch("eval_gate");
     let run = mogec(&[
-        "eval", "examples/src/gate.rs", "--kernel", "moge_gate", "--set", "E=8,G=2", "--random", "7",
-        "--dim", "T=5", "-o", arg(&dir),
+        "eval",
+        "examples/src/gate.rs",
+        "--kernel",
+        "moge_gate",
+        "--set",
+        "E=8,G=2",
+        "--random",
+        "7",
+        "--dim",
+        "T=5",
+        "-o",
+        arg(&dir),
     ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(run.stdout.contains("with T = 5"), "{}", run.stdout);
-    assert!(run.stdout.contains("output weight: f32[5, 2]"), "{}", run.stdout);
-    assert!(run.stdout.contains("output expert: i32[5, 2]"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("output weight: f32[5, 2]"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("output expert: i32[5, 2]"),
+        "{}",
+        run.stdout
+    );
 
     let logits = read(&dir.join("logits.npy"), DType::F32);
     let scale = read(&dir.join("router_scale.npy"), DType::F32);
@@ -461,12 +665,22 @@ fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
     for t in 0..5 {
         for g in 0..2 {
             let id = ids[t * 2 + g];
-            assert!((4 * g as i32..4 * g as i32 + 4).contains(&id), "token {t} group {g}: {id}");
+            assert!(
+                (4 * g as i32..4 * g as i32 + 4).contains(&id),
+                "token {t} group {g}: {id}"
+            );
             let row = &logits[t * 8..t * 8 + 8];
-            let best = row[4 * g..4 * g + 4].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let best = row[4 * g..4 * g + 4]
+                .iter()
+                .cloned()
+                .fold(f32::NEG_INFINITY, f32::max);
             assert_eq!(row[id as usize], best, "token {t} group {g}");
             let w = weights[t * 2 + g];
-            assert_eq!(w.signum(), scale[id as usize].signum(), "token {t} group {g}");
+            assert_eq!(
+                w.signum(),
+                scale[id as usize].signum(),
+                "token {t} group {g}"
+            );
         }
     }
 }
@@ -475,13 +689,31 @@ fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
 fn eval_results_follow_the_kernel_formula() {
     // affine_relu: y = relu(x * 2 + bias), one rounding to f32 per op; the single kernel of the file.
     let dir = scratch("eval_affine");
-    let run = mogec(&["eval", "tests/data/single.rs", "--set", "N=3", "--random", "11", "--dim", "T=4", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "eval",
+        "tests/data/single.rs",
+        "--set",
+        "N=3",
+        "--random",
+        "11",
+        "--dim",
+        "T=4",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     let x = read(&dir.join("x.npy"), DType::F32);
     let bias = read(&dir.join("bias.npy"), DType::F32);
     let y = read(&dir.join("y.npy"), DType::F32);
-    assert_eq!((x.shape.clone(), bias.shape.clone(), y.shape.clone()), (vec![4, 3], vec![3], vec![4, 3]));
-    let (x, bias, y) = (x.as_f32().unwrap(), bias.as_f32().unwrap(), y.as_f32().unwrap());
+    assert_eq!(
+        (x.shape.clone(), bias.shape.clone(), y.shape.clone()),
+        (vec![4, 3], vec![3], vec![4, 3])
+    );
+    let (x, bias, y) = (
+        x.as_f32().unwrap(),
+        bias.as_f32().unwrap(),
+        y.as_f32().unwrap(),
+    );
     for t in 0..4 {
         for n in 0..3 {
             let want = (x[t * 3 + n] * 2.0 + bias[n]).max(0.0);
@@ -496,20 +728,45 @@ fn eval_results_follow_the_kernel_formula() {
 fn eval_input_round_trips() {
     let first = scratch("eval_round_trip_1");
     let second = scratch("eval_round_trip_2");
-    let run = mogec(&["eval", "examples/src/gate.rs", "--set", "E=16,G=4", "--random", "3", "--dim", "T=9", "-o", arg(&first)]);
+    let run = mogec(&[
+        "eval",
+        "examples/src/gate.rs",
+        "--set",
+        "E=16,G=4",
+        "--random",
+        "3",
+        "--dim",
+        "T=9",
+        "-o",
+        arg(&first),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     let logits = first.join("logits.npy");
     let scale = first.join("router_scale.npy");
     let run = mogec(&[
-        "eval", "examples/src/gate.rs", "--set", "E=16,G=4",
-        "--input", &format!("logits={}", arg(&logits)),
-        "--input", &format!("router_scale={}", arg(&scale)),
-        "-o", arg(&second),
+        "eval",
+        "examples/src/gate.rs",
+        "--set",
+        "E=16,G=4",
+        "--input",
+        &format!("logits={}", arg(&logits)),
+        "--input",
+        &format!("router_scale={}", arg(&scale)),
+        "-o",
+        arg(&second),
     ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
-    assert!(run.stdout.contains("with T = 9"), "dims inferred from the inputs: {}", run.stdout);
+    assert!(
+        run.stdout.contains("with T = 9"),
+        "dims inferred from the inputs: {}",
+        run.stdout
+    );
     for name in ["weight.npy", "expert.npy"] {
-        assert_eq!(fs::read(first.join(name)).unwrap(), fs::read(second.join(name)).unwrap(), "{name}");
+        assert_eq!(
+            fs::read(first.join(name)).unwrap(),
+            fs::read(second.join(name)).unwrap(),
+            "{name}"
+        );
     }
     // With --input, the inputs are not copied to the output directory.
     assert!(!second.join("logits.npy").exists());
@@ -520,20 +777,51 @@ fn eval_bf16_kernel_round_trips() {
     // bf16 tensors are written as f32 and rounded back to bf16 on reading: nothing changes.
     let first = scratch("eval_bf16_1");
     let second = scratch("eval_bf16_2");
-    let run = mogec(&["eval", "tests/data/good.rs", "--kernel", "rmsnorm", "--set", "H=8", "--random", "5", "--dim", "T=3", "-o", arg(&first)]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
-    assert!(run.stdout.contains("output out0: bf16[3, 8]"), "{}", run.stdout);
     let run = mogec(&[
-        "eval", "tests/data/good.rs", "--kernel", "rmsnorm", "--set", "H=8",
-        "--input", &format!("x={}", arg(&first.join("x.npy"))),
-        "--input", &format!("weight={}", arg(&first.join("weight.npy"))),
-        "-o", arg(&second),
+        "eval",
+        "tests/data/good.rs",
+        "--kernel",
+        "rmsnorm",
+        "--set",
+        "H=8",
+        "--random",
+        "5",
+        "--dim",
+        "T=3",
+        "-o",
+        arg(&first),
     ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
-    assert_eq!(fs::read(first.join("out0.npy")).unwrap(), fs::read(second.join("out0.npy")).unwrap());
+    assert!(
+        run.stdout.contains("output out0: bf16[3, 8]"),
+        "{}",
+        run.stdout
+    );
+    let run = mogec(&[
+        "eval",
+        "tests/data/good.rs",
+        "--kernel",
+        "rmsnorm",
+        "--set",
+        "H=8",
+        "--input",
+        &format!("x={}", arg(&first.join("x.npy"))),
+        "--input",
+        &format!("weight={}", arg(&first.join("weight.npy"))),
+        "-o",
+        arg(&second),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(
+        fs::read(first.join("out0.npy")).unwrap(),
+        fs::read(second.join("out0.npy")).unwrap()
+    );
     // The result is the interpreter's.
     let kernel = in_process("tests/data/good.rs", "rmsnorm", &[("H", 8)]);
-    let inputs = vec![read(&first.join("x.npy"), DType::BF16), read(&first.join("weight.npy"), DType::BF16)];
+    let inputs = vec![
+        read(&first.join("x.npy"), DType::BF16),
+        read(&first.join("weight.npy"), DType::BF16),
+    ];
     let expected = interp::eval(&kernel, &inputs).expect("eval");
     assert_eq!(vec![read(&first.join("out0.npy"), DType::BF16)], expected);
 }
@@ -542,16 +830,39 @@ fn eval_bf16_kernel_round_trips() {
 fn eval_the_whole_ffn_layer() {
     let dir = scratch("eval_ffn");
     let set = "H=16,E=4,G=2,I=8,S=8";
-    let run = mogec(&["eval", "examples/src/ffn.rs", "--set", set, "--random", "2", "--dim", "T=3", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "eval",
+        "examples/src/ffn.rs",
+        "--set",
+        set,
+        "--random",
+        "2",
+        "--dim",
+        "T=3",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
-    let kernel = in_process("examples/src/ffn.rs", "moge_ffn", &[("H", 16), ("E", 4), ("G", 2), ("I", 8), ("S", 8)]);
+    let kernel = in_process(
+        "examples/src/ffn.rs",
+        "moge_ffn",
+        &[("H", 16), ("E", 4), ("G", 2), ("I", 8), ("S", 8)],
+    );
     let inputs: Vec<Tensor> = kernel
         .params
         .iter()
-        .map(|p| read(&dir.join(format!("{}.npy", p.name)), kernel.tensor_ty(p.value).dtype))
+        .map(|p| {
+            read(
+                &dir.join(format!("{}.npy", p.name)),
+                kernel.tensor_ty(p.value).dtype,
+            )
+        })
         .collect();
     let expected = interp::eval(&kernel, &inputs).expect("eval");
-    let got = vec![read(&dir.join("out0.npy"), DType::BF16), read(&dir.join("expert.npy"), DType::I32)];
+    let got = vec![
+        read(&dir.join("out0.npy"), DType::BF16),
+        read(&dir.join("expert.npy"), DType::I32),
+    ];
     assert_eq!(got, expected);
     assert_eq!(got[0].shape, vec![3, 16]);
     assert_eq!(got[1].shape, vec![3, 2]);
@@ -560,7 +871,18 @@ fn eval_the_whole_ffn_layer() {
 #[test]
 fn eval_with_no_tokens() {
     let dir = scratch("eval_t0");
-    let run = mogec(&["eval", "examples/src/gate.rs", "--set", "E=8,G=2", "--random", "1", "--dim", "T=0", "-o", arg(&dir)]);
+    let run = mogec(&[
+        "eval",
+        "examples/src/gate.rs",
+        "--set",
+        "E=8,G=2",
+        "--random",
+        "1",
+        "--dim",
+        "T=0",
+        "-o",
+        arg(&dir),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(read(&dir.join("weight.npy"), DType::F32).shape, vec![0, 2]);
     assert_eq!(read(&dir.join("expert.npy"), DType::I32).shape, vec![0, 2]);
@@ -573,37 +895,108 @@ fn eval_usage_errors() {
     let gate = "examples/src/gate.rs";
     // Good inputs to point at.
     let inputs = scratch("eval_errors_inputs");
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2", "-o", arg(&inputs)]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--random",
+        "1",
+        "--dim",
+        "T=2",
+        "-o",
+        arg(&inputs),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     let logits = format!("logits={}", arg(&inputs.join("logits.npy")));
     let scale = format!("router_scale={}", arg(&inputs.join("router_scale.npy")));
 
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "-o", out]);
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8,G=2", "--input", &logits, "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["needs --input", "`router_scale`", "--random"]);
     let run = mogec(&["eval", gate, "--set", "E=8,G=2", "-o", out]);
     assert_one_line_error(&run, 2, &["`logits` and `router_scale`"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", &scale, "--input", "bias=b.npy", "-o", out]);
-    assert_one_line_error(&run, 2, &["no parameter `bias`", "`logits` and `router_scale`"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", &logits, "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--input",
+        &logits,
+        "--input",
+        &scale,
+        "--input",
+        "bias=b.npy",
+        "-o",
+        out,
+    ]);
+    assert_one_line_error(
+        &run,
+        2,
+        &["no parameter `bias`", "`logits` and `router_scale`"],
+    );
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", &logits, "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["--input logits=... is given twice"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--random", "1", "--dim", "T=2", "-o", out]);
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8,G=2", "--input", &logits, "--random", "1", "--dim", "T=2",
+        "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["--random", "--input", "cannot be used with"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", "logits.npy", "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--input",
+        "logits.npy",
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 2, &["PARAM=FILE.npy"]);
     let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "-o", out]);
     assert_one_line_error(&run, 2, &["needs --dim", "`T`"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2,U=3", "-o", out]);
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2,U=3", "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["no dynamic dim `U`"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2,E=3", "-o", out]);
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2,E=3", "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["`E` is a static dim"]);
     let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--dim", "T=2", "-o", out]);
     assert_one_line_error(&run, 2, &["--random"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "x", "--dim", "T=2", "-o", out]);
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8,G=2", "--random", "x", "--dim", "T=2", "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["'x'", "--random"]);
-    let run = mogec(&["eval", gate, "--set", "E=8", "--random", "1", "--dim", "T=2", "-o", out]);
+    let run = mogec(&[
+        "eval", gate, "--set", "E=8", "--random", "1", "--dim", "T=2", "-o", out,
+    ]);
     assert_one_line_error(&run, 2, &["needs --set", "`G`"]);
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &logits, "--input", "router_scale=tests/data/missing.npy", "-o", out]);
-    assert_one_line_error(&run, 2, &["--input router_scale=", "tests/data/missing.npy", "cannot read"]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--input",
+        &logits,
+        "--input",
+        "router_scale=tests/data/missing.npy",
+        "-o",
+        out,
+    ]);
+    assert_one_line_error(
+        &run,
+        2,
+        &[
+            "--input router_scale=",
+            "tests/data/missing.npy",
+            "cannot read",
+        ],
+    );
     // Nothing was written by the failed runs.
     assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
 }
@@ -614,24 +1007,90 @@ fn eval_errors_in_the_data() {
     let out = arg(&dir);
     let gate = "examples/src/gate.rs";
     let inputs = scratch("eval_data_errors_inputs");
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--random", "1", "--dim", "T=2", "-o", arg(&inputs)]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--random",
+        "1",
+        "--dim",
+        "T=2",
+        "-o",
+        arg(&inputs),
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     let file = |name: &str| arg(&inputs.join(name)).to_string();
 
     // An i32 file for an f32 parameter.
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &format!("logits={}", file("expert.npy")), "--input", &format!("router_scale={}", file("router_scale.npy")), "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--input",
+        &format!("logits={}", file("expert.npy")),
+        "--input",
+        &format!("router_scale={}", file("router_scale.npy")),
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 1, &["--input logits=", "expert.npy"]);
     // A scale of 2 elements for E = 8.
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", &format!("logits={}", file("logits.npy")), "--input", &format!("router_scale={}", file("weight.npy")), "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--input",
+        &format!("logits={}", file("logits.npy")),
+        "--input",
+        &format!("router_scale={}", file("weight.npy")),
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 1, &["router_scale", "rank"]);
     // Logits for E = 8 with --set E=16: axis 1 is 8, not 16.
-    let run = mogec(&["eval", gate, "--set", "E=16,G=2", "--input", &format!("logits={}", file("logits.npy")), "--input", &format!("router_scale={}", file("router_scale.npy")), "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=16,G=2",
+        "--input",
+        &format!("logits={}", file("logits.npy")),
+        "--input",
+        &format!("router_scale={}", file("router_scale.npy")),
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 1, &["logits", "axis 1", "16", "found 8"]);
     // Not a .npy file.
-    let run = mogec(&["eval", gate, "--set", "E=8,G=2", "--input", "logits=tests/data/good.rs", "--input", &format!("router_scale={}", file("router_scale.npy")), "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=8,G=2",
+        "--input",
+        "logits=tests/data/good.rs",
+        "--input",
+        &format!("router_scale={}", file("router_scale.npy")),
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 1, &["--input logits=", "not a .npy file"]);
     // Inputs too large to evaluate are refused before anything is allocated.
-    let run = mogec(&["eval", gate, "--set", "E=64,G=8", "--random", "1", "--dim", "T=1000000000", "-o", out]);
+    let run = mogec(&[
+        "eval",
+        gate,
+        "--set",
+        "E=64,G=8",
+        "--random",
+        "1",
+        "--dim",
+        "T=1000000000",
+        "-o",
+        out,
+    ]);
     assert_one_line_error(&run, 1, &["parameter `logits`", "64000000000 elements"]);
     assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
 }
@@ -640,13 +1099,88 @@ fn eval_errors_in_the_data() {
 fn mogec_never_panics_on_odd_arguments() {
     let dir = scratch("odd");
     let odd: &[&[&str]] = &[
-        &["build", "tests/data/good.rs", "--kernel", "", "-o", arg(&dir)],
-        &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627775,G=1", "-o", arg(&dir)],
-        &["build", "tests/data/good.rs", "--kernel", "gate", "--set", "E=0,G=0", "-o", arg(&dir)],
-        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=0,G=0", "--random", "0", "--dim", "T=0", "-o", arg(&dir)],
-        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627775,G=1", "--random", "0", "--dim", "T=1", "-o", arg(&dir)],
-        &["eval", "tests/data/good.rs", "--kernel", "gate", "--set", "E=1099511627775,G=5", "--random", "0", "--dim", "T=1", "-o", arg(&dir)],
-        &["eval", "tests/data/single.rs", "--set", "N=3", "--random", "18446744073709551615", "--dim", "T=1", "-o", arg(&dir)],
+        &[
+            "build",
+            "tests/data/good.rs",
+            "--kernel",
+            "",
+            "-o",
+            arg(&dir),
+        ],
+        &[
+            "build",
+            "tests/data/good.rs",
+            "--kernel",
+            "gate",
+            "--set",
+            "E=1099511627775,G=1",
+            "-o",
+            arg(&dir),
+        ],
+        &[
+            "build",
+            "tests/data/good.rs",
+            "--kernel",
+            "gate",
+            "--set",
+            "E=0,G=0",
+            "-o",
+            arg(&dir),
+        ],
+        &[
+            "eval",
+            "tests/data/good.rs",
+            "--kernel",
+            "gate",
+            "--set",
+            "E=0,G=0",
+            "--random",
+            "0",
+            "--dim",
+            "T=0",
+            "-o",
+            arg(&dir),
+        ],
+        &[
+            "eval",
+            "tests/data/good.rs",
+            "--kernel",
+            "gate",
+            "--set",
+            "E=1099511627775,G=1",
+            "--random",
+            "0",
+            "--dim",
+            "T=1",
+            "-o",
+            arg(&dir),
+        ],
+        &[
+            "eval",
+            "tests/data/good.rs",
+            "--kernel",
+            "gate",
+            "--set",
+            "E=1099511627775,G=5",
+            "--random",
+            "0",
+            "--dim",
+            "T=1",
+            "-o",
+            arg(&dir),
+        ],
+        &[
+            "eval",
+            "tests/data/single.rs",
+            "--set",
+            "N=3",
+            "--random",
+            "18446744073709551615",
+            "--dim",
+            "T=1",
+            "-o",
+            arg(&dir),
+        ],
         &["check", "/dev/null"],
         &["check", ""],
         &["--set"],
@@ -657,7 +1191,13 @@ fn mogec_never_panics_on_odd_arguments() {
         assert!(matches!(run.code, Some(0..=2)), "{args:?}: {run:#?}");
         assert!(!run.stderr.contains("panicked"), "{args:?}: {run:#?}");
         if run.code != Some(0) {
-            assert!(run.stderr.lines().last().is_some_and(|l| l.starts_with("error: ")), "{args:?}: {run:#?}");
+            assert!(
+                run.stderr
+                    .lines()
+                    .last()
+                    .is_some_and(|l| l.starts_with("error: ")),
+                "{args:?}: {run:#?}"
+            );
         }
     }
 }

@@ -227,12 +227,20 @@ fn value_bytes(kernel: &Kernel, v: moge_lower::graph::Value, t: i64) -> (u64, bo
 /// and every table without rows is read once per core (min(48, max(T, 1)) cores).
 fn differential(stem: &str, binds: &[(&str, i64)], ts: &[i64]) {
     let kernel = load(stem, binds);
-    let program =
-        compile_program(&kernel, &Target::default()).unwrap_or_else(|e| panic!("{stem}: {e}"));
     for &t in ts {
         let inputs = random_inputs(&kernel, 0x5eed ^ t as u64, &[("T", t)]).unwrap();
-        let want = eval(&kernel, &inputs).unwrap_or_else(|e| panic!("{stem} T={t}: {e}"));
-        let run = run_emulator(&program, &inputs);
+        differential_on(stem, binds, t, &inputs);
+    }
+}
+
+/// One differential run of `stem` on given inputs (with `t` rows).
+fn differential_on(stem: &str, binds: &[(&str, i64)], t: i64, inputs: &[Tensor]) {
+    let kernel = load(stem, binds);
+    let program =
+        compile_program(&kernel, &Target::default()).unwrap_or_else(|e| panic!("{stem}: {e}"));
+    {
+        let want = eval(&kernel, inputs).unwrap_or_else(|e| panic!("{stem} T={t}: {e}"));
+        let run = run_emulator(&program, inputs);
         compare(
             &format!("{stem} {binds:?} T={t}"),
             &run.outputs,
@@ -274,6 +282,7 @@ fn gate_matches_the_interpreter() {
     let ts = [0, 1, 7, 47, 48, 49, 300, 97 * 48 + 1];
     differential("gate", &[("E", 64), ("G", 8)], &ts);
     differential("gate", &[("E", 24), ("G", 3)], &ts);
+    differential("gate_bf16", &[("E", 64), ("G", 8)], &[0, 1, 49, 300]);
 }
 
 #[test]
@@ -301,4 +310,73 @@ fn cast_select_matches_the_interpreter() {
 #[test]
 fn topk_matches_the_interpreter() {
     differential("topk", &[("N", 12)], &[1, 2, 33, 60]);
+}
+
+#[test]
+fn broadcasts_match_the_interpreter() {
+    differential("bcast", &[("N", 20)], &[0, 1, 13, 300]);
+}
+
+#[test]
+fn integer_ops_match_the_interpreter() {
+    // random_inputs draws i32 from 0..8, so `a == b` holds for about one element in eight.
+    differential("int_ops", &[("N", 16)], &[1, 5, 100]);
+}
+
+#[test]
+fn ties_pick_the_lowest_index() {
+    // Row 0: all logits equal, so every group's best is its first expert. Row 1: in every group the
+    // maximum appears at offsets 2 and 5 (the others are smaller). Row 2: a descending staircase of
+    // equal pairs, so every group's best is its first expert again.
+    let e = 64usize;
+    let mut logits = vec![0.0f32; e];
+    for _group in 0..8 {
+        for r in 0..8 {
+            logits.push(if r == 2 || r == 5 {
+                1.5
+            } else {
+                -0.25 * r as f32
+            });
+        }
+    }
+    for i in 0..e {
+        logits.push(-((i / 2) as f32) * 0.125);
+    }
+    let x = Tensor::from_f32(DType::F32, vec![3, e], logits).unwrap();
+    let scale = Tensor::from_f32(
+        DType::F32,
+        vec![e],
+        (0..e).map(|i| 1.0 + i as f32 / 64.0).collect(),
+    )
+    .unwrap();
+    let kernel = load("gate", &[("E", 64), ("G", 8)]);
+    let want = eval(&kernel, &[x.clone(), scale.clone()]).unwrap();
+    // The interpreter picks the lowest index: check it against the hand-computed ids first.
+    let ids = want[1].as_i32().unwrap();
+    let first: Vec<i32> = (0..8).map(|group| 8 * group).collect();
+    let second: Vec<i32> = (0..8).map(|group| 8 * group + 2).collect();
+    assert_eq!(&ids[..8], &first[..]);
+    assert_eq!(&ids[8..16], &second[..]);
+    assert_eq!(&ids[16..24], &first[..]);
+    differential_on("gate", &[("E", 64), ("G", 8)], 3, &[x, scale]);
+
+    // Top-2 of rows [3, a, 3, b, 3, ...] with a, b < 3 picks indices 0 and 2; the argmax of equal
+    // groups is 0.
+    let mut rows = Vec::new();
+    for r in 0..4 {
+        for c in 0..12 {
+            rows.push(if c % 2 == 0 {
+                3.0
+            } else {
+                (c + r) as f32 * 0.1
+            });
+        }
+    }
+    let x = Tensor::from_f32(DType::F32, vec![4, 12], rows).unwrap();
+    let groups = Tensor::from_f32(DType::F32, vec![4, 3, 8], vec![0.5; 96]).unwrap();
+    let kernel = load("topk", &[("N", 12)]);
+    let want = eval(&kernel, &[x.clone(), groups.clone()]).unwrap();
+    assert_eq!(&want[1].as_i32().unwrap()[..2], &[0, 2]);
+    assert_eq!(&want[2].as_i32().unwrap()[..3], &[0, 0, 0]);
+    differential_on("topk", &[("N", 12)], 4, &[x, groups]);
 }

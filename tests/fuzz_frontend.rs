@@ -60,25 +60,135 @@ impl Rng {
 
 /// Names a mutation may put in place of an identifier.
 const NAMES: &[&str] = &[
-    "softmax", "log_softmax", "group_topk", "topk", "gather", "scatter_add", "matmul", "route",
-    "dispatch", "grouped_matmul", "swiglu", "combine", "cast", "select", "reshape", "slice", "concat",
-    "transpose", "sum", "mean", "max", "min", "argmax", "argmin", "rms_norm", "exp", "log", "sqrt",
-    "rsqrt", "recip", "abs", "sigmoid", "silu", "relu", "tanh", "maximum", "minimum", "Tensor",
-    "f32", "bf16", "f16", "i32", "bool", "usize", "T", "E", "G", "H", "N", "kernel", "moge", "tile",
-    "block_dim", "true", "false", "self", "Self", "return", "let", "fn", "const", "_",
+    "softmax",
+    "log_softmax",
+    "group_topk",
+    "topk",
+    "gather",
+    "scatter_add",
+    "matmul",
+    "route",
+    "dispatch",
+    "grouped_matmul",
+    "swiglu",
+    "combine",
+    "cast",
+    "select",
+    "reshape",
+    "slice",
+    "concat",
+    "transpose",
+    "sum",
+    "mean",
+    "max",
+    "min",
+    "argmax",
+    "argmin",
+    "rms_norm",
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "recip",
+    "abs",
+    "sigmoid",
+    "silu",
+    "relu",
+    "tanh",
+    "maximum",
+    "minimum",
+    "Tensor",
+    "f32",
+    "bf16",
+    "f16",
+    "i32",
+    "bool",
+    "usize",
+    "T",
+    "E",
+    "G",
+    "H",
+    "N",
+    "kernel",
+    "moge",
+    "tile",
+    "block_dim",
+    "true",
+    "false",
+    "self",
+    "Self",
+    "return",
+    "let",
+    "fn",
+    "const",
+    "_",
 ];
 
 /// Numbers a mutation may put in place of a number.
 const NUMBERS: &[&str] = &[
-    "0", "-1", "1", "2", "99999999999999999999999", "4294967296", "9223372036854775807",
-    "-9223372036854775808", "1e308", "1e-320", "0.0", "-0.0", "1099511627776", "3.5",
+    "0",
+    "-1",
+    "1",
+    "2",
+    "99999999999999999999999",
+    "4294967296",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e308",
+    "1e-320",
+    "0.0",
+    "-0.0",
+    "1099511627776",
+    "3.5",
 ];
 
 /// Text a mutation may insert.
 const PUNCTUATION: &[&str] = &[
-    "(", ")", "[", "]", "{", "}", "<", ">", ",", ";", ":", "::", "=", "==", "+", "-", "*", "/", "%",
-    "&", "|", "!", "?", ".", "..", "#", "#[tile(m = 0)]", "'a", "\"", "\"s\"", "\n", "\t", " ", "é",
-    "→", "𝔼", "\u{feff}", "/*", "*/", "//", "r#", "@", "$", "~", "^",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "<",
+    ">",
+    ",",
+    ";",
+    ":",
+    "::",
+    "=",
+    "==",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "&",
+    "|",
+    "!",
+    "?",
+    ".",
+    "..",
+    "#",
+    "#[tile(m = 0)]",
+    "'a",
+    "\"",
+    "\"s\"",
+    "\n",
+    "\t",
+    " ",
+    "é",
+    "→",
+    "𝔼",
+    "\u{feff}",
+    "/*",
+    "*/",
+    "//",
+    "r#",
+    "@",
+    "$",
+    "~",
+    "^",
 ];
 
 /// The seed sources, sorted by path.
@@ -97,7 +207,10 @@ fn seed_sources() -> Vec<String> {
         }
     }
     paths.sort();
-    paths.iter().filter_map(|p| fs::read_to_string(p).ok()).collect()
+    paths
+        .iter()
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .collect()
 }
 
 /// Splits `src` into tokens: runs of identifier characters, runs of whitespace, and single other
@@ -143,7 +256,11 @@ fn mutate(rng: &mut Rng, src: &str) -> String {
     let word_positions: Vec<usize> = toks
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_'))
+        .filter(|(_, t)| {
+            t.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+        })
         .map(|(i, _)| i)
         .collect();
     let number_positions: Vec<usize> = toks
@@ -221,7 +338,10 @@ fn generate_typed(rng: &mut Rng, index: usize) -> String {
     let mut src = format!("#[moge::kernel]\npub fn t{index}<const E: usize>(");
     let n_params = 1 + rng.below(3);
     let mut names: Vec<String> = (0..n_params).map(|p| format!("p{p}")).collect();
-    let params: Vec<String> = names.iter().map(|n| format!("{n}: Tensor<f32, (T, E)>")).collect();
+    let params: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}: Tensor<f32, (T, E)>"))
+        .collect();
     src.push_str(&params.join(", "));
     src.push_str(") -> Tensor<f32, (T, E)> {\n");
     for l in 0..1 + rng.below(6) {
@@ -229,15 +349,37 @@ fn generate_typed(rng: &mut Rng, index: usize) -> String {
         let b = rng.pick(&names).clone();
         let lit = *rng.pick(&["2.0", "1", "0.5", "-1", "1e-5", "0"]);
         let expr = match rng.below(12) {
-            0 => format!("{}({a})", rng.pick(&["exp", "log", "sqrt", "rsqrt", "recip", "abs", "sigmoid", "silu", "relu", "tanh"])),
+            0 => format!(
+                "{}({a})",
+                rng.pick(&[
+                    "exp", "log", "sqrt", "rsqrt", "recip", "abs", "sigmoid", "silu", "relu",
+                    "tanh"
+                ])
+            ),
             1 => format!("{a} {} {b}", rng.pick(&["+", "-", "*", "/"])),
             2 => format!("{lit} {} {a}", rng.pick(&["+", "-", "*", "/"])),
-            3 => format!("{}({a}, {b})", rng.pick(&["maximum", "minimum", "max", "min"])),
-            4 => format!("select({a} {} {b}, {a}, {b})", rng.pick(&["<", ">", "==", "!=", "<=", ">="])),
-            5 => format!("{}({a}, {})", rng.pick(&["softmax", "log_softmax"]), rng.pick(&["-1", "1", "0", "-2"])),
-            6 => format!("{a} * {}({b}, -1, true)", rng.pick(&["sum", "mean", "max", "min"])),
+            3 => format!(
+                "{}({a}, {b})",
+                rng.pick(&["maximum", "minimum", "max", "min"])
+            ),
+            4 => format!(
+                "select({a} {} {b}, {a}, {b})",
+                rng.pick(&["<", ">", "==", "!=", "<=", ">="])
+            ),
+            5 => format!(
+                "{}({a}, {})",
+                rng.pick(&["softmax", "log_softmax"]),
+                rng.pick(&["-1", "1", "0", "-2"])
+            ),
+            6 => format!(
+                "{a} * {}({b}, -1, true)",
+                rng.pick(&["sum", "mean", "max", "min"])
+            ),
             7 => format!("swiglu({a}, {b})"),
-            8 => format!("cast::<f32>(cast::<{}>({a}))", rng.pick(&["bf16", "f16", "i32"])),
+            8 => format!(
+                "cast::<f32>(cast::<{}>({a}))",
+                rng.pick(&["bf16", "f16", "i32"])
+            ),
             9 => format!("transpose(transpose({a}))"),
             10 => format!("-({a} + {b})"),
             _ => format!("reshape({a}, (T, E))"),
@@ -256,7 +398,18 @@ fn generate_typed(rng: &mut Rng, index: usize) -> String {
 /// A kernel with random parameter types and random operands: mostly errors.
 fn generate_any(rng: &mut Rng, index: usize) -> String {
     let dtypes = ["f32", "f32", "f32", "bf16", "f16", "i32"];
-    let shapes = ["(T, E)", "(T, E)", "(T, E)", "(E,)", "(T, G)", "(E, E)", "{ (T, 2 * E) }", "()", "(T,)", "(E, T)"];
+    let shapes = [
+        "(T, E)",
+        "(T, E)",
+        "(T, E)",
+        "(E,)",
+        "(T, G)",
+        "(E, E)",
+        "{ (T, 2 * E) }",
+        "()",
+        "(T,)",
+        "(E, T)",
+    ];
     let mut src = String::new();
     let statics = *rng.pick(&["", "<const E: usize>", "<const E: usize, const G: usize>"]);
     src.push_str(&format!("#[moge::kernel]\npub fn k{index}{statics}(\n"));
@@ -264,11 +417,23 @@ fn generate_any(rng: &mut Rng, index: usize) -> String {
     let mut names: Vec<String> = Vec::new();
     for p in 0..n_params {
         let name = format!("p{p}");
-        src.push_str(&format!("    {name}: Tensor<{}, {}>,\n", rng.pick(&dtypes), rng.pick(&shapes)));
+        src.push_str(&format!(
+            "    {name}: Tensor<{}, {}>,\n",
+            rng.pick(&dtypes),
+            rng.pick(&shapes)
+        ));
         names.push(name);
     }
-    let ret_dtype = if rng.chance(3, 4) { "f32" } else { *rng.pick(&dtypes) };
-    let ret_shape = if rng.chance(3, 4) { "(T, E)" } else { *rng.pick(&shapes) };
+    let ret_dtype = if rng.chance(3, 4) {
+        "f32"
+    } else {
+        *rng.pick(&dtypes)
+    };
+    let ret_shape = if rng.chance(3, 4) {
+        "(T, E)"
+    } else {
+        *rng.pick(&shapes)
+    };
     src.push_str(&format!(") -> Tensor<{ret_dtype}, {ret_shape}> {{\n"));
     let n_lets = rng.below(6);
     for l in 0..n_lets {
@@ -281,14 +446,32 @@ fn generate_any(rng: &mut Rng, index: usize) -> String {
         let lit = *rng.pick(&["2.0", "1", "0.5", "-1", "1e-5"]);
         let name = format!("v{l}");
         let expr = match rng.below(28) {
-            0 => format!("{}({a})", rng.pick(&["exp", "log", "sqrt", "rsqrt", "recip", "abs", "sigmoid", "silu", "relu", "tanh"])),
+            0 => format!(
+                "{}({a})",
+                rng.pick(&[
+                    "exp", "log", "sqrt", "rsqrt", "recip", "abs", "sigmoid", "silu", "relu",
+                    "tanh"
+                ])
+            ),
             1 => format!("{a} {} {b}", rng.pick(&["+", "-", "*", "/"])),
             2 => format!("{a} {} {lit}", rng.pick(&["+", "-", "*", "/"])),
-            3 => format!("{}({a}, {b})", rng.pick(&["maximum", "minimum", "max", "min"])),
+            3 => format!(
+                "{}({a}, {b})",
+                rng.pick(&["maximum", "minimum", "max", "min"])
+            ),
             4 => format!("cast::<{dtype}>({a})"),
-            5 => format!("select({a} {} {b}, {b}, {c})", rng.pick(&["<", ">", "==", "!=", "<=", ">="])),
-            6 => format!("{}({a}, {axis})", rng.pick(&["sum", "mean", "max", "min", "argmax", "argmin"])),
-            7 => format!("{}({a}, {axis}, true)", rng.pick(&["sum", "mean", "max", "argmin"])),
+            5 => format!(
+                "select({a} {} {b}, {b}, {c})",
+                rng.pick(&["<", ">", "==", "!=", "<=", ">="])
+            ),
+            6 => format!(
+                "{}({a}, {axis})",
+                rng.pick(&["sum", "mean", "max", "min", "argmax", "argmin"])
+            ),
+            7 => format!(
+                "{}({a}, {axis}, true)",
+                rng.pick(&["sum", "mean", "max", "argmin"])
+            ),
             8 => format!("{}({a}, {axis})", rng.pick(&["softmax", "log_softmax"])),
             9 => format!("rms_norm({a}, {b}, {lit})"),
             10 => format!("reshape({a}, ({dim}, E))"),
@@ -302,7 +485,9 @@ fn generate_any(rng: &mut Rng, index: usize) -> String {
                 continue;
             }
             16 => {
-                src.push_str(&format!("    let (_w{l}, {name}) = group_topk({a}, {dim}, 1);\n"));
+                src.push_str(&format!(
+                    "    let (_w{l}, {name}) = group_topk({a}, {dim}, 1);\n"
+                ));
                 names.push(name);
                 continue;
             }
@@ -319,7 +504,10 @@ fn generate_any(rng: &mut Rng, index: usize) -> String {
             _ => lit.to_string(),
         };
         if rng.chance(1, 8) {
-            src.push_str(&format!("    #[tile(m = {}, n = 16)]\n", rng.pick(&["128", "0", "-1"])));
+            src.push_str(&format!(
+                "    #[tile(m = {}, n = 16)]\n",
+                rng.pick(&["128", "0", "-1"])
+            ));
         }
         src.push_str(&format!("    let {name} = {expr};\n"));
         names.push(name);
@@ -350,7 +538,10 @@ fn check_case(src: &str, rng: &mut Rng) -> Result<usize, String> {
         for d in diags {
             let (line, col) = d.line_col();
             if !inside(line, col) {
-                return Err(format!("diagnostic `{}` at {line}:{col} is outside the source", d.message));
+                return Err(format!(
+                    "diagnostic `{}` at {line}:{col} is outside the source",
+                    d.message
+                ));
             }
         }
         let rendered = moge_dsl::render_diagnostics("case.rs", src, diags);
@@ -373,7 +564,10 @@ fn check_case(src: &str, rng: &mut Rng) -> Result<usize, String> {
             match &kernel.result {
                 Err(diags) => {
                     if diags.is_empty() {
-                        return Err(format!("kernel `{}` failed without diagnostics", kernel.name));
+                        return Err(format!(
+                            "kernel `{}` failed without diagnostics",
+                            kernel.name
+                        ));
                     }
                     check(diags)?;
                 }
@@ -386,15 +580,22 @@ fn check_case(src: &str, rng: &mut Rng) -> Result<usize, String> {
                         return Err(format!("graph IR does not round-trip:\n{text}"));
                     }
                     if kernel_to_string(&parsed) != text {
-                        return Err(format!("graph IR prints differently after parsing:\n{text}"));
+                        return Err(format!(
+                            "graph IR prints differently after parsing:\n{text}"
+                        ));
                     }
                     // Specializing with small values: an error or a kernel, never a panic.
-                    let statics: Vec<String> =
-                        graph.static_params().iter().map(|s| s.to_string()).collect();
+                    let statics: Vec<String> = graph
+                        .static_params()
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
                     let mut small = Rng(bindings_seed);
                     bindings_seed = small.next();
-                    let values: Vec<(&str, i64)> =
-                        statics.iter().map(|s| (s.as_str(), small.below(9) as i64)).collect();
+                    let values: Vec<(&str, i64)> = statics
+                        .iter()
+                        .map(|s| (s.as_str(), small.below(9) as i64))
+                        .collect();
                     if let Ok(specialized) = graph.specialize(&values) {
                         let text = kernel_to_string(&specialized);
                         parse_kernel(&text).map_err(|e| {
@@ -441,7 +642,13 @@ fn frontend_survives_random_and_mutated_sources() {
             Err(why) => failures.push(format!("case {index}: {why}\n--- source ---\n{src}\n---")),
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed; the first:\n{}", failures.len(), cases.len(), failures[0]);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed; the first:\n{}",
+        failures.len(),
+        cases.len(),
+        failures[0]
+    );
     // The random kernels must reach the end of the frontend often enough to exercise the printer.
     assert!(kernels_ok >= 500, "only {kernels_ok} kernels checked");
 }

@@ -59,6 +59,27 @@ impl Program {
     pub fn manifest_json(&self) -> String {
         self.manifest.to_json()
     }
+
+    /// Writes every kernel's `.cpp`, the kernel IR (`<program>.kir`) and the manifest
+    /// (`<program>.json`) into `dir` (created if missing); returns the paths written, in that order.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let mut written = Vec::new();
+        for k in &self.kernels {
+            let path = dir.join(&k.file);
+            std::fs::write(&path, &k.source)?;
+            written.push(path);
+        }
+        for (ext, text) in [
+            ("kir", self.kir_text.clone()),
+            ("json", self.manifest_json()),
+        ] {
+            let path = dir.join(format!("{}.{ext}", self.manifest.program));
+            std::fs::write(&path, text)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
 }
 
 /// Compiles a specialized graph kernel for `target` with default options.

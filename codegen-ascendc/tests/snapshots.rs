@@ -78,6 +78,17 @@ fn check(stem: &str) {
                 );
             }
         }
+        // Every kernel-IR dump reads back into the same function.
+        for k in &program.kernels {
+            let text = k.schedule.kir_text();
+            let parsed = moge_lower::kir::parse_function(&text)
+                .unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+            assert_eq!(
+                &parsed,
+                k.schedule.func(),
+                "{name}: the dump does not read back"
+            );
+        }
         insta::assert_snapshot!(format!("{name}.kir"), program.kir_text);
         for k in &program.kernels {
             insta::assert_snapshot!(format!("{name}.{}", k.file), k.source);
@@ -105,6 +116,7 @@ fn every_input_has_a_test() {
             "bcast",
             "cast_select",
             "gate",
+            "gate_bf16",
             "int_ops",
             "log_softmax",
             "rmsnorm",
@@ -158,4 +170,9 @@ fn bcast() {
 #[test]
 fn int_ops() {
     check("int_ops");
+}
+
+#[test]
+fn gate_bf16() {
+    check("gate_bf16");
 }

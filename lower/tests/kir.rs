@@ -274,3 +274,41 @@ fn the_verifier_reports_broken_kernels() {
     assert_eq!(errs.0.len(), 1);
     assert_eq!(errs.to_string(), "stage2: instruction i999 does not exist");
 }
+
+#[test]
+fn dumps_read_back_and_bad_text_is_an_error() {
+    let s = &schedule(
+        &softmax(100),
+        &Target::default(),
+        &ScheduleOptions::default(),
+    )
+    .unwrap()[0];
+    let text = s.kir_text();
+    let parsed = kir::parse_function(&text).unwrap();
+    assert_eq!(&parsed, s.func());
+    assert_eq!(kir::function_to_string(&parsed), text);
+    // Every truncation is an error (or, cut at a line end after the last stage, still parses), never a
+    // panic.
+    for (i, _) in text.char_indices() {
+        let _ = kir::parse_function(&text[..i]);
+    }
+    assert_eq!(
+        kir::parse_function("").unwrap_err().to_string(),
+        "line 1: expected `kernel NAME CORE {`, found the end"
+    );
+    let bad = text.replacen("seg_reduce.max", "seg_reduce.mid", 1);
+    let err = kir::parse_function(&bad).unwrap_err();
+    assert_eq!(err.message, "unknown reduction `mid`");
+    let bad = text.replacen("t1 = ", "t9 = ", 1);
+    assert!(kir::parse_function(&bad)
+        .unwrap_err()
+        .message
+        .contains("defined twice"));
+    let bad = text.replacen("x2 bytes", "x2 bites", 1);
+    let at = bad.find("bites=").unwrap();
+    let token = bad[at..].split_whitespace().next().unwrap();
+    assert_eq!(
+        kir::parse_function(&bad).unwrap_err().message,
+        format!("expected `bytes=N`, found `{token}`")
+    );
+}

@@ -1,4 +1,7 @@
 //! moge runtime.
 
+pub mod backend;
 pub mod emulator;
+pub mod launch;
 pub mod npy;
+pub mod report;

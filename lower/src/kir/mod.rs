@@ -47,6 +47,7 @@
 
 pub mod entities;
 pub mod expr;
+pub mod parse;
 pub mod verify;
 pub mod write;
 
@@ -56,6 +57,7 @@ use crate::graph::{DType, SrcLoc};
 
 pub use entities::{Arg, Buffer, Event, Field, Inst, Queue, Stage, Tile};
 pub use expr::{Expr, ExprError, ExprParseError};
+pub use parse::{parse_function, KirParseError};
 pub use verify::{verify, KirVerifierError, KirVerifierErrors};
 pub use write::{function_to_string, write_function};
 

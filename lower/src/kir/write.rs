@@ -4,7 +4,9 @@
 //! kernel softmax_k0 aiv {
 //!   arg0 = input x: f32[T, 64] rows(64)
 //!   f0 rows = T
-//!   split rows=T block_dim=min(48, max(T, 1)) per_core=f1 rem=f2 tile_rows=64
+//!   split tile_rows=64 fields=f0,f1,f2
+//!   rows = T
+//!   block_dim = min(48, max(T, 1))
 //!   buf0 = ub queue(q0) x2 bytes=16384 "x"
 //!   q0 = vecin depth=1 buf0
 //!   t0 = f32[tile, 64/64] q0 "x"
@@ -15,7 +17,10 @@
 //! ```
 //!
 //! Instruction lines may carry a `;` comment through a [`Decorate`] hook; the default names the graph op
-//! that produced the instruction and its DSL source location.
+//! that produced the instruction and its DSL source location (`@line:col-line:col`), which
+//! [`super::parse`] reads back. Fields are `split tile_rows=N fields=ROWS,PER_CORE,REM` (the fields
+//! holding the row count, the rows per core and the remainder), then the `rows` and `block_dim`
+//! expressions on lines of their own.
 
 use std::fmt;
 
@@ -33,8 +38,18 @@ pub trait Decorate {
         match (note.is_empty(), loc.is_unknown()) {
             (true, true) => Ok(()),
             (false, true) => write!(w, "  ; {note}"),
-            (true, false) => write!(w, "  ; @{}:{}", loc.line, loc.col),
-            (false, false) => write!(w, "  ; {note} @{}:{}", loc.line, loc.col),
+            (true, false) => write!(
+                w,
+                "  ; @{}:{}-{}:{}",
+                loc.line, loc.col, loc.end_line, loc.end_col
+            ),
+            (false, false) => {
+                write!(
+                    w,
+                    "  ; {note} @{}:{}-{}:{}",
+                    loc.line, loc.col, loc.end_line, loc.end_col
+                )
+            }
         }
     }
 }
@@ -98,9 +113,11 @@ pub fn write_function_decorated(
     let s = &func.split;
     writeln!(
         w,
-        "  split rows={} block_dim={} per_core={} rem={} tile_rows={}",
-        s.rows, s.block_dim, s.per_core_field, s.rem_field, s.tile_rows
+        "  split tile_rows={} fields={},{},{}",
+        s.tile_rows, s.rows_field, s.per_core_field, s.rem_field
     )?;
+    writeln!(w, "  rows = {}", s.rows)?;
+    writeln!(w, "  block_dim = {}", s.block_dim)?;
     for (buf, data) in &func.buffers {
         let space = match data.space {
             MemSpace::Gm => "gm",

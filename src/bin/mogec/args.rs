@@ -47,7 +47,12 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub kernel: KernelArgs,
     /// What to write, as a comma list of kinds.
-    #[arg(long, value_name = "KINDS", value_delimiter = ',', default_value = "graph")]
+    #[arg(
+        long,
+        value_name = "KINDS",
+        value_delimiter = ',',
+        default_value = "graph"
+    )]
     pub emit: Vec<EmitKind>,
     /// The output directory (created if it does not exist).
     #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
@@ -109,13 +114,19 @@ pub fn parse_dim_binding(text: &str) -> Result<DimBinding, String> {
             "the value of `{name}` must be a size below 2^40 ({DIM_LIMIT}), found {value}"
         ));
     }
-    Ok(DimBinding { name: name.to_string(), value })
+    Ok(DimBinding {
+        name: name.to_string(),
+        value,
+    })
 }
 
 /// Parses `PARAM=FILE` with `PARAM` an identifier and `FILE` a non-empty path.
 pub fn parse_input(text: &str) -> Result<InputBinding, String> {
     let (param, path) = split_binding(text, "PARAM=FILE.npy, e.g. logits=logits.npy")?;
-    Ok(InputBinding { param: param.to_string(), path: PathBuf::from(path) })
+    Ok(InputBinding {
+        param: param.to_string(),
+        path: PathBuf::from(path),
+    })
 }
 
 /// Splits `NAME=REST` at the first `=`, checking that `NAME` is an identifier and `REST` is not
@@ -126,11 +137,15 @@ fn split_binding<'a>(text: &'a str, shape: &str) -> Result<(&'a str, &'a str), S
     };
     let name = name.trim();
     if !is_identifier(name) {
-        return Err(format!("expected {shape}, found `{text}` (`{name}` is not a name)"));
+        return Err(format!(
+            "expected {shape}, found `{text}` (`{name}` is not a name)"
+        ));
     }
     let rest = rest.trim();
     if rest.is_empty() {
-        return Err(format!("expected {shape}, found `{text}` (nothing after `=`)"));
+        return Err(format!(
+            "expected {shape}, found `{text}` (nothing after `=`)"
+        ));
     }
     Ok((name, rest))
 }
@@ -151,23 +166,53 @@ mod tests {
 
     #[test]
     fn dim_bindings() {
-        assert_eq!(parse_dim_binding("E=64"), Ok(DimBinding { name: "E".into(), value: 64 }));
-        assert_eq!(parse_dim_binding(" T = 0 "), Ok(DimBinding { name: "T".into(), value: 0 }));
+        assert_eq!(
+            parse_dim_binding("E=64"),
+            Ok(DimBinding {
+                name: "E".into(),
+                value: 64
+            })
+        );
+        assert_eq!(
+            parse_dim_binding(" T = 0 "),
+            Ok(DimBinding {
+                name: "T".into(),
+                value: 0
+            })
+        );
         assert!(parse_dim_binding("E").unwrap_err().contains("no `=`"));
-        assert!(parse_dim_binding("=3").unwrap_err().contains("is not a name"));
-        assert!(parse_dim_binding("2E=3").unwrap_err().contains("is not a name"));
-        assert!(parse_dim_binding("E=").unwrap_err().contains("nothing after"));
-        assert!(parse_dim_binding("E=x").unwrap_err().contains("non-negative integer, found `x`"));
-        assert!(parse_dim_binding("E=-1").unwrap_err().contains("below 2^40"));
-        assert!(parse_dim_binding("E=1099511627776").unwrap_err().contains("below 2^40"));
-        assert_eq!(parse_dim_binding("E=1099511627775").map(|b| b.value), Ok((1 << 40) - 1));
+        assert!(parse_dim_binding("=3")
+            .unwrap_err()
+            .contains("is not a name"));
+        assert!(parse_dim_binding("2E=3")
+            .unwrap_err()
+            .contains("is not a name"));
+        assert!(parse_dim_binding("E=")
+            .unwrap_err()
+            .contains("nothing after"));
+        assert!(parse_dim_binding("E=x")
+            .unwrap_err()
+            .contains("non-negative integer, found `x`"));
+        assert!(parse_dim_binding("E=-1")
+            .unwrap_err()
+            .contains("below 2^40"));
+        assert!(parse_dim_binding("E=1099511627776")
+            .unwrap_err()
+            .contains("below 2^40"));
+        assert_eq!(
+            parse_dim_binding("E=1099511627775").map(|b| b.value),
+            Ok((1 << 40) - 1)
+        );
     }
 
     #[test]
     fn input_bindings() {
         assert_eq!(
             parse_input("x=a=b.npy"),
-            Ok(InputBinding { param: "x".into(), path: PathBuf::from("a=b.npy") })
+            Ok(InputBinding {
+                param: "x".into(),
+                path: PathBuf::from("a=b.npy")
+            })
         );
         assert!(parse_input("x.npy").unwrap_err().contains("no `=`"));
         assert!(parse_input("x=").unwrap_err().contains("nothing after"));

@@ -12,7 +12,9 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
     let specialized = source::specialize(&kernel, &args.kernel.set)?;
-    let artifacts = Artifacts { kernel: &specialized };
+    let artifacts = Artifacts {
+        kernel: &specialized,
+    };
     let written = emit::emit(&args.emit, &artifacts, &args.out_dir)?;
     output::stdout_line(&format!("built: {}", source::signature(&specialized)));
     for path in written {

@@ -11,8 +11,11 @@ use crate::source::{self, count, Source};
 /// Runs `mogec check`.
 pub fn run(args: &CheckArgs) -> Result<(), Error> {
     // Unreadable files are usage errors: report them before checking anything.
-    let sources: Vec<Source> =
-        args.files.iter().map(|path| source::read(path)).collect::<Result<_, _>>()?;
+    let sources: Vec<Source> = args
+        .files
+        .iter()
+        .map(|path| source::read(path))
+        .collect::<Result<_, _>>()?;
     if let [single] = sources.as_slice() {
         return check_file(single);
     }
@@ -40,7 +43,9 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
 fn check_file(source: &Source) -> Result<(), Error> {
     let file = source::check(source)?;
     if file.kernels.is_empty() {
-        return Err(Error::NoKernels { path: source.path.clone() });
+        return Err(Error::NoKernels {
+            path: source.path.clone(),
+        });
     }
     let mut rendered = String::new();
     let mut errors = 0;
@@ -64,6 +69,10 @@ fn check_file(source: &Source) -> Result<(), Error> {
     };
     Err(Error::Diagnostics {
         rendered,
-        summary: format!("could not check `{}`: {} in {which}", source.path, count(errors, "error")),
+        summary: format!(
+            "could not check `{}`: {} in {which}",
+            source.path,
+            count(errors, "error")
+        ),
     })
 }

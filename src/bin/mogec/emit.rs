@@ -55,7 +55,10 @@ pub fn emit(
         if kinds[..i].contains(&kind) {
             continue;
         }
-        files.push((kind.file_name(&artifacts.kernel.name), render(kind, artifacts)?));
+        files.push((
+            kind.file_name(&artifacts.kernel.name),
+            render(kind, artifacts)?,
+        ));
     }
     output::write_files(out_dir, &files)
 }

@@ -37,7 +37,9 @@ pub enum Error {
         summary: String,
     },
     /// The file has no kernel functions.
-    #[error("no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]")]
+    #[error(
+        "no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]"
+    )]
     NoKernels {
         /// The file.
         path: String,
@@ -103,8 +105,8 @@ pub enum Error {
     Specialize {
         /// The kernel.
         kernel: String,
-        /// Why.
-        source: SpecializeError,
+        /// Why (boxed to keep `Error` small).
+        source: Box<SpecializeError>,
     },
     /// A `.npy` input file is missing or unreadable.
     #[error("--input {param}=...: {source}")]
@@ -127,8 +129,8 @@ pub enum Error {
     Eval {
         /// The kernel.
         kernel: String,
-        /// Why.
-        source: EvalError,
+        /// Why (boxed to keep `Error` small).
+        source: Box<EvalError>,
     },
     /// A tensor of the evaluation would be too large to hold in memory.
     #[error("kernel `{kernel}`: {what} would hold {elements} elements (shape {shape}), more than mogec eval allows (2^30); use smaller dims")]
@@ -170,7 +172,7 @@ impl Error {
             | Error::InputData { .. }
             | Error::Eval { .. }
             | Error::TooLarge { .. } => 1,
-            Error::Specialize { source, .. } => match source {
+            Error::Specialize { source, .. } => match **source {
                 // The value of a `--set` is wrong for the kernel's constraints: an error in the
                 // kernel's use, reported like an evaluation error.
                 SpecializeError::Violated { .. }

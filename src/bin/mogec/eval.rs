@@ -28,14 +28,19 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
     let kernel = source::specialize(&kernel, &args.kernel.set)?;
-    let eval_error = |source| Error::Eval { kernel: kernel.name.clone(), source };
+    let eval_error = |source| Error::Eval {
+        kernel: kernel.name.clone(),
+        source: Box::new(source),
+    };
 
     let (inputs, origins, dims) = match args.random {
         Some(seed) => {
             let dims = random_dims(&kernel, &args.dim)?;
             check_sizes(&kernel, &dims)?;
-            let named: Vec<(&str, i64)> =
-                dims.iter().map(|&(sym, value)| (kernel.syms[sym].name.as_str(), value)).collect();
+            let named: Vec<(&str, i64)> = dims
+                .iter()
+                .map(|&(sym, value)| (kernel.syms[sym].name.as_str(), value))
+                .collect();
             let inputs = interp::random_inputs(&kernel, seed, &named).map_err(eval_error)?;
             let origins = inputs.iter().map(|_| Origin::Random).collect();
             (inputs, origins, dims)
@@ -94,11 +99,18 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             (Origin::File(path), _) => format!("from {path}"),
             (Origin::Random, Some(seed)) => {
                 let file = input_files.get(i).map(String::as_str).unwrap_or_default();
-                format!("random (seed {seed}) -> {}", args.out_dir.join(file).display())
+                format!(
+                    "random (seed {seed}) -> {}",
+                    args.out_dir.join(file).display()
+                )
             }
             (Origin::Random, None) => "random".to_string(),
         };
-        output::stdout_line(&format!("  input  {}: {} {from}", param.name, describe(tensor)));
+        output::stdout_line(&format!(
+            "  input  {}: {} {from}",
+            param.name,
+            describe(tensor)
+        ));
     }
     for ((output, tensor), file) in kernel.outputs.iter().zip(&outputs).zip(&output_files) {
         output::stdout_line(&format!(
@@ -117,7 +129,10 @@ fn random_dims(kernel: &Kernel, given: &[DimBinding]) -> Result<Vec<(Sym, i64)>,
     let dynamics = kernel.dynamic_dims();
     for (i, binding) in given.iter().enumerate() {
         if given[..i].iter().any(|b| b.name == binding.name) {
-            return Err(Error::Duplicate { flag: "--dim", name: binding.name.clone() });
+            return Err(Error::Duplicate {
+                flag: "--dim",
+                name: binding.name.clone(),
+            });
         }
         if dynamics.contains(&binding.name.as_str()) {
             continue;
@@ -127,7 +142,10 @@ fn random_dims(kernel: &Kernel, given: &[DimBinding]) -> Result<Vec<(Sym, i64)>,
             _ => format!("its dynamic dims are {}", quoted_list(&dynamics)),
         };
         let known = if kernel.bound.iter().any(|(name, _)| *name == binding.name) {
-            format!("`{}` is a static dim, given with --set; {dims_text}", binding.name)
+            format!(
+                "`{}` is a static dim, given with --set; {dims_text}",
+                binding.name
+            )
         } else {
             dims_text
         };
@@ -139,8 +157,11 @@ fn random_dims(kernel: &Kernel, given: &[DimBinding]) -> Result<Vec<(Sym, i64)>,
             known,
         });
     }
-    let missing: Vec<&str> =
-        dynamics.iter().copied().filter(|d| !given.iter().any(|b| b.name == *d)).collect();
+    let missing: Vec<&str> = dynamics
+        .iter()
+        .copied()
+        .filter(|d| !given.iter().any(|b| b.name == *d))
+        .collect();
     if !missing.is_empty() {
         return Err(Error::Missing {
             kernel: kernel.name.clone(),
@@ -159,7 +180,10 @@ fn random_dims(kernel: &Kernel, given: &[DimBinding]) -> Result<Vec<(Sym, i64)>,
         .iter()
         .filter(|(_, data)| data.kind == SymKind::Dynamic)
         .filter_map(|(sym, data)| {
-            given.iter().find(|b| b.name == data.name).map(|b| (sym, b.value))
+            given
+                .iter()
+                .find(|b| b.name == data.name)
+                .map(|b| (sym, b.value))
         })
         .collect())
 }
@@ -173,7 +197,10 @@ fn read_inputs(
     let params: Vec<&str> = kernel.params.iter().map(|p| p.name.as_str()).collect();
     for (i, binding) in given.iter().enumerate() {
         if given[..i].iter().any(|b| b.param == binding.param) {
-            return Err(Error::Duplicate { flag: "--input", name: binding.param.clone() });
+            return Err(Error::Duplicate {
+                flag: "--input",
+                name: binding.param.clone(),
+            });
         }
         if !params.contains(&binding.param.as_str()) {
             return Err(Error::UnknownName {
@@ -188,8 +215,11 @@ fn read_inputs(
             });
         }
     }
-    let missing: Vec<&str> =
-        params.iter().copied().filter(|p| !given.iter().any(|b| b.param == *p)).collect();
+    let missing: Vec<&str> = params
+        .iter()
+        .copied()
+        .filter(|p| !given.iter().any(|b| b.param == *p))
+        .collect();
     if !missing.is_empty() {
         return Err(Error::Missing {
             kernel: kernel.name.clone(),
@@ -209,10 +239,10 @@ fn read_inputs(
             // Parameters are tensors in every kernel the frontend builds.
             return Err(Error::Eval {
                 kernel: kernel.name.clone(),
-                source: interp::EvalError::Malformed {
+                source: Box::new(interp::EvalError::Malformed {
                     kernel: kernel.name.clone(),
                     message: format!("parameter `{}` is not a tensor", param.name),
-                },
+                }),
             });
         };
         let tensor = npy::read_npy_as(&binding.path, ty.dtype)
@@ -246,9 +276,9 @@ fn check_sizes(kernel: &Kernel, dims: &[(Sym, i64)]) -> Result<(), Error> {
             else {
                 continue;
             };
-            let elements = sizes
-                .iter()
-                .fold(1u128, |n, &s| n.saturating_mul(u128::try_from(s).unwrap_or(0)));
+            let elements = sizes.iter().fold(1u128, |n, &s| {
+                n.saturating_mul(u128::try_from(s).unwrap_or(0))
+            });
             if elements <= MAX_ELEMENTS {
                 continue;
             }
@@ -266,7 +296,12 @@ fn check_sizes(kernel: &Kernel, dims: &[(Sym, i64)]) -> Result<(), Error> {
                     if loc.is_unknown() {
                         format!("the result of `{}`", kind.name())
                     } else {
-                        format!("the result of `{}` at {}:{}", kind.name(), loc.line, loc.col)
+                        format!(
+                            "the result of `{}` at {}:{}",
+                            kind.name(),
+                            loc.line,
+                            loc.col
+                        )
                     }
                 }
             };

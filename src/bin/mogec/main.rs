@@ -28,7 +28,7 @@ use std::panic;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use args::{BuildArgs, CheckArgs, EvalArgs};
 use error::Error;
@@ -115,7 +115,10 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         output::error_line(&format!(
             "internal error: mogec panicked{place}: {}; this is a bug in moge, please report it",
             message.replace('\n', " ")
@@ -150,13 +153,16 @@ fn usage_error(err: &clap::Error) -> ExitCode {
             output::stdout(&err.render().to_string());
             ExitCode::SUCCESS
         }
-        // `mogec` alone, or a subcommand without its file: show the help, as a usage error.
+        // `mogec` alone: show the help, as a usage error.
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             output::stderr(&err.render().to_string());
             ExitCode::from(2)
         }
         _ => {
-            output::error_line(&one_line(&err.render().to_string(), help_command().as_deref()));
+            output::error_line(&one_line(
+                &err.render().to_string(),
+                help_command().as_deref(),
+            ));
             ExitCode::from(2)
         }
     }
@@ -168,7 +174,11 @@ fn help_command() -> Option<String> {
         .skip(1)
         .filter_map(|arg| arg.into_string().ok())
         .find(|arg| !arg.starts_with('-'))
-        .filter(|arg| ["check", "build", "eval"].contains(&arg.as_str()))
+        .filter(|arg| {
+            Cli::command()
+                .get_subcommands()
+                .any(|sub| sub.get_name() == arg)
+        })
 }
 
 /// Condenses clap's error text (`error: ...`, tips, possible values, a usage block and a pointer to

@@ -25,25 +25,39 @@ pub struct Source {
 /// Reads a Rust source file.
 pub fn read(path: &Path) -> Result<Source, Error> {
     let display = path.display().to_string();
-    let read_error = |source| Error::Read { path: display.clone(), source };
+    let read_error = |source| Error::Read {
+        path: display.clone(),
+        source,
+    };
     let file = File::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
-    file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    file.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
     if bytes.len() as u64 > MAX_SOURCE_BYTES {
         return Err(Error::Read {
             path: display,
-            source: std::io::Error::other("the file is larger than 64 MiB, too large for a kernel source"),
+            source: std::io::Error::other(
+                "the file is larger than 64 MiB, too large for a kernel source",
+            ),
         });
     }
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(Source { path: display, text }),
+        Ok(text) => Ok(Source {
+            path: display,
+            text,
+        }),
         Err(err) => {
             let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
             // The prefix is valid UTF-8 by construction.
             let prefix = std::str::from_utf8(valid).unwrap_or_default();
             let line = prefix.matches('\n').count() + 1;
             let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            Err(Error::NotUtf8 { path: display, line, col })
+            Err(Error::NotUtf8 {
+                path: display,
+                line,
+                col,
+            })
         }
     }
 }
@@ -52,7 +66,10 @@ pub fn read(path: &Path) -> Result<Source, Error> {
 pub fn check(source: &Source) -> Result<FileCheck, Error> {
     moge_dsl::check_source(&source.text).map_err(|diag| Error::Diagnostics {
         rendered: rendered(source, &[diag]),
-        summary: format!("could not check `{}`: it is not valid Rust syntax", source.path),
+        summary: format!(
+            "could not check `{}`: it is not valid Rust syntax",
+            source.path
+        ),
     })
 }
 
@@ -61,16 +78,20 @@ pub fn check(source: &Source) -> Result<FileCheck, Error> {
 pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Kernel, Error> {
     let known: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
     if known.is_empty() {
-        return Err(Error::NoKernels { path: source.path.clone() });
+        return Err(Error::NoKernels {
+            path: source.path.clone(),
+        });
     }
     let index = match name {
-        Some(name) => file.kernels.iter().position(|k| k.name == name).ok_or_else(|| {
-            Error::UnknownKernel {
+        Some(name) => file
+            .kernels
+            .iter()
+            .position(|k| k.name == name)
+            .ok_or_else(|| Error::UnknownKernel {
                 path: source.path.clone(),
                 name: name.to_string(),
                 known: quoted_list(&known),
-            }
-        })?,
+            })?,
         None if known.len() == 1 => 0,
         None => {
             return Err(Error::KernelNeeded {
@@ -81,11 +102,16 @@ pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Ke
         }
     };
     let Some(KernelCheck { name, result }) = file.kernels.into_iter().nth(index) else {
-        return Err(Error::NoKernels { path: source.path.clone() });
+        return Err(Error::NoKernels {
+            path: source.path.clone(),
+        });
     };
     result.map_err(|diags| Error::Diagnostics {
         rendered: rendered(source, &diags),
-        summary: format!("could not compile kernel `{name}` due to {}", count(diags.len(), "error")),
+        summary: format!(
+            "could not compile kernel `{name}` due to {}",
+            count(diags.len(), "error")
+        ),
     })
 }
 
@@ -100,7 +126,10 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding]) -> Result<Kernel, Error> 
     };
     for (i, binding) in set.iter().enumerate() {
         if set[..i].iter().any(|b| b.name == binding.name) {
-            return Err(Error::Duplicate { flag: "--set", name: binding.name.clone() });
+            return Err(Error::Duplicate {
+                flag: "--set",
+                name: binding.name.clone(),
+            });
         }
         if statics.contains(&binding.name.as_str()) {
             continue;
@@ -121,8 +150,11 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding]) -> Result<Kernel, Error> 
             known,
         });
     }
-    let missing: Vec<&str> =
-        statics.iter().copied().filter(|s| !set.iter().any(|b| b.name == *s)).collect();
+    let missing: Vec<&str> = statics
+        .iter()
+        .copied()
+        .filter(|s| !set.iter().any(|b| b.name == *s))
+        .collect();
     if !missing.is_empty() {
         return Err(Error::Missing {
             kernel: kernel.name.clone(),
@@ -139,7 +171,10 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding]) -> Result<Kernel, Error> 
     let bindings: Vec<(&str, i64)> = set.iter().map(|b| (b.name.as_str(), b.value)).collect();
     kernel
         .specialize(&bindings)
-        .map_err(|source| Error::Specialize { kernel: kernel.name.clone(), source })
+        .map_err(|source| Error::Specialize {
+            kernel: kernel.name.clone(),
+            source: Box::new(source),
+        })
 }
 
 /// The rendered diagnostics followed by a blank line (before the summary), as rustc prints them.

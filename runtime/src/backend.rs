@@ -1,0 +1,326 @@
+//! Backends: what runs one device kernel on bytes in global memory.
+//!
+//! The [launch API](crate::launch) turns host tensors into GM bytes, evaluates the manifest's
+//! expressions and calls a [`Backend`] once per device kernel, in order. A backend only sees a
+//! [`DeviceLaunch`]: the kernel's Ascend C source and `extern "C"` name, its core type, the grid, the
+//! GM arguments as bytes, the workspace size and the tiling bytes. It gives the arguments back after the
+//! run with what it measured ([`DeviceRun`]).
+//!
+//! Two backends exist:
+//!
+//! - [`EmulatorBackend`] (the default, always available): moge's CPU emulator of the Ascend C
+//!   programming model ([`crate::emulator`]). Kernels are compiled with the host C++ compiler and cached
+//!   by content hash; each launch runs in a child process.
+//! - [`AclBackend`]: a real NPU through CANN's ACL runtime. This build has no ACL launcher yet, so
+//!   [`AclBackend::detect`] reports plainly why it cannot run (no CANN, or CANN found but the backend
+//!   not built) and never pretends to succeed. It exists so callers can already select backends by
+//!   [`BackendKind`] and so the trait is shaped for it: the kernel source, its core type and the target
+//!   SoC are everything `bisheng` and `aclrtLaunchKernelWithConfig` need.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::emulator::{self, EmuError, GmArg, RawLaunch};
+
+/// Runs device kernels on GM bytes.
+///
+/// Implementations must not panic on any launch: every failure is a [`BackendError`].
+pub trait Backend: Send + Sync {
+    /// The backend's name as reports show it (`emulator`, `acl`).
+    fn name(&self) -> &'static str;
+
+    /// Gets a kernel ready to launch (compiles it, or finds it in a cache), so that the time of a later
+    /// [`launch`](Backend::launch) does not include compilation. Launching without preparing is allowed.
+    fn prepare(&self, kernel: &KernelSource<'_>) -> Result<(), BackendError>;
+
+    /// Runs one device kernel and returns its GM arguments after the run, with what was measured.
+    fn launch(&self, launch: DeviceLaunch<'_>) -> Result<DeviceRun, BackendError>;
+}
+
+/// The code of one device kernel.
+#[derive(Copy, Clone, Debug)]
+pub struct KernelSource<'a> {
+    /// The `extern "C"` symbol.
+    pub name: &'a str,
+    /// The Ascend C source (one `.cpp`).
+    pub source: &'a str,
+    /// The core type of the manifest: `aiv`, `aic` or `mix`.
+    pub core_type: &'a str,
+    /// The target SoC (`ascend910b2`).
+    pub target: &'a str,
+}
+
+/// One GM argument of a device kernel, as bytes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DeviceArg {
+    /// The program tensor it holds (for messages).
+    pub name: String,
+    /// Its contents, little-endian.
+    pub bytes: Vec<u8>,
+    /// Whether the kernel writes it.
+    pub is_output: bool,
+}
+
+/// One launch of a device kernel.
+#[derive(Clone, Debug)]
+pub struct DeviceLaunch<'a> {
+    /// The kernel.
+    pub kernel: KernelSource<'a>,
+    /// Number of cores (`GetBlockNum()`), at least 1.
+    pub block_dim: u32,
+    /// The GM arguments, in the kernel's parameter order (before workspace and tiling).
+    pub args: Vec<DeviceArg>,
+    /// Bytes of zero-filled workspace passed after the arguments.
+    pub workspace_bytes: u64,
+    /// The tiling struct, passed last.
+    pub tiling: Vec<u8>,
+}
+
+/// What one launch did.
+#[derive(Clone, Debug)]
+pub struct DeviceRun {
+    /// The GM arguments after the run, in launch order.
+    pub args: Vec<DeviceArg>,
+    /// GM bytes read by the kernel, summed over cores (`None` when the backend cannot count them).
+    pub gm_bytes_read: Option<u64>,
+    /// GM bytes written by the kernel, summed over cores (`None` when the backend cannot count them).
+    pub gm_bytes_written: Option<u64>,
+    /// The largest UB footprint of any core, in bytes (`None` when the backend cannot measure it).
+    pub ub_high_water: Option<u64>,
+    /// Time the kernel ran, as the backend measured it (the emulator: inside its process, excluding
+    /// compilation, process start and argument transfer).
+    pub wall: Duration,
+}
+
+/// Why a backend could not run a kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The emulator failed: the kernel did not compile, violated a check, crashed or timed out.
+    #[error(transparent)]
+    Emulator(#[from] EmuError),
+    /// The backend cannot run on this machine.
+    #[error("the {backend} backend is not available: {reason}")]
+    Unavailable {
+        /// The backend's name.
+        backend: &'static str,
+        /// Why, e.g. `CANN not found (ASCEND_HOME_PATH unset)`.
+        reason: String,
+    },
+    /// The launch is something this backend cannot do.
+    #[error("the {backend} backend cannot launch kernel `{kernel}`: {reason}")]
+    Unsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// The kernel.
+        kernel: String,
+        /// What is not supported.
+        reason: String,
+    },
+}
+
+/// The backends that can be selected by name (`--backend emulator`).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub enum BackendKind {
+    /// moge's CPU emulator of Ascend C.
+    #[default]
+    Emulator,
+    /// A real NPU through CANN's ACL runtime.
+    Acl,
+}
+
+/// A backend name that is not known.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("unknown backend `{0}`: expected `emulator` or `acl`")]
+pub struct UnknownBackend(pub String);
+
+impl BackendKind {
+    /// Every backend kind, in a fixed order.
+    pub const ALL: [BackendKind; 2] = [BackendKind::Emulator, BackendKind::Acl];
+
+    /// The name: `emulator` or `acl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Emulator => "emulator",
+            BackendKind::Acl => "acl",
+        }
+    }
+
+    /// Makes the backend, or says why it is not available here.
+    pub fn create(self) -> Result<Box<dyn Backend>, BackendError> {
+        match self {
+            BackendKind::Emulator => Ok(Box::new(EmulatorBackend::default())),
+            BackendKind::Acl => Ok(Box::new(AclBackend::detect()?)),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = UnknownBackend;
+
+    fn from_str(text: &str) -> Result<BackendKind, UnknownBackend> {
+        let lower = text.trim().to_ascii_lowercase();
+        BackendKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == lower)
+            .ok_or_else(|| UnknownBackend(text.to_string()))
+    }
+}
+
+/// moge's CPU emulator of the Ascend C programming model (see [`crate::emulator`]).
+///
+/// Runs AIV kernels; each launch runs in a child process with `block_dim` cores as threads, and
+/// reports GM traffic, the UB high-water mark and the kernel's wall time.
+#[derive(Clone, Debug, Default)]
+pub struct EmulatorBackend {
+    _private: (),
+}
+
+impl Backend for EmulatorBackend {
+    fn name(&self) -> &'static str {
+        "emulator"
+    }
+
+    fn prepare(&self, kernel: &KernelSource<'_>) -> Result<(), BackendError> {
+        check_core_type(self.name(), kernel)?;
+        emulator::compile(kernel.source)?;
+        Ok(())
+    }
+
+    fn launch(&self, launch: DeviceLaunch<'_>) -> Result<DeviceRun, BackendError> {
+        check_core_type(self.name(), &launch.kernel)?;
+        let workspace_bytes =
+            usize::try_from(launch.workspace_bytes).map_err(|_| BackendError::Unsupported {
+                backend: self.name(),
+                kernel: launch.kernel.name.to_string(),
+                reason: format!(
+                    "a workspace of {} bytes does not fit in host memory",
+                    launch.workspace_bytes
+                ),
+            })?;
+        let raw = RawLaunch {
+            source: launch.kernel.source,
+            kernel: launch.kernel.name,
+            block_dim: launch.block_dim,
+            args: launch
+                .args
+                .into_iter()
+                .map(|arg| GmArg {
+                    name: arg.name,
+                    bytes: arg.bytes,
+                    is_output: arg.is_output,
+                })
+                .collect(),
+            workspace_bytes,
+            tiling: launch.tiling,
+        };
+        let report = emulator::launch_raw(raw)?;
+        Ok(DeviceRun {
+            args: report
+                .args
+                .into_iter()
+                .map(|arg| DeviceArg {
+                    name: arg.name,
+                    bytes: arg.bytes,
+                    is_output: arg.is_output,
+                })
+                .collect(),
+            gm_bytes_read: Some(report.gm_bytes_read),
+            gm_bytes_written: Some(report.gm_bytes_written),
+            ub_high_water: Some(report.ub_high_water),
+            wall: report.wall,
+        })
+    }
+}
+
+/// The emulator runs vector (AIV) kernels and cube-only (AIC) kernels; MIX kernels need AIC and AIV
+/// cores running together, which it does not model yet.
+fn check_core_type(backend: &'static str, kernel: &KernelSource<'_>) -> Result<(), BackendError> {
+    match kernel.core_type {
+        "aiv" | "aic" => Ok(()),
+        other => Err(BackendError::Unsupported {
+            backend,
+            kernel: kernel.name.to_string(),
+            reason: format!("core type `{other}` is not supported (expected `aiv` or `aic`)"),
+        }),
+    }
+}
+
+/// A real Ascend NPU through CANN's ACL runtime.
+///
+/// Not built yet: [`AclBackend::detect`] always fails, saying whether CANN was found. When it is
+/// written it will compile kernels with `bisheng` for the target SoC, load them with
+/// `aclrtBinaryLoadFromFile` and launch them with `aclrtLaunchKernelWithConfig`, loading libascendcl at
+/// run time so that moge keeps building without CANN.
+#[derive(Clone, Debug)]
+pub struct AclBackend {
+    /// The CANN installation (`ASCEND_HOME_PATH`).
+    pub home: std::path::PathBuf,
+}
+
+impl AclBackend {
+    /// The environment variable that locates a CANN installation.
+    pub const HOME_VAR: &'static str = "ASCEND_HOME_PATH";
+
+    /// Looks for CANN. Fails with [`BackendError::Unavailable`]: `CANN not found (ASCEND_HOME_PATH
+    /// unset)` without CANN, and a message saying the ACL launcher is not part of this build with it.
+    pub fn detect() -> Result<AclBackend, BackendError> {
+        let home = std::env::var_os(Self::HOME_VAR).filter(|value| !value.is_empty());
+        let Some(home) = home else {
+            return Err(BackendError::Unavailable {
+                backend: "acl",
+                reason: format!("CANN not found ({} unset)", Self::HOME_VAR),
+            });
+        };
+        let home = std::path::PathBuf::from(home);
+        if !home.is_dir() {
+            return Err(BackendError::Unavailable {
+                backend: "acl",
+                reason: format!(
+                    "CANN not found ({} is `{}`, which is not a directory)",
+                    Self::HOME_VAR,
+                    home.display()
+                ),
+            });
+        }
+        Err(BackendError::Unavailable {
+            backend: "acl",
+            reason: format!(
+                "CANN found at `{}`, but this build of moge has no ACL launcher yet; use the emulator",
+                home.display()
+            ),
+        })
+    }
+}
+
+impl Backend for AclBackend {
+    fn name(&self) -> &'static str {
+        "acl"
+    }
+
+    fn prepare(&self, _kernel: &KernelSource<'_>) -> Result<(), BackendError> {
+        Err(self.not_built())
+    }
+
+    fn launch(&self, _launch: DeviceLaunch<'_>) -> Result<DeviceRun, BackendError> {
+        Err(self.not_built())
+    }
+}
+
+impl AclBackend {
+    fn not_built(&self) -> BackendError {
+        BackendError::Unavailable {
+            backend: "acl",
+            reason: format!(
+                "CANN found at `{}`, but this build of moge has no ACL launcher yet; use the emulator",
+                self.home.display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,1105 @@
+//! The launch API: run a compiled program on host tensors through a [`Backend`].
+//!
+//! A program is a [`Manifest`] and the Ascend C source of each of its device kernels ([`ProgramRef`]:
+//! borrowed from a [`Program`] just compiled, or [`LoadedProgram`] read from a build directory).
+//! [`launch`]:
+//!
+//! 1. checks the inputs against the manifest's parameters (count, dtype, rank, every axis) — a mismatch
+//!    is an error naming the parameter, what was expected and what was found;
+//! 2. binds the dynamic dims from the input shapes (an axis written as a bare dim binds it; an axis
+//!    that is a linear expression of one still unbound dim, such as `2 * T`, is solved for it);
+//! 3. evaluates every kernel's block dim, tiling fields and workspace size, and the shapes of the
+//!    outputs and GM buffers (intermediates between kernels);
+//! 4. packs the inputs as little-endian bytes (`bf16` and `f16` as 16 bits), allocates the outputs and
+//!    buffers, and launches each device kernel in order through the backend;
+//! 5. unpacks the outputs into tensors and returns them with a [`LaunchReport`].
+//!
+//! Steps 1–3 are [`plan`], usable alone to see what a launch would do. Outputs start filled with `0xFF`
+//! bytes (NaN for floats, -1 for integers) so that an element a kernel fails to write shows up in a
+//! comparison instead of passing as a zero; buffers and the workspace start as zeros.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use moge_codegen_ascendc::manifest::{KernelEntry, Param};
+use moge_codegen_ascendc::{Manifest, Program};
+use moge_lower::interp::{Tensor, TensorData};
+use moge_lower::kir::{Expr, ExprError};
+use moge_lower::DType;
+
+use crate::backend::{Backend, BackendError, DeviceArg, DeviceLaunch, KernelSource};
+use crate::report::{KernelReport, LaunchReport};
+
+/// The byte outputs are filled with before a launch.
+pub const OUTPUT_FILL: u8 = 0xFF;
+
+/// The largest tensor, buffer or workspace a launch allocates: 16 GiB.
+pub const MAX_ALLOCATION: u64 = 1 << 34;
+
+/// A program to launch: its manifest and the source of each device kernel, in manifest order.
+#[derive(Copy, Clone, Debug)]
+pub struct ProgramRef<'a> {
+    manifest: &'a Manifest,
+    sources: &'a [String],
+}
+
+impl<'a> ProgramRef<'a> {
+    /// A program from a manifest and one source per manifest kernel, in order.
+    pub fn new(manifest: &'a Manifest, sources: &'a [String]) -> Result<ProgramRef<'a>, LaunchError> {
+        if sources.len() != manifest.kernels.len() {
+            return Err(LaunchError::Manifest {
+                program: manifest.program.clone(),
+                message: format!(
+                    "the manifest lists {} device kernels but {} sources were given",
+                    manifest.kernels.len(),
+                    sources.len()
+                ),
+            });
+        }
+        Ok(ProgramRef { manifest, sources })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &'a Manifest {
+        self.manifest
+    }
+
+    /// The device kernels with their sources, in launch order.
+    pub fn kernels(&self) -> impl Iterator<Item = (&'a KernelEntry, &'a str)> {
+        self.manifest
+            .kernels
+            .iter()
+            .zip(self.sources.iter().map(String::as_str))
+    }
+}
+
+/// A program read from disk: a manifest and the sources it names.
+#[derive(Clone, PartialEq, Debug)]
+pub struct LoadedProgram {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// One source per manifest kernel, in order.
+    pub sources: Vec<String>,
+}
+
+impl LoadedProgram {
+    /// Reads a manifest (`.json`) and every kernel source it names, relative to the manifest's
+    /// directory.
+    pub fn read(manifest_path: &Path) -> Result<LoadedProgram, LaunchError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let text = read(manifest_path)?;
+        let manifest = Manifest::from_json(&text).map_err(|err| LaunchError::Manifest {
+            program: manifest_path.display().to_string(),
+            message: format!("not a moge manifest: {err}"),
+        })?;
+        let dir = manifest_path.parent().unwrap_or(Path::new("."));
+        let sources = manifest
+            .kernels
+            .iter()
+            .map(|k| read(&dir.join(&k.source)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LoadedProgram { manifest, sources })
+    }
+
+    /// The program to launch.
+    pub fn as_ref(&self) -> ProgramRef<'_> {
+        ProgramRef {
+            manifest: &self.manifest,
+            sources: &self.sources,
+        }
+    }
+}
+
+/// Sources of a compiled [`Program`], in manifest order, for [`ProgramRef::new`].
+pub fn program_sources(program: &Program) -> Vec<String> {
+    program
+        .manifest
+        .kernels
+        .iter()
+        .map(|entry| {
+            program
+                .kernels
+                .iter()
+                .find(|k| k.name == entry.name)
+                .map(|k| k.source.clone())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Why a program could not be launched.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The number of inputs differs from the number of input parameters.
+    #[error("program `{program}` takes {expected} inputs ({params}), found {found}")]
+    InputCount {
+        /// The program.
+        program: String,
+        /// Input parameters in the manifest.
+        expected: usize,
+        /// Their names, quoted and comma separated.
+        params: String,
+        /// Inputs given.
+        found: usize,
+    },
+    /// An input's dtype differs from its parameter's.
+    #[error("input {index} (`{param}`): expected dtype {expected}, found {found}")]
+    DType {
+        /// Position of the input.
+        index: usize,
+        /// The parameter.
+        param: String,
+        /// The parameter's dtype.
+        expected: String,
+        /// The input's dtype.
+        found: DType,
+    },
+    /// An input's rank differs from its parameter's.
+    #[error("input {index} (`{param}`): expected rank {expected} (shape [{declared}]), found rank {found} (shape {shape:?})")]
+    Rank {
+        /// Position of the input.
+        index: usize,
+        /// The parameter.
+        param: String,
+        /// The parameter's shape expressions, comma separated.
+        declared: String,
+        /// The parameter's rank.
+        expected: usize,
+        /// The input's rank.
+        found: usize,
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+    /// An input's axis does not have the size its parameter's shape gives.
+    #[error("input {index} (`{param}`): axis {axis} is `{dim}` = {expected}{origin}, found {found}")]
+    Shape {
+        /// Position of the input.
+        index: usize,
+        /// The parameter.
+        param: String,
+        /// The axis.
+        axis: usize,
+        /// The axis's shape expression.
+        dim: String,
+        /// What it evaluates to.
+        expected: i64,
+        /// Where its dynamic dims were bound, e.g. ` (T bound by `logits` axis 0)`, or empty.
+        origin: String,
+        /// The input's size on that axis.
+        found: usize,
+    },
+    /// An input tensor is malformed (its data does not match its shape, or it is a bool tensor).
+    #[error("input {index} (`{param}`): {message}")]
+    BadTensor {
+        /// Position of the input.
+        index: usize,
+        /// The parameter.
+        param: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A dynamic dim appears in no input axis from which it can be bound.
+    #[error("program `{program}`: dynamic dim `{dim}` cannot be bound from the input shapes (no input axis is `{dim}` or a linear expression of it alone)")]
+    UnboundDim {
+        /// The program.
+        program: String,
+        /// The dim.
+        dim: String,
+    },
+    /// An axis that determines a dim by a linear expression has a size no value of the dim gives.
+    #[error("input {index} (`{param}`): axis {axis} is `{dim}`, which no value of `{sym}` makes {found}")]
+    Unsolvable {
+        /// Position of the input.
+        index: usize,
+        /// The parameter.
+        param: String,
+        /// The axis.
+        axis: usize,
+        /// The axis's shape expression.
+        dim: String,
+        /// The dim being solved for.
+        sym: String,
+        /// The input's size on that axis.
+        found: usize,
+    },
+    /// The manifest is malformed: an expression does not parse, a dtype or argument is unknown.
+    #[error("program `{program}`: invalid manifest: {message}")]
+    Manifest {
+        /// The program.
+        program: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An expression of the manifest could not be evaluated with the bound dims.
+    #[error("program `{program}`: cannot evaluate the {what} `{expr}`: {source}")]
+    Eval {
+        /// The program.
+        program: String,
+        /// What it is, e.g. `block dim of kernel `k0``.
+        what: String,
+        /// The expression.
+        expr: String,
+        /// Why.
+        source: ExprError,
+    },
+    /// A value of the manifest is out of its range (a negative size, a block dim of 0 or above 65535).
+    #[error("program `{program}`: the {what} `{expr}` is {value}; expected {expected}")]
+    OutOfRange {
+        /// The program.
+        program: String,
+        /// What it is.
+        what: String,
+        /// The expression.
+        expr: String,
+        /// Its value.
+        value: i64,
+        /// The accepted range.
+        expected: &'static str,
+    },
+    /// A tensor, buffer or workspace would be larger than [`MAX_ALLOCATION`].
+    #[error("program `{program}`: {what} would take {bytes} bytes, more than the limit of {MAX_ALLOCATION}")]
+    TooLarge {
+        /// The program.
+        program: String,
+        /// What it is.
+        what: String,
+        /// Its size (saturated).
+        bytes: u128,
+    },
+    /// The backend failed on a kernel.
+    #[error("kernel `{kernel}` failed on the {backend}: {source}")]
+    Backend {
+        /// The device kernel.
+        kernel: String,
+        /// The backend's name.
+        backend: &'static str,
+        /// Why.
+        #[source]
+        source: BackendError,
+    },
+    /// A backend gave back different arguments than it was given.
+    #[error("kernel `{kernel}`: the {backend} returned {message}")]
+    BadRun {
+        /// The device kernel.
+        kernel: String,
+        /// The backend's name.
+        backend: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// A manifest or source file could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What a launch will do, worked out from the manifest and the input shapes.
+#[derive(Clone, PartialEq, Debug)]
+pub struct LaunchPlan {
+    /// The program.
+    pub program: String,
+    /// The dynamic dims, in manifest order, with their values.
+    pub dims: Vec<(String, i64)>,
+    /// Every GM tensor: the inputs in order, the outputs in order, then the buffers.
+    pub tensors: Vec<PlannedTensor>,
+    /// The device kernels, in launch order.
+    pub kernels: Vec<PlannedKernel>,
+}
+
+/// A GM tensor of a planned launch.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PlannedTensor {
+    /// Its name.
+    pub name: String,
+    /// Input, output or buffer.
+    pub role: Role,
+    /// Its dtype.
+    pub dtype: DType,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What a GM tensor is to the program.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Role {
+    /// Read by the program.
+    Input,
+    /// Written by the program and returned.
+    Output,
+    /// Written by one kernel and read by a later one.
+    Buffer,
+}
+
+/// A device kernel of a planned launch.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PlannedKernel {
+    /// The `extern "C"` symbol.
+    pub name: String,
+    /// `aiv`, `aic` or `mix`.
+    pub core_type: String,
+    /// Cores to launch; 0 when the kernel has nothing to do and is skipped (every tensor it writes is
+    /// empty).
+    pub block_dim: u32,
+    /// The tiling fields with their values, in order.
+    pub tiling: Vec<(String, i64)>,
+    /// Workspace bytes.
+    pub workspace_bytes: u64,
+    /// Its GM arguments as indices into [`LaunchPlan::tensors`], in parameter order.
+    pub args: Vec<usize>,
+    /// UB bytes per core the compiler planned.
+    pub ub_bytes: u64,
+}
+
+impl LaunchPlan {
+    /// Bytes of every input read once plus every output written once.
+    pub fn compulsory_bytes(&self) -> u64 {
+        self.input_bytes() + self.output_bytes()
+    }
+
+    /// Bytes of the inputs.
+    pub fn input_bytes(&self) -> u64 {
+        self.bytes_of(Role::Input)
+    }
+
+    /// Bytes of the outputs.
+    pub fn output_bytes(&self) -> u64 {
+        self.bytes_of(Role::Output)
+    }
+
+    fn bytes_of(&self, role: Role) -> u64 {
+        self.tensors
+            .iter()
+            .filter(|t| t.role == role)
+            .map(|t| t.bytes)
+            .sum()
+    }
+
+    /// The tiling struct of kernel `index`: every field as a little-endian `int64_t`, in order.
+    pub fn tiling_bytes(&self, index: usize) -> Vec<u8> {
+        self.kernels
+            .get(index)
+            .map(|k| k.tiling.iter().flat_map(|(_, v)| v.to_le_bytes()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The outputs of a launch and what it measured.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Launched {
+    /// The outputs, in manifest order.
+    pub outputs: Vec<Tensor>,
+    /// What the launch did.
+    pub report: LaunchReport,
+}
+
+/// Gets every device kernel of `program` ready on `backend` (compiles it, or finds it in the cache).
+/// Returns the time it took.
+pub fn prepare(program: ProgramRef<'_>, backend: &dyn Backend) -> Result<Duration, LaunchError> {
+    let start = Instant::now();
+    for (entry, source) in program.kernels() {
+        let kernel = KernelSource {
+            name: &entry.name,
+            source,
+            core_type: &entry.core_type,
+            target: &program.manifest.target,
+        };
+        backend
+            .prepare(&kernel)
+            .map_err(|source| LaunchError::Backend {
+                kernel: entry.name.clone(),
+                backend: backend.name(),
+                source,
+            })?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Runs `program` on `inputs` (one per input parameter, in order) through `backend`.
+pub fn launch(
+    program: ProgramRef<'_>,
+    inputs: &[Tensor],
+    backend: &dyn Backend,
+) -> Result<Launched, LaunchError> {
+    let start = Instant::now();
+    let plan = plan(program.manifest, inputs)?;
+    let mut gm: Vec<Vec<u8>> = Vec::with_capacity(plan.tensors.len());
+    for (i, tensor) in plan.tensors.iter().enumerate() {
+        gm.push(match tensor.role {
+            Role::Input => pack(&inputs[i]),
+            Role::Output => vec![OUTPUT_FILL; tensor.bytes as usize],
+            Role::Buffer => vec![0; tensor.bytes as usize],
+        });
+    }
+    let mut kernels = Vec::with_capacity(plan.kernels.len());
+    for ((index, planned), (entry, source)) in plan.kernels.iter().enumerate().zip(program.kernels())
+    {
+        let mut report = KernelReport {
+            name: planned.name.clone(),
+            core_type: planned.core_type.clone(),
+            block_dim: planned.block_dim,
+            tiling: planned.tiling.clone(),
+            workspace_bytes: planned.workspace_bytes,
+            gm_bytes_read: Some(0),
+            gm_bytes_written: Some(0),
+            ub_bytes: planned.ub_bytes,
+            ub_high_water: Some(0),
+            wall: Duration::ZERO,
+            host_wall: Duration::ZERO,
+        };
+        if planned.block_dim == 0 {
+            kernels.push(report);
+            continue;
+        }
+        let args = planned
+            .args
+            .iter()
+            .map(|&t| DeviceArg {
+                name: plan.tensors[t].name.clone(),
+                bytes: std::mem::take(&mut gm[t]),
+                is_output: plan.tensors[t].role != Role::Input,
+            })
+            .collect();
+        let device = DeviceLaunch {
+            kernel: KernelSource {
+                name: &entry.name,
+                source,
+                core_type: &entry.core_type,
+                target: &program.manifest.target,
+            },
+            block_dim: planned.block_dim,
+            args,
+            workspace_bytes: planned.workspace_bytes,
+            tiling: plan.tiling_bytes(index),
+        };
+        let call = Instant::now();
+        let run = backend
+            .launch(device)
+            .map_err(|source| LaunchError::Backend {
+                kernel: planned.name.clone(),
+                backend: backend.name(),
+                source,
+            })?;
+        report.host_wall = call.elapsed();
+        if run.args.len() != planned.args.len() {
+            return Err(LaunchError::BadRun {
+                kernel: planned.name.clone(),
+                backend: backend.name(),
+                message: format!(
+                    "{} arguments, {} were passed",
+                    run.args.len(),
+                    planned.args.len()
+                ),
+            });
+        }
+        for (&t, arg) in planned.args.iter().zip(run.args) {
+            if arg.bytes.len() as u64 != plan.tensors[t].bytes {
+                return Err(LaunchError::BadRun {
+                    kernel: planned.name.clone(),
+                    backend: backend.name(),
+                    message: format!(
+                        "{} bytes for `{}`, which has {}",
+                        arg.bytes.len(),
+                        plan.tensors[t].name,
+                        plan.tensors[t].bytes
+                    ),
+                });
+            }
+            gm[t] = arg.bytes;
+        }
+        report.gm_bytes_read = run.gm_bytes_read;
+        report.gm_bytes_written = run.gm_bytes_written;
+        report.ub_high_water = run.ub_high_water;
+        report.wall = run.wall;
+        kernels.push(report);
+    }
+    let mut outputs = Vec::new();
+    for (tensor, bytes) in plan.tensors.iter().zip(&gm) {
+        if tensor.role == Role::Output {
+            outputs.push(unpack(tensor.dtype, tensor.shape.clone(), bytes));
+        }
+    }
+    let report = LaunchReport {
+        program: plan.program.clone(),
+        backend: backend.name().to_string(),
+        dims: plan.dims.clone(),
+        kernels,
+        compulsory_bytes: plan.compulsory_bytes(),
+        input_bytes: plan.input_bytes(),
+        output_bytes: plan.output_bytes(),
+        host_wall: start.elapsed(),
+    };
+    Ok(Launched { outputs, report })
+}
+
+/// Checks `inputs` against `manifest`, binds the dynamic dims and evaluates every expression of the
+/// manifest: everything [`launch`] does before calling the backend.
+pub fn plan(manifest: &Manifest, inputs: &[Tensor]) -> Result<LaunchPlan, LaunchError> {
+    Planner::new(manifest)?.plan(inputs)
+}
+
+/// A manifest with its expressions parsed.
+struct Planner<'m> {
+    manifest: &'m Manifest,
+    inputs: Vec<ParsedParam<'m>>,
+    outputs: Vec<ParsedParam<'m>>,
+    buffers: Vec<ParsedParam<'m>>,
+    kernels: Vec<ParsedKernel<'m>>,
+}
+
+struct ParsedParam<'m> {
+    param: &'m Param,
+    dtype: DType,
+    shape: Vec<Expr>,
+}
+
+struct ParsedKernel<'m> {
+    entry: &'m KernelEntry,
+    block_dim: Expr,
+    tiling: Vec<(&'m str, Expr)>,
+    workspace: Expr,
+    args: Vec<usize>,
+}
+
+/// Where a dynamic dim got its value.
+struct Binding {
+    name: String,
+    value: i64,
+    param: String,
+    axis: usize,
+}
+
+impl<'m> Planner<'m> {
+    fn new(manifest: &'m Manifest) -> Result<Planner<'m>, LaunchError> {
+        let bad = |message: String| LaunchError::Manifest {
+            program: manifest.program.clone(),
+            message,
+        };
+        let parse = |text: &str, what: &dyn Fn() -> String| {
+            Expr::parse(text)
+                .map_err(|err| bad(format!("{} `{text}` does not parse: {err}", what())))
+        };
+        let parse_param = |param: &'m Param| -> Result<ParsedParam<'m>, LaunchError> {
+            let dtype = DType::from_name(&param.dtype)
+                .filter(|d| *d != DType::Bool)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{} `{}` has dtype `{}`; expected bf16, f16, f32 or i32",
+                        param.role, param.name, param.dtype
+                    ))
+                })?;
+            let shape = param
+                .shape
+                .iter()
+                .enumerate()
+                .map(|(axis, text)| {
+                    parse(text, &|| format!("axis {axis} of `{}`", param.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ParsedParam {
+                param,
+                dtype,
+                shape,
+            })
+        };
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        for param in &manifest.params {
+            match param.role.as_str() {
+                "input" => inputs.push(parse_param(param)?),
+                "output" => outputs.push(parse_param(param)?),
+                other => {
+                    return Err(bad(format!(
+                        "parameter `{}` has role `{other}`; expected `input` or `output`",
+                        param.name
+                    )))
+                }
+            }
+        }
+        let buffers = manifest
+            .buffers
+            .iter()
+            .map(parse_param)
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = inputs
+            .iter()
+            .chain(&outputs)
+            .chain(&buffers)
+            .map(|p| p.param.name.as_str())
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(bad(format!("tensor `{name}` is declared twice")));
+            }
+        }
+        let mut kernels = Vec::new();
+        for entry in &manifest.kernels {
+            let of = |what: &str| format!("{what} of kernel `{}`", entry.name);
+            let block_dim = parse(&entry.block_dim, &|| of("block dim"))?;
+            let workspace = parse(&entry.workspace_bytes, &|| of("workspace size"))?;
+            let tiling = entry
+                .tiling
+                .iter()
+                .map(|field| {
+                    parse(&field.expr, &|| of(&format!("tiling field `{}`", field.name)))
+                        .map(|e| (field.name.as_str(), e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut args = Vec::new();
+            for arg in &entry.args {
+                let index = names.iter().position(|n| n == arg).ok_or_else(|| {
+                    bad(format!(
+                        "kernel `{}` takes argument `{arg}`, which is not a parameter or buffer of the program",
+                        entry.name
+                    ))
+                })?;
+                if args.contains(&index) {
+                    return Err(bad(format!(
+                        "kernel `{}` takes argument `{arg}` twice",
+                        entry.name
+                    )));
+                }
+                args.push(index);
+            }
+            kernels.push(ParsedKernel {
+                entry,
+                block_dim,
+                tiling,
+                workspace,
+                args,
+            });
+        }
+        Ok(Planner {
+            manifest,
+            inputs,
+            outputs,
+            buffers,
+            kernels,
+        })
+    }
+
+    fn program(&self) -> String {
+        self.manifest.program.clone()
+    }
+
+    fn plan(&self, inputs: &[Tensor]) -> Result<LaunchPlan, LaunchError> {
+        if inputs.len() != self.inputs.len() {
+            let params: Vec<String> = self
+                .inputs
+                .iter()
+                .map(|p| format!("`{}`", p.param.name))
+                .collect();
+            return Err(LaunchError::InputCount {
+                program: self.program(),
+                expected: self.inputs.len(),
+                params: params.join(", "),
+                found: inputs.len(),
+            });
+        }
+        for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
+            self.check_input(index, param, tensor)?;
+        }
+        let bindings = self.bind(inputs)?;
+        let value = |name: &str| -> Option<i64> {
+            bindings
+                .iter()
+                .find(|b| b.name == name)
+                .map(|b| b.value)
+                .or_else(|| self.manifest.bindings.get(name).copied())
+        };
+        // Every input axis must have the size its expression gives.
+        for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
+            for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate() {
+                let expected = self.eval(expr, &value, &|| {
+                    format!("axis {axis} of input `{}`", param.param.name)
+                })?;
+                if expected != found as i64 {
+                    let origin: Vec<String> = expr
+                        .dims()
+                        .iter()
+                        .filter_map(|d| bindings.iter().find(|b| b.name == *d))
+                        .filter(|b| !(b.param == param.param.name && b.axis == axis))
+                        .map(|b| {
+                            format!("{} = {} bound by `{}` axis {}", b.name, b.value, b.param, b.axis)
+                        })
+                        .collect();
+                    return Err(LaunchError::Shape {
+                        index,
+                        param: param.param.name.clone(),
+                        axis,
+                        dim: expr.to_string(),
+                        expected,
+                        origin: if origin.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", origin.join(", "))
+                        },
+                        found,
+                    });
+                }
+            }
+        }
+        let mut tensors = Vec::new();
+        for (param, tensor) in self.inputs.iter().zip(inputs) {
+            tensors.push(PlannedTensor {
+                name: param.param.name.clone(),
+                role: Role::Input,
+                dtype: param.dtype,
+                shape: tensor.shape.clone(),
+                bytes: self.size(param, &tensor.shape)?,
+            });
+        }
+        for (role, params) in [(Role::Output, &self.outputs), (Role::Buffer, &self.buffers)] {
+            for param in params {
+                let mut shape = Vec::with_capacity(param.shape.len());
+                for (axis, expr) in param.shape.iter().enumerate() {
+                    let what = || format!("axis {axis} of {} `{}`", param.param.role, param.param.name);
+                    let size = self.eval(expr, &value, &what)?;
+                    let size = usize::try_from(size).map_err(|_| self.out_of_range(&what(), expr, size, "a size of 0 or more"))?;
+                    shape.push(size);
+                }
+                tensors.push(PlannedTensor {
+                    name: param.param.name.clone(),
+                    role,
+                    dtype: param.dtype,
+                    bytes: self.size(param, &shape)?,
+                    shape,
+                });
+            }
+        }
+        let mut kernels = Vec::with_capacity(self.kernels.len());
+        for kernel in &self.kernels {
+            let name = &kernel.entry.name;
+            let what = |w: &str| format!("{w} of kernel `{name}`");
+            let block_dim = self.eval(&kernel.block_dim, &value, &|| what("block dim"))?;
+            let writes_nothing = kernel
+                .args
+                .iter()
+                .all(|&t| tensors[t].role == Role::Input || tensors[t].bytes == 0);
+            let block_dim = match u32::try_from(block_dim) {
+                Ok(0) if writes_nothing => 0,
+                Ok(n @ 1..=65535) => n,
+                _ => {
+                    return Err(self.out_of_range(
+                        &what("block dim"),
+                        &kernel.block_dim,
+                        block_dim,
+                        "1..=65535",
+                    ))
+                }
+            };
+            let mut tiling = Vec::with_capacity(kernel.tiling.len());
+            for (field, expr) in &kernel.tiling {
+                let v = self.eval(expr, &value, &|| what(&format!("tiling field `{field}`")))?;
+                tiling.push((field.to_string(), v));
+            }
+            let workspace = self.eval(&kernel.workspace, &value, &|| what("workspace size"))?;
+            let workspace_bytes = u64::try_from(workspace)
+                .ok()
+                .filter(|&w| w <= MAX_ALLOCATION)
+                .ok_or_else(|| {
+                    self.out_of_range(
+                        &what("workspace size"),
+                        &kernel.workspace,
+                        workspace,
+                        "0..=17179869184 bytes",
+                    )
+                })?;
+            kernels.push(PlannedKernel {
+                name: name.clone(),
+                core_type: kernel.entry.core_type.clone(),
+                block_dim,
+                tiling,
+                workspace_bytes,
+                args: kernel.args.clone(),
+                ub_bytes: kernel.entry.ub_bytes,
+            });
+        }
+        Ok(LaunchPlan {
+            program: self.program(),
+            dims: bindings.into_iter().map(|b| (b.name, b.value)).collect(),
+            tensors,
+            kernels,
+        })
+    }
+
+    fn check_input(
+        &self,
+        index: usize,
+        param: &ParsedParam<'_>,
+        tensor: &Tensor,
+    ) -> Result<(), LaunchError> {
+        let name = &param.param.name;
+        if tensor.dtype != param.dtype {
+            return Err(LaunchError::DType {
+                index,
+                param: name.clone(),
+                expected: param.param.dtype.clone(),
+                found: tensor.dtype,
+            });
+        }
+        if tensor.shape.len() != param.shape.len() {
+            return Err(LaunchError::Rank {
+                index,
+                param: name.clone(),
+                declared: param.param.shape.join(", "),
+                expected: param.shape.len(),
+                found: tensor.shape.len(),
+                shape: tensor.shape.clone(),
+            });
+        }
+        let data_ok = match (&tensor.data, tensor.dtype) {
+            (TensorData::F32(_), DType::BF16 | DType::F16 | DType::F32) => true,
+            (TensorData::I32(_), DType::I32) => true,
+            _ => false,
+        };
+        if !data_ok || !tensor.is_consistent() {
+            return Err(LaunchError::BadTensor {
+                index,
+                param: name.clone(),
+                message: format!(
+                    "the tensor's data does not match its dtype {} and shape {:?} ({} elements held)",
+                    tensor.dtype,
+                    tensor.shape,
+                    tensor.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Binds every dynamic dim from the input shapes: axes that are a bare dim first, then axes that
+    /// are a linear expression of a single unbound dim, until nothing changes.
+    fn bind(&self, inputs: &[Tensor]) -> Result<Vec<Binding>, LaunchError> {
+        let dynamic = &self.manifest.dynamic_dims;
+        let mut bindings: Vec<Binding> = Vec::new();
+        for bare_only in [true, false] {
+            loop {
+                let mut progress = false;
+                for (param, tensor) in self.inputs.iter().zip(inputs) {
+                    for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate() {
+                        if bare_only && !matches!(expr, Expr::Dim(_)) {
+                            continue;
+                        }
+                        let Some(sym) = self.single_unbound(expr, &bindings) else {
+                            continue;
+                        };
+                        let Some(value) = self.solve(expr, sym, found as i64, &bindings) else {
+                            continue;
+                        };
+                        bindings.push(Binding {
+                            name: sym.to_string(),
+                            value,
+                            param: param.param.name.clone(),
+                            axis,
+                        });
+                        progress = true;
+                    }
+                }
+                if !progress {
+                    break;
+                }
+            }
+        }
+        for dim in dynamic {
+            if bindings.iter().any(|b| &b.name == dim) {
+                continue;
+            }
+            // Name the axis that should have bound it, if there is one.
+            for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
+                for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate() {
+                    if self.single_unbound(expr, &bindings) == Some(dim.as_str()) {
+                        return Err(LaunchError::Unsolvable {
+                            index,
+                            param: param.param.name.clone(),
+                            axis,
+                            dim: expr.to_string(),
+                            sym: dim.clone(),
+                            found,
+                        });
+                    }
+                }
+            }
+            return Err(LaunchError::UnboundDim {
+                program: self.program(),
+                dim: dim.clone(),
+            });
+        }
+        // Manifest order.
+        bindings.sort_by_key(|b| dynamic.iter().position(|d| *d == b.name));
+        Ok(bindings)
+    }
+
+    /// The only dim of `expr` without a value, if it is a dynamic dim and the only one.
+    fn single_unbound<'e>(&self, expr: &'e Expr, bindings: &[Binding]) -> Option<&'e str> {
+        let mut unbound = expr.dims().into_iter().filter(|d| {
+            !bindings.iter().any(|b| b.name == *d) && !self.manifest.bindings.contains_key(*d)
+        });
+        let sym = unbound.next()?;
+        let dynamic = self.manifest.dynamic_dims.iter().any(|d| d == sym);
+        (unbound.next().is_none() && dynamic).then_some(sym)
+    }
+
+    /// Solves `expr(sym) = found` for `sym >= 0`, when `expr` is linear in `sym` (checked at three
+    /// points) and every other dim has a value.
+    fn solve(&self, expr: &Expr, sym: &str, found: i64, bindings: &[Binding]) -> Option<i64> {
+        if let Expr::Dim(name) = expr {
+            return (name == sym).then_some(found);
+        }
+        let at = |x: i64| {
+            expr.eval(&|name: &str| {
+                if name == sym {
+                    Some(x)
+                } else {
+                    bindings
+                        .iter()
+                        .find(|b| b.name == name)
+                        .map(|b| b.value)
+                        .or_else(|| self.manifest.bindings.get(name).copied())
+                }
+            })
+            .ok()
+        };
+        let (f0, f1, f2) = (at(0)?, at(1)?, at(2)?);
+        let slope = f1.checked_sub(f0)?;
+        if slope == 0 || f2.checked_sub(f1)? != slope {
+            return None;
+        }
+        let offset = found.checked_sub(f0)?;
+        if offset % slope != 0 || offset / slope < 0 {
+            return None;
+        }
+        let x = offset / slope;
+        // The three-point test cannot see `min`/`max` kinks beyond 2: check the solution itself.
+        (at(x)? == found).then_some(x)
+    }
+
+    fn eval(
+        &self,
+        expr: &Expr,
+        value: &dyn Fn(&str) -> Option<i64>,
+        what: &dyn Fn() -> String,
+    ) -> Result<i64, LaunchError> {
+        expr.eval(value).map_err(|source| LaunchError::Eval {
+            program: self.program(),
+            what: what(),
+            expr: expr.to_string(),
+            source,
+        })
+    }
+
+    fn out_of_range(&self, what: &str, expr: &Expr, value: i64, expected: &'static str) -> LaunchError {
+        LaunchError::OutOfRange {
+            program: self.program(),
+            what: what.to_string(),
+            expr: expr.to_string(),
+            value,
+            expected,
+        }
+    }
+
+    /// Bytes of a tensor of `param`'s dtype and `shape`, within [`MAX_ALLOCATION`].
+    fn size(&self, param: &ParsedParam<'_>, shape: &[usize]) -> Result<u64, LaunchError> {
+        let bytes = shape.iter().fold(param.dtype.size_bytes() as u128, |acc, &d| {
+            acc.saturating_mul(d as u128)
+        });
+        if bytes > u128::from(MAX_ALLOCATION) {
+            return Err(LaunchError::TooLarge {
+                program: self.program(),
+                what: format!("{} `{}` {shape:?}", param.param.role, param.param.name),
+                bytes,
+            });
+        }
+        Ok(bytes as u64)
+    }
+}
+
+/// The bytes of a tensor as a kernel sees them in GM: little-endian, 16-bit floats as their bits.
+///
+/// The tensor must be consistent (`len()` elements of its dtype); [`plan`] checks that.
+pub fn pack(tensor: &Tensor) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tensor.len() * tensor.dtype.size_bytes());
+    match (&tensor.data, tensor.dtype) {
+        (TensorData::F32(values), DType::BF16) => {
+            for v in values {
+                out.extend(half::bf16::from_f32(*v).to_bits().to_le_bytes());
+            }
+        }
+        (TensorData::F32(values), DType::F16) => {
+            for v in values {
+                out.extend(half::f16::from_f32(*v).to_bits().to_le_bytes());
+            }
+        }
+        (TensorData::F32(values), _) => {
+            for v in values {
+                out.extend(v.to_le_bytes());
+            }
+        }
+        (TensorData::I32(values), _) => {
+            for v in values {
+                out.extend(v.to_le_bytes());
+            }
+        }
+        (TensorData::Bool(values), _) => out.extend(values.iter().map(|&b| u8::from(b))),
+    }
+    out
+}
+
+/// A tensor of `dtype` and `shape` from GM bytes (the inverse of [`pack`]); missing trailing bytes read
+/// as `0xFF` (NaN, -1), which [`launch`] never produces.
+pub fn unpack(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let width = dtype.size_bytes();
+    let element = |i: usize| -> [u8; 4] {
+        let mut raw = [OUTPUT_FILL; 4];
+        for (k, slot) in raw.iter_mut().enumerate().take(width) {
+            if let Some(&b) = bytes.get(i * width + k) {
+                *slot = b;
+            }
+        }
+        raw
+    };
+    let data = match dtype {
+        DType::F32 => TensorData::F32((0..n).map(|i| f32::from_le_bytes(element(i))).collect()),
+        DType::BF16 => TensorData::F32(
+            (0..n)
+                .map(|i| {
+                    let [a, b, ..] = element(i);
+                    half::bf16::from_bits(u16::from_le_bytes([a, b])).to_f32()
+                })
+                .collect(),
+        ),
+        DType::F16 => TensorData::F32(
+            (0..n)
+                .map(|i| {
+                    let [a, b, ..] = element(i);
+                    half::f16::from_bits(u16::from_le_bytes([a, b])).to_f32()
+                })
+                .collect(),
+        ),
+        DType::I32 => TensorData::I32((0..n).map(|i| i32::from_le_bytes(element(i))).collect()),
+        DType::Bool => TensorData::Bool((0..n).map(|i| element(i)[0] != 0).collect()),
+    };
+    Tensor { dtype, shape, data }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Input => "input",
+            Role::Output => "output",
+            Role::Buffer => "buffer",
+        })
+    }
+}

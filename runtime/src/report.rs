@@ -1,0 +1,578 @@
+//! What a launch measured, and how device results are compared with the reference interpreter.
+//!
+//! A [`LaunchReport`] has one [`KernelReport`] per device kernel (grid, tiling, GM traffic, UB use, wall
+//! time) and the program's totals. [`compare`] measures how far a device result is from the
+//! interpreter's, with the per-dtype [`Tolerance`]s defined here — the one place moge states them:
+//!
+//! | dtype | absolute | relative | why |
+//! |---|---|---|---|
+//! | `f32` | 1e-6 | 1e-5 | reductions sum in a different order than the interpreter (vector lanes, then across lanes) |
+//! | `f16` | 1e-6 | 1e-3 | one unit in the last place (2^-10 relative at most) after a last rounding that may differ |
+//! | `bf16` | 1e-5 | 1e-2 | one unit in the last place (2^-7 relative at most) |
+//! | `i32` | 0 | 0 | exact |
+//!
+//! An element passes when `|got - expected| <= abs + rel * |expected|`, when both are NaN, or when both
+//! are the same infinity.
+
+use std::fmt;
+use std::time::Duration;
+
+use moge_lower::interp::{Tensor, TensorData};
+use moge_lower::DType;
+use serde_json::{json, Map, Value};
+
+/// What one device kernel's launch did.
+#[derive(Clone, PartialEq, Debug)]
+pub struct KernelReport {
+    /// The `extern "C"` symbol.
+    pub name: String,
+    /// The core type: `aiv`, `aic` or `mix`.
+    pub core_type: String,
+    /// Cores launched.
+    pub block_dim: u32,
+    /// The tiling fields as passed, by name, in order.
+    pub tiling: Vec<(String, i64)>,
+    /// Workspace bytes passed.
+    pub workspace_bytes: u64,
+    /// GM bytes read, summed over cores (`None` when the backend does not count them).
+    pub gm_bytes_read: Option<u64>,
+    /// GM bytes written, summed over cores (`None` when the backend does not count them).
+    pub gm_bytes_written: Option<u64>,
+    /// UB bytes per core the compiler planned (from the manifest).
+    pub ub_bytes: u64,
+    /// The largest UB footprint of any core as measured by the backend (`None` when not measured).
+    pub ub_high_water: Option<u64>,
+    /// The kernel's run time as the backend measured it.
+    pub wall: Duration,
+    /// The time of the whole backend call (for the emulator: process start and argument transfer too).
+    pub host_wall: Duration,
+}
+
+/// What a program's launch did: every device kernel, in launch order, and the totals.
+#[derive(Clone, PartialEq, Debug)]
+pub struct LaunchReport {
+    /// The program's name.
+    pub program: String,
+    /// The backend's name.
+    pub backend: String,
+    /// The dynamic dims as bound from the input shapes, in manifest order.
+    pub dims: Vec<(String, i64)>,
+    /// The device kernels, in launch order.
+    pub kernels: Vec<KernelReport>,
+    /// Bytes of every input read once plus every output written once: the least GM traffic any
+    /// implementation needs.
+    pub compulsory_bytes: u64,
+    /// Bytes of the inputs.
+    pub input_bytes: u64,
+    /// Bytes of the outputs.
+    pub output_bytes: u64,
+    /// Time of the whole launch on the host: checks, packing, every backend call, unpacking.
+    pub host_wall: Duration,
+}
+
+impl LaunchReport {
+    /// The names of the device kernels, in launch order.
+    pub fn kernel_names(&self) -> Vec<&str> {
+        self.kernels.iter().map(|k| k.name.as_str()).collect()
+    }
+
+    /// The largest block dim of any kernel (0 when there are none).
+    pub fn block_dim(&self) -> u32 {
+        self.kernels.iter().map(|k| k.block_dim).max().unwrap_or(0)
+    }
+
+    /// GM bytes read by all kernels, if every kernel's were counted.
+    pub fn gm_bytes_read(&self) -> Option<u64> {
+        self.kernels.iter().map(|k| k.gm_bytes_read).sum()
+    }
+
+    /// GM bytes written by all kernels, if every kernel's were counted.
+    pub fn gm_bytes_written(&self) -> Option<u64> {
+        self.kernels.iter().map(|k| k.gm_bytes_written).sum()
+    }
+
+    /// GM bytes moved (read + written), if counted.
+    pub fn gm_bytes(&self) -> Option<u64> {
+        Some(self.gm_bytes_read()? + self.gm_bytes_written()?)
+    }
+
+    /// GM bytes moved over compulsory bytes (1.0 is the least possible; `None` when not counted or
+    /// when nothing is compulsory).
+    pub fn traffic_ratio(&self) -> Option<f64> {
+        let moved = self.gm_bytes()?;
+        (self.compulsory_bytes > 0).then(|| moved as f64 / self.compulsory_bytes as f64)
+    }
+
+    /// The largest UB footprint any kernel planned, per core.
+    pub fn ub_bytes(&self) -> u64 {
+        self.kernels.iter().map(|k| k.ub_bytes).max().unwrap_or(0)
+    }
+
+    /// The largest measured UB high-water mark, if every kernel's was measured.
+    pub fn ub_high_water(&self) -> Option<u64> {
+        self.kernels
+            .iter()
+            .map(|k| k.ub_high_water)
+            .collect::<Option<Vec<u64>>>()
+            .map(|marks| marks.into_iter().max().unwrap_or(0))
+    }
+
+    /// The kernels' run time, summed, as the backend measured it.
+    pub fn wall(&self) -> Duration {
+        self.kernels.iter().map(|k| k.wall).sum()
+    }
+
+    /// The report as a JSON object (counters the backend did not measure are `null`).
+    pub fn to_json(&self) -> Value {
+        let kernels: Vec<Value> = self
+            .kernels
+            .iter()
+            .map(|k| {
+                let tiling: Map<String, Value> = k
+                    .tiling
+                    .iter()
+                    .map(|(name, value)| (name.clone(), json!(value)))
+                    .collect();
+                json!({
+                    "name": k.name,
+                    "core_type": k.core_type,
+                    "block_dim": k.block_dim,
+                    "tiling": tiling,
+                    "workspace_bytes": k.workspace_bytes,
+                    "gm_bytes_read": k.gm_bytes_read,
+                    "gm_bytes_written": k.gm_bytes_written,
+                    "ub_bytes": k.ub_bytes,
+                    "ub_high_water": k.ub_high_water,
+                    "wall_us": micros(k.wall),
+                    "host_wall_us": micros(k.host_wall),
+                })
+            })
+            .collect();
+        let dims: Map<String, Value> = self
+            .dims
+            .iter()
+            .map(|(name, value)| (name.clone(), json!(value)))
+            .collect();
+        json!({
+            "program": self.program,
+            "backend": self.backend,
+            "dims": dims,
+            "device_kernels": self.kernel_names(),
+            "block_dim": self.block_dim(),
+            "gm_bytes_read": self.gm_bytes_read(),
+            "gm_bytes_written": self.gm_bytes_written(),
+            "compulsory_bytes": self.compulsory_bytes,
+            "traffic_ratio": self.traffic_ratio().map(finite),
+            "ub_bytes": self.ub_bytes(),
+            "ub_high_water": self.ub_high_water(),
+            "wall_us": micros(self.wall()),
+            "host_wall_us": micros(self.host_wall),
+            "kernels": kernels,
+        })
+    }
+}
+
+impl fmt::Display for LaunchReport {
+    /// One line per kernel and a total line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self.dims.iter().map(|(n, v)| format!("{n} = {v}")).collect();
+        writeln!(
+            f,
+            "{} on the {}{}",
+            self.program,
+            self.backend,
+            if dims.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", dims.join(", "))
+            }
+        )?;
+        for k in &self.kernels {
+            writeln!(
+                f,
+                "  {} ({}): block_dim {}, GM read {} written {}, UB {} planned{}, {}",
+                k.name,
+                k.core_type,
+                k.block_dim,
+                opt_bytes(k.gm_bytes_read),
+                opt_bytes(k.gm_bytes_written),
+                bytes(k.ub_bytes),
+                k.ub_high_water
+                    .map(|h| format!(" / {} used", bytes(h)))
+                    .unwrap_or_default(),
+                duration(k.wall)
+            )?;
+        }
+        write!(
+            f,
+            "  total: GM {} moved vs {} compulsory{}, {}",
+            opt_bytes(self.gm_bytes()),
+            bytes(self.compulsory_bytes),
+            self.traffic_ratio()
+                .map(|r| format!(" (ratio {r:.2})"))
+                .unwrap_or_default(),
+            duration(self.wall())
+        )
+    }
+}
+
+/// How close a device result must be to the interpreter's: `|got - expected| <= abs + rel * |expected|`.
+#[derive(Copy, Clone, PartialEq, Debug)]
+pub struct Tolerance {
+    /// Absolute part.
+    pub abs: f64,
+    /// Relative part.
+    pub rel: f64,
+}
+
+impl Tolerance {
+    /// Exact equality.
+    pub const EXACT: Tolerance = Tolerance { abs: 0.0, rel: 0.0 };
+
+    /// The tolerance of results of `dtype` (see the module documentation for the table and why).
+    pub fn for_dtype(dtype: DType) -> Tolerance {
+        match dtype {
+            DType::F32 => Tolerance {
+                abs: 1e-6,
+                rel: 1e-5,
+            },
+            DType::F16 => Tolerance {
+                abs: 1e-6,
+                rel: 1e-3,
+            },
+            DType::BF16 => Tolerance {
+                abs: 1e-5,
+                rel: 1e-2,
+            },
+            DType::I32 | DType::Bool => Tolerance::EXACT,
+        }
+    }
+
+    /// Whether `got` is close enough to `expected`.
+    pub fn allows(&self, got: f64, expected: f64) -> bool {
+        if got.is_nan() || expected.is_nan() {
+            return got.is_nan() && expected.is_nan();
+        }
+        if got.is_infinite() || expected.is_infinite() {
+            return got == expected;
+        }
+        (got - expected).abs() <= self.abs + self.rel * expected.abs()
+    }
+}
+
+impl fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Tolerance::EXACT {
+            f.write_str("exact")
+        } else {
+            write!(f, "abs {:e} + rel {:e}", self.abs, self.rel)
+        }
+    }
+}
+
+/// The first element outside the tolerance.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Mismatch {
+    /// Its index, one per axis.
+    pub index: Vec<usize>,
+    /// The device's value.
+    pub got: f64,
+    /// The interpreter's value.
+    pub expected: f64,
+}
+
+/// How far a device result is from the interpreter's.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Comparison {
+    /// The result's dtype (the interpreter's).
+    pub dtype: DType,
+    /// The tolerance applied.
+    pub tolerance: Tolerance,
+    /// Elements compared.
+    pub elements: usize,
+    /// The largest `|got - expected|` over elements where both are finite (0 when there are none);
+    /// infinite when an element is NaN or infinite on one side only.
+    pub max_abs_err: f64,
+    /// The largest `|got - expected| / |expected|` over elements with a finite non-zero expected value;
+    /// infinite when an element is NaN or infinite on one side only.
+    pub max_rel_err: f64,
+    /// Elements outside the tolerance (every element when the shapes or dtypes differ).
+    pub mismatches: usize,
+    /// The first element outside the tolerance.
+    pub first_mismatch: Option<Mismatch>,
+    /// Set when the shapes or dtypes differ: what was expected and what was found.
+    pub layout_mismatch: Option<String>,
+}
+
+impl Comparison {
+    /// Whether every element is within the tolerance.
+    pub fn passed(&self) -> bool {
+        self.mismatches == 0 && self.layout_mismatch.is_none()
+    }
+
+    /// The comparison as a JSON object (non-finite errors are `null`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "dtype": self.dtype.name(),
+            "elements": self.elements,
+            "tolerance": { "abs": self.tolerance.abs, "rel": self.tolerance.rel },
+            "max_abs_err": finite(self.max_abs_err),
+            "max_rel_err": finite(self.max_rel_err),
+            "mismatches": self.mismatches,
+            "first_mismatch": self.first_mismatch.as_ref().map(|m| json!({
+                "index": m.index,
+                "got": finite(m.got),
+                "expected": finite(m.expected),
+            })),
+            "layout_mismatch": self.layout_mismatch,
+        })
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(layout) = &self.layout_mismatch {
+            return write!(f, "layout mismatch: {layout}");
+        }
+        write!(
+            f,
+            "max abs err {:.3e}, max rel err {:.3e}, {} of {} elements beyond tolerance ({})",
+            self.max_abs_err, self.max_rel_err, self.mismatches, self.elements, self.tolerance
+        )?;
+        if let Some(m) = &self.first_mismatch {
+            write!(
+                f,
+                "; first at {:?}: got {}, expected {}",
+                m.index, m.got, m.expected
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares a device result with the interpreter's `expected`, with the tolerance of the expected
+/// dtype.
+pub fn compare(got: &Tensor, expected: &Tensor) -> Comparison {
+    compare_with(got, expected, Tolerance::for_dtype(expected.dtype))
+}
+
+/// Compares a device result with the interpreter's `expected` with an explicit tolerance.
+pub fn compare_with(got: &Tensor, expected: &Tensor, tolerance: Tolerance) -> Comparison {
+    let elements = expected.len();
+    let mut comparison = Comparison {
+        dtype: expected.dtype,
+        tolerance,
+        elements,
+        max_abs_err: 0.0,
+        max_rel_err: 0.0,
+        mismatches: 0,
+        first_mismatch: None,
+        layout_mismatch: None,
+    };
+    if got.dtype != expected.dtype || got.shape != expected.shape {
+        comparison.layout_mismatch = Some(format!(
+            "expected {}{:?}, found {}{:?}",
+            expected.dtype, expected.shape, got.dtype, got.shape
+        ));
+        comparison.mismatches = elements;
+        comparison.max_abs_err = f64::INFINITY;
+        comparison.max_rel_err = f64::INFINITY;
+        return comparison;
+    }
+    let (got_values, expected_values) = (values(got), values(expected));
+    if got_values.len() != elements || expected_values.len() != elements {
+        comparison.layout_mismatch = Some(format!(
+            "expected {elements} elements, found {} and {}",
+            got_values.len(),
+            expected_values.len()
+        ));
+        comparison.mismatches = elements;
+        return comparison;
+    }
+    for (flat, (&g, &e)) in got_values.iter().zip(&expected_values).enumerate() {
+        let both_nan = g.is_nan() && e.is_nan();
+        let same_infinity = g.is_infinite() && g == e;
+        if !(both_nan || same_infinity) {
+            let diff = (g - e).abs();
+            let diff = if diff.is_nan() { f64::INFINITY } else { diff };
+            comparison.max_abs_err = comparison.max_abs_err.max(diff);
+            if e != 0.0 || !diff.is_finite() {
+                let rel = if e == 0.0 { f64::INFINITY } else { diff / e.abs() };
+                comparison.max_rel_err = comparison.max_rel_err.max(rel);
+            }
+        }
+        if !tolerance.allows(g, e) {
+            comparison.mismatches += 1;
+            if comparison.first_mismatch.is_none() {
+                comparison.first_mismatch = Some(Mismatch {
+                    index: unflatten(flat, &expected.shape),
+                    got: g,
+                    expected: e,
+                });
+            }
+        }
+    }
+    comparison
+}
+
+/// The elements of a tensor as `f64` (exact for every dtype moge has).
+fn values(tensor: &Tensor) -> Vec<f64> {
+    match &tensor.data {
+        TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        TensorData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
+    }
+}
+
+/// The multi-index of element `flat` of a C-order tensor of `shape`.
+fn unflatten(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (axis, &size) in shape.iter().enumerate().rev() {
+        if size > 0 {
+            index[axis] = flat % size;
+            flat /= size;
+        }
+    }
+    index
+}
+
+/// A JSON number, or `null` when not finite.
+fn finite(value: f64) -> Value {
+    if value.is_finite() {
+        json!(value)
+    } else {
+        Value::Null
+    }
+}
+
+/// Microseconds, for JSON.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `1.5 KiB`, `12 B`, `3.2 MiB`.
+pub fn bytes(count: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let value = count as f64;
+    if count < 1024 {
+        format!("{count} B")
+    } else if value < KIB * KIB {
+        format!("{:.1} KiB", value / KIB)
+    } else if value < KIB * KIB * KIB {
+        format!("{:.2} MiB", value / (KIB * KIB))
+    } else {
+        format!("{:.2} GiB", value / (KIB * KIB * KIB))
+    }
+}
+
+fn opt_bytes(count: Option<u64>) -> String {
+    count.map(bytes).unwrap_or_else(|| "n/a".to_string())
+}
+
+/// `850 us`, `12.3 ms`, `1.20 s`.
+pub fn duration(duration: Duration) -> String {
+    let micros = duration.as_secs_f64() * 1e6;
+    if micros < 1000.0 {
+        format!("{micros:.0} us")
+    } else if micros < 1e6 {
+        format!("{:.1} ms", micros / 1e3)
+    } else {
+        format!("{:.2} s", micros / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_tensor(dtype: DType, shape: Vec<usize>, values: Vec<f32>) -> Tensor {
+        Tensor::from_f32(dtype, shape, values).unwrap()
+    }
+
+    #[test]
+    fn tolerances_follow_the_table() {
+        let f32_tol = Tolerance::for_dtype(DType::F32);
+        // 1 + 1e-5 * 1 + 1e-6 = the edge for expected 1.
+        assert!(f32_tol.allows(1.0 + 1.0e-5, 1.0));
+        assert!(!f32_tol.allows(1.0 + 1.2e-5, 1.0));
+        // Near zero the absolute part decides.
+        assert!(f32_tol.allows(9e-7, 0.0));
+        assert!(!f32_tol.allows(2e-6, 0.0));
+        // bf16: one unit in the last place of 1.0 is 2^-7 = 0.0078125, inside 1e-2.
+        assert!(Tolerance::for_dtype(DType::BF16).allows(1.0078125, 1.0));
+        assert!(!Tolerance::for_dtype(DType::BF16).allows(1.015625, 1.0));
+        // f16: one unit in the last place of 1.0 is 2^-10.
+        assert!(Tolerance::for_dtype(DType::F16).allows(1.0 + 1.0 / 1024.0, 1.0));
+        assert!(!Tolerance::for_dtype(DType::F16).allows(1.0 + 2.0 / 1024.0, 1.0));
+        assert_eq!(Tolerance::for_dtype(DType::I32), Tolerance::EXACT);
+        assert!(!Tolerance::EXACT.allows(3.0, 4.0));
+        // NaN only matches NaN; infinities match themselves.
+        assert!(f32_tol.allows(f64::NAN, f64::NAN));
+        assert!(!f32_tol.allows(f64::NAN, 1.0));
+        assert!(f32_tol.allows(f64::INFINITY, f64::INFINITY));
+        assert!(!f32_tol.allows(f64::INFINITY, f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn compare_measures_errors_and_the_first_mismatch() {
+        let expected = f32_tensor(DType::F32, vec![2, 3], vec![1.0, 2.0, 0.0, -4.0, 8.0, 0.5]);
+        let got = f32_tensor(DType::F32, vec![2, 3], vec![1.0, 2.5, 0.0, -4.0, 8.0, 0.25]);
+        let c = compare(&got, &expected);
+        // |2.5 - 2| = 0.5 and |0.25 - 0.5| = 0.25: max abs 0.5; relative 0.25 and 0.5: max rel 0.5.
+        assert_eq!(c.max_abs_err, 0.5);
+        assert_eq!(c.max_rel_err, 0.5);
+        assert_eq!(c.mismatches, 2);
+        assert_eq!(
+            c.first_mismatch,
+            Some(Mismatch {
+                index: vec![0, 1],
+                got: 2.5,
+                expected: 2.0
+            })
+        );
+        assert!(!c.passed());
+        let json = c.to_json();
+        assert_eq!(json["mismatches"], 2);
+        assert_eq!(json["first_mismatch"]["index"], json!([0, 1]));
+    }
+
+    #[test]
+    fn integers_compare_exactly_and_nan_is_reported() {
+        let expected = Tensor::from_i32(vec![3], vec![1, 2, 3]).unwrap();
+        let got = Tensor::from_i32(vec![3], vec![1, 2, 4]).unwrap();
+        let c = compare(&got, &expected);
+        assert_eq!((c.mismatches, c.max_abs_err), (1, 1.0));
+        let same = compare(&expected, &expected);
+        assert!(same.passed());
+        assert_eq!((same.max_abs_err, same.max_rel_err), (0.0, 0.0));
+
+        let expected = f32_tensor(DType::F32, vec![2], vec![1.0, f32::NAN]);
+        let got = f32_tensor(DType::F32, vec![2], vec![f32::NAN, f32::NAN]);
+        let c = compare(&got, &expected);
+        assert_eq!(c.mismatches, 1);
+        assert!(c.max_abs_err.is_infinite());
+        assert_eq!(c.to_json()["max_abs_err"], Value::Null);
+    }
+
+    #[test]
+    fn layouts_must_agree() {
+        let expected = f32_tensor(DType::F32, vec![2, 2], vec![0.0; 4]);
+        let got = f32_tensor(DType::F32, vec![4], vec![0.0; 4]);
+        let c = compare(&got, &expected);
+        assert_eq!(c.mismatches, 4);
+        assert_eq!(
+            c.layout_mismatch.as_deref(),
+            Some("expected f32[2, 2], found f32[4]")
+        );
+    }
+
+    #[test]
+    fn sizes_and_durations_read_well() {
+        assert_eq!(bytes(12), "12 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024), "3.00 MiB");
+        assert_eq!(duration(Duration::from_micros(850)), "850 us");
+        assert_eq!(duration(Duration::from_micros(12_300)), "12.3 ms");
+        assert_eq!(duration(Duration::from_millis(1200)), "1.20 s");
+    }
+}
