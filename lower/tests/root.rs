@@ -1,0 +1,4 @@
+//! Integration tests of moge-lower, compiled as one test binary.
+
+mod graph_text;
+mod kir;
