@@ -175,7 +175,11 @@ impl LaunchReport {
 impl fmt::Display for LaunchReport {
     /// One line per kernel and a total line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dims: Vec<String> = self.dims.iter().map(|(n, v)| format!("{n} = {v}")).collect();
+        let dims: Vec<String> = self
+            .dims
+            .iter()
+            .map(|(n, v)| format!("{n} = {v}"))
+            .collect();
         writeln!(
             f,
             "{} on the {}{}",
@@ -397,7 +401,11 @@ pub fn compare_with(got: &Tensor, expected: &Tensor, tolerance: Tolerance) -> Co
             let diff = if diff.is_nan() { f64::INFINITY } else { diff };
             comparison.max_abs_err = comparison.max_abs_err.max(diff);
             if e != 0.0 || !diff.is_finite() {
-                let rel = if e == 0.0 { f64::INFINITY } else { diff / e.abs() };
+                let rel = if e == 0.0 {
+                    f64::INFINITY
+                } else {
+                    diff / e.abs()
+                };
                 comparison.max_rel_err = comparison.max_rel_err.max(rel);
             }
         }

@@ -46,7 +46,10 @@ pub struct BuildArgs {
     /// The kernel to build.
     #[command(flatten)]
     pub kernel: KernelArgs,
-    /// What to write, as a comma list of kinds.
+    /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4).
+    #[arg(long, value_name = "TARGET", default_value = "ascend910b2", value_parser = parse_target)]
+    pub target: moge_lower::target::Target,
+    /// What to write, as a comma list of kinds: graph, ascendc, manifest, kir.
     #[arg(
         long,
         value_name = "KINDS",
@@ -217,4 +220,9 @@ mod tests {
         assert!(parse_input("x.npy").unwrap_err().contains("no `=`"));
         assert!(parse_input("x=").unwrap_err().contains("nothing after"));
     }
+}
+
+/// Parses `--target`.
+fn parse_target(name: &str) -> Result<moge_lower::target::Target, String> {
+    moge_lower::target::Target::from_name(name).map_err(|e| e.to_string())
 }

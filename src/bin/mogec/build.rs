@@ -12,8 +12,21 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
     let specialized = source::specialize(&kernel, &args.kernel.set)?;
+    let program = if args.emit.iter().any(|k| k.needs_program()) {
+        Some(
+            moge_codegen_ascendc::compile_program(&specialized, &args.target).map_err(
+                |source| Error::Codegen {
+                    kernel: specialized.name.clone(),
+                    source: Box::new(source),
+                },
+            )?,
+        )
+    } else {
+        None
+    };
     let artifacts = Artifacts {
         kernel: &specialized,
+        program: program.as_ref(),
     };
     let written = emit::emit(&args.emit, &artifacts, &args.out_dir)?;
     output::stdout_line(&format!("built: {}", source::signature(&specialized)));

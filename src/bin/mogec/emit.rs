@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use moge_codegen_ascendc::Program;
 use moge_lower::graph::write::kernel_to_string;
 use moge_lower::Kernel;
 
@@ -19,28 +20,53 @@ use crate::output;
 pub enum EmitKind {
     /// The specialized graph IR in text form, `NAME.graph`.
     Graph,
+    /// Ascend C: one `<device kernel>.cpp` per device kernel.
+    Ascendc,
+    /// The kernel manifest (device kernels, parameters, block dim, tiling), `NAME.json`.
+    Manifest,
+    /// The scheduled kernel IR of every device kernel in text form, `NAME.kir`.
+    Kir,
 }
 
 impl EmitKind {
-    /// The file the kind is written to, for kernel `kernel`.
-    pub fn file_name(self, kernel: &str) -> String {
-        match self {
-            EmitKind::Graph => format!("{kernel}.graph"),
-        }
+    /// Whether producing the kind needs the Ascend C pipeline (lowering, scheduling, the writer).
+    pub fn needs_program(self) -> bool {
+        !matches!(self, EmitKind::Graph)
     }
 }
 
-/// What the emitters work from: the specialized kernel (later also its kernel IR and schedule).
+/// What the emitters work from: the specialized kernel and, when a kind needs it, the compiled
+/// program (kernel IR, Ascend C, manifest).
 pub struct Artifacts<'a> {
     /// The specialized graph IR.
     pub kernel: &'a Kernel,
+    /// The compiled program; `None` when no requested kind needs it.
+    pub program: Option<&'a Program>,
 }
 
-/// Produces the contents of one kind of output.
-pub fn render(kind: EmitKind, artifacts: &Artifacts<'_>) -> Result<Vec<u8>, Error> {
-    match kind {
-        EmitKind::Graph => Ok(kernel_to_string(artifacts.kernel).into_bytes()),
+/// Produces the files of one kind of output, as (file name, contents).
+pub fn render(kind: EmitKind, artifacts: &Artifacts<'_>) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let name = &artifacts.kernel.name;
+    if kind == EmitKind::Graph {
+        return Ok(vec![(
+            format!("{name}.graph"),
+            kernel_to_string(artifacts.kernel).into_bytes(),
+        )]);
     }
+    // `build` compiles the program whenever a kind needs it, so its absence is a bug in mogec.
+    let program = artifacts.program.ok_or_else(|| Error::Internal {
+        message: format!("`--emit {kind:?}` was asked for but no program was compiled"),
+    })?;
+    Ok(match kind {
+        EmitKind::Graph => Vec::new(),
+        EmitKind::Ascendc => program
+            .kernels
+            .iter()
+            .map(|k| (k.file.clone(), k.source.clone().into_bytes()))
+            .collect(),
+        EmitKind::Manifest => vec![(format!("{name}.json"), program.manifest_json().into_bytes())],
+        EmitKind::Kir => vec![(format!("{name}.kir"), program.kir_text.clone().into_bytes())],
+    })
 }
 
 /// Produces every kind in `kinds` (each once, in the order given) and only then writes them into
@@ -55,10 +81,7 @@ pub fn emit(
         if kinds[..i].contains(&kind) {
             continue;
         }
-        files.push((
-            kind.file_name(&artifacts.kernel.name),
-            render(kind, artifacts)?,
-        ));
+        files.extend(render(kind, artifacts)?);
     }
     output::write_files(out_dir, &files)
 }

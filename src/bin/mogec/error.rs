@@ -144,6 +144,20 @@ pub enum Error {
         /// Its shape.
         shape: String,
     },
+    /// The Ascend C pipeline (lowering, scheduling, budgets, the writer) refused the kernel.
+    #[error("cannot compile kernel `{kernel}` to Ascend C: {source}")]
+    Codegen {
+        /// The kernel.
+        kernel: String,
+        /// Why (boxed to keep `Error` small).
+        source: Box<moge_codegen_ascendc::CodegenError>,
+    },
+    /// A bug in mogec itself.
+    #[error("internal error in mogec: {message}")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
     /// An output could not be written.
     #[error("cannot write `{path}`: {message}")]
     Write {
@@ -171,7 +185,9 @@ impl Error {
             | Error::NoKernels { .. }
             | Error::InputData { .. }
             | Error::Eval { .. }
-            | Error::TooLarge { .. } => 1,
+            | Error::TooLarge { .. }
+            | Error::Codegen { .. } => 1,
+            Error::Internal { .. } => 101,
             Error::Specialize { source, .. } => match **source {
                 // The value of a `--set` is wrong for the kernel's constraints: an error in the
                 // kernel's use, reported like an evaluation error.
