@@ -489,6 +489,86 @@ fn build_without_kernel_takes_the_only_one() {
 }
 
 #[test]
+fn build_emits_ascend_c_manifest_and_kernel_ir() {
+    let dir = scratch("build_ascendc");
+    let run = mogec(&[
+        "build",
+        "examples/src/gate.rs",
+        "--set",
+        "E=64,G=8",
+        "--emit",
+        "graph,ascendc,manifest,kir",
+        "-o",
+        arg(&dir),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let manifest = moge_codegen_ascendc::Manifest::from_json(
+        &fs::read_to_string(dir.join("moge_gate.json")).expect("manifest written"),
+    )
+    .expect("the manifest parses");
+    assert_eq!(manifest.program, "moge_gate");
+    assert_eq!(manifest.target, "ascend910b2");
+    assert_eq!(manifest.dynamic_dims, vec!["T".to_string()]);
+    // The gate is one device kernel: logits in, weights and expert ids out.
+    assert_eq!(manifest.kernels.len(), 1);
+    let device = &manifest.kernels[0];
+    assert_eq!(device.kernel_type, "KERNEL_TYPE_AIV_ONLY");
+    assert_eq!(device.args, ["logits", "router_scale", "weight", "expert"]);
+    let cpp = fs::read_to_string(dir.join(&device.source)).expect("the .cpp is written");
+    assert!(cpp.contains(&format!(
+        "extern \"C\" __global__ __aicore__ void {}(",
+        device.name
+    )));
+    assert!(cpp.contains("KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);"));
+    let kir = fs::read_to_string(dir.join("moge_gate.kir")).expect("the kernel IR is written");
+    assert!(kir.contains(&device.name));
+    assert!(dir.join("moge_gate.graph").exists());
+
+    // Another target changes the core count in the block dim: 910B4 has 40 vector cores.
+    let run = mogec(&[
+        "build",
+        "examples/src/gate.rs",
+        "--set",
+        "E=64,G=8",
+        "--emit",
+        "manifest",
+        "--target",
+        "ascend910b4",
+        "-o",
+        arg(&dir),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let manifest = fs::read_to_string(dir.join("moge_gate.json")).expect("manifest written");
+    assert!(
+        manifest.contains("ascend910b4") && manifest.contains("40"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn build_refuses_what_cannot_be_lowered_yet_with_the_source_line() {
+    let dir = scratch("build_unsupported");
+    let src = fs::read_to_string(Path::new(ROOT).join("examples/src/ffn.rs")).expect("ffn.rs");
+    let line = src
+        .lines()
+        .position(|l| l.contains("matmul(cast"))
+        .expect("the router matmul")
+        + 1;
+    let run = mogec(&[
+        "build",
+        "examples/src/ffn.rs",
+        "--set",
+        "H=256,E=16,G=4,I=64,S=128",
+        "--emit",
+        "ascendc",
+        "-o",
+        arg(&dir),
+    ]);
+    assert_one_line_error(&run, 1, &["`matmul`", &format!("line {line}")]);
+    assert!(!dir.join("moge_ffn.graph").exists());
+}
+
+#[test]
 fn build_usage_errors() {
     let gate = "examples/src/gate.rs";
     let dir = scratch("build_errors");
@@ -526,11 +606,28 @@ fn build_usage_errors() {
         "--set",
         "E=64,G=8",
         "--emit",
-        "graph,kir",
+        "graph,llvm",
         "-o",
         out,
     ]);
-    assert_one_line_error(&run, 2, &["'kir'", "possible values: graph"]);
+    assert_one_line_error(
+        &run,
+        2,
+        &["'llvm'", "possible values: graph, ascendc, manifest, kir"],
+    );
+    let run = mogec(&[
+        "build",
+        gate,
+        "--set",
+        "E=64,G=8",
+        "--emit",
+        "ascendc",
+        "--target",
+        "ascend310",
+        "-o",
+        out,
+    ]);
+    assert_one_line_error(&run, 2, &["unknown target `ascend310`", "ascend910b2"]);
     let run = mogec(&[
         "build",
         "tests/data/missing.rs",
