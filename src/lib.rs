@@ -56,6 +56,9 @@ pub use moge_lower::graph::DType;
 pub use moge_lower::interp::Tensor;
 pub use moge_macros::kernel;
 
+pub mod demo;
+pub mod run;
+
 use moge_lower::graph::parse::ParseError;
 use moge_lower::graph::specialize::SpecializeError;
 use moge_lower::interp::EvalError;

@@ -44,6 +44,37 @@ fn mogec(args: &[&str]) -> Run {
     }
 }
 
+/// Runs `mogec` with `args` in the package root and asserts that it succeeded.
+fn mogec_ok(args: &[&str]) -> Run {
+    let run = mogec(args);
+    assert_eq!(run.code, Some(0), "{args:?}: {run:#?}");
+    run
+}
+
+/// Runs `mogec eval file --set set --random seed --dim dims -o dir` and asserts that it succeeded.
+fn eval_random(file: &str, set: &str, seed: &str, dims: &str, dir: &Path) -> Run {
+    mogec_ok(&[
+        "eval",
+        file,
+        "--set",
+        set,
+        "--random",
+        seed,
+        "--dim",
+        dims,
+        "-o",
+        arg(dir),
+    ])
+}
+
+/// A fresh scratch directory `name` holding good inputs to point `--input` at: the example gate's
+/// random inputs (seed 1) and outputs for E = 8, G = 2, T = 2.
+fn gate_inputs(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    eval_random("examples/src/gate.rs", "E=8,G=2", "1", "T=2", &dir);
+    dir
+}
+
 /// A fresh, empty scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -152,14 +183,12 @@ fn check_accepts_every_example() {
     let args: Vec<&str> = std::iter::once("check")
         .chain(files.iter().map(String::as_str))
         .collect();
-    let run = mogec(&args);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    mogec_ok(&args);
 }
 
 #[test]
 fn check_prints_one_signature_per_kernel() {
-    let run = mogec(&["check", "tests/data/good.rs"]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    let run = mogec_ok(&["check", "tests/data/good.rs"]);
     assert_eq!(run.stderr, "");
     assert_eq!(
         run.stdout,
@@ -316,8 +345,7 @@ fn check_of_several_files_reports_each_failure() {
 
 #[test]
 fn help_explains_each_subcommand_with_an_example() {
-    let run = mogec(&["--help"]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    let run = mogec_ok(&["--help"]);
     for sub in ["check", "build", "eval"] {
         assert!(
             run.stdout.contains(&format!("mogec {sub} ")),
@@ -326,8 +354,7 @@ fn help_explains_each_subcommand_with_an_example() {
         );
     }
     for sub in ["check", "build", "eval"] {
-        let run = mogec(&[sub, "--help"]);
-        assert_eq!(run.code, Some(0), "{run:#?}");
+        let run = mogec_ok(&[sub, "--help"]);
         assert!(run.stdout.contains("Example"), "{sub}: {}", run.stdout);
         assert!(
             run.stdout.contains(&format!("mogec {sub} ")),
@@ -351,7 +378,7 @@ fn help_explains_each_subcommand_with_an_example() {
 #[test]
 fn build_writes_graph_ir_that_parses_back() {
     let dir = scratch("build_gate");
-    let run = mogec(&[
+    let run = mogec_ok(&[
         "build",
         "examples/src/gate.rs",
         "--kernel",
@@ -365,7 +392,6 @@ fn build_writes_graph_ir_that_parses_back() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     let file = dir.join("moge_gate.graph");
     assert!(
         run.stdout.contains(&format!("wrote {}", file.display())),
@@ -439,8 +465,7 @@ fn build_every_example_kernel() {
         for binding in set {
             args.extend(["--set", binding]);
         }
-        let run = mogec(&args);
-        assert_eq!(run.code, Some(0), "{name}: {run:#?}");
+        mogec_ok(&args);
         let text = fs::read_to_string(dir.join(format!("{name}.graph"))).expect("graph file");
         let parsed = parse_kernel(&text).expect("parses back");
         let bindings: Vec<(String, i64)> = set
@@ -457,7 +482,7 @@ fn build_every_example_kernel() {
 #[test]
 fn build_without_kernel_takes_the_only_one() {
     let dir = scratch("build_single");
-    let run = mogec(&[
+    mogec_ok(&[
         "build",
         "tests/data/single.rs",
         "--set",
@@ -465,7 +490,6 @@ fn build_without_kernel_takes_the_only_one() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     let parsed = parse_kernel(&fs::read_to_string(dir.join("affine_relu.graph")).expect("written"))
         .expect("parses");
     assert_eq!(
@@ -474,7 +498,7 @@ fn build_without_kernel_takes_the_only_one() {
     );
     // Repeated kinds are written once; the default is `graph`.
     let dir = scratch("build_single_twice");
-    let run = mogec(&[
+    let run = mogec_ok(&[
         "build",
         "tests/data/single.rs",
         "--set",
@@ -484,14 +508,13 @@ fn build_without_kernel_takes_the_only_one() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(run.stdout.matches("wrote ").count(), 1, "{}", run.stdout);
 }
 
 #[test]
 fn build_emits_ascend_c_manifest_and_kernel_ir() {
     let dir = scratch("build_ascendc");
-    let run = mogec(&[
+    mogec_ok(&[
         "build",
         "examples/src/gate.rs",
         "--set",
@@ -501,7 +524,6 @@ fn build_emits_ascend_c_manifest_and_kernel_ir() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:?}");
     let manifest = moge_codegen_ascendc::Manifest::from_json(
         &fs::read_to_string(dir.join("moge_gate.json")).expect("manifest written"),
     )
@@ -525,7 +547,7 @@ fn build_emits_ascend_c_manifest_and_kernel_ir() {
     assert!(dir.join("moge_gate.graph").exists());
 
     // Another target changes the core count in the block dim: 910B4 has 40 vector cores.
-    let run = mogec(&[
+    mogec_ok(&[
         "build",
         "examples/src/gate.rs",
         "--set",
@@ -537,7 +559,6 @@ fn build_emits_ascend_c_manifest_and_kernel_ir() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:?}");
     let manifest = fs::read_to_string(dir.join("moge_gate.json")).expect("manifest written");
     assert!(
         manifest.contains("ascend910b4") && manifest.contains("40"),
@@ -687,7 +708,7 @@ fn build_errors_in_the_kernel() {
         Some("error: could not compile kernel `broken` due to 3 errors")
     );
     // Another kernel of the same file builds.
-    let run = mogec(&[
+    mogec_ok(&[
         "build",
         "tests/data/errors.rs",
         "--kernel",
@@ -695,7 +716,6 @@ fn build_errors_in_the_kernel() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(dir.join("fine.graph").exists());
     let run = mogec(&["build", "tests/data/not_rust.rs", "-o", arg(&dir)]);
     assert_eq!(run.code, Some(1), "{run:#?}");
@@ -709,7 +729,7 @@ fn build_errors_in_the_kernel() {
 #[test]
 fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
     let dir = scratch("eval_gate");
-    let run = mogec(&[
+    let run = mogec_ok(&[
         "eval",
         "examples/src/gate.rs",
         "--kernel",
@@ -723,7 +743,6 @@ fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
         "-o",
         arg(&dir),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(run.stdout.contains("with T = 5"), "{}", run.stdout);
     assert!(
         run.stdout.contains("output weight: f32[5, 2]"),
@@ -786,19 +805,7 @@ fn eval_random_writes_inputs_and_outputs_equal_to_the_interpreter() {
 fn eval_results_follow_the_kernel_formula() {
     // affine_relu: y = relu(x * 2 + bias), one rounding to f32 per op; the single kernel of the file.
     let dir = scratch("eval_affine");
-    let run = mogec(&[
-        "eval",
-        "tests/data/single.rs",
-        "--set",
-        "N=3",
-        "--random",
-        "11",
-        "--dim",
-        "T=4",
-        "-o",
-        arg(&dir),
-    ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    eval_random("tests/data/single.rs", "N=3", "11", "T=4", &dir);
     let x = read(&dir.join("x.npy"), DType::F32);
     let bias = read(&dir.join("bias.npy"), DType::F32);
     let y = read(&dir.join("y.npy"), DType::F32);
@@ -825,22 +832,10 @@ fn eval_results_follow_the_kernel_formula() {
 fn eval_input_round_trips() {
     let first = scratch("eval_round_trip_1");
     let second = scratch("eval_round_trip_2");
-    let run = mogec(&[
-        "eval",
-        "examples/src/gate.rs",
-        "--set",
-        "E=16,G=4",
-        "--random",
-        "3",
-        "--dim",
-        "T=9",
-        "-o",
-        arg(&first),
-    ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    eval_random("examples/src/gate.rs", "E=16,G=4", "3", "T=9", &first);
     let logits = first.join("logits.npy");
     let scale = first.join("router_scale.npy");
-    let run = mogec(&[
+    let run = mogec_ok(&[
         "eval",
         "examples/src/gate.rs",
         "--set",
@@ -852,7 +847,6 @@ fn eval_input_round_trips() {
         "-o",
         arg(&second),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(
         run.stdout.contains("with T = 9"),
         "dims inferred from the inputs: {}",
@@ -874,7 +868,7 @@ fn eval_bf16_kernel_round_trips() {
     // bf16 tensors are written as f32 and rounded back to bf16 on reading: nothing changes.
     let first = scratch("eval_bf16_1");
     let second = scratch("eval_bf16_2");
-    let run = mogec(&[
+    let run = mogec_ok(&[
         "eval",
         "tests/data/good.rs",
         "--kernel",
@@ -888,13 +882,12 @@ fn eval_bf16_kernel_round_trips() {
         "-o",
         arg(&first),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(
         run.stdout.contains("output out0: bf16[3, 8]"),
         "{}",
         run.stdout
     );
-    let run = mogec(&[
+    mogec_ok(&[
         "eval",
         "tests/data/good.rs",
         "--kernel",
@@ -908,7 +901,6 @@ fn eval_bf16_kernel_round_trips() {
         "-o",
         arg(&second),
     ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(
         fs::read(first.join("out0.npy")).unwrap(),
         fs::read(second.join("out0.npy")).unwrap()
@@ -927,19 +919,7 @@ fn eval_bf16_kernel_round_trips() {
 fn eval_the_whole_ffn_layer() {
     let dir = scratch("eval_ffn");
     let set = "H=16,E=4,G=2,I=8,S=8";
-    let run = mogec(&[
-        "eval",
-        "examples/src/ffn.rs",
-        "--set",
-        set,
-        "--random",
-        "2",
-        "--dim",
-        "T=3",
-        "-o",
-        arg(&dir),
-    ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    eval_random("examples/src/ffn.rs", set, "2", "T=3", &dir);
     let kernel = in_process(
         "examples/src/ffn.rs",
         "moge_ffn",
@@ -968,19 +948,7 @@ fn eval_the_whole_ffn_layer() {
 #[test]
 fn eval_with_no_tokens() {
     let dir = scratch("eval_t0");
-    let run = mogec(&[
-        "eval",
-        "examples/src/gate.rs",
-        "--set",
-        "E=8,G=2",
-        "--random",
-        "1",
-        "--dim",
-        "T=0",
-        "-o",
-        arg(&dir),
-    ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    eval_random("examples/src/gate.rs", "E=8,G=2", "1", "T=0", &dir);
     assert_eq!(read(&dir.join("weight.npy"), DType::F32).shape, vec![0, 2]);
     assert_eq!(read(&dir.join("expert.npy"), DType::I32).shape, vec![0, 2]);
 }
@@ -990,21 +958,7 @@ fn eval_usage_errors() {
     let dir = scratch("eval_errors");
     let out = arg(&dir);
     let gate = "examples/src/gate.rs";
-    // Good inputs to point at.
-    let inputs = scratch("eval_errors_inputs");
-    let run = mogec(&[
-        "eval",
-        gate,
-        "--set",
-        "E=8,G=2",
-        "--random",
-        "1",
-        "--dim",
-        "T=2",
-        "-o",
-        arg(&inputs),
-    ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    let inputs = gate_inputs("eval_errors_inputs");
     let logits = format!("logits={}", arg(&inputs.join("logits.npy")));
     let scale = format!("router_scale={}", arg(&inputs.join("router_scale.npy")));
 
@@ -1103,77 +1057,35 @@ fn eval_errors_in_the_data() {
     let dir = scratch("eval_data_errors");
     let out = arg(&dir);
     let gate = "examples/src/gate.rs";
-    let inputs = scratch("eval_data_errors_inputs");
-    let run = mogec(&[
-        "eval",
-        gate,
-        "--set",
-        "E=8,G=2",
-        "--random",
-        "1",
-        "--dim",
-        "T=2",
-        "-o",
-        arg(&inputs),
-    ]);
-    assert_eq!(run.code, Some(0), "{run:#?}");
+    let inputs = gate_inputs("eval_data_errors_inputs");
     let file = |name: &str| arg(&inputs.join(name)).to_string();
+    // `eval` of the gate with `--set set` on the given logits and router scale files.
+    let with_inputs = |set: &str, logits: &str, scale: &str| {
+        mogec(&[
+            "eval",
+            gate,
+            "--set",
+            set,
+            "--input",
+            &format!("logits={logits}"),
+            "--input",
+            &format!("router_scale={scale}"),
+            "-o",
+            out,
+        ])
+    };
 
     // An i32 file for an f32 parameter.
-    let run = mogec(&[
-        "eval",
-        gate,
-        "--set",
-        "E=8,G=2",
-        "--input",
-        &format!("logits={}", file("expert.npy")),
-        "--input",
-        &format!("router_scale={}", file("router_scale.npy")),
-        "-o",
-        out,
-    ]);
+    let run = with_inputs("E=8,G=2", &file("expert.npy"), &file("router_scale.npy"));
     assert_one_line_error(&run, 1, &["--input logits=", "expert.npy"]);
     // A scale of 2 elements for E = 8.
-    let run = mogec(&[
-        "eval",
-        gate,
-        "--set",
-        "E=8,G=2",
-        "--input",
-        &format!("logits={}", file("logits.npy")),
-        "--input",
-        &format!("router_scale={}", file("weight.npy")),
-        "-o",
-        out,
-    ]);
+    let run = with_inputs("E=8,G=2", &file("logits.npy"), &file("weight.npy"));
     assert_one_line_error(&run, 1, &["router_scale", "rank"]);
     // Logits for E = 8 with --set E=16: axis 1 is 8, not 16.
-    let run = mogec(&[
-        "eval",
-        gate,
-        "--set",
-        "E=16,G=2",
-        "--input",
-        &format!("logits={}", file("logits.npy")),
-        "--input",
-        &format!("router_scale={}", file("router_scale.npy")),
-        "-o",
-        out,
-    ]);
+    let run = with_inputs("E=16,G=2", &file("logits.npy"), &file("router_scale.npy"));
     assert_one_line_error(&run, 1, &["logits", "axis 1", "16", "found 8"]);
     // Not a .npy file.
-    let run = mogec(&[
-        "eval",
-        gate,
-        "--set",
-        "E=8,G=2",
-        "--input",
-        "logits=tests/data/good.rs",
-        "--input",
-        &format!("router_scale={}", file("router_scale.npy")),
-        "-o",
-        out,
-    ]);
+    let run = with_inputs("E=8,G=2", "tests/data/good.rs", &file("router_scale.npy"));
     assert_one_line_error(&run, 1, &["--input logits=", "not a .npy file"]);
     // Inputs too large to evaluate are refused before anything is allocated.
     let run = mogec(&[

@@ -5,3 +5,4 @@ mod differential;
 mod ui;
 mod cli;
 mod fuzz_frontend;
+mod launch_errors;

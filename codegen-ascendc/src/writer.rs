@@ -84,6 +84,18 @@ pub struct Writer<W: fmt::Write> {
 
 const TILE_ROWS: &str = "TILE_ROWS";
 
+/// The pieces a row copy between GM and a queue tile is written with.
+struct RowCopy {
+    /// The queue member.
+    que: String,
+    /// The C++ element type.
+    ty: &'static str,
+    /// Elements per row.
+    cols: u32,
+    /// The `DataCopyExtParams` expression.
+    params: String,
+}
+
 /// The C++ type of an element type.
 fn elem_ty(e: Elem) -> &'static str {
     match e {
@@ -350,20 +362,19 @@ impl<W: fmt::Write> Writer<W> {
             InstData::Unary { dst, .. }
             | InstData::Binary { dst, .. }
             | InstData::Scalar { dst, .. }
-            | InstData::Duplicate { dst, .. } => whole(*dst, false),
-            InstData::Cast { dst, .. } => whole(*dst, false),
-            InstData::Compare { lhs, .. } => whole(*lhs, true),
-            InstData::Select { dst, .. } => whole(*dst, true),
-            InstData::Not { src, .. } => whole(*src, true),
-            InstData::Gather { dst, .. } => whole(*dst, false),
-            InstData::SegReduce { src, seg, .. } => Self::per_row(func, *src)
-                .map(|_| vec![(Self::seg_mult(func, *src) * seg.segs, false)])
-                .unwrap_or_default(),
-            InstData::SegExpand { dst, seg, .. }
-            | InstData::VecExpand { dst, seg, .. }
-            | InstData::SegBinary { dst, seg, .. }
-            | InstData::VecBinary { dst, seg, .. } => Self::per_row(func, *dst)
-                .map(|_| vec![(Self::seg_mult(func, *dst) * seg.segs, false)])
+            | InstData::Duplicate { dst, .. }
+            | InstData::Cast { dst, .. }
+            | InstData::Gather { dst, .. } => whole(*dst, false),
+            InstData::Compare { lhs: t, .. }
+            | InstData::Select { dst: t, .. }
+            | InstData::Not { src: t, .. } => whole(*t, true),
+            // Segment ops count segments of their segmented tile.
+            InstData::SegReduce { src: t, seg, .. }
+            | InstData::SegExpand { dst: t, seg, .. }
+            | InstData::VecExpand { dst: t, seg, .. }
+            | InstData::SegBinary { dst: t, seg, .. }
+            | InstData::VecBinary { dst: t, seg, .. } => Self::per_row(func, *t)
+                .map(|_| vec![(Self::seg_mult(func, *t) * seg.segs, false)])
                 .unwrap_or_default(),
             _ => vec![],
         }
@@ -380,29 +391,22 @@ impl<W: fmt::Write> Writer<W> {
     fn count(&self, func: &Function, t: Tile, stage: StageKind, aligned: bool) -> String {
         let d = &func.tiles[t];
         let granule = granule(d.elem);
-        match d.rows {
-            Rows::Fixed(n) => {
-                let c = n * d.stride;
-                let c = if aligned {
-                    c.div_ceil(granule) * granule
-                } else {
-                    c
-                };
-                c.to_string()
+        let round = |c: u32| {
+            if aligned {
+                c.div_ceil(granule) * granule
+            } else {
+                c
             }
+        };
+        match d.rows {
+            Rows::Fixed(n) => round(n * d.stride).to_string(),
             Rows::Tile { mult } => {
                 let per_row = mult * d.stride;
                 if stage == StageKind::Compute {
                     let aligned = aligned && !per_row.is_multiple_of(granule);
                     self.name(NameKey::Count(per_row, aligned))
                 } else {
-                    let c = func.split.tile_rows * per_row;
-                    let c = if aligned {
-                        c.div_ceil(granule) * granule
-                    } else {
-                        c
-                    };
-                    c.to_string()
+                    round(func.split.tile_rows * per_row).to_string()
                 }
             }
         }
@@ -517,35 +521,22 @@ impl<W: fmt::Write> Writer<W> {
 
     fn write_helpers(&mut self) -> Result<(), Error> {
         let u = self.used;
-        if u.align_up {
-            self.write_string(helpers::ALIGN_UP)?;
-        }
-        if u.reduce || u.seg_expand || u.vec_expand || u.seg_apply || u.vec_apply {
-            self.write_string(helpers::CHUNK)?;
-        }
-        if u.reduce {
-            self.write_string(helpers::REDUCE)?;
-        }
-        if u.reduce_long {
-            self.write_string(helpers::REDUCE_LONG)?;
-        }
-        if u.seg_expand {
-            self.write_string(helpers::SEG_EXPAND)?;
-        }
-        if u.vec_expand {
-            self.write_string(helpers::VEC_EXPAND)?;
-        }
-        if u.gather {
-            self.write_string(helpers::GATHER)?;
-        }
-        if u.binary {
-            self.write_string(helpers::BINARY)?;
-        }
-        if u.seg_apply {
-            self.write_string(helpers::SEG_APPLY)?;
-        }
-        if u.vec_apply {
-            self.write_string(helpers::VEC_APPLY)?;
+        let chunk = u.reduce || u.seg_expand || u.vec_expand || u.seg_apply || u.vec_apply;
+        for (used, text) in [
+            (u.align_up, helpers::ALIGN_UP),
+            (chunk, helpers::CHUNK),
+            (u.reduce, helpers::REDUCE),
+            (u.reduce_long, helpers::REDUCE_LONG),
+            (u.seg_expand, helpers::SEG_EXPAND),
+            (u.vec_expand, helpers::VEC_EXPAND),
+            (u.gather, helpers::GATHER),
+            (u.binary, helpers::BINARY),
+            (u.seg_apply, helpers::SEG_APPLY),
+            (u.vec_apply, helpers::VEC_APPLY),
+        ] {
+            if used {
+                self.write_string(text)?;
+            }
         }
         Ok(())
     }
@@ -709,13 +700,7 @@ impl<W: fmt::Write> Writer<W> {
             locals.dedup();
             for t in locals {
                 if let Home::Buffer(b) = func.tiles[t].home {
-                    let decl = self.local_decl(func, t);
-                    let ty = elem_ty(func.tiles[t].elem);
-                    writeln!(
-                        self.out,
-                        "{l2}{decl} = {}.Get<{ty}>();",
-                        self.name(NameKey::Buffer(b))
-                    )?;
+                    self.write_get(func, t, b, l2)?;
                 }
             }
             self.write_insts(func, &insts, StageKind::Init, l2)?;
@@ -757,6 +742,24 @@ impl<W: fmt::Write> Writer<W> {
             elem_ty(func.tiles[t].elem),
             self.name(NameKey::Tile(t))
         )
+    }
+
+    /// Writes the declaration of the local `t` as a view of the buffer `b`.
+    fn write_get(
+        &mut self,
+        func: &Function,
+        t: Tile,
+        b: Buffer,
+        level: Level,
+    ) -> Result<(), Error> {
+        writeln!(
+            self.out,
+            "{level}{} = {}.Get<{}>();",
+            self.local_decl(func, t),
+            self.name(NameKey::Buffer(b)),
+            elem_ty(func.tiles[t].elem)
+        )?;
+        Ok(())
     }
 
     fn queue_of(&self, func: &Function, t: Tile) -> Option<String> {
@@ -850,10 +853,10 @@ impl<W: fmt::Write> Writer<W> {
             }
         }
         for &t in &tiles {
-            let ty = elem_ty(func.tiles[t].elem);
-            let decl = self.local_decl(func, t);
             match func.tiles[t].home {
                 Home::Queue(q) => {
+                    let ty = elem_ty(func.tiles[t].elem);
+                    let decl = self.local_decl(func, t);
                     let que = self.name(NameKey::Buffer(func.queues[q].buffer));
                     match func.queues[q].pos {
                         QueuePos::VecIn => writeln!(self.out, "{l2}{decl} = {que}.DeQue<{ty}>();")?,
@@ -862,13 +865,7 @@ impl<W: fmt::Write> Writer<W> {
                         }
                     }
                 }
-                Home::Buffer(b) => {
-                    writeln!(
-                        self.out,
-                        "{l2}{decl} = {}.Get<{ty}>();",
-                        self.name(NameKey::Buffer(b))
-                    )?;
-                }
+                Home::Buffer(b) => self.write_get(func, t, b, l2)?,
             }
         }
         self.write_insts(func, insts, StageKind::Compute, l2)?;
@@ -958,6 +955,54 @@ impl<W: fmt::Write> Writer<W> {
         }
     }
 
+    /// What a `copy_in` (`gm_to_ub`) or `copy_out` between the queue tile `t` and the row argument
+    /// `arg` is written with.
+    fn row_copy(
+        &self,
+        func: &Function,
+        t: Tile,
+        arg: Arg,
+        gm_to_ub: bool,
+    ) -> Result<RowCopy, Error> {
+        let (inst, into) = if gm_to_ub {
+            ("copy_in", "into")
+        } else {
+            ("copy_out", "from")
+        };
+        let d = &func.tiles[t];
+        let que = self
+            .queue_of(func, t)
+            .ok_or_else(|| self.unsupported(func, format!("{inst} {into} a non-queue tile")))?;
+        let Access::Rows { cols } = func.args[arg].access else {
+            return Err(self.unsupported(func, format!("{inst} of a whole argument")));
+        };
+        Ok(RowCopy {
+            que,
+            ty: elem_ty(d.elem),
+            cols,
+            params: self.dma_params(d.elem, cols, d.stride, gm_to_ub),
+        })
+    }
+
+    /// Writes a call of a segment helper: `callee(tiles..., nseg, len, stride);`.
+    fn write_seg_call(
+        &mut self,
+        level: Level,
+        callee: &str,
+        tiles: &[Tile],
+        nseg: &str,
+        seg: &SegView,
+    ) -> Result<(), Error> {
+        let mut args: Vec<String> = tiles.iter().map(|&t| self.t(t)).collect();
+        args.extend([
+            nseg.to_string(),
+            seg.len.to_string(),
+            seg.stride.to_string(),
+        ]);
+        writeln!(self.out, "{level}{callee}({});", args.join(", "))?;
+        Ok(())
+    }
+
     fn put_inst(
         &mut self,
         func: &Function,
@@ -968,50 +1013,43 @@ impl<W: fmt::Write> Writer<W> {
         let data = func.insts[i].clone();
         match data {
             InstData::CopyIn { dst, arg } => {
-                let d = &func.tiles[dst];
-                let que = self
-                    .queue_of(func, dst)
-                    .ok_or_else(|| self.unsupported(func, "copy_in into a non-queue tile"))?;
-                let ty = elem_ty(d.elem);
-                let Access::Rows { cols } = func.args[arg].access else {
-                    return Err(self.unsupported(func, "copy_in of a whole argument"));
-                };
-                let params = self.dma_params(d.elem, cols, d.stride, true);
+                let c = self.row_copy(func, dst, arg, true)?;
                 writeln!(
                     self.out,
-                    "{level}{} = {que}.AllocTensor<{ty}>();",
-                    self.local_decl(func, dst)
+                    "{level}{} = {}.AllocTensor<{}>();",
+                    self.local_decl(func, dst),
+                    c.que,
+                    c.ty
                 )?;
                 writeln!(
                     self.out,
-                    "{level}AscendC::DataCopyPad({}, {}[static_cast<uint64_t>(tile) * {TILE_ROWS} * {cols}], {params}, AscendC::DataCopyPadExtParams<{ty}>());",
+                    "{level}AscendC::DataCopyPad({}, {}[static_cast<uint64_t>(tile) * {TILE_ROWS} * {}], {}, AscendC::DataCopyPadExtParams<{}>());",
                     self.t(dst),
-                    self.name(NameKey::Global(arg))
+                    self.name(NameKey::Global(arg)),
+                    c.cols,
+                    c.params,
+                    c.ty
                 )?;
-                writeln!(self.out, "{level}{que}.EnQue({});", self.t(dst))?;
+                writeln!(self.out, "{level}{}.EnQue({});", c.que, self.t(dst))?;
             }
             InstData::CopyOut { arg, src } => {
-                let d = &func.tiles[src];
-                let que = self
-                    .queue_of(func, src)
-                    .ok_or_else(|| self.unsupported(func, "copy_out from a non-queue tile"))?;
-                let ty = elem_ty(d.elem);
-                let Access::Rows { cols } = func.args[arg].access else {
-                    return Err(self.unsupported(func, "copy_out of a whole argument"));
-                };
-                let params = self.dma_params(d.elem, cols, d.stride, false);
+                let c = self.row_copy(func, src, arg, false)?;
                 writeln!(
                     self.out,
-                    "{level}{} = {que}.DeQue<{ty}>();",
-                    self.local_decl(func, src)
+                    "{level}{} = {}.DeQue<{}>();",
+                    self.local_decl(func, src),
+                    c.que,
+                    c.ty
                 )?;
                 writeln!(
                     self.out,
-                    "{level}AscendC::DataCopyPad({}[static_cast<uint64_t>(tile) * {TILE_ROWS} * {cols}], {}, {params});",
+                    "{level}AscendC::DataCopyPad({}[static_cast<uint64_t>(tile) * {TILE_ROWS} * {}], {}, {});",
                     self.name(NameKey::Global(arg)),
-                    self.t(src)
+                    c.cols,
+                    self.t(src),
+                    c.params
                 )?;
-                writeln!(self.out, "{level}{que}.FreeTensor({});", self.t(src))?;
+                writeln!(self.out, "{level}{}.FreeTensor({});", c.que, self.t(src))?;
             }
             InstData::Load { dst, arg } => {
                 let d = &func.tiles[dst];
@@ -1204,22 +1242,19 @@ impl<W: fmt::Write> Writer<W> {
                 };
                 let nseg = self.nseg(func, src, &seg, stage);
                 match fold {
-                    Some(f) => writeln!(
-                        self.out,
-                        "{level}MogeSegReduceLong<MogeReduce::{r}>({}, {}, {}, {nseg}, {}, {});",
-                        self.t(dst),
-                        self.t(src),
-                        self.t(f),
-                        seg.len,
-                        seg.stride
+                    Some(f) => self.write_seg_call(
+                        level,
+                        &format!("MogeSegReduceLong<MogeReduce::{r}>"),
+                        &[dst, src, f],
+                        &nseg,
+                        &seg,
                     )?,
-                    None => writeln!(
-                        self.out,
-                        "{level}MogeSegReduceShort<MogeReduce::{r}>({}, {}, {nseg}, {}, {});",
-                        self.t(dst),
-                        self.t(src),
-                        seg.len,
-                        seg.stride
+                    None => self.write_seg_call(
+                        level,
+                        &format!("MogeSegReduceShort<MogeReduce::{r}>"),
+                        &[dst, src],
+                        &nseg,
+                        &seg,
                     )?,
                 }
             }
@@ -1230,26 +1265,11 @@ impl<W: fmt::Write> Writer<W> {
                 blocks,
             } => {
                 let nseg = self.nseg(func, dst, &seg, stage);
-                writeln!(
-                    self.out,
-                    "{level}MogeSegExpand({}, {}, {}, {nseg}, {}, {});",
-                    self.t(dst),
-                    self.t(src),
-                    self.t(blocks),
-                    seg.len,
-                    seg.stride
-                )?;
+                self.write_seg_call(level, "MogeSegExpand", &[dst, src, blocks], &nseg, &seg)?;
             }
             InstData::VecExpand { dst, src, seg } => {
                 let nseg = self.nseg(func, dst, &seg, stage);
-                writeln!(
-                    self.out,
-                    "{level}MogeVecExpand({}, {}, {nseg}, {}, {});",
-                    self.t(dst),
-                    self.t(src),
-                    seg.len,
-                    seg.stride
-                )?;
+                self.write_seg_call(level, "MogeVecExpand", &[dst, src], &nseg, &seg)?;
             }
             InstData::SegBinary {
                 op,
@@ -1260,16 +1280,12 @@ impl<W: fmt::Write> Writer<W> {
                 blocks,
             } => {
                 let nseg = self.nseg(func, dst, &seg, stage);
-                writeln!(
-                    self.out,
-                    "{level}MogeSegApply<MogeOp::{}>({}, {}, {}, {}, {nseg}, {}, {});",
-                    op_enum(op),
-                    self.t(dst),
-                    self.t(lhs),
-                    self.t(src),
-                    self.t(blocks),
-                    seg.len,
-                    seg.stride
+                self.write_seg_call(
+                    level,
+                    &format!("MogeSegApply<MogeOp::{}>", op_enum(op)),
+                    &[dst, lhs, src, blocks],
+                    &nseg,
+                    &seg,
                 )?;
             }
             InstData::VecBinary {
@@ -1280,15 +1296,12 @@ impl<W: fmt::Write> Writer<W> {
                 seg,
             } => {
                 let nseg = self.nseg(func, dst, &seg, stage);
-                writeln!(
-                    self.out,
-                    "{level}MogeVecApply<MogeOp::{}>({}, {}, {}, {nseg}, {}, {});",
-                    op_enum(op),
-                    self.t(dst),
-                    self.t(lhs),
-                    self.t(src),
-                    seg.len,
-                    seg.stride
+                self.write_seg_call(
+                    level,
+                    &format!("MogeVecApply<MogeOp::{}>", op_enum(op)),
+                    &[dst, lhs, src],
+                    &nseg,
+                    &seg,
                 )?;
             }
             InstData::Iota { dst, count } => {

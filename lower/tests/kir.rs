@@ -2,7 +2,7 @@
 //! kernels written in the graph IR's text form.
 
 use moge_lower::graph::parse::parse_kernel;
-use moge_lower::graph::Kernel;
+use moge_lower::graph::{DType, Kernel};
 use moge_lower::kir::{self, InstData, StageKind};
 use moge_lower::schedule::{schedule_kernel, BudgetError, LowerError, Schedule, ScheduleOptions};
 use moge_lower::target::Target;
@@ -310,5 +310,73 @@ fn dumps_read_back_and_bad_text_is_an_error() {
     assert_eq!(
         kir::parse_function(&bad).unwrap_err().message,
         format!("expected `bytes=N`, found `{token}`")
+    );
+}
+
+#[test]
+fn the_verifier_checks_copies_and_segment_operands() {
+    // The softmax kernel: i0 = copy_in t1, arg0 (in copy_in); i2 = seg_sub t3, t1, t2 with block tile
+    // t4; i5 = seg_div t0, t5, t6 with block tile t7; i6 = copy_out arg1, t0 (in copy_out).
+    let s = &schedule(
+        &softmax(64),
+        &Target::default(),
+        &ScheduleOptions::default(),
+    )
+    .unwrap()[0];
+    let good = s.func().clone();
+    let arg = |i: u32| kir::Arg::from_u32(i);
+    let tile = |i: u32| kir::Tile::from_u32(i);
+
+    // Arguments with swapped roles, and an input of another element type.
+    let mut f = good.clone();
+    f.args[arg(0)].role = kir::ArgRole::Output;
+    f.args[arg(1)].role = kir::ArgRole::Input;
+    f.args[arg(0)].dtype = DType::F16;
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(
+        errs.contains("i0: arg0 is not an input read by rows of t1"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("i0: t1 does not have the element type of arg0"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("i6: arg1 is not an output written by rows of t0"),
+        "{errs}"
+    );
+
+    // The two copies in each other's stage.
+    let mut f = good.clone();
+    let copy_in = f.stage(StageKind::CopyIn).unwrap();
+    let copy_out = f.stage(StageKind::CopyOut).unwrap();
+    let (a, b) = (
+        f.stages[copy_in].insts.clone(),
+        f.stages[copy_out].insts.clone(),
+    );
+    f.stages[copy_in].insts = b;
+    f.stages[copy_out].insts = a;
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(
+        errs.contains("i0: copy_in must be in copy_in and fill a vecin queue tile"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("i6: copy_out must be in copy_out and drain a vecout queue tile"),
+        "{errs}"
+    );
+
+    // A block tile of the wrong stride, and an integer divisor.
+    let mut f = good;
+    f.tiles[tile(4)].stride = 16;
+    f.tiles[tile(5)].elem = kir::Elem::I32;
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(
+        errs.contains("i2: block tile t4 must have stride 8"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("i5: operand t5 is i32, expected f32"),
+        "{errs}"
     );
 }

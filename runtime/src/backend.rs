@@ -271,8 +271,12 @@ impl AclBackend {
     /// Looks for CANN. Fails with [`BackendError::Unavailable`]: `CANN not found (ASCEND_HOME_PATH
     /// unset)` without CANN, and a message saying the ACL launcher is not part of this build with it.
     pub fn detect() -> Result<AclBackend, BackendError> {
-        let home = std::env::var_os(Self::HOME_VAR).filter(|value| !value.is_empty());
-        let Some(home) = home else {
+        Self::detect_at(std::env::var_os(Self::HOME_VAR))
+    }
+
+    /// [`detect`](AclBackend::detect) with the value of `ASCEND_HOME_PATH` given.
+    pub fn detect_at(home: Option<std::ffi::OsString>) -> Result<AclBackend, BackendError> {
+        let Some(home) = home.filter(|value| !value.is_empty()) else {
             return Err(BackendError::Unavailable {
                 backend: "acl",
                 reason: format!("CANN not found ({} unset)", Self::HOME_VAR),
@@ -322,5 +326,90 @@ impl AclBackend {
                 self.home.display()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(result: Result<AclBackend, BackendError>) -> String {
+        match result {
+            Err(BackendError::Unavailable {
+                backend: "acl",
+                reason,
+            }) => reason,
+            other => panic!("expected the acl backend to be unavailable, found {other:?}"),
+        }
+    }
+
+    #[test]
+    fn acl_reports_plainly_why_it_cannot_run() {
+        assert_eq!(
+            reason(AclBackend::detect_at(None)),
+            "CANN not found (ASCEND_HOME_PATH unset)"
+        );
+        assert_eq!(
+            reason(AclBackend::detect_at(Some("".into()))),
+            "CANN not found (ASCEND_HOME_PATH unset)"
+        );
+        let missing = std::env::temp_dir().join("moge-no-such-cann-dir");
+        assert_eq!(
+            reason(AclBackend::detect_at(Some(missing.clone().into()))),
+            format!(
+                "CANN not found (ASCEND_HOME_PATH is `{}`, which is not a directory)",
+                missing.display()
+            )
+        );
+        let dir = std::env::temp_dir();
+        let text = reason(AclBackend::detect_at(Some(dir.clone().into())));
+        assert_eq!(
+            text,
+            format!(
+                "CANN found at `{}`, but this build of moge has no ACL launcher yet; use the emulator",
+                dir.display()
+            )
+        );
+        let acl = AclBackend { home: dir };
+        let source = KernelSource {
+            name: "k",
+            source: "",
+            core_type: "aiv",
+            target: "ascend910b2",
+        };
+        assert!(matches!(
+            acl.prepare(&source),
+            Err(BackendError::Unavailable { .. })
+        ));
+    }
+
+    #[test]
+    fn backends_are_chosen_by_name() {
+        assert_eq!("emulator".parse::<BackendKind>(), Ok(BackendKind::Emulator));
+        assert_eq!(" ACL ".parse::<BackendKind>(), Ok(BackendKind::Acl));
+        assert_eq!(
+            "npu".parse::<BackendKind>().unwrap_err().to_string(),
+            "unknown backend `npu`: expected `emulator` or `acl`"
+        );
+        assert_eq!(BackendKind::default(), BackendKind::Emulator);
+        assert_eq!(
+            BackendKind::Emulator.create().map(|b| b.name()).ok(),
+            Some("emulator")
+        );
+    }
+
+    #[test]
+    fn the_emulator_refuses_mix_kernels_before_compiling() {
+        let source = KernelSource {
+            name: "k",
+            source: "not even C++",
+            core_type: "mix",
+            target: "ascend910b2",
+        };
+        let err = EmulatorBackend::default().prepare(&source).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the emulator backend cannot launch kernel `k`: core type `mix` is not supported (expected `aiv` or `aic`)"
+        );
     }
 }

@@ -181,7 +181,8 @@ pub enum LaunchError {
     },
     /// An input's axis does not have the size its parameter's shape gives.
     #[error(
-        "input {index} (`{param}`): axis {axis} is `{dim}` = {expected}{origin}, found {found}"
+        "input {index} (`{param}`): axis {axis} is {}{origin}, found {found}",
+        dim_text(dim, *expected)
     )]
     Shape {
         /// Position of the input.
@@ -871,11 +872,11 @@ impl<'m> Planner<'m> {
                 shape: tensor.shape.clone(),
             });
         }
-        let data_ok = match (&tensor.data, tensor.dtype) {
-            (TensorData::F32(_), DType::BF16 | DType::F16 | DType::F32) => true,
-            (TensorData::I32(_), DType::I32) => true,
-            _ => false,
-        };
+        let data_ok = matches!(
+            (&tensor.data, tensor.dtype),
+            (TensorData::F32(_), DType::BF16 | DType::F16 | DType::F32)
+                | (TensorData::I32(_), DType::I32)
+        );
         if !data_ok || !tensor.is_consistent() {
             return Err(LaunchError::BadTensor {
                 index,
@@ -1113,6 +1114,15 @@ pub fn unpack(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Tensor {
         DType::Bool => TensorData::Bool((0..n).map(|i| element(i)[0] != 0).collect()),
     };
     Tensor { dtype, shape, data }
+}
+
+/// `` `T` = 5 `` for an expression, `8` for a literal.
+fn dim_text(dim: &str, value: i64) -> String {
+    if dim == value.to_string() {
+        dim.to_string()
+    } else {
+        format!("`{dim}` = {value}")
+    }
 }
 
 impl fmt::Display for Role {

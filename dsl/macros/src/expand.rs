@@ -134,7 +134,6 @@ fn expand_kernel(item: &ItemFn, kernel: &Kernel) -> Result<TokenStream, syn::Err
     let graph_kernel = paths::graph_kernel();
     let kernel_def = paths::kernel_def();
     let result = paths::result();
-    let vec = paths::vec();
 
     let name = &item.sig.ident;
     let name_str = name.to_string();
@@ -143,7 +142,7 @@ fn expand_kernel(item: &ItemFn, kernel: &Kernel) -> Result<TokenStream, syn::Err
     let generics = &item.sig.generics;
     let (impl_generics, ty_generics, _) = generics.split_for_impl();
     let statics: Vec<&syn::Ident> = generics.const_params().map(|c| &c.ident).collect();
-    let static_names = statics.iter().map(|s| s.to_string());
+    let def_items = kernel_def_items(&name_str, &text, &statics);
 
     let params = param_idents(item);
     let (ret_ty, result_names, ret_value) = eval_results(kernel.outputs.len(), returns_tuple(item));
@@ -178,12 +177,23 @@ fn expand_kernel(item: &ItemFn, kernel: &Kernel) -> Result<TokenStream, syn::Err
         }
 
         impl #impl_generics #kernel_def for #name #ty_generics {
-            const NAME: &'static str = #name_str;
-            const GRAPH_TEXT: &'static str = #text;
-
-            fn bindings() -> #vec<(&'static str, i64)> {
-                #private::bindings(&[#((#static_names, #statics)),*])
-            }
+            #def_items
         }
     })
+}
+
+/// The `KernelDef` items a kernel struct always has, whether its kernel checked or not: its name, its
+/// graph IR text (`text`) and the bindings of its const generics `statics`.
+pub(crate) fn kernel_def_items(name: &str, text: &str, statics: &[&syn::Ident]) -> TokenStream {
+    let private = paths::private();
+    let vec = paths::vec();
+    let static_names = statics.iter().map(|s| s.to_string());
+    quote! {
+        const NAME: &'static str = #name;
+        const GRAPH_TEXT: &'static str = #text;
+
+        fn bindings() -> #vec<(&'static str, i64)> {
+            #private::bindings(&[#((#static_names, #statics)),*])
+        }
+    }
 }

@@ -6,7 +6,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{GenericParam, ItemFn, ReturnType, Type};
 
-use crate::expand::{eval_results, param_idents, returns_tuple};
+use crate::expand::{eval_results, kernel_def_items, param_idents, returns_tuple};
 use crate::paths;
 
 /// The fallback item for `item`, built from whatever parts of its signature are usable.
@@ -17,7 +17,6 @@ pub(crate) fn fallback(item: &ItemFn) -> TokenStream {
     let graph_kernel = paths::graph_kernel();
     let kernel_def = paths::kernel_def();
     let result = paths::result();
-    let vec = paths::vec();
 
     let name = &item.sig.ident;
     let name_str = name.to_string();
@@ -42,7 +41,7 @@ pub(crate) fn fallback(item: &ItemFn) -> TokenStream {
             quote!(<#(#statics),*>),
         )
     };
-    let static_names = statics.iter().map(|s| s.to_string());
+    let def_items = kernel_def_items(&name_str, "", &statics);
     // A repeated parameter name (already reported) would be a second error here: rename it.
     let mut params: Vec<syn::Ident> = Vec::new();
     for (i, param) in param_idents(item).into_iter().enumerate() {
@@ -86,12 +85,7 @@ pub(crate) fn fallback(item: &ItemFn) -> TokenStream {
         }
 
         impl #decl #kernel_def for #name #args {
-            const NAME: &'static str = #name_str;
-            const GRAPH_TEXT: &'static str = "";
-
-            fn bindings() -> #vec<(&'static str, i64)> {
-                #private::bindings(&[#((#static_names, #statics)),*])
-            }
+            #def_items
 
             fn graph() -> #result<#graph_kernel, #error> {
                 #result::Err(#private::not_compiled(Self::NAME))

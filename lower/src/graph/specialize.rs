@@ -465,7 +465,7 @@ impl fmt::Display for DisplayLineCol {
 mod tests {
     use super::*;
     use crate::graph::write::kernel_to_string;
-    use crate::graph::write::samples::{every_op, gate, loc, push, ten};
+    use crate::graph::write::samples::{every_op, gate, loc, output, push, ten};
     use crate::graph::DType;
 
     fn spec_err(k: &Kernel, bindings: &[(&str, i64)]) -> SpecializeError {
@@ -609,10 +609,7 @@ mod tests {
         let t = Dim::sym(k.add_sym("T", SymKind::Dynamic));
         let x = k.add_param("x", ten(DType::F32, &[n, t]), loc(1, 1, 5));
         let top = push(&mut k, OpKind::TopK { k: Dim::lit(4) }, &[x], loc(2, 3, 9));
-        k.outputs.push(crate::graph::Output {
-            name: "v".to_string(),
-            value: top[0],
-        });
+        output(&mut k, "v", top[0]);
         let s = k.specialize(&[("N", 2)]).expect("valid");
         assert_eq!(s.constraints.len(), 1);
         let t_new = s.sym_by_name("T").expect("T remains");

@@ -78,17 +78,22 @@ impl VerifierErrors {
 
 impl fmt::Display for VerifierErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        write_lines(f, &self.0)
     }
 }
 
 impl std::error::Error for VerifierErrors {}
+
+/// Writes `items` one a line (no newline after the last): the display form of a list of errors.
+pub(crate) fn write_lines<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        write!(f, "{e}")?;
+    }
+    Ok(())
+}
 
 /// Verifies `k`, returning every error found.
 pub fn verify(k: &Kernel) -> Result<(), VerifierErrors> {
@@ -498,8 +503,8 @@ fn type_dims(ty: &Type) -> Vec<&Dim> {
 mod tests {
     use super::*;
     use crate::graph::ops::CmpOp;
-    use crate::graph::write::samples::{every_op, gate, push, ten};
-    use crate::graph::{Output, SrcLoc, Sym};
+    use crate::graph::write::samples::{every_op, gate, output, push, ten};
+    use crate::graph::{SrcLoc, Sym};
 
     fn v(n: u32) -> Value {
         Value::from_u32(n)
@@ -818,14 +823,8 @@ mod tests {
             &[x, x],
             SrcLoc::default(),
         )[0];
-        k.outputs.push(Output {
-            name: "mask".to_string(),
-            value: mask,
-        });
-        k.outputs.push(Output {
-            name: "weight".to_string(),
-            value: mask,
-        });
+        output(&mut k, "mask", mask);
+        output(&mut k, "weight", mask);
         check(
             &k,
             &[
@@ -871,10 +870,7 @@ mod tests {
             DType::F32,
             &[Dim::sym(Sym::from_u32(0)), Dim::sym(Sym::from_u32(0))],
         );
-        k.outputs.push(Output {
-            name: "weight".to_string(),
-            value: v(6),
-        });
+        output(&mut k, "weight", v(6));
         let errors = verify(&k).expect_err("broken");
         let text = kernel_with_errors(&k, &errors);
         let expected = "kernel moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E, E]) -> (weight: f32[T, G], expert: i32[T, G], weight: f32[T, G]) {

@@ -415,6 +415,14 @@ pub(crate) mod samples {
             .to_vec()
     }
 
+    /// Appends an output named `name`.
+    pub(crate) fn output(k: &mut Kernel, name: &str, value: Value) {
+        k.outputs.push(crate::graph::Output {
+            name: name.to_string(),
+            value,
+        });
+    }
+
     /// The MoGE gate of the design document.
     pub(crate) fn gate() -> Kernel {
         let mut k = Kernel::new("moge_gate");
@@ -450,14 +458,8 @@ pub(crate) mod samples {
             &[top[0], picked],
             loc(8, 6, 40),
         )[0];
-        k.outputs.push(crate::graph::Output {
-            name: "weight".to_string(),
-            value: weight,
-        });
-        k.outputs.push(crate::graph::Output {
-            name: "expert".to_string(),
-            value: top[1],
-        });
+        output(&mut k, "weight", weight);
+        output(&mut k, "expert", top[1]);
         k
     }
 
@@ -487,60 +489,16 @@ pub(crate) mod samples {
             &[],
             none,
         )[0];
-        push(
-            &mut k,
-            OpKind::Const {
-                value: -0.0,
-                dtype: DType::BF16,
-            },
-            &[],
-            none,
-        );
-        push(
-            &mut k,
-            OpKind::Const {
-                value: f64::NEG_INFINITY,
-                dtype: DType::F16,
-            },
-            &[],
-            none,
-        );
-        push(
-            &mut k,
-            OpKind::Const {
-                value: 5e-324,
-                dtype: DType::F32,
-            },
-            &[],
-            none,
-        );
-        push(
-            &mut k,
-            OpKind::Const {
-                value: 1e300,
-                dtype: DType::F32,
-            },
-            &[],
-            none,
-        );
-        push(
-            &mut k,
-            OpKind::Const {
-                value: -7.0,
-                dtype: DType::I32,
-            },
-            &[],
-            none,
-        );
-        push(
-            &mut k,
-            OpKind::Const {
-                value: 1.0,
-                dtype: DType::Bool,
-            },
-            &[],
-            none,
-        );
+        for (value, dtype) in [
+            (-0.0, DType::BF16),
+            (f64::NEG_INFINITY, DType::F16),
+            (5e-324, DType::F32),
+            (1e300, DType::F32),
+            (-7.0, DType::I32),
+            (1.0, DType::Bool),
+        ] {
+            push(&mut k, OpKind::Const { value, dtype }, &[], none);
+        }
         for &op in UnaryOp::ALL {
             push(&mut k, OpKind::Unary(op), &[x], none);
         }
@@ -644,14 +602,8 @@ pub(crate) mod samples {
             &[down, routes, grouped[0]],
             loc(20, 5, 50),
         )[0];
-        k.outputs.push(crate::graph::Output {
-            name: "y".to_string(),
-            value: y,
-        });
-        k.outputs.push(crate::graph::Output {
-            name: "ids".to_string(),
-            value: grouped[1],
-        });
+        output(&mut k, "y", y);
+        output(&mut k, "ids", grouped[1]);
         k
     }
 }

@@ -6,6 +6,8 @@ use std::fmt;
 
 use cranelift_entity::{EntityRef, SecondaryMap};
 
+use crate::graph::verify::write_lines;
+
 use super::{
     Access, Arg, ArgRole, Buffer, BufferKind, CmpMode, Elem, Event, Function, Home, Inst, InstData,
     QueuePos, Rows, Scalar, SegView, SelectFalse, Stage, StageKind, Tile, VecBinary, VecUnary,
@@ -65,14 +67,22 @@ pub struct KirVerifierErrors(pub Vec<KirVerifierError>);
 
 impl fmt::Display for KirVerifierErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
+        write_lines(f, &self.0)
     }
+}
+
+/// The element types of numeric tiles.
+const NUM: &[Elem] = &[Elem::F32, Elem::I32];
+/// The element types of float tiles.
+const FLOAT: &[Elem] = &[Elem::F32];
+
+/// Which way a GM copy moves data.
+#[derive(Copy, Clone)]
+enum Direction {
+    /// GM to UB (`copy_in`).
+    In,
+    /// UB to GM (`copy_out`).
+    Out,
 }
 
 struct Verifier<'a> {
@@ -358,56 +368,84 @@ impl Verifier<'_> {
         }
     }
 
+    /// Checks a `copy_in` or `copy_out` moving rows of `arg` through the queue tile `tile`.
+    fn gm_copy(&mut self, i: Inst, stage: StageKind, tile: Tile, arg: Arg, dir: Direction) {
+        let f = self.func;
+        let (want_stage, want_pos, role, placement, access) = match dir {
+            Direction::In => (
+                StageKind::CopyIn,
+                QueuePos::VecIn,
+                ArgRole::Input,
+                "fill a vecin",
+                "an input read",
+            ),
+            Direction::Out => (
+                StageKind::CopyOut,
+                QueuePos::VecOut,
+                ArgRole::Output,
+                "drain a vecout",
+                "an output written",
+            ),
+        };
+        if stage != want_stage || self.queue_pos(tile) != Some(want_pos) {
+            let name = want_stage.name();
+            self.err(
+                AnyEntity::Inst(i),
+                format!("{name} must be in {name} and {placement} queue tile"),
+            );
+        }
+        let a = &f.args[arg];
+        match a.access {
+            Access::Rows { cols } if a.role == role && cols == f.tiles[tile].cols => {}
+            _ => self.err(
+                AnyEntity::Inst(i),
+                format!("{arg} is not {access} by rows of {tile}"),
+            ),
+        }
+        if f.tiles[tile].elem != Elem::storage(a.dtype) {
+            self.err(
+                AnyEntity::Inst(i),
+                format!("{tile} does not have the element type of {arg}"),
+            );
+        }
+    }
+
+    /// Checks the element types of a binary op `dst = lhs op rhs`: `rhs` and `dst` follow `lhs`.
+    fn binary_operands(&mut self, i: Inst, op: VecBinary, dst: Tile, lhs: Tile, rhs: Tile) {
+        let allowed = if op == VecBinary::Div { FLOAT } else { NUM };
+        let elem = self.func.tiles[lhs].elem;
+        self.elem_is(i, lhs, allowed, "operand");
+        self.elem_is(i, rhs, &[elem], "operand");
+        self.elem_is(i, dst, &[elem], "result");
+    }
+
+    /// `t` is one row holding at least `len` elements.
+    fn one_row(&mut self, i: Inst, t: Tile, len: u32) {
+        let d = &self.func.tiles[t];
+        if d.rows != Rows::Fixed(1) || d.cols < len {
+            self.err(
+                AnyEntity::Inst(i),
+                format!("{t} must be one row of at least {len} elements"),
+            );
+        }
+    }
+
+    /// The block scratch tile `blocks` of a segment op has stride 8.
+    fn block_tile(&mut self, i: Inst, blocks: Tile) {
+        if self.func.tiles[blocks].stride != 8 {
+            self.err(
+                AnyEntity::Inst(i),
+                format!("block tile {blocks} must have stride 8"),
+            );
+        }
+    }
+
     fn inst(&mut self, i: Inst, stage: StageKind, data: &InstData) {
         let f = self.func;
         let vector_stage = matches!(stage, StageKind::Init | StageKind::Compute);
         match data {
-            InstData::CopyIn { dst, arg } => {
-                if stage != StageKind::CopyIn || self.queue_pos(*dst) != Some(QueuePos::VecIn) {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        "copy_in must be in copy_in and fill a vecin queue tile",
-                    );
-                }
-                let a = &f.args[*arg];
-                match a.access {
-                    Access::Rows { cols }
-                        if a.role == ArgRole::Input && cols == f.tiles[*dst].cols => {}
-                    _ => self.err(
-                        AnyEntity::Inst(i),
-                        format!("{arg} is not an input read by rows of {dst}"),
-                    ),
-                }
-                if f.tiles[*dst].elem != Elem::storage(a.dtype) {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        format!("{dst} does not have the element type of {arg}"),
-                    );
-                }
-            }
-            InstData::CopyOut { arg, src } => {
-                if stage != StageKind::CopyOut || self.queue_pos(*src) != Some(QueuePos::VecOut) {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        "copy_out must be in copy_out and drain a vecout queue tile",
-                    );
-                }
-                let a = &f.args[*arg];
-                match a.access {
-                    Access::Rows { cols }
-                        if a.role == ArgRole::Output && cols == f.tiles[*src].cols => {}
-                    _ => self.err(
-                        AnyEntity::Inst(i),
-                        format!("{arg} is not an output written by rows of {src}"),
-                    ),
-                }
-                if f.tiles[*src].elem != Elem::storage(a.dtype) {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        format!("{src} does not have the element type of {arg}"),
-                    );
-                }
-            }
+            InstData::CopyIn { dst, arg } => self.gm_copy(i, stage, *dst, *arg, Direction::In),
+            InstData::CopyOut { arg, src } => self.gm_copy(i, stage, *src, *arg, Direction::Out),
             InstData::Load { dst, arg } => {
                 let a = &f.args[*arg];
                 if stage != StageKind::Init || !(self.is_resident(*dst) || self.init_only(*dst)) {
@@ -460,8 +498,6 @@ impl Verifier<'_> {
 
     fn vector_inst(&mut self, i: Inst, data: &InstData) {
         let f = self.func;
-        const NUM: &[Elem] = &[Elem::F32, Elem::I32];
-        const FLOAT: &[Elem] = &[Elem::F32];
         match data {
             InstData::Unary { op, dst, src } => {
                 let allowed = if *op == VecUnary::Relu { NUM } else { FLOAT };
@@ -470,10 +506,7 @@ impl Verifier<'_> {
                 self.same_layout(i, &[*dst, *src]);
             }
             InstData::Binary { op, dst, lhs, rhs } => {
-                let allowed = if *op == VecBinary::Div { FLOAT } else { NUM };
-                self.elem_is(i, *lhs, allowed, "operand");
-                self.elem_is(i, *rhs, &[f.tiles[*lhs].elem], "operand");
-                self.elem_is(i, *dst, &[f.tiles[*lhs].elem], "result");
+                self.binary_operands(i, *op, *dst, *lhs, *rhs);
                 self.same_layout(i, &[*dst, *lhs, *rhs]);
             }
             InstData::Scalar {
@@ -573,24 +606,13 @@ impl Verifier<'_> {
                 self.elem_is(i, *blocks, &[f.tiles[*src].elem], "scratch");
                 self.seg_view(i, *dst, seg);
                 self.per_segment(i, *src, *dst, seg);
-                if f.tiles[*blocks].stride != 8 {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        format!("block tile {blocks} must have stride 8"),
-                    );
-                }
+                self.block_tile(i, *blocks);
             }
             InstData::VecExpand { dst, src, seg } => {
                 self.elem_is(i, *src, NUM, "operand");
                 self.elem_is(i, *dst, &[f.tiles[*src].elem], "result");
                 self.seg_view(i, *dst, seg);
-                let s = &f.tiles[*src];
-                if s.rows != Rows::Fixed(1) || s.cols < seg.len {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        format!("{src} must be one row of at least {} elements", seg.len),
-                    );
-                }
+                self.one_row(i, *src, seg.len);
             }
             InstData::SegBinary {
                 op,
@@ -600,20 +622,12 @@ impl Verifier<'_> {
                 seg,
                 blocks,
             } => {
-                let allowed = if *op == VecBinary::Div { FLOAT } else { NUM };
-                self.elem_is(i, *lhs, allowed, "operand");
-                self.elem_is(i, *src, &[f.tiles[*lhs].elem], "operand");
-                self.elem_is(i, *dst, &[f.tiles[*lhs].elem], "result");
+                self.binary_operands(i, *op, *dst, *lhs, *src);
                 self.elem_is(i, *blocks, &[f.tiles[*lhs].elem], "scratch");
                 self.same_layout(i, &[*dst, *lhs]);
                 self.seg_view(i, *dst, seg);
                 self.per_segment(i, *src, *dst, seg);
-                if f.tiles[*blocks].stride != 8 {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        format!("block tile {blocks} must have stride 8"),
-                    );
-                }
+                self.block_tile(i, *blocks);
             }
             InstData::VecBinary {
                 op,
@@ -622,19 +636,10 @@ impl Verifier<'_> {
                 src,
                 seg,
             } => {
-                let allowed = if *op == VecBinary::Div { FLOAT } else { NUM };
-                self.elem_is(i, *lhs, allowed, "operand");
-                self.elem_is(i, *src, &[f.tiles[*lhs].elem], "operand");
-                self.elem_is(i, *dst, &[f.tiles[*lhs].elem], "result");
+                self.binary_operands(i, *op, *dst, *lhs, *src);
                 self.same_layout(i, &[*dst, *lhs]);
                 self.seg_view(i, *dst, seg);
-                let s = &f.tiles[*src];
-                if s.rows != Rows::Fixed(1) || s.cols < seg.len {
-                    self.err(
-                        AnyEntity::Inst(i),
-                        format!("{src} must be one row of at least {} elements", seg.len),
-                    );
-                }
+                self.one_row(i, *src, seg.len);
             }
             InstData::Iota { dst, count } => {
                 self.elem_is(i, *dst, NUM, "result");

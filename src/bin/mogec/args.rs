@@ -88,6 +88,43 @@ pub struct EvalArgs {
     pub out_dir: PathBuf,
 }
 
+/// Arguments of `mogec run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The kernel to run.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4).
+    #[arg(long, value_name = "TARGET", default_value = "ascend910b2", value_parser = parse_target)]
+    pub target: moge_lower::target::Target,
+    /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an NPU through CANN).
+    #[arg(long, value_name = "BACKEND", default_value = "emulator", value_parser = parse_backend)]
+    pub backend: moge_runtime::backend::BackendKind,
+    /// An input: the parameter's name and a .npy file (repeat for every parameter).
+    #[arg(long, value_name = "PARAM=FILE.npy", value_parser = parse_input, conflicts_with = "random")]
+    pub input: Vec<InputBinding>,
+    /// Make deterministic random inputs from this seed (and write them to the output directory).
+    #[arg(long, value_name = "SEED")]
+    pub random: Option<u64>,
+    /// The value of a dynamic dim for --random, e.g. `--dim T=128` (repeat or separate with commas).
+    #[arg(
+        long,
+        value_name = "NAME=VALUE",
+        value_parser = parse_dim_binding,
+        value_delimiter = ',',
+        requires = "random"
+    )]
+    pub dim: Vec<DimBinding>,
+    /// The output directory (created if it does not exist).
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+/// Parses a backend name (`emulator`, `acl`).
+fn parse_backend(name: &str) -> Result<moge_runtime::backend::BackendKind, String> {
+    name.parse().map_err(|err: moge_runtime::backend::UnknownBackend| err.to_string())
+}
+
 /// A `NAME=VALUE` dim binding (`--set E=64`, `--dim T=128`).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DimBinding {

@@ -1,7 +1,7 @@
 //! What `mogec build --emit` can write, and how each kind is produced.
 //!
 //! Adding a kind: a variant of [`EmitKind`] (its doc comment is the `--help` text), its file name in
-//! [`EmitKind::file_name`], and how to produce it in [`render`]. Kinds that need later stages of the
+//! `EmitKind::needs_program`, and how to produce it in [`render`]. Kinds that need later stages of the
 //! pipeline (kernel IR, Ascend C, the manifest) get them through [`Artifacts`], which grows with
 //! them.
 

@@ -152,6 +152,19 @@ pub enum Error {
         /// Why (boxed to keep `Error` small).
         source: Box<moge_codegen_ascendc::CodegenError>,
     },
+    /// `mogec run` / `mogec demo` failed: compiling, launching, an unavailable backend.
+    #[error("{0}")]
+    Run(Box<moge::run::RunError>),
+    /// `mogec run` / `mogec demo` ran, but some outputs are beyond tolerance of the interpreter.
+    #[error("kernel `{kernel}`: {outputs} beyond tolerance of the reference interpreter (see {report})")]
+    Mismatch {
+        /// The kernel.
+        kernel: String,
+        /// The outputs beyond tolerance, quoted.
+        outputs: String,
+        /// Where the details are.
+        report: String,
+    },
     /// A bug in mogec itself.
     #[error("internal error in mogec: {message}")]
     Internal {
@@ -187,6 +200,8 @@ impl Error {
             | Error::Eval { .. }
             | Error::TooLarge { .. }
             | Error::Codegen { .. } => 1,
+            Error::Run(err) => err.exit_code(),
+            Error::Mismatch { .. } => 1,
             Error::Internal { .. } => 101,
             Error::Specialize { source, .. } => match **source {
                 // The value of a `--set` is wrong for the kernel's constraints: an error in the

@@ -7,7 +7,11 @@
 //! - `mogec build FILE.rs --kernel NAME --set E=64 --emit graph -o DIR` specializes one kernel and
 //!   writes what `--emit` asks for (for now the graph IR text, `DIR/NAME.graph`);
 //! - `mogec eval FILE.rs --kernel NAME --set ... (--input P=F.npy ... | --random SEED --dim T=128)
-//!   -o DIR` runs the reference interpreter on `.npy` inputs and writes `.npy` outputs.
+//!   -o DIR` runs the reference interpreter on `.npy` inputs and writes `.npy` outputs;
+//! - `mogec run FILE.rs ...` (the same flags as eval, plus `--backend`, `--target`) compiles the kernel,
+//!   runs it on the emulator, checks it against the interpreter and writes the outputs and
+//!   `DIR/report.json` (logic in `moge::run`); exit status 1 when an output is beyond tolerance;
+//! - `mogec demo` runs the MoGE gate of Pangu Pro MoE on the emulator and reports (`moge::demo`).
 //!
 //! Exit status: 0 on success, 1 for an error in the user's kernel or data (diagnostics, a constraint
 //! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file), 2 for a usage
@@ -22,6 +26,7 @@ mod emit;
 mod error;
 mod eval;
 mod output;
+mod run;
 mod source;
 
 use std::panic;
@@ -30,7 +35,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use args::{BuildArgs, CheckArgs, EvalArgs};
+use args::{BuildArgs, CheckArgs, EvalArgs, RunArgs};
 use error::Error;
 
 /// The top-level help text after the subcommand list.
@@ -41,8 +46,11 @@ Examples:
   mogec eval examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=128 -o out
   mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \\
       --input router_scale=out/router_scale.npy -o out2
+  mogec run examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=4096 -o out
+  mogec demo
 
-Exit status: 0 success, 1 an error in the kernel or its data (diagnostics, evaluation errors),
+Exit status: 0 success, 1 an error in the kernel or its data (diagnostics, evaluation errors,
+outputs of run or demo beyond tolerance),
 2 a usage error (bad flags, missing or unreadable files), 101 an internal error (a bug in moge).";
 
 /// The moge kernel compiler: checks, specializes and evaluates `#[moge::kernel]` functions in a Rust
@@ -55,7 +63,7 @@ struct Cli {
     command: Command,
 }
 
-/// The subcommands. `run` and `demo` come next.
+/// The subcommands.
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check every kernel in a Rust file and report errors the way rustc does.
@@ -99,6 +107,33 @@ enum Command {
                       --input router_scale=out/router_scale.npy -o out2"
     )]
     Eval(EvalArgs),
+    /// Compile one kernel, run it on the emulator and check it against the reference interpreter.
+    #[command(
+        long_about = "Compile one kernel to Ascend C, run it on a backend (moge's CPU emulator of the \
+                      Ascend C programming model by default) and check every output against the \
+                      reference interpreter on the same inputs.\n\n\
+                      Inputs are given as for eval (--input PARAM=FILE.npy for every parameter, or \
+                      --random SEED with --dim for every dynamic dim). Each output is written as \
+                      DIR/NAME.npy (named as eval names them), random inputs as DIR/PARAM.npy, and \
+                      DIR/report.json holds the device kernels, block dim, GM bytes read and written, \
+                      UB use, wall time and, per output, max_abs_err, max_rel_err and mismatches \
+                      (elements beyond the dtype's tolerance: f32 1e-6 + 1e-5 |x|, f16 1e-6 + 1e-3 |x|, \
+                      bf16 1e-5 + 1e-2 |x|, i32 exact). Exits with 1 when any output is beyond \
+                      tolerance.",
+        after_help = "Example:\n  mogec run examples/src/gate.rs --kernel moge_gate --set E=64,G=8 --random 1 \
+                      --dim T=4096 -o out"
+    )]
+    Run(RunArgs),
+    /// Run the MoGE gate of Pangu Pro MoE on the emulator and report what it did.
+    #[command(
+        long_about = "Compile the MoGE router of Pangu Pro MoE (moge_gate, 64 experts in 8 groups) \
+                      to Ascend C, run it on moge's CPU emulator at a decode size (456 tokens) and a \
+                      prefill size (4096 tokens), and print the device kernels, block dim, UB use, GM \
+                      traffic against the compulsory bytes, the error against the reference \
+                      interpreter and the wall time. Needs a C++ compiler (g++) for the emulator; \
+                      exits with 1 if an output is beyond tolerance."
+    )]
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -143,6 +178,8 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Check(args) => check::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Demo => run::demo(),
     }
 }
 

@@ -186,6 +186,59 @@ inline void check_burst(const char* call, uint32_t block_count) {
     }
 }
 
+/// The bytes of a contiguous DataCopy of `count` elements, which must be whole 32-byte blocks (`hint` ends the
+/// message otherwise).
+template <typename T>
+inline uint64_t whole_block_bytes(const char* call, uint32_t count, const char* hint) {
+    const uint64_t bytes = static_cast<uint64_t>(count) * sizeof(T);
+    if (bytes % 32 != 0) {
+        violation(call, "count %u x %zu bytes = %llu bytes is not a multiple of 32%s", count, sizeof(T),
+                  static_cast<unsigned long long>(bytes), hint);
+    }
+    return bytes;
+}
+
+/// The byte layout of a strided DataCopy (DataCopyParams, all units 32-byte blocks): `count` blocks of `block`
+/// bytes, `src_step` / `dst_step` bytes apart.
+struct BlockLayout {
+    uint32_t count;
+    uint64_t block;
+    uint64_t src_step;
+    uint64_t dst_step;
+
+    /// Bytes from the first source block to the end of the last (`count` must be at least 1).
+    uint64_t src_span() const { return (count - 1) * src_step + block; }
+    /// Bytes from the first destination block to the end of the last (`count` must be at least 1).
+    uint64_t dst_span() const { return (count - 1) * dst_step + block; }
+};
+
+/// Checks the block count of a strided DataCopy and returns its layout, or false if it moves nothing.
+inline bool block_layout(const char* call, const AscendC::DataCopyParams& p, BlockLayout& layout) {
+    check_burst(call, p.blockCount);
+    if (p.blockCount == 0 || p.blockLen == 0) {
+        return false;
+    }
+    layout.count = p.blockCount;
+    layout.block = static_cast<uint64_t>(p.blockLen) * 32;
+    layout.src_step = (static_cast<uint64_t>(p.blockLen) + p.srcStride) * 32;
+    layout.dst_step = (static_cast<uint64_t>(p.blockLen) + p.dstStride) * 32;
+    return true;
+}
+
+/// Checks the block count and length of a DataCopyPad (`block_len` in bytes, whole elements).
+template <typename T>
+inline void check_pad_blocks(const char* call, uint32_t block_count, uint32_t block_len) {
+    if (block_count < 1 || block_count > 4095) {
+        violation(call, "blockCount %u is outside 1..4095", block_count);
+    }
+    if (block_len < 1 || block_len > 2097151) {
+        violation(call, "blockLen %u bytes is outside 1..2097151", block_len);
+    }
+    if (block_len % sizeof(T) != 0) {
+        violation(call, "blockLen %u bytes is not a multiple of the %zu-byte element", block_len, sizeof(T));
+    }
+}
+
 }  // namespace moge_emu
 
 namespace AscendC {
@@ -196,12 +249,8 @@ namespace AscendC {
 template <typename T>
 inline void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const uint32_t count) {
     const char* call = "DataCopy(GM->local)";
-    const uint64_t bytes = static_cast<uint64_t>(count) * sizeof(T);
     moge_emu::check_local_copy_operand(call, "dst", dst);
-    if (bytes % 32 != 0) {
-        moge_emu::violation(call, "count %u x %zu bytes = %llu bytes is not a multiple of 32 (use DataCopyPad)", count,
-                            sizeof(T), static_cast<unsigned long long>(bytes));
-    }
+    const uint64_t bytes = moge_emu::whole_block_bytes<T>(call, count, " (use DataCopyPad)");
     moge_emu::check_local_bytes(call, "dst", dst, bytes);
     moge_emu::check_gm_element_alignment(call, src.address_);
     src.check(call, src.address_, bytes);
@@ -212,12 +261,8 @@ inline void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, cons
 template <typename T>
 inline void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const uint32_t count) {
     const char* call = "DataCopy(local->GM)";
-    const uint64_t bytes = static_cast<uint64_t>(count) * sizeof(T);
     moge_emu::check_local_copy_operand(call, "src", src);
-    if (bytes % 32 != 0) {
-        moge_emu::violation(call, "count %u x %zu bytes = %llu bytes is not a multiple of 32 (use DataCopyPad)", count,
-                            sizeof(T), static_cast<unsigned long long>(bytes));
-    }
+    const uint64_t bytes = moge_emu::whole_block_bytes<T>(call, count, " (use DataCopyPad)");
     moge_emu::check_local_bytes(call, "src", src, bytes);
     moge_emu::check_gm_element_alignment(call, dst.address_);
     dst.check(call, dst.address_, bytes);
@@ -228,13 +273,9 @@ inline void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, cons
 template <typename T>
 inline void DataCopy(const LocalTensor<T>& dst, const LocalTensor<T>& src, const uint32_t count) {
     const char* call = "DataCopy(local->local)";
-    const uint64_t bytes = static_cast<uint64_t>(count) * sizeof(T);
     moge_emu::check_local_copy_operand(call, "dst", dst);
     moge_emu::check_local_copy_operand(call, "src", src);
-    if (bytes % 32 != 0) {
-        moge_emu::violation(call, "count %u x %zu bytes = %llu bytes is not a multiple of 32", count, sizeof(T),
-                            static_cast<unsigned long long>(bytes));
-    }
+    const uint64_t bytes = moge_emu::whole_block_bytes<T>(call, count, "");
     moge_emu::check_local_bytes(call, "dst", dst, bytes);
     moge_emu::check_local_bytes(call, "src", src, bytes);
     std::memmove(dst.ptr_, src.ptr_, bytes);
@@ -247,20 +288,17 @@ inline void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, cons
     const char* call = "DataCopy(GM->local, DataCopyParams)";
     const DataCopyParams& p = repeatParams;
     moge_emu::check_local_copy_operand(call, "dst", dst);
-    moge_emu::check_burst(call, p.blockCount);
-    if (p.blockCount == 0 || p.blockLen == 0) {
+    moge_emu::BlockLayout l;
+    if (!moge_emu::block_layout(call, p, l)) {
         return;
     }
-    const uint64_t block = static_cast<uint64_t>(p.blockLen) * 32;
-    const uint64_t src_step = (static_cast<uint64_t>(p.blockLen) + p.srcStride) * 32;
-    const uint64_t dst_step = (static_cast<uint64_t>(p.blockLen) + p.dstStride) * 32;
-    moge_emu::check_local_bytes(call, "dst", dst, (p.blockCount - 1) * dst_step + block);
+    moge_emu::check_local_bytes(call, "dst", dst, l.dst_span());
     moge_emu::check_gm_element_alignment(call, src.address_);
-    src.check(call, src.address_, (p.blockCount - 1) * src_step + block);
+    src.check(call, src.address_, l.src_span());
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.address_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.ptr_);
-    for (uint32_t i = 0; i < p.blockCount; ++i) {
-        moge_emu::gm_load(to + i * dst_step, from + i * src_step, block);
+    for (uint32_t i = 0; i < l.count; ++i) {
+        moge_emu::gm_load(to + i * l.dst_step, from + i * l.src_step, l.block);
     }
 }
 
@@ -269,21 +307,18 @@ inline void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, cons
     const char* call = "DataCopy(local->GM, DataCopyParams)";
     const DataCopyParams& p = repeatParams;
     moge_emu::check_local_copy_operand(call, "src", src);
-    moge_emu::check_burst(call, p.blockCount);
-    if (p.blockCount == 0 || p.blockLen == 0) {
+    moge_emu::BlockLayout l;
+    if (!moge_emu::block_layout(call, p, l)) {
         return;
     }
-    const uint64_t block = static_cast<uint64_t>(p.blockLen) * 32;
-    const uint64_t src_step = (static_cast<uint64_t>(p.blockLen) + p.srcStride) * 32;
-    const uint64_t dst_step = (static_cast<uint64_t>(p.blockLen) + p.dstStride) * 32;
-    moge_emu::check_local_bytes(call, "src", src, (p.blockCount - 1) * src_step + block);
+    moge_emu::check_local_bytes(call, "src", src, l.src_span());
     moge_emu::check_gm_element_alignment(call, dst.address_);
-    dst.check(call, dst.address_, (p.blockCount - 1) * dst_step + block);
+    dst.check(call, dst.address_, l.dst_span());
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.ptr_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.address_);
-    for (uint32_t i = 0; i < p.blockCount; ++i) {
-        moge_emu::gm_store(call, reinterpret_cast<T*>(to + i * dst_step), reinterpret_cast<const T*>(from + i * src_step),
-                           block / sizeof(T));
+    for (uint32_t i = 0; i < l.count; ++i) {
+        moge_emu::gm_store(call, reinterpret_cast<T*>(to + i * l.dst_step),
+                           reinterpret_cast<const T*>(from + i * l.src_step), l.block / sizeof(T));
     }
 }
 
@@ -293,19 +328,16 @@ inline void DataCopy(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
     const DataCopyParams& p = repeatParams;
     moge_emu::check_local_copy_operand(call, "dst", dst);
     moge_emu::check_local_copy_operand(call, "src", src);
-    moge_emu::check_burst(call, p.blockCount);
-    if (p.blockCount == 0 || p.blockLen == 0) {
+    moge_emu::BlockLayout l;
+    if (!moge_emu::block_layout(call, p, l)) {
         return;
     }
-    const uint64_t block = static_cast<uint64_t>(p.blockLen) * 32;
-    const uint64_t src_step = (static_cast<uint64_t>(p.blockLen) + p.srcStride) * 32;
-    const uint64_t dst_step = (static_cast<uint64_t>(p.blockLen) + p.dstStride) * 32;
-    moge_emu::check_local_bytes(call, "src", src, (p.blockCount - 1) * src_step + block);
-    moge_emu::check_local_bytes(call, "dst", dst, (p.blockCount - 1) * dst_step + block);
+    moge_emu::check_local_bytes(call, "src", src, l.src_span());
+    moge_emu::check_local_bytes(call, "dst", dst, l.dst_span());
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.ptr_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.ptr_);
-    for (uint32_t i = 0; i < p.blockCount; ++i) {
-        std::memmove(to + i * dst_step, from + i * src_step, block);
+    for (uint32_t i = 0; i < l.count; ++i) {
+        std::memmove(to + i * l.dst_step, from + i * l.src_step, l.block);
     }
 }
 
@@ -319,15 +351,7 @@ inline void copy_pad_in(const char* call, const LocalTensor<T>& dst, const Globa
                         uint32_t block_len, uint64_t src_gap, uint64_t dst_gap, bool is_pad, uint32_t left, uint32_t right,
                         const T& pad_value) {
     moge_emu::check_local_copy_operand(call, "dst", dst);
-    if (block_count < 1 || block_count > 4095) {
-        moge_emu::violation(call, "blockCount %u is outside 1..4095", block_count);
-    }
-    if (block_len < 1 || block_len > 2097151) {
-        moge_emu::violation(call, "blockLen %u bytes is outside 1..2097151", block_len);
-    }
-    if (block_len % sizeof(T) != 0) {
-        moge_emu::violation(call, "blockLen %u bytes is not a multiple of the %zu-byte element", block_len, sizeof(T));
-    }
+    moge_emu::check_pad_blocks<T>(call, block_count, block_len);
     if (left * sizeof(T) > 32 || right * sizeof(T) > 32) {
         moge_emu::violation(call, "leftPadding %u / rightPadding %u elements exceed 32 bytes", left, right);
     }
@@ -370,15 +394,7 @@ template <typename T>
 inline void copy_pad_out(const char* call, const GlobalTensor<T>& dst, const LocalTensor<T>& src, uint32_t block_count,
                          uint32_t block_len, uint64_t src_gap, uint64_t dst_gap) {
     moge_emu::check_local_copy_operand(call, "src", src);
-    if (block_count < 1 || block_count > 4095) {
-        moge_emu::violation(call, "blockCount %u is outside 1..4095", block_count);
-    }
-    if (block_len < 1 || block_len > 2097151) {
-        moge_emu::violation(call, "blockLen %u bytes is outside 1..2097151", block_len);
-    }
-    if (block_len % sizeof(T) != 0) {
-        moge_emu::violation(call, "blockLen %u bytes is not a multiple of the %zu-byte element", block_len, sizeof(T));
-    }
+    moge_emu::check_pad_blocks<T>(call, block_count, block_len);
     const uint64_t padded = (static_cast<uint64_t>(block_len) + 31) / 32 * 32;
     const uint64_t src_step = padded + src_gap * 32;
     const uint64_t dst_step = block_len + dst_gap;

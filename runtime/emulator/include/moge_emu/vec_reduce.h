@@ -10,6 +10,12 @@
 
 namespace moge_emu {
 
+/// The mask of a reduction given as an `int32_t` count of leading elements per repeat (negative: none).
+template <typename T>
+inline Mask leading_mask(const char* call, int32_t mask, bool is_set_mask) {
+    return continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask), per_repeat<T>(), is_set_mask);
+}
+
 /// a + b in the precision of T (16-bit floats round after every addition; half saturates at +-65504).
 template <typename T>
 inline float reduce_add(float a, float b) {
@@ -289,8 +295,7 @@ inline void WholeReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src,
                            const int32_t dstRepStride, const int32_t srcBlkStride, const int32_t srcRepStride) {
     const char* call = "WholeReduceSum";
     moge_emu::whole_reduce_sum(call, dst, src,
-                               moge_emu::continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask),
-                                                         moge_emu::per_repeat<T>(), isSetMask),
+                               moge_emu::leading_mask<T>(call, mask, isSetMask),
                                repeatTime, dstRepStride, srcBlkStride, srcRepStride);
 }
 
@@ -309,8 +314,7 @@ inline void WholeReduceMax(const LocalTensor<T>& dst, const LocalTensor<T>& src,
                            ReduceOrder order = ReduceOrder::ORDER_VALUE_INDEX) {
     const char* call = "WholeReduceMax";
     moge_emu::whole_reduce_extremum(call, true, dst, src,
-                                    moge_emu::continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask),
-                                                              moge_emu::per_repeat<T>(), isSetMask),
+                                    moge_emu::leading_mask<T>(call, mask, isSetMask),
                                     repeatTime, dstRepStride, srcBlkStride, srcRepStride, order);
 }
 
@@ -329,8 +333,7 @@ inline void WholeReduceMin(const LocalTensor<T>& dst, const LocalTensor<T>& src,
                            ReduceOrder order = ReduceOrder::ORDER_VALUE_INDEX) {
     const char* call = "WholeReduceMin";
     moge_emu::whole_reduce_extremum(call, false, dst, src,
-                                    moge_emu::continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask),
-                                                              moge_emu::per_repeat<T>(), isSetMask),
+                                    moge_emu::leading_mask<T>(call, mask, isSetMask),
                                     repeatTime, dstRepStride, srcBlkStride, srcRepStride, order);
 }
 
@@ -341,8 +344,7 @@ inline void WholeReduceMin(const LocalTensor<T>& dst, const LocalTensor<T>& src,
     inline void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& src, const int32_t repeatTime, const int32_t mask, \
                      const int32_t dstRepStride, const int32_t srcBlkStride, const int32_t srcRepStride) {             \
         moge_emu::block_reduce(#NAME, moge_emu::BlockReduceKind::KIND, dst, src, repeatTime,                           \
-                               moge_emu::continuous_mask(#NAME, static_cast<uint64_t>(mask < 0 ? 0 : mask),            \
-                                                         moge_emu::per_repeat<T>(), isSetMask),                        \
+                               moge_emu::leading_mask<T>(#NAME, mask, isSetMask),                                      \
                                dstRepStride, srcBlkStride, srcRepStride);                                              \
     }                                                                                                                  \
     template <typename T, bool isSetMask = true>                                                                       \
@@ -400,8 +402,7 @@ inline void ReduceMax(const LocalTensor<T>& dst, const LocalTensor<T>& src, cons
     const char* call = "ReduceMax";
     const uint32_t repeats = moge_emu::check_count(call, repeatTime);
     moge_emu::reduce_extremum(call, true, dst, src, sharedTmpBuffer,
-                              moge_emu::continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask),
-                                                        moge_emu::per_repeat<T>(), true),
+                              moge_emu::leading_mask<T>(call, mask, true),
                               repeats, static_cast<uint32_t>(srcRepStride), calIndex, repeats);
 }
 
@@ -411,8 +412,7 @@ inline void ReduceMin(const LocalTensor<T>& dst, const LocalTensor<T>& src, cons
     const char* call = "ReduceMin";
     const uint32_t repeats = moge_emu::check_count(call, repeatTime);
     moge_emu::reduce_extremum(call, false, dst, src, sharedTmpBuffer,
-                              moge_emu::continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask),
-                                                        moge_emu::per_repeat<T>(), true),
+                              moge_emu::leading_mask<T>(call, mask, true),
                               repeats, static_cast<uint32_t>(srcRepStride), calIndex, repeats);
 }
 
@@ -453,7 +453,7 @@ inline void ReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, cons
     const char* call = "ReduceSum";
     const uint32_t repeats = moge_emu::check_count(call, repeatTime);
     moge_emu::reduce_sum(call, dst, src, sharedTmpBuffer,
-                         moge_emu::continuous_mask(call, static_cast<uint64_t>(mask < 0 ? 0 : mask), moge_emu::per_repeat<T>(), true),
+                         moge_emu::leading_mask<T>(call, mask, true),
                          repeats, static_cast<uint32_t>(srcRepStride), false);
 }
 

@@ -95,6 +95,19 @@ inline void Compare(const LocalTensor<U>& dst, const LocalTensor<T>& src0, const
 }
 
 namespace moge_detail {
+/// Writes the result bits of a level-0 compare of T elements: bit `r * epr + j` of `dst` is `compare(r, j)`
+/// for element j of repeat r. On Atlas A2 the mask of Compare is reserved: every element of every repeat is
+/// compared, and the result bits of the repeats are written one after the other.
+template <typename T, typename U, typename Compare>
+inline void compare_bits(const char* call, const LocalTensor<U>& dst, uint8_t repeatTime, Compare compare) {
+    constexpr uint32_t epr = moge_emu::per_repeat<T>();
+    for (uint32_t r = 0; r < repeatTime; ++r) {
+        for (uint32_t j = 0; j < epr; ++j) {
+            moge_emu::write_bit(call, dst, static_cast<uint64_t>(r) * epr + j, compare(r, j));
+        }
+    }
+}
+
 template <typename T, typename U>
 inline void compare_level0(const char* call, const LocalTensor<U>& dst, const LocalTensor<T>& src0, const LocalTensor<T>& src1,
                            CMPMODE cmpMode, uint8_t repeatTime, const BinaryRepeatParams& p) {
@@ -102,16 +115,11 @@ inline void compare_level0(const char* call, const LocalTensor<U>& dst, const Lo
     moge_emu::check_vector_operand(call, "dst", dst);
     moge_emu::check_vector_operand(call, "src0", src0);
     moge_emu::check_vector_operand(call, "src1", src1);
-    // On Atlas A2 the mask of Compare is reserved: every element of every repeat is compared, and the result
-    // bits of the repeats are written one after the other.
-    constexpr uint32_t epr = moge_emu::per_repeat<T>();
-    for (uint32_t r = 0; r < repeatTime; ++r) {
-        for (uint32_t j = 0; j < epr; ++j) {
-            const T a = moge_emu::element(call, "src0", src0, moge_emu::strided_index<T>(r, j, p.src0BlkStride, p.src0RepStride));
-            const T b = moge_emu::element(call, "src1", src1, moge_emu::strided_index<T>(r, j, p.src1BlkStride, p.src1RepStride));
-            moge_emu::write_bit(call, dst, static_cast<uint64_t>(r) * epr + j, moge_emu::compare_values(a, b, cmpMode));
-        }
-    }
+    compare_bits<T>(call, dst, repeatTime, [&](uint32_t r, uint32_t j) {
+        const T a = moge_emu::element(call, "src0", src0, moge_emu::strided_index<T>(r, j, p.src0BlkStride, p.src0RepStride));
+        const T b = moge_emu::element(call, "src1", src1, moge_emu::strided_index<T>(r, j, p.src1BlkStride, p.src1RepStride));
+        return moge_emu::compare_values(a, b, cmpMode);
+    });
 }
 }  // namespace moge_detail
 
@@ -218,13 +226,10 @@ inline void compare_scalar_level0(const char* call, const LocalTensor<U>& dst, c
     moge_emu::check_compare_mode<T>(call, cmpMode);
     moge_emu::check_vector_operand(call, "dst", dst);
     moge_emu::check_vector_operand(call, "src0", src0);
-    constexpr uint32_t epr = moge_emu::per_repeat<T>();
-    for (uint32_t r = 0; r < repeatTime; ++r) {
-        for (uint32_t j = 0; j < epr; ++j) {
-            const T a = moge_emu::element(call, "src0", src0, moge_emu::strided_index<T>(r, j, p.srcBlkStride, p.srcRepStride));
-            moge_emu::write_bit(call, dst, static_cast<uint64_t>(r) * epr + j, moge_emu::compare_values(a, scalar, cmpMode));
-        }
-    }
+    compare_bits<T>(call, dst, repeatTime, [&](uint32_t r, uint32_t j) {
+        const T a = moge_emu::element(call, "src0", src0, moge_emu::strided_index<T>(r, j, p.srcBlkStride, p.srcRepStride));
+        return moge_emu::compare_values(a, scalar, cmpMode);
+    });
 }
 }  // namespace moge_detail
 

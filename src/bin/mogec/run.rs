@@ -1,0 +1,92 @@
+//! `mogec run` and `mogec demo`: thin wrappers over `moge::run::run_program` and `moge::demo::demo`.
+
+use std::io::{self, Write};
+
+use moge::run::{run_program, RunInputs, RunOptions};
+
+use crate::args::RunArgs;
+use crate::error::Error;
+use crate::source;
+
+/// Runs `mogec run`: compile, run on the backend, check against the interpreter, write the outputs and
+/// `report.json`. Outputs beyond tolerance are an error (exit status 1) after the report is written.
+pub fn run(args: &RunArgs) -> Result<(), Error> {
+    let source = source::read(&args.kernel.file)?;
+    let file = source::check(&source)?;
+    let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
+    let kernel = source::specialize(&kernel, &args.kernel.set)?;
+    let inputs = match args.random {
+        Some(seed) => RunInputs::Random {
+            seed,
+            dims: args.dim.iter().map(|d| (d.name.clone(), d.value)).collect(),
+        },
+        None => RunInputs::Files(
+            args.input
+                .iter()
+                .map(|i| (i.param.clone(), i.path.clone()))
+                .collect(),
+        ),
+    };
+    let options = RunOptions {
+        target: args.target.clone(),
+        backend: args.backend,
+    };
+    let report = run_program(&kernel, inputs, &args.out_dir, &options)
+        .map_err(|err| Error::Run(Box::new(err)))?;
+    let mut out = io::stdout().lock();
+    // A closed stdout (`mogec run ... | head -1`) is not an error of the run.
+    let _ = report.write_summary(&mut out);
+    let _ = out.flush();
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Error::Mismatch {
+            kernel: kernel.name.clone(),
+            outputs: report
+                .outputs
+                .iter()
+                .filter(|o| !o.comparison.passed())
+                .map(|o| format!("`{}`", o.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            report: report.report_file.display().to_string(),
+        })
+    }
+}
+
+/// Runs `mogec demo`.
+pub fn demo() -> Result<(), Error> {
+    let mut out = Quiet(io::stdout().lock());
+    let report = moge::demo::demo(&mut out).map_err(|err| match err {
+        moge::demo::DemoError::Run(err) => Error::Run(err),
+        moge::demo::DemoError::Io(err) => Error::Write {
+            path: "<stdout>".to_string(),
+            message: err.to_string(),
+        },
+    })?;
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Error::Mismatch {
+            kernel: moge::demo::GATE_KERNEL.to_string(),
+            outputs: "the gate's outputs".to_string(),
+            report: "the table above".to_string(),
+        })
+    }
+}
+
+/// A writer that ignores write errors: when stdout is a closed pipe (`mogec demo | head -3`) there is
+/// nobody left to tell, and the demo still runs to its verdict.
+struct Quiet<W: Write>(W);
+
+impl<W: Write> Write for Quiet<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
+}

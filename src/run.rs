@@ -1,0 +1,602 @@
+//! `mogec run`: compile a kernel, run it on a backend (the emulator by default), check the results
+//! against the reference interpreter and write everything down.
+//!
+//! [`run_program`] takes a specialized kernel and its inputs (tensors, `.npy` files, or a seed for
+//! deterministic random inputs), compiles it to Ascend C, launches it through the
+//! [launch API](moge_runtime::launch), evaluates the same inputs with the interpreter, and compares
+//! every output with the tolerance of its dtype ([`Tolerance::for_dtype`](moge_runtime::report::Tolerance::for_dtype), the one place tolerances
+//! are stated). Into the output directory it writes:
+//!
+//! - every output as `NAME.npy`, named as `mogec eval` names them (the returned identifier, or `outI`;
+//!   `_1`, `_2`... when two outputs share a name); these are the backend's results, not the
+//!   interpreter's;
+//! - with random inputs, every input as `PARAM.npy` (`PARAM.input.npy` when an output took the name),
+//!   so the run can be repeated with `.npy` inputs;
+//! - `report.json`: `kernel`, `backend`, `bindings`, `dims`, `device_kernels`, `block_dim`,
+//!   `gm_bytes_read`, `gm_bytes_written`, `compulsory_bytes`, `traffic_ratio`, `ub_bytes`,
+//!   `ub_high_water`, `wall_us`, `kernels` (per device kernel), `outputs` (per output name:
+//!   `max_abs_err`, `max_rel_err`, `mismatches` and more) and `passed`.
+//!
+//! A run whose outputs are beyond tolerance is not an error: [`RunReport::passed`] says so, and
+//! `mogec run` exits with status 1.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use moge_codegen_ascendc::{compile_program, CodegenError, Program};
+use moge_lower::graph::Kernel;
+use moge_lower::interp::{self, EvalError, Tensor};
+use moge_lower::target::Target;
+use moge_runtime::backend::{Backend, BackendError, BackendKind};
+use moge_runtime::launch::{self, LaunchError, Launched, ProgramRef};
+use moge_runtime::npy::{self, NpyError, NpyErrorKind};
+use moge_runtime::report::{self, Comparison, LaunchReport};
+use serde_json::{json, Map, Value};
+
+/// The largest tensor (in elements) `run_program` lets random inputs have: 4 GiB of `f32`.
+pub const MAX_RANDOM_ELEMENTS: u128 = 1 << 30;
+
+/// Where the inputs of a run come from.
+#[derive(Clone, Debug)]
+pub enum RunInputs {
+    /// Tensors, one per parameter, in order.
+    Tensors(Vec<Tensor>),
+    /// `.npy` files by parameter name, every parameter once (read as the parameter's dtype).
+    Files(Vec<(String, PathBuf)>),
+    /// Deterministic random inputs ([`interp::random_inputs`]) from `seed`, with every dynamic dim
+    /// given by name.
+    Random {
+        /// The seed.
+        seed: u64,
+        /// A value for every dynamic dim.
+        dims: Vec<(String, i64)>,
+    },
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The target to compile for.
+    pub target: Target,
+    /// The backend to run on.
+    pub backend: BackendKind,
+}
+
+/// Why a run could not be done. (Outputs beyond tolerance are not an error; see
+/// [`RunReport::passed`].)
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The kernel source has errors; `rendered` holds the diagnostics in rustc's shape.
+    #[error("{summary}")]
+    Diagnostics {
+        /// The rendered diagnostics.
+        rendered: String,
+        /// A one-line summary.
+        summary: String,
+    },
+    /// No kernel of the given name (or the file has several and none was named, or none at all).
+    #[error("{0}")]
+    Kernel(String),
+    /// Specializing with the given static dims failed.
+    #[error("kernel `{kernel}`: cannot specialize: {source}")]
+    Specialize {
+        /// The kernel.
+        kernel: String,
+        /// Why.
+        source: Box<moge_lower::graph::specialize::SpecializeError>,
+    },
+    /// A name given for an input or a dim is not the kernel's, or is given twice, or one is missing.
+    #[error("kernel `{kernel}`: {message}")]
+    Usage {
+        /// The kernel.
+        kernel: String,
+        /// What is wrong, naming what was expected and what was found.
+        message: String,
+    },
+    /// An input file could not be read.
+    #[error("input `{param}`: {source}")]
+    Npy {
+        /// The parameter.
+        param: String,
+        /// Why.
+        source: NpyError,
+    },
+    /// The compiler refused the kernel.
+    #[error("kernel `{kernel}` cannot be compiled: {source}")]
+    Codegen {
+        /// The kernel.
+        kernel: String,
+        /// Why.
+        source: CodegenError,
+    },
+    /// The backend is not available.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The launch failed (inputs that do not fit the manifest, a kernel that failed on the backend).
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// The interpreter failed on the inputs.
+    #[error("kernel `{kernel}`: the reference interpreter failed: {source}")]
+    Eval {
+        /// The kernel.
+        kernel: String,
+        /// Why.
+        source: Box<EvalError>,
+    },
+    /// The interpreter and the device returned different numbers of outputs (a bug in moge).
+    #[error(
+        "kernel `{kernel}`: the device returned {device} outputs, the interpreter {interpreter}"
+    )]
+    OutputCount {
+        /// The kernel.
+        kernel: String,
+        /// Outputs of the launch.
+        device: usize,
+        /// Outputs of the interpreter.
+        interpreter: usize,
+    },
+    /// A file could not be written.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl RunError {
+    /// The exit status `mogec` uses for this error: 1 for errors in the kernel, its data or its run,
+    /// 2 for usage errors (unknown names, unreadable files, an unavailable backend).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Kernel(_)
+            | RunError::Usage { .. }
+            | RunError::Backend(_)
+            | RunError::Write { .. } => 2,
+            RunError::Npy { source, .. } if matches!(source.kind, NpyErrorKind::Io { .. }) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// One output of a run: where it was written and how it compares with the interpreter.
+#[derive(Clone, Debug)]
+pub struct OutputReport {
+    /// The output's name.
+    pub name: String,
+    /// The `.npy` file written.
+    pub file: PathBuf,
+    /// The comparison with the interpreter.
+    pub comparison: Comparison,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The kernel's name.
+    pub kernel: String,
+    /// The static dims it was specialized with.
+    pub bindings: Vec<(String, i64)>,
+    /// The launch: device kernels, grid, traffic, UB, times.
+    pub launch: LaunchReport,
+    /// Every output, in order.
+    pub outputs: Vec<OutputReport>,
+    /// The random inputs written (empty when inputs were given).
+    pub input_files: Vec<PathBuf>,
+    /// `report.json`.
+    pub report_file: PathBuf,
+    /// Time of `compile_program` (scheduling and Ascend C emission).
+    pub compile_time: Duration,
+    /// Time the backend took to get the kernels ready (the emulator: C++ compile, or a cache hit).
+    pub prepare_time: Duration,
+    /// Time of the reference interpreter.
+    pub interp_time: Duration,
+}
+
+impl RunReport {
+    /// Whether every output is within tolerance.
+    pub fn passed(&self) -> bool {
+        self.outputs.iter().all(|o| o.comparison.passed())
+    }
+
+    /// The contents of `report.json`.
+    pub fn to_json(&self) -> Value {
+        let mut value = self.launch.to_json();
+        let outputs: Map<String, Value> = self
+            .outputs
+            .iter()
+            .map(|o| {
+                let mut entry = o.comparison.to_json();
+                if let Value::Object(map) = &mut entry {
+                    let file = o.file.file_name().map(|f| f.to_string_lossy().into_owned());
+                    map.insert("file".to_string(), json!(file));
+                }
+                (o.name.clone(), entry)
+            })
+            .collect();
+        let bindings: Map<String, Value> = self
+            .bindings
+            .iter()
+            .map(|(name, value)| (name.clone(), json!(value)))
+            .collect();
+        if let Value::Object(map) = &mut value {
+            map.insert("kernel".to_string(), json!(self.kernel));
+            map.insert("bindings".to_string(), Value::Object(bindings));
+            map.insert("outputs".to_string(), Value::Object(outputs));
+            map.insert("passed".to_string(), json!(self.passed()));
+            map.insert(
+                "compile_us".to_string(),
+                json!(u64::try_from(self.compile_time.as_micros()).unwrap_or(u64::MAX)),
+            );
+        }
+        value
+    }
+
+    /// Writes a short human summary: the launch, then one line per output.
+    pub fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.launch)?;
+        for o in &self.outputs {
+            writeln!(
+                out,
+                "  output {} -> {}: {}",
+                o.name,
+                o.file.display(),
+                o.comparison
+            )?;
+        }
+        for file in &self.input_files {
+            writeln!(out, "  input written to {}", file.display())?;
+        }
+        writeln!(out, "  report: {}", self.report_file.display())?;
+        if self.passed() {
+            writeln!(out, "ok: every output matches the reference interpreter")
+        } else {
+            let bad: Vec<&str> = self
+                .outputs
+                .iter()
+                .filter(|o| !o.comparison.passed())
+                .map(|o| o.name.as_str())
+                .collect();
+            writeln!(
+                out,
+                "mismatch: {} beyond tolerance of the reference interpreter",
+                bad.join(", ")
+            )
+        }
+    }
+}
+
+/// The result of running a compiled program on one set of inputs and checking it.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// The backend's outputs and the launch report.
+    pub launched: Launched,
+    /// The interpreter's outputs.
+    pub expected: Vec<Tensor>,
+    /// One comparison per output, in order.
+    pub comparisons: Vec<Comparison>,
+    /// Time of the interpreter.
+    pub interp_time: Duration,
+}
+
+impl Checked {
+    /// Whether every output is within tolerance.
+    pub fn passed(&self) -> bool {
+        self.comparisons.iter().all(Comparison::passed)
+    }
+}
+
+/// Launches `program` (compiled from `kernel`) on `inputs` through `backend`, evaluates `kernel` on the
+/// same inputs with the interpreter, and compares the outputs.
+pub fn check_program(
+    kernel: &Kernel,
+    program: &Program,
+    inputs: &[Tensor],
+    backend: &dyn Backend,
+) -> Result<Checked, RunError> {
+    let sources = launch::program_sources(program);
+    let program_ref = ProgramRef::new(&program.manifest, &sources)?;
+    let launched = launch::launch(program_ref, inputs, backend)?;
+    let start = Instant::now();
+    let expected = interp::eval(kernel, inputs).map_err(|source| RunError::Eval {
+        kernel: kernel.name.clone(),
+        source: Box::new(source),
+    })?;
+    let interp_time = start.elapsed();
+    if expected.len() != launched.outputs.len() {
+        return Err(RunError::OutputCount {
+            kernel: kernel.name.clone(),
+            device: launched.outputs.len(),
+            interpreter: expected.len(),
+        });
+    }
+    let comparisons = launched
+        .outputs
+        .iter()
+        .zip(&expected)
+        .map(|(got, want)| report::compare(got, want))
+        .collect();
+    Ok(Checked {
+        launched,
+        expected,
+        comparisons,
+        interp_time,
+    })
+}
+
+/// Compiles the specialized `kernel`, runs it on `options.backend`, checks it against the interpreter
+/// and writes the outputs, the random inputs (if any) and `report.json` into `out_dir` (created if
+/// needed). See the module documentation.
+pub fn run_program(
+    kernel: &Kernel,
+    inputs: RunInputs,
+    out_dir: &Path,
+    options: &RunOptions,
+) -> Result<RunReport, RunError> {
+    let random = matches!(inputs, RunInputs::Random { .. });
+    let inputs = resolve_inputs(kernel, inputs)?;
+    let backend = options.backend.create()?;
+
+    let start = Instant::now();
+    let program = compile_program(kernel, &options.target).map_err(|source| RunError::Codegen {
+        kernel: kernel.name.clone(),
+        source,
+    })?;
+    let compile_time = start.elapsed();
+    let sources = launch::program_sources(&program);
+    let prepare_time = launch::prepare(ProgramRef::new(&program.manifest, &sources)?, &*backend)?;
+    let checked = check_program(kernel, &program, &inputs, &*backend)?;
+
+    // File names as `mogec eval` chooses them.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut outputs = Vec::new();
+    for ((output, tensor), comparison) in kernel
+        .outputs
+        .iter()
+        .zip(&checked.launched.outputs)
+        .zip(&checked.comparisons)
+    {
+        let mut name = format!("{}.npy", output.name);
+        let mut suffix = 1;
+        while files.iter().any(|(n, _)| *n == name) {
+            name = format!("{}_{suffix}.npy", output.name);
+            suffix += 1;
+        }
+        files.push((name.clone(), npy::write_npy_bytes(tensor)));
+        outputs.push(OutputReport {
+            name: output.name.clone(),
+            file: out_dir.join(name),
+            comparison: comparison.clone(),
+        });
+    }
+    let mut input_files = Vec::new();
+    if random {
+        for (param, tensor) in kernel.params.iter().zip(&inputs) {
+            let mut name = format!("{}.npy", param.name);
+            if files.iter().any(|(n, _)| *n == name) {
+                name = format!("{}.input.npy", param.name);
+            }
+            files.push((name.clone(), npy::write_npy_bytes(tensor)));
+            input_files.push(out_dir.join(name));
+        }
+    }
+    let report = RunReport {
+        kernel: kernel.name.clone(),
+        bindings: kernel.bound.clone(),
+        launch: checked.launched.report.clone(),
+        outputs,
+        input_files,
+        report_file: out_dir.join("report.json"),
+        compile_time,
+        prepare_time,
+        interp_time: checked.interp_time,
+    };
+    let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
+    json.push('\n');
+    files.push(("report.json".to_string(), json.into_bytes()));
+    write_files(out_dir, &files)?;
+    Ok(report)
+}
+
+/// Parses `source` (a Rust file; `path` names it in diagnostics), picks the kernel `name` (or the only
+/// one) and specializes it with `set`.
+pub fn load_kernel(
+    path: &str,
+    source: &str,
+    name: Option<&str>,
+    set: &[(&str, i64)],
+) -> Result<Kernel, RunError> {
+    let file = moge_dsl::check_source(source).map_err(|diag| RunError::Diagnostics {
+        rendered: moge_dsl::render_diagnostics(path, source, &[diag]),
+        summary: format!("could not check `{path}`: it is not valid Rust syntax"),
+    })?;
+    let known: Vec<String> = file
+        .kernels
+        .iter()
+        .map(|k| format!("`{}`", k.name))
+        .collect();
+    let index = match name {
+        Some(name) => file.kernels.iter().position(|k| k.name == name),
+        None if file.kernels.len() == 1 => Some(0),
+        None => None,
+    };
+    let Some(check) = index.and_then(|i| file.kernels.into_iter().nth(i)) else {
+        return Err(RunError::Kernel(match (name, known.is_empty()) {
+            (_, true) => format!(
+                "no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]"
+            ),
+            (Some(name), false) => {
+                format!("no kernel `{name}` in `{path}`; its kernels are {}", known.join(", "))
+            }
+            (None, false) => format!(
+                "`{path}` has {} kernels ({}); choose one",
+                known.len(),
+                known.join(", ")
+            ),
+        }));
+    };
+    let kernel = check.result.map_err(|diags| RunError::Diagnostics {
+        rendered: moge_dsl::render_diagnostics(path, source, &diags),
+        summary: format!(
+            "could not compile kernel `{}` due to {} error{}",
+            check.name,
+            diags.len(),
+            if diags.len() == 1 { "" } else { "s" }
+        ),
+    })?;
+    kernel
+        .specialize(set)
+        .map_err(|source| RunError::Specialize {
+            kernel: kernel.name.clone(),
+            source: Box::new(source),
+        })
+}
+
+/// Turns [`RunInputs`] into tensors in parameter order, checking the names given.
+fn resolve_inputs(kernel: &Kernel, inputs: RunInputs) -> Result<Vec<Tensor>, RunError> {
+    let usage = |message: String| RunError::Usage {
+        kernel: kernel.name.clone(),
+        message,
+    };
+    let quoted = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match inputs {
+        RunInputs::Tensors(tensors) => Ok(tensors),
+        RunInputs::Files(files) => {
+            let params: Vec<&str> = kernel.params.iter().map(|p| p.name.as_str()).collect();
+            check_names(&files, &params, "parameter", "input", &usage, &quoted)?;
+            let mut tensors = Vec::with_capacity(params.len());
+            for param in &kernel.params {
+                let Some((_, path)) = files.iter().find(|(n, _)| *n == param.name) else {
+                    continue;
+                };
+                let Some(ty) = kernel
+                    .values
+                    .get(param.value)
+                    .and_then(|v| v.ty.as_tensor())
+                else {
+                    return Err(usage(format!("parameter `{}` is not a tensor", param.name)));
+                };
+                let dtype = ty.dtype;
+                let tensor = npy::read_npy_as(path, dtype).map_err(|source| RunError::Npy {
+                    param: param.name.clone(),
+                    source,
+                })?;
+                tensors.push(tensor);
+            }
+            Ok(tensors)
+        }
+        RunInputs::Random { seed, dims } => {
+            let dynamic = kernel.dynamic_dims();
+            check_names(&dims, &dynamic, "dynamic dim", "dim", &usage, &quoted)?;
+            // Refuse sizes that would exhaust memory before making anything.
+            let value = |sym| {
+                let name = &kernel.syms[sym].name;
+                dims.iter()
+                    .find(|(n, _)| n == name)
+                    .map(|&(_, v)| v)
+                    .or_else(|| {
+                        kernel
+                            .bound
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map(|&(_, v)| v)
+                    })
+            };
+            for param in &kernel.params {
+                let Some(ty) = kernel
+                    .values
+                    .get(param.value)
+                    .and_then(|v| v.ty.as_tensor())
+                else {
+                    continue;
+                };
+                let mut elements: u128 = 1;
+                for dim in &ty.shape {
+                    let size = dim.eval(&value, &kernel.syms).unwrap_or(0);
+                    elements = elements.saturating_mul(u128::try_from(size).unwrap_or(0));
+                }
+                if elements > MAX_RANDOM_ELEMENTS {
+                    return Err(usage(format!(
+                        "parameter `{}` would have {elements} elements with the dims given; random inputs are limited to {MAX_RANDOM_ELEMENTS}",
+                        param.name
+                    )));
+                }
+            }
+            let named: Vec<(&str, i64)> = dims.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            interp::random_inputs(kernel, seed, &named).map_err(|source| RunError::Eval {
+                kernel: kernel.name.clone(),
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
+/// Checks that `given` names every one of `known` exactly once and nothing else.
+fn check_names<T>(
+    given: &[(String, T)],
+    known: &[&str],
+    what: &str,
+    flag: &str,
+    usage: &dyn Fn(String) -> RunError,
+    quoted: &dyn Fn(&[&str]) -> String,
+) -> Result<(), RunError> {
+    for (i, (name, _)) in given.iter().enumerate() {
+        if given[..i].iter().any(|(n, _)| n == name) {
+            return Err(usage(format!("{flag} `{name}` is given twice")));
+        }
+        if !known.contains(&name.as_str()) {
+            return Err(usage(format!(
+                "{flag} `{name}` names no {what}; expected one of {}",
+                if known.is_empty() {
+                    "nothing (there are none)".to_string()
+                } else {
+                    quoted(known)
+                }
+            )));
+        }
+    }
+    let missing: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| !given.iter().any(|(n, _)| n == k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(usage(format!(
+            "no {flag} given for {what}{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            quoted(&missing)
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `dir` and writes every file into it.
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(|source| RunError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for (name, contents) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).map_err(|source| RunError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for OutputReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.comparison)
+    }
+}

@@ -1,0 +1,293 @@
+//! The launch API refuses bad inputs with errors that name the parameter, what was expected and what
+//! was found, before anything reaches a backend; backend failures and unavailable backends are errors
+//! too, never a fake success.
+
+use moge::graph::DType;
+use moge::run::{run_program, RunError, RunInputs, RunOptions};
+use moge::Tensor;
+use moge_codegen_ascendc::{compile_program, Program};
+use moge_examples::gate::moge_gate;
+use moge_examples::rmsnorm::rmsnorm;
+use moge_lower::target::Target;
+use moge_runtime::backend::{AclBackend, BackendError, BackendKind, EmulatorBackend};
+use moge_runtime::launch::{launch, plan, program_sources, LaunchError, ProgramRef};
+
+/// The gate compiled for E = 16, G = 2 (small and quick).
+fn gate() -> (moge::graph::Kernel, Program) {
+    let kernel = moge_gate::<16, 2>::graph().unwrap();
+    let program = compile_program(&kernel, &Target::default()).unwrap();
+    (kernel, program)
+}
+
+fn f32s(shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_f32(DType::F32, shape.to_vec(), vec![0.5; n]).unwrap()
+}
+
+/// Checks that launching the gate on `inputs` fails before the backend runs, with `message`.
+#[track_caller]
+fn check_launch_error(inputs: &[Tensor], message: &str) {
+    let (_, program) = gate();
+    let err = plan(&program.manifest, inputs).unwrap_err();
+    assert_eq!(err.to_string(), message);
+    // `launch` gives the same error, and the emulator is never asked to compile anything.
+    let sources = program_sources(&program);
+    let program = ProgramRef::new(&program.manifest, &sources).unwrap();
+    let err = launch(program, inputs, &EmulatorBackend::default()).unwrap_err();
+    assert_eq!(err.to_string(), message);
+}
+
+#[test]
+fn wrong_input_count_is_refused() {
+    check_launch_error(
+        &[f32s(&[3, 16])],
+        "program `moge_gate` takes 2 inputs (`logits`, `router_scale`), found 1",
+    );
+    check_launch_error(
+        &[f32s(&[3, 16]), f32s(&[16]), f32s(&[16])],
+        "program `moge_gate` takes 2 inputs (`logits`, `router_scale`), found 3",
+    );
+}
+
+#[test]
+fn wrong_dtypes_are_refused() {
+    let logits = Tensor::from_f32(DType::BF16, vec![3, 16], vec![0.5; 48]).unwrap();
+    check_launch_error(
+        &[logits, f32s(&[16])],
+        "input 0 (`logits`): expected dtype f32, found bf16",
+    );
+    let scale = Tensor::from_i32(vec![16], vec![1; 16]).unwrap();
+    check_launch_error(
+        &[f32s(&[3, 16]), scale],
+        "input 1 (`router_scale`): expected dtype f32, found i32",
+    );
+}
+
+#[test]
+fn wrong_shapes_are_refused() {
+    // E is bound to 16 by specialization: a logits row of 15 is wrong.
+    check_launch_error(
+        &[f32s(&[3, 15]), f32s(&[16])],
+        "input 0 (`logits`): axis 1 is 16, found 15",
+    );
+    check_launch_error(
+        &[f32s(&[3, 16]), f32s(&[17])],
+        "input 1 (`router_scale`): axis 0 is 16, found 17",
+    );
+    check_launch_error(
+        &[f32s(&[48]), f32s(&[16])],
+        "input 0 (`logits`): expected rank 2 (shape [T, 16]), found rank 1 (shape [48])",
+    );
+}
+
+#[test]
+fn dims_are_bound_from_the_input_shapes() {
+    let (_, program) = gate();
+    let planned = plan(&program.manifest, &[f32s(&[5, 16]), f32s(&[16])]).unwrap();
+    assert_eq!(planned.dims, vec![("T".to_string(), 5)]);
+    // Outputs are weight f32[5, 2] and expert i32[5, 2]: 40 bytes each; inputs 5*16*4 + 16*4 = 384.
+    let outputs: Vec<(&str, &[usize], u64)> = planned
+        .tensors
+        .iter()
+        .skip(2)
+        .map(|t| (t.name.as_str(), t.shape.as_slice(), t.bytes))
+        .collect();
+    assert_eq!(
+        outputs,
+        vec![("weight", &[5, 2][..], 40), ("expert", &[5, 2][..], 40)]
+    );
+    assert_eq!(planned.compulsory_bytes(), 384 + 80);
+    // The manifest's block dim for a row-split kernel uses every row up to the 48 vector cores.
+    assert_eq!(planned.kernels[0].block_dim, 5);
+}
+
+#[test]
+fn the_acl_backend_says_plainly_that_it_cannot_run() {
+    match AclBackend::detect() {
+        Err(BackendError::Unavailable { backend, reason }) => {
+            assert_eq!(backend, "acl");
+            if std::env::var_os(AclBackend::HOME_VAR).is_none() {
+                assert_eq!(reason, "CANN not found (ASCEND_HOME_PATH unset)");
+            }
+        }
+        other => panic!("expected the acl backend to be unavailable, found {other:?}"),
+    }
+    assert!(BackendKind::Acl.create().is_err());
+    assert_eq!("Emulator".parse::<BackendKind>(), Ok(BackendKind::Emulator));
+    assert_eq!(
+        "cuda".parse::<BackendKind>().unwrap_err().to_string(),
+        "unknown backend `cuda`: expected `emulator` or `acl`"
+    );
+}
+
+#[test]
+fn run_program_refuses_the_acl_backend_and_bad_names() {
+    let kernel = moge_gate::<16, 2>::graph().unwrap();
+    let out = std::env::temp_dir().join(format!("moge-launch-errors-{}", std::process::id()));
+    let options = RunOptions {
+        backend: BackendKind::Acl,
+        ..RunOptions::default()
+    };
+    let random = RunInputs::Random {
+        seed: 1,
+        dims: vec![("T".to_string(), 4)],
+    };
+    let err = run_program(&kernel, random, &out, &options).unwrap_err();
+    assert!(matches!(err, RunError::Backend(_)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("the acl backend is not available: "),
+        "{err}"
+    );
+
+    let options = RunOptions::default();
+    let wrong_dim = RunInputs::Random {
+        seed: 1,
+        dims: vec![("S".to_string(), 4)],
+    };
+    let err = run_program(&kernel, wrong_dim, &out, &options).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "kernel `moge_gate`: dim `S` names no dynamic dim; expected one of `T`"
+    );
+    let missing = RunInputs::Files(vec![("logits".to_string(), out.join("logits.npy"))]);
+    let err = run_program(&kernel, missing, &out, &options).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "kernel `moge_gate`: no input given for parameter `router_scale`"
+    );
+    let wrong_shape = RunInputs::Tensors(vec![f32s(&[2, 16]), f32s(&[4])]);
+    let err = run_program(&kernel, wrong_shape, &out, &options).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "input 1 (`router_scale`): axis 0 is 16, found 4"
+    );
+    assert!(!out.exists(), "nothing is written when a run fails");
+}
+
+#[test]
+fn a_kernel_that_fails_on_the_emulator_is_an_error_naming_it() {
+    // The rmsnorm program with a kernel source that does not compile: the error names the kernel and
+    // carries the compiler's message.
+    let kernel = rmsnorm::<64>::graph().unwrap();
+    let program = compile_program(&kernel, &Target::default()).unwrap();
+    let mut sources = program_sources(&program);
+    sources[0] = sources[0].replace("extern \"C\"", "extern \"C\" this_is_not_cpp");
+    let inputs = [
+        Tensor::from_f32(DType::BF16, vec![2, 64], vec![1.0; 128]).unwrap(),
+        Tensor::from_f32(DType::BF16, vec![64], vec![1.0; 64]).unwrap(),
+    ];
+    let program_ref = ProgramRef::new(&program.manifest, &sources).unwrap();
+    let err = launch(program_ref, &inputs, &EmulatorBackend::default()).unwrap_err();
+    let LaunchError::Backend {
+        kernel, backend, ..
+    } = &err
+    else {
+        panic!("expected a backend error, found {err}");
+    };
+    assert_eq!((kernel.as_str(), *backend), ("rmsnorm_k0", "emulator"));
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "kernel `rmsnorm_k0` failed on the emulator: the kernel source failed to compile:"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("this_is_not_cpp"), "{text}");
+}
+
+/// Runs `mogec` with `args`; returns the exit status, stdout and stderr.
+fn mogec(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn mogec_run_reports_launch_errors_in_one_line() {
+    let dir = std::env::temp_dir().join(format!("moge-run-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A router_scale of 5 elements for E = 16.
+    let logits = dir.join("logits.npy");
+    let scale = dir.join("scale.npy");
+    moge_runtime::npy::write_npy(&logits, &f32s(&[3, 16])).unwrap();
+    moge_runtime::npy::write_npy(&scale, &f32s(&[5])).unwrap();
+    let out = dir.join("out");
+    let (code, _, stderr) = mogec(&[
+        "run",
+        "examples/src/gate.rs",
+        "--set",
+        "E=16,G=2",
+        "--input",
+        &format!("logits={}", logits.display()),
+        "--input",
+        &format!("router_scale={}", scale.display()),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            1,
+            "error: input 1 (`router_scale`): axis 0 is 16, found 5\n"
+        )
+    );
+    // The acl backend without CANN: a usage error saying so.
+    let (code, _, stderr) = mogec(&[
+        "run",
+        "examples/src/gate.rs",
+        "--set",
+        "E=16,G=2",
+        "--random",
+        "1",
+        "--dim",
+        "T=3",
+        "--backend",
+        "acl",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    if std::env::var_os("ASCEND_HOME_PATH").is_none() {
+        assert_eq!(
+            stderr,
+            "error: the acl backend is not available: CANN not found (ASCEND_HOME_PATH unset)\n"
+        );
+    }
+    assert!(!out.exists(), "nothing is written when a run fails");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn load_kernel_names_what_is_wrong() {
+    let gate = moge::demo::GATE_SOURCE;
+    let err = moge::run::load_kernel("gate.rs", gate, Some("gate"), &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no kernel `gate` in `gate.rs`; its kernels are `moge_gate`"
+    );
+    let err = moge::run::load_kernel("broken.rs", "fn (", None, &[]).unwrap_err();
+    let RunError::Diagnostics { rendered, summary } = &err else {
+        panic!("expected diagnostics, found {err}");
+    };
+    assert_eq!(
+        summary,
+        "could not check `broken.rs`: it is not valid Rust syntax"
+    );
+    assert!(rendered.contains("broken.rs"), "{rendered}");
+    // G = 3 does not divide E = 64.
+    let err = moge::run::load_kernel("gate.rs", gate, None, &[("E", 64), ("G", 3)]).unwrap_err();
+    assert!(matches!(err, RunError::Specialize { .. }), "{err}");
+    let kernel = moge::run::load_kernel("gate.rs", gate, None, &[("E", 64), ("G", 8)]).unwrap();
+    assert_eq!(
+        kernel.bound,
+        vec![("E".to_string(), 64), ("G".to_string(), 8)]
+    );
+}
