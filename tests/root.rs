@@ -1,8 +1,7 @@
-
-mod examples_eval;
-mod moge_reference;
-mod differential;
-mod ui;
 mod cli;
+mod differential;
+mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
+mod moge_reference;
+mod ui;

@@ -10,14 +10,23 @@ use moge_lower::target::Target;
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/in");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/in").filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/in")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     files.sort();
     let target = Target::default();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("readable input");
         let kernel = parse_kernel(&text).expect("a valid kernel");
-        for line in text.lines().filter_map(|l| l.trim().strip_prefix("; case ")) {
-            let Some((case, binds)) = line.split_once(':') else { continue };
+        for line in text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("; case "))
+        {
+            let Some((case, binds)) = line.split_once(':') else {
+                continue;
+            };
             let binds: Vec<(&str, i64)> = binds
                 .split_whitespace()
                 .filter_map(|kv| kv.split_once('='))
@@ -31,7 +40,10 @@ fn main() {
             }
             let per = start.elapsed() / runs;
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-            println!("compile_program {stem} {case}: {:.3} ms", per.as_secs_f64() * 1e3);
+            println!(
+                "compile_program {stem} {case}: {:.3} ms",
+                per.as_secs_f64() * 1e3
+            );
         }
     }
 }

@@ -8,8 +8,8 @@ pub mod graph;
 pub mod interp;
 
 pub use graph::{
-    DType, Dim, Kernel, Op, OpData, OpKind, Shape, SrcLoc, Sym, SymData, SymKind, TensorType,
-    Type, Value, ValueData,
+    DType, Dim, Kernel, Op, OpData, OpKind, Shape, SrcLoc, Sym, SymData, SymKind, TensorType, Type,
+    Value, ValueData,
 };
 pub mod kir;
 pub mod opt;

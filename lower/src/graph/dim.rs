@@ -179,9 +179,9 @@ impl Dim {
         };
         Ok(match self {
             Dim::Const(c) => *c as i128,
-            Dim::Sym(s) => value(*s)
-                .ok_or_else(|| DimEvalError::Unbound(syms[*s].name.clone()))?
-                as i128,
+            Dim::Sym(s) => {
+                value(*s).ok_or_else(|| DimEvalError::Unbound(syms[*s].name.clone()))? as i128
+            }
             Dim::Add(a, b) => range(a.eval_wide(value, syms)? + b.eval_wide(value, syms)?)?,
             Dim::Mul(a, b) => range(a.eval_wide(value, syms)? * b.eval_wide(value, syms)?)?,
             Dim::Div(a, b) => {
@@ -190,7 +190,10 @@ impl Dim {
                     return Err(DimEvalError::DivByZero);
                 }
                 if n % d != 0 {
-                    return Err(DimEvalError::Inexact { num: n as i64, den: d as i64 });
+                    return Err(DimEvalError::Inexact {
+                        num: n as i64,
+                        den: d as i64,
+                    });
                 }
                 n / d
             }

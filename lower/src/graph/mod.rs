@@ -197,24 +197,36 @@ pub struct Kernel {
 impl Kernel {
     /// An empty kernel called `name`.
     pub fn new(name: impl Into<String>) -> Kernel {
-        Kernel { name: name.into(), ..Kernel::default() }
+        Kernel {
+            name: name.into(),
+            ..Kernel::default()
+        }
     }
 
     /// Declares a dimension symbol.
     pub fn add_sym(&mut self, name: impl Into<String>, kind: SymKind) -> Sym {
-        self.syms.push(SymData { name: name.into(), kind })
+        self.syms.push(SymData {
+            name: name.into(),
+            kind,
+        })
     }
 
     /// The symbol called `name`, if declared.
     pub fn sym_by_name(&self, name: &str) -> Option<Sym> {
-        self.syms.iter().find(|(_, d)| d.name == name).map(|(s, _)| s)
+        self.syms
+            .iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(s, _)| s)
     }
 
     /// Appends a parameter (a `param` op) of type `ty`.
     pub fn add_param(&mut self, name: impl Into<String>, ty: Type, loc: SrcLoc) -> Value {
         let index = self.params.len() as u32;
         let value = self.push_op(OpKind::Param { index }, Vec::new(), vec![ty], loc)[0];
-        self.params.push(Param { name: name.into(), value });
+        self.params.push(Param {
+            name: name.into(),
+            value,
+        });
         value
     }
 
@@ -228,11 +240,21 @@ impl Kernel {
         result_types: Vec<Type>,
         loc: SrcLoc,
     ) -> &[Value] {
-        let op = self.ops.push(OpData { kind, args, results: Vec::new() });
+        let op = self.ops.push(OpData {
+            kind,
+            args,
+            results: Vec::new(),
+        });
         let results: Vec<Value> = result_types
             .into_iter()
             .enumerate()
-            .map(|(index, ty)| self.values.push(ValueData { ty, def: op, index: index as u32 }))
+            .map(|(index, ty)| {
+                self.values.push(ValueData {
+                    ty,
+                    def: op,
+                    index: index as u32,
+                })
+            })
             .collect();
         self.ops[op].results = results;
         self.locs[op] = loc;

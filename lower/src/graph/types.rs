@@ -144,7 +144,11 @@ impl fmt::Display for DisplayType<'_> {
             }
             Type::Routes(r) => {
                 f.write_str("routes[")?;
-                write_dims(f, &[r.tokens.clone(), r.k.clone(), r.experts.clone()], self.syms)?;
+                write_dims(
+                    f,
+                    &[r.tokens.clone(), r.k.clone(), r.experts.clone()],
+                    self.syms,
+                )?;
                 f.write_str("]")
             }
         }

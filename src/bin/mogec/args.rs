@@ -122,7 +122,8 @@ pub struct RunArgs {
 
 /// Parses a backend name (`emulator`, `acl`).
 fn parse_backend(name: &str) -> Result<moge_runtime::backend::BackendKind, String> {
-    name.parse().map_err(|err: moge_runtime::backend::UnknownBackend| err.to_string())
+    name.parse()
+        .map_err(|err: moge_runtime::backend::UnknownBackend| err.to_string())
 }
 
 /// A `NAME=VALUE` dim binding (`--set E=64`, `--dim T=128`).

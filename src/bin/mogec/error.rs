@@ -156,7 +156,9 @@ pub enum Error {
     #[error("{0}")]
     Run(Box<moge::run::RunError>),
     /// `mogec run` / `mogec demo` ran, but some outputs are beyond tolerance of the interpreter.
-    #[error("kernel `{kernel}`: {outputs} beyond tolerance of the reference interpreter (see {report})")]
+    #[error(
+        "kernel `{kernel}`: {outputs} beyond tolerance of the reference interpreter (see {report})"
+    )]
     Mismatch {
         /// The kernel.
         kernel: String,
