@@ -1,5 +1,6 @@
 mod cli;
 mod differential;
+mod example_snapshots;
 mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
