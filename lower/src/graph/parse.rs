@@ -1612,7 +1612,7 @@ mod tests {
         assert_eq!((e.line, e.col), (2, 13 + 4 * 64));
         assert_eq!(e.message, "dimension expression has more than 64 operators");
         // (A + B + C + D)^n has (n+3 choose 3) terms: 35 for n = 4, 56 for n = 5, 84 for n = 6.
-        let product = vec!["(A + B + C + D)"; 6].join("*");
+        let product = ["(A + B + C + D)"; 6].join("*");
         let text = format!(
             "kernel k<A, B, C, D>() -> () {{\n  require {product} <= 2 \"x\"\n  return\n}}"
         );
@@ -1623,7 +1623,7 @@ mod tests {
         );
         // The last `*`: 10 columns of indentation and `require `, then 5 factors of 16 columns.
         assert_eq!((e.line, e.col), (2, 11 + 5 * 16 - 1));
-        let five = vec!["(A + B + C + D)"; 5].join("*");
+        let five = ["(A + B + C + D)"; 5].join("*");
         let text =
             format!("kernel k<A, B, C, D>() -> () {{\n  require {five} <= 2 \"x\"\n  return\n}}");
         assert_eq!(parse_kernel(&text).map(|k| k.constraints.len()), Ok(1));

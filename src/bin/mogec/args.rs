@@ -201,6 +201,11 @@ fn is_identifier(text: &str) -> bool {
     chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
+/// Parses `--target`.
+fn parse_target(name: &str) -> Result<moge_lower::target::Target, String> {
+    moge_lower::target::Target::from_name(name).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,9 +263,4 @@ mod tests {
         assert!(parse_input("x.npy").unwrap_err().contains("no `=`"));
         assert!(parse_input("x=").unwrap_err().contains("nothing after"));
     }
-}
-
-/// Parses `--target`.
-fn parse_target(name: &str) -> Result<moge_lower::target::Target, String> {
-    moge_lower::target::Target::from_name(name).map_err(|e| e.to_string())
 }
