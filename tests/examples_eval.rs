@@ -155,3 +155,42 @@ fn example_kernels_carry_their_graph_ir() {
         vec![("K", 48), ("N", 40)]
     );
 }
+
+#[test]
+fn examples_check_at_pangu_pro_moe_config() {
+    use moge::graph::verify::verify;
+    use moge::graph::{Dim, Type};
+    use moge_examples::ffn::moge_ffn;
+    use moge_examples::gate::moge_gate;
+
+    // Pangu Pro MoE: H = 5120, E = 64 experts in G = 8 groups, expert intermediate I = 1344, shared
+    // expert intermediate S = 4 * 1344 = 5376.
+    let ffn = moge_ffn::<5120, 64, 8, 1344, 5376>::graph().expect("the FFN layer specializes");
+    verify(&ffn).expect("the specialized FFN layer verifies");
+    let shape = |name: &str| -> Vec<Dim> {
+        let param = ffn
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("parameter {name}"));
+        match ffn.ty(param.value) {
+            Type::Tensor(t) => t.shape.clone(),
+            Type::Routes(_) => panic!("{name} is a tensor"),
+        }
+    };
+    // The fused up projection holds gate and up halves: 2 * I = 2688 columns.
+    assert_eq!(
+        shape("w13")[1..],
+        [Dim::lit(5120), Dim::lit(2688)],
+        "w13 is (E, H, 2I)"
+    );
+    assert_eq!(shape("shared_w13"), [Dim::lit(5120), Dim::lit(10752)]);
+    assert_eq!(shape("w2"), [Dim::lit(64), Dim::lit(1344), Dim::lit(5120)]);
+    assert_eq!(ffn.dynamic_dims(), vec!["T"]);
+
+    let gate = moge_gate::<64, 8>::graph().expect("the gate specializes");
+    verify(&gate).expect("the specialized gate verifies");
+    // The group count must divide the expert count: 64 experts do not split into 6 groups.
+    assert!(moge_gate::<64, 6>::graph().is_err());
+    assert!(moge_ffn::<5120, 64, 6, 1344, 5376>::graph().is_err());
+}
