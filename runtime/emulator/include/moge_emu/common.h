@@ -281,6 +281,80 @@ inline uint64_t strided_index(uint32_t repeat, uint32_t index, uint32_t block_st
            index % epb;
 }
 
+/// The active lanes (element positions inside a repeat) of a level-0 instruction with `EPR` elements per
+/// repeat, worked out once per instruction from the mask so that the element loops need no per-element mask
+/// test. Every repeat but the last has `full` active lanes, the last `last` (they differ in counter mode only);
+/// `lane[0..full)` lists them in increasing order.
+template <uint32_t EPR>
+struct Lanes {
+    uint32_t repeats = 0;
+    uint32_t full = 0;
+    uint32_t last = 0;
+    uint32_t lane[EPR];
+
+    Lanes(const Mask& mask, uint32_t repeat_time) {
+        repeats = mask.repeats(repeat_time, EPR);
+        if (mask.counter) {
+            for (uint32_t j = 0; j < EPR; ++j) {
+                lane[j] = j;
+            }
+            full = EPR;
+            last = repeats == 0 ? 0 : static_cast<uint32_t>(mask.count - static_cast<uint64_t>(repeats - 1) * EPR);
+        } else {
+            for (uint32_t j = 0; j < EPR; ++j) {
+                if (mask.active(0, j, EPR)) {
+                    lane[full++] = j;
+                }
+            }
+            last = full;
+        }
+    }
+
+    /// Active lanes of repeat `r`.
+    uint32_t in_repeat(uint32_t r) const { return r + 1 == repeats ? last : full; }
+};
+
+/// The element offsets of the active lanes of one operand of a level-0 instruction (block and repeat strides in
+/// 32-byte blocks), and one past the largest element index the instruction touches, so that the bounds check
+/// is done once per instruction.
+template <typename T, uint32_t EPR>
+struct StridedOperand {
+    uint32_t offset[EPR];
+    /// Elements from one repeat to the next.
+    uint64_t step = 0;
+    /// One past the largest element index touched (0 when nothing is).
+    uint64_t end = 0;
+    /// Whether `offset[k] == k` for every active lane (a plain contiguous run per repeat).
+    bool contiguous = true;
+
+    StridedOperand(const Lanes<EPR>& lanes, uint32_t block_stride, uint32_t repeat_stride) {
+        constexpr uint32_t epb = per_block<T>();
+        step = static_cast<uint64_t>(repeat_stride) * epb;
+        uint32_t max_full = 0;
+        uint32_t max_last = 0;
+        for (uint32_t k = 0; k < lanes.full; ++k) {
+            const uint32_t j = lanes.lane[k];
+            offset[k] = (j / epb) * block_stride * epb + j % epb;
+            contiguous = contiguous && offset[k] == k;
+            max_full = offset[k] > max_full ? offset[k] : max_full;
+            if (k < lanes.last) {
+                max_last = max_full;
+            }
+        }
+        if (lanes.repeats == 0 || lanes.last == 0) {
+            // Normal mode with an empty mask (the register mask): nothing is touched.
+            return;
+        }
+        // Repeat strides are not negative, so the largest index is in the last repeat, or (counter mode, whose
+        // last repeat may be partial) in the one before it.
+        end = static_cast<uint64_t>(lanes.repeats - 1) * step + max_last + 1;
+        if (lanes.repeats >= 2 && lanes.full > lanes.last) {
+            const uint64_t before = static_cast<uint64_t>(lanes.repeats - 2) * step + max_full + 1;
+            end = before > end ? before : end;
+        }
+    }
+};
+
 /// Checks the repeat count of a level-0 instruction.
 inline void check_repeat(const char* call, int64_t repeat) {
     if (repeat < 0 || repeat > AscendC::MAX_REPEAT_TIMES) {

@@ -227,6 +227,22 @@ struct ShiftRightOp {
 
 // ---- the iteration engines ---------------------------------------------------------------------------------
 
+/// Elements per block of the blockwise loops of the count forms.
+constexpr uint32_t kBlockwise = 64;
+
+/// Whether an element-by-element pass over `n` elements gives the same result when done in blocks (all of a
+/// block read before any of it is written): the source is the destination itself (same element size), or
+/// the two do not overlap.
+template <typename D, typename S>
+inline bool blockwise_safe(const D* dst, const S* src, uint64_t n) {
+    const uint64_t d = address_of(dst);
+    const uint64_t s = address_of(src);
+    if (sizeof(D) == sizeof(S) && d == s) {
+        return true;
+    }
+    return d + n * sizeof(D) <= s || s + n * sizeof(S) <= d;
+}
+
 template <typename T, typename F>
 inline void binary_level0(const char* call, const LocalTensor<T>& dst, const LocalTensor<T>& src0, const LocalTensor<T>& src1,
                           const Mask& mask, uint32_t repeatTime, const AscendC::BinaryRepeatParams& p, F f) {
@@ -238,15 +254,45 @@ inline void binary_level0(const char* call, const LocalTensor<T>& dst, const Loc
         violation(call, "dstBlkStride must not be 0");
     }
     constexpr uint32_t epr = per_repeat<T>();
-    const uint32_t repeats = mask.repeats(repeatTime, epr);
-    for (uint32_t r = 0; r < repeats; ++r) {
-        for (uint32_t j = 0; j < epr; ++j) {
-            if (!mask.active(r, j, epr)) {
-                continue;
+    const Lanes<epr> lanes(mask, repeatTime);
+    const StridedOperand<T, epr> a(lanes, p.src0BlkStride, p.src0RepStride);
+    const StridedOperand<T, epr> b(lanes, p.src1BlkStride, p.src1RepStride);
+    const StridedOperand<T, epr> d(lanes, p.dstBlkStride, p.dstRepStride);
+    if (a.end > src0.size_ || b.end > src1.size_ || d.end > dst.size_) {
+        // Some element lies outside its tensor: walk element by element, which reports the first one (after
+        // writing the elements before it, as the instruction would).
+        for (uint32_t r = 0; r < lanes.repeats; ++r) {
+            for (uint32_t j = 0; j < epr; ++j) {
+                if (!mask.active(r, j, epr)) {
+                    continue;
+                }
+                const T x = element(call, "src0", src0, strided_index<T>(r, j, p.src0BlkStride, p.src0RepStride));
+                const T y = element(call, "src1", src1, strided_index<T>(r, j, p.src1BlkStride, p.src1RepStride));
+                element(call, "dst", dst, strided_index<T>(r, j, p.dstBlkStride, p.dstRepStride)) = f(x, y);
             }
-            const T a = element(call, "src0", src0, strided_index<T>(r, j, p.src0BlkStride, p.src0RepStride));
-            const T b = element(call, "src1", src1, strided_index<T>(r, j, p.src1BlkStride, p.src1RepStride));
-            element(call, "dst", dst, strided_index<T>(r, j, p.dstBlkStride, p.dstRepStride)) = f(a, b);
+        }
+        return;
+    }
+    // Checked once above; the same order of reads and writes as the element-by-element walk (operands may
+    // overlap).
+    const bool contiguous = a.contiguous && b.contiguous && d.contiguous;
+    for (uint32_t r = 0; r < lanes.repeats; ++r) {
+        const uint32_t n = lanes.in_repeat(r);
+        const T* ap = src0.ptr_ + r * a.step;
+        const T* bp = src1.ptr_ + r * b.step;
+        T* dp = dst.ptr_ + r * d.step;
+        if (contiguous) {
+            for (uint32_t k = 0; k < n; ++k) {
+                const T x = ap[k];
+                const T y = bp[k];
+                dp[k] = f(x, y);
+            }
+        } else {
+            for (uint32_t k = 0; k < n; ++k) {
+                const T x = ap[a.offset[k]];
+                const T y = bp[b.offset[k]];
+                dp[d.offset[k]] = f(x, y);
+            }
         }
     }
 }
@@ -261,8 +307,26 @@ inline void binary_count(const char* call, const LocalTensor<T>& dst, const Loca
     check_elements(call, "dst", dst, n);
     check_elements(call, "src0", src0, n);
     check_elements(call, "src1", src1, n);
-    for (uint32_t i = 0; i < n; ++i) {
-        dst.ptr_[i] = f(src0.ptr_[i], src1.ptr_[i]);
+    T* out = dst.ptr_;
+    const T* in0 = src0.ptr_;
+    const T* in1 = src1.ptr_;
+    uint32_t i = 0;
+    if (blockwise_safe(out, in0, n) && blockwise_safe(out, in1, n)) {
+        // As in unary_count: blocks through local copies, which the compiler can vectorize.
+        for (; i + kBlockwise <= n; i += kBlockwise) {
+            T x[kBlockwise];
+            T y[kBlockwise];
+            T z[kBlockwise];
+            std::memcpy(static_cast<void*>(x), in0 + i, sizeof(x));
+            std::memcpy(static_cast<void*>(y), in1 + i, sizeof(y));
+            for (uint32_t k = 0; k < kBlockwise; ++k) {
+                z[k] = f(x[k], y[k]);
+            }
+            std::memcpy(static_cast<void*>(out + i), z, sizeof(z));
+        }
+    }
+    for (; i < n; ++i) {
+        out[i] = f(in0[i], in1[i]);
     }
 }
 
@@ -276,14 +340,37 @@ inline void unary_level0(const char* call, const LocalTensor<D>& dst, const Loca
         violation(call, "dstBlkStride must not be 0");
     }
     constexpr uint32_t epr = per_repeat<D>() < per_repeat<S>() ? per_repeat<D>() : per_repeat<S>();
-    const uint32_t repeats = mask.repeats(repeatTime, epr);
-    for (uint32_t r = 0; r < repeats; ++r) {
-        for (uint32_t j = 0; j < epr; ++j) {
-            if (!mask.active(r, j, epr)) {
-                continue;
+    const Lanes<epr> lanes(mask, repeatTime);
+    const StridedOperand<S, epr> a(lanes, p.srcBlkStride, p.srcRepStride);
+    const StridedOperand<D, epr> d(lanes, p.dstBlkStride, p.dstRepStride);
+    if (a.end > src.size_ || d.end > dst.size_) {
+        // Some element lies outside its tensor: walk element by element, which reports the first one.
+        for (uint32_t r = 0; r < lanes.repeats; ++r) {
+            for (uint32_t j = 0; j < epr; ++j) {
+                if (!mask.active(r, j, epr)) {
+                    continue;
+                }
+                const S x = element(call, "src", src, strided_index<S>(r, j, p.srcBlkStride, p.srcRepStride));
+                element(call, "dst", dst, strided_index<D>(r, j, p.dstBlkStride, p.dstRepStride)) = f(x);
             }
-            const S x = element(call, "src", src, strided_index<S>(r, j, p.srcBlkStride, p.srcRepStride));
-            element(call, "dst", dst, strided_index<D>(r, j, p.dstBlkStride, p.dstRepStride)) = f(x);
+        }
+        return;
+    }
+    const bool contiguous = a.contiguous && d.contiguous;
+    for (uint32_t r = 0; r < lanes.repeats; ++r) {
+        const uint32_t n = lanes.in_repeat(r);
+        const S* ap = src.ptr_ + r * a.step;
+        D* dp = dst.ptr_ + r * d.step;
+        if (contiguous) {
+            for (uint32_t k = 0; k < n; ++k) {
+                const S x = ap[k];
+                dp[k] = f(x);
+            }
+        } else {
+            for (uint32_t k = 0; k < n; ++k) {
+                const S x = ap[a.offset[k]];
+                dp[d.offset[k]] = f(x);
+            }
         }
     }
 }
@@ -295,8 +382,24 @@ inline void unary_count(const char* call, const LocalTensor<D>& dst, const Local
     check_vector_operand(call, "src", src);
     check_elements(call, "dst", dst, n);
     check_elements(call, "src", src, n);
-    for (uint32_t i = 0; i < n; ++i) {
-        dst.ptr_[i] = f(src.ptr_[i]);
+    D* out = dst.ptr_;
+    const S* in = src.ptr_;
+    uint32_t i = 0;
+    if (blockwise_safe(out, in, n)) {
+        // Blocks of kBlockwise elements through local copies: no aliasing and a fixed trip count, so the
+        // compiler can vectorize the element function.
+        for (; i + kBlockwise <= n; i += kBlockwise) {
+            S x[kBlockwise];
+            D y[kBlockwise];
+            std::memcpy(static_cast<void*>(x), in + i, sizeof(x));
+            for (uint32_t k = 0; k < kBlockwise; ++k) {
+                y[k] = f(x[k]);
+            }
+            std::memcpy(static_cast<void*>(out + i), y, sizeof(y));
+        }
+    }
+    for (; i < n; ++i) {
+        out[i] = f(in[i]);
     }
 }
 
@@ -417,9 +520,57 @@ inline double round_to_format(double x, int precision, int min_exp, int max_exp,
     }
 }
 
-/// One element of Cast.
+/// A 16-bit float widened to binary32 as `cast_value`'s general path does it (through double): exact, and a
+/// NaN comes back with its quiet bit set.
+inline float widen_quieted(float value) {
+    const uint32_t bits = float_bits(value);
+    return (bits & 0x7fffffffu) > 0x7f800000u ? bits_float(bits | 0x00400000u) : value;
+}
+
+/// binary32 to bfloat16 bits in `mode` (not CAST_ODD), saturating finite overflow to the largest finite value,
+/// with integer operations on the bit pattern. Gives the same bits as `round_to_format(x, 8, -126, 127,
+/// mode, true)` followed by truncation (NaN: quiet NaN with the upper payload bits, as
+/// `float_to_bf16_bits`).
+inline uint16_t float_to_bf16_mode(float value, AscendC::RoundMode mode) {
+    // Branch-free (selects only) so that the loops of Cast vectorize once the mode is a constant.
+    using AscendC::RoundMode;
+    const uint32_t x = float_bits(value);
+    const uint32_t sign = x & 0x80000000u;
+    const uint32_t magnitude = x & 0x7fffffffu;
+    const uint32_t truncated = magnitude & 0xffff0000u;
+    const uint32_t rest = magnitude & 0xffffu;
+    uint32_t rounded = truncated;
+    switch (mode) {
+        case RoundMode::CAST_TRUNC: break;
+        case RoundMode::CAST_FLOOR: rounded += (sign != 0 && rest != 0) ? 0x10000u : 0u; break;
+        case RoundMode::CAST_CEIL: rounded += (sign == 0 && rest != 0) ? 0x10000u : 0u; break;
+        case RoundMode::CAST_ROUND: rounded += rest >= 0x8000u ? 0x10000u : 0u; break;
+        default:
+            // Ties to even; a carry out of the significand correctly bumps the exponent.
+            rounded = (magnitude + 0x7fffu + ((magnitude >> 16) & 1u)) & 0xffff0000u;
+            break;
+    }
+    // A finite value rounded past the largest finite bfloat16 saturates to it; infinities stay.
+    rounded = (magnitude < 0x7f800000u && rounded >= 0x7f800000u) ? 0x7f7f0000u : rounded;
+    rounded = magnitude == 0x7f800000u ? magnitude : rounded;
+    const uint32_t finite = (sign | rounded) >> 16;
+    const uint32_t nan = (x >> 16) | 0x40u;
+    return static_cast<uint16_t>(magnitude > 0x7f800000u ? nan : finite);
+}
+
+/// binary32 to half bits with ties to even (CAST_RINT, and CAST_NONE which rounds the same way), saturating
+/// finite overflow to 65504: the same bits as `cast_value`'s general path for these modes.
+inline uint16_t float_to_half_rint_saturating(float value) {
+    const uint16_t bits = float_to_half_bits(value);
+    if ((bits & 0x7fffu) == 0x7c00u && std::isfinite(value)) {
+        return static_cast<uint16_t>((bits & 0x8000u) | 0x7bffu);
+    }
+    return bits;
+}
+
+/// One element of Cast, the general path: rounds through double (slow; see `cast_value` for the fast paths).
 template <typename D, typename S>
-inline D cast_value(const S& value, AscendC::RoundMode mode) {
+inline D cast_value_general(const S& value, AscendC::RoundMode mode) {
     const double x = to_double(value);
     if constexpr (std::is_same<D, float>::value) {
         if constexpr (std::is_same<S, float>::value) {
@@ -450,6 +601,49 @@ inline D cast_value(const S& value, AscendC::RoundMode mode) {
             return std::numeric_limits<D>::max();
         }
         return static_cast<D>(rounded);
+    }
+}
+
+/// One element of Cast.
+template <typename D, typename S>
+inline D cast_value(const S& value, AscendC::RoundMode mode) {
+    // Fast paths for the conversions of 16-bit float kernels; each gives exactly the bits of the general path
+    // below (the runtime tests pin them).
+    if constexpr (std::is_same<D, float>::value && is_half_like<S>::value) {
+        // Exact widening; only CAST_NONE is allowed.
+        return widen_quieted(value.ToFloat());
+    } else if constexpr (std::is_same<D, bfloat16_t>::value && std::is_same<S, float>::value) {
+        bfloat16_t result;
+        result.val = float_to_bf16_mode(value, mode);
+        return result;
+    } else if constexpr (std::is_same<D, half>::value && std::is_same<S, float>::value) {
+        if (mode == AscendC::RoundMode::CAST_RINT || mode == AscendC::RoundMode::CAST_NONE) {
+            half result;
+            result.val = float_to_half_rint_saturating(value);
+            return result;
+        }
+    } else if constexpr (std::is_same<D, float>::value && std::is_same<S, int32_t>::value) {
+        if (mode == AscendC::RoundMode::CAST_RINT || mode == AscendC::RoundMode::CAST_NONE) {
+            // The hardware conversion rounds to nearest even (the default floating-point environment).
+            return static_cast<float>(value);
+        }
+    }
+    return cast_value_general<D, S>(value, mode);
+}
+
+/// Calls `run(std::integral_constant<AscendC::RoundMode, m>())` for the run-time mode `mode`, so that the
+/// per-element conversion of a Cast is compiled with its mode fixed (no per-element dispatch on the mode).
+template <typename Run>
+inline void with_round_mode(AscendC::RoundMode mode, Run&& run) {
+    using AscendC::RoundMode;
+    switch (mode) {
+        case RoundMode::CAST_NONE: run(std::integral_constant<RoundMode, RoundMode::CAST_NONE>()); return;
+        case RoundMode::CAST_RINT: run(std::integral_constant<RoundMode, RoundMode::CAST_RINT>()); return;
+        case RoundMode::CAST_FLOOR: run(std::integral_constant<RoundMode, RoundMode::CAST_FLOOR>()); return;
+        case RoundMode::CAST_CEIL: run(std::integral_constant<RoundMode, RoundMode::CAST_CEIL>()); return;
+        case RoundMode::CAST_ROUND: run(std::integral_constant<RoundMode, RoundMode::CAST_ROUND>()); return;
+        case RoundMode::CAST_TRUNC: run(std::integral_constant<RoundMode, RoundMode::CAST_TRUNC>()); return;
+        default: run(std::integral_constant<RoundMode, RoundMode::CAST_ODD>()); return;
     }
 }
 
@@ -686,12 +880,25 @@ inline void duplicate_level0(const char* call, const LocalTensor<T>& dst, const 
     moge_emu::check_vector_operand(call, "dst", dst);
     moge_emu::check_repeat(call, repeatTime);
     constexpr uint32_t epr = moge_emu::per_repeat<T>();
-    const uint32_t repeats = mask.repeats(repeatTime, epr);
-    for (uint32_t r = 0; r < repeats; ++r) {
-        for (uint32_t j = 0; j < epr; ++j) {
-            if (mask.active(r, j, epr)) {
-                moge_emu::element(call, "dst", dst, moge_emu::strided_index<T>(r, j, dstBlockStride, dstRepeatStride)) = value;
+    const moge_emu::Lanes<epr> lanes(mask, repeatTime);
+    const moge_emu::StridedOperand<T, epr> d(lanes, dstBlockStride, dstRepeatStride);
+    if (d.end > dst.size_) {
+        // Some element lies outside the tensor: walk element by element, which reports the first one.
+        for (uint32_t r = 0; r < lanes.repeats; ++r) {
+            for (uint32_t j = 0; j < epr; ++j) {
+                if (mask.active(r, j, epr)) {
+                    moge_emu::element(call, "dst", dst, moge_emu::strided_index<T>(r, j, dstBlockStride, dstRepeatStride)) =
+                        value;
+                }
             }
+        }
+        return;
+    }
+    for (uint32_t r = 0; r < lanes.repeats; ++r) {
+        const uint32_t n = lanes.in_repeat(r);
+        T* dp = dst.ptr_ + r * d.step;
+        for (uint32_t k = 0; k < n; ++k) {
+            dp[d.offset[k]] = value;
         }
     }
 }
@@ -817,8 +1024,9 @@ inline void Cast(const LocalTensor<T>& dst, const LocalTensor<U>& src, const Rou
     static_assert(moge_emu::cast_modes<T, U>() != 0, "Cast: this conversion is not supported on Atlas A2");
     const char* call = "Cast";
     moge_emu::check_cast_mode<T, U>(call, roundMode);
-    const RoundMode mode = roundMode;
-    moge_emu::unary_count(call, dst, src, count, [mode](const U& x) { return moge_emu::cast_value<T, U>(x, mode); });
+    moge_emu::with_round_mode(roundMode, [&](auto mode) {
+        moge_emu::unary_count(call, dst, src, count, [](const U& x) { return moge_emu::cast_value<T, U>(x, decltype(mode)::value); });
+    });
 }
 
 template <typename T, typename U, bool isSetMask = true>
@@ -829,9 +1037,11 @@ inline void Cast(const LocalTensor<T>& dst, const LocalTensor<U>& src, const Rou
     moge_emu::check_cast_mode<T, U>(call, roundMode);
     constexpr uint32_t epr = moge_emu::per_repeat<T>() < moge_emu::per_repeat<U>() ? moge_emu::per_repeat<T>()
                                                                                    : moge_emu::per_repeat<U>();
-    const RoundMode mode = roundMode;
-    moge_emu::unary_level0(call, dst, src, moge_emu::bits_mask(call, mask, epr, isSetMask), repeatTime, repeatParams,
-                           [mode](const U& x) { return moge_emu::cast_value<T, U>(x, mode); });
+    const moge_emu::Mask active = moge_emu::bits_mask(call, mask, epr, isSetMask);
+    moge_emu::with_round_mode(roundMode, [&](auto mode) {
+        moge_emu::unary_level0(call, dst, src, active, repeatTime, repeatParams,
+                               [](const U& x) { return moge_emu::cast_value<T, U>(x, decltype(mode)::value); });
+    });
 }
 
 template <typename T, typename U, bool isSetMask = true>
@@ -842,9 +1052,11 @@ inline void Cast(const LocalTensor<T>& dst, const LocalTensor<U>& src, const Rou
     moge_emu::check_cast_mode<T, U>(call, roundMode);
     constexpr uint32_t epr = moge_emu::per_repeat<T>() < moge_emu::per_repeat<U>() ? moge_emu::per_repeat<T>()
                                                                                    : moge_emu::per_repeat<U>();
-    const RoundMode mode = roundMode;
-    moge_emu::unary_level0(call, dst, src, moge_emu::continuous_mask(call, mask, epr, isSetMask), repeatTime, repeatParams,
-                           [mode](const U& x) { return moge_emu::cast_value<T, U>(x, mode); });
+    const moge_emu::Mask active = moge_emu::continuous_mask(call, mask, epr, isSetMask);
+    moge_emu::with_round_mode(roundMode, [&](auto mode) {
+        moge_emu::unary_level0(call, dst, src, active, repeatTime, repeatParams,
+                               [](const U& x) { return moge_emu::cast_value<T, U>(x, decltype(mode)::value); });
+    });
 }
 
 #undef MOGE_TYPES_DUP
