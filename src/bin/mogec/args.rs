@@ -62,12 +62,9 @@ pub struct BuildArgs {
     pub out_dir: PathBuf,
 }
 
-/// Arguments of `mogec eval`.
+/// Where a run's inputs come from and where its outputs go: shared by `mogec eval` and `mogec run`.
 #[derive(Args, Debug)]
-pub struct EvalArgs {
-    /// The kernel to evaluate.
-    #[command(flatten)]
-    pub kernel: KernelArgs,
+pub struct InputArgs {
     /// An input: the parameter's name and a .npy file (repeat for every parameter).
     #[arg(long, value_name = "PARAM=FILE.npy", value_parser = parse_input, conflicts_with = "random")]
     pub input: Vec<InputBinding>,
@@ -88,6 +85,17 @@ pub struct EvalArgs {
     pub out_dir: PathBuf,
 }
 
+/// Arguments of `mogec eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The kernel to evaluate.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// The inputs and the output directory.
+    #[command(flatten)]
+    pub io: InputArgs,
+}
+
 /// Arguments of `mogec run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -100,24 +108,9 @@ pub struct RunArgs {
     /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an NPU through CANN).
     #[arg(long, value_name = "BACKEND", default_value = "emulator", value_parser = parse_backend)]
     pub backend: moge_runtime::backend::BackendKind,
-    /// An input: the parameter's name and a .npy file (repeat for every parameter).
-    #[arg(long, value_name = "PARAM=FILE.npy", value_parser = parse_input, conflicts_with = "random")]
-    pub input: Vec<InputBinding>,
-    /// Make deterministic random inputs from this seed (and write them to the output directory).
-    #[arg(long, value_name = "SEED")]
-    pub random: Option<u64>,
-    /// The value of a dynamic dim for --random, e.g. `--dim T=128` (repeat or separate with commas).
-    #[arg(
-        long,
-        value_name = "NAME=VALUE",
-        value_parser = parse_dim_binding,
-        value_delimiter = ',',
-        requires = "random"
-    )]
-    pub dim: Vec<DimBinding>,
-    /// The output directory (created if it does not exist).
-    #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
-    pub out_dir: PathBuf,
+    /// The inputs and the output directory.
+    #[command(flatten)]
+    pub io: InputArgs,
 }
 
 /// Parses a backend name (`emulator`, `acl`).

@@ -33,9 +33,9 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         source: Box::new(source),
     };
 
-    let (inputs, origins, dims) = match args.random {
+    let (inputs, origins, dims) = match args.io.random {
         Some(seed) => {
-            let dims = random_dims(&kernel, &args.dim)?;
+            let dims = random_dims(&kernel, &args.io.dim)?;
             check_sizes(&kernel, &dims)?;
             let named: Vec<(&str, i64)> = dims
                 .iter()
@@ -46,7 +46,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             (inputs, origins, dims)
         }
         None => {
-            let (inputs, origins) = read_inputs(&kernel, &args.input)?;
+            let (inputs, origins) = read_inputs(&kernel, &args.io.input)?;
             let dims = interp::bind_dims(&kernel, &inputs).map_err(eval_error)?;
             check_sizes(&kernel, &dims)?;
             (inputs, origins, dims)
@@ -72,7 +72,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         output_files.push(name);
     }
     let mut input_files = Vec::new();
-    if args.random.is_some() {
+    if args.io.random.is_some() {
         for (param, tensor) in kernel.params.iter().zip(&inputs) {
             let mut name = format!("{}.npy", param.name);
             if files.iter().any(|(n, _)| *n == name) {
@@ -82,7 +82,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             input_files.push(name);
         }
     }
-    output::write_files(&args.out_dir, &files)?;
+    output::write_files(&args.io.out_dir, &files)?;
 
     // Summary.
     let mut summary = format!("eval: {}", source::signature(&kernel));
@@ -95,13 +95,13 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     }
     output::stdout_line(&summary);
     for (i, (param, tensor)) in kernel.params.iter().zip(&inputs).enumerate() {
-        let from = match (&origins[i], args.random) {
+        let from = match (&origins[i], args.io.random) {
             (Origin::File(path), _) => format!("from {path}"),
             (Origin::Random, Some(seed)) => {
                 let file = input_files.get(i).map(String::as_str).unwrap_or_default();
                 format!(
                     "random (seed {seed}) -> {}",
-                    args.out_dir.join(file).display()
+                    args.io.out_dir.join(file).display()
                 )
             }
             (Origin::Random, None) => "random".to_string(),
@@ -117,7 +117,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             "  output {}: {} -> {}",
             output.name,
             describe(tensor),
-            args.out_dir.join(file).display()
+            args.io.out_dir.join(file).display()
         ));
     }
     Ok(())

@@ -15,13 +15,19 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
     let kernel = source::specialize(&kernel, &args.kernel.set)?;
-    let inputs = match args.random {
+    let inputs = match args.io.random {
         Some(seed) => RunInputs::Random {
             seed,
-            dims: args.dim.iter().map(|d| (d.name.clone(), d.value)).collect(),
+            dims: args
+                .io
+                .dim
+                .iter()
+                .map(|d| (d.name.clone(), d.value))
+                .collect(),
         },
         None => RunInputs::Files(
-            args.input
+            args.io
+                .input
                 .iter()
                 .map(|i| (i.param.clone(), i.path.clone()))
                 .collect(),
@@ -31,7 +37,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         target: args.target.clone(),
         backend: args.backend,
     };
-    let report = run_program(&kernel, inputs, &args.out_dir, &options)
+    let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
     let mut out = io::stdout().lock();
     // A closed stdout (`mogec run ... | head -1`) is not an error of the run.
