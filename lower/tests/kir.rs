@@ -24,12 +24,9 @@ fn softmax(n: i64) -> Kernel {
     )
 }
 
-fn schedule(
-    k: &Kernel,
-    target: &Target,
-    options: &ScheduleOptions,
-) -> Result<Vec<Schedule>, LowerError> {
-    schedule_kernel(k, target, options)
+/// Schedules `k` for the default target (910B2) with the default options.
+fn schedule_default(k: &Kernel) -> Result<Vec<Schedule>, LowerError> {
+    schedule_kernel(k, &Target::default(), &ScheduleOptions::default())
 }
 
 #[test]
@@ -39,12 +36,7 @@ fn softmax_tile_rows_fill_the_unified_buffer() {
     // and sum share those buffers) and one 32-byte broadcast block per row (8r f32, rounded up to 64
     // elements). So the need is 1536r + 32 * align_up(r, 8) B, which is 188160 B for r = 120 and
     // 189952 B for r = 121: 120 rows fit in the 188416 usable bytes.
-    let s = &schedule(
-        &softmax(64),
-        &Target::default(),
-        &ScheduleOptions::default(),
-    )
-    .unwrap()[0];
+    let s = &schedule_default(&softmax(64)).unwrap()[0];
     let b = s.budget();
     assert_eq!(b.tile_rows, 120);
     assert_eq!(b.ub_bytes, 188_160);
@@ -63,12 +55,12 @@ fn a_smaller_buffer_or_a_cap_gives_fewer_rows_per_tile() {
         ub_usable: 32 * 1024,
         ..Target::default()
     };
-    let retiled = schedule(&k, &small, &ScheduleOptions::default()).unwrap()[0]
+    let retiled = schedule_kernel(&k, &small, &ScheduleOptions::default()).unwrap()[0]
         .budget()
         .clone();
     assert_eq!(retiled.tile_rows, 20);
     assert_eq!(retiled.ub_bytes, 31_488);
-    let capped = schedule(
+    let capped = schedule_kernel(
         &k,
         &Target::default(),
         &ScheduleOptions { max_tile_rows: 8 },
@@ -82,12 +74,7 @@ fn a_smaller_buffer_or_a_cap_gives_fewer_rows_per_tile() {
 fn a_row_too_long_for_the_unified_buffer_is_refused_with_the_buffers() {
     // One row of 60000 f32 is 240000 B (rounded up to 60032 elements = 240128 B); the input queue alone
     // needs two of them.
-    let err = schedule(
-        &softmax(60_000),
-        &Target::default(),
-        &ScheduleOptions::default(),
-    )
-    .unwrap_err();
+    let err = schedule_default(&softmax(60_000)).unwrap_err();
     let LowerError::Budget(BudgetError::DoesNotFit {
         kernel,
         need,
@@ -126,7 +113,7 @@ fn ops_without_a_vector_lowering_are_refused_with_their_location() {
 }",
         &[("K", 16)],
     );
-    let err = schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap_err();
+    let err = schedule_default(&k).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot lower `matmul` at line 7, column 9: matrix multiplication needs a cube kernel, which is not implemented yet"
@@ -141,7 +128,7 @@ fn ops_without_a_vector_lowering_are_refused_with_their_location() {
 }",
         &[("N", 16)],
     );
-    let err = schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap_err();
+    let err = schedule_default(&k).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("cannot lower `sum` at line 3, column 9: "),
@@ -160,7 +147,7 @@ fn unspecialized_kernels_are_refused() {
 }",
     )
     .unwrap();
-    let err = schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap_err();
+    let err = schedule_default(&k).unwrap_err();
     assert_eq!(
         err.to_string(),
         "kernel `softmax` is not specialized: bind N first"
@@ -169,7 +156,7 @@ fn unspecialized_kernels_are_refused() {
 
 #[test]
 fn rows_are_split_over_all_vector_cores() {
-    let s = &schedule(
+    let s = &schedule_kernel(
         &softmax(64),
         &Target::from_name("ascend910b4").unwrap(),
         &ScheduleOptions::default(),
@@ -204,7 +191,7 @@ fn resident_loads_are_fenced_before_vector_use() {
 }",
         &[("N", 24)],
     );
-    let s = &schedule(&k, &Target::default(), &ScheduleOptions::default()).unwrap()[0];
+    let s = &schedule_default(&k).unwrap()[0];
     let f = s.func();
     let init = f.stage(StageKind::Init).unwrap();
     let kinds: Vec<&str> = f.stages[init]
@@ -225,12 +212,7 @@ fn resident_loads_are_fenced_before_vector_use() {
 
 #[test]
 fn the_verifier_reports_broken_kernels() {
-    let s = &schedule(
-        &softmax(64),
-        &Target::default(),
-        &ScheduleOptions::default(),
-    )
-    .unwrap()[0];
+    let s = &schedule_default(&softmax(64)).unwrap()[0];
     let good = s.func().clone();
     assert_eq!(kir::verify(&good), Ok(()));
 
@@ -277,12 +259,7 @@ fn the_verifier_reports_broken_kernels() {
 
 #[test]
 fn dumps_read_back_and_bad_text_is_an_error() {
-    let s = &schedule(
-        &softmax(100),
-        &Target::default(),
-        &ScheduleOptions::default(),
-    )
-    .unwrap()[0];
+    let s = &schedule_default(&softmax(100)).unwrap()[0];
     let text = s.kir_text();
     let parsed = kir::parse_function(&text).unwrap();
     assert_eq!(&parsed, s.func());
@@ -317,12 +294,7 @@ fn dumps_read_back_and_bad_text_is_an_error() {
 fn the_verifier_checks_copies_and_segment_operands() {
     // The softmax kernel: i0 = copy_in t1, arg0 (in copy_in); i2 = seg_sub t3, t1, t2 with block tile
     // t4; i5 = seg_div t0, t5, t6 with block tile t7; i6 = copy_out arg1, t0 (in copy_out).
-    let s = &schedule(
-        &softmax(64),
-        &Target::default(),
-        &ScheduleOptions::default(),
-    )
-    .unwrap()[0];
+    let s = &schedule_default(&softmax(64)).unwrap()[0];
     let good = s.func().clone();
     let arg = |i: u32| kir::Arg::from_u32(i);
     let tile = |i: u32| kir::Tile::from_u32(i);
