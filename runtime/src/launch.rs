@@ -34,8 +34,8 @@ use crate::report::{KernelReport, LaunchReport};
 /// The byte outputs are filled with before a launch.
 pub const OUTPUT_FILL: u8 = 0xFF;
 
-/// The largest tensor, buffer or workspace a launch allocates: 16 GiB.
-pub const MAX_ALLOCATION: u64 = 1 << 34;
+/// The largest tensor, buffer or workspace a launch allocates (see [`crate::limits`]).
+pub const MAX_ALLOCATION: u64 = crate::limits::MAX_TENSOR_BYTES;
 
 /// A program to launch: its manifest and the source of each device kernel, in manifest order.
 #[derive(Copy, Clone, Debug)]

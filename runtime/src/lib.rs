@@ -3,5 +3,6 @@
 pub mod backend;
 pub mod emulator;
 pub mod launch;
+pub mod limits;
 pub mod npy;
 pub mod report;

@@ -1,0 +1,488 @@
+//! The limits of a run, in one place: what the emitted kernels can address, how much host memory a
+//! whole run may take, and the `MOGE_*` environment variables that tune the runtime.
+//!
+//! A run holds every tensor several times on the host: the inputs, every value the reference
+//! interpreter computes, and the emulator's copies of each GM argument (packed bytes, the request
+//! file's bytes, the child process's GM, the response). [`RunFootprint`] adds these up from the
+//! shapes alone, so that a launch far over the machine's memory is refused with a message naming the
+//! largest tensor before anything is allocated, instead of the emulator being killed by the kernel's
+//! out-of-memory killer with only "signal 9".
+//!
+//! Environment variables are read through the functions here: a value that is set but cannot be used
+//! (`MOGE_EMU_TIMEOUT_SECS=abc`, `=0`, a negative or absurd number, an empty `MOGE_CACHE_DIR`) is an
+//! [`EnvError`] naming the variable, its value and what is expected, never silently replaced by a
+//! default.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The longest axis a kernel can work on: indices (`topk`, `argmax`, `gather`) are `int32` and the
+/// per-call element counts of the Ascend C API are `uint32`, so an axis must stay below 2^31.
+pub const MAX_AXIS: i64 = i32::MAX as i64;
+
+/// The largest tensor, GM buffer or workspace a launch allocates: 16 GiB (GM offsets in the emitted
+/// kernels are `int64`, so this is a host-memory limit, not an addressing one).
+pub const MAX_TENSOR_BYTES: u64 = 1 << 34;
+
+/// How many copies of each GM argument a launch holds on the host at its peak besides the tensor
+/// itself: the packed bytes, the request file's bytes, the emulator process's GM and the response
+/// read back.
+pub const EMULATOR_COPIES: u64 = 4;
+
+/// The environment variable overriding the host-memory budget of a run (bytes, or a number with a
+/// `K`, `M`, `G` or `T` suffix for powers of 1024).
+pub const MEMORY_ENV: &str = "MOGE_MEMORY_LIMIT";
+
+/// The environment variable giving the emulator's time limit per kernel launch, in seconds.
+pub const TIMEOUT_ENV: &str = "MOGE_EMU_TIMEOUT_SECS";
+
+/// The environment variable naming the emulator's cache directory.
+pub const CACHE_DIR_ENV: &str = "MOGE_CACHE_DIR";
+
+/// The environment variable naming the C++ compiler of the emulator.
+pub const CXX_ENV: &str = "MOGE_CXX";
+
+/// The environment variable that, set to 1, copies the emulator's stdout and stderr to the host's.
+pub const ECHO_ENV: &str = "MOGE_EMU_ECHO";
+
+/// The emulator's default time limit per launch.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+
+/// The longest time limit `MOGE_EMU_TIMEOUT_SECS` may ask for: one week.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// The budget used when `/proc/meminfo` cannot be read: 8 GiB.
+const FALLBACK_BUDGET: u64 = 8 << 30;
+
+/// A `MOGE_*` environment variable that is set to a value that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {var}={value:?}: {expected}")]
+pub struct EnvError {
+    /// The variable.
+    pub var: &'static str,
+    /// Its value (lossily decoded when it is not UTF-8).
+    pub value: String,
+    /// What is expected instead.
+    pub expected: String,
+}
+
+/// A tensor or the whole run is over a limit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// An axis is longer than the kernels can index.
+    #[error("{tensor} has shape {shape}: axis {axis} has {size} elements, more than the kernels can index ({MAX_AXIS}: indices and per-call counts are 32-bit)")]
+    Axis {
+        /// Which tensor (`input `logits``, `output `weight``).
+        tensor: String,
+        /// Its shape, `[16000000, 64]`.
+        shape: String,
+        /// The axis.
+        axis: usize,
+        /// Its length.
+        size: i64,
+    },
+    /// One tensor is larger than a launch allocates.
+    #[error("{tensor} has shape {shape}: {bytes} bytes, more than the largest tensor a launch allocates ({MAX_TENSOR_BYTES} bytes)")]
+    Tensor {
+        /// Which tensor.
+        tensor: String,
+        /// Its shape.
+        shape: String,
+        /// Its size.
+        bytes: u128,
+    },
+    /// The whole run would need more host memory than the budget.
+    #[error("the run would need about {total} bytes of host memory ({breakdown}), more than the budget of {budget} bytes ({budget_source}); the largest tensor is {largest} ({largest_bytes} bytes); use smaller dims, or set {MEMORY_ENV} to raise the budget")]
+    Memory {
+        /// The estimated total (saturating).
+        total: u64,
+        /// What the total is made of.
+        breakdown: String,
+        /// The budget.
+        budget: u64,
+        /// Where the budget came from.
+        budget_source: String,
+        /// The largest tensor and its shape.
+        largest: String,
+        /// Its size.
+        largest_bytes: u64,
+    },
+}
+
+/// The host-memory budget of a run and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// The budget in bytes.
+    pub bytes: u64,
+    /// `MOGE_MEMORY_LIMIT`, or how it was derived from `/proc/meminfo`.
+    pub source: String,
+}
+
+/// Where a tensor of a run lives, for the footprint.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// An input: held once as a tensor, and copied by the emulator.
+    Input,
+    /// An output of the device: copied by the emulator, and held once as a tensor.
+    Output,
+    /// A GM buffer or workspace between device kernels: copied by the emulator only.
+    Buffer,
+    /// A value the reference interpreter computes (held once).
+    Interpreted,
+}
+
+/// The tensors of a run by shape, for checking the limits before anything is allocated.
+#[derive(Clone, Debug, Default)]
+pub struct RunFootprint {
+    /// Every tensor: what it is, its shape, its element size and its role.
+    tensors: Vec<(String, Vec<i64>, u64, Role)>,
+}
+
+impl RunFootprint {
+    /// Adds a tensor: `what` names it in messages (`input `logits``), `element_bytes` is the size of
+    /// one element on the host.
+    pub fn add(&mut self, what: impl Into<String>, shape: &[i64], element_bytes: u64, role: Role) {
+        self.tensors
+            .push((what.into(), shape.to_vec(), element_bytes, role));
+    }
+
+    /// Checks every tensor against [`MAX_AXIS`] (device tensors only) and [`MAX_TENSOR_BYTES`], and
+    /// the whole run against `budget`.
+    pub fn check(&self, budget: &MemoryBudget) -> Result<(), LimitError> {
+        let mut total: u128 = 0;
+        let mut parts = [0u128; 3];
+        let mut largest: Option<(&str, &[i64], u128)> = None;
+        for (what, shape, element_bytes, role) in &self.tensors {
+            if *role != Role::Interpreted {
+                if let Some((axis, &size)) = shape.iter().enumerate().find(|(_, &s)| s > MAX_AXIS) {
+                    return Err(LimitError::Axis {
+                        tensor: what.clone(),
+                        shape: shape_text(shape),
+                        axis,
+                        size,
+                    });
+                }
+            }
+            let bytes = tensor_bytes(shape, *element_bytes);
+            if bytes > u128::from(MAX_TENSOR_BYTES) {
+                return Err(LimitError::Tensor {
+                    tensor: what.clone(),
+                    shape: shape_text(shape),
+                    bytes,
+                });
+            }
+            let (copies, part) = match role {
+                Role::Input => (1 + u128::from(EMULATOR_COPIES), 0),
+                Role::Output => (1 + u128::from(EMULATOR_COPIES), 1),
+                Role::Buffer => (u128::from(EMULATOR_COPIES), 1),
+                Role::Interpreted => (1, 2),
+            };
+            parts[part] += bytes * copies;
+            total += bytes * copies;
+            if largest.is_none_or(|(_, _, b)| bytes > b) {
+                largest = Some((what, shape, bytes));
+            }
+        }
+        if total <= u128::from(budget.bytes) {
+            return Ok(());
+        }
+        let (largest, largest_shape, largest_bytes) = largest.unwrap_or(("nothing", &[], 0));
+        let saturate = |bytes: u128| u64::try_from(bytes).unwrap_or(u64::MAX);
+        Err(LimitError::Memory {
+            total: saturate(total),
+            breakdown: ["inputs", "device outputs and buffers", "interpreter values"]
+                .iter()
+                .zip(parts)
+                .filter(|(_, bytes)| *bytes > 0)
+                .map(|(what, bytes)| format!("{what} {bytes}"))
+                .collect::<Vec<_>>()
+                .join(" + "),
+            budget: budget.bytes,
+            budget_source: budget.source.clone(),
+            largest: format!("{largest} with shape {}", shape_text(largest_shape)),
+            largest_bytes: saturate(largest_bytes),
+        })
+    }
+}
+
+/// Bytes of a tensor of `shape` with `element_bytes` per element (negative sizes count as 0).
+fn tensor_bytes(shape: &[i64], element_bytes: u64) -> u128 {
+    shape.iter().fold(u128::from(element_bytes), |n, &s| {
+        n.saturating_mul(u128::try_from(s).unwrap_or(0))
+    })
+}
+
+/// `[16000000, 64]`.
+pub fn shape_text(shape: &[i64]) -> String {
+    let sizes: Vec<String> = shape.iter().map(i64::to_string).collect();
+    format!("[{}]", sizes.join(", "))
+}
+
+/// The value of environment variable `var`, `None` when it is unset; an error when it is set but
+/// empty or not UTF-8.
+pub fn env_value(var: &'static str) -> Result<Option<String>, EnvError> {
+    match std::env::var_os(var) {
+        None => Ok(None),
+        Some(value) => match value.into_string() {
+            Ok(text) if text.trim().is_empty() => Err(EnvError {
+                var,
+                value: text,
+                expected: "set but empty; unset it or give a value".to_string(),
+            }),
+            Ok(text) => Ok(Some(text)),
+            Err(raw) => Err(EnvError {
+                var,
+                value: raw.to_string_lossy().into_owned(),
+                expected: "not valid UTF-8".to_string(),
+            }),
+        },
+    }
+}
+
+/// The emulator's time limit per launch: `MOGE_EMU_TIMEOUT_SECS` (whole seconds in
+/// `1..=604800`), or [`DEFAULT_TIMEOUT_SECS`].
+pub fn emulator_timeout() -> Result<Duration, EnvError> {
+    let Some(text) = env_value(TIMEOUT_ENV)? else {
+        return Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECS));
+    };
+    parse_timeout(&text)
+        .map(Duration::from_secs)
+        .map_err(|expected| EnvError {
+            var: TIMEOUT_ENV,
+            value: text,
+            expected,
+        })
+}
+
+/// Parses a timeout in whole seconds, `1..=MAX_TIMEOUT_SECS`.
+fn parse_timeout(text: &str) -> Result<u64, String> {
+    let expected = format!("expected a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}");
+    let value: i128 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number; {expected}"))?;
+    if value < 1 || value > i128::from(MAX_TIMEOUT_SECS) {
+        return Err(format!("out of range; {expected}"));
+    }
+    Ok(value as u64)
+}
+
+/// Whether `MOGE_EMU_ECHO` asks for the emulator's output: unset or `0` is off, `1` is on.
+pub fn emulator_echo() -> Result<bool, EnvError> {
+    match env_value(ECHO_ENV)?.as_deref().map(str::trim) {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => Err(EnvError {
+            var: ECHO_ENV,
+            value: other.to_string(),
+            expected: "expected 1 (copy the emulator's output to stderr) or 0".to_string(),
+        }),
+    }
+}
+
+/// The host-memory budget of a run: `MOGE_MEMORY_LIMIT`, or the smaller of three quarters of
+/// `MemTotal` and all of `MemAvailable` in `/proc/meminfo` (8 GiB if it cannot be read).
+pub fn memory_budget() -> Result<MemoryBudget, EnvError> {
+    if let Some(text) = env_value(MEMORY_ENV)? {
+        let bytes = parse_bytes(&text).map_err(|expected| EnvError {
+            var: MEMORY_ENV,
+            value: text.clone(),
+            expected,
+        })?;
+        return Ok(MemoryBudget {
+            bytes,
+            source: format!("{MEMORY_ENV}={}", text.trim()),
+        });
+    }
+    Ok(match std::fs::read_to_string("/proc/meminfo") {
+        Ok(text) => budget_from_meminfo(&text),
+        Err(_) => None,
+    }
+    .unwrap_or_else(|| MemoryBudget {
+        bytes: FALLBACK_BUDGET,
+        source: "/proc/meminfo could not be read; a default of 8 GiB".to_string(),
+    }))
+}
+
+/// The budget from the text of `/proc/meminfo`.
+fn budget_from_meminfo(text: &str) -> Option<MemoryBudget> {
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        kib.checked_mul(1024)
+    };
+    let total = field("MemTotal:")?;
+    let three_quarters = total / 4 * 3;
+    Some(match field("MemAvailable:") {
+        Some(available) if available < three_quarters => MemoryBudget {
+            bytes: available,
+            source: "MemAvailable in /proc/meminfo".to_string(),
+        },
+        _ => MemoryBudget {
+            bytes: three_quarters,
+            source: "3/4 of MemTotal in /proc/meminfo".to_string(),
+        },
+    })
+}
+
+/// Parses a byte count: digits, optionally followed by `K`, `M`, `G` or `T` (powers of 1024, an
+/// optional `iB` or `B` after it), at least 1 MiB.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let expected = "expected a byte count of at least 1M, such as 4294967296, 4096M or 4G";
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, suffix) = trimmed.split_at(digits_end);
+    let shift = match suffix
+        .trim()
+        .trim_end_matches("iB")
+        .trim_end_matches('B')
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("unknown unit `{}`; {expected}", suffix.trim())),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a number; {expected}"))?;
+    let bytes = value
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("too large; {expected}"))?;
+    if bytes < 1 << 20 {
+        return Err(format!("too small; {expected}"));
+    }
+    Ok(bytes)
+}
+
+/// Checks every `MOGE_*` variable the runtime reads, so that a bad value is reported before any
+/// work starts.
+pub fn check_environment() -> Result<(), EnvError> {
+    emulator_timeout()?;
+    emulator_echo()?;
+    memory_budget()?;
+    env_value(CACHE_DIR_ENV)?;
+    env_value(CXX_ENV)?;
+    Ok(())
+}
+
+/// The meaning of a signal that killed a process, for messages: `SIGKILL, probably out of memory`.
+pub fn signal_meaning(signal: i32) -> &'static str {
+    match signal {
+        4 => "SIGILL, an illegal instruction",
+        6 => "SIGABRT, an abort (a failed assertion or an uncaught C++ exception)",
+        7 => "SIGBUS, a bad memory access",
+        8 => "SIGFPE, an arithmetic error such as an integer division by zero",
+        9 => "SIGKILL: killed from outside, most likely by the out-of-memory killer because the host ran out of memory",
+        11 => "SIGSEGV, an invalid memory access",
+        15 => "SIGTERM, terminated from outside",
+        _ => "a signal",
+    }
+}
+
+impl fmt::Display for MemoryBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes ({})", self.bytes, self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_in_range_parse_and_others_are_refused() {
+        assert_eq!(parse_timeout("1"), Ok(1));
+        assert_eq!(parse_timeout(" 300 "), Ok(300));
+        assert_eq!(parse_timeout("604800"), Ok(MAX_TIMEOUT_SECS));
+        for bad in [
+            "abc",
+            "0",
+            "-5",
+            "604801",
+            "1e9",
+            "99999999999999999999999999",
+            "1.5",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn byte_counts_with_units() {
+        assert_eq!(parse_bytes("4G"), Ok(4 << 30));
+        assert_eq!(parse_bytes("4096M"), Ok(4 << 30));
+        assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        for bad in ["", "x", "4X", "-4G", "1K", "99999999999T", "4.5G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn budget_is_the_smaller_of_three_quarters_and_available() {
+        let lots = "MemTotal:       24000000 kB\nMemFree: 1 kB\nMemAvailable:   23000000 kB\n";
+        assert_eq!(budget_from_meminfo(lots).unwrap().bytes, 18_000_000 * 1024);
+        let busy = "MemTotal:       24000000 kB\nMemAvailable:   1000000 kB\n";
+        assert_eq!(budget_from_meminfo(busy).unwrap().bytes, 1_000_000 * 1024);
+        assert_eq!(budget_from_meminfo("nothing here"), None);
+    }
+
+    #[test]
+    fn footprint_counts_copies_and_names_the_largest_tensor() {
+        let budget = MemoryBudget {
+            bytes: 1 << 30,
+            source: "test".to_string(),
+        };
+        let mut run = RunFootprint::default();
+        // 16M x 64 f32 logits: 4 GiB, five copies on the host.
+        run.add("input `logits`", &[16_000_000, 64], 4, Role::Input);
+        run.add("input `router_scale`", &[64], 4, Role::Input);
+        let err = run.check(&budget).unwrap_err();
+        let LimitError::Memory {
+            total,
+            largest,
+            largest_bytes,
+            ..
+        } = &err
+        else {
+            panic!("expected a memory error, got {err:?}");
+        };
+        assert_eq!(*largest, "input `logits` with shape [16000000, 64]");
+        assert_eq!(*largest_bytes, 16_000_000 * 64 * 4);
+        assert_eq!(*total, (16_000_000 * 64 * 4 + 64 * 4) * 5);
+        assert!(err.to_string().contains("[16000000, 64]"), "{err}");
+
+        let mut small = RunFootprint::default();
+        small.add("input `x`", &[1000, 64], 4, Role::Input);
+        small.add("value", &[1000, 64], 4, Role::Interpreted);
+        assert_eq!(small.check(&budget), Ok(()));
+    }
+
+    #[test]
+    fn axes_and_tensors_over_the_limits_are_refused() {
+        let budget = MemoryBudget {
+            bytes: u64::MAX,
+            source: "test".to_string(),
+        };
+        let mut long = RunFootprint::default();
+        long.add("input `x`", &[1, 1 << 31], 1, Role::Input);
+        assert!(matches!(
+            long.check(&budget),
+            Err(LimitError::Axis { axis: 1, .. })
+        ));
+        let mut big = RunFootprint::default();
+        big.add("output `y`", &[1 << 20, 1 << 13], 4, Role::Output);
+        assert!(matches!(big.check(&budget), Err(LimitError::Tensor { .. })));
+    }
+}
