@@ -49,10 +49,8 @@ fn toolchain() -> Result<&'static Toolchain, EmuError> {
     if let Some(toolchain) = TOOLCHAIN.get() {
         return Ok(toolchain);
     }
-    let compiler = std::env::var("MOGE_CXX")
-        .ok()
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| String::from("g++"));
+    let compiler =
+        crate::limits::env_value(crate::limits::CXX_ENV)?.unwrap_or_else(|| String::from("g++"));
     let output = Command::new(&compiler)
         .arg("--version")
         .stdin(Stdio::null())
@@ -114,18 +112,29 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), EmuError> {
     Ok(())
 }
 
-/// The cache directory for emulator executables, created if needed.
+/// The cache directory for emulator executables, created if needed. `MOGE_CACHE_DIR`, when set, is
+/// used or is an error; without it the first default that can be created is used.
 fn cache_dir() -> Result<PathBuf, EmuError> {
     let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("MOGE_CACHE_DIR").filter(|d| !d.is_empty()) {
-        candidates.push(PathBuf::from(dir));
-    } else {
-        if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-            candidates.push(PathBuf::from(dir).join("moge"));
-        }
-        if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-            candidates.push(PathBuf::from(home).join(".cache").join("moge"));
-        }
+    if let Some(dir) = crate::limits::env_value(crate::limits::CACHE_DIR_ENV)? {
+        let dir = PathBuf::from(dir).join("emulator");
+        return match fs::create_dir_all(&dir) {
+            Ok(()) => Ok(dir),
+            Err(error) => Err(EmuError::io(
+                format!(
+                    "creating the cache directory {} (from {})",
+                    dir.display(),
+                    crate::limits::CACHE_DIR_ENV
+                ),
+                error,
+            )),
+        };
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        candidates.push(PathBuf::from(dir).join("moge"));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        candidates.push(PathBuf::from(home).join(".cache").join("moge"));
     }
     candidates.push(std::env::temp_dir().join("moge-cache"));
     let mut last_error = None;

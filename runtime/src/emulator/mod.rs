@@ -15,9 +15,10 @@
 //!
 //! The kernel ABI: `NAME(GM_ADDR arg0, ..., GM_ADDR argN, GM_ADDR workspace, GM_ADDR tiling)`.
 //!
-//! Environment: `MOGE_CXX` (compiler, default `g++`), `MOGE_CACHE_DIR` (cache directory, default
-//! `$XDG_CACHE_HOME/moge` or `~/.cache/moge`), `MOGE_EMU_TIMEOUT_SECS` (default 300), `MOGE_EMU_ECHO`
-//! (when set, the kernel process's stdout and stderr are copied to the host's stderr).
+//! Environment (read through [`crate::limits`]; a value that is set but unusable is an error):
+//! `MOGE_CXX` (compiler, default `g++`), `MOGE_CACHE_DIR` (cache directory, default
+//! `$XDG_CACHE_HOME/moge` or `~/.cache/moge`), `MOGE_EMU_TIMEOUT_SECS` (1 to 604800, default 300),
+//! `MOGE_EMU_ECHO` (`1`: the kernel process's stdout and stderr are copied to the host's stderr).
 
 mod cache;
 mod process;
@@ -141,8 +142,8 @@ pub enum EmuError {
         /// How many violations there were in all.
         total: u64,
     },
-    /// The kernel process died of a signal (a segfault, an abort...).
-    #[error("kernel `{kernel}` crashed with signal {signal} ({}){}", signal_name(*.signal), detail_text(.detail))]
+    /// The kernel process died of a signal (a segfault, an abort, the out-of-memory killer...).
+    #[error("the emulator process of kernel `{kernel}` died of signal {signal} ({}){}", crate::limits::signal_meaning(*.signal), detail_text(.detail))]
     Crash {
         /// The kernel name.
         kernel: String,
@@ -152,7 +153,7 @@ pub enum EmuError {
         detail: String,
     },
     /// The kernel ran longer than the timeout and was killed.
-    #[error("kernel `{kernel}` did not finish within {seconds} s and was killed (set MOGE_EMU_TIMEOUT_SECS to wait longer)")]
+    #[error("kernel `{kernel}` did not finish within {seconds} s; it and every process it started were killed (set MOGE_EMU_TIMEOUT_SECS to wait longer)")]
     Timeout {
         /// The kernel name.
         kernel: String,
@@ -179,6 +180,9 @@ pub enum EmuError {
         /// What happened.
         message: String,
     },
+    /// A `MOGE_*` environment variable has a value that cannot be used.
+    #[error(transparent)]
+    Environment(#[from] crate::limits::EnvError),
     /// A file or process operation failed.
     #[error("emulator i/o error while {context}: {source}")]
     Io {
@@ -215,18 +219,6 @@ fn violations_text(violations: &[Violation], total: u64) -> String {
     text
 }
 
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        _ => "signal",
-    }
-}
-
 fn detail_text(detail: &str) -> String {
     if detail.is_empty() {
         String::new()
@@ -247,13 +239,26 @@ pub fn launch_raw(launch: RawLaunch<'_>) -> Result<RawReport, EmuError> {
     launch_compiled(&compiled, launch)
 }
 
-/// Runs an already compiled kernel; `launch.source` is not used.
+/// Runs an already compiled kernel; `launch.source` is not used. The time limit is
+/// `MOGE_EMU_TIMEOUT_SECS` (see [`crate::limits::emulator_timeout`]).
 pub fn launch_compiled(
     compiled: &CompiledKernel,
     launch: RawLaunch<'_>,
 ) -> Result<RawReport, EmuError> {
+    let limit = crate::limits::emulator_timeout()?;
+    launch_compiled_within(compiled, launch, limit)
+}
+
+/// Runs an already compiled kernel with a time limit: when it is reached, the kernel's process and
+/// every process it started are killed and the launch fails with [`EmuError::Timeout`].
+pub fn launch_compiled_within(
+    compiled: &CompiledKernel,
+    launch: RawLaunch<'_>,
+    limit: std::time::Duration,
+) -> Result<RawReport, EmuError> {
     validate(&launch)?;
-    process::run(compiled, launch)
+    let echo = crate::limits::emulator_echo()?;
+    process::run(compiled, launch, limit, echo)
 }
 
 /// Most kernel parameters the launcher can pass (GM arguments + workspace + tiling).

@@ -1,10 +1,18 @@
 //! Running a compiled kernel in a child process, with a timeout, and turning the outcome into a report or
 //! an error.
+//!
+//! The child runs in a process group of its own. When it exits, or when the time limit is reached, the
+//! whole group is killed, so that a descendant the kernel started (a `system("... &")`, a fork) cannot
+//! outlive the launch. The child's stdout and stderr are read on threads into shared buffers; after the
+//! group is killed the readers get a short grace period and are then abandoned, so a descendant that
+//! escaped the group and still holds the pipes cannot keep the caller waiting for an end of file.
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,10 +20,12 @@ use super::cache::unique_suffix;
 use super::protocol::{decode_response, encode_request, Response};
 use super::{CompiledKernel, EmuError, GmArg, RawLaunch, RawReport, Violation};
 
-/// Default limit on a kernel run.
-const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// Bytes of the child's stderr kept for crash messages.
 const STDERR_TAIL: usize = 2000;
+/// Bytes of each pipe kept (the rest is read and dropped, so the child never blocks on a full pipe).
+const PIPE_KEEP: usize = 4 << 20;
+/// How long the pipe readers may take to see the end of file once the process group is gone.
+const PIPE_GRACE: Duration = Duration::from_millis(500);
 
 /// A per-launch scratch directory, removed on drop.
 struct Scratch {
@@ -37,56 +47,129 @@ impl Drop for Scratch {
     }
 }
 
-fn timeout() -> Duration {
-    let seconds = std::env::var("MOGE_EMU_TIMEOUT_SECS")
-        .ok()
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .filter(|&seconds| seconds > 0)
-        .unwrap_or(DEFAULT_TIMEOUT_SECS);
-    Duration::from_secs(seconds)
+/// What a pipe reader has read so far, and whether it has seen the end of file.
+#[derive(Default)]
+struct PipeState {
+    bytes: Vec<u8>,
+    done: bool,
 }
 
-/// Reads a pipe to the end on a thread.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut out);
-        }
-        out
-    })
+/// A pipe read to its end on a thread of its own; [`Pipe::take`] waits for the end only up to a
+/// deadline.
+struct Pipe {
+    state: Arc<(Mutex<PipeState>, Condvar)>,
 }
 
-/// Waits for the child up to `limit`; `None` when it was killed for running too long.
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>, EmuError> {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| EmuError::io("waiting for the kernel process", e))?
-        {
-            return Ok(Some(status));
+impl Pipe {
+    /// Starts reading `pipe` (nothing to read when `None`).
+    fn read(pipe: Option<impl Read + Send + 'static>) -> Pipe {
+        let state: Arc<(Mutex<PipeState>, Condvar)> = Arc::default();
+        let shared = Arc::clone(&state);
+        let finish = move || {
+            let (lock, ready) = &*shared;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).done = true;
+            ready.notify_all();
+        };
+        let Some(mut pipe) = pipe else {
+            finish();
+            return Pipe { state };
+        };
+        let shared = Arc::clone(&state);
+        thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut state = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+                        let room = PIPE_KEEP.saturating_sub(state.bytes.len()).min(n);
+                        state.bytes.extend_from_slice(&chunk[..room]);
+                    }
+                }
+            }
+            finish();
+        });
+        Pipe { state }
+    }
+
+    /// What was read, after waiting for the end of file up to `grace`.
+    fn take(self, grace: Duration) -> Vec<u8> {
+        let (lock, ready) = &*self.state;
+        let deadline = Instant::now() + grace;
+        let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !state.done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
-        if started.elapsed() >= limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+        std::mem::take(&mut state.bytes)
     }
 }
 
-#[cfg(unix)]
+/// Kills every process of the group led by `leader` (the child, started with `process_group(0)`).
+/// The caller has not reaped the leader yet, so its id cannot have been reused.
+fn kill_group(leader: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(leader) else {
+        return;
+    };
+    // SAFETY: kill(2) with a negative id signals the process group; no memory is involved. An error
+    // (ESRCH: the group is already gone) needs no handling.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Whether `child` has exited, without reaping it (so that its process group can still be killed
+/// safely).
+fn has_exited(child: &Child) -> Result<bool, std::io::Error> {
+    let pid: libc::id_t = child.id();
+    // SAFETY: waitid(2) writes only into `info`, a zeroed siginfo_t owned by this frame.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if libc::waitid(libc::P_PID, pid, &mut info, flags) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(info.si_pid() != 0)
+    }
+}
+
+/// Waits for the child up to `limit`, then kills its whole process group (whatever the kernel left
+/// running) and reaps it. `None` when it was killed for running too long.
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>, EmuError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    let exited = loop {
+        match has_exited(child) {
+            Ok(true) => break true,
+            Ok(false) => {}
+            Err(error) => {
+                kill_group(child.id());
+                let _ = child.wait();
+                return Err(EmuError::io("waiting for the kernel process", error));
+            }
+        }
+        if started.elapsed() >= limit {
+            break false;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    kill_group(child.id());
+    let status = child
+        .wait()
+        .map_err(|e| EmuError::io("waiting for the kernel process", e))?;
+    Ok(exited.then_some(status))
+}
+
 fn signal_of(status: &ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
     status.signal()
-}
-
-#[cfg(not(unix))]
-fn signal_of(_status: &ExitStatus) -> Option<i32> {
-    None
 }
 
 fn tail(bytes: &[u8]) -> String {
@@ -102,7 +185,14 @@ fn tail(bytes: &[u8]) -> String {
     format!("...{}", &text[start..])
 }
 
-pub(super) fn run(compiled: &CompiledKernel, launch: RawLaunch<'_>) -> Result<RawReport, EmuError> {
+/// Runs `compiled` on `launch` in a child process, killed with its descendants after `limit`; with
+/// `echo`, the child's stdout and stderr are copied to this process's stderr.
+pub(super) fn run(
+    compiled: &CompiledKernel,
+    launch: RawLaunch<'_>,
+    limit: Duration,
+    echo: bool,
+) -> Result<RawReport, EmuError> {
     let kernel = launch.kernel.to_string();
     let scratch = Scratch::new()?;
     let request_path = scratch.dir.join("request.bin");
@@ -116,15 +206,15 @@ pub(super) fn run(compiled: &CompiledKernel, launch: RawLaunch<'_>) -> Result<Ra
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| EmuError::io(format!("starting {}", compiled.path().display()), e))?;
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let limit = timeout();
+    let stdout = Pipe::read(child.stdout.take());
+    let stderr = Pipe::read(child.stderr.take());
     let status = wait_with_timeout(&mut child, limit)?;
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    if std::env::var_os("MOGE_EMU_ECHO").is_some() {
+    let stdout = stdout.take(PIPE_GRACE);
+    let stderr = stderr.take(PIPE_GRACE);
+    if echo {
         eprint!(
             "{}{}",
             String::from_utf8_lossy(&stdout),
