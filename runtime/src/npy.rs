@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 use moge_lower::interp::{round_to, Tensor, TensorData};
@@ -149,6 +149,49 @@ pub fn read_npy_as(path: &Path, dtype: DType) -> Result<Tensor, NpyError> {
     parse(&bytes)
         .and_then(|t| convert(t, dtype))
         .map_err(|kind| at(path, kind))
+}
+
+/// The dtype and shape a `.npy` file declares, from its preamble and header alone: the data is not
+/// read, so the size of a large file can be checked before it is loaded.
+pub fn read_npy_shape(path: &Path) -> Result<(DType, Vec<usize>), NpyError> {
+    let io_error = |source| {
+        at(
+            path,
+            NpyErrorKind::Io {
+                action: "read",
+                source,
+            },
+        )
+    };
+    let mut file = fs::File::open(path).map_err(io_error)?;
+    // The longest preamble: magic (6), version (2), a u32 header length.
+    let mut bytes = Vec::with_capacity(12);
+    (&mut file)
+        .take(12)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    // Where the data starts; `parse_preamble` reports a bad or short preamble.
+    let data_start = match bytes.get(6) {
+        Some(1) => bytes
+            .get(8..10)
+            .map_or(0, |b| 10 + usize::from(u16::from_le_bytes([b[0], b[1]]))),
+        Some(2 | 3) => bytes.get(8..12).map_or(0, |b| {
+            12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+        }),
+        _ => 0,
+    };
+    let wanted = data_start.saturating_sub(bytes.len()) as u64;
+    file.take(wanted)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    let (elem, shape, _) = parse_preamble(&bytes).map_err(|kind| at(path, kind))?;
+    let dtype = match elem {
+        Elem::F32 => DType::F32,
+        Elem::F16 => DType::F16,
+        Elem::I32 => DType::I32,
+        Elem::Bool => DType::Bool,
+    };
+    Ok((dtype, shape))
 }
 
 /// Parses the bytes of a `.npy` file (see [`read_npy`]).
@@ -306,6 +349,27 @@ impl Elem {
     }
 }
 
+/// At most this many characters of a header are quoted in a message.
+const QUOTE_LIMIT: usize = 80;
+
+/// `text` for a message: printable ASCII as is, other characters escaped (`\n`, `\u{..}`), cut
+/// after `limit` characters with a note of the full length.
+fn excerpt(text: &str, limit: usize) -> String {
+    let mut out = String::new();
+    let total = text.chars().count();
+    for c in text.chars().take(limit) {
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    if total > limit {
+        out.push_str(&format!("... ({total} characters in all)"));
+    }
+    out
+}
+
 /// Escapes bytes for a message: printable ASCII as is, the rest as `\xNN`.
 fn escape(bytes: &[u8]) -> String {
     let mut s = String::new();
@@ -319,7 +383,9 @@ fn escape(bytes: &[u8]) -> String {
     s
 }
 
-fn parse(bytes: &[u8]) -> Result<Tensor, NpyErrorKind> {
+/// Checks the preamble and parses the header of a `.npy` file's bytes (the data need not be
+/// there): the element type, the shape and where the data starts.
+fn parse_preamble(bytes: &[u8]) -> Result<(Elem, Vec<usize>, usize), NpyErrorKind> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(NpyErrorKind::BadMagic {
             found: escape(&bytes[..bytes.len().min(MAGIC.len())]),
@@ -364,6 +430,11 @@ fn parse(bytes: &[u8]) -> Result<Tensor, NpyErrorKind> {
         header_bytes.iter().map(|&b| char::from(b)).collect()
     };
     let (elem, shape) = parse_header(&header)?;
+    Ok((elem, shape, data_start))
+}
+
+fn parse(bytes: &[u8]) -> Result<Tensor, NpyErrorKind> {
+    let (elem, shape, data_start) = parse_preamble(bytes)?;
     let data = &bytes[data_start..];
     let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let expected = count.and_then(|c| c.checked_mul(elem.size()));
@@ -530,9 +601,11 @@ fn tokenize(header: &str) -> Result<Vec<Token>, String> {
 
 /// Parses `{'descr': ..., 'fortran_order': ..., 'shape': (...), }` and checks the dtype and order.
 fn parse_header(header: &str) -> Result<(Elem, Vec<usize>), NpyErrorKind> {
+    // A header can be anything a file holds: quote only its start, escaped, so that a corrupt or
+    // hostile file cannot flood the message.
     let bad = |message: String| NpyErrorKind::BadHeader {
-        message,
-        header: header.trim_end().to_string(),
+        message: excerpt(&message, QUOTE_LIMIT * 2),
+        header: excerpt(header.trim_end(), QUOTE_LIMIT),
     };
     let tokens = tokenize(header).map_err(bad)?;
     let mut pos = 0usize;

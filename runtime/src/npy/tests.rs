@@ -321,3 +321,62 @@ fn headers_too_long_for_format_1_0_are_written_as_2_0() {
     assert_eq!(bytes.len(), 12 + header_len + 4);
     assert_eq!(read_npy_bytes(&bytes).unwrap(), t);
 }
+
+#[test]
+fn a_bad_header_is_quoted_short_and_escaped() {
+    // A 60000-character header with a control character and a non-ASCII letter near its start.
+    let mut dict = String::from("{'descr': '<f4',\u{1b}\u{e9} 'junk': '");
+    dict.push_str(&"x".repeat(60_000));
+    dict.push_str("'}");
+    let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+    let header = format!("{dict}\n");
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    let msg = read_npy_bytes(&bytes).unwrap_err().to_string();
+    assert!(msg.len() < 500, "{} characters: {msg}", msg.len());
+    assert!(!msg.contains('\u{1b}') && !msg.contains('\u{e9}'), "{msg}");
+    assert!(msg.contains("\\u{1b}\\u{e9}"), "{msg}");
+    assert!(msg.contains("characters in all)"), "{msg}");
+    assert!(
+        msg.starts_with("<in-memory .npy>: bad header dict: "),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_declared_shape_is_read_without_the_data() {
+    // Generated: tensors of every dtype and of ranks 0..4, written, then cut after the header.
+    let mut state = 0x5eed_u64;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    for case in 0..40 {
+        let rank = next(4) as usize;
+        let shape: Vec<usize> = (0..rank).map(|_| next(5) as usize).collect();
+        let n: usize = shape.iter().product();
+        let tensor = match case % 3 {
+            0 => Tensor::from_f32(DType::F32, shape.clone(), vec![0.5; n]).unwrap(),
+            1 => Tensor::from_f32(DType::F16, shape.clone(), vec![0.5; n]).unwrap(),
+            _ => Tensor::from_i32(shape.clone(), vec![7; n]).unwrap(),
+        };
+        let bytes = write_npy_bytes(&tensor);
+        let path = temp_path(&format!("shape-{case}"));
+        // Only the preamble and the header: reading the shape must not need the data.
+        let data_start = bytes.len() - n * if case % 3 == 1 { 2 } else { 4 };
+        fs::write(&path, &bytes[..data_start]).unwrap();
+        assert_eq!(
+            read_npy_shape(&path).unwrap(),
+            (tensor.dtype, shape.clone()),
+            "case {case}"
+        );
+        let _ = fs::remove_file(&path);
+    }
+    let path = temp_path("shape-bad");
+    fs::write(&path, b"\x93NUMPY\x01\x00\x76\x00{'descr'").unwrap();
+    let msg = read_npy_shape(&path).unwrap_err().to_string();
+    assert!(msg.contains("the file ends inside the header"), "{msg}");
+    let _ = fs::remove_file(&path);
+}
