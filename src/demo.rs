@@ -94,6 +94,7 @@ pub fn demo_with(
     out: &mut dyn Write,
     sizes: &[(&'static str, i64)],
 ) -> Result<DemoReport, DemoError> {
+    moge_runtime::limits::check_environment().map_err(RunError::from)?;
     let target = Target::default();
     writeln!(
         out,

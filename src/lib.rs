@@ -57,6 +57,8 @@ pub use moge_lower::interp::Tensor;
 pub use moge_macros::kernel;
 
 pub mod demo;
+pub mod files;
+pub mod inputs;
 pub mod run;
 
 use moge_lower::graph::parse::ParseError;

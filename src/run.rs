@@ -31,29 +31,15 @@ use moge_lower::interp::{self, EvalError, Tensor};
 use moge_lower::target::Target;
 use moge_runtime::backend::{Backend, BackendError, BackendKind};
 use moge_runtime::launch::{self, LaunchError, Launched, ProgramRef};
-use moge_runtime::npy::{self, NpyError, NpyErrorKind};
+use moge_runtime::limits::{self, EnvError};
+use moge_runtime::npy;
 use moge_runtime::report::{self, Comparison, LaunchReport};
 use serde_json::{json, Map, Value};
 
-/// The largest tensor (in elements) `run_program` lets random inputs have: 4 GiB of `f32`.
-pub const MAX_RANDOM_ELEMENTS: u128 = 1 << 30;
+use crate::files::{self, WriteError};
+use crate::inputs::{self, Consumer, InputError};
 
-/// Where the inputs of a run come from.
-#[derive(Clone, Debug)]
-pub enum RunInputs {
-    /// Tensors, one per parameter, in order.
-    Tensors(Vec<Tensor>),
-    /// `.npy` files by parameter name, every parameter once (read as the parameter's dtype).
-    Files(Vec<(String, PathBuf)>),
-    /// Deterministic random inputs ([`interp::random_inputs`]) from `seed`, with every dynamic dim
-    /// given by name.
-    Random {
-        /// The seed.
-        seed: u64,
-        /// A value for every dynamic dim.
-        dims: Vec<(String, i64)>,
-    },
-}
+pub use crate::inputs::RunInputs;
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +48,9 @@ pub struct RunOptions {
     pub target: Target,
     /// The backend to run on.
     pub backend: BackendKind,
+    /// Dynamic dims given besides input files or tensors (`--dim` alongside `--input`): each must
+    /// agree with what the inputs bind. (Random inputs take their dims in [`RunInputs::Random`].)
+    pub dims: Vec<(String, i64)>,
 }
 
 /// Why a run could not be done. (Outputs beyond tolerance are not an error; see
@@ -87,22 +76,13 @@ pub enum RunError {
         /// Why.
         source: Box<moge_lower::graph::specialize::SpecializeError>,
     },
-    /// A name given for an input or a dim is not the kernel's, or is given twice, or one is missing.
-    #[error("kernel `{kernel}`: {message}")]
-    Usage {
-        /// The kernel.
-        kernel: String,
-        /// What is wrong, naming what was expected and what was found.
-        message: String,
-    },
-    /// An input file could not be read.
-    #[error("input `{param}`: {source}")]
-    Npy {
-        /// The parameter.
-        param: String,
-        /// Why.
-        source: NpyError,
-    },
+    /// The inputs could not be resolved: a wrong name, an unreadable file, bad data, a dim that
+    /// contradicts an input, a size over the limits.
+    #[error(transparent)]
+    Inputs(#[from] InputError),
+    /// A `MOGE_*` environment variable is set to a value that cannot be used.
+    #[error(transparent)]
+    Environment(#[from] EnvError),
     /// The compiler refused the kernel.
     #[error("kernel `{kernel}` cannot be compiled: {source}")]
     Codegen {
@@ -137,14 +117,9 @@ pub enum RunError {
         /// Outputs of the interpreter.
         interpreter: usize,
     },
-    /// A file could not be written.
-    #[error("cannot write `{}`: {source}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
+    /// The outputs could not be written (nothing was: see [`crate::files::write_all`]).
+    #[error(transparent)]
+    Output(#[from] WriteError),
 }
 
 impl RunError {
@@ -153,10 +128,10 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::Kernel(_)
-            | RunError::Usage { .. }
             | RunError::Backend(_)
-            | RunError::Write { .. } => 2,
-            RunError::Npy { source, .. } if matches!(source.kind, NpyErrorKind::Io { .. }) => 2,
+            | RunError::Environment(_)
+            | RunError::Output(_) => 2,
+            RunError::Inputs(err) => err.exit_code(),
             _ => 1,
         }
     }
@@ -336,8 +311,11 @@ pub fn run_program(
     out_dir: &Path,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
+    limits::check_environment()?;
     let random = matches!(inputs, RunInputs::Random { .. });
-    let inputs = resolve_inputs(kernel, inputs)?;
+    let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
+    let input_paths = resolved.input_paths();
+    let inputs = resolved.tensors;
     let backend = options.backend.create()?;
 
     let start = Instant::now();
@@ -397,7 +375,7 @@ pub fn run_program(
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
     files.push(("report.json".to_string(), json.into_bytes()));
-    write_files(out_dir, &files)?;
+    files::write_all(out_dir, &files, &input_paths)?;
     Ok(report)
 }
 
@@ -453,146 +431,6 @@ pub fn load_kernel(
             kernel: kernel.name.clone(),
             source: Box::new(source),
         })
-}
-
-/// Turns [`RunInputs`] into tensors in parameter order, checking the names given.
-fn resolve_inputs(kernel: &Kernel, inputs: RunInputs) -> Result<Vec<Tensor>, RunError> {
-    let usage = |message: String| RunError::Usage {
-        kernel: kernel.name.clone(),
-        message,
-    };
-    let quoted = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match inputs {
-        RunInputs::Tensors(tensors) => Ok(tensors),
-        RunInputs::Files(files) => {
-            let params: Vec<&str> = kernel.params.iter().map(|p| p.name.as_str()).collect();
-            check_names(&files, &params, "parameter", "input", &usage, &quoted)?;
-            let mut tensors = Vec::with_capacity(params.len());
-            for param in &kernel.params {
-                let Some((_, path)) = files.iter().find(|(n, _)| *n == param.name) else {
-                    continue;
-                };
-                let Some(ty) = kernel
-                    .values
-                    .get(param.value)
-                    .and_then(|v| v.ty.as_tensor())
-                else {
-                    return Err(usage(format!("parameter `{}` is not a tensor", param.name)));
-                };
-                let dtype = ty.dtype;
-                let tensor = npy::read_npy_as(path, dtype).map_err(|source| RunError::Npy {
-                    param: param.name.clone(),
-                    source,
-                })?;
-                tensors.push(tensor);
-            }
-            Ok(tensors)
-        }
-        RunInputs::Random { seed, dims } => {
-            let dynamic = kernel.dynamic_dims();
-            check_names(&dims, &dynamic, "dynamic dim", "dim", &usage, &quoted)?;
-            // Refuse sizes that would exhaust memory before making anything.
-            let value = |sym| {
-                let name = &kernel.syms[sym].name;
-                dims.iter()
-                    .find(|(n, _)| n == name)
-                    .map(|&(_, v)| v)
-                    .or_else(|| {
-                        kernel
-                            .bound
-                            .iter()
-                            .find(|(n, _)| n == name)
-                            .map(|&(_, v)| v)
-                    })
-            };
-            for param in &kernel.params {
-                let Some(ty) = kernel
-                    .values
-                    .get(param.value)
-                    .and_then(|v| v.ty.as_tensor())
-                else {
-                    continue;
-                };
-                let mut elements: u128 = 1;
-                for dim in &ty.shape {
-                    let size = dim.eval(&value, &kernel.syms).unwrap_or(0);
-                    elements = elements.saturating_mul(u128::try_from(size).unwrap_or(0));
-                }
-                if elements > MAX_RANDOM_ELEMENTS {
-                    return Err(usage(format!(
-                        "parameter `{}` would have {elements} elements with the dims given; random inputs are limited to {MAX_RANDOM_ELEMENTS}",
-                        param.name
-                    )));
-                }
-            }
-            let named: Vec<(&str, i64)> = dims.iter().map(|(n, v)| (n.as_str(), *v)).collect();
-            interp::random_inputs(kernel, seed, &named).map_err(|source| RunError::Eval {
-                kernel: kernel.name.clone(),
-                source: Box::new(source),
-            })
-        }
-    }
-}
-
-/// Checks that `given` names every one of `known` exactly once and nothing else.
-fn check_names<T>(
-    given: &[(String, T)],
-    known: &[&str],
-    what: &str,
-    flag: &str,
-    usage: &dyn Fn(String) -> RunError,
-    quoted: &dyn Fn(&[&str]) -> String,
-) -> Result<(), RunError> {
-    for (i, (name, _)) in given.iter().enumerate() {
-        if given[..i].iter().any(|(n, _)| n == name) {
-            return Err(usage(format!("{flag} `{name}` is given twice")));
-        }
-        if !known.contains(&name.as_str()) {
-            return Err(usage(format!(
-                "{flag} `{name}` names no {what}; expected one of {}",
-                if known.is_empty() {
-                    "nothing (there are none)".to_string()
-                } else {
-                    quoted(known)
-                }
-            )));
-        }
-    }
-    let missing: Vec<&str> = known
-        .iter()
-        .copied()
-        .filter(|k| !given.iter().any(|(n, _)| n == k))
-        .collect();
-    if !missing.is_empty() {
-        return Err(usage(format!(
-            "no {flag} given for {what}{} {}",
-            if missing.len() == 1 { "" } else { "s" },
-            quoted(&missing)
-        )));
-    }
-    Ok(())
-}
-
-/// Creates `dir` and writes every file into it.
-fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), RunError> {
-    std::fs::create_dir_all(dir).map_err(|source| RunError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for (name, contents) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, contents).map_err(|source| RunError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(())
 }
 
 impl fmt::Display for OutputReport {

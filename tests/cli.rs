@@ -662,7 +662,7 @@ fn build_usage_errors() {
     let blocker = dir.join("file");
     fs::write(&blocker, "x").expect("write");
     let run = mogec(&["build", gate, "--set", "E=64,G=8", "-o", arg(&blocker)]);
-    assert_one_line_error(&run, 2, &["cannot write"]);
+    assert_one_line_error(&run, 2, &["as the output directory", "is not a directory"]);
     // Nothing was written by the failed runs.
     assert!(!dir.join("moge_gate.graph").exists());
 }
@@ -1100,7 +1100,11 @@ fn eval_errors_in_the_data() {
         "-o",
         out,
     ]);
-    assert_one_line_error(&run, 1, &["parameter `logits`", "64000000000 elements"]);
+    assert_one_line_error(
+        &run,
+        1,
+        &["input `logits`", "[1000000000, 64]", "256000000000 bytes"],
+    );
     assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
 }
 
@@ -1209,4 +1213,274 @@ fn mogec_never_panics_on_odd_arguments() {
             );
         }
     }
+}
+
+/// Runs `mogec` with `args` in the package root with extra environment variables.
+fn mogec_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = Command::new(MOGEC)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(ROOT)
+        .output()
+        .expect("the mogec binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn eval_never_overwrites_an_input_whatever_the_path_spelling() {
+    let dir = gate_inputs("lost_files");
+    // The outputs are `weight.npy` and `expert.npy`: feed the logits from a file named like an
+    // output, reached through `./`, `..`, a symlink and a hard link.
+    fs::copy(dir.join("logits.npy"), dir.join("weight.npy")).expect("copy");
+    let original = fs::read(dir.join("weight.npy")).expect("read");
+    fs::create_dir_all(dir.join("sub")).expect("sub");
+    std::os::unix::fs::symlink(dir.join("weight.npy"), dir.join("sub").join("weight.npy"))
+        .expect("symlink");
+    fs::create_dir_all(dir.join("hard")).expect("hard");
+    fs::hard_link(dir.join("weight.npy"), dir.join("hard").join("weight.npy")).expect("link");
+    let scale = format!("router_scale={}", arg(&dir.join("router_scale.npy")));
+    fs::remove_file(dir.join("expert.npy")).expect("remove");
+    let before = listing(&dir);
+    for (logits, out) in [
+        (dir.join("weight.npy"), dir.clone()),
+        (dir.join("sub").join("..").join("weight.npy"), dir.join(".")),
+        (dir.join("weight.npy"), dir.join("sub")),
+        (dir.join("sub").join("weight.npy"), dir.join("hard")),
+    ] {
+        let logits = format!("logits={}", arg(&logits));
+        let run = mogec(&[
+            "eval",
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--input",
+            &logits,
+            "--input",
+            &scale,
+            "-o",
+            arg(&out),
+        ]);
+        assert_one_line_error(&run, 2, &["is the input file", "weight.npy", "-o"]);
+        assert_eq!(fs::read(dir.join("weight.npy")).expect("read"), original);
+        // Not even `expert.npy`, which replaces nothing, was written.
+        assert_eq!(listing(&dir), before);
+        assert!(!out.join("expert.npy").exists(), "{out:?}");
+    }
+    // The same inputs with another output directory work, and `--dim` may repeat what they bind.
+    let out = dir.join("elsewhere");
+    let logits = format!("logits={}", arg(&dir.join("weight.npy")));
+    mogec_ok(&[
+        "eval",
+        "examples/src/gate.rs",
+        "--set",
+        "E=8,G=2",
+        "--input",
+        &logits,
+        "--input",
+        &scale,
+        "--dim",
+        "T=2",
+        "-o",
+        arg(&out),
+    ]);
+    assert_eq!(listing(&out), vec!["expert.npy", "weight.npy"]);
+}
+
+#[test]
+fn a_dim_that_disagrees_with_the_inputs_is_an_error_naming_both() {
+    let dir = gate_inputs("dim_conflict");
+    let out = scratch("dim_conflict_out");
+    let logits = format!("logits={}", arg(&dir.join("logits.npy")));
+    let scale = format!("router_scale={}", arg(&dir.join("router_scale.npy")));
+    for command in ["eval", "run"] {
+        let run = mogec(&[
+            command,
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--input",
+            &logits,
+            "--input",
+            &scale,
+            "--dim",
+            "T=5",
+            "-o",
+            arg(&out),
+        ]);
+        assert_one_line_error(
+            &run,
+            2,
+            &["--dim T=5", "logits.npy", "shape [2, 8]", "`T` is 2"],
+        );
+        let run = mogec(&[
+            command,
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--input",
+            &logits,
+            "--input",
+            &scale,
+            "--dim",
+            "U=5",
+            "-o",
+            arg(&out),
+        ]);
+        assert_one_line_error(&run, 2, &["no dynamic dim `U`"]);
+    }
+    assert_eq!(listing(&out), Vec::<String>::new());
+}
+
+#[test]
+fn unwritable_output_directories_are_reported_with_the_real_reason() {
+    let dir = scratch("unwritable");
+    fs::write(dir.join("plain"), b"x").expect("file");
+    let under_file = dir.join("plain").join("out");
+    for (out, needle) in [
+        ("/dev/full", "exists and is not a directory"),
+        (arg(&under_file), "Not a directory"),
+        (arg(&dir.join("plain")), "exists and is not a directory"),
+    ] {
+        for command in ["eval", "build"] {
+            let mut args = vec![command, "tests/data/single.rs", "--set", "N=3"];
+            if command == "eval" {
+                args.extend(["--random", "1", "--dim", "T=2"]);
+            }
+            args.extend(["-o", out]);
+            let run = mogec(&args);
+            assert_one_line_error(&run, 2, &[needle, out]);
+            assert!(!run.stderr.contains("File exists"), "{run:#?}");
+        }
+    }
+    assert_eq!(listing(&dir), vec!["plain"]);
+    assert_eq!(fs::read(dir.join("plain")).expect("read"), b"x");
+}
+
+#[test]
+fn bad_environment_variables_are_usage_errors_naming_them() {
+    let out = scratch("bad_env");
+    let run_args = [
+        "run",
+        "tests/data/single.rs",
+        "--set",
+        "N=3",
+        "--random",
+        "1",
+        "--dim",
+        "T=2",
+        "-o",
+        arg(&out),
+    ];
+    for (var, value, needle) in [
+        ("MOGE_EMU_TIMEOUT_SECS", "abc", "not a number"),
+        ("MOGE_EMU_TIMEOUT_SECS", "0", "out of range"),
+        ("MOGE_EMU_TIMEOUT_SECS", "-3", "out of range"),
+        (
+            "MOGE_EMU_TIMEOUT_SECS",
+            "99999999999999999999999",
+            "out of range",
+        ),
+        ("MOGE_CACHE_DIR", "", "set but empty"),
+        ("MOGE_CXX", " ", "set but empty"),
+        ("MOGE_EMU_ECHO", "yes", "expected 1"),
+        ("MOGE_MEMORY_LIMIT", "lots", "expected a byte count"),
+        ("MOGE_MEMORY_LIMIT", "12", "too small"),
+    ] {
+        let run = mogec_env(&run_args, &[(var, value)]);
+        assert_one_line_error(&run, 2, &[var, needle]);
+        let run = mogec_env(&["demo"], &[(var, value)]);
+        assert_eq!(run.code, Some(2), "{var}={value}: {run:#?}");
+        assert!(run.stderr.contains(var), "{run:#?}");
+    }
+    // A cache directory that cannot be created is an error, not a silent fallback.
+    let run = mogec_env(&run_args, &[("MOGE_CACHE_DIR", "/dev/full/cache")]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("MOGE_CACHE_DIR"), "{run:#?}");
+    assert_eq!(listing(&out), Vec::<String>::new());
+}
+
+#[test]
+fn a_run_over_the_memory_budget_is_refused_before_allocating() {
+    let out = scratch("memory_budget");
+    // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes, in well under a
+    // second (allocating would take seconds and gigabytes).
+    let start = std::time::Instant::now();
+    let run = mogec_env(
+        &[
+            "run",
+            "examples/src/gate.rs",
+            "--kernel",
+            "moge_gate",
+            "--set",
+            "E=64,G=8",
+            "--random",
+            "1",
+            "--dim",
+            "T=16000000",
+            "-o",
+            arg(&out),
+        ],
+        &[("MOGE_MEMORY_LIMIT", "8G")],
+    );
+    assert_one_line_error(
+        &run,
+        1,
+        &[
+            "input `logits` with shape [16000000, 64] (4096000000 bytes)",
+            "budget of 8589934592 bytes (MOGE_MEMORY_LIMIT=8G)",
+        ],
+    );
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    // The same budget counted by hand for a small run: logits 3 x 8 f32 and scale 8 f32, each
+    // held once plus four emulator copies; the interpreter's values; the outputs likewise.
+    let run = mogec_env(
+        &[
+            "run",
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--random",
+            "1",
+            "--dim",
+            "T=40000",
+            "-o",
+            arg(&out),
+        ],
+        &[("MOGE_MEMORY_LIMIT", "1M")],
+    );
+    let inputs = (40_000 * 8 + 8) * 4 * 5;
+    assert_one_line_error(&run, 1, &[&format!("inputs {inputs} +"), "1048576 bytes"]);
+    // eval has no emulator copies but the same budget.
+    let run = mogec_env(
+        &[
+            "eval",
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--random",
+            "1",
+            "--dim",
+            "T=40000",
+            "-o",
+            arg(&out),
+        ],
+        &[("MOGE_MEMORY_LIMIT", "1M")],
+    );
+    assert_one_line_error(&run, 1, &["(interpreter values ", "MOGE_MEMORY_LIMIT=1M"]);
+    assert!(!run.stderr.contains("inputs "), "{run:#?}");
+    assert_eq!(listing(&out), Vec::<String>::new());
 }

@@ -148,13 +148,13 @@ fn run_program_refuses_the_acl_backend_and_bad_names() {
     let err = run_program(&kernel, wrong_dim, &out, &options).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "kernel `moge_gate`: dim `S` names no dynamic dim; expected one of `T`"
+        "--dim S=...: kernel `moge_gate` has no dynamic dim `S`; its dynamic dims are `T`"
     );
     let missing = RunInputs::Files(vec![("logits".to_string(), out.join("logits.npy"))]);
     let err = run_program(&kernel, missing, &out, &options).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "kernel `moge_gate`: no input given for parameter `router_scale`"
+        "kernel `moge_gate` needs --input for parameter `router_scale`; give each as --input PARAM=FILE.npy, or use --random SEED"
     );
     let wrong_shape = RunInputs::Tensors(vec![f32s(&[2, 16]), f32s(&[4])]);
     let err = run_program(&kernel, wrong_shape, &out, &options).unwrap_err();
@@ -236,7 +236,7 @@ fn mogec_run_reports_launch_errors_in_one_line() {
         (code, stderr.as_str()),
         (
             1,
-            "error: input 1 (`router_scale`): axis 0 is 16, found 5\n"
+            "error: kernel `moge_gate`: input 1 (`router_scale`): axis 0 is `16` = 16, found 5\n"
         )
     );
     // The acl backend without CANN: a usage error saying so.
@@ -290,4 +290,101 @@ fn load_kernel_names_what_is_wrong() {
         kernel.bound,
         vec![("E".to_string(), 64), ("G".to_string(), 8)]
     );
+}
+
+/// Kernels that misbehave as processes: they start descendants that hold the emulator's pipes,
+/// escape its process group, or die of a signal. Every kernel takes one GM argument.
+const STRAY_PROCESSES: &str = r#"
+#include "kernel_operator.h"
+#include <csignal>
+#include <cstdlib>
+#include <unistd.h>
+
+#define STRAY_KERNEL(name) extern "C" __global__ __aicore__ void name(GM_ADDR x, GM_ADDR workspace, GM_ADDR tiling)
+
+// A background `sleep` inherits stdout and stderr and outlives the kernel, which returns at once.
+STRAY_KERNEL(leaves_a_child) {
+    (void)x, (void)workspace, (void)tiling;
+    if (std::system("sleep 30 &") != 0) std::abort();
+}
+
+// The same, then the kernel itself hangs until it is killed.
+STRAY_KERNEL(hangs_with_a_child) {
+    (void)x, (void)workspace, (void)tiling;
+    if (std::system("sleep 30 &") != 0) std::abort();
+    for (;;) pause();
+}
+
+// A descendant in a session of its own (out of reach of a group kill) holds the pipes.
+STRAY_KERNEL(escapes_the_group) {
+    (void)x, (void)workspace, (void)tiling;
+    if (std::system("setsid sleep 20 &") != 0) std::abort();
+}
+
+// Killed as the out-of-memory killer kills.
+STRAY_KERNEL(killed) {
+    (void)x, (void)workspace, (void)tiling;
+    raise(SIGKILL);
+}
+"#;
+
+/// Launches `kernel` of [`STRAY_PROCESSES`] with a time limit; returns the result and how long the
+/// launch took.
+fn launch_stray(
+    kernel: &str,
+    limit: std::time::Duration,
+) -> (
+    Result<moge_runtime::emulator::RawReport, moge_runtime::emulator::EmuError>,
+    std::time::Duration,
+) {
+    use moge_runtime::emulator::{compile, launch_compiled_within, GmArg, RawLaunch};
+    let compiled = compile(STRAY_PROCESSES).expect("the stray-process kernels compile");
+    let launch = RawLaunch {
+        source: STRAY_PROCESSES,
+        kernel,
+        block_dim: 1,
+        args: vec![GmArg {
+            name: "x".to_string(),
+            bytes: vec![0; 256],
+            is_output: false,
+        }],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    };
+    let start = std::time::Instant::now();
+    let result = launch_compiled_within(&compiled, launch, limit);
+    (result, start.elapsed())
+}
+
+#[test]
+fn descendants_of_a_kernel_never_keep_the_launch_waiting() {
+    use moge_runtime::emulator::EmuError;
+    use std::time::Duration;
+    // Each launch would wait for its `sleep` (20-30 s) if the pipes were read to their end.
+    let (result, took) = launch_stray("leaves_a_child", Duration::from_secs(60));
+    assert!(result.is_ok(), "{:?}", result.err());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    let (result, took) = launch_stray("hangs_with_a_child", Duration::from_secs(2));
+    let err = result.expect_err("a hanging kernel is killed");
+    assert!(matches!(err, EmuError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("every process it started"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    let (result, took) = launch_stray("escapes_the_group", Duration::from_secs(60));
+    assert!(result.is_ok(), "{:?}", result.err());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn a_kernel_killed_by_sigkill_is_reported_as_probably_out_of_memory() {
+    let (result, _) = launch_stray("killed", std::time::Duration::from_secs(60));
+    let err = result.expect_err("the process died");
+    let text = err.to_string();
+    assert!(text.contains("signal 9"), "{text}");
+    assert!(text.contains("out-of-memory killer"), "{text}");
+    assert!(text.contains("`killed`"), "{text}");
 }

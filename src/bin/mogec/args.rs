@@ -71,13 +71,13 @@ pub struct InputArgs {
     /// Make deterministic random inputs from this seed (and write them to the output directory).
     #[arg(long, value_name = "SEED")]
     pub random: Option<u64>,
-    /// The value of a dynamic dim for --random, e.g. `--dim T=128` (repeat or separate with commas).
+    /// The value of a dynamic dim, e.g. `--dim T=128` (repeat or separate with commas): required
+    /// for every dynamic dim with --random; with --input, an error if it disagrees with the inputs.
     #[arg(
         long,
         value_name = "NAME=VALUE",
         value_parser = parse_dim_binding,
-        value_delimiter = ',',
-        requires = "random"
+        value_delimiter = ','
     )]
     pub dim: Vec<DimBinding>,
     /// The output directory (created if it does not exist).

@@ -28,7 +28,12 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
         kernel: &specialized,
         program: program.as_ref(),
     };
-    let written = emit::emit(&args.emit, &artifacts, &args.out_dir)?;
+    let written = emit::emit(
+        &args.emit,
+        &artifacts,
+        &args.out_dir,
+        std::slice::from_ref(&args.kernel.file),
+    )?;
     output::stdout_line(&format!("built: {}", source::signature(&specialized)));
     for path in written {
         output::stdout_line(&format!("wrote {}", path.display()));

@@ -13,7 +13,6 @@ use moge_lower::graph::write::kernel_to_string;
 use moge_lower::Kernel;
 
 use crate::error::Error;
-use crate::output;
 
 /// A kind of output of `mogec build`.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, ValueEnum)]
@@ -70,11 +69,13 @@ pub fn render(kind: EmitKind, artifacts: &Artifacts<'_>) -> Result<Vec<(String, 
 }
 
 /// Produces every kind in `kinds` (each once, in the order given) and only then writes them into
-/// `out_dir`, so a failing kind leaves no partial output. Returns the paths written.
+/// `out_dir` all at once, so a failing kind or a failing write leaves no partial output, and none
+/// of `inputs` is ever replaced. Returns the paths written.
 pub fn emit(
     kinds: &[EmitKind],
     artifacts: &Artifacts<'_>,
     out_dir: &Path,
+    inputs: &[PathBuf],
 ) -> Result<Vec<PathBuf>, Error> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (i, &kind) in kinds.iter().enumerate() {
@@ -83,5 +84,5 @@ pub fn emit(
         }
         files.extend(render(kind, artifacts)?);
     }
-    output::write_files(out_dir, &files)
+    Ok(moge::files::write_all(out_dir, &files, inputs)?)
 }

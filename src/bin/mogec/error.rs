@@ -4,7 +4,6 @@ use std::io;
 
 use moge_lower::graph::specialize::SpecializeError;
 use moge_lower::interp::EvalError;
-use moge_runtime::npy::{NpyError, NpyErrorKind};
 
 /// Everything that can make a `mogec` command fail. Printed as one line `error: MESSAGE`
 /// (`Diagnostics` prints the rendered diagnostics first).
@@ -108,22 +107,9 @@ pub enum Error {
         /// Why (boxed to keep `Error` small).
         source: Box<SpecializeError>,
     },
-    /// A `.npy` input file is missing or unreadable.
-    #[error("--input {param}=...: {source}")]
-    InputFile {
-        /// The parameter.
-        param: String,
-        /// The error.
-        source: NpyError,
-    },
-    /// A `.npy` input file holds the wrong kind of data.
-    #[error("--input {param}=...: {source}")]
-    InputData {
-        /// The parameter.
-        param: String,
-        /// The error.
-        source: NpyError,
-    },
+    /// The inputs could not be resolved (names, files, data, dims, limits).
+    #[error(transparent)]
+    Inputs(Box<moge::inputs::InputError>),
     /// The interpreter rejected the inputs or failed.
     #[error("evaluating kernel `{kernel}` failed: {source}")]
     Eval {
@@ -131,18 +117,6 @@ pub enum Error {
         kernel: String,
         /// Why (boxed to keep `Error` small).
         source: Box<EvalError>,
-    },
-    /// A tensor of the evaluation would be too large to hold in memory.
-    #[error("kernel `{kernel}`: {what} would hold {elements} elements (shape {shape}), more than mogec eval allows (2^30); use smaller dims")]
-    TooLarge {
-        /// The kernel.
-        kernel: String,
-        /// Which tensor (`parameter `x``, `the result of `matmul` at 3:5`).
-        what: String,
-        /// How many elements.
-        elements: u128,
-        /// Its shape.
-        shape: String,
     },
     /// The Ascend C pipeline (lowering, scheduling, budgets, the writer) refused the kernel.
     #[error("cannot compile kernel `{kernel}` to Ascend C: {source}")]
@@ -173,14 +147,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// An output could not be written.
-    #[error("cannot write `{path}`: {message}")]
-    Write {
-        /// The file or directory.
-        path: String,
-        /// Why.
-        message: String,
-    },
+    /// The outputs could not be written (and none was).
+    #[error(transparent)]
+    Output(#[from] moge::files::WriteError),
+    /// Writing to stdout failed for another reason than a closed pipe.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
 }
 
 impl Error {
@@ -193,14 +165,13 @@ impl Error {
             | Error::UnknownName { .. }
             | Error::Duplicate { .. }
             | Error::Missing { .. }
-            | Error::InputFile { .. }
-            | Error::Write { .. } => 2,
+            | Error::Output(_)
+            | Error::Stdout(_) => 2,
+            Error::Inputs(err) => err.exit_code(),
             Error::NotUtf8 { .. }
             | Error::Diagnostics { .. }
             | Error::NoKernels { .. }
-            | Error::InputData { .. }
             | Error::Eval { .. }
-            | Error::TooLarge { .. }
             | Error::Codegen { .. } => 1,
             Error::Run(err) => err.exit_code(),
             Error::Mismatch { .. } => 1,
@@ -216,15 +187,11 @@ impl Error {
             },
         }
     }
+}
 
-    /// An error reading input `param` from a `.npy` file: a usage error if the file cannot be read,
-    /// a data error if its contents are wrong.
-    pub fn npy_input(param: &str, source: NpyError) -> Error {
-        let param = param.to_string();
-        match source.kind {
-            NpyErrorKind::Io { .. } => Error::InputFile { param, source },
-            _ => Error::InputData { param, source },
-        }
+impl From<moge::inputs::InputError> for Error {
+    fn from(err: moge::inputs::InputError) -> Error {
+        Error::Inputs(Box::new(err))
     }
 }
 

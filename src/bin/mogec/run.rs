@@ -15,27 +15,29 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
     let kernel = source::specialize(&kernel, &args.kernel.set)?;
-    let inputs = match args.io.random {
-        Some(seed) => RunInputs::Random {
-            seed,
-            dims: args
-                .io
-                .dim
-                .iter()
-                .map(|d| (d.name.clone(), d.value))
-                .collect(),
-        },
-        None => RunInputs::Files(
-            args.io
-                .input
-                .iter()
-                .map(|i| (i.param.clone(), i.path.clone()))
-                .collect(),
+    let dims: Vec<(String, i64)> = args
+        .io
+        .dim
+        .iter()
+        .map(|d| (d.name.clone(), d.value))
+        .collect();
+    let (inputs, dims) = match args.io.random {
+        Some(seed) => (RunInputs::Random { seed, dims }, Vec::new()),
+        None => (
+            RunInputs::Files(
+                args.io
+                    .input
+                    .iter()
+                    .map(|i| (i.param.clone(), i.path.clone()))
+                    .collect(),
+            ),
+            dims,
         ),
     };
     let options = RunOptions {
         target: args.target.clone(),
         backend: args.backend,
+        dims,
     };
     let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
@@ -65,10 +67,7 @@ pub fn demo() -> Result<(), Error> {
     let mut out = Quiet(io::stdout().lock());
     let report = moge::demo::demo(&mut out).map_err(|err| match err {
         moge::demo::DemoError::Run(err) => Error::Run(err),
-        moge::demo::DemoError::Io(err) => Error::Write {
-            path: "<stdout>".to_string(),
-            message: err.to_string(),
-        },
+        moge::demo::DemoError::Io(err) => Error::Stdout(err),
     })?;
     if report.passed() {
         Ok(())

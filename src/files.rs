@@ -1,0 +1,294 @@
+//! Writing a command's output files all at once, without ever overwriting an input and without
+//! leaving partial outputs behind.
+//!
+//! [`write_all`] writes every file to a temporary name in the target directory and renames them into
+//! place only when all were written; on a failure it removes the temporaries (and the directories it
+//! created). Before writing, every target is compared with the inputs by file identity (device and
+//! inode, following symlinks), not by name, so `./x.npy`, a symlink or a hard link to an input is
+//! recognized as the input.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why output files could not be written. Every variant names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The output directory exists and is not a directory.
+    #[error("cannot use `{}` as the output directory: it exists and is not a directory", path.display())]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The output directory could not be created.
+    #[error("cannot create the output directory `{}`: {source}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// An output would replace one of the command's inputs.
+    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output directory (-o)", output.display(), input.display())]
+    WouldOverwriteInput {
+        /// The output path.
+        output: PathBuf,
+        /// The input, as given.
+        input: PathBuf,
+    },
+    /// A file could not be written (no space, no permission, a read-only file system...).
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        /// The file (its final name).
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+/// Writes every `(file name, contents)` into `dir` (created if needed), refusing to replace any of
+/// `inputs`. Either every file is in place afterwards or none is (the files are renamed into place
+/// only once all are written). Returns the paths written, in order.
+pub fn write_all(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    inputs: &[PathBuf],
+) -> Result<Vec<PathBuf>, WriteError> {
+    let targets: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
+    // Compare identities before anything is created.
+    let input_ids: Vec<(FileId, &PathBuf)> = inputs
+        .iter()
+        .filter_map(|path| FileId::of(path).map(|id| (id, path)))
+        .collect();
+    for target in &targets {
+        // A directory in the way would make its rename fail after others were renamed.
+        if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+            return Err(WriteError::Write {
+                path: target.clone(),
+                source: io::Error::from(io::ErrorKind::IsADirectory),
+            });
+        }
+        if let Some(id) = FileId::of(target) {
+            if let Some((_, input)) = input_ids.iter().find(|(i, _)| *i == id) {
+                return Err(WriteError::WouldOverwriteInput {
+                    output: target.clone(),
+                    input: (*input).clone(),
+                });
+            }
+        }
+    }
+    let created = create_dir(dir)?;
+    let mut temporaries: Vec<PathBuf> = Vec::with_capacity(files.len());
+    let result = (|| {
+        for ((_, contents), target) in files.iter().zip(&targets) {
+            let temporary = temporary_for(target);
+            temporaries.push(temporary.clone());
+            write_file(&temporary, contents).map_err(|source| WriteError::Write {
+                path: target.clone(),
+                source,
+            })?;
+        }
+        for (index, (temporary, target)) in temporaries.iter().zip(&targets).enumerate() {
+            if let Err(source) = fs::rename(temporary, target) {
+                // Renames within one directory fail only in odd cases (a racing writer); take
+                // back the files already renamed so that no partial set is left.
+                for renamed in &targets[..index] {
+                    let _ = fs::remove_file(renamed);
+                }
+                return Err(WriteError::Write {
+                    path: target.clone(),
+                    source,
+                });
+            }
+        }
+        Ok(())
+    })();
+    if let Err(err) = result {
+        for temporary in &temporaries {
+            let _ = fs::remove_file(temporary);
+        }
+        // Deepest first; `remove_dir` leaves a directory that is not empty alone.
+        for dir in created.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+        return Err(err);
+    }
+    Ok(targets)
+}
+
+/// The identity of an existing file: device and inode, after following symlinks.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(path).ok()?;
+        Some(FileId {
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+/// Creates `dir` and its missing parents; returns the directories created, outermost first.
+fn create_dir(dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(meta) = fs::metadata(dir) {
+        if meta.is_dir() {
+            return Ok(Vec::new());
+        }
+        return Err(WriteError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| fs::symlink_metadata(a).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(missing)
+}
+
+/// A temporary name next to `target`, unique in this process and across processes.
+fn temporary_for(target: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Writes `contents` to a new file at `path`, flushed to the file system so that a full disk is
+/// reported here and not lost at close.
+fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("moge-files-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_input_is_recognized_by_identity_not_by_name() {
+        let dir = scratch("identity");
+        let input = dir.join("x.npy");
+        fs::write(&input, b"input").unwrap();
+        fs::create_dir(dir.join("sub")).unwrap();
+        std::os::unix::fs::symlink(&input, dir.join("sub").join("link.npy")).unwrap();
+        fs::hard_link(&input, dir.join("sub").join("hard.npy")).unwrap();
+        let inputs = vec![dir.join("sub").join("..").join("x.npy")];
+        for (out_dir, name) in [
+            (dir.clone(), "x.npy"),
+            (dir.join("."), "x.npy"),
+            (dir.join("sub"), "link.npy"),
+            (dir.join("sub"), "hard.npy"),
+        ] {
+            let files = vec![
+                ("fine.npy".to_string(), b"new".to_vec()),
+                (name.to_string(), b"output".to_vec()),
+            ];
+            let err = write_all(&out_dir, &files, &inputs).unwrap_err();
+            assert!(
+                matches!(err, WriteError::WouldOverwriteInput { .. }),
+                "{out_dir:?} {name}: {err}"
+            );
+            assert_eq!(fs::read(&input).unwrap(), b"input");
+            assert!(!out_dir.join("fine.npy").exists(), "nothing written");
+        }
+        // A different file of the same name elsewhere is fine.
+        let other = dir.join("other");
+        let written =
+            write_all(&other, &[("x.npy".to_string(), b"out".to_vec())], &inputs).unwrap();
+        assert_eq!(written, vec![other.join("x.npy")]);
+        assert_eq!(fs::read(other.join("x.npy")).unwrap(), b"out");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failure_leaves_no_file_and_no_new_directory() {
+        let dir = scratch("failure");
+        // A directory is in the way of the second file: nothing is written, not even the first.
+        fs::create_dir_all(dir.join("out").join("b.npy").join("full")).unwrap();
+        let files = vec![
+            ("a.npy".to_string(), b"a".to_vec()),
+            ("b.npy".to_string(), b"b".to_vec()),
+        ];
+        let err = write_all(&dir.join("out"), &files, &[]).unwrap_err();
+        assert!(err.to_string().contains("b.npy"), "{err}");
+        assert!(err.to_string().contains("directory"), "{err}");
+        assert_eq!(listing(&dir.join("out")), vec!["b.npy"]);
+
+        // Under a regular file: an error naming the path, and nothing created.
+        fs::write(dir.join("plain"), b"x").unwrap();
+        let err = write_all(&dir.join("plain").join("sub"), &files, &[]).unwrap_err();
+        assert!(matches!(err, WriteError::CreateDir { .. }), "{err}");
+        let err = write_all(&dir.join("plain"), &files, &[]).unwrap_err();
+        assert!(matches!(err, WriteError::NotADirectory { .. }), "{err}");
+
+        // A new nested directory is removed again when writing fails.
+        let nested = dir.join("new").join("deeper");
+        let err = write_all(
+            &nested,
+            &[
+                ("ok".to_string(), Vec::new()),
+                ("missing/x".to_string(), Vec::new()),
+            ],
+            &[],
+        );
+        assert!(err.is_err());
+        assert!(!dir.join("new").exists(), "created directories are removed");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_device_is_reported_with_the_path() {
+        // /dev/full is a character device, not a directory.
+        let err =
+            write_all(Path::new("/dev/full"), &[("x".to_string(), vec![1])], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot use `/dev/full` as the output directory: it exists and is not a directory"
+        );
+    }
+}
