@@ -362,6 +362,34 @@ fn help_explains_each_subcommand_with_an_example() {
             run.stdout
         );
     }
+    // The help says what the commands do today: every kind build emits, the environment.
+    let run = mogec_ok(&["build", "--help"]);
+    for kind in [
+        "graph", "ascendc", "manifest", "kir", ".cpp", ".json", ".kir",
+    ] {
+        assert!(run.stdout.contains(kind), "{kind}: {}", run.stdout);
+    }
+    for sub in [
+        "--help",
+        "build --help",
+        "eval --help",
+        "run --help",
+        "demo --help",
+    ] {
+        let args: Vec<&str> = sub.split(' ').collect();
+        let help = mogec_ok(&args).stdout;
+        assert!(!help.contains("for now"), "mogec {sub}: {help}");
+    }
+    let top = mogec_ok(&["--help"]).stdout;
+    for var in [
+        "MOGE_MEMORY_LIMIT",
+        "MOGE_EMU_TIMEOUT_SECS",
+        "MOGE_CACHE_DIR",
+        "MOGE_CXX",
+        "MOGE_EMU_ECHO",
+    ] {
+        assert!(top.contains(var), "{var}: {top}");
+    }
     // `mogec` alone shows the help, as a usage error.
     let run = mogec(&[]);
     assert_eq!(run.code, Some(2), "{run:#?}");

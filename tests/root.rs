@@ -1,4 +1,5 @@
 mod cli;
+mod cli_exit_codes;
 mod differential;
 mod example_snapshots;
 mod examples_eval;

@@ -80,7 +80,8 @@ pub struct InputArgs {
         value_delimiter = ','
     )]
     pub dim: Vec<DimBinding>,
-    /// The output directory (created if it does not exist).
+    /// The output directory (created if it does not exist); its files are written only when the
+    /// command succeeds, and never over an input file.
     #[arg(short = 'o', long = "out-dir", value_name = "DIR", default_value = ".")]
     pub out_dir: PathBuf,
 }
@@ -105,7 +106,8 @@ pub struct RunArgs {
     /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4).
     #[arg(long, value_name = "TARGET", default_value = "ascend910b2", value_parser = parse_target)]
     pub target: moge_lower::target::Target,
-    /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an NPU through CANN).
+    /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an NPU through CANN; not
+    /// implemented yet, it reports that plainly).
     #[arg(long, value_name = "BACKEND", default_value = "emulator", value_parser = parse_backend)]
     pub backend: moge_runtime::backend::BackendKind,
     /// The inputs and the output directory.

@@ -4,8 +4,9 @@
 //! without cargo:
 //!
 //! - `mogec check FILE.rs` checks every kernel of the file and prints rustc-shaped diagnostics;
-//! - `mogec build FILE.rs --kernel NAME --set E=64 --emit graph -o DIR` specializes one kernel and
-//!   writes what `--emit` asks for (for now the graph IR text, `DIR/NAME.graph`);
+//! - `mogec build FILE.rs --kernel NAME --set E=64 --emit graph,ascendc,manifest,kir -o DIR`
+//!   specializes one kernel and writes what `--emit` asks for: the graph IR text, the Ascend C of
+//!   every device kernel, the manifest, the scheduled kernel IR;
 //! - `mogec eval FILE.rs --kernel NAME --set ... (--input P=F.npy ... | --random SEED --dim T=128)
 //!   -o DIR` runs the reference interpreter on `.npy` inputs and writes `.npy` outputs;
 //! - `mogec run FILE.rs ...` (the same flags as eval, plus `--backend`, `--target`) compiles the kernel,
@@ -14,10 +15,12 @@
 //! - `mogec demo` runs the MoGE gate of Pangu Pro MoE on the emulator and reports (`moge::demo`).
 //!
 //! Exit status: 0 on success, 1 for an error in the user's kernel or data (diagnostics, a constraint
-//! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file), 2 for a usage
-//! error (bad flags or values, a missing or unreadable file), and 101 for an internal error (a bug in
-//! moge; `mogec` reports it as one line instead of panicking). Every error other than diagnostics is
-//! one line, `error: ...`, on stderr.
+//! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file, a run over the
+//! limits, a kernel that fails on the emulator), 2 for a usage error (bad flags or values, a missing
+//! or unreadable file, an output directory that cannot be written, a bad `MOGE_*` environment
+//! variable), and 101 for an internal error (a bug in moge; `mogec` reports it as one line instead
+//! of panicking). Every error other than diagnostics is one line, `error: ...`, on stderr. Outputs
+//! are written all at once when the command succeeds, never over one of its input files.
 
 mod args;
 mod build;
@@ -42,19 +45,36 @@ use error::Error;
 const AFTER_HELP: &str = "\
 Examples:
   mogec check examples/src/gate.rs
-  mogec build examples/src/gate.rs --kernel moge_gate --set E=64 --set G=8 --emit graph -o out
+  mogec build examples/src/gate.rs --kernel moge_gate --set E=64 --set G=8 \\
+      --emit graph,ascendc,manifest,kir -o out
   mogec eval examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=128 -o out
   mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \\
       --input router_scale=out/router_scale.npy -o out2
   mogec run examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=4096 -o out
   mogec demo
 
-Exit status: 0 success, 1 an error in the kernel or its data (diagnostics, evaluation errors,
-outputs of run or demo beyond tolerance),
-2 a usage error (bad flags, missing or unreadable files), 101 an internal error (a bug in moge).";
+Outputs are written only when the whole command succeeds, all at once; an output that would
+replace one of the command's input files is an error.
 
-/// The moge kernel compiler: checks, specializes and evaluates `#[moge::kernel]` functions in a Rust
-/// source file, without cargo.
+Exit status: 0 success, 1 an error in the kernel or its data (diagnostics, evaluation errors,
+a run over the limits, a kernel failing on the emulator, outputs of run or demo beyond
+tolerance), 2 a usage error (bad flags, missing or unreadable files, an output directory that
+cannot be written, a bad MOGE_* variable), 101 an internal error (a bug in moge).
+
+Environment (a variable that is set but unusable is a usage error):
+  MOGE_MEMORY_LIMIT      host memory a run or eval may use, in bytes or with K/M/G/T (powers
+                         of 1024), e.g. 8G; default: the smaller of 3/4 of MemTotal and
+                         MemAvailable in /proc/meminfo. A run over it is refused before
+                         anything is allocated.
+  MOGE_EMU_TIMEOUT_SECS  time limit of one emulator launch, 1 to 604800 s (default 300); the
+                         kernel's process and every process it started are killed after it
+  MOGE_CACHE_DIR         cache of compiled emulator kernels (default $XDG_CACHE_HOME/moge or
+                         ~/.cache/moge)
+  MOGE_CXX               C++ compiler of the emulator (default g++)
+  MOGE_EMU_ECHO          1: copy the emulator process's stdout and stderr to stderr";
+
+/// The moge kernel compiler: checks, specializes, evaluates and compiles `#[moge::kernel]` functions
+/// of a Rust source file to Ascend C, and runs them on moge's CPU emulator, without cargo.
 #[derive(Parser, Debug)]
 #[command(name = "mogec", version, after_help = AFTER_HELP, arg_required_else_help = true)]
 struct Cli {
@@ -78,15 +98,23 @@ enum Command {
         after_help = "Examples:\n  mogec check examples/src/gate.rs\n  mogec check examples/src/*.rs"
     )]
     Check(CheckArgs),
-    /// Specialize one kernel and write its compiled forms (graph IR for now).
+    /// Specialize one kernel and write its graph IR, Ascend C, manifest or kernel IR.
     #[command(
         long_about = "Specialize one kernel of a Rust file with values for its static dims (its const \
                       generics, given with --set) and write the forms --emit asks for into the output \
-                      directory:\n\n  graph   DIR/NAME.graph, the specialized graph IR in text form\n\n\
+                      directory:\n\n  \
+                      graph     DIR/NAME.graph, the specialized graph IR in text form\n  \
+                      ascendc   DIR/<device kernel>.cpp, Ascend C for CANN 8.x, one per device kernel\n  \
+                      manifest  DIR/NAME.json, the device kernels in launch order, parameters, block \
+                      dim and tiling as expressions of the dynamic dims\n  \
+                      kir       DIR/NAME.kir, the scheduled kernel IR of every device kernel\n\n\
                       Dynamic dims (such as the token count T) stay symbolic. --kernel may be left out \
-                      when the file has one kernel.",
+                      when the file has one kernel. ascendc, manifest and kir lower the kernel for \
+                      --target; what cannot be lowered yet is an error naming the op and its line. \
+                      The files are written all at once, only when every kind was produced.",
         after_help = "Example:\n  mogec build examples/src/gate.rs --kernel moge_gate --set E=64 --set G=8 \
-                      --emit graph -o out\n  (writes out/moge_gate.graph)"
+                      --emit graph,ascendc,manifest,kir -o out\n  (writes out/moge_gate.graph, \
+                      out/moge_gate_k0.cpp, out/moge_gate.json and out/moge_gate.kir)"
     )]
     Build(BuildArgs),
     /// Evaluate one kernel with the reference interpreter on .npy inputs.
@@ -98,13 +126,19 @@ enum Command {
                       dims are inferred from their shapes. Or --random SEED makes deterministic inputs \
                       (floats uniform in [-2, 2), i32 uniform in 0..8), with every dynamic dim given by \
                       --dim, and also writes them to the output directory as PARAM.npy so the run can be \
-                      repeated with --input (as PARAM.input.npy if a result has the same name).\n\n\
+                      repeated with --input (as PARAM.input.npy if a result has the same name). With \
+                      --input, a --dim is optional and must agree with the dims the inputs bind.\n\n\
                       Each result is written as DIR/NAME.npy, NAME being the returned identifier (or \
                       outI for the I-th result when it is an expression); bf16 results are written as \
-                      float32.",
-        after_help = "Examples:\n  mogec eval examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=128 -o out\n  \
-                      mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \
-                      --input router_scale=out/router_scale.npy -o out2"
+                      float32. An output that would replace an input file is an error.",
+        after_help = concat!(
+            "Examples:\n  mogec eval examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=128 -o out\n  \
+             mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \
+             --input router_scale=out/router_scale.npy -o out2\n\n",
+            "Limits: the host memory of the evaluation (the inputs and every value the interpreter \
+             computes) is checked from the shapes before anything is allocated, against \
+             MOGE_MEMORY_LIMIT (see `mogec --help`); every tensor is at most 16 GiB."
+        )
     )]
     Eval(EvalArgs),
     /// Compile one kernel, run it on the emulator and check it against the reference interpreter.
@@ -116,12 +150,21 @@ enum Command {
                       --random SEED with --dim for every dynamic dim). Each output is written as \
                       DIR/NAME.npy (named as eval names them), random inputs as DIR/PARAM.npy, and \
                       DIR/report.json holds the device kernels, block dim, GM bytes read and written, \
-                      UB use, wall time and, per output, max_abs_err, max_rel_err and mismatches \
-                      (elements beyond the dtype's tolerance: f32 1e-6 + 1e-5 |x|, f16 1e-6 + 1e-3 |x|, \
-                      bf16 1e-5 + 1e-2 |x|, i32 exact). Exits with 1 when any output is beyond \
+                      UB use, wall time and, per output, max_abs_err, max_rel_err, mismatches \
+                      (elements beyond the tolerance of the output's dtype) and the tolerance used. \
+                      The files are written only when the run finished (also when an output is beyond \
+                      tolerance), never over an input file. Exits with 1 when any output is beyond \
                       tolerance.",
-        after_help = "Example:\n  mogec run examples/src/gate.rs --kernel moge_gate --set E=64,G=8 --random 1 \
-                      --dim T=4096 -o out"
+        after_help = concat!(
+            "Example:\n  mogec run examples/src/gate.rs --kernel moge_gate --set E=64,G=8 --random 1 \
+             --dim T=4096 -o out\n\n",
+            "Limits: a run is checked from its shapes before anything is allocated: every axis a \
+             device kernel works on must be below 2^31 (indices and per-call counts are 32-bit), \
+             every tensor at most 16 GiB, and the host memory of the whole run (inputs, the \
+             interpreter's values, the emulator's copies of every input and output) within \
+             MOGE_MEMORY_LIMIT. A kernel running longer than MOGE_EMU_TIMEOUT_SECS is killed with \
+             every process it started. See `mogec --help` for every MOGE_* variable."
+        )
     )]
     Run(RunArgs),
     /// Run the MoGE gate of Pangu Pro MoE on the emulator and report what it did.
@@ -131,7 +174,8 @@ enum Command {
                       prefill size (4096 tokens), and print the device kernels, block dim, UB use, GM \
                       traffic against the compulsory bytes, the error against the reference \
                       interpreter and the wall time. Needs a C++ compiler (g++) for the emulator; \
-                      exits with 1 if an output is beyond tolerance."
+                      exits with 1 if an output is beyond tolerance. Writes no files.",
+        after_help = "Example:\n  mogec demo\n\nThe MOGE_* variables of `mogec --help` apply."
     )]
     Demo,
 }
