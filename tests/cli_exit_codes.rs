@@ -165,7 +165,7 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                 sources[rng.below(sources.len())].clone()
             });
         }
-        let mut push = |args: &mut Vec<String>, flag: &str, value: String| {
+        let push = |args: &mut Vec<String>, flag: &str, value: String| {
             args.push(flag.to_string());
             args.push(value);
         };

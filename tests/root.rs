@@ -6,4 +6,5 @@ mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
 mod moge_reference;
+mod readme_refusals;
 mod ui;
