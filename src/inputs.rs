@@ -212,8 +212,10 @@ pub fn resolve(
                     element_bytes(dtype),
                     role(consumer, Role::Input),
                 );
+                // Checked as each header is read, so that a file over the limits is named
+                // before the next one is even opened.
+                check_footprint(kernel, &footprint)?;
             }
-            check_footprint(kernel, &footprint)?;
             let mut tensors = Vec::with_capacity(in_order.len());
             for &(param, path, dtype) in &in_order {
                 let tensor = npy::read_npy_as(path, dtype).map_err(|source| InputError::Npy {

@@ -51,6 +51,8 @@ pub struct RunOptions {
     /// Dynamic dims given besides input files or tensors (`--dim` alongside `--input`): each must
     /// agree with what the inputs bind. (Random inputs take their dims in [`RunInputs::Random`].)
     pub dims: Vec<(String, i64)>,
+    /// Files no output may replace besides the input files (the kernel's source).
+    pub keep: Vec<PathBuf>,
 }
 
 /// Why a run could not be done. (Outputs beyond tolerance are not an error; see
@@ -329,20 +331,16 @@ pub fn run_program(
     let checked = check_program(kernel, &program, &inputs, &*backend)?;
 
     // File names as `mogec eval` chooses them.
+    let names = files::npy_names(kernel, random);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut outputs = Vec::new();
-    for ((output, tensor), comparison) in kernel
+    for (((output, tensor), comparison), name) in kernel
         .outputs
         .iter()
         .zip(&checked.launched.outputs)
         .zip(&checked.comparisons)
+        .zip(&names.outputs)
     {
-        let mut name = format!("{}.npy", output.name);
-        let mut suffix = 1;
-        while files.iter().any(|(n, _)| *n == name) {
-            name = format!("{}_{suffix}.npy", output.name);
-            suffix += 1;
-        }
         files.push((name.clone(), npy::write_npy_bytes(tensor)));
         outputs.push(OutputReport {
             name: output.name.clone(),
@@ -351,15 +349,9 @@ pub fn run_program(
         });
     }
     let mut input_files = Vec::new();
-    if random {
-        for (param, tensor) in kernel.params.iter().zip(&inputs) {
-            let mut name = format!("{}.npy", param.name);
-            if files.iter().any(|(n, _)| *n == name) {
-                name = format!("{}.input.npy", param.name);
-            }
-            files.push((name.clone(), npy::write_npy_bytes(tensor)));
-            input_files.push(out_dir.join(name));
-        }
+    for (tensor, name) in inputs.iter().zip(&names.inputs) {
+        files.push((name.clone(), npy::write_npy_bytes(tensor)));
+        input_files.push(out_dir.join(name));
     }
     let report = RunReport {
         kernel: kernel.name.clone(),
@@ -375,7 +367,9 @@ pub fn run_program(
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
     files.push(("report.json".to_string(), json.into_bytes()));
-    files::write_all(out_dir, &files, &input_paths)?;
+    let mut keep = input_paths;
+    keep.extend(options.keep.iter().cloned());
+    files::write_all(out_dir, &files, &keep)?;
     Ok(report)
 }
 

@@ -1510,5 +1510,91 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     );
     assert_one_line_error(&run, 1, &["(interpreter values ", "MOGE_MEMORY_LIMIT=1M"]);
     assert!(!run.stderr.contains("inputs "), "{run:#?}");
+    // An input file whose header claims 10^11 rows (and holds no data): refused from the header,
+    // before its data is read, naming the file and the shape.
+    let huge = scratch("memory_budget_inputs").join("huge.npy");
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 8), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16 + 1).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.push(b'\n');
+    fs::write(&huge, bytes).expect("write");
+    for (command, needle) in [
+        // eval: the tensor alone is over 16 GiB.
+        ("eval", "3200000000000 bytes"),
+        // run: the axis is already too long for a kernel's 32-bit indices.
+        ("run", "axis 0 has 100000000000 elements"),
+    ] {
+        let run = mogec(&[
+            command,
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--input",
+            &format!("logits={}", arg(&huge)),
+            "--input",
+            "router_scale=tests/data/missing.npy",
+            "-o",
+            arg(&out),
+        ]);
+        // The first input is checked before the second is even opened.
+        assert_one_line_error(&run, 1, &["huge.npy", "[100000000000, 8]", needle]);
+    }
     assert_eq!(listing(&out), Vec::<String>::new());
+}
+
+#[test]
+fn an_input_named_like_an_output_gets_its_own_file() {
+    let dir = scratch("npy_names");
+    let source = dir.join("names.rs");
+    fs::write(
+        &source,
+        "use moge::prelude::*;\n\
+         #[moge::kernel]\n\
+         pub fn names(x: Tensor<f32, (T,)>) -> (Tensor<f32, (T,)>, Tensor<f32, (T,)>) {\n    \
+             let x = exp(x);\n    \
+             (x, x)\n\
+         }\n",
+    )
+    .expect("write");
+    let out = dir.join("out");
+    mogec_ok(&[
+        "eval",
+        arg(&source),
+        "--random",
+        "3",
+        "--dim",
+        "T=4",
+        "-o",
+        arg(&out),
+    ]);
+    // The frontend names a repeated result `out1`; the parameter `x` gives way to the output `x`.
+    assert_eq!(listing(&out), vec!["out1.npy", "x.input.npy", "x.npy"]);
+    // The input written is the one the outputs were computed from: exp of it, twice.
+    let input = read(&out.join("x.input.npy"), DType::F32);
+    let first = read(&out.join("x.npy"), DType::F32);
+    let second = read(&out.join("out1.npy"), DType::F32);
+    let want: Vec<f32> = input
+        .as_f32()
+        .expect("f32")
+        .iter()
+        .map(|v| v.exp())
+        .collect();
+    for got in [&first, &second] {
+        for (g, w) in got.as_f32().expect("f32").iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
+    // The written input fed back, with the same directory for the outputs: no output is named
+    // `x.input.npy`, so this works and replaces the outputs with the same values.
+    let again = mogec_ok(&[
+        "eval",
+        arg(&source),
+        "--input",
+        &format!("x={}", arg(&out.join("x.input.npy"))),
+        "-o",
+        arg(&out),
+    ]);
+    assert!(again.stdout.contains("x.npy"), "{again:#?}");
+    assert_eq!(read(&out.join("x.npy"), DType::F32), first);
 }

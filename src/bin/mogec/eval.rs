@@ -47,32 +47,15 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
 
     // File names: outputs by name (made unique), random inputs by parameter name unless an output
     // has taken it.
+    let names = moge::files::npy_names(&kernel, args.io.random.is_some());
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut output_files = Vec::new();
-    for (i, output) in kernel.outputs.iter().enumerate() {
-        let Some(tensor) = outputs.get(i) else {
-            continue;
-        };
-        let mut name = format!("{}.npy", output.name);
-        let mut suffix = 1;
-        while files.iter().any(|(n, _)| *n == name) {
-            name = format!("{}_{suffix}.npy", output.name);
-            suffix += 1;
-        }
+    for (tensor, name) in outputs.iter().zip(&names.outputs) {
         files.push((name.clone(), npy::write_npy_bytes(tensor)));
-        output_files.push(name);
     }
-    let mut input_files = Vec::new();
-    if args.io.random.is_some() {
-        for (param, tensor) in kernel.params.iter().zip(inputs) {
-            let mut name = format!("{}.npy", param.name);
-            if files.iter().any(|(n, _)| *n == name) {
-                name = format!("{}.input.npy", param.name);
-            }
-            files.push((name.clone(), npy::write_npy_bytes(tensor)));
-            input_files.push(name);
-        }
+    for (tensor, name) in inputs.iter().zip(&names.inputs) {
+        files.push((name.clone(), npy::write_npy_bytes(tensor)));
     }
+    let (output_files, input_files) = (&names.outputs, &names.inputs);
     // The kernel's source is an input too: no output may replace it.
     let mut input_paths = resolved.input_paths();
     input_paths.push(args.kernel.file.clone());
@@ -106,7 +89,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
             describe(tensor)
         ));
     }
-    for ((output, tensor), file) in kernel.outputs.iter().zip(&outputs).zip(&output_files) {
+    for ((output, tensor), file) in kernel.outputs.iter().zip(&outputs).zip(output_files) {
         output::stdout_line(&format!(
             "  output {}: {} -> {}",
             output.name,

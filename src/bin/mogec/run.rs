@@ -38,6 +38,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         target: args.target.clone(),
         backend: args.backend,
         dims,
+        keep: vec![args.kernel.file.clone()],
     };
     let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
