@@ -200,13 +200,27 @@ pub(super) fn run(
     fs::write(&request_path, encode_request(&launch))
         .map_err(|e| EmuError::io(format!("writing {}", request_path.display()), e))?;
 
-    let mut child = Command::new(compiled.path())
+    let mut command = Command::new(compiled.path());
+    command
         .arg(&request_path)
         .arg(&response_path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
+        // A group of its own, so that the timeout can kill the kernel with everything it started.
+        .process_group(0);
+    // Out of the caller's group, the child no longer gets the terminal's Ctrl-C: have the kernel
+    // killed when the thread that launched it dies (this thread waits for it, so that is when the
+    // caller itself is gone).
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2), which
+    // is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| EmuError::io(format!("starting {}", compiled.path().display()), e))?;
     let stdout = Pipe::read(child.stdout.take());
