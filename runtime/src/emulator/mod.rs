@@ -29,6 +29,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use process::kill_running;
+
 /// One GM parameter of a kernel: its name (for messages), its bytes, and whether the kernel writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GmArg {

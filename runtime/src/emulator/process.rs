@@ -12,6 +12,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -108,6 +109,35 @@ impl Pipe {
                 .0;
         }
         std::mem::take(&mut state.bytes)
+    }
+}
+
+/// The process groups of the kernels running now (0 for a free slot), so that an interrupted caller
+/// can kill them from a signal handler: atomics and kill(2) are all a handler may use.
+static RUNNING: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+
+/// Records a running kernel's process group; `None` when every slot is taken (the kernel still runs,
+/// it just cannot be killed by [`kill_running`]).
+fn register(leader: u32) -> Option<&'static AtomicI32> {
+    let pgid = i32::try_from(leader).ok()?;
+    RUNNING.iter().find(|slot| {
+        slot.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
+}
+
+/// Kills the process group of every kernel running now. Async-signal-safe: meant for the handler
+/// of SIGINT / SIGTERM in a program that launches kernels (`mogec` installs one), since a kernel's
+/// group does not get the terminal's Ctrl-C.
+pub fn kill_running() {
+    for slot in &RUNNING {
+        let pgid = slot.load(Ordering::SeqCst);
+        if pgid > 0 {
+            // SAFETY: kill(2) is async-signal-safe and involves no memory.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
     }
 }
 
@@ -223,9 +253,15 @@ pub(super) fn run(
     let mut child = command
         .spawn()
         .map_err(|e| EmuError::io(format!("starting {}", compiled.path().display()), e))?;
+    let slot = register(child.id());
     let stdout = Pipe::read(child.stdout.take());
     let stderr = Pipe::read(child.stderr.take());
-    let status = wait_with_timeout(&mut child, limit)?;
+    let status = wait_with_timeout(&mut child, limit);
+    // Reaped (or failed to be): the id may be reused from now on.
+    if let Some(slot) = slot {
+        slot.store(0, Ordering::SeqCst);
+    }
+    let status = status?;
     let stdout = stdout.take(PIPE_GRACE);
     let stderr = stderr.take(PIPE_GRACE);
     if echo {
@@ -328,5 +364,62 @@ pub(super) fn run(
                 wall,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel that starts a background `sleep` holding its pipes, then never returns.
+    const HANGS: &str = r#"
+#include "kernel_operator.h"
+#include <cstdlib>
+#include <unistd.h>
+extern "C" __global__ __aicore__ void hangs(GM_ADDR x, GM_ADDR workspace, GM_ADDR tiling) {
+    (void)x, (void)workspace, (void)tiling;
+    if (std::system("sleep 30 &") != 0) std::abort();
+    for (;;) pause();
+}
+"#;
+
+    // The only test of this crate's library that launches kernels: `kill_running` kills every
+    // kernel of the process, so it must not share the process with other launches.
+    #[test]
+    fn running_kernels_are_killed_with_their_descendants_from_outside() {
+        let compiled = super::super::compile(HANGS).expect("the kernel compiles");
+        let launch = std::thread::spawn(move || {
+            let started = Instant::now();
+            let result = run(
+                &compiled,
+                RawLaunch {
+                    source: HANGS,
+                    kernel: "hangs",
+                    block_dim: 1,
+                    args: vec![GmArg {
+                        name: "x".to_string(),
+                        bytes: vec![0; 256],
+                        is_output: false,
+                    }],
+                    workspace_bytes: 0,
+                    tiling: Vec::new(),
+                },
+                Duration::from_secs(60),
+                false,
+            );
+            (result, started.elapsed())
+        });
+        // What mogec's Ctrl-C handler does, once the kernel is running.
+        while RUNNING.iter().all(|slot| slot.load(Ordering::SeqCst) == 0) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread::sleep(Duration::from_millis(200));
+        kill_running();
+        let (result, took) = launch.join().expect("the launching thread");
+        let err = result.expect_err("a killed kernel is an error");
+        assert!(err.to_string().contains("signal 9"), "{err}");
+        // Well before the `sleep 30` the kernel started would close the pipes.
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        assert!(RUNNING.iter().all(|slot| slot.load(Ordering::SeqCst) == 0));
     }
 }

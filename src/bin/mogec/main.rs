@@ -185,6 +185,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
+    on_interrupt_kill_kernels();
     // A panic is a bug in moge. Report it as one line (and exit 101, as rustc does for an internal
     // compiler error) instead of the default panic message and backtrace note.
     panic::set_hook(Box::new(|info| {
@@ -213,6 +214,26 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
         Err(_) => ExitCode::from(101),
+    }
+}
+
+/// Makes Ctrl-C (and SIGTERM, SIGHUP) kill the emulator's kernel processes before `mogec` dies: they
+/// run in process groups of their own, which the terminal's signals do not reach.
+fn on_interrupt_kill_kernels() {
+    extern "C" fn handler(signal: libc::c_int) {
+        moge_runtime::emulator::kill_running();
+        // SAFETY: signal(2) and raise(3) are async-signal-safe; restoring the default action and
+        // raising again ends mogec the way the signal would have.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: installs a handler that only uses async-signal-safe calls.
+        unsafe {
+            libc::signal(signal, handler as *const () as libc::sighandler_t);
+        }
     }
 }
 
