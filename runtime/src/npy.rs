@@ -154,6 +154,20 @@ pub fn read_npy_as(path: &Path, dtype: DType) -> Result<Tensor, NpyError> {
 /// The dtype and shape a `.npy` file declares, from its preamble and header alone: the data is not
 /// read, so the size of a large file can be checked before it is loaded.
 pub fn read_npy_shape(path: &Path) -> Result<(DType, Vec<usize>), NpyError> {
+    let (_, bytes) = open_at_data(path)?;
+    let (elem, shape, _) = parse_preamble(&bytes).map_err(|kind| at(path, kind))?;
+    let dtype = match elem {
+        Elem::F32 => DType::F32,
+        Elem::F16 => DType::F16,
+        Elem::I32 => DType::I32,
+        Elem::Bool => DType::Bool,
+    };
+    Ok((dtype, shape))
+}
+
+/// Opens `path` and reads its preamble and header (as far as the file has them), leaving the file
+/// positioned at the data.
+fn open_at_data(path: &Path) -> Result<(fs::File, Vec<u8>), NpyError> {
     let io_error = |source| {
         at(
             path,
@@ -181,17 +195,11 @@ pub fn read_npy_shape(path: &Path) -> Result<(DType, Vec<usize>), NpyError> {
         _ => 0,
     };
     let wanted = data_start.saturating_sub(bytes.len()) as u64;
-    file.take(wanted)
+    (&mut file)
+        .take(wanted)
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
-    let (elem, shape, _) = parse_preamble(&bytes).map_err(|kind| at(path, kind))?;
-    let dtype = match elem {
-        Elem::F32 => DType::F32,
-        Elem::F16 => DType::F16,
-        Elem::I32 => DType::I32,
-        Elem::Bool => DType::Bool,
-    };
-    Ok((dtype, shape))
+    Ok((file, bytes))
 }
 
 /// Parses the bytes of a `.npy` file (see [`read_npy`]).
@@ -298,15 +306,47 @@ fn at(path: &Path, kind: NpyErrorKind) -> NpyError {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, NpyError> {
-    fs::read(path).map_err(|source| {
-        at(
-            path,
-            NpyErrorKind::Io {
-                action: "read",
-                source,
-            },
-        )
-    })
+    let (file, mut bytes) = open_at_data(path)?;
+    // Read no more data than the header declares (and one byte to see that there is more): a file
+    // with gigabytes after a small array, or a device that never ends, is reported, not loaded.
+    let Ok((elem, shape, data_start)) = parse_preamble(&bytes) else {
+        // A bad header: `parse` reports it from the bytes read.
+        return Ok(bytes);
+    };
+    let Some(declared) = shape.iter().try_fold(elem.size(), |n, &d| n.checked_mul(d)) else {
+        return Ok(bytes);
+    };
+    let file_len = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    if let Some(len) = file_len {
+        let data_len = len.saturating_sub(data_start as u64);
+        if data_len > declared as u64 {
+            return Err(at(
+                path,
+                NpyErrorKind::DataLength {
+                    shape: shape_tuple(&shape),
+                    descr: elem.descr().to_string(),
+                    expected: declared,
+                    found: usize::try_from(data_len).unwrap_or(usize::MAX),
+                },
+            ));
+        }
+    }
+    file.take((declared as u64).saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| {
+            at(
+                path,
+                NpyErrorKind::Io {
+                    action: "read",
+                    source,
+                },
+            )
+        })?;
+    Ok(bytes)
 }
 
 /// `()`, `(3,)`, `(2, 3)`: a Python tuple.

@@ -380,3 +380,27 @@ fn the_declared_shape_is_read_without_the_data() {
     assert!(msg.contains("the file ends inside the header"), "{msg}");
     let _ = fs::remove_file(&path);
 }
+
+#[test]
+fn only_the_declared_data_is_read() {
+    // A 2-element f32 array followed by 1 MiB more: the length is reported from the file's size,
+    // and a file that is exactly right still reads.
+    let mut bytes = v1(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+        &ONE_MINUS_TWO_F32,
+    );
+    let path = temp_path("trailing");
+    fs::write(&path, &bytes).unwrap();
+    assert_eq!(read_npy(&path).unwrap().as_f32().unwrap(), &[1.0, -2.0]);
+    bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
+    fs::write(&path, &bytes).unwrap();
+    let msg = read_npy(&path).unwrap_err().to_string();
+    assert!(
+        msg.ends_with(&format!("needs 8 data bytes, found {}", 8 + (1 << 20))),
+        "{msg}"
+    );
+    let _ = fs::remove_file(&path);
+    // A device that never ends is not read to its end: /dev/zero fails at its first bytes.
+    let msg = read_npy(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(msg.contains("not a .npy file"), "{msg}");
+}
