@@ -163,15 +163,30 @@ fn has_exited(child: &Child) -> Result<bool, std::io::Error> {
         let mut info: libc::siginfo_t = std::mem::zeroed();
         let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
         if libc::waitid(libc::P_PID, pid, &mut info, flags) != 0 {
-            return Err(std::io::Error::last_os_error());
+            let error = std::io::Error::last_os_error();
+            // A signal handled meanwhile is no news about the child: ask again later.
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(error);
         }
         Ok(info.si_pid() != 0)
     }
 }
 
 /// Waits for the child up to `limit`, then kills its whole process group (whatever the kernel left
-/// running) and reaps it. `None` when it was killed for running too long.
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>, EmuError> {
+/// running), forgets it in `slot` (before reaping, after which its id may be reused) and reaps it.
+/// `None` when it was killed for running too long.
+fn wait_with_timeout(
+    child: &mut Child,
+    limit: Duration,
+    slot: Option<&AtomicI32>,
+) -> Result<Option<ExitStatus>, EmuError> {
+    let forget = || {
+        if let Some(slot) = slot {
+            slot.store(0, Ordering::SeqCst);
+        }
+    };
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     let exited = loop {
@@ -180,6 +195,7 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitSt
             Ok(false) => {}
             Err(error) => {
                 kill_group(child.id());
+                forget();
                 let _ = child.wait();
                 return Err(EmuError::io("waiting for the kernel process", error));
             }
@@ -191,6 +207,7 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitSt
         pause = (pause * 2).min(Duration::from_millis(20));
     };
     kill_group(child.id());
+    forget();
     let status = child
         .wait()
         .map_err(|e| EmuError::io("waiting for the kernel process", e))?;
@@ -256,12 +273,7 @@ pub(super) fn run(
     let slot = register(child.id());
     let stdout = Pipe::read(child.stdout.take());
     let stderr = Pipe::read(child.stderr.take());
-    let status = wait_with_timeout(&mut child, limit);
-    // Reaped (or failed to be): the id may be reused from now on.
-    if let Some(slot) = slot {
-        slot.store(0, Ordering::SeqCst);
-    }
-    let status = status?;
+    let status = wait_with_timeout(&mut child, limit, slot)?;
     let stdout = stdout.take(PIPE_GRACE);
     let stderr = stderr.take(PIPE_GRACE);
     if echo {
