@@ -2,7 +2,7 @@
 //! [`run_program`](crate::run::run_program)).
 //!
 //! [`resolve`] checks the names given (every parameter once, every `--dim` a dynamic dim of the
-//! kernel), checks the sizes against the [limits](moge_runtime::limits) from the shapes alone
+//! kernel), checks the sizes against [`moge_runtime::limits`] from the shapes alone
 //! (`.npy` headers or `--dim` values) before any data is read or made, reads or makes the tensors,
 //! binds the dynamic dims, and checks that dims given alongside input files agree with them.
 //! [`InputError::exit_code`] keeps the distinction `mogec` reports: 2 for a usage error (a wrong

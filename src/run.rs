@@ -17,6 +17,11 @@
 //!   `ub_high_water`, `wall_us`, `kernels` (per device kernel), `outputs` (per output name:
 //!   `max_abs_err`, `max_rel_err`, `mismatches` and more) and `passed`.
 //!
+//! The inputs are resolved by [`crate::inputs::resolve`] (names, `.npy` files, the limits checked
+//! from the shapes before anything is allocated); the files are written by
+//! [`crate::files::write_all`], all at once after the run, never over an input file or one of
+//! [`RunOptions::keep`].
+//!
 //! A run whose outputs are beyond tolerance is not an error: [`RunReport::passed`] says so, and
 //! `mogec run` exits with status 1.
 
