@@ -279,6 +279,7 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                 ("MOGE_CACHE_DIR", ""),
             ]));
         }
+        let out_before = snapshot(&out);
         let output = Command::new(MOGEC)
             .args(&args)
             .envs(env.iter().copied())
@@ -299,6 +300,10 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                 last.starts_with("error: ") && last.len() > "error: ".len(),
                 "a failure ends with `error: MESSAGE`: {context}"
             );
+        }
+        // A failure leaves no file behind (a run beyond tolerance is a failure that reports).
+        if code != Some(0) && !stderr.contains("beyond tolerance") {
+            assert!(snapshot(&out) == out_before, "files left behind: {context}");
         }
         // Every file given as an input is as it was. (Outputs may land in the inputs' directory
         // when they replace no input of this command; the directory is restored afterwards.)
