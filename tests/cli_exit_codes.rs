@@ -101,6 +101,13 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
     let out = scratch("out");
     let file = |name: &str| inputs.join(name).display().to_string();
 
+    // Commands run in a scratch directory of their own (`-o` defaults to `.`), with every path
+    // absolute, so that nothing lands in the package.
+    let cwd = scratch("cwd");
+    let rooted = |path: &str| Path::new(ROOT).join(path).display().to_string();
+    let gate_rs = rooted("examples/src/gate.rs");
+    let single_rs = rooted("tests/data/single.rs");
+    let good_rs = rooted("tests/data/good.rs");
     let sources: Vec<String> = [
         "examples/src/gate.rs",
         "tests/data/single.rs",
@@ -109,11 +116,10 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
         "tests/data/not_rust.rs",
         "tests/data/missing.rs",
         "tests/data",
-        "/dev/null",
-        "",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(|s| rooted(s))
+    .chain(["/dev/null".to_string(), String::new()])
     .chain([file("logits.npy"), file("plain")])
     .collect();
     let npy_files: Vec<String> = vec![
@@ -125,7 +131,7 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
         file("a_dir.npy"),
         file("plain"),
         "/dev/null".to_string(),
-        "tests/data/good.rs".to_string(),
+        good_rs.clone(),
     ];
     let out_dirs: Vec<String> = vec![
         out.join("fresh").display().to_string(),
@@ -156,11 +162,10 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
         if command != "demo" {
             args.push(if rng.chance(80) {
                 if gate {
-                    "examples/src/gate.rs"
+                    gate_rs.clone()
                 } else {
-                    "tests/data/single.rs"
+                    single_rs.clone()
                 }
-                .to_string()
             } else {
                 sources[rng.below(sources.len())].clone()
             });
@@ -280,10 +285,11 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
             ]));
         }
         let out_before = snapshot(&out);
+        let cwd_before = snapshot(&cwd);
         let output = Command::new(MOGEC)
             .args(&args)
             .envs(env.iter().copied())
-            .current_dir(ROOT)
+            .current_dir(&cwd)
             .output()
             .expect("mogec runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -304,6 +310,7 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
         // A failure leaves no file behind (a run beyond tolerance is a failure that reports).
         if code != Some(0) && !stderr.contains("beyond tolerance") {
             assert!(snapshot(&out) == out_before, "files left behind: {context}");
+            assert!(snapshot(&cwd) == cwd_before, "files left behind: {context}");
         }
         // Every file given as an input is as it was. (Outputs may land in the inputs' directory
         // when they replace no input of this command; the directory is restored afterwards.)
