@@ -14,7 +14,7 @@ use moge_lower::graph::{DType, Kernel, Type};
 use moge_lower::interp::{self, EvalError, Tensor};
 use moge_lower::{OpKind, Sym, SymKind};
 use moge_runtime::limits::{self, EnvError, LimitError, Role, RunFootprint};
-use moge_runtime::npy::{self, NpyError, NpyErrorKind};
+use moge_runtime::npy::{NpyError, NpyErrorKind, NpyReader};
 
 /// Where the inputs of a run come from.
 #[derive(Clone, Debug)]
@@ -199,26 +199,28 @@ pub fn resolve(
                 .collect();
             // The sizes from the headers alone, before any data is read.
             let mut footprint = RunFootprint::default();
+            let mut readers = Vec::with_capacity(in_order.len());
             for &(param, path, _) in &in_order {
-                let (dtype, shape) =
-                    npy::read_npy_shape(path).map_err(|source| InputError::Npy {
-                        param: param.to_string(),
-                        source,
-                    })?;
-                let shape: Vec<i64> = shape.iter().map(|&s| s as i64).collect();
+                let reader = NpyReader::open(path).map_err(|source| InputError::Npy {
+                    param: param.to_string(),
+                    source,
+                })?;
+                let shape: Vec<i64> = reader.shape().iter().map(|&s| s as i64).collect();
                 footprint.add(
                     format!("--input {param}={}", path.display()),
                     &shape,
-                    element_bytes(dtype),
+                    element_bytes(reader.dtype()),
                     role(consumer, Role::Input),
                 );
                 // Checked as each header is read, so that a file over the limits is named
                 // before the next one is even opened.
                 check_footprint(kernel, &footprint)?;
+                readers.push(reader);
             }
+            // Each file is opened once (so a pipe such as /dev/stdin works) and read only now.
             let mut tensors = Vec::with_capacity(in_order.len());
-            for &(param, path, dtype) in &in_order {
-                let tensor = npy::read_npy_as(path, dtype).map_err(|source| InputError::Npy {
+            for (&(param, _, dtype), reader) in in_order.iter().zip(readers) {
+                let tensor = reader.read_as(dtype).map_err(|source| InputError::Npy {
                     param: param.to_string(),
                     source,
                 })?;

@@ -1598,3 +1598,45 @@ fn an_input_named_like_an_output_gets_its_own_file() {
     assert!(again.stdout.contains("x.npy"), "{again:#?}");
     assert_eq!(read(&out.join("x.npy"), DType::F32), first);
 }
+
+#[test]
+fn an_input_can_come_through_a_pipe() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    // The header is checked before the data is read, from the same open file: a pipe is read once.
+    let dir = gate_inputs("pipe");
+    let out = dir.join("out");
+    let mut child = Command::new(MOGEC)
+        .args([
+            "eval",
+            "examples/src/gate.rs",
+            "--set",
+            "E=8,G=2",
+            "--input",
+            "logits=/dev/stdin",
+            "--input",
+            &format!("router_scale={}", arg(&dir.join("router_scale.npy"))),
+            "-o",
+            arg(&out),
+        ])
+        .current_dir(ROOT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mogec runs");
+    let logits = fs::read(dir.join("logits.npy")).expect("read");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&logits)
+        .expect("write");
+    let output = child.wait_with_output().expect("mogec ends");
+    assert!(output.status.success(), "{output:?}");
+    // The same outputs as from the file itself.
+    assert_eq!(
+        fs::read(out.join("weight.npy")).expect("read"),
+        fs::read(dir.join("weight.npy")).expect("read")
+    );
+}

@@ -154,15 +154,61 @@ pub fn read_npy_as(path: &Path, dtype: DType) -> Result<Tensor, NpyError> {
 /// The dtype and shape a `.npy` file declares, from its preamble and header alone: the data is not
 /// read, so the size of a large file can be checked before it is loaded.
 pub fn read_npy_shape(path: &Path) -> Result<(DType, Vec<usize>), NpyError> {
-    let (_, bytes) = open_at_data(path)?;
-    let (elem, shape, _) = parse_preamble(&bytes).map_err(|kind| at(path, kind))?;
-    let dtype = match elem {
-        Elem::F32 => DType::F32,
-        Elem::F16 => DType::F16,
-        Elem::I32 => DType::I32,
-        Elem::Bool => DType::Bool,
-    };
-    Ok((dtype, shape))
+    let reader = NpyReader::open(path)?;
+    Ok((reader.dtype(), reader.shape().to_vec()))
+}
+
+/// A `.npy` file opened and its header read, the data not yet: check [`NpyReader::shape`] before
+/// [`NpyReader::read_as`] loads it. The file is opened once, so this also works for a pipe
+/// (`/dev/stdin`).
+#[derive(Debug)]
+pub struct NpyReader {
+    path: String,
+    file: fs::File,
+    /// The preamble and the header.
+    bytes: Vec<u8>,
+    dtype: DType,
+    shape: Vec<usize>,
+}
+
+impl NpyReader {
+    /// Opens `path` and reads its preamble and header; a bad header is an error here.
+    pub fn open(path: &Path) -> Result<NpyReader, NpyError> {
+        let (file, bytes) = open_at_data(path)?;
+        let (elem, shape, _) = parse_preamble(&bytes).map_err(|kind| at(path, kind))?;
+        let dtype = match elem {
+            Elem::F32 => DType::F32,
+            Elem::F16 => DType::F16,
+            Elem::I32 => DType::I32,
+            Elem::Bool => DType::Bool,
+        };
+        Ok(NpyReader {
+            path: path.display().to_string(),
+            file,
+            bytes,
+            dtype,
+            shape,
+        })
+    }
+
+    /// The dtype the file holds (`<f4` as `f32`, `<f2` as `f16`, `<i4` as `i32`, `|b1` as `bool`).
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The shape the header declares.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Reads the data as a tensor of `dtype` (converting as [`read_npy_as`] does).
+    pub fn read_as(self, dtype: DType) -> Result<Tensor, NpyError> {
+        let path = Path::new(&self.path);
+        let bytes = read_data(path, self.file, self.bytes)?;
+        parse(&bytes)
+            .and_then(|t| convert(t, dtype))
+            .map_err(|kind| at(path, kind))
+    }
 }
 
 /// Opens `path` and reads its preamble and header (as far as the file has them), leaving the file
@@ -306,7 +352,12 @@ fn at(path: &Path, kind: NpyErrorKind) -> NpyError {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, NpyError> {
-    let (file, mut bytes) = open_at_data(path)?;
+    let (file, bytes) = open_at_data(path)?;
+    read_data(path, file, bytes)
+}
+
+/// Appends the data of `file` (positioned after the header, which `bytes` holds) to `bytes`.
+fn read_data(path: &Path, file: fs::File, mut bytes: Vec<u8>) -> Result<Vec<u8>, NpyError> {
     // Read no more data than the header declares (and one byte to see that there is more): a file
     // with gigabytes after a small array, or a device that never ends, is reported, not loaded.
     let Ok((elem, shape, data_start)) = parse_preamble(&bytes) else {

@@ -404,3 +404,20 @@ fn only_the_declared_data_is_read() {
     let msg = read_npy(Path::new("/dev/zero")).unwrap_err().to_string();
     assert!(msg.contains("not a .npy file"), "{msg}");
 }
+
+#[test]
+fn a_reader_checks_the_header_then_reads_the_data_of_the_same_open_file() {
+    let t = f32_tensor(&[2], &[1.0, -2.0]);
+    let path = temp_path("reader");
+    write_npy(&path, &t).unwrap();
+    let reader = NpyReader::open(&path).unwrap();
+    assert_eq!(
+        (reader.dtype(), reader.shape()),
+        (DType::F32, &[2usize][..])
+    );
+    // Replacing the file now does not change what the open reader reads.
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, b"junk").unwrap();
+    assert_eq!(reader.read_as(DType::F32).unwrap(), t);
+    let _ = fs::remove_file(&path);
+}
