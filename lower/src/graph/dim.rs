@@ -50,7 +50,13 @@ pub enum DimEvalError {
     /// The value was negative or overflowed.
     #[error("dimension evaluates to {0}, outside 0..2^40")]
     OutOfRange(i128),
+    /// An intermediate result of the canonical form left the 64-bit range.
+    #[error("dimension overflows 64-bit arithmetic")]
+    Overflow,
 }
+
+/// The largest size a dim may have, exclusive: the range every evaluation checks.
+pub const DIM_LIMIT: i64 = 1 << 40;
 
 /// One factor of a product term: a symbol, or an opaque quotient.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -101,7 +107,8 @@ impl Dim {
             if d == 0 {
                 return None;
             }
-            if pa.values().all(|c| c % d == 0) {
+            // `checked_rem` also refuses `i64::MIN / -1`, whose quotient does not fit.
+            if pa.values().all(|c| c.checked_rem(d) == Some(0)) {
                 return Some(from_poly(pa.into_iter().map(|(k, c)| (k, c / d)).collect()));
             }
             if a.as_const().is_some() {
@@ -159,7 +166,7 @@ impl Dim {
         syms: &PrimaryMap<Sym, SymData>,
     ) -> Result<i64, DimEvalError> {
         let v = self.eval_wide(value, syms)?;
-        if !(0..(1i128 << 40)).contains(&v) {
+        if !(0..i128::from(DIM_LIMIT)).contains(&v) {
             return Err(DimEvalError::OutOfRange(v));
         }
         Ok(v as i64)
@@ -215,6 +222,40 @@ impl Dim {
         }
     }
 
+    /// Like [`Dim::substitute`], with checked arithmetic: a coefficient or constant that leaves the
+    /// 64-bit range is [`DimEvalError::Overflow`] (never saturated), and a quotient of two literals that
+    /// divides by zero or is inexact is an error instead of an opaque quotient.
+    pub fn try_substitute(&self, value: &dyn Fn(Sym) -> Option<Dim>) -> Result<Dim, DimEvalError> {
+        Ok(match self {
+            Dim::Const(c) => Dim::Const(*c),
+            Dim::Sym(s) => value(*s).unwrap_or(Dim::Sym(*s)),
+            Dim::Add(a, b) => {
+                let mut p = a.try_substitute(value)?.try_poly()?;
+                try_poly_add(&mut p, &b.try_substitute(value)?.try_poly()?, 1)?;
+                from_poly(p)
+            }
+            Dim::Mul(a, b) => {
+                let (pa, pb) = (
+                    a.try_substitute(value)?.try_poly()?,
+                    b.try_substitute(value)?.try_poly()?,
+                );
+                from_poly(try_poly_mul(&pa, &pb)?)
+            }
+            Dim::Div(a, b) => {
+                let (a, b) = (a.try_substitute(value)?, b.try_substitute(value)?);
+                match (a.as_const(), b.as_const()) {
+                    (_, Some(0)) => return Err(DimEvalError::DivByZero),
+                    (Some(num), Some(den)) => match num.checked_rem(den) {
+                        Some(0) => Dim::Const(num.checked_div(den).ok_or(DimEvalError::Overflow)?),
+                        Some(_) => return Err(DimEvalError::Inexact { num, den }),
+                        None => return Err(DimEvalError::Overflow),
+                    },
+                    _ => Dim::div(&a, &b).unwrap_or(Dim::Div(Box::new(a), Box::new(b))),
+                }
+            }
+        })
+    }
+
     /// The terms of the canonical sum as `(coefficient, monomial)` pairs, in canonical order. A monomial
     /// is a product of symbols and opaque quotients with coefficient 1; the constant term has the
     /// monomial `Dim::Const(1)`. Zero has no terms.
@@ -261,6 +302,60 @@ impl Dim {
         }
         p
     }
+
+    /// The canonical sum with checked coefficients: a `Dim` that was built through the saturating
+    /// constructors may hold coefficients that cannot be combined without overflow.
+    fn try_poly(&self) -> Result<Poly, DimEvalError> {
+        let mut p = Poly::new();
+        match self {
+            Dim::Const(c) => {
+                if *c != 0 {
+                    p.insert(Vec::new(), *c);
+                }
+            }
+            Dim::Sym(s) => {
+                p.insert(vec![Atom::Sym(*s)], 1);
+            }
+            Dim::Add(a, b) => {
+                p = a.try_poly()?;
+                try_poly_add(&mut p, &b.try_poly()?, 1)?;
+            }
+            Dim::Mul(a, b) => p = try_poly_mul(&a.try_poly()?, &b.try_poly()?)?,
+            Dim::Div(a, b) => {
+                p.insert(vec![Atom::Quot(a.clone(), b.clone())], 1);
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// `acc += sign * other` with checked coefficients.
+fn try_poly_add(acc: &mut Poly, other: &Poly, sign: i64) -> Result<(), DimEvalError> {
+    for (k, c) in other {
+        let e = acc.entry(k.clone()).or_insert(0);
+        *e = sign
+            .checked_mul(*c)
+            .and_then(|c| e.checked_add(c))
+            .ok_or(DimEvalError::Overflow)?;
+        if *e == 0 {
+            acc.remove(k);
+        }
+    }
+    Ok(())
+}
+
+/// `a * b` with checked coefficients.
+fn try_poly_mul(a: &Poly, b: &Poly) -> Result<Poly, DimEvalError> {
+    let mut out = Poly::new();
+    for (ka, ca) in a {
+        for (kb, cb) in b {
+            let mut k: Vec<Atom> = ka.iter().chain(kb.iter()).cloned().collect();
+            k.sort();
+            let coef = ca.checked_mul(*cb).ok_or(DimEvalError::Overflow)?;
+            try_poly_add(&mut out, &Poly::from([(k, coef)]), 1)?;
+        }
+    }
+    Ok(out)
 }
 
 fn poly_add(acc: &mut Poly, other: &Poly, sign: i64) {

@@ -12,7 +12,7 @@ use std::fmt;
 
 use cranelift_entity::{EntityRef, PrimaryMap};
 
-use super::dim::{Dim, DimEvalError};
+use super::dim::{Dim, DimEvalError, DIM_LIMIT};
 use super::entities::Sym;
 use super::infer::infer;
 use super::ops::OpKind;
@@ -109,6 +109,23 @@ pub enum SpecializeError {
         /// What went wrong.
         error: DimEvalError,
     },
+    /// A dim is negative, too large, overflows or cannot be evaluated once the static parameters are
+    /// bound (`N - 100` with `N = 16`), or a tensor's size in bytes overflows.
+    #[error("after binding {values}, the dim `{dim}` {place}{at} {problem}")]
+    BadDim {
+        /// The bindings.
+        values: String,
+        /// The dim as written in the kernel, with symbol names (`N - 100`).
+        dim: String,
+        /// Where it is used: "of parameter `x`", "of the result of `exp`", "in the `k` of `topk`".
+        place: String,
+        /// Where it is: ` at line:col` or empty.
+        at: String,
+        /// The source location.
+        loc: SrcLoc,
+        /// What is wrong: "is -84, outside 0..2^40", "overflows 64-bit arithmetic".
+        problem: String,
+    },
     /// An op is ill-typed once the static parameters are bound.
     #[error("after binding {values}, the op `{op}`{at} is invalid: {message}")]
     InvalidOp {
@@ -193,45 +210,37 @@ impl Kernel {
                 None => replacement.push(Dim::sym(syms.push(data.clone()))),
             }
         }
-        let subst = |d: &Dim| d.substitute(&|s: Sym| replacement.get(s.index()).cloned());
-        let subst_ty = |ty: &Type| match ty {
-            Type::Tensor(t) => {
-                let mut t = t.clone();
-                t.shape = t.shape.iter().map(subst).collect();
-                Type::Tensor(t)
-            }
-            Type::Routes(r) => Type::Routes(RoutesType {
-                tokens: subst(&r.tokens),
-                k: subst(&r.k),
-                experts: subst(&r.experts),
-            }),
+        let bindings_text =
+            describe_values(&self.syms, &|s| values.get(s.index()).copied().flatten());
+        // Every dim is substituted with checked arithmetic and, once literal, range-checked; an error
+        // names the dim as the kernel writes it and where it is used.
+        let spec = DimSpecializer {
+            kernel: self,
+            replacement: &replacement,
+            values: &bindings_text,
         };
 
         let mut out = self.clone();
         out.syms = syms;
         out.bound = bound;
-        for data in out.values.values_mut() {
-            data.ty = subst_ty(&data.ty);
-        }
-        for data in out.ops.values_mut() {
-            substitute_kind(&mut data.kind, &subst);
-        }
-        let bindings_text =
-            describe_values(&self.syms, &|s| values.get(s.index()).copied().flatten());
 
-        // Constraints: check the ones that became literal, keep the others.
+        // Constraints first: they carry the reason a dim must hold (`1 <= E/G`: groups are not
+        // empty). Check the ones that became literal, keep the others. A quotient that cannot be
+        // evaluated is reported by the check with that reason; only an overflow is refused here.
         let mut kept = Vec::new();
         for c in &self.constraints {
-            let kind = substitute_constraint(&c.kind, &subst);
+            let condition = condition_text(self, &c.kind);
+            let kind = substitute_constraint(&c.kind, &|d: &Dim| match d
+                .try_substitute(&|s: Sym| replacement.get(s.index()).cloned())
+            {
+                Err(DimEvalError::Overflow) => {
+                    spec.dim(d, &|| format!("in the constraint `{condition}`"), c.loc)
+                }
+                Ok(d) => Ok(d),
+                Err(_) => Ok(d.substitute(&|s: Sym| replacement.get(s.index()).cloned())),
+            })?;
             if constraint_syms(&kind).is_empty() {
-                check_one(
-                    &out,
-                    c,
-                    condition_text(self, &c.kind),
-                    &kind,
-                    &|_| None,
-                    &bindings_text,
-                )?;
+                check_one(&out, c, condition, &kind, &|_| None, &bindings_text)?;
             } else {
                 kept.push(Constraint {
                     kind,
@@ -241,6 +250,29 @@ impl Kernel {
             }
         }
         out.constraints = kept;
+
+        for (value, data) in out.values.iter_mut() {
+            let op = self.values[value].def;
+            let place = || value_place(self, value);
+            data.ty = spec.ty(&data.ty, &place, self.locs[op])?;
+        }
+        for (op, data) in out.ops.iter_mut() {
+            let kind_name = data.kind.name();
+            let mut result = Ok(());
+            substitute_kind(&mut data.kind, &mut |attr: &str, d: &Dim| {
+                let place = || format!("in the `{attr}` of `{kind_name}`");
+                match spec.dim(d, &place, self.locs[op]) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                        d.clone()
+                    }
+                }
+            });
+            result?;
+        }
 
         // Re-infer every op: with literal dims, conditions are decided now.
         for &op in &out.order {
@@ -352,25 +384,145 @@ fn condition_text(k: &Kernel, kind: &ConstraintKind) -> String {
     text
 }
 
-/// Applies `subst` to every dim in an op's attributes.
-fn substitute_kind(kind: &mut OpKind, subst: &dyn Fn(&Dim) -> Dim) {
+/// Substitutes the static parameters of one kernel in its dims, checked (see [`Kernel::specialize`]).
+struct DimSpecializer<'a> {
+    /// The kernel before specialization (for symbol names).
+    kernel: &'a Kernel,
+    /// What each symbol of `kernel` becomes.
+    replacement: &'a [Dim],
+    /// The bindings as text, for errors.
+    values: &'a str,
+}
+
+impl DimSpecializer<'_> {
+    /// `dim` with the bound symbols replaced; an overflow, a division by zero, an inexact literal
+    /// quotient or a literal outside `0..2^40` is an error naming `dim`, `place` and `loc`.
+    fn dim(
+        &self,
+        dim: &Dim,
+        place: &dyn Fn() -> String,
+        loc: SrcLoc,
+    ) -> Result<Dim, SpecializeError> {
+        let bad = |problem: String| SpecializeError::BadDim {
+            values: self.values.to_string(),
+            dim: dim.display(&self.kernel.syms).to_string(),
+            place: place(),
+            at: at(loc),
+            loc,
+            problem,
+        };
+        let out = dim
+            .try_substitute(&|s: Sym| self.replacement.get(s.index()).cloned())
+            .map_err(|e| {
+                bad(match e {
+                    DimEvalError::DivByZero => "divides by zero".to_string(),
+                    DimEvalError::Inexact { num, den } => {
+                        format!("is a quotient that is not exact ({num} is not divisible by {den})")
+                    }
+                    DimEvalError::Overflow => "overflows 64-bit arithmetic".to_string(),
+                    other => other.to_string(),
+                })
+            })?;
+        if let Some(value) = out.as_const() {
+            if !(0..DIM_LIMIT).contains(&value) {
+                let why = if value < 0 { "negative" } else { "too large" };
+                return Err(bad(format!(
+                    "is {value}, which is {why}: a dim must be in 0..2^40"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ty` with its dims specialized; a tensor whose literal dims alone make more than `i64::MAX`
+    /// bytes is an error too.
+    fn ty(
+        &self,
+        ty: &Type,
+        place: &dyn Fn() -> String,
+        loc: SrcLoc,
+    ) -> Result<Type, SpecializeError> {
+        Ok(match ty {
+            Type::Tensor(t) => {
+                let mut out = t.clone();
+                out.shape = t
+                    .shape
+                    .iter()
+                    .map(|d| self.dim(d, place, loc))
+                    .collect::<Result<_, _>>()?;
+                let bytes = out
+                    .shape
+                    .iter()
+                    .filter_map(Dim::as_const)
+                    .try_fold(i128::from(t.dtype.size_bytes() as i64), |acc, d| {
+                        acc.checked_mul(i128::from(d))
+                    });
+                if bytes.is_none_or(|b| b > i128::from(i64::MAX)) {
+                    let shape: Vec<String> = t
+                        .shape
+                        .iter()
+                        .map(|d| d.display(&self.kernel.syms).to_string())
+                        .collect();
+                    let literal: Vec<String> = out
+                        .shape
+                        .iter()
+                        .map(|d| d.display(&self.kernel.syms).to_string())
+                        .collect();
+                    return Err(SpecializeError::BadDim {
+                        values: self.values.to_string(),
+                        dim: shape.join(", "),
+                        place: place(),
+                        at: at(loc),
+                        loc,
+                        problem: format!(
+                            "makes a tensor of {} [{}] whose size in bytes overflows 64 bits",
+                            t.dtype,
+                            literal.join(", ")
+                        ),
+                    });
+                }
+                Type::Tensor(out)
+            }
+            Type::Routes(r) => Type::Routes(RoutesType {
+                tokens: self.dim(&r.tokens, place, loc)?,
+                k: self.dim(&r.k, place, loc)?,
+                experts: self.dim(&r.experts, place, loc)?,
+            }),
+        })
+    }
+}
+
+/// Where a value's type is written, for errors: "of parameter `x`" or "of the result of `exp`".
+fn value_place(k: &Kernel, value: crate::graph::Value) -> String {
+    let op = k.values[value].def;
+    match k.ops[op].kind {
+        OpKind::Param { index } => match k.params.get(index as usize) {
+            Some(p) => format!("of parameter `{}`", p.name),
+            None => format!("of parameter {index}"),
+        },
+        ref kind => format!("of the result of `{}`", kind.name()),
+    }
+}
+
+/// Applies `subst` to every dim in an op's attributes, with the attribute's name.
+fn substitute_kind(kind: &mut OpKind, subst: &mut dyn FnMut(&str, &Dim) -> Dim) {
     match kind {
         OpKind::Reshape { shape } => {
             for d in shape.iter_mut() {
-                *d = subst(d);
+                *d = subst("shape", d);
             }
         }
         OpKind::Slice { start, end, .. } => {
-            *start = subst(start);
-            *end = subst(end);
+            *start = subst("start", start);
+            *end = subst("end", end);
         }
-        OpKind::TopK { k } => *k = subst(k),
+        OpKind::TopK { k } => *k = subst("k", k),
         OpKind::GroupTopK { groups, k } => {
-            *groups = subst(groups);
-            *k = subst(k);
+            *groups = subst("groups", groups);
+            *k = subst("k", k);
         }
-        OpKind::ScatterAdd { size } => *size = subst(size),
-        OpKind::Route { experts } => *experts = subst(experts),
+        OpKind::ScatterAdd { size } => *size = subst("size", size),
+        OpKind::Route { experts } => *experts = subst("experts", experts),
         OpKind::Param { .. }
         | OpKind::Const { .. }
         | OpKind::Unary(_)
@@ -394,18 +546,21 @@ fn substitute_kind(kind: &mut OpKind, subst: &dyn Fn(&Dim) -> Dim) {
     }
 }
 
-fn substitute_constraint(kind: &ConstraintKind, subst: &dyn Fn(&Dim) -> Dim) -> ConstraintKind {
-    match kind {
+fn substitute_constraint<E>(
+    kind: &ConstraintKind,
+    subst: &dyn Fn(&Dim) -> Result<Dim, E>,
+) -> Result<ConstraintKind, E> {
+    Ok(match kind {
         ConstraintKind::Divides { dim, divisor } => ConstraintKind::Divides {
-            dim: subst(dim),
-            divisor: subst(divisor),
+            dim: subst(dim)?,
+            divisor: subst(divisor)?,
         },
         ConstraintKind::LessEq { small, large } => ConstraintKind::LessEq {
-            small: subst(small),
-            large: subst(large),
+            small: subst(small)?,
+            large: subst(large)?,
         },
-        ConstraintKind::Positive { dim } => ConstraintKind::Positive { dim: subst(dim) },
-    }
+        ConstraintKind::Positive { dim } => ConstraintKind::Positive { dim: subst(dim)? },
+    })
 }
 
 /// The symbols a constraint mentions, in order of first appearance.
