@@ -1,6 +1,6 @@
 //! Statements and the returned values.
 
-use moge_lower::graph::{Hint, OpKind, Output};
+use moge_lower::graph::{names, Hint, OpKind, Output};
 use moge_lower::{DType, TensorType, Type};
 
 use super::{Builder, Val};
@@ -113,7 +113,8 @@ impl Builder<'_> {
             }
         }
         let single = items.len() == 1;
-        let mut names: Vec<String> = Vec::new();
+        let mut natural: Vec<String> = Vec::new();
+        let mut values = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let want = declared.as_ref().and_then(|d| d.get(i));
             let value = match item.val {
@@ -187,11 +188,12 @@ impl Builder<'_> {
                     }
                 }
             }
-            let mut name = item.name.map_or_else(|| format!("out{i}"), str::to_string);
-            if names.contains(&name) {
-                name = format!("out{i}");
-            }
-            names.push(name.clone());
+            natural.push(names::natural_output_name(item.name, i));
+            values.push(value);
+        }
+        let params: Vec<&str> = self.kernel.params.iter().map(|p| p.name.as_str()).collect();
+        let names = names::output_names(&params, &natural);
+        for (name, value) in names.into_iter().zip(values) {
             self.kernel.outputs.push(Output { name, value });
         }
     }
