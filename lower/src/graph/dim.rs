@@ -79,31 +79,51 @@ impl Dim {
         Dim::Sym(sym)
     }
 
-    /// `a + b`, canonical.
+    /// `a + b`, canonical. A coefficient that would leave the 64-bit range is never saturated: the
+    /// sum is then kept as written (not canonical), so that evaluating or specializing it reports the
+    /// overflow instead of a wrong value.
     pub fn add(a: &Dim, b: &Dim) -> Dim {
-        let mut p = a.poly();
-        poly_add(&mut p, &b.poly(), 1);
-        from_poly(p)
+        let sum = a.try_poly().and_then(|mut p| {
+            try_poly_add(&mut p, &b.try_poly()?, 1)?;
+            Ok(p)
+        });
+        match sum {
+            Ok(p) => from_poly(p),
+            Err(_) => Dim::Add(Box::new(a.clone()), Box::new(b.clone())),
+        }
     }
 
-    /// `a - b`, canonical.
+    /// `a - b`, canonical (kept as written on overflow, as [`Dim::add`]).
     pub fn sub(a: &Dim, b: &Dim) -> Dim {
-        let mut p = a.poly();
-        poly_add(&mut p, &b.poly(), -1);
-        from_poly(p)
+        let difference = a.try_poly().and_then(|mut p| {
+            try_poly_add(&mut p, &b.try_poly()?, -1)?;
+            Ok(p)
+        });
+        match difference {
+            Ok(p) => from_poly(p),
+            Err(_) => Dim::Add(
+                Box::new(a.clone()),
+                Box::new(Dim::Mul(Box::new(Dim::Const(-1)), Box::new(b.clone()))),
+            ),
+        }
     }
 
-    /// `a * b`, canonical.
+    /// `a * b`, canonical (kept as written on overflow, as [`Dim::add`]).
     pub fn mul(a: &Dim, b: &Dim) -> Dim {
-        from_poly(poly_mul(&a.poly(), &b.poly()))
+        match a
+            .try_poly()
+            .and_then(|pa| try_poly_mul(&pa, &b.try_poly()?))
+        {
+            Ok(p) => from_poly(p),
+            Err(_) => Dim::Mul(Box::new(a.clone()), Box::new(b.clone())),
+        }
     }
 
     /// `a / b`, canonical: exact when both are literals or when the literal divisor divides every
     /// coefficient; otherwise an opaque quotient. Returns `None` for a literal division that is not exact
     /// or divides by zero.
     pub fn div(a: &Dim, b: &Dim) -> Option<Dim> {
-        let pa = a.poly();
-        if let Some(d) = b.as_const() {
+        if let (Some(d), Ok(pa)) = (b.as_const(), a.try_poly()) {
             if d == 0 {
                 return None;
             }
@@ -260,8 +280,11 @@ impl Dim {
     /// is a product of symbols and opaque quotients with coefficient 1; the constant term has the
     /// monomial `Dim::Const(1)`. Zero has no terms.
     pub fn terms(&self) -> Vec<(i64, Dim)> {
-        self.poly()
-            .into_iter()
+        let Ok(poly) = self.try_poly() else {
+            // Kept as written because it overflows: one opaque term.
+            return vec![(1, self.clone())];
+        };
+        poly.into_iter()
             .map(|(factors, coef)| (coef, from_poly(Poly::from([(factors, 1)]))))
             .collect()
     }
@@ -278,29 +301,6 @@ impl Dim {
     /// Displays the dim with symbol names from `syms`.
     pub fn display<'a>(&'a self, syms: &'a PrimaryMap<Sym, SymData>) -> DisplayDim<'a> {
         DisplayDim { dim: self, syms }
-    }
-
-    fn poly(&self) -> Poly {
-        let mut p = Poly::new();
-        match self {
-            Dim::Const(c) => {
-                if *c != 0 {
-                    p.insert(Vec::new(), *c);
-                }
-            }
-            Dim::Sym(s) => {
-                p.insert(vec![Atom::Sym(*s)], 1);
-            }
-            Dim::Add(a, b) => {
-                p = a.poly();
-                poly_add(&mut p, &b.poly(), 1);
-            }
-            Dim::Mul(a, b) => p = poly_mul(&a.poly(), &b.poly()),
-            Dim::Div(a, b) => {
-                p.insert(vec![Atom::Quot(a.clone(), b.clone())], 1);
-            }
-        }
-        p
     }
 
     /// The canonical sum with checked coefficients: a `Dim` that was built through the saturating
@@ -356,30 +356,6 @@ fn try_poly_mul(a: &Poly, b: &Poly) -> Result<Poly, DimEvalError> {
         }
     }
     Ok(out)
-}
-
-fn poly_add(acc: &mut Poly, other: &Poly, sign: i64) {
-    for (k, c) in other {
-        let e = acc.entry(k.clone()).or_insert(0);
-        *e = e.saturating_add(sign.saturating_mul(*c));
-        if *e == 0 {
-            acc.remove(k);
-        }
-    }
-}
-
-fn poly_mul(a: &Poly, b: &Poly) -> Poly {
-    let mut out = Poly::new();
-    for (ka, ca) in a {
-        for (kb, cb) in b {
-            let mut k: Vec<Atom> = ka.iter().chain(kb.iter()).cloned().collect();
-            k.sort();
-            let mut term = Poly::new();
-            term.insert(k, ca.saturating_mul(*cb));
-            poly_add(&mut out, &term, 1);
-        }
-    }
-    out
 }
 
 fn atom_dim(atom: &Atom) -> Dim {

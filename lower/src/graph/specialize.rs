@@ -111,7 +111,7 @@ pub enum SpecializeError {
     },
     /// A dim is negative, too large, overflows or cannot be evaluated once the static parameters are
     /// bound (`N - 100` with `N = 16`), or a tensor's size in bytes overflows.
-    #[error("after binding {values}, the dim `{dim}` {place}{at} {problem}")]
+    #[error("after binding {values}, the dim `{dim}` {place}{} {problem}", at(*.loc))]
     BadDim {
         /// The bindings.
         values: String,
@@ -119,8 +119,6 @@ pub enum SpecializeError {
         dim: String,
         /// Where it is used: "of parameter `x`", "of the result of `exp`", "in the `k` of `topk`".
         place: String,
-        /// Where it is: ` at line:col` or empty.
-        at: String,
         /// The source location.
         loc: SrcLoc,
         /// What is wrong: "is -84, outside 0..2^40", "overflows 64-bit arithmetic".
@@ -407,7 +405,6 @@ impl DimSpecializer<'_> {
             values: self.values.to_string(),
             dim: dim.display(&self.kernel.syms).to_string(),
             place: place(),
-            at: at(loc),
             loc,
             problem,
         };
@@ -472,7 +469,6 @@ impl DimSpecializer<'_> {
                         values: self.values.to_string(),
                         dim: shape.join(", "),
                         place: place(),
-                        at: at(loc),
                         loc,
                         problem: format!(
                             "makes a tensor of {} [{}] whose size in bytes overflows 64 bits",
@@ -835,5 +831,245 @@ mod tests {
                 .to_string(),
             "constraint `A >= 1` does not hold: groups are not empty (with A = 0)"
         );
+    }
+
+    /// A kernel `k<A, B, C>(x: f32[T, dim]) -> x` with the given dim in its parameter's type.
+    fn with_dim(dim: impl Fn(&[Dim]) -> Option<Dim>) -> Option<Kernel> {
+        let mut k = Kernel::new("k");
+        let syms: Vec<Dim> = ["A", "B", "C"]
+            .iter()
+            .map(|n| Dim::sym(k.add_sym(*n, SymKind::Static)))
+            .collect();
+        let t = Dim::sym(k.add_sym("T", SymKind::Dynamic));
+        let x = k.add_param("x", ten(DType::F32, &[t, dim(&syms)?]), loc(2, 5, 30));
+        output(&mut k, "y", x);
+        Some(k)
+    }
+
+    #[test]
+    fn dims_out_of_range_are_refused_with_their_expression() {
+        let k = with_dim(|s| Some(Dim::sub(&s[0], &Dim::lit(100)))).unwrap();
+        assert_eq!(
+            spec_err(&k, &[("A", 16), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 16, B = 0, C = 0, the dim `A - 100` of parameter `x` at 2:5 is -84, which is negative: a dim must be in 0..2^40"
+        );
+        let a6 = |s: &[Dim]| Some((0..5).fold(s[0].clone(), |acc, _| Dim::mul(&acc, &s[0])));
+        let k = with_dim(a6).unwrap();
+        assert_eq!(
+            spec_err(&k, &[("A", 1_000_000), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 1000000, B = 0, C = 0, the dim `A*A*A*A*A*A` of parameter `x` at 2:5 overflows 64-bit arithmetic"
+        );
+        assert_eq!(
+            spec_err(&k, &[("A", 1000), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 1000, B = 0, C = 0, the dim `A*A*A*A*A*A` of parameter `x` at 2:5 is 1000000000000000000, which is too large: a dim must be in 0..2^40"
+        );
+        let k = with_dim(|s| Dim::div(&s[0], &s[1])).unwrap();
+        assert_eq!(
+            spec_err(&k, &[("A", 4), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 4, B = 0, C = 0, the dim `A/B` of parameter `x` at 2:5 divides by zero"
+        );
+        assert_eq!(
+            spec_err(&k, &[("A", 5), ("B", 2), ("C", 0)]).to_string(),
+            "after binding A = 5, B = 2, C = 0, the dim `A/B` of parameter `x` at 2:5 is a quotient that is not exact (5 is not divisible by 2)"
+        );
+        // In range: fine, and the size of a tensor of those dims in bytes is checked too.
+        let spec = k.specialize(&[("A", 6), ("B", 2), ("C", 0)]).unwrap();
+        assert_eq!(spec.tensor_ty(spec.params[0].value).shape[1], Dim::lit(3));
+        let mut k = with_dim(|s| Some(s[0].clone())).unwrap();
+        let big = ten(
+            DType::F32,
+            &[
+                Dim::sym(Sym::new(0)),
+                Dim::sym(Sym::new(1)),
+                Dim::sym(Sym::new(2)),
+            ],
+        );
+        let v = k.add_param("z", big, loc(3, 5, 9));
+        output(&mut k, "w", v);
+        let e = spec_err(&k, &[("A", 1 << 39), ("B", 1 << 39), ("C", 1)]);
+        assert_eq!(
+            e.to_string(),
+            "after binding A = 549755813888, B = 549755813888, C = 1, the dim `A, B, C` of parameter `z` at 3:5 makes a tensor of f32 [549755813888, 549755813888, 1] whose size in bytes overflows 64 bits"
+        );
+        // A literal that overflowed when the kernel was built is not saturated into a value.
+        let huge = Dim::mul(&Dim::lit(1 << 40), &Dim::lit(1 << 40));
+        let k = with_dim(|s| Some(Dim::sub(&Dim::add(&huge, &s[0]), &Dim::lit(i64::MAX)))).unwrap();
+        let e = spec_err(&k, &[("A", 5), ("B", 0), ("C", 0)]);
+        assert!(
+            e.to_string().ends_with("overflows 64-bit arithmetic"),
+            "{e}"
+        );
+    }
+
+    /// An expression tree as the test evaluates it, independently of `Dim`.
+    #[derive(Clone, Debug)]
+    enum Tree {
+        Lit(i64),
+        Sym(usize),
+        Add(Box<Tree>, Box<Tree>),
+        Sub(Box<Tree>, Box<Tree>),
+        Mul(Box<Tree>, Box<Tree>),
+        Div(Box<Tree>, Box<Tree>),
+    }
+
+    /// The exact value in i128 (`None` when even i128 overflows), or `Err` for a division by zero or
+    /// an inexact one.
+    fn exact(t: &Tree, vals: &[i64]) -> Option<Result<i128, ()>> {
+        Some(match t {
+            Tree::Lit(c) => Ok(i128::from(*c)),
+            Tree::Sym(i) => Ok(i128::from(vals[*i])),
+            Tree::Add(a, b) | Tree::Sub(a, b) | Tree::Mul(a, b) | Tree::Div(a, b) => {
+                let (x, y) = match (exact(a, vals)?, exact(b, vals)?) {
+                    (Ok(x), Ok(y)) => (x, y),
+                    _ => return Some(Err(())),
+                };
+                match t {
+                    Tree::Add(..) => Ok(x.checked_add(y)?),
+                    Tree::Sub(..) => Ok(x.checked_sub(y)?),
+                    Tree::Mul(..) => Ok(x.checked_mul(y)?),
+                    _ if y == 0 || x % y != 0 => Err(()),
+                    _ => Ok(x / y),
+                }
+            }
+        })
+    }
+
+    /// A bound on every intermediate of any evaluation order of the expanded sum of products: the
+    /// tree evaluated with absolute values at least 1 (a partial product may leave out a zero factor)
+    /// and `-` as `+` (a quotient bounded by its numerator).
+    fn magnitude(t: &Tree, vals: &[i64]) -> u128 {
+        match t {
+            Tree::Lit(c) => u128::from(c.unsigned_abs().max(1)),
+            Tree::Sym(i) => u128::from(vals[*i].unsigned_abs().max(1)),
+            Tree::Add(a, b) | Tree::Sub(a, b) => {
+                magnitude(a, vals).saturating_add(magnitude(b, vals))
+            }
+            Tree::Mul(a, b) => magnitude(a, vals).saturating_mul(magnitude(b, vals)),
+            Tree::Div(a, b) => magnitude(a, vals).max(magnitude(b, vals)),
+        }
+    }
+
+    fn build(t: &Tree, syms: &[Dim]) -> Option<Dim> {
+        Some(match t {
+            Tree::Lit(c) => Dim::lit(*c),
+            Tree::Sym(i) => syms[*i].clone(),
+            Tree::Add(a, b) => Dim::add(&build(a, syms)?, &build(b, syms)?),
+            Tree::Sub(a, b) => Dim::sub(&build(a, syms)?, &build(b, syms)?),
+            Tree::Mul(a, b) => Dim::mul(&build(a, syms)?, &build(b, syms)?),
+            // A literal division that fails is a check-time error of the frontend: no kernel.
+            Tree::Div(a, b) => Dim::div(&build(a, syms)?, &build(b, syms)?)?,
+        })
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const VALUES: [i64; 14] = [
+        0,
+        1,
+        2,
+        3,
+        7,
+        16,
+        100,
+        1000,
+        65536,
+        1_000_000,
+        1 << 31,
+        3_000_000_000,
+        1 << 40,
+        1 << 62,
+    ];
+
+    fn tree(rng: &mut Rng, depth: u32) -> Tree {
+        if depth == 0 || rng.below(3) == 0 {
+            return if rng.below(2) == 0 {
+                Tree::Sym(rng.below(3))
+            } else {
+                Tree::Lit(VALUES[rng.below(VALUES.len() - 1)])
+            };
+        }
+        let (a, b) = (
+            Box::new(tree(rng, depth - 1)),
+            Box::new(tree(rng, depth - 1)),
+        );
+        match rng.below(7) {
+            0 | 1 => Tree::Add(a, b),
+            2 | 3 => Tree::Sub(a, b),
+            4 | 5 => Tree::Mul(a, b),
+            _ => Tree::Div(a, b),
+        }
+    }
+
+    /// Random dim expressions and bindings: specialization gives exactly the checked i128 value when
+    /// it is a valid size and nothing overflows, and otherwise refuses with a reason the reference
+    /// confirms; never a wrapped or saturated value.
+    #[test]
+    fn specialized_dims_agree_with_checked_i128_evaluation() {
+        let mut rng = Rng(0x7370_6563_6469_6d73);
+        let (mut ok, mut refused) = (0, 0);
+        for _ in 0..4000 {
+            let depth = 1 + rng.below(5) as u32;
+            let t = tree(&mut rng, depth);
+            let Some(k) = with_dim(|s| build(&t, s)) else {
+                continue;
+            };
+            let vals: Vec<i64> = (0..3).map(|_| VALUES[rng.below(VALUES.len())]).collect();
+            let bindings = [("A", vals[0]), ("B", vals[1]), ("C", vals[2])];
+            let reference = exact(&t, &vals);
+            let fits = magnitude(&t, &vals) <= i64::MAX as u128;
+            let dim_text = k.tensor_ty(k.params[0].value).shape[1]
+                .display(&k.syms)
+                .to_string();
+            match k.specialize(&bindings) {
+                Ok(spec) => {
+                    ok += 1;
+                    let got = spec.tensor_ty(spec.params[0].value).shape[1].as_const();
+                    let got = got.unwrap_or_else(|| panic!("{t:?} {vals:?}: not a literal"));
+                    assert!((0..DIM_LIMIT).contains(&got), "{t:?} {vals:?}: {got}");
+                    // A division by zero can cancel out symbolically (`A/B - A/B`); otherwise the
+                    // value is the exact one.
+                    if let Some(Ok(want)) = reference {
+                        assert_eq!(i128::from(got), want, "{t:?} {vals:?}");
+                    }
+                }
+                Err(e) => {
+                    refused += 1;
+                    let SpecializeError::BadDim { dim, problem, .. } = &e else {
+                        panic!("{t:?} {vals:?}: {e}");
+                    };
+                    assert_eq!(*dim, dim_text);
+                    match reference {
+                        Some(Ok(v)) if fits && (0..i128::from(DIM_LIMIT)).contains(&v) => {
+                            panic!("{t:?} {vals:?}: {v} is a valid size, but: {e}")
+                        }
+                        Some(Ok(v)) => {
+                            let shown = problem
+                                .strip_prefix("is ")
+                                .and_then(|rest| rest.split(',').next()?.parse::<i128>().ok());
+                            if let Some(shown) = shown {
+                                assert_eq!(shown, v, "{t:?} {vals:?}: {e}");
+                            } else {
+                                assert!(!fits, "{t:?} {vals:?}: {e}");
+                            }
+                        }
+                        // Division problems and values beyond even i128 are refused.
+                        Some(Err(())) | None => {}
+                    }
+                }
+            }
+        }
+        assert!(ok > 300 && refused > 300, "{ok} {refused}");
     }
 }
