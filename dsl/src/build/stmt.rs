@@ -1,6 +1,7 @@
 //! Statements and the returned values.
 
 use moge_lower::graph::{names, Hint, OpKind, Output};
+use moge_lower::kir::names::check_c_name;
 use moge_lower::{DType, TensorType, Type};
 
 use super::{Builder, Val};
@@ -189,11 +190,26 @@ impl Builder<'_> {
                 }
             }
             natural.push(names::natural_output_name(item.name, i));
-            values.push(value);
+            // A returned parameter's name was checked with the signature.
+            let binding = item
+                .name
+                .is_some_and(|n| !self.kernel.params.iter().any(|p| p.name == n));
+            values.push((value, item.span, binding));
         }
         let params: Vec<&str> = self.kernel.params.iter().map(|p| p.name.as_str()).collect();
         let names = names::output_names(&params, &natural);
-        for (name, value) in names.into_iter().zip(values) {
+        for (name, (value, span, binding)) in names.into_iter().zip(values) {
+            // The output's name is emitted verbatim (a C parameter, a manifest tensor, a file name).
+            // Generated names (`out<i>`, suffixes of a checked name) are always valid.
+            if binding {
+                if let Err(problem) = check_c_name(&name) {
+                    self.error(
+                        Diagnostic::new(span, format!("the result `{name}` cannot be emitted under its binding's name: {problem}"))
+                            .with_help("results are named after the binding they return: rename the binding"),
+                    );
+                    continue;
+                }
+            }
             self.kernel.outputs.push(Output { name, value });
         }
     }

@@ -4,7 +4,8 @@
 //! named by [`output_names`]: each output's *natural name* is the identifier it returns, or `out<i>`
 //! for an expression at position `i` of the returned tuple; an output keeps its natural name unless a
 //! parameter has that name or an earlier output keeps it, and then it is named `<natural>_<n>` with the
-//! smallest `n >= 1` that no parameter and no other output has. So `{ a }` returns `a_1`,
+//! smallest `n >= 1` that no parameter and no other output has (`<natural><n>` when the natural name
+//! ends with `_`, since C++ reserves names with a double underscore). So `{ a }` returns `a_1`,
 //! `let x = exp(x); x` returns `x_1`, and `(y, y)` returns `y` and `y_1`.
 //!
 //! Every name that leaves the compiler comes from here: the graph IR's [`Output`](super::Output)
@@ -28,11 +29,12 @@ pub fn output_names(params: &[&str], natural: &[String]) -> Vec<String> {
     // Second pass: the others get the first free suffix, in order.
     for (name, natural) in names.iter_mut().zip(natural) {
         if name.is_none() {
+            let sep = if natural.ends_with('_') { "" } else { "_" };
             let mut n = 1u64;
-            let mut candidate = format!("{natural}_{n}");
+            let mut candidate = format!("{natural}{sep}{n}");
             while taken.contains(&candidate) {
                 n += 1;
-                candidate = format!("{natural}_{n}");
+                candidate = format!("{natural}{sep}{n}");
             }
             taken.insert(candidate.clone());
             *name = Some(candidate);
@@ -66,6 +68,7 @@ mod tests {
         // A renamed output skips names kept by other outputs and parameters.
         assert_eq!(names(&["y_1"], &["y", "y", "y_2"]), ["y", "y_3", "y_2"]);
         assert_eq!(names(&[], &["weight", "expert"]), ["weight", "expert"]);
+        assert_eq!(names(&["a_"], &["a_"]), ["a_1"]);
         assert_eq!(natural_output_name(None, 3), "out3");
         assert_eq!(natural_output_name(Some("w"), 3), "w");
     }
@@ -73,7 +76,7 @@ mod tests {
     #[test]
     fn names_are_always_unique() {
         // Every combination of a few colliding names, parameters and outputs alike.
-        let pool = ["a", "a_1", "a_2", "out0", "out0_1"];
+        let pool = ["a", "a_1", "a_2", "out0", "out0_1", "b_", "b_1"];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = |n: usize| {
             state = state
@@ -100,9 +103,10 @@ mod tests {
                     "{params:?} {natural:?} {out:?}"
                 );
                 assert!(!out[..i].contains(name), "{params:?} {natural:?} {out:?}");
+                assert!(!name.contains("__"), "{out:?}");
                 // A name is the natural one or the natural one with a suffix.
                 assert!(
-                    *name == natural[i] || name.starts_with(&format!("{}_", natural[i])),
+                    *name == natural[i] || name.starts_with(natural[i].as_str()),
                     "{natural:?} {out:?}"
                 );
             }
