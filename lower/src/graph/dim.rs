@@ -197,20 +197,25 @@ impl Dim {
         value: &dyn Fn(Sym) -> Option<i64>,
         syms: &PrimaryMap<Sym, SymData>,
     ) -> Result<i128, DimEvalError> {
-        let range = |v: i128| {
-            if v.unsigned_abs() > (1u128 << 100) {
-                Err(DimEvalError::OutOfRange(v))
-            } else {
-                Ok(v)
-            }
+        // Operands stay within 2^100, so a checked i128 operation cannot fail; it is checked anyway.
+        let range = |v: Option<i128>| match v {
+            Some(v) if v.unsigned_abs() <= (1u128 << 100) => Ok(v),
+            Some(v) => Err(DimEvalError::OutOfRange(v)),
+            None => Err(DimEvalError::Overflow),
         };
         Ok(match self {
             Dim::Const(c) => *c as i128,
             Dim::Sym(s) => {
                 value(*s).ok_or_else(|| DimEvalError::Unbound(syms[*s].name.clone()))? as i128
             }
-            Dim::Add(a, b) => range(a.eval_wide(value, syms)? + b.eval_wide(value, syms)?)?,
-            Dim::Mul(a, b) => range(a.eval_wide(value, syms)? * b.eval_wide(value, syms)?)?,
+            Dim::Add(a, b) => range(
+                a.eval_wide(value, syms)?
+                    .checked_add(b.eval_wide(value, syms)?),
+            )?,
+            Dim::Mul(a, b) => range(
+                a.eval_wide(value, syms)?
+                    .checked_mul(b.eval_wide(value, syms)?),
+            )?,
             Dim::Div(a, b) => {
                 let (n, d) = (a.eval_wide(value, syms)?, b.eval_wide(value, syms)?);
                 if d == 0 {
