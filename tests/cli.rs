@@ -1380,3 +1380,162 @@ fn results_that_are_parameters_run() {
         }
     }
 }
+
+#[test]
+fn check_refuses_names_that_cannot_be_emitted_at_their_tokens() {
+    let file = "tests/data/bad_names.rs";
+    let text = fs::read_to_string(Path::new(ROOT).join(file)).expect("fixture");
+    let run = mogec(&["check", file]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let expected = [
+        (
+            "pub fn größe",
+            "größe",
+            "the kernel name `größe` cannot be emitted",
+        ),
+        (
+            "pub fn names",
+            "r#int",
+            "the parameter name `int` cannot be emitted: it is a C++ keyword",
+        ),
+        (
+            "pub fn names",
+            "workspace:",
+            "the parameter name `workspace` cannot be emitted",
+        ),
+        (
+            "pub fn names",
+            "_Scale:",
+            "the parameter name `_Scale` cannot be emitted",
+        ),
+        ("    ß", "ß", "the result `ß` cannot be emitted"),
+    ];
+    for (marker, token, message) in expected {
+        let (line, col) = position_of(&text, marker, token);
+        let pos = run
+            .stderr
+            .find(message)
+            .unwrap_or_else(|| panic!("`{message}` expected in {}", run.stderr));
+        let location = format!("--> {file}:{line}:{col}\n");
+        assert!(
+            run.stderr[pos..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| format!("{}\n", l.trim_start()) == location),
+            "{message} at {location} expected in {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn raw_identifiers_build_and_run_under_their_plain_names() {
+    let file = "tests/data/names_and_dims.rs";
+    check_manifest_matches_cpp(file, "try", &[], &["fn", "rows", "loop"]);
+    let dir = scratch("raw_identifiers_run");
+    mogec_ok(&[
+        "run",
+        file,
+        "--kernel",
+        "try",
+        "--random",
+        "3",
+        "--dim",
+        "N=21",
+        "-o",
+        arg(&dir),
+    ]);
+    // `loop = exp(fn) + rows`, from the files `run` wrote.
+    let input = read(&dir.join("fn.npy"), DType::F32).to_f64_vec();
+    let rows = read(&dir.join("rows.npy"), DType::F32).to_f64_vec();
+    let output = read(&dir.join("loop.npy"), DType::F32).to_f64_vec();
+    assert_eq!(output.len(), 21);
+    for ((x, r), y) in input.iter().zip(&rows).zip(&output) {
+        let want = x.exp() + r;
+        assert!(
+            (y - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "exp({x}) + {r} = {y}"
+        );
+    }
+}
+
+#[test]
+fn dims_out_of_range_are_refused_at_build_and_run_with_their_location() {
+    let file = "tests/data/names_and_dims.rs";
+    let text = fs::read_to_string(Path::new(ROOT).join(file)).expect("fixture");
+    let at = |kernel: &str| {
+        let (line, col) = position_of(&text, &format!("pub fn {kernel}"), "x:");
+        format!("of parameter `x` at {line}:{col}")
+    };
+    let dir = scratch("dims_out_of_range");
+    let cases = [
+        ("shrink", "N=16", "`N - 100`", "is -84, which is negative"),
+        (
+            "sixth",
+            "N=1000000",
+            "`N*N*N*N*N*N`",
+            "overflows 64-bit arithmetic",
+        ),
+        (
+            "sixth",
+            "N=1000",
+            "`N*N*N*N*N*N`",
+            "is 1000000000000000000, which is too large",
+        ),
+        ("ratio", "N=4,M=0", "`N/M`", "divides by zero"),
+    ];
+    for (kernel, set, dim, problem) in cases {
+        let build = mogec(&[
+            "build",
+            file,
+            "--kernel",
+            kernel,
+            "--set",
+            set,
+            "-o",
+            arg(&dir),
+        ]);
+        let run = mogec(&[
+            "run",
+            file,
+            "--kernel",
+            kernel,
+            "--set",
+            set,
+            "--random",
+            "1",
+            "--dim",
+            "T=2",
+            "-o",
+            arg(&dir),
+        ]);
+        for outcome in [&build, &run] {
+            assert_one_line_error(
+                outcome,
+                1,
+                &[&format!("the dim {dim} {}", at(kernel)), problem],
+            );
+        }
+    }
+    // In range, the same kernels build.
+    mogec_ok(&[
+        "build",
+        file,
+        "--kernel",
+        "shrink",
+        "--set",
+        "N=116",
+        "-o",
+        arg(&dir),
+    ]);
+    mogec_ok(&[
+        "build",
+        file,
+        "--kernel",
+        "ratio",
+        "--set",
+        "N=4,M=2",
+        "-o",
+        arg(&dir),
+    ]);
+}
