@@ -392,3 +392,28 @@ fn generated_identifiers_are_refused_or_emitted_as_the_manifest_says() {
         "{built} {refused} {ran}"
     );
 }
+
+/// Graph IR that does not come from the frontend (a `.graph` file, a hand-made `Kernel`) is checked
+/// by the scheduler: names that cannot be emitted verbatim are refused before any code is written.
+#[test]
+fn graph_ir_with_names_that_cannot_be_emitted_is_refused() {
+    let cases = [
+        ("k", "int", "y", "kernel `k`: the parameter name `int` cannot be emitted: it is a C++ keyword"),
+        ("k", "x", "half", "kernel `k`: the output name `half` cannot be emitted: Ascend C defines it"),
+        (
+            "k_",
+            "x",
+            "y",
+            "kernel `k_`: the program name `k_` cannot be emitted: it ends with `_`, so its kernel symbol `<name>_k0` would contain `__`, which C++ reserves",
+        ),
+    ];
+    for (kernel, param, output, message) in cases {
+        let text = format!(
+            "kernel {kernel}({param}: f32[N]) -> ({output}: f32[N]) {{\n  dyn N\n  v0 = param 0 : f32[N]\n  v1 = exp v0 : f32[N]\n  return {output} = v1\n}}\n"
+        );
+        let graph =
+            moge_lower::graph::parse::parse_kernel(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let err = compile_program(&graph, &Target::default()).unwrap_err();
+        assert_eq!(err.to_string(), message);
+    }
+}
