@@ -197,11 +197,11 @@ impl Dim {
         value: &dyn Fn(Sym) -> Option<i64>,
         syms: &PrimaryMap<Sym, SymData>,
     ) -> Result<i128, DimEvalError> {
-        // Operands stay within 2^100, so a checked i128 operation cannot fail; it is checked anyway.
+        // Intermediates stay within 2^100 (beyond, the dim overflows: its value is not what an
+        // intermediate was), so a checked i128 operation cannot fail; it is checked anyway.
         let range = |v: Option<i128>| match v {
             Some(v) if v.unsigned_abs() <= (1u128 << 100) => Ok(v),
-            Some(v) => Err(DimEvalError::OutOfRange(v)),
-            None => Err(DimEvalError::Overflow),
+            _ => Err(DimEvalError::Overflow),
         };
         Ok(match self {
             Dim::Const(c) => *c as i128,

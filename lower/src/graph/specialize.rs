@@ -1029,9 +1029,36 @@ mod tests {
             let bindings = [("A", vals[0]), ("B", vals[1]), ("C", vals[2])];
             let reference = exact(&t, &vals);
             let fits = magnitude(&t, &vals) <= i64::MAX as u128;
-            let dim_text = k.tensor_ty(k.params[0].value).shape[1]
-                .display(&k.syms)
-                .to_string();
+            let dim = k.tensor_ty(k.params[0].value).shape[1].clone();
+            let dim_text = dim.display(&k.syms).to_string();
+            // Evaluated as a dynamic dim is at launch in the interpreter: the exact value when it is a
+            // size, an error otherwise; never a wrapped value.
+            match dim.eval(&|s| vals.get(s.index()).copied(), &k.syms) {
+                Ok(v) => {
+                    assert!((0..DIM_LIMIT).contains(&v), "{t:?} {vals:?}: {v}");
+                    if let Some(Ok(want)) = reference {
+                        assert_eq!(i128::from(v), want, "{t:?} {vals:?}");
+                    }
+                }
+                Err(DimEvalError::OutOfRange(v)) => {
+                    if let Some(Ok(want)) = reference {
+                        if want.unsigned_abs() <= 1 << 100 {
+                            assert_eq!(v, want, "{t:?} {vals:?}");
+                        }
+                        assert!(
+                            !(0..i128::from(DIM_LIMIT)).contains(&want),
+                            "{t:?} {vals:?}"
+                        );
+                    }
+                }
+                Err(DimEvalError::Overflow) => {
+                    assert!(magnitude(&t, &vals) > 1 << 100, "{t:?} {vals:?}")
+                }
+                Err(e) => assert!(
+                    matches!(reference, Some(Err(())) | None),
+                    "{t:?} {vals:?}: {e}"
+                ),
+            }
             match k.specialize(&bindings) {
                 Ok(spec) => {
                     ok += 1;
