@@ -381,7 +381,10 @@ fn generated_identifiers_are_refused_or_emitted_as_the_manifest_says() {
                     let run = moge::run::check_program(&kernel, &program, &inputs, &backend)
                         .unwrap_or_else(|e| panic!("{e}\n{}", case.source));
                     assert!(run.passed(), "{}", case.source);
-                    assert_eq!(run.launched.outputs[1], inputs[0]);
+                    // The second result is the first parameter, unless the binding shadows it.
+                    if unraw(&case.names[3].0) != unraw(&case.names[1].0) {
+                        assert_eq!(run.launched.outputs[1], inputs[0]);
+                    }
                 }
             }
         }
