@@ -1639,4 +1639,331 @@ fn an_input_can_come_through_a_pipe() {
         fs::read(out.join("weight.npy")).expect("read"),
         fs::read(dir.join("weight.npy")).expect("read")
     );
+// ---------------------------------------------------------------------------------------------
+// program tensor names and emitted symbols
+
+/// The symbol and the GM parameter names of the `extern "C"` entry of an emitted `.cpp`, read from its
+/// text (independently of the writer).
+pub(crate) fn extern_c_entry(cpp: &str) -> (String, Vec<String>) {
+    let marker = "extern \"C\" __global__ __aicore__ void ";
+    let start = cpp.find(marker).expect("an extern \"C\" entry") + marker.len();
+    let rest = &cpp[start..];
+    let open = rest.find('(').expect("a parameter list");
+    let close = rest.find(')').expect("a parameter list");
+    let params = rest[open + 1..close]
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            p.strip_prefix("GM_ADDR ")
+                .unwrap_or_else(|| panic!("a GM_ADDR parameter, found `{p}`"))
+                .to_string()
+        })
+        .collect();
+    (rest[..open].to_string(), params)
+}
+
+/// Builds `kernel` of `file` and checks that the manifest lists `names` (inputs then outputs), that
+/// the one device kernel takes them in that order, and that the `.cpp` exports exactly the manifest's
+/// symbol with exactly those parameter names (then `workspace`, `tiling`).
+#[track_caller]
+pub(crate) fn check_manifest_matches_cpp(file: &str, kernel: &str, set: &[&str], names: &[&str]) {
+    let dir = scratch(&format!("names_{kernel}"));
+    let mut args = vec![
+        "build",
+        file,
+        "--kernel",
+        kernel,
+        "--emit",
+        "manifest,ascendc",
+        "-o",
+    ];
+    args.push(arg(&dir));
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    mogec_ok(&args);
+    let manifest_path = fs::read_dir(&dir)
+        .expect("build output")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a manifest");
+    let manifest = moge_codegen_ascendc::Manifest::from_json(
+        &fs::read_to_string(&manifest_path).expect("manifest written"),
+    )
+    .expect("the manifest parses");
+    let params: Vec<&str> = manifest.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(params, names, "{kernel}");
+    for device in &manifest.kernels {
+        assert_eq!(device.args, names, "{kernel}");
+        let cpp = fs::read_to_string(dir.join(&device.source)).expect("the .cpp is written");
+        let (symbol, c_params) = extern_c_entry(&cpp);
+        assert_eq!(symbol, device.name, "{kernel}");
+        let mut expected: Vec<&str> = device.args.iter().map(String::as_str).collect();
+        expected.extend(["workspace", "tiling"]);
+        assert_eq!(c_params, expected, "{kernel}");
+    }
+}
+
+#[test]
+fn results_that_are_parameters_run() {
+    let file = "tests/data/results_as_params.rs";
+    // (kernel, inputs, outputs as the README's naming rule gives them)
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        ("return_param", &["a"], &["a_1"]),
+        ("return_shadowed", &["x"], &["x_1"]),
+        ("return_twice", &["x"], &["y", "y_1"]),
+        ("param_named_out0", &["out0"], &["out0_1"]),
+        ("swap_params", &["a", "b"], &["b_1", "a_1"]),
+        ("every_shape", &["x", "i"], &["x_1", "i_1", "i_2", "y"]),
+    ];
+    for &(kernel, inputs, outputs) in cases {
+        let names: Vec<&str> = inputs.iter().chain(outputs).copied().collect();
+        check_manifest_matches_cpp(file, kernel, &[], &names);
+        let dir = scratch(&format!("params_as_results_{kernel}"));
+        let run = mogec(&[
+            "run",
+            file,
+            "--kernel",
+            kernel,
+            "--random",
+            "7",
+            "--dim",
+            "N=37",
+            "-o",
+            arg(&dir),
+        ]);
+        assert_eq!(run.code, Some(0), "{kernel}: {run:#?}");
+        // `eval` names its files as `run` does, and both agree with the manifest.
+        let eval_dir = scratch(&format!("params_as_results_eval_{kernel}"));
+        mogec_ok(&[
+            "eval",
+            file,
+            "--kernel",
+            kernel,
+            "--random",
+            "7",
+            "--dim",
+            "N=37",
+            "-o",
+            arg(&eval_dir),
+        ]);
+        let mut files: Vec<String> = names.iter().map(|n| format!("{n}.npy")).collect();
+        files.sort();
+        let listed = |d: &Path| {
+            let mut l: Vec<String> = fs::read_dir(d)
+                .expect("output directory")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".npy"))
+                .collect();
+            l.sort();
+            l
+        };
+        assert_eq!(listed(&dir), files, "{kernel}");
+        assert_eq!(listed(&eval_dir), files, "{kernel}");
+    }
+
+    // The device's values, checked against the kernels' formulas: a returned parameter is its input
+    // bit for bit, a value returned twice is written twice.
+    let bits = |dir: &Path, name: &str, dtype: DType| -> Vec<u64> {
+        read(&dir.join(format!("{name}.npy")), dtype)
+            .to_f64_vec()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let out = |kernel: &str| {
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("cli")
+            .join(format!("params_as_results_{kernel}"))
+    };
+    let dir = out("return_param");
+    assert_eq!(bits(&dir, "a_1", DType::F32), bits(&dir, "a", DType::F32));
+    let dir = out("swap_params");
+    assert_eq!(bits(&dir, "a_1", DType::F32), bits(&dir, "a", DType::F32));
+    assert_eq!(bits(&dir, "b_1", DType::F32), bits(&dir, "b", DType::F32));
+    let dir = out("every_shape");
+    assert_eq!(bits(&dir, "x_1", DType::BF16), bits(&dir, "x", DType::BF16));
+    assert_eq!(bits(&dir, "y", DType::BF16), bits(&dir, "x", DType::BF16));
+    assert_eq!(bits(&dir, "i_1", DType::I32), bits(&dir, "i", DType::I32));
+    assert_eq!(bits(&dir, "i_2", DType::I32), bits(&dir, "i", DType::I32));
+    let dir = out("return_twice");
+    assert_eq!(bits(&dir, "y_1", DType::F32), bits(&dir, "y", DType::F32));
+    for (kernel, input, output) in [
+        ("return_shadowed", "x", "x_1"),
+        ("return_twice", "x", "y"),
+        ("param_named_out0", "out0", "out0_1"),
+    ] {
+        let dir = out(kernel);
+        let x = read(&dir.join(format!("{input}.npy")), DType::F32).to_f64_vec();
+        let y = read(&dir.join(format!("{output}.npy")), DType::F32).to_f64_vec();
+        assert_eq!(x.len(), 37, "{kernel}");
+        for (x, y) in x.iter().zip(&y) {
+            let want = x.exp();
+            assert!(
+                (y - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{kernel}: exp({x}) = {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_refuses_names_that_cannot_be_emitted_at_their_tokens() {
+    let file = "tests/data/bad_names.rs";
+    let text = fs::read_to_string(Path::new(ROOT).join(file)).expect("fixture");
+    let run = mogec(&["check", file]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let expected = [
+        (
+            "pub fn größe",
+            "größe",
+            "the kernel name `größe` cannot be emitted",
+        ),
+        (
+            "pub fn names",
+            "r#int",
+            "the parameter name `int` cannot be emitted: it is a C++ keyword",
+        ),
+        (
+            "pub fn names",
+            "workspace:",
+            "the parameter name `workspace` cannot be emitted",
+        ),
+        (
+            "pub fn names",
+            "_Scale:",
+            "the parameter name `_Scale` cannot be emitted",
+        ),
+        ("    ß", "ß", "the result `ß` cannot be emitted"),
+    ];
+    for (marker, token, message) in expected {
+        let (line, col) = position_of(&text, marker, token);
+        let pos = run
+            .stderr
+            .find(message)
+            .unwrap_or_else(|| panic!("`{message}` expected in {}", run.stderr));
+        let location = format!("--> {file}:{line}:{col}\n");
+        assert!(
+            run.stderr[pos..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| format!("{}\n", l.trim_start()) == location),
+            "{message} at {location} expected in {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn raw_identifiers_build_and_run_under_their_plain_names() {
+    let file = "tests/data/names_and_dims.rs";
+    check_manifest_matches_cpp(file, "try", &[], &["fn", "rows", "loop"]);
+    let dir = scratch("raw_identifiers_run");
+    mogec_ok(&[
+        "run",
+        file,
+        "--kernel",
+        "try",
+        "--random",
+        "3",
+        "--dim",
+        "N=21",
+        "-o",
+        arg(&dir),
+    ]);
+    // `loop = exp(fn) + rows`, from the files `run` wrote.
+    let input = read(&dir.join("fn.npy"), DType::F32).to_f64_vec();
+    let rows = read(&dir.join("rows.npy"), DType::F32).to_f64_vec();
+    let output = read(&dir.join("loop.npy"), DType::F32).to_f64_vec();
+    assert_eq!(output.len(), 21);
+    for ((x, r), y) in input.iter().zip(&rows).zip(&output) {
+        let want = x.exp() + r;
+        assert!(
+            (y - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "exp({x}) + {r} = {y}"
+        );
+    }
+}
+
+#[test]
+fn dims_out_of_range_are_refused_at_build_and_run_with_their_location() {
+    let file = "tests/data/names_and_dims.rs";
+    let text = fs::read_to_string(Path::new(ROOT).join(file)).expect("fixture");
+    let at = |kernel: &str| {
+        let (line, col) = position_of(&text, &format!("pub fn {kernel}"), "x:");
+        format!("of parameter `x` at {line}:{col}")
+    };
+    let dir = scratch("dims_out_of_range");
+    let cases = [
+        ("shrink", "N=16", "`N - 100`", "is -84, which is negative"),
+        (
+            "sixth",
+            "N=1000000",
+            "`N*N*N*N*N*N`",
+            "overflows 64-bit arithmetic",
+        ),
+        (
+            "sixth",
+            "N=1000",
+            "`N*N*N*N*N*N`",
+            "is 1000000000000000000, which is too large",
+        ),
+        ("ratio", "N=4,M=0", "`N/M`", "divides by zero"),
+    ];
+    for (kernel, set, dim, problem) in cases {
+        let build = mogec(&[
+            "build",
+            file,
+            "--kernel",
+            kernel,
+            "--set",
+            set,
+            "-o",
+            arg(&dir),
+        ]);
+        let run = mogec(&[
+            "run",
+            file,
+            "--kernel",
+            kernel,
+            "--set",
+            set,
+            "--random",
+            "1",
+            "--dim",
+            "T=2",
+            "-o",
+            arg(&dir),
+        ]);
+        for outcome in [&build, &run] {
+            assert_one_line_error(
+                outcome,
+                1,
+                &[&format!("the dim {dim} {}", at(kernel)), problem],
+            );
+        }
+    }
+    // In range, the same kernels build.
+    mogec_ok(&[
+        "build",
+        file,
+        "--kernel",
+        "shrink",
+        "--set",
+        "N=116",
+        "-o",
+        arg(&dir),
+    ]);
+    mogec_ok(&[
+        "build",
+        file,
+        "--kernel",
+        "ratio",
+        "--set",
+        "N=4,M=2",
+        "-o",
+        arg(&dir),
+    ]);
 }

@@ -387,4 +387,66 @@ fn a_kernel_killed_by_sigkill_is_reported_as_probably_out_of_memory() {
     assert!(text.contains("signal 9"), "{text}");
     assert!(text.contains("out-of-memory killer"), "{text}");
     assert!(text.contains("`killed`"), "{text}");
+/// Kernels whose results are parameters, shadowed parameters or one value twice launch through the
+/// library like any other: every output is a tensor of its own, written by the device kernel.
+#[test]
+fn results_that_are_parameters_launch() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/results_as_params.rs"),
+    )
+    .unwrap();
+    let checked = moge_dsl::check_source(&text).unwrap();
+    let backend = EmulatorBackend::default();
+    let x: Vec<f32> = (0..24).map(|i| (i as f32 - 11.5) * 0.375).collect();
+    let y: Vec<f32> = x.iter().map(|v| -2.0 * v + 0.25).collect();
+    for item in checked.kernels {
+        let kernel = item.result.unwrap().specialize(&[]).unwrap();
+        let program = compile_program(&kernel, &Target::default()).unwrap();
+        // Inputs: `x`-like values for the first parameter, `y`-like for a second; the bf16/i32
+        // kernel gets 3 rows of 8.
+        let inputs: Vec<Tensor> = match kernel.name.as_str() {
+            "every_shape" => vec![
+                Tensor::from_f32(DType::BF16, vec![3, 8], x.clone()).unwrap(),
+                Tensor::from_i32(vec![3, 8], (0..24).map(|i| i * 7 - 80).collect()).unwrap(),
+            ],
+            "swap_params" => vec![
+                Tensor::from_f32(DType::F32, vec![24], x.clone()).unwrap(),
+                Tensor::from_f32(DType::F32, vec![24], y.clone()).unwrap(),
+            ],
+            _ => vec![Tensor::from_f32(DType::F32, vec![24], x.clone()).unwrap()],
+        };
+        let run = moge::run::check_program(&kernel, &program, &inputs, &backend)
+            .unwrap_or_else(|e| panic!("{}: {e}", kernel.name));
+        assert!(run.passed(), "{}: {:?}", kernel.name, run.comparisons);
+        let got = &run.launched.outputs;
+        assert_eq!(got.len(), kernel.outputs.len(), "{}", kernel.name);
+        // Outputs that pass a parameter through are that parameter, exactly.
+        let expected: Vec<&Tensor> = match kernel.name.as_str() {
+            "return_param" => vec![&inputs[0]],
+            "swap_params" => vec![&inputs[1], &inputs[0]],
+            "every_shape" => vec![&inputs[0], &inputs[1], &inputs[1], &inputs[0]],
+            _ => vec![],
+        };
+        for (got, want) in got.iter().zip(expected) {
+            assert_eq!(got, want, "{}", kernel.name);
+        }
+        if kernel.name == "return_twice" {
+            assert_eq!(got[0], got[1]);
+        }
+        // Every tensor of the program has its own name.
+        let mut names: Vec<&str> = program
+            .manifest
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            program.manifest.params.len(),
+            "{}",
+            kernel.name
+        );
+    }
 }

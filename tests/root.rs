@@ -7,4 +7,5 @@ mod fuzz_frontend;
 mod launch_errors;
 mod moge_reference;
 mod readme_refusals;
+mod names;
 mod ui;

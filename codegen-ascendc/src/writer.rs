@@ -3,11 +3,14 @@
 //!
 //! Queue tiles are synchronized by `EnQue` / `DeQue` (the runtime inserts the pipe flags); the only
 //! explicit flags are the kernel IR's events. Every identifier comes from the [`Namer`], computed in
-//! [`Writer::reset`] before anything is printed.
+//! [`Writer::reset`] before anything is printed, except the two the manifest records: the `extern "C"`
+//! symbol and the entry's GM parameters are the kernel IR's names verbatim (the frontend only lets
+//! through names that can be, see [`moge_lower::kir::names`]).
 
 use std::fmt::{self, Write as _};
 
 use moge_lower::graph::DType;
+use moge_lower::kir::names::check_c_name;
 use moge_lower::kir::{
     Access, Arg, ArgRole, Buffer, BufferKind, CmpMode, Elem, Event, Function, Home, Inst, InstData,
     Pipe, QueuePos, Round, Rows, Scalar, SegReduceOp, SegView, SelectFalse, StageKind, Tile,
@@ -18,6 +21,7 @@ use rustc_hash::FxHashMap;
 
 use crate::back::Level;
 use crate::helpers::{self, Used};
+
 use crate::namer::{Case, Namer};
 
 /// What an emitted name belongs to.
@@ -29,8 +33,12 @@ pub enum NameKey {
     Class,
     /// The tiling struct.
     Tiling,
-    /// An argument's `GM_ADDR` parameter.
+    /// An argument's `GM_ADDR` parameter of the entry point: the tensor's name, verbatim.
     Param(Arg),
+    /// An argument's `GM_ADDR` parameter of the class's `Init`.
+    InitParam(Arg),
+    /// The entry point's local holding the kernel object.
+    Object,
     /// An argument's `GlobalTensor` member.
     Global(Arg),
     /// A tiling struct field.
@@ -83,6 +91,37 @@ pub struct Writer<W: fmt::Write> {
 }
 
 const TILE_ROWS: &str = "TILE_ROWS";
+
+/// Names the writer's code uses literally (locals, members, methods, helpers): nothing else may take
+/// them.
+const FIXED_NAMES: &[&str] = &[
+    "pipe_",
+    "coreRows_",
+    "rows",
+    "tile",
+    "tiles",
+    "left",
+    "core",
+    "rowStart",
+    "Init",
+    "Process",
+    "CopyIn",
+    "Compute",
+    "CopyOut",
+    "MogeAlignUp",
+    "MogeReduce",
+    "MogeWholeReduce",
+    "MogeSegReduceShort",
+    "MogeSegReduceLong",
+    "MogeCombine",
+    "MogeSegExpand",
+    "MogeVecExpand",
+    "MogeGather",
+    "MOGE_SEG_CHUNK",
+    "workspace",
+    "tiling",
+    "tilingData",
+];
 
 /// The pieces a row copy between GM and a queue tile is written with.
 struct RowCopy {
@@ -208,39 +247,19 @@ impl<W: fmt::Write> Writer<W> {
     pub fn reset(&mut self, func: &Function) {
         self.names.clear();
         self.namer.reset();
-        for fixed in [
-            "pipe_",
-            "coreRows_",
-            "rows",
-            "tile",
-            "tiles",
-            "left",
-            "core",
-            "rowStart",
-            "op",
-            "Init",
-            "Process",
-            "CopyIn",
-            "Compute",
-            "CopyOut",
-            "MogeAlignUp",
-            "MogeReduce",
-            "MogeWholeReduce",
-            "MogeSegReduceShort",
-            "MogeSegReduceLong",
-            "MogeCombine",
-            "MogeSegExpand",
-            "MogeVecExpand",
-            "MogeGather",
-            "MOGE_SEG_CHUNK",
-            "workspace",
-            "tiling",
-            "tilingData",
-        ] {
+        // The symbol and the entry's GM parameters are the manifest's names, verbatim (checked by
+        // `check_names`); every other name keeps clear of them.
+        self.namer.reserve(&func.name);
+        self.names.insert(NameKey::Entry, func.name.clone());
+        for (arg, data) in &func.args {
+            self.namer.reserve(&data.name);
+            self.names.insert(NameKey::Param(arg), data.name.clone());
+        }
+        for fixed in FIXED_NAMES {
             self.namer.reserve(fixed);
         }
-        let entry = self.namer.call(&func.name, Case::Snake, "");
-        self.names.insert(NameKey::Entry, entry);
+        let object = self.namer.call("op", Case::Snake, "");
+        self.names.insert(NameKey::Object, object);
         self.names.insert(
             NameKey::Class,
             self.namer.call(&func.name, Case::Pascal, ""),
@@ -250,10 +269,14 @@ impl<W: fmt::Write> Writer<W> {
             self.namer.call(&func.name, Case::Pascal, "Tiling"),
         );
         for (arg, data) in &func.args {
-            self.names.insert(
-                NameKey::Param(arg),
-                self.namer.call(&data.name, Case::Snake, ""),
-            );
+            // `Init` sees its parameters next to the writer's fixed locals; elsewhere they are the
+            // entry's names.
+            let init_param = if FIXED_NAMES.contains(&data.name.as_str()) {
+                self.namer.call(&data.name, Case::Snake, "")
+            } else {
+                data.name.clone()
+            };
+            self.names.insert(NameKey::InitParam(arg), init_param);
             self.names.insert(
                 NameKey::Global(arg),
                 self.namer.call(&data.name, Case::Camel, "Gm_"),
@@ -426,6 +449,7 @@ impl<W: fmt::Write> Writer<W> {
     /// Writes the `.cpp` of `schedule`.
     pub fn write(&mut self, schedule: &Schedule, info: &KernelInfo) -> Result<(), Error> {
         let func = schedule.func();
+        self.check_names(func)?;
         self.reset(func);
         self.write_header(func, info)?;
         writeln!(self.out, "namespace {{")?;
@@ -541,12 +565,34 @@ impl<W: fmt::Write> Writer<W> {
         Ok(())
     }
 
-    fn gm_params(&self, func: &Function) -> String {
+    /// `GM_ADDR a, GM_ADDR b, ` with the names `key` gives each argument.
+    fn gm_params(&self, func: &Function, key: fn(Arg) -> NameKey) -> String {
         let mut s = String::new();
         for arg in func.args.keys() {
-            let _ = write!(s, "GM_ADDR {}, ", self.name(NameKey::Param(arg)));
+            let _ = write!(s, "GM_ADDR {}, ", self.name(key(arg)));
         }
         s
+    }
+
+    /// The names the manifest records, which the code must use verbatim: the kernel symbol and the
+    /// GM parameters. The frontend and the scheduler refuse names that cannot be; this is the last
+    /// line of defence for a schedule made some other way.
+    fn check_names(&self, func: &Function) -> Result<(), Error> {
+        check_c_name(&func.name).map_err(|p| {
+            self.unsupported(
+                func,
+                format!("the kernel symbol `{}` cannot be emitted: {p}", func.name),
+            )
+        })?;
+        for data in func.args.values() {
+            check_c_name(&data.name).map_err(|p| {
+                self.unsupported(
+                    func,
+                    format!("the parameter name `{}` cannot be emitted: {p}", data.name),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn write_class(&mut self, func: &Function) -> Result<(), Error> {
@@ -619,7 +665,7 @@ impl<W: fmt::Write> Writer<W> {
         writeln!(
             self.out,
             "{l1}__aicore__ inline void Init({}GM_ADDR tiling)",
-            self.gm_params(func)
+            self.gm_params(func, NameKey::InitParam)
         )?;
         writeln!(self.out, "{l1}{{")?;
         let per_core = self
@@ -647,7 +693,7 @@ impl<W: fmt::Write> Writer<W> {
             let ty = dtype_ty(data.dtype);
             let (gm, param) = (
                 self.name(NameKey::Global(arg)).to_string(),
-                self.name(NameKey::Param(arg)).to_string(),
+                self.name(NameKey::InitParam(arg)).to_string(),
             );
             match data.access {
                 Access::Rows { cols } => writeln!(
@@ -1344,15 +1390,16 @@ impl<W: fmt::Write> Writer<W> {
         writeln!(
             self.out,
             "extern \"C\" __global__ __aicore__ void {entry}({}GM_ADDR workspace, GM_ADDR tiling)",
-            self.gm_params(func)
+            self.gm_params(func, NameKey::Param)
         )?;
+        let object = self.name(NameKey::Object);
         writeln!(self.out, "{{")?;
         writeln!(
             self.out,
             "{l1}KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);"
         )?;
         writeln!(self.out, "{l1}(void)workspace;")?;
-        writeln!(self.out, "{l1}{class} op;")?;
+        writeln!(self.out, "{l1}{class} {object};")?;
         let args: Vec<String> = func
             .args
             .keys()
@@ -1362,8 +1409,8 @@ impl<W: fmt::Write> Writer<W> {
         if !call.is_empty() {
             call.push_str(", ");
         }
-        writeln!(self.out, "{l1}op.Init({call}tiling);")?;
-        writeln!(self.out, "{l1}op.Process();")?;
+        writeln!(self.out, "{l1}{object}.Init({call}tiling);")?;
+        writeln!(self.out, "{l1}{object}.Process();")?;
         writeln!(self.out, "}}")?;
         Ok(())
     }

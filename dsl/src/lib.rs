@@ -198,7 +198,7 @@ fn collect_kernels(items: &[syn::Item], out: &mut Vec<KernelCheck>) {
         match item {
             syn::Item::Fn(f) if f.attrs.iter().any(parse::is_kernel_attr) => {
                 out.push(KernelCheck {
-                    name: f.sig.ident.to_string(),
+                    name: syn::ext::IdentExt::unraw(&f.sig.ident).to_string(),
                     result: check_fn(f),
                 });
             }

@@ -728,9 +728,12 @@ impl<'m> Planner<'m> {
         // Every input axis must have the size its expression gives.
         for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
             for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate() {
-                let expected = self.eval(expr, &value, &|| {
-                    format!("axis {axis} of input `{}`", param.param.name)
-                })?;
+                let what = || format!("axis {axis} of input `{}`", param.param.name);
+                let expected = self.eval(expr, &value, &what)?;
+                // A negative size is wrong whatever the input holds: say so rather than "found 0".
+                if expected < 0 {
+                    return Err(self.out_of_range(&what(), expr, expected, "a size of 0 or more"));
+                }
                 if expected != found as i64 {
                     let origin: Vec<String> = expr
                         .dims()
@@ -1341,6 +1344,36 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "input 1 (`n`): axis 0 is `2 * T`, which no value of `T` makes 9"
+        );
+    }
+
+    #[test]
+    fn dims_out_of_range_at_launch_name_the_expression_and_value() {
+        // A negative input axis, an overflowing output axis and a division by zero in the tiling.
+        let mut negative = manifest();
+        negative.params[1].shape = vec!["T - 100".to_string()];
+        let err = plan(&negative, &[x(3), n(0)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "program `twice`: the axis 0 of input `n` `T - 100` is -97; expected a size of 0 or more"
+        );
+        let mut overflow = manifest();
+        overflow.params[3].shape = vec!["T * T * T * T * T".to_string()];
+        let err = plan(&overflow, &[x(1_000_000), n(2_000_000)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "program `twice`: cannot evaluate the axis 0 of output `m` `T * T * T * T * T`: "
+            ),
+            "{err}"
+        );
+        let mut by_zero = manifest();
+        by_zero.kernels[1].tiling[0].expr = "T / (T - T)".to_string();
+        let err = plan(&by_zero, &[x(3), n(6)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "program `twice`: cannot evaluate the tiling field `rows` of kernel `k1` `T / (T - T)`: "
+            ),
+            "{err}"
         );
     }
 

@@ -136,7 +136,7 @@ fn expand_kernel(item: &ItemFn, kernel: &Kernel) -> Result<TokenStream, syn::Err
     let result = paths::result();
 
     let name = &item.sig.ident;
-    let name_str = name.to_string();
+    let name_str = syn::ext::IdentExt::unraw(name).to_string();
     let vis = &item.vis;
     let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
     let generics = &item.sig.generics;

@@ -1,6 +1,7 @@
 //! Statements and the returned values.
 
-use moge_lower::graph::{Hint, OpKind, Output};
+use moge_lower::graph::{names, Hint, OpKind, Output};
+use moge_lower::kir::names::check_c_name;
 use moge_lower::{DType, TensorType, Type};
 
 use super::{Builder, Val};
@@ -113,7 +114,8 @@ impl Builder<'_> {
             }
         }
         let single = items.len() == 1;
-        let mut names: Vec<String> = Vec::new();
+        let mut natural: Vec<String> = Vec::new();
+        let mut values = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let want = declared.as_ref().and_then(|d| d.get(i));
             let value = match item.val {
@@ -187,11 +189,27 @@ impl Builder<'_> {
                     }
                 }
             }
-            let mut name = item.name.map_or_else(|| format!("out{i}"), str::to_string);
-            if names.contains(&name) {
-                name = format!("out{i}");
+            natural.push(names::natural_output_name(item.name, i));
+            // A returned parameter's name was checked with the signature.
+            let binding = item
+                .name
+                .is_some_and(|n| !self.kernel.params.iter().any(|p| p.name == n));
+            values.push((value, item.span, binding));
+        }
+        let params: Vec<&str> = self.kernel.params.iter().map(|p| p.name.as_str()).collect();
+        let names = names::output_names(&params, &natural);
+        for (name, (value, span, binding)) in names.into_iter().zip(values) {
+            // The output's name is emitted verbatim (a C parameter, a manifest tensor, a file name).
+            // Generated names (`out<i>`, suffixes of a checked name) are always valid.
+            if binding {
+                if let Err(problem) = check_c_name(&name) {
+                    self.error(
+                        Diagnostic::new(span, format!("the result `{name}` cannot be emitted under its binding's name: {problem}"))
+                            .with_help("results are named after the binding they return: rename the binding"),
+                    );
+                    continue;
+                }
             }
-            names.push(name.clone());
             self.kernel.outputs.push(Output { name, value });
         }
     }

@@ -54,7 +54,7 @@ fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> ExprKind {
                     if ident == "self" {
                         return reject(diags, p, "`self` is", None);
                     }
-                    return ExprKind::Ident(ident.to_string());
+                    return ExprKind::Ident(super::ident_text(ident));
                 }
             }
             reject(
@@ -286,7 +286,7 @@ fn parse_call(call: &syn::ExprCall, diags: &mut Vec<Diagnostic>) -> ExprKind {
     }
     let segment = &segments[0];
     let func = Name {
-        text: segment.ident.to_string(),
+        text: super::ident_text(&segment.ident),
         span: SpanRange::of(&segment.ident),
     };
     let turbofish = match &segment.arguments {

@@ -18,6 +18,12 @@ use crate::diagnostic::{Diagnostic, SpanRange};
 
 pub(crate) use attr::is_kernel_attr;
 
+/// An identifier's name in the DSL: a raw identifier is the same name as the plain one (`r#fn` is
+/// `fn`), as in Rust.
+pub(crate) fn ident_text(ident: &proc_macro2::Ident) -> String {
+    syn::ext::IdentExt::unraw(ident).to_string()
+}
+
 /// Parses a kernel function into the AST, pushing an error for every construct outside the DSL.
 pub(crate) fn parse_kernel_fn(item: &syn::ItemFn, diags: &mut Vec<Diagnostic>) -> KernelFn {
     attr::check_fn_attrs(&item.attrs, diags);
@@ -39,7 +45,7 @@ pub(crate) fn idents(tokens: &dyn quote::ToTokens) -> Vec<String> {
     fn walk(stream: proc_macro2::TokenStream, out: &mut Vec<String>) {
         for tree in stream {
             match tree {
-                proc_macro2::TokenTree::Ident(ident) => out.push(ident.to_string()),
+                proc_macro2::TokenTree::Ident(ident) => out.push(ident_text(&ident)),
                 proc_macro2::TokenTree::Group(group) => walk(group.stream(), out),
                 _ => {}
             }

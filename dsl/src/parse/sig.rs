@@ -1,11 +1,12 @@
 //! The kernel's signature: const generics (static dims), parameters and the return type.
 
+use moge_lower::kir::names;
 use moge_lower::DType;
 use syn::{FnArg, GenericArgument, GenericParam, Pat, PathArguments, ReturnType, Signature, Type};
 
 use super::attr::quoted;
 use super::expr::parse_expr;
-use super::show;
+use super::{ident_text, show};
 use crate::ast::{Expr, ExprKind, Name, ParamDecl, TypeExpr};
 use crate::diagnostic::{Diagnostic, SpanRange};
 use crate::suggest::closest;
@@ -53,7 +54,7 @@ pub(crate) fn parse_dtype(name: &str) -> Result<DType, (String, Option<String>)>
 
 pub(crate) fn parse_sig(sig: &Signature, diags: &mut Vec<Diagnostic>) -> Sig {
     let name = Name {
-        text: sig.ident.to_string(),
+        text: ident_text(&sig.ident),
         span: SpanRange::of(&sig.ident),
     };
     let qualifiers: [(Option<&dyn quote::ToTokens>, &str); 4] = [
@@ -121,7 +122,7 @@ pub(crate) fn parse_sig(sig: &Signature, diags: &mut Vec<Diagnostic>) -> Sig {
                     ));
                 }
                 statics.push(Name {
-                    text: c.ident.to_string(),
+                    text: ident_text(&c.ident),
                     span: SpanRange::of(&c.ident),
                 });
             }
@@ -180,7 +181,7 @@ pub(crate) fn parse_sig(sig: &Signature, diags: &mut Vec<Diagnostic>) -> Sig {
                             );
                         }
                         Some(Name {
-                            text: pi.ident.to_string(),
+                            text: ident_text(&pi.ident),
                             span: SpanRange::of(&pi.ident),
                         })
                     }
@@ -217,11 +218,93 @@ pub(crate) fn parse_sig(sig: &Signature, diags: &mut Vec<Diagnostic>) -> Sig {
         }
         ReturnType::Type(_, ty) => parse_results(ty, diags),
     };
+    check_names(&name, &statics, &params, results.as_deref(), diags);
     Sig {
         name,
         statics,
         params,
         results,
+    }
+}
+
+/// Checks the names that reach the emitted code: the kernel's name (its device kernels are exported as
+/// `<name>_k<i>`), parameter names (the GM parameters of the emitted kernels and the manifest's tensor
+/// names, verbatim) and dim names (in the manifest's expressions). See
+/// [`moge_lower::kir::names`] for the rules.
+fn check_names(
+    name: &Name,
+    statics: &[Name],
+    params: &[ParamDecl],
+    results: Option<&[TypeExpr]>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if let Err(problem) = names::check_program_name(&name.text) {
+        diags.push(
+            Diagnostic::new(
+                name.span,
+                format!(
+                    "the kernel name `{}` cannot be emitted: {problem}",
+                    name.text
+                ),
+            )
+            .with_help("its device kernels are exported as `<name>_k0`, ...: rename the kernel"),
+        );
+    }
+    for param in params {
+        if let Err(problem) = names::check_c_name(&param.name.text) {
+            diags.push(
+                Diagnostic::new(
+                    param.name.span,
+                    format!(
+                        "the parameter name `{}` cannot be emitted: {problem}",
+                        param.name.text
+                    ),
+                )
+                .with_help(
+                    "parameters are the emitted kernel's C parameters and the manifest's tensor names: rename it",
+                ),
+            );
+        }
+    }
+    let mut dims: Vec<Name> = statics.to_vec();
+    let types = params
+        .iter()
+        .filter_map(|p| p.ty.as_ref())
+        .chain(results.unwrap_or_default());
+    for ty in types {
+        for dim in &ty.dims {
+            dim_names(dim, &mut dims);
+        }
+    }
+    for (i, dim) in dims.iter().enumerate() {
+        if dims[..i].iter().any(|d| d.text == dim.text) {
+            continue;
+        }
+        if let Err(problem) = names::check_dim_name(&dim.text) {
+            diags.push(Diagnostic::new(
+                dim.span,
+                format!("the dim name `{}` cannot be emitted: {problem}", dim.text),
+            ));
+        }
+    }
+}
+
+/// The names in a dim expression, with their spans (iterative: expressions may be deep).
+fn dim_names(expr: &Expr, out: &mut Vec<Name>) {
+    let mut stack = vec![expr];
+    while let Some(expr) = stack.pop() {
+        match &expr.kind {
+            ExprKind::Ident(text) => out.push(Name {
+                text: text.clone(),
+                span: expr.span,
+            }),
+            ExprKind::Neg(inner) => stack.push(inner),
+            ExprKind::Binary(_, a, b) => stack.extend([&**b, &**a]),
+            ExprKind::Tuple(items) | ExprKind::Call { args: items, .. } => {
+                stack.extend(items.iter().rev())
+            }
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Error(_) => {}
+        }
     }
 }
 
@@ -427,7 +510,7 @@ fn type_as_dim(ty: &Type) -> Option<Expr> {
         Type::Path(tp) if tp.qself.is_none() => {
             let ident = tp.path.get_ident()?;
             Some(Expr {
-                kind: ExprKind::Ident(ident.to_string()),
+                kind: ExprKind::Ident(ident_text(ident)),
                 span: SpanRange::of(ident),
             })
         }

@@ -191,7 +191,7 @@ fn ident_name(pat: &Pat, diags: &mut Vec<Diagnostic>) -> Option<Name> {
                 );
             }
             Some(Name {
-                text: pi.ident.to_string(),
+                text: super::ident_text(&pi.ident),
                 span: SpanRange::of(&pi.ident),
             })
         }

@@ -54,9 +54,9 @@ fn tabs_are_four_columns() {
 
 #[test]
 fn columns_count_characters() {
-    let src = "#[kernel]\nfn k(größe: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {\n    let é = &größe;\n    größe\n}\n";
+    let src = "#[kernel]\nfn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {\n    let größe = exp(x);\n    let é = &größe;\n    é\n}\n";
     assert_eq!(
         check(src),
-        "error: references (`&`) are not supported in a kernel\n --> kernel.rs:3:13\n  |\n3 |     let é = &größe;\n  |             ^^^^^^\n  |\n  = help: tensors are passed by name: write `größe`\n"
+        "error: references (`&`) are not supported in a kernel\n --> kernel.rs:4:13\n  |\n4 |     let é = &größe;\n  |             ^^^^^^\n  |\n  = help: tensors are passed by name: write `größe`\n"
     );
 }

@@ -50,7 +50,13 @@ pub enum DimEvalError {
     /// The value was negative or overflowed.
     #[error("dimension evaluates to {0}, outside 0..2^40")]
     OutOfRange(i128),
+    /// An intermediate result of the canonical form left the 64-bit range.
+    #[error("dimension overflows 64-bit arithmetic")]
+    Overflow,
 }
+
+/// The largest size a dim may have, exclusive: the range every evaluation checks.
+pub const DIM_LIMIT: i64 = 1 << 40;
 
 /// One factor of a product term: a symbol, or an opaque quotient.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -73,35 +79,56 @@ impl Dim {
         Dim::Sym(sym)
     }
 
-    /// `a + b`, canonical.
+    /// `a + b`, canonical. A coefficient that would leave the 64-bit range is never saturated: the
+    /// sum is then kept as written (not canonical), so that evaluating or specializing it reports the
+    /// overflow instead of a wrong value.
     pub fn add(a: &Dim, b: &Dim) -> Dim {
-        let mut p = a.poly();
-        poly_add(&mut p, &b.poly(), 1);
-        from_poly(p)
+        let sum = a.try_poly().and_then(|mut p| {
+            try_poly_add(&mut p, &b.try_poly()?, 1)?;
+            Ok(p)
+        });
+        match sum {
+            Ok(p) => from_poly(p),
+            Err(_) => Dim::Add(Box::new(a.clone()), Box::new(b.clone())),
+        }
     }
 
-    /// `a - b`, canonical.
+    /// `a - b`, canonical (kept as written on overflow, as [`Dim::add`]).
     pub fn sub(a: &Dim, b: &Dim) -> Dim {
-        let mut p = a.poly();
-        poly_add(&mut p, &b.poly(), -1);
-        from_poly(p)
+        let difference = a.try_poly().and_then(|mut p| {
+            try_poly_add(&mut p, &b.try_poly()?, -1)?;
+            Ok(p)
+        });
+        match difference {
+            Ok(p) => from_poly(p),
+            Err(_) => Dim::Add(
+                Box::new(a.clone()),
+                Box::new(Dim::Mul(Box::new(Dim::Const(-1)), Box::new(b.clone()))),
+            ),
+        }
     }
 
-    /// `a * b`, canonical.
+    /// `a * b`, canonical (kept as written on overflow, as [`Dim::add`]).
     pub fn mul(a: &Dim, b: &Dim) -> Dim {
-        from_poly(poly_mul(&a.poly(), &b.poly()))
+        match a
+            .try_poly()
+            .and_then(|pa| try_poly_mul(&pa, &b.try_poly()?))
+        {
+            Ok(p) => from_poly(p),
+            Err(_) => Dim::Mul(Box::new(a.clone()), Box::new(b.clone())),
+        }
     }
 
     /// `a / b`, canonical: exact when both are literals or when the literal divisor divides every
     /// coefficient; otherwise an opaque quotient. Returns `None` for a literal division that is not exact
     /// or divides by zero.
     pub fn div(a: &Dim, b: &Dim) -> Option<Dim> {
-        let pa = a.poly();
-        if let Some(d) = b.as_const() {
+        if let (Some(d), Ok(pa)) = (b.as_const(), a.try_poly()) {
             if d == 0 {
                 return None;
             }
-            if pa.values().all(|c| c % d == 0) {
+            // `checked_rem` also refuses `i64::MIN / -1`, whose quotient does not fit.
+            if pa.values().all(|c| c.checked_rem(d) == Some(0)) {
                 return Some(from_poly(pa.into_iter().map(|(k, c)| (k, c / d)).collect()));
             }
             if a.as_const().is_some() {
@@ -159,7 +186,7 @@ impl Dim {
         syms: &PrimaryMap<Sym, SymData>,
     ) -> Result<i64, DimEvalError> {
         let v = self.eval_wide(value, syms)?;
-        if !(0..(1i128 << 40)).contains(&v) {
+        if !(0..i128::from(DIM_LIMIT)).contains(&v) {
             return Err(DimEvalError::OutOfRange(v));
         }
         Ok(v as i64)
@@ -170,20 +197,25 @@ impl Dim {
         value: &dyn Fn(Sym) -> Option<i64>,
         syms: &PrimaryMap<Sym, SymData>,
     ) -> Result<i128, DimEvalError> {
-        let range = |v: i128| {
-            if v.unsigned_abs() > (1u128 << 100) {
-                Err(DimEvalError::OutOfRange(v))
-            } else {
-                Ok(v)
-            }
+        // Intermediates stay within 2^100 (beyond, the dim overflows: its value is not what an
+        // intermediate was), so a checked i128 operation cannot fail; it is checked anyway.
+        let range = |v: Option<i128>| match v {
+            Some(v) if v.unsigned_abs() <= (1u128 << 100) => Ok(v),
+            _ => Err(DimEvalError::Overflow),
         };
         Ok(match self {
             Dim::Const(c) => *c as i128,
             Dim::Sym(s) => {
                 value(*s).ok_or_else(|| DimEvalError::Unbound(syms[*s].name.clone()))? as i128
             }
-            Dim::Add(a, b) => range(a.eval_wide(value, syms)? + b.eval_wide(value, syms)?)?,
-            Dim::Mul(a, b) => range(a.eval_wide(value, syms)? * b.eval_wide(value, syms)?)?,
+            Dim::Add(a, b) => range(
+                a.eval_wide(value, syms)?
+                    .checked_add(b.eval_wide(value, syms)?),
+            )?,
+            Dim::Mul(a, b) => range(
+                a.eval_wide(value, syms)?
+                    .checked_mul(b.eval_wide(value, syms)?),
+            )?,
             Dim::Div(a, b) => {
                 let (n, d) = (a.eval_wide(value, syms)?, b.eval_wide(value, syms)?);
                 if d == 0 {
@@ -215,12 +247,49 @@ impl Dim {
         }
     }
 
+    /// Like [`Dim::substitute`], with checked arithmetic: a coefficient or constant that leaves the
+    /// 64-bit range is [`DimEvalError::Overflow`] (never saturated), and a quotient of two literals that
+    /// divides by zero or is inexact is an error instead of an opaque quotient.
+    pub fn try_substitute(&self, value: &dyn Fn(Sym) -> Option<Dim>) -> Result<Dim, DimEvalError> {
+        Ok(match self {
+            Dim::Const(c) => Dim::Const(*c),
+            Dim::Sym(s) => value(*s).unwrap_or(Dim::Sym(*s)),
+            Dim::Add(a, b) => {
+                let mut p = a.try_substitute(value)?.try_poly()?;
+                try_poly_add(&mut p, &b.try_substitute(value)?.try_poly()?, 1)?;
+                from_poly(p)
+            }
+            Dim::Mul(a, b) => {
+                let (pa, pb) = (
+                    a.try_substitute(value)?.try_poly()?,
+                    b.try_substitute(value)?.try_poly()?,
+                );
+                from_poly(try_poly_mul(&pa, &pb)?)
+            }
+            Dim::Div(a, b) => {
+                let (a, b) = (a.try_substitute(value)?, b.try_substitute(value)?);
+                match (a.as_const(), b.as_const()) {
+                    (_, Some(0)) => return Err(DimEvalError::DivByZero),
+                    (Some(num), Some(den)) => match num.checked_rem(den) {
+                        Some(0) => Dim::Const(num.checked_div(den).ok_or(DimEvalError::Overflow)?),
+                        Some(_) => return Err(DimEvalError::Inexact { num, den }),
+                        None => return Err(DimEvalError::Overflow),
+                    },
+                    _ => Dim::div(&a, &b).unwrap_or(Dim::Div(Box::new(a), Box::new(b))),
+                }
+            }
+        })
+    }
+
     /// The terms of the canonical sum as `(coefficient, monomial)` pairs, in canonical order. A monomial
     /// is a product of symbols and opaque quotients with coefficient 1; the constant term has the
     /// monomial `Dim::Const(1)`. Zero has no terms.
     pub fn terms(&self) -> Vec<(i64, Dim)> {
-        self.poly()
-            .into_iter()
+        let Ok(poly) = self.try_poly() else {
+            // Kept as written because it overflows: one opaque term.
+            return vec![(1, self.clone())];
+        };
+        poly.into_iter()
             .map(|(factors, coef)| (coef, from_poly(Poly::from([(factors, 1)]))))
             .collect()
     }
@@ -239,7 +308,9 @@ impl Dim {
         DisplayDim { dim: self, syms }
     }
 
-    fn poly(&self) -> Poly {
+    /// The canonical sum with checked coefficients: a `Dim` that was built through the saturating
+    /// constructors may hold coefficients that cannot be combined without overflow.
+    fn try_poly(&self) -> Result<Poly, DimEvalError> {
         let mut p = Poly::new();
         match self {
             Dim::Const(c) => {
@@ -251,40 +322,45 @@ impl Dim {
                 p.insert(vec![Atom::Sym(*s)], 1);
             }
             Dim::Add(a, b) => {
-                p = a.poly();
-                poly_add(&mut p, &b.poly(), 1);
+                p = a.try_poly()?;
+                try_poly_add(&mut p, &b.try_poly()?, 1)?;
             }
-            Dim::Mul(a, b) => p = poly_mul(&a.poly(), &b.poly()),
+            Dim::Mul(a, b) => p = try_poly_mul(&a.try_poly()?, &b.try_poly()?)?,
             Dim::Div(a, b) => {
                 p.insert(vec![Atom::Quot(a.clone(), b.clone())], 1);
             }
         }
-        p
+        Ok(p)
     }
 }
 
-fn poly_add(acc: &mut Poly, other: &Poly, sign: i64) {
+/// `acc += sign * other` with checked coefficients.
+fn try_poly_add(acc: &mut Poly, other: &Poly, sign: i64) -> Result<(), DimEvalError> {
     for (k, c) in other {
         let e = acc.entry(k.clone()).or_insert(0);
-        *e = e.saturating_add(sign.saturating_mul(*c));
+        *e = sign
+            .checked_mul(*c)
+            .and_then(|c| e.checked_add(c))
+            .ok_or(DimEvalError::Overflow)?;
         if *e == 0 {
             acc.remove(k);
         }
     }
+    Ok(())
 }
 
-fn poly_mul(a: &Poly, b: &Poly) -> Poly {
+/// `a * b` with checked coefficients.
+fn try_poly_mul(a: &Poly, b: &Poly) -> Result<Poly, DimEvalError> {
     let mut out = Poly::new();
     for (ka, ca) in a {
         for (kb, cb) in b {
             let mut k: Vec<Atom> = ka.iter().chain(kb.iter()).cloned().collect();
             k.sort();
-            let mut term = Poly::new();
-            term.insert(k, ca.saturating_mul(*cb));
-            poly_add(&mut out, &term, 1);
+            let coef = ca.checked_mul(*cb).ok_or(DimEvalError::Overflow)?;
+            try_poly_add(&mut out, &Poly::from([(k, coef)]), 1)?;
         }
     }
-    out
+    Ok(out)
 }
 
 fn atom_dim(atom: &Atom) -> Dim {

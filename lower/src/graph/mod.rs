@@ -28,6 +28,7 @@
 pub mod dim;
 pub mod entities;
 pub mod infer;
+pub mod names;
 pub mod ops;
 pub mod parse;
 pub mod specialize;
@@ -115,7 +116,7 @@ pub struct Param {
 /// A kernel result.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Output {
-    /// The name outputs are saved under: the returned identifier, or `out<i>` for an expression.
+    /// The name outputs are saved under, unique among parameters and outputs: see [`names`].
     pub name: String,
     /// The returned value.
     pub value: Value,

@@ -12,7 +12,7 @@ use std::fmt;
 
 use cranelift_entity::{EntityRef, PrimaryMap};
 
-use super::dim::{Dim, DimEvalError};
+use super::dim::{Dim, DimEvalError, DIM_LIMIT};
 use super::entities::Sym;
 use super::infer::infer;
 use super::ops::OpKind;
@@ -109,6 +109,21 @@ pub enum SpecializeError {
         /// What went wrong.
         error: DimEvalError,
     },
+    /// A dim is negative, too large, overflows or cannot be evaluated once the static parameters are
+    /// bound (`N - 100` with `N = 16`), or a tensor's size in bytes overflows.
+    #[error("after binding {values}, the dim `{dim}` {place}{} {problem}", at(*.loc))]
+    BadDim {
+        /// The bindings.
+        values: String,
+        /// The dim as written in the kernel, with symbol names (`N - 100`).
+        dim: String,
+        /// Where it is used: "of parameter `x`", "of the result of `exp`", "in the `k` of `topk`".
+        place: String,
+        /// The source location.
+        loc: SrcLoc,
+        /// What is wrong: "is -84, outside 0..2^40", "overflows 64-bit arithmetic".
+        problem: String,
+    },
     /// An op is ill-typed once the static parameters are bound.
     #[error("after binding {values}, the op `{op}`{at} is invalid: {message}")]
     InvalidOp {
@@ -193,45 +208,37 @@ impl Kernel {
                 None => replacement.push(Dim::sym(syms.push(data.clone()))),
             }
         }
-        let subst = |d: &Dim| d.substitute(&|s: Sym| replacement.get(s.index()).cloned());
-        let subst_ty = |ty: &Type| match ty {
-            Type::Tensor(t) => {
-                let mut t = t.clone();
-                t.shape = t.shape.iter().map(subst).collect();
-                Type::Tensor(t)
-            }
-            Type::Routes(r) => Type::Routes(RoutesType {
-                tokens: subst(&r.tokens),
-                k: subst(&r.k),
-                experts: subst(&r.experts),
-            }),
+        let bindings_text =
+            describe_values(&self.syms, &|s| values.get(s.index()).copied().flatten());
+        // Every dim is substituted with checked arithmetic and, once literal, range-checked; an error
+        // names the dim as the kernel writes it and where it is used.
+        let spec = DimSpecializer {
+            kernel: self,
+            replacement: &replacement,
+            values: &bindings_text,
         };
 
         let mut out = self.clone();
         out.syms = syms;
         out.bound = bound;
-        for data in out.values.values_mut() {
-            data.ty = subst_ty(&data.ty);
-        }
-        for data in out.ops.values_mut() {
-            substitute_kind(&mut data.kind, &subst);
-        }
-        let bindings_text =
-            describe_values(&self.syms, &|s| values.get(s.index()).copied().flatten());
 
-        // Constraints: check the ones that became literal, keep the others.
+        // Constraints first: they carry the reason a dim must hold (`1 <= E/G`: groups are not
+        // empty). Check the ones that became literal, keep the others. A quotient that cannot be
+        // evaluated is reported by the check with that reason; only an overflow is refused here.
         let mut kept = Vec::new();
         for c in &self.constraints {
-            let kind = substitute_constraint(&c.kind, &subst);
+            let condition = condition_text(self, &c.kind);
+            let kind = substitute_constraint(&c.kind, &|d: &Dim| match d
+                .try_substitute(&|s: Sym| replacement.get(s.index()).cloned())
+            {
+                Err(DimEvalError::Overflow) => {
+                    spec.dim(d, &|| format!("in the constraint `{condition}`"), c.loc)
+                }
+                Ok(d) => Ok(d),
+                Err(_) => Ok(d.substitute(&|s: Sym| replacement.get(s.index()).cloned())),
+            })?;
             if constraint_syms(&kind).is_empty() {
-                check_one(
-                    &out,
-                    c,
-                    condition_text(self, &c.kind),
-                    &kind,
-                    &|_| None,
-                    &bindings_text,
-                )?;
+                check_one(&out, c, condition, &kind, &|_| None, &bindings_text)?;
             } else {
                 kept.push(Constraint {
                     kind,
@@ -241,6 +248,29 @@ impl Kernel {
             }
         }
         out.constraints = kept;
+
+        for (value, data) in out.values.iter_mut() {
+            let op = self.values[value].def;
+            let place = || value_place(self, value);
+            data.ty = spec.ty(&data.ty, &place, self.locs[op])?;
+        }
+        for (op, data) in out.ops.iter_mut() {
+            let kind_name = data.kind.name();
+            let mut result = Ok(());
+            substitute_kind(&mut data.kind, &mut |attr: &str, d: &Dim| {
+                let place = || format!("in the `{attr}` of `{kind_name}`");
+                match spec.dim(d, &place, self.locs[op]) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        if result.is_ok() {
+                            result = Err(e);
+                        }
+                        d.clone()
+                    }
+                }
+            });
+            result?;
+        }
 
         // Re-infer every op: with literal dims, conditions are decided now.
         for &op in &out.order {
@@ -352,25 +382,143 @@ fn condition_text(k: &Kernel, kind: &ConstraintKind) -> String {
     text
 }
 
-/// Applies `subst` to every dim in an op's attributes.
-fn substitute_kind(kind: &mut OpKind, subst: &dyn Fn(&Dim) -> Dim) {
+/// Substitutes the static parameters of one kernel in its dims, checked (see [`Kernel::specialize`]).
+struct DimSpecializer<'a> {
+    /// The kernel before specialization (for symbol names).
+    kernel: &'a Kernel,
+    /// What each symbol of `kernel` becomes.
+    replacement: &'a [Dim],
+    /// The bindings as text, for errors.
+    values: &'a str,
+}
+
+impl DimSpecializer<'_> {
+    /// `dim` with the bound symbols replaced; an overflow, a division by zero, an inexact literal
+    /// quotient or a literal outside `0..2^40` is an error naming `dim`, `place` and `loc`.
+    fn dim(
+        &self,
+        dim: &Dim,
+        place: &dyn Fn() -> String,
+        loc: SrcLoc,
+    ) -> Result<Dim, SpecializeError> {
+        let bad = |problem: String| SpecializeError::BadDim {
+            values: self.values.to_string(),
+            dim: dim.display(&self.kernel.syms).to_string(),
+            place: place(),
+            loc,
+            problem,
+        };
+        let out = dim
+            .try_substitute(&|s: Sym| self.replacement.get(s.index()).cloned())
+            .map_err(|e| {
+                bad(match e {
+                    DimEvalError::DivByZero => "divides by zero".to_string(),
+                    DimEvalError::Inexact { num, den } => {
+                        format!("is a quotient that is not exact ({num} is not divisible by {den})")
+                    }
+                    DimEvalError::Overflow => "overflows 64-bit arithmetic".to_string(),
+                    other => other.to_string(),
+                })
+            })?;
+        if let Some(value) = out.as_const() {
+            if !(0..DIM_LIMIT).contains(&value) {
+                let why = if value < 0 { "negative" } else { "too large" };
+                return Err(bad(format!(
+                    "is {value}, which is {why}: a dim must be in 0..2^40"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ty` with its dims specialized; a tensor whose literal dims alone make more than `i64::MAX`
+    /// bytes is an error too.
+    fn ty(
+        &self,
+        ty: &Type,
+        place: &dyn Fn() -> String,
+        loc: SrcLoc,
+    ) -> Result<Type, SpecializeError> {
+        Ok(match ty {
+            Type::Tensor(t) => {
+                let mut out = t.clone();
+                out.shape = t
+                    .shape
+                    .iter()
+                    .map(|d| self.dim(d, place, loc))
+                    .collect::<Result<_, _>>()?;
+                let bytes = out
+                    .shape
+                    .iter()
+                    .filter_map(Dim::as_const)
+                    .try_fold(i128::from(t.dtype.size_bytes() as i64), |acc, d| {
+                        acc.checked_mul(i128::from(d))
+                    });
+                if bytes.is_none_or(|b| b > i128::from(i64::MAX)) {
+                    let shape: Vec<String> = t
+                        .shape
+                        .iter()
+                        .map(|d| d.display(&self.kernel.syms).to_string())
+                        .collect();
+                    let literal: Vec<String> = out
+                        .shape
+                        .iter()
+                        .map(|d| d.display(&self.kernel.syms).to_string())
+                        .collect();
+                    return Err(SpecializeError::BadDim {
+                        values: self.values.to_string(),
+                        dim: shape.join(", "),
+                        place: place(),
+                        loc,
+                        problem: format!(
+                            "makes a tensor of {} [{}] whose size in bytes overflows 64 bits",
+                            t.dtype,
+                            literal.join(", ")
+                        ),
+                    });
+                }
+                Type::Tensor(out)
+            }
+            Type::Routes(r) => Type::Routes(RoutesType {
+                tokens: self.dim(&r.tokens, place, loc)?,
+                k: self.dim(&r.k, place, loc)?,
+                experts: self.dim(&r.experts, place, loc)?,
+            }),
+        })
+    }
+}
+
+/// Where a value's type is written, for errors: "of parameter `x`" or "of the result of `exp`".
+fn value_place(k: &Kernel, value: crate::graph::Value) -> String {
+    let op = k.values[value].def;
+    match k.ops[op].kind {
+        OpKind::Param { index } => match k.params.get(index as usize) {
+            Some(p) => format!("of parameter `{}`", p.name),
+            None => format!("of parameter {index}"),
+        },
+        ref kind => format!("of the result of `{}`", kind.name()),
+    }
+}
+
+/// Applies `subst` to every dim in an op's attributes, with the attribute's name.
+fn substitute_kind(kind: &mut OpKind, subst: &mut dyn FnMut(&str, &Dim) -> Dim) {
     match kind {
         OpKind::Reshape { shape } => {
             for d in shape.iter_mut() {
-                *d = subst(d);
+                *d = subst("shape", d);
             }
         }
         OpKind::Slice { start, end, .. } => {
-            *start = subst(start);
-            *end = subst(end);
+            *start = subst("start", start);
+            *end = subst("end", end);
         }
-        OpKind::TopK { k } => *k = subst(k),
+        OpKind::TopK { k } => *k = subst("k", k),
         OpKind::GroupTopK { groups, k } => {
-            *groups = subst(groups);
-            *k = subst(k);
+            *groups = subst("groups", groups);
+            *k = subst("k", k);
         }
-        OpKind::ScatterAdd { size } => *size = subst(size),
-        OpKind::Route { experts } => *experts = subst(experts),
+        OpKind::ScatterAdd { size } => *size = subst("size", size),
+        OpKind::Route { experts } => *experts = subst("experts", experts),
         OpKind::Param { .. }
         | OpKind::Const { .. }
         | OpKind::Unary(_)
@@ -394,18 +542,21 @@ fn substitute_kind(kind: &mut OpKind, subst: &dyn Fn(&Dim) -> Dim) {
     }
 }
 
-fn substitute_constraint(kind: &ConstraintKind, subst: &dyn Fn(&Dim) -> Dim) -> ConstraintKind {
-    match kind {
+fn substitute_constraint<E>(
+    kind: &ConstraintKind,
+    subst: &dyn Fn(&Dim) -> Result<Dim, E>,
+) -> Result<ConstraintKind, E> {
+    Ok(match kind {
         ConstraintKind::Divides { dim, divisor } => ConstraintKind::Divides {
-            dim: subst(dim),
-            divisor: subst(divisor),
+            dim: subst(dim)?,
+            divisor: subst(divisor)?,
         },
         ConstraintKind::LessEq { small, large } => ConstraintKind::LessEq {
-            small: subst(small),
-            large: subst(large),
+            small: subst(small)?,
+            large: subst(large)?,
         },
-        ConstraintKind::Positive { dim } => ConstraintKind::Positive { dim: subst(dim) },
-    }
+        ConstraintKind::Positive { dim } => ConstraintKind::Positive { dim: subst(dim)? },
+    })
 }
 
 /// The symbols a constraint mentions, in order of first appearance.
@@ -680,5 +831,272 @@ mod tests {
                 .to_string(),
             "constraint `A >= 1` does not hold: groups are not empty (with A = 0)"
         );
+    }
+
+    /// A kernel `k<A, B, C>(x: f32[T, dim]) -> x` with the given dim in its parameter's type.
+    fn with_dim(dim: impl Fn(&[Dim]) -> Option<Dim>) -> Option<Kernel> {
+        let mut k = Kernel::new("k");
+        let syms: Vec<Dim> = ["A", "B", "C"]
+            .iter()
+            .map(|n| Dim::sym(k.add_sym(*n, SymKind::Static)))
+            .collect();
+        let t = Dim::sym(k.add_sym("T", SymKind::Dynamic));
+        let x = k.add_param("x", ten(DType::F32, &[t, dim(&syms)?]), loc(2, 5, 30));
+        output(&mut k, "y", x);
+        Some(k)
+    }
+
+    #[test]
+    fn dims_out_of_range_are_refused_with_their_expression() {
+        let k = with_dim(|s| Some(Dim::sub(&s[0], &Dim::lit(100)))).unwrap();
+        assert_eq!(
+            spec_err(&k, &[("A", 16), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 16, B = 0, C = 0, the dim `A - 100` of parameter `x` at 2:5 is -84, which is negative: a dim must be in 0..2^40"
+        );
+        let a6 = |s: &[Dim]| Some((0..5).fold(s[0].clone(), |acc, _| Dim::mul(&acc, &s[0])));
+        let k = with_dim(a6).unwrap();
+        assert_eq!(
+            spec_err(&k, &[("A", 1_000_000), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 1000000, B = 0, C = 0, the dim `A*A*A*A*A*A` of parameter `x` at 2:5 overflows 64-bit arithmetic"
+        );
+        assert_eq!(
+            spec_err(&k, &[("A", 1000), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 1000, B = 0, C = 0, the dim `A*A*A*A*A*A` of parameter `x` at 2:5 is 1000000000000000000, which is too large: a dim must be in 0..2^40"
+        );
+        let k = with_dim(|s| Dim::div(&s[0], &s[1])).unwrap();
+        assert_eq!(
+            spec_err(&k, &[("A", 4), ("B", 0), ("C", 0)]).to_string(),
+            "after binding A = 4, B = 0, C = 0, the dim `A/B` of parameter `x` at 2:5 divides by zero"
+        );
+        assert_eq!(
+            spec_err(&k, &[("A", 5), ("B", 2), ("C", 0)]).to_string(),
+            "after binding A = 5, B = 2, C = 0, the dim `A/B` of parameter `x` at 2:5 is a quotient that is not exact (5 is not divisible by 2)"
+        );
+        // In range: fine, and the size of a tensor of those dims in bytes is checked too.
+        let spec = k.specialize(&[("A", 6), ("B", 2), ("C", 0)]).unwrap();
+        assert_eq!(spec.tensor_ty(spec.params[0].value).shape[1], Dim::lit(3));
+        let mut k = with_dim(|s| Some(s[0].clone())).unwrap();
+        let big = ten(
+            DType::F32,
+            &[
+                Dim::sym(Sym::new(0)),
+                Dim::sym(Sym::new(1)),
+                Dim::sym(Sym::new(2)),
+            ],
+        );
+        let v = k.add_param("z", big, loc(3, 5, 9));
+        output(&mut k, "w", v);
+        let e = spec_err(&k, &[("A", 1 << 39), ("B", 1 << 39), ("C", 1)]);
+        assert_eq!(
+            e.to_string(),
+            "after binding A = 549755813888, B = 549755813888, C = 1, the dim `A, B, C` of parameter `z` at 3:5 makes a tensor of f32 [549755813888, 549755813888, 1] whose size in bytes overflows 64 bits"
+        );
+        // A literal that overflowed when the kernel was built is not saturated into a value.
+        let huge = Dim::mul(&Dim::lit(1 << 40), &Dim::lit(1 << 40));
+        let k = with_dim(|s| Some(Dim::sub(&Dim::add(&huge, &s[0]), &Dim::lit(i64::MAX)))).unwrap();
+        let e = spec_err(&k, &[("A", 5), ("B", 0), ("C", 0)]);
+        assert!(
+            e.to_string().ends_with("overflows 64-bit arithmetic"),
+            "{e}"
+        );
+    }
+
+    /// An expression tree as the test evaluates it, independently of `Dim`.
+    #[derive(Clone, Debug)]
+    enum Tree {
+        Lit(i64),
+        Sym(usize),
+        Add(Box<Tree>, Box<Tree>),
+        Sub(Box<Tree>, Box<Tree>),
+        Mul(Box<Tree>, Box<Tree>),
+        Div(Box<Tree>, Box<Tree>),
+    }
+
+    /// The exact value in i128 (`None` when even i128 overflows), or `Err` for a division by zero or
+    /// an inexact one.
+    fn exact(t: &Tree, vals: &[i64]) -> Option<Result<i128, ()>> {
+        Some(match t {
+            Tree::Lit(c) => Ok(i128::from(*c)),
+            Tree::Sym(i) => Ok(i128::from(vals[*i])),
+            Tree::Add(a, b) | Tree::Sub(a, b) | Tree::Mul(a, b) | Tree::Div(a, b) => {
+                let (x, y) = match (exact(a, vals)?, exact(b, vals)?) {
+                    (Ok(x), Ok(y)) => (x, y),
+                    _ => return Some(Err(())),
+                };
+                match t {
+                    Tree::Add(..) => Ok(x.checked_add(y)?),
+                    Tree::Sub(..) => Ok(x.checked_sub(y)?),
+                    Tree::Mul(..) => Ok(x.checked_mul(y)?),
+                    _ if y == 0 || x % y != 0 => Err(()),
+                    _ => Ok(x / y),
+                }
+            }
+        })
+    }
+
+    /// A bound on every intermediate of any evaluation order of the expanded sum of products: the
+    /// tree evaluated with absolute values at least 1 (a partial product may leave out a zero factor)
+    /// and `-` as `+` (a quotient bounded by its numerator).
+    fn magnitude(t: &Tree, vals: &[i64]) -> u128 {
+        match t {
+            Tree::Lit(c) => u128::from(c.unsigned_abs().max(1)),
+            Tree::Sym(i) => u128::from(vals[*i].unsigned_abs().max(1)),
+            Tree::Add(a, b) | Tree::Sub(a, b) => {
+                magnitude(a, vals).saturating_add(magnitude(b, vals))
+            }
+            Tree::Mul(a, b) => magnitude(a, vals).saturating_mul(magnitude(b, vals)),
+            Tree::Div(a, b) => magnitude(a, vals).max(magnitude(b, vals)),
+        }
+    }
+
+    fn build(t: &Tree, syms: &[Dim]) -> Option<Dim> {
+        Some(match t {
+            Tree::Lit(c) => Dim::lit(*c),
+            Tree::Sym(i) => syms[*i].clone(),
+            Tree::Add(a, b) => Dim::add(&build(a, syms)?, &build(b, syms)?),
+            Tree::Sub(a, b) => Dim::sub(&build(a, syms)?, &build(b, syms)?),
+            Tree::Mul(a, b) => Dim::mul(&build(a, syms)?, &build(b, syms)?),
+            // A literal division that fails is a check-time error of the frontend: no kernel.
+            Tree::Div(a, b) => Dim::div(&build(a, syms)?, &build(b, syms)?)?,
+        })
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const VALUES: [i64; 14] = [
+        0,
+        1,
+        2,
+        3,
+        7,
+        16,
+        100,
+        1000,
+        65536,
+        1_000_000,
+        1 << 31,
+        3_000_000_000,
+        1 << 40,
+        1 << 62,
+    ];
+
+    fn tree(rng: &mut Rng, depth: u32) -> Tree {
+        if depth == 0 || rng.below(3) == 0 {
+            return if rng.below(2) == 0 {
+                Tree::Sym(rng.below(3))
+            } else {
+                Tree::Lit(VALUES[rng.below(VALUES.len() - 1)])
+            };
+        }
+        let (a, b) = (
+            Box::new(tree(rng, depth - 1)),
+            Box::new(tree(rng, depth - 1)),
+        );
+        match rng.below(7) {
+            0 | 1 => Tree::Add(a, b),
+            2 | 3 => Tree::Sub(a, b),
+            4 | 5 => Tree::Mul(a, b),
+            _ => Tree::Div(a, b),
+        }
+    }
+
+    /// Random dim expressions and bindings: specialization gives exactly the checked i128 value when
+    /// it is a valid size and nothing overflows, and otherwise refuses with a reason the reference
+    /// confirms; never a wrapped or saturated value.
+    #[test]
+    fn specialized_dims_agree_with_checked_i128_evaluation() {
+        let mut rng = Rng(0x7370_6563_6469_6d73);
+        let (mut ok, mut refused) = (0, 0);
+        for _ in 0..4000 {
+            let depth = 1 + rng.below(5) as u32;
+            let t = tree(&mut rng, depth);
+            let Some(k) = with_dim(|s| build(&t, s)) else {
+                continue;
+            };
+            let vals: Vec<i64> = (0..3).map(|_| VALUES[rng.below(VALUES.len())]).collect();
+            let bindings = [("A", vals[0]), ("B", vals[1]), ("C", vals[2])];
+            let reference = exact(&t, &vals);
+            let fits = magnitude(&t, &vals) <= i64::MAX as u128;
+            let dim = k.tensor_ty(k.params[0].value).shape[1].clone();
+            let dim_text = dim.display(&k.syms).to_string();
+            // Evaluated as a dynamic dim is at launch in the interpreter: the exact value when it is a
+            // size, an error otherwise; never a wrapped value.
+            match dim.eval(&|s| vals.get(s.index()).copied(), &k.syms) {
+                Ok(v) => {
+                    assert!((0..DIM_LIMIT).contains(&v), "{t:?} {vals:?}: {v}");
+                    if let Some(Ok(want)) = reference {
+                        assert_eq!(i128::from(v), want, "{t:?} {vals:?}");
+                    }
+                }
+                Err(DimEvalError::OutOfRange(v)) => {
+                    if let Some(Ok(want)) = reference {
+                        if want.unsigned_abs() <= 1 << 100 {
+                            assert_eq!(v, want, "{t:?} {vals:?}");
+                        }
+                        assert!(
+                            !(0..i128::from(DIM_LIMIT)).contains(&want),
+                            "{t:?} {vals:?}"
+                        );
+                    }
+                }
+                Err(DimEvalError::Overflow) => {
+                    assert!(magnitude(&t, &vals) > 1 << 100, "{t:?} {vals:?}")
+                }
+                Err(e) => assert!(
+                    matches!(reference, Some(Err(())) | None),
+                    "{t:?} {vals:?}: {e}"
+                ),
+            }
+            match k.specialize(&bindings) {
+                Ok(spec) => {
+                    ok += 1;
+                    let got = spec.tensor_ty(spec.params[0].value).shape[1].as_const();
+                    let got = got.unwrap_or_else(|| panic!("{t:?} {vals:?}: not a literal"));
+                    assert!((0..DIM_LIMIT).contains(&got), "{t:?} {vals:?}: {got}");
+                    // A division by zero can cancel out symbolically (`A/B - A/B`); otherwise the
+                    // value is the exact one.
+                    if let Some(Ok(want)) = reference {
+                        assert_eq!(i128::from(got), want, "{t:?} {vals:?}");
+                    }
+                }
+                Err(e) => {
+                    refused += 1;
+                    let SpecializeError::BadDim { dim, problem, .. } = &e else {
+                        panic!("{t:?} {vals:?}: {e}");
+                    };
+                    assert_eq!(*dim, dim_text);
+                    match reference {
+                        Some(Ok(v)) if fits && (0..i128::from(DIM_LIMIT)).contains(&v) => {
+                            panic!("{t:?} {vals:?}: {v} is a valid size, but: {e}")
+                        }
+                        Some(Ok(v)) => {
+                            let shown = problem
+                                .strip_prefix("is ")
+                                .and_then(|rest| rest.split(',').next()?.parse::<i128>().ok());
+                            if let Some(shown) = shown {
+                                assert_eq!(shown, v, "{t:?} {vals:?}: {e}");
+                            } else {
+                                assert!(!fits, "{t:?} {vals:?}: {e}");
+                            }
+                        }
+                        // Division problems and values beyond even i128 are refused.
+                        Some(Err(())) | None => {}
+                    }
+                }
+            }
+        }
+        assert!(ok > 300 && refused > 300, "{ok} {refused}");
     }
 }

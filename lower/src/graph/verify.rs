@@ -411,6 +411,13 @@ fn verify_names(k: &Kernel, errors: &mut VerifierErrors) {
                 format!("output name `{}` is used twice", o.name),
             );
         }
+        // Inputs and outputs are tensors of one namespace (the manifest, the `.npy` files).
+        if k.params.iter().any(|p| p.name == o.name) {
+            errors.report(
+                AnyEntity::Kernel,
+                format!("output name `{}` is also a parameter's name", o.name),
+            );
+        }
     }
 }
 

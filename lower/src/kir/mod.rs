@@ -47,6 +47,7 @@
 
 pub mod entities;
 pub mod expr;
+pub mod names;
 pub mod parse;
 pub mod verify;
 pub mod write;

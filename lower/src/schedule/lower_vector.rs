@@ -241,19 +241,20 @@ impl Lowering<'_> {
 
     fn literal_dims(&self, op: Op, dims: &[Dim]) -> Result<Vec<u32>, LowerError> {
         dims.iter()
-            .map(|d| {
-                d.as_const()
-                    .filter(|c| (0..=u32::MAX as i64).contains(c))
-                    .map(|c| c as u32)
-                    .ok_or_else(|| {
-                        self.unsupported(
-                            op,
-                            format!(
-                                "inner dims must be literals after specialization, found `{}`",
-                                d.display(&self.k.syms)
-                            ),
-                        )
-                    })
+            .map(|d| match d.as_const() {
+                Some(c) => u32::try_from(c).map_err(|_| {
+                    self.unsupported(
+                        op,
+                        format!("an inner dim of {c} is more than a vector kernel row can hold (at most {})", u32::MAX),
+                    )
+                }),
+                None => Err(self.unsupported(
+                    op,
+                    format!(
+                        "inner dims must be literals after specialization, found `{}`",
+                        d.display(&self.k.syms)
+                    ),
+                )),
             })
             .collect()
     }

@@ -49,6 +49,19 @@ pub enum LowerError {
         /// The unbound static parameters.
         names: Vec<String>,
     },
+    /// A name the emitted code must use verbatim cannot be (see [`crate::kir::names`]); the frontend
+    /// refuses these, so only graph IR from elsewhere has them.
+    #[error("kernel `{kernel}`: the {what} `{name}` cannot be emitted: {problem}")]
+    Name {
+        /// The kernel's name.
+        kernel: String,
+        /// `program name`, `parameter name` or `output name`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// Why not.
+        problem: kir::names::NameProblem,
+    },
     /// The kernel does not fit the target's on-chip memory.
     #[error(transparent)]
     Budget(#[from] BudgetError),
@@ -131,6 +144,7 @@ pub fn schedule_kernel(
             names: unbound.iter().map(|s| s.to_string()).collect(),
         });
     }
+    check_names(kernel)?;
     let groups = crate::opt::partition(kernel)?;
     let mut out = Vec::new();
     for (index, group) in groups.iter().enumerate() {
@@ -147,6 +161,26 @@ pub fn schedule_kernel(
         out.push(Schedule { func, budget });
     }
     Ok(out)
+}
+
+/// Checks the names the emitted code uses verbatim: the program's (its kernels are `<name>_k<i>`) and
+/// its tensors'.
+fn check_names(kernel: &Kernel) -> Result<(), LowerError> {
+    let bad = |what, name: &str, problem| LowerError::Name {
+        kernel: kernel.name.clone(),
+        what,
+        name: name.to_string(),
+        problem,
+    };
+    kir::names::check_program_name(&kernel.name)
+        .map_err(|p| bad("program name", &kernel.name, p))?;
+    for p in &kernel.params {
+        kir::names::check_c_name(&p.name).map_err(|e| bad("parameter name", &p.name, e))?;
+    }
+    for o in &kernel.outputs {
+        kir::names::check_c_name(&o.name).map_err(|e| bad("output name", &o.name, e))?;
+    }
+    Ok(())
 }
 
 /// Verifies `func` when `enabled` (after every pass in debug and test builds, always at the end).

@@ -181,7 +181,8 @@ impl Error {
                 // kernel's use, reported like an evaluation error.
                 SpecializeError::Violated { .. }
                 | SpecializeError::Unevaluable { .. }
-                | SpecializeError::InvalidOp { .. } => 1,
+                | SpecializeError::InvalidOp { .. }
+                | SpecializeError::BadDim { .. } => 1,
                 // Names and counts are checked before specializing; these are usage errors too.
                 _ => 2,
             },
