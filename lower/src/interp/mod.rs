@@ -20,6 +20,7 @@
 //! [`random_inputs`] makes deterministic inputs for tests.
 
 mod bind;
+mod bound;
 mod elementwise;
 mod index;
 mod layout;
@@ -40,6 +41,7 @@ use crate::graph::specialize::SpecializeError;
 use crate::graph::{DType, Dim, DimEvalError, Kernel, Op, OpKind, SrcLoc, Sym, Type, Value};
 
 pub use bind::bind_dims;
+pub use bound::{half_ulp, ulp, Bound, F32_UNIT};
 pub use random::{random_inputs, SplitMix64};
 pub use tensor::{round_f64_to, round_to, Tensor, TensorData, TensorError};
 
@@ -361,6 +363,38 @@ pub(crate) enum Rt {
 /// Inputs of a 16-bit float dtype are rounded to it on entry (a [`Tensor`] built with
 /// [`Tensor::from_f32`] already is).
 pub fn eval(kernel: &Kernel, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+    eval_observed(kernel, inputs, &mut |_, _, _| {})
+}
+
+/// [`eval`], and for every output a bound on the distance of each element from the exact result (see
+/// the module `bound` for the rules): any implementation of the ops in `f32` arithmetic, the emitted
+/// kernels included, stays within it, so two of them differ by at most twice the bound.
+pub fn eval_with_bounds(
+    kernel: &Kernel,
+    inputs: &[Tensor],
+) -> Result<(Vec<Tensor>, Vec<Bound>), EvalError> {
+    let mut bounds = bound::Bounds::default();
+    let outputs = eval_observed(kernel, inputs, &mut |op, args, results| {
+        bounds.observe(kernel, op, args, results)
+    })?;
+    let output_bounds = kernel
+        .outputs
+        .iter()
+        .zip(&outputs)
+        .map(|(o, t)| match bounds.get(o.value) {
+            Bound::Elements(e) if e.is_empty() => Bound::Elements(vec![0.0; t.len()]),
+            b => b,
+        })
+        .collect();
+    Ok((outputs, output_bounds))
+}
+
+/// [`eval`], calling `observe(op, operands, results)` after every op.
+fn eval_observed(
+    kernel: &Kernel,
+    inputs: &[Tensor],
+    observe: &mut dyn FnMut(Op, &[&Rt], &[Rt]),
+) -> Result<Vec<Tensor>, EvalError> {
     let env = Env::bind(kernel, inputs)?;
     env.check_constraints()?;
     let malformed = |message: String| EvalError::Malformed {
@@ -419,6 +453,12 @@ pub fn eval(kernel: &Kernel, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError
             env.check_result(index, &declared.ty, rt)
                 .map_err(|error| op_error(kernel, op, error))?;
         }
+        let operands: Vec<&Rt> = data
+            .args
+            .iter()
+            .filter_map(|&arg| slots.get(arg).and_then(Option::as_ref))
+            .collect();
+        observe(op, &operands, &results);
         for (&value, rt) in data.results.iter().zip(results) {
             slots[value] = Some(rt);
         }
