@@ -302,10 +302,11 @@ pub fn check_program(
     let program_ref = ProgramRef::new(&program.manifest, &sources)?;
     let launched = launch::launch(program_ref, inputs, backend)?;
     let start = Instant::now();
-    let (expected, bounds) = interp::eval_with_bounds(kernel, inputs).map_err(|source| RunError::Eval {
-        kernel: kernel.name.clone(),
-        source: Box::new(source),
-    })?;
+    let (expected, bounds) =
+        interp::eval_with_bounds(kernel, inputs).map_err(|source| RunError::Eval {
+            kernel: kernel.name.clone(),
+            source: Box::new(source),
+        })?;
     let interp_time = start.elapsed();
     if expected.len() != launched.outputs.len() {
         return Err(RunError::OutputCount {

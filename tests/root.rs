@@ -5,4 +5,5 @@ mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
 mod moge_reference;
+mod numerics;
 mod ui;

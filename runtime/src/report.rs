@@ -447,7 +447,10 @@ pub fn compare_with(got: &Tensor, expected: &Tensor, tolerance: Tolerance) -> Co
     compare_inner(
         got,
         expected,
-        ToleranceUsed::Table { tolerance, op: None },
+        ToleranceUsed::Table {
+            tolerance,
+            op: None,
+        },
         |_, e| tolerance.abs + tolerance.rel * e.abs(),
     )
 }

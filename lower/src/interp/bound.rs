@@ -38,7 +38,8 @@ pub const EXP_ULPS: f64 = 4.0;
 /// Ulps of `f32` allowed for `Sqrt`, `Rsqrt`, `Reciprocal` and `Div`.
 pub const DIV_ULPS: f64 = 2.0;
 
-/// Ulps of `f32` allowed for the composite activations `sigmoid`, `silu`, `tanh`.
+/// Ulps of `f32` allowed for the composite activations `sigmoid`, `silu`, `tanh` (for `sigmoid` and
+/// `tanh`, ulps of 1: an absolute error).
 pub const ACTIVATION_ULPS: f64 = 8.0;
 
 /// The error bound of one value.
@@ -174,7 +175,12 @@ impl Bounds {
 
 /// The rule table: the bounds of the results of an op of `kind` on `args` (with bounds `b`) giving
 /// `res`, or `None` when the op has no rule.
-fn propagate(kind: &OpKind, args: &[&Tensor], b: &[Vec<f64>], res: &[&Tensor]) -> Option<Vec<Vec<f64>>> {
+fn propagate(
+    kind: &OpKind,
+    args: &[&Tensor],
+    b: &[Vec<f64>],
+    res: &[&Tensor],
+) -> Option<Vec<Vec<f64>>> {
     let y = res.first().map(|t| values(t)).unwrap_or_default();
     let dtype = res.first()?.dtype;
     let one = |v: Vec<f64>| Some(vec![v]);
@@ -197,8 +203,14 @@ fn propagate(kind: &OpKind, args: &[&Tensor], b: &[Vec<f64>], res: &[&Tensor]) -
                 (&args[1].shape, Operand::new(1, "b")),
             ])
             .ok()?;
-            let pa: Vec<(f64, f64)> = values(args[0]).into_iter().zip(b[0].iter().copied()).collect();
-            let pb: Vec<(f64, f64)> = values(args[1]).into_iter().zip(b[1].iter().copied()).collect();
+            let pa: Vec<(f64, f64)> = values(args[0])
+                .into_iter()
+                .zip(b[0].iter().copied())
+                .collect();
+            let pb: Vec<(f64, f64)> = values(args[1])
+                .into_iter()
+                .zip(b[1].iter().copied())
+                .collect();
             let moved = bc.map2(&pa, &pb, |a, b| binary_bound(*op, a, b));
             one(moved
                 .into_iter()
@@ -294,8 +306,8 @@ fn propagate(kind: &OpKind, args: &[&Tensor], b: &[Vec<f64>], res: &[&Tensor]) -
                     let rel_e = |r: usize| {
                         (2.0 * worst).exp_m1() + F32_UNIT * (EXP_ULPS + (x[at(r)] - m).abs())
                     };
-                    let rel_sum = (s.n as f64 - 1.0) * F32_UNIT
-                        + (0..s.n).map(rel_e).fold(0.0, f64::max);
+                    let rel_sum =
+                        (s.n as f64 - 1.0) * F32_UNIT + (0..s.n).map(rel_e).fold(0.0, f64::max);
                     let sum: f64 = (0..s.n).map(|r| (x[at(r)] - m).exp()).sum();
                     for r in 0..s.n {
                         let yr = y[at(r)];
@@ -328,8 +340,7 @@ fn propagate(kind: &OpKind, args: &[&Tensor], b: &[Vec<f64>], res: &[&Tensor]) -
                     let inner = squares / h as f64 + eps;
                     // Relative error of the mean square (sum of squares, division, + eps), then half
                     // of it for the square root, plus the root's own ulps.
-                    let rel_inner =
-                        moved / h as f64 / inner + (h as f64 + 3.0) * F32_UNIT;
+                    let rel_inner = moved / h as f64 / inner + (h as f64 + 3.0) * F32_UNIT;
                     let rel_root = rel_inner / 2.0 + DIV_ULPS * F32_UNIT;
                     let root = inner.sqrt();
                     for i in 0..h {
@@ -393,10 +404,16 @@ fn unary_bound(u: UnaryOp, x: f64, bx: f64, y: f64) -> f64 {
         UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Recip => DIV_ULPS,
         _ => ACTIVATION_ULPS,
     };
+    // `sigmoid` and `tanh` are computed from `exp` on the device (`(e^2x - 1) / (e^2x + 1)` cancels near
+    // 0), so their error is absolute: ulps of 1, not of the result.
+    let scale = match u {
+        UnaryOp::Sigmoid | UnaryOp::Tanh => y.abs().max(1.0),
+        _ => y.abs(),
+    };
     if bx == 0.0 {
-        ulps * F32_UNIT * y.abs()
+        ulps * F32_UNIT * scale
     } else {
-        derivative.abs() * bx + ulps * F32_UNIT * y.abs()
+        derivative.abs() * bx + ulps * F32_UNIT * scale
     }
 }
 

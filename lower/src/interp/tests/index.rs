@@ -131,11 +131,7 @@ fn gather_clamps_out_of_range_indices() {
     // The rule of README "Numeric rules": below 0 reads row 0, past the end the last row.
     let table = f32t(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let index = i32t(&[4], &[-1, 3, i32::MIN, i32::MAX]);
-    let out = run(
-        OpKind::Gather,
-        &[&table, &index],
-        lty(DType::F32, &[4, 2]),
-    );
+    let out = run(OpKind::Gather, &[&table, &index], lty(DType::F32, &[4, 2]));
     assert_eq!(f(&out), vec![1.0, 2.0, 5.0, 6.0, 1.0, 2.0, 5.0, 6.0]);
     // An empty table has no row to clamp to.
     let empty = f32t(&[0], &[]);
@@ -147,7 +143,10 @@ fn gather_clamps_out_of_range_indices() {
     );
     assert_contains(
         &msg,
-        &["in `gather` (op2)", "index 0 at position [0, 0] is outside 0..0"],
+        &[
+            "in `gather` (op2)",
+            "index 0 at position [0, 0] is outside 0..0",
+        ],
     );
 }
 
