@@ -728,6 +728,66 @@ mod tests {
     }
 
     #[test]
+    fn bounded_comparisons_allow_twice_the_bound_and_an_ulp() {
+        let expected = f32_tensor(
+            DType::F32,
+            vec![5],
+            vec![1.0, 1.0, f32::NAN, f32::INFINITY, 0.0],
+        );
+        // Element 0: 1 + 2 * 2^-20 + 2^-23 is exactly at the edge; element 1 one ulp beyond it.
+        let edge = 1.0 + 2.0 * f32::powi(2.0, -20) + f32::powi(2.0, -23);
+        let got = f32_tensor(
+            DType::F32,
+            vec![5],
+            vec![
+                edge,
+                edge + f32::powi(2.0, -23),
+                f32::NAN,
+                f32::INFINITY,
+                0.0,
+            ],
+        );
+        let bound = Bound::Elements(vec![
+            f64::powi(2.0, -20),
+            f64::powi(2.0, -20),
+            0.0,
+            0.0,
+            0.0,
+        ]);
+        let c = compare_bounded(&got, &expected, &bound);
+        assert_eq!(c.mismatches, 1);
+        assert_eq!(c.first_mismatch.as_ref().unwrap().index, vec![1]);
+        // NaN against NaN and the same infinity match and add no error.
+        assert_eq!(c.max_abs_err, f64::from(edge + f32::powi(2.0, -23)) - 1.0);
+        let json = c.to_json();
+        assert_eq!(json["tolerance"]["rule"], "bound");
+        assert_eq!(json["tolerance"]["formula"], "2 B + 1 ulp");
+        // Element 1 is (2^-19 + 2^-22) / (2^-19 + 2^-23) = 9/8.5 of its allowance.
+        let ratio = json["tolerance"]["max_err_ratio"].as_f64().unwrap();
+        assert!((ratio - 9.0 / 8.5).abs() < 1e-12, "{ratio}");
+        // Without a rule, the dtype table decides and the report names the op.
+        let c = compare_bounded(&got, &expected, &Bound::NoRule("matmul"));
+        assert!(c.passed());
+        let json = c.to_json();
+        assert_eq!(json["tolerance"]["rule"], "dtype");
+        assert_eq!(json["tolerance"]["no_bound_rule_for"], "matmul");
+    }
+
+    #[test]
+    fn non_finite_numbers_are_distinguishable_in_json() {
+        assert_eq!(number(f64::INFINITY), "inf");
+        assert_eq!(number(f64::NEG_INFINITY), "-inf");
+        assert_eq!(number(f64::NAN), "nan");
+        assert_eq!(number(0.5), 0.5);
+        let expected = f32_tensor(DType::F32, vec![2], vec![f32::NAN, 1.0]);
+        let got = f32_tensor(DType::F32, vec![2], vec![f32::NEG_INFINITY, 1.0]);
+        let c = compare(&got, &expected);
+        let json = c.to_json();
+        assert_eq!(json["first_mismatch"]["got"], "-inf");
+        assert_eq!(json["first_mismatch"]["expected"], "nan");
+    }
+
+    #[test]
     fn layouts_must_agree() {
         let expected = f32_tensor(DType::F32, vec![2, 2], vec![0.0; 4]);
         let got = f32_tensor(DType::F32, vec![4], vec![0.0; 4]);

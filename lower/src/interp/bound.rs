@@ -332,8 +332,8 @@ fn propagate(
             let w = values(args[1]);
             let h = *args[0].shape.last()?;
             let mut out = vec![0.0; x.len()];
-            if h > 0 {
-                for row in 0..x.len() / h {
+            if let Some(rows) = x.len().checked_div(h) {
+                for row in 0..rows {
                     let at = |i: usize| row * h + i;
                     let squares: f64 = (0..h).map(|i| x[at(i)] * x[at(i)]).sum();
                     let moved: f64 = (0..h).map(|i| 2.0 * x[at(i)].abs() * b[0][at(i)]).sum();

@@ -389,11 +389,14 @@ pub fn eval_with_bounds(
     Ok((outputs, output_bounds))
 }
 
+/// Called after every op with the op, its operands and its results.
+type Observer<'a> = dyn FnMut(Op, &[&Rt], &[Rt]) + 'a;
+
 /// [`eval`], calling `observe(op, operands, results)` after every op.
 fn eval_observed(
     kernel: &Kernel,
     inputs: &[Tensor],
-    observe: &mut dyn FnMut(Op, &[&Rt], &[Rt]),
+    observe: &mut Observer<'_>,
 ) -> Result<Vec<Tensor>, EvalError> {
     let env = Env::bind(kernel, inputs)?;
     env.check_constraints()?;
