@@ -3,8 +3,9 @@
 //! sizes, the core count 48 +- 1, large) and configurations (Pangu Pro MoE's E = 64, G = 8; a
 //! non-power-of-two E = 24, G = 3; rows whose bytes are not a multiple of 32).
 //!
-//! Tolerances are the per-dtype ones of `moge_runtime::report::Tolerance` (f32: 1e-6 + 1e-5 |x|, bf16:
-//! 1e-5 + 1e-2 |x|, i32 exact). Every run also checks the GM traffic against a formula: every tensor
+//! Tolerances are those of `check_program`: twice the error bound the interpreter derives from the graph
+//! plus an ulp of the output (`moge_runtime::report::compare_bounded`); `tests/numerics.rs` checks the
+//! numeric rules themselves with special values. Every run also checks the GM traffic against a formula: every tensor
 //! with T rows is read or written exactly once, and every table without rows is read once per core,
 //! `min(48, max(T, 1))` cores.
 //!

@@ -12,7 +12,14 @@
 //! - selections (`topk`, `group_topk`, `argmax`, `argmin`) break ties by the lowest index; a NaN counts
 //!   as the extremum (as NumPy's `argmax` and `torch.topk` treat it);
 //! - `i32` arithmetic wraps, integer division truncates towards zero and a division by zero gives 0;
-//! - a `gather` or `scatter_add` index, or a `route` expert id, out of range is an evaluation error.
+//! - a `gather` index out of range is clamped into the table (the rule the emitted kernels follow); a
+//!   `scatter_add` index or a `route` expert id out of range is an evaluation error;
+//! - float to 16-bit float overflow gives an infinity (IEEE 754, the Atlas A2 INF/NaN mode); float to
+//!   `i32` truncates, saturates and maps NaN to 0 (README "Numeric rules").
+//!
+//! [`eval_with_bounds`] also returns, for every output element, a bound on its distance from the exact
+//! result that holds for any `f32` implementation of the ops, the emitted kernels included (module
+//! `bound`); device results are compared within twice that bound.
 //!
 //! Before evaluating, [`eval`] checks the inputs against the parameter types and binds the dynamic
 //! dims from the input shapes ([`bind_dims`]); every op's results are checked against their declared
