@@ -266,6 +266,49 @@ fn ties_pick_the_lowest_index() {
 }
 
 #[test]
+fn gate_with_non_finite_logits_picks_an_expert_of_every_group() {
+    // Issue 6: with a NaN in a row the gate wrote expert id E, outside every group. Rows: one NaN;
+    // all -inf; +inf and NaN in different groups; all NaN; -0.0 and +0.0 only.
+    let e = 64usize;
+    let mut logits = Vec::new();
+    let mut row = vec![0.25f32; e];
+    row[10] = f32::NAN;
+    logits.extend(&row);
+    logits.extend(vec![f32::NEG_INFINITY; e]);
+    let mut row: Vec<f32> = (0..e).map(|i| i as f32 * 0.01).collect();
+    row[3] = f32::INFINITY;
+    row[40] = f32::NAN;
+    logits.extend(&row);
+    logits.extend(vec![f32::NAN; e]);
+    logits.extend((0..e).map(|i| if i % 3 == 0 { -0.0 } else { 0.0 }));
+    let rows = logits.len() / e;
+    let x = Tensor::from_f32(DType::F32, vec![rows, e], logits).unwrap();
+    let scale = Tensor::from_f32(DType::F32, vec![e], vec![1.0; e]).unwrap();
+    let kernel = load_kernel("gate.rs", GATE_SOURCE, None, &[("E", 64), ("G", 8)]).unwrap();
+    let program = compile(&kernel);
+    check_run(&kernel, &program, rows as i64, &[x.clone(), scale.clone()]);
+    // Every id is inside its own group; softmax makes every row with a NaN or +inf all NaN, so those
+    // rows (and the all -inf row, whose softmax is NaN too) pick the first expert of each group.
+    let checked =
+        check_program(&kernel, &program, &[x, scale], &EmulatorBackend::default()).unwrap();
+    let ids = checked.launched.outputs[1].as_i32().unwrap();
+    for (at, &id) in ids.iter().enumerate() {
+        let group = (at % 8) as i32;
+        assert!(
+            (8 * group..8 * group + 8).contains(&id),
+            "row {} group {group}: id {id}",
+            at / 8
+        );
+    }
+    let first: Vec<i32> = (0..8).map(|g| 8 * g).collect();
+    for r in 0..4 {
+        assert_eq!(&ids[8 * r..8 * r + 8], &first[..], "row {r}");
+    }
+    // Signed zeros are equal: the softmax is uniform and each group's first expert wins.
+    assert_eq!(&ids[32..40], &first[..]);
+}
+
+#[test]
 fn unwritten_rows_are_caught() {
     // Drop the remainder rows from the tiling of the Pangu gate: with T = 49 on 48 cores every core
     // takes one row and row 48, the remainder, is never written. Outputs start as 0xFF bytes, so its

@@ -95,6 +95,15 @@ pub fn rows<const N: usize>(x: Tensor<f32, (T, N)>, w: Tensor<f32, (N,)>) -> (
 }
 
 #[moge::kernel]
+pub fn rows_bf16<const N: usize>(x: Tensor<bf16, (T, N)>, w: Tensor<bf16, (N,)>) -> (
+    Tensor<bf16, (T, N)>, Tensor<bf16, (T, N)>, Tensor<bf16, (T, N)>, Tensor<bf16, {(T, 3)}>,
+    Tensor<i32, {(T, 3)}>,
+) {
+    let (top, top_at) = topk(x, 3);
+    (softmax(x, -1), log_softmax(x, -1), rms_norm(x, w, 1e-5), top, top_at)
+}
+
+#[moge::kernel]
 pub fn long_sum<const N: usize>(x: Tensor<f32, (T, N)>) -> Tensor<f32, {(T, 1)}> {
     sum(x, -1, true)
 }
@@ -276,6 +285,12 @@ fn check(kernel: &Kernel, program: &Program, inputs: &[Tensor], want: &[Want], w
             Want::F(reference) => {
                 assert_eq!(reference.len(), expected.len(), "{name}");
                 for i in 0..reference.len() {
+                    // A bound that allows anything would make the check vacuous.
+                    assert!(
+                        !expected[i].is_finite() || bound[i].is_finite(),
+                        "{name}: element {i}: infinite bound for {}",
+                        expected[i]
+                    );
                     for (side, got) in [("interpreter", expected[i]), ("device", device[i])] {
                         assert!(
                             agrees(got, reference[i], bound[i], dtype),
@@ -731,6 +746,43 @@ fn softmax_log_softmax_and_rms_norm_follow_the_rule() {
                 &format!("rows N={n} T={t}"),
             );
         }
+    }
+}
+
+#[test]
+fn bf16_rows_round_once_and_select_by_the_rule() {
+    let mut rng = Rng(0xbf16);
+    let n = 48usize;
+    let kernel = kernel("rows_bf16", &[("N", n as i64)]);
+    let program = compile(&kernel);
+    let w = Tensor::from_f32(
+        DType::BF16,
+        vec![n],
+        (0..n).map(|i| 0.5 + i as f32 / 64.0).collect(),
+    )
+    .unwrap();
+    let w64 = as_f64(&w);
+    let values = Values {
+        huge: 1e17,
+        non_finite: true,
+    };
+    for t in token_counts(&mut rng) {
+        // The inputs are rounded to bf16 first; the references start from the rounded values.
+        let data: Vec<f32> = (0..t)
+            .flat_map(|_| random_row(&mut rng, n, values))
+            .collect();
+        let x = Tensor::from_f32(DType::BF16, vec![t, n], data).unwrap();
+        let mut want = rows_want(&x, &w64, 1e-5);
+        let top: Vec<Vec<(f64, usize)>> = rows_of(&x).iter().map(|r| select(r, 3, false)).collect();
+        want.push(Want::F(top.iter().flatten().map(|p| p.0).collect()));
+        want.push(Want::I(top.iter().flatten().map(|p| p.1 as i64).collect()));
+        check(
+            &kernel,
+            &program,
+            &[x, w.clone()],
+            &want,
+            &format!("rows_bf16 T={t}"),
+        );
     }
 }
 

@@ -306,9 +306,15 @@ fn propagate(
                     let rel_e = |r: usize| {
                         (2.0 * worst).exp_m1() + F32_UNIT * (EXP_ULPS + (x[at(r)] - m).abs())
                     };
-                    let rel_sum =
-                        (s.n as f64 - 1.0) * F32_UNIT + (0..s.n).map(rel_e).fold(0.0, f64::max);
+                    // The sum's relative error: its own roundings, and the terms' errors weighted by
+                    // the terms (a term that is exactly 0, from x = -inf, adds none).
                     let sum: f64 = (0..s.n).map(|r| (x[at(r)] - m).exp()).sum();
+                    let weighted: f64 = (0..s.n)
+                        .map(|r| ((x[at(r)] - m).exp(), rel_e(r)))
+                        .filter(|&(e, _)| e > 0.0)
+                        .map(|(e, rel)| e * rel)
+                        .sum();
+                    let rel_sum = (s.n as f64 - 1.0) * F32_UNIT + weighted / sum;
                     for r in 0..s.n {
                         let yr = y[at(r)];
                         out[at(r)] = if log {
