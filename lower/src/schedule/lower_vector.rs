@@ -1089,6 +1089,10 @@ impl Lowering<'_> {
                 None => return Err(self.unsupported(op, "unknown unary op")),
             },
         }
+        if u == UnaryOp::Relu && elem == Elem::F32 {
+            // relu(NaN) is NaN (README "Numeric rules"); `Relu` does not document it.
+            self.keep_nan(dst, src);
+        }
         if !exact {
             self.round_to(dst, dtype);
         }
@@ -1231,9 +1235,36 @@ impl Lowering<'_> {
         }
         if !matches!(b, BinaryOp::Max | BinaryOp::Min) {
             self.round_to(dst, dtype);
+        } else if elem == Elem::F32 {
+            // A NaN operand gives NaN (README "Numeric rules"); what `Max`/`Min` do with a NaN is not
+            // documented, so the NaNs are put back explicitly. Constants are never NaN.
+            for (v, bc) in [(lhs, bl), (rhs, br)] {
+                if bc != Bcast::Scalar {
+                    let operand = self.full_operand(op, v, res, elem)?;
+                    self.keep_nan(dst, operand);
+                }
+            }
         }
         self.tile.insert(res, dst);
         Ok(())
+    }
+
+    /// `dst = x` where `x` is NaN (`x != x`), else `dst` unchanged: propagates NaN through an
+    /// instruction whose NaN behaviour is not documented.
+    fn keep_nan(&mut self, dst: Tile, x: Tile) {
+        let not_nan = self.like("not_nan", Elem::Mask, x);
+        self.emit(InstData::Compare {
+            dst: not_nan,
+            lhs: x,
+            rhs: x,
+            mode: CmpMode::Eq,
+        });
+        self.emit(InstData::Select {
+            dst,
+            mask: not_nan,
+            on_true: dst,
+            on_false: SelectFalse::Tile(x),
+        });
     }
 
     fn cast(&mut self, op: Op, x: Value, to: DType, res: Value) -> Result<(), LowerError> {
