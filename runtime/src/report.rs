@@ -343,7 +343,7 @@ impl fmt::Display for ToleranceUsed {
                 max_err_ratio,
             } => write!(
                 f,
-                "2 B + {ulps} ulp from the graph, largest allowed {max_allowed:.3e}, worst error / allowed {max_err_ratio:.3}"
+                "2 B + {ulps} ulp from the graph, largest allowed {max_allowed:.3e}, worst error / allowed {max_err_ratio:.2e}"
             ),
             ToleranceUsed::Table { tolerance, op } => {
                 write!(f, "{tolerance}")?;
