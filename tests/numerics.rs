@@ -866,3 +866,48 @@ fn mogec_run_of_a_long_sum_passes_on_every_seed() {
         "the table failed {table_failures} of 6 seeds"
     );
 }
+
+#[test]
+fn kernels_do_not_depend_on_what_max_does_with_nan() {
+    // The emulator propagates NaN through Max/Min/Relu and the extremum reductions, a choice the Atlas A2
+    // documentation leaves open. Compiled with MOGE_EMU_NAN_SKIPS the emulator ignores NaN instead; the
+    // kernels must give the same results either way.
+    let mut rng = Rng(0x0_5c1f);
+    for (name, set, inputs) in [
+        ("selections", vec![("N", 100)], 1),
+        ("groups", vec![("E", 24), ("G", 3)], 2),
+        ("arith", vec![("N", 40)], 2),
+        ("signs", vec![("N", 40)], 1),
+    ] {
+        let kernel = kernel(name, &set);
+        let mut program = compile(&kernel);
+        for k in &mut program.kernels {
+            k.source = format!("#define MOGE_EMU_NAN_SKIPS 1\n{}", k.source);
+        }
+        let x = random_matrix(&mut rng, 50, kernel_width(&kernel), ANY);
+        let second = if name == "groups" {
+            Tensor::from_f32(DType::F32, vec![24], (0..24).map(|i| i as f32).collect()).unwrap()
+        } else {
+            random_matrix(&mut rng, 50, kernel_width(&kernel), ANY)
+        };
+        let inputs: Vec<Tensor> = [x, second].into_iter().take(inputs).collect();
+        let checked = check_program(&kernel, &program, &inputs, &EmulatorBackend::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (o, c) in checked.comparisons.iter().enumerate() {
+            assert!(c.passed(), "{name} output {o} with NaN-skipping Max: {c}");
+        }
+    }
+}
+
+/// The last dim of the kernel's first parameter.
+fn kernel_width(kernel: &Kernel) -> usize {
+    let ty = kernel.values[kernel.params[0].value]
+        .ty
+        .as_tensor()
+        .unwrap();
+    ty.shape
+        .last()
+        .unwrap()
+        .eval(&|_| None, &kernel.syms)
+        .unwrap() as usize
+}

@@ -26,6 +26,16 @@ inline T quiet_nan() {
     return T(std::nanf(""));
 }
 
+// What Max/Min/Relu and the extremum reductions do with a NaN is not documented for Atlas A2; the emulator
+// propagates it. A kernel source that defines MOGE_EMU_NAN_SKIPS before including kernel_operator.h gets the
+// other plausible behaviour instead (a NaN operand is ignored: the other operand, 0 for Relu, the extremum
+// of the other elements), so a test can check that a kernel's results do not depend on the choice.
+#ifdef MOGE_EMU_NAN_SKIPS
+constexpr bool kNanSkips = true;
+#else
+constexpr bool kNanSkips = false;
+#endif
+
 struct AddOp {
     template <typename T>
     T operator()(const T& a, const T& b) const {
@@ -73,6 +83,9 @@ struct MaxOp {
     template <typename T>
     T operator()(const T& a, const T& b) const {
         if constexpr (is_float_type<T>()) {
+            if (kNanSkips && (is_nan_value(a) || is_nan_value(b))) {
+                return is_nan_value(a) ? b : a;
+            }
             if (is_nan_value(a) || is_nan_value(b)) {
                 return quiet_nan<T>();
             }
@@ -87,6 +100,9 @@ struct MinOp {
     template <typename T>
     T operator()(const T& a, const T& b) const {
         if constexpr (is_float_type<T>()) {
+            if (kNanSkips && (is_nan_value(a) || is_nan_value(b))) {
+                return is_nan_value(a) ? b : a;
+            }
             if (is_nan_value(a) || is_nan_value(b)) {
                 return quiet_nan<T>();
             }
@@ -178,7 +194,7 @@ struct ReluOp {
     T operator()(const T& x) const {
         if constexpr (is_float_type<T>()) {
             if (is_nan_value(x)) {
-                return x;
+                return kNanSkips ? T(0.0f) : x;
             }
             return to_float(x) > 0.0f ? x : T(0.0f);
         } else {

@@ -65,6 +65,10 @@ struct Extremum {
     uint32_t index = 0;
 
     void offer(float candidate, uint32_t at, bool is_max) {
+        if (kNanSkips && std::isnan(candidate)) {
+            // The other behaviour a test may ask for (MOGE_EMU_NAN_SKIPS, see vec_elementwise.h).
+            return;
+        }
         if (found && std::isnan(value)) {
             return;
         }
