@@ -532,8 +532,9 @@ const ANY: Values = Values {
 #[test]
 fn selections_and_reductions_follow_the_rule() {
     let mut rng = Rng(0x005e_1ec7);
-    // Rows of 12 (one 64-lane repeat) and of 100 (longer than a repeat: folded first).
-    for n in [12usize, 100] {
+    // Rows of 12 and 33 (inside one 64-lane repeat; 33 * 4 bytes is not a multiple of 32) and of 100
+    // (longer than a repeat: folded first).
+    for n in [12usize, 33, 100] {
         let kernel = kernel("selections", &[("N", n as i64)]);
         let program = compile(&kernel);
         // Sums of more than one huge value could overflow in one order and not in another: huge values
