@@ -1614,17 +1614,17 @@ impl Lowering<'_> {
             on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
         });
         self.seg_reduce(extremum, dst, key, seg);
-        let zero = self.like("negative_zero", Elem::F32, src);
-        self.emit(InstData::Duplicate {
-            dst: zero,
-            scalar: Scalar::f32(-0.0),
+        let is_nan = self.like("is_nan", Elem::Mask, src);
+        self.emit(InstData::Not {
+            dst: is_nan,
+            src: not_nan,
         });
         let nan_part = self.like("nan_part", Elem::F32, src);
         self.emit(InstData::Select {
             dst: nan_part,
-            mask: not_nan,
-            on_true: zero,
-            on_false: SelectFalse::Tile(src),
+            mask: is_nan,
+            on_true: src,
+            on_false: SelectFalse::Scalar(Scalar::f32(-0.0)),
         });
         let nan_sum = self.like("nan_sum", Elem::F32, dst);
         self.seg_reduce(SegReduceOp::Sum, nan_sum, nan_part, seg);
@@ -1864,14 +1864,6 @@ impl Lowering<'_> {
             on_true: src,
             on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
         });
-        let negative_zero = values.map(|_| {
-            let t = self.like("negative_zero", Elem::F32, src);
-            self.emit(InstData::Duplicate {
-                dst: t,
-                scalar: Scalar::f32(-0.0),
-            });
-            t
-        });
         let mut alive_index = index;
         let mut picks: Vec<(Tile, Tile)> = Vec::new();
         for j in 0..k {
@@ -1933,24 +1925,24 @@ impl Lowering<'_> {
                 rhs: over,
             });
             let mut value = ix;
-            if negative_zero.is_some() || j + 1 < k {
+            if values.is_some() || j + 1 < k {
                 let ib = self.seg_expand(ix, src, seg);
-                let other = self.like("other", Elem::Mask, src);
+                let is_pick = self.like("is_pick", Elem::Mask, src);
                 self.emit(InstData::Compare {
-                    dst: other,
+                    dst: is_pick,
                     lhs: index,
                     rhs: ib,
-                    mode: CmpMode::Ne,
+                    mode: CmpMode::Eq,
                 });
-                if let (Some(zero), Some(vv)) = (negative_zero, values) {
+                if let Some(vv) = values {
                     // The picked value: a sum of x[pick] and -0.0 elsewhere, exact for every x (NaN and
                     // infinities included).
                     let picked = self.like("picked", Elem::F32, src);
                     self.emit(InstData::Select {
                         dst: picked,
-                        mask: other,
-                        on_true: zero,
-                        on_false: SelectFalse::Tile(src),
+                        mask: is_pick,
+                        on_true: src,
+                        on_false: SelectFalse::Scalar(Scalar::f32(-0.0)),
                     });
                     value = if k == 1 {
                         self.result_tile(vv, Elem::F32)
@@ -1961,6 +1953,11 @@ impl Lowering<'_> {
                 }
                 if j + 1 < k {
                     // Knock the pick out of the later rounds.
+                    let other = self.like("other", Elem::Mask, src);
+                    self.emit(InstData::Not {
+                        dst: other,
+                        src: is_pick,
+                    });
                     let next_index = self.like("alive_index", Elem::F32, src);
                     self.emit(InstData::Select {
                         dst: next_index,
