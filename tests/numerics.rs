@@ -104,6 +104,14 @@ pub fn rows_bf16<const N: usize>(x: Tensor<bf16, (T, N)>, w: Tensor<bf16, (N,)>)
 }
 
 #[moge::kernel]
+pub fn integers<const N: usize>(a: Tensor<i32, (T, N)>, b: Tensor<i32, (T, N)>) -> (
+    Tensor<i32, (T, N)>, Tensor<i32, (T, N)>, Tensor<i32, (T, N)>, Tensor<i32, (T, N)>,
+    Tensor<i32, (T, N)>, Tensor<i32, (T, N)>,
+) {
+    (a + b, a - b, a * b, maximum(a, b), select(a == b, -a, relu(b)), cast::<i32>(cast::<f32>(a)))
+}
+
+#[moge::kernel]
 pub fn long_sum<const N: usize>(x: Tensor<f32, (T, N)>) -> Tensor<f32, {(T, 1)}> {
     sum(x, -1, true)
 }
@@ -747,6 +755,60 @@ fn softmax_log_softmax_and_rms_norm_follow_the_rule() {
                 &format!("rows N={n} T={t}"),
             );
         }
+    }
+}
+
+#[test]
+fn integers_wrap_and_round_trip_through_f32() {
+    let mut rng = Rng(0x1_2345);
+    let n = 16usize;
+    let kernel = kernel("integers", &[("N", n as i64)]);
+    let program = compile(&kernel);
+    let mut draw = |rng: &mut Rng| match rng.below(6) {
+        0 => i32::MIN,
+        1 => i32::MAX,
+        2 => rng.below(5) as i32 - 2,
+        // Above 2^24 an i32 is not exact in f32: the round trip rounds to nearest even.
+        3 => (rng.next() as i32) | 1,
+        _ => rng.below(2001) as i32 - 1000,
+    };
+    for t in token_counts(&mut rng) {
+        let a: Vec<i32> = (0..t * n).map(|_| draw(&mut rng)).collect();
+        let b: Vec<i32> = (0..t * n)
+            .enumerate()
+            .map(|(i, _)| {
+                if rng.below(4) == 0 {
+                    a[i]
+                } else {
+                    draw(&mut rng)
+                }
+            })
+            .collect();
+        let pairs = || a.iter().zip(&b).map(|(&x, &y)| (x, y));
+        let want = vec![
+            Want::I(pairs().map(|(x, y)| i64::from(x.wrapping_add(y))).collect()),
+            Want::I(pairs().map(|(x, y)| i64::from(x.wrapping_sub(y))).collect()),
+            Want::I(pairs().map(|(x, y)| i64::from(x.wrapping_mul(y))).collect()),
+            Want::I(pairs().map(|(x, y)| i64::from(x.max(y))).collect()),
+            Want::I(
+                pairs()
+                    .map(|(x, y)| i64::from(if x == y { x.wrapping_neg() } else { y.max(0) }))
+                    .collect(),
+            ),
+            // i32 -> f32 rounds to nearest even (exact in f64 first), f32 -> i32 saturates.
+            Want::I(a.iter().map(|&x| to_i32(f64::from(x as f32))).collect()),
+        ];
+        let inputs = [
+            Tensor::from_i32(vec![t, n], a.clone()).unwrap(),
+            Tensor::from_i32(vec![t, n], b.clone()).unwrap(),
+        ];
+        check(
+            &kernel,
+            &program,
+            &inputs,
+            &want,
+            &format!("integers T={t}"),
+        );
     }
 }
 
