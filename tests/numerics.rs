@@ -764,7 +764,7 @@ fn integers_wrap_and_round_trip_through_f32() {
     let n = 16usize;
     let kernel = kernel("integers", &[("N", n as i64)]);
     let program = compile(&kernel);
-    let mut draw = |rng: &mut Rng| match rng.below(6) {
+    let draw = |rng: &mut Rng| match rng.below(6) {
         0 => i32::MIN,
         1 => i32::MAX,
         2 => rng.below(5) as i32 - 2,
