@@ -103,23 +103,56 @@ fn values(t: &Tensor) -> Vec<f64> {
     }
 }
 
-/// Collects the bounds of every value while the interpreter runs (see `super::eval_with_bounds`).
-#[derive(Default)]
+/// Collects the bounds of every value while the interpreter runs (see `super::eval_with_bounds`), and
+/// drops a value's bound after its last use, as the interpreter drops the value.
 pub(crate) struct Bounds {
     bounds: FxHashMap<Value, Bound>,
+    /// For every value, the last op that uses it.
+    last_use: FxHashMap<Value, Op>,
+    /// The kernel's outputs, kept to the end.
+    outputs: Vec<Value>,
 }
 
 impl Bounds {
-    /// The bound of `value` (exact when unknown: parameters and constants).
-    pub(crate) fn get(&self, value: Value) -> Bound {
+    pub(crate) fn new(kernel: &Kernel) -> Bounds {
+        let mut last_use = FxHashMap::default();
+        for &op in &kernel.order {
+            if let Some(data) = kernel.ops.get(op) {
+                for &arg in &data.args {
+                    last_use.insert(arg, op);
+                }
+            }
+        }
+        Bounds {
+            bounds: FxHashMap::default(),
+            last_use,
+            outputs: kernel.outputs.iter().map(|o| o.value).collect(),
+        }
+    }
+
+    /// The bound of `value`, a tensor of `len` elements (0 for values without a recorded bound).
+    pub(crate) fn get(&self, value: Value, len: usize) -> Bound {
         self.bounds
             .get(&value)
             .cloned()
-            .unwrap_or(Bound::Elements(Vec::new()))
+            .unwrap_or_else(|| Bound::Elements(vec![0.0; len]))
     }
 
     /// Records the bounds of the results of `op`, computed from its operands and results.
     pub(crate) fn observe(&mut self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) {
+        let data = &kernel.ops[op];
+        let out = self.results(kernel, op, args, results);
+        for (&value, bound) in data.results.iter().zip(out) {
+            self.bounds.insert(value, bound);
+        }
+        for arg in &data.args {
+            if self.last_use.get(arg) == Some(&op) && !self.outputs.contains(arg) {
+                self.bounds.remove(arg);
+            }
+        }
+    }
+
+    fn results(&self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) -> Vec<Bound> {
         let data = &kernel.ops[op];
         let tensors: Vec<&Tensor> = args
             .iter()
@@ -128,14 +161,15 @@ impl Bounds {
                 Rt::Routes(_) => None,
             })
             .collect();
+        if tensors.len() != data.args.len() {
+            // A routing table among the operands: the MoE ops have no rule.
+            return vec![Bound::NoRule(data.kind.name()); data.results.len()];
+        }
         let arg_bounds: Vec<Bound> = data
             .args
             .iter()
             .zip(&tensors)
-            .map(|(&v, t)| match self.get(v) {
-                Bound::Elements(e) if e.is_empty() => Bound::Elements(vec![0.0; t.len()]),
-                b => b,
-            })
+            .map(|(&v, t)| self.get(v, t.len()))
             .collect();
         let result_tensors: Vec<&Tensor> = results
             .iter()
@@ -144,12 +178,12 @@ impl Bounds {
                 Rt::Routes(_) => None,
             })
             .collect();
-        let out = if let Some(name) = arg_bounds.iter().find_map(|b| match b {
+        if let Some(name) = arg_bounds.iter().find_map(|b| match b {
             Bound::NoRule(name) => Some(*name),
             Bound::Elements(_) => None,
         }) {
             vec![Bound::NoRule(name); data.results.len()]
-        } else if tensors.len() != data.args.len() || result_tensors.len() != data.results.len() {
+        } else if result_tensors.len() != data.results.len() {
             vec![Bound::NoRule(data.kind.name()); data.results.len()]
         } else {
             let arg_bounds: Vec<Vec<f64>> = arg_bounds
@@ -166,9 +200,6 @@ impl Bounds {
                     .collect(),
                 None => vec![Bound::NoRule(data.kind.name()); data.results.len()],
             }
-        };
-        for (&value, bound) in data.results.iter().zip(out) {
-            self.bounds.insert(value, bound);
         }
     }
 }

@@ -380,7 +380,7 @@ pub fn eval_with_bounds(
     kernel: &Kernel,
     inputs: &[Tensor],
 ) -> Result<(Vec<Tensor>, Vec<Bound>), EvalError> {
-    let mut bounds = bound::Bounds::default();
+    let mut bounds = bound::Bounds::new(kernel);
     let outputs = eval_observed(kernel, inputs, &mut |op, args, results| {
         bounds.observe(kernel, op, args, results)
     })?;
@@ -388,10 +388,7 @@ pub fn eval_with_bounds(
         .outputs
         .iter()
         .zip(&outputs)
-        .map(|(o, t)| match bounds.get(o.value) {
-            Bound::Elements(e) if e.is_empty() => Bound::Elements(vec![0.0; t.len()]),
-            b => b,
-        })
+        .map(|(o, t)| bounds.get(o.value, t.len()))
         .collect();
     Ok((outputs, output_bounds))
 }
