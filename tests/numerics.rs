@@ -80,6 +80,17 @@ pub fn arith<const N: usize>(x: Tensor<f32, (T, N)>, y: Tensor<f32, (T, N)>) -> 
 }
 
 #[moge::kernel]
+pub fn compares<const N: usize>(x: Tensor<f32, (T, N)>, y: Tensor<f32, (T, N)>) -> (
+    Tensor<f32, (T, N)>, Tensor<f32, (T, N)>, Tensor<f32, (T, N)>, Tensor<f32, (T, N)>,
+    Tensor<f32, (T, N)>, Tensor<f32, (T, N)>,
+) {
+    (
+        cast::<f32>(x == y), cast::<f32>(x != y), cast::<f32>(x < y),
+        cast::<f32>(x <= y), cast::<f32>(x > y), select(x >= y, y, x),
+    )
+}
+
+#[moge::kernel]
 pub fn casts<const N: usize>(x: Tensor<f32, (T, N)>) -> (
     Tensor<bf16, (T, N)>, Tensor<f16, (T, N)>, Tensor<i32, (T, N)>, Tensor<f32, (T, N)>,
 ) {
@@ -684,6 +695,60 @@ fn arithmetic_compare_and_select_follow_ieee() {
         let y = random_matrix(&mut rng, t, n, ANY);
         let want = arith_want(&x, &y);
         check(&kernel, &program, &[x, y], &want, &format!("arith T={t}"));
+    }
+}
+
+#[test]
+fn comparisons_with_nan_are_false_except_not_equal() {
+    let mut rng = Rng(0xc0_3a7e);
+    let n = 40usize;
+    let kernel = kernel("compares", &[("N", n as i64)]);
+    let program = compile(&kernel);
+    for t in token_counts(&mut rng) {
+        let x = random_matrix(&mut rng, t, n, ANY);
+        // Half of y copies x, so that equal values (signed zeros, infinities, NaN) meet.
+        let y_data: Vec<f32> = x
+            .as_f32()
+            .unwrap()
+            .iter()
+            .map(|&v| {
+                if rng.below(2) == 0 {
+                    v
+                } else {
+                    random_row(&mut rng, 1, ANY)[0]
+                }
+            })
+            .collect();
+        let y = Tensor::from_f32(DType::F32, vec![t, n], y_data).unwrap();
+        let (a, b) = (as_f64(&x), as_f64(&y));
+        let mask = |f: fn(f64, f64) -> bool| {
+            Want::F(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&a, &b)| f64::from(u8::from(f(a, b))))
+                    .collect(),
+            )
+        };
+        let want = vec![
+            mask(|a, b| a == b),
+            mask(|a, b| a != b),
+            mask(|a, b| a < b),
+            mask(|a, b| a <= b),
+            mask(|a, b| a > b),
+            Want::F(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&a, &b)| if a >= b { b } else { a })
+                    .collect(),
+            ),
+        ];
+        check(
+            &kernel,
+            &program,
+            &[x, y],
+            &want,
+            &format!("compares T={t}"),
+        );
     }
 }
 
