@@ -322,6 +322,45 @@ fn reduce_max_returns_the_first_index_of_the_maximum() {
 }
 
 #[test]
+fn extremum_reductions_propagate_the_first_nan() {
+    // The emulator's documented choice (the Atlas A2 docs say nothing): a NaN among the reduced elements
+    // is the result, with the first NaN's index; without MOGE_EMU_NAN_SKIPS.
+    let n = 1000usize;
+    let mut x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 0.5).collect();
+    x[700] = 1000.0;
+    x[300] = f32::NAN;
+    x[600] = f32::NAN;
+    let report = launched(
+        VECTOR_OPS,
+        "reduce_max_index",
+        1,
+        vec![input("x", f32_bytes(&x)), output("out", 8)],
+        u32_bytes(&[n as u32, 48]),
+    );
+    let out = &report.args[1].bytes;
+    assert!(bytes_f32(&out[..4])[0].is_nan());
+    assert_eq!(bytes_u32(&out[4..8]), vec![300]);
+
+    // Row argmax through WholeReduceMax: a NaN anywhere in the row wins, also after a larger value and
+    // when it is the first element.
+    let (rows, cols) = (3usize, 10usize);
+    let mut x = vec![1.0f32; rows * cols];
+    x[4] = 9.0;
+    x[7] = f32::NAN;
+    x[cols] = f32::NAN;
+    x[cols + 5] = f32::INFINITY;
+    x[2 * cols + 3] = f32::INFINITY;
+    let report = launched(
+        VECTOR_OPS,
+        "row_argmax",
+        1,
+        vec![input("x", f32_bytes(&x)), output("index", rows * 4)],
+        u32_bytes(&[rows as u32, cols as u32]),
+    );
+    assert_eq!(bytes_i32(&report.args[1].bytes), vec![7, 0, 3]);
+}
+
+#[test]
 fn topk_rows_sorts_descending_with_stable_ties() {
     let (rows, k) = (3usize, 5usize);
     let mut rng = Rng(99);
