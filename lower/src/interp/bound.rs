@@ -23,6 +23,8 @@
 //! - every other op (not lowered to the vector unit) has no rule: its results, and everything computed
 //!   from them, are [`Bound::NoRule`], and a comparison falls back to the per-dtype table.
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap;
 
 use super::elementwise::{sigmoid, Broadcast};
@@ -165,12 +167,15 @@ impl Bounds {
             // A routing table among the operands: the MoE ops have no rule.
             return vec![Bound::NoRule(data.kind.name()); data.results.len()];
         }
-        let arg_bounds: Vec<Bound> = data
-            .args
-            .iter()
-            .zip(&tensors)
-            .map(|(&v, t)| self.get(v, t.len()))
-            .collect();
+        // Borrowed, not cloned: the operands' bounds can be as large as the interpreter's values.
+        let mut arg_bounds: Vec<Cow<'_, [f64]>> = Vec::with_capacity(tensors.len());
+        for (&v, t) in data.args.iter().zip(&tensors) {
+            match self.bounds.get(&v) {
+                Some(Bound::Elements(e)) => arg_bounds.push(Cow::Borrowed(e)),
+                Some(Bound::NoRule(name)) => return vec![Bound::NoRule(name); data.results.len()],
+                None => arg_bounds.push(Cow::Owned(vec![0.0; t.len()])),
+            }
+        }
         let result_tensors: Vec<&Tensor> = results
             .iter()
             .filter_map(|rt| match rt {
@@ -178,21 +183,9 @@ impl Bounds {
                 Rt::Routes(_) => None,
             })
             .collect();
-        if let Some(name) = arg_bounds.iter().find_map(|b| match b {
-            Bound::NoRule(name) => Some(*name),
-            Bound::Elements(_) => None,
-        }) {
-            vec![Bound::NoRule(name); data.results.len()]
-        } else if result_tensors.len() != data.results.len() {
+        if result_tensors.len() != data.results.len() {
             vec![Bound::NoRule(data.kind.name()); data.results.len()]
         } else {
-            let arg_bounds: Vec<Vec<f64>> = arg_bounds
-                .into_iter()
-                .map(|b| match b {
-                    Bound::Elements(e) => e,
-                    Bound::NoRule(_) => Vec::new(),
-                })
-                .collect();
             match propagate(&data.kind, &tensors, &arg_bounds, &result_tensors) {
                 Some(bounds) => bounds
                     .into_iter()
@@ -209,9 +202,10 @@ impl Bounds {
 fn propagate(
     kind: &OpKind,
     args: &[&Tensor],
-    b: &[Vec<f64>],
+    b: &[Cow<'_, [f64]>],
     res: &[&Tensor],
 ) -> Option<Vec<Vec<f64>>> {
+    let b: Vec<&[f64]> = b.iter().map(|c| c.as_ref()).collect();
     let y = res.first().map(|t| values(t)).unwrap_or_default();
     let dtype = res.first()?.dtype;
     let one = |v: Vec<f64>| Some(vec![v]);
@@ -223,7 +217,7 @@ fn propagate(
             let x = values(args[0]);
             one(x
                 .iter()
-                .zip(&b[0])
+                .zip(b[0].iter())
                 .zip(&y)
                 .map(|((&x, &bx), &y)| unary_bound(*u, x, bx, y) + rounding(dtype, y))
                 .collect())
@@ -257,7 +251,7 @@ fn propagate(
             let from = args[0].dtype;
             one(x
                 .iter()
-                .zip(&b[0])
+                .zip(b[0].iter())
                 .zip(&y)
                 .map(|((_, &bx), &y)| match (from, *to) {
                     (DType::Bool, _) | (_, DType::Bool) => 0.0,
@@ -283,9 +277,9 @@ fn propagate(
             ])
             .ok()?;
             let cond = args[0].as_bool()?;
-            one(bc.map3(cond, &b[1], &b[2]))
+            one(bc.map3(cond, b[1], b[2]))
         }
-        OpKind::Reshape { .. } => one(b[0].clone()),
+        OpKind::Reshape { .. } => one(b[0].to_vec()),
         OpKind::Reduce { op, axis, .. } => {
             let s = super::reduce::split_axis(&args[0].shape, *axis).ok()?;
             let x = values(args[0]);
