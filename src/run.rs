@@ -4,7 +4,8 @@
 //! [`run_program`] takes a specialized kernel and its inputs (tensors, `.npy` files, or a seed for
 //! deterministic random inputs), compiles it to Ascend C, launches it through the
 //! [launch API](moge_runtime::launch), evaluates the same inputs with the interpreter, and compares
-//! every output with the tolerance of its dtype ([`Tolerance::for_dtype`](moge_runtime::report::Tolerance::for_dtype), the one place tolerances
+//! every output within the error bound the interpreter derives from the graph
+//! ([`compare_bounded`](moge_runtime::report::compare_bounded), the one place tolerances
 //! are stated). Into the output directory it writes:
 //!
 //! - every output as `NAME.npy`, named as `mogec eval` names them (the returned identifier, or `outI`;
@@ -283,10 +284,11 @@ pub fn check_program(
     let program_ref = ProgramRef::new(&program.manifest, &sources)?;
     let launched = launch::launch(program_ref, inputs, backend)?;
     let start = Instant::now();
-    let expected = interp::eval(kernel, inputs).map_err(|source| RunError::Eval {
-        kernel: kernel.name.clone(),
-        source: Box::new(source),
-    })?;
+    let (expected, bounds) =
+        interp::eval_with_bounds(kernel, inputs).map_err(|source| RunError::Eval {
+            kernel: kernel.name.clone(),
+            source: Box::new(source),
+        })?;
     let interp_time = start.elapsed();
     if expected.len() != launched.outputs.len() {
         return Err(RunError::OutputCount {
@@ -298,8 +300,8 @@ pub fn check_program(
     let comparisons = launched
         .outputs
         .iter()
-        .zip(&expected)
-        .map(|(got, want)| report::compare(got, want))
+        .zip(expected.iter().zip(&bounds))
+        .map(|(got, (want, bound))| report::compare_bounded(got, want, bound))
         .collect();
     Ok(Checked {
         launched,

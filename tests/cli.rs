@@ -1639,6 +1639,8 @@ fn an_input_can_come_through_a_pipe() {
         fs::read(out.join("weight.npy")).expect("read"),
         fs::read(dir.join("weight.npy")).expect("read")
     );
+}
+
 // ---------------------------------------------------------------------------------------------
 // program tensor names and emitted symbols
 

@@ -3,8 +3,9 @@
 //! sizes, the core count 48 +- 1, large) and configurations (Pangu Pro MoE's E = 64, G = 8; a
 //! non-power-of-two E = 24, G = 3; rows whose bytes are not a multiple of 32).
 //!
-//! Tolerances are the per-dtype ones of `moge_runtime::report::Tolerance` (f32: 1e-6 + 1e-5 |x|, bf16:
-//! 1e-5 + 1e-2 |x|, i32 exact). Every run also checks the GM traffic against a formula: every tensor
+//! Tolerances are those of `check_program`: twice the error bound the interpreter derives from the graph
+//! plus an ulp of the output (`moge_runtime::report::compare_bounded`); `tests/numerics.rs` checks the
+//! numeric rules themselves with special values. Every run also checks the GM traffic against a formula: every tensor
 //! with T rows is read or written exactly once, and every table without rows is read once per core,
 //! `min(48, max(T, 1))` cores.
 //!
@@ -262,6 +263,49 @@ fn ties_pick_the_lowest_index() {
     assert_eq!(&want[1].as_i32().unwrap()[..2], &[0, 2]);
     assert_eq!(&want[2].as_i32().unwrap()[..3], &[0, 0, 0]);
     check_run(&kernel, &compile(&kernel), 4, &[x, groups]);
+}
+
+#[test]
+fn gate_with_non_finite_logits_picks_an_expert_of_every_group() {
+    // Issue 6: with a NaN in a row the gate wrote expert id E, outside every group. Rows: one NaN;
+    // all -inf; +inf and NaN in different groups; all NaN; -0.0 and +0.0 only.
+    let e = 64usize;
+    let mut logits = Vec::new();
+    let mut row = vec![0.25f32; e];
+    row[10] = f32::NAN;
+    logits.extend(&row);
+    logits.extend(vec![f32::NEG_INFINITY; e]);
+    let mut row: Vec<f32> = (0..e).map(|i| i as f32 * 0.01).collect();
+    row[3] = f32::INFINITY;
+    row[40] = f32::NAN;
+    logits.extend(&row);
+    logits.extend(vec![f32::NAN; e]);
+    logits.extend((0..e).map(|i| if i % 3 == 0 { -0.0 } else { 0.0 }));
+    let rows = logits.len() / e;
+    let x = Tensor::from_f32(DType::F32, vec![rows, e], logits).unwrap();
+    let scale = Tensor::from_f32(DType::F32, vec![e], vec![1.0; e]).unwrap();
+    let kernel = load_kernel("gate.rs", GATE_SOURCE, None, &[("E", 64), ("G", 8)]).unwrap();
+    let program = compile(&kernel);
+    check_run(&kernel, &program, rows as i64, &[x.clone(), scale.clone()]);
+    // Every id is inside its own group; softmax makes every row with a NaN or +inf all NaN, so those
+    // rows (and the all -inf row, whose softmax is NaN too) pick the first expert of each group.
+    let checked =
+        check_program(&kernel, &program, &[x, scale], &EmulatorBackend::default()).unwrap();
+    let ids = checked.launched.outputs[1].as_i32().unwrap();
+    for (at, &id) in ids.iter().enumerate() {
+        let group = (at % 8) as i32;
+        assert!(
+            (8 * group..8 * group + 8).contains(&id),
+            "row {} group {group}: id {id}",
+            at / 8
+        );
+    }
+    let first: Vec<i32> = (0..8).map(|g| 8 * g).collect();
+    for r in 0..4 {
+        assert_eq!(&ids[8 * r..8 * r + 8], &first[..], "row {r}");
+    }
+    // Signed zeros are equal: the softmax is uniform and each group's first expert wins.
+    assert_eq!(&ids[32..40], &first[..]);
 }
 
 #[test]

@@ -387,6 +387,8 @@ fn a_kernel_killed_by_sigkill_is_reported_as_probably_out_of_memory() {
     assert!(text.contains("signal 9"), "{text}");
     assert!(text.contains("out-of-memory killer"), "{text}");
     assert!(text.contains("`killed`"), "{text}");
+}
+
 /// Kernels whose results are parameters, shadowed parameters or one value twice launch through the
 /// library like any other: every output is a tensor of its own, written by the device kernel.
 #[test]

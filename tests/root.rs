@@ -8,4 +8,5 @@ mod launch_errors;
 mod moge_reference;
 mod readme_refusals;
 mod names;
+mod numerics;
 mod ui;

@@ -1,23 +1,32 @@
 //! What a launch measured, and how device results are compared with the reference interpreter.
 //!
 //! A [`LaunchReport`] has one [`KernelReport`] per device kernel (grid, tiling, GM traffic, UB use, wall
-//! time) and the program's totals. [`compare`] measures how far a device result is from the
-//! interpreter's, with the per-dtype [`Tolerance`]s defined here — the one place moge states them:
+//! time) and the program's totals. [`compare_bounded`] measures how far a device result is from the
+//! interpreter's — the one place moge decides what is close enough:
 //!
-//! | dtype | absolute | relative | why |
-//! |---|---|---|---|
-//! | `f32` | 1e-6 | 1e-5 | reductions sum in a different order than the interpreter (vector lanes, then across lanes) |
-//! | `f16` | 1e-6 | 1e-3 | one unit in the last place (2^-10 relative at most) after a last rounding that may differ |
-//! | `bf16` | 1e-5 | 1e-2 | one unit in the last place (2^-7 relative at most) |
-//! | `i32` | 0 | 0 | exact |
+//! - an output with an error bound from the graph ([`Bound::Elements`], computed by
+//!   [`moge_lower::interp::eval_with_bounds`] from a rule per op) passes element `i` when
+//!   `|got - expected| <= 2 B[i] + 1 ulp of the output dtype at expected[i]`: both the interpreter and
+//!   the device stay within `B` of the exact value, and their last roundings may differ by an ulp. This
+//!   is in units that fit each op: ulps of the output for elementwise ops, the sum of magnitudes for
+//!   sums, means and the row sums of softmax and RMSNorm;
+//! - an output computed through an op without a bound rule ([`Bound::NoRule`]; the ops the vector unit
+//!   does not run) falls back to the per-dtype [`Tolerance`] table:
 //!
-//! An element passes when `|got - expected| <= abs + rel * |expected|`, when both are NaN, or when both
-//! are the same infinity.
+//! | dtype | absolute | relative |
+//! |---|---|---|
+//! | `f32` | 1e-6 | 1e-5 |
+//! | `f16` | 1e-6 | 1e-3 |
+//! | `bf16` | 1e-5 | 1e-2 |
+//! | `i32` | 0 | 0 |
+//!
+//! Either way, NaN matches only NaN and an infinity only the same infinity. In JSON, non-finite numbers
+//! are the strings `"inf"`, `"-inf"` and `"nan"` (JSON has no literal for them).
 
 use std::fmt;
 use std::time::Duration;
 
-use moge_lower::interp::{Tensor, TensorData};
+use moge_lower::interp::{ulp, Bound, Tensor, TensorData};
 use moge_lower::DType;
 use serde_json::{json, Map, Value};
 
@@ -162,7 +171,7 @@ impl LaunchReport {
             "gm_bytes_read": self.gm_bytes_read(),
             "gm_bytes_written": self.gm_bytes_written(),
             "compulsory_bytes": self.compulsory_bytes,
-            "traffic_ratio": self.traffic_ratio().map(finite),
+            "traffic_ratio": self.traffic_ratio().map(number),
             "ub_bytes": self.ub_bytes(),
             "ub_high_water": self.ub_high_water(),
             "wall_us": micros(self.wall()),
@@ -254,14 +263,19 @@ impl Tolerance {
 
     /// Whether `got` is close enough to `expected`.
     pub fn allows(&self, got: f64, expected: f64) -> bool {
-        if got.is_nan() || expected.is_nan() {
-            return got.is_nan() && expected.is_nan();
-        }
-        if got.is_infinite() || expected.is_infinite() {
-            return got == expected;
-        }
-        (got - expected).abs() <= self.abs + self.rel * expected.abs()
+        within(got, expected, self.abs + self.rel * expected.abs())
     }
+}
+
+/// Whether `got` is within `allowed` of `expected`; NaN matches only NaN, an infinity only itself.
+fn within(got: f64, expected: f64, allowed: f64) -> bool {
+    if got.is_nan() || expected.is_nan() {
+        return got.is_nan() && expected.is_nan();
+    }
+    if got.is_infinite() || expected.is_infinite() {
+        return got == expected;
+    }
+    (got - expected).abs() <= allowed
 }
 
 impl fmt::Display for Tolerance {
@@ -270,6 +284,74 @@ impl fmt::Display for Tolerance {
             f.write_str("exact")
         } else {
             write!(f, "abs {:e} + rel {:e}", self.abs, self.rel)
+        }
+    }
+}
+
+/// The tolerance a comparison applied.
+#[derive(Clone, PartialEq, Debug)]
+pub enum ToleranceUsed {
+    /// `|got - expected| <= 2 B + ulps * ulp(dtype, expected)`, `B` per element from the graph.
+    Bound {
+        /// Ulps of the output dtype added to twice the bound.
+        ulps: f64,
+        /// The largest allowed difference over the finite elements.
+        max_allowed: f64,
+        /// The largest `|got - expected|` divided by its allowed difference (0 when all are equal).
+        max_err_ratio: f64,
+    },
+    /// The per-dtype table, for outputs computed through `op`, which has no bound rule (`None`: no
+    /// bound was asked for).
+    Table {
+        /// The table's entry.
+        tolerance: Tolerance,
+        /// The op without a bound rule.
+        op: Option<&'static str>,
+    },
+}
+
+impl ToleranceUsed {
+    /// The tolerance as a JSON object with a `rule` key (`"bound"` or `"dtype"`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            ToleranceUsed::Bound {
+                ulps,
+                max_allowed,
+                max_err_ratio,
+            } => json!({
+                "rule": "bound",
+                "formula": format!("2 B + {ulps} ulp"),
+                "max_allowed": number(*max_allowed),
+                "max_err_ratio": number(*max_err_ratio),
+            }),
+            ToleranceUsed::Table { tolerance, op } => json!({
+                "rule": "dtype",
+                "abs": tolerance.abs,
+                "rel": tolerance.rel,
+                "no_bound_rule_for": op,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for ToleranceUsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ToleranceUsed::Bound {
+                ulps,
+                max_allowed,
+                max_err_ratio,
+            } => write!(
+                f,
+                "2 B + {ulps} ulp from the graph, largest allowed {max_allowed:.3e}, worst error / allowed {max_err_ratio:.2e}"
+            ),
+            ToleranceUsed::Table { tolerance, op } => {
+                write!(f, "{tolerance}")?;
+                if let Some(op) = op {
+                    write!(f, ", the dtype table: `{op}` has no bound rule")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -291,7 +373,7 @@ pub struct Comparison {
     /// The result's dtype (the interpreter's).
     pub dtype: DType,
     /// The tolerance applied.
-    pub tolerance: Tolerance,
+    pub tolerance: ToleranceUsed,
     /// Elements compared.
     pub elements: usize,
     /// The largest `|got - expected|` over elements where both are finite (0 when there are none);
@@ -314,19 +396,19 @@ impl Comparison {
         self.mismatches == 0 && self.layout_mismatch.is_none()
     }
 
-    /// The comparison as a JSON object (non-finite errors are `null`).
+    /// The comparison as a JSON object (non-finite numbers are the strings `"inf"`, `"-inf"`, `"nan"`).
     pub fn to_json(&self) -> Value {
         json!({
             "dtype": self.dtype.name(),
             "elements": self.elements,
-            "tolerance": { "abs": self.tolerance.abs, "rel": self.tolerance.rel },
-            "max_abs_err": finite(self.max_abs_err),
-            "max_rel_err": finite(self.max_rel_err),
+            "tolerance": self.tolerance.to_json(),
+            "max_abs_err": number(self.max_abs_err),
+            "max_rel_err": number(self.max_rel_err),
             "mismatches": self.mismatches,
             "first_mismatch": self.first_mismatch.as_ref().map(|m| json!({
                 "index": m.index,
-                "got": finite(m.got),
-                "expected": finite(m.expected),
+                "got": number(m.got),
+                "expected": number(m.expected),
             })),
             "layout_mismatch": self.layout_mismatch,
         })
@@ -362,6 +444,86 @@ pub fn compare(got: &Tensor, expected: &Tensor) -> Comparison {
 
 /// Compares a device result with the interpreter's `expected` with an explicit tolerance.
 pub fn compare_with(got: &Tensor, expected: &Tensor, tolerance: Tolerance) -> Comparison {
+    compare_inner(
+        got,
+        expected,
+        ToleranceUsed::Table {
+            tolerance,
+            op: None,
+        },
+        |_, e| tolerance.abs + tolerance.rel * e.abs(),
+    )
+}
+
+/// Ulps of the output dtype allowed on top of twice the bound: the interpreter and the device may round
+/// their last result differently.
+pub const BOUND_ULPS: f64 = 1.0;
+
+/// Compares a device result with the interpreter's `expected`, whose error bound (from
+/// [`moge_lower::interp::eval_with_bounds`]) is `bound`: element `i` passes when it is within
+/// `2 bound[i] + 1 ulp(expected[i])`, or, for an output without a bound rule, within the dtype table.
+pub fn compare_bounded(got: &Tensor, expected: &Tensor, bound: &Bound) -> Comparison {
+    let none = Vec::new();
+    let elements = match bound {
+        Bound::Elements(b) if b.len() == expected.len() => b,
+        Bound::NoRule(op) => {
+            let tolerance = Tolerance::for_dtype(expected.dtype);
+            return compare_inner(
+                got,
+                expected,
+                ToleranceUsed::Table {
+                    tolerance,
+                    op: Some(op),
+                },
+                |_, e| tolerance.abs + tolerance.rel * e.abs(),
+            );
+        }
+        // A bound of the wrong length (a malformed caller) is no bound: demand exact equality.
+        Bound::Elements(_) => &none,
+    };
+    let dtype = expected.dtype;
+    let allowed = |i: usize, e: f64| {
+        2.0 * elements.get(i).copied().unwrap_or(0.0) + BOUND_ULPS * ulp(dtype, e)
+    };
+    let mut comparison = compare_inner(
+        got,
+        expected,
+        ToleranceUsed::Bound {
+            ulps: BOUND_ULPS,
+            max_allowed: 0.0,
+            max_err_ratio: 0.0,
+        },
+        allowed,
+    );
+    if comparison.layout_mismatch.is_none() {
+        let (got_values, expected_values) = (values(got), values(expected));
+        let (mut max_allowed, mut max_ratio) = (0.0f64, 0.0f64);
+        for (i, (&g, &e)) in got_values.iter().zip(&expected_values).enumerate() {
+            if g.is_finite() && e.is_finite() {
+                let a = allowed(i, e);
+                max_allowed = max_allowed.max(a);
+                let diff = (g - e).abs();
+                if diff > 0.0 {
+                    max_ratio = max_ratio.max(if a > 0.0 { diff / a } else { f64::INFINITY });
+                }
+            }
+        }
+        comparison.tolerance = ToleranceUsed::Bound {
+            ulps: BOUND_ULPS,
+            max_allowed,
+            max_err_ratio: max_ratio,
+        };
+    }
+    comparison
+}
+
+/// Compares with `allowed(i, expected[i])` the largest allowed difference of finite element `i`.
+fn compare_inner(
+    got: &Tensor,
+    expected: &Tensor,
+    tolerance: ToleranceUsed,
+    allowed: impl Fn(usize, f64) -> f64,
+) -> Comparison {
     let elements = expected.len();
     let mut comparison = Comparison {
         dtype: expected.dtype,
@@ -409,7 +571,7 @@ pub fn compare_with(got: &Tensor, expected: &Tensor, tolerance: Tolerance) -> Co
                 comparison.max_rel_err = comparison.max_rel_err.max(rel);
             }
         }
-        if !tolerance.allows(g, e) {
+        if !within(g, e, allowed(flat, e)) {
             comparison.mismatches += 1;
             if comparison.first_mismatch.is_none() {
                 comparison.first_mismatch = Some(Mismatch {
@@ -444,12 +606,15 @@ fn unflatten(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     index
 }
 
-/// A JSON number, or `null` when not finite.
-fn finite(value: f64) -> Value {
-    if value.is_finite() {
-        json!(value)
+/// A JSON number; JSON has no literal for non-finite numbers, so they are the strings `"inf"`, `"-inf"`
+/// and `"nan"` (which `numpy.float64` and Python's `float` read back).
+pub fn number(value: f64) -> Value {
+    if value.is_nan() {
+        json!("nan")
+    } else if value.is_infinite() {
+        json!(if value > 0.0 { "inf" } else { "-inf" })
     } else {
-        Value::Null
+        json!(value)
     }
 }
 
@@ -559,7 +724,67 @@ mod tests {
         let c = compare(&got, &expected);
         assert_eq!(c.mismatches, 1);
         assert!(c.max_abs_err.is_infinite());
-        assert_eq!(c.to_json()["max_abs_err"], Value::Null);
+        assert_eq!(c.to_json()["max_abs_err"], "inf");
+    }
+
+    #[test]
+    fn bounded_comparisons_allow_twice_the_bound_and_an_ulp() {
+        let expected = f32_tensor(
+            DType::F32,
+            vec![5],
+            vec![1.0, 1.0, f32::NAN, f32::INFINITY, 0.0],
+        );
+        // Element 0: 1 + 2 * 2^-20 + 2^-23 is exactly at the edge; element 1 one ulp beyond it.
+        let edge = 1.0 + 2.0 * f32::powi(2.0, -20) + f32::powi(2.0, -23);
+        let got = f32_tensor(
+            DType::F32,
+            vec![5],
+            vec![
+                edge,
+                edge + f32::powi(2.0, -23),
+                f32::NAN,
+                f32::INFINITY,
+                0.0,
+            ],
+        );
+        let bound = Bound::Elements(vec![
+            f64::powi(2.0, -20),
+            f64::powi(2.0, -20),
+            0.0,
+            0.0,
+            0.0,
+        ]);
+        let c = compare_bounded(&got, &expected, &bound);
+        assert_eq!(c.mismatches, 1);
+        assert_eq!(c.first_mismatch.as_ref().unwrap().index, vec![1]);
+        // NaN against NaN and the same infinity match and add no error.
+        assert_eq!(c.max_abs_err, f64::from(edge + f32::powi(2.0, -23)) - 1.0);
+        let json = c.to_json();
+        assert_eq!(json["tolerance"]["rule"], "bound");
+        assert_eq!(json["tolerance"]["formula"], "2 B + 1 ulp");
+        // Element 1 is (2^-19 + 2^-22) / (2^-19 + 2^-23) = 9/8.5 of its allowance.
+        let ratio = json["tolerance"]["max_err_ratio"].as_f64().unwrap();
+        assert!((ratio - 9.0 / 8.5).abs() < 1e-12, "{ratio}");
+        // Without a rule, the dtype table decides and the report names the op.
+        let c = compare_bounded(&got, &expected, &Bound::NoRule("matmul"));
+        assert!(c.passed());
+        let json = c.to_json();
+        assert_eq!(json["tolerance"]["rule"], "dtype");
+        assert_eq!(json["tolerance"]["no_bound_rule_for"], "matmul");
+    }
+
+    #[test]
+    fn non_finite_numbers_are_distinguishable_in_json() {
+        assert_eq!(number(f64::INFINITY), "inf");
+        assert_eq!(number(f64::NEG_INFINITY), "-inf");
+        assert_eq!(number(f64::NAN), "nan");
+        assert_eq!(number(0.5), 0.5);
+        let expected = f32_tensor(DType::F32, vec![2], vec![f32::NAN, 1.0]);
+        let got = f32_tensor(DType::F32, vec![2], vec![f32::NEG_INFINITY, 1.0]);
+        let c = compare(&got, &expected);
+        let json = c.to_json();
+        assert_eq!(json["first_mismatch"]["got"], "-inf");
+        assert_eq!(json["first_mismatch"]["expected"], "nan");
     }
 
     #[test]

@@ -322,6 +322,45 @@ fn reduce_max_returns_the_first_index_of_the_maximum() {
 }
 
 #[test]
+fn extremum_reductions_propagate_the_first_nan() {
+    // The emulator's documented choice (the Atlas A2 docs say nothing): a NaN among the reduced elements
+    // is the result, with the first NaN's index; without MOGE_EMU_NAN_SKIPS.
+    let n = 1000usize;
+    let mut x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 0.5).collect();
+    x[700] = 1000.0;
+    x[300] = f32::NAN;
+    x[600] = f32::NAN;
+    let report = launched(
+        VECTOR_OPS,
+        "reduce_max_index",
+        1,
+        vec![input("x", f32_bytes(&x)), output("out", 8)],
+        u32_bytes(&[n as u32, 48]),
+    );
+    let out = &report.args[1].bytes;
+    assert!(bytes_f32(&out[..4])[0].is_nan());
+    assert_eq!(bytes_u32(&out[4..8]), vec![300]);
+
+    // Row argmax through WholeReduceMax: a NaN anywhere in the row wins, also after a larger value and
+    // when it is the first element.
+    let (rows, cols) = (3usize, 10usize);
+    let mut x = vec![1.0f32; rows * cols];
+    x[4] = 9.0;
+    x[7] = f32::NAN;
+    x[cols] = f32::NAN;
+    x[cols + 5] = f32::INFINITY;
+    x[2 * cols + 3] = f32::INFINITY;
+    let report = launched(
+        VECTOR_OPS,
+        "row_argmax",
+        1,
+        vec![input("x", f32_bytes(&x)), output("index", rows * 4)],
+        u32_bytes(&[rows as u32, cols as u32]),
+    );
+    assert_eq!(bytes_i32(&report.args[1].bytes), vec![7, 0, 3]);
+}
+
+#[test]
 fn topk_rows_sorts_descending_with_stable_ties() {
     let (rows, k) = (3usize, 5usize);
     let mut rng = Rng(99);
@@ -375,9 +414,11 @@ fn cast_between_float_and_bfloat16_rounds_as_documented() {
         (0xFF80_0000, [0xFF80, 0xFF80, 0xFF80, 0xFF80, 0xFF80]), // -inf
         (0x7FC0_0000, [0x7FC0, 0x7FC0, 0x7FC0, 0x7FC0, 0x7FC0]), // quiet NaN
         (0x0000_0001, [0x0000, 0x0000, 0x0001, 0x0000, 0x0000]), // 2^-149 against the bf16 step 2^-133
-        (0x4049_0FDB, [0x4049, 0x4049, 0x404A, 0x4049, 0x4049]), // pi
         (0x477F_FF00, [0x4780, 0x477F, 0x4780, 0x4780, 0x477F]), // 65535: rounding up carries into the exponent
-        (0xC2F6_E979, [0xC2F7, 0xC2F7, 0xC2F6, 0xC2F7, 0xC2F6]), // -123.456
+        // The largest finite float: rounding away from zero overflows to infinity, as IEEE 754 says (the
+        // Atlas A2 default INF/NaN mode); toward zero stays at the largest finite bfloat16 0x7F7F.
+        (0x7F7F_FFFF, [0x7F80, 0x7F7F, 0x7F80, 0x7F80, 0x7F7F]),
+        (0xFF7F_FFFF, [0xFF80, 0xFF80, 0xFF7F, 0xFF80, 0xFF7F]),
     ];
     let x: Vec<u32> = cases.iter().map(|c| c.0).collect();
     // bfloat16 -> float is exact: the bits move to the top half.

@@ -206,7 +206,8 @@ pub enum OpKind {
     },
     /// Row lookup: `out[i..., :] = table[index[i...], :]`. Operands: `table` (rank >= 1), `index`
     /// (`i32`, any shape). Result shape: `index.shape ++ table.shape[1..]`, dtype of `table`. An index
-    /// outside `0..table.shape[0]` is an evaluation error.
+    /// outside `0..table.shape[0]` is clamped into it (a negative index reads row 0, a too large one the
+    /// last row), as the emitted kernels do; gathering from an empty table is an evaluation error.
     Gather,
     /// The adjoint of `gather`: `out = zeros(size, src.shape[index.rank..]); out[index[i...]] +=
     /// src[i...]`, accumulated in index order (C order) in f32. Operands: `src`, `index` (`i32`, shape

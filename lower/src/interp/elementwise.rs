@@ -311,7 +311,7 @@ impl Broadcast {
     }
 
     /// `c[i] ? a[i] : b[i]` over the broadcast result.
-    fn map3<T: Copy>(&self, c: &[bool], a: &[T], b: &[T]) -> Vec<T> {
+    pub(crate) fn map3<T: Copy>(&self, c: &[bool], a: &[T], b: &[T]) -> Vec<T> {
         if self.same.iter().all(|&s| s) {
             return c
                 .iter()

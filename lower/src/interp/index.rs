@@ -177,7 +177,7 @@ fn check_indices(
         .collect()
 }
 
-/// `out[i..., :] = table[index[i...], :]`.
+/// `out[i..., :] = table[clamp(index[i...], 0, rows - 1), :]`.
 pub(crate) fn gather(table: &Tensor, index: &Tensor) -> Result<Tensor, OpError> {
     let operand = Operand::new(1, "index");
     let ids = index_values(index, operand)?;
@@ -189,7 +189,16 @@ pub(crate) fn gather(table: &Tensor, index: &Tensor) -> Result<Tensor, OpError> 
         });
     };
     let row_len: usize = rest.iter().product();
-    let rows_picked = check_indices(index, ids, operand, rows)?;
+    // Out-of-range indices are clamped, the rule the emitted kernels follow (README "Numeric rules"); an
+    // empty table has no row to clamp to.
+    let rows_picked = if rows == 0 {
+        check_indices(index, ids, operand, rows)?
+    } else {
+        let last = i64::try_from(rows - 1).unwrap_or(i64::MAX);
+        ids.iter()
+            .map(|&i| i64::from(i).clamp(0, last) as usize)
+            .collect()
+    };
     fn pick<T: Copy>(v: &[T], rows: &[usize], row_len: usize) -> Vec<T> {
         let mut out = Vec::with_capacity(rows.len() * row_len);
         for &r in rows {

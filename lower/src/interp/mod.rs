@@ -12,7 +12,14 @@
 //! - selections (`topk`, `group_topk`, `argmax`, `argmin`) break ties by the lowest index; a NaN counts
 //!   as the extremum (as NumPy's `argmax` and `torch.topk` treat it);
 //! - `i32` arithmetic wraps, integer division truncates towards zero and a division by zero gives 0;
-//! - a `gather` or `scatter_add` index, or a `route` expert id, out of range is an evaluation error.
+//! - a `gather` index out of range is clamped into the table (the rule the emitted kernels follow); a
+//!   `scatter_add` index or a `route` expert id out of range is an evaluation error;
+//! - float to 16-bit float overflow gives an infinity (IEEE 754, the Atlas A2 INF/NaN mode); float to
+//!   `i32` truncates, saturates and maps NaN to 0 (README "Numeric rules").
+//!
+//! [`eval_with_bounds`] also returns, for every output element, a bound on its distance from the exact
+//! result that holds for any `f32` implementation of the ops, the emitted kernels included (module
+//! `bound`); device results are compared within twice that bound.
 //!
 //! Before evaluating, [`eval`] checks the inputs against the parameter types and binds the dynamic
 //! dims from the input shapes ([`bind_dims`]); every op's results are checked against their declared
@@ -20,6 +27,7 @@
 //! [`random_inputs`] makes deterministic inputs for tests.
 
 mod bind;
+mod bound;
 mod elementwise;
 mod index;
 mod layout;
@@ -40,6 +48,7 @@ use crate::graph::specialize::SpecializeError;
 use crate::graph::{DType, Dim, DimEvalError, Kernel, Op, OpKind, SrcLoc, Sym, Type, Value};
 
 pub use bind::bind_dims;
+pub use bound::{half_ulp, ulp, Bound, F32_UNIT};
 pub use random::{random_inputs, SplitMix64};
 pub use tensor::{round_f64_to, round_to, Tensor, TensorData, TensorError};
 
@@ -361,6 +370,38 @@ pub(crate) enum Rt {
 /// Inputs of a 16-bit float dtype are rounded to it on entry (a [`Tensor`] built with
 /// [`Tensor::from_f32`] already is).
 pub fn eval(kernel: &Kernel, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+    eval_observed(kernel, inputs, &mut |_, _, _| {})
+}
+
+/// [`eval`], and for every output a bound on the distance of each element from the exact result (see
+/// the module `bound` for the rules): any implementation of the ops in `f32` arithmetic, the emitted
+/// kernels included, stays within it, so two of them differ by at most twice the bound.
+pub fn eval_with_bounds(
+    kernel: &Kernel,
+    inputs: &[Tensor],
+) -> Result<(Vec<Tensor>, Vec<Bound>), EvalError> {
+    let mut bounds = bound::Bounds::new(kernel);
+    let outputs = eval_observed(kernel, inputs, &mut |op, args, results| {
+        bounds.observe(kernel, op, args, results)
+    })?;
+    let output_bounds = kernel
+        .outputs
+        .iter()
+        .zip(&outputs)
+        .map(|(o, t)| bounds.get(o.value, t.len()))
+        .collect();
+    Ok((outputs, output_bounds))
+}
+
+/// Called after every op with the op, its operands and its results.
+type Observer<'a> = dyn FnMut(Op, &[&Rt], &[Rt]) + 'a;
+
+/// [`eval`], calling `observe(op, operands, results)` after every op.
+fn eval_observed(
+    kernel: &Kernel,
+    inputs: &[Tensor],
+    observe: &mut Observer<'_>,
+) -> Result<Vec<Tensor>, EvalError> {
     let env = Env::bind(kernel, inputs)?;
     env.check_constraints()?;
     let malformed = |message: String| EvalError::Malformed {
@@ -419,6 +460,12 @@ pub fn eval(kernel: &Kernel, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError
             env.check_result(index, &declared.ty, rt)
                 .map_err(|error| op_error(kernel, op, error))?;
         }
+        let operands: Vec<&Rt> = data
+            .args
+            .iter()
+            .filter_map(|&arg| slots.get(arg).and_then(Option::as_ref))
+            .collect();
+        observe(op, &operands, &results);
         for (&value, rt) in data.results.iter().zip(results) {
             slots[value] = Some(rt);
         }

@@ -5,8 +5,9 @@
 //! per-expert scale, or an RMSNorm weight) are loaded once per core in `init`. Floats are computed in
 //! `f32`; a result whose dtype is `bf16`/`f16` is rounded to it after every op, exactly where the
 //! reference interpreter rounds (composites once, at the end). Reductions, softmax and top-k work on
-//! segments (rows, or groups of a row); top-k picks the lowest index among equal values by comparing
-//! every element with the segment maximum and taking the minimum index where they are equal.
+//! segments (rows, or groups of a row). Selections follow the README's numeric rules (a NaN wins, then
+//! the extremum, lowest index among equals): the extremum instructions see only NaN-free keys, and each
+//! pick is the minimum of an index code per element (see `select_k`), so an index is always in range.
 //!
 //! Layout requirements are collected first ([`super::layout`]), then instructions are emitted op by op.
 //! Every scratch tile gets its own buffer here; [`super::alloc`] shares them afterwards.
@@ -1089,6 +1090,10 @@ impl Lowering<'_> {
                 None => return Err(self.unsupported(op, "unknown unary op")),
             },
         }
+        if u == UnaryOp::Relu && elem == Elem::F32 {
+            // relu(NaN) is NaN (README "Numeric rules"); `Relu` does not document it.
+            self.keep_nan(dst, src);
+        }
         if !exact {
             self.round_to(dst, dtype);
         }
@@ -1231,9 +1236,36 @@ impl Lowering<'_> {
         }
         if !matches!(b, BinaryOp::Max | BinaryOp::Min) {
             self.round_to(dst, dtype);
+        } else if elem == Elem::F32 {
+            // A NaN operand gives NaN (README "Numeric rules"); what `Max`/`Min` do with a NaN is not
+            // documented, so the NaNs are put back explicitly. Constants are never NaN.
+            for (v, bc) in [(lhs, bl), (rhs, br)] {
+                if bc != Bcast::Scalar {
+                    let operand = self.full_operand(op, v, res, elem)?;
+                    self.keep_nan(dst, operand);
+                }
+            }
         }
         self.tile.insert(res, dst);
         Ok(())
+    }
+
+    /// `dst = x` where `x` is NaN (`x != x`), else `dst` unchanged: propagates NaN through an
+    /// instruction whose NaN behaviour is not documented.
+    fn keep_nan(&mut self, dst: Tile, x: Tile) {
+        let not_nan = self.like("not_nan", Elem::Mask, x);
+        self.emit(InstData::Compare {
+            dst: not_nan,
+            lhs: x,
+            rhs: x,
+            mode: CmpMode::Eq,
+        });
+        self.emit(InstData::Select {
+            dst,
+            mask: not_nan,
+            on_true: dst,
+            on_false: SelectFalse::Tile(x),
+        });
     }
 
     fn cast(&mut self, op: Op, x: Value, to: DType, res: Value) -> Result<(), LowerError> {
@@ -1534,12 +1566,10 @@ impl Lowering<'_> {
         let src = self.value_tile(op, x)?;
         let seg = self.seg_view(cols, segs, len);
         let dst = self.result_tile(res, Elem::F32);
-        let rop = match r {
-            ReduceOp::Sum | ReduceOp::Mean => SegReduceOp::Sum,
-            ReduceOp::Max => SegReduceOp::Max,
-            ReduceOp::Min => SegReduceOp::Min,
-        };
-        self.seg_reduce(rop, dst, src, seg);
+        match r {
+            ReduceOp::Sum | ReduceOp::Mean => self.seg_reduce(SegReduceOp::Sum, dst, src, seg),
+            ReduceOp::Max | ReduceOp::Min => self.nan_extremum(r == ReduceOp::Min, dst, src, seg),
+        }
         if r == ReduceOp::Mean {
             let n = self.like("seg_len", Elem::F32, dst);
             self.emit(InstData::Duplicate {
@@ -1558,6 +1588,53 @@ impl Lowering<'_> {
         }
         self.tile.insert(res, dst);
         Ok(())
+    }
+
+    /// `dst = max(segment)` (`min` with `min`), NaN when the segment holds one (README "Numeric rules").
+    /// The extremum instruction sees `x` with NaN replaced by the weakest value, since what it does with a
+    /// NaN is not documented; a sum of NaN where `x` is NaN and -0.0 elsewhere is then added, which is NaN
+    /// when there was one and leaves every other result exact.
+    fn nan_extremum(&mut self, min: bool, dst: Tile, src: Tile, seg: SegView) {
+        let (weakest, extremum) = if min {
+            (f32::INFINITY, SegReduceOp::Min)
+        } else {
+            (f32::NEG_INFINITY, SegReduceOp::Max)
+        };
+        let not_nan = self.like("not_nan", Elem::Mask, src);
+        self.emit(InstData::Compare {
+            dst: not_nan,
+            lhs: src,
+            rhs: src,
+            mode: CmpMode::Eq,
+        });
+        let key = self.like("key", Elem::F32, src);
+        self.emit(InstData::Select {
+            dst: key,
+            mask: not_nan,
+            on_true: src,
+            on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
+        });
+        self.seg_reduce(extremum, dst, key, seg);
+        let is_nan = self.like("is_nan", Elem::Mask, src);
+        self.emit(InstData::Not {
+            dst: is_nan,
+            src: not_nan,
+        });
+        let nan_part = self.like("nan_part", Elem::F32, src);
+        self.emit(InstData::Select {
+            dst: nan_part,
+            mask: is_nan,
+            on_true: src,
+            on_false: SelectFalse::Scalar(Scalar::f32(-0.0)),
+        });
+        let nan_sum = self.like("nan_sum", Elem::F32, dst);
+        self.seg_reduce(SegReduceOp::Sum, nan_sum, nan_part, seg);
+        self.emit(InstData::Binary {
+            op: VecBinary::Add,
+            dst,
+            lhs: dst,
+            rhs: nan_sum,
+        });
     }
 
     fn softmax(
@@ -1761,66 +1838,146 @@ impl Lowering<'_> {
                 self.layouts.stride(out_cols)
             },
         };
-        let mut work = src;
+        // The selection rule (README "Numeric rules"): a NaN wins, then the largest value (the smallest with
+        // `min`), the lowest index among equals (-0.0 equals +0.0). What the extremum instructions do with a
+        // NaN is not documented, so they only ever see `key`, `x` with every NaN replaced by the weakest
+        // value; NaN positions compete through the index candidates instead. Every candidate is an index
+        // code: `i` for a NaN at index `i`, `last + i` for a value equal to the best key, and at least
+        // `2 * last` for anything else (picked elements have their alive index set to `2 * last`), so one
+        // minimum finds the pick and the result is always an index inside the segment.
+        let (weakest, extremum) = if min {
+            (f32::INFINITY, SegReduceOp::Min)
+        } else {
+            (f32::NEG_INFINITY, SegReduceOp::Max)
+        };
+        let gone = 2.0 * last as f32;
+        let not_nan = self.like("not_nan", Elem::Mask, src);
+        self.emit(InstData::Compare {
+            dst: not_nan,
+            lhs: src,
+            rhs: src,
+            mode: CmpMode::Eq,
+        });
+        let mut key = self.like("key", Elem::F32, src);
+        self.emit(InstData::Select {
+            dst: key,
+            mask: not_nan,
+            on_true: src,
+            on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
+        });
+        let mut alive_index = index;
         let mut picks: Vec<(Tile, Tile)> = Vec::new();
         for j in 0..k {
-            // With one pick, the values are the result itself.
-            let v = match values {
-                Some(vv) if k == 1 => self.result_tile(vv, Elem::F32),
-                _ => self.per_seg_tile("best", Elem::F32, segs),
-            };
-            self.seg_reduce(
-                if min {
-                    SegReduceOp::Min
-                } else {
-                    SegReduceOp::Max
-                },
-                v,
-                work,
-                seg,
-            );
-            let vb = self.seg_expand(v, src, seg);
+            let best = self.per_seg_tile("best", Elem::F32, segs);
+            self.seg_reduce(extremum, best, key, seg);
+            let best_b = self.seg_expand(best, src, seg);
             let hit = self.like("hit", Elem::Mask, src);
             self.emit(InstData::Compare {
                 dst: hit,
-                lhs: work,
-                rhs: vb,
+                lhs: key,
+                rhs: best_b,
                 mode: CmpMode::Eq,
+            });
+            let shifted = self.like("index_plus", Elem::F32, src);
+            self.emit(InstData::Scalar {
+                op: VecScalar::Adds,
+                dst: shifted,
+                src: alive_index,
+                scalar: Scalar::f32(last as f32),
+            });
+            let ranked = self.like("ranked", Elem::F32, src);
+            self.emit(InstData::Select {
+                dst: ranked,
+                mask: hit,
+                on_true: shifted,
+                on_false: SelectFalse::Scalar(Scalar::f32(gone)),
             });
             let cand = self.like("cand", Elem::F32, src);
             self.emit(InstData::Select {
                 dst: cand,
-                mask: hit,
-                on_true: index,
-                on_false: SelectFalse::Scalar(Scalar::f32(last as f32)),
+                mask: not_nan,
+                on_true: ranked,
+                on_false: SelectFalse::Tile(alive_index),
             });
+            let code = self.per_seg_tile("best_code", Elem::F32, segs);
+            self.seg_reduce(SegReduceOp::Min, code, cand, seg);
+            // index = code - last * [code >= last], with [code >= last] = min(max(code + 1 - last, 0), 1) on
+            // whole numbers.
+            let over = self.per_seg_tile("over", Elem::F32, segs);
+            for (op, scalar) in [
+                (VecScalar::Adds, 1.0 - last as f32),
+                (VecScalar::Maxs, 0.0),
+                (VecScalar::Mins, 1.0),
+                (VecScalar::Muls, -(last as f32)),
+            ] {
+                let from = if op == VecScalar::Adds { code } else { over };
+                self.emit(InstData::Scalar {
+                    op,
+                    dst: over,
+                    src: from,
+                    scalar: Scalar::f32(scalar),
+                });
+            }
             let ix = self.per_seg_tile("best_index", Elem::F32, segs);
-            self.seg_reduce(SegReduceOp::Min, ix, cand, seg);
-            if j + 1 < k {
-                // Knock the pick out: work = (index != pick) ? work : -inf.
+            self.emit(InstData::Binary {
+                op: VecBinary::Add,
+                dst: ix,
+                lhs: code,
+                rhs: over,
+            });
+            let mut value = ix;
+            if values.is_some() || j + 1 < k {
                 let ib = self.seg_expand(ix, src, seg);
-                let keep = self.like("keep", Elem::Mask, src);
+                let is_pick = self.like("is_pick", Elem::Mask, src);
                 self.emit(InstData::Compare {
-                    dst: keep,
+                    dst: is_pick,
                     lhs: index,
                     rhs: ib,
-                    mode: CmpMode::Ne,
+                    mode: CmpMode::Eq,
                 });
-                let next = self.like("work", Elem::F32, src);
-                let gone = if min {
-                    f32::INFINITY
-                } else {
-                    f32::NEG_INFINITY
-                };
-                self.emit(InstData::Select {
-                    dst: next,
-                    mask: keep,
-                    on_true: work,
-                    on_false: SelectFalse::Scalar(Scalar::f32(gone)),
-                });
-                work = next;
+                if let Some(vv) = values {
+                    // The picked value: a sum of x[pick] and -0.0 elsewhere, exact for every x (NaN and
+                    // infinities included).
+                    let picked = self.like("picked", Elem::F32, src);
+                    self.emit(InstData::Select {
+                        dst: picked,
+                        mask: is_pick,
+                        on_true: src,
+                        on_false: SelectFalse::Scalar(Scalar::f32(-0.0)),
+                    });
+                    value = if k == 1 {
+                        self.result_tile(vv, Elem::F32)
+                    } else {
+                        self.per_seg_tile("value", Elem::F32, segs)
+                    };
+                    self.seg_reduce(SegReduceOp::Sum, value, picked, seg);
+                }
+                if j + 1 < k {
+                    // Knock the pick out of the later rounds.
+                    let other = self.like("other", Elem::Mask, src);
+                    self.emit(InstData::Not {
+                        dst: other,
+                        src: is_pick,
+                    });
+                    let next_index = self.like("alive_index", Elem::F32, src);
+                    self.emit(InstData::Select {
+                        dst: next_index,
+                        mask: other,
+                        on_true: alive_index,
+                        on_false: SelectFalse::Scalar(Scalar::f32(gone)),
+                    });
+                    let next_key = self.like("key", Elem::F32, src);
+                    self.emit(InstData::Select {
+                        dst: next_key,
+                        mask: other,
+                        on_true: key,
+                        on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
+                    });
+                    alive_index = next_index;
+                    key = next_key;
+                }
             }
-            picks.push((v, ix));
+            picks.push((value, ix));
         }
         let (val_f, idx_f) = if k == 1 {
             picks[0]

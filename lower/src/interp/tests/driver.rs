@@ -173,7 +173,7 @@ fn constraints_are_checked_with_the_bound_dims() {
 #[test]
 fn op_errors_name_the_op_its_location_and_the_operand() {
     let mut b = Builder::new("g");
-    let table = b.param("table", DType::F32, lits(&[3]));
+    let src = b.param("src", DType::F32, lits(&[2]));
     let index = b.param("index", DType::I32, lits(&[2]));
     let loc = SrcLoc {
         line: 3,
@@ -182,16 +182,16 @@ fn op_errors_name_the_op_its_location_and_the_operand() {
         end_col: 40,
     };
     let out = b.k.push_op(
-        OpKind::Gather,
-        vec![table, index],
-        vec![lty(DType::F32, &[2])],
+        OpKind::ScatterAdd { size: Dim::lit(3) },
+        vec![src, index],
+        vec![lty(DType::F32, &[3])],
         loc,
     )[0];
     let k = b.finish(&[out]);
-    let err = eval(&k, &[f32t(&[3], &[1.0, 2.0, 3.0]), i32t(&[2], &[1, 7])]).unwrap_err();
+    let err = eval(&k, &[f32t(&[2], &[1.0, 2.0]), i32t(&[2], &[1, 7])]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "in `gather` (op2 at 3:17): operand 1 (`index`): index 7 at position [1] is outside 0..3"
+        "in `scatter_add` (op2 at 3:17): operand 1 (`index`): index 7 at position [1] is outside 0..3"
     );
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::excessive_precision)]
 //! in f64) in the comments next to it, never copied from the interpreter's output.
 
+mod bound;
 mod driver;
 mod elementwise;
 mod index;

@@ -26,6 +26,16 @@ inline T quiet_nan() {
     return T(std::nanf(""));
 }
 
+// What Max/Min/Relu and the extremum reductions do with a NaN is not documented for Atlas A2; the emulator
+// propagates it. A kernel source that defines MOGE_EMU_NAN_SKIPS before including kernel_operator.h gets the
+// other plausible behaviour instead (a NaN operand is ignored: the other operand, 0 for Relu, the extremum
+// of the other elements), so a test can check that a kernel's results do not depend on the choice.
+#ifdef MOGE_EMU_NAN_SKIPS
+constexpr bool kNanSkips = true;
+#else
+constexpr bool kNanSkips = false;
+#endif
+
 struct AddOp {
     template <typename T>
     T operator()(const T& a, const T& b) const {
@@ -73,6 +83,9 @@ struct MaxOp {
     template <typename T>
     T operator()(const T& a, const T& b) const {
         if constexpr (is_float_type<T>()) {
+            if (kNanSkips && (is_nan_value(a) || is_nan_value(b))) {
+                return is_nan_value(a) ? b : a;
+            }
             if (is_nan_value(a) || is_nan_value(b)) {
                 return quiet_nan<T>();
             }
@@ -87,6 +100,9 @@ struct MinOp {
     template <typename T>
     T operator()(const T& a, const T& b) const {
         if constexpr (is_float_type<T>()) {
+            if (kNanSkips && (is_nan_value(a) || is_nan_value(b))) {
+                return is_nan_value(a) ? b : a;
+            }
             if (is_nan_value(a) || is_nan_value(b)) {
                 return quiet_nan<T>();
             }
@@ -178,7 +194,7 @@ struct ReluOp {
     T operator()(const T& x) const {
         if constexpr (is_float_type<T>()) {
             if (is_nan_value(x)) {
-                return x;
+                return kNanSkips ? T(0.0f) : x;
             }
             return to_float(x) > 0.0f ? x : T(0.0f);
         } else {
@@ -490,9 +506,9 @@ inline double round_integral(double q, AscendC::RoundMode mode) {
 }
 
 /// Rounds the double `x` to a binary format with `precision` significand bits, minimum normal exponent
-/// `min_exp` and maximum exponent `max_exp`. Finite overflow saturates to the largest finite value when
-/// `saturate`, else follows IEEE for the rounding direction.
-inline double round_to_format(double x, int precision, int min_exp, int max_exp, AscendC::RoundMode mode, bool saturate) {
+/// `min_exp` and maximum exponent `max_exp`. Finite overflow follows IEEE 754 for the rounding direction (the
+/// Atlas A2 default INF/NaN mode, not the legacy saturation mode; see the README).
+inline double round_to_format(double x, int precision, int min_exp, int max_exp, AscendC::RoundMode mode) {
     using AscendC::RoundMode;
     if (!std::isfinite(x) || x == 0.0) {
         return x;
@@ -506,9 +522,6 @@ inline double round_to_format(double x, int precision, int min_exp, int max_exp,
     const double largest = std::ldexp(2.0 - std::ldexp(1.0, 1 - precision), max_exp);
     if (std::fabs(result) <= largest) {
         return result;
-    }
-    if (saturate) {
-        return std::copysign(largest, x);
     }
     const double infinity = std::copysign(HUGE_VAL, x);
     switch (mode) {
@@ -527,10 +540,11 @@ inline float widen_quieted(float value) {
     return (bits & 0x7fffffffu) > 0x7f800000u ? bits_float(bits | 0x00400000u) : value;
 }
 
-/// binary32 to bfloat16 bits in `mode` (not CAST_ODD), saturating finite overflow to the largest finite value,
-/// with integer operations on the bit pattern. Gives the same bits as `round_to_format(x, 8, -126, 127,
-/// mode, true)` followed by truncation (NaN: quiet NaN with the upper payload bits, as
-/// `float_to_bf16_bits`).
+/// binary32 to bfloat16 bits in `mode` (not CAST_ODD), with integer operations on the bit pattern. Overflow
+/// follows IEEE 754 for the rounding direction (the Atlas A2 default INF/NaN mode, see the README): ties
+/// to even, ties away and toward the overflow's sign give infinity, toward zero the largest finite value. Gives
+/// the same bits as `round_to_format(x, 8, -126, 127, mode)` followed by truncation (NaN: quiet NaN
+/// with the upper payload bits, as `float_to_bf16_bits`).
 inline uint16_t float_to_bf16_mode(float value, AscendC::RoundMode mode) {
     // Branch-free (selects only) so that the loops of Cast vectorize once the mode is a constant.
     using AscendC::RoundMode;
@@ -550,22 +564,18 @@ inline uint16_t float_to_bf16_mode(float value, AscendC::RoundMode mode) {
             rounded = (magnitude + 0x7fffu + ((magnitude >> 16) & 1u)) & 0xffff0000u;
             break;
     }
-    // A finite value rounded past the largest finite bfloat16 saturates to it; infinities stay.
-    rounded = (magnitude < 0x7f800000u && rounded >= 0x7f800000u) ? 0x7f7f0000u : rounded;
+    // A carry out of the largest finite magnitude lands exactly on the infinity pattern 0x7f800000, which is
+    // the IEEE result of overflow in every mode that rounds away from zero; infinities stay.
     rounded = magnitude == 0x7f800000u ? magnitude : rounded;
     const uint32_t finite = (sign | rounded) >> 16;
     const uint32_t nan = (x >> 16) | 0x40u;
     return static_cast<uint16_t>(magnitude > 0x7f800000u ? nan : finite);
 }
 
-/// binary32 to half bits with ties to even (CAST_RINT, and CAST_NONE which rounds the same way), saturating
-/// finite overflow to 65504: the same bits as `cast_value`'s general path for these modes.
-inline uint16_t float_to_half_rint_saturating(float value) {
-    const uint16_t bits = float_to_half_bits(value);
-    if ((bits & 0x7fffu) == 0x7c00u && std::isfinite(value)) {
-        return static_cast<uint16_t>((bits & 0x8000u) | 0x7bffu);
-    }
-    return bits;
+/// binary32 to half bits with ties to even (CAST_RINT, and CAST_NONE which rounds the same way); overflow
+/// gives infinity (IEEE, the INF/NaN mode): the same bits as `cast_value`'s general path for these modes.
+inline uint16_t float_to_half_rint(float value) {
+    return float_to_half_bits(value);
 }
 
 /// One element of Cast, the general path: rounds through double (slow; see `cast_value` for the fast paths).
@@ -576,15 +586,15 @@ inline D cast_value_general(const S& value, AscendC::RoundMode mode) {
         if constexpr (std::is_same<S, float>::value) {
             return std::isfinite(x) ? static_cast<float>(round_integral(x, mode)) : value;
         } else {
-            return static_cast<float>(round_to_format(x, 24, -126, 127, mode, false));
+            return static_cast<float>(round_to_format(x, 24, -126, 127, mode));
         }
     } else if constexpr (std::is_same<D, half>::value) {
         half result;
-        result.val = float_to_half_bits(static_cast<float>(round_to_format(x, 11, -14, 15, mode, true)));
+        result.val = float_to_half_bits(static_cast<float>(round_to_format(x, 11, -14, 15, mode)));
         return result;
     } else if constexpr (std::is_same<D, bfloat16_t>::value) {
         bfloat16_t result;
-        const float rounded = static_cast<float>(round_to_format(x, 8, -126, 127, mode, true));
+        const float rounded = static_cast<float>(round_to_format(x, 8, -126, 127, mode));
         result.val = std::isnan(rounded) ? float_to_bf16_bits(rounded) : static_cast<uint16_t>(float_bits(rounded) >> 16);
         return result;
     } else {
@@ -619,7 +629,7 @@ inline D cast_value(const S& value, AscendC::RoundMode mode) {
     } else if constexpr (std::is_same<D, half>::value && std::is_same<S, float>::value) {
         if (mode == AscendC::RoundMode::CAST_RINT || mode == AscendC::RoundMode::CAST_NONE) {
             half result;
-            result.val = float_to_half_rint_saturating(value);
+            result.val = float_to_half_rint(value);
             return result;
         }
     } else if constexpr (std::is_same<D, float>::value && std::is_same<S, int32_t>::value) {

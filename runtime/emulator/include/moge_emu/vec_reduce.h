@@ -55,14 +55,24 @@ inline T index_bits(uint32_t index) {
     return slot;
 }
 
-/// Extremum of a sequence with the lowest index among equals.
+/// Extremum of a sequence with the lowest index among equals. A NaN wins over every number, for the maximum
+/// and the minimum alike (the first NaN's index is kept): the Atlas A2 documentation of WholeReduceMax/Min,
+/// ReduceMax/Min and BlockReduceMax/Min does not say what a NaN does, so this is the emulator's choice (see
+/// README "Semantics worth knowing"); moge's own kernels never reduce a NaN with these instructions.
 struct Extremum {
     bool found = false;
     float value = 0;
     uint32_t index = 0;
 
     void offer(float candidate, uint32_t at, bool is_max) {
-        if (!found || (is_max ? candidate > value : candidate < value)) {
+        if (kNanSkips && std::isnan(candidate)) {
+            // The other behaviour a test may ask for (MOGE_EMU_NAN_SKIPS, see vec_elementwise.h).
+            return;
+        }
+        if (found && std::isnan(value)) {
+            return;
+        }
+        if (!found || std::isnan(candidate) || (is_max ? candidate > value : candidate < value)) {
             found = true;
             value = candidate;
             index = at;
