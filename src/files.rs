@@ -120,39 +120,20 @@ pub fn write_all(
 /// The `.npy` file names of a run: one per output, and (for random inputs) one per parameter.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct NpyNames {
-    /// Per output, in order: `NAME.npy`, or `NAME_1.npy`, `NAME_2.npy`... when outputs share a name.
+    /// Per output, in order: `NAME.npy`.
     pub outputs: Vec<String>,
-    /// Per parameter, in order (empty unless asked for): `PARAM.npy`, or `PARAM.input.npy` when an
-    /// output took that name.
+    /// Per parameter, in order (empty unless asked for): `PARAM.npy`.
     pub inputs: Vec<String>,
 }
 
 /// The file names `mogec eval` and `mogec run` write `kernel`'s outputs (and, with `with_inputs`,
-/// its random inputs) under.
+/// its random inputs) under: each tensor's own name. The names are unique because the graph
+/// verifier refuses a kernel whose outputs repeat a name or take a parameter's (the frontend picks
+/// `_1`, `_2`, ... suffixes by the rule of `moge_lower::graph::names`), so the files are too.
 pub fn npy_names(kernel: &moge_lower::graph::Kernel, with_inputs: bool) -> NpyNames {
-    let mut outputs: Vec<String> = Vec::with_capacity(kernel.outputs.len());
-    for output in &kernel.outputs {
-        let mut name = format!("{}.npy", output.name);
-        let mut suffix = 1;
-        while outputs.contains(&name) {
-            name = format!("{}_{suffix}.npy", output.name);
-            suffix += 1;
-        }
-        outputs.push(name);
-    }
+    let outputs = kernel.outputs.iter().map(|o| format!("{}.npy", o.name)).collect();
     let inputs = if with_inputs {
-        kernel
-            .params
-            .iter()
-            .map(|param| {
-                let name = format!("{}.npy", param.name);
-                if outputs.contains(&name) {
-                    format!("{}.input.npy", param.name)
-                } else {
-                    name
-                }
-            })
-            .collect()
+        kernel.params.iter().map(|p| format!("{}.npy", p.name)).collect()
     } else {
         Vec::new()
     };

@@ -11,7 +11,7 @@
 //! - every output as `NAME.npy`, named as `mogec eval` names them (the returned identifier, or `outI`;
 //!   `_1`, `_2`... when two outputs share a name); these are the backend's results, not the
 //!   interpreter's;
-//! - with random inputs, every input as `PARAM.npy` (`PARAM.input.npy` when an output took the name),
+//! - with random inputs, every input as `PARAM.npy`,
 //!   so the run can be repeated with `.npy` inputs;
 //! - `report.json`: `kernel`, `backend`, `bindings`, `dims`, `device_kernels`, `block_dim`,
 //!   `gm_bytes_read`, `gm_bytes_written`, `compulsory_bytes`, `traffic_ratio`, `ub_bytes`,

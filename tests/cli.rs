@@ -1568,12 +1568,13 @@ fn an_input_named_like_an_output_gets_its_own_file() {
         "-o",
         arg(&out),
     ]);
-    // The frontend names a repeated result `out1`; the parameter `x` gives way to the output `x`.
-    assert_eq!(listing(&out), vec!["out1.npy", "x.input.npy", "x.npy"]);
+    // The outputs give way to the parameter `x` and to each other (`x_1`, `x_2`), so the input
+    // keeps its own name.
+    assert_eq!(listing(&out), vec!["x.npy", "x_1.npy", "x_2.npy"]);
     // The input written is the one the outputs were computed from: exp of it, twice.
-    let input = read(&out.join("x.input.npy"), DType::F32);
-    let first = read(&out.join("x.npy"), DType::F32);
-    let second = read(&out.join("out1.npy"), DType::F32);
+    let input = read(&out.join("x.npy"), DType::F32);
+    let first = read(&out.join("x_1.npy"), DType::F32);
+    let second = read(&out.join("x_2.npy"), DType::F32);
     let want: Vec<f32> = input
         .as_f32()
         .expect("f32")
@@ -1586,17 +1587,18 @@ fn an_input_named_like_an_output_gets_its_own_file() {
         }
     }
     // The written input fed back, with the same directory for the outputs: no output is named
-    // `x.input.npy`, so this works and replaces the outputs with the same values.
+    // `x.npy`, so this works, leaves the input alone and replaces the outputs with the same values.
     let again = mogec_ok(&[
         "eval",
         arg(&source),
         "--input",
-        &format!("x={}", arg(&out.join("x.input.npy"))),
+        &format!("x={}", arg(&out.join("x.npy"))),
         "-o",
         arg(&out),
     ]);
-    assert!(again.stdout.contains("x.npy"), "{again:#?}");
-    assert_eq!(read(&out.join("x.npy"), DType::F32), first);
+    assert!(again.stdout.contains("x_1.npy"), "{again:#?}");
+    assert_eq!(read(&out.join("x_1.npy"), DType::F32), first);
+    assert_eq!(read(&out.join("x.npy"), DType::F32), input);
 }
 
 #[test]
