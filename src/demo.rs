@@ -128,7 +128,7 @@ pub fn demo_with(
             "  {} ({}, {}): block_dim = {}, {} rows per tile, UB {} of {} per core",
             entry.name,
             entry.core_type,
-            entry.kernel_type,
+            entry.core_type.kernel_type(),
             entry.block_dim,
             entry.tile_rows,
             bytes(entry.ub_bytes),

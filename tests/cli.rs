@@ -562,7 +562,11 @@ fn build_emits_ascend_c_manifest_and_kernel_ir() {
     // The gate is one device kernel: logits in, weights and expert ids out.
     assert_eq!(manifest.kernels.len(), 1);
     let device = &manifest.kernels[0];
-    assert_eq!(device.kernel_type, "KERNEL_TYPE_AIV_ONLY");
+    assert_eq!(
+        device.core_type,
+        moge_codegen_ascendc::manifest::CoreType::Aiv
+    );
+    assert_eq!(device.core_type.kernel_type(), "KERNEL_TYPE_AIV_ONLY");
     assert_eq!(device.args, ["logits", "router_scale", "weight", "expert"]);
     let cpp = fs::read_to_string(dir.join(&device.source)).expect("the .cpp is written");
     assert!(cpp.contains(&format!(

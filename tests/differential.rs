@@ -320,7 +320,7 @@ fn unwritten_rows_are_caught() {
         .iter_mut()
         .find(|f| f.name == "rows_rem")
         .expect("the gate's tiling has a remainder field");
-    field.expr = "0".to_string();
+    field.expr = moge_codegen_ascendc::manifest::SizeExpr::int(0);
     let inputs = random_inputs(&kernel, 7, &[("T", 49)]).unwrap();
     let checked = check_program(&kernel, &program, &inputs, &EmulatorBackend::default()).unwrap();
     assert!(!checked.passed());

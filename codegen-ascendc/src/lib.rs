@@ -126,52 +126,51 @@ pub fn compile_program_with(
 }
 
 fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) -> Manifest {
+    use manifest::{CoreType, Role, SizeExpr, SyncMode, TensorDType};
     let mut params = Vec::new();
     if let Some(first) = kernels.first() {
         let func = first.schedule.func();
-        let mut push = |role: ArgRole| {
-            for a in func.args.values().filter(|a| a.role == role) {
+        for (arg_role, role) in [
+            (ArgRole::Input, Role::Input),
+            (ArgRole::Output, Role::Output),
+        ] {
+            for a in func.args.values().filter(|a| a.role == arg_role) {
                 params.push(manifest::Param {
                     name: a.name.clone(),
-                    role: if role == ArgRole::Input {
-                        "input"
-                    } else {
-                        "output"
-                    }
-                    .to_string(),
-                    dtype: a.dtype.name().to_string(),
-                    shape: a.shape.iter().map(|e| e.to_string()).collect(),
+                    role,
+                    // Bool arguments are refused by the lowering; f32 is never reached for them.
+                    dtype: TensorDType::from_dtype(a.dtype).unwrap_or(TensorDType::F32),
+                    shape: a.shape.iter().cloned().map(SizeExpr::from).collect(),
                 });
             }
-        };
-        push(ArgRole::Input);
-        push(ArgRole::Output);
+        }
     }
     let entries = kernels
         .iter()
         .map(|k| {
             let func = k.schedule.func();
-            let (core_type, kernel_type) = match func.core {
-                CoreKind::Aiv => ("aiv", "KERNEL_TYPE_AIV_ONLY"),
-                CoreKind::Aic => ("aic", "KERNEL_TYPE_AIC_ONLY"),
-                CoreKind::Mix => ("mix", "KERNEL_TYPE_MIX_AIC_1_2"),
-            };
             manifest::KernelEntry {
                 name: k.name.clone(),
                 source: k.file.clone(),
-                core_type: core_type.to_string(),
-                kernel_type: kernel_type.to_string(),
+                core_type: match func.core {
+                    CoreKind::Aiv => CoreType::Aiv,
+                    CoreKind::Aic => CoreType::Aic,
+                    CoreKind::Mix => CoreType::MixAic1_2,
+                },
+                // The emitted kernels have no `PipeBarrier<PIPE_V>` between dependent vector
+                // instructions yet: they need the toolchain's automatic synchronization.
+                sync: SyncMode::Auto,
                 args: func.args.values().map(|a| a.name.clone()).collect(),
-                block_dim: func.split.block_dim.to_string(),
+                block_dim: func.split.block_dim.clone().into(),
                 tiling: func
                     .fields
                     .values()
                     .map(|f| manifest::TilingField {
                         name: f.name.clone(),
-                        expr: f.expr.to_string(),
+                        expr: f.expr.clone().into(),
                     })
                     .collect(),
-                workspace_bytes: "0".to_string(),
+                workspace_bytes: SizeExpr::int(0),
                 ub_bytes: func.ub_bytes(),
                 tile_rows: func.split.tile_rows,
             }
@@ -188,8 +187,8 @@ fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) ->
             .map(|s| s.to_string())
             .collect(),
         params,
-        buffers: Vec::new(),
+        intermediates: Vec::new(),
         kernels: entries,
-        workspace_bytes: "0".to_string(),
+        workspace_bytes: SizeExpr::int(0),
     }
 }

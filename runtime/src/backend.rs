@@ -21,6 +21,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use moge_codegen_ascendc::manifest::CoreType;
+
 use crate::emulator::{self, EmuError, GmArg, RawLaunch};
 
 /// Runs device kernels on GM bytes.
@@ -45,8 +47,8 @@ pub struct KernelSource<'a> {
     pub name: &'a str,
     /// The Ascend C source (one `.cpp`).
     pub source: &'a str,
-    /// The core type of the manifest: `aiv`, `aic` or `mix`.
-    pub core_type: &'a str,
+    /// The core type of the manifest.
+    pub core_type: CoreType,
     /// The target SoC (`ascend910b2`).
     pub target: &'a str,
 }
@@ -243,11 +245,11 @@ impl Backend for EmulatorBackend {
 /// cores running together, which it does not model yet.
 fn check_core_type(backend: &'static str, kernel: &KernelSource<'_>) -> Result<(), BackendError> {
     match kernel.core_type {
-        "aiv" | "aic" => Ok(()),
+        CoreType::Aiv | CoreType::Aic => Ok(()),
         other => Err(BackendError::Unsupported {
             backend,
             kernel: kernel.name.to_string(),
-            reason: format!("core type `{other}` is not supported (expected `aiv` or `aic`)"),
+            reason: format!("core type `{other}` is not supported (expected `AIV` or `AIC`)"),
         }),
     }
 }
@@ -374,7 +376,7 @@ mod tests {
         let source = KernelSource {
             name: "k",
             source: "",
-            core_type: "aiv",
+            core_type: CoreType::Aiv,
             target: "ascend910b2",
         };
         assert!(matches!(
@@ -403,13 +405,13 @@ mod tests {
         let source = KernelSource {
             name: "k",
             source: "not even C++",
-            core_type: "mix",
+            core_type: CoreType::MixAic1_2,
             target: "ascend910b2",
         };
         let err = EmulatorBackend::default().prepare(&source).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the emulator backend cannot launch kernel `k`: core type `mix` is not supported (expected `aiv` or `aic`)"
+            "the emulator backend cannot launch kernel `k`: core type `MIX_AIC_1_2` is not supported (expected `AIV` or `AIC`)"
         );
     }
 }

@@ -18,14 +18,15 @@
 //! bytes (NaN for floats, -1 for integers) so that an element a kernel fails to write shows up in a
 //! comparison instead of passing as a zero; buffers and the workspace start as zeros.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use moge_codegen_ascendc::manifest::{KernelEntry, Param};
+use moge_codegen_ascendc::manifest::{self as mf, CoreType, KernelEntry, ManifestError, Param};
 use moge_codegen_ascendc::{Manifest, Program};
 use moge_lower::interp::{Tensor, TensorData};
 use moge_lower::kir::{Expr, ExprError};
+
+pub use moge_codegen_ascendc::manifest::Role;
 use moge_lower::DType;
 
 use crate::backend::{Backend, BackendError, DeviceArg, DeviceLaunch, KernelSource};
@@ -90,22 +91,26 @@ impl LoadedProgram {
     /// Reads a manifest (`.json`) and every kernel source it names, relative to the manifest's
     /// directory.
     pub fn read(manifest_path: &Path) -> Result<LoadedProgram, LaunchError> {
-        let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|source| LaunchError::Read {
-                path: path.to_path_buf(),
+        let manifest = mf::read(manifest_path).map_err(|err| match err {
+            mf::ReadError::Io { source, .. } => LaunchError::Read {
+                path: manifest_path.to_path_buf(),
                 source,
-            })
-        };
-        let text = read(manifest_path)?;
-        let manifest = Manifest::from_json(&text).map_err(|err| LaunchError::Manifest {
-            program: manifest_path.display().to_string(),
-            message: format!("not a moge manifest: {err}"),
+            },
+            mf::ReadError::Manifest(err) => LaunchError::BadManifest(err),
         })?;
         let dir = manifest_path.parent().unwrap_or(Path::new("."));
         let sources = manifest
             .kernels
             .iter()
-            .map(|k| read(&dir.join(&k.source)))
+            .map(|k| {
+                let path = dir.join(&k.source);
+                std::fs::read_to_string(&path).map_err(|source| LaunchError::Source {
+                    manifest: manifest_path.to_path_buf(),
+                    kernel: k.name.clone(),
+                    path,
+                    source,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(LoadedProgram { manifest, sources })
     }
@@ -159,7 +164,7 @@ pub enum LaunchError {
         /// The parameter.
         param: String,
         /// The parameter's dtype.
-        expected: String,
+        expected: mf::TensorDType,
         /// The input's dtype.
         found: DType,
     },
@@ -299,6 +304,21 @@ pub enum LaunchError {
         /// What was wrong.
         message: String,
     },
+    /// A manifest file is not a valid manifest of this version.
+    #[error(transparent)]
+    BadManifest(#[from] ManifestError),
+    /// A kernel source the manifest names could not be read.
+    #[error("`{}`: kernel `{kernel}` has source `{}`, which cannot be read: {source}", manifest.display(), path.display())]
+    Source {
+        /// The manifest.
+        manifest: PathBuf,
+        /// The kernel.
+        kernel: String,
+        /// The source file, as resolved against the manifest's directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A manifest or source file could not be read.
     #[error("cannot read `{}`: {source}", path.display())]
     Read {
@@ -316,7 +336,9 @@ pub struct LaunchPlan {
     pub program: String,
     /// The dynamic dims, in manifest order, with their values.
     pub dims: Vec<(String, i64)>,
-    /// Every GM tensor: the inputs in order, the outputs in order, then the buffers.
+    /// Bytes of the program's workspace (each kernel gets its own part of it, zero-filled).
+    pub workspace_bytes: u64,
+    /// Every GM tensor: the inputs in order, the outputs in order, then the intermediates.
     pub tensors: Vec<PlannedTensor>,
     /// The device kernels, in launch order.
     pub kernels: Vec<PlannedKernel>,
@@ -327,7 +349,7 @@ pub struct LaunchPlan {
 pub struct PlannedTensor {
     /// Its name.
     pub name: String,
-    /// Input, output or buffer.
+    /// Input, output or intermediate.
     pub role: Role,
     /// Its dtype.
     pub dtype: DType,
@@ -337,24 +359,13 @@ pub struct PlannedTensor {
     pub bytes: u64,
 }
 
-/// What a GM tensor is to the program.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Role {
-    /// Read by the program.
-    Input,
-    /// Written by the program and returned.
-    Output,
-    /// Written by one kernel and read by a later one.
-    Buffer,
-}
-
 /// A device kernel of a planned launch.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PlannedKernel {
     /// The `extern "C"` symbol.
     pub name: String,
-    /// `aiv`, `aic` or `mix`.
-    pub core_type: String,
+    /// Its core type.
+    pub core_type: CoreType,
     /// Cores to launch; 0 when the kernel has nothing to do and is skipped (every tensor it writes is
     /// empty).
     pub block_dim: u32,
@@ -418,7 +429,7 @@ pub fn prepare(program: ProgramRef<'_>, backend: &dyn Backend) -> Result<Duratio
         let kernel = KernelSource {
             name: &entry.name,
             source,
-            core_type: &entry.core_type,
+            core_type: entry.core_type,
             target: &program.manifest.target,
         };
         backend
@@ -445,7 +456,7 @@ pub fn launch(
         gm.push(match tensor.role {
             Role::Input => pack(&inputs[i]),
             Role::Output => vec![OUTPUT_FILL; tensor.bytes as usize],
-            Role::Buffer => vec![0; tensor.bytes as usize],
+            Role::Intermediate | Role::Workspace => vec![0; tensor.bytes as usize],
         });
     }
     let mut kernels = Vec::with_capacity(plan.kernels.len());
@@ -454,7 +465,7 @@ pub fn launch(
     {
         let mut report = KernelReport {
             name: planned.name.clone(),
-            core_type: planned.core_type.clone(),
+            core_type: planned.core_type.to_string(),
             block_dim: planned.block_dim,
             tiling: planned.tiling.clone(),
             workspace_bytes: planned.workspace_bytes,
@@ -482,7 +493,7 @@ pub fn launch(
             kernel: KernelSource {
                 name: &entry.name,
                 source,
-                core_type: &entry.core_type,
+                core_type: entry.core_type,
                 target: &program.manifest.target,
             },
             block_dim: planned.block_dim,
@@ -588,55 +599,42 @@ struct Binding {
 }
 
 impl<'m> Planner<'m> {
+    /// Checks what the types of the manifest cannot: roles in their lists, unique names, kernel
+    /// arguments that name a tensor of the program.
     fn new(manifest: &'m Manifest) -> Result<Planner<'m>, LaunchError> {
         let bad = |message: String| LaunchError::Manifest {
             program: manifest.program.clone(),
             message,
         };
-        let parse = |text: &str, what: &dyn Fn() -> String| {
-            Expr::parse(text)
-                .map_err(|err| bad(format!("{} `{text}` does not parse: {err}", what())))
-        };
-        let parse_param = |param: &'m Param| -> Result<ParsedParam<'m>, LaunchError> {
-            let dtype = DType::from_name(&param.dtype)
-                .filter(|d| *d != DType::Bool)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "{} `{}` has dtype `{}`; expected bf16, f16, f32 or i32",
-                        param.role, param.name, param.dtype
-                    ))
-                })?;
-            let shape = param
-                .shape
-                .iter()
-                .enumerate()
-                .map(|(axis, text)| parse(text, &|| format!("axis {axis} of `{}`", param.name)))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(ParsedParam {
-                param,
-                dtype,
-                shape,
-            })
+        let parsed = |param: &'m Param| ParsedParam {
+            param,
+            dtype: param.dtype.dtype(),
+            shape: param.shape.iter().map(|e| e.expr().clone()).collect(),
         };
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         for param in &manifest.params {
-            match param.role.as_str() {
-                "input" => inputs.push(parse_param(param)?),
-                "output" => outputs.push(parse_param(param)?),
+            match param.role {
+                Role::Input => inputs.push(parsed(param)),
+                Role::Output => outputs.push(parsed(param)),
                 other => {
                     return Err(bad(format!(
-                        "parameter `{}` has role `{other}`; expected `input` or `output`",
+                        "parameter `{}` has role `{other}`; expected `input` or `output` (intermediates are listed in `intermediates`, the workspace is `workspace_bytes`)",
                         param.name
                     )))
                 }
             }
         }
-        let buffers = manifest
-            .buffers
-            .iter()
-            .map(parse_param)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut buffers = Vec::new();
+        for param in &manifest.intermediates {
+            if param.role != Role::Intermediate {
+                return Err(bad(format!(
+                    "intermediate `{}` has role `{}`; expected `intermediate`",
+                    param.name, param.role
+                )));
+            }
+            buffers.push(parsed(param));
+        }
         let names: Vec<&str> = inputs
             .iter()
             .chain(&outputs)
@@ -650,24 +648,11 @@ impl<'m> Planner<'m> {
         }
         let mut kernels = Vec::new();
         for entry in &manifest.kernels {
-            let of = |what: &str| format!("{what} of kernel `{}`", entry.name);
-            let block_dim = parse(&entry.block_dim, &|| of("block dim"))?;
-            let workspace = parse(&entry.workspace_bytes, &|| of("workspace size"))?;
-            let tiling = entry
-                .tiling
-                .iter()
-                .map(|field| {
-                    parse(&field.expr, &|| {
-                        of(&format!("tiling field `{}`", field.name))
-                    })
-                    .map(|e| (field.name.as_str(), e))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             let mut args = Vec::new();
             for arg in &entry.args {
                 let index = names.iter().position(|n| n == arg).ok_or_else(|| {
                     bad(format!(
-                        "kernel `{}` takes argument `{arg}`, which is not a parameter or buffer of the program",
+                        "kernel `{}` takes argument `{arg}`, which is not a parameter or intermediate of the program",
                         entry.name
                     ))
                 })?;
@@ -681,9 +666,13 @@ impl<'m> Planner<'m> {
             }
             kernels.push(ParsedKernel {
                 entry,
-                block_dim,
-                tiling,
-                workspace,
+                block_dim: entry.block_dim.expr().clone(),
+                tiling: entry
+                    .tiling
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.expr.expr().clone()))
+                    .collect(),
+                workspace: entry.workspace_bytes.expr().clone(),
                 args,
             });
         }
@@ -773,7 +762,10 @@ impl<'m> Planner<'m> {
                 bytes: self.size(param, &tensor.shape)?,
             });
         }
-        for (role, params) in [(Role::Output, &self.outputs), (Role::Buffer, &self.buffers)] {
+        for (role, params) in [
+            (Role::Output, &self.outputs),
+            (Role::Intermediate, &self.buffers),
+        ] {
             for param in params {
                 let mut shape = Vec::with_capacity(param.shape.len());
                 for (axis, expr) in param.shape.iter().enumerate() {
@@ -794,6 +786,19 @@ impl<'m> Planner<'m> {
                 });
             }
         }
+        let total = self.manifest.workspace_bytes.expr();
+        let workspace_total = self.eval(total, &value, &|| "workspace size".to_string())?;
+        let workspace_total = u64::try_from(workspace_total)
+            .ok()
+            .filter(|&w| w <= MAX_ALLOCATION)
+            .ok_or_else(|| {
+                self.out_of_range(
+                    "workspace size",
+                    total,
+                    workspace_total,
+                    "0..=17179869184 bytes",
+                )
+            })?;
         let mut kernels = Vec::with_capacity(self.kernels.len());
         for kernel in &self.kernels {
             let name = &kernel.entry.name;
@@ -832,9 +837,19 @@ impl<'m> Planner<'m> {
                         "0..=17179869184 bytes",
                     )
                 })?;
+            // A kernel's part of the workspace must fit in the program's.
+            if workspace_bytes > workspace_total {
+                return Err(LaunchError::Manifest {
+                    program: self.program(),
+                    message: format!(
+                        "kernel `{name}` needs a workspace of `{}` = {workspace_bytes} bytes, more than the program's `{total}` = {workspace_total}",
+                        kernel.workspace
+                    ),
+                });
+            }
             kernels.push(PlannedKernel {
                 name: name.clone(),
-                core_type: kernel.entry.core_type.clone(),
+                core_type: kernel.entry.core_type,
                 block_dim,
                 tiling,
                 workspace_bytes,
@@ -844,6 +859,7 @@ impl<'m> Planner<'m> {
         }
         Ok(LaunchPlan {
             program: self.program(),
+            workspace_bytes: workspace_total,
             dims: bindings.into_iter().map(|b| (b.name, b.value)).collect(),
             tensors,
             kernels,
@@ -861,7 +877,7 @@ impl<'m> Planner<'m> {
             return Err(LaunchError::DType {
                 index,
                 param: name.clone(),
-                expected: param.param.dtype.clone(),
+                expected: param.param.dtype,
                 found: tensor.dtype,
             });
         }
@@ -869,7 +885,13 @@ impl<'m> Planner<'m> {
             return Err(LaunchError::Rank {
                 index,
                 param: name.clone(),
-                declared: param.param.shape.join(", "),
+                declared: param
+                    .param
+                    .shape
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 expected: param.shape.len(),
                 found: tensor.shape.len(),
                 shape: tensor.shape.clone(),
@@ -1128,31 +1150,25 @@ fn dim_text(dim: &str, value: i64) -> String {
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Input => "input",
-            Role::Output => "output",
-            Role::Buffer => "buffer",
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
-    use moge_codegen_ascendc::manifest::{TilingField, FORMAT};
+    use moge_codegen_ascendc::manifest::{SizeExpr, SyncMode, TensorDType, TilingField, FORMAT};
 
     use super::*;
     use crate::backend::DeviceRun;
 
-    fn param(name: &str, role: &str, dtype: &str, shape: &[&str]) -> Param {
+    fn ex(text: &str) -> SizeExpr {
+        SizeExpr::parse(text).unwrap()
+    }
+
+    fn param(name: &str, role: Role, dtype: TensorDType, shape: &[&str]) -> Param {
         Param {
             name: name.to_string(),
-            role: role.to_string(),
-            dtype: dtype.to_string(),
-            shape: shape.iter().map(|s| s.to_string()).collect(),
+            role,
+            dtype,
+            shape: shape.iter().map(|s| ex(s)).collect(),
         }
     }
 
@@ -1160,18 +1176,18 @@ mod tests {
         KernelEntry {
             name: name.to_string(),
             source: format!("{name}.cpp"),
-            core_type: "aiv".to_string(),
-            kernel_type: "KERNEL_TYPE_AIV_ONLY".to_string(),
+            core_type: CoreType::Aiv,
+            sync: SyncMode::Auto,
             args: args.iter().map(|s| s.to_string()).collect(),
-            block_dim: block_dim.to_string(),
+            block_dim: ex(block_dim),
             tiling: tiling
                 .iter()
                 .map(|(n, e)| TilingField {
                     name: n.to_string(),
-                    expr: e.to_string(),
+                    expr: ex(e),
                 })
                 .collect(),
-            workspace_bytes: "0".to_string(),
+            workspace_bytes: SizeExpr::int(0),
             ub_bytes: 4096,
             tile_rows: 8,
         }
@@ -1187,12 +1203,17 @@ mod tests {
             bindings: [("N".to_string(), 4)].into_iter().collect(),
             dynamic_dims: vec!["T".to_string()],
             params: vec![
-                param("x", "input", "f32", &["T", "N"]),
-                param("n", "input", "i32", &["2 * T"]),
-                param("y", "output", "f32", &["T", "N"]),
-                param("m", "output", "i32", &["2 * T"]),
+                param("x", Role::Input, TensorDType::F32, &["T", "N"]),
+                param("n", Role::Input, TensorDType::I32, &["2 * T"]),
+                param("y", Role::Output, TensorDType::F32, &["T", "N"]),
+                param("m", Role::Output, TensorDType::I32, &["2 * T"]),
             ],
-            buffers: vec![param("mid", "buffer", "f32", &["T", "4"])],
+            intermediates: vec![param(
+                "mid",
+                Role::Intermediate,
+                TensorDType::F32,
+                &["T", "4"],
+            )],
             kernels: vec![
                 entry(
                     "k0",
@@ -1207,7 +1228,7 @@ mod tests {
                     &[("rows", "T")],
                 ),
             ],
-            workspace_bytes: "0".to_string(),
+            workspace_bytes: SizeExpr::int(0),
         }
     }
 
@@ -1336,8 +1357,8 @@ mod tests {
         assert_eq!(err.to_string(), "input 0 (`x`): axis 1 is `N` = 4, found 5");
         // With only `n` binding T (x's rows wrong way round is caught as a mismatch of x).
         let mut only_n = manifest.clone();
-        only_n.params[0].shape = vec!["4".to_string(), "N".to_string()];
-        only_n.params[2].shape = vec!["T".to_string(), "N".to_string()];
+        only_n.params[0].shape = vec![ex("4"), ex("N")];
+        only_n.params[2].shape = vec![ex("T"), ex("N")];
         let plan_n = plan(&only_n, &[x(4), n(10)]).unwrap();
         assert_eq!(plan_n.dims, vec![("T".to_string(), 5)]);
         let err = plan(&only_n, &[x(4), n(9)]).unwrap_err();
@@ -1351,14 +1372,14 @@ mod tests {
     fn dims_out_of_range_at_launch_name_the_expression_and_value() {
         // A negative input axis, an overflowing output axis and a division by zero in the tiling.
         let mut negative = manifest();
-        negative.params[1].shape = vec!["T - 100".to_string()];
+        negative.params[1].shape = vec![ex("T - 100")];
         let err = plan(&negative, &[x(3), n(0)]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "program `twice`: the axis 0 of input `n` `T - 100` is -97; expected a size of 0 or more"
         );
         let mut overflow = manifest();
-        overflow.params[3].shape = vec!["T * T * T * T * T".to_string()];
+        overflow.params[3].shape = vec![ex("T * T * T * T * T")];
         let err = plan(&overflow, &[x(1_000_000), n(2_000_000)]).unwrap_err();
         assert!(
             err.to_string().starts_with(
@@ -1367,7 +1388,7 @@ mod tests {
             "{err}"
         );
         let mut by_zero = manifest();
-        by_zero.kernels[1].tiling[0].expr = "T / (T - T)".to_string();
+        by_zero.kernels[1].tiling[0].expr = ex("T / (T - T)");
         let err = plan(&by_zero, &[x(3), n(6)]).unwrap_err();
         assert!(
             err.to_string().starts_with(
@@ -1410,7 +1431,7 @@ mod tests {
     #[test]
     fn plans_outputs_tiling_and_skips_empty_kernels() {
         let mut manifest = manifest();
-        manifest.kernels[1].block_dim = "min(T, 8)".to_string();
+        manifest.kernels[1].block_dim = ex("min(T, 8)");
         let planned = plan(&manifest, &[x(0), n(0)]).unwrap();
         assert_eq!(planned.dims, vec![("T".to_string(), 0)]);
         assert_eq!(planned.kernels[0].block_dim, 1);
@@ -1428,7 +1449,7 @@ mod tests {
         assert_eq!(fake.seen.lock().unwrap().len(), 1);
         assert_eq!(launched.outputs[0].shape, vec![0, 4]);
         // A block dim of 0 for a kernel with something to write is an error.
-        manifest.kernels[1].block_dim = "T - 3".to_string();
+        manifest.kernels[1].block_dim = ex("T - 3");
         let err = plan(&manifest, &[x(2), n(4)]).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -1438,25 +1459,29 @@ mod tests {
 
     #[test]
     fn malformed_manifests_are_refused() {
-        let mut manifest = manifest();
-        manifest.kernels[0].tiling[0].expr = "T +".to_string();
-        let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "program `twice`: invalid manifest: tiling field `rows` of kernel `k0` `T +` does not parse"
-            ),
-            "{err}"
-        );
         let mut manifest = self::manifest();
         manifest.kernels[1].args[0] = "nothing".to_string();
         let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "program `twice`: invalid manifest: kernel `k1` takes argument `nothing`, which is not a parameter or buffer of the program"
+            "program `twice`: invalid manifest: kernel `k1` takes argument `nothing`, which is not a parameter or intermediate of the program"
         );
         let mut manifest = self::manifest();
-        manifest.params[1].dtype = "bool".to_string();
-        assert!(plan(&manifest, &[x(1), n(2)]).is_err());
+        manifest.params[1].role = Role::Intermediate;
+        let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "program `twice`: invalid manifest: parameter `n` has role `intermediate`; expected `input` or `output`"
+            ),
+            "{err}"
+        );
+        let mut manifest = self::manifest();
+        manifest.intermediates[0].role = Role::Output;
+        let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "program `twice`: invalid manifest: intermediate `mid` has role `output`; expected `intermediate`"
+        );
         let manifest = self::manifest();
         let one = vec![String::new()];
         let err = ProgramRef::new(&manifest, &one).unwrap_err();
@@ -1467,10 +1492,33 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_workspace_must_fit_in_the_programs() {
+        let mut manifest = self::manifest();
+        manifest.workspace_bytes = ex("64 * T");
+        manifest.kernels[0].workspace_bytes = ex("32 * T");
+        manifest.kernels[1].workspace_bytes = ex("64 * T");
+        let planned = plan(&manifest, &[x(3), n(6)]).unwrap();
+        assert_eq!(planned.workspace_bytes, 192);
+        assert_eq!(
+            (
+                planned.kernels[0].workspace_bytes,
+                planned.kernels[1].workspace_bytes
+            ),
+            (96, 192)
+        );
+        manifest.kernels[1].workspace_bytes = ex("64 * T + 1");
+        let err = plan(&manifest, &[x(3), n(6)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "program `twice`: invalid manifest: kernel `k1` needs a workspace of `64 * T + 1` = 193 bytes, more than the program's `64 * T` = 192"
+        );
+    }
+
+    #[test]
     fn dims_in_no_input_cannot_be_bound() {
         let mut manifest = manifest();
         manifest.dynamic_dims.push("S".to_string());
-        manifest.params[3].shape = vec!["S".to_string()];
+        manifest.params[3].shape = vec![ex("S")];
         let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
         assert_eq!(
             err.to_string(),
