@@ -394,7 +394,7 @@ fn demo_runs_the_pangu_gate() {
     assert_eq!(decode.compulsory_bytes, 116_736 + 256 + 2 * 14_592);
     assert_eq!(report.runs[1].launch.block_dim(), 5);
     assert!(
-        text.contains("moge_gate_k0 (aiv, KERNEL_TYPE_AIV_ONLY): block_dim = min(48, max(T, 1))"),
+        text.contains("moge_gate_k0 (AIV, KERNEL_TYPE_AIV_ONLY): block_dim = min(48, max(T, 1))"),
         "{text}"
     );
     assert!(

@@ -81,6 +81,35 @@ fn wrong_shapes_are_refused() {
 }
 
 #[test]
+fn the_interpreter_and_the_launch_share_one_dim_solver() {
+    // The same bad inputs get the same message from the reference interpreter (graph IR dims) and
+    // from the launch (manifest expressions): both call `moge_lower::interp::solve`.
+    let (kernel, program) = gate();
+    for inputs in [
+        vec![f32s(&[3, 15]), f32s(&[16])],
+        vec![f32s(&[3, 16]), f32s(&[17])],
+        vec![f32s(&[0, 16]), f32s(&[0])],
+    ] {
+        let interp = moge_lower::interp::bind_dims(&kernel, &inputs).unwrap_err();
+        let launch = plan(&program.manifest, &inputs).unwrap_err();
+        assert!(
+            matches!(interp, moge_lower::interp::EvalError::Dims(_)),
+            "{interp}"
+        );
+        assert!(matches!(launch, LaunchError::Dims(_)), "{launch}");
+        assert_eq!(interp.to_string(), launch.to_string());
+    }
+    let good = [f32s(&[7, 16]), f32s(&[16])];
+    let interp = moge_lower::interp::bind_dims(&kernel, &good).unwrap();
+    assert_eq!(interp.len(), 1);
+    assert_eq!(interp[0].1, 7);
+    assert_eq!(
+        plan(&program.manifest, &good).unwrap().dims,
+        vec![("T".to_string(), 7)]
+    );
+}
+
+#[test]
 fn dims_are_bound_from_the_input_shapes() {
     let (_, program) = gate();
     let planned = plan(&program.manifest, &[f32s(&[5, 16]), f32s(&[16])]).unwrap();
@@ -236,7 +265,7 @@ fn mogec_run_reports_launch_errors_in_one_line() {
         (code, stderr.as_str()),
         (
             1,
-            "error: kernel `moge_gate`: input 1 (`router_scale`): axis 0 is `16` = 16, found 5\n"
+            "error: kernel `moge_gate`: input 1 (`router_scale`): axis 0 is 16, found 5\n"
         )
     );
     // The acl backend without CANN: a usage error saying so.

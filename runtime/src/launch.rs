@@ -6,23 +6,27 @@
 //!
 //! 1. checks the inputs against the manifest's parameters (count, dtype, rank, every axis) — a mismatch
 //!    is an error naming the parameter, what was expected and what was found;
-//! 2. binds the dynamic dims from the input shapes (an axis written as a bare dim binds it; an axis
-//!    that is a linear expression of one still unbound dim, such as `2 * T`, is solved for it);
+//! 2. binds the dynamic dims from the input shapes with the interpreter's own solver
+//!    ([`moge_lower::interp::solve`]: an axis written as a bare dim binds it; an axis that is a linear
+//!    expression of one still unbound dim, such as `2 * T`, is solved for it), and checks every axis;
 //! 3. evaluates every kernel's block dim, tiling fields and workspace size, and the shapes of the
 //!    outputs and GM buffers (intermediates between kernels);
 //! 4. packs the inputs as little-endian bytes (`bf16` and `f16` as 16 bits), allocates the outputs and
-//!    buffers, and launches each device kernel in order through the backend;
+//!    the intermediates, and launches each device kernel in order through the backend (each with its
+//!    own core type, block dim, tiling and part of the workspace); the GM traffic is counted per kernel
+//!    and in total;
 //! 5. unpacks the outputs into tensors and returns them with a [`LaunchReport`].
 //!
 //! Steps 1–3 are [`plan`], usable alone to see what a launch would do. Outputs start filled with `0xFF`
 //! bytes (NaN for floats, -1 for integers) so that an element a kernel fails to write shows up in a
-//! comparison instead of passing as a zero; buffers and the workspace start as zeros.
+//! comparison instead of passing as a zero; intermediates and the workspace start as zeros.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use moge_codegen_ascendc::manifest::{self as mf, CoreType, KernelEntry, ManifestError, Param};
 use moge_codegen_ascendc::{Manifest, Program};
+use moge_lower::interp::solve::{solve, DimError, InputShape, SymTable};
 use moge_lower::interp::{Tensor, TensorData};
 use moge_lower::kir::{Expr, ExprError};
 
@@ -184,27 +188,10 @@ pub enum LaunchError {
         /// The input's shape.
         shape: Vec<usize>,
     },
-    /// An input's axis does not have the size its parameter's shape gives.
-    #[error(
-        "input {index} (`{param}`): axis {axis} is {}{origin}, found {found}",
-        dim_text(dim, *expected)
-    )]
-    Shape {
-        /// Position of the input.
-        index: usize,
-        /// The parameter.
-        param: String,
-        /// The axis.
-        axis: usize,
-        /// The axis's shape expression.
-        dim: String,
-        /// What it evaluates to.
-        expected: i64,
-        /// Where its dynamic dims were bound, e.g. ` (T bound by `logits` axis 0)`, or empty.
-        origin: String,
-        /// The input's size on that axis.
-        found: usize,
-    },
+    /// The dynamic dims could not be bound from the input shapes, or an input axis does not have
+    /// the size its expression gives (the dim solver of the interpreter, shared).
+    #[error(transparent)]
+    Dims(#[from] DimError),
     /// An input tensor is malformed (its data does not match its shape, or it is a bool tensor).
     #[error("input {index} (`{param}`): {message}")]
     BadTensor {
@@ -214,30 +201,6 @@ pub enum LaunchError {
         param: String,
         /// What is wrong.
         message: String,
-    },
-    /// A dynamic dim appears in no input axis from which it can be bound.
-    #[error("program `{program}`: dynamic dim `{dim}` cannot be bound from the input shapes (no input axis is `{dim}` or a linear expression of it alone)")]
-    UnboundDim {
-        /// The program.
-        program: String,
-        /// The dim.
-        dim: String,
-    },
-    /// An axis that determines a dim by a linear expression has a size no value of the dim gives.
-    #[error("input {index} (`{param}`): axis {axis} is `{dim}`, which no value of `{sym}` makes {found}")]
-    Unsolvable {
-        /// Position of the input.
-        index: usize,
-        /// The parameter.
-        param: String,
-        /// The axis.
-        axis: usize,
-        /// The axis's shape expression.
-        dim: String,
-        /// The dim being solved for.
-        sym: String,
-        /// The input's size on that axis.
-        found: usize,
     },
     /// The manifest is malformed: an expression does not parse, a dtype or argument is unknown.
     #[error("program `{program}`: invalid manifest: {message}")]
@@ -590,14 +553,6 @@ struct ParsedKernel<'m> {
     args: Vec<usize>,
 }
 
-/// Where a dynamic dim got its value.
-struct Binding {
-    name: String,
-    value: i64,
-    param: String,
-    axis: usize,
-}
-
 impl<'m> Planner<'m> {
     /// Checks what the types of the manifest cannot: roles in their lists, unique names, kernel
     /// arguments that name a tensor of the program.
@@ -706,52 +661,34 @@ impl<'m> Planner<'m> {
         for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
             self.check_input(index, param, tensor)?;
         }
-        let bindings = self.bind(inputs)?;
-        let value = |name: &str| -> Option<i64> {
-            bindings
-                .iter()
-                .find(|b| b.name == name)
-                .map(|b| b.value)
-                .or_else(|| self.manifest.bindings.get(name).copied())
-        };
-        // Every input axis must have the size its expression gives.
-        for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
-            for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate() {
-                let what = || format!("axis {axis} of input `{}`", param.param.name);
-                let expected = self.eval(expr, &value, &what)?;
-                // A negative size is wrong whatever the input holds: say so rather than "found 0".
-                if expected < 0 {
-                    return Err(self.out_of_range(&what(), expr, expected, "a size of 0 or more"));
-                }
-                if expected != found as i64 {
-                    let origin: Vec<String> = expr
-                        .dims()
-                        .iter()
-                        .filter_map(|d| bindings.iter().find(|b| b.name == *d))
-                        .filter(|b| !(b.param == param.param.name && b.axis == axis))
-                        .map(|b| {
-                            format!(
-                                "{} = {} bound by `{}` axis {}",
-                                b.name, b.value, b.param, b.axis
-                            )
-                        })
-                        .collect();
-                    return Err(LaunchError::Shape {
-                        index,
-                        param: param.param.name.clone(),
-                        axis,
-                        dim: expr.to_string(),
-                        expected,
-                        origin: if origin.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", origin.join(", "))
-                        },
-                        found,
-                    });
-                }
-            }
+        // The interpreter's solver: the same dims, the same checks, the same messages.
+        let mut table = SymTable::new();
+        for (name, &value) in &self.manifest.bindings {
+            table.push_static(name.clone(), value);
         }
+        for name in &self.manifest.dynamic_dims {
+            table.push_dynamic(name.clone());
+        }
+        let solver_inputs: Vec<InputShape<'_, Expr>> = self
+            .inputs
+            .iter()
+            .zip(inputs)
+            .map(|(param, tensor)| InputShape {
+                name: &param.param.name,
+                axes: &param.shape,
+                shape: &tensor.shape,
+            })
+            .collect();
+        let solution = solve(&table, &solver_inputs)?;
+        let value = |name: &str| -> Option<i64> {
+            table
+                .index_of(name)
+                .and_then(|i| solution.values.get(i).copied())
+        };
+        let dims: Vec<(String, i64)> = solution
+            .dynamic()
+            .filter_map(|(i, v)| table.get(i).map(|s| (s.name.clone(), v)))
+            .collect();
         let mut tensors = Vec::new();
         for (param, tensor) in self.inputs.iter().zip(inputs) {
             tensors.push(PlannedTensor {
@@ -860,7 +797,7 @@ impl<'m> Planner<'m> {
         Ok(LaunchPlan {
             program: self.program(),
             workspace_bytes: workspace_total,
-            dims: bindings.into_iter().map(|b| (b.name, b.value)).collect(),
+            dims,
             tensors,
             kernels,
         })
@@ -915,113 +852,6 @@ impl<'m> Planner<'m> {
             });
         }
         Ok(())
-    }
-
-    /// Binds every dynamic dim from the input shapes: axes that are a bare dim first, then axes that
-    /// are a linear expression of a single unbound dim, until nothing changes.
-    fn bind(&self, inputs: &[Tensor]) -> Result<Vec<Binding>, LaunchError> {
-        let dynamic = &self.manifest.dynamic_dims;
-        let mut bindings: Vec<Binding> = Vec::new();
-        for bare_only in [true, false] {
-            loop {
-                let mut progress = false;
-                for (param, tensor) in self.inputs.iter().zip(inputs) {
-                    for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate()
-                    {
-                        if bare_only && !matches!(expr, Expr::Dim(_)) {
-                            continue;
-                        }
-                        let Some(sym) = self.single_unbound(expr, &bindings) else {
-                            continue;
-                        };
-                        let Some(value) = self.solve(expr, sym, found as i64, &bindings) else {
-                            continue;
-                        };
-                        bindings.push(Binding {
-                            name: sym.to_string(),
-                            value,
-                            param: param.param.name.clone(),
-                            axis,
-                        });
-                        progress = true;
-                    }
-                }
-                if !progress {
-                    break;
-                }
-            }
-        }
-        for dim in dynamic {
-            if bindings.iter().any(|b| &b.name == dim) {
-                continue;
-            }
-            // Name the axis that should have bound it, if there is one.
-            for (index, (param, tensor)) in self.inputs.iter().zip(inputs).enumerate() {
-                for (axis, (expr, &found)) in param.shape.iter().zip(&tensor.shape).enumerate() {
-                    if self.single_unbound(expr, &bindings) == Some(dim.as_str()) {
-                        return Err(LaunchError::Unsolvable {
-                            index,
-                            param: param.param.name.clone(),
-                            axis,
-                            dim: expr.to_string(),
-                            sym: dim.clone(),
-                            found,
-                        });
-                    }
-                }
-            }
-            return Err(LaunchError::UnboundDim {
-                program: self.program(),
-                dim: dim.clone(),
-            });
-        }
-        // Manifest order.
-        bindings.sort_by_key(|b| dynamic.iter().position(|d| *d == b.name));
-        Ok(bindings)
-    }
-
-    /// The only dim of `expr` without a value, if it is a dynamic dim and the only one.
-    fn single_unbound<'e>(&self, expr: &'e Expr, bindings: &[Binding]) -> Option<&'e str> {
-        let mut unbound = expr.dims().into_iter().filter(|d| {
-            !bindings.iter().any(|b| b.name == *d) && !self.manifest.bindings.contains_key(*d)
-        });
-        let sym = unbound.next()?;
-        let dynamic = self.manifest.dynamic_dims.iter().any(|d| d == sym);
-        (unbound.next().is_none() && dynamic).then_some(sym)
-    }
-
-    /// Solves `expr(sym) = found` for `sym >= 0`, when `expr` is linear in `sym` (checked at three
-    /// points) and every other dim has a value.
-    fn solve(&self, expr: &Expr, sym: &str, found: i64, bindings: &[Binding]) -> Option<i64> {
-        if let Expr::Dim(name) = expr {
-            return (name == sym).then_some(found);
-        }
-        let at = |x: i64| {
-            expr.eval(&|name: &str| {
-                if name == sym {
-                    Some(x)
-                } else {
-                    bindings
-                        .iter()
-                        .find(|b| b.name == name)
-                        .map(|b| b.value)
-                        .or_else(|| self.manifest.bindings.get(name).copied())
-                }
-            })
-            .ok()
-        };
-        let (f0, f1, f2) = (at(0)?, at(1)?, at(2)?);
-        let slope = f1.checked_sub(f0)?;
-        if slope == 0 || f2.checked_sub(f1)? != slope {
-            return None;
-        }
-        let offset = found.checked_sub(f0)?;
-        if offset % slope != 0 || offset / slope < 0 {
-            return None;
-        }
-        let x = offset / slope;
-        // The three-point test cannot see `min`/`max` kinks beyond 2: check the solution itself.
-        (at(x)? == found).then_some(x)
     }
 
     fn eval(
@@ -1139,15 +969,6 @@ pub fn unpack(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Tensor {
         DType::Bool => TensorData::Bool((0..n).map(|i| element(i)[0] != 0).collect()),
     };
     Tensor { dtype, shape, data }
-}
-
-/// `` `T` = 5 `` for an expression, `8` for a literal.
-fn dim_text(dim: &str, value: i64) -> String {
-    if dim == value.to_string() {
-        dim.to_string()
-    } else {
-        format!("`{dim}` = {value}")
-    }
 }
 
 #[cfg(test)]
@@ -1376,7 +1197,7 @@ mod tests {
         let err = plan(&negative, &[x(3), n(0)]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "program `twice`: the axis 0 of input `n` `T - 100` is -97; expected a size of 0 or more"
+            "input 1 (`n`): axis 0 is `T - 100` = -97 (T = 3 bound by `x` axis 0), found 0"
         );
         let mut overflow = manifest();
         overflow.params[3].shape = vec![ex("T * T * T * T * T")];
@@ -1522,7 +1343,7 @@ mod tests {
         let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "program `twice`: dynamic dim `S` cannot be bound from the input shapes (no input axis is `S` or a linear expression of it alone)"
+            "dynamic dim `S` cannot be bound from the input shapes (no input axis is `S` or a linear expression of it alone)"
         );
     }
 

@@ -3,9 +3,16 @@
 
 use cranelift_entity::SecondaryMap;
 
+use std::fmt;
+
+use cranelift_entity::{EntityRef, PrimaryMap};
+
+use super::solve::{solve, AxisExpr, InputShape, SymTable};
 use super::tensor::fmt_shape;
-use super::{quoted_list, sym_name, EvalError, Tensor};
-use crate::graph::{ConstraintKind, Dim, DimEvalError, Kernel, OpKind, Sym, SymKind, Type};
+use super::{quoted_list, EvalError, Tensor};
+use crate::graph::{
+    ConstraintKind, Dim, DimEvalError, Kernel, OpKind, Sym, SymData, SymKind, Type,
+};
 
 /// Evaluates `dim` to a size with `value` giving each symbol's value.
 pub(crate) fn eval_size(
@@ -38,13 +45,6 @@ pub fn bind_dims(kernel: &Kernel, inputs: &[Tensor]) -> Result<Vec<(Sym, i64)>, 
 pub(crate) struct Env<'k> {
     pub(crate) kernel: &'k Kernel,
     pub(crate) values: SecondaryMap<Sym, Option<i64>>,
-}
-
-/// Where a dynamic dim got its value.
-#[derive(Clone)]
-struct Origin {
-    param: String,
-    axis: usize,
 }
 
 impl<'k> Env<'k> {
@@ -135,91 +135,42 @@ impl<'k> Env<'k> {
             shapes.push(&ty.shape);
         }
 
-        // Bare symbols bind directly.
-        let mut origins: SecondaryMap<Sym, Option<Origin>> = SecondaryMap::new();
-        for (index, (param, input)) in kernel.params.iter().zip(inputs).enumerate() {
-            for (axis, (dim, &size)) in shapes[index].iter().zip(&input.shape).enumerate() {
-                let Some(sym) = dim.as_sym() else { continue };
-                if kernel.syms.get(sym).is_none() {
-                    continue; // Reported by the evaluation below.
-                }
-                match (env.values[sym], origins[sym].clone()) {
-                    (None, _) => {
-                        env.values[sym] = Some(size as i64);
-                        origins[sym] = Some(Origin {
-                            param: param.name.clone(),
-                            axis,
-                        });
-                    }
-                    (Some(value), Some(first)) if value != size as i64 => {
-                        return Err(EvalError::DimConflict {
-                            sym: sym_name(kernel, sym),
-                            first_param: first.param,
-                            first_axis: first.axis,
-                            first_value: value,
-                            second_param: param.name.clone(),
-                            second_axis: axis,
-                            second_value: size,
-                        });
-                    }
-                    _ => {}
-                }
-            }
+        // One solver for the interpreter and the launch: bare symbols, then linear expressions of one
+        // unbound symbol, then every axis checked.
+        let mut table = SymTable::new();
+        for (sym, data) in kernel.syms.iter() {
+            // `statics` bound every static dim (or failed).
+            match (data.kind, env.values[sym]) {
+                (SymKind::Static, Some(value)) => table.push_static(data.name.clone(), value),
+                _ => table.push_dynamic(data.name.clone()),
+            };
         }
-
-        // Linear expressions of one unbound symbol are solved for it, until nothing changes.
-        loop {
-            let mut progress = false;
-            for (index, input) in inputs.iter().enumerate() {
-                for (dim, &size) in shapes[index].iter().zip(&input.shape) {
-                    let unbound: Vec<Sym> = dim
-                        .syms()
-                        .into_iter()
-                        .filter(|&s| env.values.get(s).copied().flatten().is_none())
-                        .collect();
-                    if let [sym] = unbound[..] {
-                        if kernel.syms.get(sym).is_some() {
-                            if let Some(value) = env.solve(dim, sym, size) {
-                                env.values[sym] = Some(value);
-                                progress = true;
-                            }
-                        }
-                    }
-                }
-            }
-            if !progress {
-                break;
-            }
-        }
-
-        // Every axis must now evaluate to the input's size.
-        for (index, (param, input)) in kernel.params.iter().zip(inputs).enumerate() {
-            for (axis, (dim, &size)) in shapes[index].iter().zip(&input.shape).enumerate() {
-                let dim_text = dim.display(&kernel.syms).to_string();
-                match dim.eval(&|s| env.values.get(s).copied().flatten(), &kernel.syms) {
-                    Ok(value) if value == size as i64 => {}
-                    Ok(value) => {
-                        return Err(EvalError::InputDim {
-                            index,
-                            param: param.name.clone(),
-                            axis,
-                            dim: dim_text,
-                            expected: value,
-                            found: size,
-                        })
-                    }
-                    Err(DimEvalError::Unbound(sym)) => return Err(EvalError::UnboundDim { sym }),
-                    Err(source) => {
-                        return Err(EvalError::InputDimEval {
-                            index,
-                            param: param.name.clone(),
-                            axis,
-                            dim: dim_text,
-                            source,
-                        })
-                    }
-                }
-            }
+        let axes: Vec<Vec<GraphAxis<'_>>> = shapes
+            .iter()
+            .map(|shape| {
+                shape
+                    .iter()
+                    .map(|dim| GraphAxis {
+                        dim,
+                        syms: &kernel.syms,
+                    })
+                    .collect()
+            })
+            .collect();
+        let solver_inputs: Vec<InputShape<'_, GraphAxis<'_>>> = kernel
+            .params
+            .iter()
+            .zip(inputs)
+            .zip(&axes)
+            .map(|((param, input), axes)| InputShape {
+                name: &param.name,
+                axes,
+                shape: &input.shape,
+            })
+            .collect();
+        let solution = solve(&table, &solver_inputs)?;
+        for (sym, _) in kernel.syms.iter() {
+            env.values[sym] = solution.values.get(sym.index()).copied();
         }
         env.check_all_bound()?;
         Ok(env)
@@ -235,36 +186,6 @@ impl<'k> Env<'k> {
             }
         }
         Ok(())
-    }
-
-    /// The value of `dim` with `sym` set to `x` and everything else as bound.
-    fn eval_with(&self, dim: &Dim, sym: Sym, x: i64) -> Option<i64> {
-        dim.eval(
-            &|s| {
-                if s == sym {
-                    Some(x)
-                } else {
-                    self.values.get(s).copied().flatten()
-                }
-            },
-            &self.kernel.syms,
-        )
-        .ok()
-    }
-
-    /// Solves `dim(sym) = size` for a dim linear in `sym`: reads the slope off two points, then checks
-    /// the candidate exactly (so a nonlinear dim is never solved wrongly).
-    fn solve(&self, dim: &Dim, sym: Sym, size: usize) -> Option<i64> {
-        let f1 = self.eval_with(dim, sym, 1)?;
-        let f2 = self.eval_with(dim, sym, 2)?;
-        let slope = f2 - f1;
-        let offset = f1 - slope;
-        let target = size as i64 - offset;
-        if slope == 0 || target % slope != 0 {
-            return None;
-        }
-        let x = target / slope;
-        (x >= 0 && self.eval_with(dim, sym, x) == Some(size as i64)).then_some(x)
     }
 
     /// Evaluates a dim with the bound values.
@@ -328,5 +249,40 @@ fn data_kind(t: &Tensor) -> &'static str {
         super::TensorData::F32(_) => "f32",
         super::TensorData::I32(_) => "i32",
         super::TensorData::Bool(_) => "bool",
+    }
+}
+
+/// A graph IR dim as an axis of the [dim solver](super::solve): symbol `i` of the solver's table is
+/// the kernel's symbol `sym{i}` (the table is built in symbol order).
+struct GraphAxis<'k> {
+    dim: &'k Dim,
+    syms: &'k PrimaryMap<Sym, SymData>,
+}
+
+impl fmt::Display for GraphAxis<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.dim.display(self.syms).fmt(f)
+    }
+}
+
+impl AxisExpr for GraphAxis<'_> {
+    fn syms(&self, table: &SymTable) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for sym in self.dim.syms() {
+            if sym.index() < table.len() && !out.contains(&sym.index()) {
+                out.push(sym.index());
+            }
+        }
+        out
+    }
+
+    fn eval(&self, _table: &SymTable, value: &dyn Fn(usize) -> Option<i64>) -> Result<i64, String> {
+        self.dim
+            .eval(&|s| value(s.index()), self.syms)
+            .map_err(|err| err.to_string())
+    }
+
+    fn is_bare(&self) -> bool {
+        self.dim.as_sym().is_some()
     }
 }

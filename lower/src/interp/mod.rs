@@ -35,6 +35,7 @@ mod linalg;
 mod moe;
 mod random;
 mod reduce;
+pub mod solve;
 mod tensor;
 
 #[cfg(test)]
@@ -45,7 +46,7 @@ use std::fmt;
 use cranelift_entity::SecondaryMap;
 
 use crate::graph::specialize::SpecializeError;
-use crate::graph::{DType, Dim, DimEvalError, Kernel, Op, OpKind, SrcLoc, Sym, Type, Value};
+use crate::graph::{DType, Dim, DimEvalError, Kernel, Op, OpKind, SrcLoc, Type, Value};
 
 pub use bind::bind_dims;
 pub use bound::{half_ulp, ulp, Bound, F32_UNIT};
@@ -115,22 +116,11 @@ pub enum EvalError {
         /// The input's shape.
         shape: String,
     },
-    /// An input's axis has a different size than its parameter's dim evaluates to.
-    #[error("input {index} (`{param}`): axis {axis} is `{dim}` = {expected}, found {found}")]
-    InputDim {
-        /// Position of the input.
-        index: usize,
-        /// The parameter's name.
-        param: String,
-        /// The axis.
-        axis: usize,
-        /// The declared dim, with symbol names.
-        dim: String,
-        /// What the declared dim evaluates to.
-        expected: i64,
-        /// The input's size on that axis.
-        found: usize,
-    },
+    /// The dims could not be bound from the input shapes, or an input axis does not have the size
+    /// its dim gives (the [dim solver](solve)'s error, shared with the launch; boxed to keep
+    /// `EvalError` small).
+    #[error(transparent)]
+    Dims(Box<solve::DimError>),
     /// A parameter's dim could not be evaluated.
     #[error(
         "input {index} (`{param}`): axis {axis} is `{dim}`, which cannot be evaluated: {source}"
@@ -146,24 +136,6 @@ pub enum EvalError {
         dim: String,
         /// Why it could not be evaluated.
         source: DimEvalError,
-    },
-    /// Two inputs give a dynamic dim different values.
-    #[error("dynamic dim `{sym}` is {first_value} in `{first_param}` (axis {first_axis}) but {second_value} in `{second_param}` (axis {second_axis})")]
-    DimConflict {
-        /// The dim's name.
-        sym: String,
-        /// The parameter that bound it first.
-        first_param: String,
-        /// Its axis there.
-        first_axis: usize,
-        /// The value bound first.
-        first_value: i64,
-        /// The parameter that disagrees.
-        second_param: String,
-        /// Its axis there.
-        second_axis: usize,
-        /// The conflicting value.
-        second_value: usize,
     },
     /// A dynamic dim that no input shape determines.
     #[error("dynamic dim `{sym}` is not determined by any input shape")]
@@ -213,6 +185,12 @@ pub enum EvalError {
         /// What went wrong (boxed to keep `EvalError` small).
         error: Box<OpError>,
     },
+}
+
+impl From<solve::DimError> for EvalError {
+    fn from(err: solve::DimError) -> EvalError {
+        EvalError::Dims(Box::new(err))
+    }
 }
 
 /// An operand of an op, for messages: `operand 1 (`index`)`.
@@ -811,12 +789,4 @@ fn quoted_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     } else {
         quoted.join(", ")
     }
-}
-
-/// The name of `sym`, or its id if the kernel does not declare it.
-fn sym_name(kernel: &Kernel, sym: Sym) -> String {
-    kernel
-        .syms
-        .get(sym)
-        .map_or_else(|| sym.to_string(), |d| d.name.clone())
 }

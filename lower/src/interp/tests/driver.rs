@@ -101,7 +101,7 @@ fn a_dynamic_dim_bound_twice_differently_names_both_parameters() {
     let err = eval(&k, &[f32t(&[5], &[1.0; 5]), f32t(&[6], &[1.0; 6])]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "dynamic dim `T` is 5 in `x` (axis 0) but 6 in `y` (axis 0)"
+        "input 1 (`y`): axis 0 is `T` = 5 (T = 5 bound by `x` axis 0), found 6"
     );
 }
 
@@ -129,13 +129,13 @@ fn dims_given_as_expressions_are_solved_and_checked() {
     let err = bind_dims(&k, &[f32t(&[7], &[1.0; 7]), f32t(&[3, 8], &[0.0; 24])]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "input 1 (`y`): axis 1 is `3*T` = 9, found 8"
+        "input 1 (`y`): axis 1 is `3*T` = 9 (T = 3 bound by `y` axis 0), found 8"
     );
     // An even length has no solution of 2*T + 1 and T is not bound otherwise.
     let err = bind_dims(&k, &[f32t(&[6], &[1.0; 6]), f32t(&[3, 9], &[0.0; 27])]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "input 0 (`x`): axis 0 is `2*T + 1` = 7, found 6"
+        "input 0 (`x`): axis 0 is `2*T + 1` = 7 (T = 3 bound by `y` axis 0), found 6"
     );
 }
 
@@ -634,5 +634,5 @@ fn evaluates_a_kernel_specialized_by_specialize() {
     let out = eval(&k, &[f32t(&[1, 2], &[1.0, 2.0]), f32t(&[2], &[0.5, 0.25])]).unwrap();
     assert_eq!(f(&out[0]), vec![1.5, 2.25]);
     let err = eval(&k, &[f32t(&[1, 3], &[0.0; 3]), f32t(&[2], &[0.0; 2])]).unwrap_err();
-    assert_eq!(err.to_string(), "input 0 (`x`): axis 1 is `2` = 2, found 3");
+    assert_eq!(err.to_string(), "input 0 (`x`): axis 1 is 2, found 3");
 }
