@@ -60,6 +60,7 @@ pub mod demo;
 pub mod files;
 pub mod inputs;
 pub mod run;
+pub mod run_dir;
 
 use moge_lower::graph::parse::ParseError;
 use moge_lower::graph::specialize::SpecializeError;

@@ -128,6 +128,56 @@ pub enum RunError {
     /// The outputs could not be written (nothing was: see [`crate::files::write_all`]).
     #[error(transparent)]
     Output(#[from] WriteError),
+    /// A build directory (or a file in it) could not be read.
+    #[error("cannot read `{}`: {source}", dir.display())]
+    ReadDir {
+        /// The directory or file.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A build directory has no manifest.
+    #[error("`{}` holds no moge manifest (the `.json` file `mogec build --emit ascendc,manifest` writes next to the `.cpp` files)", dir.display())]
+    NoManifest {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A build directory has several manifests.
+    #[error("`{}` holds several moge manifests ({names}); keep one program per directory", dir.display())]
+    ManyManifests {
+        /// The directory.
+        dir: PathBuf,
+        /// Their file names, quoted.
+        names: String,
+    },
+    /// The graph of a build directory does not parse or verify.
+    #[error("`{}`: not a valid graph: {message}", path.display())]
+    Graph {
+        /// The `.graph` file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The graph and the manifest of a build directory describe different programs.
+    #[error("`{}` and `{}` describe different programs: {message}", graph.display(), manifest.display())]
+    GraphMismatch {
+        /// The `.graph` file.
+        graph: PathBuf,
+        /// The manifest.
+        manifest: PathBuf,
+        /// How they differ.
+        message: String,
+    },
+    /// A kernel source of a build directory does not compile.
+    #[error("kernel `{kernel}`: `{}` does not compile:\n{errors}", file.display())]
+    KernelCompile {
+        /// The device kernel.
+        kernel: String,
+        /// Its source file.
+        file: PathBuf,
+        /// The compiler's messages (the first lines), naming the file.
+        errors: String,
+    },
 }
 
 impl RunError {
@@ -138,7 +188,11 @@ impl RunError {
             RunError::Kernel(_)
             | RunError::Backend(_)
             | RunError::Environment(_)
-            | RunError::Output(_) => 2,
+            | RunError::Output(_)
+            | RunError::ReadDir { .. }
+            | RunError::NoManifest { .. }
+            | RunError::ManyManifests { .. }
+            | RunError::Launch(LaunchError::Read { .. } | LaunchError::Source { .. }) => 2,
             RunError::Inputs(err) => err.exit_code(),
             _ => 1,
         }
@@ -152,8 +206,9 @@ pub struct OutputReport {
     pub name: String,
     /// The `.npy` file written.
     pub file: PathBuf,
-    /// The comparison with the interpreter.
-    pub comparison: Comparison,
+    /// The comparison with the interpreter (`None` when nothing was compared: a build directory
+    /// without its graph).
+    pub comparison: Option<Comparison>,
 }
 
 /// What a run did.
@@ -177,12 +232,17 @@ pub struct RunReport {
     pub prepare_time: Duration,
     /// Time of the reference interpreter.
     pub interp_time: Duration,
+    /// Whether the outputs were compared with the interpreter (not for a build directory without
+    /// its graph).
+    pub compared: bool,
 }
 
 impl RunReport {
-    /// Whether every output is within tolerance.
+    /// Whether every output compared is within tolerance (true when nothing was compared).
     pub fn passed(&self) -> bool {
-        self.outputs.iter().all(|o| o.comparison.passed())
+        self.outputs
+            .iter()
+            .all(|o| o.comparison.as_ref().is_none_or(Comparison::passed))
     }
 
     /// The contents of `report.json`.
@@ -192,7 +252,10 @@ impl RunReport {
             .outputs
             .iter()
             .map(|o| {
-                let mut entry = o.comparison.to_json();
+                let mut entry = o
+                    .comparison
+                    .as_ref()
+                    .map_or_else(|| json!({}), Comparison::to_json);
                 if let Value::Object(map) = &mut entry {
                     let file = o.file.file_name().map(|f| f.to_string_lossy().into_owned());
                     map.insert("file".to_string(), json!(file));
@@ -210,6 +273,7 @@ impl RunReport {
             map.insert("bindings".to_string(), Value::Object(bindings));
             map.insert("outputs".to_string(), Value::Object(outputs));
             map.insert("passed".to_string(), json!(self.passed()));
+            map.insert("compared".to_string(), json!(self.compared));
             map.insert(
                 "compile_us".to_string(),
                 json!(u64::try_from(self.compile_time.as_micros()).unwrap_or(u64::MAX)),
@@ -222,25 +286,27 @@ impl RunReport {
     pub fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{}", self.launch)?;
         for o in &self.outputs {
-            writeln!(
-                out,
-                "  output {} -> {}: {}",
-                o.name,
-                o.file.display(),
-                o.comparison
-            )?;
+            match &o.comparison {
+                Some(c) => writeln!(out, "  output {} -> {}: {c}", o.name, o.file.display())?,
+                None => writeln!(out, "  output {} -> {}: written", o.name, o.file.display())?,
+            }
         }
         for file in &self.input_files {
             writeln!(out, "  input written to {}", file.display())?;
         }
         writeln!(out, "  report: {}", self.report_file.display())?;
-        if self.passed() {
+        if !self.compared {
+            writeln!(
+                out,
+                "not compared: there is no graph to run the reference interpreter on (emit it with `mogec build --emit graph,...`); the outputs were written as the kernels computed them"
+            )
+        } else if self.passed() {
             writeln!(out, "ok: every output matches the reference interpreter")
         } else {
             let bad: Vec<&str> = self
                 .outputs
                 .iter()
-                .filter(|o| !o.comparison.passed())
+                .filter(|o| !o.comparison.as_ref().is_none_or(Comparison::passed))
                 .map(|o| o.name.as_str())
                 .collect();
             writeln!(
@@ -352,7 +418,7 @@ pub fn run_program(
         outputs.push(OutputReport {
             name: output.name.clone(),
             file: out_dir.join(name),
-            comparison: comparison.clone(),
+            comparison: Some(comparison.clone()),
         });
     }
     let mut input_files = Vec::new();
@@ -370,6 +436,7 @@ pub fn run_program(
         compile_time,
         prepare_time,
         interp_time: checked.interp_time,
+        compared: true,
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
@@ -436,6 +503,9 @@ pub fn load_kernel(
 
 impl fmt::Display for OutputReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.comparison)
+        match &self.comparison {
+            Some(c) => write!(f, "{}: {c}", self.name),
+            None => write!(f, "{}: not compared", self.name),
+        }
     }
 }

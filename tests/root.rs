@@ -9,4 +9,5 @@ mod moge_reference;
 mod names;
 mod numerics;
 mod readme_refusals;
+mod run_dir;
 mod ui;

@@ -203,16 +203,19 @@ impl fmt::Display for LaunchReport {
         for k in &self.kernels {
             writeln!(
                 f,
-                "  {} ({}): block_dim {}, GM read {} written {}, UB {} planned{}, {}",
+                "  {} ({}): block_dim {}, GM read {} written {}, UB {}, {}",
                 k.name,
                 k.core_type,
                 k.block_dim,
                 opt_bytes(k.gm_bytes_read),
                 opt_bytes(k.gm_bytes_written),
-                bytes(k.ub_bytes),
-                k.ub_high_water
-                    .map(|h| format!(" / {} used", bytes(h)))
-                    .unwrap_or_default(),
+                // A hand-written manifest may leave the planned UB out (0).
+                match (k.ub_bytes, k.ub_high_water) {
+                    (0, Some(h)) => format!("{} used", bytes(h)),
+                    (0, None) => "not stated".to_string(),
+                    (p, Some(h)) => format!("{} planned / {} used", bytes(p), bytes(h)),
+                    (p, None) => format!("{} planned", bytes(p)),
+                },
                 duration(k.wall)
             )?;
         }

@@ -100,12 +100,28 @@ pub struct EvalArgs {
 /// Arguments of `mogec run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The kernel to run.
-    #[command(flatten)]
-    pub kernel: KernelArgs,
-    /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4).
-    #[arg(long, value_name = "TARGET", default_value = "ascend910b2", value_parser = parse_target)]
-    pub target: moge_lower::target::Target,
+    /// The Rust source file holding the kernel, or a directory written by `mogec build --emit
+    /// ascendc,manifest` (add `graph` to compare with the interpreter): its `.cpp` files run as they
+    /// are on disk, edited or not.
+    #[arg(value_name = "FILE.rs|DIR")]
+    pub file: PathBuf,
+    /// The kernel (function name); may be left out when the file has exactly one kernel. Not for a
+    /// directory.
+    #[arg(short = 'k', long, value_name = "NAME")]
+    pub kernel: Option<String>,
+    /// The value of a static dim, e.g. `--set E=64` (repeat or separate with commas). Not for a
+    /// directory: its manifest has them.
+    #[arg(
+        long = "set",
+        value_name = "NAME=VALUE",
+        value_parser = parse_dim_binding,
+        value_delimiter = ','
+    )]
+    pub set: Vec<DimBinding>,
+    /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4; default
+    /// ascend910b2). Not for a directory: its manifest names the target.
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: Option<moge_lower::target::Target>,
     /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an NPU through CANN; not
     /// implemented yet, it reports that plainly).
     #[arg(long, value_name = "BACKEND", default_value = "emulator", value_parser = parse_backend)]

@@ -141,6 +141,16 @@ pub enum Error {
         /// Where the details are.
         report: String,
     },
+    /// A flag that applies to a DSL file was given with a build directory.
+    #[error("{flag} applies to a kernel source file; `{dir}` is a build directory, whose manifest {fixes}")]
+    DirFlag {
+        /// The flag.
+        flag: &'static str,
+        /// The directory.
+        dir: String,
+        /// What the manifest fixes instead.
+        fixes: &'static str,
+    },
     /// A bug in mogec itself.
     #[error("internal error in mogec: {message}")]
     Internal {
@@ -166,6 +176,7 @@ impl Error {
             | Error::Duplicate { .. }
             | Error::Missing { .. }
             | Error::Output(_)
+            | Error::DirFlag { .. }
             | Error::Stdout(_) => 2,
             Error::Inputs(err) => err.exit_code(),
             Error::NotUtf8 { .. }

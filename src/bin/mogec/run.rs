@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use moge::run::{run_program, RunInputs, RunOptions};
+use moge::run::{run_program, RunInputs, RunOptions, RunReport};
+use moge::run_dir::run_dir;
 
 use crate::args::RunArgs;
 use crate::error::Error;
@@ -10,18 +11,66 @@ use crate::source;
 
 /// Runs `mogec run`: compile, run on the backend, check against the interpreter, write the outputs and
 /// `report.json`. Outputs beyond tolerance are an error (exit status 1) after the report is written.
+/// With a build directory instead of a source file, its `.cpp` files are run as they are.
 pub fn run(args: &RunArgs) -> Result<(), Error> {
-    let source = source::read(&args.kernel.file)?;
+    let (inputs, dims) = run_inputs(args);
+    if args.file.is_dir() {
+        return run_directory(args, inputs, dims);
+    }
+    let source = source::read(&args.file)?;
     let file = source::check(&source)?;
-    let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
-    let kernel = source::specialize(&kernel, &args.kernel.set)?;
+    let kernel = source::select(&source, file, args.kernel.as_deref())?;
+    let kernel = source::specialize(&kernel, &args.set)?;
+    let options = RunOptions {
+        target: args.target.clone().unwrap_or_default(),
+        backend: args.backend,
+        dims,
+        keep: vec![args.file.clone()],
+    };
+    let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
+        .map_err(|err| Error::Run(Box::new(err)))?;
+    finish(&report)
+}
+
+/// `mogec run DIR`: the build directory's kernels as they are on disk.
+fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) -> Result<(), Error> {
+    let dir = args.file.display().to_string();
+    let refuse = |flag, fixes| {
+        Err(Error::DirFlag {
+            flag,
+            dir: dir.clone(),
+            fixes,
+        })
+    };
+    if args.kernel.is_some() {
+        return refuse("--kernel", "names its device kernels");
+    }
+    if !args.set.is_empty() {
+        return refuse("--set", "binds the static dims");
+    }
+    if args.target.is_some() {
+        return refuse("--target", "names the target");
+    }
+    let options = RunOptions {
+        target: Default::default(),
+        backend: args.backend,
+        dims,
+        keep: Vec::new(),
+    };
+    let report = run_dir(&args.file, inputs, &args.io.out_dir, &options)
+        .map_err(|err| Error::Run(Box::new(err)))?;
+    finish(&report)
+}
+
+/// The inputs of a run and the dims given besides input files.
+fn run_inputs(args: &RunArgs) -> (RunInputs, Vec<(String, i64)>) {
     let dims: Vec<(String, i64)> = args
         .io
         .dim
         .iter()
         .map(|d| (d.name.clone(), d.value))
         .collect();
-    let (inputs, dims) = match args.io.random {
+    match args.io.random {
         Some(seed) => (RunInputs::Random { seed, dims }, Vec::new()),
         None => (
             RunInputs::Files(
@@ -33,15 +82,11 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
             ),
             dims,
         ),
-    };
-    let options = RunOptions {
-        target: args.target.clone(),
-        backend: args.backend,
-        dims,
-        keep: vec![args.kernel.file.clone()],
-    };
-    let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
-        .map_err(|err| Error::Run(Box::new(err)))?;
+    }
+}
+
+/// Prints the summary; outputs beyond tolerance are an error after everything was written.
+fn finish(report: &RunReport) -> Result<(), Error> {
     let mut out = io::stdout().lock();
     // A closed stdout (`mogec run ... | head -1`) is not an error of the run.
     let _ = report.write_summary(&mut out);
@@ -50,11 +95,11 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Mismatch {
-            kernel: kernel.name.clone(),
+            kernel: report.kernel.clone(),
             outputs: report
                 .outputs
                 .iter()
-                .filter(|o| !o.comparison.passed())
+                .filter(|o| !o.comparison.as_ref().is_none_or(|c| c.passed()))
                 .map(|o| format!("`{}`", o.name))
                 .collect::<Vec<_>>()
                 .join(", "),
