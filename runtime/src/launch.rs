@@ -189,9 +189,10 @@ pub enum LaunchError {
         shape: Vec<usize>,
     },
     /// The dynamic dims could not be bound from the input shapes, or an input axis does not have
-    /// the size its expression gives (the dim solver of the interpreter, shared).
+    /// the size its expression gives (the dim solver of the interpreter, shared; boxed to keep
+    /// `LaunchError` small).
     #[error(transparent)]
-    Dims(#[from] DimError),
+    Dims(Box<DimError>),
     /// An input tensor is malformed (its data does not match its shape, or it is a bool tensor).
     #[error("input {index} (`{param}`): {message}")]
     BadTensor {
@@ -290,6 +291,12 @@ pub enum LaunchError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl From<DimError> for LaunchError {
+    fn from(err: DimError) -> LaunchError {
+        LaunchError::Dims(Box::new(err))
+    }
 }
 
 /// What a launch will do, worked out from the manifest and the input shapes.

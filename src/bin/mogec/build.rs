@@ -1,7 +1,7 @@
 //! `mogec build`: specialize one kernel and write what `--emit` asks for.
 
 use crate::args::BuildArgs;
-use crate::emit::{self, Artifacts};
+use crate::emit::{self, Artifacts, EmitKind};
 use crate::error::Error;
 use crate::output;
 use crate::source;
@@ -37,6 +37,25 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
     output::stdout_line(&format!("built: {}", source::signature(&specialized)));
     for path in written {
         output::stdout_line(&format!("wrote {}", path.display()));
+    }
+    // A directory with the kernels and their manifest runs as it is (edited or not).
+    let has = |kind| args.emit.contains(&kind);
+    if has(EmitKind::Ascendc) && has(EmitKind::Manifest) {
+        let dims: Vec<String> = specialized
+            .dynamic_dims()
+            .iter()
+            .map(|d| format!(" --dim {d}=128"))
+            .collect();
+        output::stdout_line(&format!(
+            "run it: mogec run {} --random 1{} -o OUT{}",
+            args.out_dir.display(),
+            dims.concat(),
+            if has(EmitKind::Graph) {
+                ""
+            } else {
+                " (add graph to --emit to compare with the interpreter)"
+            }
+        ));
     }
     Ok(())
 }

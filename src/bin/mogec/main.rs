@@ -146,6 +146,12 @@ enum Command {
         long_about = "Compile one kernel to Ascend C, run it on a backend (moge's CPU emulator of the \
                       Ascend C programming model by default) and check every output against the \
                       reference interpreter on the same inputs.\n\n\
+                      In place of FILE.rs, a directory written by `mogec build --emit \
+                      ascendc,manifest[,graph]` runs its .cpp files as they are on disk (edited by \
+                      hand, or written against the same manifest), with every check of the emulator; \
+                      the outputs are compared with the interpreter when the directory holds the \
+                      graph, and otherwise written with a note that nothing was compared. --kernel, \
+                      --set and --target do not apply to a directory: its manifest fixes them.\n\n\
                       Inputs are given as for eval (--input PARAM=FILE.npy for every parameter, or \
                       --random SEED with --dim for every dynamic dim). Each output is written as \
                       DIR/NAME.npy (named as eval names them), random inputs as DIR/PARAM.npy, and \
@@ -156,8 +162,10 @@ enum Command {
                       tolerance), never over an input file. Exits with 1 when any output is beyond \
                       tolerance.",
         after_help = concat!(
-            "Example:\n  mogec run examples/src/gate.rs --kernel moge_gate --set E=64,G=8 --random 1 \
-             --dim T=4096 -o out\n\n",
+            "Examples:\n  mogec run examples/src/gate.rs --kernel moge_gate --set E=64,G=8 --random 1 \
+             --dim T=4096 -o out\n  \
+             mogec build examples/src/gate.rs --set E=64,G=8 --emit graph,ascendc,manifest -o gate\n  \
+             mogec run gate --random 1 --dim T=4096 -o out\n\n",
             "Limits: a run is checked from its shapes before anything is allocated: every axis a \
              device kernel works on must be below 2^31 (indices and per-call counts are 32-bit), \
              every tensor at most 16 GiB, and the host memory of the whole run (inputs, the \
