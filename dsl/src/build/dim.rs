@@ -32,6 +32,17 @@ impl Builder<'_> {
 
     /// Evaluates a dim expression; `None` after reporting an error.
     pub(crate) fn dim(&mut self, e: &Expr, mode: DimMode, what: &str) -> Option<Dim> {
+        if too_large(e) {
+            self.mark_used(e);
+            self.error(
+                Diagnostic::new(
+                    e.span,
+                    format!("this dim expression is too large (limit {DIM_LIMIT} names, literals and operators)"),
+                )
+                .with_help("a dim is a short expression such as `2 * I` or `E / G`"),
+            );
+            return None;
+        }
         let dim = self.dim_inner(e, mode, what)?;
         if let Some(c) = dim.as_const() {
             if c < 0 {
@@ -123,6 +134,33 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// The most names, literals and operators a dim expression may have. Dims are canonicalized as
+/// polynomials, whose size can grow with the product of the factors' sizes, and the graph IR's dim
+/// code is recursive: this keeps both small.
+pub(crate) const DIM_LIMIT: usize = 64;
+
+/// Whether `e` has more than [`DIM_LIMIT`] nodes (an explicit stack: `e` may be a long chain).
+fn too_large(e: &Expr) -> bool {
+    let mut stack = vec![e];
+    let mut count = 0;
+    while let Some(node) = stack.pop() {
+        count += 1;
+        if count > DIM_LIMIT {
+            return true;
+        }
+        match &node.kind {
+            ExprKind::Neg(inner) => stack.push(inner),
+            ExprKind::Binary(_, a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            ExprKind::Call { args, .. } | ExprKind::Tuple(args) => stack.extend(args.iter().rev()),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// What an expression is, for "expected ..., found ..." messages.

@@ -18,6 +18,11 @@ pub(crate) struct Item<'e> {
 impl Builder<'_> {
     /// Evaluates an expression that must give one value.
     pub(crate) fn eval(&mut self, e: &Expr) -> Val {
+        // Recursion over the AST: as deep as the nesting, or as long as a left-deep chain.
+        crate::stack::ensure_stack(|| self.eval_here(e))
+    }
+
+    fn eval_here(&mut self, e: &Expr) -> Val {
         match &e.kind {
             ExprKind::Ident(name) => self.lookup(name, e.span),
             ExprKind::Int(v) => Val::Lit(Lit {

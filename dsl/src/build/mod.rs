@@ -302,6 +302,10 @@ impl Builder<'_> {
 
     /// Marks every name in `e` used, without evaluating it (for arguments of a call that failed).
     fn mark_used(&mut self, e: &crate::ast::Expr) {
+        crate::stack::ensure_stack(|| self.mark_used_here(e));
+    }
+
+    fn mark_used_here(&mut self, e: &crate::ast::Expr) {
         use crate::ast::ExprKind;
         match &e.kind {
             ExprKind::Ident(name) => self.mark_name_used(name),

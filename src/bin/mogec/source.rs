@@ -64,34 +64,81 @@ pub fn read(path: &Path) -> Result<Source, Error> {
 
 /// Checks every kernel of `source`; a file that is not valid Rust is reported as a diagnostic.
 pub fn check(source: &Source) -> Result<FileCheck, Error> {
-    moge_dsl::check_source(&source.text).map_err(|diag| Error::Diagnostics {
-        rendered: rendered(source, &[diag]),
-        summary: format!(
-            "could not check `{}`: it is not valid Rust syntax",
-            source.path
-        ),
+    moge_dsl::check_source(&source.text).map_err(|diag| {
+        let why = if diag.message.starts_with("nested too deeply") {
+            "it nests too deeply to be checked safely"
+        } else {
+            "it is not valid Rust syntax"
+        };
+        Error::Diagnostics {
+            rendered: rendered(source, &[diag]),
+            summary: format!("could not check `{}`: {why}", source.path),
+        }
     })
 }
 
 /// Chooses the kernel called `name` (or the only kernel, when `name` is `None`), and returns its
 /// graph IR, or its diagnostics as an error.
+///
+/// `name` is a kernel's name or its path in the file (`inner::name` for a kernel in `mod inner`);
+/// a name shared by kernels of several modules is refused as ambiguous, listing them. A file with
+/// errors outside its kernels (a misplaced kernel attribute) is refused whole, as cargo would.
 pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Kernel, Error> {
-    let known: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    if !file.errors.is_empty() {
+        return Err(Error::Diagnostics {
+            rendered: rendered(source, &file.errors),
+            summary: format!(
+                "could not check `{}`: {}",
+                source.path,
+                count(file.errors.len(), "error")
+            ),
+        });
+    }
+    let known: Vec<&str> = file.kernels.iter().map(|k| k.path.as_str()).collect();
     if known.is_empty() {
         return Err(Error::NoKernels {
             path: source.path.clone(),
         });
     }
     let index = match name {
-        Some(name) => file
-            .kernels
-            .iter()
-            .position(|k| k.name == name)
-            .ok_or_else(|| Error::UnknownKernel {
-                path: source.path.clone(),
-                name: name.to_string(),
-                known: quoted_list(&known),
-            })?,
+        Some(name) => {
+            let matches: Vec<usize> = (0..file.kernels.len())
+                .filter(|&i| {
+                    let kernel = &file.kernels[i];
+                    kernel.path == name || (!name.contains("::") && kernel.name == name)
+                })
+                .collect();
+            match matches.as_slice() {
+                [] => {
+                    return Err(Error::UnknownKernel {
+                        path: source.path.clone(),
+                        name: name.to_string(),
+                        known: quoted_list(&known),
+                    })
+                }
+                [one] => *one,
+                many => {
+                    let candidates: Vec<String> = many
+                        .iter()
+                        .map(|&i| {
+                            let kernel = &file.kernels[i];
+                            let start = kernel.span.start.start();
+                            format!(
+                                "{} (line {}, column {})",
+                                kernel.path,
+                                start.line,
+                                start.column + 1
+                            )
+                        })
+                        .collect();
+                    return Err(Error::AmbiguousKernel {
+                        path: source.path.clone(),
+                        name: name.to_string(),
+                        candidates: quoted_list(&candidates),
+                    });
+                }
+            }
+        }
         None if known.len() == 1 => 0,
         None => {
             return Err(Error::KernelNeeded {
@@ -101,7 +148,7 @@ pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Ke
             })
         }
     };
-    let Some(KernelCheck { name, result }) = file.kernels.into_iter().nth(index) else {
+    let Some(KernelCheck { name, result, .. }) = file.kernels.into_iter().nth(index) else {
         return Err(Error::NoKernels {
             path: source.path.clone(),
         });
