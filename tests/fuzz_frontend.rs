@@ -903,9 +903,9 @@ fn chain(rng: &mut Rng, terms: usize) -> String {
     let mut out = String::with_capacity(terms * 12);
     for i in 0..terms {
         if i > 0 {
-            out.push_str(*rng.pick(&[" + ", " - ", " * ", " / "]));
+            out.push_str(rng.pick::<&str>(&[" + ", " - ", " * ", " / "]));
         }
-        out.push_str(*rng.pick(&[
+        out.push_str(rng.pick::<&str>(&[
             "a",
             "a",
             "a",
@@ -1031,7 +1031,7 @@ fn checked_kernels_lower_emit_and_run_on_the_emulator() {
                 continue;
             };
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                check_program(&specialized, &program, &inputs, &backend)
+                check_program(&specialized, &program, &inputs, &backend).map_err(Box::new)
             }));
             match outcome {
                 Err(_) => failures.push(format!("the run panicked ({dims:?})\n{src}")),

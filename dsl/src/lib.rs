@@ -93,6 +93,11 @@
 //! arguments (`k`, `groups`, `size`, `E`, slice bounds, reshape dims) are dim expressions as in
 //! types. The exact semantics of every op are documented in [`moge_lower::graph::OpKind`].
 //!
+//! Expressions may be as long as you like (a 100,000-term sum checks), but nesting is limited to
+//! 128 levels ([`NESTING_LIMIT`]) (each enclosing parenthesis, bracket, brace, call, prefix `-` and generic `<` counts
+//! one; deeper input is a located "nested too deeply" error) and a dim expression to 64 names,
+//! literals and operators.
+//!
 //! ## Schedule hints
 //!
 //! Attributes on a `let` statement are hints for the ops of that statement; they never change
@@ -125,6 +130,16 @@
 //! group or a dim, returned values against the signature, and unused parameters and bindings.
 //! Conditions that depend on static dims (`G` divides `E`) become the kernel's
 //! [constraints](moge_lower::graph::Constraint), checked at specialization.
+//!
+//! ## Finding kernels in a file
+//!
+//! [`check_source`] applies the rules cargo would: the kernel attribute's arguments are validated
+//! as the macro validates them ([`parse_kernel_args`]); the attribute on anything but a free
+//! function (a struct, a method in an `impl` or a trait, a module, ...) is an error; two kernels of
+//! the same name in one module are an error. Kernels of the same name in different inline modules
+//! are fine and are told apart by their [path](KernelCheck::path) (`inner::name`): `mogec`'s
+//! `--kernel` takes a name or such a path, and refuses a name shared by several kernels, listing
+//! them with their locations.
 
 mod ast;
 mod build;

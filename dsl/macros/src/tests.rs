@@ -51,7 +51,7 @@ fn arguments() {
     assert!(!args::parse(quote!()).expect("no arguments").debug);
     assert!(args::parse(quote!(debug)).expect("debug").debug);
     assert!(args::parse(quote!(debug,)).expect("trailing comma").debug);
-    let error = args::parse(quote!(debg)).err().expect("unknown argument");
+    let error = args::parse(quote!(debg)).expect_err("unknown argument");
     assert_eq!(
         error.to_string(),
         "unknown argument `debg` of `#[moge::kernel]`: expected `debug`"
@@ -269,7 +269,7 @@ fn long_chains_expand() {
 
 #[test]
 fn repeated_argument_is_refused() {
-    let error = args::parse(quote!(debug, debug)).err().expect("repeated");
+    let error = args::parse(quote!(debug, debug)).expect_err("repeated");
     assert_eq!(
         error.to_string(),
         "the argument `debug` of `#[moge::kernel]` is given twice"

@@ -62,7 +62,11 @@ fn nesting_past_the_limit_points_at_the_first_token_over_it() {
             let per = if open == "- (" { 2 } else { 1 };
             let over = NESTING_LIMIT - BODY_LEVELS + 1; // the first nesting token over the limit, 1-based
             let repetition = (over - 1) / per;
-            let within = if per == 2 && over % 2 == 0 { 2 } else { offset };
+            let within = if per == 2 && over.is_multiple_of(2) {
+                2
+            } else {
+                offset
+            };
             assert_eq!(
                 (line, col),
                 (3, 5 + repetition * width + within),

@@ -257,3 +257,60 @@ pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
         many
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> Source {
+        Source {
+            path: "k.rs".to_string(),
+            text: text.to_string(),
+        }
+    }
+
+    const TWO_MODULES: &str = "mod a {
+    #[kernel]
+    fn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { x }
+}
+mod b {
+    #[kernel]
+    fn k(y: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { y }
+}
+";
+
+    #[test]
+    fn a_shared_kernel_name_is_ambiguous_and_a_path_is_not() {
+        let src = source(TWO_MODULES);
+        let err = select(&src, check(&src).expect("checks"), Some("k")).expect_err("ambiguous");
+        assert_eq!(
+            err.to_string(),
+            "kernel name `k` is ambiguous in `k.rs`: it names `a::k (line 3, column 8)` and \
+             `b::k (line 7, column 8)`; choose one with --kernel MODULE::NAME"
+        );
+        assert_eq!(err.exit_code(), 2);
+        let kernel = select(&src, check(&src).expect("checks"), Some("b::k"))
+            .expect("a path names one kernel");
+        assert_eq!(kernel.params[0].name, "y");
+        let err =
+            select(&src, check(&src).expect("checks"), Some("c::k")).expect_err("no such path");
+        assert!(err
+            .to_string()
+            .starts_with("no kernel `c::k` in `k.rs`; its kernels are `a::k` and `b::k`"));
+    }
+
+    #[test]
+    fn a_misplaced_kernel_attribute_refuses_the_file() {
+        let src = source(
+            "#[kernel]\nstruct S;\n#[kernel]\nfn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { x }\n",
+        );
+        let err = select(&src, check(&src).expect("checks"), Some("k"))
+            .expect_err("the file has an error");
+        let Error::Diagnostics { rendered, summary } = &err else {
+            panic!("expected diagnostics, got {err}");
+        };
+        assert_eq!(summary, "could not check `k.rs`: 1 error");
+        assert!(rendered.contains("`#[moge::kernel]` applies to a free function, not to a struct"));
+        assert!(rendered.contains("k.rs:1:1"));
+    }
+}
