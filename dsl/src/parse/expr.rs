@@ -15,7 +15,10 @@ use crate::diagnostic::{Diagnostic, SpanRange};
 /// Spans are computed from the node's own first and last tokens or joined from its operands', never
 /// by printing the subtree: that would make a long expression quadratic.
 pub(crate) fn parse_expr(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Expr {
-    // Recursion over the syn tree: as deep as the nesting, or as long as a left-deep chain.
+    if let Some(chain) = parse_chain(e, diags) {
+        return chain;
+    }
+    // Recursion over the syn tree: as deep as the nesting (bounded), or along the right operands.
     crate::stack::ensure_stack(|| match parse_kind(e, diags) {
         Parsed::Node(expr) => expr,
         // A rejected node (its operands were not parsed): the names it mentions, once.
@@ -27,6 +30,52 @@ pub(crate) fn parse_expr(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Expr {
             span: SpanRange::of(e),
         },
     })
+}
+
+/// The DSL's operator for a syn binary operator, if it has one.
+fn dsl_binop(op: &SynBinOp) -> Option<BinOp> {
+    Some(match op {
+        SynBinOp::Add(_) => BinOp::Add,
+        SynBinOp::Sub(_) => BinOp::Sub,
+        SynBinOp::Mul(_) => BinOp::Mul,
+        SynBinOp::Div(_) => BinOp::Div,
+        SynBinOp::Eq(_) => BinOp::Eq,
+        SynBinOp::Ne(_) => BinOp::Ne,
+        SynBinOp::Lt(_) => BinOp::Lt,
+        SynBinOp::Le(_) => BinOp::Le,
+        SynBinOp::Gt(_) => BinOp::Gt,
+        SynBinOp::Ge(_) => BinOp::Ge,
+        _ => return None,
+    })
+}
+
+/// A chain of DSL binary operators (`a + b * c - d` is a left-deep tree as long as the chain),
+/// converted along its left spine in a loop rather than by recursion; `None` when `e` is not a DSL
+/// binary operation.
+fn parse_chain(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+    let mut spine: Vec<(&syn::ExprBinary, BinOp)> = Vec::new();
+    let mut leftmost = e;
+    while let syn::Expr::Binary(b) = leftmost {
+        let Some(op) = dsl_binop(&b.op).filter(|_| b.attrs.is_empty()) else {
+            break;
+        };
+        spine.push((b, op));
+        leftmost = &b.left;
+    }
+    if spine.is_empty() {
+        return None;
+    }
+    // Left to right, as the recursion would: the leftmost operand, then each right operand.
+    let mut acc = parse_expr(leftmost, diags);
+    for (b, op) in spine.into_iter().rev() {
+        let rhs = parse_expr(&b.right, diags);
+        let span = acc.span.to(rhs.span);
+        acc = Expr {
+            kind: ExprKind::Binary(op, Box::new(acc), Box::new(rhs)),
+            span,
+        };
+    }
+    Some(acc)
 }
 
 /// What [`parse_kind`] made of a node: an expression with its span, or a kind whose span (and, for

@@ -1,11 +1,12 @@
 //! Reading a kernel source file, checking it with the frontend, choosing a kernel and specializing it.
 
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use moge_dsl::{FileCheck, KernelCheck};
-use moge_lower::graph::write::kernel_to_string;
+use moge_lower::graph::write::write_kernel;
 use moge_lower::Kernel;
 
 use crate::args::DimBinding;
@@ -234,9 +235,28 @@ pub fn rendered(source: &Source, diags: &[moge_dsl::Diagnostic]) -> String {
 /// The kernel's signature as in the header of its graph IR text, without `kernel ` and ` {`:
 /// `moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E]) -> (weight: f32[T, G], expert: i32[T, G])`.
 pub fn signature(kernel: &Kernel) -> String {
-    let text = kernel_to_string(kernel);
-    let header = text.lines().next().unwrap_or_default();
-    let header = header.strip_prefix("kernel ").unwrap_or(header);
+    /// Keeps the first line written to it and stops the writer there, so that a kernel of
+    /// thousands of ops is not printed whole for its header.
+    struct FirstLine(String);
+    impl fmt::Write for FirstLine {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            match text.find('\n') {
+                Some(end) => {
+                    self.0.push_str(&text[..end]);
+                    Err(fmt::Error)
+                }
+                None => {
+                    self.0.push_str(text);
+                    Ok(())
+                }
+            }
+        }
+    }
+    let mut header = FirstLine(String::new());
+    // The "error" is the sink stopping the writer after the header.
+    let _ = write_kernel(&mut header, kernel);
+    let header = header.0;
+    let header = header.strip_prefix("kernel ").unwrap_or(&header);
     header.strip_suffix(" {").unwrap_or(header).to_string()
 }
 
