@@ -116,10 +116,10 @@ fn render_one(out: &mut String, path: &str, lines: &[&str], diag: &Diagnostic) {
 }
 
 /// A line longer than this (in display columns) is shown as a window around the span.
-const MAX_LINE: usize = 120;
+const MAX_LINE: usize = 300;
 
 /// Characters of context kept before and after the span in a window.
-const CONTEXT: usize = 40;
+const CONTEXT: usize = 60;
 
 /// The part of the displayed line `text` around columns `from..to` to show, with `...` where it was
 /// cut, and the columns moved to match; a line of at most [`MAX_LINE`] columns is kept whole (a
