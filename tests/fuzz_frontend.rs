@@ -964,6 +964,40 @@ fn long_chains_check_in_linear_time() {
     );
 }
 
+/// A kernel of `lets` distinct bindings, each used once in the returned sum (in a random order).
+fn many_bindings(rng: &mut Rng, lets: usize) -> String {
+    let mut src = String::from("#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {\n");
+    for i in 0..lets {
+        src.push_str(&format!("    let v{i} = a * {}.0;\n", rng.below(100)));
+    }
+    let mut names: Vec<usize> = (0..lets).collect();
+    for i in (1..names.len()).rev() {
+        names.swap(i, rng.below(i + 1));
+    }
+    let terms: Vec<String> = names.iter().map(|i| format!("v{i}")).collect();
+    src.push_str(&format!("    {}\n}}\n", terms.join(" + ")));
+    src
+}
+
+#[test]
+fn many_bindings_check_in_linear_time() {
+    let mut rng = Rng(SEED ^ 0xb1d5);
+    let small = many_bindings(&mut rng, 2_000);
+    let large = many_bindings(&mut rng, 20_000);
+    for src in [&small, &large] {
+        let file = moge_dsl::check_source(src).expect("valid syntax");
+        assert!(file.kernels[0].result.is_ok());
+    }
+    let short = fastest(3, || drop(moge_dsl::check_source(&small)));
+    let long = fastest(1, || drop(moge_dsl::check_source(&large)));
+    // Looking a name up among all bindings would make this quadratic (about a hundred times).
+    let ratio = long.as_secs_f64() / short.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 40.0,
+        "2,000 bindings: {short:?}, 20,000: {long:?} (x{ratio:.1})"
+    );
+}
+
 /// Kernels checked by the fuzz that run on the emulator.
 const EMULATED_KERNELS: usize = 20;
 

@@ -98,7 +98,7 @@ impl Builder<'_> {
 
     fn unknown_op(&mut self, func: &Name) {
         let name = &func.text;
-        if let Some(binding) = self.bindings.iter_mut().rev().find(|b| b.name == *name) {
+        if let Some(binding) = self.binding_mut(name) {
             binding.used = true;
             if matches!(binding.val, Val::Error) {
                 // A failed binding (a rejected closure, say) was reported already.

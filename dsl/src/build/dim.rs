@@ -68,7 +68,7 @@ impl Builder<'_> {
                         self.kernel.add_sym(name.clone(), SymKind::Dynamic),
                     ));
                 }
-                let is_tensor = self.bindings.iter().any(|b| b.name == *name);
+                let is_tensor = self.latest.contains_key(name.as_str());
                 if !is_tensor && self.incomplete_signature {
                     // The name may be a dynamic dim of a parameter type that was rejected.
                     return None;

@@ -14,6 +14,8 @@ mod dim;
 mod expr;
 mod stmt;
 
+use std::collections::HashMap;
+
 use moge_lower::graph::infer::infer;
 use moge_lower::graph::{Constraint, OpKind, SymKind};
 use moge_lower::{DType, Kernel, TensorType, Type, Value};
@@ -55,7 +57,7 @@ impl Lit {
 }
 
 /// A name in scope.
-struct Binding {
+pub(crate) struct Binding {
     name: String,
     span: SpanRange,
     val: Val,
@@ -67,8 +69,11 @@ struct Binding {
 pub(crate) struct Builder<'d> {
     kernel: Kernel,
     diags: &'d mut Vec<Diagnostic>,
-    /// Every binding ever made, in order; lookups search from the end, so later ones shadow.
+    /// Every binding ever made, in order.
     bindings: Vec<Binding>,
+    /// The index in `bindings` of the latest binding of each name (later ones shadow): lookups
+    /// take constant time however many bindings a kernel has.
+    latest: HashMap<String, usize>,
     /// Whether some parameter type was rejected, so that some dynamic dims may be undeclared.
     incomplete_signature: bool,
 }
@@ -80,6 +85,7 @@ pub(crate) fn build_kernel(ast: &KernelFn, diags: &mut Vec<Diagnostic>) -> Kerne
         kernel: Kernel::new(ast.name.text.clone()),
         diags,
         bindings: Vec::new(),
+        latest: HashMap::new(),
         incomplete_signature: ast.params.iter().any(|p| p.ty.is_none()),
     };
     builder.declare_statics(&ast.statics);
@@ -157,7 +163,7 @@ impl Builder<'_> {
                 }
                 None => Val::Error,
             };
-            self.bindings.push(Binding {
+            self.push_binding(Binding {
                 name: param.name.text.clone(),
                 span: param.name.span,
                 val,
@@ -172,13 +178,25 @@ impl Builder<'_> {
         if name.text == "_" {
             return;
         }
-        self.bindings.push(Binding {
+        self.push_binding(Binding {
             name: name.text.clone(),
             span: name.span,
             val,
             used: false,
             param: false,
         });
+    }
+
+    fn push_binding(&mut self, binding: Binding) {
+        self.latest
+            .insert(binding.name.clone(), self.bindings.len());
+        self.bindings.push(binding);
+    }
+
+    /// The binding `name` refers to here, if any.
+    pub(crate) fn binding_mut(&mut self, name: &str) -> Option<&mut Binding> {
+        let index = *self.latest.get(name)?;
+        self.bindings.get_mut(index)
     }
 
     /// Appends an op after checking its operands with `infer`; `shown` is the op's name as the user
@@ -267,7 +285,7 @@ impl Builder<'_> {
 
     /// Looks up a tensor name, marking it used.
     fn lookup(&mut self, name: &str, span: SpanRange) -> Val {
-        if let Some(binding) = self.bindings.iter_mut().rev().find(|b| b.name == name) {
+        if let Some(binding) = self.binding_mut(name) {
             binding.used = true;
             return binding.val;
         }
@@ -295,7 +313,7 @@ impl Builder<'_> {
 
     /// Marks the binding `name` in scope used, if there is one.
     fn mark_name_used(&mut self, name: &str) {
-        if let Some(binding) = self.bindings.iter_mut().rev().find(|b| b.name == name) {
+        if let Some(binding) = self.binding_mut(name) {
             binding.used = true;
         }
     }
