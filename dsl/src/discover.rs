@@ -7,6 +7,8 @@
 //! that name, which Rust refuses); kernels in different modules may share a name and are told apart
 //! by their path, `inner::name`.
 
+use std::collections::HashMap;
+
 use moge_lower::Kernel;
 use syn::{Attribute, ImplItem, Item, TraitItem};
 
@@ -57,18 +59,16 @@ fn walk(
     out: &mut FileCheck,
 ) {
     // Recursion over inline modules: as deep as the source's braces, bounded by the nesting limit.
-    let first_in_module = out.kernels.len();
+    // The kernels of this module by name, to find duplicates in constant time.
+    let mut in_module: HashMap<String, SpanRange> = HashMap::new();
     for item in items {
         match item {
             Item::Fn(f) if f.attrs.iter().any(is_kernel_attr) => {
                 let name = f.sig.ident.to_string();
                 let span = SpanRange::single(f.sig.ident.span());
                 let mut result = check(f);
-                let earlier = out.kernels[first_in_module..]
-                    .iter()
-                    .find(|k| k.name == name && k.path.matches("::").count() == module.len());
-                if let Some(earlier) = earlier {
-                    let start = earlier.span.start.start();
+                if let Some(earlier) = in_module.get(&name) {
+                    let start = earlier.start.start();
                     let diag = Diagnostic::new(
                         span,
                         format!("the kernel `{name}` is defined twice in this module"),
@@ -82,6 +82,8 @@ fn walk(
                     let mut diags = result.err().unwrap_or_default();
                     diags.insert(0, diag);
                     result = Err(diags);
+                } else {
+                    in_module.insert(name.clone(), span);
                 }
                 let mut path = module.clone();
                 path.push(name.clone());
