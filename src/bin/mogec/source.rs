@@ -1,5 +1,6 @@
 //! Reading a kernel source file, checking it with the frontend, choosing a kernel and specializing it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -95,7 +96,22 @@ pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Ke
             ),
         });
     }
-    let known: Vec<&str> = file.kernels.iter().map(|k| k.path.as_str()).collect();
+    // What `--kernel` takes for each kernel: its name, or its path when the name is shared.
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for kernel in &file.kernels {
+        *uses.entry(kernel.name.as_str()).or_default() += 1;
+    }
+    let known: Vec<&str> = file
+        .kernels
+        .iter()
+        .map(|k| {
+            if uses[k.name.as_str()] > 1 {
+                k.path.as_str()
+            } else {
+                k.name.as_str()
+            }
+        })
+        .collect();
     if known.is_empty() {
         return Err(Error::NoKernels {
             path: source.path.clone(),
