@@ -127,6 +127,8 @@ struct Level {
     lifetime: bool,
     /// The last token was `#`: the next group is an attribute, not an operand.
     attribute: bool,
+    /// The group open inside this level (between `before_group` and `after_group`) is a block.
+    open_block: bool,
     /// The last token closed a `{ }` group: a following item or statement starts afresh.
     after_block: bool,
 }
@@ -161,16 +163,11 @@ impl Level {
     }
 
     fn before_group(&mut self, delimiter: Delimiter) {
-        self.after_block_pending(delimiter);
-    }
-
-    fn after_block_pending(&mut self, delimiter: Delimiter) {
-        // Remember the delimiter until the group closes (`after_group`).
-        self.after_block = delimiter == Delimiter::Brace;
+        self.open_block = delimiter == Delimiter::Brace;
     }
 
     fn after_group(&mut self) {
-        let block = self.after_block;
+        let block = std::mem::take(&mut self.open_block);
         if std::mem::take(&mut self.attribute) {
             // `#[attr] -x`: the attribute is not an operand.
             self.after_operand = false;
