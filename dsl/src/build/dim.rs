@@ -25,9 +25,29 @@ impl Builder<'_> {
         mode: DimMode,
         what: &str,
     ) -> Option<TensorType> {
+        // The dims are evaluated (and dynamic ones declared) even past the rank limit, so that
+        // other types naming them get no follow-on errors.
         let dims: Vec<Option<Dim>> = ty.dims.iter().map(|d| self.dim(d, mode, what)).collect();
+        if !self.rank_ok(ty.dims.len(), ty.span) {
+            return None;
+        }
         let dims = dims.into_iter().collect::<Option<Vec<_>>>()?;
         Some(TensorType::new(ty.dtype?, dims))
+    }
+
+    /// Whether a shape of `rank` dims (written at `span`) is within [`MAX_RANK`]; reports it if not.
+    pub(crate) fn rank_ok(&mut self, rank: usize, span: crate::diagnostic::SpanRange) -> bool {
+        if rank <= MAX_RANK {
+            return true;
+        }
+        self.error(
+            Diagnostic::new(
+                span,
+                format!("this shape has {rank} dims, more than the limit of {MAX_RANK}"),
+            )
+            .with_help("NumPy allows at most 64 dims too; merge dims with `reshape`"),
+        );
+        false
     }
 
     /// Evaluates a dim expression; `None` after reporting an error.
@@ -60,13 +80,11 @@ impl Builder<'_> {
         match &e.kind {
             ExprKind::Int(v) => Some(Dim::lit(*v)),
             ExprKind::Ident(name) => {
-                if let Some(sym) = self.kernel.sym_by_name(name) {
+                if let Some(sym) = self.sym(name) {
                     return Some(Dim::sym(sym));
                 }
                 if mode == DimMode::Declare {
-                    return Some(Dim::sym(
-                        self.kernel.add_sym(name.clone(), SymKind::Dynamic),
-                    ));
+                    return Some(Dim::sym(self.add_sym(name, SymKind::Dynamic)));
                 }
                 let is_tensor = self.latest.contains_key(name.as_str());
                 if !is_tensor && self.incomplete_signature {
@@ -136,10 +154,35 @@ impl Builder<'_> {
     }
 }
 
+/// The most dims a shape may have (as in NumPy). Shape rules multiply and compare all dims of a
+/// shape, so a shape of thousands of dims would make checking slow.
+pub(crate) const MAX_RANK: usize = 64;
+
 /// The most names, literals and operators a dim expression may have. Dims are canonicalized as
 /// polynomials, whose size can grow with the product of the factors' sizes, and the graph IR's dim
 /// code is recursive: this keeps both small.
 pub(crate) const DIM_LIMIT: usize = 64;
+
+/// The number of nodes of `dim`, counting at most to `cap` (an explicit stack: a derived dim may
+/// be a long chain).
+pub(crate) fn dim_size(dim: &Dim, cap: usize) -> usize {
+    let mut stack = vec![dim];
+    let mut count = 0;
+    while let Some(node) = stack.pop() {
+        count += 1;
+        if count >= cap {
+            break;
+        }
+        match node {
+            Dim::Add(a, b) | Dim::Mul(a, b) | Dim::Div(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            Dim::Const(_) | Dim::Sym(_) => {}
+        }
+    }
+    count
+}
 
 /// Whether `e` has more than [`DIM_LIMIT`] nodes (an explicit stack: `e` may be a long chain).
 fn too_large(e: &Expr) -> bool {

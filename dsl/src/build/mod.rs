@@ -17,8 +17,8 @@ mod stmt;
 use std::collections::HashMap;
 
 use moge_lower::graph::infer::infer;
-use moge_lower::graph::{Constraint, OpKind, SymKind};
-use moge_lower::{DType, Kernel, TensorType, Type, Value};
+use moge_lower::graph::{Constraint, OpKind, Sym, SymKind};
+use moge_lower::{DType, Dim, Kernel, TensorType, Type, Value};
 
 use crate::ast::{KernelFn, Name};
 use crate::diagnostic::{Diagnostic, SpanRange};
@@ -74,8 +74,22 @@ pub(crate) struct Builder<'d> {
     /// The index in `bindings` of the latest binding of each name (later ones shadow): lookups
     /// take constant time however many bindings a kernel has.
     latest: HashMap<String, usize>,
+    /// The kernel's dim symbols by name (the kernel's own lookup is a linear search).
+    syms: HashMap<String, Sym>,
     /// Whether some parameter type was rejected, so that some dynamic dims may be undeclared.
     incomplete_signature: bool,
+}
+
+/// Whether a dim of `ty` has more than four times [`dim::DIM_LIMIT`] nodes (derived dims may
+/// be larger than written ones, within reason).
+fn oversized_dim(ty: &Type) -> bool {
+    let dims: Vec<&Dim> = match ty {
+        Type::Tensor(t) => t.shape.iter().collect(),
+        Type::Routes(r) => vec![&r.tokens, &r.k, &r.experts],
+    };
+    let limit = dim::DIM_LIMIT * 4;
+    dims.into_iter()
+        .any(|d| dim::dim_size(d, limit + 1) > limit)
 }
 
 /// Builds the kernel's graph IR. Errors are pushed to `diags`; the kernel is only meaningful when
@@ -86,6 +100,7 @@ pub(crate) fn build_kernel(ast: &KernelFn, diags: &mut Vec<Diagnostic>) -> Kerne
         diags,
         bindings: Vec::new(),
         latest: HashMap::new(),
+        syms: HashMap::new(),
         incomplete_signature: ast.params.iter().any(|p| p.ty.is_none()),
     };
     builder.declare_statics(&ast.statics);
@@ -120,14 +135,14 @@ impl Builder<'_> {
 
     fn declare_statics(&mut self, statics: &[Name]) {
         for name in statics {
-            if self.kernel.sym_by_name(&name.text).is_some() {
+            if self.syms.contains_key(&name.text) {
                 self.error(Diagnostic::new(
                     name.span,
                     format!("the static dim `{}` is declared twice", name.text),
                 ));
                 continue;
             }
-            self.kernel.add_sym(name.text.clone(), SymKind::Static);
+            self.add_sym(&name.text, SymKind::Static);
         }
     }
 
@@ -187,6 +202,18 @@ impl Builder<'_> {
         });
     }
 
+    /// Declares the dim symbol `name`.
+    pub(crate) fn add_sym(&mut self, name: &str, kind: SymKind) -> Sym {
+        let sym = self.kernel.add_sym(name.to_string(), kind);
+        self.syms.insert(name.to_string(), sym);
+        sym
+    }
+
+    /// The dim symbol called `name`, if there is one.
+    pub(crate) fn sym(&self, name: &str) -> Option<Sym> {
+        self.syms.get(name).copied()
+    }
+
     fn push_binding(&mut self, binding: Binding) {
         self.latest
             .insert(binding.name.clone(), self.bindings.len());
@@ -212,6 +239,21 @@ impl Builder<'_> {
         let types: Vec<&Type> = args.iter().map(|(v, _)| self.kernel.ty(*v)).collect();
         match infer(&kind, &types, &self.kernel.syms) {
             Ok(inferred) => {
+                if inferred.results.iter().any(oversized_dim) {
+                    // Dims that grow from op to op (`concat` of `concat` of ...) would make every
+                    // later shape rule slower; refuse them while they are still small.
+                    self.error(
+                        Diagnostic::new(
+                            at,
+                            format!(
+                                "a dim of the result of `{shown}` has grown past the limit of {} names, literals and operators",
+                                dim::DIM_LIMIT * 4
+                            ),
+                        )
+                        .with_help("give the size a name: reshape to a dim of the signature, or split the kernel"),
+                    );
+                    return None;
+                }
                 let loc = at.loc();
                 for (constraint, reason) in inferred.constraints {
                     let known = self
@@ -289,7 +331,7 @@ impl Builder<'_> {
             binding.used = true;
             return binding.val;
         }
-        let diag = if self.kernel.sym_by_name(name).is_some() {
+        let diag = if self.syms.contains_key(name) {
             Diagnostic::new(span, format!("`{name}` is a dimension, not a tensor"))
                 .with_help("dims can be used in shapes and as op arguments such as `k` or `size`, not as values")
         } else if let Some(b) = crate::builtins::builtin(name) {

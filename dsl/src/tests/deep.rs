@@ -218,3 +218,44 @@ fn dim_expressions_are_limited() {
         .iter()
         .any(|m| m.starts_with("this dim expression is too large")));
 }
+
+#[test]
+fn shapes_and_derived_dims_are_limited() {
+    // A rank of 65 in a parameter type: one error, and no follow-on error for its dims.
+    let dims = vec!["T"; 65].join(", ");
+    let src =
+        format!("#[kernel]\nfn k(a: Tensor<f32, ({dims})>) -> Tensor<f32, (T,)> {{ sum(a, 0) }}\n");
+    assert_eq!(
+        messages(&src),
+        ["this shape has 65 dims, more than the limit of 64"]
+    );
+    // 64 dims are fine.
+    let dims = vec!["T"; 64].join(", ");
+    let src =
+        format!("#[kernel]\nfn k(a: Tensor<f32, ({dims})>) -> Tensor<f32, ({dims})> {{ a }}\n");
+    assert!(messages(&src).is_empty());
+    // A `concat` of 65 tensors.
+    let src = kernel(&format!("concat(({}), 0)", vec!["a"; 65].join(", ")));
+    assert_eq!(
+        messages(&src),
+        ["`concat` takes at most 64 tensors, found 65"]
+    );
+    // A dim that grows from op to op: 300 distinct dims concatenated one by one.
+    let n = 300;
+    let params: Vec<String> = (0..n)
+        .map(|i| format!("a{i}: Tensor<f32, (T{i},)>"))
+        .collect();
+    let mut body = String::from("let x = a0;\n");
+    for i in 1..n {
+        body.push_str(&format!("    let x = concat((x, a{i}), 0);\n"));
+    }
+    let src = format!(
+        "#[kernel]\nfn k({}) -> Tensor<f32, (T0,)> {{\n    {body}    let _y = x;\n    a0\n}}\n",
+        params.join(", ")
+    );
+    let found = messages(&src);
+    assert_eq!(
+        found,
+        ["a dim of the result of `concat` has grown past the limit of 256 names, literals and operators"]
+    );
+}
