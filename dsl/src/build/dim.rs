@@ -116,7 +116,7 @@ impl Builder<'_> {
                 let lhs = self.dim_inner(a, mode, what);
                 let rhs = self.dim_inner(b, mode, what);
                 let (lhs, rhs) = (lhs?, rhs?);
-                match op {
+                let combined = match op {
                     BinOp::Add => Some(Dim::add(&lhs, &rhs)),
                     BinOp::Sub => Some(Dim::sub(&lhs, &rhs)),
                     BinOp::Mul => Some(Dim::mul(&lhs, &rhs)),
@@ -136,7 +136,19 @@ impl Builder<'_> {
                             None
                         }
                     },
+                }?;
+                // The canonical form multiplies out products of sums, which can grow
+                // exponentially (`(A + B) * (C + D) * ...`): stop as soon as it is too large.
+                let limit = DERIVED_DIM_LIMIT;
+                if dim_size(&combined, limit + 1) > limit {
+                    self.error(Diagnostic::new(
+                        e.span,
+                        format!("this dim expression expands to more than {limit} names, literals and operators"),
+                    )
+                    .with_help("a dim is a short expression such as `2 * I` or `E / G`"));
+                    return None;
                 }
+                Some(combined)
             }
             ExprKind::Neg(_) => {
                 self.error(Diagnostic::new(e.span, "dims cannot be negative"));
@@ -153,6 +165,9 @@ impl Builder<'_> {
         }
     }
 }
+
+/// The most nodes a dim may have in canonical form, written or derived by the shape rules.
+pub(crate) const DERIVED_DIM_LIMIT: usize = 4 * DIM_LIMIT;
 
 /// The most dims a shape may have (as in NumPy). Shape rules multiply and compare all dims of a
 /// shape, so a shape of thousands of dims would make checking slow.

@@ -80,14 +80,13 @@ pub(crate) struct Builder<'d> {
     incomplete_signature: bool,
 }
 
-/// Whether a dim of `ty` has more than four times [`dim::DIM_LIMIT`] nodes (derived dims may
-/// be larger than written ones, within reason).
+/// Whether a dim of `ty` has more than [`dim::DERIVED_DIM_LIMIT`] nodes.
 fn oversized_dim(ty: &Type) -> bool {
     let dims: Vec<&Dim> = match ty {
         Type::Tensor(t) => t.shape.iter().collect(),
         Type::Routes(r) => vec![&r.tokens, &r.k, &r.experts],
     };
-    let limit = dim::DIM_LIMIT * 4;
+    let limit = dim::DERIVED_DIM_LIMIT;
     dims.into_iter()
         .any(|d| dim::dim_size(d, limit + 1) > limit)
 }
@@ -247,7 +246,7 @@ impl Builder<'_> {
                             at,
                             format!(
                                 "a dim of the result of `{shown}` has grown past the limit of {} names, literals and operators",
-                                dim::DIM_LIMIT * 4
+                                dim::DERIVED_DIM_LIMIT
                             ),
                         )
                         .with_help("give the size a name: reshape to a dim of the signature, or split the kernel"),

@@ -259,3 +259,22 @@ fn shapes_and_derived_dims_are_limited() {
         ["a dim of the result of `concat` has grown past the limit of 256 names, literals and operators"]
     );
 }
+
+#[test]
+fn dims_that_expand_exponentially_are_refused() {
+    // 16 factors `(S0 + S1) * (S2 + S3) * ...` (63 nodes as written) multiply out to 65,536
+    // terms: refused once the expansion passes the limit, quickly.
+    let factors: Vec<String> = (0..16)
+        .map(|i| format!("(S{} + S{})", 2 * i, 2 * i + 1))
+        .collect();
+    let shape = factors.join(" * ");
+    let src =
+        format!("#[kernel]\nfn k(a: Tensor<f32, {{({shape},)}}>) -> Tensor<f32, (T,)> {{ a }}\n");
+    let start = std::time::Instant::now();
+    let found = messages(&src);
+    assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+    assert_eq!(
+        found[0],
+        "this dim expression expands to more than 256 names, literals and operators"
+    );
+}
