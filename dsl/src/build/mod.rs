@@ -80,6 +80,13 @@ pub(crate) struct Builder<'d> {
     incomplete_signature: bool,
 }
 
+/// How many terms the product of `dims` has at most once multiplied out (saturating).
+fn product_terms(dims: &[Dim]) -> usize {
+    dims.iter()
+        .map(|d| d.terms().len().max(1))
+        .fold(1usize, usize::saturating_mul)
+}
+
 /// Whether a dim of `ty` has more than [`dim::DERIVED_DIM_LIMIT`] nodes.
 fn oversized_dim(ty: &Type) -> bool {
     let dims: Vec<&Dim> = match ty {
@@ -235,6 +242,32 @@ impl Builder<'_> {
         at: SpanRange,
         shown: &str,
     ) -> Option<Vec<Value>> {
+        if let OpKind::Reshape { shape } = &kind {
+            // The reshape rule multiplies out the element counts: a product of sums grows
+            // exponentially with the rank. Refuse before it is computed.
+            let input = args.first().and_then(|(v, span)| {
+                let tensor = self.kernel.ty(*v).as_tensor()?;
+                Some((product_terms(&tensor.shape), *span))
+            });
+            let target = (product_terms(shape), at);
+            if let Some((_, span)) = input
+                .into_iter()
+                .chain([target])
+                .find(|(terms, _)| *terms > dim::DERIVED_DIM_LIMIT)
+            {
+                self.error(
+                    Diagnostic::new(
+                        span,
+                        format!(
+                            "the element count of this shape multiplies out to more than {} terms, too many to compare symbolically",
+                            dim::DERIVED_DIM_LIMIT
+                        ),
+                    )
+                    .with_help("give the dims of the shape names (dims of the signature)"),
+                );
+                return None;
+            }
+        }
         let types: Vec<&Type> = args.iter().map(|(v, _)| self.kernel.ty(*v)).collect();
         match infer(&kind, &types, &self.kernel.syms) {
             Ok(inferred) => {

@@ -277,4 +277,19 @@ fn dims_that_expand_exponentially_are_refused() {
         found[0],
         "this dim expression expands to more than 256 names, literals and operators"
     );
+    // Sixteen small dims whose product (the element count `reshape` compares) has 65,536 terms.
+    let dims: Vec<String> = (0..16)
+        .map(|i| format!("S{} + S{}", 2 * i, 2 * i + 1))
+        .collect();
+    let src = format!(
+        "#[kernel]\nfn k(a: Tensor<f32, {{({})}}>, t: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    let _r = reshape(a, (T,));\n    t\n}}\n",
+        dims.join(", ")
+    );
+    let start = std::time::Instant::now();
+    let found = messages(&src);
+    assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+    assert_eq!(
+        found,
+        ["the element count of this shape multiplies out to more than 256 terms, too many to compare symbolically"]
+    );
 }
