@@ -998,6 +998,73 @@ fn many_bindings_check_in_linear_time() {
     );
 }
 
+/// A random dim expression of about `size` names and operators: sums, products and quotients of
+/// a few names and literals (products of sums grow exponentially when multiplied out).
+fn random_dim(rng: &mut Rng, size: usize) -> String {
+    if size <= 1 {
+        return rng.pick(&["A", "B", "C", "D", "2", "3"]).to_string();
+    }
+    let left = 1 + rng.below(size - 1);
+    let op = *rng.pick(&[" + ", " * ", " * ", " - ", " / "]);
+    format!(
+        "({}{op}{})",
+        random_dim(rng, left),
+        random_dim(rng, size - left)
+    )
+}
+
+#[test]
+fn wide_inputs_check_quickly() {
+    // Shapes of many dims, large dim expressions, concats of many tensors and reshapes of them:
+    // each case gives located errors or checks, quickly (the frontend bounds every size that the
+    // shape rules would multiply out).
+    let mut rng = Rng(SEED ^ 0x91de);
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for case in 0..300 {
+        let rank = 1 + rng.below(100);
+        let dims: Vec<String> = (0..rank)
+            .map(|_| {
+                let size = 1 + rng.below(12);
+                random_dim(&mut rng, size)
+            })
+            .collect();
+        let shape = dims.join(", ");
+        let operands = 1 + rng.below(100);
+        let tensors = vec!["a"; operands].join(", ");
+        let target_size = 1 + rng.below(40);
+        let target = random_dim(&mut rng, target_size);
+        let bounds: Vec<String> = (0..3)
+            .map(|_| {
+                let size = 1 + rng.below(30);
+                random_dim(&mut rng, size)
+            })
+            .collect();
+        let src = format!(
+            "#[kernel]\nfn k{case}(a: Tensor<f32, {{({shape},)}}>, t: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    let _c = concat(({tensors},), 0);\n    let _r = reshape(a, ({target},));\n    let _s = slice(a, 0, {}, {});\n    let (_v, _i) = topk(t, {});\n    t\n}}\n",
+            bounds[0],
+            bounds[1],
+            bounds[2]
+        );
+        let start = Instant::now();
+        let outcome = check_case(&src, &mut rng);
+        let took = start.elapsed();
+        slowest = slowest.max(took);
+        if let Err(why) = outcome {
+            failures.push(format!("case {case}: {why}\n{src}"));
+        } else if took > Duration::from_secs(3) {
+            failures.push(format!("case {case} took {took:?}\n{src}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures; the first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+    eprintln!("wide inputs: slowest case {slowest:?}");
+}
+
 /// Kernels checked by the fuzz that run on the emulator.
 const EMULATED_KERNELS: usize = 20;
 

@@ -139,11 +139,10 @@ impl Builder<'_> {
                 }?;
                 // The canonical form multiplies out products of sums, which can grow
                 // exponentially (`(A + B) * (C + D) * ...`): stop as soon as it is too large.
-                let limit = DERIVED_DIM_LIMIT;
-                if dim_size(&combined, limit + 1) > limit {
+                if too_large_for_text(&combined, &self.kernel) {
                     self.error(Diagnostic::new(
                         e.span,
-                        format!("this dim expression expands to more than {limit} names, literals and operators"),
+                        format!("this dim expression expands to more than {DERIVED_DIM_LIMIT} terms or operators"),
                     )
                     .with_help("a dim is a short expression such as `2 * I` or `E / G`"));
                     return None;
@@ -166,8 +165,28 @@ impl Builder<'_> {
     }
 }
 
-/// The most nodes a dim may have in canonical form, written or derived by the shape rules.
-pub(crate) const DERIVED_DIM_LIMIT: usize = 4 * DIM_LIMIT;
+/// The most terms a dim may have in canonical form, and the most operators in its text form,
+/// written or derived by the shape rules. The graph IR's text parser
+/// (`moge_lower::graph::parse`) refuses larger dims, so every kernel the frontend accepts must
+/// stay within it (the fuzz test prints and parses back every kernel that checks).
+pub(crate) const DERIVED_DIM_LIMIT: usize = 64;
+
+/// Whether `dim` has more than [`DERIVED_DIM_LIMIT`] terms or operators in its text form.
+pub(crate) fn too_large_for_text(dim: &Dim, kernel: &moge_lower::Kernel) -> bool {
+    // A dim of at most that many nodes has fewer operators and terms: no need to print it.
+    if dim_size(dim, DERIVED_DIM_LIMIT + 1) <= DERIVED_DIM_LIMIT {
+        return false;
+    }
+    if dim.terms().len() > DERIVED_DIM_LIMIT {
+        return true;
+    }
+    // Count as the text parser does: every `+ - * /` (`-` of `->` aside; dims print none).
+    let text = dim.display(&kernel.syms).to_string();
+    text.chars()
+        .filter(|c| matches!(c, '+' | '-' | '*' | '/'))
+        .count()
+        > DERIVED_DIM_LIMIT
+}
 
 /// The most dims a shape may have (as in NumPy). Shape rules multiply and compare all dims of a
 /// shape, so a shape of thousands of dims would make checking slow.

@@ -17,7 +17,7 @@ mod stmt;
 use std::collections::HashMap;
 
 use moge_lower::graph::infer::infer;
-use moge_lower::graph::{Constraint, OpKind, Sym, SymKind};
+use moge_lower::graph::{Constraint, ConstraintKind, OpKind, Sym, SymKind};
 use moge_lower::{DType, Dim, Kernel, TensorType, Type, Value};
 
 use crate::ast::{KernelFn, Name};
@@ -87,15 +87,13 @@ fn product_terms(dims: &[Dim]) -> usize {
         .fold(1usize, usize::saturating_mul)
 }
 
-/// Whether a dim of `ty` has more than [`dim::DERIVED_DIM_LIMIT`] nodes.
-fn oversized_dim(ty: &Type) -> bool {
+/// Whether a dim of `ty` is over [`dim::DERIVED_DIM_LIMIT`] terms or operators.
+fn oversized_dim(ty: &Type, kernel: &Kernel) -> bool {
     let dims: Vec<&Dim> = match ty {
         Type::Tensor(t) => t.shape.iter().collect(),
         Type::Routes(r) => vec![&r.tokens, &r.k, &r.experts],
     };
-    let limit = dim::DERIVED_DIM_LIMIT;
-    dims.into_iter()
-        .any(|d| dim::dim_size(d, limit + 1) > limit)
+    dims.into_iter().any(|d| dim::too_large_for_text(d, kernel))
 }
 
 /// Builds the kernel's graph IR. Errors are pushed to `diags`; the kernel is only meaningful when
@@ -271,14 +269,26 @@ impl Builder<'_> {
         let types: Vec<&Type> = args.iter().map(|(v, _)| self.kernel.ty(*v)).collect();
         match infer(&kind, &types, &self.kernel.syms) {
             Ok(inferred) => {
-                if inferred.results.iter().any(oversized_dim) {
+                let constraint_dims = inferred.constraints.iter().flat_map(|(c, _)| match c {
+                    ConstraintKind::Divides { dim, divisor } => vec![dim, divisor],
+                    ConstraintKind::LessEq { small, large } => vec![small, large],
+                    ConstraintKind::Positive { dim } => vec![dim],
+                });
+                let oversized = inferred
+                    .results
+                    .iter()
+                    .any(|ty| oversized_dim(ty, &self.kernel))
+                    || constraint_dims
+                        .into_iter()
+                        .any(|d| dim::too_large_for_text(d, &self.kernel));
+                if oversized {
                     // Dims that grow from op to op (`concat` of `concat` of ...) would make every
                     // later shape rule slower; refuse them while they are still small.
                     self.error(
                         Diagnostic::new(
                             at,
                             format!(
-                                "a dim of the result of `{shown}` has grown past the limit of {} names, literals and operators",
+                                "the shapes of `{shown}` give a dim of more than {} terms or operators",
                                 dim::DERIVED_DIM_LIMIT
                             ),
                         )
