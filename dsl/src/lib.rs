@@ -96,7 +96,8 @@
 //! Expressions may be as long as you like (a 100,000-term sum checks), but nesting is limited to
 //! 128 levels ([`NESTING_LIMIT`]) (each enclosing parenthesis, bracket, brace, call, prefix `-` and generic `<` counts
 //! one; deeper input is a located "nested too deeply" error), a dim expression to 64 names,
-//! literals and operators, a shape to 64 dims and a `concat` to 64 tensors.
+//! literals and operators (and any dim, written or derived, to 64 terms or operators once
+//! multiplied out), a shape to 64 dims and a `concat` to 64 tensors.
 //!
 //! ## Schedule hints
 //!
