@@ -3,7 +3,8 @@
 //! A kernel is a free function carrying `#[moge::kernel]` or `#[kernel]`, at the top of the file or
 //! in an inline module. The same attribute on anything else (a struct, a method in an `impl` or a
 //! trait, a module, a foreign function) is an error: cargo would not make a kernel of it either.
-//! Two kernels of the same name in one module are an error (the macro turns each into a struct of
+//! A kernel declared inside a function body is an error too (only that function could use it, and
+//! `mogec` cannot build it). Two kernels of the same name in one module are an error (the macro turns each into a struct of
 //! that name, which Rust refuses); kernels in different modules may share a name and are told apart
 //! by their path, `inner::name`.
 
@@ -94,7 +95,7 @@ fn walk(
                     result,
                 });
             }
-            Item::Fn(_) => {}
+            Item::Fn(f) => local_items(&f.block, out),
             Item::Mod(m) => {
                 misplaced(&m.attrs, "a module", out);
                 if let Some((_, items)) = &m.content {
@@ -152,6 +153,30 @@ fn walk(
             Item::ExternCrate(x) => misplaced(&x.attrs, "an `extern crate` declaration", out),
             Item::Macro(x) => misplaced(&x.attrs, "a macro", out),
             Item::TraitAlias(x) => misplaced(&x.attrs, "a trait alias", out),
+            _ => {}
+        }
+    }
+}
+
+/// Reports kernel attributes on the items declared in the statements of a function body: the
+/// macro would make a kernel visible only inside that function, which `mogec` cannot build.
+fn local_items(block: &syn::Block, out: &mut FileCheck) {
+    for stmt in &block.stmts {
+        let syn::Stmt::Item(item) = stmt else {
+            continue;
+        };
+        match item {
+            Item::Fn(f) => {
+                misplaced(&f.attrs, "a function declared inside another function", out);
+                local_items(&f.block, out);
+            }
+            Item::Struct(x) => misplaced(&x.attrs, "a struct", out),
+            Item::Enum(x) => misplaced(&x.attrs, "an enum", out),
+            Item::Const(x) => misplaced(&x.attrs, "a constant", out),
+            Item::Static(x) => misplaced(&x.attrs, "a static", out),
+            Item::Mod(x) => misplaced(&x.attrs, "a module inside a function", out),
+            Item::Impl(x) => misplaced(&x.attrs, "an `impl` block", out),
+            Item::Trait(x) => misplaced(&x.attrs, "a trait", out),
             _ => {}
         }
     }

@@ -128,6 +128,13 @@ const C: i32 = 1;
 fn fine(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {
     x
 }
+
+fn outer() {
+    #[kernel]
+    fn inner(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {
+        x
+    }
+}
 "#;
     let file = check_source(src).expect("valid syntax");
     let found: Vec<(String, (usize, usize))> = file
@@ -141,6 +148,7 @@ fn fine(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {
         ("a trait method", (13, 5)),
         ("a module", (17, 1)),
         ("a constant", (20, 1)),
+        ("a function declared inside another function", (29, 5)),
     ];
     let expected: Vec<(String, (usize, usize))> = expected
         .iter()
