@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 use moge::run::check_program;
 use moge_codegen_ascendc::compile_program;
 use moge_lower::graph::parse::parse_kernel;
+
+use crate::rng::Rng;
 use moge_lower::graph::write::kernel_to_string;
 use moge_lower::graph::SymKind;
 use moge_lower::interp::random_inputs;
@@ -50,34 +52,6 @@ const MUTATED_CASES: usize = 2500;
 
 /// Generated kernels.
 const GENERATED_CASES: usize = 1500;
-
-/// splitmix64: a small, good, deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// One element of `items` (not empty).
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// True with probability `num / den`.
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.below(den) < num
-    }
-}
 
 /// Names a mutation may put in place of an identifier.
 const NAMES: &[&str] = &[
