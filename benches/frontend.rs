@@ -6,7 +6,11 @@
 //!    (`moge_dsl::check_source`: parse, check and build the graph IR of every kernel), and the whole
 //!    `mogec check FILE` run as a process (start-up, reading, checking, printing). The binary is the
 //!    one cargo builds for this bench, `CARGO_BIN_EXE_mogec` (target/release/mogec);
-//! 2. the MoGE FFN layer (examples/src/ffn.rs) step by step, in-process: frontend and graph IR build,
+//! 2. generated files, written to a temporary directory: one kernel returning a 10,000-term sum
+//!    `a + a * b - ...` (and a 100,000-term one, to show the time is linear), and a file of about
+//!    1 MB with many kernels of `let` statements and long expressions; each in-process and as a
+//!    whole `mogec check` process;
+//! 3. the MoGE FFN layer (examples/src/ffn.rs) step by step, in-process: frontend and graph IR build,
 //!    specialization at the Pangu Pro MoE size, printing the graph IR and parsing it back.
 //!
 //! Every figure is the median of `RUNS` runs (after one warm-up run); pass a number to change it:
@@ -109,6 +113,8 @@ fn main() {
         if slowest < TARGET { "ok" } else { "MISSED" }
     );
 
+    generated(runs);
+
     // The FFN layer step by step.
     println!();
     let path = "examples/src/ffn.rs";
@@ -160,6 +166,101 @@ fn main() {
     for (step, time) in steps {
         println!("  {step:<44} {:>10}", ms(time));
     }
+}
+
+/// Section 2: generated long and large files.
+fn generated(runs: usize) {
+    let dir = std::env::temp_dir().join(format!("moge-bench-frontend-{}", std::process::id()));
+    if let Err(err) = fs::create_dir_all(&dir) {
+        eprintln!("cannot create {}: {err}", dir.display());
+        std::process::exit(1);
+    }
+    let cases = [
+        ("sum of 10,000 terms", long_sum(10_000)),
+        ("sum of 100,000 terms", long_sum(100_000)),
+        ("many kernels (~1 MB)", many_kernels(1 << 20)),
+    ];
+    println!();
+    println!(
+        "{:<28} {:>9} {:>7} {:>16} {:>18}",
+        "generated file", "bytes", "kernels", "check_source", "mogec check (proc)"
+    );
+    for (what, text) in &cases {
+        let path = dir.join("case.rs");
+        if let Err(err) = fs::write(&path, text) {
+            eprintln!("cannot write {}: {err}", path.display());
+            std::process::exit(1);
+        }
+        let kernels = match moge_dsl::check_source(text) {
+            Ok(file) if file.kernels.iter().all(|k| k.result.is_ok()) => file.kernels.len(),
+            _ => {
+                eprintln!("the generated file `{what}` does not check");
+                std::process::exit(1);
+            }
+        };
+        let in_process = median(runs, || {
+            black_box(
+                moge_dsl::check_source(black_box(text))
+                    .map(|f| f.kernels.len())
+                    .ok(),
+            );
+        });
+        let process = median(runs, || {
+            let ok = Command::new(MOGEC)
+                .arg("check")
+                .arg(&path)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                eprintln!("`mogec check` of the generated file `{what}` failed");
+                std::process::exit(1);
+            }
+        });
+        println!(
+            "{:<28} {:>9} {:>7} {:>16} {:>18}",
+            what,
+            text.len(),
+            kernels,
+            ms(in_process),
+            ms(process)
+        );
+    }
+    // Best effort: the directory is in the system's temporary directory anyway.
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A kernel returning one flat expression of `terms` terms over two parameters.
+fn long_sum(terms: usize) -> String {
+    let ops = [" + ", " * ", " - ", " + "];
+    let mut body = String::with_capacity(terms * 8);
+    for i in 0..terms {
+        if i > 0 {
+            body.push_str(ops[i % ops.len()]);
+        }
+        body.push_str(if i % 3 == 1 { "b" } else { "a" });
+    }
+    format!(
+        "use moge::prelude::*;\n\n#[moge::kernel]\npub fn long_sum(a: Tensor<f32, (T, E)>, b: Tensor<f32, (T, E)>) -> Tensor<f32, (T, E)> {{\n    {body}\n}}\n"
+    )
+}
+
+/// A file of at least `bytes` bytes: kernels of a few `let` statements (softmax, reductions,
+/// elementwise math) and a 100-term expression each.
+fn many_kernels(bytes: usize) -> String {
+    let mut src = String::from("use moge::prelude::*;\n");
+    let mut index = 0;
+    while src.len() < bytes {
+        src.push_str(&format!(
+            "\n/// Generated kernel {index}.\n#[moge::kernel]\npub fn k{index}<const E: usize>(x: Tensor<f32, (T, E)>, w: Tensor<f32, (E,)>) -> Tensor<f32, (T, E)> {{\n"
+        ));
+        src.push_str("    let p = softmax(x, -1);\n");
+        src.push_str("    let s = sum(x * x, -1, true);\n");
+        src.push_str("    let n = x * rsqrt(s / 64.0 + 1e-5) * w;\n");
+        let terms: Vec<&str> = (0..100).map(|i| ["p", "n", "x", "exp(p)"][i % 4]).collect();
+        src.push_str(&format!("    {}\n}}\n", terms.join(" + ")));
+        index += 1;
+    }
+    src
 }
 
 /// The median duration of `runs` calls of `f`, after one warm-up call.

@@ -447,8 +447,9 @@ pub fn run_program(
     Ok(report)
 }
 
-/// Parses `source` (a Rust file; `path` names it in diagnostics), picks the kernel `name` (or the only
-/// one) and specializes it with `set`.
+/// Parses `source` (a Rust file; `path` names it in diagnostics), picks the kernel `name` (a kernel's
+/// path `mod::name`, or a name that only one kernel has; or the only kernel) and specializes it with
+/// `set`. Errors of the file (a misplaced kernel attribute, duplicate names) refuse it, as in `mogec`.
 pub fn load_kernel(
     path: &str,
     source: &str,
@@ -459,17 +460,53 @@ pub fn load_kernel(
         rendered: moge_dsl::render_diagnostics(path, source, &[diag]),
         summary: format!("could not check `{path}`: it is not valid Rust syntax"),
     })?;
+    if !file.errors.is_empty() {
+        return Err(RunError::Diagnostics {
+            rendered: moge_dsl::render_diagnostics(path, source, &file.errors),
+            summary: format!(
+                "could not check `{path}` due to {} error{}",
+                file.errors.len(),
+                if file.errors.len() == 1 { "" } else { "s" }
+            ),
+        });
+    }
     let known: Vec<String> = file
         .kernels
         .iter()
-        .map(|k| format!("`{}`", k.name))
+        .map(|k| format!("`{}`", k.path))
         .collect();
-    let index = match name {
-        Some(name) => file.kernels.iter().position(|k| k.name == name),
-        None if file.kernels.len() == 1 => Some(0),
-        None => None,
+    // A name picks the kernel of that path, or the only kernel of that name (as `mogec --kernel`).
+    let matches: Vec<usize> = match name {
+        Some(name) => {
+            let by_path: Vec<usize> = (0..file.kernels.len())
+                .filter(|&i| file.kernels[i].path == name)
+                .collect();
+            if by_path.is_empty() {
+                (0..file.kernels.len())
+                    .filter(|&i| file.kernels[i].name == name)
+                    .collect()
+            } else {
+                by_path
+            }
+        }
+        None if file.kernels.len() == 1 => vec![0],
+        None => Vec::new(),
     };
-    let Some(check) = index.and_then(|i| file.kernels.into_iter().nth(i)) else {
+    if matches.len() > 1 {
+        let paths: Vec<String> = matches
+            .iter()
+            .map(|&i| format!("`{}`", file.kernels[i].path))
+            .collect();
+        return Err(RunError::Kernel(format!(
+            "the kernel name `{}` is ambiguous in `{path}`: choose one of {}",
+            name.unwrap_or_default(),
+            paths.join(", ")
+        )));
+    }
+    let Some(check) = matches
+        .first()
+        .and_then(|&i| file.kernels.into_iter().nth(i))
+    else {
         return Err(RunError::Kernel(match (name, known.is_empty()) {
             (_, true) => format!(
                 "no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]"

@@ -11,6 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::rng::Rng;
+
 /// The binary under test.
 const MOGEC: &str = env!("CARGO_BIN_EXE_mogec");
 
@@ -19,31 +21,6 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// How many command lines are generated.
 const CASES: usize = 160;
-
-/// SplitMix64, as `tests/fuzz_frontend.rs` uses: small, deterministic, good enough to pick cases.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// A fresh scratch directory.
 fn scratch(name: &str) -> PathBuf {
@@ -144,7 +121,7 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
         format!("{}/./", inputs.display()),
     ];
 
-    let mut rng = SplitMix64(0x6d6f_6765_2d63_6c69);
+    let mut rng = Rng(0x6d6f_6765_2d63_6c69);
     let mut codes = [0usize; 3];
     for case in 0..CASES {
         // Mostly coherent command lines (so that most reach the interpreter, the lowering and the
@@ -157,10 +134,10 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
             18 => "demo",
             _ => "frob",
         };
-        let gate = rng.chance(70);
+        let gate = rng.chance(70, 100);
         let mut args: Vec<String> = vec![command.to_string()];
         if command != "demo" {
-            args.push(if rng.chance(80) {
+            args.push(if rng.chance(80, 100) {
                 if gate {
                     gate_rs.clone()
                 } else {
@@ -175,14 +152,14 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
             args.push(value);
         };
         if matches!(command, "build" | "eval" | "run") {
-            let set = if rng.chance(80) {
+            let set = if rng.chance(80, 100) {
                 if gate {
                     "E=16,G=2"
                 } else {
                     "N=3"
                 }
             } else {
-                rng.pick(&[
+                *rng.pick(&[
                     "E=8,G=2",
                     "E=-1",
                     "E=x",
@@ -196,17 +173,17 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                 ])
             };
             push(&mut args, "--set", set.to_string());
-            if rng.chance(20) {
-                let kernel = rng.pick(&["moge_gate", "affine_relu", "gate", "nope", ""]);
+            if rng.chance(20, 100) {
+                let kernel = *rng.pick(&["moge_gate", "affine_relu", "gate", "nope", ""]);
                 push(&mut args, "--kernel", kernel.to_string());
             }
-            if rng.chance(85) {
+            if rng.chance(85, 100) {
                 let out = out_dirs[rng.below(out_dirs.len())].clone();
                 push(&mut args, "-o", out);
             }
         }
-        if command == "build" && rng.chance(80) {
-            let emit = rng.pick(&[
+        if command == "build" && rng.chance(80, 100) {
+            let emit = *rng.pick(&[
                 "graph",
                 "ascendc,manifest",
                 "kir",
@@ -216,12 +193,12 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
             ]);
             push(&mut args, "--emit", emit.to_string());
         }
-        if matches!(command, "build" | "run") && rng.chance(20) {
-            let target = rng.pick(&["ascend910b2", "ascend910b4", "nope"]);
+        if matches!(command, "build" | "run") && rng.chance(20, 100) {
+            let target = *rng.pick(&["ascend910b2", "ascend910b4", "nope"]);
             push(&mut args, "--target", target.to_string());
         }
-        if command == "run" && rng.chance(20) {
-            let backend = rng.pick(&["emulator", "acl", "gpu"]);
+        if command == "run" && rng.chance(20, 100) {
+            let backend = *rng.pick(&["emulator", "acl", "gpu"]);
             push(&mut args, "--backend", backend.to_string());
         }
         if matches!(command, "eval" | "run") {
@@ -236,10 +213,10 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                 "T=16000000",
                 "E=8",
             ];
-            if rng.chance(50) {
-                let seed = rng.pick(&["1", "1", "0", "x", "18446744073709551615"]);
+            if rng.chance(50, 100) {
+                let seed = *rng.pick(&["1", "1", "0", "x", "18446744073709551615"]);
                 push(&mut args, "--random", seed.to_string());
-                if rng.chance(90) {
+                if rng.chance(90, 100) {
                     push(&mut args, "--dim", rng.pick(&dims).to_string());
                 }
             } else {
@@ -249,8 +226,8 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                     &["x", "bias"]
                 };
                 for &param in params {
-                    if rng.chance(90) {
-                        let path = if rng.chance(70) && gate {
+                    if rng.chance(90, 100) {
+                        let path = if rng.chance(70, 100) && gate {
                             file(&format!("{param}.npy"))
                         } else {
                             npy_files[rng.below(npy_files.len())].clone()
@@ -258,26 +235,26 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
                         push(&mut args, "--input", format!("{param}={path}"));
                     }
                 }
-                if rng.chance(30) {
+                if rng.chance(30, 100) {
                     push(&mut args, "--dim", rng.pick(&dims).to_string());
                 }
             }
         }
-        if rng.chance(15) {
-            let stray = rng.pick(&[
+        if rng.chance(15, 100) {
+            let stray = *rng.pick(&[
                 "--frob", "extra", "--random", "--input", "-o", "--set", "--emit",
             ]);
             let at = 1 + rng.below(args.len());
             args.insert(at.min(args.len()), stray.to_string());
         }
-        if rng.chance(5) && args.len() > 2 {
+        if rng.chance(5, 100) && args.len() > 2 {
             let at = 1 + rng.below(args.len() - 1);
             args.remove(at);
         }
         // A small budget keeps generated runs quick; sometimes a variable is bad on purpose.
         let mut env: Vec<(&str, &str)> = vec![("MOGE_MEMORY_LIMIT", "256M")];
-        if rng.chance(10) {
-            env.push(rng.pick_pair(&[
+        if rng.chance(10, 100) {
+            env.push(*rng.pick(&[
                 ("MOGE_EMU_TIMEOUT_SECS", "abc"),
                 ("MOGE_EMU_TIMEOUT_SECS", "0"),
                 ("MOGE_MEMORY_LIMIT", "1M"),
@@ -338,10 +315,4 @@ fn every_generated_command_line_exits_0_1_or_2_with_a_message() {
         codes.iter().all(|&n| n > 0),
         "exit statuses 0/1/2: {codes:?}"
     );
-}
-
-impl SplitMix64 {
-    fn pick_pair<'a>(&mut self, items: &[(&'a str, &'a str)]) -> (&'a str, &'a str) {
-        items[self.below(items.len())]
-    }
 }

@@ -13,13 +13,36 @@
 //! source and renders without panicking; every kernel that checks prints to graph IR text that
 //! parses back to the same kernel and prints the same again, and specializing it with small values
 //! returns a result rather than panicking.
+//!
+//! Deep and long inputs: every recursive construct (parentheses, brackets, braces, calls, prefix
+//! operators, generic arguments, `->`, assignments, closures, `else if`, modules) nested at random
+//! depths around the nesting limit and far beyond it, in the body, in a parameter type or around
+//! the kernel; and long flat chains of 10^4 to 10^5 terms. A stack overflow would abort the test
+//! binary, so surviving is the first property; then: a nesting error exactly when the depth is over
+//! the limit (for the DSL's own constructs), every error located inside the source, chains check,
+//! and checking time grows linearly with the chain's length.
+//!
+//! Beyond the frontend: kernels that check and specialize are scheduled and emitted as Ascend C
+//! (`compile_program`: `Ok` or an error with a message, never a panic), and a fixed sample of them
+//! runs on the emulator against the interpreter (`moge::run::check_program`): every output within
+//! tolerance, or a clear refusal.
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
+use std::time::{Duration, Instant};
+
+use moge::run::check_program;
+use moge_codegen_ascendc::compile_program;
 use moge_lower::graph::parse::parse_kernel;
+
+use crate::rng::Rng;
 use moge_lower::graph::write::kernel_to_string;
+use moge_lower::graph::SymKind;
+use moge_lower::interp::random_inputs;
+use moge_lower::target::Target;
+use moge_runtime::backend::EmulatorBackend;
 
 /// The fixed seed of the whole run.
 const SEED: u64 = 0x6d6f_6765_2d66_757a;
@@ -29,34 +52,6 @@ const MUTATED_CASES: usize = 2500;
 
 /// Generated kernels.
 const GENERATED_CASES: usize = 1500;
-
-/// splitmix64: a small, good, deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// One element of `items` (not empty).
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// True with probability `num / den`.
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.below(den) < num
-    }
-}
 
 /// Names a mutation may put in place of an identifier.
 const NAMES: &[&str] = &[
@@ -661,4 +656,499 @@ fn tokens_split_and_join_back() {
     assert_eq!(&toks[..6], &["let", " ", "(", "a", ",", " "]);
     assert!(toks.contains(&"x_1"));
     assert!(toks.contains(&"é"));
+}
+
+/// A recursive construct for the deep-input fuzz: the text before and after the core per level, and
+/// whether it is DSL syntax (then every depth under the limit must pass the nesting check).
+struct Nest {
+    open: &'static str,
+    close: &'static str,
+    /// What the innermost level wraps.
+    core: &'static str,
+    /// Levels each repetition adds to the nesting measure.
+    levels: usize,
+    dsl: bool,
+}
+
+/// The constructs, each valid Rust at any depth (so that only the nesting limit stops it).
+const NESTS: &[Nest] = &[
+    Nest {
+        open: "(",
+        close: ")",
+        core: "a",
+        levels: 1,
+        dsl: true,
+    },
+    Nest {
+        open: "-",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: true,
+    },
+    Nest {
+        open: "exp(",
+        close: ")",
+        core: "a",
+        levels: 1,
+        dsl: true,
+    },
+    Nest {
+        open: "maximum(a, ",
+        close: ")",
+        core: "a",
+        levels: 1,
+        dsl: true,
+    },
+    Nest {
+        open: "-(",
+        close: ")",
+        core: "a",
+        levels: 2,
+        dsl: true,
+    },
+    Nest {
+        open: "[",
+        close: "]",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "{",
+        close: "}",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "!",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "&",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "*",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "&mut ",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "a = ",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "|x| ",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "return ",
+        close: "",
+        core: "a",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "if a { a } else ",
+        close: "",
+        core: "{ a }",
+        levels: 1,
+        dsl: false,
+    },
+    Nest {
+        open: "Vec<",
+        close: ">",
+        core: "u8",
+        levels: 1,
+        dsl: false,
+    },
+];
+
+/// Depths to try for one construct: around the limit, and far beyond it.
+fn depths(rng: &mut Rng) -> Vec<usize> {
+    let limit = moge_dsl::NESTING_LIMIT;
+    vec![
+        1 + rng.below(limit / 2),
+        limit - 30 + rng.below(60),
+        limit + rng.below(8),
+        1_000 + rng.below(9_000),
+        10_000 + rng.below(40_000),
+    ]
+}
+
+/// Checks `src` with the frontend: no panic, every diagnostic inside the source; returns whether a
+/// nesting error was reported and how many kernels checked.
+fn deep_case(src: &str) -> Result<(bool, usize), String> {
+    let mut rng = Rng(SEED);
+    let nesting = panic::catch_unwind(|| match moge_dsl::check_source(src) {
+        Err(diag) => diag.message.starts_with("nested too deeply"),
+        Ok(_) => false,
+    })
+    .map_err(|_| "panicked".to_string())?;
+    let checked = check_case(src, &mut rng)?;
+    Ok((nesting, checked))
+}
+
+#[test]
+fn deep_inputs_give_a_located_error_or_check() {
+    let limit = moge_dsl::NESTING_LIMIT;
+    let mut rng = Rng(SEED ^ 0xdee9);
+    let mut failures = Vec::new();
+    for nest in NESTS {
+        for depth in depths(&mut rng) {
+            let repetitions = depth.div_ceil(nest.levels);
+            let deep = format!(
+                "{}{}{}",
+                nest.open.repeat(repetitions),
+                nest.core,
+                nest.close.repeat(repetitions)
+            );
+            // The same nesting in the body, in a parameter type's dims and around the kernel.
+            let sites = [
+                format!("#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    {deep}\n}}\n"),
+                format!("#[kernel]\nfn k(a: Tensor<f32, {{({deep},)}}>) -> Tensor<f32, (T,)> {{ a }}\n"),
+                format!(
+                    "{}#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{ a }}\n{}",
+                    "mod m { ".repeat(depth),
+                    "}".repeat(depth)
+                ),
+            ];
+            for (site, src) in sites.iter().enumerate() {
+                match deep_case(src) {
+                    Err(why) => {
+                        failures.push(format!("`{}` x{depth} at site {site}: {why}", nest.open))
+                    }
+                    Ok((nesting, _)) => {
+                        // The body is 2 levels deep, a parameter's dims 4, a module's items 1 per
+                        // module: a margin of 8 covers them.
+                        let levels = repetitions * nest.levels;
+                        let within = levels + 8 <= limit;
+                        let over = levels > limit;
+                        if over && !nesting {
+                            failures.push(format!(
+                                "`{}` x{depth} at site {site}: no nesting error",
+                                nest.open
+                            ));
+                        }
+                        if within && nesting && (nest.dsl || site == 2) {
+                            failures.push(format!(
+                                "`{}` x{depth} at site {site}: refused under the limit",
+                                nest.open
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A random flat chain of `terms` operands joined by `+ - * /`, each operand a name, a literal, a
+/// negation, a parenthesized name or a call; every term is an `f32[T]`.
+fn chain(rng: &mut Rng, terms: usize) -> String {
+    let mut out = String::with_capacity(terms * 12);
+    for i in 0..terms {
+        if i > 0 {
+            out.push_str(rng.pick::<&str>(&[" + ", " - ", " * ", " / "]));
+        }
+        out.push_str(rng.pick::<&str>(&[
+            "a",
+            "a",
+            "a",
+            "2.0",
+            "-a",
+            "(a)",
+            "exp(a)",
+            "cast::<f32>(a)",
+            "(a * a)",
+        ]));
+    }
+    out
+}
+
+/// The fastest of `runs` timings of `f`.
+fn fastest(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+#[test]
+fn long_chains_check_in_linear_time() {
+    let mut rng = Rng(SEED ^ 0x10c9);
+    let mut sources = Vec::new();
+    for terms in [10_000, 100_000] {
+        let body = chain(&mut rng, terms);
+        let src = format!(
+            "#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    {body}\n}}\n"
+        );
+        let file = moge_dsl::check_source(&src).expect("valid syntax");
+        let graph = file.kernels[0]
+            .result
+            .as_ref()
+            .expect("a long chain checks");
+        // One binary op per operator, at least (literal operands fold).
+        assert!(
+            graph.ops.len() >= terms / 2,
+            "{terms} terms: {} ops",
+            graph.ops.len()
+        );
+        sources.push(src);
+    }
+    let short = fastest(3, || drop(moge_dsl::check_source(&sources[0])));
+    let long = fastest(1, || drop(moge_dsl::check_source(&sources[1])));
+    // Ten times the terms: about ten times the time; quadratic time would be about a hundred.
+    let ratio = long.as_secs_f64() / short.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 40.0,
+        "10^4 terms: {short:?}, 10^5 terms: {long:?} (x{ratio:.1})"
+    );
+}
+
+/// A kernel of `lets` distinct bindings, each used once in the returned sum (in a random order).
+fn many_bindings(rng: &mut Rng, lets: usize) -> String {
+    let mut src = String::from("#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {\n");
+    for i in 0..lets {
+        src.push_str(&format!("    let v{i} = a * {}.0;\n", rng.below(100)));
+    }
+    let mut names: Vec<usize> = (0..lets).collect();
+    for i in (1..names.len()).rev() {
+        names.swap(i, rng.below(i + 1));
+    }
+    let terms: Vec<String> = names.iter().map(|i| format!("v{i}")).collect();
+    src.push_str(&format!("    {}\n}}\n", terms.join(" + ")));
+    src
+}
+
+#[test]
+fn many_bindings_check_in_linear_time() {
+    let mut rng = Rng(SEED ^ 0xb1d5);
+    let small = many_bindings(&mut rng, 2_000);
+    let large = many_bindings(&mut rng, 20_000);
+    for src in [&small, &large] {
+        let file = moge_dsl::check_source(src).expect("valid syntax");
+        assert!(file.kernels[0].result.is_ok());
+    }
+    let short = fastest(3, || drop(moge_dsl::check_source(&small)));
+    let long = fastest(1, || drop(moge_dsl::check_source(&large)));
+    // Looking a name up among all bindings would make this quadratic (about a hundred times).
+    let ratio = long.as_secs_f64() / short.as_secs_f64().max(1e-6);
+    assert!(
+        ratio < 40.0,
+        "2,000 bindings: {short:?}, 20,000: {long:?} (x{ratio:.1})"
+    );
+}
+
+/// A random dim expression of about `size` names and operators: sums, products and quotients of
+/// a few names and literals (products of sums grow exponentially when multiplied out).
+fn random_dim(rng: &mut Rng, size: usize) -> String {
+    if size <= 1 {
+        return rng.pick(&["A", "B", "C", "D", "2", "3"]).to_string();
+    }
+    let left = 1 + rng.below(size - 1);
+    let op = *rng.pick(&[" + ", " * ", " * ", " - ", " / "]);
+    format!(
+        "({}{op}{})",
+        random_dim(rng, left),
+        random_dim(rng, size - left)
+    )
+}
+
+#[test]
+fn wide_inputs_check_quickly() {
+    // Shapes of many dims, large dim expressions, concats of many tensors and reshapes of them:
+    // each case gives located errors or checks, quickly (the frontend bounds every size that the
+    // shape rules would multiply out).
+    let mut rng = Rng(SEED ^ 0x91de);
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for case in 0..300 {
+        let rank = 1 + rng.below(100);
+        let dims: Vec<String> = (0..rank)
+            .map(|_| {
+                let size = 1 + rng.below(12);
+                random_dim(&mut rng, size)
+            })
+            .collect();
+        let shape = dims.join(", ");
+        let operands = 1 + rng.below(100);
+        let tensors = vec!["a"; operands].join(", ");
+        let target_size = 1 + rng.below(40);
+        let target = random_dim(&mut rng, target_size);
+        let bounds: Vec<String> = (0..3)
+            .map(|_| {
+                let size = 1 + rng.below(30);
+                random_dim(&mut rng, size)
+            })
+            .collect();
+        let src = format!(
+            "#[kernel]\nfn k{case}(a: Tensor<f32, {{({shape},)}}>, t: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    let _c = concat(({tensors},), 0);\n    let _r = reshape(a, ({target},));\n    let _s = slice(a, 0, {}, {});\n    let (_v, _i) = topk(t, {});\n    t\n}}\n",
+            bounds[0],
+            bounds[1],
+            bounds[2]
+        );
+        let start = Instant::now();
+        let outcome = check_case(&src, &mut rng);
+        let took = start.elapsed();
+        slowest = slowest.max(took);
+        if let Err(why) = outcome {
+            failures.push(format!("case {case}: {why}\n{src}"));
+        } else if took > Duration::from_secs(3) {
+            failures.push(format!("case {case} took {took:?}\n{src}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures; the first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+    eprintln!("wide inputs: slowest case {slowest:?}");
+}
+
+/// Kernels checked by the fuzz that run on the emulator.
+const EMULATED_KERNELS: usize = 20;
+
+#[test]
+fn checked_kernels_lower_emit_and_run_on_the_emulator() {
+    let mut rng = Rng(SEED ^ 0x1017);
+    let target = Target::default();
+    let backend = EmulatorBackend::default();
+    let mut failures = Vec::new();
+    let (mut compiled, mut refused, mut ran, mut run_refused) = (0, 0, 0, 0);
+    let mut refusals: Vec<String> = Vec::new();
+    for index in 0..600 {
+        let src = generate(&mut rng, index);
+        let Ok(file) = moge_dsl::check_source(&src) else {
+            continue;
+        };
+        for kernel in file.kernels.iter().filter_map(|k| k.result.as_ref().ok()) {
+            let statics: Vec<String> = kernel
+                .static_params()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let values: Vec<(&str, i64)> = statics
+                .iter()
+                .map(|s| (s.as_str(), 1 + rng.below(16) as i64))
+                .collect();
+            let Ok(specialized) = kernel.specialize(&values) else {
+                continue;
+            };
+            let outcome =
+                panic::catch_unwind(AssertUnwindSafe(|| compile_program(&specialized, &target)));
+            let program = match outcome {
+                Err(_) => {
+                    failures.push(format!("compile_program panicked\n{src}"));
+                    continue;
+                }
+                Ok(Err(error)) => {
+                    refused += 1;
+                    let text = error.to_string();
+                    // The reason, without the location, to list each kind of refusal once.
+                    let reason = text.split_once(": ").map_or(text.as_str(), |(_, why)| why);
+                    let kind: String = reason.chars().take(80).collect();
+                    if !refusals.contains(&kind) {
+                        refusals.push(kind);
+                    }
+                    if text.trim().is_empty() {
+                        failures.push(format!("compile_program refused without a message\n{src}"));
+                    }
+                    continue;
+                }
+                Ok(Ok(program)) => program,
+            };
+            compiled += 1;
+            if ran + run_refused >= EMULATED_KERNELS {
+                continue;
+            }
+            let dims: Vec<(String, i64)> = specialized
+                .syms
+                .values()
+                .filter(|s| s.kind == SymKind::Dynamic)
+                .map(|s| (s.name.clone(), 1 + rng.below(40) as i64))
+                .collect();
+            let dims: Vec<(&str, i64)> = dims.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let Ok(inputs) = random_inputs(&specialized, rng.next(), &dims) else {
+                continue;
+            };
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                check_program(&specialized, &program, &inputs, &backend).map_err(Box::new)
+            }));
+            match outcome {
+                Err(_) => failures.push(format!("the run panicked ({dims:?})\n{src}")),
+                Ok(Err(error)) => {
+                    run_refused += 1;
+                    if error.to_string().trim().is_empty() {
+                        failures.push(format!("the run failed without a message\n{src}"));
+                    }
+                }
+                Ok(Ok(checked)) => {
+                    ran += 1;
+                    if !checked.passed() {
+                        let detail: Vec<String> =
+                            checked.comparisons.iter().map(|c| c.to_string()).collect();
+                        failures.push(format!(
+                            "emulator and interpreter disagree ({dims:?}, {values:?}): {}\n{src}",
+                            detail.join("; ")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "lowering fuzz: {compiled} compiled, {refused} refused by lowering; on the emulator {ran} ran, {run_refused} refused"
+    );
+    for refusal in &refusals {
+        eprintln!("  refused: {refusal}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures; the first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+    // The sample must actually reach the emulator.
+    assert!(
+        compiled >= EMULATED_KERNELS,
+        "only {compiled} kernels compiled ({refused} refused)"
+    );
+    assert!(
+        ran >= EMULATED_KERNELS / 2,
+        "only {ran} kernels ran ({run_refused} refused)"
+    );
 }

@@ -18,6 +18,8 @@ use moge::Tensor;
 use moge_examples::ffn::moge_ffn;
 use moge_examples::gate::moge_gate;
 
+use crate::rng::Rng;
+
 /// Probabilities this close (relative) count as a near-tie the kernel may break either way.
 const TIE_MARGIN: f64 = 1e-5;
 
@@ -132,24 +134,11 @@ mod reference {
     }
 }
 
-/// splitmix64, for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// `n` values uniform in `[lo, hi)`.
-    fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u32 << 24) as f32))
-            .collect()
-    }
+/// `n` values uniform in `[lo, hi)`.
+fn uniform(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| rng.uniform(lo as f64, hi as f64) as f32)
+        .collect()
 }
 
 fn tensor(dtype: DType, shape: &[usize], data: Vec<f32>) -> Tensor {
@@ -196,8 +185,12 @@ fn check_choice(t: usize, kernel: &[usize], choice: &reference::Choice) -> Vec<u
 /// Runs `moge_gate::<E, G>` on random logits for `tokens` tokens and compares with the reference.
 fn check_gate<const E: usize, const G: usize>(tokens: usize, seed: u64) {
     let mut rng = Rng(seed);
-    let logits = tensor(DType::F32, &[tokens, E], rng.uniform(tokens * E, -4.0, 4.0));
-    let scale = tensor(DType::F32, &[E], rng.uniform(E, 0.5, 1.5));
+    let logits = tensor(
+        DType::F32,
+        &[tokens, E],
+        uniform(&mut rng, tokens * E, -4.0, 4.0),
+    );
+    let scale = tensor(DType::F32, &[E], uniform(&mut rng, E, 0.5, 1.5));
     let (weight, expert) = moge_gate::<E, G>::eval(&logits, &scale).expect("the gate evaluates");
     assert_eq!(weight.shape, vec![tokens, G]);
     assert_eq!(expert.shape, vec![tokens, G]);
@@ -280,7 +273,7 @@ const S: usize = 128;
 /// the router weights are zero (every logit ties).
 fn ffn_inputs(tokens: usize, seed: u64, flat_gate: bool) -> Vec<Tensor> {
     let mut rng = Rng(seed);
-    let u = |rng: &mut Rng, n: usize, scale: f32| rng.uniform(n, -scale, scale);
+    let u = |rng: &mut Rng, n: usize, scale: f32| uniform(rng, n, -scale, scale);
     let x = tensor(DType::BF16, &[tokens, H], u(&mut rng, tokens * H, 1.0));
     let gate_scale = if flat_gate {
         0.0
@@ -288,7 +281,7 @@ fn ffn_inputs(tokens: usize, seed: u64, flat_gate: bool) -> Vec<Tensor> {
         4.0 / (H as f32).sqrt()
     };
     let w_gate = tensor(DType::F32, &[H, E], u(&mut rng, H * E, gate_scale));
-    let router_scale = tensor(DType::F32, &[E], rng.uniform(E, 0.5, 1.5));
+    let router_scale = tensor(DType::F32, &[E], uniform(&mut rng, E, 0.5, 1.5));
     let w13 = tensor(
         DType::BF16,
         &[E, H, 2 * I],

@@ -18,6 +18,8 @@ use moge_runtime::backend::EmulatorBackend;
 use moge_runtime::launch::{self, program_sources, ProgramRef};
 use moge_runtime::{npy, report};
 
+use crate::rng::Rng;
+
 const SOURCE: &str = r#"
 #[moge::kernel]
 pub fn selections<const N: usize>(x: Tensor<f32, (T, N)>) -> (
@@ -128,33 +130,12 @@ pub fn long_sum<const N: usize>(x: Tensor<f32, (T, N)>) -> Tensor<f32, {(T, 1)}>
 }
 "#;
 
-/// splitmix64, as tests/fuzz_frontend.rs uses it.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform in [lo, hi).
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn sign(&mut self) -> f64 {
-        if self.below(2) == 0 {
-            -1.0
-        } else {
-            1.0
-        }
+/// A random sign.
+fn sign(rng: &mut Rng) -> f64 {
+    if rng.below(2) == 0 {
+        -1.0
+    } else {
+        1.0
     }
 }
 
@@ -192,11 +173,11 @@ fn random_row(rng: &mut Rng, n: usize, values: Values) -> Vec<f32> {
                 }
                 4 => {
                     let top = values.huge.log10();
-                    (rng.sign() * 10f64.powf(rng.uniform(top - 8.0, top))).min(f64::from(f32::MAX))
+                    (sign(rng) * 10f64.powf(rng.uniform(top - 8.0, top))).min(f64::from(f32::MAX))
                         as f32
                 }
-                5 => (rng.sign() * 10f64.powf(rng.uniform(-44.0, -30.0))) as f32,
-                6 => ties[rng.below(4) as usize],
+                5 => (sign(rng) * 10f64.powf(rng.uniform(-44.0, -30.0))) as f32,
+                6 => ties[rng.below(4)],
                 _ => rng.uniform(-4.0, 4.0) as f32,
             }
         })
@@ -536,11 +517,7 @@ fn rows_want(x: &Tensor, w: &[f64], eps: f64) -> Vec<Want> {
 
 /// Random T values for a case: small, around the core count, and one larger.
 fn token_counts(rng: &mut Rng) -> Vec<usize> {
-    vec![
-        1 + rng.below(4) as usize,
-        40 + rng.below(20) as usize,
-        100 + rng.below(200) as usize,
-    ]
+    vec![1 + rng.below(4), 40 + rng.below(20), 100 + rng.below(200)]
 }
 
 const ANY: Values = Values {
@@ -644,7 +621,7 @@ fn gather_clamps_indices_on_both_sides() {
             .map(|_| match rng.below(8) {
                 0 => i32::MIN,
                 1 => i32::MAX,
-                _ => rng.below(e as u64 + 10) as i32 - 5,
+                _ => rng.below(e + 10) as i32 - 5,
             })
             .collect();
         let want = Want::F(

@@ -9,5 +9,6 @@ mod moge_reference;
 mod names;
 mod numerics;
 mod readme_refusals;
+mod rng;
 mod run_dir;
 mod ui;

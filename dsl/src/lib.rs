@@ -93,6 +93,12 @@
 //! arguments (`k`, `groups`, `size`, `E`, slice bounds, reshape dims) are dim expressions as in
 //! types. The exact semantics of every op are documented in [`moge_lower::graph::OpKind`].
 //!
+//! Expressions may be as long as you like (a 100,000-term sum checks), but nesting is limited to
+//! 128 levels ([`NESTING_LIMIT`]) (each enclosing parenthesis, bracket, brace, call, prefix `-` and generic `<` counts
+//! one; deeper input is a located "nested too deeply" error), a dim expression to 64 names,
+//! literals and operators (and any dim, written or derived, to 64 terms or operators once
+//! multiplied out), a shape to 64 dims and a `concat` to 64 tensors.
+//!
 //! ## Schedule hints
 //!
 //! Attributes on a `let` statement are hints for the ops of that statement; they never change
@@ -125,13 +131,26 @@
 //! group or a dim, returned values against the signature, and unused parameters and bindings.
 //! Conditions that depend on static dims (`G` divides `E`) become the kernel's
 //! [constraints](moge_lower::graph::Constraint), checked at specialization.
+//!
+//! ## Finding kernels in a file
+//!
+//! [`check_source`] applies the rules cargo would: the kernel attribute's arguments are validated
+//! as the macro validates them ([`parse_kernel_args`]); the attribute on anything but a free
+//! function (a struct, a method in an `impl` or a trait, a module, ...) is an error; two kernels of
+//! the same name in one module are an error. Kernels of the same name in different inline modules
+//! are fine and are told apart by their [path](KernelCheck::path) (`inner::name`): `mogec`'s
+//! `--kernel` takes a name or such a path, and refuses a name shared by several kernels, listing
+//! them with their locations.
 
 mod ast;
 mod build;
 mod builtins;
 mod diagnostic;
+mod discover;
+mod nesting;
 mod parse;
 mod render;
+mod stack;
 mod suggest;
 
 #[cfg(test)]
@@ -140,27 +159,24 @@ mod tests;
 use moge_lower::Kernel;
 
 pub use diagnostic::{Diagnostic, SpanRange};
+pub use discover::{FileCheck, KernelCheck};
+pub use nesting::{check_nesting, NESTING_LIMIT};
+pub use parse::{parse_kernel_args, KernelArgs};
 pub use render::render_diagnostics;
-
-/// The result of checking every kernel of a file.
-#[derive(Debug)]
-pub struct FileCheck {
-    /// The kernels, in source order.
-    pub kernels: Vec<KernelCheck>,
-}
-
-/// The result of checking one kernel.
-#[derive(Debug)]
-pub struct KernelCheck {
-    /// The kernel function's name.
-    pub name: String,
-    /// Its graph IR, or every error found in it.
-    pub result: Result<Kernel, Vec<Diagnostic>>,
-}
+pub use stack::{dismantle_fn, dismantle_item, with_frontend_stack, FRONTEND_STACK};
 
 /// Checks one kernel function and builds its graph IR. The function may still carry its
 /// `#[moge::kernel]` / `#[kernel]` attribute or not. On failure, every error found, in source order.
+///
+/// The caller parsed `item`; to be safe on any input it should have bounded the nesting of its
+/// tokens with [`check_nesting`] first, parsed on [`with_frontend_stack`] and drop the item with
+/// [`dismantle_fn`] (as the macro does). The check itself runs on the frontend's own stack.
 pub fn check_fn(item: &syn::ItemFn) -> Result<Kernel, Vec<Diagnostic>> {
+    with_frontend_stack(|| check_fn_here(item))
+}
+
+/// [`check_fn`] on the current stack (the caller is already on the frontend's stack).
+fn check_fn_here(item: &syn::ItemFn) -> Result<Kernel, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let ast = parse::parse_kernel_fn(item, &mut diags);
     let kernel = build::build_kernel(&ast, &mut diags);
@@ -185,31 +201,37 @@ pub fn check_fn(item: &syn::ItemFn) -> Result<Kernel, Vec<Diagnostic>> {
 }
 
 /// Parses a whole Rust file and checks every function carrying `#[moge::kernel]` or `#[kernel]`
-/// (also inside inline modules). `Err` when the file is not valid Rust syntax.
+/// (also inside inline modules). `Err` when the file is not valid Rust syntax or nests deeper than
+/// [`NESTING_LIMIT`]. A kernel attribute on anything but a free function, and two kernels of the
+/// same name in one module, are errors of the file ([`FileCheck::errors`]); kernels of the same name
+/// in different modules are told apart by their [`KernelCheck::path`].
 pub fn check_source(src: &str) -> Result<FileCheck, Diagnostic> {
-    let file = syn::parse_file(src).map_err(|e| Diagnostic::from_syn(&e))?;
-    let mut kernels = Vec::new();
-    collect_kernels(&file.items, &mut kernels);
-    Ok(FileCheck { kernels })
+    with_frontend_stack(|| {
+        let file = parse_file(src)?;
+        let checked = discover::check_items(&file.items, check_fn_here);
+        stack::dismantle_file(file);
+        Ok(checked)
+    })
 }
 
-fn collect_kernels(items: &[syn::Item], out: &mut Vec<KernelCheck>) {
-    for item in items {
-        match item {
-            syn::Item::Fn(f) if f.attrs.iter().any(parse::is_kernel_attr) => {
-                out.push(KernelCheck {
-                    name: syn::ext::IdentExt::unraw(&f.sig.ident).to_string(),
-                    result: check_fn(f),
-                });
-            }
-            syn::Item::Mod(m) => {
-                if let Some((_, items)) = &m.content {
-                    collect_kernels(items, out);
-                }
-            }
-            _ => {}
-        }
+/// Parses `src` as a file, as `syn::parse_file` does (a byte-order mark and a `#!` line are
+/// skipped), after bounding its nesting.
+fn parse_file(src: &str) -> Result<syn::File, Diagnostic> {
+    let mut content = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let mut shebang = None;
+    if content.starts_with("#!") && !content[2..].trim_start().starts_with('[') {
+        // Keep the newline, so that lines are numbered as in the file.
+        let end = content.find('\n').unwrap_or(content.len());
+        shebang = Some(content[..end].to_string());
+        content = &content[end..];
     }
+    let tokens: proc_macro2::TokenStream = content
+        .parse()
+        .map_err(|error: proc_macro2::LexError| Diagnostic::from_syn(&syn::Error::from(error)))?;
+    check_nesting(tokens.clone())?;
+    let mut file: syn::File = syn::parse2(tokens).map_err(|e| Diagnostic::from_syn(&e))?;
+    file.shebang = shebang;
+    Ok(file)
 }
 
 /// Whether `attr` is the kernel attribute (`#[kernel]`, `#[moge::kernel]`, with or without

@@ -78,7 +78,8 @@ fn render_one(out: &mut String, path: &str, lines: &[&str], diag: &Diagnostic) {
         let text = source_line(start.line);
         let from = display_col(text, start.column);
         let to = display_col(text, end_col).max(from + 1);
-        write_source(out, width, start.line, "", text);
+        let (text, from, to) = window(&display_line(text), from, to);
+        write_source(out, width, start.line, "", &text);
         let _ = writeln!(
             out,
             "{pad} | {}{}{label}",
@@ -112,6 +113,36 @@ fn render_one(out: &mut String, path: &str, lines: &[&str], diag: &Diagnostic) {
         let _ = writeln!(out, "{pad} | |{}^{label}", "_".repeat(at + 1));
     }
     write_footer(out, width, diag, true);
+}
+
+/// A line longer than this (in display columns) is shown as a window around the span.
+const MAX_LINE: usize = 300;
+
+/// Characters of context kept before and after the span in a window.
+const CONTEXT: usize = 60;
+
+/// The part of the displayed line `text` around columns `from..to` to show, with `...` where it was
+/// cut, and the columns moved to match; a line of at most [`MAX_LINE`] columns is kept whole (a
+/// generated line of 100,000 tokens is not echoed whole).
+fn window(text: &str, from: usize, to: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= MAX_LINE {
+        return (text.to_string(), from, to);
+    }
+    let to = to.min(from + MAX_LINE - 2 * CONTEXT);
+    let start = from.saturating_sub(CONTEXT);
+    let end = (to + CONTEXT).min(chars.len());
+    let mut shown = String::new();
+    let mut shift = start;
+    if start > 0 {
+        shown.push_str("...");
+        shift -= 3;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    (shown, from - shift, to - shift)
 }
 
 fn write_source(out: &mut String, width: usize, line: usize, margin: &str, text: &str) {

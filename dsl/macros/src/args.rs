@@ -1,30 +1,12 @@
-//! The attribute's arguments: `#[moge::kernel]` or `#[moge::kernel(debug)]`.
+//! The attribute's arguments: `#[moge::kernel]` or `#[moge::kernel(debug)]`, validated by
+//! [`moge_dsl::parse_kernel_args`], the same function `mogec` uses.
 
 use proc_macro2::TokenStream;
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
-use syn::{Ident, Token};
 
 /// The parsed arguments.
-#[derive(Default)]
-pub(crate) struct Args {
-    /// Print the expansion to stderr.
-    pub debug: bool,
-}
+pub(crate) type Args = moge_dsl::KernelArgs;
 
-/// Parses the arguments; unknown ones are errors.
+/// Parses the arguments; unknown or repeated ones are errors.
 pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
-    let idents = Punctuated::<Ident, Token![,]>::parse_terminated.parse2(tokens)?;
-    let mut args = Args::default();
-    for ident in idents {
-        if ident == "debug" {
-            args.debug = true;
-        } else {
-            return Err(syn::Error::new(
-                ident.span(),
-                format!("unknown argument `{ident}` of `#[moge::kernel]`: expected `debug`"),
-            ));
-        }
-    }
-    Ok(args)
+    moge_dsl::parse_kernel_args(tokens).map_err(|diag| diag.to_syn_error())
 }

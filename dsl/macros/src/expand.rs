@@ -11,7 +11,18 @@ use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 use crate::{args, fallback, paths};
 
 /// Expands `#[moge::kernel(args)] input`.
+///
+/// Input of any shape is safe: its nesting is bounded before syn parses it, everything runs on the
+/// frontend's own stack, and the parsed function is dismantled rather than dropped recursively.
 pub(crate) fn kernel(args: TokenStream, input: TokenStream) -> TokenStream {
+    if let Err(diag) = moge_dsl::check_nesting(input.clone()) {
+        // The tokens cannot be parsed safely: no fallback item, only the error.
+        return diag.to_syn_error().to_compile_error();
+    }
+    moge_dsl::with_frontend_stack(|| expand(args, input))
+}
+
+fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(error) => {
@@ -19,7 +30,8 @@ pub(crate) fn kernel(args: TokenStream, input: TokenStream) -> TokenStream {
             // that are not an item at all (rustc has reported its own syntax error already) are
             // dropped, since re-emitting them would only add errors.
             return match syn::parse2::<syn::Item>(input.clone()) {
-                Ok(_) => {
+                Ok(other) => {
+                    moge_dsl::dismantle_item(other);
                     let error = syn::Error::new(
                         Span::call_site(),
                         "`#[moge::kernel]` applies to a function written in the moge DSL",
@@ -57,6 +69,7 @@ pub(crate) fn kernel(args: TokenStream, input: TokenStream) -> TokenStream {
     if args.debug {
         eprintln!("#[moge::kernel] expansion of `{}`:\n{out}", item.sig.ident);
     }
+    moge_dsl::dismantle_fn(item);
     out
 }
 

@@ -51,7 +51,7 @@ fn arguments() {
     assert!(!args::parse(quote!()).expect("no arguments").debug);
     assert!(args::parse(quote!(debug)).expect("debug").debug);
     assert!(args::parse(quote!(debug,)).expect("trailing comma").debug);
-    let error = args::parse(quote!(debg)).err().expect("unknown argument");
+    let error = args::parse(quote!(debg)).expect_err("unknown argument");
     assert_eq!(
         error.to_string(),
         "unknown argument `debg` of `#[moge::kernel]`: expected `debug`"
@@ -221,4 +221,57 @@ fn other_items_are_kept_with_an_error() {
         .items
         .iter()
         .any(|item| matches!(item, Item::Struct(s) if s.ident == "NotAKernel")));
+}
+
+/// A kernel `k(a)` whose body is `body`, as tokens parsed from text (so that `body` can be any
+/// shape).
+fn kernel_with_body(body: &str) -> TokenStream {
+    format!("fn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{ {body} }}")
+        .parse()
+        .expect("lexes")
+}
+
+#[test]
+fn deep_input_is_an_error_not_a_stack_overflow() {
+    let limit = moge_dsl::NESTING_LIMIT;
+    for body in [
+        format!("{}a{}", "(".repeat(20_000), ")".repeat(20_000)),
+        format!("{}a", "-".repeat(20_000)),
+        format!("{}a{}", "exp(".repeat(20_000), ")".repeat(20_000)),
+    ] {
+        let file = expand(quote!(), kernel_with_body(&body));
+        assert_eq!(
+            compile_errors(&file),
+            [format!("nested too deeply (limit {limit})\n= note: each enclosing `(`, `[`, `{{`, prefix operator, `<` and assignment counts as one level\n= help: split the expression into `let` statements")]
+        );
+        // Only the error: the input could not be parsed safely, so there is no fallback item.
+        assert_eq!(file.items.len(), 1);
+    }
+}
+
+#[test]
+fn long_chains_expand() {
+    let body = vec!["a"; 20_000].join(" + ");
+    let file = expand(quote!(), kernel_with_body(&body));
+    assert!(compile_errors(&file).is_empty());
+    // The kernel struct and its impls.
+    assert!(file
+        .items
+        .iter()
+        .any(|item| matches!(item, Item::Struct(s) if s.ident == "k")));
+    // A long chain outside the DSL is a located error with the fallback item.
+    let body = format!("a{}", ".exp()".repeat(20_000));
+    let file = expand(quote!(), kernel_with_body(&body));
+    let errors = compile_errors(&file);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("method calls (`.exp(..)`) are not supported in a kernel"));
+}
+
+#[test]
+fn repeated_argument_is_refused() {
+    let error = args::parse(quote!(debug, debug)).expect_err("repeated");
+    assert_eq!(
+        error.to_string(),
+        "the argument `debug` of `#[moge::kernel]` is given twice"
+    );
 }

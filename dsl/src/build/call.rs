@@ -21,6 +21,9 @@ enum ArgVal {
     Float(f64),
 }
 
+/// The most tensors one call takes in a tuple (`concat`): the result's dim is the sum of theirs.
+const MAX_TENSORS: usize = 64;
+
 impl Builder<'_> {
     /// Evaluates a call; returns one value per result of the op (errors on failure).
     pub(crate) fn call(
@@ -98,7 +101,7 @@ impl Builder<'_> {
 
     fn unknown_op(&mut self, func: &Name) {
         let name = &func.text;
-        if let Some(binding) = self.bindings.iter_mut().rev().find(|b| b.name == *name) {
+        if let Some(binding) = self.binding_mut(name) {
             binding.used = true;
             if matches!(binding.val, Val::Error) {
                 // A failed binding (a rejected closure, say) was reported already.
@@ -153,6 +156,10 @@ impl Builder<'_> {
             }
             Arg::Dims(_) => match &arg.kind {
                 ExprKind::Tuple(items) => {
+                    if !self.rank_ok(items.len(), arg.span) {
+                        self.mark_used(arg);
+                        return None;
+                    }
                     let what = format!("shape of `{shown}`");
                     let dims: Vec<Option<Dim>> = items
                         .iter()
@@ -180,6 +187,20 @@ impl Builder<'_> {
             },
             Arg::Tensors(_) => {
                 match &arg.kind {
+                    ExprKind::Tuple(items) if items.len() > MAX_TENSORS => {
+                        self.mark_used(arg);
+                        self.error(
+                            Diagnostic::new(
+                                arg.span,
+                                format!(
+                                    "`{shown}` takes at most {MAX_TENSORS} tensors, found {}",
+                                    items.len()
+                                ),
+                            )
+                            .with_help(format!("combine them in steps of at most {MAX_TENSORS}")),
+                        );
+                        None
+                    }
                     ExprKind::Tuple(items) => {
                         let vals: Vec<(Val, SpanRange)> = items
                             .iter()

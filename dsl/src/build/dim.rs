@@ -25,13 +25,44 @@ impl Builder<'_> {
         mode: DimMode,
         what: &str,
     ) -> Option<TensorType> {
+        // The dims are evaluated (and dynamic ones declared) even past the rank limit, so that
+        // other types naming them get no follow-on errors.
         let dims: Vec<Option<Dim>> = ty.dims.iter().map(|d| self.dim(d, mode, what)).collect();
+        if !self.rank_ok(ty.dims.len(), ty.span) {
+            return None;
+        }
         let dims = dims.into_iter().collect::<Option<Vec<_>>>()?;
         Some(TensorType::new(ty.dtype?, dims))
     }
 
+    /// Whether a shape of `rank` dims (written at `span`) is within [`MAX_RANK`]; reports it if not.
+    pub(crate) fn rank_ok(&mut self, rank: usize, span: crate::diagnostic::SpanRange) -> bool {
+        if rank <= MAX_RANK {
+            return true;
+        }
+        self.error(
+            Diagnostic::new(
+                span,
+                format!("this shape has {rank} dims, more than the limit of {MAX_RANK}"),
+            )
+            .with_help("NumPy allows at most 64 dims too; merge dims with `reshape`"),
+        );
+        false
+    }
+
     /// Evaluates a dim expression; `None` after reporting an error.
     pub(crate) fn dim(&mut self, e: &Expr, mode: DimMode, what: &str) -> Option<Dim> {
+        if too_large(e) {
+            self.mark_used(e);
+            self.error(
+                Diagnostic::new(
+                    e.span,
+                    format!("this dim expression is too large (limit {DIM_LIMIT} names, literals and operators)"),
+                )
+                .with_help("a dim is a short expression such as `2 * I` or `E / G`"),
+            );
+            return None;
+        }
         let dim = self.dim_inner(e, mode, what)?;
         if let Some(c) = dim.as_const() {
             if c < 0 {
@@ -49,15 +80,13 @@ impl Builder<'_> {
         match &e.kind {
             ExprKind::Int(v) => Some(Dim::lit(*v)),
             ExprKind::Ident(name) => {
-                if let Some(sym) = self.kernel.sym_by_name(name) {
+                if let Some(sym) = self.sym(name) {
                     return Some(Dim::sym(sym));
                 }
                 if mode == DimMode::Declare {
-                    return Some(Dim::sym(
-                        self.kernel.add_sym(name.clone(), SymKind::Dynamic),
-                    ));
+                    return Some(Dim::sym(self.add_sym(name, SymKind::Dynamic)));
                 }
-                let is_tensor = self.bindings.iter().any(|b| b.name == *name);
+                let is_tensor = self.latest.contains_key(name.as_str());
                 if !is_tensor && self.incomplete_signature {
                     // The name may be a dynamic dim of a parameter type that was rejected.
                     return None;
@@ -87,7 +116,7 @@ impl Builder<'_> {
                 let lhs = self.dim_inner(a, mode, what);
                 let rhs = self.dim_inner(b, mode, what);
                 let (lhs, rhs) = (lhs?, rhs?);
-                match op {
+                let combined = match op {
                     BinOp::Add => Some(Dim::add(&lhs, &rhs)),
                     BinOp::Sub => Some(Dim::sub(&lhs, &rhs)),
                     BinOp::Mul => Some(Dim::mul(&lhs, &rhs)),
@@ -107,7 +136,18 @@ impl Builder<'_> {
                             None
                         }
                     },
+                }?;
+                // The canonical form multiplies out products of sums, which can grow
+                // exponentially (`(A + B) * (C + D) * ...`): stop as soon as it is too large.
+                if too_large_for_text(&combined, &self.kernel) {
+                    self.error(Diagnostic::new(
+                        e.span,
+                        format!("this dim expression expands to more than {DERIVED_DIM_LIMIT} terms or operators"),
+                    )
+                    .with_help("a dim is a short expression such as `2 * I` or `E / G`"));
+                    return None;
                 }
+                Some(combined)
             }
             ExprKind::Neg(_) => {
                 self.error(Diagnostic::new(e.span, "dims cannot be negative"));
@@ -123,6 +163,81 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// The most terms a dim may have in canonical form, and the most operators in its text form,
+/// written or derived by the shape rules. The graph IR's text parser
+/// (`moge_lower::graph::parse`) refuses larger dims, so every kernel the frontend accepts must
+/// stay within it (the fuzz test prints and parses back every kernel that checks).
+pub(crate) const DERIVED_DIM_LIMIT: usize = 64;
+
+/// Whether `dim` has more than [`DERIVED_DIM_LIMIT`] terms or operators in its text form.
+pub(crate) fn too_large_for_text(dim: &Dim, kernel: &moge_lower::Kernel) -> bool {
+    // A dim of at most that many nodes has fewer operators and terms: no need to print it.
+    if dim_size(dim, DERIVED_DIM_LIMIT + 1) <= DERIVED_DIM_LIMIT {
+        return false;
+    }
+    if dim.terms().len() > DERIVED_DIM_LIMIT {
+        return true;
+    }
+    // Count as the text parser does: every `+ - * /` (`-` of `->` aside; dims print none).
+    let text = dim.display(&kernel.syms).to_string();
+    text.chars()
+        .filter(|c| matches!(c, '+' | '-' | '*' | '/'))
+        .count()
+        > DERIVED_DIM_LIMIT
+}
+
+/// The most dims a shape may have (as in NumPy). Shape rules multiply and compare all dims of a
+/// shape, so a shape of thousands of dims would make checking slow.
+pub(crate) const MAX_RANK: usize = 64;
+
+/// The most names, literals and operators a dim expression may have. Dims are canonicalized as
+/// polynomials, whose size can grow with the product of the factors' sizes, and the graph IR's dim
+/// code is recursive: this keeps both small.
+pub(crate) const DIM_LIMIT: usize = 64;
+
+/// The number of nodes of `dim`, counting at most to `cap` (an explicit stack: a derived dim may
+/// be a long chain).
+pub(crate) fn dim_size(dim: &Dim, cap: usize) -> usize {
+    let mut stack = vec![dim];
+    let mut count = 0;
+    while let Some(node) = stack.pop() {
+        count += 1;
+        if count >= cap {
+            break;
+        }
+        match node {
+            Dim::Add(a, b) | Dim::Mul(a, b) | Dim::Div(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            Dim::Const(_) | Dim::Sym(_) => {}
+        }
+    }
+    count
+}
+
+/// Whether `e` has more than [`DIM_LIMIT`] nodes (an explicit stack: `e` may be a long chain).
+fn too_large(e: &Expr) -> bool {
+    let mut stack = vec![e];
+    let mut count = 0;
+    while let Some(node) = stack.pop() {
+        count += 1;
+        if count > DIM_LIMIT {
+            return true;
+        }
+        match &node.kind {
+            ExprKind::Neg(inner) => stack.push(inner),
+            ExprKind::Binary(_, a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            ExprKind::Call { args, .. } | ExprKind::Tuple(args) => stack.extend(args.iter().rev()),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// What an expression is, for "expected ..., found ..." messages.

@@ -18,6 +18,11 @@ pub(crate) struct Item<'e> {
 impl Builder<'_> {
     /// Evaluates an expression that must give one value.
     pub(crate) fn eval(&mut self, e: &Expr) -> Val {
+        // Recursion over the AST: as deep as the nesting, or as long as a left-deep chain.
+        crate::stack::ensure_stack(|| self.eval_here(e))
+    }
+
+    fn eval_here(&mut self, e: &Expr) -> Val {
         match &e.kind {
             ExprKind::Ident(name) => self.lookup(name, e.span),
             ExprKind::Int(v) => Val::Lit(Lit {
@@ -121,9 +126,25 @@ impl Builder<'_> {
         first(self.apply(OpKind::Unary(UnaryOp::Neg), &[(v, operand)], at, "-"))
     }
 
+    /// A chain of binary operators (`a + b * c - d`, a left-deep tree as long as the chain),
+    /// evaluated along its left spine in a loop rather than by recursion.
     fn binary(&mut self, e: &Expr, op: BinOp, a: &Expr, b: &Expr) -> Val {
-        let lhs = self.eval(a);
-        let rhs = self.eval(b);
+        let mut spine = vec![(e, op, a, b)];
+        let mut leftmost = a;
+        while let ExprKind::Binary(op, a, b) = &leftmost.kind {
+            spine.push((leftmost, *op, a, b));
+            leftmost = a;
+        }
+        let mut acc = self.eval(leftmost);
+        for (e, op, a, b) in spine.into_iter().rev() {
+            let rhs = self.eval(b);
+            acc = self.combine(e, op, a, b, acc, rhs);
+        }
+        acc
+    }
+
+    /// `lhs <op> rhs`, the values of `a` and `b`, the operands of `e`.
+    fn combine(&mut self, e: &Expr, op: BinOp, a: &Expr, b: &Expr, lhs: Val, rhs: Val) -> Val {
         let (lhs, rhs) = match (lhs, rhs) {
             (Val::Error, _) | (_, Val::Error) => return Val::Error,
             (Val::Lit(x), Val::Lit(y)) => return self.fold(e, op, x, y),

@@ -14,9 +14,11 @@ mod dim;
 mod expr;
 mod stmt;
 
+use std::collections::HashMap;
+
 use moge_lower::graph::infer::infer;
-use moge_lower::graph::{Constraint, OpKind, SymKind};
-use moge_lower::{DType, Kernel, TensorType, Type, Value};
+use moge_lower::graph::{Constraint, ConstraintKind, OpKind, Sym, SymKind};
+use moge_lower::{DType, Dim, Kernel, TensorType, Type, Value};
 
 use crate::ast::{KernelFn, Name};
 use crate::diagnostic::{Diagnostic, SpanRange};
@@ -55,7 +57,7 @@ impl Lit {
 }
 
 /// A name in scope.
-struct Binding {
+pub(crate) struct Binding {
     name: String,
     span: SpanRange,
     val: Val,
@@ -67,10 +69,31 @@ struct Binding {
 pub(crate) struct Builder<'d> {
     kernel: Kernel,
     diags: &'d mut Vec<Diagnostic>,
-    /// Every binding ever made, in order; lookups search from the end, so later ones shadow.
+    /// Every binding ever made, in order.
     bindings: Vec<Binding>,
+    /// The index in `bindings` of the latest binding of each name (later ones shadow): lookups
+    /// take constant time however many bindings a kernel has.
+    latest: HashMap<String, usize>,
+    /// The kernel's dim symbols by name (the kernel's own lookup is a linear search).
+    syms: HashMap<String, Sym>,
     /// Whether some parameter type was rejected, so that some dynamic dims may be undeclared.
     incomplete_signature: bool,
+}
+
+/// How many terms the product of `dims` has at most once multiplied out (saturating).
+fn product_terms(dims: &[Dim]) -> usize {
+    dims.iter()
+        .map(|d| d.terms().len().max(1))
+        .fold(1usize, usize::saturating_mul)
+}
+
+/// Whether a dim of `ty` is over [`dim::DERIVED_DIM_LIMIT`] terms or operators.
+fn oversized_dim(ty: &Type, kernel: &Kernel) -> bool {
+    let dims: Vec<&Dim> = match ty {
+        Type::Tensor(t) => t.shape.iter().collect(),
+        Type::Routes(r) => vec![&r.tokens, &r.k, &r.experts],
+    };
+    dims.into_iter().any(|d| dim::too_large_for_text(d, kernel))
 }
 
 /// Builds the kernel's graph IR. Errors are pushed to `diags`; the kernel is only meaningful when
@@ -80,6 +103,8 @@ pub(crate) fn build_kernel(ast: &KernelFn, diags: &mut Vec<Diagnostic>) -> Kerne
         kernel: Kernel::new(ast.name.text.clone()),
         diags,
         bindings: Vec::new(),
+        latest: HashMap::new(),
+        syms: HashMap::new(),
         incomplete_signature: ast.params.iter().any(|p| p.ty.is_none()),
     };
     builder.declare_statics(&ast.statics);
@@ -114,14 +139,14 @@ impl Builder<'_> {
 
     fn declare_statics(&mut self, statics: &[Name]) {
         for name in statics {
-            if self.kernel.sym_by_name(&name.text).is_some() {
+            if self.syms.contains_key(&name.text) {
                 self.error(Diagnostic::new(
                     name.span,
                     format!("the static dim `{}` is declared twice", name.text),
                 ));
                 continue;
             }
-            self.kernel.add_sym(name.text.clone(), SymKind::Static);
+            self.add_sym(&name.text, SymKind::Static);
         }
     }
 
@@ -157,7 +182,7 @@ impl Builder<'_> {
                 }
                 None => Val::Error,
             };
-            self.bindings.push(Binding {
+            self.push_binding(Binding {
                 name: param.name.text.clone(),
                 span: param.name.span,
                 val,
@@ -172,13 +197,37 @@ impl Builder<'_> {
         if name.text == "_" {
             return;
         }
-        self.bindings.push(Binding {
+        self.push_binding(Binding {
             name: name.text.clone(),
             span: name.span,
             val,
             used: false,
             param: false,
         });
+    }
+
+    /// Declares the dim symbol `name`.
+    pub(crate) fn add_sym(&mut self, name: &str, kind: SymKind) -> Sym {
+        let sym = self.kernel.add_sym(name.to_string(), kind);
+        self.syms.insert(name.to_string(), sym);
+        sym
+    }
+
+    /// The dim symbol called `name`, if there is one.
+    pub(crate) fn sym(&self, name: &str) -> Option<Sym> {
+        self.syms.get(name).copied()
+    }
+
+    fn push_binding(&mut self, binding: Binding) {
+        self.latest
+            .insert(binding.name.clone(), self.bindings.len());
+        self.bindings.push(binding);
+    }
+
+    /// The binding `name` refers to here, if any.
+    pub(crate) fn binding_mut(&mut self, name: &str) -> Option<&mut Binding> {
+        let index = *self.latest.get(name)?;
+        self.bindings.get_mut(index)
     }
 
     /// Appends an op after checking its operands with `infer`; `shown` is the op's name as the user
@@ -191,9 +240,62 @@ impl Builder<'_> {
         at: SpanRange,
         shown: &str,
     ) -> Option<Vec<Value>> {
+        if let OpKind::Reshape { shape } = &kind {
+            // The reshape rule multiplies out the element counts: a product of sums grows
+            // exponentially with the rank. Refuse before it is computed.
+            let input = args.first().and_then(|(v, span)| {
+                let tensor = self.kernel.ty(*v).as_tensor()?;
+                Some((product_terms(&tensor.shape), *span))
+            });
+            let target = (product_terms(shape), at);
+            if let Some((_, span)) = input
+                .into_iter()
+                .chain([target])
+                .find(|(terms, _)| *terms > dim::DERIVED_DIM_LIMIT)
+            {
+                self.error(
+                    Diagnostic::new(
+                        span,
+                        format!(
+                            "the element count of this shape multiplies out to more than {} terms, too many to compare symbolically",
+                            dim::DERIVED_DIM_LIMIT
+                        ),
+                    )
+                    .with_help("give the dims of the shape names (dims of the signature)"),
+                );
+                return None;
+            }
+        }
         let types: Vec<&Type> = args.iter().map(|(v, _)| self.kernel.ty(*v)).collect();
         match infer(&kind, &types, &self.kernel.syms) {
             Ok(inferred) => {
+                let constraint_dims = inferred.constraints.iter().flat_map(|(c, _)| match c {
+                    ConstraintKind::Divides { dim, divisor } => vec![dim, divisor],
+                    ConstraintKind::LessEq { small, large } => vec![small, large],
+                    ConstraintKind::Positive { dim } => vec![dim],
+                });
+                let oversized = inferred
+                    .results
+                    .iter()
+                    .any(|ty| oversized_dim(ty, &self.kernel))
+                    || constraint_dims
+                        .into_iter()
+                        .any(|d| dim::too_large_for_text(d, &self.kernel));
+                if oversized {
+                    // Dims that grow from op to op (`concat` of `concat` of ...) would make every
+                    // later shape rule slower; refuse them while they are still small.
+                    self.error(
+                        Diagnostic::new(
+                            at,
+                            format!(
+                                "the shapes of `{shown}` give a dim of more than {} terms or operators",
+                                dim::DERIVED_DIM_LIMIT
+                            ),
+                        )
+                        .with_help("give the size a name: reshape to a dim of the signature, or split the kernel"),
+                    );
+                    return None;
+                }
                 let loc = at.loc();
                 for (constraint, reason) in inferred.constraints {
                     let known = self
@@ -267,11 +369,11 @@ impl Builder<'_> {
 
     /// Looks up a tensor name, marking it used.
     fn lookup(&mut self, name: &str, span: SpanRange) -> Val {
-        if let Some(binding) = self.bindings.iter_mut().rev().find(|b| b.name == name) {
+        if let Some(binding) = self.binding_mut(name) {
             binding.used = true;
             return binding.val;
         }
-        let diag = if self.kernel.sym_by_name(name).is_some() {
+        let diag = if self.syms.contains_key(name) {
             Diagnostic::new(span, format!("`{name}` is a dimension, not a tensor"))
                 .with_help("dims can be used in shapes and as op arguments such as `k` or `size`, not as values")
         } else if let Some(b) = crate::builtins::builtin(name) {
@@ -295,13 +397,17 @@ impl Builder<'_> {
 
     /// Marks the binding `name` in scope used, if there is one.
     fn mark_name_used(&mut self, name: &str) {
-        if let Some(binding) = self.bindings.iter_mut().rev().find(|b| b.name == name) {
+        if let Some(binding) = self.binding_mut(name) {
             binding.used = true;
         }
     }
 
     /// Marks every name in `e` used, without evaluating it (for arguments of a call that failed).
     fn mark_used(&mut self, e: &crate::ast::Expr) {
+        crate::stack::ensure_stack(|| self.mark_used_here(e));
+    }
+
+    fn mark_used_here(&mut self, e: &crate::ast::Expr) {
         use crate::ast::ExprKind;
         match &e.kind {
             ExprKind::Ident(name) => self.mark_name_used(name),

@@ -38,11 +38,67 @@ pub(crate) fn is_kernel_attr(attr: &Attribute) -> bool {
     }
 }
 
+/// The arguments of the kernel attribute: `#[moge::kernel]` or `#[moge::kernel(debug)]`.
+#[derive(Copy, Clone, Default, Debug, PartialEq, Eq)]
+pub struct KernelArgs {
+    /// `debug`: the macro prints its expansion to stderr.
+    pub debug: bool,
+}
+
+/// Parses the arguments of a kernel attribute (the tokens inside its parentheses), the same way in
+/// the macro and in `mogec`: a comma-separated list of the known arguments (`debug`), each at most
+/// once. Unknown or repeated arguments are errors.
+pub fn parse_kernel_args(tokens: proc_macro2::TokenStream) -> Result<KernelArgs, Diagnostic> {
+    use syn::parse::Parser;
+    let idents = Punctuated::<syn::Ident, Token![,]>::parse_terminated
+        .parse2(tokens)
+        .map_err(|error| {
+            Diagnostic::from_syn(&error).with_help("the kernel attribute takes `debug` or nothing")
+        })?;
+    let mut args = KernelArgs::default();
+    for ident in idents {
+        if ident != "debug" {
+            return Err(Diagnostic::spanned(
+                &ident,
+                format!("unknown argument `{ident}` of `#[moge::kernel]`: expected `debug`"),
+            ));
+        }
+        if args.debug {
+            return Err(Diagnostic::spanned(
+                &ident,
+                "the argument `debug` of `#[moge::kernel]` is given twice",
+            ));
+        }
+        args.debug = true;
+    }
+    Ok(args)
+}
+
+/// The arguments of the kernel attribute `attr` (see [`parse_kernel_args`]); `#[kernel = ..]` is an
+/// error.
+pub(crate) fn kernel_attr_args(attr: &Attribute) -> Result<KernelArgs, Diagnostic> {
+    match &attr.meta {
+        Meta::Path(_) => Ok(KernelArgs::default()),
+        Meta::List(list) => parse_kernel_args(list.tokens.clone()),
+        Meta::NameValue(nv) => Err(Diagnostic::spanned(
+            &nv.value,
+            "the kernel attribute takes arguments in parentheses: `#[moge::kernel(debug)]`",
+        )),
+    }
+}
+
 /// Checks the attributes of the kernel function: doc comments and the kernel attribute are fine,
 /// anything else is an error.
 pub(crate) fn check_fn_attrs(attrs: &[Attribute], diags: &mut Vec<Diagnostic>) {
     for attr in attrs {
-        if attr.path().is_ident("doc") || is_kernel_attr(attr) {
+        if attr.path().is_ident("doc") {
+            continue;
+        }
+        if is_kernel_attr(attr) {
+            // The same validation as the macro's, so that `mogec` refuses what cargo would.
+            if let Err(diag) = kernel_attr_args(attr) {
+                diags.push(diag);
+            }
             continue;
         }
         diags.push(

@@ -11,13 +11,90 @@ use crate::diagnostic::{Diagnostic, SpanRange};
 
 /// Converts a syn expression, reporting constructs outside the DSL (which become
 /// [`ExprKind::Error`] with the names they mention).
+///
+/// Spans are computed from the node's own first and last tokens or joined from its operands', never
+/// by printing the subtree: that would make a long expression quadratic.
 pub(crate) fn parse_expr(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Expr {
-    let span = SpanRange::of(e);
-    let kind = match parse_kind(e, diags) {
-        ExprKind::Error(_) => ExprKind::Error(super::idents(e)),
-        kind => kind,
-    };
-    Expr { kind, span }
+    if let Some(chain) = parse_chain(e, diags) {
+        return chain;
+    }
+    // Recursion over the syn tree: as deep as the nesting (bounded), or along the right operands.
+    crate::stack::ensure_stack(|| match parse_kind(e, diags) {
+        Parsed::Node(expr) => expr,
+        // A rejected node (its operands were not parsed): the names it mentions, once.
+        Parsed::Rejected(kind) => Expr {
+            kind: match kind {
+                ExprKind::Error(names) if names.is_empty() => ExprKind::Error(super::idents(e)),
+                kind => kind,
+            },
+            span: SpanRange::of(e),
+        },
+    })
+}
+
+/// The DSL's operator for a syn binary operator, if it has one.
+fn dsl_binop(op: &SynBinOp) -> Option<BinOp> {
+    Some(match op {
+        SynBinOp::Add(_) => BinOp::Add,
+        SynBinOp::Sub(_) => BinOp::Sub,
+        SynBinOp::Mul(_) => BinOp::Mul,
+        SynBinOp::Div(_) => BinOp::Div,
+        SynBinOp::Eq(_) => BinOp::Eq,
+        SynBinOp::Ne(_) => BinOp::Ne,
+        SynBinOp::Lt(_) => BinOp::Lt,
+        SynBinOp::Le(_) => BinOp::Le,
+        SynBinOp::Gt(_) => BinOp::Gt,
+        SynBinOp::Ge(_) => BinOp::Ge,
+        _ => return None,
+    })
+}
+
+/// A chain of DSL binary operators (`a + b * c - d` is a left-deep tree as long as the chain),
+/// converted along its left spine in a loop rather than by recursion; `None` when `e` is not a DSL
+/// binary operation.
+fn parse_chain(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Option<Expr> {
+    let mut spine: Vec<(&syn::ExprBinary, BinOp)> = Vec::new();
+    let mut leftmost = e;
+    while let syn::Expr::Binary(b) = leftmost {
+        let Some(op) = dsl_binop(&b.op).filter(|_| b.attrs.is_empty()) else {
+            break;
+        };
+        spine.push((b, op));
+        leftmost = &b.left;
+    }
+    if spine.is_empty() {
+        return None;
+    }
+    // Left to right, as the recursion would: the leftmost operand, then each right operand.
+    let mut acc = parse_expr(leftmost, diags);
+    for (b, op) in spine.into_iter().rev() {
+        let rhs = parse_expr(&b.right, diags);
+        let span = acc.span.to(rhs.span);
+        acc = Expr {
+            kind: ExprKind::Binary(op, Box::new(acc), Box::new(rhs)),
+            span,
+        };
+    }
+    Some(acc)
+}
+
+/// What [`parse_kind`] made of a node: an expression with its span, or a kind whose span (and, for
+/// an error, whose names) [`parse_expr`] takes from the whole node.
+enum Parsed {
+    Node(Expr),
+    Rejected(ExprKind),
+}
+
+fn node(kind: ExprKind, span: SpanRange) -> Parsed {
+    Parsed::Node(Expr { kind, span })
+}
+
+/// The range of a delimited group's tokens, delimiters included.
+fn delimited(span: &proc_macro2::extra::DelimSpan) -> SpanRange {
+    SpanRange {
+        start: span.open(),
+        end: span.close(),
+    }
 }
 
 fn reject(
@@ -34,27 +111,36 @@ fn reject(
     ExprKind::Error(Vec::new())
 }
 
-fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> ExprKind {
+fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Parsed {
     use syn::Expr as E;
     if let Some(attr) = expr_attrs(e).first() {
-        return reject(
+        return Parsed::Rejected(reject(
             diags,
             attr,
             "attributes on expressions are",
             Some("schedule hints go on `let` statements".into()),
-        );
+        ));
     }
-    match e {
-        E::Paren(p) => parse_expr(&p.expr, diags).kind,
-        E::Group(g) => parse_expr(&g.expr, diags).kind,
-        E::Lit(lit) => parse_lit(&lit.lit, diags),
+    let kind = match e {
+        E::Paren(p) => {
+            let inner = parse_expr(&p.expr, diags);
+            return node(inner.kind, delimited(&p.paren_token.span));
+        }
+        E::Group(g) => return Parsed::Node(parse_expr(&g.expr, diags)),
+        E::Lit(lit) => {
+            let kind = parse_lit(&lit.lit, diags);
+            return node(kind, SpanRange::single(lit.lit.span()));
+        }
         E::Path(p) => {
             if p.qself.is_none() {
                 if let Some(ident) = p.path.get_ident() {
                     if ident == "self" {
-                        return reject(diags, p, "`self` is", None);
+                        return Parsed::Rejected(reject(diags, p, "`self` is", None));
                     }
-                    return ExprKind::Ident(super::ident_text(ident));
+                    return node(
+                        ExprKind::Ident(super::ident_text(ident)),
+                        SpanRange::single(ident.span()),
+                    );
                 }
             }
             reject(
@@ -65,7 +151,11 @@ fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> ExprKind {
             )
         }
         E::Unary(u) => match u.op {
-            UnOp::Neg(_) => ExprKind::Neg(Box::new(parse_expr(&u.expr, diags))),
+            UnOp::Neg(minus) => {
+                let inner = parse_expr(&u.expr, diags);
+                let span = SpanRange::single(minus.span).to(inner.span);
+                return node(ExprKind::Neg(Box::new(inner)), span);
+            }
             UnOp::Not(_) => reject(
                 diags,
                 &u.op,
@@ -97,31 +187,61 @@ fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> ExprKind {
                 | SynBinOp::BitOrAssign(_)
                 | SynBinOp::ShlAssign(_)
                 | SynBinOp::ShrAssign(_) => {
-                    return reject(
+                    return Parsed::Rejected(reject(
                         diags,
                         e,
                         &format!("compound assignment (`{}`) is", show(&b.op)),
                         Some("bindings are immutable; write `let x = x + y;` instead".into()),
-                    )
+                    ))
                 }
                 SynBinOp::And(_) | SynBinOp::Or(_) => {
-                    return reject(
+                    return Parsed::Rejected(reject(
                         diags,
                         &b.op,
                         &format!("the logical operator `{}` is", show(&b.op)),
                         Some("combine masks with `select(cond, a, b)`".into()),
-                    )
+                    ))
                 }
-                SynBinOp::Rem(_) => return reject(diags, &b.op, "the `%` operator is", None),
-                _ => return reject(diags, &b.op, &format!("the bitwise operator `{}` is", show(&b.op)), None),
+                SynBinOp::Rem(_) => {
+                    return Parsed::Rejected(reject(diags, &b.op, "the `%` operator is", None))
+                }
+                _ => {
+                    let what = format!("the bitwise operator `{}` is", show(&b.op));
+                    return Parsed::Rejected(reject(diags, &b.op, &what, None));
+                }
             };
             let lhs = parse_expr(&b.left, diags);
             let rhs = parse_expr(&b.right, diags);
-            ExprKind::Binary(op, Box::new(lhs), Box::new(rhs))
+            let span = lhs.span.to(rhs.span);
+            return node(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span);
         }
-        E::Call(call) => parse_call(call, diags),
-        E::Tuple(t) => ExprKind::Tuple(t.elems.iter().map(|x| parse_expr(x, diags)).collect()),
-        E::Array(a) => ExprKind::Tuple(a.elems.iter().map(|x| parse_expr(x, diags)).collect()),
+        E::Call(call) => {
+            let kind = parse_call(call, diags);
+            if matches!(kind, ExprKind::Error(_)) {
+                return Parsed::Rejected(kind);
+            }
+            let start = match &*call.func {
+                E::Path(p) if p.qself.is_none() => match (&p.path.leading_colon, p.path.segments.first()) {
+                    (Some(colon), _) => colon.spans[0],
+                    (None, Some(segment)) => segment.ident.span(),
+                    (None, None) => SpanRange::of(&call.func).start,
+                },
+                other => SpanRange::of(other).start,
+            };
+            let span = SpanRange {
+                start,
+                end: call.paren_token.span.close(),
+            };
+            return node(kind, span);
+        }
+        E::Tuple(t) => {
+            let items = t.elems.iter().map(|x| parse_expr(x, diags)).collect();
+            return node(ExprKind::Tuple(items), delimited(&t.paren_token.span));
+        }
+        E::Array(a) => {
+            let items = a.elems.iter().map(|x| parse_expr(x, diags)).collect();
+            return node(ExprKind::Tuple(items), delimited(&a.bracket_token.span));
+        }
         E::MethodCall(m) => {
             let method = m.method.to_string();
             let help = if builtin(&method).is_some() {
@@ -185,7 +305,8 @@ fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> ExprKind {
         E::Yield(_) => reject(diags, e, "`yield` is", None),
         E::Infer(_) => reject(diags, e, "the `_` placeholder is", None),
         _ => reject(diags, e, "this expression is", None),
-    }
+    };
+    Parsed::Rejected(kind)
 }
 
 /// The keyword of a loop, where a loop error points.

@@ -8,7 +8,7 @@
 //!
 //! [`ExprKind::Error`]: crate::ast::ExprKind::Error
 
-mod attr;
+pub(crate) mod attr;
 mod expr;
 mod sig;
 mod stmt;
@@ -17,6 +17,7 @@ use crate::ast::KernelFn;
 use crate::diagnostic::{Diagnostic, SpanRange};
 
 pub(crate) use attr::is_kernel_attr;
+pub use attr::{parse_kernel_args, KernelArgs};
 
 /// An identifier's name in the DSL: a raw identifier is the same name as the plain one (`r#fn` is
 /// `fn`), as in Rust.

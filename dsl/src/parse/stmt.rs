@@ -98,7 +98,15 @@ pub(crate) fn parse_body(block: &Block, diags: &mut Vec<Diagnostic>) -> Body {
 }
 
 fn parse_let(local: &syn::Local, diags: &mut Vec<Diagnostic>) -> Stmt {
-    let span = SpanRange::of(local);
+    // From the first attribute or `let` to the `;`, without printing the value (linear time).
+    let start = local
+        .attrs
+        .first()
+        .map_or(local.let_token.span, |attr| attr.pound_token.span);
+    let span = SpanRange {
+        start,
+        end: local.semi_token.span,
+    };
     let hints = parse_hints(&local.attrs, diags);
     let (names, tuple) = parse_pattern(&local.pat, diags);
     let value = match &local.init {

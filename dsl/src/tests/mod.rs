@@ -1,7 +1,9 @@
 //! Frontend tests: one small source per construct, checked through [`check`], which shows the graph
 //! IR of a kernel that checks and the rendered diagnostics of one that does not.
 
+mod deep;
 mod diagnostics;
+mod discover;
 mod graph;
 mod render;
 

@@ -60,3 +60,23 @@ fn columns_count_characters() {
         "error: references (`&`) are not supported in a kernel\n --> kernel.rs:4:13\n  |\n4 |     let é = &größe;\n  |             ^^^^^^\n  |\n  = help: tensors are passed by name: write `größe`\n"
     );
 }
+
+#[test]
+fn a_long_line_is_shown_as_a_window_around_the_span() {
+    // An unknown name after 1,000 terms on one line: a window around it, not the 4,000-column
+    // line.
+    let body = format!("{} + y", vec!["x"; 1_000].join(" + "));
+    let src =
+        format!("#[kernel]\nfn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {{\n    {body}\n}}\n");
+    let rendered = check(&src);
+    let col = 4 + body.len(); // `y`, 1-based: after the four spaces of indentation
+                              // Sixty characters of context before the span, after `...`.
+    let context = "x + ".repeat(15);
+    let caret = " ".repeat(3 + 60);
+    assert_eq!(
+        rendered,
+        format!(
+            "error: cannot find `y` in this kernel\n --> kernel.rs:3:{col}\n  |\n3 | ...{context}y\n  | {caret}^\n"
+        )
+    );
+}

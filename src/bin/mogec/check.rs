@@ -42,13 +42,17 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
 /// Checks one file: prints an `ok:` line per good kernel and returns the diagnostics of the others.
 fn check_file(source: &Source) -> Result<(), Error> {
     let file = source::check(source)?;
-    if file.kernels.is_empty() {
+    if file.kernels.is_empty() && file.errors.is_empty() {
         return Err(Error::NoKernels {
             path: source.path.clone(),
         });
     }
     let mut rendered = String::new();
-    let mut errors = 0;
+    // Errors outside the kernels (a kernel attribute on a struct or a method) come first.
+    let mut errors = file.errors.len();
+    if !file.errors.is_empty() {
+        rendered.push_str(&source::rendered(source, &file.errors));
+    }
     let mut failed: Vec<&str> = Vec::new();
     for kernel in &file.kernels {
         match &kernel.result {
@@ -56,14 +60,15 @@ fn check_file(source: &Source) -> Result<(), Error> {
             Err(diags) => {
                 rendered.push_str(&source::rendered(source, diags));
                 errors += diags.len();
-                failed.push(&kernel.name);
+                failed.push(&kernel.path);
             }
         }
     }
-    if failed.is_empty() {
+    if errors == 0 {
         return Ok(());
     }
     let which = match failed.as_slice() {
+        [] => "the file, outside its kernels".to_string(),
         [one] => format!("kernel `{one}`"),
         many => format!("{} ({})", count(many.len(), "kernel"), quoted_list(many)),
     };

@@ -63,6 +63,16 @@ pub enum Error {
         /// The kernels, quoted.
         known: String,
     },
+    /// `--kernel NAME` names kernels of the same name in several modules of the file.
+    #[error("kernel name `{name}` is ambiguous in `{path}`: it names {candidates}; choose one with --kernel MODULE::NAME")]
+    AmbiguousKernel {
+        /// The file.
+        path: String,
+        /// The name given.
+        name: String,
+        /// The kernels it names, quoted paths with their locations.
+        candidates: String,
+    },
     /// A `--set`, `--dim` or `--input` name is not one of the kernel's.
     #[error("{flag} {name}=...: kernel `{kernel}` has no {what} `{name}`; {known}")]
     UnknownName {
@@ -172,6 +182,7 @@ impl Error {
             Error::Read { .. }
             | Error::UnknownKernel { .. }
             | Error::KernelNeeded { .. }
+            | Error::AmbiguousKernel { .. }
             | Error::UnknownName { .. }
             | Error::Duplicate { .. }
             | Error::Missing { .. }

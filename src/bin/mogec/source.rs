@@ -1,11 +1,13 @@
 //! Reading a kernel source file, checking it with the frontend, choosing a kernel and specializing it.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use moge_dsl::{FileCheck, KernelCheck};
-use moge_lower::graph::write::kernel_to_string;
+use moge_lower::graph::write::write_kernel;
 use moge_lower::Kernel;
 
 use crate::args::DimBinding;
@@ -64,34 +66,96 @@ pub fn read(path: &Path) -> Result<Source, Error> {
 
 /// Checks every kernel of `source`; a file that is not valid Rust is reported as a diagnostic.
 pub fn check(source: &Source) -> Result<FileCheck, Error> {
-    moge_dsl::check_source(&source.text).map_err(|diag| Error::Diagnostics {
-        rendered: rendered(source, &[diag]),
-        summary: format!(
-            "could not check `{}`: it is not valid Rust syntax",
-            source.path
-        ),
+    moge_dsl::check_source(&source.text).map_err(|diag| {
+        let why = if diag.message.starts_with("nested too deeply") {
+            "it nests too deeply to be checked safely"
+        } else {
+            "it is not valid Rust syntax"
+        };
+        Error::Diagnostics {
+            rendered: rendered(source, &[diag]),
+            summary: format!("could not check `{}`: {why}", source.path),
+        }
     })
 }
 
 /// Chooses the kernel called `name` (or the only kernel, when `name` is `None`), and returns its
 /// graph IR, or its diagnostics as an error.
+///
+/// `name` is a kernel's name or its path in the file (`inner::name` for a kernel in `mod inner`);
+/// a name shared by kernels of several modules is refused as ambiguous, listing them. A file with
+/// errors outside its kernels (a misplaced kernel attribute) is refused whole, as cargo would.
 pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Kernel, Error> {
-    let known: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    if !file.errors.is_empty() {
+        return Err(Error::Diagnostics {
+            rendered: rendered(source, &file.errors),
+            summary: format!(
+                "could not check `{}`: {}",
+                source.path,
+                count(file.errors.len(), "error")
+            ),
+        });
+    }
+    // What `--kernel` takes for each kernel: its name, or its path when the name is shared.
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for kernel in &file.kernels {
+        *uses.entry(kernel.name.as_str()).or_default() += 1;
+    }
+    let known: Vec<&str> = file
+        .kernels
+        .iter()
+        .map(|k| {
+            if uses[k.name.as_str()] > 1 {
+                k.path.as_str()
+            } else {
+                k.name.as_str()
+            }
+        })
+        .collect();
     if known.is_empty() {
         return Err(Error::NoKernels {
             path: source.path.clone(),
         });
     }
     let index = match name {
-        Some(name) => file
-            .kernels
-            .iter()
-            .position(|k| k.name == name)
-            .ok_or_else(|| Error::UnknownKernel {
-                path: source.path.clone(),
-                name: name.to_string(),
-                known: quoted_list(&known),
-            })?,
+        Some(name) => {
+            let matches: Vec<usize> = (0..file.kernels.len())
+                .filter(|&i| {
+                    let kernel = &file.kernels[i];
+                    kernel.path == name || (!name.contains("::") && kernel.name == name)
+                })
+                .collect();
+            match matches.as_slice() {
+                [] => {
+                    return Err(Error::UnknownKernel {
+                        path: source.path.clone(),
+                        name: name.to_string(),
+                        known: quoted_list(&known),
+                    })
+                }
+                [one] => *one,
+                many => {
+                    let candidates: Vec<String> = many
+                        .iter()
+                        .map(|&i| {
+                            let kernel = &file.kernels[i];
+                            let start = kernel.span.start.start();
+                            format!(
+                                "{} (line {}, column {})",
+                                kernel.path,
+                                start.line,
+                                start.column + 1
+                            )
+                        })
+                        .collect();
+                    return Err(Error::AmbiguousKernel {
+                        path: source.path.clone(),
+                        name: name.to_string(),
+                        candidates: quoted_list(&candidates),
+                    });
+                }
+            }
+        }
         None if known.len() == 1 => 0,
         None => {
             return Err(Error::KernelNeeded {
@@ -101,7 +165,7 @@ pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Ke
             })
         }
     };
-    let Some(KernelCheck { name, result }) = file.kernels.into_iter().nth(index) else {
+    let Some(KernelCheck { name, result, .. }) = file.kernels.into_iter().nth(index) else {
         return Err(Error::NoKernels {
             path: source.path.clone(),
         });
@@ -187,9 +251,28 @@ pub fn rendered(source: &Source, diags: &[moge_dsl::Diagnostic]) -> String {
 /// The kernel's signature as in the header of its graph IR text, without `kernel ` and ` {`:
 /// `moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E]) -> (weight: f32[T, G], expert: i32[T, G])`.
 pub fn signature(kernel: &Kernel) -> String {
-    let text = kernel_to_string(kernel);
-    let header = text.lines().next().unwrap_or_default();
-    let header = header.strip_prefix("kernel ").unwrap_or(header);
+    /// Keeps the first line written to it and stops the writer there, so that a kernel of
+    /// thousands of ops is not printed whole for its header.
+    struct FirstLine(String);
+    impl fmt::Write for FirstLine {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            match text.find('\n') {
+                Some(end) => {
+                    self.0.push_str(&text[..end]);
+                    Err(fmt::Error)
+                }
+                None => {
+                    self.0.push_str(text);
+                    Ok(())
+                }
+            }
+        }
+    }
+    let mut header = FirstLine(String::new());
+    // The "error" is the sink stopping the writer after the header.
+    let _ = write_kernel(&mut header, kernel);
+    let header = header.0;
+    let header = header.strip_prefix("kernel ").unwrap_or(&header);
     header.strip_suffix(" {").unwrap_or(header).to_string()
 }
 
@@ -208,5 +291,62 @@ pub fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
         one
     } else {
         many
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> Source {
+        Source {
+            path: "k.rs".to_string(),
+            text: text.to_string(),
+        }
+    }
+
+    const TWO_MODULES: &str = "mod a {
+    #[kernel]
+    fn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { x }
+}
+mod b {
+    #[kernel]
+    fn k(y: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { y }
+}
+";
+
+    #[test]
+    fn a_shared_kernel_name_is_ambiguous_and_a_path_is_not() {
+        let src = source(TWO_MODULES);
+        let err = select(&src, check(&src).expect("checks"), Some("k")).expect_err("ambiguous");
+        assert_eq!(
+            err.to_string(),
+            "kernel name `k` is ambiguous in `k.rs`: it names `a::k (line 3, column 8)` and \
+             `b::k (line 7, column 8)`; choose one with --kernel MODULE::NAME"
+        );
+        assert_eq!(err.exit_code(), 2);
+        let kernel = select(&src, check(&src).expect("checks"), Some("b::k"))
+            .expect("a path names one kernel");
+        assert_eq!(kernel.params[0].name, "y");
+        let err =
+            select(&src, check(&src).expect("checks"), Some("c::k")).expect_err("no such path");
+        assert!(err
+            .to_string()
+            .starts_with("no kernel `c::k` in `k.rs`; its kernels are `a::k` and `b::k`"));
+    }
+
+    #[test]
+    fn a_misplaced_kernel_attribute_refuses_the_file() {
+        let src = source(
+            "#[kernel]\nstruct S;\n#[kernel]\nfn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { x }\n",
+        );
+        let err = select(&src, check(&src).expect("checks"), Some("k"))
+            .expect_err("the file has an error");
+        let Error::Diagnostics { rendered, summary } = &err else {
+            panic!("expected diagnostics, got {err}");
+        };
+        assert_eq!(summary, "could not check `k.rs`: 1 error");
+        assert!(rendered.contains("`#[moge::kernel]` applies to a free function, not to a struct"));
+        assert!(rendered.contains("k.rs:1:1"));
     }
 }
