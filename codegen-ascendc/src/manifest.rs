@@ -362,10 +362,14 @@ impl Manifest {
             "kernels",
             "workspace_bytes",
         ])?;
+        let target: String = root.req("target")?;
+        if let Err(err) = moge_lower::target::Target::from_name(&target) {
+            return Err(root.error("target".to_string(), err.to_string()));
+        }
         Ok(Manifest {
             format: root.req("format")?,
             program: root.req("program")?,
-            target: root.req("target")?,
+            target,
             bindings: root.opt("bindings")?.unwrap_or_default(),
             dynamic_dims: root.opt("dynamic_dims")?.unwrap_or_default(),
             params: root.list("params", true, read_param)?,
@@ -650,13 +654,20 @@ mod tests {
                 "<manifest>: field `kernels[0].argz`: unknown field; expected one of name, source, core_type, sync, args, block_dim, tiling, workspace_bytes, ub_bytes, tile_rows",
             ),
             (
+                minimal().replace("ascend910b2", "ascend310p"),
+                "<manifest>: field `target`: TARGET",
+            ),
+            (
                 minimal().replace("[\"T\", 4]", "[\"T\", true]"),
                 "<manifest>: field `params[0].shape`: expected an integer expression (a string such as \"ceil_div(T, 48)\") or an integer, found a boolean",
             ),
         ];
+        let target = moge_lower::target::Target::from_name("ascend310p")
+            .unwrap_err()
+            .to_string();
         for (text, want) in cases {
             let err = Manifest::from_json(&text).unwrap_err();
-            assert_eq!(err.to_string(), want);
+            assert_eq!(err.to_string(), want.replace("TARGET", &target));
         }
     }
 }
