@@ -301,6 +301,33 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         stderr,
         format!("error: {}: field `kernels[0].core_type`: unknown variant `vector`, expected one of `AIV`, `AIC`, `MIX_AIC_1_2`\n", manifest.display())
     );
+    // Two manifests: which program is meant is not guessed.
+    let dir = build_gate("two-manifests", false);
+    fs::copy(dir.join("moge_gate.json"), dir.join("copy.json")).unwrap();
+    let (code, _, stderr) = run(&dir);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: `{}` holds several moge manifests (`copy.json`, `moge_gate.json`); keep one program per directory\n",
+            dir.display()
+        )
+    );
+    // A graph of another program than the manifest's.
+    let dir = build_gate("other-graph", true);
+    edit(&dir.join("moge_gate.json"), |t| {
+        t.replace("\"logits\"", "\"scores\"")
+    });
+    let (code, _, stderr) = run(&dir);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: `{}` and `{}` describe different programs: the graph takes inputs (logits, router_scale), the manifest (scores, router_scale)\n",
+            dir.join("moge_gate.graph").display(),
+            dir.join("moge_gate.json").display()
+        )
+    );
     // Flags of a DSL file do not apply to a directory.
     for flags in [
         &["--kernel", "moge_gate"][..],
