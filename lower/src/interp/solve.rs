@@ -2,9 +2,9 @@
 //! checks every input axis against what its expression gives.
 //!
 //! It is the one solver of the project: the reference interpreter uses it on graph IR dims
-//! ([`super::bind`]) and the launch uses it on the manifest's expressions (`moge_runtime::launch`), so
-//! an input the interpreter accepts is accepted by the launch with the same values and refused with the
-//! same message. Both expression types implement [`AxisExpr`] over a [`SymTable`].
+//! ([`super::bind_dims`], [`super::eval`]) and the launch uses it on the manifest's expressions
+//! (`moge_runtime::launch`), so an input the interpreter accepts is accepted by the launch with the
+//! same values and refused with the same message. Both expression types implement [`AxisExpr`] over a [`SymTable`].
 //!
 //! The rules, in order:
 //!
