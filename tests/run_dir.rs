@@ -393,3 +393,37 @@ fn a_hand_written_two_kernel_program_runs_through_its_intermediate() {
         assert_eq!(launch.compulsory_bytes, 2 * row * t64);
     }
 }
+
+#[test]
+fn a_manifest_passing_the_wrong_arguments_is_refused_before_compiling() {
+    let dir = scratch("triple-arity");
+    for file in ["program.json", "double_rows.cpp", "add_rows.cpp"] {
+        fs::copy(
+            Path::new(ROOT).join("tests/data/two_kernels").join(file),
+            dir.join(file),
+        )
+        .unwrap();
+    }
+    edit(&dir.join("program.json"), |t| {
+        t.replace(
+            "\"args\": [\"twice\", \"x\", \"y\"]",
+            "\"args\": [\"twice\", \"x\"]",
+        )
+    });
+    let out = scratch("triple-arity-out");
+    let (code, _, stderr) = mogec(&[
+        "run",
+        arg(&dir),
+        "--random",
+        "1",
+        "--dim",
+        "T=3",
+        "-o",
+        arg(&out),
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: kernel `add_rows`: its source declares 5 parameters (twice, x, y, workspace, tiling), but the manifest passes 4 (twice, x, workspace, tiling)\n"
+    );
+}

@@ -287,6 +287,20 @@ pub enum LaunchError {
         /// Why.
         source: std::io::Error,
     },
+    /// A kernel's source declares a different number of parameters than the manifest passes.
+    #[error("kernel `{kernel}`: its source declares {declared} parameters ({names}), but the manifest passes {passed} ({args})")]
+    Signature {
+        /// The device kernel.
+        kernel: String,
+        /// Parameters in the source's declaration.
+        declared: usize,
+        /// Their names, comma separated.
+        names: String,
+        /// Arguments the manifest passes (its `args`, the workspace and the tiling).
+        passed: usize,
+        /// Their names, comma separated.
+        args: String,
+    },
     /// A manifest or source file could not be read.
     #[error("cannot read `{}`: {source}", path.display())]
     Read {
@@ -316,6 +330,7 @@ pub struct Launched {
 /// Returns the time it took.
 pub fn prepare(program: ProgramRef<'_>, backend: &dyn Backend) -> Result<Duration, LaunchError> {
     let start = Instant::now();
+    check_signatures(program)?;
     for (entry, source) in program.kernels() {
         let kernel = KernelSource {
             name: &entry.name,
@@ -341,6 +356,7 @@ pub fn launch(
     backend: &dyn Backend,
 ) -> Result<Launched, LaunchError> {
     let start = Instant::now();
+    check_signatures(program)?;
     let plan = plan(program.manifest, inputs)?;
     let mut gm: Vec<Vec<u8>> = Vec::with_capacity(plan.tensors.len());
     for (i, tensor) in plan.tensors.iter().enumerate() {
@@ -450,6 +466,64 @@ pub fn launch(
         host_wall: start.elapsed(),
     };
     Ok(Launched { outputs, report })
+}
+
+/// Checks that every kernel's source declares as many parameters as the manifest passes (its
+/// arguments, the workspace and the tiling): a kernel called with the wrong arity would read its
+/// tiling from another argument. A source in which the `__global__` declaration of the kernel cannot
+/// be found is left to the backend, which reports a missing kernel by name.
+fn check_signatures(program: ProgramRef<'_>) -> Result<(), LaunchError> {
+    for (entry, source) in program.kernels() {
+        let Some(names) = kernel_params(source, &entry.name) else {
+            continue;
+        };
+        let passed = entry.args.len() + 2;
+        if names.len() != passed {
+            let mut args = entry.args.clone();
+            args.extend(["workspace".to_string(), "tiling".to_string()]);
+            return Err(LaunchError::Signature {
+                kernel: entry.name.clone(),
+                declared: names.len(),
+                names: names.join(", "),
+                passed,
+                args: args.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The parameter names of the `__global__` function `name` declared in `source`, if its declaration
+/// can be found (the last identifier of each parameter: `GM_ADDR x` gives `x`).
+fn kernel_params(source: &str, name: &str) -> Option<Vec<String>> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(pos) = source[from..].find(name) {
+        let at = from + pos;
+        from = at + name.len();
+        let whole = !source[..at].ends_with(is_ident) && !source[from..].starts_with(is_ident);
+        let rest = source[from..].trim_start();
+        // The declaration runs from the end of the previous statement or block.
+        let start = source[..at].rfind([';', '}', '{']).map_or(0, |i| i + 1);
+        if !whole || !rest.starts_with('(') || !source[start..at].contains("__global__") {
+            continue;
+        }
+        let inside = &rest[1..rest.find(')')?];
+        if inside.trim().is_empty() || inside.trim() == "void" {
+            return Some(Vec::new());
+        }
+        return Some(
+            inside
+                .split(',')
+                .map(|p| {
+                    let p = p.trim_end_matches(|c: char| !is_ident(c));
+                    let begin = p.rfind(|c: char| !is_ident(c)).map_or(0, |i| i + 1);
+                    p[begin..].to_string()
+                })
+                .collect(),
+        );
+    }
+    None
 }
 
 /// The bytes of a tensor as a kernel sees them in GM: little-endian, 16-bit floats as their bits.

@@ -200,6 +200,19 @@ impl<'m> Planner<'m> {
                 args,
             });
         }
+        // An output or intermediate no kernel takes would come back as the fill pattern (or zeros).
+        for (index, name) in names.iter().enumerate().skip(inputs.len()) {
+            if !kernels.iter().any(|k| k.args.contains(&index)) {
+                let what = if index < inputs.len() + outputs.len() {
+                    "output"
+                } else {
+                    "intermediate"
+                };
+                return Err(bad(format!(
+                    "{what} `{name}` is an argument of no kernel, so nothing can write it"
+                )));
+            }
+        }
         Ok(Planner {
             manifest,
             inputs,

@@ -332,6 +332,13 @@ fn malformed_manifests_are_refused() {
         err.to_string(),
         "program `twice`: invalid manifest: intermediate `mid` has role `output`; expected `intermediate`"
     );
+    let mut manifest = self::manifest();
+    manifest.kernels[1].args.retain(|a| a != "m");
+    let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "program `twice`: invalid manifest: output `m` is an argument of no kernel, so nothing can write it"
+    );
     let manifest = self::manifest();
     let one = vec![String::new()];
     let err = ProgramRef::new(&manifest, &one).unwrap_err();
@@ -396,5 +403,33 @@ fn packing_round_trips_every_dtype() {
     assert_eq!(
         unpack(DType::I32, vec![1], &[OUTPUT_FILL; 4]).as_i32(),
         Some(&[-1][..])
+    );
+}
+
+#[test]
+fn a_source_declaring_another_arity_than_the_manifest_is_refused() {
+    let manifest = manifest();
+    let good = vec![
+        "extern \"C\" __global__ __aicore__ void k0(GM_ADDR x, GM_ADDR mid, GM_ADDR workspace, GM_ADDR tiling) {}".to_string(),
+        "// k1(a, b) is mentioned first in a comment;\nextern \"C\" __global__ __aicore__ void k1(\n    GM_ADDR mid, GM_ADDR n, GM_ADDR y, GM_ADDR m, GM_ADDR ws, GM_ADDR t)\n{}".to_string(),
+    ];
+    let program = ProgramRef::new(&manifest, &good).unwrap();
+    assert!(launch(program, &[x(2), n(4)], &Fake::default()).is_ok());
+    let short = vec![
+        good[0].clone(),
+        "extern \"C\" __global__ __aicore__ void k1(GM_ADDR mid, GM_ADDR n, GM_ADDR workspace, GM_ADDR tiling) {}".to_string(),
+    ];
+    let program = ProgramRef::new(&manifest, &short).unwrap();
+    let err = launch(program, &[x(2), n(4)], &Fake::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "kernel `k1`: its source declares 4 parameters (mid, n, workspace, tiling), but the manifest passes 6 (mid, n, y, m, workspace, tiling)"
+    );
+    assert!(prepare(program, &Fake::default()).is_err());
+    // A source without the declaration (empty here) is left to the backend.
+    assert!(kernel_params("void k1x(int a);", "k1").is_none());
+    assert_eq!(
+        kernel_params("__global__ void k1(void) {}", "k1"),
+        Some(Vec::new())
     );
 }
