@@ -103,6 +103,8 @@ fn launch(
         source,
         kernel,
         block_dim,
+        core_type: moge_runtime::emulator::CoreType::Aiv,
+        check: moge_runtime::emulator::CheckMode::default(),
         args,
         workspace_bytes: 0,
         tiling,
@@ -582,6 +584,8 @@ fn every_implemented_api_runs_without_a_violation() {
         source: API_SURFACE,
         kernel: "api_surface",
         block_dim: 2,
+        core_type: moge_runtime::emulator::CoreType::Aiv,
+        check: moge_runtime::emulator::CheckMode::default(),
         args: vec![input("x", f32_bytes(&x)), output("out", 2 * 1024)],
         workspace_bytes: 2 * 256,
         tiling: Vec::new(),
@@ -605,7 +609,7 @@ fn ub_overflow_reports_bytes_asked_and_available() {
     assert_eq!(
         violation.to_string(),
         format!(
-            "kernel `ub_overflow`, core 0, TPipe::InitBuffer: {}",
+            "kernel `ub_overflow`, core AIV 0, TPipe::InitBuffer: {}",
             violation.message
         )
     );
