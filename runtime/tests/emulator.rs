@@ -4,7 +4,7 @@
 //! checked against byte counts worked out from the kernels' copies.
 
 use moge_runtime::emulator::{
-    compile, launch_raw, EmuError, GmArg, RawLaunch, RawReport, Violation,
+    compile, launch_raw, CheckMode, CoreType, EmuError, GmArg, RawLaunch, RawReport, Violation,
 };
 
 const ADD_CUSTOM: &str = include_str!("kernels/add_custom.cpp");
@@ -843,4 +843,148 @@ fn invalid_launches_are_rejected_before_running() {
     }
     let result = launch(ADD_CUSTOM, "add-custom", 1, Vec::new(), Vec::new());
     assert!(matches!(result, Err(EmuError::InvalidLaunch { .. })));
+}
+
+// ---- cube unit, MIX kernels, race detection ----------------------------------------------------------------
+
+const CUBE_MATMUL: &str = include_str!("kernels/cube_matmul.cpp");
+
+fn f16_bits(value: f32) -> u16 {
+    // Round to nearest even through f64 -> exact for the small integers and halves used here.
+    half_from_f32(value)
+}
+
+/// f32 -> IEEE half bits (round to nearest even), written from the format's definition.
+fn half_from_f32(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    let mant = bits & 0x7f_ffff;
+    if value == 0.0 {
+        return sign;
+    }
+    assert!((1..31).contains(&exp), "test values stay normal halves");
+    let mut half = (exp as u32) << 10 | mant >> 13;
+    let rest = mant & 0x1fff;
+    if rest > 0x1000 || (rest == 0x1000 && half & 1 == 1) {
+        half += 1;
+    }
+    sign | half as u16
+}
+
+fn f16_value(bits: u16) -> f64 {
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let mant = f64::from(bits & 0x3ff);
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    sign * (1.0 + mant / 1024.0) * 2f64.powi(exp - 15)
+}
+
+fn cube_launch(
+    kernel: &str,
+    m: usize,
+    n: usize,
+    k: usize,
+    check: CheckMode,
+) -> Result<(Vec<f32>, Vec<f64>), EmuError> {
+    let mut rng = Rng(0x5eed + (m * 131 + n * 17 + k) as u64);
+    let a: Vec<u16> = (0..m * k).map(|_| f16_bits(rng.unit())).collect();
+    let b: Vec<u16> = (0..k * n).map(|_| f16_bits(rng.unit())).collect();
+    let mut want = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            want[i * n + j] = (0..k)
+                .map(|kk| f16_value(a[i * k + kk]) * f16_value(b[kk * n + j]))
+                .sum();
+        }
+    }
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel,
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("c", m * n * 4),
+        ],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[m as u32, n as u32, k as u32]),
+    })?;
+    Ok((bytes_f32(&report.args[2].bytes), want))
+}
+
+#[test]
+fn cube_matmul_matches_an_f64_reference_including_tails() {
+    for &(m, n, k) in &[(16, 16, 16), (17, 15, 33), (1, 64, 7), (40, 24, 64)] {
+        let (got, want) = cube_launch("matmul_synced", m, n, k, CheckMode::FULL)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            // Exact half products summed in f32: within k f32 roundings of the f64 sum.
+            let bound = (k as f64) * f64::from(f32::EPSILON) * 4.0 * k as f64;
+            assert!(
+                (f64::from(*g) - w).abs() <= bound,
+                "({m},{n},{k}) element {i}: {g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_m_to_fix_flag_is_reported_as_a_race_even_though_the_numbers_are_right() {
+    let (got, want) = cube_launch("matmul_no_m_fix", 16, 16, 16, CheckMode::OFF)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(g, w)| (f64::from(*g) - w).abs() < 1e-3));
+    let error = cube_launch("matmul_no_m_fix", 16, 16, 16, CheckMode::FULL).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(
+            "core AIC 0, Fixpipe(L0C->GM): data race on L0C bytes 0..32: FIX instruction #1"
+        ) && text.contains("`Mmad` wrote"),
+        "{text}"
+    );
+}
+
+fn mix_launch(signal: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "mix_handoff",
+        block_dim: 2,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("out", 64 * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[signal]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn a_mix_kernel_runs_one_aic_and_two_aivs_per_block_with_cross_core_flags() {
+    let out = mix_launch(1).unwrap_or_else(|e| panic!("{e}"));
+    // AICs 0 and 1 write at 0 and 8; AIVs (GetBlockIdx 0..3 = 2u + sub) at 16 + 8 * idx.
+    assert_eq!(out[0], 100);
+    assert_eq!(out[8], 101);
+    for idx in 0..4 {
+        let sub = idx % 2;
+        assert_eq!(
+            out[16 + 8 * idx],
+            (idx * 10 + sub + 2000) as i32,
+            "AIV {idx}"
+        );
+    }
+}
+
+#[test]
+fn a_cross_core_wait_that_is_never_signalled_is_a_reported_deadlock() {
+    let text = mix_launch(0).unwrap_err().to_string();
+    assert!(
+        text.contains(
+            "core AIV 0.0, CrossCoreWaitFlag: deadlock: CrossCoreWaitFlag(3) on AIV 0.0 waits"
+        ),
+        "{text}"
+    );
 }
