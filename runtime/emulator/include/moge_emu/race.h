@@ -126,6 +126,15 @@ struct RaceCore {
         }
     }
     uint32_t tick(int pipe) { return ++vc[pipe][base_tid + pipe]; }
+
+    /// Pipe `p` learns `clock`. What V learns about its own completed instructions through another pipe (V
+    /// -> flag -> MTE3 -> queue -> V) orders later V instructions after them like a PipeBarrier<PIPE_V>.
+    void learn(int p, const Clock& clock) {
+        join(vc[p], clock);
+        if (p == 1 && clock.size() > base_tid + 1 && clock[base_tid + 1] > v_barrier) {
+            v_barrier = clock[base_tid + 1];
+        }
+    }
 };
 
 inline bool races_on() { return (g_check & kCheckRaces) != 0; }
@@ -350,10 +359,7 @@ inline void race_wait_flag(int dst, int event, int id) {
     }
     RaceCore& rc = race_core();
     flush_vector(rc);
-    join(rc.vc[dst], rc.flag[event][id]);
-    if (dst == 1 && rc.flag[event][id].size() > rc.base_tid + 1 && event == static_cast<int>(AscendC::HardEvent::V_V)) {
-        rc.v_barrier = rc.flag[event][id][rc.base_tid + 1];
-    }
+    rc.learn(dst, rc.flag[event][id]);
 }
 
 /// PipeBarrier<pipe>.
@@ -368,8 +374,8 @@ inline void race_barrier(pipe_t pipe) {
         for (int p = 1; p < kPipes; ++p) {
             join(all, rc.vc[p]);
         }
-        for (Clock& clock : rc.vc) {
-            clock = all;
+        for (int p = 0; p < kPipes; ++p) {
+            rc.learn(p, all);
         }
     }
     if (pipe == PIPE_ALL || pipe == PIPE_V) {
@@ -394,11 +400,11 @@ inline void race_take(int p, const Clock& clock) {
     RaceCore& rc = race_core();
     flush_vector(rc);
     if (p == 0) {
-        for (Clock& c : rc.vc) {
-            join(c, clock);
+        for (int q = 0; q < kPipes; ++q) {
+            rc.learn(q, clock);
         }
     } else {
-        join(rc.vc[p], clock);
+        rc.learn(p, clock);
     }
 }
 
