@@ -860,11 +860,6 @@ fn invalid_launches_are_rejected_before_running() {
 
 const CUBE_MATMUL: &str = include_str!("kernels/cube_matmul.cpp");
 
-fn f16_bits(value: f32) -> u16 {
-    // Round to nearest even through f64 -> exact for the small integers and halves used here.
-    half_from_f32(value)
-}
-
 /// f32 -> IEEE half bits (round to nearest even), written from the format's definition.
 fn half_from_f32(value: f32) -> u16 {
     let bits = value.to_bits();
@@ -890,73 +885,285 @@ fn f16_value(bits: u16) -> f64 {
     sign * (1.0 + mant / 1024.0) * 2f64.powi(exp - 15)
 }
 
-fn cube_launch(
-    kernel: &str,
-    m: usize,
-    n: usize,
-    k: usize,
+/// f32 -> bf16 bits, round to nearest even (finite values).
+fn bf16_from_f32(value: f32) -> u16 {
+    let bits = value.to_bits();
+    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+fn bf16_value(bits: u16) -> f64 {
+    f64::from(f32::from_bits(u32::from(bits) << 16))
+}
+
+/// Operand types of the cube tests.
+#[derive(Copy, Clone, Debug)]
+enum Cube {
+    /// half x half -> float (`matmul_f16`).
+    F16,
+    /// half x half -> half through F322F16 (`matmul_f16_to_f16`).
+    F16ToF16,
+    /// bf16 x bf16 -> bf16 through F322BF16 (`matmul_bf16_to_bf16`).
+    Bf16,
+    /// float x float -> float, B given transposed (`matmul_f32`).
+    F32,
+}
+
+impl Cube {
+    fn kernel(self) -> &'static str {
+        match self {
+            Cube::F16 => "matmul_f16",
+            Cube::F16ToF16 => "matmul_f16_to_f16",
+            Cube::Bf16 => "matmul_bf16_to_bf16",
+            Cube::F32 => "matmul_f32",
+        }
+    }
+
+    /// Rounds a value to the operand type: its bytes (little-endian) and the exact value.
+    fn operand(self, value: f32) -> (Vec<u8>, f64) {
+        match self {
+            Cube::F16 | Cube::F16ToF16 => {
+                let bits = half_from_f32(value);
+                (bits.to_le_bytes().to_vec(), f16_value(bits))
+            }
+            Cube::Bf16 => {
+                let bits = bf16_from_f32(value);
+                (bits.to_le_bytes().to_vec(), bf16_value(bits))
+            }
+            Cube::F32 => (value.to_le_bytes().to_vec(), f64::from(value)),
+        }
+    }
+
+    fn out_bytes(self) -> usize {
+        match self {
+            Cube::F16 | Cube::F32 => 4,
+            Cube::F16ToF16 | Cube::Bf16 => 2,
+        }
+    }
+
+    fn out_values(self, bytes: &[u8]) -> Vec<f64> {
+        match self {
+            Cube::F16 | Cube::F32 => bytes_f32(bytes).into_iter().map(f64::from).collect(),
+            Cube::F16ToF16 => bytes_u16(bytes).into_iter().map(f16_value).collect(),
+            Cube::Bf16 => bytes_u16(bytes).into_iter().map(bf16_value).collect(),
+        }
+    }
+
+    /// Relative rounding of the output type (half 2^-11, bf16 2^-8, f32 2^-24).
+    fn out_rounding(self) -> f64 {
+        match self {
+            Cube::F16 | Cube::F32 => 2f64.powi(-24),
+            Cube::F16ToF16 => 2f64.powi(-11),
+            Cube::Bf16 => 2f64.powi(-8),
+        }
+    }
+}
+
+/// What a cube test launch gives back: the output, the f64 product of the rounded operands, and the sum of
+/// |a||b| per element (for the error bound).
+type CubeResult = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// One cube tile launch: A (m x k) and B (k x n) random in [-1, 1), rounded to the operand type.
+fn cube_run(
+    cube: Cube,
+    (m, n, k): (usize, usize, usize),
+    mask: u32,
     check: CheckMode,
-) -> Result<(Vec<f32>, Vec<f64>), EmuError> {
+) -> Result<CubeResult, EmuError> {
     let mut rng = Rng(0x5eed + (m * 131 + n * 17 + k) as u64);
-    let a: Vec<u16> = (0..m * k).map(|_| f16_bits(rng.unit())).collect();
-    let b: Vec<u16> = (0..k * n).map(|_| f16_bits(rng.unit())).collect();
+    let (mut a_bytes, mut a) = (Vec::new(), Vec::new());
+    for _ in 0..m * k {
+        let (bytes, value) = cube.operand(rng.unit());
+        a_bytes.extend(bytes);
+        a.push(value);
+    }
+    let transposed_b = matches!(cube, Cube::F32);
+    let width = if transposed_b { 4 } else { 2 };
+    let mut b = vec![0.0f64; k * n];
+    let mut b_bytes = vec![0u8; k * n * width];
+    for kk in 0..k {
+        for j in 0..n {
+            let (bytes, value) = cube.operand(rng.unit());
+            b[kk * n + j] = value;
+            // float's B is passed transposed (n x k).
+            let at = if transposed_b { j * k + kk } else { kk * n + j };
+            b_bytes[at * width..(at + 1) * width].copy_from_slice(&bytes);
+        }
+    }
     let mut want = vec![0.0f64; m * n];
+    let mut magnitude = vec![0.0f64; m * n];
     for i in 0..m {
         for j in 0..n {
-            want[i * n + j] = (0..k)
-                .map(|kk| f16_value(a[i * k + kk]) * f16_value(b[kk * n + j]))
-                .sum();
+            for kk in 0..k {
+                want[i * n + j] += a[i * k + kk] * b[kk * n + j];
+                magnitude[i * n + j] += (a[i * k + kk] * b[kk * n + j]).abs();
+            }
         }
     }
     let report = launch_raw(RawLaunch {
         source: CUBE_MATMUL,
-        kernel,
+        kernel: cube.kernel(),
         block_dim: 1,
         core_type: CoreType::Aic,
         check,
         args: vec![
-            input("a", u16_bytes(&a)),
-            input("b", u16_bytes(&b)),
-            output("c", m * n * 4),
+            input("a", a_bytes),
+            input("b", b_bytes),
+            output("c", m * n * cube.out_bytes()),
         ],
         workspace_bytes: 0,
-        tiling: u32_bytes(&[m as u32, n as u32, k as u32]),
+        tiling: u32_bytes(&[m as u32, n as u32, k as u32, mask]),
     })?;
-    Ok((bytes_f32(&report.args[2].bytes), want))
+    Ok((cube.out_values(&report.args[2].bytes), want, magnitude))
 }
 
+const ALL_FLAGS: u32 = 7;
+
 #[test]
-fn cube_matmul_matches_an_f64_reference_including_tails() {
-    for &(m, n, k) in &[(16, 16, 16), (17, 15, 33), (1, 64, 7), (40, 24, 64)] {
-        let (got, want) = cube_launch("matmul_synced", m, n, k, CheckMode::FULL)
-            .unwrap_or_else(|e| panic!("{e}"));
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            // Exact half products summed in f32: within k f32 roundings of the f64 sum.
-            let bound = (k as f64) * f64::from(f32::EPSILON) * 4.0 * k as f64;
-            assert!(
-                (f64::from(*g) - w).abs() <= bound,
-                "({m},{n},{k}) element {i}: {g} vs {w}"
-            );
+fn cube_matmul_matches_an_f64_reference_for_every_dtype_including_tails() {
+    let shapes = [
+        (16, 16, 16),
+        (17, 15, 33),
+        (1, 64, 7),
+        (40, 24, 64),
+        (15, 1, 17),
+    ];
+    for cube in [Cube::F16, Cube::F16ToF16, Cube::Bf16, Cube::F32] {
+        for &shape in &shapes {
+            let (got, want, magnitude) = cube_run(cube, shape, ALL_FLAGS, CheckMode::FULL)
+                .unwrap_or_else(|e| panic!("{cube:?} {shape:?}: {e}"));
+            for (i, g) in got.iter().enumerate() {
+                // Products of 16-bit values are exact in f32 (f32 products round by 2^-24); k f32 additions
+                // round by at most k * 2^-24 of the sum of magnitudes; the output conversion by its rounding.
+                let k = shape.2 as f64;
+                let bound = (k + 1.0) * 2f64.powi(-24) * magnitude[i] * 2.0
+                    + cube.out_rounding() * want[i].abs() * 1.01;
+                assert!(
+                    (g - want[i]).abs() <= bound + 1e-30,
+                    "{cube:?} {shape:?} element {i}: {g} vs {}",
+                    want[i]
+                );
+            }
         }
     }
 }
 
 #[test]
-fn a_missing_m_to_fix_flag_is_reported_as_a_race_even_though_the_numbers_are_right() {
-    let (got, want) = cube_launch("matmul_no_m_fix", 16, 16, 16, CheckMode::OFF)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(got
-        .iter()
-        .zip(&want)
-        .all(|(g, w)| (f64::from(*g) - w).abs() < 1e-3));
-    let error = cube_launch("matmul_no_m_fix", 16, 16, 16, CheckMode::FULL).unwrap_err();
-    let text = error.to_string();
+fn a_b_operand_in_the_wrong_fractal_layout_gives_the_transposed_product() {
+    // B loaded into L0B without the transpose: inside the single 16 x 16 fractal Mmad reads B^T.
+    let mut rng = Rng(77);
+    let a: Vec<u16> = (0..256).map(|_| half_from_f32(rng.unit())).collect();
+    let b: Vec<u16> = (0..256).map(|_| half_from_f32(rng.unit())).collect();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "matmul_f16_wrong_layout",
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("c", 1024),
+        ],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got = bytes_f32(&report.args[2].bytes);
+    let mut worst_vs_right = 0.0f64;
+    for i in 0..16 {
+        for j in 0..16 {
+            let right: f64 = (0..16)
+                .map(|kk| f16_value(a[i * 16 + kk]) * f16_value(b[kk * 16 + j]))
+                .sum();
+            let transposed: f64 = (0..16)
+                .map(|kk| f16_value(a[i * 16 + kk]) * f16_value(b[j * 16 + kk]))
+                .sum();
+            let g = f64::from(got[i * 16 + j]);
+            assert!(
+                (g - transposed).abs() < 1e-4,
+                "({i},{j}): {g} vs A.B^T {transposed}"
+            );
+            worst_vs_right = worst_vs_right.max((g - right).abs());
+        }
+    }
     assert!(
-        text.contains(
-            "core AIC 0, Fixpipe(L0C->GM): data race on L0C bytes 0..32: FIX instruction #1"
-        ) && text.contains("`Mmad` wrote"),
-        "{text}"
+        worst_vs_right > 0.1,
+        "the wrong layout must change the numbers"
     );
+}
+
+fn run_cube_error(kernel: &str, core_type: CoreType) -> String {
+    launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel,
+        block_dim: 1,
+        core_type,
+        check: CheckMode::FULL,
+        args: Vec::new(),
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_err()
+    .to_string()
+}
+
+#[test]
+fn cube_range_and_capacity_errors_name_the_call_and_values() {
+    assert_eq!(
+        run_cube_error("mmad_m_too_large", CoreType::Aic),
+        "kernel `mmad_m_too_large`, core AIC 0, Mmad: m 4096, n 16, k 16: each must be in 0..4095"
+    );
+    let overflow = run_cube_error("l0a_overflow", CoreType::Aic);
+    assert!(
+        overflow.starts_with(
+            "kernel `l0a_overflow`, core AIC 0, TPipe::InitBuffer: L0A overflow: InitBuffer asks 66560 bytes"
+        ),
+        "{overflow}"
+    );
+}
+
+#[test]
+fn a_kernel_launched_with_another_core_type_than_it_declares_is_reported() {
+    assert_eq!(
+        run_cube_error("l0a_overflow", CoreType::Aiv),
+        "kernel `l0a_overflow`, core AIV 0, KERNEL_TASK_TYPE_DEFAULT: the kernel declares core type aic \
+         (AIC_ONLY) but was launched as aiv (AIV_ONLY)"
+    );
+}
+
+#[test]
+fn each_missing_cube_flag_is_reported_as_a_race_though_the_numbers_are_right() {
+    let shape = (16, 16, 16);
+    let cases = [
+        (
+            ALL_FLAGS & !1,
+            "MTE1 instruction #1 `LoadData(L1->L0, LoadData2DParams)` reads what MTE2 instruction #1 \
+             `DataCopy(GM->L1, Nd2NzParams)` wrote",
+        ),
+        (
+            ALL_FLAGS & !2,
+            "M instruction #1 `Mmad` reads what MTE1 instruction #1 `LoadData(L1->L0, LoadData2DParams)` wrote",
+        ),
+        (
+            ALL_FLAGS & !4,
+            "FIX instruction #1 `Fixpipe(L0C->GM)` reads what M instruction #1 `Mmad` wrote",
+        ),
+    ];
+    for (mask, expected) in cases {
+        let (got, want, _) =
+            cube_run(Cube::F16, shape, mask, CheckMode::OFF).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-3),
+            "sequential numbers are right"
+        );
+        let text = cube_run(Cube::F16, shape, mask, CheckMode::FULL)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("core AIC 0") && text.contains(expected),
+            "mask {mask}: {text}"
+        );
+    }
 }
 
 fn mix_launch(signal: u32) -> Result<Vec<i32>, EmuError> {

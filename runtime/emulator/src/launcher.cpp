@@ -758,6 +758,7 @@ int main(int argc, char** argv) {
     if ((g_check & kCheckRaces) && g_launch.all_resident) {
         // Clocks span every pipe of every core, and GM gets a shadow, only when all cores run at once.
         g_race_threads = g_launch.total * kPipes;
+        g_gm_checked = true;
         for (const Region& region : g_launch.regions) {
             RaceCell* cells = static_cast<RaceCell*>(std::calloc(region.len / 32 + 2, sizeof(RaceCell)));
             gm_cells.push_back(cells);

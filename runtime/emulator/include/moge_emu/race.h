@@ -35,6 +35,8 @@ inline uint32_t g_check = 0;
 /// Vector-clock width: 7 pipes per core of the launch (or 7 when cores are not all resident: then clocks are
 /// core-local and GM is not checked).
 inline uint32_t g_race_threads = 7;
+/// Whether GM accesses are checked (all cores resident: clocks span every core).
+inline bool g_gm_checked = false;
 
 constexpr int kPipes = 7;
 constexpr const char* kPipeName[kPipes] = {"S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"};
@@ -115,7 +117,7 @@ struct RaceCore {
     bool flushing = false;
 
     RaceCore(uint32_t core_index) {
-        base_tid = g_race_threads > kPipes ? core_index * kPipes : 0;
+        base_tid = g_gm_checked ? core_index * kPipes : 0;
         for (Clock& clock : vc) {
             clock.assign(g_race_threads, 0);
         }
@@ -218,7 +220,7 @@ private:
     }
 
     void touch_gm(const void* at, uint64_t bytes, bool is_write) {
-        if (g_race_threads <= kPipes) {
+        if (!g_gm_checked) {
             return;
         }
         const uint64_t address = address_of(at);

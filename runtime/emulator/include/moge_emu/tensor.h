@@ -226,6 +226,7 @@ public:
     PrimType GetValue(const uint64_t offset) const {
         check("GlobalTensor::GetValue", address_ + offset, sizeof(PrimType));
         moge_emu::core().gm_read += sizeof(PrimType);
+        moge_emu::race_scalar("GlobalTensor::GetValue", moge_emu::HW_GM, address_ + offset, sizeof(PrimType), false);
         return address_[offset];
     }
 
@@ -237,6 +238,7 @@ public:
     void SetValue(const uint64_t offset, PrimType value) {
         check("GlobalTensor::SetValue", address_ + offset, sizeof(PrimType));
         moge_emu::core().gm_written += sizeof(PrimType);
+        moge_emu::race_scalar("GlobalTensor::SetValue", moge_emu::HW_GM, address_ + offset, sizeof(PrimType), true);
         address_[offset] = value;
     }
 
