@@ -64,14 +64,15 @@ extern "C" __global__ __aicore__ void sync_all_handoff(GM_ADDR x, GM_ADDR y, GM_
     DataCopy(gy[8 * (GetBlockIdx() + 1)], t, 8);
 }
 
-// MIX: the AIC writes a GM word, its AIVs read it; the cross-core flag (bit 1) orders the reads.
+// MIX: each AIC writes a GM word, its two AIVs read it; the cross-core flag (bit 1) orders the reads.
 extern "C" __global__ __aicore__ void cross_core_handoff(GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
     const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
     GlobalTensor<int32_t> g;
     g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(y), 32);
+    // AI core u owns words 16u..16u+15: the AIC writes word 16u, its AIV s writes word 16u + 4 + 4s.
     if ASCEND_IS_AIC {
-        g.SetValue(0, 42);
+        g.SetValue(16 * GetBlockIdx(), 42 + static_cast<int32_t>(GetBlockIdx()));
         if (mask & 1) {
             CrossCoreSetFlag<2, PIPE_S>(5);
         }
@@ -80,6 +81,7 @@ extern "C" __global__ __aicore__ void cross_core_handoff(GM_ADDR y, GM_ADDR work
         if (mask & 1) {
             CrossCoreWaitFlag(5);
         }
-        g.SetValue(8 + 8 * GetSubBlockIdx(), g.GetValue(0) + 1);
+        const uint32_t u = GetBlockIdx() / GetTaskRatio();
+        g.SetValue(16 * u + 4 + 4 * GetSubBlockIdx(), g.GetValue(16 * u) + 1);
     }
 }
