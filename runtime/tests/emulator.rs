@@ -1355,3 +1355,56 @@ fn per_core_stats_count_gm_traffic_of_every_core() {
     assert_eq!(traffic, [(64, 64), (32, 32), (32, 32)]);
     assert_eq!((report.gm_bytes_read, report.gm_bytes_written), (128, 128));
 }
+
+const MATMUL_TILED: &str = include_str!("kernels/matmul_tiled.cpp");
+
+/// Runs the tiled bf16 matmul over 24 AIC cores; returns the report and the rounded operands.
+fn tiled_matmul(m: usize, n: usize, k: usize, check: CheckMode) -> (RawReport, Vec<f64>, Vec<f64>) {
+    let mut rng = Rng(1234);
+    let a: Vec<u16> = (0..m * k).map(|_| bf16_from_f32(rng.unit())).collect();
+    let b: Vec<u16> = (0..k * n).map(|_| bf16_from_f32(rng.unit())).collect();
+    let report = launch_raw(RawLaunch {
+        source: MATMUL_TILED,
+        kernel: "matmul_tiled_bf16",
+        block_dim: 24,
+        core_type: CoreType::Aic,
+        check,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("c", m * n * 2),
+        ],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[m as u32, n as u32, k as u32]),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    (
+        report,
+        a.into_iter().map(bf16_value).collect(),
+        b.into_iter().map(bf16_value).collect(),
+    )
+}
+
+#[test]
+fn a_tiled_bf16_matmul_over_24_cores_matches_f64_and_counts_its_gm_traffic() {
+    let (m, n, k) = (256, 384, 512);
+    let (report, a, b) = tiled_matmul(m, n, k, CheckMode::FULL);
+    let c = bytes_u16(&report.args[2].bytes);
+    for i in 0..m {
+        for j in 0..n {
+            let (mut want, mut magnitude) = (0.0f64, 0.0f64);
+            for kk in 0..k {
+                want += a[i * k + kk] * b[kk * n + j];
+                magnitude += (a[i * k + kk] * b[kk * n + j]).abs();
+            }
+            let got = bf16_value(c[i * n + j]);
+            let bound = k as f64 * 2f64.powi(-24) * magnitude * 2.0 + 2f64.powi(-8) * want.abs();
+            assert!((got - want).abs() <= bound, "({i},{j}): {got} vs {want}");
+        }
+    }
+    // Each of the 6 C tiles reads its A row block (128 x 512) and B column block (512 x 128) once, in bf16,
+    // and writes 128 x 128 bf16.
+    let tiles = (m / 128) * (n / 128);
+    assert_eq!(report.gm_bytes_read, (tiles * 2 * 128 * k * 2) as u64);
+    assert_eq!(report.gm_bytes_written, (m * n * 2) as u64);
+}
