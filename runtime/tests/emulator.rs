@@ -1239,9 +1239,9 @@ fn vector_kernel_with_every_flag_and_barrier_is_clean_and_right() {
     let report = race_launch("vector_flags", 1, CoreType::Aiv, 7, CheckMode::FULL)
         .unwrap_or_else(|e| panic!("{e}"));
     let y = bytes_f32(&report.args[1].bytes);
-    for i in 0..64 {
+    for (i, value) in y.iter().take(64).enumerate() {
         let x = f64::from(i as f32 * 0.5 - 3.0);
-        assert_eq!(f64::from(y[i]), x * 2.0 + 1.0, "element {i}");
+        assert_eq!(f64::from(*value), x * 2.0 + 1.0, "element {i}");
     }
 }
 
