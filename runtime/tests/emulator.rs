@@ -1408,3 +1408,86 @@ fn a_tiled_bf16_matmul_over_24_cores_matches_f64_and_counts_its_gm_traffic() {
     assert_eq!(report.gm_bytes_read, (tiles * 2 * 128 * k * 2) as u64);
     assert_eq!(report.gm_bytes_written, (m * n * 2) as u64);
 }
+
+/// A (16 x 32) and B (32 x 32) halves with small integer values (exact products and sums), and C = A B.
+fn small_integer_product() -> (Vec<u16>, Vec<u16>, Vec<f64>) {
+    let a_values: Vec<f32> = (0..16 * 32).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    let b_values: Vec<f32> = (0..32 * 32).map(|i| ((i * 5) % 9) as f32 - 4.0).collect();
+    let mut c = vec![0.0f64; 16 * 32];
+    for i in 0..16 {
+        for j in 0..32 {
+            c[i * 32 + j] = (0..32)
+                .map(|kk| f64::from(a_values[i * 32 + kk]) * f64::from(b_values[kk * 32 + j]))
+                .sum();
+        }
+    }
+    (
+        a_values.iter().map(|v| half_from_f32(*v)).collect(),
+        b_values.iter().map(|v| half_from_f32(*v)).collect(),
+        c,
+    )
+}
+
+#[test]
+fn fixpipe_writes_nz_relu_and_several_nd_matrices() {
+    let (a, b, c) = small_integer_product();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "fixpipe_forms",
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("nz", 16 * 32 * 4),
+            output("relu", 16 * 32 * 4),
+            output("halves", 16 * 32 * 4),
+        ],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let nz = bytes_f32(&report.args[2].bytes);
+    let relu = bytes_f32(&report.args[3].bytes);
+    let halves = bytes_f32(&report.args[4].bytes);
+    for i in 0..16 {
+        for j in 0..32 {
+            let want = c[i * 32 + j];
+            // NZ: column block j / 16 starts at 32 x 32 bytes = 256 floats, rows of 16 inside.
+            assert_eq!(f64::from(nz[(j / 16) * 256 + i * 16 + j % 16]), want, "nz ({i},{j})");
+            assert_eq!(f64::from(relu[i * 32 + j]), want.max(0.0), "relu ({i},{j})");
+            assert_eq!(f64::from(halves[(j / 16) * 256 + i * 16 + j % 16]), want, "halves ({i},{j})");
+        }
+    }
+    assert!(c.iter().any(|v| *v < 0.0), "the ReLU case sees negative values");
+    // GM: A and B read once, three outputs of 2 KiB written.
+    assert_eq!(report.gm_bytes_read, (16 * 32 + 32 * 32) * 2);
+    assert_eq!(report.gm_bytes_written, 3 * 16 * 32 * 4);
+}
+
+#[test]
+fn fixpipe_with_set_atomic_add_sums_split_k_partial_products() {
+    let (a, b, c) = small_integer_product();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "matmul_split_k_atomic",
+        block_dim: 2,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("c", 16 * 32 * 4),
+        ],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<f64> = bytes_f32(&report.args[2].bytes)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    assert_eq!(got, c);
+    assert_eq!(report.gm_bytes_written, 2 * 16 * 32 * 4);
+}

@@ -173,3 +173,79 @@ extern "C" __global__ __aicore__ void mix_handoff(GM_ADDR out, GM_ADDR workspace
                    static_cast<int32_t>(GetBlockIdx() * 10 + GetSubBlockIdx() + GetTaskRatio() * 1000));
     }
 }
+
+// C = A (16 x 32, half) x B (32 x 32, half) into L0C, loaded once per core; `k_lo`/`k_len` pick the K range.
+__aicore__ inline void product_16x32(const GlobalTensor<half>& ga, const GlobalTensor<half>& gb, LocalTensor<half>& la1,
+                                     LocalTensor<half>& lb1, LocalTensor<half>& la2, LocalTensor<half>& lb2,
+                                     LocalTensor<float>& lc, uint32_t k_lo, uint32_t k_len) {
+    // A columns k_lo.. (16 x k_len), B rows k_lo.. (k_len x 32).
+    DataCopy(la1, ga[k_lo], Nd2NzParams(1, 16, k_len, 0, 32, 16, 1, 0));
+    DataCopy(lb1, gb[k_lo * 32], Nd2NzParams(1, k_len, 32, 0, 32, k_len, 1, 0));
+    PipeBarrier<PIPE_ALL>();
+    LoadData(la2, la1, LoadData2DParams(0, k_len / 16, 1, 0, 0, false, 0));
+    for (uint32_t i = 0; i < k_len / 16; ++i) {
+        LoadData(lb2[i * 2 * 256], lb1[i * 256], LoadData2DParams(0, 2, k_len / 16, 0, 0, true, 0));
+    }
+    PipeBarrier<PIPE_ALL>();
+    MmadParams mp;
+    mp.m = 16;
+    mp.n = 32;
+    mp.k = k_len;
+    Mmad(lc, la2, lb2, mp);
+    PipeBarrier<PIPE_ALL>();
+}
+
+#define MOGE_CUBE_BUFFERS                                                                                \
+    TPipe pipe;                                                                                          \
+    TBuf<TPosition::A1> a1;                                                                              \
+    TBuf<TPosition::B1> b1;                                                                              \
+    TBuf<TPosition::A2> a2;                                                                              \
+    TBuf<TPosition::B2> b2;                                                                              \
+    TBuf<TPosition::CO1> c1;                                                                             \
+    pipe.InitBuffer(a1, 16 * 32 * 2);                                                                    \
+    pipe.InitBuffer(b1, 32 * 32 * 2);                                                                    \
+    pipe.InitBuffer(a2, 16 * 32 * 2);                                                                    \
+    pipe.InitBuffer(b2, 32 * 32 * 2);                                                                    \
+    pipe.InitBuffer(c1, 16 * 32 * 4);                                                                    \
+    LocalTensor<half> la1 = a1.Get<half>(), lb1 = b1.Get<half>(), la2 = a2.Get<half>(), lb2 = b2.Get<half>(); \
+    LocalTensor<float> lc = c1.Get<float>();
+
+// Three Fixpipe forms of the same 16 x 32 product: NZ (two 16-column blocks 16 x 64 B = 32 x 32 B apart),
+// ROW_MAJOR with ReLU, and ROW_MAJOR with ndNum = 2 (the two 16 x 16 halves as separate ND matrices).
+extern "C" __global__ __aicore__ void fixpipe_forms(GM_ADDR a, GM_ADDR b, GM_ADDR nz, GM_ADDR relu, GM_ADDR halves,
+                                                   GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    GlobalTensor<half> ga, gb;
+    GlobalTensor<float> gnz, grelu, ghalves;
+    ga.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(a), 16 * 32);
+    gb.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(b), 32 * 32);
+    gnz.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(nz), 16 * 32);
+    grelu.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(relu), 16 * 32);
+    ghalves.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(halves), 16 * 32);
+    MOGE_CUBE_BUFFERS
+    product_16x32(ga, gb, la1, lb1, la2, lb2, lc, 0, 32);
+    Fixpipe<float, float, CFG_NZ>(gnz, lc, FixpipeParamsV220(32, 16, 16, 32, false));
+    Fixpipe<float, float, CFG_ROW_MAJOR>(grelu, lc, FixpipeParamsV220(32, 16, 16, 32, true));
+    FixpipeParamsV220 two(16, 16, 16, 16, false);
+    two.ndNum = 2;
+    two.srcNdStride = 1;
+    two.dstNdStride = 256;
+    Fixpipe<float, float, CFG_ROW_MAJOR>(ghalves, lc, two);
+}
+
+// Split K over two AIC cores: core b multiplies K columns 16b..16b+15 and adds its partial product into C
+// with SetAtomicAdd<float>.
+extern "C" __global__ __aicore__ void matmul_split_k_atomic(GM_ADDR a, GM_ADDR b, GM_ADDR c, GM_ADDR workspace,
+                                                           GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    GlobalTensor<half> ga, gb;
+    GlobalTensor<float> gc;
+    ga.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(a), 16 * 32);
+    gb.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(b), 32 * 32);
+    gc.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(c), 16 * 32);
+    MOGE_CUBE_BUFFERS
+    product_16x32(ga, gb, la1, lb1, la2, lb2, lc, 16 * GetBlockIdx(), 16);
+    SetAtomicAdd<float>();
+    Fixpipe<float, float, CFG_ROW_MAJOR>(gc, lc, FixpipeParamsV220(32, 16, 16, 32, false));
+    SetAtomicNone();
+}

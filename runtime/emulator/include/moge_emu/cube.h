@@ -352,9 +352,11 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     }
 }
 
-/// L0C (NZ, f32) -> GM. CFG_ROW_MAJOR writes ND rows (dstStride = row pitch in elements); CFG_NZ keeps NZ
-/// (dstStride = distance between 16-column blocks in 32-byte units). srcStride is the M extent of the L0C
-/// matrix in rows (a multiple of 16). quantPre converts f32 to half/bf16 (round to nearest even).
+/// L0C (NZ, f32) -> GM (CANN `Fixpipe.md`). CFG_ROW_MAJOR writes ND rows (dstStride = row pitch in elements;
+/// ndNum matrices, srcNdStride x 1 KiB apart in L0C and dstNdStride elements apart in GM); CFG_NZ keeps NZ
+/// (dstStride = distance between 16-column blocks in 32-byte units). srcStride is the distance between the
+/// 16-column blocks of the L0C matrix in rows of 16 elements (its M extent). quantPre converts f32 to
+/// half/bf16 (round to nearest even).
 template <typename T, typename U, const FixpipeConfig& config = CFG_ROW_MAJOR>
 inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const FixpipeParamsV220& p) {
     const char* call = "Fixpipe(L0C->GM)";
@@ -370,17 +372,29 @@ inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const
     if (p.quantPre > QuantMode_t::F322BF16) {
         moge_emu::violation(call, "quantPre %d is not modelled (NoQuant, F322F16 and F322BF16 are)", static_cast<int>(p.quantPre));
     }
-    if (p.ndNum != 1) {
-        moge_emu::violation(call, "ndNum %u: the emulator models ndNum = 1 only", p.ndNum);
-    }
-    if (p.nSize < 1 || p.nSize > 4095 || p.mSize < 1 || p.mSize > 8192) {
-        moge_emu::violation(call, "nSize %u (1..4095) or mSize %u (1..8192) out of range", p.nSize, p.mSize);
-    }
-    if (p.srcStride % 16 != 0 || p.srcStride < p.mSize) {
-        moge_emu::violation(call, "srcStride %u must be a multiple of 16 and >= mSize %u (the M extent of the L0C matrix)",
-                            p.srcStride, p.mSize);
-    }
     const bool nz = config.format == CO2Layout::NZ;
+    if (p.ndNum == 0 || (nz && p.ndNum != 1)) {
+        moge_emu::violation(call, "ndNum %u: 1..65535 with CFG_ROW_MAJOR, 1 with CFG_NZ", p.ndNum);
+    }
+    if (p.ndNum > 1 && (p.srcNdStride < 1 || p.srcNdStride > 512 || p.dstNdStride < 1)) {
+        moge_emu::violation(call, "ndNum %u needs srcNdStride in 1..512 (1 KiB units, found %u) and dstNdStride >= 1 "
+                            "(elements, found %u)", p.ndNum, p.srcNdStride, p.dstNdStride);
+    }
+    const uint32_t m_max = nz ? 65535 : 8192;
+    if (p.nSize < 1 || p.nSize > 4095 || p.mSize < 1 || p.mSize > m_max) {
+        moge_emu::violation(call, "nSize %u (1..4095) or mSize %u (1..%u) out of range", p.nSize, p.mSize, m_max);
+    }
+    if (p.srcStride < p.mSize) {
+        moge_emu::violation(call, "srcStride %u is smaller than mSize %u (it is the M extent of the L0C matrix, in rows "
+                            "of 16 elements)", p.srcStride, p.mSize);
+    }
+    if (!moge_emu::aligned_to(moge_emu::address_of(src.ptr_), 64)) {
+        moge_emu::violation(call, "src starts at L0C byte %llu, which is not 64-byte aligned",
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(src.ptr_, src.hw_)));
+    }
+    if (nz && p.dstStride == 0) {
+        moge_emu::violation(call, "dstStride is 0 (with CFG_NZ it is the distance between 16-column blocks, in 32 bytes)");
+    }
     if (config.format == CO2Layout::COLUMN_MAJOR) {
         moge_emu::violation(call, "CFG_COLUMN_MAJOR is not modelled (CFG_ROW_MAJOR and CFG_NZ are)");
     }
@@ -388,27 +402,32 @@ inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const
         moge_emu::violation(call, "dstStride %u is smaller than nSize %u (the ND row pitch, in elements)", p.dstStride, p.nSize);
     }
     const uint32_t n1 = moge_emu::ceil_div(p.nSize, 16);
-    moge_emu::check_span(call, "src (L0C)", src, static_cast<uint64_t>(n1) * p.srcStride * 16 * sizeof(float));
+    const uint64_t matrix_bytes = static_cast<uint64_t>(n1) * p.srcStride * 16 * sizeof(float);
+    const uint64_t src_step = static_cast<uint64_t>(p.srcNdStride) * 1024;
+    moge_emu::check_span(call, "src (L0C)", src, (p.ndNum - 1) * src_step + matrix_bytes);
     moge_emu::RaceOp op(call, PIPE_FIX);
-    op.read(moge_emu::HW_L0C, src.ptr_, static_cast<uint64_t>(n1) * p.srcStride * 16 * sizeof(float));
     std::vector<T> row(nz ? 16 : p.nSize);
-    for (uint32_t i = 0; i < p.mSize; ++i) {
-        for (uint32_t jb = 0; jb < (nz ? n1 : 1u); ++jb) {
-            const uint32_t j0 = nz ? jb * 16 : 0;
-            const uint32_t width = nz ? (p.nSize - j0 < 16 ? p.nSize - j0 : 16) : p.nSize;
-            for (uint32_t j = 0; j < width; ++j) {
-                float v = src.ptr_[moge_emu::nz_index(i, j0 + j, p.srcStride)];
-                if (p.reluEn && v < 0.0f) {
-                    v = 0.0f;
+    for (uint32_t nd = 0; nd < p.ndNum; ++nd) {
+        const float* from = src.ptr_ + nd * src_step / sizeof(float);
+        op.read(moge_emu::HW_L0C, from, matrix_bytes);
+        for (uint32_t i = 0; i < p.mSize; ++i) {
+            for (uint32_t jb = 0; jb < (nz ? n1 : 1u); ++jb) {
+                const uint32_t j0 = nz ? jb * 16 : 0;
+                const uint32_t width = nz ? (p.nSize - j0 < 16 ? p.nSize - j0 : 16) : p.nSize;
+                for (uint32_t j = 0; j < width; ++j) {
+                    float v = from[moge_emu::nz_index(i, j0 + j, p.srcStride)];
+                    if (p.reluEn && v < 0.0f) {
+                        v = 0.0f;
+                    }
+                    row[j] = moge_emu::from_float<T>(v);
                 }
-                row[j] = moge_emu::from_float<T>(v);
+                const uint64_t at = nz ? static_cast<uint64_t>(jb) * p.dstStride * (32 / sizeof(T)) + static_cast<uint64_t>(i) * 16
+                                       : static_cast<uint64_t>(nd) * p.dstNdStride + static_cast<uint64_t>(i) * p.dstStride;
+                T* out = dst.address_ + at;
+                dst.check(call, out, static_cast<uint64_t>(width) * sizeof(T));
+                op.write(moge_emu::HW_GM, out, static_cast<uint64_t>(width) * sizeof(T));
+                moge_emu::gm_store(call, out, row.data(), width);
             }
-            const uint64_t at = nz ? static_cast<uint64_t>(jb) * p.dstStride * (32 / sizeof(T)) + static_cast<uint64_t>(i) * 16
-                                   : static_cast<uint64_t>(i) * p.dstStride;
-            T* out = dst.address_ + at;
-            dst.check(call, out, static_cast<uint64_t>(width) * sizeof(T));
-            op.write(moge_emu::HW_GM, out, static_cast<uint64_t>(width) * sizeof(T));
-            moge_emu::gm_store(call, out, row.data(), width);
         }
     }
 }
