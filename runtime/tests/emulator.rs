@@ -1491,3 +1491,41 @@ fn fixpipe_with_set_atomic_add_sums_split_k_partial_products() {
     assert_eq!(got, c);
     assert_eq!(report.gm_bytes_written, 2 * 16 * 32 * 4);
 }
+
+fn cross_core_modes(mask: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: RACES,
+        kernel: "cross_core_modes",
+        block_dim: 3,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("y", 3 * 64 * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn cross_core_flags_of_every_mode_order_the_cores_they_name() {
+    let y = cross_core_modes(0).unwrap_or_else(|e| panic!("{e}"));
+    // AIV v (GetBlockIdx 0..5) wrote 10 v + 1; the total over all AIVs is 10 * 15 + 6 = 156.
+    for u in 0..3 {
+        let first = |s: usize| (10 * (2 * u + s) + 1) as i32;
+        assert_eq!(y[64 * u], first(0) + first(1), "AIC {u} sums its AIVs (mode 2)");
+        assert_eq!(y[64 * u + 3], first(1), "AIV {u}.0 reads its sibling (mode 1)");
+        assert_eq!(y[64 * u + 4], first(0), "AIV {u}.1 reads its sibling (mode 1)");
+        assert_eq!((y[64 * u + 5], y[64 * u + 6]), (156, 156), "mode 0 over all AIVs");
+    }
+}
+
+#[test]
+fn an_aic_waiting_for_both_aivs_deadlocks_when_one_never_sets() {
+    let text = cross_core_modes(2).unwrap_err().to_string();
+    assert!(
+        text.contains(
+            "core AIC 0, CrossCoreWaitFlag: deadlock: CrossCoreWaitFlag(2) on AIC 0 waits for a CrossCoreSetFlag"
+        ),
+        "{text}"
+    );
+}
