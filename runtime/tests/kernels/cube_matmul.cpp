@@ -155,25 +155,6 @@ extern "C" __global__ __aicore__ void l0a_overflow(GM_ADDR workspace, GM_ADDR ti
     pipe.InitBuffer(a2, 1, 65 * 1024);
 }
 
-// MIX: the AIC signals its AIVs (mode 2) only when `tiling[0]` is 1; otherwise the AIVs wait forever.
-extern "C" __global__ __aicore__ void mix_handoff(GM_ADDR out, GM_ADDR workspace, GM_ADDR tiling) {
-    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
-    const uint32_t signal = reinterpret_cast<const uint32_t*>(tiling)[0];
-    GlobalTensor<int32_t> g;
-    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(out), 64);
-    if ASCEND_IS_AIC {
-        g.SetValue(GetBlockIdx() * 8, 100 + static_cast<int32_t>(GetBlockIdx()));
-        if (signal) {
-            CrossCoreSetFlag<2, PIPE_S>(3);
-        }
-    }
-    if ASCEND_IS_AIV {
-        CrossCoreWaitFlag(3);
-        g.SetValue(GetBlockNum() * 8 + GetBlockIdx() * 8,
-                   static_cast<int32_t>(GetBlockIdx() * 10 + GetSubBlockIdx() + GetTaskRatio() * 1000));
-    }
-}
-
 // C = A (16 x 32, half) x B (32 x 32, half) into L0C, loaded once per core; `k_lo`/`k_len` pick the K range.
 __aicore__ inline void product_16x32(const GlobalTensor<half>& ga, const GlobalTensor<half>& gb, LocalTensor<half>& la1,
                                      LocalTensor<half>& lb1, LocalTensor<half>& la2, LocalTensor<half>& lb2,
