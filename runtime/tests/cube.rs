@@ -426,3 +426,51 @@ fn fixpipe_with_set_atomic_add_sums_split_k_partial_products() {
     assert_eq!(got, c);
     assert_eq!(report.gm_bytes_written, 2 * 16 * 32 * 4);
 }
+fn mix_matmul_relu(mask: u32) -> Result<(RawReport, Vec<f64>), EmuError> {
+    let (a, b, c) = small_integer_product();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "mix_matmul_relu",
+        block_dim: 1,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("y", 16 * 32 * 4),
+        ],
+        workspace_bytes: 16 * 32 * 4,
+        tiling: u32_bytes(&[mask]),
+    })?;
+    Ok((report, c))
+}
+
+#[test]
+fn a_mix_matmul_with_a_vector_epilogue_hands_tiles_over_through_the_workspace() {
+    let (report, c) = mix_matmul_relu(0).unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_f32(&report.args[2].bytes);
+    for (i, (got, want)) in y.iter().zip(&c).enumerate() {
+        assert_eq!(f64::from(*got), (want + 1.0).max(0.0), "element {i}");
+    }
+    let labels: Vec<&str> = report.cores.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["AIC 0", "AIV 0.0", "AIV 0.1"]);
+    // The AIC reads A and B and writes C to the workspace; each AIV reads and writes half of C.
+    let traffic: Vec<(u64, u64)> = report
+        .cores
+        .iter()
+        .map(|c| (c.gm_bytes_read, c.gm_bytes_written))
+        .collect();
+    assert_eq!(
+        traffic,
+        [((16 * 32 + 32 * 32) * 2, 2048), (1024, 1024), (1024, 1024)]
+    );
+}
+
+#[test]
+fn a_mix_epilogue_without_its_mte2_to_v_flag_is_reported() {
+    let text = mix_matmul_relu(1).unwrap_err().to_string();
+    assert!(
+        text.contains("core AIV 0.0, Adds: data race on UB bytes 2048..2080: V instruction #1 `Adds` reads what MTE2 instruction #1 `DataCopy(GM->local)` wrote"),
+        "{text}"
+    );
+}

@@ -230,3 +230,50 @@ extern "C" __global__ __aicore__ void matmul_split_k_atomic(GM_ADDR a, GM_ADDR b
     Fixpipe<float, float, CFG_ROW_MAJOR>(gc, lc, FixpipeParamsV220(32, 16, 16, 32, false));
     SetAtomicNone();
 }
+
+// MIX matmul + vector epilogue, the shape of kernel the compiler emits for matmul followed by vector ops:
+// the AIC computes C = A B (16 x 32), writes it to the GM workspace with Fixpipe and signals its AIVs
+// (CrossCoreSetFlag<2, PIPE_FIX>); AIV s waits, reads rows 8s..8s+7, computes relu(c + 1) and writes them.
+// Bit 1 of tiling[0] drops the MTE2->V flag on the AIVs (a race the checking mode must report).
+extern "C" __global__ __aicore__ void mix_matmul_relu(GM_ADDR a, GM_ADDR b, GM_ADDR y, GM_ADDR workspace,
+                                                     GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
+    GlobalTensor<float> ws, gy;
+    ws.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(workspace), 16 * 32);
+    gy.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(y), 16 * 32);
+    if ASCEND_IS_AIC {
+        GlobalTensor<half> ga, gb;
+        ga.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(a), 16 * 32);
+        gb.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(b), 32 * 32);
+        MOGE_CUBE_BUFFERS
+        product_16x32(ga, gb, la1, lb1, la2, lb2, lc, 0, 32);
+        Fixpipe<float, float, CFG_ROW_MAJOR>(ws, lc, FixpipeParamsV220(32, 16, 16, 32, false));
+        CrossCoreSetFlag<2, PIPE_FIX>(0);
+    }
+    if ASCEND_IS_AIV {
+        const uint32_t s = GetSubBlockIdx();
+        TPipe pipe;
+        TQue<TPosition::VECIN, 1> in;
+        TQue<TPosition::VECOUT, 1> out;
+        TBuf<TPosition::VECCALC> raw;
+        pipe.InitBuffer(in, 1, 256 * 4);
+        pipe.InitBuffer(out, 1, 256 * 4);
+        pipe.InitBuffer(raw, 256 * 4);
+        CrossCoreWaitFlag(0);
+        LocalTensor<float> c = raw.Get<float>();
+        DataCopy(c, ws[256 * s], 256);
+        if (!(mask & 1)) {
+            SetFlag<HardEvent::MTE2_V>(0);
+            WaitFlag<HardEvent::MTE2_V>(0);
+        }
+        LocalTensor<float> r = out.AllocTensor<float>();
+        Adds(r, c, 1.0f, 256);
+        PipeBarrier<PIPE_V>();
+        Relu(r, r, 256);
+        out.EnQue(r);
+        r = out.DeQue<float>();
+        DataCopy(gy[256 * s], r, 256);
+        out.FreeTensor(r);
+    }
+}
