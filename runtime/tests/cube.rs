@@ -474,3 +474,40 @@ fn a_mix_epilogue_without_its_mte2_to_v_flag_is_reported() {
         "{text}"
     );
 }
+
+#[test]
+fn load_data_follows_start_index_src_stride_and_dst_gap() {
+    let a_values: Vec<f32> = (0..16 * 64).map(|i| (i % 97) as f32 - 48.0).collect();
+    let a: Vec<u16> = a_values.iter().map(|v| half_from_f32(*v)).collect();
+    let identity: Vec<u16> = (0..64 * 64)
+        .map(|i| half_from_f32(if i / 64 == i % 64 { 1.0 } else { 0.0 }))
+        .collect();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "load_data_index_gap",
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("zeros", vec![0; 16 * 64 * 2]),
+            input("identity", u16_bytes(&identity)),
+            output("c", 16 * 64 * 4),
+        ],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let c = bytes_f32(&report.args[3].bytes);
+    for i in 0..16 {
+        for j in 0..64 {
+            // L0A fractal f holds A's column block: f 0 <- 1, f 2 <- 3 (f 1 and 3 stay zero).
+            let want = match j / 16 {
+                0 => a_values[i * 64 + 16 + j % 16],
+                2 => a_values[i * 64 + 48 + j % 16],
+                _ => 0.0,
+            };
+            assert_eq!(c[i * 64 + j], want, "({i},{j})");
+        }
+    }
+}

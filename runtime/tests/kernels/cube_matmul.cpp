@@ -277,3 +277,52 @@ extern "C" __global__ __aicore__ void mix_matmul_relu(GM_ADDR a, GM_ADDR b, GM_A
         out.FreeTensor(r);
     }
 }
+
+// LoadData's fractal addressing: L0A is first cleared from a zero L1 matrix, then gets fractals 1 and 3 of A
+// (16 x 64 half: four 16 x 16 column blocks) with startIndex 1, srcStride 2, dstGap 1, i.e. into fractals 0
+// and 2. Multiplying by the 64 x 64 identity shows L0A: C = [A1 0 A3 0].
+extern "C" __global__ __aicore__ void load_data_index_gap(GM_ADDR a, GM_ADDR zeros, GM_ADDR identity, GM_ADDR c,
+                                                         GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    GlobalTensor<half> ga, gz, gi;
+    GlobalTensor<float> gc;
+    ga.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(a), 16 * 64);
+    gz.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(zeros), 16 * 64);
+    gi.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(identity), 64 * 64);
+    gc.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(c), 16 * 64);
+    TPipe pipe;
+    TBuf<TPosition::A1> a1, z1;
+    TBuf<TPosition::B1> b1;
+    TBuf<TPosition::A2> a2;
+    TBuf<TPosition::B2> b2;
+    TBuf<TPosition::CO1> c1;
+    pipe.InitBuffer(a1, 16 * 64 * 2);
+    pipe.InitBuffer(z1, 16 * 64 * 2);
+    pipe.InitBuffer(b1, 64 * 64 * 2);
+    pipe.InitBuffer(a2, 16 * 64 * 2);
+    pipe.InitBuffer(b2, 64 * 64 * 2);
+    pipe.InitBuffer(c1, 16 * 64 * 4);
+    LocalTensor<half> la1 = a1.Get<half>(), lz1 = z1.Get<half>(), lb1 = b1.Get<half>(), la2 = a2.Get<half>(),
+                      lb2 = b2.Get<half>();
+    LocalTensor<float> lc = c1.Get<float>();
+    DataCopy(la1, ga, Nd2NzParams(1, 16, 64, 0, 64, 16, 1, 0));
+    DataCopy(lz1, gz, Nd2NzParams(1, 16, 64, 0, 64, 16, 1, 0));
+    DataCopy(lb1, gi, Nd2NzParams(1, 64, 64, 0, 64, 64, 1, 0));
+    SetFlag<HardEvent::MTE2_MTE1>(0);
+    WaitFlag<HardEvent::MTE2_MTE1>(0);
+    LoadData(la2, lz1, LoadData2DParams(0, 4, 1, 0, 0, false, 0));
+    LoadData(la2, la1, LoadData2DParams(1, 2, 2, 0, 1, false, 0));
+    for (uint32_t i = 0; i < 4; ++i) {
+        LoadData(lb2[i * 4 * 256], lb1[i * 256], LoadData2DParams(0, 4, 4, 0, 0, true, 0));
+    }
+    SetFlag<HardEvent::MTE1_M>(0);
+    WaitFlag<HardEvent::MTE1_M>(0);
+    MmadParams mp;
+    mp.m = 16;
+    mp.n = 64;
+    mp.k = 64;
+    Mmad(lc, la2, lb2, mp);
+    SetFlag<HardEvent::M_FIX>(0);
+    WaitFlag<HardEvent::M_FIX>(0);
+    Fixpipe(gc, lc, FixpipeParamsV220(64, 16, 16, 64, false));
+}
