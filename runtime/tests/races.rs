@@ -256,3 +256,46 @@ fn an_aic_waiting_for_both_aivs_deadlocks_when_one_never_sets() {
         "{text}"
     );
 }
+
+fn mix_sync_all(mask: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: RACES,
+        kernel: "mix_sync_all",
+        block_dim: 2,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("y", (64 + 32) * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn sync_all_in_a_mix_kernel_synchronizes_one_core_type_or_every_core() {
+    let y = mix_sync_all(1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        [y[0], y[1], y[8], y[9]],
+        [100, 101, 101, 100],
+        "the AIC barrier"
+    );
+    for v in 0..4 {
+        assert_eq!(y[64 + 8 * v], v as i32);
+        assert_eq!(
+            y[64 + 8 * v + 1],
+            ((v + 1) % 4) as i32,
+            "AIV {v} after the AIV barrier"
+        );
+        assert_eq!(
+            y[64 + 8 * v + 2],
+            [101, 100][v / 2],
+            "AIV {v} after the full barrier"
+        );
+    }
+    let text = mix_sync_all(0).unwrap_err().to_string();
+    assert!(
+        text.contains("data race on GM argument 'y'")
+            && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),
+        "{text}"
+    );
+}

@@ -97,8 +97,6 @@ struct Launch {
     uint64_t progress = 0;
     uint32_t finished_aic = 0;
     uint32_t finished_aiv = 0;
-    Clock sync_accum;
-    Clock sync_published;
     std::vector<Region> regions;
     std::mutex record_mutex;
     std::vector<Record> records;
@@ -111,10 +109,16 @@ struct Launch {
     bool all_resident = false;
     std::mutex barrier_mutex;
     std::condition_variable barrier_cv;
-    uint32_t arrived = 0;
-    uint64_t generation = 0;
+    /// SyncAll barriers: [0] every core, [1] the AIVs of a MIX kernel (SyncAll<true> on an AIV), [2] its AICs
+    /// (SyncAll<true> on an AIC: mode-0 sync of the cores of one type, as CANN's SyncAllImpl does).
+    struct Barrier {
+        uint32_t arrived = 0;
+        uint64_t generation = 0;
+        bool broken = false;
+        Clock accum;
+        Clock published;
+    } barriers[3];
     uint32_t finished = 0;
-    bool broken = false;
 };
 
 Launch g_launch;
@@ -325,8 +329,13 @@ void leave_barrier(const CoreState& state) {
     } else {
         ++g_launch.finished_aiv;
     }
-    if (g_launch.arrived > 0) {
-        g_launch.broken = true;
+    // A core that ends while others wait in a SyncAll it takes part in breaks that barrier.
+    const bool aic = state.core_type == AscendC::AIC;
+    for (int kind = 0; kind < 3; ++kind) {
+        const bool participant = kind == 0 || (kind == 1) == !aic;
+        if (participant && g_launch.barriers[kind].arrived > 0) {
+            g_launch.barriers[kind].broken = true;
+        }
     }
     // Waiters re-check whether anyone can still wake them.
     g_launch.barrier_cv.notify_all();
@@ -523,45 +532,45 @@ void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std
 
 void sync_all_barrier(const char* call, bool aiv_only) {
     CoreState& state = core();
-    const bool mix = g_launch.core_type == kLaunchMix;
-    if (mix && aiv_only && state.core_type == AscendC::AIC) {
-        return;  // SyncAll<true> synchronizes the AIVs; the AIC returns at once (as CANN's soft SyncAll does).
-    }
+    const bool aic = state.core_type == AscendC::AIC;
+    // SyncAll<true> in a MIX kernel synchronizes the cores of the caller's type; otherwise every core.
+    const int kind = g_launch.core_type == kLaunchMix && aiv_only ? (aic ? 2 : 1) : 0;
     if (!g_launch.all_resident) {
         violation(call, "SyncAll needs all %u cores running at once; the emulator runs at most %u cores at once",
                   g_launch.total, kMaxResidentCores);
     }
-    const uint32_t expected = mix && aiv_only ? 2 * g_launch.block_dim : g_launch.total;
+    const uint32_t expected = kind == 0 ? g_launch.total : kind == 1 ? 2 * g_launch.block_dim : g_launch.block_dim;
     const Clock mine = race_all();
     std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
-    const uint32_t gone = mix && aiv_only ? g_launch.finished_aiv : g_launch.finished;
-    if (gone > 0 || g_launch.broken) {
+    Launch::Barrier& barrier = g_launch.barriers[kind];
+    const uint32_t gone = kind == 0 ? g_launch.finished : kind == 1 ? g_launch.finished_aiv : g_launch.finished_aic;
+    if (gone > 0 || barrier.broken) {
         violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)", gone);
     }
     if (!mine.empty()) {
-        if (g_launch.sync_accum.empty()) {
-            g_launch.sync_accum = mine;
+        if (barrier.accum.empty()) {
+            barrier.accum = mine;
         } else {
-            join(g_launch.sync_accum, mine);
+            join(barrier.accum, mine);
         }
     }
-    const uint64_t generation = g_launch.generation;
+    const uint64_t generation = barrier.generation;
     ++g_launch.progress;
-    if (++g_launch.arrived == expected) {
-        g_launch.arrived = 0;
-        ++g_launch.generation;
-        g_launch.sync_published = g_launch.sync_accum;
-        g_launch.sync_accum.clear();
-        race_take(0, g_launch.sync_published);
+    if (++barrier.arrived == expected) {
+        barrier.arrived = 0;
+        ++barrier.generation;
+        barrier.published = barrier.accum;
+        barrier.accum.clear();
+        race_take(0, barrier.published);
         g_launch.barrier_cv.notify_all();
         return;
     }
     block_until(lock, call, "SyncAll waits for cores that can no longer reach it",
-                [&] { return g_launch.generation != generation || g_launch.broken; });
-    if (g_launch.generation == generation) {
+                [&] { return barrier.generation != generation || barrier.broken; });
+    if (barrier.generation == generation) {
         violation(call, "a core finished the kernel without reaching this SyncAll (the NPU would hang)");
     }
-    race_take(0, g_launch.sync_published);
+    race_take(0, barrier.published);
 }
 
 void cross_core_set(const char* call, int mode, int pipe, int flag_id) {

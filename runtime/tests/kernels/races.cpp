@@ -140,3 +140,31 @@ extern "C" __global__ __aicore__ void mix_handoff(GM_ADDR out, GM_ADDR workspace
                    static_cast<int32_t>(GetBlockIdx() * 10 + GetSubBlockIdx() + GetTaskRatio() * 1000));
     }
 }
+
+// MIX SyncAll: SyncAll<true>() synchronizes the cores of the caller's type (the AICs among themselves, the
+// AIVs among themselves), SyncAll<false>() every core. AIC u writes word 8u, then (after the AIC barrier) copies
+// AIC u+1's word to 8u + 1; AIV v likewise at 64 + 8v; after the full barrier (bit 1 of tiling[0]) AIV v copies
+// its AIC's second word to 64 + 8v + 2.
+extern "C" __global__ __aicore__ void mix_sync_all(GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
+    const uint32_t n = GetBlockNum(), idx = GetBlockIdx();
+    GlobalTensor<int32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(y), 64 + 16 * n);
+    if ASCEND_IS_AIC {
+        g.SetValue(8 * idx, static_cast<int32_t>(100 + idx));
+        SyncAll<true>();
+        g.SetValue(8 * idx + 1, g.GetValue(8 * ((idx + 1) % n)));
+    }
+    if ASCEND_IS_AIV {
+        g.SetValue(64 + 8 * idx, static_cast<int32_t>(idx));
+        SyncAll<true>();
+        g.SetValue(64 + 8 * idx + 1, g.GetValue(64 + 8 * ((idx + 1) % (2 * n))));
+    }
+    if (mask & 1) {
+        SyncAll<false>();
+    }
+    if ASCEND_IS_AIV {
+        g.SetValue(64 + 8 * idx + 2, g.GetValue(8 * (idx / 2) + 1));
+    }
+}
