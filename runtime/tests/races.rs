@@ -179,7 +179,7 @@ fn an_aic_to_aiv_hand_off_needs_the_cross_core_flag() {
     .unwrap_err()
     .to_string();
     assert!(
-        text.contains("data race on GM argument 'y' bytes 0..32")
+        text.contains("data race on GM argument 'y' bytes 0..4")
             && text.contains("`GlobalTensor::SetValue`")
             && text.contains("on core AI")
             && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),

@@ -769,9 +769,10 @@ int main(int argc, char** argv) {
         g_race_threads = g_launch.total * kPipes;
         g_gm_checked = true;
         for (const Region& region : g_launch.regions) {
-            RaceCell* cells = static_cast<RaceCell*>(std::calloc(region.len / 32 + 2, sizeof(RaceCell)));
+            const uint64_t cell_bytes = gm_cell_bytes(region.len);
+            RaceCell* cells = static_cast<RaceCell*>(std::calloc(region.len / cell_bytes + 2, sizeof(RaceCell)));
             gm_cells.push_back(cells);
-            g_gm_shadows.push_back(GmShadow{region.base, region.len, region.name.c_str(), cells});
+            g_gm_shadows.push_back(GmShadow{region.base, region.len, region.name.c_str(), cells, cell_bytes});
         }
     }
     std::atomic<uint32_t> next{0};
