@@ -287,6 +287,15 @@ inline void unpack_zn(const U* b, uint32_t k, uint32_t n, float* out) {
     }
 }
 
+/// out[j] += a * b[j] for j < n: the Mmad inner loop, over contiguous f32 (vectorized across j, which keeps
+/// each element's sum over k in order; no FMA contraction, as -ffp-contract is off for x86-64 without FMA).
+__attribute__((optimize("O3"))) inline void axpy_row(float* __restrict out, const float* __restrict b, float a,
+                                                       uint32_t n) {
+    for (uint32_t j = 0; j < n; ++j) {
+        out[j] += a * b[j];
+    }
+}
+
 /// Index of element (i, j) of an NZ f32 matrix whose fractal columns are `m_rows` rows apart.
 inline uint64_t nz_index(uint32_t i, uint32_t j, uint32_t m_rows) {
     return (static_cast<uint64_t>(j / 16) * m_rows + i) * 16 + j % 16;
@@ -340,11 +349,7 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
         }
         const float* arow = fa.data() + static_cast<uint64_t>(i) * k;
         for (uint32_t kk = 0; kk < k; ++kk) {
-            const float av = arow[kk];
-            const float* brow = fb.data() + static_cast<uint64_t>(kk) * n;
-            for (uint32_t j = 0; j < n; ++j) {
-                out[j] += av * brow[j];
-            }
+            moge_emu::axpy_row(out, fb.data() + static_cast<uint64_t>(kk) * n, arow[kk], n);
         }
         for (uint32_t j = 0; j < n; ++j) {
             c[moge_emu::nz_index(i, j, rows)] = out[j];
