@@ -288,7 +288,7 @@ inline void unpack_zn(const U* b, uint32_t k, uint32_t n, float* out) {
 }
 
 /// out[j] += a * b[j] for j < n: the Mmad inner loop, over contiguous f32 (vectorized across j, which keeps
-/// each element's sum over k in order; no FMA contraction, as -ffp-contract is off for x86-64 without FMA).
+/// each element's sum over k in order; no FMA contraction: the kernels are built with -ffp-contract=off).
 __attribute__((optimize("O3"))) inline void axpy_row(float* __restrict out, const float* __restrict b, float a,
                                                        uint32_t n) {
     for (uint32_t j = 0; j < n; ++j) {
