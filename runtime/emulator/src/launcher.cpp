@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -91,10 +92,10 @@ struct Launch {
     std::vector<std::vector<std::vector<Clock>>> cross;
     std::vector<std::vector<PendingSet>> pending_type;   // [AIC=0/AIV=1][id]
     std::vector<std::vector<PendingSet>> pending_group;  // [group * 2 + (0: mode 1, 1: mode 2 towards AIC)][id]
-    uint32_t blocked = 0;
+    /// Deadlock detection: per core, whether it ended, and the condition it waits for (null when running).
+    std::vector<bool> done;
+    std::vector<const std::function<bool()>*> waiting;
     bool deadlock = false;
-    /// Bumped by every cross-core set, SyncAll arrival and core end (deadlock detection).
-    uint64_t progress = 0;
     uint32_t finished_aic = 0;
     uint32_t finished_aiv = 0;
     std::vector<Region> regions;
@@ -323,7 +324,7 @@ void end_of_kernel_checks(const CoreState& state) {
 void leave_barrier(const CoreState& state) {
     std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
     ++g_launch.finished;
-    ++g_launch.progress;
+    g_launch.done[state.global_index] = true;
     if (state.core_type == AscendC::AIC) {
         ++g_launch.finished_aic;
     } else {
@@ -495,37 +496,39 @@ void gm_atomic_unlock() { g_launch.atomic_mutex.unlock(); }
 
 namespace {
 
-/// Cores still running and not blocked in a cross-core wait or SyncAll (caller holds barrier_mutex).
-bool nobody_can_wake() { return g_launch.blocked + g_launch.finished >= g_launch.total; }
-
-/// Blocks the current core until `ready()`, reporting a deadlock when every other core has finished or is
-/// blocked too (caller holds `lock`).
-template <typename Ready>
-void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std::string& what, Ready ready) {
-    ++g_launch.blocked;
-    while (!ready()) {
-        if (!g_launch.deadlock && nobody_can_wake()) {
-            // Cores that were released but have not woken yet still count as blocked: give them a moment, and
-            // call it a deadlock only when nothing moved meanwhile.
-            const uint64_t before = g_launch.progress;
-            g_launch.barrier_cv.wait_for(lock, std::chrono::milliseconds(200));
-            if (ready()) {
-                break;
-            }
-            if (g_launch.progress != before || !nobody_can_wake()) {
-                continue;
-            }
+/// Whether no core can make progress: every core has ended or waits for a condition that is false (caller holds
+/// barrier_mutex).
+bool nobody_can_wake() {
+    for (uint32_t c = 0; c < g_launch.total; ++c) {
+        if (g_launch.done[c]) {
+            continue;
         }
+        const std::function<bool()>* waiting = g_launch.waiting[c];
+        if (waiting == nullptr || (*waiting)()) {
+            return false;  // running, or released and about to wake
+        }
+    }
+    return true;
+}
+
+/// Blocks the current core until `ready()`, reporting a deadlock when every other core has finished or waits
+/// for something nobody can still give (caller holds `lock`). Deterministic: every waiter's condition is
+/// evaluated, so a core that was released but has not woken up yet is not mistaken for a blocked one.
+void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std::string& what,
+                 const std::function<bool()>& ready) {
+    const uint32_t me = core().global_index;
+    g_launch.waiting[me] = &ready;
+    while (!ready()) {
         if (g_launch.deadlock || nobody_can_wake()) {
             g_launch.deadlock = true;
-            --g_launch.blocked;
+            g_launch.waiting[me] = nullptr;
             g_launch.barrier_cv.notify_all();
             violation(call, "deadlock: %s, but every other core has finished or is waiting too (the NPU would hang)",
                       what.c_str());
         }
         g_launch.barrier_cv.wait(lock);
     }
-    --g_launch.blocked;
+    g_launch.waiting[me] = nullptr;
 }
 
 }  // namespace
@@ -555,7 +558,6 @@ void sync_all_barrier(const char* call, bool aiv_only) {
         }
     }
     const uint64_t generation = barrier.generation;
-    ++g_launch.progress;
     if (++barrier.arrived == expected) {
         barrier.arrived = 0;
         ++barrier.generation;
@@ -633,7 +635,6 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
             set.clock.clear();
         }
     }
-    ++g_launch.progress;
     g_launch.barrier_cv.notify_all();
 }
 
@@ -747,6 +748,8 @@ int main(int argc, char** argv) {
                         " is more than the emulator's " + std::to_string(kMaxResidentCores) + " AI cores");
     }
     g_launch.stats.resize(g_launch.total);
+    g_launch.done.assign(g_launch.total, false);
+    g_launch.waiting.assign(g_launch.total, nullptr);
     for (uint32_t c = 0; c < g_launch.total; ++c) {
         CoreState probe;
         describe_core(probe, c);
