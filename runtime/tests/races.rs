@@ -299,3 +299,35 @@ fn sync_all_in_a_mix_kernel_synchronizes_one_core_type_or_every_core() {
         "{text}"
     );
 }
+
+#[test]
+fn the_emulator_backend_runs_mix_kernels_and_reports_each_core() {
+    use moge_runtime::backend::{Backend, DeviceArg, DeviceLaunch, EmulatorBackend, KernelSource};
+    let run = EmulatorBackend::default()
+        .launch(DeviceLaunch {
+            kernel: KernelSource {
+                name: "mix_handoff",
+                source: RACES,
+                core_type: "mix",
+                target: "ascend910b2",
+            },
+            block_dim: 2,
+            args: vec![DeviceArg {
+                name: "out".to_string(),
+                bytes: vec![0; 64 * 4],
+                is_output: true,
+            }],
+            workspace_bytes: 0,
+            tiling: u32_bytes(&[1]),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = bytes_i32(&run.args[0].bytes);
+    assert_eq!((out[0], out[8]), (100, 101));
+    let labels: Vec<&str> = run.cores.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["AIC 0", "AIV 0.0", "AIV 0.1", "AIC 1", "AIV 1.0", "AIV 1.1"]
+    );
+    // Every core wrote one int32; the AIVs' waits need no GM.
+    assert!(run.cores.iter().all(|c| c.gm_bytes_written == 4));
+}
