@@ -511,3 +511,56 @@ fn load_data_follows_start_index_src_stride_and_dst_gap() {
         }
     }
 }
+
+#[test]
+fn mmad_with_m_1_reads_the_left_operand_as_nd() {
+    let x_values: Vec<f32> = (0..48).map(|i| (i % 7) as f32 - 3.0).collect();
+    let b_values: Vec<f32> = (0..48 * 32).map(|i| ((i * 3) % 5) as f32 - 2.0).collect();
+    let want: Vec<f64> = (0..32)
+        .map(|j| {
+            (0..48)
+                .map(|kk| f64::from(x_values[kk]) * f64::from(b_values[kk * 32 + j]))
+                .sum()
+        })
+        .collect();
+    let run = |zz: u32| {
+        let report = launch_raw(RawLaunch {
+            source: CUBE_MATMUL,
+            kernel: "gemv_layouts",
+            block_dim: 1,
+            core_type: CoreType::Aic,
+            check: CheckMode::FULL,
+            args: vec![
+                input(
+                    "x",
+                    u16_bytes(
+                        &x_values
+                            .iter()
+                            .map(|v| half_from_f32(*v))
+                            .collect::<Vec<_>>(),
+                    ),
+                ),
+                input(
+                    "b",
+                    u16_bytes(
+                        &b_values
+                            .iter()
+                            .map(|v| half_from_f32(*v))
+                            .collect::<Vec<_>>(),
+                    ),
+                ),
+                output("c", 32 * 4),
+            ],
+            workspace_bytes: 0,
+            tiling: u32_bytes(&[zz]),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        bytes_f32(&report.args[2].bytes)
+            .into_iter()
+            .map(f64::from)
+            .collect::<Vec<f64>>()
+    };
+    assert_eq!(run(0), want, "x in ND");
+    // In ZZ, x[16..48] sit at the starts of fractals 1 and 2 (bytes 512 and 1024), not at 32 and 64.
+    assert_ne!(run(1), want, "x in ZZ is misread by the GEMV");
+}

@@ -326,3 +326,50 @@ extern "C" __global__ __aicore__ void load_data_index_gap(GM_ADDR a, GM_ADDR zer
     WaitFlag<HardEvent::M_FIX>(0);
     Fixpipe(gc, lc, FixpipeParamsV220(64, 16, 16, 64, false));
 }
+
+// GEMV: Mmad with m = 1 reads L0A as ND (Mmad.md). x (1 x 48, half) times B (48 x 32): with tiling[0] = 0 x is
+// copied to L1 as it is and LoadData moves its bytes to L0A unchanged (ND, right); with 1 it goes through
+// Nd2Nz into ZZ fractals like a matrix with 16 rows (each 16-element chunk at the start of its own fractal),
+// which Mmad then misreads.
+extern "C" __global__ __aicore__ void gemv_layouts(GM_ADDR x, GM_ADDR b, GM_ADDR c, GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    const uint32_t zz = reinterpret_cast<const uint32_t*>(tiling)[0];
+    GlobalTensor<half> gx, gb;
+    GlobalTensor<float> gc;
+    gx.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(x), 48);
+    gb.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(b), 48 * 32);
+    gc.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(c), 32);
+    TPipe pipe;
+    TBuf<TPosition::A1> a1;
+    TBuf<TPosition::B1> b1;
+    TBuf<TPosition::A2> a2;
+    TBuf<TPosition::B2> b2;
+    TBuf<TPosition::CO1> c1;
+    pipe.InitBuffer(a1, 16 * 48 * 2);
+    pipe.InitBuffer(b1, 48 * 32 * 2);
+    pipe.InitBuffer(a2, 16 * 48 * 2);
+    pipe.InitBuffer(b2, 48 * 32 * 2);
+    pipe.InitBuffer(c1, 16 * 32 * 4);
+    LocalTensor<half> la1 = a1.Get<half>(), lb1 = b1.Get<half>(), la2 = a2.Get<half>(), lb2 = b2.Get<half>();
+    LocalTensor<float> lc = c1.Get<float>();
+    if (zz) {
+        DataCopy(la1, gx, Nd2NzParams(1, 1, 48, 0, 48, 16, 1, 0));
+    } else {
+        DataCopy(la1, gx, 48);
+    }
+    DataCopy(lb1, gb, Nd2NzParams(1, 48, 32, 0, 32, 48, 1, 0));
+    PipeBarrier<PIPE_ALL>();
+    // ND: 96 bytes fit in the first fractal; ZZ: the three fractals of the single row block.
+    LoadData(la2, la1, LoadData2DParams(0, zz ? 3 : 1, 1, 0, 0, false, 0));
+    for (uint32_t i = 0; i < 3; ++i) {
+        LoadData(lb2[i * 2 * 256], lb1[i * 256], LoadData2DParams(0, 2, 3, 0, 0, true, 0));
+    }
+    PipeBarrier<PIPE_ALL>();
+    MmadParams mp;
+    mp.m = 1;
+    mp.n = 32;
+    mp.k = 48;
+    Mmad(lc, la2, lb2, mp);
+    PipeBarrier<PIPE_ALL>();
+    Fixpipe(gc, lc, FixpipeParamsV220(32, 1, 16, 32, false));
+}

@@ -261,11 +261,18 @@ inline void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
 
 namespace moge_emu {
 
-/// Unpacks an L0A (ZZ) operand of m x k into row-major f32, k0 elements per fractal row.
+/// Unpacks an L0A (ZZ) operand of m x k into row-major f32, k0 elements per fractal row. With m = 1 Mmad
+/// runs as GEMV and reads L0A as ND: the k elements are contiguous (CANN `Mmad.md`, 约束说明).
 template <typename U>
 inline void unpack_zz(const U* a, uint32_t m, uint32_t k, float* out) {
     constexpr uint32_t k0 = 32 / sizeof(U);
     const uint32_t k1 = ceil_div(k, k0);
+    if (m == 1) {
+        for (uint32_t kk = 0; kk < k; ++kk) {
+            out[kk] = to_float(a[kk]);
+        }
+        return;
+    }
     for (uint32_t i = 0; i < m; ++i) {
         for (uint32_t kk = 0; kk < k; ++kk) {
             out[static_cast<uint64_t>(i) * k + kk] =
@@ -321,6 +328,15 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     if (p.cmatrixSource) {
         moge_emu::violation(call, "cmatrixSource = true (C from the bias table) is not modelled by the emulator");
     }
+    // Start addresses (Mmad.md): dst 256 elements (1 KiB), a and b 512 bytes.
+    if (!moge_emu::aligned_to(moge_emu::address_of(dst.ptr_), 1024) || !moge_emu::aligned_to(moge_emu::address_of(a.ptr_), 512) ||
+        !moge_emu::aligned_to(moge_emu::address_of(b.ptr_), 512)) {
+        moge_emu::violation(call, "operands at L0C byte %llu, L0A byte %llu, L0B byte %llu: dst must be 1024-byte aligned "
+                            "(256 elements), a and b 512-byte aligned",
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(dst.ptr_, dst.hw_)),
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(a.ptr_, a.hw_)),
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(b.ptr_, b.hw_)));
+    }
     if (p.m == 0 || p.n == 0 || p.k == 0) {
         return;
     }
@@ -328,11 +344,12 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     const uint32_t m1 = moge_emu::ceil_div(p.m, 16);
     const uint32_t n1 = moge_emu::ceil_div(p.n, 16);
     const uint32_t k1 = moge_emu::ceil_div(p.k, k0);
-    moge_emu::check_span(call, "a (L0A, m x k in ZZ fractals)", a, static_cast<uint64_t>(m1) * k1 * 512);
+    const uint64_t a_bytes = p.m == 1 ? static_cast<uint64_t>(p.k) * sizeof(U) : static_cast<uint64_t>(m1) * k1 * 512;
+    moge_emu::check_span(call, "a (L0A, m x k in ZZ fractals; ND when m = 1)", a, a_bytes);
     moge_emu::check_span(call, "b (L0B, k x n in ZN fractals)", b, static_cast<uint64_t>(k1) * n1 * 512);
     moge_emu::check_span(call, "dst (L0C, m x n in NZ fractals)", dst, static_cast<uint64_t>(m1) * n1 * 1024);
     moge_emu::RaceOp op(call, PIPE_M);
-    op.read(moge_emu::HW_L0A, a.ptr_, static_cast<uint64_t>(m1) * k1 * 512);
+    op.read(moge_emu::HW_L0A, a.ptr_, a_bytes);
     op.read(moge_emu::HW_L0B, b.ptr_, static_cast<uint64_t>(k1) * n1 * 512);
     op.write(moge_emu::HW_L0C, dst.ptr_, static_cast<uint64_t>(m1) * n1 * 1024);
     const uint32_t m = p.m, n = p.n, k = p.k;
