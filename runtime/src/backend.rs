@@ -93,6 +93,9 @@ pub struct DeviceRun {
     /// Time the kernel ran, as the backend measured it (the emulator: inside its process, excluding
     /// compilation, process start and argument transfer).
     pub wall: Duration,
+    /// Per core (label such as `AIV 3`, `AIC 0`, `AIV 0.1`, and its GM traffic), in launch order; empty when
+    /// the backend cannot tell.
+    pub cores: Vec<emulator::CoreStats>,
 }
 
 /// Why a backend could not run a kernel.
@@ -190,13 +193,11 @@ impl Backend for EmulatorBackend {
     }
 
     fn prepare(&self, kernel: &KernelSource<'_>) -> Result<(), BackendError> {
-        check_core_type(self.name(), kernel)?;
         emulator::compile(kernel.source)?;
         Ok(())
     }
 
     fn launch(&self, launch: DeviceLaunch<'_>) -> Result<DeviceRun, BackendError> {
-        check_core_type(self.name(), &launch.kernel)?;
         let workspace_bytes =
             usize::try_from(launch.workspace_bytes).map_err(|_| BackendError::Unsupported {
                 backend: self.name(),
@@ -210,6 +211,8 @@ impl Backend for EmulatorBackend {
             source: launch.kernel.source,
             kernel: launch.kernel.name,
             block_dim: launch.block_dim,
+            core_type: emulator_core_type(launch.kernel.core_type),
+            check: emulator::CheckMode::from_env()?,
             args: launch
                 .args
                 .into_iter()
@@ -237,20 +240,18 @@ impl Backend for EmulatorBackend {
             gm_bytes_written: Some(report.gm_bytes_written),
             ub_high_water: Some(report.ub_high_water),
             wall: report.wall,
+            cores: report.cores,
         })
     }
 }
 
-/// The emulator runs vector (AIV) kernels and cube-only (AIC) kernels; MIX kernels need AIC and AIV
-/// cores running together, which it does not model yet.
-fn check_core_type(backend: &'static str, kernel: &KernelSource<'_>) -> Result<(), BackendError> {
-    match kernel.core_type {
-        CoreType::Aiv | CoreType::Aic => Ok(()),
-        other => Err(BackendError::Unsupported {
-            backend,
-            kernel: kernel.name.to_string(),
-            reason: format!("core type `{other}` is not supported (expected `AIV` or `AIC`)"),
-        }),
+/// The emulator's core type for a manifest's: it runs all three (AIV, AIC, and MIX_AIC_1_2 as one
+/// AIC and two AIVs per block).
+fn emulator_core_type(core_type: CoreType) -> emulator::CoreType {
+    match core_type {
+        CoreType::Aiv => emulator::CoreType::Aiv,
+        CoreType::Aic => emulator::CoreType::Aic,
+        CoreType::MixAic1_2 => emulator::CoreType::MixAic1_2,
     }
 }
 
@@ -397,21 +398,6 @@ mod tests {
         assert_eq!(
             BackendKind::Emulator.create().map(|b| b.name()).ok(),
             Some("emulator")
-        );
-    }
-
-    #[test]
-    fn the_emulator_refuses_mix_kernels_before_compiling() {
-        let source = KernelSource {
-            name: "k",
-            source: "not even C++",
-            core_type: CoreType::MixAic1_2,
-            target: "ascend910b2",
-        };
-        let err = EmulatorBackend::default().prepare(&source).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "the emulator backend cannot launch kernel `k`: core type `MIX_AIC_1_2` is not supported (expected `AIV` or `AIC`)"
         );
     }
 }

@@ -4,7 +4,7 @@
 //! checked against byte counts worked out from the kernels' copies.
 
 use moge_runtime::emulator::{
-    compile, launch_raw, EmuError, GmArg, RawLaunch, RawReport, Violation,
+    compile, launch_raw, CheckMode, CoreType, EmuError, GmArg, RawLaunch, RawReport, Violation,
 };
 
 const ADD_CUSTOM: &str = include_str!("kernels/add_custom.cpp");
@@ -13,84 +13,14 @@ const VECTOR_OPS: &str = include_str!("kernels/vector_ops.cpp");
 const FAULTY: &str = include_str!("kernels/faulty.cpp");
 const API_SURFACE: &str = include_str!("kernels/api_surface.cpp");
 
-// ---- helpers ----------------------------------------------------------------------------------------------------
+/// Races checked, the PipeBarrier<PIPE_V> rule off.
+mod common;
+use common::*;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn u32_bytes(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn u16_bytes(values: &[u16]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn bytes_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-fn bytes_u32(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-fn bytes_i32(bytes: &[u8]) -> Vec<i32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-fn bytes_u16(bytes: &[u8]) -> Vec<u16> {
-    bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect()
-}
-
-fn input(name: &str, bytes: Vec<u8>) -> GmArg {
-    GmArg {
-        name: name.to_string(),
-        bytes,
-        is_output: false,
-    }
-}
-
-fn output(name: &str, len: usize) -> GmArg {
-    GmArg {
-        name: name.to_string(),
-        bytes: vec![0; len],
-        is_output: true,
-    }
-}
+const NO_V_BARRIER: CheckMode = CheckMode {
+    races: true,
+    v_barrier: false,
+};
 
 fn launch(
     source: &str,
@@ -103,6 +33,11 @@ fn launch(
         source,
         kernel,
         block_dim,
+        core_type: CoreType::Aiv,
+        // The hand-written vector kernels predate the V->V barrier rule (they have no PipeBarrier<PIPE_V>
+        // between dependent vector instructions), so they run with races checked and that rule off; the
+        // sync tests below use the full mode.
+        check: NO_V_BARRIER,
         args,
         workspace_bytes: 0,
         tiling,
@@ -582,6 +517,10 @@ fn every_implemented_api_runs_without_a_violation() {
         source: API_SURFACE,
         kernel: "api_surface",
         block_dim: 2,
+        core_type: CoreType::Aiv,
+        // Calls every API once with no synchronization at all (it checks signatures and argument rules, not
+        // ordering), so the race detector is off.
+        check: CheckMode::OFF,
         args: vec![input("x", f32_bytes(&x)), output("out", 2 * 1024)],
         workspace_bytes: 2 * 256,
         tiling: Vec::new(),
@@ -605,7 +544,7 @@ fn ub_overflow_reports_bytes_asked_and_available() {
     assert_eq!(
         violation.to_string(),
         format!(
-            "kernel `ub_overflow`, core 0, TPipe::InitBuffer: {}",
+            "kernel `ub_overflow`, core AIV 0, TPipe::InitBuffer: {}",
             violation.message
         )
     );

@@ -127,6 +127,7 @@ impl Backend for Fake {
             gm_bytes_written: Some(5),
             ub_high_water: None,
             wall: Duration::from_micros(7),
+            cores: Vec::new(),
         })
     }
 }
