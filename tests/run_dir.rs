@@ -154,7 +154,7 @@ fn broken_edits_are_reported_by_the_emulator_or_the_comparison() {
     let (code, stdout, stderr) = run_gate(&dir, &out);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
-        stderr.starts_with("error: kernel `moge_gate_k0` failed on the emulator: kernel `moge_gate_k0`, core 0, TPipe::InitBuffer: UB overflow"),
+        stderr.starts_with("error: kernel `moge_gate_k0` failed on the emulator: kernel `moge_gate_k0`, core AIV 0, TPipe::InitBuffer: UB overflow"),
         "{stderr}"
     );
     assert!(
