@@ -10,9 +10,10 @@ fn kernel(body: &str) -> String {
     format!("#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    {body}\n}}\n")
 }
 
-/// The body's braces and the signature's `->` are two levels: the first token of the body is at
-/// depth 3, so the `NESTING_LIMIT - 1`th nesting token is the first one over the limit.
-const BODY_LEVELS: usize = 2;
+/// The body's braces are one level (the signature's `->` ends where the body begins): the first
+/// token of the body is at depth 2, so the `NESTING_LIMIT`th nesting token is the first one over
+/// the limit.
+const BODY_LEVELS: usize = 1;
 
 /// The line and column (1-based) of the error `check_source` gives for `src`, which must be a
 /// nesting error.
@@ -91,6 +92,36 @@ fn nesting_just_under_the_limit_checks() {
         "{:?}",
         file.kernels[0].result
     );
+}
+
+#[test]
+fn the_documented_limit_is_exact() {
+    // The body's braces are level 1: `NESTING_LIMIT - 1` parentheses or prefix `-` inside reach
+    // level NESTING_LIMIT and check; one more is over it.
+    for (open, close) in [("(", ")"), ("-", ""), ("[", "]")] {
+        let at = |n: usize| kernel(&format!("{}a{}", open.repeat(n), close.repeat(n)));
+        let limit = NESTING_LIMIT - BODY_LEVELS;
+        assert!(
+            check_source(&at(limit)).is_ok(),
+            "`{open}` x{limit} is at the limit"
+        );
+        assert_eq!(
+            messages(&at(limit + 1)),
+            [format!("nested too deeply (limit {NESTING_LIMIT})")],
+            "`{open}` x{} is over the limit",
+            limit + 1
+        );
+    }
+    // A closure's body after `-> T` counts the closure, not the arrow.
+    let closure = |n: usize| {
+        kernel(&format!(
+            "|x| -> f32 {{ {}a{} }}",
+            "(".repeat(n),
+            ")".repeat(n)
+        ))
+    };
+    assert!(check_source(&closure(NESTING_LIMIT - 3)).is_ok());
+    assert!(check_source(&closure(NESTING_LIMIT - 2)).is_err());
 }
 
 #[test]
