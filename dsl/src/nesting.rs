@@ -125,6 +125,9 @@ struct Level {
     chain: usize,
     /// `<` not yet closed by `>` in this statement.
     angle: usize,
+    /// Inside a `let` before its `=`: that `=` starts the initializer, which syn parses with no
+    /// more nesting than the statement itself (unlike `a = b = c`), so it does not count.
+    in_let: bool,
     /// The `->` among `chain`: a return type ends where the function's or closure's body begins,
     /// so they do not count for a block.
     arrows: usize,
@@ -171,6 +174,7 @@ impl Level {
         self.chain = 0;
         self.angle = 0;
         self.arrows = 0;
+        self.in_let = false;
         self.after_operand = false;
     }
 
@@ -214,6 +218,7 @@ impl Level {
         } else if text == "as" {
             self.after_operand = false;
         } else if PREFIX_KEYWORDS.contains(&text) {
+            self.in_let = text == "let";
             self.run += 1;
             self.after_operand = false;
         } else if NEUTRAL_KEYWORDS.contains(&text) {
@@ -242,6 +247,7 @@ impl Level {
             "<<" | "<<=" => self.angle += 2,
             ">" => self.angle = self.angle.saturating_sub(1),
             ">>" => self.angle = self.angle.saturating_sub(2),
+            "=" if self.in_let && self.angle == 0 => self.in_let = false,
             "->" => {
                 self.chain += 1;
                 self.arrows += 1;

@@ -112,6 +112,16 @@ fn the_documented_limit_is_exact() {
             limit + 1
         );
     }
+    // A `let` initializer is not nested in the statement; `a = b = c` chains are.
+    let with_let = |n: usize| {
+        kernel(&format!(
+            "let y = {}a{};\n    y",
+            "(".repeat(n),
+            ")".repeat(n)
+        ))
+    };
+    assert!(check_source(&with_let(NESTING_LIMIT - BODY_LEVELS)).is_ok());
+    assert!(check_source(&with_let(NESTING_LIMIT - BODY_LEVELS + 1)).is_err());
     // A closure's body after `-> T` counts the closure, not the arrow.
     let closure = |n: usize| {
         kernel(&format!(
