@@ -334,3 +334,62 @@ fn dims_that_expand_exponentially_are_refused() {
         ["the element count of this shape multiplies out to more than 64 terms, too many to compare symbolically"]
     );
 }
+
+/// Checks `src` and renders every error, as `mogec check` does; returns the rendered text.
+fn check_and_render(src: &str) -> String {
+    let file = check_source(src).expect("valid syntax");
+    let mut out = crate::render_diagnostics("k.rs", src, &file.errors);
+    for kernel in &file.kernels {
+        if let Err(diags) = &kernel.result {
+            out.push_str(&crate::render_diagnostics("k.rs", src, diags));
+        }
+    }
+    out
+}
+
+#[test]
+fn repeated_errors_are_capped_and_collected_in_linear_time() {
+    let source = |n: usize| {
+        format!(
+            "#[kernel]\n{}\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{ a }}\n",
+            "#[allow(x)]".repeat(n)
+        )
+    };
+    let small = source(2_500);
+    let rendered = check_and_render(&small);
+    // The first MAX_DIAGNOSTICS blocks, then one line counting the rest.
+    assert_eq!(
+        rendered.matches("is not supported on a kernel").count(),
+        crate::MAX_DIAGNOSTICS
+    );
+    assert!(
+        rendered.contains(&format!(
+            "error: {} more errors not shown (the first {} are above)",
+            2_500 - crate::MAX_DIAGNOSTICS,
+            crate::MAX_DIAGNOSTICS
+        )),
+        "{}",
+        &rendered[rendered.len().saturating_sub(300)..]
+    );
+    // Exactly MAX_DIAGNOSTICS errors: no count line.
+    let exact = check_and_render(&source(crate::MAX_DIAGNOSTICS));
+    assert!(!exact.contains("more error"));
+    // Eight times the errors on one line of eight times the length: linear is 8 times the time,
+    // quadratic 64 times; allow 24 for noise (the fastest of three runs each).
+    let large = source(20_000);
+    let time = |src: &str| {
+        (0..3)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                std::hint::black_box(check_and_render(src));
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let (t_small, t_large) = (time(&small), time(&large));
+    assert!(
+        t_large < t_small * 24,
+        "2,500 errors: {t_small:?}; 20,000: {t_large:?}"
+    );
+}
