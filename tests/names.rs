@@ -414,7 +414,9 @@ fn include_chain_macros() -> Vec<String> {
     ] {
         source.push_str(&format!("#include <{header}>\n"));
     }
-    let compiler = std::env::var("CXX").unwrap_or_else(|_| "g++".to_string());
+    // The compiler the emulator uses (`MOGE_CXX`, default `g++`).
+    let compiler =
+        std::env::var(moge_runtime::limits::CXX_ENV).unwrap_or_else(|_| "g++".to_string());
     let mut names: Vec<String> = Vec::new();
     for std in ["-std=c++17", "-std=gnu++17"] {
         let mut child = std::process::Command::new(&compiler)
