@@ -363,9 +363,7 @@ fn solve_one<A: AxisExpr>(
     if f0 == found {
         return Some(x0);
     }
-    let Some(x1) = defined.next() else {
-        return None;
-    };
+    let x1 = defined.next()?;
     let period = x1 - x0;
     // Beyond the largest size a dim may have, nothing is solved.
     let k_max = (crate::graph::DIM_LIMIT - x0) / period;
