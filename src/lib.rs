@@ -61,6 +61,7 @@ pub mod files;
 pub mod inputs;
 pub mod run;
 pub mod run_dir;
+pub mod select;
 
 use moge_lower::graph::parse::ParseError;
 use moge_lower::graph::specialize::SpecializeError;

@@ -74,6 +74,9 @@ pub enum RunError {
         summary: String,
     },
     /// No kernel of the given name (or the file has several and none was named, or none at all).
+    #[error(transparent)]
+    Select(#[from] crate::select::SelectError),
+    /// A kernel of a program directory that cannot be used.
     #[error("{0}")]
     Kernel(String),
     /// Specializing with the given static dims failed.
@@ -185,6 +188,7 @@ impl RunError {
     /// 2 for usage errors (unknown names, unreadable files, an unavailable backend).
     pub fn exit_code(&self) -> u8 {
         match self {
+            RunError::Select(err) => err.exit_code(),
             RunError::Kernel(_)
             | RunError::Backend(_)
             | RunError::Environment(_)
@@ -470,56 +474,12 @@ pub fn load_kernel(
             ),
         });
     }
-    let known: Vec<String> = file
-        .kernels
-        .iter()
-        .map(|k| format!("`{}`", k.path))
-        .collect();
-    // A name picks the kernel of that path, or the only kernel of that name (as `mogec --kernel`).
-    let matches: Vec<usize> = match name {
-        Some(name) => {
-            let by_path: Vec<usize> = (0..file.kernels.len())
-                .filter(|&i| file.kernels[i].path == name)
-                .collect();
-            if by_path.is_empty() {
-                (0..file.kernels.len())
-                    .filter(|&i| file.kernels[i].name == name)
-                    .collect()
-            } else {
-                by_path
-            }
-        }
-        None if file.kernels.len() == 1 => vec![0],
-        None => Vec::new(),
-    };
-    if matches.len() > 1 {
-        let paths: Vec<String> = matches
-            .iter()
-            .map(|&i| format!("`{}`", file.kernels[i].path))
-            .collect();
+    let index = crate::select::select_kernel(path, &file, name)?;
+    let Some(check) = file.kernels.into_iter().nth(index) else {
         return Err(RunError::Kernel(format!(
-            "the kernel name `{}` is ambiguous in `{path}`: choose one of {}",
-            name.unwrap_or_default(),
-            paths.join(", ")
+            "no kernel `{}` in `{path}`",
+            name.unwrap_or_default()
         )));
-    }
-    let Some(check) = matches
-        .first()
-        .and_then(|&i| file.kernels.into_iter().nth(i))
-    else {
-        return Err(RunError::Kernel(match (name, known.is_empty()) {
-            (_, true) => format!(
-                "no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]"
-            ),
-            (Some(name), false) => {
-                format!("no kernel `{name}` in `{path}`; its kernels are {}", known.join(", "))
-            }
-            (None, false) => format!(
-                "`{path}` has {} kernels ({}); choose one",
-                known.len(),
-                known.join(", ")
-            ),
-        }));
     };
     let kernel = check.result.map_err(|diags| RunError::Diagnostics {
         rendered: moge_dsl::render_diagnostics(path, source, &diags),

@@ -637,7 +637,31 @@ fn build_usage_errors() {
     let run = mogec(&["build", gate, "--set", "E=64,G=8,Q=2", "-o", out]);
     assert_one_line_error(&run, 2, &["no static dim `Q`", "`E` and `G`"]);
     let run = mogec(&["build", gate, "--set", "E=64,G=8,T=2", "-o", out]);
-    assert_one_line_error(&run, 2, &["`T` is a dynamic dim"]);
+    assert_one_line_error(
+        &run,
+        2,
+        &["`T` is a dynamic dim", "stays symbolic in the build"],
+    );
+    assert!(!run.stderr.contains("--dim"), "{}", run.stderr);
+    // eval and run take dynamic dims from their inputs or --dim, and say so in their own terms.
+    for command in ["eval", "run"] {
+        let run = mogec(&[
+            command,
+            gate,
+            "--set",
+            "E=64,G=8,T=2",
+            "--random",
+            "1",
+            "-o",
+            out,
+        ]);
+        assert_one_line_error(
+            &run,
+            2,
+            &["`T` is a dynamic dim", "--dim T=VALUE with --random"],
+        );
+        assert!(!run.stderr.contains("eval --random"), "{}", run.stderr);
+    }
     let run = mogec(&["build", gate, "--set", "E=64,G=8,E=32", "-o", out]);
     assert_one_line_error(&run, 2, &["--set E=... is given twice"]);
     let run = mogec(&[
@@ -1974,4 +1998,73 @@ fn dims_out_of_range_are_refused_at_build_and_run_with_their_location() {
         "-o",
         arg(&dir),
     ]);
+}
+
+#[test]
+fn kernel_selection_reaches_a_top_level_kernel_and_reports_a_duplicate() {
+    let dir = scratch("kernel_selection");
+    let out = arg(&dir);
+    let top = dir.join("top.rs");
+    fs::write(
+        &top,
+        "#[kernel]\nfn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { x }\nmod m {\n    #[kernel]\n    fn k(y: Tensor<f32, (N,)>, z: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { y + z }\n}\n",
+    )
+    .unwrap();
+    let top = arg(&top);
+    let run = mogec(&["build", top, "--kernel", "k", "-o", out]);
+    assert_one_line_error(
+        &run,
+        2,
+        &[
+            "ambiguous",
+            "`crate::k (line 2, column 4)`",
+            "`m::k (line 5, column 8)`",
+            "crate::NAME",
+        ],
+    );
+    for name in ["crate::k", "::k", "self::k"] {
+        let run = mogec(&["build", top, "--kernel", name, "-o", out]);
+        assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("built: k(x: f32[N])"),
+            "{name}: {}",
+            run.stdout
+        );
+    }
+    let run = mogec(&["build", top, "--kernel", "m::k", "-o", out]);
+    assert!(
+        run.stdout.contains("built: k(y: f32[N], z: f32[N])"),
+        "{}",
+        run.stdout
+    );
+    // Two kernels of one path: the file's error, as `check` reports it (exit 1), not a usage error.
+    let dup = dir.join("dup.rs");
+    fs::write(
+        &dup,
+        "#[kernel]\nfn k(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { x }\n#[kernel]\nfn k(y: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> { y }\n",
+    )
+    .unwrap();
+    let dup = arg(&dup);
+    let check = mogec(&["check", dup]);
+    assert_eq!(check.code, Some(1), "{}", check.stderr);
+    for kernel in [
+        &["--kernel", "k"][..],
+        &["--kernel", "crate::k"][..],
+        &[][..],
+    ] {
+        let mut args = vec!["build", dup, "-o", out];
+        args.extend_from_slice(kernel);
+        let run = mogec(&args);
+        assert_eq!(run.code, Some(1), "{kernel:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("defined twice"),
+            "{kernel:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("MODULE::NAME"),
+            "{kernel:?}: {}",
+            run.stderr
+        );
+    }
 }

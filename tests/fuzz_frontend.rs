@@ -841,7 +841,7 @@ fn deep_inputs_give_a_located_error_or_check() {
                         failures.push(format!("`{}` x{depth} at site {site}: {why}", nest.open))
                     }
                     Ok((nesting, _)) => {
-                        // The body is 2 levels deep, a parameter's dims 4, a module's items 1 per
+                        // The body is 1 level deep, a parameter's dims 4, a module's items 1 per
                         // module: a margin of 8 covers them.
                         let levels = repetitions * nest.levels;
                         let within = levels + 8 <= limit;

@@ -401,3 +401,114 @@ fn graph_ir_with_names_that_cannot_be_emitted_is_refused() {
         assert_eq!(err.to_string(), message);
     }
 }
+
+/// The macro names `g++ -dM -E` finds over the emitted code's include chain: the emulator's
+/// `kernel_operator.h` with the emulator's flags, and the standard headers the real CANN
+/// `kernel_operator.h` pulls in; in ISO and in GNU mode (which predefines `unix` and `linux`).
+fn include_chain_macros() -> Vec<String> {
+    let include = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/emulator/include");
+    let mut source = String::from("#include \"kernel_operator.h\"\n");
+    for header in [
+        "cmath", "cstdint", "climits", "cfloat", "cstddef", "cstdio", "cstdlib", "cstring",
+        "cerrno", "csignal", "cassert",
+    ] {
+        source.push_str(&format!("#include <{header}>\n"));
+    }
+    // The compiler the emulator uses (`MOGE_CXX`, default `g++`).
+    let compiler =
+        std::env::var(moge_runtime::limits::CXX_ENV).unwrap_or_else(|_| "g++".to_string());
+    let mut names: Vec<String> = Vec::new();
+    for std in ["-std=c++17", "-std=gnu++17"] {
+        let mut child = std::process::Command::new(&compiler)
+            .args(["-O2", std, "-fno-strict-aliasing", "-pthread", "-I"])
+            .arg(&include)
+            .args(["-dM", "-E", "-x", "c++", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{compiler} (the emulator's compiler) must run: {e}"));
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin
+                .write_all(source.as_bytes())
+                .expect("write the source");
+        }
+        let output = child.wait_with_output().expect("the preprocessor runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Some(rest) = line.strip_prefix("#define ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn c_macro_names_are_all_refused() {
+    let names = include_chain_macros();
+    // The chain defines thousands; a broken run of the preprocessor would find few.
+    assert!(names.len() > 1000, "only {} macros found", names.len());
+    let missed: Vec<&String> = names
+        .iter()
+        .filter(|name| moge_lower::kir::names::check_c_name(name).is_ok())
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "{} macro names pass check_c_name; add them to lower/src/kir/c_macros.rs (sorted): {missed:?}",
+        missed.len()
+    );
+    // The namer keeps clear of them too.
+    assert!(names
+        .iter()
+        .all(|name| moge_lower::kir::names::is_reserved(name)));
+}
+
+#[test]
+fn kernels_using_macro_names_are_refused_at_check() {
+    for name in [
+        "INFINITY",
+        "NAN",
+        "NULL",
+        "M_PI",
+        "INT32_MAX",
+        "unix",
+        "EOF",
+    ] {
+        // As a result's binding and as a parameter: both are emitted verbatim.
+        let sources = [
+            format!("#[kernel]\nfn k(x: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    let {name} = x * 2.0;\n    {name}\n}}\n"),
+            format!("#[kernel]\nfn k({name}: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    {name} * 2.0\n}}\n"),
+        ];
+        for (site, src) in sources.iter().enumerate() {
+            let file = moge_dsl::check_source(src).expect("valid syntax");
+            let Err(diags) = &file.kernels[0].result else {
+                panic!("`{name}` at site {site} checks");
+            };
+            let diag = &diags[0];
+            assert!(
+                diag.message.contains("define it as a macro"),
+                "{}",
+                diag.message
+            );
+            // Located at the name.
+            let (line, col) = diag.line_col();
+            let at_line = src.lines().nth(line - 1).unwrap_or_default();
+            let shown: String = at_line.chars().skip(col - 1).take(name.len()).collect();
+            assert_eq!(shown, name, "{}", diag.message);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 mod cli;
 mod cli_exit_codes;
 mod differential;
+mod dim_solving;
 mod example_snapshots;
 mod examples_eval;
 mod fuzz_frontend;

@@ -162,7 +162,7 @@ pub use diagnostic::{Diagnostic, SpanRange};
 pub use discover::{FileCheck, KernelCheck};
 pub use nesting::{check_nesting, NESTING_LIMIT};
 pub use parse::{parse_kernel_args, KernelArgs};
-pub use render::render_diagnostics;
+pub use render::{more_errors, render_diagnostics, MAX_DIAGNOSTICS};
 pub use stack::{dismantle_fn, dismantle_item, with_frontend_stack, FRONTEND_STACK};
 
 /// Checks one kernel function and builds its graph IR. The function may still carry its

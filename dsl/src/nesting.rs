@@ -37,7 +37,7 @@ pub fn check_nesting(tokens: TokenStream) -> Result<(), Diagnostic> {
         };
         match tree {
             TokenTree::Group(group) => {
-                let depth = frame.level.depth(frame.base) + 1;
+                let depth = frame.level.group_depth(frame.base, group.delimiter()) + 1;
                 if depth > NESTING_LIMIT {
                     return Err(too_deep(group.span_open()));
                 }
@@ -71,8 +71,12 @@ pub fn check_nesting(tokens: TokenStream) -> Result<(), Diagnostic> {
                 let mut at = 0;
                 for op in split_operators(&text) {
                     frame.level.punct(op);
-                    if frame.level.depth(frame.base) > NESTING_LIMIT {
-                        return Err(too_deep(chars[at].1));
+                    let depth = frame.level.depth(frame.base);
+                    if depth > NESTING_LIMIT {
+                        // A prefix `&&` is two levels: when only its second `&` is over the
+                        // limit, point at that one.
+                        let second = op == "&&" && depth == NESTING_LIMIT + 1;
+                        return Err(too_deep(chars[at + usize::from(second)].1));
                     }
                     at += op.chars().count();
                 }
@@ -121,6 +125,12 @@ struct Level {
     chain: usize,
     /// `<` not yet closed by `>` in this statement.
     angle: usize,
+    /// Inside a `let` before its `=`: that `=` starts the initializer, which syn parses with no
+    /// more nesting than the statement itself (unlike `a = b = c`), so it does not count.
+    in_let: bool,
+    /// The `->` among `chain`: a return type ends where the function's or closure's body begins,
+    /// so they do not count for a block.
+    arrows: usize,
     /// Whether the last token ended an operand, so that `-`, `*`, `&` and `|` are binary.
     after_operand: bool,
     /// The next identifier is a lifetime or label (after `'`), which neither nests nor ends one.
@@ -147,11 +157,24 @@ impl Level {
         base + self.run + self.chain + self.angle
     }
 
+    /// The depth a group opened here sits at: a block does not nest inside the return types
+    /// before it (syn parses `-> T` and then the body, not the body within the type), so that a
+    /// body counts exactly one level, as documented.
+    fn group_depth(&self, base: usize, delimiter: Delimiter) -> usize {
+        if delimiter == Delimiter::Brace && self.angle == 0 {
+            self.depth(base) - self.arrows
+        } else {
+            self.depth(base)
+        }
+    }
+
     /// A new statement or item begins (after `;`, or after a block when a new item follows).
     fn restart(&mut self) {
         self.run = 0;
         self.chain = 0;
         self.angle = 0;
+        self.arrows = 0;
+        self.in_let = false;
         self.after_operand = false;
     }
 
@@ -195,6 +218,7 @@ impl Level {
         } else if text == "as" {
             self.after_operand = false;
         } else if PREFIX_KEYWORDS.contains(&text) {
+            self.in_let = text == "let";
             self.run += 1;
             self.after_operand = false;
         } else if NEUTRAL_KEYWORDS.contains(&text) {
@@ -223,8 +247,13 @@ impl Level {
             "<<" | "<<=" => self.angle += 2,
             ">" => self.angle = self.angle.saturating_sub(1),
             ">>" => self.angle = self.angle.saturating_sub(2),
-            "=" | "+=" | "-=" | "*=" | "/=" | "%=" | "^=" | "&=" | "|=" | ">>=" | "->" | ".."
-            | "..=" | "..." | "@" => self.chain += 1,
+            "=" if self.in_let && self.angle == 0 => self.in_let = false,
+            "->" => {
+                self.chain += 1;
+                self.arrows += 1;
+            }
+            "=" | "+=" | "-=" | "*=" | "/=" | "%=" | "^=" | "&=" | "|=" | ">>=" | ".." | "..="
+            | "..." | "@" => self.chain += 1,
             _ => {}
         }
     }

@@ -20,18 +20,34 @@ use crate::Diagnostic;
 /// How many source lines of a multi-line span are shown before eliding the middle with `...`.
 const MAX_SPAN_LINES: usize = 6;
 
+/// How many diagnostics of one kernel (or of a file's own errors) are shown; the rest are counted in
+/// one closing line. Thousands of repeated errors (20,000 `#[allow(x)]` on one line) would otherwise
+/// print megabytes, each block echoing the same long line.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 /// Renders `diags` for the file at `path` whose text is `src`, one rustc-shaped block per diagnostic,
-/// separated by blank lines.
+/// separated by blank lines: the first [`MAX_DIAGNOSTICS`], then `error: N more errors not shown`.
 pub fn render_diagnostics(path: &str, src: &str, diags: &[Diagnostic]) -> String {
     let lines: Vec<&str> = src.lines().collect();
     let mut out = String::new();
-    for (i, diag) in diags.iter().enumerate() {
+    for (i, diag) in diags.iter().take(MAX_DIAGNOSTICS).enumerate() {
         if i > 0 {
             out.push('\n');
         }
         render_one(&mut out, path, &lines, diag);
     }
+    if let Some(hidden) = diags.len().checked_sub(MAX_DIAGNOSTICS).filter(|&n| n > 0) {
+        let _ = writeln!(out, "\n{}", more_errors(hidden));
+    }
     out
+}
+
+/// `error: 5 more errors not shown (the first 100 are above)`.
+pub fn more_errors(hidden: usize) -> String {
+    format!(
+        "error: {hidden} more error{} not shown (the first {MAX_DIAGNOSTICS} are above)",
+        if hidden == 1 { "" } else { "s" }
+    )
 }
 
 /// A position in display columns: characters before it, tabs counting four.

@@ -60,9 +60,17 @@ fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             }
         },
         Err(diags) => {
-            let errors = diags.iter().map(|d| d.to_syn_error().to_compile_error());
+            // As `mogec` shows them: the first MAX_DIAGNOSTICS, then one error counting the rest.
+            let shown = diags.iter().take(moge_dsl::MAX_DIAGNOSTICS);
+            let errors = shown.map(|d| d.to_syn_error().to_compile_error());
+            let more = diags.get(moge_dsl::MAX_DIAGNOSTICS).map(|first_hidden| {
+                let hidden = diags.len() - moge_dsl::MAX_DIAGNOSTICS;
+                let message = moge_dsl::more_errors(hidden);
+                let message = message.strip_prefix("error: ").unwrap_or(&message);
+                syn::Error::new(first_hidden.to_syn_error().span(), message).to_compile_error()
+            });
             let fallback = fallback::fallback(&item);
-            quote!(#(#errors)* #fallback)
+            quote!(#(#errors)* #more #fallback)
         }
     };
     let out = quote!(#arg_error #expanded);

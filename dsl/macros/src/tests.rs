@@ -275,3 +275,24 @@ fn repeated_argument_is_refused() {
         "the argument `debug` of `#[moge::kernel]` is given twice"
     );
 }
+
+#[test]
+fn repeated_errors_are_capped_as_mogec_caps_them() {
+    let attrs = "#[allow(x)]".repeat(250);
+    let input: TokenStream =
+        format!("{attrs}\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{ a }}")
+            .parse()
+            .expect("tokens");
+    let errors = compile_errors(&expand(quote!(), input));
+    assert_eq!(errors.len(), moge_dsl::MAX_DIAGNOSTICS + 1);
+    assert!(errors[..moge_dsl::MAX_DIAGNOSTICS]
+        .iter()
+        .all(|e| e.contains("is not supported on a kernel")));
+    assert_eq!(
+        errors[moge_dsl::MAX_DIAGNOSTICS],
+        format!(
+            "150 more errors not shown (the first {} are above)",
+            moge_dsl::MAX_DIAGNOSTICS
+        )
+    );
+}

@@ -7,6 +7,10 @@ use super::Builder;
 use crate::ast::{BinOp, Expr, ExprKind, TypeExpr};
 use crate::diagnostic::Diagnostic;
 
+/// How far from 0 a parameter's dim of one dynamic dim is searched for a value that makes it a
+/// size: the dim solver's range (`moge_lower::interp::solve`).
+const DOMAIN_SCAN: i64 = 1 << 16;
+
 /// How unknown names in a dim expression are treated.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(crate) enum DimMode {
@@ -32,7 +36,44 @@ impl Builder<'_> {
             return None;
         }
         let dims = dims.into_iter().collect::<Option<Vec<_>>>()?;
+        if mode == DimMode::Declare {
+            for (dim, e) in dims.iter().zip(&ty.dims) {
+                self.check_dim_has_values(dim, e);
+            }
+        }
         Some(TensorType::new(ty.dtype?, dims))
+    }
+
+    /// Reports a parameter's dim of one dynamic dim and no static one that no value of the dim
+    /// makes a size (`(4 * T + 5) / 4` is never an exact quotient): no input could have that shape,
+    /// and the dim solver, which scans the same range, could never bind it.
+    fn check_dim_has_values(&mut self, dim: &Dim, e: &Expr) {
+        let syms = dim.syms();
+        let [sym] = syms.as_slice() else {
+            return;
+        };
+        let Some(data) = self.kernel.syms.get(*sym) else {
+            return;
+        };
+        if data.kind != SymKind::Dynamic {
+            return;
+        }
+        let defined = (0..DOMAIN_SCAN).any(|x| {
+            dim.eval(&|s| (s == *sym).then_some(x), &self.kernel.syms)
+                .is_ok()
+        });
+        if !defined {
+            let name = data.name.clone();
+            self.error(
+                Diagnostic::new(
+                    e.span,
+                    format!(
+                        "no value of `{name}` below {DOMAIN_SCAN} makes this dim a size (its divisions are never exact or its value never in 0..2^40), so no input fits it"
+                    ),
+                )
+                .with_help("a quotient in a dim must divide exactly: write the dim so that some value of the dynamic dim gives a whole size"),
+            );
+        }
     }
 
     /// Whether a shape of `rank` dims (written at `span`) is within [`MAX_RANK`]; reports it if not.

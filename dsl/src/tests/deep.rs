@@ -10,9 +10,10 @@ fn kernel(body: &str) -> String {
     format!("#[kernel]\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{\n    {body}\n}}\n")
 }
 
-/// The body's braces and the signature's `->` are two levels: the first token of the body is at
-/// depth 3, so the `NESTING_LIMIT - 1`th nesting token is the first one over the limit.
-const BODY_LEVELS: usize = 2;
+/// The body's braces are one level (the signature's `->` ends where the body begins): the first
+/// token of the body is at depth 2, so the `NESTING_LIMIT`th nesting token is the first one over
+/// the limit.
+const BODY_LEVELS: usize = 1;
 
 /// The line and column (1-based) of the error `check_source` gives for `src`, which must be a
 /// nesting error.
@@ -91,6 +92,46 @@ fn nesting_just_under_the_limit_checks() {
         "{:?}",
         file.kernels[0].result
     );
+}
+
+#[test]
+fn the_documented_limit_is_exact() {
+    // The body's braces are level 1: `NESTING_LIMIT - 1` parentheses or prefix `-` inside reach
+    // level NESTING_LIMIT and check; one more is over it.
+    for (open, close) in [("(", ")"), ("-", ""), ("[", "]")] {
+        let at = |n: usize| kernel(&format!("{}a{}", open.repeat(n), close.repeat(n)));
+        let limit = NESTING_LIMIT - BODY_LEVELS;
+        assert!(
+            check_source(&at(limit)).is_ok(),
+            "`{open}` x{limit} is at the limit"
+        );
+        assert_eq!(
+            messages(&at(limit + 1)),
+            [format!("nested too deeply (limit {NESTING_LIMIT})")],
+            "`{open}` x{} is over the limit",
+            limit + 1
+        );
+    }
+    // A `let` initializer is not nested in the statement; `a = b = c` chains are.
+    let with_let = |n: usize| {
+        kernel(&format!(
+            "let y = {}a{};\n    y",
+            "(".repeat(n),
+            ")".repeat(n)
+        ))
+    };
+    assert!(check_source(&with_let(NESTING_LIMIT - BODY_LEVELS)).is_ok());
+    assert!(check_source(&with_let(NESTING_LIMIT - BODY_LEVELS + 1)).is_err());
+    // A closure's body after `-> T` counts the closure, not the arrow.
+    let closure = |n: usize| {
+        kernel(&format!(
+            "|x| -> f32 {{ {}a{} }}",
+            "(".repeat(n),
+            ")".repeat(n)
+        ))
+    };
+    assert!(check_source(&closure(NESTING_LIMIT - 3)).is_ok());
+    assert!(check_source(&closure(NESTING_LIMIT - 2)).is_err());
 }
 
 #[test]
@@ -291,5 +332,64 @@ fn dims_that_expand_exponentially_are_refused() {
     assert_eq!(
         found,
         ["the element count of this shape multiplies out to more than 64 terms, too many to compare symbolically"]
+    );
+}
+
+/// Checks `src` and renders every error, as `mogec check` does; returns the rendered text.
+fn check_and_render(src: &str) -> String {
+    let file = check_source(src).expect("valid syntax");
+    let mut out = crate::render_diagnostics("k.rs", src, &file.errors);
+    for kernel in &file.kernels {
+        if let Err(diags) = &kernel.result {
+            out.push_str(&crate::render_diagnostics("k.rs", src, diags));
+        }
+    }
+    out
+}
+
+#[test]
+fn repeated_errors_are_capped_and_collected_in_linear_time() {
+    let source = |n: usize| {
+        format!(
+            "#[kernel]\n{}\nfn k(a: Tensor<f32, (T,)>) -> Tensor<f32, (T,)> {{ a }}\n",
+            "#[allow(x)]".repeat(n)
+        )
+    };
+    let small = source(2_500);
+    let rendered = check_and_render(&small);
+    // The first MAX_DIAGNOSTICS blocks, then one line counting the rest.
+    assert_eq!(
+        rendered.matches("is not supported on a kernel").count(),
+        crate::MAX_DIAGNOSTICS
+    );
+    assert!(
+        rendered.contains(&format!(
+            "error: {} more errors not shown (the first {} are above)",
+            2_500 - crate::MAX_DIAGNOSTICS,
+            crate::MAX_DIAGNOSTICS
+        )),
+        "{}",
+        &rendered[rendered.len().saturating_sub(300)..]
+    );
+    // Exactly MAX_DIAGNOSTICS errors: no count line.
+    let exact = check_and_render(&source(crate::MAX_DIAGNOSTICS));
+    assert!(!exact.contains("more error"));
+    // Eight times the errors on one line of eight times the length: linear is 8 times the time,
+    // quadratic 64 times; allow 24 for noise (the fastest of three runs each).
+    let large = source(20_000);
+    let time = |src: &str| {
+        (0..3)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                std::hint::black_box(check_and_render(src));
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let (t_small, t_large) = (time(&small), time(&large));
+    assert!(
+        t_large < t_small * 24,
+        "2,500 errors: {t_small:?}; 20,000: {t_large:?}"
     );
 }

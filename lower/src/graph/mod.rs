@@ -38,7 +38,7 @@ pub mod write;
 
 use cranelift_entity::{PrimaryMap, SecondaryMap};
 
-pub use dim::{Dim, DimEvalError};
+pub use dim::{Dim, DimEvalError, DIM_LIMIT};
 pub use entities::{Op, Sym, Value};
 pub use ops::{ArgOp, BinaryOp, CmpOp, OpKind, ReduceOp, UnaryOp};
 pub use types::{DType, RoutesType, Shape, TensorType, Type};

@@ -10,9 +10,10 @@
 //!
 //! 1. an axis written as a bare dynamic dim (`T`) binds it to the axis's size (the first such axis in
 //!    input order wins);
-//! 2. an axis that is an expression of exactly one dim still without a value, linear in it (`2 * T`,
-//!    `T + 1`), is solved for it when the size gives a whole non-negative solution; repeated until
-//!    nothing changes;
+//! 2. an axis that is an expression of exactly one dim still without a value is solved for it, the
+//!    smallest whole non-negative solution: directly when it is linear (`2 * T`, `T + 1`), by bisection
+//!    over the points where it is defined when it is monotone there (`T / 3`, `N * T`, `T * T`);
+//!    repeated until nothing changes;
 //! 3. a dynamic dim still without a value is an error, naming the axis that could have bound it;
 //! 4. every axis of every input must then evaluate to the input's size.
 //!
@@ -163,7 +164,8 @@ pub enum DimError {
         /// The input's size on that axis.
         found: usize,
     },
-    /// The axis that could bind a dim is linear in it, but no whole non-negative value gives its size.
+    /// The axis that could bind a dim is an expression of it alone, but no whole non-negative value
+    /// gives its size.
     #[error("input {index} (`{input}`): axis {axis} is `{expr}`, which no value of `{sym}` makes {found}")]
     Unsolvable {
         /// Position of the input.
@@ -197,7 +199,7 @@ pub enum DimError {
         message: String,
     },
     /// A dynamic dim that no input axis determines.
-    #[error("dynamic dim `{sym}` cannot be bound from the input shapes (no input axis is `{sym}` or a linear expression of it alone)")]
+    #[error("dynamic dim `{sym}` cannot be bound from the input shapes (no input axis is `{sym}` or an expression of it alone)")]
     Unbound {
         /// The dim.
         sym: String,
@@ -223,7 +225,7 @@ pub fn solve<A: AxisExpr>(
                     let Some(sym) = single_unbound(table, expr, &values) else {
                         continue;
                     };
-                    let Some(value) = solve_linear(table, expr, sym, found as i64, &values) else {
+                    let Some(value) = solve_one(table, expr, sym, found as i64, &values) else {
                         continue;
                     };
                     values[sym] = Some(value);
@@ -318,10 +320,21 @@ fn single_unbound<A: AxisExpr>(
     (unbound.next().is_none() && table.syms[sym].value.is_none()).then_some(sym)
 }
 
-/// Solves `expr(sym) = found` for a whole `sym >= 0` when `expr` is linear in `sym`: the slope is read
-/// off three points, and the candidate is checked exactly (so `min`/`max` kinks or a nonlinear
-/// expression are never solved wrongly).
-fn solve_linear<A: AxisExpr>(
+/// How far [`solve_one`] scans from 0 for the points where an expression is defined (its exact
+/// quotients divide): the period of the domain of `T / d` is `d`, so divisors up to this are solved.
+const DOMAIN_SCAN: i64 = 1 << 16;
+
+/// Solves `expr(sym) = found` for the smallest whole `sym >= 0`, or `None` when no value is found.
+///
+/// An expression linear in `sym` (`2 * T + 1`) is solved directly: the slope is read off three
+/// points. Otherwise the expression is taken as monotone on the points where it is defined, which
+/// holds for every dim a kernel can write over one dynamic dim (affine forms, exact quotients
+/// `T / 3`, truncating quotients of the manifest, products with static dims, `T * T`, `min(T, 8)`):
+/// the defined points are the progression `x0 + k * p` (the first two defined points from 0 give
+/// `x0` and `p`), and the smallest `k` reaching `found` is found by bisection. Every candidate is
+/// checked exactly, so an expression that is not monotone is never solved wrongly; it is only left
+/// unsolved.
+fn solve_one<A: AxisExpr>(
     table: &SymTable,
     expr: &A,
     sym: usize,
@@ -341,6 +354,48 @@ fn solve_linear<A: AxisExpr>(
     if expr.is_bare() {
         return Some(found);
     }
+    if let Some(x) = solve_linear(&at, found) {
+        return Some(x);
+    }
+    let mut defined = (0..DOMAIN_SCAN).filter(|&x| at(x).is_some());
+    let x0 = defined.next()?;
+    let f0 = at(x0)?;
+    if f0 == found {
+        return Some(x0);
+    }
+    let x1 = defined.next()?;
+    let period = x1 - x0;
+    // Beyond the largest size a dim may have, nothing is solved.
+    let k_max = (crate::graph::DIM_LIMIT - x0) / period;
+    let increasing = found > f0;
+    // Whether point k is at or past `found` in the direction of the search; an undefined point past
+    // the domain's start (an overflow, a negative value) counts as past it.
+    let past = |k: i64| match at(x0 + k * period) {
+        Some(f) if increasing => f >= found,
+        Some(f) => f <= found,
+        None => true,
+    };
+    // The smallest k in 1..=k_max that is past `found` (point 0 is not: f0 != found).
+    let (mut lo, mut hi) = (0i64, k_max);
+    if !past(hi) {
+        return None;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if past(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let x = x0 + hi * period;
+    (at(x)? == found).then_some(x)
+}
+
+/// Solves `at(x) = found` for a whole `x >= 0` when `at` is linear near 0: the slope is read off three
+/// points, and the candidate is checked exactly (so `min`/`max` kinks or a nonlinear expression are
+/// never solved wrongly).
+fn solve_linear(at: &dyn Fn(i64) -> Option<i64>, found: i64) -> Option<i64> {
     let (f0, f1, f2) = (at(0), at(1)?, at(2)?);
     let slope = f2.checked_sub(f1)?;
     // f(0) may not exist (a quotient by the dim); then the line is read off 1 and 2 only.
@@ -553,23 +608,30 @@ mod tests {
         }];
         assert_eq!(
             solve(&table(), &inputs).unwrap_err().to_string(),
-            "dynamic dim `S` cannot be bound from the input shapes (no input axis is `S` or a linear expression of it alone)"
+            "dynamic dim `S` cannot be bound from the input shapes (no input axis is `S` or an expression of it alone)"
         );
     }
 
     #[test]
     fn nonlinear_and_failing_expressions_are_never_solved_wrongly() {
         let t = table();
-        // T * T is not linear: T stays unbound, named by the axis that could have bound it.
+        // T * T is not linear but monotone: 9 is solved (T = 3), 8 is reached by no T and T stays
+        // unbound, named by the axis that could have bound it.
         let x = axes(&["T * T", "S"]);
         let inputs = [InputShape {
             name: "x",
             axes: &x,
             shape: &[9, 1],
         }];
+        assert_eq!(solve(&t, &inputs).unwrap().values, vec![4, 3, 1]);
+        let inputs = [InputShape {
+            name: "x",
+            axes: &x,
+            shape: &[8, 1],
+        }];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
-            "input 0 (`x`): axis 0 is `T * T`, which no value of `T` makes 9"
+            "input 0 (`x`): axis 0 is `T * T`, which no value of `T` makes 8"
         );
         // min(T, 8) is linear below its kink only; 9 is reached by no T.
         let x = axes(&["min(T, 8)", "S"]);
@@ -607,5 +669,40 @@ mod tests {
             err.starts_with("input 0 (`x`): axis 2 is `N / (T - T)`, which cannot be evaluated (T = 3 bound by `x` axis 0): "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn quotients_of_the_dim_are_solved_on_their_domain() {
+        let t = table();
+        // (expression, size, T): the truncating quotients of the manifest give the smallest T.
+        let cases: [(&str, usize, i64); 6] = [
+            ("T / 3", 5, 15),
+            ("(T + 1) / 3", 5, 14),
+            ("T / 2 + T / 3", 10, 12),
+            ("N * (T / 4) + 1", 9, 8),
+            ("(2 * T + 5) / N", 2, 2),
+            ("T / 4096", 2, 8192),
+        ];
+        for (text, size, expected) in cases {
+            let x = axes(&[text, "S"]);
+            let inputs = [InputShape {
+                name: "x",
+                axes: &x,
+                shape: &[size, 1],
+            }];
+            let solution = solve(&t, &inputs).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(solution.values[1], expected, "{text} = {size}");
+        }
+        // A size between two values of a quotient is reached by no T.
+        let x = axes(&["2 * (T / 3)", "S"]);
+        let inputs = [InputShape {
+            name: "x",
+            axes: &x,
+            shape: &[7, 1],
+        }];
+        assert!(matches!(
+            solve(&t, &inputs),
+            Err(DimError::Unsolvable { .. })
+        ));
     }
 }

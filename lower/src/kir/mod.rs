@@ -45,6 +45,7 @@
 
 #![deny(missing_docs)]
 
+pub mod c_macros;
 pub mod entities;
 pub mod expr;
 pub mod names;

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use super::c_macros::C_MACROS;
+
 /// C++17 keywords and alternative tokens.
 pub const CPP_KEYWORDS: &[&str] = &[
     "alignas",
@@ -166,11 +168,16 @@ pub const ASCENDC_RESERVED: &[&str] = &[
     "moge_emu",
 ];
 
-/// Whether `name` is reserved: a keyword, a header name, or a form the C++ standard reserves (a double
-/// underscore anywhere, or an underscore followed by an upper-case letter at the start), or the
-/// emulator's own macro prefix `MOGE_`.
+/// Whether `name` is a macro of the emitted code's include chain ([`C_MACROS`]).
+pub fn is_c_macro(name: &str) -> bool {
+    C_MACROS.binary_search(&name).is_ok()
+}
+
+/// Whether `name` is reserved: a keyword, a header name, a macro of the include chain, or a form the
+/// C++ standard reserves (a double underscore anywhere, or an underscore followed by an upper-case
+/// letter at the start), or the emulator's own macro prefix `MOGE_`.
 pub fn is_reserved(name: &str) -> bool {
-    if CPP_KEYWORDS.contains(&name) || ASCENDC_RESERVED.contains(&name) {
+    if CPP_KEYWORDS.contains(&name) || ASCENDC_RESERVED.contains(&name) || is_c_macro(name) {
         return true;
     }
     if name.contains("__") || name.starts_with("MOGE_") {
@@ -193,6 +200,8 @@ pub enum NameProblem {
     Keyword,
     /// Ascend C or the emulator defines it at global scope (`half`, `GM_ADDR`, `workspace`...).
     AscendC,
+    /// A header of the emitted code defines it as a macro (`NULL`, `INFINITY`, `M_PI`, `unix`).
+    Macro,
     /// C++ reserves the form: a double underscore, or `_` and an upper-case letter at the start.
     ReservedForm,
     /// The program name ends with `_`: its kernel symbols `<name>_k<i>` would have a double underscore.
@@ -210,6 +219,9 @@ impl fmt::Display for NameProblem {
             NameProblem::StartsWithDigit => f.write_str("it starts with a digit"),
             NameProblem::Keyword => f.write_str("it is a C++ keyword"),
             NameProblem::AscendC => f.write_str("Ascend C defines it"),
+            NameProblem::Macro => f.write_str(
+                "the C and C++ headers of the emitted code define it as a macro",
+            ),
             NameProblem::ReservedForm => f.write_str(
                 "C++ reserves names with `__` or starting with `_` and an upper-case letter",
             ),
@@ -228,6 +240,9 @@ pub fn check_c_name(name: &str) -> Result<(), NameProblem> {
     }
     if ASCENDC_RESERVED.contains(&name) || name.starts_with("MOGE_") {
         return Err(NameProblem::AscendC);
+    }
+    if is_c_macro(name) {
+        return Err(NameProblem::Macro);
     }
     if is_reserved(name) {
         return Err(NameProblem::ReservedForm);
@@ -303,10 +318,23 @@ mod tests {
             ("a__b", NameProblem::ReservedForm),
             ("__x", NameProblem::ReservedForm),
             ("_Y", NameProblem::ReservedForm),
+            ("NULL", NameProblem::Macro),
+            ("INFINITY", NameProblem::Macro),
+            ("NAN", NameProblem::Macro),
+            ("M_PI", NameProblem::Macro),
+            ("INT32_MAX", NameProblem::Macro),
+            ("unix", NameProblem::Macro),
+            ("linux", NameProblem::Macro),
+            ("stdout", NameProblem::Macro),
         ];
         for (name, problem) in bad {
             assert_eq!(check_c_name(name), Err(problem), "{name}");
         }
+    }
+
+    #[test]
+    fn the_macro_table_is_sorted_for_binary_search() {
+        assert!(C_MACROS.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct KernelArgs {
     /// The Rust source file holding the kernel.
     #[arg(value_name = "FILE.rs")]
     pub file: PathBuf,
-    /// The kernel (function name); may be left out when the file has exactly one kernel.
+    /// The kernel: its function name, or its path (`m::k`, `crate::k`) when kernels of several
+    /// modules share the name; may be left out when the file has exactly one kernel.
     #[arg(short = 'k', long, value_name = "NAME")]
     pub kernel: Option<String>,
     /// The value of a static dim (a const generic of the kernel), e.g. `--set E=64`; repeat the flag
@@ -105,7 +106,8 @@ pub struct RunArgs {
     /// are on disk, edited or not.
     #[arg(value_name = "FILE.rs|DIR")]
     pub file: PathBuf,
-    /// The kernel (function name); may be left out when the file has exactly one kernel. Not for a
+    /// The kernel: its function name, or its path (`m::k`, `crate::k`) when kernels of several
+    /// modules share the name; may be left out when the file has exactly one kernel. Not for a
     /// directory.
     #[arg(short = 'k', long, value_name = "NAME")]
     pub kernel: Option<String>,

@@ -11,7 +11,7 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let source = source::read(&args.kernel.file)?;
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
-    let specialized = source::specialize(&kernel, &args.kernel.set)?;
+    let specialized = source::specialize(&kernel, &args.kernel.set, source::Command::Build)?;
     let program = if args.emit.iter().any(|k| k.needs_program()) {
         Some(
             moge_codegen_ascendc::compile_program(&specialized, &args.target).map_err(

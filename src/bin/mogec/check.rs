@@ -43,9 +43,9 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
 fn check_file(source: &Source) -> Result<(), Error> {
     let file = source::check(source)?;
     if file.kernels.is_empty() && file.errors.is_empty() {
-        return Err(Error::NoKernels {
+        return Err(Error::Select(moge::select::SelectError::NoKernels {
             path: source.path.clone(),
-        });
+        }));
     }
     let mut rendered = String::new();
     // Errors outside the kernels (a kernel attribute on a struct or a method) come first.

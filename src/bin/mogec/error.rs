@@ -35,44 +35,10 @@ pub enum Error {
         /// The closing one-line summary.
         summary: String,
     },
-    /// The file has no kernel functions.
-    #[error(
-        "no kernels found in `{path}`: expected functions marked #[moge::kernel] or #[kernel]"
-    )]
-    NoKernels {
-        /// The file.
-        path: String,
-    },
-    /// `--kernel` names no kernel of the file.
-    #[error("no kernel `{name}` in `{path}`; its kernels are {known}")]
-    UnknownKernel {
-        /// The file.
-        path: String,
-        /// The name given.
-        name: String,
-        /// The kernels of the file, quoted.
-        known: String,
-    },
-    /// `--kernel` was left out but the file has several kernels.
-    #[error("`{path}` has {count} kernels ({known}); choose one with --kernel NAME")]
-    KernelNeeded {
-        /// The file.
-        path: String,
-        /// How many kernels it has.
-        count: usize,
-        /// The kernels, quoted.
-        known: String,
-    },
-    /// `--kernel NAME` names kernels of the same name in several modules of the file.
-    #[error("kernel name `{name}` is ambiguous in `{path}`: it names {candidates}; choose one with --kernel MODULE::NAME")]
-    AmbiguousKernel {
-        /// The file.
-        path: String,
-        /// The name given.
-        name: String,
-        /// The kernels it names, quoted paths with their locations.
-        candidates: String,
-    },
+    /// No kernel could be chosen: none in the file, an unknown or ambiguous `--kernel`, or none
+    /// given for a file of several.
+    #[error(transparent)]
+    Select(#[from] moge::select::SelectError),
     /// A `--set`, `--dim` or `--input` name is not one of the kernel's.
     #[error("{flag} {name}=...: kernel `{kernel}` has no {what} `{name}`; {known}")]
     UnknownName {
@@ -180,9 +146,6 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Read { .. }
-            | Error::UnknownKernel { .. }
-            | Error::KernelNeeded { .. }
-            | Error::AmbiguousKernel { .. }
             | Error::UnknownName { .. }
             | Error::Duplicate { .. }
             | Error::Missing { .. }
@@ -192,10 +155,10 @@ impl Error {
             Error::Inputs(err) => err.exit_code(),
             Error::NotUtf8 { .. }
             | Error::Diagnostics { .. }
-            | Error::NoKernels { .. }
             | Error::Eval { .. }
             | Error::Codegen { .. } => 1,
             Error::Run(err) => err.exit_code(),
+            Error::Select(err) => err.exit_code(),
             Error::Mismatch { .. } => 1,
             Error::Internal { .. } => 101,
             Error::Specialize { source, .. } => match **source {

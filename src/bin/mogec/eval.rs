@@ -15,7 +15,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     let source = source::read(&args.kernel.file)?;
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
-    let kernel = source::specialize(&kernel, &args.kernel.set)?;
+    let kernel = source::specialize(&kernel, &args.kernel.set, source::Command::EvalOrRun)?;
     let eval_error = |source| Error::Eval {
         kernel: kernel.name.clone(),
         source: Box::new(source),

@@ -20,7 +20,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     let source = source::read(&args.file)?;
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.as_deref())?;
-    let kernel = source::specialize(&kernel, &args.set)?;
+    let kernel = source::specialize(&kernel, &args.set, source::Command::EvalOrRun)?;
     let options = RunOptions {
         target: args.target.clone().unwrap_or_default(),
         backend: args.backend,

@@ -1,6 +1,5 @@
 //! Reading a kernel source file, checking it with the frontend, choosing a kernel and specializing it.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -82,9 +81,9 @@ pub fn check(source: &Source) -> Result<FileCheck, Error> {
 /// Chooses the kernel called `name` (or the only kernel, when `name` is `None`), and returns its
 /// graph IR, or its diagnostics as an error.
 ///
-/// `name` is a kernel's name or its path in the file (`inner::name` for a kernel in `mod inner`);
-/// a name shared by kernels of several modules is refused as ambiguous, listing them. A file with
-/// errors outside its kernels (a misplaced kernel attribute) is refused whole, as cargo would.
+/// `name` is chosen by [`moge::select::select_kernel`], the rule `moge::run::load_kernel` shares. A
+/// file with errors outside its kernels (a misplaced kernel attribute) is refused whole, as cargo
+/// would.
 pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Kernel, Error> {
     if !file.errors.is_empty() {
         return Err(Error::Diagnostics {
@@ -96,79 +95,11 @@ pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Ke
             ),
         });
     }
-    // What `--kernel` takes for each kernel: its name, or its path when the name is shared.
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    for kernel in &file.kernels {
-        *uses.entry(kernel.name.as_str()).or_default() += 1;
-    }
-    let known: Vec<&str> = file
-        .kernels
-        .iter()
-        .map(|k| {
-            if uses[k.name.as_str()] > 1 {
-                k.path.as_str()
-            } else {
-                k.name.as_str()
-            }
-        })
-        .collect();
-    if known.is_empty() {
-        return Err(Error::NoKernels {
-            path: source.path.clone(),
-        });
-    }
-    let index = match name {
-        Some(name) => {
-            let matches: Vec<usize> = (0..file.kernels.len())
-                .filter(|&i| {
-                    let kernel = &file.kernels[i];
-                    kernel.path == name || (!name.contains("::") && kernel.name == name)
-                })
-                .collect();
-            match matches.as_slice() {
-                [] => {
-                    return Err(Error::UnknownKernel {
-                        path: source.path.clone(),
-                        name: name.to_string(),
-                        known: quoted_list(&known),
-                    })
-                }
-                [one] => *one,
-                many => {
-                    let candidates: Vec<String> = many
-                        .iter()
-                        .map(|&i| {
-                            let kernel = &file.kernels[i];
-                            let start = kernel.span.start.start();
-                            format!(
-                                "{} (line {}, column {})",
-                                kernel.path,
-                                start.line,
-                                start.column + 1
-                            )
-                        })
-                        .collect();
-                    return Err(Error::AmbiguousKernel {
-                        path: source.path.clone(),
-                        name: name.to_string(),
-                        candidates: quoted_list(&candidates),
-                    });
-                }
-            }
-        }
-        None if known.len() == 1 => 0,
-        None => {
-            return Err(Error::KernelNeeded {
-                path: source.path.clone(),
-                count: known.len(),
-                known: quoted_list(&known),
-            })
-        }
-    };
+    let index = moge::select::select_kernel(&source.path, &file, name)?;
     let Some(KernelCheck { name, result, .. }) = file.kernels.into_iter().nth(index) else {
-        return Err(Error::NoKernels {
+        return Err(Error::Select(moge::select::SelectError::NoKernels {
             path: source.path.clone(),
-        });
+        }));
     };
     result.map_err(|diags| Error::Diagnostics {
         rendered: rendered(source, &diags),
@@ -179,9 +110,19 @@ pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Ke
     })
 }
 
+/// The command specializing a kernel: what a dynamic dim given to `--set` should be given as
+/// instead depends on it.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Command {
+    /// `mogec build`: dynamic dims stay symbolic.
+    Build,
+    /// `mogec eval` and `mogec run`: dynamic dims come from the inputs or `--dim`.
+    EvalOrRun,
+}
+
 /// Specializes `kernel` with the `--set` values, after checking that they name its static dims, each
 /// once, and give every static dim a value.
-pub fn specialize(kernel: &Kernel, set: &[DimBinding]) -> Result<Kernel, Error> {
+pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Result<Kernel, Error> {
     let statics = kernel.static_params();
     let dynamics = kernel.dynamic_dims();
     let statics_text = match statics.len() {
@@ -199,10 +140,15 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding]) -> Result<Kernel, Error> 
             continue;
         }
         let known = if dynamics.contains(&binding.name.as_str()) {
-            format!(
-                "`{}` is a dynamic dim, bound from the input shapes (or by --dim with eval --random); {statics_text}",
-                binding.name
-            )
+            let name = &binding.name;
+            match command {
+                Command::Build => format!(
+                    "`{name}` is a dynamic dim: it stays symbolic in the build and is bound from the input shapes at launch; {statics_text}"
+                ),
+                Command::EvalOrRun => format!(
+                    "`{name}` is a dynamic dim: the --input shapes bind it, or give it as --dim {name}=VALUE with --random; {statics_text}"
+                ),
+            }
         } else {
             statics_text.clone()
         };
@@ -322,7 +268,8 @@ mod b {
         assert_eq!(
             err.to_string(),
             "kernel name `k` is ambiguous in `k.rs`: it names `a::k (line 3, column 8)` and \
-             `b::k (line 7, column 8)`; choose one with --kernel MODULE::NAME"
+             `b::k (line 7, column 8)`; choose one with --kernel MODULE::NAME (crate::NAME for the \
+             top level)"
         );
         assert_eq!(err.exit_code(), 2);
         let kernel = select(&src, check(&src).expect("checks"), Some("b::k"))
