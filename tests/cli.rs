@@ -1446,6 +1446,77 @@ fn bad_environment_variables_are_usage_errors_naming_them() {
 }
 
 #[test]
+fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
+    // Generated rows of 16 f32: some hold several values near +-3e38 (the magnitudes overflow f32,
+    // so the result depends on the order of summation: the interpreter's sequential sum gives inf,
+    // a tree NaN or 0), some hold an infinity (inf in every order), the rest are small. Every row
+    // must run, the overflowing ones counted as overflow-dependent, the others compared as usual.
+    let mut rng = crate::rng::Rng(0x0f10_77);
+    let out = scratch("overflowing_sums");
+    let mut total = 0;
+    for case in 0..3 {
+        let (rows, n) = (8 + rng.below(8), 16);
+        let mut data = Vec::with_capacity(rows * n);
+        let mut overflowing = 0;
+        for _ in 0..rows {
+            let mut row: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+            match rng.below(3) {
+                0 => {
+                    for _ in 0..2 + rng.below(3) {
+                        let big = rng.uniform(2e38, 3.4e38) as f32;
+                        let i = rng.below(n);
+                        row[i] = if rng.chance(1, 2) { big } else { -big };
+                    }
+                }
+                1 => row[rng.below(n)] = f32::INFINITY,
+                _ => {}
+            }
+            // Independently of moge: the finite magnitudes exceed the f32 range.
+            let magnitude: f64 = row
+                .iter()
+                .filter(|x| x.is_finite())
+                .map(|&x| f64::from(x).abs())
+                .sum();
+            if magnitude * (1.0 + 15.0 * f64::powi(2.0, -24)) > f64::from(f32::MAX) {
+                overflowing += 1;
+            }
+            data.extend(row);
+        }
+        let x = Tensor::from_f32(DType::F32, vec![rows, n], data).expect("tensor");
+        let input = out.join(format!("x{case}.npy"));
+        npy::write_npy(&input, &x).expect("write");
+        let dir = out.join(format!("out{case}"));
+        let run = mogec(&[
+            "run",
+            "tests/data/row_sums.rs",
+            "--set",
+            "N=16",
+            "--input",
+            &format!("x={}", arg(&input)),
+            "-o",
+            arg(&dir),
+        ]);
+        assert_eq!(run.code, Some(0), "case {case}: {run:#?}");
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("report.json")).expect("report"))
+                .expect("json");
+        for output in ["out0", "out1"] {
+            let o = &report["outputs"][output];
+            assert_eq!(o["mismatches"], 0, "case {case} {output}: {o}");
+            assert_eq!(
+                o["tolerance"]["overflow_dependent"], overflowing,
+                "case {case} {output}: {o}"
+            );
+            assert!(o["tolerance"]["max_err_ratio"]
+                .as_f64()
+                .is_some_and(|r| r <= 1.0));
+        }
+        total += overflowing;
+    }
+    assert!(total > 0, "the generator makes overflowing rows");
+}
+
+#[test]
 fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     let out = scratch("memory_budget");
     // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes, in well under a
