@@ -1451,7 +1451,7 @@ fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
     // so the result depends on the order of summation: the interpreter's sequential sum gives inf,
     // a tree NaN or 0), some hold an infinity (inf in every order), the rest are small. Every row
     // must run, the overflowing ones counted as overflow-dependent, the others compared as usual.
-    let mut rng = crate::rng::Rng(0x0f10_77);
+    let mut rng = crate::rng::Rng(0x000f_1077);
     let out = scratch("overflowing_sums");
     let mut total = 0;
     for case in 0..3 {
