@@ -380,6 +380,11 @@ fn help_explains_each_subcommand_with_an_example() {
         let help = mogec_ok(&args).stdout;
         assert!(!help.contains("for now"), "mogec {sub}: {help}");
     }
+    // The tolerance `run` states is the one it applies (`compare_bounded`): 2 B + 1 ulp.
+    let help = mogec_ok(&["run", "--help"]).stdout.replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("2 B + 1 ulp of the output's dtype"), "{help}");
+    assert!(!help.contains("tolerance of the output's dtype"), "{help}");
     let top = mogec_ok(&["--help"]).stdout;
     for var in [
         "MOGE_MEMORY_LIMIT",

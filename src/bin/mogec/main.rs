@@ -157,7 +157,9 @@ enum Command {
                       DIR/NAME.npy (named as eval names them), random inputs as DIR/PARAM.npy, and \
                       DIR/report.json holds the device kernels, block dim, GM bytes read and written, \
                       UB use, wall time and, per output, max_abs_err, max_rel_err, mismatches \
-                      (elements beyond the tolerance of the output's dtype) and the tolerance used. \
+                      (elements beyond the tolerance: 2 B + 1 ulp of the output's dtype, B the element's \
+                      error bound from the graph, README \"Numeric rules\"; the per-dtype table for \
+                      outputs computed through an op without a bound rule) and the tolerance used. \
                       The files are written only when the run finished (also when an output is beyond \
                       tolerance), never over an input file. Exits with 1 when any output is beyond \
                       tolerance.",
