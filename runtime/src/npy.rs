@@ -630,9 +630,10 @@ enum Token {
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::Str(s) => write!(f, "'{s}'"),
+            // Pieces of a header quoted in a message: short and escaped, whatever the file holds.
+            Token::Str(s) => write!(f, "'{}'", excerpt(s, QUOTE_LIMIT)),
             Token::Int(n) => write!(f, "{n}"),
-            Token::Ident(s) => f.write_str(s),
+            Token::Ident(s) => f.write_str(&excerpt(s, QUOTE_LIMIT)),
             Token::Punct(c) => write!(f, "`{c}`"),
         }
     }
@@ -775,7 +776,12 @@ fn parse_header(header: &str) -> Result<(Elem, Vec<usize>), NpyErrorKind> {
                 }
                 shape = Some(dims);
             }
-            other => return Err(bad(format!("unexpected key '{other}'"))),
+            other => {
+                return Err(bad(format!(
+                    "unexpected key '{}'",
+                    excerpt(other, QUOTE_LIMIT)
+                )))
+            }
         }
         match next(&mut pos) {
             Some(Token::Punct(',')) => {}
@@ -799,8 +805,17 @@ fn parse_header(header: &str) -> Result<(Elem, Vec<usize>), NpyErrorKind> {
         "<f2" => Elem::F16,
         "<i4" => Elem::I32,
         "|b1" | "<b1" => Elem::Bool,
-        d if d.starts_with('>') && d.len() > 1 => return Err(NpyErrorKind::BigEndian { descr }),
-        _ => return Err(NpyErrorKind::UnsupportedDType { descr }),
+        // The descriptor is quoted short and escaped, like every piece of a header in a message.
+        d if d.starts_with('>') && d.len() > 1 => {
+            return Err(NpyErrorKind::BigEndian {
+                descr: excerpt(d, QUOTE_LIMIT),
+            })
+        }
+        d => {
+            return Err(NpyErrorKind::UnsupportedDType {
+                descr: excerpt(d, QUOTE_LIMIT),
+            })
+        }
     };
     if fortran {
         return Err(NpyErrorKind::FortranOrder);

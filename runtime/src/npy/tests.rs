@@ -421,3 +421,54 @@ fn a_reader_checks_the_header_then_reads_the_data_of_the_same_open_file() {
     assert_eq!(reader.read_as(DType::F32).unwrap(), t);
     let _ = fs::remove_file(&path);
 }
+
+#[test]
+fn every_quoted_piece_of_a_header_is_short() {
+    // Generated headers: a long string (up to 20,000 characters, with control and non-ASCII ones)
+    // in each place a header's text can reach a message: the dtype, a big-endian dtype, a key, a
+    // value of the wrong kind, a word, a token after the dict. Every message stays short and says
+    // how long the piece was.
+    let mut state = 0x5eed_u64;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for case in 0..60 {
+        let len = 200 + (next() % 20_000) as usize;
+        let piece: String = (0..len)
+            .map(|i| match (next() % 50, i) {
+                (0, _) => '\u{7}',
+                (1, _) => '\u{e9}',
+                _ => 'x',
+            })
+            .collect();
+        let word: String = "x".repeat(len);
+        let dict = match case % 6 {
+            0 => format!("{{'descr': '<{piece}', 'fortran_order': False, 'shape': (1,), }}"),
+            1 => format!("{{'descr': '>{piece}', 'fortran_order': False, 'shape': (1,), }}"),
+            2 => format!("{{'{piece}': '<f4', 'fortran_order': False, 'shape': (1,), }}"),
+            3 => format!("{{'descr': '<f4', 'fortran_order': '{piece}', 'shape': (1,), }}"),
+            4 => format!("{{'descr': '<f4', 'fortran_order': {word}, 'shape': (1,), }}"),
+            _ => format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }} '{piece}'"),
+        };
+        let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+        let header = format!("{dict}\n");
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        let msg = read_npy_bytes(&bytes).unwrap_err().to_string();
+        assert!(
+            msg.len() < 600,
+            "case {case}: {} characters: {msg}",
+            msg.len()
+        );
+        assert!(
+            !msg.contains('\u{7}') && !msg.contains('\u{e9}'),
+            "case {case}: {msg}"
+        );
+        assert!(msg.contains("characters in all)"), "case {case}: {msg}");
+    }
+}
