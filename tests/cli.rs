@@ -392,6 +392,7 @@ fn help_explains_each_subcommand_with_an_example() {
         "MOGE_CACHE_DIR",
         "MOGE_CXX",
         "MOGE_EMU_ECHO",
+        "MOGE_COMPILE_TIMEOUT_SECS",
     ] {
         assert!(top.contains(var), "{var}: {top}");
     }
@@ -1436,6 +1437,19 @@ fn bad_environment_variables_are_usage_errors_naming_them() {
         ("MOGE_EMU_ECHO", "yes", "expected 1"),
         ("MOGE_MEMORY_LIMIT", "lots", "expected a byte count"),
         ("MOGE_MEMORY_LIMIT", "12", "too small"),
+        ("MOGE_COMPILE_TIMEOUT_SECS", "soon", "not a number"),
+        ("MOGE_COMPILE_TIMEOUT_SECS", "0", "out of range"),
+        ("MOGE_CACHE_DIR", "/dev/full", "cannot create"),
+        ("MOGE_CACHE_DIR", "/dev/full/cache", "cannot create"),
+        ("MOGE_CACHE_DIR", "/proc/self", "cannot create"),
+        ("MOGE_CACHE_DIR", "Cargo.toml", "cannot create"),
+        ("MOGE_CXX", "/nonexistent", "not an executable file"),
+        (
+            "MOGE_CXX",
+            "Cargo.toml",
+            "no executable of that name in PATH",
+        ),
+        ("MOGE_CXX", "/etc/passwd", "not an executable file"),
     ] {
         let run = mogec_env(&run_args, &[(var, value)]);
         assert_one_line_error(&run, 2, &[var, needle]);
@@ -1443,11 +1457,57 @@ fn bad_environment_variables_are_usage_errors_naming_them() {
         assert_eq!(run.code, Some(2), "{var}={value}: {run:#?}");
         assert!(run.stderr.contains(var), "{run:#?}");
     }
-    // A cache directory that cannot be created is an error, not a silent fallback.
-    let run = mogec_env(&run_args, &[("MOGE_CACHE_DIR", "/dev/full/cache")]);
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stderr.contains("MOGE_CACHE_DIR"), "{run:#?}");
     assert_eq!(listing(&out), Vec::<String>::new());
+}
+
+#[test]
+fn a_compiler_that_hangs_is_killed_and_one_that_writes_nothing_is_named() {
+    // A fresh cache, so that the compiler really runs (a cached kernel would need none).
+    let dir = scratch("compiler_faults");
+    let cache = dir.join("cache");
+    let out = dir.join("out");
+    let hang = dir.join("hangcxx.sh");
+    // Answers `--version` (the cache key), then hangs with a child of its own holding stderr.
+    fs::write(
+        &hang,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo fake 1.0; exit 0; fi\n(sleep 300 &)\nsleep 300\n",
+    )
+    .expect("write");
+    fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let args = [
+        "run",
+        "tests/data/single.rs",
+        "--set",
+        "N=3",
+        "--random",
+        "1",
+        "--dim",
+        "T=2",
+        "-o",
+        arg(&out),
+    ];
+    let start = std::time::Instant::now();
+    let run = mogec_env(
+        &args,
+        &[
+            ("MOGE_CXX", arg(&hang)),
+            ("MOGE_CACHE_DIR", arg(&cache)),
+            ("MOGE_COMPILE_TIMEOUT_SECS", "2"),
+        ],
+    );
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+    assert_one_line_error(
+        &run,
+        1,
+        &["did not finish within 2 s", "MOGE_COMPILE_TIMEOUT_SECS"],
+    );
+    let run = mogec_env(
+        &args,
+        &[("MOGE_CXX", "/bin/true"), ("MOGE_CACHE_DIR", arg(&cache))],
+    );
+    assert_one_line_error(&run, 1, &["`/bin/true`", "wrote no output file"]);
+    assert!(!run.stderr.contains("renaming"), "{run:#?}");
+    assert!(!out.exists() || listing(&out).is_empty());
 }
 
 #[test]

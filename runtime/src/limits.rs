@@ -14,6 +14,7 @@
 //! default.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The longest axis a kernel can work on: indices (`topk`, `argmax`, `gather`) are `int32` and the
@@ -41,6 +42,12 @@ pub const CACHE_DIR_ENV: &str = "MOGE_CACHE_DIR";
 
 /// The environment variable naming the C++ compiler of the emulator.
 pub const CXX_ENV: &str = "MOGE_CXX";
+
+/// The environment variable giving the time limit of one C++ compilation of the emulator, in seconds.
+pub const COMPILE_TIMEOUT_ENV: &str = "MOGE_COMPILE_TIMEOUT_SECS";
+
+/// The default time limit of one compilation: a kernel of 10,000 terms takes about 100 s in `g++ -O2`.
+pub const DEFAULT_COMPILE_TIMEOUT_SECS: u64 = 1200;
 
 /// The environment variable that, set to 1, copies the emulator's stdout and stderr to the host's.
 pub const ECHO_ENV: &str = "MOGE_EMU_ECHO";
@@ -267,6 +274,76 @@ fn parse_timeout(text: &str) -> Result<u64, String> {
     Ok(value as u64)
 }
 
+/// The time limit of one C++ compilation of the emulator: `MOGE_COMPILE_TIMEOUT_SECS` (whole
+/// seconds in `1..=604800`), or [`DEFAULT_COMPILE_TIMEOUT_SECS`].
+pub fn compile_timeout() -> Result<Duration, EnvError> {
+    let Some(text) = env_value(COMPILE_TIMEOUT_ENV)? else {
+        return Ok(Duration::from_secs(DEFAULT_COMPILE_TIMEOUT_SECS));
+    };
+    parse_timeout(&text)
+        .map(Duration::from_secs)
+        .map_err(|expected| EnvError {
+            var: COMPILE_TIMEOUT_ENV,
+            value: text,
+            expected,
+        })
+}
+
+/// `MOGE_CXX` when set: it must name an executable file (a path with a `/`, or a command found in
+/// `PATH`), checked without running it.
+pub fn compiler() -> Result<Option<String>, EnvError> {
+    let Some(text) = env_value(CXX_ENV)? else {
+        return Ok(None);
+    };
+    let executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if text.contains('/') {
+        executable(Path::new(&text))
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(&text))))
+    };
+    if found {
+        Ok(Some(text))
+    } else {
+        Err(EnvError {
+            var: CXX_ENV,
+            expected: if text.contains('/') {
+                "not an executable file; expected a C++17 compiler such as g++".to_string()
+            } else {
+                "no executable of that name in PATH; expected a C++17 compiler such as g++"
+                    .to_string()
+            },
+            value: text,
+        })
+    }
+}
+
+/// `MOGE_CACHE_DIR/emulator` when `MOGE_CACHE_DIR` is set: created if needed, and checked to be a
+/// directory this process can write (a regular file, `/dev/full` or `/proc/self` is refused).
+pub fn cache_dir() -> Result<Option<PathBuf>, EnvError> {
+    let Some(text) = env_value(CACHE_DIR_ENV)? else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(&text).join("emulator");
+    let refuse = |why: String| EnvError {
+        var: CACHE_DIR_ENV,
+        value: text.clone(),
+        expected: format!("{why}; expected a directory moge can create and write"),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| refuse(format!("cannot create {}: {e}", dir.display())))?;
+    // Creating a directory can succeed where writing a file does not (a read-only mount): try it.
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| refuse(format!("cannot write in {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(Some(dir))
+}
+
 /// Whether `MOGE_EMU_ECHO` asks for the emulator's output: unset or `0` is off, `1` is on.
 pub fn emulator_echo() -> Result<bool, EnvError> {
     match env_value(ECHO_ENV)?.as_deref().map(str::trim) {
@@ -371,8 +448,9 @@ pub fn check_environment() -> Result<(), EnvError> {
     emulator_timeout()?;
     emulator_echo()?;
     memory_budget()?;
-    env_value(CACHE_DIR_ENV)?;
-    env_value(CXX_ENV)?;
+    compile_timeout()?;
+    cache_dir()?;
+    compiler()?;
     Ok(())
 }
 

@@ -232,6 +232,63 @@ fn tail(bytes: &[u8]) -> String {
     format!("...{}", &text[start..])
 }
 
+/// How long a tool (the C++ compiler) runs before [`run_tool`] first reports progress (then again
+/// each time the time elapsed doubles).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Runs `command` (a tool such as the C++ compiler; stdout is dropped) in a process group of its
+/// own, killed with its descendants after `limit`, calling `progress` with the time elapsed after
+/// [`PROGRESS_EVERY`], twice that, four times... Returns the exit status and stderr, or `None` when it was killed for running
+/// too long; an error when it could not be started.
+pub(super) fn run_tool(
+    mut command: Command,
+    limit: Duration,
+    mut progress: impl FnMut(Duration),
+) -> Result<Option<(ExitStatus, Vec<u8>)>, std::io::Error> {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = command.spawn()?;
+    let slot = register(child.id());
+    let stderr = Pipe::read(child.stderr.take());
+    let started = Instant::now();
+    let mut next_note = PROGRESS_EVERY;
+    let mut pause = Duration::from_millis(1);
+    let exited = loop {
+        match has_exited(&child) {
+            Ok(true) => break true,
+            Ok(false) => {}
+            Err(error) => {
+                kill_group(child.id());
+                if let Some(slot) = slot {
+                    slot.store(0, Ordering::SeqCst);
+                }
+                let _ = child.wait();
+                return Err(error);
+            }
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= limit {
+            break false;
+        }
+        if elapsed >= next_note {
+            progress(elapsed);
+            next_note *= 2;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    // Whatever the tool left running (a daemon holding its pipes) goes with it.
+    kill_group(child.id());
+    if let Some(slot) = slot {
+        slot.store(0, Ordering::SeqCst);
+    }
+    let status = child.wait()?;
+    let stderr = stderr.take(PIPE_GRACE);
+    Ok(exited.then_some((status, stderr)))
+}
+
 /// Runs `compiled` on `launch` in a child process, killed with its descendants after `limit`; with
 /// `echo`, the child's stdout and stderr are copied to this process's stderr.
 pub(super) fn run(

@@ -68,9 +68,13 @@ Environment (a variable that is set but unusable is a usage error):
                          anything is allocated.
   MOGE_EMU_TIMEOUT_SECS  time limit of one emulator launch, 1 to 604800 s (default 300); the
                          kernel's process and every process it started are killed after it
+  MOGE_COMPILE_TIMEOUT_SECS  time limit of one C++ compilation, 1 to 604800 s (default 1200);
+                         the compiler and every process it started are killed after it; a
+                         compile taking over 10 s prints a progress note
   MOGE_CACHE_DIR         cache of compiled emulator kernels (default $XDG_CACHE_HOME/moge or
-                         ~/.cache/moge)
-  MOGE_CXX               C++ compiler of the emulator (default g++)
+                         ~/.cache/moge); must be a directory moge can create and write
+  MOGE_CXX               C++ compiler of the emulator (default g++); must be an executable
+                         file, or a command in PATH
   MOGE_EMU_ECHO          1: copy the emulator process's stdout and stderr to stderr";
 
 /// The moge kernel compiler: checks, specializes, evaluates and compiles `#[moge::kernel]` functions
