@@ -211,6 +211,41 @@ impl NpyReader {
     }
 }
 
+/// The names under which standard input is read: the one pipe an input may come from.
+const STDIN_PATHS: [&str; 3] = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
+
+/// Refuses a path that is neither a regular file nor standard input: opening a FIFO blocks until a
+/// writer comes (possibly never), and a device or socket has no end, so they are named instead.
+fn refuse_special(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if STDIN_PATHS.iter().any(|p| Path::new(p) == path) {
+        return Ok(());
+    }
+    // `metadata` follows symlinks and does not open the file, so it never blocks; a path that does
+    // not exist is left to `open`, which says so.
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(());
+    };
+    let file_type = meta.file_type();
+    let what = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {what}; inputs are regular files, or /dev/stdin for a pipe (mogec ... --input x=/dev/stdin < FILE)"),
+    ))
+}
+
 /// Opens `path` and reads its preamble and header (as far as the file has them), leaving the file
 /// positioned at the data.
 fn open_at_data(path: &Path) -> Result<(fs::File, Vec<u8>), NpyError> {
@@ -223,6 +258,7 @@ fn open_at_data(path: &Path) -> Result<(fs::File, Vec<u8>), NpyError> {
             },
         )
     };
+    refuse_special(path).map_err(io_error)?;
     let mut file = fs::File::open(path).map_err(io_error)?;
     // The longest preamble: magic (6), version (2), a u32 header length.
     let mut bytes = Vec::with_capacity(12);

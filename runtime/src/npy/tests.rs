@@ -400,9 +400,37 @@ fn only_the_declared_data_is_read() {
         "{msg}"
     );
     let _ = fs::remove_file(&path);
-    // A device that never ends is not read to its end: /dev/zero fails at its first bytes.
+    // A device that never ends is not read at all: /dev/zero is refused as a device.
     let msg = read_npy(Path::new("/dev/zero")).unwrap_err().to_string();
-    assert!(msg.contains("not a .npy file"), "{msg}");
+    assert!(msg.contains("it is a device"), "{msg}");
+}
+
+#[test]
+fn fifos_devices_and_directories_are_refused_without_blocking() {
+    // A FIFO with no writer: opening it would block forever. It must be refused at once (the read
+    // runs on a thread so that a regression fails the test instead of hanging it).
+    let fifo = temp_path("fifo");
+    let _ = fs::remove_file(&fifo);
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) reads the NUL-terminated path only.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (send, receive) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = send.send(read_npy_shape(&path).map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let msg = receive
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a FIFO is refused, not opened")
+        .unwrap_err();
+    assert!(msg.contains("it is a FIFO (named pipe)"), "{msg}");
+    assert!(msg.contains("/dev/stdin"), "{msg}");
+    let _ = fs::remove_file(&fifo);
+    for (path, what) in [("/dev/null", "a device"), ("/tmp", "a directory")] {
+        let err = read_npy(Path::new(path)).unwrap_err();
+        assert!(matches!(err.kind, NpyErrorKind::Io { .. }), "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
 }
 
 #[test]
