@@ -1581,6 +1581,90 @@ fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
     assert!(total > 0, "the generator makes overflowing rows");
 }
 
+/// The resident bytes of process `pid` and of all its descendants now (0 for a process gone).
+fn tree_rss(pid: u32) -> u64 {
+    let rss = |pid: u32| -> u64 {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(0, |kib| kib * 1024)
+    };
+    let children = |pid: u32| -> Vec<u32> {
+        let mut all = Vec::new();
+        if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+                    all.extend(
+                        text.split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+        all
+    };
+    let mut total = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        total += rss(p);
+        stack.extend(children(p));
+    }
+    total
+}
+
+#[test]
+fn the_memory_estimate_bounds_the_measured_peak() {
+    // For a few sizes of the gate: the estimate (read from the refusal under a 1 MiB budget) must be
+    // at least the peak resident memory of mogec and its emulator process together, sampled from
+    // /proc every millisecond while the run goes.
+    let out = scratch("memory_measured");
+    for t in ["2000", "40000", "120000"] {
+        let dim = format!("T={t}");
+        let args = [
+            "run",
+            "examples/src/gate.rs",
+            "--set",
+            "E=64,G=8",
+            "--random",
+            "1",
+            "--dim",
+            &dim,
+            "-o",
+            arg(&out),
+        ];
+        let refused = mogec_env(&args, &[("MOGE_MEMORY_LIMIT", "1M")]);
+        let estimate: u64 = refused
+            .stderr
+            .split("would need about ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{refused:#?}"));
+        let _ = fs::remove_dir_all(&out);
+        let mut child = Command::new(MOGEC)
+            .args(args)
+            .current_dir(ROOT)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mogec runs");
+        let mut peak = 0;
+        while child.try_wait().expect("wait").is_none() {
+            peak = peak.max(tree_rss(child.id()));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(child.wait().expect("wait").success(), "T={t}");
+        assert!(peak > 0, "T={t}: nothing measured");
+        assert!(
+            estimate >= peak,
+            "T={t}: estimate {estimate} bytes, measured peak {peak} bytes"
+        );
+    }
+}
+
 #[test]
 fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     let out = scratch("memory_budget");
@@ -1630,7 +1714,9 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
         ],
         &[("MOGE_MEMORY_LIMIT", "1M")],
     );
-    let inputs = (40_000 * 8 + 8) * 4 * 5;
+    // Per element: the f32 and four copies, an f64 error bound and the .npy buffer it is written
+    // from.
+    let inputs = (40_000 * 8 + 8) * (4 * 5 + 8 + 4);
     assert_one_line_error(&run, 1, &[&format!("inputs {inputs} +"), "1048576 bytes"]);
     // eval has no emulator copies but the same budget.
     let run = mogec_env(

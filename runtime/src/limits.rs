@@ -30,6 +30,23 @@ pub const MAX_TENSOR_BYTES: u64 = 1 << 34;
 /// read back.
 pub const EMULATOR_COPIES: u64 = 4;
 
+/// Host bytes per element besides the tensors and their emulator copies, measured on runs of the
+/// gate example (peak RSS of the whole process tree, `cli::the_memory_estimate_bounds_the_measured_peak`):
+/// the interpreter's error bound of every value (`f64`, 8 bytes per element, inputs included), the
+/// comparison's `f64` copies of an output's device and interpreter values (16), and the `.npy` bytes
+/// an input or output is written from (4).
+pub const BOUND_BYTES_PER_ELEMENT: u64 = 8;
+
+/// See [`BOUND_BYTES_PER_ELEMENT`]: the comparison's two `f64` copies of an output.
+pub const COMPARE_BYTES_PER_ELEMENT: u64 = 16;
+
+/// See [`BOUND_BYTES_PER_ELEMENT`]: the buffer a `.npy` file is written from.
+pub const NPY_BYTES_PER_ELEMENT: u64 = 4;
+
+/// What a run takes besides its tensors: the `mogec` and emulator executables, their libraries and
+/// the allocator's slack.
+pub const PROCESS_BYTES: u64 = 32 << 20;
+
 /// The environment variable overriding the host-memory budget of a run (bytes, or a number with a
 /// `K`, `M`, `G` or `T` suffix for powers of 1024).
 pub const MEMORY_ENV: &str = "MOGE_MEMORY_LIMIT";
@@ -156,7 +173,7 @@ impl RunFootprint {
     /// Checks every tensor against [`MAX_AXIS`] (device tensors only) and [`MAX_TENSOR_BYTES`], and
     /// the whole run against `budget`.
     pub fn check(&self, budget: &MemoryBudget) -> Result<(), LimitError> {
-        let mut total: u128 = 0;
+        let mut total: u128 = u128::from(PROCESS_BYTES);
         let mut parts = [0u128; 3];
         let mut largest: Option<(&str, &[i64], u128)> = None;
         for (what, shape, element_bytes, role) in &self.tensors {
@@ -184,8 +201,17 @@ impl RunFootprint {
                 Role::Buffer => (u128::from(EMULATOR_COPIES), 1),
                 Role::Interpreted => (1, 2),
             };
-            parts[part] += bytes * copies;
-            total += bytes * copies;
+            // Per element besides the copies: an input's (or value's) error bound and the `.npy`
+            // buffer of a written input; an output's comparison copies and `.npy` buffer.
+            let per_element = match role {
+                Role::Input => BOUND_BYTES_PER_ELEMENT + NPY_BYTES_PER_ELEMENT,
+                Role::Output => COMPARE_BYTES_PER_ELEMENT + NPY_BYTES_PER_ELEMENT,
+                Role::Buffer => 0,
+                Role::Interpreted => BOUND_BYTES_PER_ELEMENT,
+            };
+            let extra = tensor_bytes(shape, per_element);
+            parts[part] += bytes * copies + extra;
+            total += bytes * copies + extra;
             if largest.is_none_or(|(_, _, b)| bytes > b) {
                 largest = Some((what, shape, bytes));
             }
@@ -202,6 +228,7 @@ impl RunFootprint {
                 .zip(parts)
                 .filter(|(_, bytes)| *bytes > 0)
                 .map(|(what, bytes)| format!("{what} {bytes}"))
+                .chain([format!("processes {PROCESS_BYTES}")])
                 .collect::<Vec<_>>()
                 .join(" + "),
             budget: budget.bytes,
@@ -538,7 +565,13 @@ mod tests {
         };
         assert_eq!(*largest, "input `logits` with shape [16000000, 64]");
         assert_eq!(*largest_bytes, 16_000_000 * 64 * 4);
-        assert_eq!(*total, (16_000_000 * 64 * 4 + 64 * 4) * 5);
+        // Per element: the f32 and its four emulator copies (20 bytes), its f64 error bound (8) and
+        // the .npy buffer a random input is written from (4); plus the processes themselves.
+        assert_eq!(
+            *total,
+            (16_000_000 * 64 + 64) * (4 * 5 + 8 + 4) + PROCESS_BYTES
+        );
+        assert!(err.to_string().contains("processes 33554432"), "{err}");
         assert!(err.to_string().contains("[16000000, 64]"), "{err}");
 
         let mut small = RunFootprint::default();
