@@ -241,8 +241,18 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// [`PROGRESS_EVERY`], twice that, four times... Returns the exit status and stderr, or `None` when it was killed for running
 /// too long; an error when it could not be started.
 pub(super) fn run_tool(
+    command: Command,
+    limit: Duration,
+    progress: impl FnMut(Duration),
+) -> Result<Option<(ExitStatus, Vec<u8>)>, std::io::Error> {
+    run_tool_noting(command, limit, PROGRESS_EVERY, progress)
+}
+
+/// [`run_tool`] with the first progress note after `first_note`.
+fn run_tool_noting(
     mut command: Command,
     limit: Duration,
+    first_note: Duration,
     mut progress: impl FnMut(Duration),
 ) -> Result<Option<(ExitStatus, Vec<u8>)>, std::io::Error> {
     command
@@ -253,7 +263,7 @@ pub(super) fn run_tool(
     let slot = register(child.id());
     let stderr = Pipe::read(child.stderr.take());
     let started = Instant::now();
-    let mut next_note = PROGRESS_EVERY;
+    let mut next_note = first_note;
     let mut pause = Duration::from_millis(1);
     let exited = loop {
         match has_exited(&child) {
@@ -439,6 +449,40 @@ pub(super) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_tool_notes_its_progress_and_one_over_its_limit_is_killed_with_its_group() {
+        // Notes at 0.1, 0.2, 0.4 s of a 0.7 s tool, each time at or after its due time.
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo warning >&2; sleep 0.7"]);
+        let mut notes = Vec::new();
+        let done = run_tool_noting(
+            command,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            |t| notes.push(t),
+        )
+        .expect("sh runs");
+        let (status, stderr) = done.expect("finished within its limit");
+        assert!(status.success());
+        assert_eq!(stderr, b"warning\n");
+        // (A fourth, at 0.8 s, only if the machine is slow to run the tool.)
+        assert!((3..=4).contains(&notes.len()), "{notes:?}");
+        for (note, due) in notes.iter().zip([100, 200, 400]) {
+            assert!(*note >= Duration::from_millis(due), "{notes:?}");
+        }
+        // A tool (and a child of its own holding its stderr) past its limit: killed, not waited for.
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 60 & sleep 60"]);
+        let started = Instant::now();
+        let done = run_tool(command, Duration::from_millis(300), |_| {}).expect("sh runs");
+        assert!(done.is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     /// A kernel that starts a background `sleep` holding its pipes, then never returns.
     const HANGS: &str = r#"
