@@ -1666,6 +1666,36 @@ fn the_memory_estimate_bounds_the_measured_peak() {
 }
 
 #[test]
+fn an_input_of_thousands_of_axes_is_reported_in_a_short_line() {
+    // A valid .npy of 3000 axes of 1 (one f32): the rank error quotes its shape cut short.
+    let dir = scratch("many_axes");
+    let dims = vec!["1"; 3000].join(",");
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims},), }}\n");
+    let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    let file = dir.join("x.npy");
+    fs::write(&file, bytes).expect("write");
+    let x = format!("x={}", arg(&file));
+    let bias = format!("bias={}", arg(&file));
+    let run = mogec(&[
+        "eval",
+        "tests/data/single.rs",
+        "--set",
+        "N=3",
+        "--input",
+        &x,
+        "--input",
+        &bias,
+        "-o",
+        arg(&dir.join("out")),
+    ]);
+    assert_one_line_error(&run, 1, &["found rank 3000", "... (3000 axes)]"]);
+    assert!(run.stderr.len() < 400, "{run:#?}");
+}
+
+#[test]
 fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     let out = scratch("memory_budget");
     // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes, in well under a

@@ -246,10 +246,16 @@ fn tensor_bytes(shape: &[i64], element_bytes: u64) -> u128 {
     })
 }
 
-/// `[16000000, 64]`.
+/// `[16000000, 64]`; past 16 axes (a shape read from a file can have thousands) the rest is
+/// counted: `[1, 1, ..., 1, ... (3000 axes)]`.
 pub fn shape_text(shape: &[i64]) -> String {
-    let sizes: Vec<String> = shape.iter().map(i64::to_string).collect();
-    format!("[{}]", sizes.join(", "))
+    const SHOWN: usize = 16;
+    let sizes: Vec<String> = shape.iter().take(SHOWN).map(i64::to_string).collect();
+    if shape.len() > SHOWN {
+        format!("[{}, ... ({} axes)]", sizes.join(", "), shape.len())
+    } else {
+        format!("[{}]", sizes.join(", "))
+    }
 }
 
 /// The value of environment variable `var`, `None` when it is unset; an error when it is set but

@@ -414,7 +414,7 @@ fn read_data(path: &Path, file: fs::File, mut bytes: Vec<u8>) -> Result<Vec<u8>,
             return Err(at(
                 path,
                 NpyErrorKind::DataLength {
-                    shape: shape_tuple(&shape),
+                    shape: excerpt(&shape_tuple(&shape), QUOTE_LIMIT),
                     descr: elem.descr().to_string(),
                     expected: declared,
                     found: usize::try_from(data_len).unwrap_or(usize::MAX),
@@ -567,7 +567,7 @@ fn parse(bytes: &[u8]) -> Result<Tensor, NpyErrorKind> {
     let expected = count.and_then(|c| c.checked_mul(elem.size()));
     if expected != Some(data.len()) {
         return Err(NpyErrorKind::DataLength {
-            shape: shape_tuple(&shape),
+            shape: excerpt(&shape_tuple(&shape), QUOTE_LIMIT),
             descr: elem.descr().to_string(),
             expected: expected.unwrap_or(usize::MAX),
             found: data.len(),

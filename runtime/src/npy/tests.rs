@@ -500,3 +500,19 @@ fn every_quoted_piece_of_a_header_is_short() {
         assert!(msg.contains("characters in all)"), "case {case}: {msg}");
     }
 }
+
+#[test]
+fn a_shape_of_thousands_of_axes_is_quoted_short() {
+    // 3000 axes of 1 and 4 bytes of data where the shape needs 4: fine; with none, the data length
+    // error quotes the shape, cut short.
+    let dims = vec!["1"; 3000].join(",");
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims},), }}\n");
+    let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    let msg = read_npy_bytes(&bytes).unwrap_err().to_string();
+    assert!(msg.len() < 400, "{} characters: {msg}", msg.len());
+    assert!(msg.contains("characters in all)"), "{msg}");
+    bytes.extend_from_slice(&[0; 4]);
+    assert_eq!(read_npy_bytes(&bytes).unwrap().shape.len(), 3000);
+}
