@@ -9,7 +9,10 @@
 //!   `|got - expected| <= 2 B[i] + 1 ulp of the output dtype at expected[i]`: both the interpreter and
 //!   the device stay within `B` of the exact value, and their last roundings may differ by an ulp. This
 //!   is in units that fit each op: ulps of the output for elementwise ops, the sum of magnitudes for
-//!   sums, means and the row sums of softmax and RMSNorm;
+//!   sums, means and the row sums of softmax and RMSNorm. An infinite `B[i]` marks an
+//!   *overflow-dependent* element (a sum whose magnitudes exceed the `f32` range, whose value depends
+//!   on the order of summation: `inf`, NaN or finite): any value matches it, and the comparison counts
+//!   such elements ([`ToleranceUsed::Bound`]'s `overflow_dependent`);
 //! - an output computed through an op without a bound rule ([`Bound::NoRule`]; the ops the vector unit
 //!   does not run) falls back to the per-dtype [`Tolerance`] table:
 //!
@@ -20,7 +23,8 @@
 //! | `bf16` | 1e-5 | 1e-2 |
 //! | `i32` | 0 | 0 |
 //!
-//! Either way, NaN matches only NaN and an infinity only the same infinity. In JSON, non-finite numbers
+//! Either way (overflow-dependent elements aside), NaN matches only NaN and an infinity only the same
+//! infinity, and a non-finite mismatch makes the worst error / allowed ratio infinite. In JSON, non-finite numbers
 //! are the strings `"inf"`, `"-inf"` and `"nan"` (JSON has no literal for them).
 
 use std::fmt;

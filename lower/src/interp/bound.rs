@@ -13,8 +13,10 @@
 //!   few ulps for the device's approximations of transcendental functions ([`EXP_ULPS`] and friends);
 //!   `maximum`, `minimum`, `relu`, `abs`, `neg`, `select`, `reshape` and `gather` move values, so they
 //!   move bounds;
-//! - `sum`: the operands' bounds plus `(n - 1) u sum|x|` (Higham's bound for any order of summation),
-//!   `mean` the same divided by `n`;
+//! - `sum`: the operands' bounds plus `(n - 1) u sum|x|` (Higham's bound for any order of summation
+//!   in which no partial sum overflows), `mean` the same divided by `n`; when the finite magnitudes
+//!   can overflow `f32` the result depends on the order (`inf`, NaN or finite) and the bound is
+//!   infinite ("overflow-dependent"), as is every bound computed from it;
 //! - `softmax`, `log_softmax`, `rms_norm`: bounds of the same form through their definitions, with the
 //!   row sums bounded as `sum`;
 //! - `max`, `min`, `topk`/`group_topk` values: the bound of the selected element; indices, masks and
