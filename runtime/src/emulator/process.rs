@@ -450,8 +450,13 @@ pub(super) fn run(
 mod tests {
     use super::*;
 
+    /// Taken by the tests that start process groups: `kill_running` kills every registered group,
+    /// tools included, so they must not overlap.
+    static GROUPS: Mutex<()> = Mutex::new(());
+
     #[test]
     fn a_slow_tool_notes_its_progress_and_one_over_its_limit_is_killed_with_its_group() {
+        let _serial = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
         // Notes at 0.1, 0.2, 0.4 s of a 0.7 s tool, each time at or after its due time.
         let mut command = Command::new("sh");
         command.args(["-c", "echo warning >&2; sleep 0.7"]);
@@ -500,6 +505,7 @@ extern "C" __global__ __aicore__ void hangs(GM_ADDR x, GM_ADDR workspace, GM_ADD
     // kernel of the process, so it must not share the process with other launches.
     #[test]
     fn running_kernels_are_killed_with_their_descendants_from_outside() {
+        let _serial = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
         let compiled = super::super::compile(HANGS).expect("the kernel compiles");
         let launch = std::thread::spawn(move || {
             let started = Instant::now();
