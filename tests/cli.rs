@@ -1696,6 +1696,56 @@ fn an_input_of_thousands_of_axes_is_reported_in_a_short_line() {
 }
 
 #[test]
+fn a_fifo_given_as_a_source_or_an_input_is_refused_at_once() {
+    // Opening a FIFO without a writer blocks forever: both the source and an --input are refused
+    // before they are opened (a regression would hang, so the command runs under a deadline).
+    let dir = scratch("fifo");
+    let fifo = dir.join("f.npy");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let x = format!("x={}", arg(&fifo));
+    let bias = format!("bias={}", arg(&fifo));
+    for args in [
+        vec!["check", arg(&fifo)],
+        vec![
+            "eval",
+            "tests/data/single.rs",
+            "--set",
+            "N=3",
+            "--input",
+            &x,
+            "--input",
+            &bias,
+            "-o",
+            arg(&dir),
+        ],
+    ] {
+        let mut child = Command::new(MOGEC)
+            .args(&args)
+            .current_dir(ROOT)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("mogec runs");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed().as_secs() > 20 {
+                let _ = child.kill();
+                panic!("{args:?}: still blocked after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let output = child.wait_with_output().expect("output");
+        let run = Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_one_line_error(&run, 2, &[arg(&fifo), "/dev/stdin"]);
+    }
+}
+
+#[test]
 fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     let out = scratch("memory_budget");
     // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes, in well under a
