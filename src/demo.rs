@@ -15,7 +15,7 @@ use moge_lower::interp::random_inputs;
 use moge_lower::target::Target;
 use moge_runtime::backend::{Backend, EmulatorBackend};
 use moge_runtime::launch::{self, ProgramRef};
-use moge_runtime::report::{bytes, duration, Comparison, LaunchReport};
+use moge_runtime::report::{bytes, duration, Comparison, LaunchReport, BOUND_ULPS};
 
 use crate::run::{check_program, load_kernel, RunError};
 
@@ -220,12 +220,14 @@ pub fn demo_with(
         runs,
     };
     writeln!(out)?;
+    // The tolerance is stated from the constant `compare_bounded` applies, so the two cannot drift.
     writeln!(
         out,
         "GM traffic: every byte the kernel moves between global memory and the cores; compulsory: every\n\
          input read once plus every output written once (each core reads router_scale once).\n\
-         Errors: against moge's reference interpreter on the same inputs (weight f32, tolerance\n\
-         1e-6 + 1e-5 |x|; expert i32, exact). Wall: the kernel's time inside the emulator."
+         Errors: against moge's reference interpreter on the same inputs; an element passes within\n\
+         2 B + {BOUND_ULPS} ulp, B its error bound from the graph (README \"Numeric rules\"; expert i32,\n\
+         exact). Wall: the kernel's time inside the emulator."
     )?;
     if demo.passed() {
         writeln!(out, "ok: every output matches the reference interpreter")?;

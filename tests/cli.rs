@@ -380,6 +380,11 @@ fn help_explains_each_subcommand_with_an_example() {
         let help = mogec_ok(&args).stdout;
         assert!(!help.contains("for now"), "mogec {sub}: {help}");
     }
+    // The tolerance `run` states is the one it applies (`compare_bounded`): 2 B + 1 ulp.
+    let help = mogec_ok(&["run", "--help"]).stdout.replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("2 B + 1 ulp of the output's dtype"), "{help}");
+    assert!(!help.contains("tolerance of the output's dtype"), "{help}");
     let top = mogec_ok(&["--help"]).stdout;
     for var in [
         "MOGE_MEMORY_LIMIT",
@@ -387,6 +392,7 @@ fn help_explains_each_subcommand_with_an_example() {
         "MOGE_CACHE_DIR",
         "MOGE_CXX",
         "MOGE_EMU_ECHO",
+        "MOGE_COMPILE_TIMEOUT_SECS",
     ] {
         assert!(top.contains(var), "{var}: {top}");
     }
@@ -1455,6 +1461,19 @@ fn bad_environment_variables_are_usage_errors_naming_them() {
         ("MOGE_EMU_ECHO", "yes", "expected 1"),
         ("MOGE_MEMORY_LIMIT", "lots", "expected a byte count"),
         ("MOGE_MEMORY_LIMIT", "12", "too small"),
+        ("MOGE_COMPILE_TIMEOUT_SECS", "soon", "not a number"),
+        ("MOGE_COMPILE_TIMEOUT_SECS", "0", "out of range"),
+        ("MOGE_CACHE_DIR", "/dev/full", "cannot create"),
+        ("MOGE_CACHE_DIR", "/dev/full/cache", "cannot create"),
+        ("MOGE_CACHE_DIR", "/proc/self", "cannot create"),
+        ("MOGE_CACHE_DIR", "Cargo.toml", "cannot create"),
+        ("MOGE_CXX", "/nonexistent", "not an executable file"),
+        (
+            "MOGE_CXX",
+            "Cargo.toml",
+            "no executable of that name in PATH",
+        ),
+        ("MOGE_CXX", "/etc/passwd", "not an executable file"),
     ] {
         let run = mogec_env(&run_args, &[(var, value)]);
         assert_one_line_error(&run, 2, &[var, needle]);
@@ -1462,11 +1481,292 @@ fn bad_environment_variables_are_usage_errors_naming_them() {
         assert_eq!(run.code, Some(2), "{var}={value}: {run:#?}");
         assert!(run.stderr.contains(var), "{run:#?}");
     }
-    // A cache directory that cannot be created is an error, not a silent fallback.
-    let run = mogec_env(&run_args, &[("MOGE_CACHE_DIR", "/dev/full/cache")]);
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stderr.contains("MOGE_CACHE_DIR"), "{run:#?}");
     assert_eq!(listing(&out), Vec::<String>::new());
+}
+
+#[test]
+fn a_compiler_that_hangs_is_killed_and_one_that_writes_nothing_is_named() {
+    // A fresh cache, so that the compiler really runs (a cached kernel would need none).
+    let dir = scratch("compiler_faults");
+    let cache = dir.join("cache");
+    let out = dir.join("out");
+    let hang = dir.join("hangcxx.sh");
+    // Answers `--version` (the cache key), then hangs with a child of its own holding stderr.
+    fs::write(
+        &hang,
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo fake 1.0; exit 0; fi\n(sleep 300 &)\nsleep 300\n",
+    )
+    .expect("write");
+    fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let args = [
+        "run",
+        "tests/data/single.rs",
+        "--set",
+        "N=3",
+        "--random",
+        "1",
+        "--dim",
+        "T=2",
+        "-o",
+        arg(&out),
+    ];
+    let start = std::time::Instant::now();
+    let run = mogec_env(
+        &args,
+        &[
+            ("MOGE_CXX", arg(&hang)),
+            ("MOGE_CACHE_DIR", arg(&cache)),
+            ("MOGE_COMPILE_TIMEOUT_SECS", "2"),
+        ],
+    );
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+    assert_one_line_error(
+        &run,
+        1,
+        &["did not finish within 2 s", "MOGE_COMPILE_TIMEOUT_SECS"],
+    );
+    let run = mogec_env(
+        &args,
+        &[("MOGE_CXX", "/bin/true"), ("MOGE_CACHE_DIR", arg(&cache))],
+    );
+    assert_one_line_error(&run, 1, &["`/bin/true`", "wrote no output file"]);
+    assert!(!run.stderr.contains("renaming"), "{run:#?}");
+    assert!(!out.exists() || listing(&out).is_empty());
+}
+
+#[test]
+fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
+    // Generated rows of 16 f32: some hold several values near +-3e38 (the magnitudes overflow f32,
+    // so the result depends on the order of summation: the interpreter's sequential sum gives inf,
+    // a tree NaN or 0), some hold an infinity (inf in every order), the rest are small. Every row
+    // must run, the overflowing ones counted as overflow-dependent, the others compared as usual.
+    let mut rng = crate::rng::Rng(0x000f_1077);
+    let out = scratch("overflowing_sums");
+    let mut total = 0;
+    for case in 0..3 {
+        let (rows, n) = (8 + rng.below(8), 16);
+        let mut data = Vec::with_capacity(rows * n);
+        let mut overflowing = 0;
+        for _ in 0..rows {
+            let mut row: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+            match rng.below(3) {
+                0 => {
+                    for _ in 0..2 + rng.below(3) {
+                        let big = rng.uniform(2e38, 3.4e38) as f32;
+                        let i = rng.below(n);
+                        row[i] = if rng.chance(1, 2) { big } else { -big };
+                    }
+                }
+                1 => row[rng.below(n)] = f32::INFINITY,
+                _ => {}
+            }
+            // Independently of moge: the finite magnitudes exceed the f32 range.
+            let magnitude: f64 = row
+                .iter()
+                .filter(|x| x.is_finite())
+                .map(|&x| f64::from(x).abs())
+                .sum();
+            if magnitude * (1.0 + 15.0 * f64::powi(2.0, -24)) > f64::from(f32::MAX) {
+                overflowing += 1;
+            }
+            data.extend(row);
+        }
+        let x = Tensor::from_f32(DType::F32, vec![rows, n], data).expect("tensor");
+        let input = out.join(format!("x{case}.npy"));
+        npy::write_npy(&input, &x).expect("write");
+        let dir = out.join(format!("out{case}"));
+        let run = mogec(&[
+            "run",
+            "tests/data/row_sums.rs",
+            "--set",
+            "N=16",
+            "--input",
+            &format!("x={}", arg(&input)),
+            "-o",
+            arg(&dir),
+        ]);
+        assert_eq!(run.code, Some(0), "case {case}: {run:#?}");
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("report.json")).expect("report"))
+                .expect("json");
+        for output in ["out0", "out1"] {
+            let o = &report["outputs"][output];
+            assert_eq!(o["mismatches"], 0, "case {case} {output}: {o}");
+            assert_eq!(
+                o["tolerance"]["overflow_dependent"], overflowing,
+                "case {case} {output}: {o}"
+            );
+            assert!(o["tolerance"]["max_err_ratio"]
+                .as_f64()
+                .is_some_and(|r| r <= 1.0));
+        }
+        total += overflowing;
+    }
+    assert!(total > 0, "the generator makes overflowing rows");
+}
+
+/// The resident bytes of process `pid` and of all its descendants now (0 for a process gone).
+fn tree_rss(pid: u32) -> u64 {
+    let rss = |pid: u32| -> u64 {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(0, |kib| kib * 1024)
+    };
+    let children = |pid: u32| -> Vec<u32> {
+        let mut all = Vec::new();
+        if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+                    all.extend(
+                        text.split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+        all
+    };
+    let mut total = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        total += rss(p);
+        stack.extend(children(p));
+    }
+    total
+}
+
+#[test]
+fn the_memory_estimate_bounds_the_measured_peak() {
+    // For a few sizes of the gate: the estimate (read from the refusal under a 1 MiB budget) must be
+    // at least the peak resident memory of mogec and its emulator process together, sampled from
+    // /proc every millisecond while the run goes.
+    let out = scratch("memory_measured");
+    for t in ["2000", "40000", "120000"] {
+        let dim = format!("T={t}");
+        let args = [
+            "run",
+            "examples/src/gate.rs",
+            "--set",
+            "E=64,G=8",
+            "--random",
+            "1",
+            "--dim",
+            &dim,
+            "-o",
+            arg(&out),
+        ];
+        let refused = mogec_env(&args, &[("MOGE_MEMORY_LIMIT", "1M")]);
+        let estimate: u64 = refused
+            .stderr
+            .split("would need about ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{refused:#?}"));
+        let _ = fs::remove_dir_all(&out);
+        let mut child = Command::new(MOGEC)
+            .args(args)
+            .current_dir(ROOT)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mogec runs");
+        let mut peak = 0;
+        while child.try_wait().expect("wait").is_none() {
+            peak = peak.max(tree_rss(child.id()));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(child.wait().expect("wait").success(), "T={t}");
+        assert!(peak > 0, "T={t}: nothing measured");
+        assert!(
+            estimate >= peak,
+            "T={t}: estimate {estimate} bytes, measured peak {peak} bytes"
+        );
+    }
+}
+
+#[test]
+fn an_input_of_thousands_of_axes_is_reported_in_a_short_line() {
+    // A valid .npy of 3000 axes of 1 (one f32): the rank error quotes its shape cut short.
+    let dir = scratch("many_axes");
+    let dims = vec!["1"; 3000].join(",");
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims},), }}\n");
+    let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    let file = dir.join("x.npy");
+    fs::write(&file, bytes).expect("write");
+    let x = format!("x={}", arg(&file));
+    let bias = format!("bias={}", arg(&file));
+    let run = mogec(&[
+        "eval",
+        "tests/data/single.rs",
+        "--set",
+        "N=3",
+        "--input",
+        &x,
+        "--input",
+        &bias,
+        "-o",
+        arg(&dir.join("out")),
+    ]);
+    assert_one_line_error(&run, 1, &["found rank 3000", "... (3000 axes)]"]);
+    assert!(run.stderr.len() < 400, "{run:#?}");
+}
+
+#[test]
+fn a_fifo_given_as_a_source_or_an_input_is_refused_at_once() {
+    // Opening a FIFO without a writer blocks forever: both the source and an --input are refused
+    // before they are opened (a regression would hang, so the command runs under a deadline).
+    let dir = scratch("fifo");
+    let fifo = dir.join("f.npy");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let x = format!("x={}", arg(&fifo));
+    let bias = format!("bias={}", arg(&fifo));
+    for args in [
+        vec!["check", arg(&fifo)],
+        vec![
+            "eval",
+            "tests/data/single.rs",
+            "--set",
+            "N=3",
+            "--input",
+            &x,
+            "--input",
+            &bias,
+            "-o",
+            arg(&dir),
+        ],
+    ] {
+        let mut child = Command::new(MOGEC)
+            .args(&args)
+            .current_dir(ROOT)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("mogec runs");
+        let start = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if start.elapsed().as_secs() > 20 {
+                let _ = child.kill();
+                panic!("{args:?}: still blocked after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let output = child.wait_with_output().expect("output");
+        let run = Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_one_line_error(&run, 2, &[arg(&fifo), "/dev/stdin"]);
+    }
 }
 
 #[test]
@@ -1518,7 +1818,9 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
         ],
         &[("MOGE_MEMORY_LIMIT", "1M")],
     );
-    let inputs = (40_000 * 8 + 8) * 4 * 5;
+    // Per element: the f32 and four copies, an f64 error bound and the .npy buffer it is written
+    // from.
+    let inputs = (40_000 * 8 + 8) * (4 * 5 + 8 + 4);
     assert_one_line_error(&run, 1, &[&format!("inputs {inputs} +"), "1048576 bytes"]);
     // eval has no emulator copies but the same budget.
     let run = mogec_env(

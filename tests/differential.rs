@@ -489,4 +489,7 @@ fn mogec_run_and_demo_succeed() {
         stdout.contains("ok: every output matches the reference interpreter"),
         "{stdout}"
     );
+    // The tolerance stated is the one `compare_bounded` applies, not the old per-dtype table.
+    assert!(stdout.contains("2 B + 1 ulp"), "{stdout}");
+    assert!(!stdout.contains("1e-5 |x|"), "{stdout}");
 }

@@ -14,6 +14,7 @@
 //! default.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The longest axis a kernel can work on: indices (`topk`, `argmax`, `gather`) are `int32` and the
@@ -29,6 +30,23 @@ pub const MAX_TENSOR_BYTES: u64 = 1 << 34;
 /// read back.
 pub const EMULATOR_COPIES: u64 = 4;
 
+/// Host bytes per element besides the tensors and their emulator copies, measured on runs of the
+/// gate example (peak RSS of the whole process tree, `cli::the_memory_estimate_bounds_the_measured_peak`):
+/// the interpreter's error bound of every value (`f64`, 8 bytes per element, inputs included), the
+/// comparison's `f64` copies of an output's device and interpreter values (16), and the `.npy` bytes
+/// an input or output is written from (4).
+pub const BOUND_BYTES_PER_ELEMENT: u64 = 8;
+
+/// See [`BOUND_BYTES_PER_ELEMENT`]: the comparison's two `f64` copies of an output.
+pub const COMPARE_BYTES_PER_ELEMENT: u64 = 16;
+
+/// See [`BOUND_BYTES_PER_ELEMENT`]: the buffer a `.npy` file is written from.
+pub const NPY_BYTES_PER_ELEMENT: u64 = 4;
+
+/// What a run takes besides its tensors: the `mogec` and emulator executables, their libraries and
+/// the allocator's slack.
+pub const PROCESS_BYTES: u64 = 32 << 20;
+
 /// The environment variable overriding the host-memory budget of a run (bytes, or a number with a
 /// `K`, `M`, `G` or `T` suffix for powers of 1024).
 pub const MEMORY_ENV: &str = "MOGE_MEMORY_LIMIT";
@@ -41,6 +59,12 @@ pub const CACHE_DIR_ENV: &str = "MOGE_CACHE_DIR";
 
 /// The environment variable naming the C++ compiler of the emulator.
 pub const CXX_ENV: &str = "MOGE_CXX";
+
+/// The environment variable giving the time limit of one C++ compilation of the emulator, in seconds.
+pub const COMPILE_TIMEOUT_ENV: &str = "MOGE_COMPILE_TIMEOUT_SECS";
+
+/// The default time limit of one compilation: a kernel of 10,000 terms takes about 100 s in `g++ -O2`.
+pub const DEFAULT_COMPILE_TIMEOUT_SECS: u64 = 1200;
 
 /// The environment variable that, set to 1, copies the emulator's stdout and stderr to the host's.
 pub const ECHO_ENV: &str = "MOGE_EMU_ECHO";
@@ -149,7 +173,7 @@ impl RunFootprint {
     /// Checks every tensor against [`MAX_AXIS`] (device tensors only) and [`MAX_TENSOR_BYTES`], and
     /// the whole run against `budget`.
     pub fn check(&self, budget: &MemoryBudget) -> Result<(), LimitError> {
-        let mut total: u128 = 0;
+        let mut total: u128 = u128::from(PROCESS_BYTES);
         let mut parts = [0u128; 3];
         let mut largest: Option<(&str, &[i64], u128)> = None;
         for (what, shape, element_bytes, role) in &self.tensors {
@@ -177,8 +201,17 @@ impl RunFootprint {
                 Role::Buffer => (u128::from(EMULATOR_COPIES), 1),
                 Role::Interpreted => (1, 2),
             };
-            parts[part] += bytes * copies;
-            total += bytes * copies;
+            // Per element besides the copies: an input's (or value's) error bound and the `.npy`
+            // buffer of a written input; an output's comparison copies and `.npy` buffer.
+            let per_element = match role {
+                Role::Input => BOUND_BYTES_PER_ELEMENT + NPY_BYTES_PER_ELEMENT,
+                Role::Output => COMPARE_BYTES_PER_ELEMENT + NPY_BYTES_PER_ELEMENT,
+                Role::Buffer => 0,
+                Role::Interpreted => BOUND_BYTES_PER_ELEMENT,
+            };
+            let extra = tensor_bytes(shape, per_element);
+            parts[part] += bytes * copies + extra;
+            total += bytes * copies + extra;
             if largest.is_none_or(|(_, _, b)| bytes > b) {
                 largest = Some((what, shape, bytes));
             }
@@ -195,6 +228,7 @@ impl RunFootprint {
                 .zip(parts)
                 .filter(|(_, bytes)| *bytes > 0)
                 .map(|(what, bytes)| format!("{what} {bytes}"))
+                .chain([format!("processes {PROCESS_BYTES}")])
                 .collect::<Vec<_>>()
                 .join(" + "),
             budget: budget.bytes,
@@ -212,10 +246,16 @@ fn tensor_bytes(shape: &[i64], element_bytes: u64) -> u128 {
     })
 }
 
-/// `[16000000, 64]`.
+/// `[16000000, 64]`; past 16 axes (a shape read from a file can have thousands) the rest is
+/// counted: `[1, 1, ..., 1, ... (3000 axes)]`.
 pub fn shape_text(shape: &[i64]) -> String {
-    let sizes: Vec<String> = shape.iter().map(i64::to_string).collect();
-    format!("[{}]", sizes.join(", "))
+    const SHOWN: usize = 16;
+    let sizes: Vec<String> = shape.iter().take(SHOWN).map(i64::to_string).collect();
+    if shape.len() > SHOWN {
+        format!("[{}, ... ({} axes)]", sizes.join(", "), shape.len())
+    } else {
+        format!("[{}]", sizes.join(", "))
+    }
 }
 
 /// The value of environment variable `var`, `None` when it is unset; an error when it is set but
@@ -265,6 +305,76 @@ fn parse_timeout(text: &str) -> Result<u64, String> {
         return Err(format!("out of range; {expected}"));
     }
     Ok(value as u64)
+}
+
+/// The time limit of one C++ compilation of the emulator: `MOGE_COMPILE_TIMEOUT_SECS` (whole
+/// seconds in `1..=604800`), or [`DEFAULT_COMPILE_TIMEOUT_SECS`].
+pub fn compile_timeout() -> Result<Duration, EnvError> {
+    let Some(text) = env_value(COMPILE_TIMEOUT_ENV)? else {
+        return Ok(Duration::from_secs(DEFAULT_COMPILE_TIMEOUT_SECS));
+    };
+    parse_timeout(&text)
+        .map(Duration::from_secs)
+        .map_err(|expected| EnvError {
+            var: COMPILE_TIMEOUT_ENV,
+            value: text,
+            expected,
+        })
+}
+
+/// `MOGE_CXX` when set: it must name an executable file (a path with a `/`, or a command found in
+/// `PATH`), checked without running it.
+pub fn compiler() -> Result<Option<String>, EnvError> {
+    let Some(text) = env_value(CXX_ENV)? else {
+        return Ok(None);
+    };
+    let executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if text.contains('/') {
+        executable(Path::new(&text))
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(&text))))
+    };
+    if found {
+        Ok(Some(text))
+    } else {
+        Err(EnvError {
+            var: CXX_ENV,
+            expected: if text.contains('/') {
+                "not an executable file; expected a C++17 compiler such as g++".to_string()
+            } else {
+                "no executable of that name in PATH; expected a C++17 compiler such as g++"
+                    .to_string()
+            },
+            value: text,
+        })
+    }
+}
+
+/// `MOGE_CACHE_DIR/emulator` when `MOGE_CACHE_DIR` is set: created if needed, and checked to be a
+/// directory this process can write (a regular file, `/dev/full` or `/proc/self` is refused).
+pub fn cache_dir() -> Result<Option<PathBuf>, EnvError> {
+    let Some(text) = env_value(CACHE_DIR_ENV)? else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(&text).join("emulator");
+    let refuse = |why: String| EnvError {
+        var: CACHE_DIR_ENV,
+        value: text.clone(),
+        expected: format!("{why}; expected a directory moge can create and write"),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| refuse(format!("cannot create {}: {e}", dir.display())))?;
+    // Creating a directory can succeed where writing a file does not (a read-only mount): try it.
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| refuse(format!("cannot write in {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(Some(dir))
 }
 
 /// Whether `MOGE_EMU_ECHO` asks for the emulator's output: unset or `0` is off, `1` is on.
@@ -371,8 +481,9 @@ pub fn check_environment() -> Result<(), EnvError> {
     emulator_timeout()?;
     emulator_echo()?;
     memory_budget()?;
-    env_value(CACHE_DIR_ENV)?;
-    env_value(CXX_ENV)?;
+    compile_timeout()?;
+    cache_dir()?;
+    compiler()?;
     Ok(())
 }
 
@@ -460,7 +571,13 @@ mod tests {
         };
         assert_eq!(*largest, "input `logits` with shape [16000000, 64]");
         assert_eq!(*largest_bytes, 16_000_000 * 64 * 4);
-        assert_eq!(*total, (16_000_000 * 64 * 4 + 64 * 4) * 5);
+        // Per element: the f32 and its four emulator copies (20 bytes), its f64 error bound (8) and
+        // the .npy buffer a random input is written from (4); plus the processes themselves.
+        assert_eq!(
+            *total,
+            (16_000_000 * 64 + 64) * (4 * 5 + 8 + 4) + PROCESS_BYTES
+        );
+        assert!(err.to_string().contains("processes 33554432"), "{err}");
         assert!(err.to_string().contains("[16000000, 64]"), "{err}");
 
         let mut small = RunFootprint::default();

@@ -211,6 +211,41 @@ impl NpyReader {
     }
 }
 
+/// The names under which standard input is read: the one pipe an input may come from.
+const STDIN_PATHS: [&str; 3] = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
+
+/// Refuses a path that is neither a regular file nor standard input: opening a FIFO blocks until a
+/// writer comes (possibly never), and a device or socket has no end, so they are named instead.
+fn refuse_special(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if STDIN_PATHS.iter().any(|p| Path::new(p) == path) {
+        return Ok(());
+    }
+    // `metadata` follows symlinks and does not open the file, so it never blocks; a path that does
+    // not exist is left to `open`, which says so.
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(());
+    };
+    let file_type = meta.file_type();
+    let what = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {what}; inputs are regular files, or /dev/stdin for a pipe (mogec ... --input x=/dev/stdin < FILE)"),
+    ))
+}
+
 /// Opens `path` and reads its preamble and header (as far as the file has them), leaving the file
 /// positioned at the data.
 fn open_at_data(path: &Path) -> Result<(fs::File, Vec<u8>), NpyError> {
@@ -223,6 +258,7 @@ fn open_at_data(path: &Path) -> Result<(fs::File, Vec<u8>), NpyError> {
             },
         )
     };
+    refuse_special(path).map_err(io_error)?;
     let mut file = fs::File::open(path).map_err(io_error)?;
     // The longest preamble: magic (6), version (2), a u32 header length.
     let mut bytes = Vec::with_capacity(12);
@@ -378,7 +414,7 @@ fn read_data(path: &Path, file: fs::File, mut bytes: Vec<u8>) -> Result<Vec<u8>,
             return Err(at(
                 path,
                 NpyErrorKind::DataLength {
-                    shape: shape_tuple(&shape),
+                    shape: excerpt(&shape_tuple(&shape), QUOTE_LIMIT),
                     descr: elem.descr().to_string(),
                     expected: declared,
                     found: usize::try_from(data_len).unwrap_or(usize::MAX),
@@ -531,7 +567,7 @@ fn parse(bytes: &[u8]) -> Result<Tensor, NpyErrorKind> {
     let expected = count.and_then(|c| c.checked_mul(elem.size()));
     if expected != Some(data.len()) {
         return Err(NpyErrorKind::DataLength {
-            shape: shape_tuple(&shape),
+            shape: excerpt(&shape_tuple(&shape), QUOTE_LIMIT),
             descr: elem.descr().to_string(),
             expected: expected.unwrap_or(usize::MAX),
             found: data.len(),
@@ -630,9 +666,10 @@ enum Token {
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::Str(s) => write!(f, "'{s}'"),
+            // Pieces of a header quoted in a message: short and escaped, whatever the file holds.
+            Token::Str(s) => write!(f, "'{}'", excerpt(s, QUOTE_LIMIT)),
             Token::Int(n) => write!(f, "{n}"),
-            Token::Ident(s) => f.write_str(s),
+            Token::Ident(s) => f.write_str(&excerpt(s, QUOTE_LIMIT)),
             Token::Punct(c) => write!(f, "`{c}`"),
         }
     }
@@ -775,7 +812,12 @@ fn parse_header(header: &str) -> Result<(Elem, Vec<usize>), NpyErrorKind> {
                 }
                 shape = Some(dims);
             }
-            other => return Err(bad(format!("unexpected key '{other}'"))),
+            other => {
+                return Err(bad(format!(
+                    "unexpected key '{}'",
+                    excerpt(other, QUOTE_LIMIT)
+                )))
+            }
         }
         match next(&mut pos) {
             Some(Token::Punct(',')) => {}
@@ -799,8 +841,17 @@ fn parse_header(header: &str) -> Result<(Elem, Vec<usize>), NpyErrorKind> {
         "<f2" => Elem::F16,
         "<i4" => Elem::I32,
         "|b1" | "<b1" => Elem::Bool,
-        d if d.starts_with('>') && d.len() > 1 => return Err(NpyErrorKind::BigEndian { descr }),
-        _ => return Err(NpyErrorKind::UnsupportedDType { descr }),
+        // The descriptor is quoted short and escaped, like every piece of a header in a message.
+        d if d.starts_with('>') && d.len() > 1 => {
+            return Err(NpyErrorKind::BigEndian {
+                descr: excerpt(d, QUOTE_LIMIT),
+            })
+        }
+        d => {
+            return Err(NpyErrorKind::UnsupportedDType {
+                descr: excerpt(d, QUOTE_LIMIT),
+            })
+        }
     };
     if fortran {
         return Err(NpyErrorKind::FortranOrder);

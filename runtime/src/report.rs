@@ -9,7 +9,10 @@
 //!   `|got - expected| <= 2 B[i] + 1 ulp of the output dtype at expected[i]`: both the interpreter and
 //!   the device stay within `B` of the exact value, and their last roundings may differ by an ulp. This
 //!   is in units that fit each op: ulps of the output for elementwise ops, the sum of magnitudes for
-//!   sums, means and the row sums of softmax and RMSNorm;
+//!   sums, means and the row sums of softmax and RMSNorm. An infinite `B[i]` marks an
+//!   *overflow-dependent* element (a sum whose magnitudes exceed the `f32` range, whose value depends
+//!   on the order of summation: `inf`, NaN or finite): any value matches it, and the comparison counts
+//!   such elements ([`ToleranceUsed::Bound`]'s `overflow_dependent`);
 //! - an output computed through an op without a bound rule ([`Bound::NoRule`]; the ops the vector unit
 //!   does not run) falls back to the per-dtype [`Tolerance`] table:
 //!
@@ -20,7 +23,8 @@
 //! | `bf16` | 1e-5 | 1e-2 |
 //! | `i32` | 0 | 0 |
 //!
-//! Either way, NaN matches only NaN and an infinity only the same infinity. In JSON, non-finite numbers
+//! Either way (overflow-dependent elements aside), NaN matches only NaN and an infinity only the same
+//! infinity, and a non-finite mismatch makes the worst error / allowed ratio infinite. In JSON, non-finite numbers
 //! are the strings `"inf"`, `"-inf"` and `"nan"` (JSON has no literal for them).
 
 use std::fmt;
@@ -266,12 +270,26 @@ impl Tolerance {
 
     /// Whether `got` is close enough to `expected`.
     pub fn allows(&self, got: f64, expected: f64) -> bool {
-        within(got, expected, self.abs + self.rel * expected.abs())
+        within(got, expected, self.allowed(expected))
+    }
+
+    /// The largest difference allowed from `expected` (0 for a non-finite one, which must be matched
+    /// exactly).
+    fn allowed(&self, expected: f64) -> f64 {
+        if expected.is_finite() {
+            self.abs + self.rel * expected.abs()
+        } else {
+            0.0
+        }
     }
 }
 
 /// Whether `got` is within `allowed` of `expected`; NaN matches only NaN, an infinity only itself.
+/// An infinite `allowed` (an overflow-dependent element) matches any value, NaN and infinities included.
 fn within(got: f64, expected: f64, allowed: f64) -> bool {
+    if allowed == f64::INFINITY {
+        return true;
+    }
     if got.is_nan() || expected.is_nan() {
         return got.is_nan() && expected.is_nan();
     }
@@ -300,8 +318,14 @@ pub enum ToleranceUsed {
         ulps: f64,
         /// The largest allowed difference over the finite elements.
         max_allowed: f64,
-        /// The largest `|got - expected|` divided by its allowed difference (0 when all are equal).
+        /// The largest `|got - expected|` divided by its allowed difference (0 when all are equal);
+        /// infinite when a mismatching element is non-finite on either side. Overflow-dependent
+        /// elements are left out.
         max_err_ratio: f64,
+        /// Elements whose bound is infinite: a sum whose magnitudes exceed the finite range of
+        /// `f32` (or a value computed from one), which depends on the order of summation and may be
+        /// any finite value, `±inf` or NaN; any result matches them.
+        overflow_dependent: usize,
     },
     /// The per-dtype table, for outputs computed through `op`, which has no bound rule (`None`: no
     /// bound was asked for).
@@ -321,11 +345,13 @@ impl ToleranceUsed {
                 ulps,
                 max_allowed,
                 max_err_ratio,
+                overflow_dependent,
             } => json!({
                 "rule": "bound",
                 "formula": format!("2 B + {ulps} ulp"),
                 "max_allowed": number(*max_allowed),
                 "max_err_ratio": number(*max_err_ratio),
+                "overflow_dependent": overflow_dependent,
             }),
             ToleranceUsed::Table { tolerance, op } => json!({
                 "rule": "dtype",
@@ -344,10 +370,20 @@ impl fmt::Display for ToleranceUsed {
                 ulps,
                 max_allowed,
                 max_err_ratio,
-            } => write!(
-                f,
-                "2 B + {ulps} ulp from the graph, largest allowed {max_allowed:.3e}, worst error / allowed {max_err_ratio:.2e}"
-            ),
+                overflow_dependent,
+            } => {
+                write!(
+                    f,
+                    "2 B + {ulps} ulp from the graph, largest allowed {max_allowed:.3e}, worst error / allowed {max_err_ratio:.2e}"
+                )?;
+                if *overflow_dependent > 0 {
+                    write!(
+                        f,
+                        ", {overflow_dependent} overflow-dependent (their sums exceed the f32 range; any value matches)"
+                    )?;
+                }
+                Ok(())
+            }
             ToleranceUsed::Table { tolerance, op } => {
                 write!(f, "{tolerance}")?;
                 if let Some(op) = op {
@@ -454,7 +490,7 @@ pub fn compare_with(got: &Tensor, expected: &Tensor, tolerance: Tolerance) -> Co
             tolerance,
             op: None,
         },
-        |_, e| tolerance.abs + tolerance.rel * e.abs(),
+        |_, e| tolerance.allowed(e),
     )
 }
 
@@ -478,7 +514,7 @@ pub fn compare_bounded(got: &Tensor, expected: &Tensor, bound: &Bound) -> Compar
                     tolerance,
                     op: Some(op),
                 },
-                |_, e| tolerance.abs + tolerance.rel * e.abs(),
+                |_, e| tolerance.allowed(e),
             );
         }
         // A bound of the wrong length (a malformed caller) is no bound: demand exact equality.
@@ -495,14 +531,21 @@ pub fn compare_bounded(got: &Tensor, expected: &Tensor, bound: &Bound) -> Compar
             ulps: BOUND_ULPS,
             max_allowed: 0.0,
             max_err_ratio: 0.0,
+            overflow_dependent: 0,
         },
         allowed,
     );
     if comparison.layout_mismatch.is_none() {
         let (got_values, expected_values) = (values(got), values(expected));
         let (mut max_allowed, mut max_ratio) = (0.0f64, 0.0f64);
+        let mut overflow_dependent = 0;
         for (i, (&g, &e)) in got_values.iter().zip(&expected_values).enumerate() {
-            if g.is_finite() && e.is_finite() {
+            if elements.get(i).is_some_and(|b| b.is_infinite()) {
+                overflow_dependent += 1;
+            } else if !(g.is_finite() && e.is_finite() || within(g, e, allowed(i, e))) {
+                // A non-finite mismatch is infinitely far off, whatever the finite ones give.
+                max_ratio = f64::INFINITY;
+            } else if g.is_finite() && e.is_finite() {
                 let a = allowed(i, e);
                 max_allowed = max_allowed.max(a);
                 let diff = (g - e).abs();
@@ -515,6 +558,7 @@ pub fn compare_bounded(got: &Tensor, expected: &Tensor, bound: &Bound) -> Compar
             ulps: BOUND_ULPS,
             max_allowed,
             max_err_ratio: max_ratio,
+            overflow_dependent,
         };
     }
     comparison
@@ -774,6 +818,40 @@ mod tests {
         let json = c.to_json();
         assert_eq!(json["tolerance"]["rule"], "dtype");
         assert_eq!(json["tolerance"]["no_bound_rule_for"], "matmul");
+    }
+
+    #[test]
+    fn overflow_dependent_elements_match_anything_and_non_finite_mismatches_have_infinite_ratio() {
+        // Element 0: an overflow-dependent sum (infinite bound): inf against NaN matches. Element 1:
+        // an ordinary element 1e-7 off with a bound of 1e-6: ratio below 1. Element 2: expected inf,
+        // got a finite value: a mismatch whose ratio is infinite, not left out.
+        let expected = f32_tensor(DType::F32, vec![3], vec![f32::INFINITY, 1.0, f32::INFINITY]);
+        let got = f32_tensor(DType::F32, vec![3], vec![f32::NAN, 1.0 + 1e-7, 5.0]);
+        let bound = Bound::Elements(vec![f64::INFINITY, 1e-6, 0.0]);
+        let c = compare_bounded(&got, &expected, &bound);
+        assert_eq!(c.mismatches, 1);
+        let json = c.to_json();
+        assert_eq!(json["tolerance"]["overflow_dependent"], 1);
+        assert_eq!(json["tolerance"]["max_err_ratio"], "inf");
+        assert!(c.to_string().contains("1 overflow-dependent"), "{c}");
+        // Without the non-finite mismatch the ratio is that of element 1 alone.
+        let got = f32_tensor(
+            DType::F32,
+            vec![3],
+            vec![f32::NEG_INFINITY, 1.0 + 1e-7, f32::INFINITY],
+        );
+        let c = compare_bounded(&got, &expected, &bound);
+        let ratio = c.to_json()["tolerance"]["max_err_ratio"].as_f64().unwrap();
+        let diff = f64::from(1.0f32 + 1e-7) - 1.0;
+        assert!(
+            (ratio - diff / (2e-6 + f64::powi(2.0, -23))).abs() < 1e-9,
+            "{ratio}"
+        );
+        // The dtype table never reads an infinite expected value as an infinite allowance.
+        let expected = f32_tensor(DType::F32, vec![1], vec![f32::INFINITY]);
+        let got = f32_tensor(DType::F32, vec![1], vec![f32::NAN]);
+        assert_eq!(compare(&got, &expected).mismatches, 1);
+        assert!(!Tolerance::for_dtype(DType::F32).allows(f64::NAN, f64::INFINITY));
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //!   few ulps for the device's approximations of transcendental functions ([`EXP_ULPS`] and friends);
 //!   `maximum`, `minimum`, `relu`, `abs`, `neg`, `select`, `reshape` and `gather` move values, so they
 //!   move bounds;
-//! - `sum`: the operands' bounds plus `(n - 1) u sum|x|` (Higham's bound for any order of summation),
-//!   `mean` the same divided by `n`;
+//! - `sum`: the operands' bounds plus `(n - 1) u sum|x|` (Higham's bound for any order of summation
+//!   in which no partial sum overflows), `mean` the same divided by `n`; when the finite magnitudes
+//!   can overflow `f32` the result depends on the order (`inf`, NaN or finite) and the bound is
+//!   infinite ("overflow-dependent"), as is every bound computed from it;
 //! - `softmax`, `log_softmax`, `rms_norm`: bounds of the same form through their definitions, with the
 //!   row sums bounded as `sum`;
 //! - `max`, `min`, `topk`/`group_topk` values: the bound of the selected element; indices, masks and
@@ -87,13 +89,36 @@ fn rounding(dtype: DType, y: f64) -> f64 {
     }
 }
 
-/// A NaN bound (an indeterminate form such as `inf * 0` in a rule) is taken as 0: the comparison then
-/// demands equality, which non-finite values need anyway.
-fn clean(b: f64) -> f64 {
-    if b.is_nan() {
-        0.0
-    } else {
+/// Whether an `f32` sum of `n` terms whose finite magnitudes add up to `magnitude` may overflow in some
+/// order of summation: a partial sum is at most `magnitude` grown by `n - 1` roundings. Such a sum is
+/// order-dependent (one order gives `inf`, another `inf - inf = NaN`, another a finite value), so its
+/// bound is infinite: "overflow-dependent".
+fn overflows(magnitude: f64, n: f64) -> bool {
+    magnitude * (1.0 + (n - 1.0).max(0.0) * F32_UNIT) > f64::from(f32::MAX)
+}
+
+/// `b`, or 0 when it is not finite: in a rule that marks overflow with an infinite bound, any other
+/// non-finite bound comes from a non-finite value that every implementation computes alike.
+fn finite_or_zero(b: f64) -> f64 {
+    if b.is_finite() {
         b
+    } else {
+        0.0
+    }
+}
+
+/// A bound as the comparison reads it. An infinite bound means "overflow-dependent" (see
+/// [`overflows`]), so it stays infinite only when it descends from such a sum (`unbounded`: an operand
+/// has an infinite bound); otherwise an infinite or NaN bound comes from a rule evaluated at a
+/// non-finite value (`exp(inf)`, `inf * 0`), which every implementation computes alike, and is taken as
+/// 0: the comparison then demands equality, which non-finite values need anyway.
+fn clean(b: f64, unbounded: bool) -> f64 {
+    if b.is_finite() {
+        b
+    } else if unbounded {
+        f64::INFINITY
+    } else {
+        0.0
     }
 }
 
@@ -186,15 +211,34 @@ impl Bounds {
         if result_tensors.len() != data.results.len() {
             vec![Bound::NoRule(data.kind.name()); data.results.len()]
         } else {
+            let unbounded = arg_bounds.iter().any(|b| b.iter().any(|x| x.is_infinite()));
             match propagate(&data.kind, &tensors, &arg_bounds, &result_tensors) {
                 Some(bounds) => bounds
                     .into_iter()
-                    .map(|b| Bound::Elements(b.into_iter().map(clean).collect()))
+                    .map(|b| {
+                        let own = b.iter().any(|x| x.is_infinite()) && overflow_rule(&data.kind);
+                        Bound::Elements(
+                            b.into_iter()
+                                .map(|x| clean(x, unbounded || (own && x == f64::INFINITY)))
+                                .collect(),
+                        )
+                    })
                     .collect(),
                 None => vec![Bound::NoRule(data.kind.name()); data.results.len()],
             }
         }
     }
+}
+
+/// Whether the rule of `kind` marks an overflow-dependent sum with an infinite bound.
+fn overflow_rule(kind: &OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::Reduce {
+            op: ReduceOp::Sum | ReduceOp::Mean,
+            ..
+        } | OpKind::RmsNorm { .. }
+    )
 }
 
 /// The rule table: the bounds of the results of an op of `kind` on `args` (with bounds `b`) giving
@@ -294,8 +338,18 @@ fn propagate(
                         }
                         ReduceOp::Sum | ReduceOp::Mean => {
                             let moved: f64 = (0..s.n).map(|r| b[0][at(r)]).sum();
-                            let magnitude: f64 = (0..s.n).map(|r| x[at(r)].abs()).sum();
-                            let sum = moved + (n - 1.0).max(0.0) * F32_UNIT * magnitude;
+                            let finite: f64 = (0..s.n)
+                                .map(|r| x[at(r)].abs())
+                                .filter(|m| m.is_finite())
+                                .sum();
+                            let sum = if overflows(finite, n) || moved.is_infinite() {
+                                f64::INFINITY
+                            } else {
+                                // An infinite term makes the sum non-finite in every order (the
+                                // comparison then demands the same non-finite value): only the
+                                // finite terms' roundings count, and a non-finite bound is 0.
+                                finite_or_zero(moved + (n - 1.0).max(0.0) * F32_UNIT * finite)
+                            };
                             if *op == ReduceOp::Mean {
                                 sum / n
                             } else {
@@ -311,7 +365,8 @@ fn propagate(
                 .zip(&y)
                 .map(|(bound, &y)| match op {
                     ReduceOp::Max | ReduceOp::Min => bound,
-                    _ => bound + rounding(dtype, y) + half_ulp(DType::F32, y),
+                    _ if bound.is_infinite() => bound,
+                    _ => finite_or_zero(bound + rounding(dtype, y) + half_ulp(DType::F32, y)),
                 })
                 .collect())
         }
@@ -369,6 +424,14 @@ fn propagate(
                     let squares: f64 = (0..h).map(|i| x[at(i)] * x[at(i)]).sum();
                     let moved: f64 = (0..h).map(|i| 2.0 * x[at(i)].abs() * b[0][at(i)]).sum();
                     let inner = squares / h as f64 + eps;
+                    let finite: f64 = (0..h)
+                        .map(|i| x[at(i)] * x[at(i)])
+                        .filter(|m| m.is_finite())
+                        .sum();
+                    if overflows(finite, h as f64) || moved.is_infinite() {
+                        out[row * h..(row + 1) * h].fill(f64::INFINITY);
+                        continue;
+                    }
                     // Relative error of the mean square (sum of squares, division, + eps), then half
                     // of it for the square root, plus the root's own ulps.
                     let rel_inner = moved / h as f64 / inner + (h as f64 + 3.0) * F32_UNIT;
@@ -376,10 +439,12 @@ fn propagate(
                     let root = inner.sqrt();
                     for i in 0..h {
                         let yi = y[at(i)];
-                        out[at(i)] = yi.abs() * (rel_root + 2.0 * F32_UNIT)
-                            + b[0][at(i)] * w[i].abs() / root
-                            + x[at(i)].abs() / root * b[1][i]
-                            + rounding(dtype, yi);
+                        out[at(i)] = finite_or_zero(
+                            yi.abs() * (rel_root + 2.0 * F32_UNIT)
+                                + b[0][at(i)] * w[i].abs() / root
+                                + x[at(i)].abs() / root * b[1][i]
+                                + rounding(dtype, yi),
+                        );
                     }
                 }
             }

@@ -280,8 +280,20 @@ fn check_len(shape: &[usize], found: usize) -> Result<(), TensorError> {
     Ok(())
 }
 
-/// Formats a runtime shape as `[2, 3]`.
+/// Most axes of a shape a message shows: a shape read from a file can have thousands.
+const SHOWN_AXES: usize = 16;
+
+/// Formats a runtime shape as `[2, 3]` (for messages: past [`SHOWN_AXES`] axes, the rest is
+/// counted, `[1, 1, ..., 1, ... (3000 axes)]`).
 pub(crate) fn fmt_shape(shape: &[usize]) -> String {
-    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("[{}]", parts.join(", "))
+    let parts: Vec<String> = shape
+        .iter()
+        .take(SHOWN_AXES)
+        .map(|d| d.to_string())
+        .collect();
+    if shape.len() > SHOWN_AXES {
+        format!("[{}, ... ({} axes)]", parts.join(", "), shape.len())
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
 }

@@ -57,8 +57,7 @@ fn toolchain() -> Result<&'static Toolchain, EmuError> {
     if let Some(toolchain) = TOOLCHAIN.get() {
         return Ok(toolchain);
     }
-    let compiler =
-        crate::limits::env_value(crate::limits::CXX_ENV)?.unwrap_or_else(|| String::from("g++"));
+    let compiler = crate::limits::compiler()?.unwrap_or_else(|| String::from("g++"));
     let output = Command::new(&compiler)
         .arg("--version")
         .stdin(Stdio::null())
@@ -124,19 +123,8 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), EmuError> {
 /// used or is an error; without it the first default that can be created is used.
 fn cache_dir() -> Result<PathBuf, EmuError> {
     let mut candidates = Vec::new();
-    if let Some(dir) = crate::limits::env_value(crate::limits::CACHE_DIR_ENV)? {
-        let dir = PathBuf::from(dir).join("emulator");
-        return match fs::create_dir_all(&dir) {
-            Ok(()) => Ok(dir),
-            Err(error) => Err(EmuError::io(
-                format!(
-                    "creating the cache directory {} (from {})",
-                    dir.display(),
-                    crate::limits::CACHE_DIR_ENV
-                ),
-                error,
-            )),
-        };
+    if let Some(dir) = crate::limits::cache_dir()? {
+        return Ok(dir);
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         candidates.push(PathBuf::from(dir).join("moge"));
@@ -213,26 +201,56 @@ fn key_lock(key: &str) -> Arc<Mutex<()>> {
     map.entry(key.to_string()).or_default().clone()
 }
 
-/// Runs the compiler; on failure returns its stderr with `source_path` shown as `shown_as`.
+/// Runs the compiler, which must write `output`, within `MOGE_COMPILE_TIMEOUT_SECS` (its process
+/// group is killed after it); on failure returns its stderr with `source_path` shown as `shown_as`.
 fn run_compiler(
     toolchain: &Toolchain,
     args: &[&std::ffi::OsStr],
     source_path: &Path,
     shown_as: &str,
+    output: &Path,
 ) -> Result<(), EmuError> {
-    let output = Command::new(&toolchain.compiler)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| EmuError::NoCompiler {
+    let limit = crate::limits::compile_timeout()?;
+    let mut command = Command::new(&toolchain.compiler);
+    command.args(args).stdin(Stdio::null());
+    // A slow compile (g++ spends about 100 s on a 10,000-term kernel) says so on stderr, so that a
+    // long wait is not taken for a hang.
+    let progress = |elapsed: std::time::Duration| {
+        eprintln!(
+            "note: compiling {shown_as} with `{}`: {} s so far (limit {} s, {})",
+            toolchain.compiler,
+            elapsed.as_secs(),
+            limit.as_secs(),
+            crate::limits::COMPILE_TIMEOUT_ENV
+        );
+    };
+    let finished = super::process::run_tool(command, limit, progress).map_err(|error| {
+        EmuError::NoCompiler {
             compiler: toolchain.compiler.clone(),
             reason: error.to_string(),
-        })?;
-    if output.status.success() {
+        }
+    })?;
+    let Some((status, stderr)) = finished else {
+        return Err(EmuError::CompileTimeout {
+            compiler: toolchain.compiler.clone(),
+            seconds: limit.as_secs(),
+        });
+    };
+    if status.success() {
+        // A "compiler" that exits 0 without writing its output (`MOGE_CXX=/bin/true`) is no compiler.
+        if !output.is_file() {
+            return Err(EmuError::NoCompiler {
+                compiler: toolchain.compiler.clone(),
+                reason: format!(
+                    "it exited with success compiling {shown_as} but wrote no output file {}",
+                    output.display()
+                ),
+            });
+        }
         return Ok(());
     }
     let stderr =
-        String::from_utf8_lossy(&output.stderr).replace(&*source_path.to_string_lossy(), shown_as);
+        String::from_utf8_lossy(&stderr).replace(&*source_path.to_string_lossy(), shown_as);
     Err(EmuError::Compile { stderr })
 }
 
@@ -256,10 +274,11 @@ fn launcher_object(toolchain: &Toolchain, dir: &Path) -> Result<PathBuf, EmuErro
         std::ffi::OsStr::new("-o"),
         temporary.as_os_str(),
     ]);
-    let result = run_compiler(toolchain, &args, &source, "launcher.cpp").and_then(|()| {
-        fs::rename(&temporary, &object)
-            .map_err(|e| EmuError::io(format!("renaming {}", temporary.display()), e))
-    });
+    let result =
+        run_compiler(toolchain, &args, &source, "launcher.cpp", &temporary).and_then(|()| {
+            fs::rename(&temporary, &object)
+                .map_err(|e| EmuError::io(format!("renaming {}", temporary.display()), e))
+        });
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
     }
@@ -306,10 +325,11 @@ pub(super) fn compile(source: &str) -> Result<CompiledKernel, EmuError> {
         std::ffi::OsStr::new("-rdynamic"),
         std::ffi::OsStr::new("-ldl"),
     ]);
-    let result = run_compiler(toolchain, &args, &source_path, "kernel.cpp").and_then(|()| {
-        fs::rename(&temporary, &executable)
-            .map_err(|e| EmuError::io(format!("renaming {}", temporary.display()), e))
-    });
+    let result =
+        run_compiler(toolchain, &args, &source_path, "kernel.cpp", &temporary).and_then(|()| {
+            fs::rename(&temporary, &executable)
+                .map_err(|e| EmuError::io(format!("renaming {}", temporary.display()), e))
+        });
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
         let _ = fs::remove_file(&source_path);

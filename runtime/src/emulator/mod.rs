@@ -20,7 +20,8 @@
 //! `$XDG_CACHE_HOME/moge` or `~/.cache/moge`), `MOGE_EMU_TIMEOUT_SECS` (1 to 604800, default 300),
 //! `MOGE_EMU_ECHO` (`1`: the kernel process's stdout and stderr are copied to the host's stderr),
 //! `MOGE_EMU_CHECK` (`off`, `races`, `races,no-v-barrier`; the checking mode of launches made through the
-//! backend, see [`CheckMode`]).
+//! backend, see [`CheckMode`]),
+//! `MOGE_COMPILE_TIMEOUT_SECS` (1 to 604800, default 1200: one compilation's time limit).
 
 mod cache;
 mod process;
@@ -234,6 +235,14 @@ pub enum EmuError {
     Compile {
         /// The compiler's messages (the source file is named `kernel.cpp`).
         stderr: String,
+    },
+    /// The C++ compiler ran longer than `MOGE_COMPILE_TIMEOUT_SECS` and was killed.
+    #[error("the C++ compiler `{compiler}` did not finish within {seconds} s; it and every process it started were killed (set MOGE_COMPILE_TIMEOUT_SECS to wait longer)")]
+    CompileTimeout {
+        /// The compiler command.
+        compiler: String,
+        /// The time limit.
+        seconds: u64,
     },
     /// One or more checks failed while the kernel ran.
     #[error("{}", violations_text(.violations, *.total))]

@@ -232,6 +232,73 @@ fn tail(bytes: &[u8]) -> String {
     format!("...{}", &text[start..])
 }
 
+/// How long a tool (the C++ compiler) runs before [`run_tool`] first reports progress (then again
+/// each time the time elapsed doubles).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Runs `command` (a tool such as the C++ compiler; stdout is dropped) in a process group of its
+/// own, killed with its descendants after `limit`, calling `progress` with the time elapsed after
+/// [`PROGRESS_EVERY`], twice that, four times... Returns the exit status and stderr, or `None` when it was killed for running
+/// too long; an error when it could not be started.
+pub(super) fn run_tool(
+    command: Command,
+    limit: Duration,
+    progress: impl FnMut(Duration),
+) -> Result<Option<(ExitStatus, Vec<u8>)>, std::io::Error> {
+    run_tool_noting(command, limit, PROGRESS_EVERY, progress)
+}
+
+/// [`run_tool`] with the first progress note after `first_note`.
+fn run_tool_noting(
+    mut command: Command,
+    limit: Duration,
+    first_note: Duration,
+    mut progress: impl FnMut(Duration),
+) -> Result<Option<(ExitStatus, Vec<u8>)>, std::io::Error> {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = command.spawn()?;
+    let slot = register(child.id());
+    let stderr = Pipe::read(child.stderr.take());
+    let started = Instant::now();
+    let mut next_note = first_note;
+    let mut pause = Duration::from_millis(1);
+    let exited = loop {
+        match has_exited(&child) {
+            Ok(true) => break true,
+            Ok(false) => {}
+            Err(error) => {
+                kill_group(child.id());
+                if let Some(slot) = slot {
+                    slot.store(0, Ordering::SeqCst);
+                }
+                let _ = child.wait();
+                return Err(error);
+            }
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= limit {
+            break false;
+        }
+        if elapsed >= next_note {
+            progress(elapsed);
+            next_note *= 2;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    // Whatever the tool left running (a daemon holding its pipes) goes with it.
+    kill_group(child.id());
+    if let Some(slot) = slot {
+        slot.store(0, Ordering::SeqCst);
+    }
+    let status = child.wait()?;
+    let stderr = stderr.take(PIPE_GRACE);
+    Ok(exited.then_some((status, stderr)))
+}
+
 /// Runs `compiled` on `launch` in a child process, killed with its descendants after `limit`; with
 /// `echo`, the child's stdout and stderr are copied to this process's stderr.
 pub(super) fn run(
@@ -386,6 +453,45 @@ pub(super) fn run(
 mod tests {
     use super::*;
 
+    /// Taken by the tests that start process groups: `kill_running` kills every registered group,
+    /// tools included, so they must not overlap.
+    static GROUPS: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_slow_tool_notes_its_progress_and_one_over_its_limit_is_killed_with_its_group() {
+        let _serial = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+        // Notes at 0.1, 0.2, 0.4 s of a 0.7 s tool, each time at or after its due time.
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo warning >&2; sleep 0.7"]);
+        let mut notes = Vec::new();
+        let done = run_tool_noting(
+            command,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            |t| notes.push(t),
+        )
+        .expect("sh runs");
+        let (status, stderr) = done.expect("finished within its limit");
+        assert!(status.success());
+        assert_eq!(stderr, b"warning\n");
+        // (A fourth, at 0.8 s, only if the machine is slow to run the tool.)
+        assert!((3..=4).contains(&notes.len()), "{notes:?}");
+        for (note, due) in notes.iter().zip([100, 200, 400]) {
+            assert!(*note >= Duration::from_millis(due), "{notes:?}");
+        }
+        // A tool (and a child of its own holding its stderr) past its limit: killed, not waited for.
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 60 & sleep 60"]);
+        let started = Instant::now();
+        let done = run_tool(command, Duration::from_millis(300), |_| {}).expect("sh runs");
+        assert!(done.is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     /// A kernel that starts a background `sleep` holding its pipes, then never returns.
     const HANGS: &str = r#"
 #include "kernel_operator.h"
@@ -402,6 +508,7 @@ extern "C" __global__ __aicore__ void hangs(GM_ADDR x, GM_ADDR workspace, GM_ADD
     // kernel of the process, so it must not share the process with other launches.
     #[test]
     fn running_kernels_are_killed_with_their_descendants_from_outside() {
+        let _serial = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
         let compiled = super::super::compile(HANGS).expect("the kernel compiles");
         let launch = std::thread::spawn(move || {
             let started = Instant::now();

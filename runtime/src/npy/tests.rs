@@ -400,9 +400,37 @@ fn only_the_declared_data_is_read() {
         "{msg}"
     );
     let _ = fs::remove_file(&path);
-    // A device that never ends is not read to its end: /dev/zero fails at its first bytes.
+    // A device that never ends is not read at all: /dev/zero is refused as a device.
     let msg = read_npy(Path::new("/dev/zero")).unwrap_err().to_string();
-    assert!(msg.contains("not a .npy file"), "{msg}");
+    assert!(msg.contains("it is a device"), "{msg}");
+}
+
+#[test]
+fn fifos_devices_and_directories_are_refused_without_blocking() {
+    // A FIFO with no writer: opening it would block forever. It must be refused at once (the read
+    // runs on a thread so that a regression fails the test instead of hanging it).
+    let fifo = temp_path("fifo");
+    let _ = fs::remove_file(&fifo);
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) reads the NUL-terminated path only.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (send, receive) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = send.send(read_npy_shape(&path).map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let msg = receive
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a FIFO is refused, not opened")
+        .unwrap_err();
+    assert!(msg.contains("it is a FIFO (named pipe)"), "{msg}");
+    assert!(msg.contains("/dev/stdin"), "{msg}");
+    let _ = fs::remove_file(&fifo);
+    for (path, what) in [("/dev/null", "a device"), ("/tmp", "a directory")] {
+        let err = read_npy(Path::new(path)).unwrap_err();
+        assert!(matches!(err.kind, NpyErrorKind::Io { .. }), "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
 }
 
 #[test]
@@ -420,4 +448,71 @@ fn a_reader_checks_the_header_then_reads_the_data_of_the_same_open_file() {
     fs::write(&path, b"junk").unwrap();
     assert_eq!(reader.read_as(DType::F32).unwrap(), t);
     let _ = fs::remove_file(&path);
+}
+
+#[test]
+fn every_quoted_piece_of_a_header_is_short() {
+    // Generated headers: a long string (up to 20,000 characters, with control and non-ASCII ones)
+    // in each place a header's text can reach a message: the dtype, a big-endian dtype, a key, a
+    // value of the wrong kind, a word, a token after the dict. Every message stays short and says
+    // how long the piece was.
+    let mut state = 0x5eed_u64;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for case in 0..60 {
+        let len = 200 + (next() % 20_000) as usize;
+        let piece: String = (0..len)
+            .map(|i| match (next() % 50, i) {
+                (0, _) => '\u{7}',
+                (1, _) => '\u{e9}',
+                _ => 'x',
+            })
+            .collect();
+        let word: String = "x".repeat(len);
+        let dict = match case % 6 {
+            0 => format!("{{'descr': '<{piece}', 'fortran_order': False, 'shape': (1,), }}"),
+            1 => format!("{{'descr': '>{piece}', 'fortran_order': False, 'shape': (1,), }}"),
+            2 => format!("{{'{piece}': '<f4', 'fortran_order': False, 'shape': (1,), }}"),
+            3 => format!("{{'descr': '<f4', 'fortran_order': '{piece}', 'shape': (1,), }}"),
+            4 => format!("{{'descr': '<f4', 'fortran_order': {word}, 'shape': (1,), }}"),
+            _ => format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }} '{piece}'"),
+        };
+        let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+        let header = format!("{dict}\n");
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        let msg = read_npy_bytes(&bytes).unwrap_err().to_string();
+        assert!(
+            msg.len() < 600,
+            "case {case}: {} characters: {msg}",
+            msg.len()
+        );
+        assert!(
+            !msg.contains('\u{7}') && !msg.contains('\u{e9}'),
+            "case {case}: {msg}"
+        );
+        assert!(msg.contains("characters in all)"), "case {case}: {msg}");
+    }
+}
+
+#[test]
+fn a_shape_of_thousands_of_axes_is_quoted_short() {
+    // 3000 axes of 1 and 4 bytes of data where the shape needs 4: fine; with none, the data length
+    // error quotes the shape, cut short.
+    let dims = vec!["1"; 3000].join(",");
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims},), }}\n");
+    let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    let msg = read_npy_bytes(&bytes).unwrap_err().to_string();
+    assert!(msg.len() < 400, "{} characters: {msg}", msg.len());
+    assert!(msg.contains("characters in all)"), "{msg}");
+    bytes.extend_from_slice(&[0; 4]);
+    assert_eq!(read_npy_bytes(&bytes).unwrap().shape.len(), 3000);
 }

@@ -68,9 +68,13 @@ Environment (a variable that is set but unusable is a usage error):
                          anything is allocated.
   MOGE_EMU_TIMEOUT_SECS  time limit of one emulator launch, 1 to 604800 s (default 300); the
                          kernel's process and every process it started are killed after it
+  MOGE_COMPILE_TIMEOUT_SECS  time limit of one C++ compilation, 1 to 604800 s (default 1200);
+                         the compiler and every process it started are killed after it; a
+                         compile taking over 10 s prints a progress note
   MOGE_CACHE_DIR         cache of compiled emulator kernels (default $XDG_CACHE_HOME/moge or
-                         ~/.cache/moge)
-  MOGE_CXX               C++ compiler of the emulator (default g++)
+                         ~/.cache/moge); must be a directory moge can create and write
+  MOGE_CXX               C++ compiler of the emulator (default g++); must be an executable
+                         file, or a command in PATH
   MOGE_EMU_ECHO          1: copy the emulator process's stdout and stderr to stderr";
 
 /// The moge kernel compiler: checks, specializes, evaluates and compiles `#[moge::kernel]` functions
@@ -157,7 +161,9 @@ enum Command {
                       DIR/NAME.npy (named as eval names them), random inputs as DIR/PARAM.npy, and \
                       DIR/report.json holds the device kernels, block dim, GM bytes read and written, \
                       UB use, wall time and, per output, max_abs_err, max_rel_err, mismatches \
-                      (elements beyond the tolerance of the output's dtype) and the tolerance used. \
+                      (elements beyond the tolerance: 2 B + 1 ulp of the output's dtype, B the element's \
+                      error bound from the graph, README \"Numeric rules\"; the per-dtype table for \
+                      outputs computed through an op without a bound rule) and the tolerance used. \
                       The files are written only when the run finished (also when an output is beyond \
                       tolerance), never over an input file. Exits with 1 when any output is beyond \
                       tolerance.",

@@ -30,6 +30,22 @@ pub fn read(path: &Path) -> Result<Source, Error> {
         path: display.clone(),
         source,
     };
+    // Opening a FIFO blocks until a writer comes, possibly never: refused unless it is standard
+    // input (`mogec check /dev/stdin < k.rs`). `metadata` does not open the file.
+    let is_stdin = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]
+        .iter()
+        .any(|p| Path::new(p) == path);
+    if !is_stdin {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(path)
+            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is a FIFO or socket; give a regular file, or /dev/stdin for a pipe",
+            )));
+        }
+    }
     let file = File::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
     file.take(MAX_SOURCE_BYTES + 1)

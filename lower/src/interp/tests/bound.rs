@@ -179,3 +179,53 @@ fn ops_without_a_rule_taint_what_they_feed() {
     // A parameter returned as it is has no error at all.
     assert_eq!(bounds[2], Bound::Elements(vec![0.0; 4]));
 }
+
+#[test]
+fn sums_whose_magnitudes_overflow_are_marked_order_dependent() {
+    // Generated rows: two or more values near +-f32::MAX/1.2 (the magnitudes exceed the range), or one
+    // infinity among small values (inf in every order), or small values only.
+    let mut rng = SplitMix64::new(5);
+    let (rows, n) = (30, 8);
+    let mut data = uniform(&mut rng, rows * n, 1.0);
+    let mut kind = Vec::new();
+    for (r, row) in data.chunks_mut(n).enumerate() {
+        match r % 3 {
+            0 => {
+                row[0] = 2.8e38;
+                row[1 + r % (n - 1)] = if r % 2 == 0 { -2.8e38 } else { 2.8e38 };
+            }
+            1 => row[r % n] = f32::INFINITY,
+            _ => {}
+        }
+        kind.push(r % 3);
+    }
+    let x = f32t(&[rows, n], &data);
+    for op in [ReduceOp::Sum, ReduceOp::Mean] {
+        let kernel = single_op_kernel(
+            OpKind::Reduce {
+                op,
+                axis: 1,
+                keep_dim: false,
+            },
+            &[&x],
+            vec![lty(DType::F32, &[rows])],
+        );
+        let (_, bounds) = eval_with_bounds(&kernel, std::slice::from_ref(&x)).unwrap();
+        for (r, &b) in elements(&bounds[0]).iter().enumerate() {
+            assert_eq!(b.is_infinite(), kind[r] == 0, "row {r}: {b}");
+            assert!(!b.is_nan(), "row {r}");
+        }
+    }
+    // Along the other axis: column 0 holds ten values of 2.8e38, whose magnitudes overflow too.
+    let kernel = single_op_kernel(
+        OpKind::Reduce {
+            op: ReduceOp::Sum,
+            axis: 0,
+            keep_dim: false,
+        },
+        &[&x],
+        vec![lty(DType::F32, &[n])],
+    );
+    let (_, bounds) = eval_with_bounds(&kernel, std::slice::from_ref(&x)).unwrap();
+    assert!(elements(&bounds[0]).iter().any(|b| b.is_infinite()));
+}
