@@ -63,6 +63,9 @@ pub const CXX_ENV: &str = "MOGE_CXX";
 /// The environment variable giving the time limit of one C++ compilation of the emulator, in seconds.
 pub const COMPILE_TIMEOUT_ENV: &str = "MOGE_COMPILE_TIMEOUT_SECS";
 
+/// The variable naming the emulator's checking mode.
+pub const CHECK_ENV: &str = "MOGE_EMU_CHECK";
+
 /// The default time limit of one compilation: a kernel of 10,000 terms takes about 100 s in `g++ -O2`.
 pub const DEFAULT_COMPILE_TIMEOUT_SECS: u64 = 1200;
 
@@ -484,7 +487,21 @@ pub fn check_environment() -> Result<(), EnvError> {
     compile_timeout()?;
     cache_dir()?;
     compiler()?;
+    emulator_check()?;
     Ok(())
+}
+
+/// The emulator's checking mode: `MOGE_EMU_CHECK` (`off`, `races`, `races,no-v-barrier`), or the
+/// default when unset.
+pub fn emulator_check() -> Result<crate::emulator::CheckMode, EnvError> {
+    match env_value(CHECK_ENV)? {
+        None => Ok(crate::emulator::CheckMode::default()),
+        Some(text) => crate::emulator::CheckMode::parse(text.trim()).ok_or(EnvError {
+            var: CHECK_ENV,
+            value: text,
+            expected: "expected off, races or races,no-v-barrier".to_string(),
+        }),
+    }
 }
 
 /// The meaning of a signal that killed a process, for messages: `SIGKILL, probably out of memory`.

@@ -112,10 +112,7 @@ impl CheckMode {
 
     /// `MOGE_EMU_CHECK`, or the default when it is unset.
     pub fn from_env() -> Result<CheckMode, EmuError> {
-        match std::env::var("MOGE_EMU_CHECK") {
-            Err(_) => Ok(CheckMode::default()),
-            Ok(value) => CheckMode::parse(&value).ok_or(EmuError::CheckMode { value }),
-        }
+        crate::limits::emulator_check().map_err(|e| EmuError::CheckMode { value: e.value })
     }
 
     fn bits(self) -> u32 {
