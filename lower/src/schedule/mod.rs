@@ -16,6 +16,7 @@
 
 pub mod alloc;
 pub mod budget;
+pub mod cube;
 pub mod layout;
 pub mod lower_vector;
 pub mod sync;
@@ -65,6 +66,9 @@ pub enum LowerError {
     /// The kernel does not fit the target's on-chip memory.
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    /// A matmul the cube path cannot take (dtypes, hints, budgets, dims).
+    #[error(transparent)]
+    Cube(#[from] cube::CubeError),
     /// The lowered kernel IR failed verification (a compiler bug).
     #[error("internal error: kernel `{kernel}` failed verification:\n{errors}\n{ir}")]
     Verify {
@@ -145,6 +149,9 @@ pub fn schedule_kernel(
         });
     }
     check_names(kernel)?;
+    // Matmul ops are checked (dtypes, hints against the L1/L0 budgets, dims) before partitioning, so
+    // a bad one gets its own located error rather than the general refusal.
+    cube::check_matmuls(kernel, target)?;
     let groups = crate::opt::partition(kernel)?;
     let mut out = Vec::new();
     for (index, group) in groups.iter().enumerate() {
