@@ -343,6 +343,8 @@ fn launch_stray(
         source: STRAY_PROCESSES,
         kernel,
         block_dim: 1,
+        core_type: moge_runtime::emulator::CoreType::Aiv,
+        check: moge_runtime::emulator::CheckMode::default(),
         args: vec![GmArg {
             name: "x".to_string(),
             bytes: vec![0; 256],

@@ -208,6 +208,9 @@ impl Backend for EmulatorBackend {
             source: launch.kernel.source,
             kernel: launch.kernel.name,
             block_dim: launch.block_dim,
+            core_type: emulator::CoreType::from_manifest(launch.kernel.core_type)
+                .unwrap_or_default(),
+            check: emulator::CheckMode::from_env()?,
             args: launch
                 .args
                 .into_iter()
@@ -239,15 +242,18 @@ impl Backend for EmulatorBackend {
     }
 }
 
-/// The emulator runs vector (AIV) kernels and cube-only (AIC) kernels; MIX kernels need AIC and AIV
-/// cores running together, which it does not model yet.
+/// The emulator runs vector (AIV), cube (AIC) and MIX_AIC_1_2 (`mix`: one AIC and two AIVs per block)
+/// kernels.
 fn check_core_type(backend: &'static str, kernel: &KernelSource<'_>) -> Result<(), BackendError> {
-    match kernel.core_type {
-        "aiv" | "aic" => Ok(()),
-        other => Err(BackendError::Unsupported {
+    match emulator::CoreType::from_manifest(kernel.core_type) {
+        Some(_) => Ok(()),
+        None => Err(BackendError::Unsupported {
             backend,
             kernel: kernel.name.to_string(),
-            reason: format!("core type `{other}` is not supported (expected `aiv` or `aic`)"),
+            reason: format!(
+                "core type `{}` is not supported (expected `aiv`, `aic` or `mix`)",
+                kernel.core_type
+            ),
         }),
     }
 }
@@ -399,17 +405,17 @@ mod tests {
     }
 
     #[test]
-    fn the_emulator_refuses_mix_kernels_before_compiling() {
+    fn the_emulator_refuses_unknown_core_types_before_compiling() {
         let source = KernelSource {
             name: "k",
             source: "not even C++",
-            core_type: "mix",
+            core_type: "mix_aic_1_1",
             target: "ascend910b2",
         };
         let err = EmulatorBackend::default().prepare(&source).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the emulator backend cannot launch kernel `k`: core type `mix` is not supported (expected `aiv` or `aic`)"
+            "the emulator backend cannot launch kernel `k`: core type `mix_aic_1_1` is not supported (expected `aiv`, `aic` or `mix`)"
         );
     }
 }

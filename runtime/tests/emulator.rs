@@ -4,7 +4,7 @@
 //! checked against byte counts worked out from the kernels' copies.
 
 use moge_runtime::emulator::{
-    compile, launch_raw, EmuError, GmArg, RawLaunch, RawReport, Violation,
+    compile, launch_raw, CheckMode, CoreType, EmuError, GmArg, RawLaunch, RawReport, Violation,
 };
 
 const ADD_CUSTOM: &str = include_str!("kernels/add_custom.cpp");
@@ -12,6 +12,12 @@ const SOFTMAX_ROWS: &str = include_str!("kernels/softmax_rows.cpp");
 const VECTOR_OPS: &str = include_str!("kernels/vector_ops.cpp");
 const FAULTY: &str = include_str!("kernels/faulty.cpp");
 const API_SURFACE: &str = include_str!("kernels/api_surface.cpp");
+
+/// Races checked, the PipeBarrier<PIPE_V> rule off.
+const NO_V_BARRIER: CheckMode = CheckMode {
+    races: true,
+    v_barrier: false,
+};
 
 // ---- helpers ----------------------------------------------------------------------------------------------------
 
@@ -103,6 +109,11 @@ fn launch(
         source,
         kernel,
         block_dim,
+        core_type: CoreType::Aiv,
+        // The hand-written vector kernels predate the V->V barrier rule (they have no PipeBarrier<PIPE_V>
+        // between dependent vector instructions), so they run with races checked and that rule off; the
+        // sync tests below use the full mode.
+        check: NO_V_BARRIER,
         args,
         workspace_bytes: 0,
         tiling,
@@ -582,6 +593,10 @@ fn every_implemented_api_runs_without_a_violation() {
         source: API_SURFACE,
         kernel: "api_surface",
         block_dim: 2,
+        core_type: CoreType::Aiv,
+        // Calls every API once with no synchronization at all (it checks signatures and argument rules, not
+        // ordering), so the race detector is off.
+        check: CheckMode::OFF,
         args: vec![input("x", f32_bytes(&x)), output("out", 2 * 1024)],
         workspace_bytes: 2 * 256,
         tiling: Vec::new(),
@@ -605,7 +620,7 @@ fn ub_overflow_reports_bytes_asked_and_available() {
     assert_eq!(
         violation.to_string(),
         format!(
-            "kernel `ub_overflow`, core 0, TPipe::InitBuffer: {}",
+            "kernel `ub_overflow`, core AIV 0, TPipe::InitBuffer: {}",
             violation.message
         )
     );
@@ -839,4 +854,504 @@ fn invalid_launches_are_rejected_before_running() {
     }
     let result = launch(ADD_CUSTOM, "add-custom", 1, Vec::new(), Vec::new());
     assert!(matches!(result, Err(EmuError::InvalidLaunch { .. })));
+}
+
+// ---- cube unit, MIX kernels, race detection ----------------------------------------------------------------
+
+const CUBE_MATMUL: &str = include_str!("kernels/cube_matmul.cpp");
+
+/// f32 -> IEEE half bits (round to nearest even), written from the format's definition.
+fn half_from_f32(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    let mant = bits & 0x7f_ffff;
+    if value == 0.0 {
+        return sign;
+    }
+    assert!((1..31).contains(&exp), "test values stay normal halves");
+    let mut half = (exp as u32) << 10 | mant >> 13;
+    let rest = mant & 0x1fff;
+    if rest > 0x1000 || (rest == 0x1000 && half & 1 == 1) {
+        half += 1;
+    }
+    sign | half as u16
+}
+
+fn f16_value(bits: u16) -> f64 {
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let mant = f64::from(bits & 0x3ff);
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    sign * (1.0 + mant / 1024.0) * 2f64.powi(exp - 15)
+}
+
+/// f32 -> bf16 bits, round to nearest even (finite values).
+fn bf16_from_f32(value: f32) -> u16 {
+    let bits = value.to_bits();
+    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+fn bf16_value(bits: u16) -> f64 {
+    f64::from(f32::from_bits(u32::from(bits) << 16))
+}
+
+/// Operand types of the cube tests.
+#[derive(Copy, Clone, Debug)]
+enum Cube {
+    /// half x half -> float (`matmul_f16`).
+    F16,
+    /// half x half -> half through F322F16 (`matmul_f16_to_f16`).
+    F16ToF16,
+    /// bf16 x bf16 -> bf16 through F322BF16 (`matmul_bf16_to_bf16`).
+    Bf16,
+    /// float x float -> float, B given transposed (`matmul_f32`).
+    F32,
+}
+
+impl Cube {
+    fn kernel(self) -> &'static str {
+        match self {
+            Cube::F16 => "matmul_f16",
+            Cube::F16ToF16 => "matmul_f16_to_f16",
+            Cube::Bf16 => "matmul_bf16_to_bf16",
+            Cube::F32 => "matmul_f32",
+        }
+    }
+
+    /// Rounds a value to the operand type: its bytes (little-endian) and the exact value.
+    fn operand(self, value: f32) -> (Vec<u8>, f64) {
+        match self {
+            Cube::F16 | Cube::F16ToF16 => {
+                let bits = half_from_f32(value);
+                (bits.to_le_bytes().to_vec(), f16_value(bits))
+            }
+            Cube::Bf16 => {
+                let bits = bf16_from_f32(value);
+                (bits.to_le_bytes().to_vec(), bf16_value(bits))
+            }
+            Cube::F32 => (value.to_le_bytes().to_vec(), f64::from(value)),
+        }
+    }
+
+    fn out_bytes(self) -> usize {
+        match self {
+            Cube::F16 | Cube::F32 => 4,
+            Cube::F16ToF16 | Cube::Bf16 => 2,
+        }
+    }
+
+    fn out_values(self, bytes: &[u8]) -> Vec<f64> {
+        match self {
+            Cube::F16 | Cube::F32 => bytes_f32(bytes).into_iter().map(f64::from).collect(),
+            Cube::F16ToF16 => bytes_u16(bytes).into_iter().map(f16_value).collect(),
+            Cube::Bf16 => bytes_u16(bytes).into_iter().map(bf16_value).collect(),
+        }
+    }
+
+    /// Relative rounding of the output type (half 2^-11, bf16 2^-8, f32 2^-24).
+    fn out_rounding(self) -> f64 {
+        match self {
+            Cube::F16 | Cube::F32 => 2f64.powi(-24),
+            Cube::F16ToF16 => 2f64.powi(-11),
+            Cube::Bf16 => 2f64.powi(-8),
+        }
+    }
+}
+
+/// What a cube test launch gives back: the output, the f64 product of the rounded operands, and the sum of
+/// |a||b| per element (for the error bound).
+type CubeResult = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// One cube tile launch: A (m x k) and B (k x n) random in [-1, 1), rounded to the operand type.
+fn cube_run(
+    cube: Cube,
+    (m, n, k): (usize, usize, usize),
+    mask: u32,
+    check: CheckMode,
+) -> Result<CubeResult, EmuError> {
+    let mut rng = Rng(0x5eed + (m * 131 + n * 17 + k) as u64);
+    let (mut a_bytes, mut a) = (Vec::new(), Vec::new());
+    for _ in 0..m * k {
+        let (bytes, value) = cube.operand(rng.unit());
+        a_bytes.extend(bytes);
+        a.push(value);
+    }
+    let transposed_b = matches!(cube, Cube::F32);
+    let width = if transposed_b { 4 } else { 2 };
+    let mut b = vec![0.0f64; k * n];
+    let mut b_bytes = vec![0u8; k * n * width];
+    for kk in 0..k {
+        for j in 0..n {
+            let (bytes, value) = cube.operand(rng.unit());
+            b[kk * n + j] = value;
+            // float's B is passed transposed (n x k).
+            let at = if transposed_b { j * k + kk } else { kk * n + j };
+            b_bytes[at * width..(at + 1) * width].copy_from_slice(&bytes);
+        }
+    }
+    let mut want = vec![0.0f64; m * n];
+    let mut magnitude = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for kk in 0..k {
+                want[i * n + j] += a[i * k + kk] * b[kk * n + j];
+                magnitude[i * n + j] += (a[i * k + kk] * b[kk * n + j]).abs();
+            }
+        }
+    }
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: cube.kernel(),
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check,
+        args: vec![
+            input("a", a_bytes),
+            input("b", b_bytes),
+            output("c", m * n * cube.out_bytes()),
+        ],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[m as u32, n as u32, k as u32, mask]),
+    })?;
+    Ok((cube.out_values(&report.args[2].bytes), want, magnitude))
+}
+
+const ALL_FLAGS: u32 = 7;
+
+#[test]
+fn cube_matmul_matches_an_f64_reference_for_every_dtype_including_tails() {
+    let shapes = [
+        (16, 16, 16),
+        (17, 15, 33),
+        (1, 64, 7),
+        (40, 24, 64),
+        (15, 1, 17),
+    ];
+    for cube in [Cube::F16, Cube::F16ToF16, Cube::Bf16, Cube::F32] {
+        for &shape in &shapes {
+            let (got, want, magnitude) = cube_run(cube, shape, ALL_FLAGS, CheckMode::FULL)
+                .unwrap_or_else(|e| panic!("{cube:?} {shape:?}: {e}"));
+            for (i, g) in got.iter().enumerate() {
+                // Products of 16-bit values are exact in f32 (f32 products round by 2^-24); k f32 additions
+                // round by at most k * 2^-24 of the sum of magnitudes; the output conversion by its rounding.
+                let k = shape.2 as f64;
+                let bound = (k + 1.0) * 2f64.powi(-24) * magnitude[i] * 2.0
+                    + cube.out_rounding() * want[i].abs() * 1.01;
+                assert!(
+                    (g - want[i]).abs() <= bound + 1e-30,
+                    "{cube:?} {shape:?} element {i}: {g} vs {}",
+                    want[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_b_operand_in_the_wrong_fractal_layout_gives_the_transposed_product() {
+    // B loaded into L0B without the transpose: inside the single 16 x 16 fractal Mmad reads B^T.
+    let mut rng = Rng(77);
+    let a: Vec<u16> = (0..256).map(|_| half_from_f32(rng.unit())).collect();
+    let b: Vec<u16> = (0..256).map(|_| half_from_f32(rng.unit())).collect();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "matmul_f16_wrong_layout",
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            output("c", 1024),
+        ],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got = bytes_f32(&report.args[2].bytes);
+    let mut worst_vs_right = 0.0f64;
+    for i in 0..16 {
+        for j in 0..16 {
+            let right: f64 = (0..16)
+                .map(|kk| f16_value(a[i * 16 + kk]) * f16_value(b[kk * 16 + j]))
+                .sum();
+            let transposed: f64 = (0..16)
+                .map(|kk| f16_value(a[i * 16 + kk]) * f16_value(b[j * 16 + kk]))
+                .sum();
+            let g = f64::from(got[i * 16 + j]);
+            assert!(
+                (g - transposed).abs() < 1e-4,
+                "({i},{j}): {g} vs A.B^T {transposed}"
+            );
+            worst_vs_right = worst_vs_right.max((g - right).abs());
+        }
+    }
+    assert!(
+        worst_vs_right > 0.1,
+        "the wrong layout must change the numbers"
+    );
+}
+
+fn run_cube_error(kernel: &str, core_type: CoreType) -> String {
+    launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel,
+        block_dim: 1,
+        core_type,
+        check: CheckMode::FULL,
+        args: Vec::new(),
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_err()
+    .to_string()
+}
+
+#[test]
+fn cube_range_and_capacity_errors_name_the_call_and_values() {
+    assert_eq!(
+        run_cube_error("mmad_m_too_large", CoreType::Aic),
+        "kernel `mmad_m_too_large`, core AIC 0, Mmad: m 4096, n 16, k 16: each must be in 0..4095"
+    );
+    let overflow = run_cube_error("l0a_overflow", CoreType::Aic);
+    assert!(
+        overflow.starts_with(
+            "kernel `l0a_overflow`, core AIC 0, TPipe::InitBuffer: L0A overflow: InitBuffer asks 66560 bytes"
+        ),
+        "{overflow}"
+    );
+}
+
+#[test]
+fn a_kernel_launched_with_another_core_type_than_it_declares_is_reported() {
+    assert_eq!(
+        run_cube_error("l0a_overflow", CoreType::Aiv),
+        "kernel `l0a_overflow`, core AIV 0, KERNEL_TASK_TYPE_DEFAULT: the kernel declares core type aic \
+         (AIC_ONLY) but was launched as aiv (AIV_ONLY)"
+    );
+}
+
+#[test]
+fn each_missing_cube_flag_is_reported_as_a_race_though_the_numbers_are_right() {
+    let shape = (16, 16, 16);
+    let cases = [
+        (
+            ALL_FLAGS & !1,
+            "MTE1 instruction #1 `LoadData(L1->L0, LoadData2DParams)` reads what MTE2 instruction #1 \
+             `DataCopy(GM->L1, Nd2NzParams)` wrote",
+        ),
+        (
+            ALL_FLAGS & !2,
+            "M instruction #1 `Mmad` reads what MTE1 instruction #1 `LoadData(L1->L0, LoadData2DParams)` wrote",
+        ),
+        (
+            ALL_FLAGS & !4,
+            "FIX instruction #1 `Fixpipe(L0C->GM)` reads what M instruction #1 `Mmad` wrote",
+        ),
+    ];
+    for (mask, expected) in cases {
+        let (got, want, _) =
+            cube_run(Cube::F16, shape, mask, CheckMode::OFF).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-3),
+            "sequential numbers are right"
+        );
+        let text = cube_run(Cube::F16, shape, mask, CheckMode::FULL)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("core AIC 0") && text.contains(expected),
+            "mask {mask}: {text}"
+        );
+    }
+}
+
+fn mix_launch(signal: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "mix_handoff",
+        block_dim: 2,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("out", 64 * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[signal]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn a_mix_kernel_runs_one_aic_and_two_aivs_per_block_with_cross_core_flags() {
+    let out = mix_launch(1).unwrap_or_else(|e| panic!("{e}"));
+    // AICs 0 and 1 write at 0 and 8; AIVs (GetBlockIdx 0..3 = 2u + sub) at 16 + 8 * idx.
+    assert_eq!(out[0], 100);
+    assert_eq!(out[8], 101);
+    for idx in 0..4 {
+        let sub = idx % 2;
+        assert_eq!(
+            out[16 + 8 * idx],
+            (idx * 10 + sub + 2000) as i32,
+            "AIV {idx}"
+        );
+    }
+}
+
+#[test]
+fn a_cross_core_wait_that_is_never_signalled_is_a_reported_deadlock() {
+    let text = mix_launch(0).unwrap_err().to_string();
+    assert!(
+        text.contains(
+            "core AIV 0.0, CrossCoreWaitFlag: deadlock: CrossCoreWaitFlag(3) on AIV 0.0 waits"
+        ),
+        "{text}"
+    );
+}
+
+const RACES: &str = include_str!("kernels/races.cpp");
+
+fn race_launch(
+    kernel: &str,
+    block_dim: u32,
+    core_type: CoreType,
+    mask: u32,
+    check: CheckMode,
+) -> Result<RawReport, EmuError> {
+    let x: Vec<f32> = (0..64).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let args = if core_type == CoreType::MixAic1_2 {
+        vec![output("y", 32 * 4)]
+    } else {
+        vec![input("x", f32_bytes(&x)), output("y", 64 * 4 * 8)]
+    };
+    launch_raw(RawLaunch {
+        source: RACES,
+        kernel,
+        block_dim,
+        core_type,
+        check,
+        args,
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })
+}
+
+#[test]
+fn vector_kernel_with_every_flag_and_barrier_is_clean_and_right() {
+    let report = race_launch("vector_flags", 1, CoreType::Aiv, 7, CheckMode::FULL)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_f32(&report.args[1].bytes);
+    for i in 0..64 {
+        let x = f64::from(i as f32 * 0.5 - 3.0);
+        assert_eq!(f64::from(y[i]), x * 2.0 + 1.0, "element {i}");
+    }
+}
+
+#[test]
+fn each_missing_vector_sync_is_reported_as_a_race() {
+    let cases = [
+        (
+            7 & !1,
+            "V instruction #1 `Muls` reads what MTE2 instruction #1 `DataCopy(GM->local)` wrote",
+        ),
+        (
+            7 & !2,
+            "MTE3 instruction #1 `DataCopy(local->GM)` reads what V instruction #2 `Adds` wrote",
+        ),
+        (
+            7 & !4,
+            "V instruction #2 `Adds` overwrites what V instruction #1 `Muls` wrote, and nothing orders them \
+             (needs PipeBarrier<PIPE_V>)",
+        ),
+    ];
+    for (mask, expected) in cases {
+        // Sequentially every variant computes the same numbers.
+        let quiet = race_launch("vector_flags", 1, CoreType::Aiv, mask, CheckMode::OFF)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            bytes_f32(&quiet.args[1].bytes)[3],
+            (3.0f32 * 0.5 - 3.0) * 2.0 + 1.0
+        );
+        let text = race_launch("vector_flags", 1, CoreType::Aiv, mask, CheckMode::FULL)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("kernel `vector_flags`, core AIV 0, ") && text.contains(expected),
+            "mask {mask}: {text}"
+        );
+    }
+    // The V->V rule can be switched off on its own.
+    race_launch("vector_flags", 1, CoreType::Aiv, 7 & !4, NO_V_BARRIER)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_gm_hand_off_between_cores_needs_sync_all() {
+    let report = race_launch("sync_all_handoff", 4, CoreType::Aiv, 1, CheckMode::FULL)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_f32(&report.args[1].bytes);
+    for core in 0..4 {
+        for i in 0..8 {
+            assert_eq!(
+                y[8 * (core + 1) + i],
+                i as f32 * 0.5 - 3.0,
+                "core {core} element {i}"
+            );
+        }
+    }
+    let text = race_launch("sync_all_handoff", 4, CoreType::Aiv, 0, CheckMode::FULL)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("data race on GM argument 'y' bytes 0..32")
+            && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_aic_to_aiv_hand_off_needs_the_cross_core_flag() {
+    let report = race_launch(
+        "cross_core_handoff",
+        2,
+        CoreType::MixAic1_2,
+        1,
+        CheckMode::FULL,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_i32(&report.args[0].bytes);
+    assert_eq!(
+        [y[0], y[4], y[8], y[16], y[20], y[24]],
+        [42, 43, 43, 43, 44, 44]
+    );
+    let text = race_launch(
+        "cross_core_handoff",
+        2,
+        CoreType::MixAic1_2,
+        0,
+        CheckMode::FULL,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        text.contains("data race on GM argument 'y' bytes 0..32")
+            && text.contains("`GlobalTensor::SetValue`")
+            && text.contains("on core AI")
+            && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),
+        "{text}"
+    );
+}
+
+#[test]
+fn per_core_stats_count_gm_traffic_of_every_core() {
+    let report = race_launch("sync_all_handoff", 3, CoreType::Aiv, 1, CheckMode::FULL)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let labels: Vec<&str> = report.cores.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["AIV 0", "AIV 1", "AIV 2"]);
+    // Core 0: reads x (32 B) and y (32 B), writes y twice (64 B); the others read and write 32 B.
+    let traffic: Vec<(u64, u64)> = report
+        .cores
+        .iter()
+        .map(|c| (c.gm_bytes_read, c.gm_bytes_written))
+        .collect();
+    assert_eq!(traffic, [(64, 64), (32, 32), (32, 32)]);
+    assert_eq!((report.gm_bytes_read, report.gm_bytes_written), (128, 128));
 }

@@ -14,6 +14,7 @@
 #include "moge_emu/pipe.h"
 #include "moge_emu/common.h"
 #include "moge_emu/data_copy.h"
+#include "moge_emu/cube.h"
 #include "moge_emu/vec_elementwise.h"
 #include "moge_emu/vec_select.h"
 #include "moge_emu/vec_reduce.h"

@@ -33,8 +33,8 @@
 namespace moge_emu {
 namespace {
 
-constexpr char kRequestMagic[8] = {'M', 'O', 'G', 'E', 'R', 'E', 'Q', '1'};
-constexpr char kResponseMagic[8] = {'M', 'O', 'G', 'E', 'R', 'S', 'P', '1'};
+constexpr char kRequestMagic[8] = {'M', 'O', 'G', 'E', 'R', 'E', 'Q', '2'};
+constexpr char kResponseMagic[8] = {'M', 'O', 'G', 'E', 'R', 'S', 'P', '2'};
 constexpr uint32_t kStatusOk = 0;
 constexpr uint32_t kStatusKernelNotFound = 1;
 constexpr uint32_t kStatusBadRequest = 2;
@@ -56,13 +56,49 @@ struct Region {
 
 struct Record {
     uint32_t core;
+    std::string label;
     std::string call;
     std::string message;
+};
+
+/// Launch core types of the request.
+constexpr uint8_t kLaunchAiv = 0;
+constexpr uint8_t kLaunchAic = 1;
+constexpr uint8_t kLaunchMix = 2;
+constexpr int kCrossFlags = 16;
+
+struct CoreStats {
+    std::string label;
+    uint64_t gm_read = 0;
+    uint64_t gm_written = 0;
+};
+
+/// A cross-core flag set that waits for more setters (mode 0: all cores of a type; 1: both AIVs; 2: both
+/// AIVs towards their AIC) before it counts.
+struct PendingSet {
+    uint32_t count = 0;
+    Clock clock;
 };
 
 struct Launch {
     std::string kernel;
     uint32_t block_dim = 0;
+    uint8_t core_type = kLaunchAiv;
+    /// Cores of the launch: block_dim, or 3 * block_dim for MIX_AIC_1_2.
+    uint32_t total = 0;
+    std::vector<CoreStats> stats;
+    // Cross-core flags: per core and flag id, the clocks of the sets not yet waited (a counter with clocks).
+    std::vector<std::vector<std::vector<Clock>>> cross;
+    std::vector<std::vector<PendingSet>> pending_type;   // [AIC=0/AIV=1][id]
+    std::vector<std::vector<PendingSet>> pending_group;  // [group * 2 + (0: mode 1, 1: mode 2 towards AIC)][id]
+    uint32_t blocked = 0;
+    bool deadlock = false;
+    /// Bumped by every cross-core set, SyncAll arrival and core end (deadlock detection).
+    uint64_t progress = 0;
+    uint32_t finished_aic = 0;
+    uint32_t finished_aiv = 0;
+    Clock sync_accum;
+    Clock sync_published;
     std::vector<Region> regions;
     std::mutex record_mutex;
     std::vector<Record> records;
@@ -254,10 +290,10 @@ constexpr std::array<Caller, kMaxParams + 1> kCallers = caller_table(std::make_i
 
 // ---- cores ----------------------------------------------------------------------------------------------------
 
-void record_violation(uint32_t core_index, const char* call, const char* message) {
+void record_violation(uint32_t core_index, const char* label, const char* call, const char* message) {
     std::lock_guard<std::mutex> lock(g_launch.record_mutex);
     ++g_launch.total_violations;
-    g_launch.records.push_back(Record{core_index, call, message});
+    g_launch.records.push_back(Record{core_index, label, call, message});
 }
 
 /// Checks done when a core returns from the kernel: every SetFlag was waited.
@@ -280,35 +316,76 @@ void end_of_kernel_checks(const CoreState& state) {
     }
 }
 
-void leave_barrier() {
+void leave_barrier(const CoreState& state) {
     std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
     ++g_launch.finished;
+    ++g_launch.progress;
+    if (state.core_type == AscendC::AIC) {
+        ++g_launch.finished_aic;
+    } else {
+        ++g_launch.finished_aiv;
+    }
     if (g_launch.arrived > 0) {
         g_launch.broken = true;
-        g_launch.barrier_cv.notify_all();
     }
+    // Waiters re-check whether anyone can still wake them.
+    g_launch.barrier_cv.notify_all();
+}
+
+/// Fills in who a core is: its type, GetBlockIdx, sub-block, task ratio and label.
+void describe_core(CoreState& state, uint32_t core_index) {
+    state.global_index = core_index;
+    state.block_num = g_launch.block_dim;
+    if (g_launch.core_type == kLaunchMix) {
+        const uint32_t group = core_index / 3, role = core_index % 3;
+        state.group = group;
+        if (role == 0) {
+            state.core_type = AscendC::AIC;
+            state.block_idx = group;
+            std::snprintf(state.label, sizeof(state.label), "AIC %u", group);
+        } else {
+            state.core_type = AscendC::AIV;
+            state.sub_block_idx = role - 1;
+            state.task_ratio = 2;
+            state.block_idx = static_cast<int64_t>(group) * 2 + (role - 1);
+            std::snprintf(state.label, sizeof(state.label), "AIV %u.%u", group, role - 1);
+        }
+        return;
+    }
+    state.block_idx = core_index;
+    state.group = core_index;
+    state.core_type = g_launch.core_type == kLaunchAic ? AscendC::AIC : AscendC::AIV;
+    std::snprintf(state.label, sizeof(state.label), "%s %u", state.core_type == AscendC::AIC ? "AIC" : "AIV", core_index);
 }
 
 void run_core(uint32_t core_index, void* kernel, const std::vector<uint8_t*>& params) {
     CoreState state;
-    state.block_idx = core_index;
-    state.block_num = g_launch.block_dim;
+    describe_core(state, core_index);
     t_core = &state;
     t_core_index = static_cast<int>(core_index);
-    g_coreType = AscendC::AIV;
+    g_coreType = state.core_type;
     try {
         kCallers[params.size()](kernel, params.data());
+        race_flush();
         end_of_kernel_checks(state);
     } catch (const KernelViolation& error) {
-        record_violation(core_index, error.call, error.message);
+        record_violation(core_index, state.label, error.call, error.message);
     } catch (const std::exception& error) {
-        record_violation(core_index, "C++ exception", error.what());
+        record_violation(core_index, state.label, "C++ exception", error.what());
     } catch (...) {
-        record_violation(core_index, "C++ exception", "the kernel threw an exception that is not a std::exception");
+        record_violation(core_index, state.label, "C++ exception", "the kernel threw an exception that is not a std::exception");
     }
-    leave_barrier();
+    leave_barrier(state);
     g_launch.gm_read += state.gm_read;
     g_launch.gm_written += state.gm_written;
+    {
+        std::lock_guard<std::mutex> lock(g_launch.record_mutex);
+        if (core_index < g_launch.stats.size()) {
+            g_launch.stats[core_index] = CoreStats{state.label, state.gm_read, state.gm_written};
+        }
+    }
+    delete static_cast<RaceCore*>(state.race);
+    state.race = nullptr;
     uint64_t seen = g_launch.ub_high.load();
     while (state.ub_high > seen && !g_launch.ub_high.compare_exchange_weak(seen, state.ub_high)) {
     }
@@ -330,7 +407,7 @@ void run_worker(std::atomic<uint32_t>& next, void* kernel, const std::vector<uin
     sigaltstack(&stack, nullptr);
     while (true) {
         const uint32_t core_index = next.fetch_add(1);
-        if (core_index >= g_launch.block_dim) {
+        if (core_index >= g_launch.total) {
             break;
         }
         run_core(core_index, kernel, params);
@@ -407,42 +484,184 @@ void gm_atomic_lock() { g_launch.atomic_mutex.lock(); }
 
 void gm_atomic_unlock() { g_launch.atomic_mutex.unlock(); }
 
-void sync_all_barrier(const char* call) {
+namespace {
+
+/// Cores still running and not blocked in a cross-core wait or SyncAll (caller holds barrier_mutex).
+bool nobody_can_wake() { return g_launch.blocked + g_launch.finished >= g_launch.total; }
+
+/// Blocks the current core until `ready()`, reporting a deadlock when every other core has finished or is
+/// blocked too (caller holds `lock`).
+template <typename Ready>
+void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std::string& what, Ready ready) {
+    ++g_launch.blocked;
+    while (!ready()) {
+        if (!g_launch.deadlock && nobody_can_wake()) {
+            // Cores that were released but have not woken yet still count as blocked: give them a moment, and
+            // call it a deadlock only when nothing moved meanwhile.
+            const uint64_t before = g_launch.progress;
+            g_launch.barrier_cv.wait_for(lock, std::chrono::milliseconds(200));
+            if (ready()) {
+                break;
+            }
+            if (g_launch.progress != before || !nobody_can_wake()) {
+                continue;
+            }
+        }
+        if (g_launch.deadlock || nobody_can_wake()) {
+            g_launch.deadlock = true;
+            --g_launch.blocked;
+            g_launch.barrier_cv.notify_all();
+            violation(call, "deadlock: %s, but every other core has finished or is waiting too (the NPU would hang)",
+                      what.c_str());
+        }
+        g_launch.barrier_cv.wait(lock);
+    }
+    --g_launch.blocked;
+}
+
+}  // namespace
+
+void sync_all_barrier(const char* call, bool aiv_only) {
+    CoreState& state = core();
+    const bool mix = g_launch.core_type == kLaunchMix;
+    if (mix && aiv_only && state.core_type == AscendC::AIC) {
+        return;  // SyncAll<true> synchronizes the AIVs; the AIC returns at once (as CANN's soft SyncAll does).
+    }
     if (!g_launch.all_resident) {
         violation(call, "SyncAll needs all %u cores running at once; the emulator runs at most %u cores at once",
-                  g_launch.block_dim, kMaxResidentCores);
+                  g_launch.total, kMaxResidentCores);
     }
+    const uint32_t expected = mix && aiv_only ? 2 * g_launch.block_dim : g_launch.total;
+    const Clock mine = race_all();
     std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
-    if (g_launch.finished > 0 || g_launch.broken) {
-        violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)",
-                  g_launch.finished);
+    const uint32_t gone = mix && aiv_only ? g_launch.finished_aiv : g_launch.finished;
+    if (gone > 0 || g_launch.broken) {
+        violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)", gone);
+    }
+    if (!mine.empty()) {
+        if (g_launch.sync_accum.empty()) {
+            g_launch.sync_accum = mine;
+        } else {
+            join(g_launch.sync_accum, mine);
+        }
     }
     const uint64_t generation = g_launch.generation;
-    if (++g_launch.arrived == g_launch.block_dim) {
+    ++g_launch.progress;
+    if (++g_launch.arrived == expected) {
         g_launch.arrived = 0;
         ++g_launch.generation;
+        g_launch.sync_published = g_launch.sync_accum;
+        g_launch.sync_accum.clear();
+        race_take(0, g_launch.sync_published);
         g_launch.barrier_cv.notify_all();
         return;
     }
-    g_launch.barrier_cv.wait(lock, [&] { return g_launch.generation != generation || g_launch.broken; });
+    block_until(lock, call, "SyncAll waits for cores that can no longer reach it",
+                [&] { return g_launch.generation != generation || g_launch.broken; });
     if (g_launch.generation == generation) {
         violation(call, "a core finished the kernel without reaching this SyncAll (the NPU would hang)");
     }
+    race_take(0, g_launch.sync_published);
+}
+
+void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
+    CoreState& state = core();
+    if (g_launch.core_type != kLaunchMix) {
+        violation(call, "CrossCoreSetFlag<%d>(%d) in an %s kernel: inter-core flags need a MIX kernel type", mode, flag_id,
+                  g_launch.core_type == kLaunchAic ? "AIC_ONLY" : "AIV_ONLY");
+    }
+    if (flag_id < 0 || flag_id >= kCrossFlags) {
+        violation(call, "flag id %d is outside 0..%d", flag_id, kCrossFlags - 1);
+    }
+    if (pipe < 0) {
+        violation(call, "CrossCoreSetFlag<%d> needs one of PIPE_S/V/M/MTE1/MTE2/MTE3/FIX", mode);
+    }
+    if (mode == 1 && state.core_type == AscendC::AIC) {
+        violation(call, "CrossCoreSetFlag<1>(%d) on an AIC: mode 1 synchronizes the two AIVs of an AI core", flag_id);
+    }
+    Clock clock = race_clock(pipe);
+    std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
+    const bool aic = state.core_type == AscendC::AIC;
+    const uint32_t group = state.group;
+    auto give = [&](uint32_t target, const Clock& with) { g_launch.cross[target][flag_id].push_back(with); };
+    auto gather = [&](PendingSet& set, uint32_t needed) {
+        ++set.count;
+        if (set.clock.empty()) {
+            set.clock = clock;
+        } else {
+            join(set.clock, clock);
+        }
+        if (set.count < needed) {
+            return false;
+        }
+        set.count = 0;
+        return true;
+    };
+    if (mode == 0) {
+        PendingSet& set = g_launch.pending_type[aic ? 0 : 1][flag_id];
+        if (gather(set, aic ? g_launch.block_dim : 2 * g_launch.block_dim)) {
+            for (uint32_t c = 0; c < g_launch.total; ++c) {
+                if ((c % 3 == 0) == aic) {
+                    give(c, set.clock);
+                }
+            }
+            set.clock.clear();
+        }
+    } else if (mode == 1) {
+        PendingSet& set = g_launch.pending_group[group * 2][flag_id];
+        if (gather(set, 2)) {
+            give(group * 3 + 1, set.clock);
+            give(group * 3 + 2, set.clock);
+            set.clock.clear();
+        }
+    } else if (aic) {
+        give(group * 3 + 1, clock);
+        give(group * 3 + 2, clock);
+    } else {
+        PendingSet& set = g_launch.pending_group[group * 2 + 1][flag_id];
+        if (gather(set, 2)) {
+            give(group * 3, set.clock);
+            set.clock.clear();
+        }
+    }
+    ++g_launch.progress;
+    g_launch.barrier_cv.notify_all();
+}
+
+void cross_core_wait(const char* call, int pipe, int flag_id) {
+    CoreState& state = core();
+    if (g_launch.core_type != kLaunchMix) {
+        violation(call, "CrossCoreWaitFlag(%d) in an %s kernel: inter-core flags need a MIX kernel type", flag_id,
+                  g_launch.core_type == kLaunchAic ? "AIC_ONLY" : "AIV_ONLY");
+    }
+    if (flag_id < 0 || flag_id >= kCrossFlags) {
+        violation(call, "flag id %d is outside 0..%d", flag_id, kCrossFlags - 1);
+    }
+    std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
+    std::vector<Clock>& counter = g_launch.cross[state.global_index][flag_id];
+    const std::string what = "CrossCoreWaitFlag(" + std::to_string(flag_id) + ") on " + state.label +
+                             " waits for a CrossCoreSetFlag that no core can still make";
+    block_until(lock, call, what, [&] { return !counter.empty(); });
+    const Clock clock = counter.front();
+    counter.erase(counter.begin());
+    lock.unlock();
+    race_take(pipe < 0 ? 0 : pipe, clock);
 }
 
 void set_kernel_type(KernelMetaType type) {
-    switch (type) {
-        case KERNEL_TYPE_AIV_ONLY:
-        case KERNEL_TYPE_MIX_AIV_1_0:
-            g_coreType = AscendC::AIV;
-            return;
-        case KERNEL_TYPE_AIC_ONLY:
-        case KERNEL_TYPE_MIX_AIC_1_0:
-            g_coreType = AscendC::AIC;
-            return;
-        default:
-            violation("KERNEL_TASK_TYPE_DEFAULT", "kernel type %d is not supported by the emulator (Atlas A2 AIV-only "
-                      "and AIC-only kernels are)", static_cast<int>(type));
+    const uint8_t launched = g_launch.core_type;
+    const bool aiv = type == KERNEL_TYPE_AIV_ONLY || type == KERNEL_TYPE_MIX_AIV_1_0;
+    const bool aic = type == KERNEL_TYPE_AIC_ONLY || type == KERNEL_TYPE_MIX_AIC_1_0;
+    const bool mix = type == KERNEL_TYPE_MIX_AIC_1_2;
+    if (!aiv && !aic && !mix) {
+        violation("KERNEL_TASK_TYPE_DEFAULT", "kernel type %d is not supported by the emulator (AIV_ONLY, AIC_ONLY, "
+                  "MIX_AIV_1_0, MIX_AIC_1_0 and MIX_AIC_1_2 are)", static_cast<int>(type));
+    }
+    const uint8_t declared = aiv ? kLaunchAiv : aic ? kLaunchAic : kLaunchMix;
+    if (declared != launched) {
+        static const char* const names[] = {"aiv (AIV_ONLY)", "aic (AIC_ONLY)", "mix (MIX_AIC_1_2)"};
+        violation("KERNEL_TASK_TYPE_DEFAULT", "the kernel declares core type %s but was launched as %s",
+                  names[declared], names[launched]);
     }
 }
 
@@ -467,6 +686,8 @@ int main(int argc, char** argv) {
     }
     g_launch.kernel = reader.str();
     g_launch.block_dim = reader.u32();
+    g_launch.core_type = reader.u8();
+    g_check = reader.u32();
     const uint32_t arg_count = reader.u32();
     std::vector<uint8_t*> params;
     for (uint32_t i = 0; i < arg_count && reader.ok; ++i) {
@@ -507,14 +728,43 @@ int main(int argc, char** argv) {
     if (g_launch.block_dim == 0) {
         return fail(response_path, kStatusBadRequest, "blockDim is 0");
     }
+    if (g_launch.core_type > kLaunchMix) {
+        return fail(response_path, kStatusBadRequest, "unknown core type " + std::to_string(g_launch.core_type));
+    }
+    g_launch.total = g_launch.core_type == kLaunchMix ? 3 * g_launch.block_dim : g_launch.block_dim;
+    if (g_launch.core_type == kLaunchMix && g_launch.total > kMaxResidentCores * 3) {
+        return fail(response_path, kStatusBadRequest,
+                    "a MIX kernel runs all its cores at once; blockDim " + std::to_string(g_launch.block_dim) +
+                        " is more than the emulator's " + std::to_string(kMaxResidentCores) + " AI cores");
+    }
+    g_launch.stats.resize(g_launch.total);
+    for (uint32_t c = 0; c < g_launch.total; ++c) {
+        CoreState probe;
+        describe_core(probe, c);
+        g_core_labels.push_back(probe.label);
+    }
+    g_launch.cross.assign(g_launch.total, std::vector<std::vector<Clock>>(kCrossFlags));
+    g_launch.pending_type.assign(2, std::vector<PendingSet>(kCrossFlags));
+    g_launch.pending_group.assign(2 * g_launch.block_dim, std::vector<PendingSet>(kCrossFlags));
     void* kernel = dlsym(RTLD_DEFAULT, g_launch.kernel.c_str());
     if (kernel == nullptr) {
         return fail(response_path, kStatusKernelNotFound, "no extern \"C\" function named " + g_launch.kernel);
     }
 
     install_crash_handlers();
-    const uint32_t workers = std::min(g_launch.block_dim, kMaxResidentCores);
-    g_launch.all_resident = g_launch.block_dim <= kMaxResidentCores;
+    const uint32_t workers = g_launch.core_type == kLaunchMix ? g_launch.total : std::min(g_launch.total, kMaxResidentCores);
+    g_launch.all_resident = workers == g_launch.total;
+    std::vector<RaceCell*> gm_cells;
+    if ((g_check & kCheckRaces) && g_launch.all_resident) {
+        // Clocks span every pipe of every core, and GM gets a shadow, only when all cores run at once.
+        g_race_threads = g_launch.total * kPipes;
+        g_gm_checked = true;
+        for (const Region& region : g_launch.regions) {
+            RaceCell* cells = static_cast<RaceCell*>(std::calloc(region.len / 32 + 2, sizeof(RaceCell)));
+            gm_cells.push_back(cells);
+            g_gm_shadows.push_back(GmShadow{region.base, region.len, region.name.c_str(), cells});
+        }
+    }
     std::atomic<uint32_t> next{0};
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> threads;
@@ -541,8 +791,18 @@ int main(int argc, char** argv) {
     writer.u32(static_cast<uint32_t>(reported));
     for (size_t i = 0; i < reported; ++i) {
         writer.u32(g_launch.records[i].core);
+        writer.str(g_launch.records[i].label);
         writer.str(g_launch.records[i].call);
         writer.str(g_launch.records[i].message);
+    }
+    writer.u32(static_cast<uint32_t>(g_launch.stats.size()));
+    for (const CoreStats& stats : g_launch.stats) {
+        writer.str(stats.label);
+        writer.u64(stats.gm_read);
+        writer.u64(stats.gm_written);
+    }
+    for (RaceCell* cells : gm_cells) {
+        std::free(cells);
     }
     writer.u32(arg_count);
     for (uint32_t i = 0; i < arg_count; ++i) {

@@ -42,6 +42,104 @@ pub struct GmArg {
     pub is_output: bool,
 }
 
+/// Which cores a launch runs (`KERNEL_TASK_TYPE_DEFAULT` of the kernel must agree).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum CoreType {
+    /// `KERNEL_TYPE_AIV_ONLY` (or `MIX_AIV_1_0`): `block_dim` vector cores.
+    #[default]
+    Aiv,
+    /// `KERNEL_TYPE_AIC_ONLY` (or `MIX_AIC_1_0`): `block_dim` cube cores.
+    Aic,
+    /// `KERNEL_TYPE_MIX_AIC_1_2`: `block_dim` AI cores, each one AIC and two AIVs, all running at once.
+    MixAic1_2,
+}
+
+impl CoreType {
+    /// The manifest's name: `aiv`, `aic` or `mix`.
+    pub fn from_manifest(name: &str) -> Option<CoreType> {
+        match name {
+            "aiv" => Some(CoreType::Aiv),
+            "aic" => Some(CoreType::Aic),
+            "mix" => Some(CoreType::MixAic1_2),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            CoreType::Aiv => 0,
+            CoreType::Aic => 1,
+            CoreType::MixAic1_2 => 2,
+        }
+    }
+}
+
+/// The emulator's checking mode: the happens-before race detector (see `runtime/emulator/README.md`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CheckMode {
+    /// Report accesses of different pipes (or cores) to the same bytes that no sync orders.
+    pub races: bool,
+    /// Also require `PipeBarrier<PIPE_V>` between dependent vector instructions.
+    pub v_barrier: bool,
+}
+
+impl Default for CheckMode {
+    /// The default of `MOGE_EMU_CHECK` unset: off for now (the kernels moge emits today rely on the
+    /// toolchain's automatic S<->V and V->V synchronization; the compiler side is adding explicit sync).
+    fn default() -> Self {
+        CheckMode::OFF
+    }
+}
+
+impl CheckMode {
+    /// Everything checked.
+    pub const FULL: CheckMode = CheckMode {
+        races: true,
+        v_barrier: true,
+    };
+    /// No race detection (the other checks always run).
+    pub const OFF: CheckMode = CheckMode {
+        races: false,
+        v_barrier: false,
+    };
+
+    /// Parses `off`, `races` (everything) or `races,no-v-barrier`.
+    pub fn parse(text: &str) -> Option<CheckMode> {
+        match text.trim() {
+            "off" => Some(CheckMode::OFF),
+            "races" | "full" => Some(CheckMode::FULL),
+            "races,no-v-barrier" => Some(CheckMode {
+                races: true,
+                v_barrier: false,
+            }),
+            _ => None,
+        }
+    }
+
+    /// `MOGE_EMU_CHECK`, or the default when it is unset.
+    pub fn from_env() -> Result<CheckMode, EmuError> {
+        match std::env::var("MOGE_EMU_CHECK") {
+            Err(_) => Ok(CheckMode::default()),
+            Ok(value) => CheckMode::parse(&value).ok_or(EmuError::CheckMode { value }),
+        }
+    }
+
+    fn bits(self) -> u32 {
+        u32::from(self.races) | u32::from(self.races && self.v_barrier) << 1
+    }
+}
+
+/// GM traffic of one core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreStats {
+    /// `AIV 3`, `AIC 0`, `AIV 0.1` (AI core 0, sub-block 1 of a MIX kernel).
+    pub label: String,
+    /// GM bytes this core read.
+    pub gm_bytes_read: u64,
+    /// GM bytes this core wrote (DataCopy, Fixpipe, atomics, SetValue).
+    pub gm_bytes_written: u64,
+}
+
 /// A launch at the level of bytes: the source, the kernel name, the grid and the arguments.
 #[derive(Clone, Debug)]
 pub struct RawLaunch<'a> {
@@ -49,8 +147,12 @@ pub struct RawLaunch<'a> {
     pub source: &'a str,
     /// The `extern "C"` name of the kernel function.
     pub kernel: &'a str,
-    /// Number of cores (`GetBlockNum()`), 1..=65535.
+    /// Number of cores (`GetBlockNum()`), 1..=65535; AI cores (1 AIC + 2 AIV each) for MIX.
     pub block_dim: u32,
+    /// Which cores run.
+    pub core_type: CoreType,
+    /// The checking mode.
+    pub check: CheckMode,
     /// The GM parameters in kernel order (before workspace and tiling).
     pub args: Vec<GmArg>,
     /// Bytes of the zero-filled workspace passed after the arguments.
@@ -72,6 +174,8 @@ pub struct RawReport {
     pub ub_high_water: u64,
     /// Wall time of the kernel run inside the emulator process (excluding compilation and process start).
     pub wall: Duration,
+    /// Per core, in launch order (MIX: AIC u, AIV u.0, AIV u.1, ...).
+    pub cores: Vec<CoreStats>,
 }
 
 /// A compiled (cached) emulator executable for one kernel source.
@@ -98,8 +202,10 @@ impl CompiledKernel {
 pub struct Violation {
     /// The kernel name.
     pub kernel: String,
-    /// The core (`GetBlockIdx()`).
+    /// The core's index in the launch (MIX: AI core u is 3u, its AIVs 3u+1 and 3u+2).
     pub core: u32,
+    /// The core as messages name it: `AIV 3`, `AIC 1`, `AIV 1.0`.
+    pub core_label: String,
     /// The API call, e.g. `DataCopy(GM->local)` or `TQue::DeQue`.
     pub call: String,
     /// What was expected and what was found.
@@ -111,7 +217,7 @@ impl fmt::Display for Violation {
         write!(
             f,
             "kernel `{}`, core {}, {}: {}",
-            self.kernel, self.core, self.call, self.message
+            self.kernel, self.core_label, self.call, self.message
         )
     }
 }
@@ -181,6 +287,12 @@ pub enum EmuError {
     Launcher {
         /// What happened.
         message: String,
+    },
+    /// `MOGE_EMU_CHECK` is set to something else than `off`, `races` or `races,no-v-barrier`.
+    #[error("MOGE_EMU_CHECK is `{value}`: expected `off`, `races` or `races,no-v-barrier`")]
+    CheckMode {
+        /// The value found.
+        value: String,
     },
     /// A `MOGE_*` environment variable has a value that cannot be used.
     #[error(transparent)]

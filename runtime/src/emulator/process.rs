@@ -332,6 +332,7 @@ pub(super) fn run(
             wall,
             total_violations,
             violations,
+            cores,
             args,
         } => {
             if total_violations > 0 {
@@ -340,6 +341,7 @@ pub(super) fn run(
                     .map(|v| Violation {
                         kernel: kernel.clone(),
                         core: v.core,
+                        core_label: v.label,
                         call: v.call,
                         message: v.message,
                     })
@@ -374,6 +376,7 @@ pub(super) fn run(
                 gm_bytes_written: gm_written,
                 ub_high_water: ub_high,
                 wall,
+                cores,
             })
         }
     }
@@ -408,6 +411,8 @@ extern "C" __global__ __aicore__ void hangs(GM_ADDR x, GM_ADDR workspace, GM_ADD
                     source: HANGS,
                     kernel: "hangs",
                     block_dim: 1,
+                    core_type: super::super::CoreType::Aiv,
+                    check: super::super::CheckMode::default(),
                     args: vec![GmArg {
                         name: "x".to_string(),
                         bytes: vec![0; 256],

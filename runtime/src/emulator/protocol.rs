@@ -2,20 +2,21 @@
 //!
 //! Integers are little-endian; a string is a u32 length and its bytes.
 //!
-//! Request: `MOGEREQ1`, kernel name, u32 block_dim, u32 argument count, per argument (name, u8 is_output,
+//! Request: `MOGEREQ2`, kernel name, u32 block_dim, u8 core type (0 AIV, 1 AIC, 2 MIX_AIC_1_2), u32 check
+//! bits (1 races, 2 the PipeBarrier<PIPE_V> rule), u32 argument count, per argument (name, u8 is_output,
 //! u64 length, bytes), u64 workspace bytes, u64 tiling length, tiling bytes.
 //!
-//! Response: `MOGERSP1`, u32 status. Status 0: u64 GM bytes read, u64 GM bytes written, u64 UB high-water
+//! Response: `MOGERSP2`, u32 status. Status 0: u64 GM bytes read, u64 GM bytes written, u64 UB high-water
 //! mark, u64 wall nanoseconds, u64 total violations, u32 reported violations and per violation (u32 core,
-//! call, message), u32 argument count and per argument (u64 length, bytes). Other statuses: a message
+//! core label, call, message), u32 core count and per core (label, u64 GM read, u64 GM written), u32 argument count and per argument (u64 length, bytes). Other statuses: a message
 //! (1: kernel not found, 2: bad request).
 
 use std::time::Duration;
 
 use super::RawLaunch;
 
-const REQUEST_MAGIC: &[u8; 8] = b"MOGEREQ1";
-const RESPONSE_MAGIC: &[u8; 8] = b"MOGERSP1";
+const REQUEST_MAGIC: &[u8; 8] = b"MOGEREQ2";
+const RESPONSE_MAGIC: &[u8; 8] = b"MOGERSP2";
 
 fn put_u32(out: &mut Vec<u8>, value: u32) {
     out.extend_from_slice(&value.to_le_bytes());
@@ -41,6 +42,8 @@ pub(super) fn encode_request(launch: &RawLaunch<'_>) -> Vec<u8> {
     out.extend_from_slice(REQUEST_MAGIC);
     put_bytes(&mut out, launch.kernel.as_bytes());
     put_u32(&mut out, launch.block_dim);
+    out.push(launch.core_type.code());
+    put_u32(&mut out, launch.check.bits());
     put_u32(&mut out, launch.args.len() as u32);
     for arg in &launch.args {
         put_bytes(&mut out, arg.name.as_bytes());
@@ -57,6 +60,7 @@ pub(super) fn encode_request(launch: &RawLaunch<'_>) -> Vec<u8> {
 /// One violation as the launcher reports it.
 pub(super) struct RawViolation {
     pub(super) core: u32,
+    pub(super) label: String,
     pub(super) call: String,
     pub(super) message: String,
 }
@@ -71,6 +75,7 @@ pub(super) enum Response {
         wall: Duration,
         total_violations: u64,
         violations: Vec<RawViolation>,
+        cores: Vec<super::CoreStats>,
         args: Vec<Vec<u8>>,
     },
     /// The kernel symbol is missing.
@@ -131,12 +136,26 @@ pub(super) fn decode_response(data: &[u8]) -> Result<Response, String> {
             let mut violations = Vec::with_capacity(count.min(64) as usize);
             for _ in 0..count {
                 let core = reader.u32()?;
+                let label = reader.string()?;
                 let call = reader.string()?;
                 let message = reader.string()?;
                 violations.push(RawViolation {
                     core,
+                    label,
                     call,
                     message,
+                });
+            }
+            let core_count = reader.u32()?;
+            let mut cores = Vec::with_capacity(core_count.min(1024) as usize);
+            for _ in 0..core_count {
+                let label = reader.string()?;
+                let gm_bytes_read = reader.u64()?;
+                let gm_bytes_written = reader.u64()?;
+                cores.push(super::CoreStats {
+                    label,
+                    gm_bytes_read,
+                    gm_bytes_written,
                 });
             }
             let arg_count = reader.u32()?;
@@ -153,6 +172,7 @@ pub(super) fn decode_response(data: &[u8]) -> Result<Response, String> {
                 wall,
                 total_violations,
                 violations,
+                cores,
                 args,
             })
         }

@@ -15,13 +15,13 @@ inline int64_t GetBlockIdx() { return moge_emu::core().block_idx; }
 /// blockDim of the launch.
 inline int64_t GetBlockNum() { return moge_emu::core().block_num; }
 
-/// Index of this AIV inside its AI Core (always 0: the emulator runs AIV-only kernels).
-inline int64_t GetSubBlockIdx() { return 0; }
+/// Index of this AIV inside its AI Core (0 or 1 in a MIX_AIC_1_2 kernel; 0 otherwise and on the AIC).
+inline int64_t GetSubBlockIdx() { return moge_emu::core().sub_block_idx; }
 
-/// AIV cores per AI Core seen by this kernel (1: AIV-only).
-inline int64_t GetTaskRatio() { return 1; }
+/// AIV cores per AI Core seen by this core (2 on the AIVs of MIX_AIC_1_2; 1 on an AIC and otherwise).
+inline int64_t GetTaskRatio() { return moge_emu::core().task_ratio; }
 
-inline int64_t GetSubBlockNum() { return 1; }
+inline int64_t GetSubBlockNum() { return moge_emu::core().task_ratio; }
 
 inline constexpr int16_t GetDataBlockSizeInBytes() { return ONE_BLK_SIZE; }
 

@@ -170,6 +170,7 @@ inline void check_vector_operand(const char* call, const char* name, const Local
         violation(call, "%s starts at UB byte %llu, which is not %u-byte aligned", name,
                   static_cast<unsigned long long>(onchip_offset(tensor.ptr_, tensor.hw_)), align);
     }
+    race_vector_operand(call, name, tensor.hw_, tensor.ptr_, static_cast<uint64_t>(tensor.size_) * sizeof(T));
 }
 
 /// Checks that a tensor holds at least `count` elements.
@@ -179,6 +180,7 @@ inline void check_elements(const char* call, const char* name, const LocalTensor
         violation(call, "%s: %llu elements asked but the tensor has %u", name, static_cast<unsigned long long>(count),
                   tensor.size_);
     }
+    race_vector_elements(name, tensor.ptr_, count * sizeof(T));
 }
 
 /// Checks a count argument.

@@ -54,6 +54,19 @@ struct CoreState {
     int64_t block_idx = 0;
     /// `GetBlockNum()` of the launch.
     int64_t block_num = 1;
+    /// `GetSubBlockIdx()` (AIV of a MIX kernel: 0 or 1) and `GetTaskRatio()` (2 on the AIVs of MIX_AIC_1_2).
+    int64_t sub_block_idx = 0;
+    int64_t task_ratio = 1;
+    /// `AscendC::AIC` or `AscendC::AIV`.
+    int32_t core_type = 2;
+    /// Index of this core among all cores of the launch (MIX: AI core u is u*3, its AIVs u*3+1 and u*3+2).
+    uint32_t global_index = 0;
+    /// The AI core (group) of a MIX kernel.
+    uint32_t group = 0;
+    /// Name in messages: `AIV 3`, `AIC 1`, `AIV 1.0`.
+    char label[24] = {};
+    /// Race detector state (`RaceCore`, race.h), created on first use.
+    void* race = nullptr;
     /// The on-chip memories (allocated on first use, filled with 0xFF so that unwritten data is NaN/-1).
     uint8_t* arena[HW_COUNT] = {};
     /// The live TPipe (`GetTPipePtr()`), if any.
@@ -136,7 +149,11 @@ void gm_atomic_lock();
 void gm_atomic_unlock();
 
 /// The hard `SyncAll()` barrier over all cores of the launch.
-void sync_all_barrier(const char* call);
+void sync_all_barrier(const char* call, bool aiv_only);
+
+/// CrossCoreSetFlag / CrossCoreWaitFlag (counter semantics; see launcher.cpp).
+void cross_core_set(const char* call, int mode, int pipe_slot, int flag_id);
+void cross_core_wait(const char* call, int pipe_slot, int flag_id);
 
 /// Whether `value` is a multiple of `align`.
 inline bool aligned_to(uint64_t value, uint64_t align) { return align == 0 || value % align == 0; }

@@ -254,6 +254,9 @@ inline void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, cons
     moge_emu::check_local_bytes(call, "dst", dst, bytes);
     moge_emu::check_gm_element_alignment(call, src.address_);
     src.check(call, src.address_, bytes);
+    moge_emu::RaceOp op(call, PIPE_MTE2);
+    op.read(moge_emu::HW_GM, src.address_, bytes);
+    op.write(static_cast<moge_emu::Hw>(dst.hw_), dst.ptr_, bytes);
     moge_emu::gm_load(dst.ptr_, src.address_, count);
 }
 
@@ -266,6 +269,9 @@ inline void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, cons
     moge_emu::check_local_bytes(call, "src", src, bytes);
     moge_emu::check_gm_element_alignment(call, dst.address_);
     dst.check(call, dst.address_, bytes);
+    moge_emu::RaceOp op(call, PIPE_MTE3);
+    op.read(static_cast<moge_emu::Hw>(src.hw_), src.ptr_, bytes);
+    op.write(moge_emu::HW_GM, dst.address_, bytes);
     moge_emu::gm_store(call, dst.address_, src.ptr_, count);
 }
 
@@ -278,6 +284,9 @@ inline void DataCopy(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
     const uint64_t bytes = moge_emu::whole_block_bytes<T>(call, count, "");
     moge_emu::check_local_bytes(call, "dst", dst, bytes);
     moge_emu::check_local_bytes(call, "src", src, bytes);
+    moge_emu::RaceOp op(call, dst.hw_ == moge_emu::HW_UB && src.hw_ == moge_emu::HW_UB ? PIPE_V : PIPE_MTE1);
+    op.read(static_cast<moge_emu::Hw>(src.hw_), src.ptr_, bytes);
+    op.write(static_cast<moge_emu::Hw>(dst.hw_), dst.ptr_, bytes);
     std::memmove(dst.ptr_, src.ptr_, bytes);
 }
 
@@ -297,7 +306,10 @@ inline void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, cons
     src.check(call, src.address_, l.src_span());
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.address_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.ptr_);
+    moge_emu::RaceOp op(call, PIPE_MTE2);
     for (uint32_t i = 0; i < l.count; ++i) {
+        op.read(moge_emu::HW_GM, from + i * l.src_step, l.block);
+        op.write(static_cast<moge_emu::Hw>(dst.hw_), to + i * l.dst_step, l.block);
         moge_emu::gm_load(to + i * l.dst_step, from + i * l.src_step, l.block);
     }
 }
@@ -316,7 +328,10 @@ inline void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, cons
     dst.check(call, dst.address_, l.dst_span());
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.ptr_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.address_);
+    moge_emu::RaceOp op(call, PIPE_MTE3);
     for (uint32_t i = 0; i < l.count; ++i) {
+        op.read(static_cast<moge_emu::Hw>(src.hw_), from + i * l.src_step, l.block);
+        op.write(moge_emu::HW_GM, to + i * l.dst_step, l.block);
         moge_emu::gm_store(call, reinterpret_cast<T*>(to + i * l.dst_step),
                            reinterpret_cast<const T*>(from + i * l.src_step), l.block / sizeof(T));
     }
@@ -336,7 +351,10 @@ inline void DataCopy(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
     moge_emu::check_local_bytes(call, "dst", dst, l.dst_span());
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.ptr_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.ptr_);
+    moge_emu::RaceOp op(call, dst.hw_ == moge_emu::HW_UB && src.hw_ == moge_emu::HW_UB ? PIPE_V : PIPE_MTE1);
     for (uint32_t i = 0; i < l.count; ++i) {
+        op.read(static_cast<moge_emu::Hw>(src.hw_), from + i * l.src_step, l.block);
+        op.write(static_cast<moge_emu::Hw>(dst.hw_), to + i * l.dst_step, l.block);
         std::memmove(to + i * l.dst_step, from + i * l.src_step, l.block);
     }
 }
@@ -364,8 +382,11 @@ inline void copy_pad_in(const char* call, const LocalTensor<T>& dst, const Globa
     src.check(call, src.address_, (block_count - 1) * src_step + block_len);
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.address_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.ptr_);
+    moge_emu::RaceOp op(call, PIPE_MTE2);
     for (uint32_t i = 0; i < block_count; ++i) {
         T* out = reinterpret_cast<T*>(to + i * dst_step);
+        op.read(moge_emu::HW_GM, from + i * src_step, block_len);
+        op.write(static_cast<moge_emu::Hw>(dst.hw_), out, padded);
         moge_emu::gm_load(out + left, reinterpret_cast<const T*>(from + i * src_step), elements);
         // Left and right padding take the padding value when isPad; otherwise they keep whatever the UB held
         // (the hardware leaves unspecified data there).
@@ -402,7 +423,10 @@ inline void copy_pad_out(const char* call, const GlobalTensor<T>& dst, const Loc
     dst.check(call, dst.address_, (block_count - 1) * dst_step + block_len);
     const uint8_t* from = reinterpret_cast<const uint8_t*>(src.ptr_);
     uint8_t* to = reinterpret_cast<uint8_t*>(dst.address_);
+    moge_emu::RaceOp op(call, PIPE_MTE3);
     for (uint32_t i = 0; i < block_count; ++i) {
+        op.read(static_cast<moge_emu::Hw>(src.hw_), from + i * src_step, block_len);
+        op.write(moge_emu::HW_GM, to + i * dst_step, block_len);
         moge_emu::gm_store(call, reinterpret_cast<T*>(to + i * dst_step), reinterpret_cast<const T*>(from + i * src_step),
                            block_len / sizeof(T));
     }

@@ -7,6 +7,7 @@
 #ifndef MOGE_EMU_PIPE_H
 #define MOGE_EMU_PIPE_H
 
+#include "race.h"
 #include "tensor.h"
 
 namespace moge_emu {
@@ -32,7 +33,37 @@ struct QueueState {
     /// The tensor each enqueued buffer was enqueued as (a view may start inside the buffer).
     uint8_t* enqueued_ptr[kMaxPipeBuffers] = {};
     uint32_t enqueued_bytes[kMaxPipeBuffers] = {};
+    /// Race detector: the producer's clock at EnQue and the consumer's at FreeTensor, per buffer.
+    std::vector<Clock> enqueued_clock;
+    std::vector<Clock> freed_clock;
 };
+
+/// The pipes that produce into and consume from a queue at `pos` (CANN auto-sync table of TQue:
+/// VECIN MTE2->V, VECOUT V->MTE3, A1/B1 MTE2->MTE1, A2/B2 MTE1->M, CO1 M->FIX).
+constexpr int queue_producer(AscendC::TPosition pos) {
+    using AscendC::TPosition;
+    return pos == TPosition::VECIN ? 4 : pos == TPosition::VECOUT ? 1 : pos == TPosition::VECCALC ? 1
+           : (pos == TPosition::A2 || pos == TPosition::B2) ? 3 : pos == TPosition::CO1 ? 2 : 4;
+}
+constexpr int queue_consumer(AscendC::TPosition pos) {
+    using AscendC::TPosition;
+    return pos == TPosition::VECIN ? 1 : pos == TPosition::VECOUT ? 5 : pos == TPosition::VECCALC ? 1
+           : (pos == TPosition::A2 || pos == TPosition::B2) ? 2 : pos == TPosition::CO1 ? 6 : 3;
+}
+
+/// The SRC and DST pipes of an event, read from its `SRC_DST` name.
+inline void event_pipes(const char* name, int& src, int& dst) {
+    const char* split = std::strchr(name, '_');
+    src = dst = -1;
+    if (split == nullptr) {
+        return;
+    }
+    const std::string a(name, split), b(split + 1);
+    for (int p = 0; p < kPipes; ++p) {
+        if (a == kPipeName[p]) src = p;
+        if (b == kPipeName[p]) dst = p;
+    }
+}
 
 /// Bookkeeping of one TBuf.
 struct ScratchState {
@@ -88,6 +119,9 @@ inline void set_flag(AscendC::HardEvent event, int32_t id) {
                   id);
     }
     bits = static_cast<uint8_t>(bits | (1u << id));
+    int src, dst;
+    event_pipes(event_name(event), src, dst);
+    race_set_flag(src, static_cast<int>(event), id);
 }
 
 inline void wait_flag(AscendC::HardEvent event, int32_t id) {
@@ -100,6 +134,9 @@ inline void wait_flag(AscendC::HardEvent event, int32_t id) {
                   event_name(event), id, event_name(event), id);
     }
     bits = static_cast<uint8_t>(bits & ~(1u << id));
+    int src, dst;
+    event_pipes(event_name(event), src, dst);
+    race_wait_flag(dst, static_cast<int>(event), id);
 }
 
 }  // namespace moge_emu
@@ -125,6 +162,9 @@ public:
             if (q.state[index] == moge_emu::BUF_FREE) {
                 q.state[index] = moge_emu::BUF_ALLOCATED;
                 q.cursor = static_cast<uint8_t>((index + 1) % q.num);
+                if (index < q.freed_clock.size()) {
+                    moge_emu::race_take(moge_emu::queue_producer(moge_position), q.freed_clock[index]);
+                }
                 return make_tensor<T>(q.base + static_cast<uint64_t>(index) * q.len, q.len, q.len);
             }
         }
@@ -155,6 +195,10 @@ public:
                                     index);
             default:
                 q.state[index] = moge_emu::BUF_FREE;
+                if (moge_emu::races_on()) {
+                    q.freed_clock.resize(q.num);
+                    q.freed_clock[index] = moge_emu::race_clock(moge_emu::queue_consumer(moge_position));
+                }
         }
     }
 
@@ -175,6 +219,10 @@ public:
                                 static_cast<int>(depth), q.count);
         }
         q.state[index] = moge_emu::BUF_ENQUEUED;
+        if (moge_emu::races_on()) {
+            q.enqueued_clock.resize(q.num);
+            q.enqueued_clock[index] = moge_emu::race_clock(moge_emu::queue_producer(moge_position));
+        }
         q.enqueued_ptr[index] = reinterpret_cast<uint8_t*>(tensor.ptr_);
         q.enqueued_bytes[index] = static_cast<uint32_t>(tensor.size_ * sizeof(T));
         q.fifo[(q.head + q.count) % moge_emu::kMaxPipeBuffers] = static_cast<uint8_t>(index);
@@ -198,6 +246,9 @@ public:
         q.head = static_cast<uint8_t>((q.head + 1) % moge_emu::kMaxPipeBuffers);
         --q.count;
         q.state[index] = moge_emu::BUF_DEQUEUED;
+        if (index < q.enqueued_clock.size()) {
+            moge_emu::race_take(moge_emu::queue_consumer(moge_position), q.enqueued_clock[index]);
+        }
         const uint8_t* buffer = q.base + static_cast<uint64_t>(index) * q.len;
         const uint32_t to_end = static_cast<uint32_t>(q.len - (q.enqueued_ptr[index] - buffer));
         return make_tensor<T>(q.enqueued_ptr[index], q.enqueued_bytes[index], to_end);
@@ -563,9 +614,12 @@ inline void WaitFlag(int32_t eventID) {
     moge_emu::wait_flag(event, eventID);
 }
 
-/// Orders the pipes of a core; the emulator runs them in program order, so this is a no-op.
+/// Orders the pipes of a core: the emulator runs them in program order; the race detector orders later
+/// instructions of `pipe` after its earlier ones (PIPE_ALL: every pipe after every pipe).
 template <pipe_t pipe>
-inline void PipeBarrier() {}
+inline void PipeBarrier() {
+    moge_emu::race_barrier(pipe);
+}
 
 namespace moge_detail {
 constexpr HardEvent event_of(pipe_t src, pipe_t dst) {
@@ -609,7 +663,7 @@ public:
 /// Hard synchronization of all cores of the launch.
 template <bool isAIVOnly = true>
 inline void SyncAll() {
-    moge_emu::sync_all_barrier("SyncAll");
+    moge_emu::sync_all_barrier("SyncAll", isAIVOnly);
 }
 
 /// Soft synchronization through a GM workspace; the emulator synchronizes like the hard form.
@@ -619,7 +673,21 @@ inline void SyncAll(const GlobalTensor<int32_t>& gmWorkspace, const LocalTensor<
     (void)gmWorkspace;
     (void)ubWorkspace;
     (void)usedCores;
-    moge_emu::sync_all_barrier("SyncAll");
+    moge_emu::sync_all_barrier("SyncAll", isAIVOnly);
+}
+
+/// Inter-core flag (separate AIC/AIV mode): mode 0 all cores of this type, 1 the two AIVs of an AI core,
+/// 2 an AIC and its AIVs; a counter per flagId 0..15.
+template <uint8_t modeId, pipe_t pipe>
+inline void CrossCoreSetFlag(uint16_t flagId) {
+    static_assert(modeId <= 2, "CrossCoreSetFlag: modeId is 0, 1 or 2");
+    moge_emu::cross_core_set("CrossCoreSetFlag", modeId, moge_emu::pipe_slot(pipe), flagId);
+}
+
+template <uint8_t modeId = 0, pipe_t pipe = PIPE_S>
+inline void CrossCoreWaitFlag(uint16_t flagId) {
+    static_assert(modeId <= 2, "CrossCoreWaitFlag: modeId is 0, 1 or 2");
+    moge_emu::cross_core_wait("CrossCoreWaitFlag", moge_emu::pipe_slot(pipe), flagId);
 }
 
 }  // namespace AscendC

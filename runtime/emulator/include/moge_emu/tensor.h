@@ -5,6 +5,11 @@
 #include "core.h"
 
 namespace moge_emu {
+/// A scalar (PIPE_S) access to an on-chip tensor, for the race detector (defined in race.h).
+void race_scalar(const char* call, uint8_t hw, const void* at, uint64_t bytes, bool write);
+}  // namespace moge_emu
+
+namespace moge_emu {
 
 /// The physical memory behind a logical position on Atlas A2.
 constexpr Hw hw_of(AscendC::TPosition pos) {
@@ -108,13 +113,19 @@ public:
     PrimType* GetPhyAddr() const { return ptr_; }
     PrimType* GetPhyAddr(const uint32_t offset) const { return ptr_ + offset; }
 
-    PrimType GetValue(const uint32_t offset) const { return *element("LocalTensor::GetValue", offset); }
+    PrimType GetValue(const uint32_t offset) const {
+        PrimType* at = element("LocalTensor::GetValue", offset);
+        moge_emu::race_scalar("LocalTensor::GetValue", hw_, at, sizeof(PrimType), false);
+        return *at;
+    }
 
     PrimType& operator()(const uint32_t offset) const { return *element("LocalTensor::operator()", offset); }
 
     template <typename S>
     void SetValue(const uint32_t index, const S value) const {
-        *element("LocalTensor::SetValue", index) = static_cast<PrimType>(value);
+        PrimType* at = element("LocalTensor::SetValue", index);
+        moge_emu::race_scalar("LocalTensor::SetValue", hw_, at, sizeof(PrimType), true);
+        *at = static_cast<PrimType>(value);
     }
 
     /// A view starting `offset` elements further.
@@ -215,6 +226,7 @@ public:
     PrimType GetValue(const uint64_t offset) const {
         check("GlobalTensor::GetValue", address_ + offset, sizeof(PrimType));
         moge_emu::core().gm_read += sizeof(PrimType);
+        moge_emu::race_scalar("GlobalTensor::GetValue", moge_emu::HW_GM, address_ + offset, sizeof(PrimType), false);
         return address_[offset];
     }
 
@@ -226,6 +238,7 @@ public:
     void SetValue(const uint64_t offset, PrimType value) {
         check("GlobalTensor::SetValue", address_ + offset, sizeof(PrimType));
         moge_emu::core().gm_written += sizeof(PrimType);
+        moge_emu::race_scalar("GlobalTensor::SetValue", moge_emu::HW_GM, address_ + offset, sizeof(PrimType), true);
         address_[offset] = value;
     }
 

@@ -1,0 +1,429 @@
+// moge CPU emulator: the checking mode's happens-before race detector (in the manner of ThreadSanitizer).
+//
+// The emulator executes every core's instructions in program order, so results are deterministic; the
+// detector asks whether the hardware, which runs the pipes of a core (S, V, M, MTE1, MTE2, MTE3, FIX) and the
+// cores of a launch concurrently, would have ordered two accesses to the same bytes. Every pipe of every core
+// is a "thread" with a vector clock; an API call is one instruction on its pipe (it ticks that pipe's own
+// component). Orderings that carry clocks: SetFlag/WaitFlag (the DST pipe takes the SRC pipe's clock at the
+// SetFlag), queue EnQue/DeQue (consumer takes producer) and FreeTensor/AllocTensor (producer takes consumer),
+// PipeBarrier<PIPE_ALL> (every pipe takes every pipe), PipeBarrier<PIPE_V> (orders V after V),
+// CrossCoreSetFlag/CrossCoreWaitFlag, SyncAll. Same-pipe order: MTE1/MTE2/MTE3/M/FIX/S keep program order
+// (CANN 同步控制/核内同步: "同一流水内部的指令按序执行"), V does not without PipeBarrier<PIPE_V> (the vector unit
+// pipelines instructions; CANN PipeBarrier: "同一条流水线内部 ... 存在数据依赖时需要插入 PipeBarrier").
+//
+// Shadow state: one cell per 32-byte block of every memory (the last write, and the last read per pipe).
+// An access conflicting with a shadow entry that does not happen-before it is a race: a `violation` naming
+// both instructions (API name, pipe, per-pipe sequence number, core) and the bytes.
+#ifndef MOGE_EMU_RACE_H
+#define MOGE_EMU_RACE_H
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core.h"
+
+namespace moge_emu {
+
+/// Checking-mode bits (request field; `MOGE_EMU_CHECK` on the host side).
+constexpr uint32_t kCheckRaces = 1;
+/// Also require PipeBarrier<PIPE_V> between dependent V instructions.
+constexpr uint32_t kCheckVBarrier = 2;
+
+/// The launch's checking mode (set by the launcher before any core starts).
+inline uint32_t g_check = 0;
+/// Vector-clock width: 7 pipes per core of the launch (or 7 when cores are not all resident: then clocks are
+/// core-local and GM is not checked).
+inline uint32_t g_race_threads = 7;
+/// Whether GM accesses are checked (all cores resident: clocks span every core).
+inline bool g_gm_checked = false;
+
+constexpr int kPipes = 7;
+constexpr const char* kPipeName[kPipes] = {"S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"};
+
+/// The detector's slot of a pipe_t (-1 for PIPE_ALL and pipes A2 does not have).
+constexpr int pipe_slot(pipe_t pipe) {
+    return pipe == PIPE_S      ? 0
+           : pipe == PIPE_V    ? 1
+           : pipe == PIPE_M    ? 2
+           : pipe == PIPE_MTE1 ? 3
+           : pipe == PIPE_MTE2 ? 4
+           : pipe == PIPE_MTE3 ? 5
+           : pipe == PIPE_FIX  ? 6
+                               : -1;
+}
+
+/// One recorded access: the instruction (thread = core * 7 + pipe, its clock), its API name, its core's label.
+struct RaceAccess {
+    uint32_t tid = 0;
+    uint32_t clk = 0;  // 0: none
+    const char* call = nullptr;
+    /// The core's index in the launch (for its label).
+    uint32_t core = 0;
+    /// Bytes [lo, hi) of the block it touched.
+    uint8_t lo = 0;
+    uint8_t hi = 32;
+};
+
+/// Labels of the launch's cores (filled by the launcher before any core starts).
+inline std::vector<std::string> g_core_labels;
+inline const char* core_label(uint32_t index) { return index < g_core_labels.size() ? g_core_labels[index].c_str() : "?"; }
+
+/// Shadow of one 32-byte block.
+struct RaceCell {
+    RaceAccess write;
+    RaceAccess read[kPipes];
+};
+
+using Clock = std::vector<uint32_t>;
+
+inline void join(Clock& into, const Clock& from) {
+    for (size_t i = 0; i < into.size() && i < from.size(); ++i) {
+        into[i] = from[i] > into[i] ? from[i] : into[i];
+    }
+}
+
+/// GM shadow of one launch argument (filled by the launcher).
+struct GmShadow {
+    const uint8_t* base = nullptr;
+    uint64_t len = 0;
+    const char* name = nullptr;
+    RaceCell* cells = nullptr;
+};
+inline std::vector<GmShadow> g_gm_shadows;
+inline std::mutex g_gm_shadow_mutex;
+
+/// Detector state of one core.
+struct RaceCore {
+    uint32_t base_tid = 0;
+    Clock vc[kPipes];
+    /// V's own clock at the last PipeBarrier<PIPE_V> / PIPE_ALL (the same-pipe V rule).
+    uint32_t v_barrier = 0;
+    /// Clock of the SRC pipe at each pending SetFlag, by event kind and id.
+    Clock flag[kEventKinds][kEventIds];
+    RaceCell* shadow[HW_COUNT] = {};
+    /// The operands of the vector instruction being checked (recorded when its next instruction or a sync
+    /// starts, so that the element count checked after the operand narrows its byte range).
+    struct Operand {
+        const char* name;
+        Hw hw;
+        const void* at;
+        uint64_t bytes;
+        bool write;
+    };
+    const char* pending_call = nullptr;
+    Operand pending[8];
+    int pending_count = 0;
+    bool flushing = false;
+
+    RaceCore(uint32_t core_index) {
+        base_tid = g_gm_checked ? core_index * kPipes : 0;
+        for (Clock& clock : vc) {
+            clock.assign(g_race_threads, 0);
+        }
+    }
+    ~RaceCore() {
+        for (RaceCell*& cells : shadow) {
+            std::free(cells);
+        }
+    }
+    uint32_t tick(int pipe) { return ++vc[pipe][base_tid + pipe]; }
+
+    /// Pipe `p` learns `clock`. What V learns about its own completed instructions through another pipe (V
+    /// -> flag -> MTE3 -> queue -> V) orders later V instructions after them like a PipeBarrier<PIPE_V>.
+    void learn(int p, const Clock& clock) {
+        join(vc[p], clock);
+        if (p == 1 && clock.size() > base_tid + 1 && clock[base_tid + 1] > v_barrier) {
+            v_barrier = clock[base_tid + 1];
+        }
+    }
+};
+
+inline bool races_on() { return (g_check & kCheckRaces) != 0; }
+
+/// The detector state of the current core (created on first use).
+inline RaceCore& race_core() {
+    CoreState& state = core();
+    if (state.race == nullptr) {
+        state.race = new RaceCore(state.global_index);
+    }
+    return *static_cast<RaceCore*>(state.race);
+}
+
+/// Whether the recorded access `a` happens before the current instruction on `pipe` of this core.
+inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
+    if (a.clk == 0) {
+        return true;
+    }
+    if (pipe == 1 && a.tid == rc.base_tid + 1 && (g_check & kCheckVBarrier)) {
+        return a.clk <= rc.v_barrier;
+    }
+    return a.clk <= rc.vc[pipe][a.tid];
+}
+
+[[noreturn]] inline void report_race(const char* call, const char* what, const RaceAccess& earlier, const char* earlier_kind,
+                                     int pipe, uint32_t clk, const char* now_kind, const char* memory, uint64_t from,
+                                     uint64_t to) {
+    const CoreState& state = core();
+    const int earlier_pipe = static_cast<int>(earlier.tid % kPipes);
+    const bool same_core = earlier.core == state.global_index;
+    const char* hint = pipe == earlier_pipe ? "PipeBarrier<PIPE_V>" : "SetFlag/WaitFlag, a queue EnQue/DeQue or a barrier";
+    if (!same_core) {
+        hint = "CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll";
+    }
+    violation(call,
+              "data race on %s bytes %llu..%llu: %s instruction #%u `%s` %s what %s instruction #%u `%s`%s%s %s, and "
+              "nothing orders them (needs %s)",
+              memory, static_cast<unsigned long long>(from), static_cast<unsigned long long>(to), kPipeName[pipe], clk,
+              call, now_kind, kPipeName[earlier_pipe], earlier.clk, earlier.call, same_core ? "" : " on core ",
+              same_core ? "" : core_label(earlier.core), earlier_kind, hint);
+    (void)what;
+}
+
+/// Checks and records the accesses of one instruction on one pipe. Construct, then read()/write().
+void flush_vector(RaceCore& rc);
+
+class RaceOp {
+public:
+    RaceOp(const char* call, pipe_t pipe) : call_(call), pipe_(pipe_slot(pipe)) {
+        if (!races_on() || pipe_ < 0) {
+            pipe_ = -1;
+            return;
+        }
+        rc_ = &race_core();
+        flush_vector(*rc_);
+        clk_ = rc_->tick(pipe_);
+    }
+
+    void read(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, false); }
+    void write(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, true); }
+
+private:
+    void touch(Hw hw, const void* at, uint64_t bytes, bool is_write) {
+        if (pipe_ < 0 || bytes == 0) {
+            return;
+        }
+        if (hw == HW_GM) {
+            if (is_write && core().atomic_op != ATOMIC_NONE) {
+                return;  // atomic accumulation into GM is ordered by the hardware (SetAtomicAdd and friends)
+            }
+            touch_gm(at, bytes, is_write);
+            return;
+        }
+        CoreState& state = core();
+        RaceCell*& cells = rc_->shadow[hw];
+        if (cells == nullptr) {
+            cells = static_cast<RaceCell*>(std::calloc(kHwBytes[hw] / 32 + 1, sizeof(RaceCell)));
+        }
+        const uint64_t offset = address_of(at) - address_of(state.arena[hw]);
+        check_cells(cells, offset, bytes, is_write, kHwName[hw]);
+    }
+
+    void touch_gm(const void* at, uint64_t bytes, bool is_write) {
+        if (!g_gm_checked) {
+            return;
+        }
+        const uint64_t address = address_of(at);
+        for (const GmShadow& region : g_gm_shadows) {
+            const uint64_t base = address_of(region.base);
+            if (address >= base && address < base + region.len) {
+                std::lock_guard<std::mutex> lock(g_gm_shadow_mutex);
+                char memory[160];
+                std::snprintf(memory, sizeof(memory), "GM argument '%s'", region.name);
+                const uint64_t offset = address - base;
+                check_cells(region.cells, offset, bytes, is_write, memory);
+                return;
+            }
+        }
+    }
+
+    static bool overlap(const RaceAccess& a, const RaceAccess& b) { return a.lo < b.hi && b.lo < a.hi; }
+
+    void check_cells(RaceCell* cells, uint64_t offset, uint64_t bytes, bool is_write, const char* memory) {
+        const CoreState& state = core();
+        RaceAccess me{rc_->base_tid + static_cast<uint32_t>(pipe_), clk_, call_, state.global_index, 0, 32};
+        const uint64_t first = offset / 32, last = (offset + bytes + 31) / 32;
+        for (uint64_t b = first; b < last; ++b) {
+            RaceCell& cell = cells[b];
+            me.lo = static_cast<uint8_t>(b == first ? offset % 32 : 0);
+            me.hi = static_cast<uint8_t>(b + 1 == last && (offset + bytes) % 32 != 0 ? (offset + bytes) % 32 : 32);
+            const bool self_write = cell.write.tid == me.tid && cell.write.clk == me.clk;
+            if (!self_write && overlap(cell.write, me) && !ordered(*rc_, cell.write, pipe_)) {
+                report_race(call_, "", cell.write, "wrote", pipe_, clk_, is_write ? "overwrites" : "reads", memory, b * 32,
+                            b * 32 + 32);
+            }
+            if (is_write) {
+                for (const RaceAccess& r : cell.read) {
+                    const bool self = r.tid == me.tid && r.clk == me.clk;
+                    if (!self && overlap(r, me) && !ordered(*rc_, r, pipe_)) {
+                        report_race(call_, "", r, "read", pipe_, clk_, "overwrites", memory, b * 32, b * 32 + 32);
+                    }
+                }
+                cell.write = me;
+            } else {
+                cell.read[pipe_] = me;
+            }
+        }
+    }
+
+    const char* call_;
+    int pipe_;
+    RaceCore* rc_ = nullptr;
+    uint32_t clk_ = 0;
+};
+
+/// Records the pending vector instruction's operands as one V instruction.
+inline void flush_vector(RaceCore& rc) {
+    if (rc.flushing || rc.pending_count == 0) {
+        return;
+    }
+    rc.flushing = true;
+    const int count = rc.pending_count;
+    rc.pending_count = 0;
+    RaceOp op(rc.pending_call, PIPE_V);
+    rc.flushing = false;
+    for (int i = 0; i < count; ++i) {
+        const RaceCore::Operand& o = rc.pending[i];
+        if (o.write) {
+            op.write(o.hw, o.at, o.bytes);
+        } else {
+            op.read(o.hw, o.at, o.bytes);
+        }
+    }
+}
+
+/// Flushes the pending vector instruction, if any (before syncs and at the end of the kernel).
+inline void race_flush() {
+    if (races_on() && core().race != nullptr) {
+        flush_vector(race_core());
+    }
+}
+
+/// A vector operand (from `check_vector_operand`): `dst*` and scratch operands are written, others read.
+inline void race_vector_operand(const char* call, const char* name, uint8_t hw, const void* at, uint64_t bytes) {
+    if (!races_on() || hw == HW_GM) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    bool seen = rc.pending_count == 8;
+    for (int i = 0; i < rc.pending_count; ++i) {
+        seen = seen || std::strcmp(rc.pending[i].name, name) == 0;
+    }
+    if (rc.pending_count > 0 && (rc.pending_call != call || seen)) {
+        flush_vector(rc);
+    }
+    rc.pending_call = call;
+    const bool write = std::strncmp(name, "dst", 3) == 0 || std::strcmp(name, "sharedTmpBuffer") == 0 ||
+                       std::strcmp(name, "sorted") == 0;
+    rc.pending[rc.pending_count++] = RaceCore::Operand{name, static_cast<Hw>(hw), at, bytes, write};
+}
+
+/// Narrows a pending operand to the elements the instruction touches (from `check_elements`).
+inline void race_vector_elements(const char* name, const void* at, uint64_t bytes) {
+    if (!races_on() || core().race == nullptr) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    for (int i = 0; i < rc.pending_count; ++i) {
+        RaceCore::Operand& o = rc.pending[i];
+        if (o.at == at && std::strcmp(o.name, name) == 0 && bytes < o.bytes) {
+            o.bytes = bytes;
+        }
+    }
+}
+
+inline void race_scalar(const char* call, uint8_t hw, const void* at, uint64_t bytes, bool write) {
+    if (!races_on()) {
+        return;
+    }
+    RaceOp op(call, PIPE_S);
+    if (write) {
+        op.write(static_cast<Hw>(hw), at, bytes);
+    } else {
+        op.read(static_cast<Hw>(hw), at, bytes);
+    }
+}
+
+// ---- orderings -------------------------------------------------------------------------------------------
+
+inline void race_set_flag(int src, int event, int id) {
+    if (!races_on() || src < 0) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    flush_vector(rc);
+    rc.flag[event][id] = rc.vc[src];
+}
+
+inline void race_wait_flag(int dst, int event, int id) {
+    if (!races_on() || dst < 0) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    flush_vector(rc);
+    rc.learn(dst, rc.flag[event][id]);
+}
+
+/// PipeBarrier<pipe>.
+inline void race_barrier(pipe_t pipe) {
+    if (!races_on()) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    flush_vector(rc);
+    if (pipe == PIPE_ALL) {
+        Clock all = rc.vc[0];
+        for (int p = 1; p < kPipes; ++p) {
+            join(all, rc.vc[p]);
+        }
+        for (int p = 0; p < kPipes; ++p) {
+            rc.learn(p, all);
+        }
+    }
+    if (pipe == PIPE_ALL || pipe == PIPE_V) {
+        rc.v_barrier = rc.vc[1][rc.base_tid + 1];
+    }
+}
+
+/// The clock of pipe `p` of the current core (for queue and cross-core hand-offs); empty when off.
+inline Clock race_clock(int p) {
+    if (!races_on() || p < 0) {
+        return Clock();
+    }
+    flush_vector(race_core());
+    return race_core().vc[p];
+}
+
+/// Joins a handed-over clock into pipe `p` (every pipe when p is S: a scalar wait stalls the issue of all).
+inline void race_take(int p, const Clock& clock) {
+    if (!races_on() || p < 0 || clock.empty()) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    flush_vector(rc);
+    if (p == 0) {
+        for (int q = 0; q < kPipes; ++q) {
+            rc.learn(q, clock);
+        }
+    } else {
+        rc.learn(p, clock);
+    }
+}
+
+/// Every pipe of the core joined (what a core contributes to SyncAll).
+inline Clock race_all() {
+    if (!races_on()) {
+        return Clock();
+    }
+    RaceCore& rc = race_core();
+    flush_vector(rc);
+    Clock all = rc.vc[0];
+    for (int p = 1; p < kPipes; ++p) {
+        join(all, rc.vc[p]);
+    }
+    return all;
+}
+
+}  // namespace moge_emu
+
+#endif  // MOGE_EMU_RACE_H
