@@ -378,3 +378,52 @@ fn bad_matmuls_are_located_errors_naming_the_op_and_the_numbers() {
     let e = moge_lower::schedule::schedule_kernel(&k, &target, &Default::default()).unwrap_err();
     assert!(e.to_string().contains("found i32 x i32"), "{e}");
 }
+
+#[test]
+fn the_router_example_matches_an_f64_router_at_the_pangu_shape() {
+    use moge_examples::router::moge_router;
+    // T x 5120 . 5120 x 64, then the gate with G = 8 groups of 8 experts.
+    let (t, h, e, g) = (6usize, 5120usize, 64usize, 8usize);
+    let mut rng = Rng(41);
+    let x: Vec<f32> = (0..t * h).map(|_| rng.unit()).collect();
+    let w: Vec<f32> = (0..h * e).map(|_| rng.unit() * 0.05).collect();
+    let scale: Vec<f32> = (0..e).map(|_| 1.0 + rng.unit() * 0.5).collect();
+    let tx = Tensor::from_f32(DType::BF16, vec![t, h], x).unwrap();
+    let tw = Tensor::from_f32(DType::BF16, vec![h, e], w).unwrap();
+    let ts = Tensor::from_f32(DType::F32, vec![e], scale.clone()).unwrap();
+    let (weight, expert) = moge_router::<5120, 64, 8>::eval(&tx, &tw, &ts).unwrap();
+    let (xv, wv) = (tx.as_f32().unwrap(), tw.as_f32().unwrap());
+    let (logits, _) = reference(t as u64, e as u64, h as u64, xv, wv);
+    let (weight, expert) = (weight.as_f32().unwrap(), expert.as_i32().unwrap());
+    for r in 0..t {
+        // The logits as a bf16 matmul gives them (one rounding), softmax and group maxima in f64.
+        let row: Vec<f64> = (0..e)
+            .map(|j| f64::from(bf16::from_f64(logits[r * e + j]).to_f32()))
+            .collect();
+        let max = row.iter().cloned().fold(f64::MIN, f64::max);
+        let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
+        let p: Vec<f64> = row.iter().map(|v| (v - max).exp() / sum).collect();
+        for grp in 0..g {
+            let ids = grp * e / g..(grp + 1) * e / g;
+            let best = ids
+                .clone()
+                .fold(ids.start, |b, j| if p[j] > p[b] { j } else { b });
+            let second = ids
+                .clone()
+                .filter(|&j| j != best)
+                .map(|j| p[j])
+                .fold(0.0, f64::max);
+            let got = expert[r * g + grp] as usize;
+            // A near tie may go either way after an f32 softmax; elsewhere the ids agree exactly.
+            if p[best] - second > 1e-4 * p[best] {
+                assert_eq!(got, best, "token {r} group {grp}");
+            }
+            let want = p[got] * f64::from(scale[got]);
+            let w = f64::from(weight[r * g + grp]);
+            assert!(
+                (w - want).abs() <= 1e-5 * want.abs() + 1e-12,
+                "token {r} group {grp}: {w} vs {want}"
+            );
+        }
+    }
+}
