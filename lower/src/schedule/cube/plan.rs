@@ -511,10 +511,10 @@ fn fit(
     })
 }
 
-/// Cycles per byte of GM->L1 traffic of one core when all cores stream at once: the aggregate L2
-/// rate (~5.5 TB/s, costmodel-910b.md §3) shared by 24 cores at 1.85 GHz is ~124 B/cycle per core;
-/// capped by one core's GM->L1 DMA (~135 GB/s alone, 73 B/cycle).
-const BYTES_PER_CYCLE: u64 = 73;
+/// Bytes per cycle one core copies GM->L1 when the data is in L2 (costmodel-910b.md §3: L2->L1 hits
+/// at ~221 GB/s per core, 119 B/cycle at 1.85 GHz). The tile orders of large plans keep their re-reads
+/// in L2 (see [`super::traffic`]), so this, not the HBM rate, is what one core's copies run at.
+const BYTES_PER_CYCLE: u64 = 119;
 
 /// Modeled cycles of the busiest core of a plan: cube and GM->L1 copy overlap (double buffering), so
 /// the slower of the two, plus a fixed cost per output tile (pipeline fill and Fixpipe).
