@@ -6,7 +6,7 @@ mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
 mod moge_reference;
-mod readme_refusals;
 mod names;
 mod numerics;
+mod readme_refusals;
 mod ui;
