@@ -207,3 +207,126 @@ fn parse_errors_are_located() {
         .to_string()
         .contains("nested too deeply"));
 }
+
+/// Removes every in-core flag and barrier (cross-core flags are the lowering's, not the pass's).
+fn strip_sync(k: &mut v2::Kernel) {
+    let sync: Vec<_> = k
+        .insts
+        .iter()
+        .filter(|(_, d)| {
+            matches!(
+                d,
+                InstData::SetFlag(_) | InstData::WaitFlag(_) | InstData::PipeBarrier(_)
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for i in sync {
+        k.detach(i);
+    }
+}
+
+#[test]
+fn the_sync_pass_derives_barriers_and_flags_the_verifier_accepts() {
+    let p = parse(VECTOR);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    strip_sync(&mut k);
+    assert!(
+        v2::check_hazards(&k).is_err(),
+        "the stripped kernel must race"
+    );
+    let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+    // exp -> mul (RAW on t3) and mul -> add (RAW on t3): two barriers; the resident load is ordered by
+    // the first queue hand-off of MTE2, so it needs no flag of its own.
+    assert_eq!(
+        stats,
+        v2::SyncStats {
+            barriers: 2,
+            flag_pairs: 0
+        }
+    );
+    v2::check_hazards(&k).unwrap();
+}
+
+#[test]
+fn the_sync_pass_places_loop_carried_flags_for_scratch_reuse() {
+    // A kernel whose MTE2 copy writes a plain buffer (no queue) that V reads: the copy of the next
+    // iteration must wait for the vector read of this one (V -> MTE2, loop-carried) and the read for
+    // the copy (MTE2 -> V).
+    let text = "program p
+g0 = input x f32 [`T`]
+g1 = output y f32 [`T`]
+workspace `0`
+f0 = field tiles `T / 64`
+kernel k0 p_0 aiv block_dim `1` params(g0, g1) {
+  buf0 = buf UB x1 256 \"x\"
+  buf1 = buf UB x2 256 \"y\"
+  q0 = queue VECOUT depth 2 buf1
+  t0 = tensor f32 64 buf0 + 0 \"x\"
+  t1 = tensor f32 64 q0 \"y\"
+  v0 = var \"tile\"
+  for v0 in 0 .. f0 {
+    i0 = copy_in dst=t0 src=g0[v0 * 64] rows=1 cols=64 gm_pitch=64 ub_stride=64
+    i1 = alloc_tensor queue=q0 tensor=t1
+    i2 = vec op=Unary.Exp dst=[t1] src=[t0] count=64
+    i3 = enque queue=q0 tensor=t1
+    i4 = deque queue=q0 tensor=t1
+    i5 = copy_out dst=g1[v0 * 64] src=t1 rows=1 cols=64 gm_pitch=64 ub_stride=64
+    i6 = free_tensor queue=q0 tensor=t1
+  }
+}
+";
+    let p = parse(text);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stats,
+        v2::SyncStats {
+            barriers: 0,
+            flag_pairs: 2
+        }
+    );
+    let mut prog = p.clone();
+    *prog.kernels.values_mut().next().unwrap() = k.clone();
+    let printed = v2::program_to_string(&prog);
+    // MTE2 -> V inside the iteration; V -> MTE2 carried: set once before the loop, waited once after.
+    assert!(
+        printed.contains("ev0 = event MTE2 -> V\n  ev1 = event V -> MTE2\n"),
+        "{printed}"
+    );
+    assert!(printed.contains("  i11 = set_flag event=ev1\n  for v0 in 0 .. f0 {\n    i9 = wait_flag event=ev1\n    i0 = copy_in"), "{printed}");
+    assert!(printed.contains("i0 = copy_in dst=t0 src=g0[v0 * 64] rows=1 cols=64 gm_pitch=64 ub_stride=64\n    i8 = set_flag event=ev0\n    i1 = alloc_tensor queue=q0 tensor=t1\n    i7 = wait_flag event=ev0\n    i2 = vec"), "{printed}");
+    assert!(
+        printed.contains(
+            "    i2 = vec op=Unary.Exp dst=[t1] src=[t0] count=64\n    i10 = set_flag event=ev1\n"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.ends_with("  }\n  i12 = wait_flag event=ev1\n}\n"),
+        "{printed}"
+    );
+    // The result parses back and verifies; deleting any inserted instruction is a race again.
+    let reparsed = parse(&printed);
+    v2::verify_program(&reparsed, &Target::default()).unwrap();
+    for (i, d) in &k.insts {
+        if d.is_sync() {
+            let mut broken = k.clone();
+            broken.detach(i);
+            assert!(
+                v2::check_hazards(&broken).is_err(),
+                "deleting {i} went unnoticed"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_sync_pass_keeps_cube_kernels_queue_ordered() {
+    for text in [MATMUL, MIX] {
+        let p = parse(text);
+        let mut k = p.kernels.values().next().unwrap().clone();
+        let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats, v2::SyncStats::default(), "{}", k.name);
+    }
+}

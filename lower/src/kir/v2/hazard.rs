@@ -191,7 +191,8 @@ struct State<'a> {
     k: &'a Kernel,
     np: usize,
     vc: Vec<Clock>,
-    /// Per global pipe: the clock of the last `PipeBarrier` (vector pipes).
+    /// Per global pipe: the last of its own clocks known to be complete (by a `PipeBarrier`, or by a
+    /// signal from another pipe that had waited for it).
     barrier: Vec<u32>,
     flags: BTreeMap<(usize, Event), VecDeque<(Inst, Clock)>>,
     cross: BTreeMap<(usize, u16), VecDeque<Clock>>,
@@ -219,6 +220,10 @@ impl State<'_> {
         for (a, b) in self.vc[gp].iter_mut().zip(c) {
             *a = (*a).max(*b);
         }
+        // A signal that saw this pipe's own work finished (a round trip through another pipe, such as
+        // EnQue -> DeQue -> FreeTensor -> AllocTensor) orders that work before what follows, like a
+        // barrier does.
+        self.barrier[gp] = self.barrier[gp].max(c[gp]);
     }
 
     fn unmatched(&mut self, inst: Inst, message: String) {

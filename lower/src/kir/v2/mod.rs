@@ -27,6 +27,7 @@
 pub mod entities;
 pub mod hazard;
 pub mod parse;
+pub mod sync;
 pub mod verify;
 pub mod write;
 
@@ -41,6 +42,7 @@ pub use super::{
 pub use entities::{Event, Field, GmBuf, Inst, KernelId, LocalBuf, Queue, Tensor, Var};
 pub use hazard::{check as check_hazards, Hazard, HazardErrors};
 pub use parse::{parse_program, ParseError};
+pub use sync::{insert_sync, SyncStats};
 pub use verify::{verify_program, VerifyError, VerifyErrors};
 pub use write::program_to_string;
 
