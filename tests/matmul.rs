@@ -373,10 +373,26 @@ fn bad_matmuls_are_located_errors_naming_the_op_and_the_numbers() {
         e.contains("at line 4, column 9") && e.contains("K = 70000 exceeds 65535"),
         "{e}"
     );
-    // The same through `mogec build`-style scheduling: the cube check runs first.
+    // Through the scheduler (what `mogec build` runs): the graph verifier refuses an integer matmul
+    // first, naming the op and the operand; a tile that cannot fit is the cube check's error.
     let k = parse_kernel(&mm("i32[4, 8]", "i32[8, 2]", "i32[4, 2]", "")).unwrap();
     let e = moge_lower::schedule::schedule_kernel(&k, &target, &Default::default()).unwrap_err();
-    assert!(e.to_string().contains("found i32 x i32"), "{e}");
+    assert!(
+        e.to_string().contains("`matmul`") && e.to_string().contains("i32[4, 8]"),
+        "{e}"
+    );
+    let k = parse_kernel(&mm(
+        "bf16[64, 64]",
+        "bf16[64, 64]",
+        "bf16[64, 64]",
+        "#[tile(m = 512, n = 256, k = 16)]",
+    ))
+    .unwrap();
+    let e = moge_lower::schedule::schedule_kernel(&k, &target, &Default::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("at line 4, column 9") && e.to_string().contains("524288"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -840,3 +840,5 @@ impl Function {
             .sum()
     }
 }
+
+pub mod v2;
