@@ -2,6 +2,7 @@
 //!
 //! - [`plan`]: the tiling planner (base tiles, L1 depth, cores, tile order) under the L1/L0 budgets;
 //! - [`traffic`]: the GM/HBM traffic model of a plan and its cube-bound check;
+//! - [`lower`]: a planned matmul as an AIC kernel in kernel IR v2 (queues for every hand-off);
 //! - this module: the link to the graph IR: which matmuls the cube takes (dtypes), the schedule hints
 //!   of a matmul op (`#[tile(m, n, k)]`, `#[block_dim(n)]`, `#[buffer_num(n)]`), and errors located at
 //!   the op.
@@ -10,6 +11,7 @@
 //! epilogue) builds on [`MatmulPlan`]; the hand-written Ascend C it must produce is kept as a test
 //! fixture (`tests/data/cube/`).
 
+pub mod lower;
 pub mod plan;
 pub mod traffic;
 

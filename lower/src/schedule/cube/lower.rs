@@ -1,0 +1,377 @@
+//! Lowering of a matmul to an AIC kernel in kernel IR v2.
+//!
+//! The kernel is the one of `tests/data/cube/matmul_aic.cpp` (the hand-written spec, run on the
+//! emulator by `tests/matmul.rs`), with queues in place of its hand-placed flags: every stage boundary
+//! is a queue hand-off (`A1`/`B1`: MTE2 -> MTE1, `A2`/`B2`: MTE1 -> M, `CO1`: M -> FIX), and every
+//! buffer reuse a free/alloc, so the hazard verifier can prove the ordering and the printer emits
+//! `TQue` code. Each queue rotates through two buffers (one for `CO1` when L0C holds a single
+//! accumulator), which is the double buffering: the next stage's copy and the next slice's loads are
+//! issued while the current ones are consumed.
+//!
+//! Loop nest (one core): `for tile` (round-robin over cores, in the plan's swizzled order) / `for
+//! stage` (an L1 stage of `depth * k` of K) / `for slice` (one `Mmad` of `k`), with `for` loops over the
+//! 16-row blocks of A and the 16-deep K blocks of B for the `LoadData` calls. Tails are extents
+//! computed on the device (`min(m, M - i*m)`, ...), so any M, N and K run.
+
+use cranelift_entity::PrimaryMap;
+
+use super::plan::{CubeDType, MatmulPlan};
+use crate::graph::DType;
+use crate::kir::v2::{
+    BinOp, Elem, FieldData, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr, InstData, Kernel,
+    LocalBufData, Program, QuePos, Quant, QueueData, Stmt, TensorData, VarData,
+};
+use crate::kir::{CoreKind, MemSpace};
+use crate::target::Target;
+
+/// Names of the matmul's tensors in the program.
+#[derive(Clone, Debug)]
+pub struct MatmulNames<'a> {
+    /// The program (graph kernel) name.
+    pub program: &'a str,
+    /// The left operand.
+    pub a: &'a str,
+    /// The right operand.
+    pub b: &'a str,
+    /// The result.
+    pub c: &'a str,
+}
+
+fn int(v: u64) -> IExpr {
+    IExpr::Int(v as i64)
+}
+
+/// `a op b`, folded where the result is plain (literals, `x * 1`, `x + 0`, `x / 1`), so the printed
+/// kernel stays readable.
+fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
+    match (op, a.as_int(), b.as_int()) {
+        (BinOp::Add, Some(x), Some(y)) => IExpr::Int(x + y),
+        (BinOp::Mul, Some(x), Some(y)) => IExpr::Int(x * y),
+        (BinOp::Min, Some(x), Some(y)) => IExpr::Int(x.min(y)),
+        (BinOp::Sub, Some(x), Some(y)) => IExpr::Int(x - y),
+        (BinOp::Div, Some(x), Some(y)) if y > 0 => IExpr::Int(x / y),
+        (BinOp::CeilDiv, Some(x), Some(y)) if y > 0 && x >= 0 => IExpr::Int((x + y - 1) / y),
+        (BinOp::Add, Some(0), _) => b,
+        (BinOp::Add | BinOp::Sub, _, Some(0)) => a,
+        (BinOp::Mul, Some(1), _) => b,
+        (BinOp::Mul | BinOp::Div, _, Some(1)) => a,
+        (BinOp::Mul, Some(0), _) | (BinOp::Mul, _, Some(0)) => IExpr::Int(0),
+        _ => IExpr::bin(op, a, b),
+    }
+}
+
+fn add(a: IExpr, b: IExpr) -> IExpr {
+    bin(BinOp::Add, a, b)
+}
+
+fn sub(a: IExpr, b: IExpr) -> IExpr {
+    bin(BinOp::Sub, a, b)
+}
+
+fn mul(a: IExpr, b: IExpr) -> IExpr {
+    bin(BinOp::Mul, a, b)
+}
+
+fn div(a: IExpr, b: IExpr) -> IExpr {
+    bin(BinOp::Div, a, b)
+}
+
+fn min(a: IExpr, b: IExpr) -> IExpr {
+    bin(BinOp::Min, a, b)
+}
+
+fn ceil_div(a: IExpr, b: IExpr) -> IExpr {
+    bin(BinOp::CeilDiv, a, b)
+}
+
+fn align16(a: IExpr) -> IExpr {
+    mul(ceil_div(a, int(16)), int(16))
+}
+
+/// The 16-row blocks of `a`, a multiple of 16 made by [`align16`].
+fn blocks16(a: IExpr) -> IExpr {
+    match a {
+        IExpr::Bin(BinOp::Mul, x, y) if y.as_int() == Some(16) => *x,
+        a => div(a, int(16)),
+    }
+}
+
+fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
+    match c {
+        CubeDType::Bf16 => (DType::BF16, Elem::BF16, Quant::F32ToBf16),
+        CubeDType::F16 => (DType::F16, Elem::F16, Quant::F32ToF16),
+        CubeDType::F32 => (DType::F32, Elem::F32, Quant::None),
+    }
+}
+
+/// A kernel under construction: appends instructions to the innermost open statement list.
+struct Builder {
+    k: Kernel,
+    stack: Vec<Vec<Stmt>>,
+}
+
+impl Builder {
+    fn inst(&mut self, data: InstData) {
+        let i = self.k.insts.push(data);
+        self.stack.last_mut().expect("a list is open").push(Stmt::Inst(i));
+    }
+
+    fn open(&mut self) {
+        self.stack.push(Vec::new());
+    }
+
+    fn close_for(&mut self, var: crate::kir::v2::Var, start: IExpr, end: IExpr) {
+        let body = self.stack.pop().expect("a loop is open");
+        self.stack
+            .last_mut()
+            .expect("an outer list is open")
+            .push(Stmt::For { var, start, end, body });
+    }
+}
+
+/// The program of one matmul `c = a @ b` with `a: (m_dim, K)`, `b: (K, N)` as the plan has it, M
+/// given by the host expression `m_dim` (a dynamic dim or a literal), on `target`'s AIC cores.
+///
+/// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
+/// dim are tiling fields computed on the host from M.
+pub fn lower_matmul(
+    names: &MatmulNames<'_>,
+    plan: &MatmulPlan,
+    m_dim: HostExpr,
+    target: &Target,
+) -> Program {
+    let s = plan.shape;
+    let (dt, elem, quant) = dtype(s.dtype);
+    let e = s.dtype.bytes();
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let stage_k = plan.depth * k;
+    let tiles_n = s.n.div_ceil(n);
+    let mut p = Program::new(names.program);
+    if let HostExpr::Dim(d) = &m_dim {
+        p.dims.push(d.clone());
+    }
+    let kk = HostExpr::Int(s.k as i64);
+    let nn = HostExpr::Int(s.n as i64);
+    let ga = p.gm.push(GmBufData {
+        name: names.a.to_string(),
+        kind: GmKind::Input,
+        dtype: dt,
+        shape: vec![m_dim.clone(), kk.clone()],
+    });
+    let gb = p.gm.push(GmBufData {
+        name: names.b.to_string(),
+        kind: GmKind::Input,
+        dtype: dt,
+        shape: vec![kk, nn.clone()],
+    });
+    let gc = p.gm.push(GmBufData {
+        name: names.c.to_string(),
+        kind: GmKind::Output,
+        dtype: dt,
+        shape: vec![m_dim.clone(), nn],
+    });
+    let tiles_m_host = HostExpr::ceil_div(m_dim.clone(), HostExpr::Int(m as i64));
+    let tiles_host = HostExpr::Mul(
+        Box::new(tiles_m_host.clone()),
+        Box::new(HostExpr::Int(tiles_n as i64)),
+    );
+    let f_m = p.fields.push(FieldData {
+        name: "m".to_string(),
+        expr: m_dim,
+    });
+    let f_tiles_m = p.fields.push(FieldData {
+        name: "tiles_m".to_string(),
+        expr: tiles_m_host,
+    });
+    let f_tiles = p.fields.push(FieldData {
+        name: "tiles".to_string(),
+        expr: tiles_host.clone(),
+    });
+    let block_dim = HostExpr::min(
+        HostExpr::Int(plan.block_dim.min(u64::from(target.cube_cores)) as i64),
+        HostExpr::max(tiles_host, HostExpr::Int(1)),
+    );
+    let mut kernel = Kernel::new(format!("{}_k0", names.program), CoreKind::Aic, block_dim);
+    kernel.params = vec![ga, gb, gc];
+    let buf = |k: &mut Kernel, name: &str, mem, count, bytes: u64| {
+        k.bufs.push(LocalBufData {
+            name: name.to_string(),
+            mem,
+            count,
+            bytes: bytes as u32,
+        })
+    };
+    let c_bufs = if plan.l0c_double { 2 } else { 1 };
+    let b_a1 = buf(&mut kernel, "a1", MemSpace::L1, 2, m * stage_k * e);
+    let b_b1 = buf(&mut kernel, "b1", MemSpace::L1, 2, stage_k * n * e);
+    let b_a2 = buf(&mut kernel, "a2", MemSpace::L0a, 2, m * k * e);
+    let b_b2 = buf(&mut kernel, "b2", MemSpace::L0b, 2, k * n * e);
+    let b_c = buf(&mut kernel, "c", MemSpace::L0c, c_bufs, m * n * 4);
+    let queue = |k: &mut Kernel, pos, b| k.queues.push(QueueData { pos, depth: 1, buf: b });
+    let q_a1 = queue(&mut kernel, QuePos::A1, b_a1);
+    let q_b1 = queue(&mut kernel, QuePos::B1, b_b1);
+    let q_a2 = queue(&mut kernel, QuePos::A2, b_a2);
+    let q_b2 = queue(&mut kernel, QuePos::B2, b_b2);
+    let q_c = queue(&mut kernel, QuePos::Co1, b_c);
+    let tensor = |k: &mut Kernel, name: &str, elem, elems: u64, q| {
+        k.tensors.push(TensorData {
+            name: name.to_string(),
+            elem,
+            elems: elems as u32,
+            home: Home::Queue(q),
+        })
+    };
+    let t_a1 = tensor(&mut kernel, "a_l1", elem, m * stage_k, q_a1);
+    let t_b1 = tensor(&mut kernel, "b_l1", elem, stage_k * n, q_b1);
+    let t_a2 = tensor(&mut kernel, "a_l0", elem, m * k, q_a2);
+    let t_b2 = tensor(&mut kernel, "b_l0", elem, k * n, q_b2);
+    let t_c = tensor(&mut kernel, "acc", Elem::F32, m * n, q_c);
+    let var = |k: &mut Kernel, name: &str| k.vars.push(VarData { name: name.to_string() });
+    let v_tile = var(&mut kernel, "tile");
+    let v_stage = var(&mut kernel, "stage");
+    let v_slice = var(&mut kernel, "slice");
+    let v_rb = var(&mut kernel, "row_block");
+    let v_kb = var(&mut kernel, "k_block");
+
+    // Device expressions of the current tile, stage and slice.
+    let t = add(IExpr::BlockIdx, mul(IExpr::Var(v_tile), IExpr::BlockNum));
+    let (i, j) = if plan.swizzle >= tiles_n {
+        // One group: row-major over the tiles.
+        if tiles_n == 1 {
+            (t, int(0))
+        } else {
+            (div(t.clone(), int(tiles_n)), bin(BinOp::Rem, t, int(tiles_n)))
+        }
+    } else {
+        let per_group = mul(int(plan.swizzle), IExpr::Field(f_tiles_m));
+        let g = div(t.clone(), per_group.clone());
+        let r = bin(BinOp::Rem, t, per_group);
+        let width = min(int(plan.swizzle), sub(int(tiles_n), mul(g.clone(), int(plan.swizzle))));
+        let i = div(r.clone(), width.clone());
+        let j = add(mul(g, int(plan.swizzle)), bin(BinOp::Rem, r, width));
+        (i, j)
+    };
+    let rows = min(int(m), sub(IExpr::Field(f_m), mul(i.clone(), int(m))));
+    let cols = min(int(n), sub(int(s.n), mul(j.clone(), int(n))));
+    let (rows_a, cols_a) = (align16(rows.clone()), align16(cols.clone()));
+    let k0 = mul(IExpr::Var(v_stage), int(stage_k));
+    let kd = min(int(stage_k), sub(int(s.k), k0.clone()));
+    let kd_a = align16(kd.clone());
+    let kq = min(int(k), sub(kd.clone(), mul(IExpr::Var(v_slice), int(k))));
+    let k1 = ceil_div(kq.clone(), int(16));
+    let k_block = mul(IExpr::Var(v_slice), int(k / 16));
+    let frac = int(512 / e);
+
+    let mut bld = Builder { k: kernel, stack: vec![Vec::new()] };
+    bld.open(); // tile
+    bld.inst(InstData::AllocTensor { queue: q_c, tensor: t_c });
+    bld.open(); // stage
+    bld.inst(InstData::AllocTensor { queue: q_a1, tensor: t_a1 });
+    bld.inst(InstData::CopyNd2Nz {
+        dst: t_a1,
+        src: GmRef {
+            buf: ga,
+            offset: add(mul(mul(i.clone(), int(m)), int(s.k)), k0.clone()),
+        },
+        rows: rows.clone(),
+        cols: kd.clone(),
+        gm_pitch: int(s.k),
+        nz_rows: rows_a.clone(),
+    });
+    bld.inst(InstData::EnQue { queue: q_a1, tensor: t_a1 });
+    bld.inst(InstData::AllocTensor { queue: q_b1, tensor: t_b1 });
+    bld.inst(InstData::CopyNd2Nz {
+        dst: t_b1,
+        src: GmRef {
+            buf: gb,
+            offset: add(mul(k0, int(s.n)), mul(j.clone(), int(n))),
+        },
+        rows: kd.clone(),
+        cols: cols.clone(),
+        gm_pitch: int(s.n),
+        nz_rows: kd_a.clone(),
+    });
+    bld.inst(InstData::EnQue { queue: q_b1, tensor: t_b1 });
+    bld.inst(InstData::DeQue { queue: q_a1, tensor: t_a1 });
+    bld.inst(InstData::DeQue { queue: q_b1, tensor: t_b1 });
+    bld.open(); // slice
+    bld.inst(InstData::AllocTensor { queue: q_a2, tensor: t_a2 });
+    bld.open(); // A row blocks: NZ (column blocks of rows_a rows) -> ZZ (row blocks of k1 fractals)
+    bld.inst(InstData::LoadData2d {
+        dst: t_a2,
+        dst_offset: mul(mul(IExpr::Var(v_rb), k1.clone()), frac.clone()),
+        src: t_a1,
+        src_offset: mul(
+            add(mul(k_block.clone(), blocks16(rows_a.clone())), IExpr::Var(v_rb)),
+            frac.clone(),
+        ),
+        repeat: k1.clone(),
+        src_stride: blocks16(rows_a.clone()),
+        dst_gap: int(0),
+        transpose: false,
+    });
+    bld.close_for(v_rb, int(0), blocks16(rows_a.clone()));
+    bld.inst(InstData::EnQue { queue: q_a2, tensor: t_a2 });
+    bld.inst(InstData::AllocTensor { queue: q_b2, tensor: t_b2 });
+    bld.open(); // B K blocks: NZ (column blocks of kd_a rows) -> ZN, each fractal transposed
+    bld.inst(InstData::LoadData2d {
+        dst: t_b2,
+        dst_offset: mul(mul(IExpr::Var(v_kb), blocks16(cols_a.clone())), frac.clone()),
+        src: t_b1,
+        src_offset: mul(add(k_block, IExpr::Var(v_kb)), frac),
+        repeat: blocks16(cols_a),
+        src_stride: blocks16(kd_a),
+        dst_gap: int(0),
+        transpose: true,
+    });
+    bld.close_for(v_kb, int(0), k1);
+    bld.inst(InstData::EnQue { queue: q_b2, tensor: t_b2 });
+    bld.inst(InstData::DeQue { queue: q_a2, tensor: t_a2 });
+    bld.inst(InstData::DeQue { queue: q_b2, tensor: t_b2 });
+    bld.inst(InstData::Mmad {
+        dst: t_c,
+        a: t_a2,
+        b: t_b2,
+        m: rows.clone(),
+        n: cols.clone(),
+        k: kq,
+        init: bin(
+            BinOp::Eq,
+            add(IExpr::Var(v_stage), IExpr::Var(v_slice)),
+            int(0),
+        ),
+    });
+    bld.inst(InstData::FreeTensor { queue: q_a2, tensor: t_a2 });
+    bld.inst(InstData::FreeTensor { queue: q_b2, tensor: t_b2 });
+    bld.close_for(v_slice, int(0), ceil_div(kd, int(k)));
+    bld.inst(InstData::FreeTensor { queue: q_a1, tensor: t_a1 });
+    bld.inst(InstData::FreeTensor { queue: q_b1, tensor: t_b1 });
+    bld.close_for(v_stage, int(0), int(s.k.div_ceil(stage_k)));
+    bld.inst(InstData::EnQue { queue: q_c, tensor: t_c });
+    bld.inst(InstData::DeQue { queue: q_c, tensor: t_c });
+    bld.inst(InstData::Fixpipe {
+        dst: GmRef {
+            buf: gc,
+            offset: add(mul(mul(i, int(m)), int(s.n)), mul(j, int(n))),
+        },
+        src: t_c,
+        m: rows,
+        n: cols,
+        src_stride: rows_a,
+        gm_pitch: int(s.n),
+        quant,
+        relu: false,
+    });
+    bld.inst(InstData::FreeTensor { queue: q_c, tensor: t_c });
+    // Tiles t = block_idx, block_idx + block_num, ... below `tiles`.
+    bld.close_for(
+        v_tile,
+        int(0),
+        ceil_div(sub(IExpr::Field(f_tiles), IExpr::BlockIdx), IExpr::BlockNum),
+    );
+    let mut kernel = bld.k;
+    kernel.body = bld.stack.pop().expect("the body list");
+    p.kernels = PrimaryMap::new();
+    p.kernels.push(kernel);
+    p
+}
