@@ -164,3 +164,153 @@ mod lowering {
         assert_eq!(deleted, 20, "5 queues x alloc, enque, deque, free");
     }
 }
+
+/// Walks the lowered kernel on every core with concrete dims, evaluating its device expressions: every
+/// output element is written exactly once, every `Mmad` of a tile adds up to K, every copy and load
+/// stays inside its tensors and GM buffers, and the copies move the bytes the traffic model counts.
+mod walk {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::kir::v2::{BinOp, IExpr, InstData, Kernel as KKernel, Program, Stmt, Var};
+    use crate::kir::Expr;
+    use crate::schedule::cube::lower::{lower_matmul, MatmulNames};
+    use crate::schedule::cube::traffic;
+
+    struct Env<'a> {
+        fields: Vec<i64>,
+        vars: HashMap<Var, i64>,
+        block_idx: i64,
+        block_num: i64,
+        k: &'a KKernel,
+    }
+
+    fn eval(e: &IExpr, env: &Env<'_>) -> i64 {
+        match e {
+            IExpr::Int(v) => *v,
+            IExpr::Field(f) => env.fields[f.as_u32() as usize],
+            IExpr::Var(v) => env.vars[v],
+            IExpr::BlockIdx => env.block_idx,
+            IExpr::BlockNum => env.block_num,
+            IExpr::Bin(op, a, b) => {
+                let (a, b) = (eval(a, env), eval(b, env));
+                match op {
+                    BinOp::Add => a + b,
+                    BinOp::Sub => a - b,
+                    BinOp::Mul => a * b,
+                    BinOp::Div => a / b,
+                    BinOp::Rem => a % b,
+                    BinOp::Min => a.min(b),
+                    BinOp::Max => a.max(b),
+                    BinOp::CeilDiv => (a + b - 1) / b,
+                    BinOp::Eq => i64::from(a == b),
+                    BinOp::Lt => i64::from(a < b),
+                }
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        read: u64,
+        written: u64,
+        covered: Vec<u32>,
+        k_sum: i64,
+    }
+
+    fn run(stmts: &[Stmt], env: &mut Env<'_>, p: &Program, seen: &mut Seen, e: i64, kdim: i64) {
+        for s in stmts {
+            match s {
+                Stmt::For { var, start, end, body } => {
+                    let (a, b) = (eval(start, env), eval(end, env));
+                    for v in a..b {
+                        env.vars.insert(*var, v);
+                        run(body, env, p, seen, e, kdim);
+                    }
+                }
+                Stmt::Side { body, .. } => run(body, env, p, seen, e, kdim),
+                Stmt::Inst(i) => {
+                    let elems = |t| i64::from(env.k.tensors[t].elems);
+                    match &env.k.insts[*i] {
+                        InstData::CopyNd2Nz { dst, src, rows, cols, gm_pitch, nz_rows } => {
+                            let (r, c, pitch, nz) = (eval(rows, env), eval(cols, env), eval(gm_pitch, env), eval(nz_rows, env));
+                            let off = eval(&src.offset, env);
+                            assert!(r >= 1 && c >= 1 && r <= nz && nz % 16 == 0, "{i}: rows {r} cols {c} nz {nz}");
+                            let size: i64 = p.gm[src.buf].shape.iter().map(|d| d.eval(&|n| (n == "M").then_some(env.fields[0])).unwrap()).product();
+                            assert!(off + (r - 1) * pitch + c <= size, "{i}: GM read past the end");
+                            // NZ: column blocks of C0 with nz rows each.
+                            let c0 = 32 / e;
+                            assert!((c + c0 - 1) / c0 * c0 * nz <= elems(*dst), "{i}: L1 tensor overflow");
+                            seen.read += (r * c * e) as u64;
+                        }
+                        InstData::LoadData2d { dst, dst_offset, src, src_offset, repeat, src_stride, dst_gap, .. } => {
+                            let frac = 512 / e;
+                            let (rep, st, gap) = (eval(repeat, env), eval(src_stride, env), eval(dst_gap, env));
+                            assert!((1..=255).contains(&rep), "{i}: repeat {rep}");
+                            assert!(eval(src_offset, env) + ((rep - 1) * st + 1) * frac <= elems(*src), "{i}: L1 read overflow");
+                            assert!(eval(dst_offset, env) + ((rep - 1) * (1 + gap) + 1) * frac <= elems(*dst), "{i}: L0 write overflow");
+                        }
+                        InstData::Mmad { m, n, k, init, dst, .. } => {
+                            let (m, n, k) = (eval(m, env), eval(n, env), eval(k, env));
+                            assert!((1..=4095).contains(&m) && (1..=4095).contains(&n) && (1..=4095).contains(&k));
+                            assert!((m + 15) / 16 * 16 * ((n + 15) / 16 * 16) <= elems(*dst));
+                            if eval(init, env) == 1 {
+                                seen.k_sum = 0;
+                            }
+                            seen.k_sum += k;
+                        }
+                        InstData::Fixpipe { dst, m, n, gm_pitch, src_stride, .. } => {
+                            assert_eq!(seen.k_sum, kdim, "{i}: the tile's Mmads add up to K");
+                            let (m, n, pitch, ss) = (eval(m, env), eval(n, env), eval(gm_pitch, env), eval(src_stride, env));
+                            assert!(ss >= m && ss % 16 == 0);
+                            let off = eval(&dst.offset, env);
+                            for r in 0..m {
+                                for c in 0..n {
+                                    seen.covered[(off + r * pitch + c) as usize] += 1;
+                                }
+                            }
+                            seen.written += (m * n * e) as u64;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn check(m: u64, n: u64, k: u64, dtype: CubeDType, request: TileRequest) {
+        let target = Target::ascend910b2();
+        let names = MatmulNames { program: "mm", a: "a", b: "b", c: "c" };
+        let plan = plan_matmul(MatmulShape { m, n, k, dtype }, request, &target).unwrap();
+        let p = lower_matmul(&names, &plan, Expr::dim("M"), &target);
+        let dims = |d: &str| (d == "M").then_some(m as i64);
+        let fields: Vec<i64> = p.fields.values().map(|f| f.expr.eval(&dims).unwrap()).collect();
+        let kernel = p.kernels.values().next().unwrap();
+        let block_num = kernel.block_dim.eval(&dims).unwrap();
+        let mut seen = Seen { covered: vec![0; (m * n) as usize], ..Seen::default() };
+        for b in 0..block_num {
+            let mut env = Env { fields: fields.clone(), vars: HashMap::new(), block_idx: b, block_num, k: kernel };
+            run(&kernel.body, &mut env, &p, &mut seen, dtype.bytes() as i64, k as i64);
+        }
+        assert!(seen.covered.iter().all(|&c| c == 1), "{m}x{n}x{k}: every output element once");
+        let t = traffic(&plan);
+        assert_eq!((seen.read, seen.written), (t.read, t.written), "{m}x{n}x{k}");
+    }
+
+    #[test]
+    fn every_size_in_every_position_is_covered_once_in_bounds() {
+        let sizes = [1u64, 15, 16, 17, 64, 127, 128, 1000];
+        for (i, &s) in sizes.iter().enumerate() {
+            let a = sizes[(i + 3) % 8];
+            let b = sizes[(i + 6) % 8];
+            let dtype = [CubeDType::Bf16, CubeDType::F16, CubeDType::F32][i % 3];
+            for (m, n, k) in [(s, a, b), (b, s, a), (a, b, s)] {
+                check(m, n, k, dtype, TileRequest::default());
+            }
+        }
+        // Several column groups of the swizzled order, tails everywhere, many stages.
+        let request = TileRequest { m: Some(16), n: Some(32), k: Some(32), block_dim: Some(5) };
+        check(127, 1000, 1000, CubeDType::Bf16, request);
+        check(200, 64, 5120, CubeDType::Bf16, TileRequest::default());
+    }
+}
