@@ -19,7 +19,7 @@ use super::plan::{CubeDType, MatmulPlan};
 use crate::graph::DType;
 use crate::kir::v2::{
     BinOp, Elem, FieldData, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr, InstData, Kernel,
-    LocalBufData, Program, QuePos, Quant, QueueData, Stmt, TensorData, VarData,
+    LocalBufData, Program, Quant, QuePos, QueueData, Stmt, TensorData, VarData,
 };
 use crate::kir::{CoreKind, MemSpace};
 use crate::target::Target;
@@ -113,7 +113,10 @@ struct Builder {
 impl Builder {
     fn inst(&mut self, data: InstData) {
         let i = self.k.insts.push(data);
-        self.stack.last_mut().expect("a list is open").push(Stmt::Inst(i));
+        self.stack
+            .last_mut()
+            .expect("a list is open")
+            .push(Stmt::Inst(i));
     }
 
     fn open(&mut self) {
@@ -125,7 +128,12 @@ impl Builder {
         self.stack
             .last_mut()
             .expect("an outer list is open")
-            .push(Stmt::For { var, start, end, body });
+            .push(Stmt::For {
+                var,
+                start,
+                end,
+                body,
+            });
     }
 }
 
@@ -207,7 +215,13 @@ pub fn lower_matmul(
     let b_a2 = buf(&mut kernel, "a2", MemSpace::L0a, 2, m * k * e);
     let b_b2 = buf(&mut kernel, "b2", MemSpace::L0b, 2, k * n * e);
     let b_c = buf(&mut kernel, "c", MemSpace::L0c, c_bufs, m * n * 4);
-    let queue = |k: &mut Kernel, pos, b| k.queues.push(QueueData { pos, depth: 1, buf: b });
+    let queue = |k: &mut Kernel, pos, b| {
+        k.queues.push(QueueData {
+            pos,
+            depth: 1,
+            buf: b,
+        })
+    };
     let q_a1 = queue(&mut kernel, QuePos::A1, b_a1);
     let q_b1 = queue(&mut kernel, QuePos::B1, b_b1);
     let q_a2 = queue(&mut kernel, QuePos::A2, b_a2);
@@ -226,7 +240,11 @@ pub fn lower_matmul(
     let t_a2 = tensor(&mut kernel, "a_l0", elem, m * k, q_a2);
     let t_b2 = tensor(&mut kernel, "b_l0", elem, k * n, q_b2);
     let t_c = tensor(&mut kernel, "acc", Elem::F32, m * n, q_c);
-    let var = |k: &mut Kernel, name: &str| k.vars.push(VarData { name: name.to_string() });
+    let var = |k: &mut Kernel, name: &str| {
+        k.vars.push(VarData {
+            name: name.to_string(),
+        })
+    };
     let v_tile = var(&mut kernel, "tile");
     let v_stage = var(&mut kernel, "stage");
     let v_slice = var(&mut kernel, "slice");
@@ -240,13 +258,19 @@ pub fn lower_matmul(
         if tiles_n == 1 {
             (t, int(0))
         } else {
-            (div(t.clone(), int(tiles_n)), bin(BinOp::Rem, t, int(tiles_n)))
+            (
+                div(t.clone(), int(tiles_n)),
+                bin(BinOp::Rem, t, int(tiles_n)),
+            )
         }
     } else {
         let per_group = mul(int(plan.swizzle), IExpr::Field(f_tiles_m));
         let g = div(t.clone(), per_group.clone());
         let r = bin(BinOp::Rem, t, per_group);
-        let width = min(int(plan.swizzle), sub(int(tiles_n), mul(g.clone(), int(plan.swizzle))));
+        let width = min(
+            int(plan.swizzle),
+            sub(int(tiles_n), mul(g.clone(), int(plan.swizzle))),
+        );
         let i = div(r.clone(), width.clone());
         let j = add(mul(g, int(plan.swizzle)), bin(BinOp::Rem, r, width));
         (i, j)
@@ -262,11 +286,20 @@ pub fn lower_matmul(
     let k_block = mul(IExpr::Var(v_slice), int(k / 16));
     let frac = int(512 / e);
 
-    let mut bld = Builder { k: kernel, stack: vec![Vec::new()] };
+    let mut bld = Builder {
+        k: kernel,
+        stack: vec![Vec::new()],
+    };
     bld.open(); // tile
-    bld.inst(InstData::AllocTensor { queue: q_c, tensor: t_c });
+    bld.inst(InstData::AllocTensor {
+        queue: q_c,
+        tensor: t_c,
+    });
     bld.open(); // stage
-    bld.inst(InstData::AllocTensor { queue: q_a1, tensor: t_a1 });
+    bld.inst(InstData::AllocTensor {
+        queue: q_a1,
+        tensor: t_a1,
+    });
     bld.inst(InstData::CopyNd2Nz {
         dst: t_a1,
         src: GmRef {
@@ -278,8 +311,14 @@ pub fn lower_matmul(
         gm_pitch: int(s.k),
         nz_rows: rows_a.clone(),
     });
-    bld.inst(InstData::EnQue { queue: q_a1, tensor: t_a1 });
-    bld.inst(InstData::AllocTensor { queue: q_b1, tensor: t_b1 });
+    bld.inst(InstData::EnQue {
+        queue: q_a1,
+        tensor: t_a1,
+    });
+    bld.inst(InstData::AllocTensor {
+        queue: q_b1,
+        tensor: t_b1,
+    });
     bld.inst(InstData::CopyNd2Nz {
         dst: t_b1,
         src: GmRef {
@@ -291,18 +330,33 @@ pub fn lower_matmul(
         gm_pitch: int(s.n),
         nz_rows: kd_a.clone(),
     });
-    bld.inst(InstData::EnQue { queue: q_b1, tensor: t_b1 });
-    bld.inst(InstData::DeQue { queue: q_a1, tensor: t_a1 });
-    bld.inst(InstData::DeQue { queue: q_b1, tensor: t_b1 });
+    bld.inst(InstData::EnQue {
+        queue: q_b1,
+        tensor: t_b1,
+    });
+    bld.inst(InstData::DeQue {
+        queue: q_a1,
+        tensor: t_a1,
+    });
+    bld.inst(InstData::DeQue {
+        queue: q_b1,
+        tensor: t_b1,
+    });
     bld.open(); // slice
-    bld.inst(InstData::AllocTensor { queue: q_a2, tensor: t_a2 });
+    bld.inst(InstData::AllocTensor {
+        queue: q_a2,
+        tensor: t_a2,
+    });
     bld.open(); // A row blocks: NZ (column blocks of rows_a rows) -> ZZ (row blocks of k1 fractals)
     bld.inst(InstData::LoadData2d {
         dst: t_a2,
         dst_offset: mul(mul(IExpr::Var(v_rb), k1.clone()), frac.clone()),
         src: t_a1,
         src_offset: mul(
-            add(mul(k_block.clone(), blocks16(rows_a.clone())), IExpr::Var(v_rb)),
+            add(
+                mul(k_block.clone(), blocks16(rows_a.clone())),
+                IExpr::Var(v_rb),
+            ),
             frac.clone(),
         ),
         repeat: k1.clone(),
@@ -311,12 +365,21 @@ pub fn lower_matmul(
         transpose: false,
     });
     bld.close_for(v_rb, int(0), blocks16(rows_a.clone()));
-    bld.inst(InstData::EnQue { queue: q_a2, tensor: t_a2 });
-    bld.inst(InstData::AllocTensor { queue: q_b2, tensor: t_b2 });
+    bld.inst(InstData::EnQue {
+        queue: q_a2,
+        tensor: t_a2,
+    });
+    bld.inst(InstData::AllocTensor {
+        queue: q_b2,
+        tensor: t_b2,
+    });
     bld.open(); // B K blocks: NZ (column blocks of kd_a rows) -> ZN, each fractal transposed
     bld.inst(InstData::LoadData2d {
         dst: t_b2,
-        dst_offset: mul(mul(IExpr::Var(v_kb), blocks16(cols_a.clone())), frac.clone()),
+        dst_offset: mul(
+            mul(IExpr::Var(v_kb), blocks16(cols_a.clone())),
+            frac.clone(),
+        ),
         src: t_b1,
         src_offset: mul(add(k_block, IExpr::Var(v_kb)), frac),
         repeat: blocks16(cols_a),
@@ -325,9 +388,18 @@ pub fn lower_matmul(
         transpose: true,
     });
     bld.close_for(v_kb, int(0), k1);
-    bld.inst(InstData::EnQue { queue: q_b2, tensor: t_b2 });
-    bld.inst(InstData::DeQue { queue: q_a2, tensor: t_a2 });
-    bld.inst(InstData::DeQue { queue: q_b2, tensor: t_b2 });
+    bld.inst(InstData::EnQue {
+        queue: q_b2,
+        tensor: t_b2,
+    });
+    bld.inst(InstData::DeQue {
+        queue: q_a2,
+        tensor: t_a2,
+    });
+    bld.inst(InstData::DeQue {
+        queue: q_b2,
+        tensor: t_b2,
+    });
     bld.inst(InstData::Mmad {
         dst: t_c,
         a: t_a2,
@@ -341,14 +413,32 @@ pub fn lower_matmul(
             int(0),
         ),
     });
-    bld.inst(InstData::FreeTensor { queue: q_a2, tensor: t_a2 });
-    bld.inst(InstData::FreeTensor { queue: q_b2, tensor: t_b2 });
+    bld.inst(InstData::FreeTensor {
+        queue: q_a2,
+        tensor: t_a2,
+    });
+    bld.inst(InstData::FreeTensor {
+        queue: q_b2,
+        tensor: t_b2,
+    });
     bld.close_for(v_slice, int(0), ceil_div(kd, int(k)));
-    bld.inst(InstData::FreeTensor { queue: q_a1, tensor: t_a1 });
-    bld.inst(InstData::FreeTensor { queue: q_b1, tensor: t_b1 });
+    bld.inst(InstData::FreeTensor {
+        queue: q_a1,
+        tensor: t_a1,
+    });
+    bld.inst(InstData::FreeTensor {
+        queue: q_b1,
+        tensor: t_b1,
+    });
     bld.close_for(v_stage, int(0), int(s.k.div_ceil(stage_k)));
-    bld.inst(InstData::EnQue { queue: q_c, tensor: t_c });
-    bld.inst(InstData::DeQue { queue: q_c, tensor: t_c });
+    bld.inst(InstData::EnQue {
+        queue: q_c,
+        tensor: t_c,
+    });
+    bld.inst(InstData::DeQue {
+        queue: q_c,
+        tensor: t_c,
+    });
     bld.inst(InstData::Fixpipe {
         dst: GmRef {
             buf: gc,
@@ -362,7 +452,10 @@ pub fn lower_matmul(
         quant,
         relu: false,
     });
-    bld.inst(InstData::FreeTensor { queue: q_c, tensor: t_c });
+    bld.inst(InstData::FreeTensor {
+        queue: q_c,
+        tensor: t_c,
+    });
     // Tiles t = block_idx, block_idx + block_num, ... below `tiles`.
     bld.close_for(
         v_tile,

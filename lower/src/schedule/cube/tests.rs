@@ -109,7 +109,12 @@ mod lowering {
 
     fn lowered(n: u64, k: u64, dtype: CubeDType, request: TileRequest) -> crate::kir::v2::Program {
         // Tiles chosen for a representative M; M stays a dynamic dim of the program.
-        let shape = MatmulShape { m: 4096, n, k, dtype };
+        let shape = MatmulShape {
+            m: 4096,
+            n,
+            k,
+            dtype,
+        };
         let plan = plan_matmul(shape, request, &Target::ascend910b2()).unwrap();
         lower_matmul(&NAMES, &plan, Expr::dim("M"), &Target::ascend910b2())
     }
@@ -122,8 +127,9 @@ mod lowering {
                 verify_program(&p, &Target::ascend910b2())
                     .unwrap_or_else(|e| panic!("{dtype} {n} {k}: {e}\n{}", program_to_string(&p)));
                 for kernel in p.kernels.values() {
-                    check_hazards(kernel)
-                        .unwrap_or_else(|e| panic!("{dtype} {n} {k}: {e}\n{}", program_to_string(&p)));
+                    check_hazards(kernel).unwrap_or_else(|e| {
+                        panic!("{dtype} {n} {k}: {e}\n{}", program_to_string(&p))
+                    });
                 }
             }
         }
@@ -149,7 +155,10 @@ mod lowering {
         for inst in kernel.inst_order() {
             if !matches!(
                 kernel.insts[inst],
-                InstData::EnQue { .. } | InstData::DeQue { .. } | InstData::AllocTensor { .. } | InstData::FreeTensor { .. }
+                InstData::EnQue { .. }
+                    | InstData::DeQue { .. }
+                    | InstData::AllocTensor { .. }
+                    | InstData::FreeTensor { .. }
             ) {
                 continue;
             }
@@ -158,7 +167,11 @@ mod lowering {
             assert!(k.detach(inst));
             let caught = verify_program(&broken, &Target::ascend910b2()).is_err()
                 || check_hazards(broken.kernels.values().next().unwrap()).is_err();
-            assert!(caught, "deleting {inst} ({:?}) goes unnoticed", kernel.insts[inst]);
+            assert!(
+                caught,
+                "deleting {inst} ({:?}) goes unnoticed",
+                kernel.insts[inst]
+            );
             deleted += 1;
         }
         assert_eq!(deleted, 20, "5 queues x alloc, enque, deque, free");
@@ -221,7 +234,12 @@ mod walk {
     fn run(stmts: &[Stmt], env: &mut Env<'_>, p: &Program, seen: &mut Seen, e: i64, kdim: i64) {
         for s in stmts {
             match s {
-                Stmt::For { var, start, end, body } => {
+                Stmt::For {
+                    var,
+                    start,
+                    end,
+                    body,
+                } => {
                     let (a, b) = (eval(start, env), eval(end, env));
                     for v in a..b {
                         env.vars.insert(*var, v);
@@ -232,36 +250,96 @@ mod walk {
                 Stmt::Inst(i) => {
                     let elems = |t| i64::from(env.k.tensors[t].elems);
                     match &env.k.insts[*i] {
-                        InstData::CopyNd2Nz { dst, src, rows, cols, gm_pitch, nz_rows } => {
-                            let (r, c, pitch, nz) = (eval(rows, env), eval(cols, env), eval(gm_pitch, env), eval(nz_rows, env));
+                        InstData::CopyNd2Nz {
+                            dst,
+                            src,
+                            rows,
+                            cols,
+                            gm_pitch,
+                            nz_rows,
+                        } => {
+                            let (r, c, pitch, nz) = (
+                                eval(rows, env),
+                                eval(cols, env),
+                                eval(gm_pitch, env),
+                                eval(nz_rows, env),
+                            );
                             let off = eval(&src.offset, env);
-                            assert!(r >= 1 && c >= 1 && r <= nz && nz % 16 == 0, "{i}: rows {r} cols {c} nz {nz}");
-                            let size: i64 = p.gm[src.buf].shape.iter().map(|d| d.eval(&|n| (n == "M").then_some(env.fields[0])).unwrap()).product();
-                            assert!(off + (r - 1) * pitch + c <= size, "{i}: GM read past the end");
+                            assert!(
+                                r >= 1 && c >= 1 && r <= nz && nz % 16 == 0,
+                                "{i}: rows {r} cols {c} nz {nz}"
+                            );
+                            let size: i64 = p.gm[src.buf]
+                                .shape
+                                .iter()
+                                .map(|d| d.eval(&|n| (n == "M").then_some(env.fields[0])).unwrap())
+                                .product();
+                            assert!(
+                                off + (r - 1) * pitch + c <= size,
+                                "{i}: GM read past the end"
+                            );
                             // NZ: column blocks of C0 with nz rows each.
                             let c0 = 32 / e;
-                            assert!((c + c0 - 1) / c0 * c0 * nz <= elems(*dst), "{i}: L1 tensor overflow");
+                            assert!(
+                                (c + c0 - 1) / c0 * c0 * nz <= elems(*dst),
+                                "{i}: L1 tensor overflow"
+                            );
                             seen.read += (r * c * e) as u64;
                         }
-                        InstData::LoadData2d { dst, dst_offset, src, src_offset, repeat, src_stride, dst_gap, .. } => {
+                        InstData::LoadData2d {
+                            dst,
+                            dst_offset,
+                            src,
+                            src_offset,
+                            repeat,
+                            src_stride,
+                            dst_gap,
+                            ..
+                        } => {
                             let frac = 512 / e;
-                            let (rep, st, gap) = (eval(repeat, env), eval(src_stride, env), eval(dst_gap, env));
+                            let (rep, st, gap) =
+                                (eval(repeat, env), eval(src_stride, env), eval(dst_gap, env));
                             assert!((1..=255).contains(&rep), "{i}: repeat {rep}");
-                            assert!(eval(src_offset, env) + ((rep - 1) * st + 1) * frac <= elems(*src), "{i}: L1 read overflow");
-                            assert!(eval(dst_offset, env) + ((rep - 1) * (1 + gap) + 1) * frac <= elems(*dst), "{i}: L0 write overflow");
+                            assert!(
+                                eval(src_offset, env) + ((rep - 1) * st + 1) * frac <= elems(*src),
+                                "{i}: L1 read overflow"
+                            );
+                            assert!(
+                                eval(dst_offset, env) + ((rep - 1) * (1 + gap) + 1) * frac
+                                    <= elems(*dst),
+                                "{i}: L0 write overflow"
+                            );
                         }
-                        InstData::Mmad { m, n, k, init, dst, .. } => {
+                        InstData::Mmad {
+                            m, n, k, init, dst, ..
+                        } => {
                             let (m, n, k) = (eval(m, env), eval(n, env), eval(k, env));
-                            assert!((1..=4095).contains(&m) && (1..=4095).contains(&n) && (1..=4095).contains(&k));
+                            assert!(
+                                (1..=4095).contains(&m)
+                                    && (1..=4095).contains(&n)
+                                    && (1..=4095).contains(&k)
+                            );
                             assert!((m + 15) / 16 * 16 * ((n + 15) / 16 * 16) <= elems(*dst));
                             if eval(init, env) == 1 {
                                 seen.k_sum = 0;
                             }
                             seen.k_sum += k;
                         }
-                        InstData::Fixpipe { dst, m, n, gm_pitch, src_stride, .. } => {
+                        InstData::Fixpipe {
+                            dst,
+                            m,
+                            n,
+                            gm_pitch,
+                            src_stride,
+                            ..
+                        } => {
                             assert_eq!(seen.k_sum, kdim, "{i}: the tile's Mmads add up to K");
-                            let (m, n, pitch, ss) = (eval(m, env), eval(n, env), eval(gm_pitch, env), eval(src_stride, env));
+                            let (m, n, pitch, ss) = (
+                                eval(m, env),
+                                eval(n, env),
+                                eval(gm_pitch, env),
+                                eval(src_stride, env),
+                            );
                             assert!(ss >= m && ss % 16 == 0);
                             let off = eval(&dst.offset, env);
                             for r in 0..m {
@@ -280,21 +358,53 @@ mod walk {
 
     fn check(m: u64, n: u64, k: u64, dtype: CubeDType, request: TileRequest) {
         let target = Target::ascend910b2();
-        let names = MatmulNames { program: "mm", a: "a", b: "b", c: "c" };
+        let names = MatmulNames {
+            program: "mm",
+            a: "a",
+            b: "b",
+            c: "c",
+        };
         let plan = plan_matmul(MatmulShape { m, n, k, dtype }, request, &target).unwrap();
         let p = lower_matmul(&names, &plan, Expr::dim("M"), &target);
         let dims = |d: &str| (d == "M").then_some(m as i64);
-        let fields: Vec<i64> = p.fields.values().map(|f| f.expr.eval(&dims).unwrap()).collect();
+        let fields: Vec<i64> = p
+            .fields
+            .values()
+            .map(|f| f.expr.eval(&dims).unwrap())
+            .collect();
         let kernel = p.kernels.values().next().unwrap();
         let block_num = kernel.block_dim.eval(&dims).unwrap();
-        let mut seen = Seen { covered: vec![0; (m * n) as usize], ..Seen::default() };
+        let mut seen = Seen {
+            covered: vec![0; (m * n) as usize],
+            ..Seen::default()
+        };
         for b in 0..block_num {
-            let mut env = Env { fields: fields.clone(), vars: HashMap::new(), block_idx: b, block_num, k: kernel };
-            run(&kernel.body, &mut env, &p, &mut seen, dtype.bytes() as i64, k as i64);
+            let mut env = Env {
+                fields: fields.clone(),
+                vars: HashMap::new(),
+                block_idx: b,
+                block_num,
+                k: kernel,
+            };
+            run(
+                &kernel.body,
+                &mut env,
+                &p,
+                &mut seen,
+                dtype.bytes() as i64,
+                k as i64,
+            );
         }
-        assert!(seen.covered.iter().all(|&c| c == 1), "{m}x{n}x{k}: every output element once");
+        assert!(
+            seen.covered.iter().all(|&c| c == 1),
+            "{m}x{n}x{k}: every output element once"
+        );
         let t = traffic(&plan);
-        assert_eq!((seen.read, seen.written), (t.read, t.written), "{m}x{n}x{k}");
+        assert_eq!(
+            (seen.read, seen.written),
+            (t.read, t.written),
+            "{m}x{n}x{k}"
+        );
     }
 
     #[test]
@@ -309,7 +419,12 @@ mod walk {
             }
         }
         // Several column groups of the swizzled order, tails everywhere, many stages.
-        let request = TileRequest { m: Some(16), n: Some(32), k: Some(32), block_dim: Some(5) };
+        let request = TileRequest {
+            m: Some(16),
+            n: Some(32),
+            k: Some(32),
+            block_dim: Some(5),
+        };
         check(127, 1000, 1000, CubeDType::Bf16, request);
         check(200, 64, 5120, CubeDType::Bf16, TileRequest::default());
     }
