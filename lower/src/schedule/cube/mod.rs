@@ -30,8 +30,8 @@ pub struct CubeError {
     pub what: String,
     /// Where it is in the DSL source.
     pub loc: SrcLoc,
-    /// What is wrong, with the numbers.
-    pub problem: CubeProblem,
+    /// What is wrong, with the numbers (boxed: errors stay small on the happy path).
+    pub problem: Box<CubeProblem>,
 }
 
 /// What is wrong with a matmul for the cube path.
@@ -134,7 +134,7 @@ pub fn plan_matmul_op(
     let located = |problem| CubeError {
         what: crate::opt::describe_op(kernel, op),
         loc: kernel.locs[op],
-        problem,
+        problem: Box::new(problem),
     };
     let data = &kernel.ops[op];
     debug_assert!(matches!(data.kind, OpKind::MatMul));

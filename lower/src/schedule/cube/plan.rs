@@ -349,7 +349,7 @@ fn check_dims(s: &MatmulShape) -> Result<(), PlanError> {
 /// Checks a requested tile side: a positive multiple of 16 no larger than the `Mmad` limit.
 fn check_side(key: &'static str, value: u64) -> Result<(), PlanError> {
     let bad = |reason| Err(PlanError::BadTile { key, value, reason });
-    if value == 0 || value % FRACTAL != 0 {
+    if value == 0 || !value.is_multiple_of(FRACTAL) {
         return bad("must be a positive multiple of 16 (the cube fractal)");
     }
     if value > MMAD_MAX {
