@@ -91,6 +91,9 @@ pub struct DeviceRun {
     /// Time the kernel ran, as the backend measured it (the emulator: inside its process, excluding
     /// compilation, process start and argument transfer).
     pub wall: Duration,
+    /// Per core (label such as `AIV 3`, `AIC 0`, `AIV 0.1`, and its GM traffic), in launch order; empty when
+    /// the backend cannot tell.
+    pub cores: Vec<emulator::CoreStats>,
 }
 
 /// Why a backend could not run a kernel.
@@ -238,6 +241,7 @@ impl Backend for EmulatorBackend {
             gm_bytes_written: Some(report.gm_bytes_written),
             ub_high_water: Some(report.ub_high_water),
             wall: report.wall,
+            cores: report.cores,
         })
     }
 }

@@ -1256,6 +1256,7 @@ mod tests {
                 gm_bytes_written: Some(5),
                 ub_high_water: None,
                 wall: Duration::from_micros(7),
+                cores: Vec::new(),
             })
         }
     }

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -91,14 +92,12 @@ struct Launch {
     std::vector<std::vector<std::vector<Clock>>> cross;
     std::vector<std::vector<PendingSet>> pending_type;   // [AIC=0/AIV=1][id]
     std::vector<std::vector<PendingSet>> pending_group;  // [group * 2 + (0: mode 1, 1: mode 2 towards AIC)][id]
-    uint32_t blocked = 0;
+    /// Deadlock detection: per core, whether it ended, and the condition it waits for (null when running).
+    std::vector<bool> done;
+    std::vector<const std::function<bool()>*> waiting;
     bool deadlock = false;
-    /// Bumped by every cross-core set, SyncAll arrival and core end (deadlock detection).
-    uint64_t progress = 0;
     uint32_t finished_aic = 0;
     uint32_t finished_aiv = 0;
-    Clock sync_accum;
-    Clock sync_published;
     std::vector<Region> regions;
     std::mutex record_mutex;
     std::vector<Record> records;
@@ -111,10 +110,16 @@ struct Launch {
     bool all_resident = false;
     std::mutex barrier_mutex;
     std::condition_variable barrier_cv;
-    uint32_t arrived = 0;
-    uint64_t generation = 0;
+    /// SyncAll barriers: [0] every core, [1] the AIVs of a MIX kernel (SyncAll<true> on an AIV), [2] its AICs
+    /// (SyncAll<true> on an AIC: mode-0 sync of the cores of one type, as CANN's SyncAllImpl does).
+    struct Barrier {
+        uint32_t arrived = 0;
+        uint64_t generation = 0;
+        bool broken = false;
+        Clock accum;
+        Clock published;
+    } barriers[3];
     uint32_t finished = 0;
-    bool broken = false;
 };
 
 Launch g_launch;
@@ -319,14 +324,19 @@ void end_of_kernel_checks(const CoreState& state) {
 void leave_barrier(const CoreState& state) {
     std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
     ++g_launch.finished;
-    ++g_launch.progress;
+    g_launch.done[state.global_index] = true;
     if (state.core_type == AscendC::AIC) {
         ++g_launch.finished_aic;
     } else {
         ++g_launch.finished_aiv;
     }
-    if (g_launch.arrived > 0) {
-        g_launch.broken = true;
+    // A core that ends while others wait in a SyncAll it takes part in breaks that barrier.
+    const bool aic = state.core_type == AscendC::AIC;
+    for (int kind = 0; kind < 3; ++kind) {
+        const bool participant = kind == 0 || (kind == 1) == !aic;
+        if (participant && g_launch.barriers[kind].arrived > 0) {
+            g_launch.barriers[kind].broken = true;
+        }
     }
     // Waiters re-check whether anyone can still wake them.
     g_launch.barrier_cv.notify_all();
@@ -486,82 +496,83 @@ void gm_atomic_unlock() { g_launch.atomic_mutex.unlock(); }
 
 namespace {
 
-/// Cores still running and not blocked in a cross-core wait or SyncAll (caller holds barrier_mutex).
-bool nobody_can_wake() { return g_launch.blocked + g_launch.finished >= g_launch.total; }
-
-/// Blocks the current core until `ready()`, reporting a deadlock when every other core has finished or is
-/// blocked too (caller holds `lock`).
-template <typename Ready>
-void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std::string& what, Ready ready) {
-    ++g_launch.blocked;
-    while (!ready()) {
-        if (!g_launch.deadlock && nobody_can_wake()) {
-            // Cores that were released but have not woken yet still count as blocked: give them a moment, and
-            // call it a deadlock only when nothing moved meanwhile.
-            const uint64_t before = g_launch.progress;
-            g_launch.barrier_cv.wait_for(lock, std::chrono::milliseconds(200));
-            if (ready()) {
-                break;
-            }
-            if (g_launch.progress != before || !nobody_can_wake()) {
-                continue;
-            }
+/// Whether no core can make progress: every core has ended or waits for a condition that is false (caller holds
+/// barrier_mutex).
+bool nobody_can_wake() {
+    for (uint32_t c = 0; c < g_launch.total; ++c) {
+        if (g_launch.done[c]) {
+            continue;
         }
+        const std::function<bool()>* waiting = g_launch.waiting[c];
+        if (waiting == nullptr || (*waiting)()) {
+            return false;  // running, or released and about to wake
+        }
+    }
+    return true;
+}
+
+/// Blocks the current core until `ready()`, reporting a deadlock when every other core has finished or waits
+/// for something nobody can still give (caller holds `lock`). Deterministic: every waiter's condition is
+/// evaluated, so a core that was released but has not woken up yet is not mistaken for a blocked one.
+void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std::string& what,
+                 const std::function<bool()>& ready) {
+    const uint32_t me = core().global_index;
+    g_launch.waiting[me] = &ready;
+    while (!ready()) {
         if (g_launch.deadlock || nobody_can_wake()) {
             g_launch.deadlock = true;
-            --g_launch.blocked;
+            g_launch.waiting[me] = nullptr;
             g_launch.barrier_cv.notify_all();
             violation(call, "deadlock: %s, but every other core has finished or is waiting too (the NPU would hang)",
                       what.c_str());
         }
         g_launch.barrier_cv.wait(lock);
     }
-    --g_launch.blocked;
+    g_launch.waiting[me] = nullptr;
 }
 
 }  // namespace
 
 void sync_all_barrier(const char* call, bool aiv_only) {
     CoreState& state = core();
-    const bool mix = g_launch.core_type == kLaunchMix;
-    if (mix && aiv_only && state.core_type == AscendC::AIC) {
-        return;  // SyncAll<true> synchronizes the AIVs; the AIC returns at once (as CANN's soft SyncAll does).
-    }
+    const bool aic = state.core_type == AscendC::AIC;
+    // SyncAll<true> in a MIX kernel synchronizes the cores of the caller's type; otherwise every core.
+    const int kind = g_launch.core_type == kLaunchMix && aiv_only ? (aic ? 2 : 1) : 0;
     if (!g_launch.all_resident) {
         violation(call, "SyncAll needs all %u cores running at once; the emulator runs at most %u cores at once",
                   g_launch.total, kMaxResidentCores);
     }
-    const uint32_t expected = mix && aiv_only ? 2 * g_launch.block_dim : g_launch.total;
+    const uint32_t expected = kind == 0 ? g_launch.total : kind == 1 ? 2 * g_launch.block_dim : g_launch.block_dim;
     const Clock mine = race_all();
     std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
-    const uint32_t gone = mix && aiv_only ? g_launch.finished_aiv : g_launch.finished;
-    if (gone > 0 || g_launch.broken) {
+    Launch::Barrier& barrier = g_launch.barriers[kind];
+    const uint32_t gone = kind == 0 ? g_launch.finished : kind == 1 ? g_launch.finished_aiv : g_launch.finished_aic;
+    if (gone > 0 || barrier.broken) {
         violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)", gone);
     }
     if (!mine.empty()) {
-        if (g_launch.sync_accum.empty()) {
-            g_launch.sync_accum = mine;
+        if (barrier.accum.empty()) {
+            barrier.accum = mine;
         } else {
-            join(g_launch.sync_accum, mine);
+            join(barrier.accum, mine);
         }
     }
-    const uint64_t generation = g_launch.generation;
-    ++g_launch.progress;
-    if (++g_launch.arrived == expected) {
-        g_launch.arrived = 0;
-        ++g_launch.generation;
-        g_launch.sync_published = g_launch.sync_accum;
-        g_launch.sync_accum.clear();
-        race_take(0, g_launch.sync_published);
+    const uint64_t generation = barrier.generation;
+    if (++barrier.arrived == expected) {
+        barrier.arrived = 0;
+        ++barrier.generation;
+        barrier.published = barrier.accum;
+        barrier.accum.clear();
+        race_take(0, barrier.published);
         g_launch.barrier_cv.notify_all();
         return;
     }
     block_until(lock, call, "SyncAll waits for cores that can no longer reach it",
-                [&] { return g_launch.generation != generation || g_launch.broken; });
-    if (g_launch.generation == generation) {
+                [&] { return barrier.generation != generation || barrier.broken; });
+    if (barrier.generation == generation) {
         violation(call, "a core finished the kernel without reaching this SyncAll (the NPU would hang)");
     }
-    race_take(0, g_launch.sync_published);
+    race_take(0, barrier.published);
 }
 
 void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
@@ -624,7 +635,6 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
             set.clock.clear();
         }
     }
-    ++g_launch.progress;
     g_launch.barrier_cv.notify_all();
 }
 
@@ -738,6 +748,8 @@ int main(int argc, char** argv) {
                         " is more than the emulator's " + std::to_string(kMaxResidentCores) + " AI cores");
     }
     g_launch.stats.resize(g_launch.total);
+    g_launch.done.assign(g_launch.total, false);
+    g_launch.waiting.assign(g_launch.total, nullptr);
     for (uint32_t c = 0; c < g_launch.total; ++c) {
         CoreState probe;
         describe_core(probe, c);
@@ -760,9 +772,10 @@ int main(int argc, char** argv) {
         g_race_threads = g_launch.total * kPipes;
         g_gm_checked = true;
         for (const Region& region : g_launch.regions) {
-            RaceCell* cells = static_cast<RaceCell*>(std::calloc(region.len / 32 + 2, sizeof(RaceCell)));
+            const uint64_t cell_bytes = gm_cell_bytes(region.len);
+            RaceCell* cells = static_cast<RaceCell*>(std::calloc(region.len / cell_bytes + 2, sizeof(RaceCell)));
             gm_cells.push_back(cells);
-            g_gm_shadows.push_back(GmShadow{region.base, region.len, region.name.c_str(), cells});
+            g_gm_shadows.push_back(GmShadow{region.base, region.len, region.name.c_str(), cells, cell_bytes});
         }
     }
     std::atomic<uint32_t> next{0};

@@ -17,7 +17,15 @@ use super::sha256::Sha256;
 use super::{CompiledKernel, EmuError};
 
 /// Compiler flags of both the launcher and the kernels.
-const FLAGS: &[&str] = &["-O2", "-std=c++17", "-fno-strict-aliasing"];
+/// `-ffp-contract=off`: no fused multiply-add contraction, so float results (Mmad's f32 sums, the vector
+/// instructions computed in float) round the same on every host (GCC contracts by default where the target has
+/// FMA, e.g. aarch64).
+const FLAGS: &[&str] = &[
+    "-O2",
+    "-std=c++17",
+    "-fno-strict-aliasing",
+    "-ffp-contract=off",
+];
 
 /// The emulator headers (`kernel_operator.h` and `moge_emu/`).
 fn include_dir() -> PathBuf {

@@ -18,7 +18,9 @@
 //! Environment (read through [`crate::limits`]; a value that is set but unusable is an error):
 //! `MOGE_CXX` (compiler, default `g++`), `MOGE_CACHE_DIR` (cache directory, default
 //! `$XDG_CACHE_HOME/moge` or `~/.cache/moge`), `MOGE_EMU_TIMEOUT_SECS` (1 to 604800, default 300),
-//! `MOGE_EMU_ECHO` (`1`: the kernel process's stdout and stderr are copied to the host's stderr).
+//! `MOGE_EMU_ECHO` (`1`: the kernel process's stdout and stderr are copied to the host's stderr),
+//! `MOGE_EMU_CHECK` (`off`, `races`, `races,no-v-barrier`; the checking mode of launches made through the
+//! backend, see [`CheckMode`]).
 
 mod cache;
 mod process;
@@ -84,10 +86,14 @@ pub struct CheckMode {
 }
 
 impl Default for CheckMode {
-    /// The default of `MOGE_EMU_CHECK` unset: off for now (the kernels moge emits today rely on the
-    /// toolchain's automatic S<->V and V->V synchronization; the compiler side is adding explicit sync).
+    /// The default when `MOGE_EMU_CHECK` is unset: races checked, the PipeBarrier<PIPE_V> rule off (the
+    /// kernels moge emits today have no `PipeBarrier<PIPE_V>` between dependent vector instructions yet; the
+    /// compiler side is adding them, then the default becomes [`CheckMode::FULL`]).
     fn default() -> Self {
-        CheckMode::OFF
+        CheckMode {
+            races: true,
+            v_barrier: false,
+        }
     }
 }
 
@@ -108,10 +114,7 @@ impl CheckMode {
         match text.trim() {
             "off" => Some(CheckMode::OFF),
             "races" | "full" => Some(CheckMode::FULL),
-            "races,no-v-barrier" => Some(CheckMode {
-                races: true,
-                v_barrier: false,
-            }),
+            "races,no-v-barrier" => Some(CheckMode::default()),
             _ => None,
         }
     }
@@ -406,4 +409,44 @@ fn validate(launch: &RawLaunch<'_>) -> Result<(), EmuError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_modes_parse_and_encode() {
+        assert_eq!(CheckMode::parse("off"), Some(CheckMode::OFF));
+        assert_eq!(CheckMode::parse("races"), Some(CheckMode::FULL));
+        assert_eq!(
+            CheckMode::parse(" races,no-v-barrier "),
+            Some(CheckMode {
+                races: true,
+                v_barrier: false
+            })
+        );
+        assert_eq!(CheckMode::parse("race"), None);
+        assert_eq!(CheckMode::OFF.bits(), 0);
+        assert_eq!(CheckMode::default().bits(), 1);
+        assert_eq!(CheckMode::FULL.bits(), 3);
+        // The V rule alone means nothing without races.
+        let odd = CheckMode {
+            races: false,
+            v_barrier: true,
+        };
+        assert_eq!(odd.bits(), 0);
+    }
+
+    #[test]
+    fn core_types_come_from_the_manifest_names() {
+        assert_eq!(CoreType::from_manifest("aiv"), Some(CoreType::Aiv));
+        assert_eq!(CoreType::from_manifest("aic"), Some(CoreType::Aic));
+        assert_eq!(CoreType::from_manifest("mix"), Some(CoreType::MixAic1_2));
+        assert_eq!(CoreType::from_manifest("mix_aic_1_1"), None);
+        assert_eq!(
+            [CoreType::Aiv, CoreType::Aic, CoreType::MixAic1_2].map(CoreType::code),
+            [0, 1, 2]
+        );
+    }
 }

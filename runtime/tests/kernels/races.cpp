@@ -85,3 +85,86 @@ extern "C" __global__ __aicore__ void cross_core_handoff(GM_ADDR y, GM_ADDR work
         g.SetValue(16 * u + 4 + 4 * GetSubBlockIdx(), g.GetValue(16 * u) + 1);
     }
 }
+
+// MIX, every cross-core mode (GM words of AI core u start at 64u):
+// - mode 1: each AIV writes word 64u + 1 + s, the AIV pair synchronizes, each copies its sibling's word to
+//   64u + 3 + s;
+// - mode 2 AIV -> AIC: both AIVs set flag 2, the AIC (waiting once, for both) writes their sum to 64u;
+// - mode 0: every AIV sets flag 4; after the wait each AIV sums the first words of all AIVs (64v + 1 + t) into
+//   64u + 5 + s.
+// Bit 1 of tiling[0] leaves out the mode-2 set of AIV u.1, so the AIC waits forever.
+extern "C" __global__ __aicore__ void cross_core_modes(GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
+    GlobalTensor<int32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(y), 64 * GetBlockNum());
+    if ASCEND_IS_AIV {
+        const uint32_t u = GetBlockIdx() / 2, s = GetSubBlockIdx();
+        g.SetValue(64 * u + 1 + s, static_cast<int32_t>(10 * GetBlockIdx() + 1));
+        CrossCoreSetFlag<1, PIPE_S>(1);
+        CrossCoreWaitFlag<1, PIPE_S>(1);
+        g.SetValue(64 * u + 3 + s, g.GetValue(64 * u + 1 + (1 - s)));
+        if (!((mask & 2) && s == 1)) {
+            CrossCoreSetFlag<2, PIPE_S>(2);
+        }
+        CrossCoreSetFlag<0, PIPE_S>(4);
+        CrossCoreWaitFlag<0, PIPE_S>(4);
+        int32_t sum = 0;
+        for (uint32_t v = 0; v < GetBlockNum(); ++v) {
+            sum += g.GetValue(64 * v + 1) + g.GetValue(64 * v + 2);
+        }
+        g.SetValue(64 * u + 5 + s, sum);
+    }
+    if ASCEND_IS_AIC {
+        const uint32_t u = GetBlockIdx();
+        CrossCoreWaitFlag<2, PIPE_S>(2);
+        g.SetValue(64 * u, g.GetValue(64 * u + 1) + g.GetValue(64 * u + 2));
+    }
+}
+
+// MIX: the AIC signals its AIVs (mode 2) only when `tiling[0]` is 1; otherwise the AIVs wait forever.
+extern "C" __global__ __aicore__ void mix_handoff(GM_ADDR out, GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    const uint32_t signal = reinterpret_cast<const uint32_t*>(tiling)[0];
+    GlobalTensor<int32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(out), 64);
+    if ASCEND_IS_AIC {
+        g.SetValue(GetBlockIdx() * 8, 100 + static_cast<int32_t>(GetBlockIdx()));
+        if (signal) {
+            CrossCoreSetFlag<2, PIPE_S>(3);
+        }
+    }
+    if ASCEND_IS_AIV {
+        CrossCoreWaitFlag(3);
+        g.SetValue(GetBlockNum() * 8 + GetBlockIdx() * 8,
+                   static_cast<int32_t>(GetBlockIdx() * 10 + GetSubBlockIdx() + GetTaskRatio() * 1000));
+    }
+}
+
+// MIX SyncAll: SyncAll<true>() synchronizes the cores of the caller's type (the AICs among themselves, the
+// AIVs among themselves), SyncAll<false>() every core. AIC u writes word 8u, then (after the AIC barrier) copies
+// AIC u+1's word to 8u + 1; AIV v likewise at 64 + 8v; after the full barrier (bit 1 of tiling[0]) AIV v copies
+// its AIC's second word to 64 + 8v + 2.
+extern "C" __global__ __aicore__ void mix_sync_all(GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
+    const uint32_t n = GetBlockNum(), idx = GetBlockIdx();
+    GlobalTensor<int32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(y), 64 + 16 * n);
+    if ASCEND_IS_AIC {
+        g.SetValue(8 * idx, static_cast<int32_t>(100 + idx));
+        SyncAll<true>();
+        g.SetValue(8 * idx + 1, g.GetValue(8 * ((idx + 1) % n)));
+    }
+    if ASCEND_IS_AIV {
+        g.SetValue(64 + 8 * idx, static_cast<int32_t>(idx));
+        SyncAll<true>();
+        g.SetValue(64 + 8 * idx + 1, g.GetValue(64 + 8 * ((idx + 1) % (2 * n))));
+    }
+    if (mask & 1) {
+        SyncAll<false>();
+    }
+    if ASCEND_IS_AIV {
+        g.SetValue(64 + 8 * idx + 2, g.GetValue(8 * (idx / 2) + 1));
+    }
+}

@@ -261,11 +261,18 @@ inline void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
 
 namespace moge_emu {
 
-/// Unpacks an L0A (ZZ) operand of m x k into row-major f32, k0 elements per fractal row.
+/// Unpacks an L0A (ZZ) operand of m x k into row-major f32, k0 elements per fractal row. With m = 1 Mmad
+/// runs as GEMV and reads L0A as ND: the k elements are contiguous (CANN `Mmad.md`, 约束说明).
 template <typename U>
 inline void unpack_zz(const U* a, uint32_t m, uint32_t k, float* out) {
     constexpr uint32_t k0 = 32 / sizeof(U);
     const uint32_t k1 = ceil_div(k, k0);
+    if (m == 1) {
+        for (uint32_t kk = 0; kk < k; ++kk) {
+            out[kk] = to_float(a[kk]);
+        }
+        return;
+    }
     for (uint32_t i = 0; i < m; ++i) {
         for (uint32_t kk = 0; kk < k; ++kk) {
             out[static_cast<uint64_t>(i) * k + kk] =
@@ -284,6 +291,15 @@ inline void unpack_zn(const U* b, uint32_t k, uint32_t n, float* out) {
             out[static_cast<uint64_t>(kk) * n + j] =
                 to_float(b[((static_cast<uint64_t>(kk / k0) * n1 + j / 16) * 16 + j % 16) * k0 + kk % k0]);
         }
+    }
+}
+
+/// out[j] += a * b[j] for j < n: the Mmad inner loop, over contiguous f32 (vectorized across j, which keeps
+/// each element's sum over k in order; no FMA contraction: the kernels are built with -ffp-contract=off).
+__attribute__((optimize("O3"))) inline void axpy_row(float* __restrict out, const float* __restrict b, float a,
+                                                       uint32_t n) {
+    for (uint32_t j = 0; j < n; ++j) {
+        out[j] += a * b[j];
     }
 }
 
@@ -312,6 +328,15 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     if (p.cmatrixSource) {
         moge_emu::violation(call, "cmatrixSource = true (C from the bias table) is not modelled by the emulator");
     }
+    // Start addresses (Mmad.md): dst 256 elements (1 KiB), a and b 512 bytes.
+    if (!moge_emu::aligned_to(moge_emu::address_of(dst.ptr_), 1024) || !moge_emu::aligned_to(moge_emu::address_of(a.ptr_), 512) ||
+        !moge_emu::aligned_to(moge_emu::address_of(b.ptr_), 512)) {
+        moge_emu::violation(call, "operands at L0C byte %llu, L0A byte %llu, L0B byte %llu: dst must be 1024-byte aligned "
+                            "(256 elements), a and b 512-byte aligned",
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(dst.ptr_, dst.hw_)),
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(a.ptr_, a.hw_)),
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(b.ptr_, b.hw_)));
+    }
     if (p.m == 0 || p.n == 0 || p.k == 0) {
         return;
     }
@@ -319,11 +344,12 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     const uint32_t m1 = moge_emu::ceil_div(p.m, 16);
     const uint32_t n1 = moge_emu::ceil_div(p.n, 16);
     const uint32_t k1 = moge_emu::ceil_div(p.k, k0);
-    moge_emu::check_span(call, "a (L0A, m x k in ZZ fractals)", a, static_cast<uint64_t>(m1) * k1 * 512);
+    const uint64_t a_bytes = p.m == 1 ? static_cast<uint64_t>(p.k) * sizeof(U) : static_cast<uint64_t>(m1) * k1 * 512;
+    moge_emu::check_span(call, "a (L0A, m x k in ZZ fractals; ND when m = 1)", a, a_bytes);
     moge_emu::check_span(call, "b (L0B, k x n in ZN fractals)", b, static_cast<uint64_t>(k1) * n1 * 512);
     moge_emu::check_span(call, "dst (L0C, m x n in NZ fractals)", dst, static_cast<uint64_t>(m1) * n1 * 1024);
     moge_emu::RaceOp op(call, PIPE_M);
-    op.read(moge_emu::HW_L0A, a.ptr_, static_cast<uint64_t>(m1) * k1 * 512);
+    op.read(moge_emu::HW_L0A, a.ptr_, a_bytes);
     op.read(moge_emu::HW_L0B, b.ptr_, static_cast<uint64_t>(k1) * n1 * 512);
     op.write(moge_emu::HW_L0C, dst.ptr_, static_cast<uint64_t>(m1) * n1 * 1024);
     const uint32_t m = p.m, n = p.n, k = p.k;
@@ -340,11 +366,7 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
         }
         const float* arow = fa.data() + static_cast<uint64_t>(i) * k;
         for (uint32_t kk = 0; kk < k; ++kk) {
-            const float av = arow[kk];
-            const float* brow = fb.data() + static_cast<uint64_t>(kk) * n;
-            for (uint32_t j = 0; j < n; ++j) {
-                out[j] += av * brow[j];
-            }
+            moge_emu::axpy_row(out, fb.data() + static_cast<uint64_t>(kk) * n, arow[kk], n);
         }
         for (uint32_t j = 0; j < n; ++j) {
             c[moge_emu::nz_index(i, j, rows)] = out[j];
@@ -352,9 +374,11 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     }
 }
 
-/// L0C (NZ, f32) -> GM. CFG_ROW_MAJOR writes ND rows (dstStride = row pitch in elements); CFG_NZ keeps NZ
-/// (dstStride = distance between 16-column blocks in 32-byte units). srcStride is the M extent of the L0C
-/// matrix in rows (a multiple of 16). quantPre converts f32 to half/bf16 (round to nearest even).
+/// L0C (NZ, f32) -> GM (CANN `Fixpipe.md`). CFG_ROW_MAJOR writes ND rows (dstStride = row pitch in elements;
+/// ndNum matrices, srcNdStride x 1 KiB apart in L0C and dstNdStride elements apart in GM); CFG_NZ keeps NZ
+/// (dstStride = distance between 16-column blocks in 32-byte units). srcStride is the distance between the
+/// 16-column blocks of the L0C matrix in rows of 16 elements (its M extent). quantPre converts f32 to
+/// half/bf16 (round to nearest even).
 template <typename T, typename U, const FixpipeConfig& config = CFG_ROW_MAJOR>
 inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const FixpipeParamsV220& p) {
     const char* call = "Fixpipe(L0C->GM)";
@@ -370,17 +394,29 @@ inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const
     if (p.quantPre > QuantMode_t::F322BF16) {
         moge_emu::violation(call, "quantPre %d is not modelled (NoQuant, F322F16 and F322BF16 are)", static_cast<int>(p.quantPre));
     }
-    if (p.ndNum != 1) {
-        moge_emu::violation(call, "ndNum %u: the emulator models ndNum = 1 only", p.ndNum);
-    }
-    if (p.nSize < 1 || p.nSize > 4095 || p.mSize < 1 || p.mSize > 8192) {
-        moge_emu::violation(call, "nSize %u (1..4095) or mSize %u (1..8192) out of range", p.nSize, p.mSize);
-    }
-    if (p.srcStride % 16 != 0 || p.srcStride < p.mSize) {
-        moge_emu::violation(call, "srcStride %u must be a multiple of 16 and >= mSize %u (the M extent of the L0C matrix)",
-                            p.srcStride, p.mSize);
-    }
     const bool nz = config.format == CO2Layout::NZ;
+    if (p.ndNum == 0 || (nz && p.ndNum != 1)) {
+        moge_emu::violation(call, "ndNum %u: 1..65535 with CFG_ROW_MAJOR, 1 with CFG_NZ", p.ndNum);
+    }
+    if (p.ndNum > 1 && (p.srcNdStride < 1 || p.srcNdStride > 512 || p.dstNdStride < 1)) {
+        moge_emu::violation(call, "ndNum %u needs srcNdStride in 1..512 (1 KiB units, found %u) and dstNdStride >= 1 "
+                            "(elements, found %u)", p.ndNum, p.srcNdStride, p.dstNdStride);
+    }
+    const uint32_t m_max = nz ? 65535 : 8192;
+    if (p.nSize < 1 || p.nSize > 4095 || p.mSize < 1 || p.mSize > m_max) {
+        moge_emu::violation(call, "nSize %u (1..4095) or mSize %u (1..%u) out of range", p.nSize, p.mSize, m_max);
+    }
+    if (p.srcStride < p.mSize) {
+        moge_emu::violation(call, "srcStride %u is smaller than mSize %u (it is the M extent of the L0C matrix, in rows "
+                            "of 16 elements)", p.srcStride, p.mSize);
+    }
+    if (!moge_emu::aligned_to(moge_emu::address_of(src.ptr_), 64)) {
+        moge_emu::violation(call, "src starts at L0C byte %llu, which is not 64-byte aligned",
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(src.ptr_, src.hw_)));
+    }
+    if (nz && p.dstStride == 0) {
+        moge_emu::violation(call, "dstStride is 0 (with CFG_NZ it is the distance between 16-column blocks, in 32 bytes)");
+    }
     if (config.format == CO2Layout::COLUMN_MAJOR) {
         moge_emu::violation(call, "CFG_COLUMN_MAJOR is not modelled (CFG_ROW_MAJOR and CFG_NZ are)");
     }
@@ -388,27 +424,32 @@ inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const
         moge_emu::violation(call, "dstStride %u is smaller than nSize %u (the ND row pitch, in elements)", p.dstStride, p.nSize);
     }
     const uint32_t n1 = moge_emu::ceil_div(p.nSize, 16);
-    moge_emu::check_span(call, "src (L0C)", src, static_cast<uint64_t>(n1) * p.srcStride * 16 * sizeof(float));
+    const uint64_t matrix_bytes = static_cast<uint64_t>(n1) * p.srcStride * 16 * sizeof(float);
+    const uint64_t src_step = static_cast<uint64_t>(p.srcNdStride) * 1024;
+    moge_emu::check_span(call, "src (L0C)", src, (p.ndNum - 1) * src_step + matrix_bytes);
     moge_emu::RaceOp op(call, PIPE_FIX);
-    op.read(moge_emu::HW_L0C, src.ptr_, static_cast<uint64_t>(n1) * p.srcStride * 16 * sizeof(float));
     std::vector<T> row(nz ? 16 : p.nSize);
-    for (uint32_t i = 0; i < p.mSize; ++i) {
-        for (uint32_t jb = 0; jb < (nz ? n1 : 1u); ++jb) {
-            const uint32_t j0 = nz ? jb * 16 : 0;
-            const uint32_t width = nz ? (p.nSize - j0 < 16 ? p.nSize - j0 : 16) : p.nSize;
-            for (uint32_t j = 0; j < width; ++j) {
-                float v = src.ptr_[moge_emu::nz_index(i, j0 + j, p.srcStride)];
-                if (p.reluEn && v < 0.0f) {
-                    v = 0.0f;
+    for (uint32_t nd = 0; nd < p.ndNum; ++nd) {
+        const float* from = src.ptr_ + nd * src_step / sizeof(float);
+        op.read(moge_emu::HW_L0C, from, matrix_bytes);
+        for (uint32_t i = 0; i < p.mSize; ++i) {
+            for (uint32_t jb = 0; jb < (nz ? n1 : 1u); ++jb) {
+                const uint32_t j0 = nz ? jb * 16 : 0;
+                const uint32_t width = nz ? (p.nSize - j0 < 16 ? p.nSize - j0 : 16) : p.nSize;
+                for (uint32_t j = 0; j < width; ++j) {
+                    float v = from[moge_emu::nz_index(i, j0 + j, p.srcStride)];
+                    if (p.reluEn && v < 0.0f) {
+                        v = 0.0f;
+                    }
+                    row[j] = moge_emu::from_float<T>(v);
                 }
-                row[j] = moge_emu::from_float<T>(v);
+                const uint64_t at = nz ? static_cast<uint64_t>(jb) * p.dstStride * (32 / sizeof(T)) + static_cast<uint64_t>(i) * 16
+                                       : static_cast<uint64_t>(nd) * p.dstNdStride + static_cast<uint64_t>(i) * p.dstStride;
+                T* out = dst.address_ + at;
+                dst.check(call, out, static_cast<uint64_t>(width) * sizeof(T));
+                op.write(moge_emu::HW_GM, out, static_cast<uint64_t>(width) * sizeof(T));
+                moge_emu::gm_store(call, out, row.data(), width);
             }
-            const uint64_t at = nz ? static_cast<uint64_t>(jb) * p.dstStride * (32 / sizeof(T)) + static_cast<uint64_t>(i) * 16
-                                   : static_cast<uint64_t>(i) * p.dstStride;
-            T* out = dst.address_ + at;
-            dst.check(call, out, static_cast<uint64_t>(width) * sizeof(T));
-            op.write(moge_emu::HW_GM, out, static_cast<uint64_t>(width) * sizeof(T));
-            moge_emu::gm_store(call, out, row.data(), width);
         }
     }
 }

@@ -17,6 +17,7 @@
 #ifndef MOGE_EMU_RACE_H
 #define MOGE_EMU_RACE_H
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -60,9 +61,9 @@ struct RaceAccess {
     const char* call = nullptr;
     /// The core's index in the launch (for its label).
     uint32_t core = 0;
-    /// Bytes [lo, hi) of the block it touched.
-    uint8_t lo = 0;
-    uint8_t hi = 32;
+    /// Bytes [lo, hi) of the shadow cell it touched (cells are at most 32 KiB).
+    uint16_t lo = 0;
+    uint16_t hi = 0;
 };
 
 /// Labels of the launch's cores (filled by the launcher before any core starts).
@@ -89,7 +90,22 @@ struct GmShadow {
     uint64_t len = 0;
     const char* name = nullptr;
     RaceCell* cells = nullptr;
+    /// Bytes per shadow cell: 32, or more for large arguments (at most kGmCells cells per argument).
+    uint64_t cell_bytes = 32;
 };
+/// Most shadow cells of one GM argument; larger arguments get coarser cells (a cell keeps only the last write
+/// and the last read per pipe, so coarser cells can miss a race between disjoint parts of a cell, never
+/// report a false one: byte ranges are compared).
+constexpr uint64_t kGmCells = 1u << 18;
+
+/// Shadow cell size for a GM argument of `len` bytes.
+inline uint64_t gm_cell_bytes(uint64_t len) {
+    uint64_t cell = 32;
+    while (len / cell > kGmCells && cell < 32768) {
+        cell *= 2;
+    }
+    return cell;
+}
 inline std::vector<GmShadow> g_gm_shadows;
 inline std::mutex g_gm_shadow_mutex;
 
@@ -216,7 +232,7 @@ private:
             cells = static_cast<RaceCell*>(std::calloc(kHwBytes[hw] / 32 + 1, sizeof(RaceCell)));
         }
         const uint64_t offset = address_of(at) - address_of(state.arena[hw]);
-        check_cells(cells, offset, bytes, is_write, kHwName[hw]);
+        check_cells(cells, 32, offset, bytes, is_write, kHwName[hw]);
     }
 
     void touch_gm(const void* at, uint64_t bytes, bool is_write) {
@@ -231,7 +247,7 @@ private:
                 char memory[160];
                 std::snprintf(memory, sizeof(memory), "GM argument '%s'", region.name);
                 const uint64_t offset = address - base;
-                check_cells(region.cells, offset, bytes, is_write, memory);
+                check_cells(region.cells, region.cell_bytes, offset, bytes, is_write, memory);
                 return;
             }
         }
@@ -239,24 +255,27 @@ private:
 
     static bool overlap(const RaceAccess& a, const RaceAccess& b) { return a.lo < b.hi && b.lo < a.hi; }
 
-    void check_cells(RaceCell* cells, uint64_t offset, uint64_t bytes, bool is_write, const char* memory) {
+    void check_cells(RaceCell* cells, uint64_t cell_bytes, uint64_t offset, uint64_t bytes, bool is_write,
+                     const char* memory) {
         const CoreState& state = core();
         RaceAccess me{rc_->base_tid + static_cast<uint32_t>(pipe_), clk_, call_, state.global_index, 0, 32};
-        const uint64_t first = offset / 32, last = (offset + bytes + 31) / 32;
+        const uint64_t first = offset / cell_bytes, last = (offset + bytes + cell_bytes - 1) / cell_bytes;
         for (uint64_t b = first; b < last; ++b) {
             RaceCell& cell = cells[b];
-            me.lo = static_cast<uint8_t>(b == first ? offset % 32 : 0);
-            me.hi = static_cast<uint8_t>(b + 1 == last && (offset + bytes) % 32 != 0 ? (offset + bytes) % 32 : 32);
+            me.lo = static_cast<uint16_t>(b == first ? offset % cell_bytes : 0);
+            me.hi = static_cast<uint16_t>(b + 1 == last && (offset + bytes) % cell_bytes != 0 ? (offset + bytes) % cell_bytes
+                                                                                             : cell_bytes);
             const bool self_write = cell.write.tid == me.tid && cell.write.clk == me.clk;
             if (!self_write && overlap(cell.write, me) && !ordered(*rc_, cell.write, pipe_)) {
-                report_race(call_, "", cell.write, "wrote", pipe_, clk_, is_write ? "overwrites" : "reads", memory, b * 32,
-                            b * 32 + 32);
+                report_race(call_, "", cell.write, "wrote", pipe_, clk_, is_write ? "overwrites" : "reads", memory,
+                            b * cell_bytes + std::max(me.lo, cell.write.lo), b * cell_bytes + std::min(me.hi, cell.write.hi));
             }
             if (is_write) {
                 for (const RaceAccess& r : cell.read) {
                     const bool self = r.tid == me.tid && r.clk == me.clk;
                     if (!self && overlap(r, me) && !ordered(*rc_, r, pipe_)) {
-                        report_race(call_, "", r, "read", pipe_, clk_, "overwrites", memory, b * 32, b * 32 + 32);
+                        report_race(call_, "", r, "read", pipe_, clk_, "overwrites", memory,
+                                    b * cell_bytes + std::max(me.lo, r.lo), b * cell_bytes + std::min(me.hi, r.hi));
                     }
                 }
                 cell.write = me;

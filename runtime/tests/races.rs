@@ -1,0 +1,333 @@
+//! Tests of MIX kernels (one AIC and two AIVs per block), cross-core flags and the checking mode's race
+//! detector, with hand-written kernels (runtime/tests/kernels/races.cpp): every kernel runs with and
+//! without one sync; the numbers agree, only the checking mode tells them apart.
+
+mod common;
+use common::*;
+
+use moge_runtime::emulator::{launch_raw, CheckMode, CoreType, EmuError, RawLaunch, RawReport};
+
+/// Races checked, the PipeBarrier<PIPE_V> rule off.
+const NO_V_BARRIER: CheckMode = CheckMode {
+    races: true,
+    v_barrier: false,
+};
+
+fn mix_launch(signal: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: RACES,
+        kernel: "mix_handoff",
+        block_dim: 2,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("out", 64 * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[signal]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn a_mix_kernel_runs_one_aic_and_two_aivs_per_block_with_cross_core_flags() {
+    let out = mix_launch(1).unwrap_or_else(|e| panic!("{e}"));
+    // AICs 0 and 1 write at 0 and 8; AIVs (GetBlockIdx 0..3 = 2u + sub) at 16 + 8 * idx.
+    assert_eq!(out[0], 100);
+    assert_eq!(out[8], 101);
+    for idx in 0..4 {
+        let sub = idx % 2;
+        assert_eq!(
+            out[16 + 8 * idx],
+            (idx * 10 + sub + 2000) as i32,
+            "AIV {idx}"
+        );
+    }
+}
+
+#[test]
+fn a_cross_core_wait_that_is_never_signalled_is_a_reported_deadlock() {
+    let text = mix_launch(0).unwrap_err().to_string();
+    assert!(
+        text.contains(
+            "core AIV 0.0, CrossCoreWaitFlag: deadlock: CrossCoreWaitFlag(3) on AIV 0.0 waits"
+        ),
+        "{text}"
+    );
+}
+
+const RACES: &str = include_str!("kernels/races.cpp");
+
+fn race_launch(
+    kernel: &str,
+    block_dim: u32,
+    core_type: CoreType,
+    mask: u32,
+    check: CheckMode,
+) -> Result<RawReport, EmuError> {
+    let x: Vec<f32> = (0..64).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let args = if core_type == CoreType::MixAic1_2 {
+        vec![output("y", 32 * 4)]
+    } else {
+        vec![input("x", f32_bytes(&x)), output("y", 64 * 4 * 8)]
+    };
+    launch_raw(RawLaunch {
+        source: RACES,
+        kernel,
+        block_dim,
+        core_type,
+        check,
+        args,
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })
+}
+
+#[test]
+fn vector_kernel_with_every_flag_and_barrier_is_clean_and_right() {
+    let report = race_launch("vector_flags", 1, CoreType::Aiv, 7, CheckMode::FULL)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_f32(&report.args[1].bytes);
+    for (i, value) in y.iter().take(64).enumerate() {
+        let x = f64::from(i as f32 * 0.5 - 3.0);
+        assert_eq!(f64::from(*value), x * 2.0 + 1.0, "element {i}");
+    }
+}
+
+#[test]
+fn each_missing_vector_sync_is_reported_as_a_race() {
+    let cases = [
+        (
+            7 & !1,
+            "V instruction #1 `Muls` reads what MTE2 instruction #1 `DataCopy(GM->local)` wrote",
+        ),
+        (
+            7 & !2,
+            "MTE3 instruction #1 `DataCopy(local->GM)` reads what V instruction #2 `Adds` wrote",
+        ),
+        (
+            7 & !4,
+            "V instruction #2 `Adds` overwrites what V instruction #1 `Muls` wrote, and nothing orders them \
+             (needs PipeBarrier<PIPE_V>)",
+        ),
+    ];
+    for (mask, expected) in cases {
+        // Sequentially every variant computes the same numbers.
+        let quiet = race_launch("vector_flags", 1, CoreType::Aiv, mask, CheckMode::OFF)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            bytes_f32(&quiet.args[1].bytes)[3],
+            (3.0f32 * 0.5 - 3.0) * 2.0 + 1.0
+        );
+        let text = race_launch("vector_flags", 1, CoreType::Aiv, mask, CheckMode::FULL)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("kernel `vector_flags`, core AIV 0, ") && text.contains(expected),
+            "mask {mask}: {text}"
+        );
+    }
+    // The V->V rule can be switched off on its own.
+    race_launch("vector_flags", 1, CoreType::Aiv, 7 & !4, NO_V_BARRIER)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_gm_hand_off_between_cores_needs_sync_all() {
+    let report = race_launch("sync_all_handoff", 4, CoreType::Aiv, 1, CheckMode::FULL)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_f32(&report.args[1].bytes);
+    for core in 0..4 {
+        for i in 0..8 {
+            assert_eq!(
+                y[8 * (core + 1) + i],
+                i as f32 * 0.5 - 3.0,
+                "core {core} element {i}"
+            );
+        }
+    }
+    let text = race_launch("sync_all_handoff", 4, CoreType::Aiv, 0, CheckMode::FULL)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("data race on GM argument 'y' bytes 0..32")
+            && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_aic_to_aiv_hand_off_needs_the_cross_core_flag() {
+    let report = race_launch(
+        "cross_core_handoff",
+        2,
+        CoreType::MixAic1_2,
+        1,
+        CheckMode::FULL,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let y = bytes_i32(&report.args[0].bytes);
+    assert_eq!(
+        [y[0], y[4], y[8], y[16], y[20], y[24]],
+        [42, 43, 43, 43, 44, 44]
+    );
+    let text = race_launch(
+        "cross_core_handoff",
+        2,
+        CoreType::MixAic1_2,
+        0,
+        CheckMode::FULL,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        text.contains("data race on GM argument 'y' bytes 0..4")
+            && text.contains("`GlobalTensor::SetValue`")
+            && text.contains("on core AI")
+            && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),
+        "{text}"
+    );
+}
+
+#[test]
+fn per_core_stats_count_gm_traffic_of_every_core() {
+    let report = race_launch("sync_all_handoff", 3, CoreType::Aiv, 1, CheckMode::FULL)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let labels: Vec<&str> = report.cores.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["AIV 0", "AIV 1", "AIV 2"]);
+    // Core 0: reads x (32 B) and y (32 B), writes y twice (64 B); the others read and write 32 B.
+    let traffic: Vec<(u64, u64)> = report
+        .cores
+        .iter()
+        .map(|c| (c.gm_bytes_read, c.gm_bytes_written))
+        .collect();
+    assert_eq!(traffic, [(64, 64), (32, 32), (32, 32)]);
+    assert_eq!((report.gm_bytes_read, report.gm_bytes_written), (128, 128));
+}
+
+fn cross_core_modes(mask: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: RACES,
+        kernel: "cross_core_modes",
+        block_dim: 3,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("y", 3 * 64 * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn cross_core_flags_of_every_mode_order_the_cores_they_name() {
+    let y = cross_core_modes(0).unwrap_or_else(|e| panic!("{e}"));
+    // AIV v (GetBlockIdx 0..5) wrote 10 v + 1; the total over all AIVs is 10 * 15 + 6 = 156.
+    for u in 0..3 {
+        let first = |s: usize| (10 * (2 * u + s) + 1) as i32;
+        assert_eq!(
+            y[64 * u],
+            first(0) + first(1),
+            "AIC {u} sums its AIVs (mode 2)"
+        );
+        assert_eq!(
+            y[64 * u + 3],
+            first(1),
+            "AIV {u}.0 reads its sibling (mode 1)"
+        );
+        assert_eq!(
+            y[64 * u + 4],
+            first(0),
+            "AIV {u}.1 reads its sibling (mode 1)"
+        );
+        assert_eq!(
+            (y[64 * u + 5], y[64 * u + 6]),
+            (156, 156),
+            "mode 0 over all AIVs"
+        );
+    }
+}
+
+#[test]
+fn an_aic_waiting_for_both_aivs_deadlocks_when_one_never_sets() {
+    let text = cross_core_modes(2).unwrap_err().to_string();
+    assert!(
+        text.contains(
+            "core AIC 0, CrossCoreWaitFlag: deadlock: CrossCoreWaitFlag(2) on AIC 0 waits for a CrossCoreSetFlag"
+        ),
+        "{text}"
+    );
+}
+
+fn mix_sync_all(mask: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: RACES,
+        kernel: "mix_sync_all",
+        block_dim: 2,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("y", (64 + 32) * 4)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn sync_all_in_a_mix_kernel_synchronizes_one_core_type_or_every_core() {
+    let y = mix_sync_all(1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        [y[0], y[1], y[8], y[9]],
+        [100, 101, 101, 100],
+        "the AIC barrier"
+    );
+    for v in 0..4 {
+        assert_eq!(y[64 + 8 * v], v as i32);
+        assert_eq!(
+            y[64 + 8 * v + 1],
+            ((v + 1) % 4) as i32,
+            "AIV {v} after the AIV barrier"
+        );
+        assert_eq!(
+            y[64 + 8 * v + 2],
+            [101, 100][v / 2],
+            "AIV {v} after the full barrier"
+        );
+    }
+    let text = mix_sync_all(0).unwrap_err().to_string();
+    assert!(
+        text.contains("data race on GM argument 'y'")
+            && text.contains("needs CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_emulator_backend_runs_mix_kernels_and_reports_each_core() {
+    use moge_runtime::backend::{Backend, DeviceArg, DeviceLaunch, EmulatorBackend, KernelSource};
+    let run = EmulatorBackend::default()
+        .launch(DeviceLaunch {
+            kernel: KernelSource {
+                name: "mix_handoff",
+                source: RACES,
+                core_type: "mix",
+                target: "ascend910b2",
+            },
+            block_dim: 2,
+            args: vec![DeviceArg {
+                name: "out".to_string(),
+                bytes: vec![0; 64 * 4],
+                is_output: true,
+            }],
+            workspace_bytes: 0,
+            tiling: u32_bytes(&[1]),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = bytes_i32(&run.args[0].bytes);
+    assert_eq!((out[0], out[8]), (100, 101));
+    let labels: Vec<&str> = run.cores.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["AIC 0", "AIV 0.0", "AIV 0.1", "AIC 1", "AIV 1.0", "AIV 1.1"]
+    );
+    // Every core wrote one int32; the AIVs' waits need no GM.
+    assert!(run.cores.iter().all(|c| c.gm_bytes_written == 4));
+}
