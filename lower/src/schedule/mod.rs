@@ -19,6 +19,7 @@ pub mod budget;
 pub mod hints;
 pub mod layout;
 pub mod lower_vector;
+pub mod program;
 pub mod sync;
 
 use std::fmt;
@@ -84,6 +85,14 @@ pub enum LowerError {
     /// The kernel does not fit the target's on-chip memory.
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    /// The kernel IR v2 port of a scheduled kernel failed (a compiler bug).
+    #[error("internal error: kernel `{kernel}`: {message}")]
+    Internal {
+        /// The kernel's name.
+        kernel: String,
+        /// What failed, with the IR.
+        message: String,
+    },
     /// The lowered kernel IR failed verification (a compiler bug).
     #[error("internal error: kernel `{kernel}` failed verification:\n{errors}\n{ir}")]
     Verify {
