@@ -20,6 +20,7 @@ pub mod cube;
 pub mod hints;
 pub mod layout;
 pub mod lower_vector;
+pub mod program;
 pub mod sync;
 
 use std::fmt;
@@ -88,6 +89,14 @@ pub enum LowerError {
     /// A matmul the cube path cannot take (dtypes, hints, budgets, dims).
     #[error(transparent)]
     Cube(#[from] cube::CubeError),
+    /// The kernel IR v2 port of a scheduled kernel failed (a compiler bug).
+    #[error("internal error: kernel `{kernel}`: {message}")]
+    Internal {
+        /// The kernel's name.
+        kernel: String,
+        /// What failed, with the IR.
+        message: String,
+    },
     /// The lowered kernel IR failed verification (a compiler bug).
     #[error("internal error: kernel `{kernel}` failed verification:\n{errors}\n{ir}")]
     Verify {

@@ -135,7 +135,9 @@ __aicore__ inline void MatmulAic(GM_ADDR a, GM_ADDR b, GM_ADDR c, GM_ADDR tiling
                     WaitFlag<HardEvent::FIX_M>(cs);  // the accumulator's previous tile is written out
                 }
                 MmadParams mp;
-                mp.m = rows;
+                // All 16-aligned rows: m = 1 would switch Mmad to GEMV, which reads L0A as ND (Mmad.md);
+                // the padding rows cost no cube cycles and Fixpipe writes only the real ones.
+                mp.m = rowsA;
                 mp.n = cols;
                 mp.k = kq;
                 mp.cmatrixInitVal = first;

@@ -404,7 +404,9 @@ pub fn lower_matmul(
         dst: t_c,
         a: t_a2,
         b: t_b2,
-        m: rows.clone(),
+        // All 16-aligned rows: m = 1 would switch Mmad to GEMV, which reads L0A as ND (Mmad.md); the
+        // padding rows cost no cube cycles and Fixpipe writes only the real ones.
+        m: rows_a.clone(),
         n: cols.clone(),
         k: kq,
         init: bin(
