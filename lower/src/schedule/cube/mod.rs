@@ -190,3 +190,69 @@ pub fn check_matmuls(kernel: &Kernel, target: &Target) -> Result<(), CubeError> 
 
 #[cfg(test)]
 mod tests;
+
+/// Rows a dynamic M is planned for: tile sizes are compile-time constants of the kernel, so they are
+/// chosen for a large M (prefill); the tile count and the block dim follow the real M at launch.
+pub const PLANNED_ROWS: u64 = 4096;
+
+/// The AIC program of a graph kernel that is one matmul of two parameters (the `gemm` example): the
+/// op is planned ([`plan_matmul_op`], dynamic M at [`PLANNED_ROWS`]) and lowered
+/// ([`lower::lower_matmul`]). N and K must be static.
+pub fn lower_matmul_kernel(
+    kernel: &Kernel,
+    op: Op,
+    target: &Target,
+) -> Result<crate::kir::v2::Program, CubeError> {
+    let located = |problem| CubeError {
+        what: crate::opt::describe_op(kernel, op),
+        loc: kernel.locs[op],
+        problem: Box::new(problem),
+    };
+    let data = &kernel.ops[op];
+    let a = kernel
+        .ty(data.args[0])
+        .as_tensor()
+        .expect("checked by plan_matmul_op");
+    let m_dim = &a.shape[0];
+    let (m_host, rows) = match (m_dim.as_const(), m_dim.as_sym()) {
+        (Some(c), _) => (crate::kir::Expr::Int(c), None),
+        (None, Some(s)) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
+        _ => {
+            return Err(located(CubeProblem::Dim(
+                "M must be a literal or one dynamic dim".into(),
+            )))
+        }
+    };
+    let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
+    let plan = plan_matmul_op(kernel, op, &dims, target)?;
+    let name = |v| {
+        kernel
+            .params
+            .iter()
+            .find(|p| p.value == v)
+            .map(|p| p.name.as_str())
+            .or_else(|| {
+                kernel
+                    .outputs
+                    .iter()
+                    .find(|o| o.value == v)
+                    .map(|o| o.name.as_str())
+            })
+    };
+    let (Some(an), Some(bn), Some(cn)) = (
+        name(data.args[0]),
+        name(data.args[1]),
+        name(data.results[0]),
+    ) else {
+        return Err(located(CubeProblem::Dim(
+            "the operands must be parameters and the result an output".into(),
+        )));
+    };
+    let names = lower::MatmulNames {
+        program: &kernel.name,
+        a: an,
+        b: bn,
+        c: cn,
+    };
+    Ok(lower::lower_matmul(&names, &plan, m_host, target))
+}

@@ -429,3 +429,21 @@ mod walk {
         check(200, 64, 5120, CubeDType::Bf16, TileRequest::default());
     }
 }
+
+#[test]
+fn the_gemm_graph_lowers_to_a_verified_aic_program() {
+    use crate::kir::v2::{check_hazards, program_to_string, verify_program};
+    let text = "kernel gemm<K = 64, N = 32>(a: bf16[M, 64], b: bf16[64, 32]) -> (c: bf16[M, 32]) {
+  dyn M
+  v0 = param 0 : bf16[M, 64] @5:5-5:28
+  v1 = param 1 : bf16[64, 32] @6:5-6:28
+  v2 = matmul v0, v1 : bf16[M, 32] @9:5-9:17
+  return c = v2
+}";
+    let k = parse_kernel(text).unwrap();
+    let p = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap();
+    verify_program(&p, &Target::ascend910b2()).unwrap();
+    check_hazards(p.kernels.values().next().unwrap()).unwrap();
+    assert_eq!(p.dims, vec!["M".to_string()]);
+    insta::assert_snapshot!("cube_gemm_example_k64_n32", program_to_string(&p));
+}
