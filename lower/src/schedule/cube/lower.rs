@@ -18,8 +18,9 @@ use cranelift_entity::PrimaryMap;
 use super::plan::{CubeDType, MatmulPlan};
 use crate::graph::DType;
 use crate::kir::v2::{
-    BinOp, Elem, FieldData, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr, InstData, Kernel,
-    LocalBufData, Program, Quant, QuePos, QueueData, Stmt, TensorData, VarData,
+    BinOp, Elem, Field, FieldData, GmBuf, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr,
+    InstData, Kernel, LocalBufData, Program, Quant, QuePos, Queue, QueueData, Stmt, Tensor,
+    TensorData, Var, VarData,
 };
 use crate::kir::{CoreKind, MemSpace};
 use crate::target::Target;
@@ -119,6 +120,22 @@ impl Builder {
             .push(Stmt::Inst(i));
     }
 
+    fn alloc(&mut self, queue: Queue, tensor: Tensor) {
+        self.inst(InstData::AllocTensor { queue, tensor });
+    }
+
+    fn enque(&mut self, queue: Queue, tensor: Tensor) {
+        self.inst(InstData::EnQue { queue, tensor });
+    }
+
+    fn deque(&mut self, queue: Queue, tensor: Tensor) {
+        self.inst(InstData::DeQue { queue, tensor });
+    }
+
+    fn free(&mut self, queue: Queue, tensor: Tensor) {
+        self.inst(InstData::FreeTensor { queue, tensor });
+    }
+
     fn open(&mut self) {
         self.stack.push(Vec::new());
     }
@@ -137,22 +154,196 @@ impl Builder {
     }
 }
 
-/// The program of one matmul `c = a @ b` with `a: (m_dim, K)`, `b: (K, N)` as the plan has it, M
-/// given by the host expression `m_dim` (a dynamic dim or a literal), on `target`'s AIC cores.
-///
-/// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
-/// dim are tiling fields computed on the host from M.
-pub fn lower_matmul(
+/// The on-chip buffers, queues, tensors and loop variables of the AIC kernel.
+struct Locals {
+    q_a1: Queue,
+    q_b1: Queue,
+    q_a2: Queue,
+    q_b2: Queue,
+    q_c: Queue,
+    t_a1: Tensor,
+    t_b1: Tensor,
+    t_a2: Tensor,
+    t_b2: Tensor,
+    t_c: Tensor,
+    v_tile: Var,
+    v_stage: Var,
+    v_slice: Var,
+    v_rb: Var,
+    v_kb: Var,
+}
+
+/// Declares the locals of `plan` in `kernel`: L1 stages and L0A/L0B slices double buffered, L0C as the
+/// plan says.
+fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem) -> Locals {
+    let e = plan.shape.dtype.bytes();
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let stage_k = plan.depth * k;
+    let buf = |k: &mut Kernel, name: &str, mem, count, bytes: u64| {
+        k.bufs.push(LocalBufData {
+            name: name.to_string(),
+            mem,
+            count,
+            bytes: bytes as u32,
+        })
+    };
+    let c_bufs = if plan.l0c_double { 2 } else { 1 };
+    let b_a1 = buf(kernel, "a1", MemSpace::L1, 2, m * stage_k * e);
+    let b_b1 = buf(kernel, "b1", MemSpace::L1, 2, stage_k * n * e);
+    let b_a2 = buf(kernel, "a2", MemSpace::L0a, 2, m * k * e);
+    let b_b2 = buf(kernel, "b2", MemSpace::L0b, 2, k * n * e);
+    let b_c = buf(kernel, "c", MemSpace::L0c, c_bufs, m * n * 4);
+    let queue = |k: &mut Kernel, pos, b| {
+        k.queues.push(QueueData {
+            pos,
+            depth: 1,
+            buf: b,
+        })
+    };
+    let q_a1 = queue(kernel, QuePos::A1, b_a1);
+    let q_b1 = queue(kernel, QuePos::B1, b_b1);
+    let q_a2 = queue(kernel, QuePos::A2, b_a2);
+    let q_b2 = queue(kernel, QuePos::B2, b_b2);
+    let q_c = queue(kernel, QuePos::Co1, b_c);
+    let tensor = |k: &mut Kernel, name: &str, elem, elems: u64, q| {
+        k.tensors.push(TensorData {
+            name: name.to_string(),
+            elem,
+            elems: elems as u32,
+            home: Home::Queue(q),
+        })
+    };
+    let t_a1 = tensor(kernel, "a_l1", elem, m * stage_k, q_a1);
+    let t_b1 = tensor(kernel, "b_l1", elem, stage_k * n, q_b1);
+    let t_a2 = tensor(kernel, "a_l0", elem, m * k, q_a2);
+    let t_b2 = tensor(kernel, "b_l0", elem, k * n, q_b2);
+    let t_c = tensor(kernel, "acc", Elem::F32, m * n, q_c);
+    let var = |k: &mut Kernel, name: &str| {
+        k.vars.push(VarData {
+            name: name.to_string(),
+        })
+    };
+    let v_tile = var(kernel, "tile");
+    let v_stage = var(kernel, "stage");
+    let v_slice = var(kernel, "slice");
+    let v_rb = var(kernel, "row_block");
+    let v_kb = var(kernel, "k_block");
+
+    Locals {
+        q_a1,
+        q_b1,
+        q_a2,
+        q_b2,
+        q_c,
+        t_a1,
+        t_b1,
+        t_a2,
+        t_b2,
+        t_c,
+        v_tile,
+        v_stage,
+        v_slice,
+        v_rb,
+        v_kb,
+    }
+}
+
+/// Device expressions of the current tile (`i`, `j`: row and column block), stage and slice of the
+/// kernel's loops, tails included.
+struct TileExprs {
+    i: IExpr,
+    j: IExpr,
+    rows: IExpr,
+    cols: IExpr,
+    rows_a: IExpr,
+    cols_a: IExpr,
+    k0: IExpr,
+    kd: IExpr,
+    kd_a: IExpr,
+    kq: IExpr,
+    k1: IExpr,
+    k_block: IExpr,
+    frac: IExpr,
+}
+
+fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Locals) -> TileExprs {
+    let s = plan.shape;
+    let e = s.dtype.bytes();
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let stage_k = plan.depth * k;
+    let tiles_n = s.n.div_ceil(n);
+    let t = add(IExpr::BlockIdx, mul(IExpr::Var(l.v_tile), IExpr::BlockNum));
+    let (i, j) = if plan.swizzle >= tiles_n {
+        // One group: row-major over the tiles.
+        if tiles_n == 1 {
+            (t, int(0))
+        } else {
+            (
+                div(t.clone(), int(tiles_n)),
+                bin(BinOp::Rem, t, int(tiles_n)),
+            )
+        }
+    } else {
+        let per_group = mul(int(plan.swizzle), IExpr::Field(f_tiles_m));
+        let g = div(t.clone(), per_group.clone());
+        let r = bin(BinOp::Rem, t, per_group);
+        let width = min(
+            int(plan.swizzle),
+            sub(int(tiles_n), mul(g.clone(), int(plan.swizzle))),
+        );
+        let i = div(r.clone(), width.clone());
+        let j = add(mul(g, int(plan.swizzle)), bin(BinOp::Rem, r, width));
+        (i, j)
+    };
+    let rows = min(int(m), sub(IExpr::Field(f_m), mul(i.clone(), int(m))));
+    let cols = min(int(n), sub(int(s.n), mul(j.clone(), int(n))));
+    let (rows_a, cols_a) = (align16(rows.clone()), align16(cols.clone()));
+    let k0 = mul(IExpr::Var(l.v_stage), int(stage_k));
+    let kd = min(int(stage_k), sub(int(s.k), k0.clone()));
+    let kd_a = align16(kd.clone());
+    let kq = min(int(k), sub(kd.clone(), mul(IExpr::Var(l.v_slice), int(k))));
+    let k1 = ceil_div(kq.clone(), int(16));
+    let k_block = mul(IExpr::Var(l.v_slice), int(k / 16));
+    let frac = int(512 / e);
+    TileExprs {
+        i,
+        j,
+        rows,
+        cols,
+        rows_a,
+        cols_a,
+        k0,
+        kd,
+        kd_a,
+        kq,
+        k1,
+        k_block,
+        frac,
+    }
+}
+
+/// The program's GM buffers (a, b, c) and tiling fields (M, tile rows, tiles), and its kernel with
+/// the block dim: as many AIC cores as the plan uses, no more than there are tiles.
+struct Header {
+    p: Program,
+    kernel: Kernel,
+    ga: GmBuf,
+    gb: GmBuf,
+    gc: GmBuf,
+    f_m: Field,
+    f_tiles_m: Field,
+    f_tiles: Field,
+}
+
+fn declare_program(
     names: &MatmulNames<'_>,
     plan: &MatmulPlan,
     m_dim: HostExpr,
     target: &Target,
-) -> Program {
+) -> Header {
     let s = plan.shape;
-    let (dt, elem, quant) = dtype(s.dtype);
-    let e = s.dtype.bytes();
-    let (m, n, k) = (plan.m, plan.n, plan.k);
-    let stage_k = plan.depth * k;
+    let (dt, _, _) = dtype(s.dtype);
+    let (m, n) = (plan.m, plan.n);
     let tiles_n = s.n.div_ceil(n);
     let mut p = Program::new(names.program);
     if let HostExpr::Dim(d) = &m_dim {
@@ -201,266 +392,162 @@ pub fn lower_matmul(
     );
     let mut kernel = Kernel::new(format!("{}_k0", names.program), CoreKind::Aic, block_dim);
     kernel.params = vec![ga, gb, gc];
-    let buf = |k: &mut Kernel, name: &str, mem, count, bytes: u64| {
-        k.bufs.push(LocalBufData {
-            name: name.to_string(),
-            mem,
-            count,
-            bytes: bytes as u32,
-        })
-    };
-    let c_bufs = if plan.l0c_double { 2 } else { 1 };
-    let b_a1 = buf(&mut kernel, "a1", MemSpace::L1, 2, m * stage_k * e);
-    let b_b1 = buf(&mut kernel, "b1", MemSpace::L1, 2, stage_k * n * e);
-    let b_a2 = buf(&mut kernel, "a2", MemSpace::L0a, 2, m * k * e);
-    let b_b2 = buf(&mut kernel, "b2", MemSpace::L0b, 2, k * n * e);
-    let b_c = buf(&mut kernel, "c", MemSpace::L0c, c_bufs, m * n * 4);
-    let queue = |k: &mut Kernel, pos, b| {
-        k.queues.push(QueueData {
-            pos,
-            depth: 1,
-            buf: b,
-        })
-    };
-    let q_a1 = queue(&mut kernel, QuePos::A1, b_a1);
-    let q_b1 = queue(&mut kernel, QuePos::B1, b_b1);
-    let q_a2 = queue(&mut kernel, QuePos::A2, b_a2);
-    let q_b2 = queue(&mut kernel, QuePos::B2, b_b2);
-    let q_c = queue(&mut kernel, QuePos::Co1, b_c);
-    let tensor = |k: &mut Kernel, name: &str, elem, elems: u64, q| {
-        k.tensors.push(TensorData {
-            name: name.to_string(),
-            elem,
-            elems: elems as u32,
-            home: Home::Queue(q),
-        })
-    };
-    let t_a1 = tensor(&mut kernel, "a_l1", elem, m * stage_k, q_a1);
-    let t_b1 = tensor(&mut kernel, "b_l1", elem, stage_k * n, q_b1);
-    let t_a2 = tensor(&mut kernel, "a_l0", elem, m * k, q_a2);
-    let t_b2 = tensor(&mut kernel, "b_l0", elem, k * n, q_b2);
-    let t_c = tensor(&mut kernel, "acc", Elem::F32, m * n, q_c);
-    let var = |k: &mut Kernel, name: &str| {
-        k.vars.push(VarData {
-            name: name.to_string(),
-        })
-    };
-    let v_tile = var(&mut kernel, "tile");
-    let v_stage = var(&mut kernel, "stage");
-    let v_slice = var(&mut kernel, "slice");
-    let v_rb = var(&mut kernel, "row_block");
-    let v_kb = var(&mut kernel, "k_block");
+    Header {
+        p,
+        kernel,
+        ga,
+        gb,
+        gc,
+        f_m,
+        f_tiles_m,
+        f_tiles,
+    }
+}
 
-    // Device expressions of the current tile, stage and slice.
-    let t = add(IExpr::BlockIdx, mul(IExpr::Var(v_tile), IExpr::BlockNum));
-    let (i, j) = if plan.swizzle >= tiles_n {
-        // One group: row-major over the tiles.
-        if tiles_n == 1 {
-            (t, int(0))
-        } else {
-            (
-                div(t.clone(), int(tiles_n)),
-                bin(BinOp::Rem, t, int(tiles_n)),
-            )
-        }
-    } else {
-        let per_group = mul(int(plan.swizzle), IExpr::Field(f_tiles_m));
-        let g = div(t.clone(), per_group.clone());
-        let r = bin(BinOp::Rem, t, per_group);
-        let width = min(
-            int(plan.swizzle),
-            sub(int(tiles_n), mul(g.clone(), int(plan.swizzle))),
-        );
-        let i = div(r.clone(), width.clone());
-        let j = add(mul(g, int(plan.swizzle)), bin(BinOp::Rem, r, width));
-        (i, j)
-    };
-    let rows = min(int(m), sub(IExpr::Field(f_m), mul(i.clone(), int(m))));
-    let cols = min(int(n), sub(int(s.n), mul(j.clone(), int(n))));
-    let (rows_a, cols_a) = (align16(rows.clone()), align16(cols.clone()));
-    let k0 = mul(IExpr::Var(v_stage), int(stage_k));
-    let kd = min(int(stage_k), sub(int(s.k), k0.clone()));
-    let kd_a = align16(kd.clone());
-    let kq = min(int(k), sub(kd.clone(), mul(IExpr::Var(v_slice), int(k))));
-    let k1 = ceil_div(kq.clone(), int(16));
-    let k_block = mul(IExpr::Var(v_slice), int(k / 16));
-    let frac = int(512 / e);
+/// The program of one matmul `c = a @ b` with `a: (m_dim, K)`, `b: (K, N)` as the plan has it, M
+/// given by the host expression `m_dim` (a dynamic dim or a literal), on `target`'s AIC cores.
+///
+/// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
+/// dim are tiling fields computed on the host from M.
+pub fn lower_matmul(
+    names: &MatmulNames<'_>,
+    plan: &MatmulPlan,
+    m_dim: HostExpr,
+    target: &Target,
+) -> Program {
+    let s = plan.shape;
+    let (_, elem, quant) = dtype(s.dtype);
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let stage_k = plan.depth * k;
+    let Header {
+        mut p,
+        mut kernel,
+        ga,
+        gb,
+        gc,
+        f_m,
+        f_tiles_m,
+        f_tiles,
+    } = declare_program(names, plan, m_dim, target);
+    let l = declare_locals(&mut kernel, plan, elem);
+
+    let x = tile_exprs(plan, f_m, f_tiles_m, &l);
 
     let mut bld = Builder {
         k: kernel,
         stack: vec![Vec::new()],
     };
     bld.open(); // tile
-    bld.inst(InstData::AllocTensor {
-        queue: q_c,
-        tensor: t_c,
-    });
+    bld.alloc(l.q_c, l.t_c);
     bld.open(); // stage
-    bld.inst(InstData::AllocTensor {
-        queue: q_a1,
-        tensor: t_a1,
-    });
+    bld.alloc(l.q_a1, l.t_a1);
     bld.inst(InstData::CopyNd2Nz {
-        dst: t_a1,
+        dst: l.t_a1,
         src: GmRef {
             buf: ga,
-            offset: add(mul(mul(i.clone(), int(m)), int(s.k)), k0.clone()),
+            offset: add(mul(mul(x.i.clone(), int(m)), int(s.k)), x.k0.clone()),
         },
-        rows: rows.clone(),
-        cols: kd.clone(),
+        rows: x.rows.clone(),
+        cols: x.kd.clone(),
         gm_pitch: int(s.k),
-        nz_rows: rows_a.clone(),
+        nz_rows: x.rows_a.clone(),
     });
-    bld.inst(InstData::EnQue {
-        queue: q_a1,
-        tensor: t_a1,
-    });
-    bld.inst(InstData::AllocTensor {
-        queue: q_b1,
-        tensor: t_b1,
-    });
+    bld.enque(l.q_a1, l.t_a1);
+    bld.alloc(l.q_b1, l.t_b1);
     bld.inst(InstData::CopyNd2Nz {
-        dst: t_b1,
+        dst: l.t_b1,
         src: GmRef {
             buf: gb,
-            offset: add(mul(k0, int(s.n)), mul(j.clone(), int(n))),
+            offset: add(mul(x.k0, int(s.n)), mul(x.j.clone(), int(n))),
         },
-        rows: kd.clone(),
-        cols: cols.clone(),
+        rows: x.kd.clone(),
+        cols: x.cols.clone(),
         gm_pitch: int(s.n),
-        nz_rows: kd_a.clone(),
+        nz_rows: x.kd_a.clone(),
     });
-    bld.inst(InstData::EnQue {
-        queue: q_b1,
-        tensor: t_b1,
-    });
-    bld.inst(InstData::DeQue {
-        queue: q_a1,
-        tensor: t_a1,
-    });
-    bld.inst(InstData::DeQue {
-        queue: q_b1,
-        tensor: t_b1,
-    });
+    bld.enque(l.q_b1, l.t_b1);
+    bld.deque(l.q_a1, l.t_a1);
+    bld.deque(l.q_b1, l.t_b1);
     bld.open(); // slice
-    bld.inst(InstData::AllocTensor {
-        queue: q_a2,
-        tensor: t_a2,
-    });
-    bld.open(); // A row blocks: NZ (column blocks of rows_a rows) -> ZZ (row blocks of k1 fractals)
+    bld.alloc(l.q_a2, l.t_a2);
+    bld.open(); // A row blocks: NZ (column blocks of x.rows_a x.rows) -> ZZ (row blocks of x.k1 fractals)
     bld.inst(InstData::LoadData2d {
-        dst: t_a2,
-        dst_offset: mul(mul(IExpr::Var(v_rb), k1.clone()), frac.clone()),
-        src: t_a1,
+        dst: l.t_a2,
+        dst_offset: mul(mul(IExpr::Var(l.v_rb), x.k1.clone()), x.frac.clone()),
+        src: l.t_a1,
         src_offset: mul(
             add(
-                mul(k_block.clone(), blocks16(rows_a.clone())),
-                IExpr::Var(v_rb),
+                mul(x.k_block.clone(), blocks16(x.rows_a.clone())),
+                IExpr::Var(l.v_rb),
             ),
-            frac.clone(),
+            x.frac.clone(),
         ),
-        repeat: k1.clone(),
-        src_stride: blocks16(rows_a.clone()),
+        repeat: x.k1.clone(),
+        src_stride: blocks16(x.rows_a.clone()),
         dst_gap: int(0),
         transpose: false,
     });
-    bld.close_for(v_rb, int(0), blocks16(rows_a.clone()));
-    bld.inst(InstData::EnQue {
-        queue: q_a2,
-        tensor: t_a2,
-    });
-    bld.inst(InstData::AllocTensor {
-        queue: q_b2,
-        tensor: t_b2,
-    });
-    bld.open(); // B K blocks: NZ (column blocks of kd_a rows) -> ZN, each fractal transposed
+    bld.close_for(l.v_rb, int(0), blocks16(x.rows_a.clone()));
+    bld.enque(l.q_a2, l.t_a2);
+    bld.alloc(l.q_b2, l.t_b2);
+    bld.open(); // B K blocks: NZ (column blocks of x.kd_a x.rows) -> ZN, each fractal transposed
     bld.inst(InstData::LoadData2d {
-        dst: t_b2,
+        dst: l.t_b2,
         dst_offset: mul(
-            mul(IExpr::Var(v_kb), blocks16(cols_a.clone())),
-            frac.clone(),
+            mul(IExpr::Var(l.v_kb), blocks16(x.cols_a.clone())),
+            x.frac.clone(),
         ),
-        src: t_b1,
-        src_offset: mul(add(k_block, IExpr::Var(v_kb)), frac),
-        repeat: blocks16(cols_a),
-        src_stride: blocks16(kd_a),
+        src: l.t_b1,
+        src_offset: mul(add(x.k_block, IExpr::Var(l.v_kb)), x.frac),
+        repeat: blocks16(x.cols_a),
+        src_stride: blocks16(x.kd_a),
         dst_gap: int(0),
         transpose: true,
     });
-    bld.close_for(v_kb, int(0), k1);
-    bld.inst(InstData::EnQue {
-        queue: q_b2,
-        tensor: t_b2,
-    });
-    bld.inst(InstData::DeQue {
-        queue: q_a2,
-        tensor: t_a2,
-    });
-    bld.inst(InstData::DeQue {
-        queue: q_b2,
-        tensor: t_b2,
-    });
+    bld.close_for(l.v_kb, int(0), x.k1);
+    bld.enque(l.q_b2, l.t_b2);
+    bld.deque(l.q_a2, l.t_a2);
+    bld.deque(l.q_b2, l.t_b2);
     bld.inst(InstData::Mmad {
-        dst: t_c,
-        a: t_a2,
-        b: t_b2,
+        dst: l.t_c,
+        a: l.t_a2,
+        b: l.t_b2,
         // All 16-aligned rows: m = 1 would switch Mmad to GEMV, which reads L0A as ND (Mmad.md); the
-        // padding rows cost no cube cycles and Fixpipe writes only the real ones.
-        m: rows_a.clone(),
-        n: cols.clone(),
-        k: kq,
+        // padding x.rows cost no cube cycles and Fixpipe writes only the real ones.
+        m: x.rows_a.clone(),
+        n: x.cols.clone(),
+        k: x.kq,
         init: bin(
             BinOp::Eq,
-            add(IExpr::Var(v_stage), IExpr::Var(v_slice)),
+            add(IExpr::Var(l.v_stage), IExpr::Var(l.v_slice)),
             int(0),
         ),
     });
-    bld.inst(InstData::FreeTensor {
-        queue: q_a2,
-        tensor: t_a2,
-    });
-    bld.inst(InstData::FreeTensor {
-        queue: q_b2,
-        tensor: t_b2,
-    });
-    bld.close_for(v_slice, int(0), ceil_div(kd, int(k)));
-    bld.inst(InstData::FreeTensor {
-        queue: q_a1,
-        tensor: t_a1,
-    });
-    bld.inst(InstData::FreeTensor {
-        queue: q_b1,
-        tensor: t_b1,
-    });
-    bld.close_for(v_stage, int(0), int(s.k.div_ceil(stage_k)));
-    bld.inst(InstData::EnQue {
-        queue: q_c,
-        tensor: t_c,
-    });
-    bld.inst(InstData::DeQue {
-        queue: q_c,
-        tensor: t_c,
-    });
+    bld.free(l.q_a2, l.t_a2);
+    bld.free(l.q_b2, l.t_b2);
+    bld.close_for(l.v_slice, int(0), ceil_div(x.kd, int(k)));
+    bld.free(l.q_a1, l.t_a1);
+    bld.free(l.q_b1, l.t_b1);
+    bld.close_for(l.v_stage, int(0), int(s.k.div_ceil(stage_k)));
+    bld.enque(l.q_c, l.t_c);
+    bld.deque(l.q_c, l.t_c);
     bld.inst(InstData::Fixpipe {
         dst: GmRef {
             buf: gc,
-            offset: add(mul(mul(i, int(m)), int(s.n)), mul(j, int(n))),
+            offset: add(mul(mul(x.i, int(m)), int(s.n)), mul(x.j, int(n))),
         },
-        src: t_c,
-        m: rows,
-        n: cols,
-        src_stride: rows_a,
+        src: l.t_c,
+        m: x.rows,
+        n: x.cols,
+        src_stride: x.rows_a,
         gm_pitch: int(s.n),
         quant,
         relu: false,
     });
-    bld.inst(InstData::FreeTensor {
-        queue: q_c,
-        tensor: t_c,
-    });
+    bld.free(l.q_c, l.t_c);
     // Tiles t = block_idx, block_idx + block_num, ... below `tiles`.
     bld.close_for(
-        v_tile,
+        l.v_tile,
         int(0),
         ceil_div(sub(IExpr::Field(f_tiles), IExpr::BlockIdx), IExpr::BlockNum),
     );
