@@ -9,6 +9,7 @@ pub mod helpers;
 pub mod keywords;
 pub mod manifest;
 pub mod namer;
+pub mod print_v2;
 pub mod writer;
 
 use moge_lower::graph::Kernel;
