@@ -97,7 +97,8 @@ fn rmsnorm_pangu_hidden() {
 fn examples_on_kernel_ir_v2_are_synchronized_and_every_sync_is_needed() {
     use moge_lower::kir::v2::{self, Hazard};
     use moge_lower::schedule::{program::to_program, schedule_kernel, ScheduleOptions};
-    let cases: [(&str, &str, &str, &[(&str, i64)]); 5] = [
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, i64)]);
+    let cases: [Case<'_>; 5] = [
         (
             "moge_gate_e64_g8",
             "gate.rs",

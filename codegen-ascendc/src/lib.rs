@@ -9,6 +9,7 @@ pub mod helpers;
 pub mod keywords;
 pub mod manifest;
 pub mod namer;
+pub mod print_v2;
 pub mod writer;
 
 use moge_lower::graph::Kernel;
@@ -94,6 +95,8 @@ pub fn compile_program_with(
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
     let schedules = schedule_kernel(kernel, target, options)?;
+    let (_, barriers) =
+        moge_lower::schedule::program::to_program_with_barriers(kernel, &schedules, target)?;
     let info = KernelInfo {
         program: kernel.name.clone(),
         target: target.name.to_string(),
@@ -101,8 +104,9 @@ pub fn compile_program_with(
     };
     let mut kernels = Vec::new();
     let mut kir_text = String::new();
-    for schedule in schedules {
+    for (schedule, barriers) in schedules.into_iter().zip(barriers) {
         let mut w = Writer::new(String::new());
+        w.set_barriers(&barriers);
         w.write(&schedule, &info)?;
         let source = w.finish();
         let name = schedule.func().name.clone();
@@ -191,5 +195,6 @@ fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) ->
         buffers: Vec::new(),
         kernels: entries,
         workspace_bytes: "0".to_string(),
+        sync: "explicit".to_string(),
     }
 }

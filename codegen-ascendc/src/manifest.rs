@@ -33,6 +33,11 @@ pub struct Manifest {
     pub kernels: Vec<KernelEntry>,
     /// Total workspace bytes (an expression).
     pub workspace_bytes: String,
+    /// How the kernels synchronize their pipes: `"explicit"` when every flag and barrier the hardware
+    /// needs is in the code (derived by the sync pass and checked by the hazard verifier), so the kernels
+    /// are correct with the toolchain's automatic synchronization off (`--cce-auto-sync=off`).
+    #[serde(default)]
+    pub sync: String,
 }
 
 /// A tensor of the program.

@@ -1208,6 +1208,7 @@ mod tests {
                 ),
             ],
             workspace_bytes: "0".to_string(),
+            sync: "explicit".to_string(),
         }
     }
 

@@ -39,18 +39,77 @@ pub fn to_program(
     schedules: &[Schedule],
     target: &Target,
 ) -> Result<Program, LowerError> {
+    to_program_with_barriers(graph, schedules, target).map(|(p, _)| p)
+}
+
+/// As [`to_program`], and per device kernel the scheduled (v1) instructions the sync pass put a
+/// `PipeBarrier(V)` before, in program order: what the Ascend C writer prints. Fails if the pass needed a
+/// flag between pipes that the scheduled kernel's own events and queues do not already give.
+pub fn to_program_with_barriers(
+    graph: &Graph,
+    schedules: &[Schedule],
+    target: &Target,
+) -> Result<(Program, Vec<Vec<kir::Inst>>), LowerError> {
     let mut p = Program::new(graph.name.clone());
     p.dims = graph.dynamic_dims().iter().map(|s| s.to_string()).collect();
+    let mut origins = vec![];
     for s in schedules {
-        let k = port(&mut p, s.func())?;
+        let (k, origin) = port(&mut p, s.func())?;
         p.kernels.push(k);
+        origins.push(origin);
     }
     v2::verify_program(&p, target)
         .map_err(|e| internal(&graph.name, format!("{e}\n{}", v2::program_to_string(&p))))?;
-    for k in p.kernels.values_mut() {
-        v2::insert_sync(k).map_err(|e| internal(&k.name, e.to_string()))?;
+    let mut barriers = vec![];
+    let p_names: Vec<String> = schedules.iter().map(|s| s.func().name.clone()).collect();
+    for (k, origin) in p.kernels.values_mut().zip(&origins) {
+        let stats = v2::insert_sync(k).map_err(|e| internal(&k.name, e.to_string()))?;
+        // The scheduled kernel's own events (resident loads fenced before their first vector use) are
+        // what the writer prints; the pass must not need more.
+        let own = schedules
+            .iter()
+            .zip(&p_names)
+            .find(|(_, n)| **n == k.name)
+            .map_or(0, |(s, _)| {
+                s.func()
+                    .insts
+                    .values()
+                    .filter(|d| matches!(d, kir::InstData::SetFlag(_)))
+                    .count()
+            });
+        if stats.flag_pairs > own {
+            return Err(internal(
+                &k.name,
+                format!(
+                    "the sync pass needs {} flag pairs, the scheduled kernel has {own}:\n{}",
+                    stats.flag_pairs,
+                    v2::program_to_string(&p_clone_kernel(&p.name, k))
+                ),
+            ));
+        }
+        let mut sites = vec![];
+        let mut pending = false;
+        for i in k.inst_order() {
+            match &k.insts[i] {
+                InstData::PipeBarrier(v2::Pipe::V) => pending = true,
+                _ => {
+                    if let (true, Some(o)) = (pending, origin.get(i).copied().flatten()) {
+                        sites.push(o);
+                        pending = false;
+                    }
+                }
+            }
+        }
+        barriers.push(sites);
     }
-    Ok(p)
+    Ok((p, barriers))
+}
+
+/// A one-kernel program around `k`, for error dumps.
+fn p_clone_kernel(name: &str, k: &Kernel) -> Program {
+    let mut p = Program::new(name);
+    p.kernels.push(k.clone());
+    p
 }
 
 fn gm_of(p: &mut Program, f: &Function, a: kir::Arg) -> GmBuf {
@@ -69,7 +128,10 @@ fn gm_of(p: &mut Program, f: &Function, a: kir::Arg) -> GmBuf {
     })
 }
 
-fn port(p: &mut Program, f: &Function) -> Result<Kernel, LowerError> {
+/// The v1 instruction each v2 instruction comes from (none for queue bookkeeping).
+type Origin = SecondaryMap<v2::Inst, Option<kir::Inst>>;
+
+fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
     let mut k = Kernel::new(f.name.clone(), f.core, f.split.block_dim.clone());
     let args: SecondaryMap<kir::Arg, GmBuf> = {
         let mut m = SecondaryMap::with_default(GmBuf::new(0));
@@ -169,8 +231,10 @@ fn port(p: &mut Program, f: &Function) -> Result<Kernel, LowerError> {
             Rows::Fixed(n) => IExpr::Int(n as i64),
         }
     };
+    let origin = std::cell::RefCell::new(Origin::new());
     let push = |k: &mut Kernel, d: InstData, from: Option<kir::Inst>| -> Stmt {
         let i = k.insts.push(d);
+        origin.borrow_mut()[i] = from;
         if let Some(o) = from {
             k.locs[i] = f.locs[o];
             k.notes[i] = f.notes[o].clone();
@@ -360,7 +424,7 @@ fn port(p: &mut Program, f: &Function) -> Result<Kernel, LowerError> {
         end: bin(BinOp::CeilDiv, my_rows, IExpr::Int(tr.max(1))),
         body,
     });
-    Ok(k)
+    Ok((k, origin.into_inner()))
 }
 
 use crate::kir::InstData as InstData1;
