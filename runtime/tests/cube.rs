@@ -564,3 +564,35 @@ fn mmad_with_m_1_reads_the_left_operand_as_nd() {
     // In ZZ, x[16..48] sit at the starts of fractals 1 and 2 (bytes 512 and 1024), not at 32 and 64.
     assert_ne!(run(1), want, "x in ZZ is misread by the GEMV");
 }
+
+#[test]
+fn mmad_adds_a_bias_row_from_the_bias_table() {
+    let (a, b, c) = small_integer_product();
+    let bias: Vec<f32> = (0..32).map(|j| j as f32 * 0.25 - 4.0).collect();
+    let report = launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel: "mmad_bias",
+        block_dim: 1,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args: vec![
+            input("a", u16_bytes(&a)),
+            input("b", u16_bytes(&b)),
+            input("bias", f32_bytes(&bias)),
+            output("c", 16 * 32 * 4),
+        ],
+        workspace_bytes: 0,
+        tiling: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let got = bytes_f32(&report.args[3].bytes);
+    for i in 0..16 {
+        for j in 0..32 {
+            assert_eq!(
+                f64::from(got[i * 32 + j]),
+                c[i * 32 + j] + f64::from(bias[j]),
+                "({i},{j})"
+            );
+        }
+    }
+}

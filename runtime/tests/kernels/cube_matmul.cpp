@@ -373,3 +373,38 @@ extern "C" __global__ __aicore__ void gemv_layouts(GM_ADDR x, GM_ADDR b, GM_ADDR
     PipeBarrier<PIPE_ALL>();
     Fixpipe(gc, lc, FixpipeParamsV220(32, 1, 16, 32, false));
 }
+
+// Mmad with a bias row: the bias (32 floats) goes GM -> L1 -> C2 (bias table); C = A B + bias.
+extern "C" __global__ __aicore__ void mmad_bias(GM_ADDR a, GM_ADDR b, GM_ADDR bias, GM_ADDR c, GM_ADDR workspace,
+                                               GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIC_ONLY);
+    GlobalTensor<half> ga, gb;
+    GlobalTensor<float> gbias, gc;
+    ga.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(a), 16 * 32);
+    gb.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(b), 32 * 32);
+    gbias.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(bias), 32);
+    gc.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(c), 16 * 32);
+    TBuf<TPosition::C1> bias1;
+    TBuf<TPosition::C2> bias2;
+    MOGE_CUBE_BUFFERS
+    pipe.InitBuffer(bias1, 32 * 4);
+    pipe.InitBuffer(bias2, 32 * 4);
+    LocalTensor<float> lbias1 = bias1.Get<float>(), lbias2 = bias2.Get<float>();
+    DataCopy(la1, ga, Nd2NzParams(1, 16, 32, 0, 32, 16, 1, 0));
+    DataCopy(lb1, gb, Nd2NzParams(1, 32, 32, 0, 32, 32, 1, 0));
+    DataCopy(lbias1, gbias, 32);
+    PipeBarrier<PIPE_ALL>();
+    DataCopy(lbias2, lbias1, 32);
+    LoadData(la2, la1, LoadData2DParams(0, 2, 1, 0, 0, false, 0));
+    for (uint32_t i = 0; i < 2; ++i) {
+        LoadData(lb2[i * 2 * 256], lb1[i * 256], LoadData2DParams(0, 2, 2, 0, 0, true, 0));
+    }
+    PipeBarrier<PIPE_ALL>();
+    MmadParams mp;
+    mp.m = 16;
+    mp.n = 32;
+    mp.k = 32;
+    Mmad(lc, la2, lb2, lbias2, mp);
+    PipeBarrier<PIPE_ALL>();
+    Fixpipe(gc, lc, FixpipeParamsV220(32, 16, 16, 32, false));
+}

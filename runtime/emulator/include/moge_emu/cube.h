@@ -312,10 +312,13 @@ inline uint64_t nz_index(uint32_t i, uint32_t j, uint32_t m_rows) {
 
 namespace AscendC {
 
-/// C (L0C, NZ, f32) = A (L0A, ZZ) x B (L0B, ZN) [+ C]. Products and sums in f32, over k in order.
+namespace moge_detail {
+
+/// C (L0C, NZ, f32) = A (L0A, ZZ) x B (L0B, ZN) + (C | bias row | 0). Products and sums in f32, over k in order.
 template <typename T, typename U, typename S>
-inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const LocalTensor<S>& b, const MmadParams& p) {
-    const char* call = "Mmad";
+inline void mmad(const char* call, const LocalTensor<T>& dst, const LocalTensor<U>& a, const LocalTensor<S>& b,
+                 const MmadParams& p, const LocalTensor<float>* bias_tensor) {
+    const float* bias = bias_tensor == nullptr ? nullptr : bias_tensor->ptr_;
     static_assert(std::is_same<T, float>::value && std::is_same<U, S>::value &&
                       (std::is_same<U, half>::value || std::is_same<U, bfloat16_t>::value || std::is_same<U, float>::value),
                   "Mmad: the emulator supports half x half, bfloat16_t x bfloat16_t and float x float into float");
@@ -325,8 +328,8 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     if (p.m > 4095 || p.n > 4095 || p.k > 4095) {
         moge_emu::violation(call, "m %u, n %u, k %u: each must be in 0..4095", p.m, p.n, p.k);
     }
-    if (p.cmatrixSource) {
-        moge_emu::violation(call, "cmatrixSource = true (C from the bias table) is not modelled by the emulator");
+    if (p.cmatrixSource && bias == nullptr) {
+        moge_emu::violation(call, "cmatrixSource = true (C from the bias table) needs the bias form of Mmad");
     }
     // Start addresses (Mmad.md): dst 256 elements (1 KiB), a and b 512 bytes.
     if (!moge_emu::aligned_to(moge_emu::address_of(dst.ptr_), 1024) || !moge_emu::aligned_to(moge_emu::address_of(a.ptr_), 512) ||
@@ -352,6 +355,9 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     op.read(moge_emu::HW_L0A, a.ptr_, a_bytes);
     op.read(moge_emu::HW_L0B, b.ptr_, static_cast<uint64_t>(k1) * n1 * 512);
     op.write(moge_emu::HW_L0C, dst.ptr_, static_cast<uint64_t>(m1) * n1 * 1024);
+    if (bias != nullptr) {
+        op.read(static_cast<moge_emu::Hw>(bias_tensor->hw_), bias, static_cast<uint64_t>(p.n) * sizeof(float));
+    }
     const uint32_t m = p.m, n = p.n, k = p.k;
     // Convert the fractals once; the inner loop then runs over contiguous f32.
     std::vector<float> fa(static_cast<uint64_t>(m) * k), fb(static_cast<uint64_t>(k) * n), fc(static_cast<uint64_t>(m) * n);
@@ -362,7 +368,7 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
     for (uint32_t i = 0; i < m; ++i) {
         float* out = fc.data() + static_cast<uint64_t>(i) * n;
         for (uint32_t j = 0; j < n; ++j) {
-            out[j] = p.cmatrixInitVal ? 0.0f : c[moge_emu::nz_index(i, j, rows)];
+            out[j] = bias != nullptr ? bias[j] : p.cmatrixInitVal ? 0.0f : c[moge_emu::nz_index(i, j, rows)];
         }
         const float* arow = fa.data() + static_cast<uint64_t>(i) * k;
         for (uint32_t kk = 0; kk < k; ++kk) {
@@ -372,6 +378,32 @@ inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const Local
             c[moge_emu::nz_index(i, j, rows)] = out[j];
         }
     }
+}
+
+}  // namespace moge_detail
+
+/// C (L0C, NZ, f32) = A (L0A, ZZ) x B (L0B, ZN), plus C itself when cmatrixInitVal is false.
+template <typename T, typename U, typename S>
+inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const LocalTensor<S>& b, const MmadParams& p) {
+    moge_detail::mmad("Mmad", dst, a, b, p, nullptr);
+}
+
+/// C = A x B + bias: the bias (n floats, in the bias table C2 or in CO1) is added to every row (Mmad.md table 5:
+/// float bias with half, bfloat16_t and float operands).
+template <typename T, typename U, typename S, typename V>
+inline void Mmad(const LocalTensor<T>& dst, const LocalTensor<U>& a, const LocalTensor<S>& b, const LocalTensor<V>& bias,
+                 const MmadParams& p) {
+    const char* call = "Mmad(bias)";
+    static_assert(std::is_same<V, float>::value, "Mmad: the emulator's bias form takes a float bias");
+    if (bias.ptr_ == nullptr || (bias.hw_ != moge_emu::HW_BIAS && bias.hw_ != moge_emu::HW_L0C)) {
+        moge_emu::violation(call, "bias must be an initialized tensor in C2 (bias table) or CO1");
+    }
+    if (!moge_emu::aligned_to(moge_emu::address_of(bias.ptr_), 128)) {
+        moge_emu::violation(call, "bias starts at %s byte %llu, which is not 128-byte aligned", moge_emu::kHwName[bias.hw_],
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(bias.ptr_, bias.hw_)));
+    }
+    moge_emu::check_span(call, "bias (n floats)", bias, static_cast<uint64_t>(p.n) * sizeof(float));
+    moge_detail::mmad(call, dst, a, b, p, &bias);
 }
 
 /// L0C (NZ, f32) -> GM (CANN `Fixpipe.md`). CFG_ROW_MAJOR writes ND rows (dstStride = row pitch in elements;

@@ -177,7 +177,8 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
     return a.clk <= rc.vc[pipe][a.tid];
 }
 
-[[noreturn]] inline void report_race(const char* call, const char* what, const RaceAccess& earlier, const char* earlier_kind,
+/// Reports a race of the current instruction (`call` on `pipe`, sequence number `clk`) with `earlier`.
+[[noreturn]] inline void report_race(const char* call, const RaceAccess& earlier, const char* earlier_kind,
                                      int pipe, uint32_t clk, const char* now_kind, const char* memory, uint64_t from,
                                      uint64_t to) {
     const CoreState& state = core();
@@ -193,12 +194,11 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
               memory, static_cast<unsigned long long>(from), static_cast<unsigned long long>(to), kPipeName[pipe], clk,
               call, now_kind, kPipeName[earlier_pipe], earlier.clk, earlier.call, same_core ? "" : " on core ",
               same_core ? "" : core_label(earlier.core), earlier_kind, hint);
-    (void)what;
 }
 
-/// Checks and records the accesses of one instruction on one pipe. Construct, then read()/write().
 void flush_vector(RaceCore& rc);
 
+/// Checks and records the accesses of one instruction on one pipe. Construct, then read()/write().
 class RaceOp {
 public:
     RaceOp(const char* call, pipe_t pipe) : call_(call), pipe_(pipe_slot(pipe)) {
@@ -267,14 +267,14 @@ private:
                                                                                              : cell_bytes);
             const bool self_write = cell.write.tid == me.tid && cell.write.clk == me.clk;
             if (!self_write && overlap(cell.write, me) && !ordered(*rc_, cell.write, pipe_)) {
-                report_race(call_, "", cell.write, "wrote", pipe_, clk_, is_write ? "overwrites" : "reads", memory,
+                report_race(call_, cell.write, "wrote", pipe_, clk_, is_write ? "overwrites" : "reads", memory,
                             b * cell_bytes + std::max(me.lo, cell.write.lo), b * cell_bytes + std::min(me.hi, cell.write.hi));
             }
             if (is_write) {
                 for (const RaceAccess& r : cell.read) {
                     const bool self = r.tid == me.tid && r.clk == me.clk;
                     if (!self && overlap(r, me) && !ordered(*rc_, r, pipe_)) {
-                        report_race(call_, "", r, "read", pipe_, clk_, "overwrites", memory,
+                        report_race(call_, r, "read", pipe_, clk_, "overwrites", memory,
                                     b * cell_bytes + std::max(me.lo, r.lo), b * cell_bytes + std::min(me.hi, r.hi));
                     }
                 }
