@@ -131,9 +131,17 @@ pub struct NpyNames {
 /// verifier refuses a kernel whose outputs repeat a name or take a parameter's (the frontend picks
 /// `_1`, `_2`, ... suffixes by the rule of `moge_lower::graph::names`), so the files are too.
 pub fn npy_names(kernel: &moge_lower::graph::Kernel, with_inputs: bool) -> NpyNames {
-    let outputs = kernel.outputs.iter().map(|o| format!("{}.npy", o.name)).collect();
+    let outputs = kernel
+        .outputs
+        .iter()
+        .map(|o| format!("{}.npy", o.name))
+        .collect();
     let inputs = if with_inputs {
-        kernel.params.iter().map(|p| format!("{}.npy", p.name)).collect()
+        kernel
+            .params
+            .iter()
+            .map(|p| format!("{}.npy", p.name))
+            .collect()
     } else {
         Vec::new()
     };

@@ -7,7 +7,7 @@ mod fuzz_frontend;
 mod launch_errors;
 mod matmul;
 mod moge_reference;
-mod readme_refusals;
 mod names;
 mod numerics;
+mod readme_refusals;
 mod ui;
