@@ -38,13 +38,13 @@ pub struct MatmulNames<'a> {
     pub c: &'a str,
 }
 
-fn int(v: u64) -> IExpr {
+pub(super) fn int(v: u64) -> IExpr {
     IExpr::Int(v as i64)
 }
 
 /// `a op b`, folded where the result is plain (literals, `x * 1`, `x + 0`, `x / 1`), so the printed
 /// kernel stays readable.
-fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
     match (op, a.as_int(), b.as_int()) {
         (BinOp::Add, Some(x), Some(y)) => IExpr::Int(x + y),
         (BinOp::Mul, Some(x), Some(y)) => IExpr::Int(x * y),
@@ -61,43 +61,43 @@ fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
     }
 }
 
-fn add(a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn add(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Add, a, b)
 }
 
-fn sub(a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn sub(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Sub, a, b)
 }
 
-fn mul(a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn mul(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Mul, a, b)
 }
 
-fn div(a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn div(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Div, a, b)
 }
 
-fn min(a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn min(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Min, a, b)
 }
 
-fn ceil_div(a: IExpr, b: IExpr) -> IExpr {
+pub(super) fn ceil_div(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::CeilDiv, a, b)
 }
 
-fn align16(a: IExpr) -> IExpr {
+pub(super) fn align16(a: IExpr) -> IExpr {
     mul(ceil_div(a, int(16)), int(16))
 }
 
 /// The 16-row blocks of `a`, a multiple of 16 made by [`align16`].
-fn blocks16(a: IExpr) -> IExpr {
+pub(super) fn blocks16(a: IExpr) -> IExpr {
     match a {
         IExpr::Bin(BinOp::Mul, x, y) if y.as_int() == Some(16) => *x,
         a => div(a, int(16)),
     }
 }
 
-fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
+pub(super) fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
     match c {
         CubeDType::Bf16 => (DType::BF16, Elem::BF16, Quant::F32ToBf16),
         CubeDType::F16 => (DType::F16, Elem::F16, Quant::F32ToF16),
@@ -106,13 +106,13 @@ fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
 }
 
 /// A kernel under construction: appends instructions to the innermost open statement list.
-struct Builder {
-    k: Kernel,
-    stack: Vec<Vec<Stmt>>,
+pub(super) struct Builder {
+    pub(super) k: Kernel,
+    pub(super) stack: Vec<Vec<Stmt>>,
 }
 
 impl Builder {
-    fn inst(&mut self, data: InstData) {
+    pub(super) fn inst(&mut self, data: InstData) {
         let i = self.k.insts.push(data);
         self.stack
             .last_mut()
@@ -120,27 +120,27 @@ impl Builder {
             .push(Stmt::Inst(i));
     }
 
-    fn alloc(&mut self, queue: Queue, tensor: Tensor) {
+    pub(super) fn alloc(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::AllocTensor { queue, tensor });
     }
 
-    fn enque(&mut self, queue: Queue, tensor: Tensor) {
+    pub(super) fn enque(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::EnQue { queue, tensor });
     }
 
-    fn deque(&mut self, queue: Queue, tensor: Tensor) {
+    pub(super) fn deque(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::DeQue { queue, tensor });
     }
 
-    fn free(&mut self, queue: Queue, tensor: Tensor) {
+    pub(super) fn free(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::FreeTensor { queue, tensor });
     }
 
-    fn open(&mut self) {
+    pub(super) fn open(&mut self) {
         self.stack.push(Vec::new());
     }
 
-    fn close_for(&mut self, var: crate::kir::v2::Var, start: IExpr, end: IExpr) {
+    pub(super) fn close_for(&mut self, var: crate::kir::v2::Var, start: IExpr, end: IExpr) {
         let body = self.stack.pop().expect("a loop is open");
         self.stack
             .last_mut()
@@ -155,27 +155,27 @@ impl Builder {
 }
 
 /// The on-chip buffers, queues, tensors and loop variables of the AIC kernel.
-struct Locals {
-    q_a1: Queue,
-    q_b1: Queue,
-    q_a2: Queue,
-    q_b2: Queue,
-    q_c: Queue,
-    t_a1: Tensor,
-    t_b1: Tensor,
-    t_a2: Tensor,
-    t_b2: Tensor,
-    t_c: Tensor,
-    v_tile: Var,
-    v_stage: Var,
-    v_slice: Var,
-    v_rb: Var,
-    v_kb: Var,
+pub(super) struct Locals {
+    pub(super) q_a1: Queue,
+    pub(super) q_b1: Queue,
+    pub(super) q_a2: Queue,
+    pub(super) q_b2: Queue,
+    pub(super) q_c: Queue,
+    pub(super) t_a1: Tensor,
+    pub(super) t_b1: Tensor,
+    pub(super) t_a2: Tensor,
+    pub(super) t_b2: Tensor,
+    pub(super) t_c: Tensor,
+    pub(super) v_tile: Var,
+    pub(super) v_stage: Var,
+    pub(super) v_slice: Var,
+    pub(super) v_rb: Var,
+    pub(super) v_kb: Var,
 }
 
 /// Declares the locals of `plan` in `kernel`: L1 stages and L0A/L0B slices double buffered, L0C as the
 /// plan says.
-fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem) -> Locals {
+pub(super) fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem) -> Locals {
     let e = plan.shape.dtype.bytes();
     let (m, n, k) = (plan.m, plan.n, plan.k);
     let stage_k = plan.depth * k;
@@ -250,23 +250,23 @@ fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem) -> Locals 
 
 /// Device expressions of the current tile (`i`, `j`: row and column block), stage and slice of the
 /// kernel's loops, tails included.
-struct TileExprs {
-    i: IExpr,
-    j: IExpr,
-    rows: IExpr,
-    cols: IExpr,
-    rows_a: IExpr,
-    cols_a: IExpr,
-    k0: IExpr,
-    kd: IExpr,
-    kd_a: IExpr,
-    kq: IExpr,
-    k1: IExpr,
-    k_block: IExpr,
-    frac: IExpr,
+pub(super) struct TileExprs {
+    pub(super) i: IExpr,
+    pub(super) j: IExpr,
+    pub(super) rows: IExpr,
+    pub(super) cols: IExpr,
+    pub(super) rows_a: IExpr,
+    pub(super) cols_a: IExpr,
+    pub(super) k0: IExpr,
+    pub(super) kd: IExpr,
+    pub(super) kd_a: IExpr,
+    pub(super) kq: IExpr,
+    pub(super) k1: IExpr,
+    pub(super) k_block: IExpr,
+    pub(super) frac: IExpr,
 }
 
-fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Locals) -> TileExprs {
+pub(super) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Locals) -> TileExprs {
     let s = plan.shape;
     let e = s.dtype.bytes();
     let (m, n, k) = (plan.m, plan.n, plan.k);
@@ -324,18 +324,18 @@ fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Locals) -> Ti
 
 /// The program's GM buffers (a, b, c) and tiling fields (M, tile rows, tiles), and its kernel with
 /// the block dim: as many AIC cores as the plan uses, no more than there are tiles.
-struct Header {
-    p: Program,
-    kernel: Kernel,
-    ga: GmBuf,
-    gb: GmBuf,
-    gc: GmBuf,
-    f_m: Field,
-    f_tiles_m: Field,
-    f_tiles: Field,
+pub(super) struct Header {
+    pub(super) p: Program,
+    pub(super) kernel: Kernel,
+    pub(super) ga: GmBuf,
+    pub(super) gb: GmBuf,
+    pub(super) gc: GmBuf,
+    pub(super) f_m: Field,
+    pub(super) f_tiles_m: Field,
+    pub(super) f_tiles: Field,
 }
 
-fn declare_program(
+pub(super) fn declare_program(
     names: &MatmulNames<'_>,
     plan: &MatmulPlan,
     m_dim: HostExpr,
@@ -404,40 +404,20 @@ fn declare_program(
     }
 }
 
-/// The program of one matmul `c = a @ b` with `a: (m_dim, K)`, `b: (K, N)` as the plan has it, M
-/// given by the host expression `m_dim` (a dynamic dim or a literal), on `target`'s AIC cores.
-///
-/// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
-/// dim are tiling fields computed on the host from M.
-pub fn lower_matmul(
-    names: &MatmulNames<'_>,
+/// One output tile's work up to its finished accumulator: the L1 stages (Nd2Nz copies of A and B),
+/// their K slices (LoadData into L0A/L0B, Mmad accumulating in L0C), then the accumulator dequeued for
+/// `Fixpipe`.
+pub(super) fn emit_tile_mmads(
+    bld: &mut Builder,
     plan: &MatmulPlan,
-    m_dim: HostExpr,
-    target: &Target,
-) -> Program {
+    l: &Locals,
+    x: &TileExprs,
+    ga: GmBuf,
+    gb: GmBuf,
+) {
     let s = plan.shape;
-    let (_, elem, quant) = dtype(s.dtype);
     let (m, n, k) = (plan.m, plan.n, plan.k);
     let stage_k = plan.depth * k;
-    let Header {
-        mut p,
-        mut kernel,
-        ga,
-        gb,
-        gc,
-        f_m,
-        f_tiles_m,
-        f_tiles,
-    } = declare_program(names, plan, m_dim, target);
-    let l = declare_locals(&mut kernel, plan, elem);
-
-    let x = tile_exprs(plan, f_m, f_tiles_m, &l);
-
-    let mut bld = Builder {
-        k: kernel,
-        stack: vec![Vec::new()],
-    };
-    bld.open(); // tile
     bld.alloc(l.q_c, l.t_c);
     bld.open(); // stage
     bld.alloc(l.q_a1, l.t_a1);
@@ -458,7 +438,7 @@ pub fn lower_matmul(
         dst: l.t_b1,
         src: GmRef {
             buf: gb,
-            offset: add(mul(x.k0, int(s.n)), mul(x.j.clone(), int(n))),
+            offset: add(mul(x.k0.clone(), int(s.n)), mul(x.j.clone(), int(n))),
         },
         rows: x.kd.clone(),
         cols: x.cols.clone(),
@@ -498,13 +478,13 @@ pub fn lower_matmul(
             x.frac.clone(),
         ),
         src: l.t_b1,
-        src_offset: mul(add(x.k_block, IExpr::Var(l.v_kb)), x.frac),
-        repeat: blocks16(x.cols_a),
-        src_stride: blocks16(x.kd_a),
+        src_offset: mul(add(x.k_block.clone(), IExpr::Var(l.v_kb)), x.frac.clone()),
+        repeat: blocks16(x.cols_a.clone()),
+        src_stride: blocks16(x.kd_a.clone()),
         dst_gap: int(0),
         transpose: true,
     });
-    bld.close_for(l.v_kb, int(0), x.k1);
+    bld.close_for(l.v_kb, int(0), x.k1.clone());
     bld.enque(l.q_b2, l.t_b2);
     bld.deque(l.q_a2, l.t_a2);
     bld.deque(l.q_b2, l.t_b2);
@@ -513,10 +493,10 @@ pub fn lower_matmul(
         a: l.t_a2,
         b: l.t_b2,
         // All 16-aligned rows: m = 1 would switch Mmad to GEMV, which reads L0A as ND (Mmad.md); the
-        // padding x.rows cost no cube cycles and Fixpipe writes only the real ones.
+        // padding rows cost no cube cycles and Fixpipe writes only the real ones.
         m: x.rows_a.clone(),
         n: x.cols.clone(),
-        k: x.kq,
+        k: x.kq.clone(),
         init: bin(
             BinOp::Eq,
             add(IExpr::Var(l.v_stage), IExpr::Var(l.v_slice)),
@@ -525,12 +505,48 @@ pub fn lower_matmul(
     });
     bld.free(l.q_a2, l.t_a2);
     bld.free(l.q_b2, l.t_b2);
-    bld.close_for(l.v_slice, int(0), ceil_div(x.kd, int(k)));
+    bld.close_for(l.v_slice, int(0), ceil_div(x.kd.clone(), int(k)));
     bld.free(l.q_a1, l.t_a1);
     bld.free(l.q_b1, l.t_b1);
     bld.close_for(l.v_stage, int(0), int(s.k.div_ceil(stage_k)));
     bld.enque(l.q_c, l.t_c);
     bld.deque(l.q_c, l.t_c);
+}
+
+/// The program of one matmul `c = a @ b` with `a: (m_dim, K)`, `b: (K, N)` as the plan has it, M
+/// given by the host expression `m_dim` (a dynamic dim or a literal), on `target`'s AIC cores.
+///
+/// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
+/// dim are tiling fields computed on the host from M.
+pub fn lower_matmul(
+    names: &MatmulNames<'_>,
+    plan: &MatmulPlan,
+    m_dim: HostExpr,
+    target: &Target,
+) -> Program {
+    let s = plan.shape;
+    let (_, elem, quant) = dtype(s.dtype);
+    let (m, n) = (plan.m, plan.n);
+    let Header {
+        mut p,
+        mut kernel,
+        ga,
+        gb,
+        gc,
+        f_m,
+        f_tiles_m,
+        f_tiles,
+    } = declare_program(names, plan, m_dim, target);
+    let l = declare_locals(&mut kernel, plan, elem);
+
+    let x = tile_exprs(plan, f_m, f_tiles_m, &l);
+
+    let mut bld = Builder {
+        k: kernel,
+        stack: vec![Vec::new()],
+    };
+    bld.open(); // tile
+    emit_tile_mmads(&mut bld, plan, &l, &x, ga, gb);
     bld.inst(InstData::Fixpipe {
         dst: GmRef {
             buf: gc,

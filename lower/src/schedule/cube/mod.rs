@@ -12,6 +12,7 @@
 //! fixture (`tests/data/cube/`).
 
 pub mod lower;
+pub mod mix;
 pub mod plan;
 pub mod traffic;
 
