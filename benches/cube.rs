@@ -20,8 +20,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use moge::run::load_kernel;
+use moge_codegen_ascendc::print_v2::print_program;
 use moge_lower::schedule::cube::{
-    check_matmuls, plan_matmul, traffic, CubeDType, MatmulPlan, MatmulShape, TileRequest,
+    check_matmuls, lower_matmul_kernel, plan_matmul, traffic, CubeDType, MatmulPlan, MatmulShape,
+    TileRequest,
 };
 use moge_lower::target::Target;
 use moge_runtime::emulator::{launch_raw, CheckMode, CoreType, GmArg, RawLaunch};
@@ -174,4 +176,21 @@ fn main() {
         });
         println!("  {name:<12} {}", duration(time));
     }
+    // The cube lowering and the Ascend C printer of the gemm example, in-process.
+    let path = Path::new(ROOT).join("examples/src/matmul.rs");
+    let source = fs::read_to_string(&path).expect("example sources are readable");
+    let set = &[("K", 1024), ("N", 1024)][..];
+    let time = median(runs.max(5), || {
+        let start = Instant::now();
+        let kernel =
+            load_kernel("matmul.rs", &source, Some("gemm"), set).expect("the example checks");
+        let op = kernel.order[2];
+        let program = lower_matmul_kernel(&kernel, op, &target).expect("it lowers");
+        black_box(print_program(&program).expect("it prints"));
+        start.elapsed()
+    });
+    println!(
+        "  gemm: frontend, planning, lowering to kernel IR v2 and printing Ascend C: {}",
+        duration(time)
+    );
 }
