@@ -518,6 +518,9 @@ pub(super) fn emit_tile_mmads(
 ///
 /// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
 /// dim are tiling fields computed on the host from M.
+///
+/// bf16 and f16 only for now: with f32 the transposing B load would need 32-bit fractals, which the
+/// 2D `LoadData` does not transpose; [`super::lower_matmul_kernel`] refuses f32.
 pub fn lower_matmul(
     names: &MatmulNames<'_>,
     plan: &MatmulPlan,

@@ -66,6 +66,9 @@ pub enum CubeProblem {
         /// Why it cannot be honored.
         reason: &'static str,
     },
+    /// A matmul the planner accepts but the lowering cannot emit yet.
+    #[error("{0}")]
+    NotLowered(&'static str),
     /// A dim the launch gives could not be evaluated.
     #[error("dim {0} is unbound or out of range")]
     Dim(String),
@@ -226,6 +229,12 @@ pub fn lower_matmul_kernel(
     };
     let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
     let plan = plan_matmul_op(kernel, op, &dims, target)?;
+    if plan.shape.dtype == CubeDType::F32 {
+        // L0B wants B's K x N fractals transposed (ZN); LoadData2D transposes 16-bit fractals only.
+        return Err(located(CubeProblem::NotLowered(
+            "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
+        )));
+    }
     let name = |v| {
         kernel
             .params

@@ -447,3 +447,22 @@ fn the_gemm_graph_lowers_to_a_verified_aic_program() {
     assert_eq!(p.dims, vec!["M".to_string()]);
     insta::assert_snapshot!("cube_gemm_example_k64_n32", program_to_string(&p));
 }
+
+#[test]
+fn an_f32_matmul_is_planned_but_not_lowered_yet() {
+    let text = "kernel mm(a: f32[M, 64], b: f32[64, 32]) -> (c: f32[M, 32]) {
+  dyn M
+  v0 = param 0 : f32[M, 64] @2:3-2:4
+  v1 = param 1 : f32[64, 32] @2:5-2:6
+  v2 = matmul v0, v1 : f32[M, 32] @3:7-3:20
+  return c = v2
+}";
+    let k = parse_kernel(text).unwrap();
+    check_matmuls(&k, &Target::ascend910b2()).unwrap();
+    let e = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap_err();
+    assert!(
+        e.to_string().contains("at line 3, column 7")
+            && e.to_string().contains("f32 matmul needs B transposed"),
+        "{e}"
+    );
+}
