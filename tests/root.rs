@@ -6,6 +6,7 @@ mod example_snapshots;
 mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
+mod matmul;
 mod moge_reference;
 mod names;
 mod numerics;

@@ -99,6 +99,8 @@ __aicore__ inline void MogeSegReduceLong(const AscendC::LocalTensor<float>& dst,
                 AscendC::UnaryRepeatParams(1, 1, 8, static_cast<uint8_t>(stride / 8)));
             for (int32_t c = 64; c < len; c += 64) {
                 const int32_t m = len - c < 64 ? len - c : 64;
+                // Each combine reads the slot the previous instruction wrote.
+                AscendC::PipeBarrier<PIPE_V>();
                 MogeCombine<OP>(fold[s * 64], src[s * stride + c], fold[s * 64], m, static_cast<uint8_t>(n),
                     AscendC::BinaryRepeatParams(1, 1, 1, 8, static_cast<uint8_t>(stride / 8), 8));
             }
@@ -111,15 +113,18 @@ __aicore__ inline void MogeSegReduceLong(const AscendC::LocalTensor<float>& dst,
             AscendC::Muls(fold[s * 64], src[s * stride], 1.0f, 64);
             for (int32_t c = 1; c < full; c += 255) {
                 const int32_t n = full - c < 255 ? full - c : 255;
+                AscendC::PipeBarrier<PIPE_V>();
                 MogeCombine<OP>(fold[s * 64], src[s * stride + c * 64], fold[s * 64], 64, static_cast<uint8_t>(n),
                     AscendC::BinaryRepeatParams(1, 1, 1, 0, 8, 0));
             }
             if (len % 64 != 0) {
+                AscendC::PipeBarrier<PIPE_V>();
                 MogeCombine<OP>(fold[s * 64], src[s * stride + full * 64], fold[s * 64], len % 64, 1,
                     AscendC::BinaryRepeatParams(1, 1, 1, 8, 8, 8));
             }
         }
     }
+    AscendC::PipeBarrier<PIPE_V>();
     MogeSegReduceShort<OP>(dst, fold, nseg, 64, 64);
 }
 "#;
@@ -135,6 +140,8 @@ __aicore__ inline void MogeSegExpand(const AscendC::LocalTensor<T>& dst, const A
         const int32_t n = nseg - s < 2040 ? nseg - s : 2040;
         AscendC::Brcb(blocks[s * 8], src[s], static_cast<uint8_t>((n + 7) / 8), AscendC::BrcbRepeatParams(1, 8));
     }
+    // The broadcasts below read the blocks just written.
+    AscendC::PipeBarrier<PIPE_V>();
     if (stride / 8 <= 255) {
         for (int32_t s = 0; s < nseg; s += MOGE_SEG_CHUNK) {
             const int32_t n = nseg - s < MOGE_SEG_CHUNK ? nseg - s : MOGE_SEG_CHUNK;
@@ -192,8 +199,11 @@ __aicore__ inline void MogeGather(const AscendC::LocalTensor<T>& dst, const Asce
     int32_t count)
 {
     AscendC::Maxs(offsets, index, static_cast<int32_t>(0), count);
+    AscendC::PipeBarrier<PIPE_V>();
     AscendC::Mins(offsets, offsets, static_cast<int32_t>(size - 1), count);
+    AscendC::PipeBarrier<PIPE_V>();
     AscendC::Muls(offsets, offsets, static_cast<int32_t>(sizeof(T)), count);
+    AscendC::PipeBarrier<PIPE_V>();
     AscendC::Gather(dst, table, offsets.ReinterpretCast<uint32_t>(), static_cast<uint32_t>(0),
         static_cast<uint32_t>(count));
 }
@@ -255,6 +265,8 @@ __aicore__ inline void MogeSegApply(const AscendC::LocalTensor<T>& dst, const As
         const int32_t n = nseg - s < 2040 ? nseg - s : 2040;
         AscendC::Brcb(blocks[s * 8], src[s], static_cast<uint8_t>((n + 7) / 8), AscendC::BrcbRepeatParams(1, 8));
     }
+    // The broadcasts below read the blocks just written.
+    AscendC::PipeBarrier<PIPE_V>();
     if (stride / 8 <= 255) {
         for (int32_t s = 0; s < nseg; s += MOGE_SEG_CHUNK) {
             const int32_t n = nseg - s < MOGE_SEG_CHUNK ? nseg - s : MOGE_SEG_CHUNK;

@@ -9,6 +9,7 @@ pub mod helpers;
 pub mod keywords;
 pub mod manifest;
 pub mod namer;
+pub mod print_v2;
 pub mod writer;
 
 use moge_lower::graph::Kernel;
@@ -94,6 +95,8 @@ pub fn compile_program_with(
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
     let schedules = schedule_kernel(kernel, target, options)?;
+    let (_, barriers) =
+        moge_lower::schedule::program::to_program_with_barriers(kernel, &schedules, target)?;
     let info = KernelInfo {
         program: kernel.name.clone(),
         target: target.name.to_string(),
@@ -101,8 +104,9 @@ pub fn compile_program_with(
     };
     let mut kernels = Vec::new();
     let mut kir_text = String::new();
-    for schedule in schedules {
+    for (schedule, barriers) in schedules.into_iter().zip(barriers) {
         let mut w = Writer::new(String::new());
+        w.set_barriers(&barriers);
         w.write(&schedule, &info)?;
         let source = w.finish();
         let name = schedule.func().name.clone();
@@ -157,9 +161,9 @@ fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) ->
                     CoreKind::Aic => CoreType::Aic,
                     CoreKind::Mix => CoreType::MixAic1_2,
                 },
-                // The emitted kernels have no `PipeBarrier<PIPE_V>` between dependent vector
-                // instructions yet: they need the toolchain's automatic synchronization.
-                sync: SyncMode::Auto,
+                // The sync pass derives every flag and `PipeBarrier<PIPE_V>` the kernel needs and
+                // the hazard verifier checks them: correct with automatic synchronization off.
+                sync: SyncMode::Explicit,
                 args: func.args.values().map(|a| a.name.clone()).collect(),
                 block_dim: func.split.block_dim.clone().into(),
                 tiling: func

@@ -88,6 +88,8 @@ pub struct Writer<W: fmt::Write> {
     /// Names of the tiling struct's fields (their own scope).
     field_namer: Namer,
     used: Used,
+    /// Instructions the sync pass of kernel IR v2 puts a `PipeBarrier<PIPE_V>()` before.
+    barriers: rustc_hash::FxHashSet<Inst>,
 }
 
 const TILE_ROWS: &str = "TILE_ROWS";
@@ -221,7 +223,14 @@ impl<W: fmt::Write> Writer<W> {
             namer: Namer::default(),
             field_namer: Namer::default(),
             used: Used::default(),
+            barriers: Default::default(),
         }
+    }
+
+    /// Sets the instructions of the next kernel that a vector barrier must precede (from
+    /// `moge_lower::schedule::program::to_program_with_barriers`): the writer prints exactly these.
+    pub fn set_barriers(&mut self, insts: &[Inst]) {
+        self.barriers = insts.iter().copied().collect();
     }
 
     /// The output.
@@ -967,6 +976,10 @@ impl<W: fmt::Write> Writer<W> {
                 }
             }
             last_note = Some(note);
+            if self.barriers.contains(&i) {
+                // The sync pass found a vector dependence on an earlier vector instruction.
+                writeln!(self.out, "{level}AscendC::PipeBarrier<PIPE_V>();")?;
+            }
             self.put_inst(func, i, stage, level)?;
         }
         Ok(())

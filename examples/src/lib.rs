@@ -8,4 +8,5 @@ pub mod ffn;
 pub mod gate;
 pub mod matmul;
 pub mod rmsnorm;
+pub mod router;
 pub mod softmax;

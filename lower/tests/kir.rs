@@ -352,3 +352,82 @@ fn the_verifier_checks_copies_and_segment_operands() {
         "{errs}"
     );
 }
+
+fn with_hint(hint: &str) -> Kernel {
+    kernel(
+        &format!(
+            "kernel softmax<N>(x: f32[T, N]) -> (y: f32[T, N]) {{
+  dyn T
+  v0 = param 0 : f32[T, N] @2:5-2:20
+  {hint}
+  v1 = softmax v0, axis=1 : f32[T, N] @4:5-4:20
+  return y = v1
+}}"
+        ),
+        &[("N", 64)],
+    )
+}
+
+#[test]
+fn vector_hints_are_honored() {
+    let s = schedule_default(&with_hint("#[tile(rows = 24)]")).unwrap();
+    assert_eq!(s[0].func().split.tile_rows, 24);
+    let s = schedule_default(&with_hint("#[block_dim(n = 7)]")).unwrap();
+    assert_eq!(s[0].func().split.block_dim.to_string(), "min(7, max(T, 1))");
+    let s = schedule_default(&with_hint("#[buffer_num(n = 1)]")).unwrap();
+    let f = s[0].func();
+    assert!(f.queues.values().all(|q| f.buffers[q.buffer].count == 1));
+    // Without hints: double buffered, all 48 cores.
+    let s = schedule_default(&softmax(64)).unwrap();
+    let f = s[0].func();
+    assert!(f.queues.values().all(|q| f.buffers[q.buffer].count == 2));
+    assert_eq!(f.split.block_dim.to_string(), "min(48, max(T, 1))");
+}
+
+#[test]
+fn hints_that_cannot_be_honored_are_located_errors() {
+    let cases = [
+        (
+            "#[tile(rows = 4000)]",
+            "tile(rows = 4000) does not fit the Unified Buffer: at most",
+        ),
+        (
+            "#[tile(rows = 5000)]",
+            "a vector tile has at most 4095 rows",
+        ),
+        (
+            "#[block_dim(n = 49)]",
+            "block_dim(n = 49) exceeds the 48 vector cores of ascend910b2",
+        ),
+        ("#[buffer_num(n = 3)]", "single (1) or double (2) buffered"),
+        (
+            "#[tile(m = 128)]",
+            "tile(m = ..) does not apply to a vector kernel",
+        ),
+    ];
+    for (hint, expected) in cases {
+        let e = schedule_default(&with_hint(hint)).unwrap_err().to_string();
+        assert!(e.contains("at line 4, column 5"), "{hint}: {e}");
+        assert!(e.contains(expected), "{hint}: {e}");
+    }
+}
+
+#[test]
+fn an_ill_typed_graph_does_not_compile() {
+    // The softmax claims an i32 result of an f32 operand: the graph verifier must refuse it.
+    let k = parse_kernel(
+        "kernel bad(x: f32[T, 64]) -> (y: i32[T, 64]) {
+  dyn T
+  v0 = param 0 : f32[T, 64]
+  v1 = softmax v0, axis=1 : i32[T, 64]
+  return y = v1
+}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = schedule_default(&k).unwrap_err();
+    assert!(matches!(e, LowerError::IllTyped { .. }), "{e}");
+    assert!(
+        e.to_string().contains("kernel `bad` is not valid graph IR"),
+        "{e}"
+    );
+}

@@ -2,3 +2,4 @@
 
 mod graph_text;
 mod kir;
+mod kir_v2_tests;

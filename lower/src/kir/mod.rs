@@ -841,3 +841,5 @@ impl Function {
             .sum()
     }
 }
+
+pub mod v2;

@@ -16,8 +16,11 @@
 
 pub mod alloc;
 pub mod budget;
+pub mod cube;
+pub mod hints;
 pub mod layout;
 pub mod lower_vector;
+pub mod program;
 pub mod sync;
 
 use std::fmt;
@@ -62,9 +65,38 @@ pub enum LowerError {
         /// Why not.
         problem: kir::names::NameProblem,
     },
+    /// The input graph is ill-typed (the graph verifier's findings).
+    #[error("kernel `{kernel}` is not valid graph IR:\n{errors}")]
+    IllTyped {
+        /// The kernel's name.
+        kernel: String,
+        /// The graph verifier's errors.
+        errors: crate::graph::verify::VerifierErrors,
+    },
+    /// A schedule hint that cannot be honored or does not apply.
+    #[error("kernel `{kernel}`{}: {message}", at(loc))]
+    Hint {
+        /// The kernel's name.
+        kernel: String,
+        /// The statement carrying the hint.
+        loc: SrcLoc,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The kernel does not fit the target's on-chip memory.
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    /// A matmul the cube path cannot take (dtypes, hints, budgets, dims).
+    #[error(transparent)]
+    Cube(#[from] cube::CubeError),
+    /// The kernel IR v2 port of a scheduled kernel failed (a compiler bug).
+    #[error("internal error: kernel `{kernel}`: {message}")]
+    Internal {
+        /// The kernel's name.
+        kernel: String,
+        /// What failed, with the IR.
+        message: String,
+    },
     /// The lowered kernel IR failed verification (a compiler bug).
     #[error("internal error: kernel `{kernel}` failed verification:\n{errors}\n{ir}")]
     Verify {
@@ -144,18 +176,49 @@ pub fn schedule_kernel(
             names: unbound.iter().map(|s| s.to_string()).collect(),
         });
     }
+    crate::graph::verify::verify(kernel).map_err(|errors| LowerError::IllTyped {
+        kernel: kernel.name.clone(),
+        errors,
+    })?;
     check_names(kernel)?;
+    // Matmul ops are checked (dtypes, hints against the L1/L0 budgets, dims) before partitioning, so
+    // a bad one gets its own located error rather than the general refusal.
+    cube::check_matmuls(kernel, target)?;
     let groups = crate::opt::partition(kernel)?;
+    // A hint on a statement whose ops were all eliminated would have no effect: say so.
+    for (op, hs) in kernel.hints.iter() {
+        if let Some(h) = hs.first() {
+            if !groups.iter().any(|g| g.ops.contains(&op)) {
+                return Err(LowerError::Hint {
+                    kernel: kernel.name.clone(),
+                    loc: kernel.locs.get(op).copied().unwrap_or_default(),
+                    message: format!(
+                        "#[{}] is on a statement whose result is never used, so it has no effect",
+                        h.name
+                    ),
+                });
+            }
+        }
+    }
     let mut out = Vec::new();
     for (index, group) in groups.iter().enumerate() {
         let name = format!("{}_k{index}", kernel.name);
+        let hints = hints::collect(kernel, &group.ops, target)?;
         let mut func = lower_vector::lower_vector_group(kernel, group, &name, target)?;
+        hints::apply_before_fit(&mut func, &hints);
         verify_if(cfg!(debug_assertions), &func)?;
         alloc::share_scratch(&mut func);
         verify_if(cfg!(debug_assertions), &func)?;
         sync::insert_events(&mut func);
         verify_if(cfg!(debug_assertions), &func)?;
-        let budget = budget::fit_tiles(&mut func, target, options)?;
+        let fit_options = match hints.tile_rows {
+            Some((rows, _)) => ScheduleOptions {
+                max_tile_rows: rows,
+            },
+            None => options.clone(),
+        };
+        let budget = budget::fit_tiles(&mut func, target, &fit_options)?;
+        hints::check_after_fit(kernel, &func, &hints)?;
         // The emitter relies on a verified schedule: always check the final result.
         verify_if(true, &func)?;
         out.push(Schedule { func, budget });

@@ -1,0 +1,645 @@
+//! The Ascend C printer of kernel IR v2: every line it writes is an IR instruction, a declaration the
+//! IR names, or a loop / core-side region of the IR's body. It has no semantics of its own: queue
+//! operations, loops, flags and barriers come from the IR (the sync pass put the flags there).
+//!
+//! One `extern "C" __global__ __aicore__` function per kernel, with the tiling struct and two integer
+//! helpers ahead of it. Cube instructions use the basic API with their parameter structs filled field
+//! by field (`Nd2NzParams`, `LoadData2DParams`, `MmadParams`, `FixpipeParamsV220`), as declared by the
+//! CANN 8.5 headers. Vector instructions: the whole-tile forms (unary, binary, scalar, duplicate, cast);
+//! segment instructions are still printed by the v1 writer ([`crate::writer`]).
+
+use std::fmt::Write;
+
+use moge_lower::graph::DType;
+use moge_lower::kir::v2::{
+    BinOp, CoreKind, Elem, GmKind, GmRef, Home, IExpr, InstData, Kernel, MemSpace, Pipe, Program,
+    Quant, Scalar, Side, Stmt, VecOp,
+};
+use moge_lower::kir::{Round, VecBinary, VecScalar, VecUnary};
+
+use crate::writer::Error;
+
+type R = Result<(), Error>;
+
+fn unsupported(k: &Kernel, message: impl Into<String>) -> Error {
+    Error::Unsupported {
+        kernel: k.name.clone(),
+        message: message.into(),
+    }
+}
+
+fn elem_ty(e: Elem) -> &'static str {
+    match e {
+        Elem::F32 => "float",
+        Elem::F16 => "half",
+        Elem::BF16 => "bfloat16_t",
+        Elem::I32 => "int32_t",
+        Elem::Mask => "uint8_t",
+    }
+}
+
+fn dtype_ty(d: DType) -> &'static str {
+    elem_ty(Elem::storage(d))
+}
+
+fn pipe_c(p: Pipe) -> &'static str {
+    match p {
+        Pipe::S => "PIPE_S",
+        Pipe::Mte1 => "PIPE_MTE1",
+        Pipe::Mte2 => "PIPE_MTE2",
+        Pipe::Mte3 => "PIPE_MTE3",
+        Pipe::V => "PIPE_V",
+        Pipe::M => "PIPE_M",
+        Pipe::Fix => "PIPE_FIX",
+    }
+}
+
+/// Helpers every printed kernel may use: 64-bit min, max and ceiling division on the scalar unit.
+const HELPERS: &str =
+    "__aicore__ inline int64_t MogeMin64(int64_t a, int64_t b) { return a < b ? a : b; }
+__aicore__ inline int64_t MogeMax64(int64_t a, int64_t b) { return a > b ? a : b; }
+__aicore__ inline int64_t MogeCeilDiv64(int64_t a, int64_t b) { return (a + b - 1) / b; }
+";
+
+/// Prints every kernel of `p`: one source per kernel, in launch order, with its symbol name.
+pub fn print_program(p: &Program) -> Result<Vec<(String, String)>, Error> {
+    p.kernels
+        .values()
+        .map(|k| {
+            let mut out = String::new();
+            print_kernel(&mut out, p, k)?;
+            Ok((k.name.clone(), out))
+        })
+        .collect()
+}
+
+struct Printer<'a> {
+    p: &'a Program,
+    k: &'a Kernel,
+    out: &'a mut String,
+}
+
+impl Printer<'_> {
+    fn ex(&self, e: &IExpr) -> String {
+        match e {
+            IExpr::Int(v) => format!("{v}LL"),
+            IExpr::Field(f) => format!("tilingData->{}", self.p.fields[*f].name),
+            IExpr::Var(v) => format!("{v}"),
+            IExpr::BlockIdx => "static_cast<int64_t>(AscendC::GetBlockIdx())".into(),
+            IExpr::BlockNum => "static_cast<int64_t>(AscendC::GetBlockNum())".into(),
+            IExpr::Bin(op, a, b) => {
+                let (a, b) = (self.ex(a), self.ex(b));
+                match op {
+                    BinOp::Min => format!("MogeMin64({a}, {b})"),
+                    BinOp::Max => format!("MogeMax64({a}, {b})"),
+                    BinOp::CeilDiv => format!("MogeCeilDiv64({a}, {b})"),
+                    BinOp::Eq => format!("static_cast<int64_t>({a} == {b})"),
+                    BinOp::Lt => format!("static_cast<int64_t>({a} < {b})"),
+                    _ => format!("({a} {} {b})", op.symbol()),
+                }
+            }
+        }
+    }
+
+    fn gm(&self, r: &GmRef) -> String {
+        format!("{}[{}]", r.buf, self.ex(&r.offset))
+    }
+
+    fn elem_of(&self, t: moge_lower::kir::v2::Tensor) -> Elem {
+        self.k.tensors[t].elem
+    }
+
+    fn line(&mut self, depth: usize, text: impl AsRef<str>) -> R {
+        writeln!(self.out, "{}{}", "    ".repeat(depth), text.as_ref())?;
+        Ok(())
+    }
+
+    fn header(&mut self) -> R {
+        let (p, k) = (self.p, self.k);
+        self.line(
+            0,
+            format!(
+                "// {}: device kernel of `{}` (kernel IR v2).",
+                k.name, p.name
+            ),
+        )?;
+        self.line(0, "#include \"kernel_operator.h\"")?;
+        self.line(0, "")?;
+        let tiling = format!("{}Tiling", k.name);
+        self.line(0, format!("struct {tiling} {{"))?;
+        for f in p.fields.values() {
+            self.line(1, format!("int64_t {};", f.name))?;
+        }
+        self.line(0, "};")?;
+        self.line(0, "")?;
+        self.out.push_str(HELPERS);
+        self.line(0, "")?;
+        // Inputs and outputs are parameters; intermediates and scratch live in the workspace.
+        let mut params: Vec<String> = k
+            .params
+            .iter()
+            .filter(|g| matches!(p.gm[**g].kind, GmKind::Input | GmKind::Output))
+            .map(|g| format!("GM_ADDR {}", p.gm[*g].name))
+            .collect();
+        params.push("GM_ADDR workspace".into());
+        params.push("GM_ADDR tiling".into());
+        self.line(
+            0,
+            format!(
+                "extern \"C\" __global__ __aicore__ void {}({})",
+                k.name,
+                params.join(", ")
+            ),
+        )?;
+        self.line(0, "{")?;
+        let kt = match k.core {
+            CoreKind::Aiv => "KERNEL_TYPE_AIV_ONLY",
+            CoreKind::Aic => "KERNEL_TYPE_AIC_ONLY",
+            CoreKind::Mix => "KERNEL_TYPE_MIX_AIC_1_2",
+        };
+        self.line(1, format!("KERNEL_TASK_TYPE_DEFAULT({kt});"))?;
+        self.line(
+            1,
+            format!("const __gm__ {tiling}* tilingData = reinterpret_cast<const __gm__ {tiling}*>(tiling);"),
+        )?;
+        self.line(1, "(void)tilingData;")?;
+        self.line(1, "(void)workspace;")?;
+        for g in &k.params {
+            let d = &p.gm[*g];
+            let ty = dtype_ty(d.dtype);
+            let base = match &d.kind {
+                GmKind::Input | GmKind::Output => d.name.clone(),
+                GmKind::Intermediate { offset } | GmKind::Workspace { offset } => {
+                    let Some(off) = offset.as_int() else {
+                        return Err(unsupported(
+                            k,
+                            format!("the workspace offset of {g} is not a literal"),
+                        ));
+                    };
+                    format!("(workspace + {off})")
+                }
+            };
+            self.line(1, format!("AscendC::GlobalTensor<{ty}> {g};"))?;
+            self.line(
+                1,
+                format!("{g}.SetGlobalBuffer(reinterpret_cast<__gm__ {ty}*>({base}));"),
+            )?;
+        }
+        self.line(1, "AscendC::TPipe pipe;")?;
+        // Queues and buffers are declared for both sides; a MIX kernel initializes each on the side
+        // that owns its memory (UB on the AIVs, L1/L0 on the AIC).
+        let mut inits: Vec<(MemSpace, String)> = vec![];
+        for (q, d) in &k.queues {
+            let b = &k.bufs[d.buf];
+            self.line(
+                1,
+                format!(
+                    "AscendC::TQue<AscendC::TPosition::{}, {}> {q};",
+                    d.pos.name(),
+                    d.depth
+                ),
+            )?;
+            inits.push((
+                b.mem,
+                format!("pipe.InitBuffer({q}, {}, {});", b.count, b.bytes),
+            ));
+        }
+        for (b, d) in &k.bufs {
+            if k.queues.values().any(|q| q.buf == b) {
+                continue;
+            }
+            let pos = match d.mem {
+                MemSpace::Ub => "VECCALC",
+                MemSpace::L1 => "A1",
+                MemSpace::L0a => "A2",
+                MemSpace::L0b => "B2",
+                MemSpace::L0c => "CO1",
+                MemSpace::Gm => {
+                    return Err(unsupported(k, format!("{b} is an on-chip buffer in GM")))
+                }
+            };
+            self.line(1, format!("AscendC::TBuf<AscendC::TPosition::{pos}> {b};"))?;
+            inits.push((d.mem, format!("pipe.InitBuffer({b}, {});", d.bytes)));
+        }
+        if k.core == CoreKind::Mix {
+            for (side, ub) in [("ASCEND_IS_AIC", false), ("ASCEND_IS_AIV", true)] {
+                let lines: Vec<&String> = inits
+                    .iter()
+                    .filter(|(m, _)| (*m == MemSpace::Ub) == ub)
+                    .map(|(_, l)| l)
+                    .collect();
+                if lines.is_empty() {
+                    continue;
+                }
+                self.line(1, format!("if {side} {{"))?;
+                for l in lines {
+                    self.line(2, l)?;
+                }
+                self.line(1, "}")?;
+            }
+        } else {
+            for (_, l) in &inits {
+                self.line(1, l)?;
+            }
+        }
+        for (t, d) in &k.tensors {
+            let ty = elem_ty(d.elem);
+            match d.home {
+                Home::Queue(_) => {
+                    self.line(1, format!("AscendC::LocalTensor<{ty}> {t}; // {}", d.name))?
+                }
+                Home::Buf { buf, offset } => {
+                    let bytes = (d.elem.bits() / 8).max(1);
+                    self.line(
+                        1,
+                        format!(
+                            "AscendC::LocalTensor<{ty}> {t} = {buf}.Get<{ty}>()[{}]; // {}",
+                            offset / bytes,
+                            d.name
+                        ),
+                    )?
+                }
+            }
+        }
+        for (e, d) in &k.events {
+            self.line(
+                1,
+                format!(
+                    "const AscendC::TEventID {e} = pipe.AllocEventID<AscendC::HardEvent::{}_{}>();",
+                    d.from.name(),
+                    d.to.name()
+                ),
+            )?;
+        }
+        for (v, d) in &k.vars {
+            self.line(1, format!("int64_t {v} = 0; // {}", d.name))?;
+        }
+        Ok(())
+    }
+
+    fn block(&mut self, stmts: &[Stmt], depth: usize) -> R {
+        for s in stmts {
+            match s {
+                Stmt::Inst(i) => self.inst(*i, depth)?,
+                Stmt::For {
+                    var,
+                    start,
+                    end,
+                    body,
+                } => {
+                    let (a, b) = (self.ex(start), self.ex(end));
+                    self.line(depth, format!("for ({var} = {a}; {var} < {b}; ++{var}) {{"))?;
+                    self.block(body, depth + 1)?;
+                    self.line(depth, "}")?;
+                }
+                Stmt::Side { side, body } => {
+                    let m = match side {
+                        Side::Aic => "ASCEND_IS_AIC",
+                        Side::Aiv => "ASCEND_IS_AIV",
+                    };
+                    self.line(depth, format!("if {m} {{"))?;
+                    self.block(body, depth + 1)?;
+                    self.line(depth, "}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn inst(&mut self, i: moge_lower::kir::v2::Inst, d: usize) -> R {
+        let k = self.k;
+        if let Some(note) = k.notes.get(i).filter(|n| !n.is_empty()) {
+            self.line(d, format!("// {note}"))?;
+        }
+        match &k.insts[i] {
+            InstData::AllocTensor { queue, tensor } => {
+                let ty = elem_ty(self.elem_of(*tensor));
+                self.line(d, format!("{tensor} = {queue}.AllocTensor<{ty}>();"))
+            }
+            InstData::EnQue { queue, tensor } => self.line(d, format!("{queue}.EnQue({tensor});")),
+            InstData::DeQue { queue, tensor } => {
+                let ty = elem_ty(self.elem_of(*tensor));
+                self.line(d, format!("{tensor} = {queue}.DeQue<{ty}>();"))
+            }
+            InstData::FreeTensor { queue, tensor } => {
+                self.line(d, format!("{queue}.FreeTensor({tensor});"))
+            }
+            InstData::CopyIn {
+                dst,
+                src,
+                rows,
+                cols,
+                gm_pitch,
+                ub_stride,
+            } => {
+                let size = self.elem_of(*dst).bits() / 8;
+                let row = cols * size;
+                let ub_gap = (ub_stride * size).saturating_sub(row.div_ceil(32) * 32) / 32;
+                let (gm, r, pitch) = (self.gm(src), self.ex(rows), self.ex(gm_pitch));
+                let ty = elem_ty(self.elem_of(*dst));
+                self.line(
+                    d,
+                    format!(
+                        "AscendC::DataCopyPad({dst}, {gm}, AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, static_cast<uint32_t>(({pitch} - {cols}) * {size}), {ub_gap}, 0), AscendC::DataCopyPadExtParams<{ty}>());"
+                    ),
+                )
+            }
+            InstData::CopyOut {
+                dst,
+                src,
+                rows,
+                cols,
+                gm_pitch,
+                ub_stride,
+            } => {
+                let size = self.elem_of(*src).bits() / 8;
+                let row = cols * size;
+                let ub_gap = (ub_stride * size).saturating_sub(row.div_ceil(32) * 32) / 32;
+                let (gm, r, pitch) = (self.gm(dst), self.ex(rows), self.ex(gm_pitch));
+                self.line(
+                    d,
+                    format!(
+                        "AscendC::DataCopyPad({gm}, {src}, AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {ub_gap}, static_cast<uint32_t>(({pitch} - {cols}) * {size}), 0));"
+                    ),
+                )
+            }
+            InstData::CopyNd2Nz {
+                dst,
+                src,
+                rows,
+                cols,
+                gm_pitch,
+                nz_rows,
+            } => {
+                let (gm, r, c, pitch, nz) = (
+                    self.gm(src),
+                    self.ex(rows),
+                    self.ex(cols),
+                    self.ex(gm_pitch),
+                    self.ex(nz_rows),
+                );
+                self.line(d, "{")?;
+                self.line(d + 1, "AscendC::Nd2NzParams p;")?;
+                self.line(d + 1, "p.ndNum = 1;")?;
+                self.line(d + 1, format!("p.nValue = static_cast<uint16_t>({r});"))?;
+                self.line(d + 1, format!("p.dValue = static_cast<uint16_t>({c});"))?;
+                self.line(d + 1, "p.srcNdMatrixStride = 0;")?;
+                self.line(
+                    d + 1,
+                    format!("p.srcDValue = static_cast<uint16_t>({pitch});"),
+                )?;
+                self.line(
+                    d + 1,
+                    format!("p.dstNzC0Stride = static_cast<uint16_t>({nz});"),
+                )?;
+                self.line(d + 1, "p.dstNzNStride = 1;")?;
+                self.line(d + 1, "p.dstNzMatrixStride = 0;")?;
+                self.line(d + 1, format!("AscendC::DataCopy({dst}, {gm}, p);"))?;
+                self.line(d, "}")
+            }
+            InstData::LoadData2d {
+                dst,
+                dst_offset,
+                src,
+                src_offset,
+                repeat,
+                src_stride,
+                dst_gap,
+                transpose,
+            } => {
+                let (doff, soff, rep, ss, gap) = (
+                    self.ex(dst_offset),
+                    self.ex(src_offset),
+                    self.ex(repeat),
+                    self.ex(src_stride),
+                    self.ex(dst_gap),
+                );
+                self.line(d, "{")?;
+                self.line(d + 1, "AscendC::LoadData2DParams p;")?;
+                self.line(d + 1, "p.startIndex = 0;")?;
+                self.line(
+                    d + 1,
+                    format!("p.repeatTimes = static_cast<uint8_t>({rep});"),
+                )?;
+                self.line(d + 1, format!("p.srcStride = static_cast<uint16_t>({ss});"))?;
+                self.line(d + 1, format!("p.dstGap = static_cast<uint16_t>({gap});"))?;
+                self.line(d + 1, format!("p.ifTranspose = {transpose};"))?;
+                self.line(
+                    d + 1,
+                    format!("AscendC::LoadData({dst}[{doff}], {src}[{soff}], p);"),
+                )?;
+                self.line(d, "}")
+            }
+            InstData::Mmad {
+                dst,
+                a,
+                b,
+                m,
+                n,
+                k: kk,
+                init,
+            } => {
+                let (m, n, kk, init) = (self.ex(m), self.ex(n), self.ex(kk), self.ex(init));
+                self.line(d, "{")?;
+                self.line(d + 1, "AscendC::MmadParams p;")?;
+                self.line(d + 1, format!("p.m = static_cast<uint16_t>({m});"))?;
+                self.line(d + 1, format!("p.n = static_cast<uint16_t>({n});"))?;
+                self.line(d + 1, format!("p.k = static_cast<uint16_t>({kk});"))?;
+                self.line(d + 1, "p.cmatrixSource = false;")?;
+                self.line(d + 1, format!("p.cmatrixInitVal = ({init}) != 0;"))?;
+                self.line(d + 1, format!("AscendC::Mmad({dst}, {a}, {b}, p);"))?;
+                self.line(d, "}")
+            }
+            InstData::Fixpipe {
+                dst,
+                src,
+                m,
+                n,
+                src_stride,
+                gm_pitch,
+                quant,
+                relu,
+            } => {
+                let out_ty = dtype_ty(self.p.gm[dst.buf].dtype);
+                let in_ty = elem_ty(self.elem_of(*src));
+                let (gm, m, n, ss, pitch) = (
+                    self.gm(dst),
+                    self.ex(m),
+                    self.ex(n),
+                    self.ex(src_stride),
+                    self.ex(gm_pitch),
+                );
+                self.line(d, "{")?;
+                self.line(d + 1, "AscendC::FixpipeParamsV220 p;")?;
+                self.line(d + 1, format!("p.nSize = static_cast<uint16_t>({n});"))?;
+                self.line(d + 1, format!("p.mSize = static_cast<uint16_t>({m});"))?;
+                self.line(d + 1, format!("p.srcStride = static_cast<uint16_t>({ss});"))?;
+                self.line(
+                    d + 1,
+                    format!("p.dstStride = static_cast<uint32_t>({pitch});"),
+                )?;
+                if *quant != Quant::None {
+                    self.line(
+                        d + 1,
+                        format!("p.quantPre = QuantMode_t::{};", quant.name()),
+                    )?;
+                }
+                self.line(d + 1, format!("p.reluEn = {relu};"))?;
+                self.line(d + 1, "p.ndNum = 1;")?;
+                self.line(
+                    d + 1,
+                    format!("AscendC::Fixpipe<{out_ty}, {in_ty}, AscendC::CFG_ROW_MAJOR>({gm}, {src}, p);"),
+                )?;
+                self.line(d, "}")
+            }
+            InstData::SetAtomic(Some(e)) => {
+                self.line(d, format!("AscendC::SetAtomicAdd<{}>();", elem_ty(*e)))
+            }
+            InstData::SetAtomic(None) => self.line(d, "AscendC::SetAtomicNone();"),
+            InstData::ReadScalar { dst, src } => {
+                let (buf, off) = (src.buf, self.ex(&src.offset));
+                self.line(
+                    d,
+                    format!("{dst} = static_cast<int64_t>({buf}.GetValue({off}));"),
+                )
+            }
+            InstData::SetFlag(e) => {
+                let ev = &k.events[*e];
+                self.line(
+                    d,
+                    format!(
+                        "AscendC::SetFlag<AscendC::HardEvent::{}_{}>({e});",
+                        ev.from.name(),
+                        ev.to.name()
+                    ),
+                )
+            }
+            InstData::WaitFlag(e) => {
+                let ev = &k.events[*e];
+                self.line(
+                    d,
+                    format!(
+                        "AscendC::WaitFlag<AscendC::HardEvent::{}_{}>({e});",
+                        ev.from.name(),
+                        ev.to.name()
+                    ),
+                )
+            }
+            InstData::PipeBarrier(p) => {
+                self.line(d, format!("AscendC::PipeBarrier<{}>();", pipe_c(*p)))
+            }
+            InstData::CrossCoreSetFlag { mode, pipe, flag } => self.line(
+                d,
+                format!(
+                    "AscendC::CrossCoreSetFlag<{mode}, {}>({flag});",
+                    pipe_c(*pipe)
+                ),
+            ),
+            InstData::CrossCoreWaitFlag { mode, pipe, flag } => self.line(
+                d,
+                format!(
+                    "AscendC::CrossCoreWaitFlag<{mode}, {}>({flag});",
+                    pipe_c(*pipe)
+                ),
+            ),
+            InstData::SyncAll => {
+                let aiv_only = k.core == CoreKind::Aiv;
+                self.line(d, format!("AscendC::SyncAll<{aiv_only}>();"))
+            }
+            InstData::Vector {
+                op,
+                dsts,
+                srcs,
+                scalar,
+                count,
+            } => {
+                let n = format!("static_cast<int32_t>({})", self.ex(count));
+                let dst = dsts[0];
+                let ty = elem_ty(self.elem_of(dst));
+                let sc = |s: &Option<Scalar>| -> Result<String, Error> {
+                    match s {
+                        Some(Scalar::F32(bits)) => {
+                            let v = f32::from_bits(*bits);
+                            if !v.is_finite() {
+                                return Err(unsupported(
+                                    k,
+                                    format!("{i}: a non-finite scalar has no v2 printer yet"),
+                                ));
+                            }
+                            Ok(format!("static_cast<{ty}>({v:?}f)"))
+                        }
+                        Some(Scalar::I32(v)) => Ok(format!("static_cast<{ty}>({v})")),
+                        None => Err(unsupported(k, format!("{i}: the op needs a scalar"))),
+                    }
+                };
+                let call = match op {
+                    VecOp::Unary(u) => {
+                        let name = match u {
+                            VecUnary::Exp => "Exp",
+                            VecUnary::Ln => "Ln",
+                            VecUnary::Sqrt => "Sqrt",
+                            VecUnary::Rsqrt => "Rsqrt",
+                            VecUnary::Reciprocal => "Reciprocal",
+                            VecUnary::Abs => "Abs",
+                            VecUnary::Relu => "Relu",
+                        };
+                        format!("AscendC::{name}({dst}, {}, {n});", srcs[0])
+                    }
+                    VecOp::Binary(b) => {
+                        let name = match b {
+                            VecBinary::Add => "Add",
+                            VecBinary::Sub => "Sub",
+                            VecBinary::Mul => "Mul",
+                            VecBinary::Div => "Div",
+                            VecBinary::Max => "Max",
+                            VecBinary::Min => "Min",
+                        };
+                        format!("AscendC::{name}({dst}, {}, {}, {n});", srcs[0], srcs[1])
+                    }
+                    VecOp::Scalar(s) => {
+                        let name = match s {
+                            VecScalar::Adds => "Adds",
+                            VecScalar::Muls => "Muls",
+                            VecScalar::Maxs => "Maxs",
+                            VecScalar::Mins => "Mins",
+                        };
+                        format!("AscendC::{name}({dst}, {}, {}, {n});", srcs[0], sc(scalar)?)
+                    }
+                    VecOp::Duplicate => format!("AscendC::Duplicate({dst}, {}, {n});", sc(scalar)?),
+                    VecOp::Cast(r) => {
+                        let mode = match r {
+                            Round::None => "CAST_NONE",
+                            Round::Rint => "CAST_RINT",
+                            Round::Trunc => "CAST_TRUNC",
+                        };
+                        format!("AscendC::Cast({dst}, {}, AscendC::RoundMode::{mode}, {n});", srcs[0])
+                    }
+                    other => {
+                        return Err(unsupported(
+                            k,
+                            format!("{i}: `{other:?}` is printed by the v1 writer, not yet by the v2 printer"),
+                        ))
+                    }
+                };
+                self.line(d, call)
+            }
+        }
+    }
+}
+
+fn print_kernel(out: &mut String, p: &Program, k: &Kernel) -> R {
+    let mut pr = Printer { p, k, out };
+    pr.header()?;
+    pr.block(&k.body, 1)?;
+    for (e, ev) in &k.events {
+        pr.line(
+            1,
+            format!(
+                "pipe.ReleaseEventID<AscendC::HardEvent::{}_{}>({e});",
+                ev.from.name(),
+                ev.to.name()
+            ),
+        )?;
+    }
+    pr.line(0, "}")
+}

@@ -1,0 +1,610 @@
+//! The hazard verifier: proves that every pair of conflicting memory accesses of a kernel is ordered.
+//!
+//! Pipes of a core run concurrently, so two instructions that touch the same memory (at least one
+//! writing) must be ordered by an edge the hardware honours: a queue hand-off (`EnQue` -> `DeQue`,
+//! `FreeTensor` -> `AllocTensor`), a `SetFlag`/`WaitFlag` pair, a cross-core flag or `SyncAll`. Two
+//! instructions on the same pipe run in order, except on the vector pipe, where a dependent instruction
+//! needs a `PipeBarrier(V)` in between.
+//!
+//! The check runs the kernel's body as a trace, with every loop unrolled up to three iterations (enough
+//! for a double-buffered queue to reuse a slot) and a happens-before relation kept as one vector clock
+//! per pipe, as ThreadSanitizer does per thread. A MIX kernel runs its AIC and AIV sides as two threads
+//! that meet at cross-core flags and `SyncAll`. Local memory is compared by byte range of the buffer (the
+//! slot for a queue tensor); GM by buffer and offset expression (two different offset expressions are
+//! taken to be different tiles: the verifier does not prove tiles disjoint).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+use cranelift_entity::EntityRef;
+
+use super::write::{ex, inst_args};
+use super::{
+    BinOp, CoreKind, Event, GmBuf, Home, IExpr, Inst, InstData, Kernel, LocalBuf, Pipe, QuePos,
+    Queue, Side, Stmt, Tensor,
+};
+
+/// One ordering problem.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Hazard {
+    /// Two conflicting accesses without an ordering edge.
+    Race {
+        /// The kernel.
+        kernel: String,
+        /// The earlier instruction (in program order).
+        first: Inst,
+        /// Its pipe.
+        first_pipe: Pipe,
+        /// The later instruction.
+        second: Inst,
+        /// Its pipe.
+        second_pipe: Pipe,
+        /// The memory both touch (`t3 in buf1 (UB)`, `GM g2[v0 * 64]`).
+        what: String,
+        /// `read after write`, `write after read` or `write after write`.
+        kind: &'static str,
+    },
+    /// A synchronization instruction without its partner (a wait with no earlier set, a set never
+    /// waited for, a `DeQue` of an empty queue, an `AllocTensor` of a slot still in use).
+    Unmatched {
+        /// The kernel.
+        kernel: String,
+        /// The instruction.
+        inst: Inst,
+        /// What is missing.
+        message: String,
+    },
+}
+
+impl fmt::Display for Hazard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hazard::Race {
+                kernel,
+                first,
+                first_pipe,
+                second,
+                second_pipe,
+                what,
+                kind,
+            } => write!(
+                f,
+                "kernel {kernel}: {kind} on {what}: {second} ({}) is not ordered after {first} ({})",
+                second_pipe.name(),
+                first_pipe.name()
+            ),
+            Hazard::Unmatched {
+                kernel,
+                inst,
+                message,
+            } => write!(f, "kernel {kernel}: {inst}: {message}"),
+        }
+    }
+}
+
+/// Every hazard of a kernel.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub struct HazardErrors(pub Vec<Hazard>);
+
+impl fmt::Display for HazardErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, h) in self.0.iter().enumerate() {
+            if n > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Iterations each loop is unrolled to: three lets a double-buffered slot be reused once.
+const UNROLL: i64 = 3;
+
+/// One instruction of the trace: the instruction and the loop iteration it runs in.
+#[derive(Clone, Debug)]
+struct Step {
+    inst: Inst,
+    /// Loop counters with their iteration number (for GM offsets).
+    iters: Vec<(super::Var, i64)>,
+}
+
+fn unroll(stmts: &[Stmt], side: Side, iters: &mut Vec<(super::Var, i64)>, out: &mut Vec<Step>) {
+    for s in stmts {
+        match s {
+            Stmt::Inst(i) => out.push(Step {
+                inst: *i,
+                iters: iters.clone(),
+            }),
+            Stmt::For {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let n = match (start.as_int(), end.as_int()) {
+                    (Some(a), Some(b)) => (b - a).clamp(0, UNROLL),
+                    _ => UNROLL,
+                };
+                for j in 0..n {
+                    iters.push((*var, j));
+                    unroll(body, side, iters, out);
+                    iters.pop();
+                }
+            }
+            Stmt::Side { side: s2, body } => {
+                if *s2 == side {
+                    unroll(body, side, iters, out);
+                }
+            }
+        }
+    }
+}
+
+/// The producer and consumer pipes of a queue position.
+pub fn queue_pipes(pos: QuePos) -> (Pipe, Pipe) {
+    match pos {
+        QuePos::VecIn => (Pipe::Mte2, Pipe::V),
+        QuePos::VecOut => (Pipe::V, Pipe::Mte3),
+        QuePos::A1 | QuePos::B1 => (Pipe::Mte2, Pipe::Mte1),
+        QuePos::A2 | QuePos::B2 => (Pipe::Mte1, Pipe::M),
+        QuePos::Co1 => (Pipe::M, Pipe::Fix),
+    }
+}
+
+type Clock = Vec<u32>;
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Loc {
+    Local { buf: LocalBuf, start: u64, end: u64 },
+    Gm { buf: GmBuf, offset: String },
+}
+
+#[derive(Clone, Debug)]
+struct Acc {
+    /// Global pipe index and its clock when the access ran.
+    gp: usize,
+    clock: u32,
+    inst: Inst,
+    write: bool,
+    loc: Loc,
+    tensor: Option<Tensor>,
+    /// The trace position, so that an instruction's own operands never conflict.
+    step: usize,
+}
+
+#[derive(Default, Clone)]
+struct QueueState {
+    /// Per slot: `None` free since the start; `Some(Some(clock))` freed at clock; `Some(None)` in use.
+    slots: Vec<Option<Option<Clock>>>,
+    next: usize,
+    fifo: VecDeque<(usize, Clock)>,
+}
+
+struct Thread {
+    steps: Vec<Step>,
+    pc: usize,
+    side: Side,
+}
+
+struct State<'a> {
+    k: &'a Kernel,
+    np: usize,
+    vc: Vec<Clock>,
+    /// Per global pipe: the last of its own clocks known to be complete (by a `PipeBarrier`, or by a
+    /// signal from another pipe that had waited for it).
+    barrier: Vec<u32>,
+    flags: BTreeMap<(usize, Event), VecDeque<(Inst, Clock)>>,
+    cross: BTreeMap<(usize, u16), VecDeque<Clock>>,
+    queues: BTreeMap<(usize, Queue), QueueState>,
+    slot_of: BTreeMap<(usize, Tensor), usize>,
+    hist: Vec<(usize, Acc)>,
+    out: Vec<Hazard>,
+    reported: std::collections::BTreeSet<(Inst, Inst)>,
+    step_no: usize,
+}
+
+fn pidx(p: Pipe) -> usize {
+    Pipe::ALL
+        .iter()
+        .position(|q| *q == p)
+        .expect("every pipe is in ALL")
+}
+
+impl State<'_> {
+    fn gp(&self, th: usize, p: Pipe) -> usize {
+        th * Pipe::ALL.len() + pidx(p)
+    }
+
+    fn join(&mut self, gp: usize, c: &Clock) {
+        for (a, b) in self.vc[gp].iter_mut().zip(c) {
+            *a = (*a).max(*b);
+        }
+        // A signal that saw this pipe's own work finished (a round trip through another pipe, such as
+        // EnQue -> DeQue -> FreeTensor -> AllocTensor) orders that work before what follows, like a
+        // barrier does.
+        self.barrier[gp] = self.barrier[gp].max(c[gp]);
+    }
+
+    fn unmatched(&mut self, inst: Inst, message: String) {
+        self.out.push(Hazard::Unmatched {
+            kernel: self.k.name.clone(),
+            inst,
+            message,
+        });
+    }
+
+    fn loc_of(&self, th: usize, t: Tensor) -> Loc {
+        let d = &self.k.tensors[t];
+        let bytes = (d.elems as u64 * d.elem.bits() as u64).div_ceil(8);
+        match d.home {
+            Home::Queue(q) => {
+                let buf = self.k.queues[q].buf;
+                let slot = self.slot_of.get(&(th, t)).copied().unwrap_or(0) as u64;
+                let slot_bytes = self.k.bufs[buf].bytes as u64;
+                Loc::Local {
+                    buf,
+                    start: slot * slot_bytes,
+                    end: slot * slot_bytes + bytes.max(1),
+                }
+            }
+            Home::Buf { buf, offset } => Loc::Local {
+                buf,
+                start: offset as u64,
+                end: offset as u64 + bytes.max(1),
+            },
+        }
+    }
+
+    fn overlaps(a: &Loc, b: &Loc) -> bool {
+        match (a, b) {
+            (
+                Loc::Local { buf, start, end },
+                Loc::Local {
+                    buf: b2,
+                    start: s2,
+                    end: e2,
+                },
+            ) => buf == b2 && start < e2 && s2 < end,
+            (
+                Loc::Gm { buf, offset },
+                Loc::Gm {
+                    buf: b2,
+                    offset: o2,
+                },
+            ) => buf == b2 && offset == o2,
+            _ => false,
+        }
+    }
+
+    fn describe(&self, loc: &Loc, t: Option<Tensor>) -> String {
+        match loc {
+            Loc::Local { buf, .. } => {
+                let mem = super::write::mem_name(self.k.bufs[*buf].mem);
+                match t {
+                    Some(t) => format!("{t} \"{}\" in {buf} ({mem})", self.k.tensors[t].name),
+                    None => format!("{buf} ({mem})"),
+                }
+            }
+            Loc::Gm { buf, offset } => format!("GM {buf}[{offset}]"),
+        }
+    }
+
+    fn access(
+        &mut self,
+        th: usize,
+        gp: usize,
+        inst: Inst,
+        loc: Loc,
+        t: Option<Tensor>,
+        write: bool,
+    ) {
+        let clock = self.vc[gp][gp];
+        let is_v = gp % Pipe::ALL.len() == pidx(Pipe::V);
+        let mut races = vec![];
+        for (th2, a) in &self.hist {
+            // Local memory is per core; GM is shared by the sides of a MIX kernel.
+            if matches!(loc, Loc::Local { .. }) && *th2 != th {
+                continue;
+            }
+            if !(write || a.write) || !Self::overlaps(&a.loc, &loc) {
+                continue;
+            }
+            // An instruction does not race with itself (in-place operands).
+            if a.step == self.step_no {
+                continue;
+            }
+            // The vector pipe issues in order and reads operands before any later instruction
+            // writes, so only a read or write after a write needs a barrier there.
+            let ordered = if a.gp == gp {
+                !is_v || !a.write || a.clock <= self.barrier[gp]
+            } else {
+                self.vc[gp][a.gp] >= a.clock
+            };
+            if !ordered {
+                races.push(a.clone());
+            }
+        }
+        for a in races {
+            if !self.reported.insert((a.inst, inst)) {
+                continue;
+            }
+            let kind = match (a.write, write) {
+                (true, false) => "read after write",
+                (false, true) => "write after read",
+                _ => "write after write",
+            };
+            let what = self.describe(&loc, t.or(a.tensor));
+            self.out.push(Hazard::Race {
+                kernel: self.k.name.clone(),
+                first: a.inst,
+                first_pipe: Pipe::ALL[a.gp % Pipe::ALL.len()],
+                second: inst,
+                second_pipe: Pipe::ALL[gp % Pipe::ALL.len()],
+                what,
+                kind,
+            });
+        }
+        self.hist.push((
+            th,
+            Acc {
+                gp,
+                clock,
+                inst,
+                write,
+                loc,
+                tensor: t,
+                step: self.step_no,
+            },
+        ));
+    }
+
+    /// Runs one step; `false` when the thread must wait for another (a cross-core flag or SyncAll).
+    fn step(&mut self, th: usize, step: &Step, sync_all: &mut [bool]) -> bool {
+        let k = self.k;
+        let inst = step.inst;
+        self.step_no += 1;
+        let d = &k.insts[inst];
+        let p = d.pipe();
+        let gp = self.gp(th, p);
+        match d {
+            InstData::SetFlag(ev) => {
+                let from = self.gp(th, k.events[*ev].from);
+                let snap = self.vc[from].clone();
+                self.flags
+                    .entry((th, *ev))
+                    .or_default()
+                    .push_back((inst, snap));
+            }
+            InstData::WaitFlag(ev) => {
+                let to = self.gp(th, k.events[*ev].to);
+                match self.flags.entry((th, *ev)).or_default().pop_front() {
+                    Some((_, snap)) => self.join(to, &snap),
+                    None => self.unmatched(inst, format!("wait_flag {ev} has no earlier set_flag")),
+                }
+            }
+            InstData::PipeBarrier(pipe) => {
+                let g = self.gp(th, *pipe);
+                self.barrier[g] = self.vc[g][g];
+            }
+            InstData::CrossCoreSetFlag { pipe, flag, .. } => {
+                let g = self.gp(th, *pipe);
+                let snap = self.vc[g].clone();
+                // Mode 2 signals the other side of the MIX kernel.
+                let target = if th == 0 { 1 } else { 0 };
+                self.cross
+                    .entry((target, *flag))
+                    .or_default()
+                    .push_back(snap);
+            }
+            InstData::CrossCoreWaitFlag { pipe, flag, .. } => {
+                let g = self.gp(th, *pipe);
+                match self.cross.entry((th, *flag)).or_default().pop_front() {
+                    Some(snap) => self.join(g, &snap),
+                    None => return false,
+                }
+            }
+            InstData::SyncAll => {
+                sync_all[th] = true;
+                if !sync_all.iter().all(|b| *b) {
+                    return false;
+                }
+                // Everyone is here: every pipe of every thread joins everything.
+                let mut all = vec![0; self.np];
+                for c in &self.vc {
+                    for (a, b) in all.iter_mut().zip(c) {
+                        *a = (*a).max(*b);
+                    }
+                }
+                for g in 0..self.np {
+                    self.join(g, &all.clone());
+                }
+                sync_all.iter_mut().for_each(|b| *b = false);
+            }
+            InstData::AllocTensor { queue, tensor } => {
+                let q = &k.queues[*queue];
+                let count = k.bufs[q.buf].count.max(1) as usize;
+                let prod = self.gp(th, queue_pipes(q.pos).0);
+                let st = self.queues.entry((th, *queue)).or_default();
+                if st.slots.is_empty() {
+                    st.slots = vec![None; count];
+                }
+                let slot = st.next % count;
+                st.next += 1;
+                match st.slots[slot].replace(None) {
+                    Some(None) => self.unmatched(
+                        inst,
+                        format!("alloc_tensor of {queue} takes slot {slot}, which is still in use (no free_tensor)"),
+                    ),
+                    Some(Some(c)) => self.join(prod, &c),
+                    None => {}
+                }
+                self.slot_of.insert((th, *tensor), slot);
+            }
+            InstData::EnQue { queue, tensor } => {
+                let prod = self.gp(th, queue_pipes(k.queues[*queue].pos).0);
+                let slot = self.slot_of.get(&(th, *tensor)).copied().unwrap_or(0);
+                let snap = self.vc[prod].clone();
+                self.queues
+                    .entry((th, *queue))
+                    .or_default()
+                    .fifo
+                    .push_back((slot, snap));
+            }
+            InstData::DeQue { queue, tensor } => {
+                let cons = self.gp(th, queue_pipes(k.queues[*queue].pos).1);
+                match self
+                    .queues
+                    .entry((th, *queue))
+                    .or_default()
+                    .fifo
+                    .pop_front()
+                {
+                    Some((slot, snap)) => {
+                        self.join(cons, &snap);
+                        self.slot_of.insert((th, *tensor), slot);
+                    }
+                    None => self.unmatched(inst, format!("deque of {queue} with nothing enqueued")),
+                }
+            }
+            InstData::FreeTensor { queue, tensor } => {
+                let cons = self.gp(th, queue_pipes(k.queues[*queue].pos).1);
+                let slot = self.slot_of.get(&(th, *tensor)).copied().unwrap_or(0);
+                let snap = self.vc[cons].clone();
+                let st = self.queues.entry((th, *queue)).or_default();
+                if let Some(s) = st.slots.get_mut(slot) {
+                    *s = Some(Some(snap));
+                }
+            }
+            _ => {
+                self.vc[gp][gp] += 1;
+                let acc = d.access();
+                for t in &acc.reads {
+                    let loc = self.loc_of(th, *t);
+                    self.access(th, gp, inst, loc, Some(*t), false);
+                }
+                for (buf, write) in acc
+                    .gm_reads
+                    .iter()
+                    .map(|b| (*b, false))
+                    .chain(acc.gm_writes.iter().map(|b| (*b, true)))
+                {
+                    let offset =
+                        gm_offset(d).map_or_else(String::new, |o| ex(&subst(o, &step.iters)));
+                    self.access(th, gp, inst, Loc::Gm { buf, offset }, None, write);
+                }
+                for t in &acc.writes {
+                    let loc = self.loc_of(th, *t);
+                    self.access(th, gp, inst, loc, Some(*t), true);
+                }
+            }
+        }
+        true
+    }
+}
+
+fn gm_offset(d: &InstData) -> Option<&IExpr> {
+    match d {
+        InstData::CopyIn { src, .. }
+        | InstData::CopyNd2Nz { src, .. }
+        | InstData::ReadScalar { src, .. } => Some(&src.offset),
+        InstData::CopyOut { dst, .. } | InstData::Fixpipe { dst, .. } => Some(&dst.offset),
+        _ => None,
+    }
+}
+
+/// The expression with every loop counter replaced by `counter + iteration` (a distinct value per
+/// unrolled iteration, so that offsets of different iterations compare different).
+fn subst(e: &IExpr, iters: &[(super::Var, i64)]) -> IExpr {
+    match e {
+        IExpr::Var(v) => match iters.iter().find(|(w, _)| w == v) {
+            Some((_, j)) => IExpr::bin(BinOp::Add, IExpr::Var(*v), IExpr::Int(*j)),
+            None => e.clone(),
+        },
+        IExpr::Bin(op, a, b) => IExpr::bin(*op, subst(a, iters), subst(b, iters)),
+        _ => e.clone(),
+    }
+}
+
+/// Checks every kernel's ordering. Run it after the sync pass.
+pub fn check(k: &Kernel) -> Result<(), HazardErrors> {
+    let sides: Vec<Side> = match k.core {
+        CoreKind::Aiv => vec![Side::Aiv],
+        CoreKind::Aic => vec![Side::Aic],
+        CoreKind::Mix => vec![Side::Aic, Side::Aiv],
+    };
+    let mut threads: Vec<Thread> = sides
+        .iter()
+        .map(|&side| {
+            let mut steps = vec![];
+            unroll(&k.body, side, &mut vec![], &mut steps);
+            Thread { steps, pc: 0, side }
+        })
+        .collect();
+    let np = threads.len() * Pipe::ALL.len();
+    let mut st = State {
+        k,
+        np,
+        vc: vec![vec![0; np]; np],
+        barrier: vec![0; np],
+        flags: BTreeMap::new(),
+        cross: BTreeMap::new(),
+        queues: BTreeMap::new(),
+        slot_of: BTreeMap::new(),
+        hist: vec![],
+        out: vec![],
+        reported: Default::default(),
+        step_no: 0,
+    };
+    let mut at_sync = vec![false; threads.len()];
+    // Run each thread until it blocks, round robin, until all are done or none can move.
+    loop {
+        let mut moved = false;
+        for (th, thread) in threads.iter_mut().enumerate() {
+            while thread.pc < thread.steps.len() {
+                let step = thread.steps[thread.pc].clone();
+                if !st.step(th, &step, &mut at_sync) {
+                    break;
+                }
+                thread.pc += 1;
+                moved = true;
+            }
+        }
+        if threads.iter().all(|t| t.pc == t.steps.len()) {
+            break;
+        }
+        if !moved {
+            for t in &threads {
+                if let Some(s) = t.steps.get(t.pc) {
+                    let (m, _) = inst_args(&k.insts[s.inst]);
+                    st.unmatched(
+                        s.inst,
+                        format!(
+                            "{m} on the {} side waits forever (no matching set)",
+                            t.side.name()
+                        ),
+                    );
+                }
+            }
+            break;
+        }
+    }
+    for ((_, ev), fifo) in &st.flags.clone() {
+        if let Some((inst, _)) = fifo.front() {
+            st.unmatched(*inst, format!("set_flag {ev} is never waited for"));
+        }
+    }
+    for ((_, q), qs) in &st.queues.clone() {
+        if !qs.fifo.is_empty() {
+            st.unmatched(
+                Inst::new(0),
+                format!("{q} ends with an enqueued tensor never dequeued"),
+            );
+        }
+    }
+    if st.out.is_empty() {
+        Ok(())
+    } else {
+        Err(HazardErrors(st.out))
+    }
+}

@@ -1,0 +1,868 @@
+//! Parser of the kernel IR v2 text form (see [`super::write`]); `parse(print(p)) == p`.
+
+use std::collections::BTreeMap;
+
+use cranelift_entity::{EntityRef, PrimaryMap};
+
+use super::write::{elem_from_name, quant_from_name, vec_op_from_name, Val};
+use super::{
+    BinOp, CoreKind, Event, EventData, Field, FieldData, GmBuf, GmBufData, GmKind, GmRef, Home,
+    HostExpr, IExpr, Inst, InstData, Kernel, LocalBuf, LocalBufData, MemSpace, Pipe, Program,
+    QuePos, Queue, QueueData, Scalar, SegView, Side, Stmt, Tensor, TensorData, Var, VarData, VecOp,
+};
+use crate::graph::DType;
+
+/// A syntax or reference error in kernel IR v2 text, with its 1-based line.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+enum Tok {
+    Ident(String),
+    Int(i64),
+    Str(String),
+    Host(String),
+    Note(String),
+    P(&'static str),
+}
+
+const PUNCTS: [&str; 16] = [
+    "==", "->", "..", "=", "{", "}", "(", ")", "[", "]", ",", "+", "-", "*", "/", "%",
+];
+
+fn lex(text: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
+    let mut out = vec![];
+    for (ln, line) in text.lines().enumerate() {
+        let line_no = ln + 1;
+        let err = |m: String| ParseError {
+            line: line_no,
+            message: m,
+        };
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c.is_whitespace() {
+                i += 1;
+            } else if c == ';' {
+                let note: String = chars[i + 1..].iter().collect();
+                out.push((Tok::Note(note.trim().to_string()), line_no));
+                break;
+            } else if c == '"' || c == '`' {
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&d| d == c)
+                    .ok_or_else(|| err(format!("unterminated `{c}`")))?;
+                let s: String = chars[i + 1..i + 1 + end].iter().collect();
+                out.push((if c == '"' { Tok::Str(s) } else { Tok::Host(s) }, line_no));
+                i += end + 2;
+            } else if c.is_ascii_digit() {
+                let start = i;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let s: String = chars[start..i].iter().collect();
+                let v = s
+                    .parse::<i64>()
+                    .map_err(|_| err(format!("integer `{s}` out of range")))?;
+                out.push((Tok::Int(v), line_no));
+            } else if c.is_alphabetic() || c == '_' {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || "_.".contains(chars[i])) {
+                    // `0 .. f0` and `v0..` never glue: a dot followed by a dot ends the name.
+                    if chars[i] == '.' && chars.get(i + 1) == Some(&'.') {
+                        break;
+                    }
+                    i += 1;
+                }
+                out.push((Tok::Ident(chars[start..i].iter().collect()), line_no));
+            } else if c == '<' {
+                out.push((Tok::P("<"), line_no));
+                i += 1;
+            } else {
+                let rest: String = chars[i..].iter().take(2).collect();
+                let p = PUNCTS
+                    .iter()
+                    .find(|p| rest.starts_with(**p))
+                    .ok_or_else(|| err(format!("unexpected character `{c}`")))?;
+                out.push((Tok::P(p), line_no));
+                i += p.len();
+            }
+        }
+    }
+    Ok(out)
+}
+
+type R<T> = Result<T, ParseError>;
+
+struct P {
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    depth: usize,
+}
+
+/// Nesting limit for expressions and blocks, so that hostile input cannot overflow the stack.
+const MAX_DEPTH: usize = 200;
+
+impl P {
+    fn line(&self) -> usize {
+        self.toks
+            .get(self.pos)
+            .or(self.toks.last())
+            .map_or(1, |t| t.1)
+    }
+    fn err<T>(&self, m: impl Into<String>) -> R<T> {
+        Err(ParseError {
+            line: self.line(),
+            message: m.into(),
+        })
+    }
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|t| &t.0)
+    }
+    fn next(&mut self) -> R<Tok> {
+        match self.toks.get(self.pos) {
+            Some(t) => {
+                self.pos += 1;
+                Ok(t.0.clone())
+            }
+            None => self.err("unexpected end of input"),
+        }
+    }
+    fn is_p(&self, p: &str) -> bool {
+        matches!(self.peek(), Some(Tok::P(q)) if *q == p)
+    }
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Ident(q)) if q == w)
+    }
+    fn punct(&mut self, p: &str) -> R<()> {
+        match self.next()? {
+            Tok::P(q) if q == p => Ok(()),
+            t => {
+                self.pos -= 1;
+                self.err(format!("expected `{p}`, found {t:?}"))
+            }
+        }
+    }
+    fn ident(&mut self) -> R<String> {
+        match self.next()? {
+            Tok::Ident(s) => Ok(s),
+            t => {
+                self.pos -= 1;
+                self.err(format!("expected a name, found {t:?}"))
+            }
+        }
+    }
+    fn keyword(&mut self, w: &str) -> R<()> {
+        let s = self.ident()?;
+        if s == w {
+            Ok(())
+        } else {
+            self.pos -= 1;
+            self.err(format!("expected `{w}`, found `{s}`"))
+        }
+    }
+    fn int(&mut self) -> R<i64> {
+        match self.next()? {
+            Tok::Int(v) => Ok(v),
+            t => {
+                self.pos -= 1;
+                self.err(format!("expected an integer, found {t:?}"))
+            }
+        }
+    }
+    fn u32(&mut self) -> R<u32> {
+        let v = self.int()?;
+        u32::try_from(v).or_else(|_| self.err(format!("{v} does not fit 32 bits")))
+    }
+    fn string(&mut self) -> R<String> {
+        match self.next()? {
+            Tok::Str(s) => Ok(s),
+            t => {
+                self.pos -= 1;
+                self.err(format!("expected a quoted name, found {t:?}"))
+            }
+        }
+    }
+    fn host(&mut self) -> R<HostExpr> {
+        match self.next()? {
+            Tok::Host(s) => HostExpr::parse(&s).or_else(|e| self.err(format!("in `{s}`: {e}"))),
+            t => {
+                self.pos -= 1;
+                self.err(format!("expected a `host expression`, found {t:?}"))
+            }
+        }
+    }
+    /// An entity id `prefixN`.
+    fn id<E: EntityRef>(&mut self, prefix: &str) -> R<E> {
+        let s = self.ident()?;
+        self.id_of(prefix, &s)
+    }
+    fn id_of<E: EntityRef>(&self, prefix: &str, s: &str) -> R<E> {
+        match s.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n < u32::MAX as usize => Ok(E::new(n)),
+            _ => self.err(format!("expected a `{prefix}N` id, found `{s}`")),
+        }
+    }
+
+    fn iexpr(&mut self) -> R<IExpr> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err("expression nested too deeply");
+        }
+        let r = self.cmp();
+        self.depth -= 1;
+        r
+    }
+    fn cmp(&mut self) -> R<IExpr> {
+        let a = self.sum()?;
+        for (p, op) in [("==", BinOp::Eq), ("<", BinOp::Lt)] {
+            if self.is_p(p) {
+                self.pos += 1;
+                let b = self.sum()?;
+                return Ok(IExpr::bin(op, a, b));
+            }
+        }
+        Ok(a)
+    }
+    fn sum(&mut self) -> R<IExpr> {
+        let mut a = self.product()?;
+        loop {
+            let op = if self.is_p("+") {
+                BinOp::Add
+            } else if self.is_p("-") {
+                BinOp::Sub
+            } else {
+                return Ok(a);
+            };
+            self.pos += 1;
+            a = IExpr::bin(op, a, self.product()?);
+        }
+    }
+    fn product(&mut self) -> R<IExpr> {
+        let mut a = self.atom()?;
+        loop {
+            let op = if self.is_p("*") {
+                BinOp::Mul
+            } else if self.is_p("/") {
+                BinOp::Div
+            } else if self.is_p("%") {
+                BinOp::Rem
+            } else {
+                return Ok(a);
+            };
+            self.pos += 1;
+            a = IExpr::bin(op, a, self.atom()?);
+        }
+    }
+    fn atom(&mut self) -> R<IExpr> {
+        match self.next()? {
+            Tok::Int(v) => Ok(IExpr::Int(v)),
+            Tok::P("(") => {
+                let neg = self.is_p("-");
+                let e = if neg {
+                    self.pos += 1;
+                    IExpr::Int(-self.int()?)
+                } else {
+                    self.iexpr()?
+                };
+                self.punct(")")?;
+                Ok(e)
+            }
+            Tok::Ident(s) => match s.as_str() {
+                "block_idx" => Ok(IExpr::BlockIdx),
+                "block_num" => Ok(IExpr::BlockNum),
+                "min" | "max" | "ceil_div" => {
+                    let op = match s.as_str() {
+                        "min" => BinOp::Min,
+                        "max" => BinOp::Max,
+                        _ => BinOp::CeilDiv,
+                    };
+                    self.punct("(")?;
+                    let a = self.iexpr()?;
+                    self.punct(",")?;
+                    let b = self.iexpr()?;
+                    self.punct(")")?;
+                    Ok(IExpr::bin(op, a, b))
+                }
+                _ if s.starts_with('f') => Ok(IExpr::Field(self.id_of("f", &s)?)),
+                _ => Ok(IExpr::Var(self.id_of("v", &s)?)),
+            },
+            t => {
+                self.pos -= 1;
+                self.err(format!("expected an expression, found {t:?}"))
+            }
+        }
+    }
+}
+
+/// Parses a program from its text form. Checks syntax and that ids are dense and in order; run
+/// [`super::verify_program`] for the semantic rules.
+pub fn parse_program(text: &str) -> Result<Program, ParseError> {
+    let mut p = P {
+        toks: lex(text)?,
+        pos: 0,
+        depth: 0,
+    };
+    p.keyword("program")?;
+    let mut prog = Program::new(p.ident()?);
+    while p.peek().is_some() {
+        if p.is_word("dim") {
+            p.pos += 1;
+            prog.dims.push(p.ident()?);
+        } else if p.is_word("workspace") {
+            p.pos += 1;
+            prog.workspace = p.host()?;
+        } else if p.is_word("kernel") {
+            p.pos += 1;
+            let id: super::KernelId = p.id("k")?;
+            if id.index() != prog.kernels.len() {
+                return p.err(format!("kernel `{id}` out of order"));
+            }
+            let k = kernel(&mut p)?;
+            prog.kernels.push(k);
+        } else {
+            let s = p.ident()?;
+            p.punct("=")?;
+            if s.starts_with('g') {
+                let id: GmBuf = p.id_of("g", &s)?;
+                if id.index() != prog.gm.len() {
+                    return p.err(format!("`{s}` out of order"));
+                }
+                let d = gm_buf(&mut p)?;
+                prog.gm.push(d);
+            } else {
+                let id: Field = p.id_of("f", &s)?;
+                if id.index() != prog.fields.len() {
+                    return p.err(format!("`{s}` out of order"));
+                }
+                p.keyword("field")?;
+                let name = p.ident()?;
+                let expr = p.host()?;
+                prog.fields.push(FieldData { name, expr });
+            }
+        }
+    }
+    Ok(prog)
+}
+
+fn gm_buf(p: &mut P) -> R<GmBufData> {
+    let kind = p.ident()?;
+    let name = p.ident()?;
+    let dt = p.ident()?;
+    let dtype = DType::from_name(&dt).map_or_else(|| p.err(format!("unknown dtype `{dt}`")), Ok)?;
+    p.punct("[")?;
+    let mut shape = vec![];
+    while !p.is_p("]") {
+        if !shape.is_empty() {
+            p.punct(",")?;
+        }
+        shape.push(p.host()?);
+    }
+    p.punct("]")?;
+    let kind = match kind.as_str() {
+        "input" => GmKind::Input,
+        "output" => GmKind::Output,
+        "intermediate" | "workspace" => {
+            p.keyword("at")?;
+            let offset = p.host()?;
+            if kind == "intermediate" {
+                GmKind::Intermediate { offset }
+            } else {
+                GmKind::Workspace { offset }
+            }
+        }
+        _ => return p.err(format!("unknown GM buffer kind `{kind}`")),
+    };
+    Ok(GmBufData {
+        name,
+        kind,
+        dtype,
+        shape,
+    })
+}
+
+fn push_dense<K: EntityRef, V>(p: &P, map: &mut PrimaryMap<K, V>, id: K, v: V) -> R<()> {
+    if id.index() != map.len() {
+        return p.err(format!(
+            "id {} out of order (expected {})",
+            id.index(),
+            map.len()
+        ));
+    }
+    map.push(v);
+    Ok(())
+}
+
+fn kernel(p: &mut P) -> R<Kernel> {
+    let name = p.ident()?;
+    let core = match p.ident()?.as_str() {
+        "aiv" => CoreKind::Aiv,
+        "aic" => CoreKind::Aic,
+        "mix" => CoreKind::Mix,
+        c => return p.err(format!("unknown core kind `{c}`")),
+    };
+    p.keyword("block_dim")?;
+    let mut k = Kernel::new(name, core, p.host()?);
+    p.keyword("params")?;
+    p.punct("(")?;
+    while !p.is_p(")") {
+        if !k.params.is_empty() {
+            p.punct(",")?;
+        }
+        k.params.push(p.id("g")?);
+    }
+    p.punct(")")?;
+    p.punct("{")?;
+    let mut insts: BTreeMap<Inst, (InstData, Option<String>)> = BTreeMap::new();
+    // Declarations first.
+    while let Some(Tok::Ident(s)) = p.peek().cloned() {
+        if s == "for" || s == "aic" || s == "aiv" || s.starts_with('i') {
+            break;
+        }
+        p.pos += 1;
+        p.punct("=")?;
+        let what = p.ident()?;
+        match what.as_str() {
+            "buf" => {
+                let id: LocalBuf = p.id_of("buf", &s)?;
+                let mem = mem(p)?;
+                let count = p.ident()?;
+                let count = count
+                    .strip_prefix('x')
+                    .and_then(|c| c.parse().ok())
+                    .map_or_else(|| p.err(format!("expected `xN`, found `{count}`")), Ok)?;
+                let bytes = p.u32()?;
+                let name = p.string()?;
+                push_dense(
+                    p,
+                    &mut k.bufs,
+                    id,
+                    LocalBufData {
+                        name,
+                        mem,
+                        count,
+                        bytes,
+                    },
+                )?;
+            }
+            "queue" => {
+                let id: Queue = p.id_of("q", &s)?;
+                let pos_name = p.ident()?;
+                let pos = QuePos::ALL
+                    .into_iter()
+                    .find(|q| q.name() == pos_name)
+                    .map_or_else(|| p.err(format!("unknown position `{pos_name}`")), Ok)?;
+                p.keyword("depth")?;
+                let depth = p.u32()?;
+                let buf = p.id("buf")?;
+                push_dense(p, &mut k.queues, id, QueueData { pos, depth, buf })?;
+            }
+            "tensor" => {
+                let id: Tensor = p.id_of("t", &s)?;
+                let en = p.ident()?;
+                let elem = elem_from_name(&en)
+                    .map_or_else(|| p.err(format!("unknown element `{en}`")), Ok)?;
+                let elems = p.u32()?;
+                let home_name = p.ident()?;
+                let home = if home_name.starts_with('q') {
+                    Home::Queue(p.id_of("q", &home_name)?)
+                } else {
+                    let buf = p.id_of("buf", &home_name)?;
+                    p.punct("+")?;
+                    Home::Buf {
+                        buf,
+                        offset: p.u32()?,
+                    }
+                };
+                let name = p.string()?;
+                push_dense(
+                    p,
+                    &mut k.tensors,
+                    id,
+                    TensorData {
+                        name,
+                        elem,
+                        elems,
+                        home,
+                    },
+                )?;
+            }
+            "var" => {
+                let id: Var = p.id_of("v", &s)?;
+                let name = p.string()?;
+                push_dense(p, &mut k.vars, id, VarData { name })?;
+            }
+            "event" => {
+                let id: Event = p.id_of("ev", &s)?;
+                let from = pipe(p)?;
+                p.punct("->")?;
+                let to = pipe(p)?;
+                push_dense(p, &mut k.events, id, EventData { from, to })?;
+            }
+            _ => return p.err(format!("unknown declaration `{what}`")),
+        }
+    }
+    k.body = block(p, &mut insts)?;
+    p.punct("}")?;
+    for (n, (i, (d, note))) in insts.into_iter().enumerate() {
+        if i.index() != n {
+            return p.err(format!("instruction ids are not dense: `i{n}` is missing"));
+        }
+        k.insts.push(d);
+        if let Some(note) = note {
+            k.notes[i] = note;
+        }
+    }
+    Ok(k)
+}
+
+type Insts = BTreeMap<Inst, (InstData, Option<String>)>;
+
+fn block(p: &mut P, insts: &mut Insts) -> R<Vec<Stmt>> {
+    p.depth += 1;
+    if p.depth > MAX_DEPTH {
+        return p.err("blocks nested too deeply");
+    }
+    let mut out = vec![];
+    while !p.is_p("}") {
+        let s = p.ident()?;
+        if s == "for" {
+            let var = p.id("v")?;
+            p.keyword("in")?;
+            let start = p.iexpr()?;
+            p.punct("..")?;
+            let end = p.iexpr()?;
+            p.punct("{")?;
+            let body = block(p, insts)?;
+            p.punct("}")?;
+            out.push(Stmt::For {
+                var,
+                start,
+                end,
+                body,
+            });
+        } else if s == "aic" || s == "aiv" {
+            let side = if s == "aic" { Side::Aic } else { Side::Aiv };
+            p.punct("{")?;
+            let body = block(p, insts)?;
+            p.punct("}")?;
+            out.push(Stmt::Side { side, body });
+        } else {
+            let id: Inst = p.id_of("i", &s)?;
+            p.punct("=")?;
+            let d = inst(p)?;
+            let note = match p.peek() {
+                Some(Tok::Note(n)) => {
+                    let n = n.clone();
+                    p.pos += 1;
+                    Some(n)
+                }
+                _ => None,
+            };
+            if insts.insert(id, (d, note)).is_some() {
+                return p.err(format!("`{id}` defined twice"));
+            }
+            out.push(Stmt::Inst(id));
+        }
+    }
+    p.depth -= 1;
+    Ok(out)
+}
+
+fn mem(p: &mut P) -> R<MemSpace> {
+    let s = p.ident()?;
+    Ok(match s.as_str() {
+        "GM" => MemSpace::Gm,
+        "UB" => MemSpace::Ub,
+        "L1" => MemSpace::L1,
+        "L0A" => MemSpace::L0a,
+        "L0B" => MemSpace::L0b,
+        "L0C" => MemSpace::L0c,
+        _ => return p.err(format!("unknown memory `{s}`")),
+    })
+}
+
+fn pipe(p: &mut P) -> R<Pipe> {
+    let s = p.ident()?;
+    Pipe::from_name(&s).map_or_else(|| p.err(format!("unknown pipe `{s}`")), Ok)
+}
+
+/// The `key=value` arguments of one instruction.
+struct Args {
+    vals: Vec<(String, Val)>,
+}
+
+impl Args {
+    fn take(&mut self, p: &P, key: &str) -> R<Val> {
+        match self.vals.iter().position(|(k, _)| k == key) {
+            Some(i) => Ok(self.vals.remove(i).1),
+            None => p.err(format!("missing argument `{key}`")),
+        }
+    }
+    fn has(&self, key: &str) -> bool {
+        self.vals.iter().any(|(k, _)| k == key)
+    }
+    fn expr(&mut self, p: &P, key: &str) -> R<IExpr> {
+        match self.take(p, key)? {
+            Val::Expr(e) => Ok(e),
+            v => p.err(format!("`{key}`: expected an expression, found {v:?}")),
+        }
+    }
+    fn int<T: TryFrom<i64>>(&mut self, p: &P, key: &str) -> R<T> {
+        match self.expr(p, key)? {
+            IExpr::Int(v) => {
+                T::try_from(v).or_else(|_| p.err(format!("`{key}`: {v} out of range")))
+            }
+            e => p.err(format!("`{key}`: expected an integer, found {e:?}")),
+        }
+    }
+    fn word(&mut self, p: &P, key: &str) -> R<String> {
+        match self.take(p, key)? {
+            Val::Word(w) => Ok(w),
+            // A bare `vN`/`fN` word parses as an expression; give its name back.
+            Val::Expr(e) => Ok(super::write::ex(&e)),
+            v => p.err(format!("`{key}`: expected a name, found {v:?}")),
+        }
+    }
+    fn ent<E: EntityRef>(&mut self, p: &P, key: &str, prefix: &str) -> R<E> {
+        let w = self.word(p, key)?;
+        p.id_of(prefix, &w)
+    }
+    fn gm(&mut self, p: &P, key: &str) -> R<GmRef> {
+        match self.take(p, key)? {
+            Val::Gm(r) => Ok(r),
+            v => p.err(format!("`{key}`: expected `gN[offset]`, found {v:?}")),
+        }
+    }
+    fn bool(&mut self, p: &P, key: &str) -> R<bool> {
+        match self.word(p, key)?.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            w => p.err(format!("`{key}`: expected true or false, found `{w}`")),
+        }
+    }
+    fn pipe(&mut self, p: &P, key: &str) -> R<Pipe> {
+        let w = self.word(p, key)?;
+        Pipe::from_name(&w).map_or_else(|| p.err(format!("unknown pipe `{w}`")), Ok)
+    }
+    fn tensors(&mut self, p: &P, key: &str) -> R<Vec<Tensor>> {
+        match self.take(p, key)? {
+            Val::List(l) => l.iter().map(|s| p.id_of("t", s)).collect(),
+            v => p.err(format!("`{key}`: expected a list, found {v:?}")),
+        }
+    }
+}
+
+fn value(p: &mut P) -> R<Val> {
+    if p.is_p("[") {
+        p.pos += 1;
+        let mut l = vec![];
+        while !p.is_p("]") {
+            if !l.is_empty() {
+                p.punct(",")?;
+            }
+            l.push(p.ident()?);
+        }
+        p.punct("]")?;
+        return Ok(Val::List(l));
+    }
+    if let Some(Tok::Ident(s)) = p.peek().cloned() {
+        let is_gm = s.starts_with('g') && s[1..].chars().all(|c| c.is_ascii_digit()) && s.len() > 1;
+        let next_bracket = matches!(p.toks.get(p.pos + 1), Some((Tok::P("["), _)));
+        if is_gm && next_bracket {
+            p.pos += 2;
+            let buf = p.id_of("g", &s)?;
+            let offset = p.iexpr()?;
+            p.punct("]")?;
+            return Ok(Val::Gm(GmRef { buf, offset }));
+        }
+        let is_expr_atom = s == "block_idx"
+            || s == "block_num"
+            || s == "min"
+            || s == "max"
+            || s == "ceil_div"
+            || ((s.starts_with('v') || s.starts_with('f'))
+                && s.len() > 1
+                && s[1..].chars().all(|c| c.is_ascii_digit()));
+        if !is_expr_atom {
+            p.pos += 1;
+            return Ok(Val::Word(s));
+        }
+    }
+    Ok(Val::Expr(p.atom()?))
+}
+
+fn inst(p: &mut P) -> R<InstData> {
+    let mnemonic = p.ident()?;
+    // An instruction is one line: its arguments end where the line does.
+    let line = p.toks[p.pos - 1].1;
+    let mut a = Args { vals: vec![] };
+    while let Some(Tok::Ident(key)) = p.peek().cloned() {
+        if p.line() != line || !matches!(p.toks.get(p.pos + 1), Some((Tok::P("="), _))) {
+            break;
+        }
+        p.pos += 2;
+        let v = value(p)?;
+        a.vals.push((key, v));
+    }
+    let d = build(p, &mnemonic, &mut a)?;
+    if let Some((k, _)) = a.vals.first() {
+        return p.err(format!("`{mnemonic}` takes no argument `{k}`"));
+    }
+    Ok(d)
+}
+
+fn build(p: &P, m: &str, a: &mut Args) -> R<InstData> {
+    let qt = |a: &mut Args| -> R<(Queue, Tensor)> {
+        Ok((a.ent(p, "queue", "q")?, a.ent(p, "tensor", "t")?))
+    };
+    Ok(match m {
+        "alloc_tensor" => {
+            let (queue, tensor) = qt(a)?;
+            InstData::AllocTensor { queue, tensor }
+        }
+        "enque" => {
+            let (queue, tensor) = qt(a)?;
+            InstData::EnQue { queue, tensor }
+        }
+        "deque" => {
+            let (queue, tensor) = qt(a)?;
+            InstData::DeQue { queue, tensor }
+        }
+        "free_tensor" => {
+            let (queue, tensor) = qt(a)?;
+            InstData::FreeTensor { queue, tensor }
+        }
+        "copy_in" => InstData::CopyIn {
+            dst: a.ent(p, "dst", "t")?,
+            src: a.gm(p, "src")?,
+            rows: a.expr(p, "rows")?,
+            cols: a.int(p, "cols")?,
+            gm_pitch: a.expr(p, "gm_pitch")?,
+            ub_stride: a.int(p, "ub_stride")?,
+        },
+        "copy_out" => InstData::CopyOut {
+            dst: a.gm(p, "dst")?,
+            src: a.ent(p, "src", "t")?,
+            rows: a.expr(p, "rows")?,
+            cols: a.int(p, "cols")?,
+            gm_pitch: a.expr(p, "gm_pitch")?,
+            ub_stride: a.int(p, "ub_stride")?,
+        },
+        "copy_nd2nz" => InstData::CopyNd2Nz {
+            dst: a.ent(p, "dst", "t")?,
+            src: a.gm(p, "src")?,
+            rows: a.expr(p, "rows")?,
+            cols: a.expr(p, "cols")?,
+            gm_pitch: a.expr(p, "gm_pitch")?,
+            nz_rows: a.expr(p, "nz_rows")?,
+        },
+        "load_data_2d" => InstData::LoadData2d {
+            dst: a.ent(p, "dst", "t")?,
+            dst_offset: a.expr(p, "dst_offset")?,
+            src: a.ent(p, "src", "t")?,
+            src_offset: a.expr(p, "src_offset")?,
+            repeat: a.expr(p, "repeat")?,
+            src_stride: a.expr(p, "src_stride")?,
+            dst_gap: a.expr(p, "dst_gap")?,
+            transpose: a.bool(p, "transpose")?,
+        },
+        "mmad" => InstData::Mmad {
+            dst: a.ent(p, "dst", "t")?,
+            a: a.ent(p, "a", "t")?,
+            b: a.ent(p, "b", "t")?,
+            m: a.expr(p, "m")?,
+            n: a.expr(p, "n")?,
+            k: a.expr(p, "k")?,
+            init: a.expr(p, "init")?,
+        },
+        "fixpipe" => {
+            let dst = a.gm(p, "dst")?;
+            let src = a.ent(p, "src", "t")?;
+            let m = a.expr(p, "m")?;
+            let n = a.expr(p, "n")?;
+            let src_stride = a.expr(p, "src_stride")?;
+            let gm_pitch = a.expr(p, "gm_pitch")?;
+            let qn = a.word(p, "quant")?;
+            let quant =
+                quant_from_name(&qn).map_or_else(|| p.err(format!("unknown quant `{qn}`")), Ok)?;
+            InstData::Fixpipe {
+                dst,
+                src,
+                m,
+                n,
+                src_stride,
+                gm_pitch,
+                quant,
+                relu: a.bool(p, "relu")?,
+            }
+        }
+        "set_atomic" => {
+            let w = a.word(p, "add")?;
+            if w == "none" {
+                InstData::SetAtomic(None)
+            } else {
+                InstData::SetAtomic(Some(
+                    elem_from_name(&w)
+                        .map_or_else(|| p.err(format!("unknown element `{w}`")), Ok)?,
+                ))
+            }
+        }
+        "read_scalar" => InstData::ReadScalar {
+            dst: a.ent(p, "dst", "v")?,
+            src: a.gm(p, "src")?,
+        },
+        "set_flag" => InstData::SetFlag(a.ent(p, "event", "ev")?),
+        "wait_flag" => InstData::WaitFlag(a.ent(p, "event", "ev")?),
+        "pipe_barrier" => InstData::PipeBarrier(a.pipe(p, "pipe")?),
+        "cross_core_set_flag" => InstData::CrossCoreSetFlag {
+            mode: a.int(p, "mode")?,
+            pipe: a.pipe(p, "pipe")?,
+            flag: a.int(p, "flag")?,
+        },
+        "cross_core_wait_flag" => InstData::CrossCoreWaitFlag {
+            mode: a.int(p, "mode")?,
+            pipe: a.pipe(p, "pipe")?,
+            flag: a.int(p, "flag")?,
+        },
+        "sync_all" => InstData::SyncAll,
+        "vec" => {
+            let name = a.word(p, "op")?;
+            let seg = if a.has("segs") {
+                Some(SegView {
+                    segs: a.int(p, "segs")?,
+                    len: a.int(p, "len")?,
+                    stride: a.int(p, "stride")?,
+                })
+            } else {
+                None
+            };
+            let op: VecOp = vec_op_from_name(&name, seg)
+                .map_or_else(|| p.err(format!("unknown vector op `{name}`")), Ok)?;
+            let dsts = a.tensors(p, "dst")?;
+            let srcs = a.tensors(p, "src")?;
+            let scalar = if a.has("f32_bits") {
+                Some(Scalar::F32(a.int(p, "f32_bits")?))
+            } else if a.has("i32") {
+                Some(Scalar::I32(a.int(p, "i32")?))
+            } else {
+                None
+            };
+            InstData::Vector {
+                op,
+                dsts,
+                srcs,
+                scalar,
+                count: a.expr(p, "count")?,
+            }
+        }
+        _ => return p.err(format!("unknown instruction `{m}`")),
+    })
+}

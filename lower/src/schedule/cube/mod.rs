@@ -1,0 +1,268 @@
+//! The cube path: matmul on the AIC.
+//!
+//! - [`plan`]: the tiling planner (base tiles, L1 depth, cores, tile order) under the L1/L0 budgets;
+//! - [`traffic`]: the GM/HBM traffic model of a plan and its cube-bound check;
+//! - [`lower`]: a planned matmul as an AIC kernel in kernel IR v2 (queues for every hand-off);
+//! - this module: the link to the graph IR: which matmuls the cube takes (dtypes), the schedule hints
+//!   of a matmul op (`#[tile(m, n, k)]`, `#[block_dim(n)]`, `#[buffer_num(n)]`), and errors located at
+//!   the op.
+//!
+//! The lowering to kernel IR v2 (Nd2Nz DataCopy, LoadData, Mmad, Fixpipe; MIX kernels with a vector
+//! epilogue) builds on [`MatmulPlan`]; the hand-written Ascend C it must produce is kept as a test
+//! fixture (`tests/data/cube/`).
+
+pub mod lower;
+pub mod mix;
+pub mod plan;
+pub mod traffic;
+
+pub use plan::{plan_matmul, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest};
+pub use traffic::{traffic, Traffic};
+
+use crate::graph::types::DType;
+use crate::graph::{Hint, Kernel, Op, OpKind, SrcLoc, Sym};
+use crate::target::Target;
+
+/// A matmul the cube path cannot take, located at the op.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("`matmul` {what}{}: {problem}", at(loc))]
+pub struct CubeError {
+    /// The op as the graph IR text shows it (`v2 = matmul v0, v1`).
+    pub what: String,
+    /// Where it is in the DSL source.
+    pub loc: SrcLoc,
+    /// What is wrong, with the numbers (boxed: errors stay small on the happy path).
+    pub problem: Box<CubeProblem>,
+}
+
+/// What is wrong with a matmul for the cube path.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum CubeProblem {
+    /// The operands' dtypes are not a pair the cube multiplies.
+    #[error("the cube multiplies bf16 x bf16, f16 x f16 or f32 x f32 (f32 accumulation); found {a} x {b}")]
+    DTypes {
+        /// The left operand's dtype.
+        a: String,
+        /// The right operand's dtype.
+        b: String,
+    },
+    /// The operands' shapes disagree (only graph IR from elsewhere: the frontend refuses these).
+    #[error("shapes disagree: a is {a:?}, b is {b:?}; a's columns must equal b's rows")]
+    Shapes {
+        /// A's dims.
+        a: Vec<i64>,
+        /// B's dims.
+        b: Vec<i64>,
+    },
+    /// A hint the cube path does not take.
+    #[error("#[{hint}({key} = {value})] {reason}")]
+    Hint {
+        /// The hint's name.
+        hint: String,
+        /// Its key.
+        key: String,
+        /// Its value.
+        value: i64,
+        /// Why it cannot be honored.
+        reason: &'static str,
+    },
+    /// A matmul the planner accepts but the lowering cannot emit yet.
+    #[error("{0}")]
+    NotLowered(&'static str),
+    /// A dim the launch gives could not be evaluated.
+    #[error("dim {0} is unbound or out of range")]
+    Dim(String),
+    /// The planner's refusal.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+fn at(loc: &SrcLoc) -> String {
+    if loc.is_unknown() {
+        String::new()
+    } else {
+        format!(" at line {}, column {}", loc.line, loc.col)
+    }
+}
+
+/// The cube element type of a matmul with operand dtypes `a` and `b`, if the cube takes them.
+pub fn cube_dtype(a: DType, b: DType) -> Option<CubeDType> {
+    match (a, b) {
+        (DType::BF16, DType::BF16) => Some(CubeDType::Bf16),
+        (DType::F16, DType::F16) => Some(CubeDType::F16),
+        (DType::F32, DType::F32) => Some(CubeDType::F32),
+        _ => None,
+    }
+}
+
+/// The tile request written on an op: `#[tile(m, n, k)]` and `#[block_dim(n)]` are honored;
+/// `#[buffer_num(2)]` states what the cube path does anyway. Anything else is refused rather than
+/// ignored.
+pub fn tile_request(hints: &[Hint]) -> Result<TileRequest, CubeProblem> {
+    let mut req = TileRequest::default();
+    for h in hints {
+        for (key, value) in &h.args {
+            let bad = |reason| CubeProblem::Hint {
+                hint: h.name.clone(),
+                key: key.clone(),
+                value: *value,
+                reason,
+            };
+            let v = u64::try_from(*value).map_err(|_| bad("must be positive"))?;
+            match (h.name.as_str(), key.as_str()) {
+                ("tile", "m") => req.m = Some(v),
+                ("tile", "n") => req.n = Some(v),
+                ("tile", "k") => req.k = Some(v),
+                ("tile", _) => {
+                    return Err(bad("is for vector ops; a matmul takes tile m, n and k"))
+                }
+                ("block_dim", "n") => req.block_dim = Some(v),
+                ("buffer_num", "n") if v == 2 => {}
+                ("buffer_num", _) => return Err(bad(
+                    "cannot be honored: the cube path double buffers every stage (buffer_num = 2)",
+                )),
+                _ => return Err(bad("is not a hint the cube path knows")),
+            }
+        }
+    }
+    Ok(req)
+}
+
+/// Plans matmul op `op` of the specialized `kernel`, with `dims` giving the dynamic dims' values.
+pub fn plan_matmul_op(
+    kernel: &Kernel,
+    op: Op,
+    dims: &dyn Fn(Sym) -> Option<i64>,
+    target: &Target,
+) -> Result<MatmulPlan, CubeError> {
+    let located = |problem| CubeError {
+        what: crate::opt::describe_op(kernel, op),
+        loc: kernel.locs[op],
+        problem: Box::new(problem),
+    };
+    let data = &kernel.ops[op];
+    debug_assert!(matches!(data.kind, OpKind::MatMul));
+    let tensor = |i: usize| {
+        data.args
+            .get(i)
+            .and_then(|v| kernel.ty(*v).as_tensor())
+            .ok_or_else(|| located(CubeProblem::Dim(format!("of operand {i}"))))
+    };
+    let (a, b) = (tensor(0)?, tensor(1)?);
+    let dtype = cube_dtype(a.dtype, b.dtype).ok_or_else(|| {
+        located(CubeProblem::DTypes {
+            a: format!("{:?}", a.dtype).to_lowercase(),
+            b: format!("{:?}", b.dtype).to_lowercase(),
+        })
+    })?;
+    let eval = |d: &crate::graph::dim::Dim| {
+        d.eval(dims, &kernel.syms)
+            .map_err(|e| located(CubeProblem::Dim(e.to_string())))
+    };
+    let av: Vec<i64> = a.shape.iter().map(eval).collect::<Result<_, _>>()?;
+    let bv: Vec<i64> = b.shape.iter().map(eval).collect::<Result<_, _>>()?;
+    let (&[m, k], &[kb, n]) = (av.as_slice(), bv.as_slice()) else {
+        return Err(located(CubeProblem::Shapes { a: av, b: bv }));
+    };
+    if k != kb {
+        return Err(located(CubeProblem::Shapes { a: av, b: bv }));
+    }
+    let request = tile_request(&kernel.hints[op]).map_err(located)?;
+    let shape = MatmulShape {
+        m: m as u64,
+        n: n as u64,
+        k: k as u64,
+        dtype,
+    };
+    plan_matmul(shape, request, target).map_err(|e| located(e.into()))
+}
+
+/// Checks every matmul of `kernel` before any dynamic dim is known: dtypes, shapes, hints, and a plan
+/// with every dynamic dim at 1 (the budgets of a requested tile do not depend on the dims; static dims
+/// beyond the kernel's integer fields are refused). The first problem is returned.
+pub fn check_matmuls(kernel: &Kernel, target: &Target) -> Result<(), CubeError> {
+    for &op in &kernel.order {
+        if !matches!(kernel.ops[op].kind, OpKind::MatMul) {
+            continue;
+        }
+        // Dynamic dims take a representative value: the budgets do not depend on M.
+        let one = |_: Sym| Some(1);
+        plan_matmul_op(kernel, op, &one, target)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Rows a dynamic M is planned for: tile sizes are compile-time constants of the kernel, so they are
+/// chosen for a large M (prefill); the tile count and the block dim follow the real M at launch.
+pub const PLANNED_ROWS: u64 = 4096;
+
+/// The AIC program of a graph kernel that is one matmul of two parameters (the `gemm` example): the
+/// op is planned ([`plan_matmul_op`], dynamic M at [`PLANNED_ROWS`]) and lowered
+/// ([`lower::lower_matmul`]). N and K must be static.
+pub fn lower_matmul_kernel(
+    kernel: &Kernel,
+    op: Op,
+    target: &Target,
+) -> Result<crate::kir::v2::Program, CubeError> {
+    let located = |problem| CubeError {
+        what: crate::opt::describe_op(kernel, op),
+        loc: kernel.locs[op],
+        problem: Box::new(problem),
+    };
+    let data = &kernel.ops[op];
+    let a = kernel
+        .ty(data.args[0])
+        .as_tensor()
+        .expect("checked by plan_matmul_op");
+    let m_dim = &a.shape[0];
+    let (m_host, rows) = match (m_dim.as_const(), m_dim.as_sym()) {
+        (Some(c), _) => (crate::kir::Expr::Int(c), None),
+        (None, Some(s)) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
+        _ => {
+            return Err(located(CubeProblem::Dim(
+                "M must be a literal or one dynamic dim".into(),
+            )))
+        }
+    };
+    let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
+    let plan = plan_matmul_op(kernel, op, &dims, target)?;
+    if plan.shape.dtype == CubeDType::F32 {
+        // L0B wants B's K x N fractals transposed (ZN); LoadData2D transposes 16-bit fractals only.
+        return Err(located(CubeProblem::NotLowered(
+            "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
+        )));
+    }
+    let name = |v| {
+        kernel
+            .params
+            .iter()
+            .find(|p| p.value == v)
+            .map(|p| p.name.as_str())
+            .or_else(|| {
+                kernel
+                    .outputs
+                    .iter()
+                    .find(|o| o.value == v)
+                    .map(|o| o.name.as_str())
+            })
+    };
+    let (Some(an), Some(bn), Some(cn)) = (
+        name(data.args[0]),
+        name(data.args[1]),
+        name(data.results[0]),
+    ) else {
+        return Err(located(CubeProblem::Dim(
+            "the operands must be parameters and the result an output".into(),
+        )));
+    };
+    let names = lower::MatmulNames {
+        program: &kernel.name,
+        a: an,
+        b: bn,
+        c: cn,
+    };
+    Ok(lower::lower_matmul(&names, &plan, m_host, target))
+}

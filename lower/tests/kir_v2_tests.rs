@@ -1,0 +1,332 @@
+//! Kernel IR v2: text round trip, structural verifier and hazard verifier on hand-written kernels
+//! (a double-buffered vector kernel, an AIC matmul accumulating over K, a MIX matmul + ReLU).
+
+use moge_lower::kir::v2::{self, Hazard, InstData, Program};
+use moge_lower::target::Target;
+
+const VECTOR: &str = include_str!("kir_v2/vector.kir");
+const MATMUL: &str = include_str!("kir_v2/matmul.kir");
+const MIX: &str = include_str!("kir_v2/mix.kir");
+
+fn parse(text: &str) -> Program {
+    v2::parse_program(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn text_form_round_trips_byte_for_byte() {
+    for text in [VECTOR, MATMUL, MIX] {
+        let p = parse(text);
+        assert_eq!(v2::program_to_string(&p), text);
+        assert_eq!(parse(&v2::program_to_string(&p)), p);
+    }
+}
+
+#[test]
+fn fixtures_verify_and_are_hazard_free() {
+    for text in [VECTOR, MATMUL, MIX] {
+        let p = parse(text);
+        v2::verify_program(&p, &Target::default()).unwrap_or_else(|e| panic!("{e}"));
+        for k in p.kernels.values() {
+            v2::check_hazards(k).unwrap_or_else(|e| panic!("{}\n{e}", k.name));
+        }
+    }
+}
+
+/// Deleting any one synchronization instruction makes the hazard verifier object; a race names both
+/// instructions and the memory.
+#[test]
+fn deleting_any_sync_instruction_is_reported() {
+    for text in [VECTOR, MATMUL, MIX] {
+        let p = parse(text);
+        for k in p.kernels.values() {
+            for (i, d) in &k.insts {
+                if !d.is_sync() {
+                    continue;
+                }
+                let mut broken = k.clone();
+                assert!(broken.detach(i));
+                let errs = v2::check_hazards(&broken)
+                    .expect_err(&format!("{}: deleting {i} went unnoticed", k.name))
+                    .0;
+                let text = errs
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                assert!(text.contains(&k.name), "{text}");
+                match d {
+                    // A missing barrier or wait leaves two accesses unordered (a wait whose ordering a
+                    // queue hand-off already gives leaves its set without a partner).
+                    InstData::PipeBarrier(_)
+                    | InstData::WaitFlag(_)
+                    | InstData::CrossCoreWaitFlag { .. } => {
+                        assert!(
+                            errs.iter().any(|h| matches!(h, Hazard::Race { .. }))
+                                || text.contains("is never waited for"),
+                            "{i}: {text}"
+                        );
+                    }
+                    // A missing set leaves its wait without a partner.
+                    _ => assert!(
+                        text.contains(&i.to_string())
+                            || text.contains("waits forever")
+                            || text.contains("no earlier set_flag"),
+                        "{i}: {text}"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_missing_vector_barrier_names_both_instructions_and_the_tensor() {
+    let p = parse(VECTOR);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    let barrier = k
+        .insts
+        .iter()
+        .find(|(_, d)| matches!(d, InstData::PipeBarrier(v2::Pipe::V)))
+        .map(|(i, _)| i)
+        .unwrap();
+    k.detach(barrier);
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(
+        errs.contains(
+            "read after write on t3 \"e\" in buf3 (UB): i14 (V) is not ordered after i12 (V)"
+        ),
+        "{errs}"
+    );
+}
+
+#[test]
+fn a_missing_cross_core_wait_is_a_gm_race() {
+    let p = parse(MIX);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    let wait = k
+        .insts
+        .iter()
+        .find(|(_, d)| matches!(d, InstData::CrossCoreWaitFlag { .. }))
+        .map(|(i, _)| i)
+        .unwrap();
+    k.detach(wait);
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(
+        errs.contains("read after write on GM g3[0]: i29 (MTE2) is not ordered after i24 (FIX)"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn single_buffered_reuse_without_free_is_reported() {
+    // Swapping FreeTensor after the next AllocTensor: the slot is still in use.
+    let p = parse(MATMUL);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    let free = k
+        .insts
+        .iter()
+        .find(|(_, d)| matches!(d, InstData::FreeTensor { .. }))
+        .map(|(i, _)| i)
+        .unwrap();
+    k.detach(free);
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(errs.contains("still in use"), "{errs}");
+}
+
+fn verify_err(text: &str) -> String {
+    let p = parse(text);
+    v2::verify_program(&p, &Target::default())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn verifier_rejects_wrong_memories_scopes_sides_and_budgets() {
+    // A vector instruction reading an L1 tensor.
+    let bad = MIX.replace("src=[t5] count=256", "src=[t0] count=256");
+    assert!(
+        verify_err(&bad).contains("kernel mm_relu_0, i33: operand t0 is in L1"),
+        "{}",
+        verify_err(&bad)
+    );
+    // A cube instruction on the AIV side: move the mmad's region marker.
+    let bad = MIX.replace(
+        "  aiv {\n    i27",
+        "  aiv {\n    i19 = mmad dst=t4 a=t2 b=t3 m=16 n=16 k=16 init=1\n    i27",
+    );
+    let bad = bad.replacen(
+        "    i19 = mmad dst=t4 a=t2 b=t3 m=16 n=16 k=16 init=1\n",
+        "",
+        1,
+    );
+    assert!(
+        verify_err(&bad).contains("i19: a cube instruction on the AIV side"),
+        "{}",
+        verify_err(&bad)
+    );
+    // A loop counter used outside its loop.
+    let bad = MATMUL.replace("i24 = fixpipe dst=g2[0]", "i24 = fixpipe dst=g2[v0]");
+    assert!(
+        verify_err(&bad).contains("i24: v0 is not in scope"),
+        "{}",
+        verify_err(&bad)
+    );
+    // L0A over 64 KiB.
+    let bad = MATMUL.replace("buf2 = buf L0A x2 512", "buf2 = buf L0A x2 40960");
+    assert!(
+        verify_err(&bad).contains("L0a needs 81920 bytes, 16384 more than the 65536"),
+        "{}",
+        verify_err(&bad)
+    );
+    // Core-side regions only in MIX kernels.
+    let bad = MATMUL.replace(
+        "  i0 = alloc_tensor queue=q4 tensor=t4\n",
+        "  aic {\n  i0 = alloc_tensor queue=q4 tensor=t4\n  }\n",
+    );
+    assert!(
+        verify_err(&bad).contains("outside a MIX kernel"),
+        "{}",
+        verify_err(&bad)
+    );
+}
+
+#[test]
+fn parse_errors_are_located() {
+    let e = v2::parse_program("program p\ng0 = input x f99 [`4`]\n").unwrap_err();
+    assert_eq!(e.to_string(), "line 2: unknown dtype `f99`");
+    let bad = MATMUL.replace("init=(v0 == 0)", "init=(v0 == )");
+    let e = v2::parse_program(&bad).unwrap_err();
+    assert!(e.to_string().starts_with("line 44:"), "{e}");
+    let bad = MATMUL.replace("i25 = free_tensor", "i26 = free_tensor");
+    let e = v2::parse_program(&bad).unwrap_err();
+    assert!(e.to_string().contains("`i25` is missing"), "{e}");
+    // Hostile nesting is an error, not a stack overflow.
+    let deep = format!("program p\nf0 = field x `1`\nkernel k0 a aiv block_dim `1` params() {{\n  v0 = var \"x\"\n  for v0 in 0 .. {}1{} {{\n  }}\n}}\n", "(".repeat(1000), ")".repeat(1000));
+    assert!(v2::parse_program(&deep)
+        .unwrap_err()
+        .to_string()
+        .contains("nested too deeply"));
+}
+
+/// Removes every in-core flag and barrier (cross-core flags are the lowering's, not the pass's).
+fn strip_sync(k: &mut v2::Kernel) {
+    let sync: Vec<_> = k
+        .insts
+        .iter()
+        .filter(|(_, d)| {
+            matches!(
+                d,
+                InstData::SetFlag(_) | InstData::WaitFlag(_) | InstData::PipeBarrier(_)
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for i in sync {
+        k.detach(i);
+    }
+}
+
+#[test]
+fn the_sync_pass_derives_barriers_and_flags_the_verifier_accepts() {
+    let p = parse(VECTOR);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    strip_sync(&mut k);
+    assert!(
+        v2::check_hazards(&k).is_err(),
+        "the stripped kernel must race"
+    );
+    let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+    // exp -> mul (RAW on t3) and mul -> add (RAW on t3): two barriers; the resident load is ordered by
+    // the first queue hand-off of MTE2, so it needs no flag of its own.
+    assert_eq!(
+        stats,
+        v2::SyncStats {
+            barriers: 2,
+            flag_pairs: 0
+        }
+    );
+    v2::check_hazards(&k).unwrap();
+}
+
+#[test]
+fn the_sync_pass_places_loop_carried_flags_for_scratch_reuse() {
+    // A kernel whose MTE2 copy writes a plain buffer (no queue) that V reads: the copy of the next
+    // iteration must wait for the vector read of this one (V -> MTE2, loop-carried) and the read for
+    // the copy (MTE2 -> V).
+    let text = "program p
+g0 = input x f32 [`T`]
+g1 = output y f32 [`T`]
+workspace `0`
+f0 = field tiles `T / 64`
+kernel k0 p_0 aiv block_dim `1` params(g0, g1) {
+  buf0 = buf UB x1 256 \"x\"
+  buf1 = buf UB x2 256 \"y\"
+  q0 = queue VECOUT depth 2 buf1
+  t0 = tensor f32 64 buf0 + 0 \"x\"
+  t1 = tensor f32 64 q0 \"y\"
+  v0 = var \"tile\"
+  for v0 in 0 .. f0 {
+    i0 = copy_in dst=t0 src=g0[v0 * 64] rows=1 cols=64 gm_pitch=64 ub_stride=64
+    i1 = alloc_tensor queue=q0 tensor=t1
+    i2 = vec op=Unary.Exp dst=[t1] src=[t0] count=64
+    i3 = enque queue=q0 tensor=t1
+    i4 = deque queue=q0 tensor=t1
+    i5 = copy_out dst=g1[v0 * 64] src=t1 rows=1 cols=64 gm_pitch=64 ub_stride=64
+    i6 = free_tensor queue=q0 tensor=t1
+  }
+}
+";
+    let p = parse(text);
+    let mut k = p.kernels.values().next().unwrap().clone();
+    let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stats,
+        v2::SyncStats {
+            barriers: 0,
+            flag_pairs: 2
+        }
+    );
+    let mut prog = p.clone();
+    *prog.kernels.values_mut().next().unwrap() = k.clone();
+    let printed = v2::program_to_string(&prog);
+    // MTE2 -> V inside the iteration; V -> MTE2 carried: set once before the loop, waited once after.
+    assert!(
+        printed.contains("ev0 = event MTE2 -> V\n  ev1 = event V -> MTE2\n"),
+        "{printed}"
+    );
+    assert!(printed.contains("  i11 = set_flag event=ev1\n  for v0 in 0 .. f0 {\n    i9 = wait_flag event=ev1\n    i0 = copy_in"), "{printed}");
+    assert!(printed.contains("i0 = copy_in dst=t0 src=g0[v0 * 64] rows=1 cols=64 gm_pitch=64 ub_stride=64\n    i8 = set_flag event=ev0\n    i1 = alloc_tensor queue=q0 tensor=t1\n    i7 = wait_flag event=ev0\n    i2 = vec"), "{printed}");
+    assert!(
+        printed.contains(
+            "    i2 = vec op=Unary.Exp dst=[t1] src=[t0] count=64\n    i10 = set_flag event=ev1\n"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.ends_with("  }\n  i12 = wait_flag event=ev1\n}\n"),
+        "{printed}"
+    );
+    // The result parses back and verifies; deleting any inserted instruction is a race again.
+    let reparsed = parse(&printed);
+    v2::verify_program(&reparsed, &Target::default()).unwrap();
+    for (i, d) in &k.insts {
+        if d.is_sync() {
+            let mut broken = k.clone();
+            broken.detach(i);
+            assert!(
+                v2::check_hazards(&broken).is_err(),
+                "deleting {i} went unnoticed"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_sync_pass_keeps_cube_kernels_queue_ordered() {
+    for text in [MATMUL, MIX] {
+        let p = parse(text);
+        let mut k = p.kernels.values().next().unwrap().clone();
+        let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats, v2::SyncStats::default(), "{}", k.name);
+    }
+}
