@@ -5,8 +5,8 @@
 //! One `extern "C" __global__ __aicore__` function per kernel, with the tiling struct and two integer
 //! helpers ahead of it. Cube instructions use the basic API with their parameter structs filled field
 //! by field (`Nd2NzParams`, `LoadData2DParams`, `MmadParams`, `FixpipeParamsV220`), as declared by the
-//! CANN 8.5 headers. Vector instructions: the whole-tile forms (unary, binary, scalar, duplicate, cast);
-//! segment instructions are still printed by the v1 writer ([`crate::writer`]).
+//! CANN 8.5 headers. Vector instructions print as the v1 writer prints them (the same API calls and
+//! segment helpers of [`crate::helpers`]), with the element counts the IR states.
 
 use std::fmt::Write;
 
@@ -15,9 +15,10 @@ use moge_lower::kir::v2::{
     BinOp, CoreKind, Elem, GmKind, GmRef, Home, IExpr, InstData, Kernel, MemSpace, Pipe, Program,
     Quant, Scalar, Side, Stmt, VecOp,
 };
-use moge_lower::kir::{Round, VecBinary, VecScalar, VecUnary};
+use moge_lower::kir::{CmpMode, Round, SegReduceOp, SegView, VecBinary, VecScalar, VecUnary};
 
-use crate::writer::Error;
+use crate::helpers;
+use crate::writer::{op_enum, scalar_expr, Error};
 
 type R = Result<(), Error>;
 
@@ -101,6 +102,45 @@ impl Printer<'_> {
         }
     }
 
+    /// `DataCopyExtParams` for `rows` rows of `cols` elements between GM rows `gm_pitch` apart and UB
+    /// rows `ub_stride` apart (`gm_to_ub` picks which side the gaps are on).
+    fn copy_params(
+        &self,
+        elem: Elem,
+        rows: &IExpr,
+        cols: u32,
+        gm_pitch: &IExpr,
+        ub_stride: u32,
+        gm_to_ub: bool,
+    ) -> Result<String, Error> {
+        let size = elem.bits() / 8;
+        let r = self.ex(rows);
+        if ub_stride == cols && gm_pitch.as_int() == Some(cols as i64) {
+            // Dense on both sides: one contiguous block (rows of any byte length).
+            return Ok(format!(
+                "AscendC::DataCopyExtParams(1, static_cast<uint32_t>({r} * {}), 0, 0, 0)",
+                cols * size
+            ));
+        }
+        let row = cols * size;
+        if (ub_stride * size) % 32 != 0 {
+            return Err(unsupported(
+                self.k,
+                format!("a copy of {cols}-element rows into UB rows {ub_stride} elements apart (not 32-byte aligned)"),
+            ));
+        }
+        let ub_gap = (ub_stride * size - row.div_ceil(32) * 32) / 32;
+        let gm_gap = format!(
+            "static_cast<uint32_t>(({} - {cols}) * {size})",
+            self.ex(gm_pitch)
+        );
+        Ok(if gm_to_ub {
+            format!("AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {gm_gap}, {ub_gap}, 0)")
+        } else {
+            format!("AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {ub_gap}, {gm_gap}, 0)")
+        })
+    }
+
     fn gm(&self, r: &GmRef) -> String {
         format!("{}[{}]", r.buf, self.ex(&r.offset))
     }
@@ -133,6 +173,24 @@ impl Printer<'_> {
         self.line(0, "};")?;
         self.line(0, "")?;
         self.out.push_str(HELPERS);
+        if k.core != CoreKind::Aic {
+            // The vector helpers (segment reductions, broadcasts, gathers); unused templates cost nothing.
+            for text in [
+                helpers::ALIGN_UP,
+                helpers::CHUNK,
+                helpers::REDUCE,
+                helpers::REDUCE_LONG,
+                helpers::SEG_EXPAND,
+                helpers::VEC_EXPAND,
+                helpers::GATHER,
+                helpers::BINARY,
+                helpers::SEG_APPLY,
+                helpers::VEC_APPLY,
+            ] {
+                self.out.push('\n');
+                self.out.push_str(text);
+            }
+        }
         self.line(0, "")?;
         // Inputs and outputs are parameters; intermediates and scratch live in the workspace.
         let mut params: Vec<String> = k
@@ -332,16 +390,12 @@ impl Printer<'_> {
                 gm_pitch,
                 ub_stride,
             } => {
-                let size = self.elem_of(*dst).bits() / 8;
-                let row = cols * size;
-                let ub_gap = (ub_stride * size).saturating_sub(row.div_ceil(32) * 32) / 32;
-                let (gm, r, pitch) = (self.gm(src), self.ex(rows), self.ex(gm_pitch));
-                let ty = elem_ty(self.elem_of(*dst));
+                let e = self.elem_of(*dst);
+                let params = self.copy_params(e, rows, *cols, gm_pitch, *ub_stride, true)?;
+                let (gm, ty) = (self.gm(src), elem_ty(e));
                 self.line(
                     d,
-                    format!(
-                        "AscendC::DataCopyPad({dst}, {gm}, AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, static_cast<uint32_t>(({pitch} - {cols}) * {size}), {ub_gap}, 0), AscendC::DataCopyPadExtParams<{ty}>());"
-                    ),
+                    format!("AscendC::DataCopyPad({dst}, {gm}, {params}, AscendC::DataCopyPadExtParams<{ty}>());"),
                 )
             }
             InstData::CopyOut {
@@ -352,16 +406,10 @@ impl Printer<'_> {
                 gm_pitch,
                 ub_stride,
             } => {
-                let size = self.elem_of(*src).bits() / 8;
-                let row = cols * size;
-                let ub_gap = (ub_stride * size).saturating_sub(row.div_ceil(32) * 32) / 32;
-                let (gm, r, pitch) = (self.gm(dst), self.ex(rows), self.ex(gm_pitch));
-                self.line(
-                    d,
-                    format!(
-                        "AscendC::DataCopyPad({gm}, {src}, AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {ub_gap}, static_cast<uint32_t>(({pitch} - {cols}) * {size}), 0));"
-                    ),
-                )
+                let params =
+                    self.copy_params(self.elem_of(*src), rows, *cols, gm_pitch, *ub_stride, false)?;
+                let gm = self.gm(dst);
+                self.line(d, format!("AscendC::DataCopyPad({gm}, {src}, {params});"))
             }
             InstData::CopyNd2Nz {
                 dst,
@@ -555,23 +603,16 @@ impl Printer<'_> {
             } => {
                 let n = format!("static_cast<int32_t>({})", self.ex(count));
                 let dst = dsts[0];
-                let ty = elem_ty(self.elem_of(dst));
                 let sc = |s: &Option<Scalar>| -> Result<String, Error> {
-                    match s {
-                        Some(Scalar::F32(bits)) => {
-                            let v = f32::from_bits(*bits);
-                            if !v.is_finite() {
-                                return Err(unsupported(
-                                    k,
-                                    format!("{i}: a non-finite scalar has no v2 printer yet"),
-                                ));
-                            }
-                            Ok(format!("static_cast<{ty}>({v:?}f)"))
-                        }
-                        Some(Scalar::I32(v)) => Ok(format!("static_cast<{ty}>({v})")),
-                        None => Err(unsupported(k, format!("{i}: the op needs a scalar"))),
-                    }
+                    s.map(scalar_expr)
+                        .ok_or_else(|| unsupported(k, format!("{i}: the op needs a scalar")))
                 };
+                let seg_call =
+                    |callee: String, tensors: &[moge_lower::kir::v2::Tensor], seg: &SegView| {
+                        let mut args: Vec<String> = tensors.iter().map(|t| t.to_string()).collect();
+                        args.extend([n.clone(), seg.len.to_string(), seg.stride.to_string()]);
+                        format!("{callee}({});", args.join(", "))
+                    };
                 let call = match op {
                     VecOp::Unary(u) => {
                         let name = match u {
@@ -614,12 +655,73 @@ impl Printer<'_> {
                         };
                         format!("AscendC::Cast({dst}, {}, AscendC::RoundMode::{mode}, {n});", srcs[0])
                     }
-                    other => {
-                        return Err(unsupported(
-                            k,
-                            format!("{i}: `{other:?}` is printed by the v1 writer, not yet by the v2 printer"),
-                        ))
+                    VecOp::Compare(mode) => {
+                        let m = match mode {
+                            CmpMode::Lt => "LT",
+                            CmpMode::Gt => "GT",
+                            CmpMode::Eq => "EQ",
+                            CmpMode::Le => "LE",
+                            CmpMode::Ge => "GE",
+                            CmpMode::Ne => "NE",
+                        };
+                        format!("AscendC::Compare({dst}, {}, {}, AscendC::CMPMODE::{m}, {n});", srcs[0], srcs[1])
                     }
+                    // The mask bits, 16 at a time (Not works on 16-bit integers).
+                    VecOp::Not => format!(
+                        "AscendC::Not({dst}.ReinterpretCast<uint16_t>(), {}.ReinterpretCast<uint16_t>(), {n} / 16);",
+                        srcs[0]
+                    ),
+                    VecOp::Select => {
+                        // Select works on floats; integers are selected by their bits.
+                        let view = |t: moge_lower::kir::v2::Tensor| {
+                            if k.tensors[t].elem == Elem::I32 {
+                                format!("{t}.ReinterpretCast<float>()")
+                            } else {
+                                t.to_string()
+                            }
+                        };
+                        match (srcs.get(2), scalar) {
+                            (Some(b), _) => format!(
+                                "AscendC::Select({}, {}, {}, {}, AscendC::SELMODE::VSEL_TENSOR_TENSOR_MODE, {n});",
+                                view(dst), srcs[0], view(srcs[1]), view(*b)
+                            ),
+                            (None, s) => format!(
+                                "AscendC::Select({}, {}, {}, {}, AscendC::SELMODE::VSEL_TENSOR_SCALAR_MODE, {n});",
+                                view(dst), srcs[0], view(srcs[1]), sc(s)?
+                            ),
+                        }
+                    }
+                    VecOp::SegReduce(r, seg) => {
+                        let r = match r {
+                            SegReduceOp::Sum => "SUM",
+                            SegReduceOp::Max => "MAX",
+                            SegReduceOp::Min => "MIN",
+                        };
+                        match dsts.get(1) {
+                            Some(fold) => seg_call(format!("MogeSegReduceLong<MogeReduce::{r}>"), &[dst, srcs[0], *fold], seg),
+                            None => seg_call(format!("MogeSegReduceShort<MogeReduce::{r}>"), &[dst, srcs[0]], seg),
+                        }
+                    }
+                    VecOp::SegExpand(seg) => seg_call("MogeSegExpand".into(), &[dst, srcs[0], dsts[1]], seg),
+                    VecOp::VecExpand(seg) => seg_call("MogeVecExpand".into(), &[dst, srcs[0]], seg),
+                    VecOp::SegBinary(b, seg) => seg_call(
+                        format!("MogeSegApply<MogeOp::{}>", op_enum(*b)),
+                        &[dst, srcs[0], srcs[1], dsts[1]],
+                        seg,
+                    ),
+                    VecOp::VecBinary(b, seg) => seg_call(
+                        format!("MogeVecApply<MogeOp::{}>", op_enum(*b)),
+                        &[dst, srcs[0], srcs[1]],
+                        seg,
+                    ),
+                    VecOp::Iota => {
+                        let zero = if k.tensors[dst].elem == Elem::I32 { "static_cast<int32_t>(0)" } else { "0.0f" };
+                        format!("AscendC::CreateVecIndex({dst}, {zero}, {n});")
+                    }
+                    VecOp::Gather { table_len } => format!(
+                        "MogeGather({dst}, {}, {}, {}, {table_len}, {n});",
+                        srcs[0], srcs[1], dsts[1]
+                    ),
                 };
                 self.line(d, call)
             }

@@ -68,8 +68,12 @@ pub enum VecOp {
     VecBinary(VecBinary, SegView),
     /// `dst[j] = j` (`CreateVecIndex`).
     Iota,
-    /// Table lookup: `srcs = [table, index]`, `dsts = [dst, offsets]`.
-    Gather,
+    /// Table lookup of a table of `table_len` entries (indices clamped to it): `srcs = [table, index]`,
+    /// `dsts = [dst, offsets]`.
+    Gather {
+        /// Entries of the table.
+        table_len: u32,
+    },
 }
 
 /// One instruction.
@@ -250,7 +254,8 @@ pub enum InstData {
         srcs: Vec<Tensor>,
         /// The scalar operand, when the op has one.
         scalar: Option<Scalar>,
-        /// Elements processed (for segment ops: rows of segments).
+        /// Elements processed: for segment ops the number of segments; for compares, selects and
+        /// `Not` the element count rounded up to whole 256-byte repeats.
         count: IExpr,
     },
 }

@@ -256,7 +256,12 @@ fn build(p: &P, m: &str, a: &mut Args) -> R<InstData> {
             } else {
                 None
             };
-            let op: VecOp = vec_op_from_name(&name, seg)
+            let table_len = if a.has("table_len") {
+                Some(a.int(p, "table_len")?)
+            } else {
+                None
+            };
+            let op: VecOp = vec_op_from_name(&name, seg, table_len)
                 .map_or_else(|| p.err(format!("unknown vector op `{name}`")), Ok)?;
             let dsts = a.tensors(p, "dst")?;
             let srcs = a.tensors(p, "src")?;
