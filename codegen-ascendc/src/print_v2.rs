@@ -123,7 +123,7 @@ impl Printer<'_> {
             ));
         }
         let row = cols * size;
-        if (ub_stride * size) % 32 != 0 {
+        if !(ub_stride * size).is_multiple_of(32) {
             return Err(unsupported(
                 self.k,
                 format!("a copy of {cols}-element rows into UB rows {ub_stride} elements apart (not 32-byte aligned)"),

@@ -60,19 +60,7 @@ fn a_mix_kernel_prints_core_sides_and_cross_core_flags() {
 #[test]
 fn a_vector_kernel_prints_queues_flags_and_barriers_from_the_ir() {
     const VECTOR: &str = include_str!("../../lower/tests/kir_v2/vector.kir");
-    // Segment instructions are still the v1 writer's: a clear error, never a wrong program.
-    let p = parse_program(VECTOR).unwrap();
-    let e = print_program(&p).unwrap_err().to_string();
-    assert!(e.contains("i14: `VecBinary(Mul"), "{e}");
-    assert!(
-        e.contains("is printed by the v1 writer, not yet by the v2 printer"),
-        "{e}"
-    );
-    let whole_tile = VECTOR.replace(
-        "op=VecBinary.Mul dst=[t3] src=[t3, t4] segs=1 len=64 stride=64 count=8",
-        "op=Binary.Mul dst=[t3] src=[t3, t3] count=512",
-    );
-    let out = print(&whole_tile);
+    let out = print(VECTOR);
     let src = &out[0].1;
     for expected in [
         "const AscendC::TEventID ev0 = pipe.AllocEventID<AscendC::HardEvent::MTE2_V>();",
@@ -83,6 +71,8 @@ fn a_vector_kernel_prints_queues_flags_and_barriers_from_the_ir() {
         "AscendC::PipeBarrier<PIPE_V>();",
         "AscendC::Exp(t3, t0, static_cast<int32_t>(512LL));",
         "AscendC::Add(t2, t3, t1, static_cast<int32_t>(512LL));",
+        "MogeVecApply<MogeOp::MUL>(t3, t3, t4, static_cast<int32_t>(8LL), 64, 64);",
+        "AscendC::DataCopyExtParams(1, static_cast<uint32_t>(8LL * 256), 0, 0, 0)",
         "pipe.ReleaseEventID<AscendC::HardEvent::MTE2_V>(ev0);",
     ] {
         assert!(src.contains(expected), "missing `{expected}` in\n{src}");
