@@ -192,6 +192,24 @@ impl Printer<'_> {
             }
         }
         self.line(0, "")?;
+        // The printer names entities by their ids (`g0`, `t3`, `q0`, `buf1`, `ev0`, `v0`) next to a few
+        // fixed locals; a tensor name of that form would collide with them, so it is refused plainly.
+        for g in &k.params {
+            let name = &p.gm[*g].name;
+            let id_like = ["g", "t", "q", "buf", "ev", "v", "f"].iter().any(|pre| {
+                name.strip_prefix(pre)
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            });
+            if id_like
+                || ["pipe", "tilingData", "p"].contains(&name.as_str())
+                || name.starts_with("Moge")
+            {
+                return Err(unsupported(
+                    k,
+                    format!("the tensor name `{name}` collides with a name the kernel IR v2 printer uses"),
+                ));
+            }
+        }
         // Inputs and outputs are parameters; intermediates and scratch live in the workspace.
         let mut params: Vec<String> = k
             .params

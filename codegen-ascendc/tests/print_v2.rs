@@ -79,3 +79,15 @@ fn a_vector_kernel_prints_queues_flags_and_barriers_from_the_ir() {
     }
     insta::assert_snapshot!("v2_vector", src);
 }
+
+#[test]
+fn a_tensor_name_that_collides_with_the_printers_names_is_refused() {
+    let text = include_str!("../../lower/tests/kir_v2/matmul.kir")
+        .replace("g0 = input a ", "g0 = input t0 ");
+    let p = parse_program(&text).unwrap();
+    let e = print_program(&p).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "kernel `mm16_0`: the tensor name `t0` collides with a name the kernel IR v2 printer uses"
+    );
+}
