@@ -91,9 +91,9 @@ impl Printer<'_> {
             IExpr::Bin(op, a, b) => {
                 let (a, b) = (self.ex(a), self.ex(b));
                 match op {
-                    BinOp::Min => format!("MogeMin64({a}, {b})"),
-                    BinOp::Max => format!("MogeMax64({a}, {b})"),
-                    BinOp::CeilDiv => format!("MogeCeilDiv64({a}, {b})"),
+                    BinOp::Min => format!("::MogeMin64({a}, {b})"),
+                    BinOp::Max => format!("::MogeMax64({a}, {b})"),
+                    BinOp::CeilDiv => format!("::MogeCeilDiv64({a}, {b})"),
                     BinOp::Eq => format!("static_cast<int64_t>({a} == {b})"),
                     BinOp::Lt => format!("static_cast<int64_t>({a} < {b})"),
                     _ => format!("({a} {} {b})", op.symbol()),
@@ -192,30 +192,12 @@ impl Printer<'_> {
             }
         }
         self.line(0, "")?;
-        // The printer names entities by their ids (`g0`, `t3`, `q0`, `buf1`, `ev0`, `v0`) next to a few
-        // fixed locals; a tensor name of that form would collide with them, so it is refused plainly.
-        for g in &k.params {
-            let name = &p.gm[*g].name;
-            let id_like = ["g", "t", "q", "buf", "ev", "v", "f"].iter().any(|pre| {
-                name.strip_prefix(pre)
-                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-            });
-            if id_like
-                || ["pipe", "tilingData", "p"].contains(&name.as_str())
-                || name.starts_with("Moge")
-            {
-                return Err(unsupported(
-                    k,
-                    format!("the tensor name `{name}` collides with a name the kernel IR v2 printer uses"),
-                ));
-            }
-        }
         // Inputs and outputs are parameters; intermediates and scratch live in the workspace.
         let mut params: Vec<String> = k
             .params
             .iter()
             .filter(|g| matches!(p.gm[**g].kind, GmKind::Input | GmKind::Output))
-            .map(|g| format!("GM_ADDR {}", p.gm[*g].name))
+            .map(|g| format!("GM_ADDR {}", param_marker(g.as_u32() as usize)))
             .collect();
         params.push("GM_ADDR workspace".into());
         params.push("GM_ADDR tiling".into());
@@ -236,7 +218,7 @@ impl Printer<'_> {
         self.line(1, format!("KERNEL_TASK_TYPE_DEFAULT({kt});"))?;
         self.line(
             1,
-            format!("const __gm__ {tiling}* tilingData = reinterpret_cast<const __gm__ {tiling}*>(tiling);"),
+            format!("const __gm__ ::{tiling}* tilingData = reinterpret_cast<const __gm__ ::{tiling}*>(tiling);"),
         )?;
         self.line(1, "(void)tilingData;")?;
         self.line(1, "(void)workspace;")?;
@@ -244,7 +226,7 @@ impl Printer<'_> {
             let d = &p.gm[*g];
             let ty = dtype_ty(d.dtype);
             let base = match &d.kind {
-                GmKind::Input | GmKind::Output => d.name.clone(),
+                GmKind::Input | GmKind::Output => param_marker(g.as_u32() as usize),
                 GmKind::Intermediate { offset } | GmKind::Workspace { offset } => {
                     let Some(off) = offset.as_int() else {
                         return Err(unsupported(
@@ -716,19 +698,19 @@ impl Printer<'_> {
                             SegReduceOp::Min => "MIN",
                         };
                         match dsts.get(1) {
-                            Some(fold) => seg_call(format!("MogeSegReduceLong<MogeReduce::{r}>"), &[dst, srcs[0], *fold], seg),
-                            None => seg_call(format!("MogeSegReduceShort<MogeReduce::{r}>"), &[dst, srcs[0]], seg),
+                            Some(fold) => seg_call(format!("::MogeSegReduceLong<::MogeReduce::{r}>"), &[dst, srcs[0], *fold], seg),
+                            None => seg_call(format!("::MogeSegReduceShort<::MogeReduce::{r}>"), &[dst, srcs[0]], seg),
                         }
                     }
-                    VecOp::SegExpand(seg) => seg_call("MogeSegExpand".into(), &[dst, srcs[0], dsts[1]], seg),
-                    VecOp::VecExpand(seg) => seg_call("MogeVecExpand".into(), &[dst, srcs[0]], seg),
+                    VecOp::SegExpand(seg) => seg_call("::MogeSegExpand".into(), &[dst, srcs[0], dsts[1]], seg),
+                    VecOp::VecExpand(seg) => seg_call("::MogeVecExpand".into(), &[dst, srcs[0]], seg),
                     VecOp::SegBinary(b, seg) => seg_call(
-                        format!("MogeSegApply<MogeOp::{}>", op_enum(*b)),
+                        format!("::MogeSegApply<::MogeOp::{}>", op_enum(*b)),
                         &[dst, srcs[0], srcs[1], dsts[1]],
                         seg,
                     ),
                     VecOp::VecBinary(b, seg) => seg_call(
-                        format!("MogeVecApply<MogeOp::{}>", op_enum(*b)),
+                        format!("::MogeVecApply<::MogeOp::{}>", op_enum(*b)),
                         &[dst, srcs[0], srcs[1]],
                         seg,
                     ),
@@ -737,7 +719,7 @@ impl Printer<'_> {
                         format!("AscendC::CreateVecIndex({dst}, {zero}, {n});")
                     }
                     VecOp::Gather { table_len } => format!(
-                        "MogeGather({dst}, {}, {}, {}, {table_len}, {n});",
+                        "::MogeGather({dst}, {}, {}, {}, {table_len}, {n});",
                         srcs[0], srcs[1], dsts[1]
                     ),
                 };
@@ -747,7 +729,84 @@ impl Printer<'_> {
     }
 }
 
+/// A placeholder for the name of GM buffer `index` in the entry (replaced by [`finish_names`]).
+fn param_marker(index: usize) -> String {
+    format!("\u{1}P{index}\u{1}")
+}
+
+/// The identifiers the printer uses inside the entry function besides the entity ids.
+const LOCALS: [&str; 3] = ["pipe", "tilingData", "p"];
+
+fn is_entity_id(name: &str) -> bool {
+    ["g", "t", "q", "buf", "ev", "v"].iter().any(|pre| {
+        name.strip_prefix(pre)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+/// Puts the tensors' names into the entry verbatim (the manifest's names) and renames every local
+/// identifier of the printer that one of them would shadow. Globals (helpers, the tiling struct) are
+/// written `::qualified`, so no parameter can shadow them.
+fn finish_names(text: &str, p: &Program) -> String {
+    let params: Vec<&str> = p.gm.values().map(|g| g.name.as_str()).collect();
+    let taken = |n: &str| params.contains(&n) || is_entity_id(n) || LOCALS.contains(&n);
+    let mut renames: Vec<(String, String)> = vec![];
+    for name in &params {
+        if is_entity_id(name) || LOCALS.contains(name) {
+            let mut i = 1;
+            while taken(&format!("{name}_{i}")) {
+                i += 1;
+            }
+            renames.push((name.to_string(), format!("{name}_{i}")));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c.is_ascii_alphabetic() || c == '_' {
+            let mut end = start + c.len_utf8();
+            while let Some(&(i, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' {
+                    end = i + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let word = &text[start..end];
+            match renames.iter().find(|(from, _)| from == word) {
+                Some((_, to)) => out.push_str(to),
+                None => out.push_str(word),
+            }
+        } else if c.is_ascii_digit() {
+            // A number (and any suffix glued to it) is never an identifier.
+            out.push(c);
+            while let Some(&(_, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' || d == '.' {
+                    out.push(d);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    for (index, g) in p.gm.values().enumerate() {
+        out = out.replace(&param_marker(index), &g.name);
+    }
+    out
+}
+
 fn print_kernel(out: &mut String, p: &Program, k: &Kernel) -> R {
+    let mut body = String::new();
+    print_entry(&mut body, p, k)?;
+    out.push_str(&finish_names(&body, p));
+    Ok(())
+}
+
+fn print_entry(out: &mut String, p: &Program, k: &Kernel) -> R {
     let mut pr = Printer { p, k, out };
     pr.header()?;
     pr.block(&k.body, 1)?;
