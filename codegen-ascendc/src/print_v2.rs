@@ -78,6 +78,8 @@ struct Printer<'a> {
     p: &'a Program,
     k: &'a Kernel,
     out: &'a mut String,
+    /// The note of the last instruction printed.
+    last_note: Option<String>,
 }
 
 impl Printer<'_> {
@@ -366,8 +368,12 @@ impl Printer<'_> {
 
     fn inst(&mut self, i: moge_lower::kir::v2::Inst, d: usize) -> R {
         let k = self.k;
+        // A note names the graph op; consecutive instructions of one op share it.
         if let Some(note) = k.notes.get(i).filter(|n| !n.is_empty()) {
-            self.line(d, format!("// {note}"))?;
+            if self.last_note.as_deref() != Some(note.as_str()) {
+                self.line(d, format!("// {note}"))?;
+                self.last_note = Some(note.clone());
+            }
         }
         match &k.insts[i] {
             InstData::AllocTensor { queue, tensor } => {
@@ -807,7 +813,12 @@ fn print_kernel(out: &mut String, p: &Program, k: &Kernel) -> R {
 }
 
 fn print_entry(out: &mut String, p: &Program, k: &Kernel) -> R {
-    let mut pr = Printer { p, k, out };
+    let mut pr = Printer {
+        p,
+        k,
+        out,
+        last_note: None,
+    };
     pr.header()?;
     pr.block(&k.body, 1)?;
     for (e, ev) in &k.events {
