@@ -95,21 +95,13 @@ pub fn compile_program_with(
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
     let schedules = schedule_kernel(kernel, target, options)?;
-    let (_, barriers) =
-        moge_lower::schedule::program::to_program_with_barriers(kernel, &schedules, target)?;
-    let info = KernelInfo {
-        program: kernel.name.clone(),
-        target: target.name.to_string(),
-        bindings: kernel.bound.clone(),
-    };
+    // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
+    // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
+    let v2 = moge_lower::schedule::program::to_program(kernel, &schedules, target)?;
+    let printed = print_v2::print_program(&v2)?;
     let mut kernels = Vec::new();
     let mut kir_text = String::new();
-    for (schedule, barriers) in schedules.into_iter().zip(barriers) {
-        let mut w = Writer::new(String::new());
-        w.set_barriers(&barriers);
-        w.write(&schedule, &info)?;
-        let source = w.finish();
-        let name = schedule.func().name.clone();
+    for (schedule, (name, source)) in schedules.into_iter().zip(printed) {
         if !kir_text.is_empty() {
             kir_text.push('\n');
         }

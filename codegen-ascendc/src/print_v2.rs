@@ -5,8 +5,8 @@
 //! One `extern "C" __global__ __aicore__` function per kernel, with the tiling struct and two integer
 //! helpers ahead of it. Cube instructions use the basic API with their parameter structs filled field
 //! by field (`Nd2NzParams`, `LoadData2DParams`, `MmadParams`, `FixpipeParamsV220`), as declared by the
-//! CANN 8.5 headers. Vector instructions: the whole-tile forms (unary, binary, scalar, duplicate, cast);
-//! segment instructions are still printed by the v1 writer ([`crate::writer`]).
+//! CANN 8.5 headers. Vector instructions print as the v1 writer prints them (the same API calls and
+//! segment helpers of [`crate::helpers`]), with the element counts the IR states.
 
 use std::fmt::Write;
 
@@ -15,9 +15,10 @@ use moge_lower::kir::v2::{
     BinOp, CoreKind, Elem, GmKind, GmRef, Home, IExpr, InstData, Kernel, MemSpace, Pipe, Program,
     Quant, Scalar, Side, Stmt, VecOp,
 };
-use moge_lower::kir::{Round, VecBinary, VecScalar, VecUnary};
+use moge_lower::kir::{CmpMode, Round, SegReduceOp, SegView, VecBinary, VecScalar, VecUnary};
 
-use crate::writer::Error;
+use crate::helpers;
+use crate::writer::{op_enum, scalar_expr, Error};
 
 type R = Result<(), Error>;
 
@@ -77,6 +78,8 @@ struct Printer<'a> {
     p: &'a Program,
     k: &'a Kernel,
     out: &'a mut String,
+    /// The note of the last instruction printed.
+    last_note: Option<String>,
 }
 
 impl Printer<'_> {
@@ -90,15 +93,54 @@ impl Printer<'_> {
             IExpr::Bin(op, a, b) => {
                 let (a, b) = (self.ex(a), self.ex(b));
                 match op {
-                    BinOp::Min => format!("MogeMin64({a}, {b})"),
-                    BinOp::Max => format!("MogeMax64({a}, {b})"),
-                    BinOp::CeilDiv => format!("MogeCeilDiv64({a}, {b})"),
+                    BinOp::Min => format!("::MogeMin64({a}, {b})"),
+                    BinOp::Max => format!("::MogeMax64({a}, {b})"),
+                    BinOp::CeilDiv => format!("::MogeCeilDiv64({a}, {b})"),
                     BinOp::Eq => format!("static_cast<int64_t>({a} == {b})"),
                     BinOp::Lt => format!("static_cast<int64_t>({a} < {b})"),
                     _ => format!("({a} {} {b})", op.symbol()),
                 }
             }
         }
+    }
+
+    /// `DataCopyExtParams` for `rows` rows of `cols` elements between GM rows `gm_pitch` apart and UB
+    /// rows `ub_stride` apart (`gm_to_ub` picks which side the gaps are on).
+    fn copy_params(
+        &self,
+        elem: Elem,
+        rows: &IExpr,
+        cols: u32,
+        gm_pitch: &IExpr,
+        ub_stride: u32,
+        gm_to_ub: bool,
+    ) -> Result<String, Error> {
+        let size = elem.bits() / 8;
+        let r = self.ex(rows);
+        if ub_stride == cols && gm_pitch.as_int() == Some(cols as i64) {
+            // Dense on both sides: one contiguous block (rows of any byte length).
+            return Ok(format!(
+                "AscendC::DataCopyExtParams(1, static_cast<uint32_t>({r} * {}), 0, 0, 0)",
+                cols * size
+            ));
+        }
+        let row = cols * size;
+        if !(ub_stride * size).is_multiple_of(32) {
+            return Err(unsupported(
+                self.k,
+                format!("a copy of {cols}-element rows into UB rows {ub_stride} elements apart (not 32-byte aligned)"),
+            ));
+        }
+        let ub_gap = (ub_stride * size - row.div_ceil(32) * 32) / 32;
+        let gm_gap = format!(
+            "static_cast<uint32_t>(({} - {cols}) * {size})",
+            self.ex(gm_pitch)
+        );
+        Ok(if gm_to_ub {
+            format!("AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {gm_gap}, {ub_gap}, 0)")
+        } else {
+            format!("AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {ub_gap}, {gm_gap}, 0)")
+        })
     }
 
     fn gm(&self, r: &GmRef) -> String {
@@ -133,13 +175,31 @@ impl Printer<'_> {
         self.line(0, "};")?;
         self.line(0, "")?;
         self.out.push_str(HELPERS);
+        if k.core != CoreKind::Aic {
+            // The vector helpers (segment reductions, broadcasts, gathers); unused templates cost nothing.
+            for text in [
+                helpers::ALIGN_UP,
+                helpers::CHUNK,
+                helpers::REDUCE,
+                helpers::REDUCE_LONG,
+                helpers::SEG_EXPAND,
+                helpers::VEC_EXPAND,
+                helpers::GATHER,
+                helpers::BINARY,
+                helpers::SEG_APPLY,
+                helpers::VEC_APPLY,
+            ] {
+                self.out.push('\n');
+                self.out.push_str(text);
+            }
+        }
         self.line(0, "")?;
         // Inputs and outputs are parameters; intermediates and scratch live in the workspace.
         let mut params: Vec<String> = k
             .params
             .iter()
             .filter(|g| matches!(p.gm[**g].kind, GmKind::Input | GmKind::Output))
-            .map(|g| format!("GM_ADDR {}", p.gm[*g].name))
+            .map(|g| format!("GM_ADDR {}", param_marker(g.as_u32() as usize)))
             .collect();
         params.push("GM_ADDR workspace".into());
         params.push("GM_ADDR tiling".into());
@@ -160,7 +220,7 @@ impl Printer<'_> {
         self.line(1, format!("KERNEL_TASK_TYPE_DEFAULT({kt});"))?;
         self.line(
             1,
-            format!("const __gm__ {tiling}* tilingData = reinterpret_cast<const __gm__ {tiling}*>(tiling);"),
+            format!("const __gm__ ::{tiling}* tilingData = reinterpret_cast<const __gm__ ::{tiling}*>(tiling);"),
         )?;
         self.line(1, "(void)tilingData;")?;
         self.line(1, "(void)workspace;")?;
@@ -168,7 +228,7 @@ impl Printer<'_> {
             let d = &p.gm[*g];
             let ty = dtype_ty(d.dtype);
             let base = match &d.kind {
-                GmKind::Input | GmKind::Output => d.name.clone(),
+                GmKind::Input | GmKind::Output => param_marker(g.as_u32() as usize),
                 GmKind::Intermediate { offset } | GmKind::Workspace { offset } => {
                     let Some(off) = offset.as_int() else {
                         return Err(unsupported(
@@ -308,8 +368,12 @@ impl Printer<'_> {
 
     fn inst(&mut self, i: moge_lower::kir::v2::Inst, d: usize) -> R {
         let k = self.k;
+        // A note names the graph op; consecutive instructions of one op share it.
         if let Some(note) = k.notes.get(i).filter(|n| !n.is_empty()) {
-            self.line(d, format!("// {note}"))?;
+            if self.last_note.as_deref() != Some(note.as_str()) {
+                self.line(d, format!("// {note}"))?;
+                self.last_note = Some(note.clone());
+            }
         }
         match &k.insts[i] {
             InstData::AllocTensor { queue, tensor } => {
@@ -332,16 +396,12 @@ impl Printer<'_> {
                 gm_pitch,
                 ub_stride,
             } => {
-                let size = self.elem_of(*dst).bits() / 8;
-                let row = cols * size;
-                let ub_gap = (ub_stride * size).saturating_sub(row.div_ceil(32) * 32) / 32;
-                let (gm, r, pitch) = (self.gm(src), self.ex(rows), self.ex(gm_pitch));
-                let ty = elem_ty(self.elem_of(*dst));
+                let e = self.elem_of(*dst);
+                let params = self.copy_params(e, rows, *cols, gm_pitch, *ub_stride, true)?;
+                let (gm, ty) = (self.gm(src), elem_ty(e));
                 self.line(
                     d,
-                    format!(
-                        "AscendC::DataCopyPad({dst}, {gm}, AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, static_cast<uint32_t>(({pitch} - {cols}) * {size}), {ub_gap}, 0), AscendC::DataCopyPadExtParams<{ty}>());"
-                    ),
+                    format!("AscendC::DataCopyPad({dst}, {gm}, {params}, AscendC::DataCopyPadExtParams<{ty}>());"),
                 )
             }
             InstData::CopyOut {
@@ -352,16 +412,10 @@ impl Printer<'_> {
                 gm_pitch,
                 ub_stride,
             } => {
-                let size = self.elem_of(*src).bits() / 8;
-                let row = cols * size;
-                let ub_gap = (ub_stride * size).saturating_sub(row.div_ceil(32) * 32) / 32;
-                let (gm, r, pitch) = (self.gm(dst), self.ex(rows), self.ex(gm_pitch));
-                self.line(
-                    d,
-                    format!(
-                        "AscendC::DataCopyPad({gm}, {src}, AscendC::DataCopyExtParams(static_cast<uint16_t>({r}), {row}, {ub_gap}, static_cast<uint32_t>(({pitch} - {cols}) * {size}), 0));"
-                    ),
-                )
+                let params =
+                    self.copy_params(self.elem_of(*src), rows, *cols, gm_pitch, *ub_stride, false)?;
+                let gm = self.gm(dst);
+                self.line(d, format!("AscendC::DataCopyPad({gm}, {src}, {params});"))
             }
             InstData::CopyNd2Nz {
                 dst,
@@ -555,23 +609,16 @@ impl Printer<'_> {
             } => {
                 let n = format!("static_cast<int32_t>({})", self.ex(count));
                 let dst = dsts[0];
-                let ty = elem_ty(self.elem_of(dst));
                 let sc = |s: &Option<Scalar>| -> Result<String, Error> {
-                    match s {
-                        Some(Scalar::F32(bits)) => {
-                            let v = f32::from_bits(*bits);
-                            if !v.is_finite() {
-                                return Err(unsupported(
-                                    k,
-                                    format!("{i}: a non-finite scalar has no v2 printer yet"),
-                                ));
-                            }
-                            Ok(format!("static_cast<{ty}>({v:?}f)"))
-                        }
-                        Some(Scalar::I32(v)) => Ok(format!("static_cast<{ty}>({v})")),
-                        None => Err(unsupported(k, format!("{i}: the op needs a scalar"))),
-                    }
+                    s.map(scalar_expr)
+                        .ok_or_else(|| unsupported(k, format!("{i}: the op needs a scalar")))
                 };
+                let seg_call =
+                    |callee: String, tensors: &[moge_lower::kir::v2::Tensor], seg: &SegView| {
+                        let mut args: Vec<String> = tensors.iter().map(|t| t.to_string()).collect();
+                        args.extend([n.clone(), seg.len.to_string(), seg.stride.to_string()]);
+                        format!("{callee}({});", args.join(", "))
+                    };
                 let call = match op {
                     VecOp::Unary(u) => {
                         let name = match u {
@@ -614,12 +661,73 @@ impl Printer<'_> {
                         };
                         format!("AscendC::Cast({dst}, {}, AscendC::RoundMode::{mode}, {n});", srcs[0])
                     }
-                    other => {
-                        return Err(unsupported(
-                            k,
-                            format!("{i}: `{other:?}` is printed by the v1 writer, not yet by the v2 printer"),
-                        ))
+                    VecOp::Compare(mode) => {
+                        let m = match mode {
+                            CmpMode::Lt => "LT",
+                            CmpMode::Gt => "GT",
+                            CmpMode::Eq => "EQ",
+                            CmpMode::Le => "LE",
+                            CmpMode::Ge => "GE",
+                            CmpMode::Ne => "NE",
+                        };
+                        format!("AscendC::Compare({dst}, {}, {}, AscendC::CMPMODE::{m}, {n});", srcs[0], srcs[1])
                     }
+                    // The mask bits, 16 at a time (Not works on 16-bit integers).
+                    VecOp::Not => format!(
+                        "AscendC::Not({dst}.ReinterpretCast<uint16_t>(), {}.ReinterpretCast<uint16_t>(), {n} / 16);",
+                        srcs[0]
+                    ),
+                    VecOp::Select => {
+                        // Select works on floats; integers are selected by their bits.
+                        let view = |t: moge_lower::kir::v2::Tensor| {
+                            if k.tensors[t].elem == Elem::I32 {
+                                format!("{t}.ReinterpretCast<float>()")
+                            } else {
+                                t.to_string()
+                            }
+                        };
+                        match (srcs.get(2), scalar) {
+                            (Some(b), _) => format!(
+                                "AscendC::Select({}, {}, {}, {}, AscendC::SELMODE::VSEL_TENSOR_TENSOR_MODE, {n});",
+                                view(dst), srcs[0], view(srcs[1]), view(*b)
+                            ),
+                            (None, s) => format!(
+                                "AscendC::Select({}, {}, {}, {}, AscendC::SELMODE::VSEL_TENSOR_SCALAR_MODE, {n});",
+                                view(dst), srcs[0], view(srcs[1]), sc(s)?
+                            ),
+                        }
+                    }
+                    VecOp::SegReduce(r, seg) => {
+                        let r = match r {
+                            SegReduceOp::Sum => "SUM",
+                            SegReduceOp::Max => "MAX",
+                            SegReduceOp::Min => "MIN",
+                        };
+                        match dsts.get(1) {
+                            Some(fold) => seg_call(format!("::MogeSegReduceLong<::MogeReduce::{r}>"), &[dst, srcs[0], *fold], seg),
+                            None => seg_call(format!("::MogeSegReduceShort<::MogeReduce::{r}>"), &[dst, srcs[0]], seg),
+                        }
+                    }
+                    VecOp::SegExpand(seg) => seg_call("::MogeSegExpand".into(), &[dst, srcs[0], dsts[1]], seg),
+                    VecOp::VecExpand(seg) => seg_call("::MogeVecExpand".into(), &[dst, srcs[0]], seg),
+                    VecOp::SegBinary(b, seg) => seg_call(
+                        format!("::MogeSegApply<::MogeOp::{}>", op_enum(*b)),
+                        &[dst, srcs[0], srcs[1], dsts[1]],
+                        seg,
+                    ),
+                    VecOp::VecBinary(b, seg) => seg_call(
+                        format!("::MogeVecApply<::MogeOp::{}>", op_enum(*b)),
+                        &[dst, srcs[0], srcs[1]],
+                        seg,
+                    ),
+                    VecOp::Iota => {
+                        let zero = if k.tensors[dst].elem == Elem::I32 { "static_cast<int32_t>(0)" } else { "0.0f" };
+                        format!("AscendC::CreateVecIndex({dst}, {zero}, {n});")
+                    }
+                    VecOp::Gather { table_len } => format!(
+                        "::MogeGather({dst}, {}, {}, {}, {table_len}, {n});",
+                        srcs[0], srcs[1], dsts[1]
+                    ),
                 };
                 self.line(d, call)
             }
@@ -627,8 +735,90 @@ impl Printer<'_> {
     }
 }
 
+/// A placeholder for the name of GM buffer `index` in the entry (replaced by [`finish_names`]).
+fn param_marker(index: usize) -> String {
+    format!("\u{1}P{index}\u{1}")
+}
+
+/// The identifiers the printer uses inside the entry function besides the entity ids.
+const LOCALS: [&str; 3] = ["pipe", "tilingData", "p"];
+
+fn is_entity_id(name: &str) -> bool {
+    ["g", "t", "q", "buf", "ev", "v"].iter().any(|pre| {
+        name.strip_prefix(pre)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+/// Puts the tensors' names into the entry verbatim (the manifest's names) and renames every local
+/// identifier of the printer that one of them would shadow. Globals (helpers, the tiling struct) are
+/// written `::qualified`, so no parameter can shadow them.
+fn finish_names(text: &str, p: &Program) -> String {
+    let params: Vec<&str> = p.gm.values().map(|g| g.name.as_str()).collect();
+    let taken = |n: &str| params.contains(&n) || is_entity_id(n) || LOCALS.contains(&n);
+    let mut renames: Vec<(String, String)> = vec![];
+    for name in &params {
+        if is_entity_id(name) || LOCALS.contains(name) {
+            let mut i = 1;
+            while taken(&format!("{name}_{i}")) {
+                i += 1;
+            }
+            renames.push((name.to_string(), format!("{name}_{i}")));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c.is_ascii_alphabetic() || c == '_' {
+            let mut end = start + c.len_utf8();
+            while let Some(&(i, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' {
+                    end = i + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let word = &text[start..end];
+            match renames.iter().find(|(from, _)| from == word) {
+                Some((_, to)) => out.push_str(to),
+                None => out.push_str(word),
+            }
+        } else if c.is_ascii_digit() {
+            // A number (and any suffix glued to it) is never an identifier.
+            out.push(c);
+            while let Some(&(_, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' || d == '.' {
+                    out.push(d);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    for (index, g) in p.gm.values().enumerate() {
+        out = out.replace(&param_marker(index), &g.name);
+    }
+    out
+}
+
 fn print_kernel(out: &mut String, p: &Program, k: &Kernel) -> R {
-    let mut pr = Printer { p, k, out };
+    let mut body = String::new();
+    print_entry(&mut body, p, k)?;
+    out.push_str(&finish_names(&body, p));
+    Ok(())
+}
+
+fn print_entry(out: &mut String, p: &Program, k: &Kernel) -> R {
+    let mut pr = Printer {
+        p,
+        k,
+        out,
+        last_note: None,
+    };
     pr.header()?;
     pr.block(&k.body, 1)?;
     for (e, ev) in &k.events {

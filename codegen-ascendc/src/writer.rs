@@ -163,7 +163,7 @@ fn dtype_ty(d: DType) -> &'static str {
 }
 
 /// A scalar as a C++ expression of type `float` or `int32_t`, exact to the bit.
-fn scalar_expr(s: Scalar) -> String {
+pub(crate) fn scalar_expr(s: Scalar) -> String {
     match s {
         Scalar::F32(bits) => {
             let v = f32::from_bits(bits);
@@ -188,7 +188,7 @@ fn scalar_expr(s: Scalar) -> String {
     }
 }
 
-fn op_enum(op: VecBinary) -> &'static str {
+pub(crate) fn op_enum(op: VecBinary) -> &'static str {
     match op {
         VecBinary::Add => "ADD",
         VecBinary::Sub => "SUB",

@@ -60,19 +60,7 @@ fn a_mix_kernel_prints_core_sides_and_cross_core_flags() {
 #[test]
 fn a_vector_kernel_prints_queues_flags_and_barriers_from_the_ir() {
     const VECTOR: &str = include_str!("../../lower/tests/kir_v2/vector.kir");
-    // Segment instructions are still the v1 writer's: a clear error, never a wrong program.
-    let p = parse_program(VECTOR).unwrap();
-    let e = print_program(&p).unwrap_err().to_string();
-    assert!(e.contains("i14: `VecBinary(Mul"), "{e}");
-    assert!(
-        e.contains("is printed by the v1 writer, not yet by the v2 printer"),
-        "{e}"
-    );
-    let whole_tile = VECTOR.replace(
-        "op=VecBinary.Mul dst=[t3] src=[t3, t4] segs=1 len=64 stride=64 count=8",
-        "op=Binary.Mul dst=[t3] src=[t3, t3] count=512",
-    );
-    let out = print(&whole_tile);
+    let out = print(VECTOR);
     let src = &out[0].1;
     for expected in [
         "const AscendC::TEventID ev0 = pipe.AllocEventID<AscendC::HardEvent::MTE2_V>();",
@@ -83,9 +71,32 @@ fn a_vector_kernel_prints_queues_flags_and_barriers_from_the_ir() {
         "AscendC::PipeBarrier<PIPE_V>();",
         "AscendC::Exp(t3, t0, static_cast<int32_t>(512LL));",
         "AscendC::Add(t2, t3, t1, static_cast<int32_t>(512LL));",
+        "::MogeVecApply<::MogeOp::MUL>(t3, t3, t4, static_cast<int32_t>(8LL), 64, 64);",
+        "AscendC::DataCopyExtParams(1, static_cast<uint32_t>(8LL * 256), 0, 0, 0)",
         "pipe.ReleaseEventID<AscendC::HardEvent::MTE2_V>(ev0);",
     ] {
         assert!(src.contains(expected), "missing `{expected}` in\n{src}");
     }
     insta::assert_snapshot!("v2_vector", src);
+}
+
+#[test]
+fn a_tensor_named_like_a_printer_local_keeps_its_name_and_the_local_is_renamed() {
+    // The manifest's names are the entry's parameters verbatim: a tensor called `t0` or `pipe` stays
+    // so, and the printer's own `t0` / `pipe` become `t0_1` / `pipe_1`.
+    let text = include_str!("../../lower/tests/kir_v2/matmul.kir")
+        .replace("g0 = input a ", "g0 = input t0 ")
+        .replace("g1 = input b ", "g1 = input pipe ");
+    let src = &print(&text)[0].1;
+    for expected in [
+        "void mm16_0(GM_ADDR t0, GM_ADDR pipe, GM_ADDR c, GM_ADDR workspace, GM_ADDR tiling)",
+        "g0.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(t0));",
+        "g1.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(pipe));",
+        "AscendC::TPipe pipe_1;",
+        "pipe_1.InitBuffer(q0, 2, 512);",
+        "AscendC::LocalTensor<half> t0_1; // a_l1",
+        "AscendC::LoadData(t2[0LL], t0_1[0LL], p);",
+    ] {
+        assert!(src.contains(expected), "missing `{expected}` in\n{src}");
+    }
 }

@@ -464,34 +464,63 @@ fn vector(
         InstData1::SegBinary { op, seg, .. } => VecOp::SegBinary(*op, *seg),
         InstData1::VecBinary { op, seg, .. } => VecOp::VecBinary(*op, *seg),
         InstData1::Iota { .. } => VecOp::Iota,
-        InstData1::Gather { .. } => VecOp::Gather,
+        InstData1::Gather { table, .. } => VecOp::Gather {
+            table_len: f.tiles[*table].cols,
+        },
         _ => return None,
     };
     let dsts = d.writes();
     let first = *dsts.first()?;
+    let srcs = d.reads();
+    // Elements of `x` (rows times stride), as the emitted call counts them; `aligned` rounds up to
+    // whole 256-byte repeats (compares and selects run on whole repeats).
+    let elems = |x: kir::Tile, aligned: bool| -> IExpr {
+        let stride = f.tiles[x].stride as i64;
+        let granule = (256 * 8 / f.tiles[x].elem.bits()) as i64;
+        match rows(x) {
+            IExpr::Int(r) if aligned => IExpr::Int((r * stride + granule - 1) / granule * granule),
+            IExpr::Int(r) => IExpr::Int(r * stride),
+            r => {
+                let per_row = match f.tiles[x].rows {
+                    Rows::Tile { mult } => mult as i64 * stride,
+                    Rows::Fixed(_) => stride,
+                };
+                let n = bin(BinOp::Mul, r, IExpr::Int(stride));
+                if aligned && per_row % granule != 0 {
+                    bin(
+                        BinOp::Mul,
+                        bin(BinOp::CeilDiv, n, IExpr::Int(64)),
+                        IExpr::Int(64),
+                    )
+                } else {
+                    n
+                }
+            }
+        }
+    };
+    let segs = |x: kir::Tile, seg: &kir::SegView| -> IExpr {
+        match rows(x) {
+            IExpr::Int(r) => IExpr::Int(r * seg.segs as i64),
+            r if seg.segs == 1 => r,
+            r => bin(BinOp::Mul, r, IExpr::Int(seg.segs as i64)),
+        }
+    };
     let count = match d {
         InstData1::Iota { count, .. } => IExpr::Int(*count as i64),
-        _ if matches!(
-            op,
-            VecOp::SegReduce(..)
-                | VecOp::SegExpand(_)
-                | VecOp::VecExpand(_)
-                | VecOp::SegBinary(..)
-                | VecOp::VecBinary(..)
-        ) =>
-        {
-            rows(first)
-        }
-        _ => bin(
-            BinOp::Mul,
-            rows(first),
-            IExpr::Int(f.tiles[first].stride as i64),
-        ),
+        InstData1::Compare { lhs, .. } => elems(*lhs, true),
+        InstData1::Select { dst, .. } => elems(*dst, true),
+        InstData1::Not { src, .. } => elems(*src, true),
+        InstData1::SegReduce { src, seg, .. } => segs(*src, seg),
+        InstData1::SegExpand { dst, seg, .. }
+        | InstData1::VecExpand { dst, seg, .. }
+        | InstData1::SegBinary { dst, seg, .. }
+        | InstData1::VecBinary { dst, seg, .. } => segs(*dst, seg),
+        _ => elems(first, false),
     };
     Some(InstData::Vector {
         op,
         dsts: dsts.into_iter().map(t).collect(),
-        srcs: d.reads().into_iter().map(t).collect(),
+        srcs: srcs.into_iter().map(t).collect(),
         scalar,
         count,
     })

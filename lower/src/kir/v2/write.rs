@@ -270,12 +270,17 @@ pub(crate) fn vec_op_name(op: VecOp) -> String {
         VecOp::SegBinary(b, _) => format!("SegBinary.{b:?}"),
         VecOp::VecBinary(b, _) => format!("VecBinary.{b:?}"),
         VecOp::Iota => "Iota".into(),
-        VecOp::Gather => "Gather".into(),
+        VecOp::Gather { .. } => "Gather".into(),
     }
 }
 
-/// Every vector op name with a template op (segment views are filled from the `seg` argument).
-pub(crate) fn vec_op_from_name(name: &str, seg: Option<SegView>) -> Option<VecOp> {
+/// Every vector op name with a template op (segment views are filled from the `seg` argument, a
+/// gather's table length from `table_len`).
+pub(crate) fn vec_op_from_name(
+    name: &str,
+    seg: Option<SegView>,
+    table_len: Option<u32>,
+) -> Option<VecOp> {
     use VecBinary as B;
     let seg_or = || seg;
     let bin = |s: &str| {
@@ -340,7 +345,9 @@ pub(crate) fn vec_op_from_name(name: &str, seg: Option<SegView>) -> Option<VecOp
         "SegBinary" => VecOp::SegBinary(bin(tail)?, seg_or()?),
         "VecBinary" => VecOp::VecBinary(bin(tail)?, seg_or()?),
         "Iota" => VecOp::Iota,
-        "Gather" => VecOp::Gather,
+        "Gather" => VecOp::Gather {
+            table_len: table_len?,
+        },
         _ => return None,
     })
 }
@@ -545,6 +552,9 @@ pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>
                     Val::List(srcs.iter().map(|t| t.to_string()).collect()),
                 ),
             ];
+            if let VecOp::Gather { table_len } = op {
+                args.push(("table_len", int(*table_len)));
+            }
             if let Some(seg) = vec_op_seg(*op) {
                 args.push(("segs", int(seg.segs)));
                 args.push(("len", int(seg.len)));
