@@ -44,7 +44,8 @@ pub const COMPARE_BYTES_PER_ELEMENT: u64 = 16;
 pub const NPY_BYTES_PER_ELEMENT: u64 = 4;
 
 /// What a run takes besides its tensors: the `mogec` and emulator executables, their libraries and
-/// the allocator's slack.
+/// the allocator's slack. Not counted: the C++ compile of a kernel that is not in the cache yet, which
+/// runs before the launch and takes the compiler's own memory (about 150-250 MB for the examples).
 pub const PROCESS_BYTES: u64 = 32 << 20;
 
 /// The environment variable overriding the host-memory budget of a run (bytes, or a number with a
