@@ -1016,3 +1016,35 @@ fn kernel_width(kernel: &Kernel) -> usize {
         .eval(&|_| None, &kernel.syms)
         .unwrap() as usize
 }
+
+#[test]
+fn a_chosen_negative_zero_keeps_its_sign_on_the_device() {
+    // -0.0 and +0.0 are equal, so the lowest index wins: a row starting with -0.0 must give exactly
+    // -0.0 (sign bit set) from max, min and top-k, bit for bit as the interpreter (and the rule) say;
+    // a row starting with +0.0 gives +0.0. The comparison of `check` treats -0.0 == +0.0, so the
+    // bits are compared here.
+    let kernel = kernel("selections", &[("N", 16)]);
+    let program = compile(&kernel);
+    let mut rows: Vec<f32> = (0..16).map(|i| if i < 8 { -0.0 } else { 0.0 }).collect();
+    rows.extend((0..16).map(|i| if i < 8 { 0.0 } else { -0.0 }));
+    rows.extend((0..16).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }));
+    let x = Tensor::from_f32(DType::F32, vec![3, 16], rows.clone()).unwrap();
+    let checked = check_program(&kernel, &program, &[x.clone()], &EmulatorBackend::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let interp = eval(&kernel, &[x]).unwrap();
+    let bits =
+        |t: &Tensor| -> Vec<u32> { t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect() };
+    // Outputs 0 (max), 1 (min) and 4 (top-3 values): the first element of each row wins.
+    for o in [0usize, 1, 4] {
+        let device = bits(&checked.launched.outputs[o]);
+        assert_eq!(
+            device,
+            bits(&interp[o]),
+            "output {o}: device vs interpreter bits"
+        );
+        let per_row = device.len() / 3;
+        for (r, first) in [rows[0], rows[16], rows[32]].into_iter().enumerate() {
+            assert_eq!(device[r * per_row], first.to_bits(), "output {o} row {r}");
+        }
+    }
+}

@@ -30,6 +30,10 @@ inline float reduce_add(float a, float b) {
     return to_float(from_float<T>(sum));
 }
 
+/// What a masked-off lane adds to a sum: nothing. -0.0 is the identity of IEEE addition (x + -0.0 == x
+/// for every x, -0.0 included), where +0.0 would turn a sum of -0.0 into +0.0.
+constexpr float kSumIdentity = -0.0f;
+
 /// Pairwise binary-tree sum of `values` (length a power of two) in the precision of T.
 template <typename T>
 inline float tree_sum(float* values, uint32_t length) {
@@ -145,7 +149,7 @@ inline void whole_reduce_sum(const char* call, const LocalTensor<T>& dst, const 
         for (uint32_t j = 0; j < epr; ++j) {
             values[j] = mask.active(r, j, epr)
                             ? to_float(element(call, "src", src, strided_index<T>(r, j, srcBlkStride, srcRepStride)))
-                            : 0.0f;
+                            : kSumIdentity;
         }
         element(call, "dst", dst, static_cast<uint64_t>(r) * dstRepStride) = from_float<T>(tree_sum<T>(values, epr));
     }
@@ -171,7 +175,7 @@ inline void block_reduce(const char* call, BlockReduceKind kind, const LocalTens
             uint32_t active = 0;
             for (uint32_t e = 0; e < epb; ++e) {
                 const uint32_t j = b * epb + e;
-                values[e] = 0.0f;
+                values[e] = kSumIdentity;
                 if (mask.active(r, j, epr)) {
                     const float value = to_float(element(call, "src", src, strided_index<T>(r, j, srcBlkStride, srcRepStride)));
                     values[e] = value;
@@ -263,7 +267,7 @@ inline void reduce_sum(const char* call, const LocalTensor<T>& dst, const LocalT
     bool first_group = true;
     for (uint32_t r = 0; r < repeats; ++r) {
         for (uint32_t j = 0; j < epr; ++j) {
-            values[j] = mask.active(r, j, epr) ? to_float(element(call, "src", src, strided_index<T>(r, j, 1, srcRepStride))) : 0.0f;
+            values[j] = mask.active(r, j, epr) ? to_float(element(call, "src", src, strided_index<T>(r, j, 1, srcRepStride))) : kSumIdentity;
         }
         const float repeat_sum = tree_sum<T>(values, epr);
         if (sequential) {
@@ -272,7 +276,7 @@ inline void reduce_sum(const char* call, const LocalTensor<T>& dst, const LocalT
             group[in_group++] = repeat_sum;
             if (in_group == epr || r + 1 == repeats) {
                 for (uint32_t k = in_group; k < epr; ++k) {
-                    group[k] = 0.0f;
+                    group[k] = kSumIdentity;
                 }
                 const float group_sum = tree_sum<T>(group, epr);
                 level_total = first_group ? group_sum : reduce_add<T>(level_total, group_sum);
