@@ -169,21 +169,7 @@ pub fn schedule_kernel(
     target: &Target,
     options: &ScheduleOptions,
 ) -> Result<Vec<Schedule>, LowerError> {
-    let unbound = kernel.static_params();
-    if !unbound.is_empty() {
-        return Err(LowerError::NotSpecialized {
-            kernel: kernel.name.clone(),
-            names: unbound.iter().map(|s| s.to_string()).collect(),
-        });
-    }
-    crate::graph::verify::verify(kernel).map_err(|errors| LowerError::IllTyped {
-        kernel: kernel.name.clone(),
-        errors,
-    })?;
-    check_names(kernel)?;
-    // Matmul ops are checked (dtypes, hints against the L1/L0 budgets, dims) before partitioning, so
-    // a bad one gets its own located error rather than the general refusal.
-    cube::check_matmuls(kernel, target)?;
+    check_kernel(kernel, target)?;
     let groups = crate::opt::partition(kernel)?;
     // A hint on a statement whose ops were all eliminated would have no effect: say so.
     for (op, hs) in kernel.hints.iter() {
@@ -224,6 +210,27 @@ pub fn schedule_kernel(
         out.push(Schedule { func, budget });
     }
     Ok(out)
+}
+
+/// The checks every kernel passes before either path (vector or cube): specialized, well typed, names
+/// the emitted code can use, and every matmul's dtypes, hints and budgets.
+pub fn check_kernel(kernel: &Kernel, target: &Target) -> Result<(), LowerError> {
+    let unbound = kernel.static_params();
+    if !unbound.is_empty() {
+        return Err(LowerError::NotSpecialized {
+            kernel: kernel.name.clone(),
+            names: unbound.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    crate::graph::verify::verify(kernel).map_err(|errors| LowerError::IllTyped {
+        kernel: kernel.name.clone(),
+        errors,
+    })?;
+    check_names(kernel)?;
+    // Matmul ops are checked (dtypes, hints against the L1/L0 budgets, dims) before partitioning, so
+    // a bad one gets its own located error rather than the general refusal.
+    cube::check_matmuls(kernel, target)?;
+    Ok(())
 }
 
 /// Checks the names the emitted code uses verbatim: the program's (its kernels are `<name>_k<i>`) and
