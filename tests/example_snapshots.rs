@@ -89,6 +89,60 @@ fn rmsnorm_pangu_hidden() {
     check_example("rmsnorm_h5120", "rmsnorm.rs", "rmsnorm", &[("H", 5120)]);
 }
 
+/// The `gemm` example takes the cube path: one AIC kernel, the printed lowering of its matmul (the
+/// same source `tests/matmul/lowered.rs` snapshots from `lower_matmul_kernel`), and a manifest whose
+/// tiling fields and block dim are expressions of M.
+#[test]
+fn gemm_on_the_cube() {
+    check_example(
+        "gemm_k1024_n64",
+        "matmul.rs",
+        "gemm",
+        &[("K", 1024), ("N", 64)],
+    );
+    let program = compile_example("matmul.rs", "gemm", &[("K", 1024), ("N", 64)]);
+    let graph = moge_examples::matmul::gemm::<1024, 64>::graph().expect("the example builds");
+    let op = *graph
+        .order
+        .iter()
+        .find(|&&op| graph.ops[op].kind.name() == "matmul")
+        .expect("a matmul");
+    let lowered =
+        moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &Target::ascend910b2())
+            .expect("it lowers");
+    let printed = moge_codegen_ascendc::print_v2::print_program(&lowered).expect("it prints");
+    assert_eq!(program.kernels.len(), 1);
+    assert_eq!(program.kernels[0].name, printed[0].0);
+    assert_eq!(program.kernels[0].source, printed[0].1);
+    assert!(program.kernels[0].schedule.is_none());
+    let entry = &program.manifest.kernels[0];
+    assert_eq!(
+        entry.core_type,
+        moge_codegen_ascendc::manifest::CoreType::Aic
+    );
+    assert_eq!(
+        entry.sync,
+        moge_codegen_ascendc::manifest::SyncMode::Explicit
+    );
+    assert_eq!(entry.args, ["a", "b", "out0"]);
+    let fields: Vec<&str> = entry.tiling.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(fields, ["m", "tiles_m", "tiles"]);
+    // The host values follow M: `m` is M, one tile row per `tiles_m`, and the block dim never
+    // exceeds the tiles or the 24 cube cores.
+    for m in [1i64, 15, 176, 177, 5000] {
+        let dims = |s: &str| (s == "M").then_some(m);
+        let value = |i: usize| entry.tiling[i].expr.0.eval(&dims).expect("evaluates");
+        assert_eq!(value(0), m);
+        let (tiles_m, tiles) = (value(1), value(2));
+        assert!(
+            tiles_m >= 1 && tiles == tiles_m,
+            "N = 64 is one tile column: {m}"
+        );
+        let blocks = entry.block_dim.0.eval(&dims).expect("evaluates");
+        assert_eq!(blocks, tiles.clamp(1, 24), "M = {m}");
+    }
+}
+
 /// The example kernels on kernel IR v2: the port of each scheduled kernel, with synchronization
 /// derived by the sync pass, passes the structural and hazard verifiers; its text form is snapshotted
 /// and parses back to the same program; and deleting any one synchronization instruction the pass
@@ -237,7 +291,11 @@ fn examples_printed_from_kernel_ir_v2_match_the_interpreter() {
             .specialize(set)
             .expect("it specializes");
         let mut program = compile_program(&kernel, &target).expect("it compiles");
-        let schedules: Vec<_> = program.kernels.iter().map(|k| k.schedule.clone()).collect();
+        let schedules: Vec<_> = program
+            .kernels
+            .iter()
+            .map(|k| k.schedule.clone().expect("a vector kernel"))
+            .collect();
         let v2 = to_program(&kernel, &schedules, &target).unwrap_or_else(|e| panic!("{e}"));
         let printed = print_program(&v2).unwrap_or_else(|e| panic!("{name}: {e}"));
         for (k, (symbol, text)) in program.kernels.iter_mut().zip(printed) {

@@ -2,9 +2,11 @@
 //!
 //! [`compile_program`] takes a specialized graph kernel through the middle end
 //! ([`moge_lower::schedule::schedule_kernel`]) and emits the result. The writer only accepts
-//! [`Schedule`]s, so nothing unverified or unbudgeted can be emitted.
+//! [`Schedule`]s, so nothing unverified or unbudgeted can be emitted. A graph kernel that is exactly
+//! one matmul of two parameters takes the cube path instead ([`cube`]): one AIC kernel.
 
 pub mod back;
+pub mod cube;
 pub mod helpers;
 pub mod keywords;
 pub mod manifest;
@@ -40,8 +42,9 @@ pub struct DeviceKernel {
     pub file: String,
     /// The Ascend C source.
     pub source: String,
-    /// The scheduled kernel IR it was written from.
-    pub schedule: Schedule,
+    /// The scheduled kernel IR it was written from; `None` for a cube kernel, which is lowered
+    /// straight to kernel IR v2 (its text is in [`Program::kir_text`]).
+    pub schedule: Option<Schedule>,
 }
 
 /// A compiled program: device kernels, their kernel IR and the manifest.
@@ -94,6 +97,12 @@ pub fn compile_program_with(
     target: &Target,
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
+    if let Some(op) = cube::single_matmul(kernel) {
+        // The same checks as the vector path first (specialized, well typed, names, matmul
+        // budgets), so the errors of a bad kernel do not depend on which path it would take.
+        moge_lower::schedule::check_kernel(kernel, target)?;
+        return cube::compile_matmul(kernel, op, target);
+    }
     let schedules = schedule_kernel(kernel, target, options)?;
     // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
     // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
@@ -110,7 +119,7 @@ pub fn compile_program_with(
             file: format!("{name}.cpp"),
             name,
             source,
-            schedule,
+            schedule: Some(schedule),
         });
     }
     let manifest = build_manifest(kernel, target, &kernels);
@@ -124,8 +133,8 @@ pub fn compile_program_with(
 fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) -> Manifest {
     use manifest::{CoreType, Role, SizeExpr, SyncMode, TensorDType};
     let mut params = Vec::new();
-    if let Some(first) = kernels.first() {
-        let func = first.schedule.func();
+    if let Some(first) = kernels.first().and_then(|k| k.schedule.as_ref()) {
+        let func = first.func();
         for (arg_role, role) in [
             (ArgRole::Input, Role::Input),
             (ArgRole::Output, Role::Output),
@@ -143,8 +152,9 @@ fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) ->
     }
     let entries = kernels
         .iter()
-        .map(|k| {
-            let func = k.schedule.func();
+        .filter_map(|k| k.schedule.as_ref().map(|s| (k, s)))
+        .map(|(k, schedule)| {
+            let func = schedule.func();
             manifest::KernelEntry {
                 name: k.name.clone(),
                 source: k.file.clone(),

@@ -80,12 +80,13 @@ fn check(stem: &str) {
         }
         // Every kernel-IR dump reads back into the same function.
         for k in &program.kernels {
-            let text = k.schedule.kir_text();
+            let schedule = k.schedule.as_ref().expect("a vector kernel");
+            let text = schedule.kir_text();
             let parsed = moge_lower::kir::parse_function(&text)
                 .unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(
                 &parsed,
-                k.schedule.func(),
+                schedule.func(),
                 "{name}: the dump does not read back"
             );
         }

@@ -1,0 +1,123 @@
+//! The cube path of [`crate::compile_program`]: a graph kernel that is exactly one matmul of two
+//! parameters becomes one AIC kernel ([`moge_lower::schedule::cube::lower_matmul_kernel`]), printed
+//! by [`crate::print_v2`], with its manifest entry.
+//!
+//! A matmul fused with other ops, a grouped matmul and every other kernel stay on the vector path,
+//! which refuses them with its own messages.
+
+use moge_lower::graph::{Kernel, Op, OpKind};
+use moge_lower::kir::v2::GmKind;
+use moge_lower::schedule::cube::lower_matmul_kernel;
+use moge_lower::schedule::LowerError;
+use moge_lower::target::Target;
+
+use crate::manifest::{self, CoreType, Role, SizeExpr, SyncMode, TensorDType};
+use crate::{print_v2, CodegenError, DeviceKernel, Manifest, Program};
+
+/// The matmul op of `kernel` if the kernel is exactly `c = matmul(a, b)` with `a` and `b` parameters
+/// and `c` its only output (what [`lower_matmul_kernel`] takes); `None` sends it to the vector path.
+pub fn single_matmul(kernel: &Kernel) -> Option<Op> {
+    let mut matmul = None;
+    for &op in &kernel.order {
+        match kernel.ops[op].kind {
+            OpKind::Param { .. } => {}
+            OpKind::MatMul if matmul.is_none() => matmul = Some(op),
+            _ => return None,
+        }
+    }
+    let op = matmul?;
+    let data = &kernel.ops[op];
+    let is_param = |i: usize| {
+        data.args
+            .get(i)
+            .is_some_and(|v| kernel.params.iter().any(|p| p.value == *v))
+    };
+    let output = match (kernel.outputs.as_slice(), data.results.as_slice()) {
+        ([o], [r]) => o.value == *r,
+        _ => false,
+    };
+    (data.args.len() == 2 && is_param(0) && is_param(1) && output).then_some(op)
+}
+
+/// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest.
+pub fn compile_matmul(kernel: &Kernel, op: Op, target: &Target) -> Result<Program, CodegenError> {
+    let v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
+    let printed = print_v2::print_program(&v2)?;
+    let kernels: Vec<DeviceKernel> = printed
+        .into_iter()
+        .map(|(name, source)| DeviceKernel {
+            file: format!("{name}.cpp"),
+            name,
+            source,
+            schedule: None,
+        })
+        .collect();
+    let manifest = cube_manifest(kernel, target, &v2, &kernels);
+    Ok(Program {
+        kernels,
+        manifest,
+        kir_text: moge_lower::kir::v2::program_to_string(&v2),
+    })
+}
+
+fn cube_manifest(
+    kernel: &Kernel,
+    target: &Target,
+    v2: &moge_lower::kir::v2::Program,
+    kernels: &[DeviceKernel],
+) -> Manifest {
+    let mut params = Vec::new();
+    for (kind, role) in [(GmKind::Input, Role::Input), (GmKind::Output, Role::Output)] {
+        for g in v2.gm.values().filter(|g| g.kind == kind) {
+            params.push(manifest::Param {
+                name: g.name.clone(),
+                role,
+                // The cube path takes bf16 and f16 only; f32 is never reached.
+                dtype: TensorDType::from_dtype(g.dtype).unwrap_or(TensorDType::F32),
+                shape: g.shape.iter().cloned().map(SizeExpr::from).collect(),
+            });
+        }
+    }
+    let entries = v2
+        .kernels
+        .values()
+        .zip(kernels)
+        .map(|(k, emitted)| manifest::KernelEntry {
+            name: emitted.name.clone(),
+            source: emitted.file.clone(),
+            core_type: CoreType::Aic,
+            // Every cube hand-off is a queue (EnQue/DeQue): the kernel is correct with automatic
+            // synchronization off.
+            sync: SyncMode::Explicit,
+            args: k.params.iter().map(|&g| v2.gm[g].name.clone()).collect(),
+            block_dim: k.block_dim.clone().into(),
+            tiling: v2
+                .fields
+                .values()
+                .map(|f| manifest::TilingField {
+                    name: f.name.clone(),
+                    expr: f.expr.clone().into(),
+                })
+                .collect(),
+            workspace_bytes: v2.workspace.clone().into(),
+            // No UB: the AIC kernel lives in L1, L0A/B/C.
+            ub_bytes: 0,
+            tile_rows: 0,
+        })
+        .collect();
+    Manifest {
+        format: manifest::FORMAT.to_string(),
+        program: kernel.name.clone(),
+        target: target.name.to_string(),
+        bindings: kernel.bound.iter().cloned().collect(),
+        dynamic_dims: kernel
+            .dynamic_dims()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        params,
+        intermediates: Vec::new(),
+        kernels: entries,
+        workspace_bytes: v2.workspace.clone().into(),
+    }
+}
