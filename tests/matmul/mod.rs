@@ -446,3 +446,4 @@ fn the_router_example_matches_an_f64_router_at_the_pangu_shape() {
 
 mod lowered;
 mod mix_spec;
+mod mogec;
