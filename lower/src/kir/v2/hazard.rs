@@ -183,7 +183,10 @@ enum Key {
 
 /// The live accesses to one [`Key`], in trace order. An access is dropped once a later write that covers
 /// its range is ordered after it: happens-before is transitive, so whatever races the dropped access
-/// also races that write, which stays. Reads and writes are kept apart because a read only needs to be
+/// also races that write, which stays. It is also dropped when that write races it: the race is
+/// reported, and a later access is then checked against the write only (so a kernel with a race may
+/// get fewer reports, never none, and a race-free kernel is checked exactly; without this, a chain of
+/// n unordered writes would give n² reports). Reads and writes are kept apart because a read only needs to be
 /// checked against writes; this keeps the check linear for memory read many times.
 #[derive(Default)]
 struct Bin {
@@ -359,13 +362,15 @@ impl State<'_> {
         };
         for list in lists.iter_mut() {
             list.retain(|a| match ordered(a) {
-                Some(false) => {
-                    races.push(a.clone());
-                    true
-                }
-                // Dead: this write covers it and is ordered after it.
-                Some(true) => !(write && Self::covers(&loc, &a.loc)),
                 None => true,
+                Some(ordered) => {
+                    if !ordered {
+                        races.push(a.clone());
+                    }
+                    // Dead once this write covers it: it is ordered before the write, or the race
+                    // between them is reported (and, once repaired, orders it).
+                    !(write && Self::covers(&loc, &a.loc))
+                }
             });
         }
         // Report in trace order (an instruction's reads were recorded before its writes).
