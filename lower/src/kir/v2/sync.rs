@@ -115,24 +115,34 @@ fn barriers(k: &mut Kernel, races: &[(Inst, Pipe, Inst, Pipe)]) -> usize {
             .or_default()
             .push((a, b));
     }
-    let mut placed = 0;
-    // Deepest and rightmost blocks first, so that inserting never shifts a path still to be used.
-    for (block, mut pairs) in groups.into_iter().rev() {
+    // Where each barrier goes, as the path of the statement it is placed before.
+    let mut at: Vec<Vec<usize>> = vec![];
+    for (block, mut pairs) in groups {
         pairs.sort_by_key(|&(a, b)| (b, a));
         // A barrier at `q` sits before statement `q`: it orders a pair (a, b) when a < q <= b.
-        let mut at: Vec<usize> = vec![];
+        let mut last: Option<usize> = None;
         for (a, b) in pairs {
-            if at.last().is_some_and(|&q| a < q) {
+            if last.is_some_and(|q| a < q) {
                 continue;
             }
-            at.push(b);
-        }
-        for &q in at.iter().rev() {
-            let i = k.insts.push(InstData::PipeBarrier(pipe));
-            block_mut(&mut k.body, &block).insert(q, Stmt::Inst(i));
-            placed += 1;
+            last = Some(b);
+            let mut path = block.clone();
+            path.push(b);
+            at.push(path);
         }
     }
+    // Instructions are numbered in program order (as one repair per round numbered them), and inserted
+    // from the last position backwards, so that an insertion never shifts a path still to be used.
+    at.sort();
+    let insts: Vec<Inst> = at
+        .iter()
+        .map(|_| k.insts.push(InstData::PipeBarrier(pipe)))
+        .collect();
+    for (path, i) in at.iter().zip(insts).rev() {
+        let (q, block) = path.split_last().expect("a path has a last index");
+        block_mut(&mut k.body, block).insert(*q, Stmt::Inst(i));
+    }
+    let placed = at.len();
     placed
 }
 
