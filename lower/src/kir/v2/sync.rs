@@ -142,8 +142,7 @@ fn barriers(k: &mut Kernel, races: &[(Inst, Pipe, Inst, Pipe)]) -> usize {
         let (q, block) = path.split_last().expect("a path has a last index");
         block_mut(&mut k.body, block).insert(*q, Stmt::Inst(i));
     }
-    let placed = at.len();
-    placed
+    at.len()
 }
 
 /// Records the path of every instruction of `stmts`.
