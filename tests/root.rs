@@ -1,5 +1,6 @@
 mod cli;
 mod cli_exit_codes;
+mod compile_scaling;
 mod differential;
 mod dim_solving;
 mod example_snapshots;

@@ -733,16 +733,20 @@ impl Verifier<'_> {
     fn scratch_sharing(&mut self) {
         let f = self.func;
         let range = f.live_ranges();
+        // The live tiles of each buffer, gathered in one pass (not one pass over all tiles per buffer,
+        // which is quadratic in kernel size).
+        let mut by_buffer: std::collections::BTreeMap<_, Vec<(Tile, (usize, usize))>> =
+            Default::default();
+        for (t, d) in &f.tiles {
+            if let (Home::Buffer(b), Some(r)) = (d.home, range[t]) {
+                by_buffer.entry(b).or_default().push((t, r));
+            }
+        }
         for (b, data) in &f.buffers {
             if data.kind != BufferKind::Scratch {
                 continue;
             }
-            let mut users: Vec<(Tile, (usize, usize))> = f
-                .tiles
-                .iter()
-                .filter(|(_, d)| d.home == Home::Buffer(b))
-                .filter_map(|(t, _)| range[t].map(|r| (t, r)))
-                .collect();
+            let mut users = by_buffer.remove(&b).unwrap_or_default();
             users.sort_by_key(|(_, r)| *r);
             for w in users.windows(2) {
                 let ((a, ra), (c, rc)) = (w[0], w[1]);

@@ -173,6 +173,27 @@ struct Acc {
     step: usize,
 }
 
+/// The memory an access history is kept for: a local buffer of one thread (local memory is per core),
+/// or one GM tile (shared by the sides of a MIX kernel). Only accesses with the same key can overlap.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Key {
+    Local(usize, LocalBuf),
+    Gm(GmBuf, String),
+}
+
+/// The live accesses to one [`Key`], in trace order. An access is dropped once a later write that covers
+/// its range is ordered after it: happens-before is transitive, so whatever races the dropped access
+/// also races that write, which stays. It is also dropped when that write races it: the race is
+/// reported, and a later access is then checked against the write only (so a kernel with a race may
+/// get fewer reports, never none, and a race-free kernel is checked exactly; without this, a chain of
+/// n unordered writes would give n² reports). Reads and writes are kept apart because a read only needs to be
+/// checked against writes; this keeps the check linear for memory read many times.
+#[derive(Default)]
+struct Bin {
+    reads: Vec<Acc>,
+    writes: Vec<Acc>,
+}
+
 #[derive(Default, Clone)]
 struct QueueState {
     /// Per slot: `None` free since the start; `Some(Some(clock))` freed at clock; `Some(None)` in use.
@@ -198,7 +219,8 @@ struct State<'a> {
     cross: BTreeMap<(usize, u16), VecDeque<Clock>>,
     queues: BTreeMap<(usize, Queue), QueueState>,
     slot_of: BTreeMap<(usize, Tensor), usize>,
-    hist: Vec<(usize, Acc)>,
+    /// The live accesses per memory (see [`Bin`]).
+    hist: BTreeMap<Key, Bin>,
     out: Vec<Hazard>,
     reported: std::collections::BTreeSet<(Inst, Inst)>,
     step_no: usize,
@@ -277,6 +299,20 @@ impl State<'_> {
         }
     }
 
+    /// Whether `a` covers all of `b` (both known to overlap).
+    fn covers(a: &Loc, b: &Loc) -> bool {
+        match (a, b) {
+            (
+                Loc::Local { start, end, .. },
+                Loc::Local {
+                    start: s2, end: e2, ..
+                },
+            ) => start <= s2 && e2 <= end,
+            (Loc::Gm { .. }, Loc::Gm { .. }) => true,
+            _ => false,
+        }
+    }
+
     fn describe(&self, loc: &Loc, t: Option<Tensor>) -> String {
         match loc {
             Loc::Local { buf, .. } => {
@@ -301,30 +337,44 @@ impl State<'_> {
     ) {
         let clock = self.vc[gp][gp];
         let is_v = gp % Pipe::ALL.len() == pidx(Pipe::V);
+        let key = key_of(&loc, th);
+        let (vc, barrier, step_no) = (&self.vc[gp], self.barrier[gp], self.step_no);
+        let bin = self.hist.entry(key).or_default();
         let mut races = vec![];
-        for (th2, a) in &self.hist {
-            // Local memory is per core; GM is shared by the sides of a MIX kernel.
-            if matches!(loc, Loc::Local { .. }) && *th2 != th {
-                continue;
-            }
-            if !(write || a.write) || !Self::overlaps(&a.loc, &loc) {
-                continue;
-            }
+        // Whether `a` is ordered before this access; `None` when the two do not conflict.
+        let ordered = |a: &Acc| -> Option<bool> {
             // An instruction does not race with itself (in-place operands).
-            if a.step == self.step_no {
-                continue;
+            if !(write || a.write) || a.step == step_no || !Self::overlaps(&a.loc, &loc) {
+                return None;
             }
             // The vector pipe issues in order and reads operands before any later instruction
             // writes, so only a read or write after a write needs a barrier there.
-            let ordered = if a.gp == gp {
-                !is_v || !a.write || a.clock <= self.barrier[gp]
+            Some(if a.gp == gp {
+                !is_v || !a.write || a.clock <= barrier
             } else {
-                self.vc[gp][a.gp] >= a.clock
-            };
-            if !ordered {
-                races.push(a.clone());
-            }
+                vc[a.gp] >= a.clock
+            })
+        };
+        let lists: &mut [&mut Vec<Acc>] = if write {
+            &mut [&mut bin.reads, &mut bin.writes]
+        } else {
+            &mut [&mut bin.writes]
+        };
+        for list in lists.iter_mut() {
+            list.retain(|a| match ordered(a) {
+                None => true,
+                Some(ordered) => {
+                    if !ordered {
+                        races.push(a.clone());
+                    }
+                    // Dead once this write covers it: it is ordered before the write, or the race
+                    // between them is reported (and, once repaired, orders it).
+                    !(write && Self::covers(&loc, &a.loc))
+                }
+            });
         }
+        // Report in trace order (an instruction's reads were recorded before its writes).
+        races.sort_by_key(|a| (a.step, a.write));
         for a in races {
             if !self.reported.insert((a.inst, inst)) {
                 continue;
@@ -345,18 +395,24 @@ impl State<'_> {
                 kind,
             });
         }
-        self.hist.push((
-            th,
-            Acc {
-                gp,
-                clock,
-                inst,
-                write,
-                loc,
-                tensor: t,
-                step: self.step_no,
-            },
-        ));
+        let acc = Acc {
+            gp,
+            clock,
+            inst,
+            write,
+            loc,
+            tensor: t,
+            step: self.step_no,
+        };
+        let bin = self
+            .hist
+            .get_mut(&key_of(&acc.loc, th))
+            .expect("the bin was made above");
+        if write {
+            bin.writes.push(acc);
+        } else {
+            bin.reads.push(acc);
+        }
     }
 
     /// Runs one step; `false` when the thread must wait for another (a cross-core flag or SyncAll).
@@ -503,6 +559,13 @@ impl State<'_> {
     }
 }
 
+fn key_of(loc: &Loc, th: usize) -> Key {
+    match loc {
+        Loc::Local { buf, .. } => Key::Local(th, *buf),
+        Loc::Gm { buf, offset } => Key::Gm(*buf, offset.clone()),
+    }
+}
+
 fn gm_offset(d: &InstData) -> Option<&IExpr> {
     match d {
         InstData::CopyIn { src, .. }
@@ -551,7 +614,7 @@ pub fn check(k: &Kernel) -> Result<(), HazardErrors> {
         cross: BTreeMap::new(),
         queues: BTreeMap::new(),
         slot_of: BTreeMap::new(),
-        hist: vec![],
+        hist: BTreeMap::new(),
         out: vec![],
         reported: Default::default(),
         step_no: 0,

@@ -36,25 +36,35 @@ pub fn insert_sync(k: &mut Kernel) -> Result<SyncStats, HazardErrors> {
             Ok(()) => return Ok(stats),
             Err(e) => e,
         };
-        let Some((first, first_pipe, second, second_pipe)) = errs.0.iter().find_map(|h| match h {
-            Hazard::Race {
-                first,
-                first_pipe,
-                second,
-                second_pipe,
-                ..
-            } => Some((*first, *first_pipe, *second, *second_pipe)),
-            Hazard::Unmatched { .. } => None,
-        }) else {
-            return Err(errs);
-        };
         if errs.0.iter().any(|h| matches!(h, Hazard::Unmatched { .. })) {
             return Err(errs);
         }
+        let races: Vec<(Inst, Pipe, Inst, Pipe)> = errs
+            .0
+            .iter()
+            .filter_map(|h| match h {
+                Hazard::Race {
+                    first,
+                    first_pipe,
+                    second,
+                    second_pipe,
+                    ..
+                } => Some((*first, *first_pipe, *second, *second_pipe)),
+                Hazard::Unmatched { .. } => None,
+            })
+            .collect();
+        let Some(&(first, first_pipe, second, second_pipe)) = races.first() else {
+            return Err(errs);
+        };
         let (Some(p1), Some(p2)) = (path_of(&k.body, first), path_of(&k.body, second)) else {
             return Err(errs);
         };
         if first_pipe == second_pipe {
+            let placed = barriers(k, &races);
+            if placed > 0 {
+                stats.barriers += placed;
+                continue;
+            }
             let at = block_mut(&mut k.body, &p2[..p2.len() - 1]);
             let i = k.insts.push(InstData::PipeBarrier(second_pipe));
             at.insert(p2[p2.len() - 1], Stmt::Inst(i));
@@ -67,6 +77,90 @@ pub fn insert_sync(k: &mut Kernel) -> Result<SyncStats, HazardErrors> {
         stats.flag_pairs += 1;
     }
     check(k).map(|()| stats)
+}
+
+/// Repairs, at once, the leading run of same-pipe races whose two instructions share a block (one round of
+/// the pass instead of one per race). Per block, barriers are chosen by greedy interval stabbing: races
+/// sorted by the later instruction's position get a barrier right before it unless one already placed
+/// lies between the pair, so every barrier orders a race no other does. Returns how many it placed.
+fn barriers(k: &mut Kernel, races: &[(Inst, Pipe, Inst, Pipe)]) -> usize {
+    // Statement index of an instruction in every block, computed once (not one tree walk per race).
+    let mut pos = std::collections::HashMap::new();
+    index_paths(&k.body, &mut vec![], &mut pos);
+    // Per block: the (first, second) positions of each race. One pipe per round (the first race's), so
+    // that the insertions into a block never shift each other's positions.
+    let mut groups: std::collections::BTreeMap<Vec<usize>, Vec<(usize, usize)>> =
+        Default::default();
+    let Some(&(_, pipe, _, _)) = races.first() else {
+        return 0;
+    };
+    for &(first, fp, second, sp) in races {
+        let (Some(p1), Some(p2)) = (pos.get(&first), pos.get(&second)) else {
+            break;
+        };
+        let (b1, b2): (&Vec<usize>, &Vec<usize>) = (p1, p2);
+        if fp != pipe
+            || sp != pipe
+            || b1.len() != b2.len()
+            || b1[..b1.len() - 1] != b2[..b2.len() - 1]
+        {
+            break;
+        }
+        let (a, b) = (b1[b1.len() - 1], b2[b2.len() - 1]);
+        if a >= b {
+            break;
+        }
+        groups
+            .entry(b1[..b1.len() - 1].to_vec())
+            .or_default()
+            .push((a, b));
+    }
+    // Where each barrier goes, as the path of the statement it is placed before.
+    let mut at: Vec<Vec<usize>> = vec![];
+    for (block, mut pairs) in groups {
+        pairs.sort_by_key(|&(a, b)| (b, a));
+        // A barrier at `q` sits before statement `q`: it orders a pair (a, b) when a < q <= b.
+        let mut last: Option<usize> = None;
+        for (a, b) in pairs {
+            if last.is_some_and(|q| a < q) {
+                continue;
+            }
+            last = Some(b);
+            let mut path = block.clone();
+            path.push(b);
+            at.push(path);
+        }
+    }
+    // Instructions are numbered in program order (as one repair per round numbered them), and inserted
+    // from the last position backwards, so that an insertion never shifts a path still to be used.
+    at.sort();
+    let insts: Vec<Inst> = at
+        .iter()
+        .map(|_| k.insts.push(InstData::PipeBarrier(pipe)))
+        .collect();
+    for (path, i) in at.iter().zip(insts).rev() {
+        let (q, block) = path.split_last().expect("a path has a last index");
+        block_mut(&mut k.body, block).insert(*q, Stmt::Inst(i));
+    }
+    at.len()
+}
+
+/// Records the path of every instruction of `stmts`.
+fn index_paths(
+    stmts: &[Stmt],
+    prefix: &mut Vec<usize>,
+    out: &mut std::collections::HashMap<Inst, Vec<usize>>,
+) {
+    for (n, s) in stmts.iter().enumerate() {
+        prefix.push(n);
+        match s {
+            Stmt::Inst(i) => {
+                out.entry(*i).or_insert_with(|| prefix.clone());
+            }
+            Stmt::For { body, .. } | Stmt::Side { body, .. } => index_paths(body, prefix, out),
+        }
+        prefix.pop();
+    }
 }
 
 fn new_flag(k: &mut Kernel, ev: Event, set: bool) -> Stmt {
