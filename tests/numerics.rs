@@ -1029,8 +1029,13 @@ fn a_chosen_negative_zero_keeps_its_sign_on_the_device() {
     rows.extend((0..16).map(|i| if i < 8 { 0.0 } else { -0.0 }));
     rows.extend((0..16).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }));
     let x = Tensor::from_f32(DType::F32, vec![3, 16], rows.clone()).unwrap();
-    let checked = check_program(&kernel, &program, &[x.clone()], &EmulatorBackend::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let checked = check_program(
+        &kernel,
+        &program,
+        std::slice::from_ref(&x),
+        &EmulatorBackend::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let interp = eval(&kernel, &[x]).unwrap();
     let bits =
         |t: &Tensor| -> Vec<u32> { t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect() };
