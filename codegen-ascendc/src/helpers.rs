@@ -1,30 +1,7 @@
-//! Small C++ helper functions the writer emits ahead of a kernel class when its instructions use them.
+//! Small C++ helper functions the printer emits ahead of a kernel.
 //! They wrap the repeat-based (level-0) forms of the vector API for segment reductions and broadcasts,
 //! which need chunking: a vector instruction runs at most 255 repeats, and repeat strides count 32-byte
 //! blocks in 8 bits.
-
-/// Which helpers a kernel uses.
-#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
-pub struct Used {
-    /// `MogeAlignUp`.
-    pub align_up: bool,
-    /// The reduction helpers (`MogeSegReduceShort`).
-    pub reduce: bool,
-    /// `MogeSegReduceLong` (segments longer than 64 elements).
-    pub reduce_long: bool,
-    /// `MogeSegExpand`.
-    pub seg_expand: bool,
-    /// `MogeVecExpand`.
-    pub vec_expand: bool,
-    /// `MogeGather`.
-    pub gather: bool,
-    /// `MogeBinary` (level-0 binary ops by template).
-    pub binary: bool,
-    /// `MogeSegApply`.
-    pub seg_apply: bool,
-    /// `MogeVecApply`.
-    pub vec_apply: bool,
-}
 
 /// `MogeAlignUp`: rounds a count up to a multiple.
 pub const ALIGN_UP: &str = r#"// Rounds n up to a multiple of m: compares and selects count whole 256-byte repeats.

@@ -1,26 +1,24 @@
 //! moge's Ascend C backend: writes one `.cpp` per scheduled device kernel and the program's manifest.
 //!
 //! [`compile_program`] takes a specialized graph kernel through the middle end
-//! ([`moge_lower::schedule::schedule_kernel`]) and emits the result. The writer only accepts
-//! [`Schedule`]s, so nothing unverified or unbudgeted can be emitted. A graph kernel that is exactly
+//! ([`moge_lower::schedule::schedule_kernel`]) and emits the result. Only
+//! [`Schedule`]s reach the printer, so nothing unverified or unbudgeted can be emitted. A graph kernel that is exactly
 //! one matmul of two parameters takes the cube path instead ([`cube`]): one AIC kernel.
 
-pub mod back;
+mod cexpr;
 pub mod cube;
+pub mod error;
 pub mod helpers;
-pub mod keywords;
 pub mod manifest;
-pub mod namer;
 pub mod print_v2;
-pub mod writer;
 
 use moge_lower::graph::Kernel;
 use moge_lower::kir::{ArgRole, CoreKind};
 use moge_lower::schedule::{schedule_kernel, LowerError, Schedule, ScheduleOptions};
 use moge_lower::target::Target;
 
+pub use error::Error as WriterError;
 pub use manifest::Manifest;
-pub use writer::{Error as WriterError, KernelInfo, Writer};
 
 /// Why a program could not be compiled.
 #[derive(Clone, PartialEq, Debug, thiserror::Error)]
@@ -28,7 +26,7 @@ pub enum CodegenError {
     /// The middle end refused the kernel.
     #[error(transparent)]
     Lower(#[from] LowerError),
-    /// The writer failed.
+    /// Printing the kernel IR as Ascend C failed.
     #[error(transparent)]
     Write(#[from] WriterError),
 }

@@ -5,8 +5,8 @@
 //! One `extern "C" __global__ __aicore__` function per kernel, with the tiling struct and two integer
 //! helpers ahead of it. Cube instructions use the basic API with their parameter structs filled field
 //! by field (`Nd2NzParams`, `LoadData2DParams`, `MmadParams`, `FixpipeParamsV220`), as declared by the
-//! CANN 8.5 headers. Vector instructions print as the v1 writer prints them (the same API calls and
-//! segment helpers of [`crate::helpers`]), with the element counts the IR states.
+//! CANN 8.5 headers. Vector instructions print as the API calls and segment helpers of [`crate::helpers`],
+//! with the element counts the IR states.
 
 use std::fmt::Write;
 
@@ -17,8 +17,9 @@ use moge_lower::kir::v2::{
 };
 use moge_lower::kir::{CmpMode, Round, SegReduceOp, SegView, VecBinary, VecScalar, VecUnary};
 
+use crate::cexpr::{op_enum, scalar_expr};
+use crate::error::Error;
 use crate::helpers;
-use crate::writer::{op_enum, scalar_expr, Error};
 
 type R = Result<(), Error>;
 

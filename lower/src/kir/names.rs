@@ -6,7 +6,7 @@
 //! manifest, the `.npy` files and the C source agree. [`check_c_name`] and [`check_program_name`]
 //! decide which names can be used that way; the frontend refuses the others at check time, with
 //! their location, and the scheduler refuses them in graph IR from elsewhere. Every other emitted
-//! identifier is made by the Ascend C backend's namer, which keeps clear of the same reserved names.
+//! identifier is made by the Ascend C printer (`codegen-ascendc/src/print_v2.rs`).
 
 use std::fmt;
 
