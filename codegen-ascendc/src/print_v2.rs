@@ -558,23 +558,17 @@ impl Printer<'_> {
                     format!("{dst} = static_cast<int64_t>({buf}.GetValue({off}));"),
                 )
             }
-            InstData::SetFlag(e) => {
+            InstData::SetFlag(e) | InstData::WaitFlag(e) => {
+                let call = if matches!(k.insts[i], InstData::SetFlag(_)) {
+                    "SetFlag"
+                } else {
+                    "WaitFlag"
+                };
                 let ev = &k.events[*e];
                 self.line(
                     d,
                     format!(
-                        "AscendC::SetFlag<AscendC::HardEvent::{}_{}>({e});",
-                        ev.from.name(),
-                        ev.to.name()
-                    ),
-                )
-            }
-            InstData::WaitFlag(e) => {
-                let ev = &k.events[*e];
-                self.line(
-                    d,
-                    format!(
-                        "AscendC::WaitFlag<AscendC::HardEvent::{}_{}>({e});",
+                        "AscendC::{call}<AscendC::HardEvent::{}_{}>({e});",
                         ev.from.name(),
                         ev.to.name()
                     ),
@@ -583,20 +577,18 @@ impl Printer<'_> {
             InstData::PipeBarrier(p) => {
                 self.line(d, format!("AscendC::PipeBarrier<{}>();", pipe_c(*p)))
             }
-            InstData::CrossCoreSetFlag { mode, pipe, flag } => self.line(
-                d,
-                format!(
-                    "AscendC::CrossCoreSetFlag<{mode}, {}>({flag});",
-                    pipe_c(*pipe)
-                ),
-            ),
-            InstData::CrossCoreWaitFlag { mode, pipe, flag } => self.line(
-                d,
-                format!(
-                    "AscendC::CrossCoreWaitFlag<{mode}, {}>({flag});",
-                    pipe_c(*pipe)
-                ),
-            ),
+            InstData::CrossCoreSetFlag { mode, pipe, flag }
+            | InstData::CrossCoreWaitFlag { mode, pipe, flag } => {
+                let call = if matches!(k.insts[i], InstData::CrossCoreSetFlag { .. }) {
+                    "CrossCoreSetFlag"
+                } else {
+                    "CrossCoreWaitFlag"
+                };
+                self.line(
+                    d,
+                    format!("AscendC::{call}<{mode}, {}>({flag});", pipe_c(*pipe)),
+                )
+            }
             InstData::SyncAll => {
                 let aiv_only = k.core == CoreKind::Aiv;
                 self.line(d, format!("AscendC::SyncAll<{aiv_only}>();"))
