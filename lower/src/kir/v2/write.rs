@@ -373,20 +373,16 @@ pub(crate) fn elem_from_name(s: &str) -> Option<Elem> {
 /// The mnemonic and `key=value` arguments of an instruction.
 pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>) {
     match d {
-        InstData::AllocTensor { queue, tensor } => (
-            "alloc_tensor",
-            vec![("queue", word(queue)), ("tensor", word(tensor))],
-        ),
-        InstData::EnQue { queue, tensor } => (
-            "enque",
-            vec![("queue", word(queue)), ("tensor", word(tensor))],
-        ),
-        InstData::DeQue { queue, tensor } => (
-            "deque",
-            vec![("queue", word(queue)), ("tensor", word(tensor))],
-        ),
-        InstData::FreeTensor { queue, tensor } => (
-            "free_tensor",
+        InstData::AllocTensor { queue, tensor }
+        | InstData::EnQue { queue, tensor }
+        | InstData::DeQue { queue, tensor }
+        | InstData::FreeTensor { queue, tensor } => (
+            match d {
+                InstData::AllocTensor { .. } => "alloc_tensor",
+                InstData::EnQue { .. } => "enque",
+                InstData::DeQue { .. } => "deque",
+                _ => "free_tensor",
+            },
             vec![("queue", word(queue)), ("tensor", word(tensor))],
         ),
         InstData::CopyIn {
@@ -517,16 +513,13 @@ pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>
         InstData::SetFlag(ev) => ("set_flag", vec![("event", word(ev))]),
         InstData::WaitFlag(ev) => ("wait_flag", vec![("event", word(ev))]),
         InstData::PipeBarrier(p) => ("pipe_barrier", vec![("pipe", word(p.name()))]),
-        InstData::CrossCoreSetFlag { mode, pipe, flag } => (
-            "cross_core_set_flag",
-            vec![
-                ("mode", int(*mode)),
-                ("pipe", word(pipe.name())),
-                ("flag", int(*flag)),
-            ],
-        ),
-        InstData::CrossCoreWaitFlag { mode, pipe, flag } => (
-            "cross_core_wait_flag",
+        InstData::CrossCoreSetFlag { mode, pipe, flag }
+        | InstData::CrossCoreWaitFlag { mode, pipe, flag } => (
+            if matches!(d, InstData::CrossCoreSetFlag { .. }) {
+                "cross_core_set_flag"
+            } else {
+                "cross_core_wait_flag"
+            },
             vec![
                 ("mode", int(*mode)),
                 ("pipe", word(pipe.name())),
