@@ -63,16 +63,16 @@ impl Resolved {
 /// Why the inputs could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    /// A `--dim` or `--input` name is not the kernel's.
+    /// A `--set`, `--dim` or `--input` name is not the kernel's (`mogec` uses it for `--set` too).
     #[error("{flag} {name}=...: kernel `{kernel}` has no {what} `{name}`; {known}")]
     UnknownName {
-        /// The flag (`--dim`, `--input`).
+        /// The flag (`--set`, `--dim`, `--input`).
         flag: &'static str,
         /// The name given.
         name: String,
         /// The kernel.
         kernel: String,
-        /// What was looked for (`dynamic dim`, `parameter`).
+        /// What was looked for (`static dim`, `dynamic dim`, `parameter`).
         what: &'static str,
         /// What the kernel has, as a sentence fragment.
         known: String,
@@ -90,7 +90,7 @@ pub enum InputError {
     Missing {
         /// The kernel.
         kernel: String,
-        /// The flag (`--dim`, `--input`).
+        /// The flag (`--set`, `--dim`, `--input`).
         flag: &'static str,
         /// What the names are (`dynamic dim`, `parameters`...).
         what: &'static str,

@@ -477,70 +477,31 @@ mod tests {
         texts.iter().map(|t| Expr::parse(t).unwrap()).collect()
     }
 
+    /// The input `name`, declared with `axes`, given with `shape`.
+    fn input<'a>(name: &'a str, axes: &'a [Expr], shape: &'a [usize]) -> InputShape<'a, Expr> {
+        InputShape { name, axes, shape }
+    }
+
     #[test]
     fn bare_axes_bind_first_then_linear_ones_are_solved() {
         let t = table();
         let (x, y) = (axes(&["2 * S + 1", "N"]), axes(&["T", "S"]));
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[7, 4],
-            },
-            InputShape {
-                name: "y",
-                axes: &y,
-                shape: &[5, 3],
-            },
-        ];
+        let inputs = [input("x", &x, &[7, 4]), input("y", &y, &[5, 3])];
         let solution = solve(&t, &inputs).unwrap();
         assert_eq!(solution.values, vec![4, 5, 3]);
         assert_eq!(solution.dynamic().collect::<Vec<_>>(), vec![(1, 5), (2, 3)]);
         // S is bound by the bare axis of y, so x's 2 * S + 1 is checked against it.
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[9, 4],
-            },
-            InputShape {
-                name: "y",
-                axes: &y,
-                shape: &[5, 3],
-            },
-        ];
+        let inputs = [input("x", &x, &[9, 4]), input("y", &y, &[5, 3])];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
             "input 0 (`x`): axis 0 is `2 * S + 1` = 7 (S = 3 bound by `y` axis 1), found 9"
         );
         // Only x binds S: 2 * S + 1 = 9 gives S = 4.
         let y2 = axes(&["T"]);
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[9, 4],
-            },
-            InputShape {
-                name: "y",
-                axes: &y2,
-                shape: &[5],
-            },
-        ];
+        let inputs = [input("x", &x, &[9, 4]), input("y", &y2, &[5])];
         assert_eq!(solve(&t, &inputs).unwrap().values, vec![4, 5, 4]);
         // An even length has no solution.
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[8, 4],
-            },
-            InputShape {
-                name: "y",
-                axes: &y2,
-                shape: &[5],
-            },
-        ];
+        let inputs = [input("x", &x, &[8, 4]), input("y", &y2, &[5])];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
             "input 0 (`x`): axis 0 is `2 * S + 1`, which no value of `S` makes 8"
@@ -553,59 +514,22 @@ mod tests {
         t.push_static("N", 4);
         t.push_dynamic("T");
         let (x, y) = (axes(&["T", "N"]), axes(&["T", "8"]));
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[2, 5],
-            },
-            InputShape {
-                name: "y",
-                axes: &y,
-                shape: &[2, 8],
-            },
-        ];
+        let inputs = [input("x", &x, &[2, 5]), input("y", &y, &[2, 8])];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
             "input 0 (`x`): axis 1 is `N` = 4, found 5"
         );
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[2, 4],
-            },
-            InputShape {
-                name: "y",
-                axes: &y,
-                shape: &[3, 9],
-            },
-        ];
+        let inputs = [input("x", &x, &[2, 4]), input("y", &y, &[3, 9])];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
             "input 1 (`y`): axis 0 is `T` = 2 (T = 2 bound by `x` axis 0), found 3"
         );
-        let inputs = [
-            InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[2, 4],
-            },
-            InputShape {
-                name: "y",
-                axes: &y,
-                shape: &[2, 9],
-            },
-        ];
+        let inputs = [input("x", &x, &[2, 4]), input("y", &y, &[2, 9])];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
             "input 1 (`y`): axis 1 is 8, found 9"
         );
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[2, 4],
-        }];
+        let inputs = [input("x", &x, &[2, 4])];
         assert_eq!(
             solve(&table(), &inputs).unwrap_err().to_string(),
             "dynamic dim `S` cannot be bound from the input shapes (no input axis is `S` or an expression of it alone)"
@@ -618,52 +542,28 @@ mod tests {
         // T * T is not linear but monotone: 9 is solved (T = 3), 8 is reached by no T and T stays
         // unbound, named by the axis that could have bound it.
         let x = axes(&["T * T", "S"]);
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[9, 1],
-        }];
+        let inputs = [input("x", &x, &[9, 1])];
         assert_eq!(solve(&t, &inputs).unwrap().values, vec![4, 3, 1]);
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[8, 1],
-        }];
+        let inputs = [input("x", &x, &[8, 1])];
         assert_eq!(
             solve(&t, &inputs).unwrap_err().to_string(),
             "input 0 (`x`): axis 0 is `T * T`, which no value of `T` makes 8"
         );
         // min(T, 8) is linear below its kink only; 9 is reached by no T.
         let x = axes(&["min(T, 8)", "S"]);
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[3, 1],
-        }];
+        let inputs = [input("x", &x, &[3, 1])];
         assert_eq!(solve(&t, &inputs).unwrap().values, vec![4, 3, 1]);
         // 8 is reached by every T >= 8: the smallest is taken (the launch and the interpreter agree).
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[8, 1],
-        }];
+        let inputs = [input("x", &x, &[8, 1])];
         assert_eq!(solve(&t, &inputs).unwrap().values, vec![4, 8, 1]);
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[9, 1],
-        }];
+        let inputs = [input("x", &x, &[9, 1])];
         assert!(matches!(
             solve(&t, &inputs),
             Err(DimError::Unsolvable { .. })
         ));
         // A division by zero when checking names the expression and the origin of its dims.
         let x = axes(&["T", "S", "N / (T - T)"]);
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[3, 1, 1],
-        }];
+        let inputs = [input("x", &x, &[3, 1, 1])];
         let err = solve(&t, &inputs).unwrap_err().to_string();
         assert!(
             err.starts_with("input 0 (`x`): axis 2 is `N / (T - T)`, which cannot be evaluated (T = 3 bound by `x` axis 0): "),
@@ -685,21 +585,14 @@ mod tests {
         ];
         for (text, size, expected) in cases {
             let x = axes(&[text, "S"]);
-            let inputs = [InputShape {
-                name: "x",
-                axes: &x,
-                shape: &[size, 1],
-            }];
+            let shape = [size, 1];
+            let inputs = [input("x", &x, &shape)];
             let solution = solve(&t, &inputs).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(solution.values[1], expected, "{text} = {size}");
         }
         // A size between two values of a quotient is reached by no T.
         let x = axes(&["2 * (T / 3)", "S"]);
-        let inputs = [InputShape {
-            name: "x",
-            axes: &x,
-            shape: &[7, 1],
-        }];
+        let inputs = [input("x", &x, &[7, 1])];
         assert!(matches!(
             solve(&t, &inputs),
             Err(DimError::Unsolvable { .. })

@@ -39,42 +39,6 @@ pub enum Error {
     /// given for a file of several.
     #[error(transparent)]
     Select(#[from] moge::select::SelectError),
-    /// A `--set`, `--dim` or `--input` name is not one of the kernel's.
-    #[error("{flag} {name}=...: kernel `{kernel}` has no {what} `{name}`; {known}")]
-    UnknownName {
-        /// The flag (`--set`, `--dim`, `--input`).
-        flag: &'static str,
-        /// The name given.
-        name: String,
-        /// The kernel.
-        kernel: String,
-        /// What was looked for (`static dim`, `dynamic dim`, `parameter`).
-        what: &'static str,
-        /// What the kernel has, as a sentence fragment.
-        known: String,
-    },
-    /// The same name given twice to one flag.
-    #[error("{flag} {name}=... is given twice")]
-    Duplicate {
-        /// The flag.
-        flag: &'static str,
-        /// The name.
-        name: String,
-    },
-    /// Names that need a flag but have none.
-    #[error("kernel `{kernel}` needs {flag} for {what} {missing}{hint}")]
-    Missing {
-        /// The kernel.
-        kernel: String,
-        /// The flag (`--set`, `--dim`, `--input`).
-        flag: &'static str,
-        /// What the names are (`static dim`, `dynamic dims`, ...).
-        what: String,
-        /// The missing names, quoted.
-        missing: String,
-        /// A hint how to give them, starting with `; ` (or empty).
-        hint: String,
-    },
     /// Specialization with valid `--set` values failed (a constraint does not hold).
     #[error("cannot specialize kernel `{kernel}`: {source}")]
     Specialize {
@@ -83,7 +47,8 @@ pub enum Error {
         /// Why (boxed to keep `Error` small).
         source: Box<SpecializeError>,
     },
-    /// The inputs could not be resolved (names, files, data, dims, limits).
+    /// The inputs could not be resolved (names, files, data, dims, limits), or a `--set` name is
+    /// unknown, given twice or missing (the same variants as for `--dim` and `--input`).
     #[error(transparent)]
     Inputs(Box<moge::inputs::InputError>),
     /// The interpreter rejected the inputs or failed.
@@ -145,13 +110,7 @@ impl Error {
     /// The exit status: 1 for errors in the kernel or its data, 2 for usage errors.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Read { .. }
-            | Error::UnknownName { .. }
-            | Error::Duplicate { .. }
-            | Error::Missing { .. }
-            | Error::Output(_)
-            | Error::DirFlag { .. }
-            | Error::Stdout(_) => 2,
+            Error::Read { .. } | Error::Output(_) | Error::DirFlag { .. } | Error::Stdout(_) => 2,
             Error::Inputs(err) => err.exit_code(),
             Error::NotUtf8 { .. }
             | Error::Diagnostics { .. }

@@ -1,13 +1,14 @@
 //! `mogec eval`: evaluate one kernel with the reference interpreter on `.npy` inputs (or random ones)
 //! and write its results as `.npy` files.
 
-use moge::inputs::{self, Consumer, RunInputs};
+use moge::inputs::{self, Consumer};
 use moge_lower::interp::{self, Tensor};
 use moge_runtime::npy;
 
 use crate::args::EvalArgs;
 use crate::error::Error;
 use crate::output;
+use crate::run::run_inputs;
 use crate::source;
 
 /// Runs `mogec eval`.
@@ -21,25 +22,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
         source: Box::new(source),
     };
 
-    let dims: Vec<(String, i64)> = args
-        .io
-        .dim
-        .iter()
-        .map(|d| (d.name.clone(), d.value))
-        .collect();
-    let (given, extra_dims) = match args.io.random {
-        Some(seed) => (RunInputs::Random { seed, dims }, Vec::new()),
-        None => (
-            RunInputs::Files(
-                args.io
-                    .input
-                    .iter()
-                    .map(|i| (i.param.clone(), i.path.clone()))
-                    .collect(),
-            ),
-            dims,
-        ),
-    };
+    let (given, extra_dims) = run_inputs(&args.io);
     let resolved = inputs::resolve(&kernel, given, &extra_dims, Consumer::Interpreter)?;
     let inputs = &resolved.tensors;
     let dims = &resolved.dims;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use moge::run::{run_program, RunInputs, RunOptions, RunReport};
 use moge::run_dir::run_dir;
 
-use crate::args::RunArgs;
+use crate::args::{InputArgs, RunArgs};
 use crate::error::Error;
 use crate::source;
 
@@ -13,7 +13,7 @@ use crate::source;
 /// `report.json`. Outputs beyond tolerance are an error (exit status 1) after the report is written.
 /// With a build directory instead of a source file, its `.cpp` files are run as they are.
 pub fn run(args: &RunArgs) -> Result<(), Error> {
-    let (inputs, dims) = run_inputs(args);
+    let (inputs, dims) = run_inputs(&args.io);
     if args.file.is_dir() {
         return run_directory(args, inputs, dims);
     }
@@ -62,20 +62,14 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
     finish(&report)
 }
 
-/// The inputs of a run and the dims given besides input files.
-fn run_inputs(args: &RunArgs) -> (RunInputs, Vec<(String, i64)>) {
-    let dims: Vec<(String, i64)> = args
-        .io
-        .dim
-        .iter()
-        .map(|d| (d.name.clone(), d.value))
-        .collect();
-    match args.io.random {
+/// The inputs of a run (or an evaluation) and the dims given besides input files.
+pub fn run_inputs(io: &InputArgs) -> (RunInputs, Vec<(String, i64)>) {
+    let dims: Vec<(String, i64)> = io.dim.iter().map(|d| (d.name.clone(), d.value)).collect();
+    match io.random {
         Some(seed) => (RunInputs::Random { seed, dims }, Vec::new()),
         None => (
             RunInputs::Files(
-                args.io
-                    .input
+                io.input
                     .iter()
                     .map(|i| (i.param.clone(), i.path.clone()))
                     .collect(),

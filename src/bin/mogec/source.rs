@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use moge::inputs::InputError;
 use moge_dsl::{FileCheck, KernelCheck};
 use moge_lower::graph::write::write_kernel;
 use moge_lower::Kernel;
@@ -147,10 +148,11 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Resu
     };
     for (i, binding) in set.iter().enumerate() {
         if set[..i].iter().any(|b| b.name == binding.name) {
-            return Err(Error::Duplicate {
+            return Err(InputError::Duplicate {
                 flag: "--set",
                 name: binding.name.clone(),
-            });
+            }
+            .into());
         }
         if statics.contains(&binding.name.as_str()) {
             continue;
@@ -168,13 +170,14 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Resu
         } else {
             statics_text.clone()
         };
-        return Err(Error::UnknownName {
+        return Err(InputError::UnknownName {
             flag: "--set",
             name: binding.name.clone(),
             kernel: kernel.name.clone(),
             what: "static dim",
             known,
-        });
+        }
+        .into());
     }
     let missing: Vec<&str> = statics
         .iter()
@@ -182,17 +185,18 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Resu
         .filter(|s| !set.iter().any(|b| b.name == *s))
         .collect();
     if !missing.is_empty() {
-        return Err(Error::Missing {
+        return Err(InputError::Missing {
             kernel: kernel.name.clone(),
             flag: "--set",
-            what: plural(missing.len(), "static dim", "static dims").to_string(),
+            what: plural(missing.len(), "static dim", "static dims"),
             missing: quoted_list(&missing),
             hint: format!(
                 "; give {} as --set NAME=VALUE, e.g. --set {}=...",
                 plural(missing.len(), "it", "each"),
                 missing[0]
             ),
-        });
+        }
+        .into());
     }
     let bindings: Vec<(&str, i64)> = set.iter().map(|b| (b.name.as_str(), b.value)).collect();
     kernel

@@ -151,6 +151,27 @@ impl Lowering<'_> {
         } else {
             (f32::NEG_INFINITY, SegReduceOp::Max)
         };
+        let (not_nan, key) = self.nan_free_key(src, weakest);
+        self.seg_reduce(extremum, dst, key, seg);
+        let is_nan = self.like("is_nan", Elem::Mask, src);
+        self.emit(InstData::Not {
+            dst: is_nan,
+            src: not_nan,
+        });
+        let nan_part = self.masked_part("nan_part", is_nan, src);
+        let nan_sum = self.like("nan_sum", Elem::F32, dst);
+        self.seg_reduce(SegReduceOp::Sum, nan_sum, nan_part, seg);
+        self.emit(InstData::Binary {
+            op: VecBinary::Add,
+            dst,
+            lhs: dst,
+            rhs: nan_sum,
+        });
+    }
+
+    /// `(not_nan, key)`: the mask `x == x` and `key`, `x` with every NaN replaced by `weakest`, the only
+    /// form of `x` the extremum instructions see (what they do with a NaN is not documented).
+    pub(super) fn nan_free_key(&mut self, src: Tile, weakest: f32) -> (Tile, Tile) {
         let not_nan = self.like("not_nan", Elem::Mask, src);
         self.emit(InstData::Compare {
             dst: not_nan,
@@ -165,27 +186,20 @@ impl Lowering<'_> {
             on_true: src,
             on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
         });
-        self.seg_reduce(extremum, dst, key, seg);
-        let is_nan = self.like("is_nan", Elem::Mask, src);
-        self.emit(InstData::Not {
-            dst: is_nan,
-            src: not_nan,
-        });
-        let nan_part = self.like("nan_part", Elem::F32, src);
+        (not_nan, key)
+    }
+
+    /// A tile named `name` holding `src` where `mask` is set and -0.0 elsewhere: its segment sum is exact
+    /// (the masked element itself, NaN and infinities included, when one element is set per segment).
+    pub(super) fn masked_part(&mut self, name: &str, mask: Tile, src: Tile) -> Tile {
+        let part = self.like(name, Elem::F32, src);
         self.emit(InstData::Select {
-            dst: nan_part,
-            mask: is_nan,
+            dst: part,
+            mask,
             on_true: src,
             on_false: SelectFalse::Scalar(Scalar::f32(-0.0)),
         });
-        let nan_sum = self.like("nan_sum", Elem::F32, dst);
-        self.seg_reduce(SegReduceOp::Sum, nan_sum, nan_part, seg);
-        self.emit(InstData::Binary {
-            op: VecBinary::Add,
-            dst,
-            lhs: dst,
-            rhs: nan_sum,
-        });
+        part
     }
 
     pub(super) fn softmax(

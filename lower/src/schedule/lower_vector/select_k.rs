@@ -97,20 +97,7 @@ impl Lowering<'_> {
             (f32::NEG_INFINITY, SegReduceOp::Max)
         };
         let gone = 2.0 * last as f32;
-        let not_nan = self.like("not_nan", Elem::Mask, src);
-        self.emit(InstData::Compare {
-            dst: not_nan,
-            lhs: src,
-            rhs: src,
-            mode: CmpMode::Eq,
-        });
-        let mut key = self.like("key", Elem::F32, src);
-        self.emit(InstData::Select {
-            dst: key,
-            mask: not_nan,
-            on_true: src,
-            on_false: SelectFalse::Scalar(Scalar::f32(weakest)),
-        });
+        let (not_nan, mut key) = self.nan_free_key(src, weakest);
         let mut alive_index = index;
         let mut picks: Vec<(Tile, Tile)> = Vec::new();
         for j in 0..k {
@@ -184,13 +171,7 @@ impl Lowering<'_> {
                 if let Some(vv) = values {
                     // The picked value: a sum of x[pick] and -0.0 elsewhere, exact for every x (NaN and
                     // infinities included).
-                    let picked = self.like("picked", Elem::F32, src);
-                    self.emit(InstData::Select {
-                        dst: picked,
-                        mask: is_pick,
-                        on_true: src,
-                        on_false: SelectFalse::Scalar(Scalar::f32(-0.0)),
-                    });
+                    let picked = self.masked_part("picked", is_pick, src);
                     value = if k == 1 {
                         self.result_tile(vv, Elem::F32)
                     } else {
