@@ -224,6 +224,8 @@ struct State<'a> {
     out: Vec<Hazard>,
     reported: std::collections::BTreeSet<(Inst, Inst)>,
     step_no: usize,
+    /// Earlier accesses compared with a new one: the check's work, for [`check_measured`].
+    compared: u64,
 }
 
 fn pidx(p: Pipe) -> usize {
@@ -361,6 +363,7 @@ impl State<'_> {
             &mut [&mut bin.writes]
         };
         for list in lists.iter_mut() {
+            self.compared += list.len() as u64;
             list.retain(|a| match ordered(a) {
                 None => true,
                 Some(ordered) => {
@@ -591,6 +594,12 @@ fn subst(e: &IExpr, iters: &[(super::Var, i64)]) -> IExpr {
 
 /// Checks every kernel's ordering. Run it after the sync pass.
 pub fn check(k: &Kernel) -> Result<(), HazardErrors> {
+    check_measured(k).0
+}
+
+/// [`check`], and how many earlier accesses it compared new ones with: a deterministic measure of its
+/// work, which tests use to hold it linear in the kernel's size (wall-clock time is not a test).
+pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
     let sides: Vec<Side> = match k.core {
         CoreKind::Aiv => vec![Side::Aiv],
         CoreKind::Aic => vec![Side::Aic],
@@ -618,6 +627,7 @@ pub fn check(k: &Kernel) -> Result<(), HazardErrors> {
         out: vec![],
         reported: Default::default(),
         step_no: 0,
+        compared: 0,
     };
     let mut at_sync = vec![false; threads.len()];
     // Run each thread until it blocks, round robin, until all are done or none can move.
@@ -665,9 +675,10 @@ pub fn check(k: &Kernel) -> Result<(), HazardErrors> {
             );
         }
     }
-    if st.out.is_empty() {
+    let result = if st.out.is_empty() {
         Ok(())
     } else {
         Err(HazardErrors(st.out))
-    }
+    };
+    (result, st.compared)
 }

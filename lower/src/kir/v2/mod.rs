@@ -41,10 +41,12 @@ pub use super::{
     VecUnary,
 };
 pub use entities::{Event, Field, GmBuf, Inst, KernelId, LocalBuf, Queue, Tensor, Var};
-pub use hazard::{check as check_hazards, Hazard, HazardErrors};
+pub use hazard::{
+    check as check_hazards, check_measured as check_hazards_measured, Hazard, HazardErrors,
+};
 pub use inst::{Access, GmRef, InstData, Quant, VecOp};
 pub use parse::{parse_program, ParseError};
-pub use sync::{insert_sync, SyncStats};
+pub use sync::{insert_sync, insert_sync_measured, SyncStats, SyncWork};
 pub use verify::{verify_program, VerifyError, VerifyErrors};
 pub use write::program_to_string;
 

@@ -10,7 +10,7 @@
 //! a flag. The result is what [`super::hazard::check`] accepts, so kernels are correct with the
 //! toolchain's automatic synchronization off.
 
-use super::hazard::{check, Hazard, HazardErrors};
+use super::hazard::{check_measured, Hazard, HazardErrors};
 use super::{Event, EventData, Inst, InstData, Kernel, Pipe, Stmt};
 
 /// How many repairs one kernel may need before the pass gives up (a bound, never reached in practice:
@@ -30,10 +30,32 @@ pub struct SyncStats {
 /// as a `DeQue` of an empty queue, or a race between the two sides of a MIX kernel, which needs a
 /// cross-core flag the lowering must place).
 pub fn insert_sync(k: &mut Kernel) -> Result<SyncStats, HazardErrors> {
+    insert_sync_measured(k).map(|(stats, _)| stats)
+}
+
+/// The work [`insert_sync_measured`] did: deterministic counts that tests use to hold the pass linear
+/// in the kernel's size.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub struct SyncWork {
+    /// Hazard checks run (each repair round runs one, and a last one proves the kernel clean).
+    pub rounds: usize,
+    /// Earlier accesses those checks compared new ones with, in all.
+    pub compared: u64,
+}
+
+/// [`insert_sync`], and the work it did.
+pub fn insert_sync_measured(k: &mut Kernel) -> Result<(SyncStats, SyncWork), HazardErrors> {
     let mut stats = SyncStats::default();
+    let mut work = SyncWork::default();
+    let check = |k: &Kernel, work: &mut SyncWork| {
+        let (result, compared) = check_measured(k);
+        work.rounds += 1;
+        work.compared += compared;
+        result
+    };
     for _ in 0..MAX_REPAIRS {
-        let errs = match check(k) {
-            Ok(()) => return Ok(stats),
+        let errs = match check(k, &mut work) {
+            Ok(()) => return Ok((stats, work)),
             Err(e) => e,
         };
         if errs.0.iter().any(|h| matches!(h, Hazard::Unmatched { .. })) {
@@ -76,7 +98,7 @@ pub fn insert_sync(k: &mut Kernel) -> Result<SyncStats, HazardErrors> {
         }
         stats.flag_pairs += 1;
     }
-    check(k).map(|()| stats)
+    check(k, &mut work).map(|()| (stats, work))
 }
 
 /// Repairs, at once, the leading run of same-pipe races whose two instructions share a block (one round of
