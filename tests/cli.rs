@@ -582,6 +582,9 @@ fn build_emits_ascend_c_manifest_and_kernel_ir() {
     assert!(cpp.contains("KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);"));
     let kir = fs::read_to_string(dir.join("moge_gate.kir")).expect("the kernel IR is written");
     assert!(kir.contains(&device.name));
+    // It is the kernel IR v2 program the .cpp was printed from, and reads back.
+    let parsed = moge_lower::kir::v2::parse_program(&kir).expect("the .kir parses as kernel IR v2");
+    assert_eq!(moge_lower::kir::v2::program_to_string(&parsed), kir);
     assert!(dir.join("moge_gate.graph").exists());
 
     // Another target changes the core count in the block dim: 910B4 has 40 vector cores.

@@ -206,7 +206,7 @@ fn examples_on_kernel_ir_v2_are_synchronized_and_every_sync_is_needed() {
             "{snapshot}: the text form round trips"
         );
         v2::verify_program(&program, &target).unwrap();
-        insta::assert_snapshot!(format!("{snapshot}.kir2"), text);
+        // The text itself is snapshotted as `{snapshot}.kir` (what `mogec build --emit kir` writes).
         for k in program.kernels.values() {
             v2::check_hazards(k).unwrap_or_else(|e| panic!("{e}"));
             let syncs: Vec<_> = k

@@ -52,7 +52,8 @@ pub struct Program {
     pub kernels: Vec<DeviceKernel>,
     /// The manifest.
     pub manifest: Manifest,
-    /// The kernel IR of every kernel, in the text form, one after the other.
+    /// The program in the kernel IR v2 text form (`docs/kernel-ir-v2.md`), the IR the Ascend C was
+    /// printed from.
     pub kir_text: String,
 }
 
@@ -106,13 +107,11 @@ pub fn compile_program_with(
     // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
     let v2 = moge_lower::schedule::program::to_program(kernel, &schedules, target)?;
     let printed = print_v2::print_program(&v2)?;
+    // The kernel IR of record is the v2 program that was printed (the scheduler's v1 functions are an
+    // internal stage of the vector path).
+    let kir_text = moge_lower::kir::v2::program_to_string(&v2);
     let mut kernels = Vec::new();
-    let mut kir_text = String::new();
     for (schedule, (name, source)) in schedules.into_iter().zip(printed) {
-        if !kir_text.is_empty() {
-            kir_text.push('\n');
-        }
-        kir_text.push_str(&schedule.kir_text());
         kernels.push(DeviceKernel {
             file: format!("{name}.cpp"),
             name,

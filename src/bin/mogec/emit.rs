@@ -23,7 +23,7 @@ pub enum EmitKind {
     Ascendc,
     /// The kernel manifest (device kernels, parameters, block dim, tiling), `NAME.json`.
     Manifest,
-    /// The scheduled kernel IR of every device kernel in text form, `NAME.kir`.
+    /// The program in the kernel IR v2 text form (docs/kernel-ir-v2.md), `NAME.kir`.
     Kir,
 }
 

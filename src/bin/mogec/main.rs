@@ -114,7 +114,7 @@ enum Command {
                       ascendc   DIR/<device kernel>.cpp, Ascend C for CANN 8.x, one per device kernel\n  \
                       manifest  DIR/NAME.json, the device kernels in launch order, parameters, block \
                       dim and tiling as expressions of the dynamic dims\n  \
-                      kir       DIR/NAME.kir, the scheduled kernel IR of every device kernel\n\n\
+                      kir       DIR/NAME.kir, the program in kernel IR v2 text (docs/kernel-ir-v2.md)\n\n\
                       Dynamic dims (such as the token count T) stay symbolic. --kernel may be left out \
                       when the file has one kernel. ascendc, manifest and kir lower the kernel for \
                       --target; what cannot be lowered yet is an error naming the op and its line. \
