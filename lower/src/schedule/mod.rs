@@ -189,8 +189,23 @@ pub fn schedule_kernel(
     let mut out = Vec::new();
     for (index, group) in groups.iter().enumerate() {
         let name = format!("{}_k{index}", kernel.name);
+        out.push(schedule_group(kernel, group, &name, target, options)?);
+    }
+    Ok(out)
+}
+
+/// One vector group of `kernel` as the scheduled device kernel `name`: lowered, scratch shared,
+/// events inserted, tile rows fitted to UB and verified (the steps of [`schedule_kernel`] per group).
+pub(crate) fn schedule_group(
+    kernel: &Kernel,
+    group: &crate::opt::Group,
+    name: &str,
+    target: &Target,
+    options: &ScheduleOptions,
+) -> Result<Schedule, LowerError> {
+    {
         let hints = hints::collect(kernel, &group.ops, target)?;
-        let mut func = lower_vector::lower_vector_group(kernel, group, &name, target)?;
+        let mut func = lower_vector::lower_vector_group(kernel, group, name, target)?;
         hints::apply_before_fit(&mut func, &hints);
         verify_if(cfg!(debug_assertions), &func)?;
         alloc::share_scratch(&mut func);
@@ -207,9 +222,8 @@ pub fn schedule_kernel(
         hints::check_after_fit(kernel, &func, &hints)?;
         // The emitter relies on a verified schedule: always check the final result.
         verify_if(true, &func)?;
-        out.push(Schedule { func, budget });
+        Ok(Schedule { func, budget })
     }
-    Ok(out)
 }
 
 /// The checks every kernel passes before either path (vector or cube): specialized, well typed, names
