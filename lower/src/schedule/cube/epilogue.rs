@@ -307,7 +307,11 @@ pub fn lower_mix_group(
         ops,
     };
     let name = format!("{}_k0", kernel.name);
-    let schedule = schedule_group(&ek, &group, &name, target, &ScheduleOptions::default())?;
+    // An AIV never holds more than half a tile's rows: a longer vector tile would only waste UB.
+    let options = ScheduleOptions {
+        max_tile_rows: u32::try_from(plan.m.div_ceil(2)).unwrap_or(u32::MAX),
+    };
+    let schedule = schedule_group(&ek, &group, &name, target, &options)?;
     let func = schedule.func();
     let n = plan.shape.n;
     let ws_is_rows = func
