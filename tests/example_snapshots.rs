@@ -366,9 +366,8 @@ fn the_router_mix_kernel_needs_every_sync_instruction() {
     let graph = moge_examples::router::moge_router::<5120, 64, 8>::graph().expect("it builds");
     let (op, epilogue) = moge_codegen_ascendc::cube::mix_group(&graph).expect("a MIX group");
     let target = Target::ascend910b2();
-    let program =
-        moge_lower::schedule::cube::epilogue::lower_mix_group(&graph, op, &epilogue, &target)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let program = moge_lower::schedule::cube::mix::lower_mix_group(&graph, op, &epilogue, &target)
+        .unwrap_or_else(|e| panic!("{e}"));
     let text = v2::program_to_string(&program);
     let reparsed = v2::parse_program(&text).expect("the text form parses");
     assert_eq!(v2::program_to_string(&reparsed), text);

@@ -3,15 +3,15 @@
 //! by [`crate::print_v2`], with its manifest entry.
 //!
 //! A matmul of two parameters followed by vector ops on its rows ([`mix_group`]) becomes one
-//! `KERNEL_TYPE_MIX_AIC_1_2` kernel ([`moge_lower::schedule::cube::epilogue::lower_mix_group`]).
+//! `KERNEL_TYPE_MIX_AIC_1_2` kernel ([`moge_lower::schedule::cube::mix::lower_mix_group`]).
 //! A grouped matmul and every other kernel stay on the vector path, which refuses them with its own
 //! messages.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
 use moge_lower::kir::v2::GmKind;
 use moge_lower::kir::MemSpace;
-use moge_lower::schedule::cube::epilogue::lower_mix_group;
 use moge_lower::schedule::cube::lower_matmul_kernel;
+use moge_lower::schedule::cube::mix::lower_mix_group;
 use moge_lower::schedule::LowerError;
 use moge_lower::target::Target;
 

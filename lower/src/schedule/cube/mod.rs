@@ -11,7 +11,6 @@
 //! epilogue) builds on [`MatmulPlan`]; the hand-written Ascend C it must produce is kept as a test
 //! fixture (`tests/data/cube/`).
 
-pub mod epilogue;
 pub mod lower;
 pub mod mix;
 pub mod plan;
