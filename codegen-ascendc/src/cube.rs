@@ -60,9 +60,9 @@ pub fn mix_group(kernel: &Kernel) -> Option<(Op, Vec<Op>)> {
             | OpKind::Dispatch
             | OpKind::Combine
             | OpKind::ScatterAdd { .. } => return None,
-            _ if matmul.is_some() => epilogue.push(op),
-            // A vector op before the matmul: not a matmul with an epilogue.
-            _ => return None,
+            // The matmul's operands are parameters, so no other op feeds it: every other live op is
+            // part of the epilogue (an op of parameters only may come before the matmul).
+            _ => epilogue.push(op),
         }
     }
     let op = matmul?;

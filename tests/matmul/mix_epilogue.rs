@@ -249,4 +249,24 @@ pub fn both<const K: usize, const N: usize>(
         "{e}"
     );
     assert!(!e.contains("panicked"), "{e}");
+    // Rows too wide for one tile: the epilogue needs whole rows.
+    let out = mogec(&[
+        "build",
+        "examples/src/matmul.rs",
+        "--kernel",
+        "linear_relu",
+        "--set",
+        "K=256,N=4096",
+        "--emit",
+        "ascendc",
+        "-o",
+        dir.join("wide").to_str().unwrap(),
+    ]);
+    let e = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("at line 21, column 22") && e.contains("whole rows of 4096 columns"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
 }
