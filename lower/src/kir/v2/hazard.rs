@@ -9,7 +9,9 @@
 //! The check runs the kernel's body as a trace, with every loop unrolled up to three iterations (enough
 //! for a double-buffered queue to reuse a slot) and a happens-before relation kept as one vector clock
 //! per pipe, as ThreadSanitizer does per thread. A MIX kernel runs its AIC and AIV sides as two threads
-//! that meet at cross-core flags and `SyncAll`. Local memory is compared by byte range of the buffer (the
+//! that meet at cross-core flags and `SyncAll` (mode 2 between the sides; mode 1, which pairs the two
+//! AIVs, within the AIV thread); a cross-core set nobody waits for is reported, as is a wait nobody
+//! sets. Local memory is compared by byte range of the buffer (the
 //! slot for a queue tensor); GM by buffer and offset expression (two different offset expressions are
 //! taken to be different tiles: the verifier does not prove tiles disjoint).
 
