@@ -26,7 +26,9 @@ use super::lower::{
     add, ceil_div, declare_locals, declare_program, div, dtype, emit_tile_mmads, int, min, mul,
     sub, tile_exprs, Builder, MatmulNames,
 };
-use super::{plan_matmul, tile_request, CubeDType, CubeError, CubeProblem, TileRequest};
+use super::{
+    plan_matmul, tile_request, CubeDType, CubeError, CubeProblem, MatmulPlan, TileRequest,
+};
 use crate::graph::{Kernel as Graph, Op, OpKind, Param, Value};
 use crate::kir::v2::{
     self, BinOp, CoreKind, Field, GmBuf, GmKind, GmRef, HostExpr, IExpr, InstData, Kernel, Pipe,
@@ -180,20 +182,16 @@ impl RowSource for MixRows {
 /// The MIX program of `matmul` (two parameters of `kernel`) followed by `epilogue`, vector ops on its
 /// rows whose inputs are the matmul result, other parameters and each other; the kernel's outputs
 /// must all come from the epilogue. Synchronized by the sync pass and checked by the verifier and the
-/// hazard verifier. Errors are located at the matmul (the cube's problems) or at the epilogue op the
-/// vector path refuses.
+/// hazard verifier. Errors are located at the matmul (the cube's problems, or why the group is not
+/// one MIX kernel) or at the epilogue op the vector path refuses.
 pub fn lower_mix_group(
     kernel: &Graph,
     matmul: Op,
     epilogue: &[Op],
     target: &Target,
 ) -> Result<Program, LowerError> {
-    let located = |problem| CubeError {
-        what: crate::opt::describe_op(kernel, matmul),
-        loc: kernel.locs[matmul],
-        problem: Box::new(problem),
-    };
-    let not_mix = |why: String| LowerError::from(located(CubeProblem::Epilogue(why)));
+    let at = At { kernel, matmul };
+    let used_params = epilogue_params(&at, epilogue)?;
     let data = &kernel.ops[matmul];
     let param_name = |v: Value| {
         kernel
@@ -203,126 +201,11 @@ pub fn lower_mix_group(
             .map(|p| p.name.clone())
     };
     let (Some(an), Some(bn)) = (param_name(data.args[0]), param_name(data.args[1])) else {
-        return Err(not_mix("its operands must be parameters".into()));
+        return Err(at.not_mix("its operands must be parameters".into()));
     };
-    let result = data.results[0];
-    if kernel.outputs.iter().any(|o| o.value == result) {
-        return Err(not_mix(
-            "its result is a kernel output; a MIX kernel returns the epilogue's results only"
-                .into(),
-        ));
-    }
-    for o in &kernel.outputs {
-        let def = kernel.values[o.value].def;
-        if !epilogue.contains(&def) {
-            return Err(not_mix(format!(
-                "output `{}` is not computed by the epilogue",
-                o.name
-            )));
-        }
-    }
-    // The epilogue's own inputs: the matmul result and parameters.
-    let mut used_params = vec![];
-    for &op in epilogue {
-        for &a in &kernel.ops[op].args {
-            let def = kernel.values[a].def;
-            if def == matmul || epilogue.contains(&def) {
-                continue;
-            }
-            match kernel.ops[def].kind {
-                OpKind::Param { .. } => {
-                    if !used_params.contains(&def) {
-                        used_params.push(def);
-                    }
-                }
-                _ => {
-                    return Err(not_mix(format!(
-                        "epilogue op `{}` takes a value computed outside the epilogue",
-                        crate::opt::describe_op(kernel, op)
-                    )))
-                }
-            }
-        }
-    }
-
-    // ---- the plan: whole rows per tile (the epilogue works on rows) ----
-    let a = kernel.ty(data.args[0]).as_tensor().cloned();
-    let m_dim = a.as_ref().and_then(|t| t.shape.first().cloned());
-    let (m_host, rows) = match m_dim.as_ref().map(|d| (d.as_const(), d.as_sym())) {
-        Some((Some(c), _)) => (crate::kir::Expr::Int(c), None),
-        Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
-        _ => {
-            return Err(located(CubeProblem::Dim(
-                "M must be a literal or one dynamic dim".into(),
-            ))
-            .into())
-        }
-    };
-    let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
-    let first = super::plan_matmul_op(kernel, matmul, &dims, target)?;
-    if first.shape.dtype == CubeDType::F32 {
-        return Err(located(CubeProblem::NotLowered(
-            "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
-        ))
-        .into());
-    }
-    let plan = if first.n >= first.shape.n {
-        first
-    } else {
-        let asked = tile_request(&kernel.hints[matmul]).map_err(located)?;
-        let request = TileRequest {
-            n: Some(first.shape.n),
-            ..asked
-        };
-        plan_matmul(first.shape, request, target).map_err(|e| {
-            not_mix(format!(
-                "the epilogue needs whole rows of {} columns in one tile, and no such tile fits: {e}",
-                first.shape.n
-            ))
-        })?
-    };
-
-    // ---- the epilogue as a vector kernel whose input is the workspace ----
-    let mut ek = kernel.clone();
-    let mut ws_name = "mm".to_string();
-    while kernel.params.iter().any(|p| p.name == ws_name)
-        || kernel.outputs.iter().any(|o| o.name == ws_name)
-    {
-        ws_name.push('_');
-    }
-    ek.ops[matmul].kind = OpKind::Param {
-        index: ek.params.len() as u32,
-    };
-    ek.ops[matmul].args.clear();
-    ek.hints[matmul].clear();
-    ek.params.push(Param {
-        name: ws_name.clone(),
-        value: result,
-    });
-    let mut ops = vec![matmul];
-    ops.extend(kernel.order.iter().filter(|o| used_params.contains(o)));
-    ops.extend(kernel.order.iter().filter(|o| epilogue.contains(o)));
-    let group = Group {
-        kind: GroupKind::Vector,
-        ops,
-    };
-    let name = format!("{}_k0", kernel.name);
-    // An AIV never holds more than half a tile's rows: a longer vector tile would only waste UB.
-    let options = ScheduleOptions {
-        max_tile_rows: u32::try_from(plan.m.div_ceil(2)).unwrap_or(u32::MAX),
-    };
-    let schedule = schedule_group(&ek, &group, &name, target, &options)?;
+    let (plan, m_host) = whole_row_plan(&at, target)?;
+    let (schedule, ws_name) = schedule_epilogue(&at, epilogue, &used_params, &plan, target)?;
     let func = schedule.func();
-    let n = plan.shape.n;
-    let ws_is_rows = func
-        .args
-        .values()
-        .any(|a| a.name == ws_name && a.access == kir::Access::Rows { cols: n as u32 });
-    if !ws_is_rows {
-        return Err(not_mix(format!(
-            "the epilogue must read the matmul result as rows of {n}"
-        )));
-    }
 
     // ---- the program: the matmul's header with the result in a workspace ----
     let names = MatmulNames {
@@ -331,93 +214,40 @@ pub fn lower_mix_group(
         b: &bn,
         c: &ws_name,
     };
-    let (dt, elem, quant) = dtype(plan.shape.dtype);
-    let super::lower::Header {
-        mut p,
-        kernel: aic,
-        ga,
-        gb,
-        gc: gw,
-        f_m,
-        f_tiles_m,
-        f_tiles,
-    } = declare_program(&names, &plan, m_host, target);
-    let m = plan.m;
+    let (n, m) = (plan.shape.n, plan.m);
+    let mut h = declare_program(&names, &plan, m_host, target);
+    let gw = h.gc;
     let slot_rows = HostExpr::Mul(
-        Box::new(aic.block_dim.clone()),
+        Box::new(h.kernel.block_dim.clone()),
         Box::new(HostExpr::Int((SLOTS * m) as i64)),
     );
-    p.gm[gw].kind = GmKind::Workspace {
+    h.p.gm[gw].kind = GmKind::Workspace {
         offset: HostExpr::Int(0),
     };
-    p.gm[gw].dtype = dt;
-    p.gm[gw].shape = vec![slot_rows.clone(), HostExpr::Int(n as i64)];
-    p.workspace = HostExpr::Mul(
+    h.p.gm[gw].shape = vec![slot_rows.clone(), HostExpr::Int(n as i64)];
+    h.p.workspace = HostExpr::Mul(
         Box::new(slot_rows),
         Box::new(HostExpr::Int((n * plan.shape.dtype.bytes()) as i64)),
     );
     let mut rows_src = MixRows {
         m,
         ws: gw,
-        f_m,
-        f_tiles_m,
+        f_m: h.f_m,
+        f_tiles_m: h.f_tiles_m,
         out_tile: None,
         exprs: None,
         tr: 0,
     };
-    let (mut k, _) = port_with(&mut p, func, &mut rows_src)?;
+    // The AIV side first: the ported kernel's entities keep the numbering of the vector path.
+    let (mut k, _) = port_with(&mut h.p, func, &mut rows_src)?;
     let aiv_body = std::mem::take(&mut k.body);
-    k.name = aic.name.clone();
+    k.name = h.kernel.name.clone();
     k.core = CoreKind::Mix;
-    k.block_dim = aic.block_dim.clone();
-    let mut params = vec![ga, gb];
+    k.block_dim = h.kernel.block_dim.clone();
+    let mut params = vec![h.ga, h.gb];
     params.extend(k.params.iter().copied());
     k.params = params;
-
-    // ---- the AIC side ----
-    let l = declare_locals(&mut k, &plan, elem);
-    let x = tile_exprs(&plan, f_m, f_tiles_m, &l);
-    let v_drain = k.vars.push(VarData {
-        name: "drain".into(),
-    });
-    let mut bld = Builder {
-        k,
-        stack: vec![Vec::new()],
-    };
-    bld.open(); // the AIC side
-    bld.open(); // tile
-    emit_tile_mmads(&mut bld, &plan, &l, &x, ga, gb);
-    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
-    let slot = add(
-        mul(IExpr::BlockIdx, int(SLOTS)),
-        IExpr::bin(BinOp::Rem, IExpr::Var(l.v_tile), int(SLOTS)),
-    );
-    bld.inst(InstData::Fixpipe {
-        dst: GmRef {
-            buf: gw,
-            offset: mul(mul(slot, int(m)), int(n)),
-        },
-        src: l.t_c,
-        m: x.rows,
-        n: x.cols,
-        src_stride: x.rows_a,
-        gm_pitch: int(n),
-        quant,
-        relu: false,
-    });
-    bld.inst(cross(true, 2, Pipe::Fix, SLOT_READY));
-    bld.free(l.q_c, l.t_c);
-    bld.close_for(
-        l.v_tile,
-        int(0),
-        ceil_div(sub(IExpr::Field(f_tiles), IExpr::BlockIdx), IExpr::BlockNum),
-    );
-    // Every slot the AIVs freed and the AIC did not reuse: consumed so the sets and waits pair.
-    bld.open();
-    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
-    bld.close_for(v_drain, int(0), int(SLOTS));
-    let aic_body = bld.stack.pop().expect("the AIC side");
-    let mut k = bld.k;
+    let (mut k, aic_body) = aic_side(k, &plan, &h);
     k.body = vec![
         Stmt::Side {
             side: Side::Aic,
@@ -437,9 +267,216 @@ pub fn lower_mix_group(
     if let Err(e) = v2::check_hazards(&k) {
         return Err(internal(e.to_string()));
     }
+    let mut p = h.p;
     p.kernels = cranelift_entity::PrimaryMap::new();
     p.kernels.push(k);
     v2::verify_program(&p, target)
         .map_err(|e| internal(format!("{e}\n{}", v2::program_to_string(&p))))?;
     Ok(p)
+}
+
+/// The matmul op of a MIX group, for located errors.
+struct At<'a> {
+    kernel: &'a Graph,
+    matmul: Op,
+}
+
+impl At<'_> {
+    fn located(&self, problem: CubeProblem) -> CubeError {
+        CubeError {
+            what: crate::opt::describe_op(self.kernel, self.matmul),
+            loc: self.kernel.locs[self.matmul],
+            problem: Box::new(problem),
+        }
+    }
+
+    fn not_mix(&self, why: String) -> LowerError {
+        self.located(CubeProblem::Epilogue(why)).into()
+    }
+}
+
+/// Checks that the epilogue computes every output and takes only the matmul result, parameters and
+/// its own values; returns the parameter ops it reads.
+fn epilogue_params(at: &At<'_>, epilogue: &[Op]) -> Result<Vec<Op>, LowerError> {
+    let kernel = at.kernel;
+    let result = kernel.ops[at.matmul].results[0];
+    if kernel.outputs.iter().any(|o| o.value == result) {
+        return Err(at.not_mix(
+            "its result is a kernel output; a MIX kernel returns the epilogue's results only"
+                .into(),
+        ));
+    }
+    for o in &kernel.outputs {
+        if !epilogue.contains(&kernel.values[o.value].def) {
+            return Err(at.not_mix(format!(
+                "output `{}` is not computed by the epilogue",
+                o.name
+            )));
+        }
+    }
+    let mut used = vec![];
+    for &op in epilogue {
+        for &a in &kernel.ops[op].args {
+            let def = kernel.values[a].def;
+            if def == at.matmul || epilogue.contains(&def) || used.contains(&def) {
+                continue;
+            }
+            if !matches!(kernel.ops[def].kind, OpKind::Param { .. }) {
+                return Err(at.not_mix(format!(
+                    "epilogue op `{}` takes a value computed outside the epilogue",
+                    crate::opt::describe_op(kernel, op)
+                )));
+            }
+            used.push(def);
+        }
+    }
+    Ok(used)
+}
+
+/// The matmul's plan with whole rows in a tile (the epilogue works on rows), and M as a host
+/// expression. Dynamic M is planned at [`super::PLANNED_ROWS`], as for a lone matmul.
+fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr), LowerError> {
+    let kernel = at.kernel;
+    let data = &kernel.ops[at.matmul];
+    let a = kernel.ty(data.args[0]).as_tensor().cloned();
+    let m_dim = a.as_ref().and_then(|t| t.shape.first().cloned());
+    let (m_host, rows) = match m_dim.as_ref().map(|d| (d.as_const(), d.as_sym())) {
+        Some((Some(c), _)) => (crate::kir::Expr::Int(c), None),
+        Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
+        _ => {
+            let why = "M must be a literal or one dynamic dim".into();
+            return Err(at.located(CubeProblem::Dim(why)).into());
+        }
+    };
+    let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
+    let first = super::plan_matmul_op(kernel, at.matmul, &dims, target)?;
+    if first.shape.dtype == CubeDType::F32 {
+        return Err(at
+            .located(CubeProblem::NotLowered(
+                "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
+            ))
+            .into());
+    }
+    if first.n >= first.shape.n {
+        return Ok((first, m_host));
+    }
+    let asked = tile_request(&kernel.hints[at.matmul]).map_err(|p| at.located(p))?;
+    let request = TileRequest {
+        n: Some(first.shape.n),
+        ..asked
+    };
+    let plan = plan_matmul(first.shape, request, target).map_err(|e| {
+        at.not_mix(format!(
+            "the epilogue needs whole rows of {} columns in one tile, and no such tile fits: {e}",
+            first.shape.n
+        ))
+    })?;
+    Ok((plan, m_host))
+}
+
+/// The epilogue scheduled by the vector path as one AIV kernel whose input is the matmul result:
+/// the graph kernel with the matmul turned into a parameter (named as returned), grouped with the
+/// parameters the epilogue reads.
+fn schedule_epilogue(
+    at: &At<'_>,
+    epilogue: &[Op],
+    used_params: &[Op],
+    plan: &MatmulPlan,
+    target: &Target,
+) -> Result<(crate::schedule::Schedule, String), LowerError> {
+    let kernel = at.kernel;
+    let matmul = at.matmul;
+    let mut ek = kernel.clone();
+    let mut ws_name = "mm".to_string();
+    while kernel.params.iter().any(|p| p.name == ws_name)
+        || kernel.outputs.iter().any(|o| o.name == ws_name)
+    {
+        ws_name.push('_');
+    }
+    ek.ops[matmul].kind = OpKind::Param {
+        index: ek.params.len() as u32,
+    };
+    ek.ops[matmul].args.clear();
+    ek.hints[matmul].clear();
+    ek.params.push(Param {
+        name: ws_name.clone(),
+        value: kernel.ops[matmul].results[0],
+    });
+    let mut ops = vec![matmul];
+    ops.extend(kernel.order.iter().filter(|o| used_params.contains(o)));
+    ops.extend(kernel.order.iter().filter(|o| epilogue.contains(o)));
+    let group = Group {
+        kind: GroupKind::Vector,
+        ops,
+    };
+    let name = format!("{}_k0", kernel.name);
+    // An AIV never holds more than half a tile's rows: a longer vector tile would only waste UB.
+    let options = ScheduleOptions {
+        max_tile_rows: u32::try_from(plan.m.div_ceil(2)).unwrap_or(u32::MAX),
+    };
+    let schedule = schedule_group(&ek, &group, &name, target, &options)?;
+    let n = plan.shape.n;
+    let ws_is_rows = schedule
+        .func()
+        .args
+        .values()
+        .any(|a| a.name == ws_name && a.access == kir::Access::Rows { cols: n as u32 });
+    if !ws_is_rows {
+        return Err(at.not_mix(format!(
+            "the epilogue must read the matmul result as rows of {n}"
+        )));
+    }
+    Ok((schedule, ws_name))
+}
+
+/// The AIC side in `k`: per tile of this core, the K loop of [`emit_tile_mmads`], then wait for a
+/// free slot, `Fixpipe` into it and tell the AIVs; at the end, the drain of the last frees.
+fn aic_side(mut k: Kernel, plan: &MatmulPlan, h: &super::lower::Header) -> (Kernel, Vec<Stmt>) {
+    let (_, elem, quant) = dtype(plan.shape.dtype);
+    let (m, n) = (plan.m, plan.shape.n);
+    let l = declare_locals(&mut k, plan, elem);
+    let x = tile_exprs(plan, h.f_m, h.f_tiles_m, &l);
+    let v_drain = k.vars.push(VarData {
+        name: "drain".into(),
+    });
+    let mut bld = Builder {
+        k,
+        stack: vec![Vec::new()],
+    };
+    bld.open(); // tile
+    emit_tile_mmads(&mut bld, plan, &l, &x, h.ga, h.gb);
+    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
+    let slot = add(
+        mul(IExpr::BlockIdx, int(SLOTS)),
+        IExpr::bin(BinOp::Rem, IExpr::Var(l.v_tile), int(SLOTS)),
+    );
+    bld.inst(InstData::Fixpipe {
+        dst: GmRef {
+            buf: h.gc,
+            offset: mul(mul(slot, int(m)), int(n)),
+        },
+        src: l.t_c,
+        m: x.rows,
+        n: x.cols,
+        src_stride: x.rows_a,
+        gm_pitch: int(n),
+        quant,
+        relu: false,
+    });
+    bld.inst(cross(true, 2, Pipe::Fix, SLOT_READY));
+    bld.free(l.q_c, l.t_c);
+    bld.close_for(
+        l.v_tile,
+        int(0),
+        ceil_div(
+            sub(IExpr::Field(h.f_tiles), IExpr::BlockIdx),
+            IExpr::BlockNum,
+        ),
+    );
+    // Every slot the AIVs freed and the AIC did not reuse: consumed so the sets and waits pair.
+    bld.open();
+    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
+    bld.close_for(v_drain, int(0), int(SLOTS));
+    let body = bld.stack.pop().expect("the AIC side");
+    (bld.k, body)
 }
