@@ -270,3 +270,55 @@ pub fn both<const K: usize, const N: usize>(
     );
     assert!(!e.contains("panicked"), "{e}");
 }
+
+/// What `compile_program` sends to the MIX path: a matmul of two parameters with vector ops after it
+/// (also ops of parameters only, ahead of it in program order); not a lone matmul (the AIC path),
+/// not a matmul of a computed operand, not two matmuls.
+#[test]
+fn the_mix_dispatch_takes_a_matmul_of_parameters_with_vector_ops() {
+    use moge_codegen_ascendc::cube::mix_group;
+    use moge_lower::graph::parse::parse_kernel;
+    let kernel = |body: &str| {
+        parse_kernel(&format!(
+            "kernel k(a: bf16[M, 32], b: bf16[32, 16], s: f32[16]) -> (y: f32[M, 16]) {{
+  dyn M
+  v0 = param 0 : bf16[M, 32]
+  v1 = param 1 : bf16[32, 16]
+  v2 = param 2 : f32[16]
+{body}
+}}"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let k = kernel(
+        "  v3 = exp v2 : f32[16]
+  v4 = matmul v0, v1 : bf16[M, 16]
+  v5 = cast v4, to=f32 : f32[M, 16]
+  v6 = mul v5, v3 : f32[M, 16]
+  return y = v6",
+    );
+    let (op, epilogue) = mix_group(&k).expect("a MIX group");
+    assert_eq!(k.ops[op].kind.name(), "matmul");
+    let names: Vec<&str> = epilogue.iter().map(|&o| k.ops[o].kind.name()).collect();
+    assert_eq!(names, ["exp", "cast", "mul"]);
+    // A computed operand: not a MIX group (the vector path refuses it at the matmul).
+    let k = kernel(
+        "  v3 = neg v0 : bf16[M, 32]
+  v4 = matmul v3, v1 : bf16[M, 16]
+  v5 = cast v4, to=f32 : f32[M, 16]
+  return y = v5",
+    );
+    assert!(mix_group(&k).is_none());
+    // A lone matmul is the AIC path's.
+    let k = parse_kernel(
+        "kernel k(a: bf16[M, 32], b: bf16[32, 16]) -> (y: bf16[M, 16]) {
+  dyn M
+  v0 = param 0 : bf16[M, 32]
+  v1 = param 1 : bf16[32, 16]
+  v2 = matmul v0, v1 : bf16[M, 16]
+  return y = v2
+}",
+    )
+    .unwrap();
+    assert!(mix_group(&k).is_none());
+}
