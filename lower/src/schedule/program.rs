@@ -8,6 +8,9 @@
 //! and enqueued (MTE2); the compute part dequeues them, allocates the output tiles, runs the vector
 //! instructions, enqueues the outputs and frees the inputs (V); the copy-out part dequeues, copies out
 //! and frees every output (MTE3).
+//!
+//! Where the rows come from is a `RowSource`: `CoreSplit` above for an AIV kernel; the MIX
+//! lowering (`super::cube::mix`) ports the same scheduled epilogue with the rows of the AIC's tiles.
 
 use cranelift_entity::{EntityRef, SecondaryMap};
 

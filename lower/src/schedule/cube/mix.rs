@@ -2,9 +2,9 @@
 //!
 //! The seam: the epilogue is lowered by the vector path itself. The graph kernel is copied with the
 //! matmul turned into a parameter (the workspace tile the AIC writes), the epilogue ops become one
-//! vector group, and [`crate::schedule::schedule_group`] lowers, allocates, fits and verifies it as for
-//! any AIV kernel. Its port to kernel IR v2 ([`crate::schedule::program::port_with`]) takes the rows
-//! from the AIC's output tiles ([`MixRows`]) instead of spreading them over the vector cores: the two
+//! vector group, and `crate::schedule::schedule_group` lowers, allocates, fits and verifies it as for
+//! any AIV kernel. Its port to kernel IR v2 (`crate::schedule::program::port_with`) takes the rows
+//! from the AIC's output tiles (`MixRows`) instead of spreading them over the vector cores: the two
 //! AIVs of an AI core take the first and the second half of each of its AIC's tiles, in vector tiles of
 //! the scheduled tile rows.
 //!
