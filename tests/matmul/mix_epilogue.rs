@@ -83,6 +83,8 @@ fn the_router_runs_as_one_mix_kernel_at_small_and_pangu_shapes() {
             t + 1,
         );
     }
+    // E = 24 columns and H = 100: neither a multiple of 16 (Nd2Nz and Fixpipe tails).
+    run_mix(file, "moge_router", "H=100,E=24,G=3", "T=53", 4);
     for t in [1, 7, 64, 456] {
         let report = run_mix(file, "moge_router", "H=5120,E=64,G=8", &format!("T={t}"), t);
         // Expert ids are exact: the softmax and the selection saw the same logits as the interpreter.
