@@ -2,12 +2,16 @@
 //! parameters becomes one AIC kernel ([`moge_lower::schedule::cube::lower_matmul_kernel`]), printed
 //! by [`crate::print_v2`], with its manifest entry.
 //!
-//! A matmul fused with other ops, a grouped matmul and every other kernel stay on the vector path,
-//! which refuses them with its own messages.
+//! A matmul of two parameters followed by vector ops on its rows ([`mix_group`]) becomes one
+//! `KERNEL_TYPE_MIX_AIC_1_2` kernel ([`moge_lower::schedule::cube::mix::lower_mix_group`]).
+//! A grouped matmul and every other kernel stay on the vector path, which refuses them with its own
+//! messages.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
 use moge_lower::kir::v2::GmKind;
+use moge_lower::kir::MemSpace;
 use moge_lower::schedule::cube::lower_matmul_kernel;
+use moge_lower::schedule::cube::mix::lower_mix_group;
 use moge_lower::schedule::LowerError;
 use moge_lower::target::Target;
 
@@ -39,10 +43,59 @@ pub fn single_matmul(kernel: &Kernel) -> Option<Op> {
     (data.args.len() == 2 && is_param(0) && is_param(1) && output).then_some(op)
 }
 
+/// The matmul op and its epilogue if the live ops of `kernel` are one matmul of two parameters and
+/// vector ops after it (what [`lower_mix_group`] takes); `None` sends the kernel elsewhere.
+pub fn mix_group(kernel: &Kernel) -> Option<(Op, Vec<Op>)> {
+    let view = moge_lower::opt::DataflowView::build(kernel);
+    let live = moge_lower::opt::dce::compute_live(kernel, &view);
+    let mut matmul = None;
+    let mut epilogue = vec![];
+    for &op in kernel.order.iter().filter(|op| live.contains(op)) {
+        match kernel.ops[op].kind {
+            OpKind::Param { .. } => {}
+            OpKind::MatMul if matmul.is_none() => matmul = Some(op),
+            OpKind::MatMul
+            | OpKind::GroupedMatmul
+            | OpKind::Route { .. }
+            | OpKind::Dispatch
+            | OpKind::Combine
+            | OpKind::ScatterAdd { .. } => return None,
+            // The matmul's operands are parameters, so no other op feeds it: every other live op is
+            // part of the epilogue (an op of parameters only may come before the matmul).
+            _ => epilogue.push(op),
+        }
+    }
+    let op = matmul?;
+    let args = &kernel.ops[op].args;
+    let is_param = |v| kernel.params.iter().any(|p| p.value == v);
+    (args.len() == 2 && args.iter().all(|&v| is_param(v)) && !epilogue.is_empty())
+        .then_some((op, epilogue))
+}
+
+/// Compiles `kernel`, matmul `op` followed by `epilogue`, to one MIX kernel and its manifest.
+pub fn compile_mix(
+    kernel: &Kernel,
+    op: Op,
+    epilogue: &[Op],
+    target: &Target,
+) -> Result<Program, CodegenError> {
+    let v2 = lower_mix_group(kernel, op, epilogue, target)?;
+    emit(kernel, target, &v2, CoreType::MixAic1_2)
+}
+
 /// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest.
 pub fn compile_matmul(kernel: &Kernel, op: Op, target: &Target) -> Result<Program, CodegenError> {
     let v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
-    let printed = print_v2::print_program(&v2)?;
+    emit(kernel, target, &v2, CoreType::Aic)
+}
+
+fn emit(
+    kernel: &Kernel,
+    target: &Target,
+    v2: &moge_lower::kir::v2::Program,
+    core_type: CoreType,
+) -> Result<Program, CodegenError> {
+    let printed = print_v2::print_program(v2)?;
     let kernels: Vec<DeviceKernel> = printed
         .into_iter()
         .map(|(name, source)| DeviceKernel {
@@ -52,11 +105,11 @@ pub fn compile_matmul(kernel: &Kernel, op: Op, target: &Target) -> Result<Progra
             schedule: None,
         })
         .collect();
-    let manifest = cube_manifest(kernel, target, &v2, &kernels);
+    let manifest = cube_manifest(kernel, target, v2, &kernels, core_type);
     Ok(Program {
         kernels,
         manifest,
-        kir_text: moge_lower::kir::v2::program_to_string(&v2),
+        kir_text: moge_lower::kir::v2::program_to_string(v2),
     })
 }
 
@@ -65,6 +118,7 @@ fn cube_manifest(
     target: &Target,
     v2: &moge_lower::kir::v2::Program,
     kernels: &[DeviceKernel],
+    core_type: CoreType,
 ) -> Manifest {
     let mut params = Vec::new();
     for (kind, role) in [(GmKind::Input, Role::Input), (GmKind::Output, Role::Output)] {
@@ -72,7 +126,7 @@ fn cube_manifest(
             params.push(manifest::Param {
                 name: g.name.clone(),
                 role,
-                // The cube path takes bf16 and f16 only; f32 is never reached.
+                // Bool tensors are refused by both sides; f32 is never reached for them.
                 dtype: TensorDType::from_dtype(g.dtype).unwrap_or(TensorDType::F32),
                 shape: g.shape.iter().cloned().map(SizeExpr::from).collect(),
             });
@@ -85,11 +139,17 @@ fn cube_manifest(
         .map(|(k, emitted)| manifest::KernelEntry {
             name: emitted.name.clone(),
             source: emitted.file.clone(),
-            core_type: CoreType::Aic,
-            // Every cube hand-off is a queue (EnQue/DeQue): the kernel is correct with automatic
-            // synchronization off.
+            core_type,
+            // Every cube hand-off is a queue (EnQue/DeQue), every other one a flag the sync pass
+            // derived or a cross-core flag: correct with automatic synchronization off.
             sync: SyncMode::Explicit,
-            args: k.params.iter().map(|&g| v2.gm[g].name.clone()).collect(),
+            // The workspace is not an argument: the kernel finds it behind its `workspace` pointer.
+            args: k
+                .params
+                .iter()
+                .filter(|&&g| matches!(v2.gm[g].kind, GmKind::Input | GmKind::Output))
+                .map(|&g| v2.gm[g].name.clone())
+                .collect(),
             block_dim: k.block_dim.clone().into(),
             tiling: v2
                 .fields
@@ -100,8 +160,13 @@ fn cube_manifest(
                 })
                 .collect(),
             workspace_bytes: v2.workspace.clone().into(),
-            // No UB: the AIC kernel lives in L1, L0A/B/C.
-            ub_bytes: 0,
+            // An AIC kernel lives in L1 and L0A/B/C; a MIX kernel's AIVs use UB.
+            ub_bytes: k
+                .bufs
+                .values()
+                .filter(|b| b.mem == MemSpace::Ub)
+                .map(|b| u64::from(b.bytes) * u64::from(b.count))
+                .sum(),
             tile_rows: 0,
         })
         .collect();

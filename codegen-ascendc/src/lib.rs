@@ -102,6 +102,10 @@ pub fn compile_program_with(
         moge_lower::schedule::check_kernel(kernel, target)?;
         return cube::compile_matmul(kernel, op, target);
     }
+    if let Some((op, epilogue)) = cube::mix_group(kernel) {
+        moge_lower::schedule::check_kernel(kernel, target)?;
+        return cube::compile_mix(kernel, op, &epilogue, target);
+    }
     let schedules = schedule_kernel(kernel, target, options)?;
     // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
     // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).

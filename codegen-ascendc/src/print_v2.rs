@@ -282,7 +282,35 @@ impl Printer<'_> {
             self.line(1, format!("AscendC::TBuf<AscendC::TPosition::{pos}> {b};"))?;
             inits.push((d.mem, format!("pipe.InitBuffer({b}, {});", d.bytes)));
         }
-        if k.core == CoreKind::Mix {
+        let mix = k.core == CoreKind::Mix;
+        if !mix {
+            for (_, l) in &inits {
+                self.line(1, l)?;
+            }
+        }
+        for (t, d) in &k.tensors {
+            let ty = elem_ty(d.elem);
+            match d.home {
+                Home::Queue(_) => {
+                    self.line(1, format!("AscendC::LocalTensor<{ty}> {t}; // {}", d.name))?
+                }
+                Home::Buf { buf, offset } => {
+                    let bytes = (d.elem.bits() / 8).max(1);
+                    let get = format!("{buf}.Get<{ty}>()[{}]", offset / bytes);
+                    if mix {
+                        // A TBuf has memory only on the side that initialized it: get it there.
+                        self.line(1, format!("AscendC::LocalTensor<{ty}> {t}; // {}", d.name))?;
+                        inits.push((k.bufs[buf].mem, format!("{t} = {get};")));
+                    } else {
+                        self.line(
+                            1,
+                            format!("AscendC::LocalTensor<{ty}> {t} = {get}; // {}", d.name),
+                        )?
+                    }
+                }
+            }
+        }
+        if mix {
             for (side, ub) in [("ASCEND_IS_AIC", false), ("ASCEND_IS_AIV", true)] {
                 let lines: Vec<&String> = inits
                     .iter()
@@ -297,29 +325,6 @@ impl Printer<'_> {
                     self.line(2, l)?;
                 }
                 self.line(1, "}")?;
-            }
-        } else {
-            for (_, l) in &inits {
-                self.line(1, l)?;
-            }
-        }
-        for (t, d) in &k.tensors {
-            let ty = elem_ty(d.elem);
-            match d.home {
-                Home::Queue(_) => {
-                    self.line(1, format!("AscendC::LocalTensor<{ty}> {t}; // {}", d.name))?
-                }
-                Home::Buf { buf, offset } => {
-                    let bytes = (d.elem.bits() / 8).max(1);
-                    self.line(
-                        1,
-                        format!(
-                            "AscendC::LocalTensor<{ty}> {t} = {buf}.Get<{ty}>()[{}]; // {}",
-                            offset / bytes,
-                            d.name
-                        ),
-                    )?
-                }
             }
         }
         for (e, d) in &k.events {

@@ -99,6 +99,33 @@ fn a_missing_vector_barrier_names_both_instructions_and_the_tensor() {
     );
 }
 
+/// Mode-1 flags pair the two AIVs of an AI core, which the verifier runs as one thread: a set and its
+/// wait on the AIV side match each other; a cross-core set nobody waits for (mode 1 or mode 2) is
+/// reported at the set.
+#[test]
+fn mode_one_flags_pair_on_the_aiv_side_and_unwaited_cross_core_sets_are_reported() {
+    let end = "    i38 = free_tensor queue=q6 tensor=t6\n";
+    let with = |extra: &str| parse(&MIX.replace(end, &format!("{end}{extra}")));
+    let paired = with(
+        "    i39 = cross_core_set_flag mode=1 pipe=MTE2 flag=3\n    i40 = cross_core_wait_flag mode=1 pipe=MTE2 flag=3\n",
+    );
+    v2::check_hazards(paired.kernels.values().next().unwrap()).unwrap();
+    for (extra, flag) in [
+        ("    i39 = cross_core_set_flag mode=1 pipe=MTE2 flag=3\n", 3),
+        ("    i39 = cross_core_set_flag mode=2 pipe=MTE2 flag=2\n", 2),
+    ] {
+        let p = with(extra);
+        let errs = v2::check_hazards(p.kernels.values().next().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains(&format!("cross_core_set_flag {flag} is never waited for"))
+                && errs.contains("i39"),
+            "{errs}"
+        );
+    }
+}
+
 #[test]
 fn a_missing_cross_core_wait_is_a_gm_race() {
     let p = parse(MIX);

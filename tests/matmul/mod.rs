@@ -445,5 +445,6 @@ fn the_router_example_matches_an_f64_router_at_the_pangu_shape() {
 }
 
 mod lowered;
+mod mix_epilogue;
 mod mix_spec;
 mod mogec;

@@ -189,27 +189,39 @@ pub fn schedule_kernel(
     let mut out = Vec::new();
     for (index, group) in groups.iter().enumerate() {
         let name = format!("{}_k{index}", kernel.name);
-        let hints = hints::collect(kernel, &group.ops, target)?;
-        let mut func = lower_vector::lower_vector_group(kernel, group, &name, target)?;
-        hints::apply_before_fit(&mut func, &hints);
-        verify_if(cfg!(debug_assertions), &func)?;
-        alloc::share_scratch(&mut func);
-        verify_if(cfg!(debug_assertions), &func)?;
-        sync::insert_events(&mut func);
-        verify_if(cfg!(debug_assertions), &func)?;
-        let fit_options = match hints.tile_rows {
-            Some((rows, _)) => ScheduleOptions {
-                max_tile_rows: rows,
-            },
-            None => options.clone(),
-        };
-        let budget = budget::fit_tiles(&mut func, target, &fit_options)?;
-        hints::check_after_fit(kernel, &func, &hints)?;
-        // The emitter relies on a verified schedule: always check the final result.
-        verify_if(true, &func)?;
-        out.push(Schedule { func, budget });
+        out.push(schedule_group(kernel, group, &name, target, options)?);
     }
     Ok(out)
+}
+
+/// One vector group of `kernel` as the scheduled device kernel `name`: lowered, scratch shared,
+/// events inserted, tile rows fitted to UB and verified (the steps of [`schedule_kernel`] per group).
+pub(crate) fn schedule_group(
+    kernel: &Kernel,
+    group: &crate::opt::Group,
+    name: &str,
+    target: &Target,
+    options: &ScheduleOptions,
+) -> Result<Schedule, LowerError> {
+    let hints = hints::collect(kernel, &group.ops, target)?;
+    let mut func = lower_vector::lower_vector_group(kernel, group, name, target)?;
+    hints::apply_before_fit(&mut func, &hints);
+    verify_if(cfg!(debug_assertions), &func)?;
+    alloc::share_scratch(&mut func);
+    verify_if(cfg!(debug_assertions), &func)?;
+    sync::insert_events(&mut func);
+    verify_if(cfg!(debug_assertions), &func)?;
+    let fit_options = match hints.tile_rows {
+        Some((rows, _)) => ScheduleOptions {
+            max_tile_rows: rows,
+        },
+        None => options.clone(),
+    };
+    let budget = budget::fit_tiles(&mut func, target, &fit_options)?;
+    hints::check_after_fit(kernel, &func, &hints)?;
+    // The emitter relies on a verified schedule: always check the final result.
+    verify_if(true, &func)?;
+    Ok(Schedule { func, budget })
 }
 
 /// The checks every kernel passes before either path (vector or cube): specialized, well typed, names

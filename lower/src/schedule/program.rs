@@ -8,6 +8,9 @@
 //! and enqueued (MTE2); the compute part dequeues them, allocates the output tiles, runs the vector
 //! instructions, enqueues the outputs and frees the inputs (V); the copy-out part dequeues, copies out
 //! and frees every output (MTE3).
+//!
+//! Where the rows come from is a `RowSource`: `CoreSplit` above for an AIV kernel; the MIX
+//! lowering (`super::cube::mix`) ports the same scheduled epilogue with the rows of the AIC's tiles.
 
 use cranelift_entity::{EntityRef, SecondaryMap};
 
@@ -129,9 +132,128 @@ fn gm_of(p: &mut Program, f: &Function, a: kir::Arg) -> GmBuf {
 }
 
 /// The v1 instruction each v2 instruction comes from (none for queue bookkeeping).
-type Origin = SecondaryMap<v2::Inst, Option<kir::Inst>>;
+pub(crate) type Origin = SecondaryMap<v2::Inst, Option<kir::Inst>>;
 
 fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
+    port_with(p, f, &mut CoreSplit::default())
+}
+
+/// Where the tile loop of a ported vector kernel takes its rows from: [`CoreSplit`] spreads the rows
+/// over the vector cores (an AIV kernel); a MIX kernel's epilogue takes them from the AIC's output
+/// tiles (`super::cube::epilogue`).
+pub(crate) trait RowSource {
+    /// Whether v1 field `fi` of `f` becomes a tiling field of the program.
+    fn keeps_field(&self, _f: &Function, _fi: kir::Field) -> bool {
+        true
+    }
+    /// Declares what the row walk needs in `k` (the tile counter `tile` is declared, tiles are `tr`
+    /// rows) and returns the rows of the current tile. `field` gives the kept fields' v2 ids.
+    fn begin(
+        &mut self,
+        k: &mut Kernel,
+        tile: v2::Var,
+        tr: i64,
+        field: &dyn Fn(kir::Field) -> Option<v2::Field>,
+        f: &Function,
+    ) -> Result<IExpr, LowerError>;
+    /// The element offset of the current tile's first row in GM buffer `g` (rows of `cols`).
+    fn row_offset(&self, g: GmBuf, cols: u32) -> IExpr;
+    /// The kernel body: the per-core `init` part, then the walk over the tiles doing `body` each.
+    fn finish(
+        &mut self,
+        k: &mut Kernel,
+        init: Vec<Stmt>,
+        tile: v2::Var,
+        body: Vec<Stmt>,
+    ) -> Vec<Stmt>;
+}
+
+/// The AIV kernel's row walk: core `block_idx` takes `rows_per_core + (block_idx < rows_rem)` rows
+/// starting at `block_idx * rows_per_core + min(block_idx, rows_rem)`, in tiles of `tile_rows`.
+#[derive(Default)]
+pub(crate) struct CoreSplit {
+    my_rows: Option<IExpr>,
+    tile_row0: Option<IExpr>,
+    tr: i64,
+}
+
+impl RowSource for CoreSplit {
+    fn begin(
+        &mut self,
+        _k: &mut Kernel,
+        tile: v2::Var,
+        tr: i64,
+        field: &dyn Fn(kir::Field) -> Option<v2::Field>,
+        f: &Function,
+    ) -> Result<IExpr, LowerError> {
+        let get = |fi| {
+            field(fi)
+                .map(IExpr::Field)
+                .ok_or_else(|| internal(&f.name, format!("{fi} was not ported")))
+        };
+        let per_core = get(f.split.per_core_field)?;
+        let rem = get(f.split.rem_field)?;
+        let my_rows = bin(
+            BinOp::Add,
+            per_core.clone(),
+            bin(BinOp::Lt, IExpr::BlockIdx, rem.clone()),
+        );
+        let first_row = bin(
+            BinOp::Add,
+            bin(BinOp::Mul, IExpr::BlockIdx, per_core),
+            bin(BinOp::Min, IExpr::BlockIdx, rem),
+        );
+        self.tile_row0 = Some(bin(
+            BinOp::Add,
+            first_row,
+            bin(BinOp::Mul, IExpr::Var(tile), IExpr::Int(tr)),
+        ));
+        self.tr = tr;
+        let cur_rows = bin(
+            BinOp::Min,
+            IExpr::Int(tr),
+            bin(
+                BinOp::Sub,
+                my_rows.clone(),
+                bin(BinOp::Mul, IExpr::Var(tile), IExpr::Int(tr)),
+            ),
+        );
+        self.my_rows = Some(my_rows);
+        Ok(cur_rows)
+    }
+
+    fn row_offset(&self, _g: GmBuf, cols: u32) -> IExpr {
+        let row0 = self.tile_row0.clone().expect("begin ran");
+        bin(BinOp::Mul, row0, IExpr::Int(cols as i64))
+    }
+
+    fn finish(
+        &mut self,
+        _k: &mut Kernel,
+        mut init: Vec<Stmt>,
+        tile: v2::Var,
+        body: Vec<Stmt>,
+    ) -> Vec<Stmt> {
+        init.push(Stmt::For {
+            var: tile,
+            start: IExpr::Int(0),
+            end: bin(
+                BinOp::CeilDiv,
+                self.my_rows.clone().expect("begin ran"),
+                IExpr::Int(self.tr.max(1)),
+            ),
+            body,
+        });
+        init
+    }
+}
+
+/// Ports the scheduled function `f` into a new kernel of `p`, its rows walked as `rows` says.
+pub(crate) fn port_with(
+    p: &mut Program,
+    f: &Function,
+    rows: &mut dyn RowSource,
+) -> Result<(Kernel, Origin), LowerError> {
     let mut k = Kernel::new(f.name.clone(), f.core, f.split.block_dim.clone());
     let args: SecondaryMap<kir::Arg, GmBuf> = {
         let mut m = SecondaryMap::with_default(GmBuf::new(0));
@@ -141,18 +263,20 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
         }
         m
     };
-    let mut fields: SecondaryMap<kir::Field, v2::Field> =
-        SecondaryMap::with_default(v2::Field::new(0));
+    let mut fields: SecondaryMap<kir::Field, Option<v2::Field>> = SecondaryMap::new();
     for (fi, d) in &f.fields {
+        if !rows.keeps_field(f, fi) {
+            continue;
+        }
         let name = if p.kernels.is_empty() {
             d.name.clone()
         } else {
             format!("{}_{}", f.name, d.name)
         };
-        fields[fi] = p.fields.push(FieldData {
+        fields[fi] = Some(p.fields.push(FieldData {
             name,
             expr: d.expr.clone(),
-        });
+        }));
     }
     let tr = f.split.tile_rows as i64;
     for d in f.buffers.values() {
@@ -190,32 +314,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
     let tile = k.vars.push(VarData {
         name: "tile".into(),
     });
-    let per_core = IExpr::Field(fields[f.split.per_core_field]);
-    let rem = IExpr::Field(fields[f.split.rem_field]);
-    let my_rows = bin(
-        BinOp::Add,
-        per_core.clone(),
-        bin(BinOp::Lt, IExpr::BlockIdx, rem.clone()),
-    );
-    let first_row = bin(
-        BinOp::Add,
-        bin(BinOp::Mul, IExpr::BlockIdx, per_core),
-        bin(BinOp::Min, IExpr::BlockIdx, rem),
-    );
-    let tile_row0 = bin(
-        BinOp::Add,
-        first_row,
-        bin(BinOp::Mul, IExpr::Var(tile), IExpr::Int(tr)),
-    );
-    let cur_rows = bin(
-        BinOp::Min,
-        IExpr::Int(tr),
-        bin(
-            BinOp::Sub,
-            my_rows.clone(),
-            bin(BinOp::Mul, IExpr::Var(tile), IExpr::Int(tr)),
-        ),
-    );
+    let cur_rows = rows.begin(&mut k, tile, tr, &|fi| fields[fi], f)?;
     let t = |x: kir::Tile| v2::Tensor::new(x.index());
     let queue_of = |x: kir::Tile| match f.tiles[x].home {
         kir::Home::Queue(q) => Some(v2::Queue::new(q.index())),
@@ -247,6 +346,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
             .unwrap_or_default()
     };
     // Init: resident loads and constant tiles, once per core.
+    let mut init = vec![];
     for i in stage(StageKind::Init) {
         match &f.insts[i] {
             InstData1::Load { dst, arg } => {
@@ -266,7 +366,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
                     },
                     Some(i),
                 );
-                k.body.push(s);
+                init.push(s);
             }
             // The v2 sync pass derives its own flags.
             InstData1::SetFlag(_) | InstData1::WaitFlag(_) => {}
@@ -275,7 +375,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
                     internal(&f.name, format!("{i} in init is not a vector instruction"))
                 })?;
                 let s = push(&mut k, v, Some(i));
-                k.body.push(s);
+                init.push(s);
             }
         }
     }
@@ -302,7 +402,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
                 dst: t(*dst),
                 src: GmRef {
                     buf: args[*arg],
-                    offset: bin(BinOp::Mul, tile_row0.clone(), IExpr::Int(cols as i64)),
+                    offset: rows.row_offset(args[*arg], cols),
                 },
                 rows: cur_rows.clone(),
                 cols,
@@ -399,7 +499,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
             InstData::CopyOut {
                 dst: GmRef {
                     buf: args[*arg],
-                    offset: bin(BinOp::Mul, tile_row0.clone(), IExpr::Int(cols as i64)),
+                    offset: rows.row_offset(args[*arg], cols),
                 },
                 src: t(*src),
                 rows: cur_rows.clone(),
@@ -418,12 +518,7 @@ fn port(p: &mut Program, f: &Function) -> Result<(Kernel, Origin), LowerError> {
             None,
         ));
     }
-    k.body.push(Stmt::For {
-        var: tile,
-        start: IExpr::Int(0),
-        end: bin(BinOp::CeilDiv, my_rows, IExpr::Int(tr.max(1))),
-        body,
-    });
+    k.body = rows.finish(&mut k, init, tile, body);
     Ok((k, origin.into_inner()))
 }
 

@@ -9,7 +9,9 @@
 //! The check runs the kernel's body as a trace, with every loop unrolled up to three iterations (enough
 //! for a double-buffered queue to reuse a slot) and a happens-before relation kept as one vector clock
 //! per pipe, as ThreadSanitizer does per thread. A MIX kernel runs its AIC and AIV sides as two threads
-//! that meet at cross-core flags and `SyncAll`. Local memory is compared by byte range of the buffer (the
+//! that meet at cross-core flags and `SyncAll` (mode 2 between the sides; mode 1, which pairs the two
+//! AIVs, within the AIV thread); a cross-core set nobody waits for is reported, as is a wait nobody
+//! sets. Local memory is compared by byte range of the buffer (the
 //! slot for a queue tensor); GM by buffer and offset expression (two different offset expressions are
 //! taken to be different tiles: the verifier does not prove tiles disjoint).
 
@@ -216,7 +218,7 @@ struct State<'a> {
     /// signal from another pipe that had waited for it).
     barrier: Vec<u32>,
     flags: BTreeMap<(usize, Event), VecDeque<(Inst, Clock)>>,
-    cross: BTreeMap<(usize, u16), VecDeque<Clock>>,
+    cross: BTreeMap<(usize, u16), VecDeque<(Inst, Clock)>>,
     queues: BTreeMap<(usize, Queue), QueueState>,
     slot_of: BTreeMap<(usize, Tensor), usize>,
     /// The live accesses per memory (see [`Bin`]).
@@ -446,20 +448,25 @@ impl State<'_> {
                 let g = self.gp(th, *pipe);
                 self.barrier[g] = self.vc[g][g];
             }
-            InstData::CrossCoreSetFlag { pipe, flag, .. } => {
+            InstData::CrossCoreSetFlag { pipe, flag, mode } => {
                 let g = self.gp(th, *pipe);
                 let snap = self.vc[g].clone();
-                // Mode 2 signals the other side of the MIX kernel.
-                let target = if th == 0 { 1 } else { 0 };
+                // Mode 2 signals the other side of the MIX kernel; mode 1 pairs the two AIVs, which
+                // this model runs as one thread, so it signals that thread itself.
+                let target = match (mode, th) {
+                    (1, _) => th,
+                    (_, 0) => 1,
+                    _ => 0,
+                };
                 self.cross
                     .entry((target, *flag))
                     .or_default()
-                    .push_back(snap);
+                    .push_back((inst, snap));
             }
             InstData::CrossCoreWaitFlag { pipe, flag, .. } => {
                 let g = self.gp(th, *pipe);
                 match self.cross.entry((th, *flag)).or_default().pop_front() {
-                    Some(snap) => self.join(g, &snap),
+                    Some((_, snap)) => self.join(g, &snap),
                     None => return false,
                 }
             }
@@ -665,6 +672,16 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
     for ((_, ev), fifo) in &st.flags.clone() {
         if let Some((inst, _)) = fifo.front() {
             st.unmatched(*inst, format!("set_flag {ev} is never waited for"));
+        }
+    }
+    // A cross-core set nobody waits for leaves a count behind: on the NPU the next launch (or the
+    // 15-pending limit of the counter) sees it, and it means a wait the protocol needs is missing.
+    for ((_, flag), fifo) in &st.cross.clone() {
+        if let Some((inst, _)) = fifo.front() {
+            st.unmatched(
+                *inst,
+                format!("cross_core_set_flag {flag} is never waited for"),
+            );
         }
     }
     for ((_, q), qs) in &st.queues.clone() {

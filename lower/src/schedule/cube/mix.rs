@@ -1,150 +1,459 @@
-//! Lowering of a matmul with an elementwise vector epilogue to one `KERNEL_TYPE_MIX_AIC_1_2` kernel in
-//! kernel IR v2: `y = act(cast<f32>(a @ b))`.
+//! A matmul followed by a general vector epilogue on its rows as one `KERNEL_TYPE_MIX_AIC_1_2` kernel.
 //!
-//! The AIC side is the loop nest of [`super::lower`] with `Fixpipe` into a GM workspace instead of the
-//! output: tile `t` (an `m x N` block of rows) goes to its own slot `t` of the workspace, so no slot is
-//! ever rewritten and the only hand-off is AIC -> AIVs: mode 2, flag [`SLOT_READY`], set on FIX after the
-//! tile's `Fixpipe`, waited on MTE2 by each AIV before its copy-in. The two AIVs of the AI core take
-//! the first and the second half of each tile's rows: copy in, cast to f32, the activation, copy out.
+//! The seam: the epilogue is lowered by the vector path itself. The graph kernel is copied with the
+//! matmul turned into a parameter (the workspace tile the AIC writes), the epilogue ops become one
+//! vector group, and `crate::schedule::schedule_group` lowers, allocates, fits and verifies it as for
+//! any AIV kernel. Its port to kernel IR v2 (`crate::schedule::program::port_with`) takes the rows
+//! from the AIC's output tiles (`MixRows`) instead of spreading them over the vector cores: the two
+//! AIVs of an AI core take the first and the second half of each of its AIC's tiles, in vector tiles of
+//! the scheduled tile rows.
 //!
-//! Limit: a cross-core flag counter holds at most 15 pending sets on the hardware; an AIC more than 15
-//! tiles ahead of its AIVs would overflow it. The AIVs' work per tile is a fraction of the AIC's, so
-//! this does not happen in practice, but nothing enforces it yet (the hand-written spec
-//! `tests/data/cube/matmul_aic.cpp` shows the bounded form with two reused slots and a free flag back;
-//! the hazard verifier does not model mode-1 AIV <-> AIV flags, which that form needs in the emulator).
+//! Workspace: [`SLOTS`] reused slots of `m x N` per AI core (`m` the plan's tile rows), so the AIC
+//! never runs more than [`SLOTS`] tiles ahead of its AIVs and no cross-core counter holds more than
+//! [`SLOTS`] pending sets (the hardware holds 15). The protocol, all flags mode 2 unless said:
 //!
-//! The epilogue needs whole rows in a tile: the plan must have one column tile (`n >= N`).
+//! - AIVs, once at the start: set [`SLOT_FREE`] [`SLOTS`] times (every slot starts free);
+//! - AIC, per tile: wait [`SLOT_FREE`] (FIX), `Fixpipe` into slot `tile % SLOTS`, set [`SLOT_READY`]
+//!   (FIX); at the end, wait [`SLOT_FREE`] [`SLOTS`] times so every set is consumed;
+//! - AIVs, per tile: wait [`SLOT_READY`] (MTE2), copy their rows in vector tile by vector tile, then
+//!   set and wait [`PAIR_READ`] (mode 1: both AIVs have read their half), then set [`SLOT_FREE`] (MTE2).
+//!
+//! The mode-1 pair keeps the two AIVs' frees of one slot together, so the AIC's wait covers both
+//! reads whether the hardware counts the AIVs' mode-2 sets per AIV or in pairs of any two (the form of
+//! the hand-written spec `tests/data/cube/matmul_aic.cpp`).
 
-use super::lower::MatmulNames;
 use super::lower::{
     add, ceil_div, declare_locals, declare_program, div, dtype, emit_tile_mmads, int, min, mul,
-    sub, tile_exprs, Builder, Header,
+    sub, tile_exprs, Builder, MatmulNames,
 };
-use super::plan::MatmulPlan;
-use crate::graph::DType;
+use super::{
+    plan_matmul, tile_request, CubeDType, CubeError, CubeProblem, MatmulPlan, TileRequest,
+};
+use crate::graph::{Kernel as Graph, Op, OpKind, Param, Value};
 use crate::kir::v2::{
-    BinOp, CoreKind, Elem, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr, InstData, LocalBufData,
-    Pipe, Program, QuePos, QueueData, Round, Stmt, TensorData, VarData, VecOp, VecUnary,
+    self, BinOp, CoreKind, Field, GmBuf, GmKind, GmRef, HostExpr, IExpr, InstData, Kernel, Pipe,
+    Program, Side, Stmt, VarData,
 };
-use crate::kir::MemSpace;
+use crate::kir::{self, Function};
+use crate::opt::{Group, GroupKind};
+use crate::schedule::program::{port_with, RowSource};
+use crate::schedule::{schedule_group, LowerError, ScheduleOptions};
 use crate::target::Target;
 
 /// Cross-core flag: a workspace slot holds a finished tile (AIC -> its AIVs).
 pub const SLOT_READY: u16 = 1;
+/// Cross-core flag: both AIVs have read a slot, the AIC may write it again (AIVs -> AIC).
+pub const SLOT_FREE: u16 = 2;
+/// Cross-core flag, mode 1: both AIVs of an AI core have read their half of a slot.
+pub const PAIR_READ: u16 = 3;
+/// Workspace slots per AI core.
+pub const SLOTS: u64 = 2;
 
-/// The MIX program of `y = act(cast<f32>(a @ b))` (`act` = `None`: the cast alone), `y` f32 `(M, N)`.
-/// The plan must have a single column tile. The sync inside each side is left to the sync pass.
-pub fn lower_matmul_mix(
-    names: &MatmulNames<'_>,
-    plan: &MatmulPlan,
-    act: Option<VecUnary>,
-    m_dim: HostExpr,
-    target: &Target,
-) -> Program {
-    let s = plan.shape;
-    assert_eq!(
-        s.n.div_ceil(plan.n),
-        1,
-        "the epilogue needs whole rows per tile"
-    );
-    let (dt, elem, quant) = dtype(s.dtype);
-    let (m, n) = (plan.m, s.n);
-    let e = s.dtype.bytes();
-    let Header {
-        mut p,
-        mut kernel,
-        ga,
-        gb,
-        gc: gy,
-        f_m,
-        f_tiles_m,
-        f_tiles,
-    } = declare_program(names, plan, m_dim, target);
-    kernel.core = CoreKind::Mix;
-    p.gm[gy].dtype = DType::F32;
-    // One slot of m x N per tile: M rounded up to whole tiles.
-    let padded_rows = HostExpr::Mul(
-        Box::new(p.fields[f_tiles_m].expr.clone()),
-        Box::new(HostExpr::Int(m as i64)),
-    );
-    let gw = p.gm.push(GmBufData {
-        name: "tiles".to_string(),
-        kind: GmKind::Workspace {
-            offset: HostExpr::Int(0),
-        },
-        dtype: dt,
-        shape: vec![padded_rows.clone(), HostExpr::Int(n as i64)],
-    });
-    p.workspace = HostExpr::Mul(
-        Box::new(padded_rows),
-        Box::new(HostExpr::Int((n * e) as i64)),
-    );
-    kernel.params.push(gw);
-    let l = declare_locals(&mut kernel, plan, elem);
-    let x = tile_exprs(plan, f_m, f_tiles_m, &l);
+/// The row walk of the epilogue: the AIC's tiles of this AI core, half a tile per AIV, in vector tiles.
+struct MixRows {
+    /// The plan's tile rows.
+    m: u64,
+    /// The matmul result in the workspace.
+    ws: GmBuf,
+    f_m: Field,
+    f_tiles_m: Field,
+    /// Filled by `begin`: the AIC tile counter, the AIC tile, this AIV's first row in it and its
+    /// rows, and the vector tile's first row relative to them.
+    out_tile: Option<v2::Var>,
+    exprs: Option<(IExpr, IExpr, IExpr, IExpr)>,
+    tr: i64,
+}
 
-    // The AIV's locals: the bf16/f16 rows in, the f32 rows out.
-    let most = m.div_ceil(2);
-    let b_in = kernel.bufs.push(LocalBufData {
-        name: "rows_in".to_string(),
-        mem: MemSpace::Ub,
-        count: 2,
-        bytes: (most * n * e) as u32,
-    });
-    let b_out = kernel.bufs.push(LocalBufData {
-        name: "rows_out".to_string(),
-        mem: MemSpace::Ub,
-        count: 2,
-        bytes: (most * n * 4) as u32,
-    });
-    let q_in = kernel.queues.push(QueueData {
-        pos: QuePos::VecIn,
-        depth: 1,
-        buf: b_in,
-    });
-    let q_out = kernel.queues.push(QueueData {
-        pos: QuePos::VecOut,
-        depth: 1,
-        buf: b_out,
-    });
-    let t_in = kernel.tensors.push(TensorData {
-        name: "rows_in".to_string(),
-        elem,
-        elems: (most * n) as u32,
-        home: Home::Queue(q_in),
-    });
-    let t_out = kernel.tensors.push(TensorData {
-        name: "rows_out".to_string(),
-        elem: Elem::F32,
-        elems: (most * n) as u32,
-        home: Home::Queue(q_out),
-    });
-    let v_vt = kernel.vars.push(VarData {
-        name: "vec_tile".to_string(),
-    });
-    let v_any = kernel.vars.push(VarData {
-        name: "has_rows".to_string(),
-    });
-    let cross = |set: bool, mode: u8, pipe: Pipe, flag: u16| {
-        if set {
-            InstData::CrossCoreSetFlag { mode, pipe, flag }
+impl MixRows {
+    fn core() -> IExpr {
+        div(IExpr::BlockIdx, int(2))
+    }
+}
+
+fn cross(set: bool, mode: u8, pipe: Pipe, flag: u16) -> InstData {
+    if set {
+        InstData::CrossCoreSetFlag { mode, pipe, flag }
+    } else {
+        InstData::CrossCoreWaitFlag { mode, pipe, flag }
+    }
+}
+
+fn push(k: &mut Kernel, d: InstData) -> Stmt {
+    Stmt::Inst(k.insts.push(d))
+}
+
+impl RowSource for MixRows {
+    fn keeps_field(&self, f: &Function, fi: kir::Field) -> bool {
+        // The vector cores' row split is replaced by the AIC's tiles.
+        ![
+            f.split.rows_field,
+            f.split.per_core_field,
+            f.split.rem_field,
+        ]
+        .contains(&fi)
+    }
+
+    fn begin(
+        &mut self,
+        k: &mut Kernel,
+        tile: v2::Var,
+        tr: i64,
+        _field: &dyn Fn(kir::Field) -> Option<Field>,
+        _f: &Function,
+    ) -> Result<IExpr, LowerError> {
+        let vt = k.vars.push(VarData {
+            name: "out_tile".into(),
+        });
+        let m = self.m;
+        let t = add(Self::core(), mul(IExpr::Var(vt), IExpr::BlockNum));
+        let rows = min(int(m), sub(IExpr::Field(self.f_m), mul(t.clone(), int(m))));
+        let half = ceil_div(rows.clone(), int(2));
+        let subb = IExpr::bin(BinOp::Rem, IExpr::BlockIdx, int(2));
+        let first = mul(subb.clone(), half.clone());
+        // Sub-block 0 takes ceil(rows / 2), sub-block 1 the rest.
+        let mine = sub(half.clone(), mul(subb, sub(mul(half, int(2)), rows)));
+        let local = mul(IExpr::Var(tile), IExpr::Int(tr));
+        let cur = min(IExpr::Int(tr), sub(mine.clone(), local.clone()));
+        self.out_tile = Some(vt);
+        self.exprs = Some((t, first, mine, local));
+        self.tr = tr;
+        Ok(cur)
+    }
+
+    fn row_offset(&self, g: GmBuf, cols: u32) -> IExpr {
+        let (t, first, _, local) = self.exprs.clone().expect("begin ran");
+        let vt = self.out_tile.expect("begin ran");
+        let base = if g == self.ws {
+            let slot = add(
+                mul(Self::core(), int(SLOTS)),
+                IExpr::bin(BinOp::Rem, IExpr::Var(vt), int(SLOTS)),
+            );
+            mul(slot, int(self.m))
         } else {
-            InstData::CrossCoreWaitFlag { mode, pipe, flag }
+            mul(t, int(self.m))
+        };
+        mul(add(add(base, first), local), int(cols as u64))
+    }
+
+    fn finish(
+        &mut self,
+        k: &mut Kernel,
+        mut init: Vec<Stmt>,
+        tile: v2::Var,
+        body: Vec<Stmt>,
+    ) -> Vec<Stmt> {
+        let (_, _, mine, _) = self.exprs.clone().expect("begin ran");
+        let vt = self.out_tile.expect("begin ran");
+        let pre = k.vars.push(VarData {
+            name: "free_slot".into(),
+        });
+        let set_free = push(k, cross(true, 2, Pipe::Mte2, SLOT_FREE));
+        init.push(Stmt::For {
+            var: pre,
+            start: int(0),
+            end: int(SLOTS),
+            body: vec![set_free],
+        });
+        let per_tile = vec![
+            push(k, cross(false, 2, Pipe::Mte2, SLOT_READY)),
+            Stmt::For {
+                var: tile,
+                start: int(0),
+                end: ceil_div(mine, IExpr::Int(self.tr.max(1))),
+                body,
+            },
+            push(k, cross(true, 1, Pipe::Mte2, PAIR_READ)),
+            push(k, cross(false, 1, Pipe::Mte2, PAIR_READ)),
+            push(k, cross(true, 2, Pipe::Mte2, SLOT_FREE)),
+        ];
+        init.push(Stmt::For {
+            var: vt,
+            start: int(0),
+            end: ceil_div(
+                sub(IExpr::Field(self.f_tiles_m), Self::core()),
+                IExpr::BlockNum,
+            ),
+            body: per_tile,
+        });
+        init
+    }
+}
+
+/// The MIX program of `matmul` (two parameters of `kernel`) followed by `epilogue`, vector ops on its
+/// rows whose inputs are the matmul result, other parameters and each other; the kernel's outputs
+/// must all come from the epilogue. Synchronized by the sync pass and checked by the verifier and the
+/// hazard verifier. Errors are located at the matmul (the cube's problems, or why the group is not
+/// one MIX kernel) or at the epilogue op the vector path refuses.
+pub fn lower_mix_group(
+    kernel: &Graph,
+    matmul: Op,
+    epilogue: &[Op],
+    target: &Target,
+) -> Result<Program, LowerError> {
+    let at = At { kernel, matmul };
+    let used_params = epilogue_params(&at, epilogue)?;
+    let data = &kernel.ops[matmul];
+    let param_name = |v: Value| {
+        kernel
+            .params
+            .iter()
+            .find(|p| p.value == v)
+            .map(|p| p.name.clone())
+    };
+    let (Some(an), Some(bn)) = (param_name(data.args[0]), param_name(data.args[1])) else {
+        return Err(at.not_mix("its operands must be parameters".into()));
+    };
+    let (plan, m_host) = whole_row_plan(&at, target)?;
+    let (schedule, ws_name) = schedule_epilogue(&at, epilogue, &used_params, &plan, target)?;
+    let func = schedule.func();
+
+    // ---- the program: the matmul's header with the result in a workspace ----
+    let names = MatmulNames {
+        program: &kernel.name,
+        a: &an,
+        b: &bn,
+        c: &ws_name,
+    };
+    let (n, m) = (plan.shape.n, plan.m);
+    let mut h = declare_program(&names, &plan, m_host, target);
+    let gw = h.gc;
+    let slot_rows = HostExpr::Mul(
+        Box::new(h.kernel.block_dim.clone()),
+        Box::new(HostExpr::Int((SLOTS * m) as i64)),
+    );
+    h.p.gm[gw].kind = GmKind::Workspace {
+        offset: HostExpr::Int(0),
+    };
+    h.p.gm[gw].shape = vec![slot_rows.clone(), HostExpr::Int(n as i64)];
+    h.p.workspace = HostExpr::Mul(
+        Box::new(slot_rows),
+        Box::new(HostExpr::Int((n * plan.shape.dtype.bytes()) as i64)),
+    );
+    let mut rows_src = MixRows {
+        m,
+        ws: gw,
+        f_m: h.f_m,
+        f_tiles_m: h.f_tiles_m,
+        out_tile: None,
+        exprs: None,
+        tr: 0,
+    };
+    // The AIV side first: the ported kernel's entities keep the numbering of the vector path.
+    let (mut k, _) = port_with(&mut h.p, func, &mut rows_src)?;
+    let aiv_body = std::mem::take(&mut k.body);
+    k.name = h.kernel.name.clone();
+    k.core = CoreKind::Mix;
+    k.block_dim = h.kernel.block_dim.clone();
+    let mut params = vec![h.ga, h.gb];
+    params.extend(k.params.iter().copied());
+    k.params = params;
+    let (mut k, aic_body) = aic_side(k, &plan, &h);
+    k.body = vec![
+        Stmt::Side {
+            side: Side::Aic,
+            body: aic_body,
+        },
+        Stmt::Side {
+            side: Side::Aiv,
+            body: aiv_body,
+        },
+    ];
+    let kernel_name = k.name.clone();
+    let internal = |message: String| LowerError::Internal {
+        kernel: kernel_name.clone(),
+        message,
+    };
+    v2::insert_sync(&mut k).map_err(|e| internal(e.to_string()))?;
+    if let Err(e) = v2::check_hazards(&k) {
+        return Err(internal(e.to_string()));
+    }
+    let mut p = h.p;
+    p.kernels = cranelift_entity::PrimaryMap::new();
+    p.kernels.push(k);
+    v2::verify_program(&p, target)
+        .map_err(|e| internal(format!("{e}\n{}", v2::program_to_string(&p))))?;
+    Ok(p)
+}
+
+/// The matmul op of a MIX group, for located errors.
+struct At<'a> {
+    kernel: &'a Graph,
+    matmul: Op,
+}
+
+impl At<'_> {
+    fn located(&self, problem: CubeProblem) -> CubeError {
+        CubeError {
+            what: crate::opt::describe_op(self.kernel, self.matmul),
+            loc: self.kernel.locs[self.matmul],
+            problem: Box::new(problem),
+        }
+    }
+
+    fn not_mix(&self, why: String) -> LowerError {
+        self.located(CubeProblem::Epilogue(why)).into()
+    }
+}
+
+/// Checks that the epilogue computes every output and takes only the matmul result, parameters and
+/// its own values; returns the parameter ops it reads.
+fn epilogue_params(at: &At<'_>, epilogue: &[Op]) -> Result<Vec<Op>, LowerError> {
+    let kernel = at.kernel;
+    let result = kernel.ops[at.matmul].results[0];
+    if kernel.outputs.iter().any(|o| o.value == result) {
+        return Err(at.not_mix(
+            "its result is a kernel output; a MIX kernel returns the epilogue's results only"
+                .into(),
+        ));
+    }
+    for o in &kernel.outputs {
+        if !epilogue.contains(&kernel.values[o.value].def) {
+            return Err(at.not_mix(format!(
+                "output `{}` is not computed by the epilogue",
+                o.name
+            )));
+        }
+    }
+    let mut used = vec![];
+    for &op in epilogue {
+        for &a in &kernel.ops[op].args {
+            let def = kernel.values[a].def;
+            if def == at.matmul || epilogue.contains(&def) || used.contains(&def) {
+                continue;
+            }
+            if !matches!(kernel.ops[def].kind, OpKind::Param { .. }) {
+                return Err(at.not_mix(format!(
+                    "epilogue op `{}` takes a value computed outside the epilogue",
+                    crate::opt::describe_op(kernel, op)
+                )));
+            }
+            used.push(def);
+        }
+    }
+    Ok(used)
+}
+
+/// The matmul's plan with whole rows in a tile (the epilogue works on rows), and M as a host
+/// expression. Dynamic M is planned at [`super::PLANNED_ROWS`], as for a lone matmul.
+fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr), LowerError> {
+    let kernel = at.kernel;
+    let data = &kernel.ops[at.matmul];
+    let a = kernel.ty(data.args[0]).as_tensor().cloned();
+    let m_dim = a.as_ref().and_then(|t| t.shape.first().cloned());
+    let (m_host, rows) = match m_dim.as_ref().map(|d| (d.as_const(), d.as_sym())) {
+        Some((Some(c), _)) => (crate::kir::Expr::Int(c), None),
+        Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
+        _ => {
+            let why = "M must be a literal or one dynamic dim".into();
+            return Err(at.located(CubeProblem::Dim(why)).into());
         }
     };
+    let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
+    let first = super::plan_matmul_op(kernel, at.matmul, &dims, target)?;
+    if first.shape.dtype == CubeDType::F32 {
+        return Err(at
+            .located(CubeProblem::NotLowered(
+                "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
+            ))
+            .into());
+    }
+    if first.n >= first.shape.n {
+        return Ok((first, m_host));
+    }
+    let asked = tile_request(&kernel.hints[at.matmul]).map_err(|p| at.located(p))?;
+    let request = TileRequest {
+        n: Some(first.shape.n),
+        ..asked
+    };
+    let plan = plan_matmul(first.shape, request, target).map_err(|e| {
+        at.not_mix(format!(
+            "the epilogue needs whole rows of {} columns in one tile, and no such tile fits: {e}",
+            first.shape.n
+        ))
+    })?;
+    Ok((plan, m_host))
+}
 
+/// The epilogue scheduled by the vector path as one AIV kernel whose input is the matmul result:
+/// the graph kernel with the matmul turned into a parameter (named as returned), grouped with the
+/// parameters the epilogue reads.
+fn schedule_epilogue(
+    at: &At<'_>,
+    epilogue: &[Op],
+    used_params: &[Op],
+    plan: &MatmulPlan,
+    target: &Target,
+) -> Result<(crate::schedule::Schedule, String), LowerError> {
+    let kernel = at.kernel;
+    let matmul = at.matmul;
+    let mut ek = kernel.clone();
+    let mut ws_name = "mm".to_string();
+    while kernel.params.iter().any(|p| p.name == ws_name)
+        || kernel.outputs.iter().any(|o| o.name == ws_name)
+    {
+        ws_name.push('_');
+    }
+    ek.ops[matmul].kind = OpKind::Param {
+        index: ek.params.len() as u32,
+    };
+    ek.ops[matmul].args.clear();
+    ek.hints[matmul].clear();
+    ek.params.push(Param {
+        name: ws_name.clone(),
+        value: kernel.ops[matmul].results[0],
+    });
+    let mut ops = vec![matmul];
+    ops.extend(kernel.order.iter().filter(|o| used_params.contains(o)));
+    ops.extend(kernel.order.iter().filter(|o| epilogue.contains(o)));
+    let group = Group {
+        kind: GroupKind::Vector,
+        ops,
+    };
+    let name = format!("{}_k0", kernel.name);
+    // An AIV never holds more than half a tile's rows: a longer vector tile would only waste UB.
+    let options = ScheduleOptions {
+        max_tile_rows: u32::try_from(plan.m.div_ceil(2)).unwrap_or(u32::MAX),
+    };
+    let schedule = schedule_group(&ek, &group, &name, target, &options)?;
+    let n = plan.shape.n;
+    let ws_is_rows = schedule
+        .func()
+        .args
+        .values()
+        .any(|a| a.name == ws_name && a.access == kir::Access::Rows { cols: n as u32 });
+    if !ws_is_rows {
+        return Err(at.not_mix(format!(
+            "the epilogue must read the matmul result as rows of {n}"
+        )));
+    }
+    Ok((schedule, ws_name))
+}
+
+/// The AIC side in `k`: per tile of this core, the K loop of [`emit_tile_mmads`], then wait for a
+/// free slot, `Fixpipe` into it and tell the AIVs; at the end, the drain of the last frees.
+fn aic_side(mut k: Kernel, plan: &MatmulPlan, h: &super::lower::Header) -> (Kernel, Vec<Stmt>) {
+    let (_, elem, quant) = dtype(plan.shape.dtype);
+    let (m, n) = (plan.m, plan.shape.n);
+    let l = declare_locals(&mut k, plan, elem);
+    let x = tile_exprs(plan, h.f_m, h.f_tiles_m, &l);
+    let v_drain = k.vars.push(VarData {
+        name: "drain".into(),
+    });
     let mut bld = Builder {
-        k: kernel,
+        k,
         stack: vec![Vec::new()],
     };
-    // ---- AIC ----
-    bld.open();
     bld.open(); // tile
-    emit_tile_mmads(&mut bld, plan, &l, &x, ga, gb);
+    emit_tile_mmads(&mut bld, plan, &l, &x, h.ga, h.gb);
+    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
+    let slot = add(
+        mul(IExpr::BlockIdx, int(SLOTS)),
+        IExpr::bin(BinOp::Rem, IExpr::Var(l.v_tile), int(SLOTS)),
+    );
     bld.inst(InstData::Fixpipe {
         dst: GmRef {
-            buf: gw,
-            offset: mul(mul(x.i.clone(), int(m)), int(n)),
+            buf: h.gc,
+            offset: mul(mul(slot, int(m)), int(n)),
         },
         src: l.t_c,
         m: x.rows,
@@ -159,93 +468,15 @@ pub fn lower_matmul_mix(
     bld.close_for(
         l.v_tile,
         int(0),
-        ceil_div(sub(IExpr::Field(f_tiles), IExpr::BlockIdx), IExpr::BlockNum),
+        ceil_div(
+            sub(IExpr::Field(h.f_tiles), IExpr::BlockIdx),
+            IExpr::BlockNum,
+        ),
     );
-    let aic = bld.stack.pop().expect("the AIC body");
-    bld.stack
-        .last_mut()
-        .expect("the kernel body")
-        .push(Stmt::Side {
-            side: crate::kir::v2::Side::Aic,
-            body: aic,
-        });
-
-    // ---- AIV ---- (block_idx is 2 * AI core + sub-block)
+    // Every slot the AIVs freed and the AIC did not reuse: consumed so the sets and waits pair.
     bld.open();
-    let core = div(IExpr::BlockIdx, int(2));
-    let subb = IExpr::bin(BinOp::Rem, IExpr::BlockIdx, int(2));
-    let t = add(core.clone(), mul(IExpr::Var(v_vt), IExpr::BlockNum));
-    let rows = min(int(m), sub(IExpr::Field(f_m), mul(t.clone(), int(m))));
-    let half = ceil_div(rows.clone(), int(2));
-    let first = mul(subb.clone(), half.clone());
-    let mine = sub(half.clone(), mul(subb, sub(mul(half, int(2)), rows)));
-    bld.open(); // vec tile
-    bld.inst(cross(false, 2, Pipe::Mte2, SLOT_READY));
-    bld.open(); // has rows (0 or 1 iteration)
-    bld.alloc(q_in, t_in);
-    bld.inst(InstData::CopyIn {
-        dst: t_in,
-        src: GmRef {
-            buf: gw,
-            offset: mul(add(mul(t.clone(), int(m)), first.clone()), int(n)),
-        },
-        rows: mine.clone(),
-        cols: n as u32,
-        gm_pitch: int(n),
-        ub_stride: n as u32,
-    });
-    bld.enque(q_in, t_in);
-    bld.deque(q_in, t_in);
-    bld.alloc(q_out, t_out);
-    let count = mul(mine.clone(), int(n));
-    bld.inst(InstData::Vector {
-        op: VecOp::Cast(Round::None),
-        dsts: vec![t_out],
-        srcs: vec![t_in],
-        scalar: None,
-        count: count.clone(),
-    });
-    if let Some(act) = act {
-        bld.inst(InstData::Vector {
-            op: VecOp::Unary(act),
-            dsts: vec![t_out],
-            srcs: vec![t_out],
-            scalar: None,
-            count,
-        });
-    }
-    bld.enque(q_out, t_out);
-    bld.free(q_in, t_in);
-    bld.deque(q_out, t_out);
-    bld.inst(InstData::CopyOut {
-        dst: GmRef {
-            buf: gy,
-            offset: mul(add(mul(t, int(m)), first), int(n)),
-        },
-        src: t_out,
-        rows: mine.clone(),
-        cols: n as u32,
-        gm_pitch: int(n),
-        ub_stride: n as u32,
-    });
-    bld.free(q_out, t_out);
-    bld.close_for(v_any, int(0), min(mine, int(1)));
-    bld.close_for(
-        v_vt,
-        int(0),
-        ceil_div(sub(IExpr::Field(f_tiles_m), core), IExpr::BlockNum),
-    );
-    let aiv = bld.stack.pop().expect("the AIV body");
-    bld.stack
-        .last_mut()
-        .expect("the kernel body")
-        .push(Stmt::Side {
-            side: crate::kir::v2::Side::Aiv,
-            body: aiv,
-        });
-    let mut kernel = bld.k;
-    kernel.body = bld.stack.pop().expect("the body list");
-    p.kernels = cranelift_entity::PrimaryMap::new();
-    p.kernels.push(kernel);
-    p
+    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
+    bld.close_for(v_drain, int(0), int(SLOTS));
+    let body = bld.stack.pop().expect("the AIC side");
+    (bld.k, body)
 }

@@ -69,6 +69,9 @@ pub enum CubeProblem {
     /// A matmul the planner accepts but the lowering cannot emit yet.
     #[error("{0}")]
     NotLowered(&'static str),
+    /// A matmul and the ops after it that one MIX kernel cannot take (the reason names them).
+    #[error("with its epilogue as one MIX kernel: {0}")]
+    Epilogue(String),
     /// A dim the launch gives could not be evaluated.
     #[error("dim {0} is unbound or out of range")]
     Dim(String),

@@ -1,0 +1,326 @@
+//! A matmul with a vector epilogue as ONE MIX kernel through `mogec`: the router example (matmul ->
+//! cast -> softmax -> group_topk -> gather -> mul) and linear layers with a bias and an activation run
+//! on the emulator (races checked) and match the reference interpreter; the workspace slots are
+//! reused (several tiles per AI core), tiles end early and split unevenly between the two AIVs; a
+//! kernel with a cross-core wait deleted by hand is reported by the emulator; an epilogue the MIX path
+//! cannot take gets a located message.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh, empty scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("mix_epilogue")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+fn mogec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mogec"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the mogec binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `mogec run FILE --kernel KERNEL --set SET --random SEED --dim DIM`: asserts every output matched
+/// the interpreter on one MIX kernel and returns the report.
+fn run_mix(file: &str, kernel: &str, set: &str, dim: &str, seed: u64) -> serde_json::Value {
+    let dir = scratch(&format!("{kernel}_{set}_{dim}").replace([',', '='], "_"));
+    let seed = seed.to_string();
+    let out = mogec(&[
+        "run",
+        file,
+        "--kernel",
+        kernel,
+        "--set",
+        set,
+        "--random",
+        &seed,
+        "--dim",
+        dim,
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let what = format!("{kernel} {set} {dim}");
+    assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], true, "{what}: {report}");
+    assert_eq!(
+        report["device_kernels"],
+        serde_json::json!([format!("{kernel}_k0")]),
+        "{what}: one device kernel"
+    );
+    assert_eq!(report["kernels"][0]["core_type"], "MIX_AIC_1_2", "{what}");
+    for (name, o) in report["outputs"].as_object().unwrap() {
+        assert_eq!(o["mismatches"], 0, "{what} {name}: {o}");
+    }
+    report
+}
+
+#[test]
+fn the_router_runs_as_one_mix_kernel_at_small_and_pangu_shapes() {
+    let file = "examples/src/router.rs";
+    for t in [1, 37] {
+        run_mix(
+            file,
+            "moge_router",
+            "H=64,E=64,G=8",
+            &format!("T={t}"),
+            t + 1,
+        );
+    }
+    // E = 24 columns and H = 100: neither a multiple of 16 (Nd2Nz and Fixpipe tails).
+    run_mix(file, "moge_router", "H=100,E=24,G=3", "T=53", 4);
+    for t in [1, 7, 64, 456] {
+        let report = run_mix(file, "moge_router", "H=5120,E=64,G=8", &format!("T={t}"), t);
+        // Expert ids are exact: the softmax and the selection saw the same logits as the interpreter.
+        assert_eq!(report["outputs"]["expert"]["max_abs_err"], 0.0, "T={t}");
+    }
+}
+
+/// The router with small tiles on two AI cores, so that each core computes several tiles and reuses
+/// its two workspace slots, the last tile is short, and its rows split oddly between the AIVs.
+const TILED_ROUTER: &str = r#"
+#[moge::kernel]
+pub fn tiled_router<const H: usize, const E: usize, const G: usize>(
+    x: Tensor<bf16, (T, H)>,
+    w_gate: Tensor<bf16, (H, E)>,
+    router_scale: Tensor<f32, (E,)>,
+) -> (Tensor<f32, (T, G)>, Tensor<i32, (T, G)>) {
+    #[tile(m = 16, n = 64, k = 64)]
+    #[block_dim(n = 2)]
+    let mm = matmul(x, w_gate);
+    let probs = softmax(cast::<f32>(mm), -1);
+    let (top, expert) = group_topk(probs, G, 1);
+    let weight = top * gather(router_scale, expert);
+    (weight, expert)
+}
+"#;
+
+fn tiled_router_file() -> PathBuf {
+    let dir = scratch("tiled_router_src");
+    let file = dir.join("tiled_router.rs");
+    fs::write(&file, TILED_ROUTER).unwrap();
+    file
+}
+
+#[test]
+fn workspace_slots_are_reused_and_tails_split_between_the_aivs() {
+    let file = tiled_router_file();
+    // T = 77: 5 tiles of 16 rows on 2 cores (core 0 computes 3, reusing slot 0), the last of 13 rows
+    // (7 + 6 for the AIVs); T = 1: one row, the second AIV has none; T = 32: exact tiles.
+    for t in [77, 1, 32] {
+        let report = run_mix(
+            file.to_str().unwrap(),
+            "tiled_router",
+            "H=200,E=64,G=8",
+            &format!("T={t}"),
+            t + 5,
+        );
+        let launched = &report["kernels"][0];
+        assert_eq!(
+            launched["block_dim"].as_u64(),
+            Some(u64::from(t > 16) + 1),
+            "T={t}: {launched}"
+        );
+    }
+}
+
+#[test]
+fn linear_layers_with_bias_and_activation_run_as_one_mix_kernel() {
+    for (kernel, dim) in [("linear_relu", "M=77"), ("linear_silu", "M=40")] {
+        run_mix("examples/src/matmul.rs", kernel, "K=200,N=48", dim, 11);
+    }
+}
+
+/// A copy of the built tiled router with the first line holding `needle` deleted, run from its
+/// directory: the emulator must report it.
+fn run_without(needle: &str) -> String {
+    let file = tiled_router_file();
+    let dir = scratch(&format!(
+        "broken_{}",
+        needle.replace(|c: char| !c.is_alphanumeric(), "_")
+    ));
+    let out = mogec(&[
+        "build",
+        file.to_str().unwrap(),
+        "--kernel",
+        "tiled_router",
+        "--set",
+        "H=200,E=64,G=8",
+        "--emit",
+        "ascendc,manifest,graph",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let cpp = dir.join("tiled_router_k0.cpp");
+    let source = fs::read_to_string(&cpp).unwrap();
+    let line = source
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` in\n{source}"));
+    let kept: Vec<&str> = source
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != line)
+        .map(|(_, l)| l)
+        .collect();
+    fs::write(&cpp, kept.join("\n")).unwrap();
+    let run = dir.join("run");
+    let out = mogec(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--random",
+        "3",
+        "--dim",
+        "T=77",
+        "-o",
+        run.to_str().unwrap(),
+    ]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "without `{needle}`: {}",
+        text(&out)
+    );
+    text(&out)
+}
+
+#[test]
+fn a_mix_kernel_without_a_cross_core_wait_is_reported_by_the_emulator() {
+    // The AIVs read a slot before the AIC has written it.
+    let e = run_without("CrossCoreWaitFlag<2, PIPE_MTE2>(1)");
+    assert!(e.contains("race") && e.contains("Fixpipe"), "{e}");
+    // The AIC writes a slot again while the AIVs may still read it.
+    let e = run_without("CrossCoreWaitFlag<2, PIPE_FIX>(2)");
+    assert!(e.contains("race"), "{e}");
+}
+
+#[test]
+fn an_epilogue_the_mix_path_cannot_take_gets_a_located_message() {
+    let dir = scratch("bad_epilogue");
+    let file = dir.join("bad.rs");
+    fs::write(
+        &file,
+        r#"
+#[moge::kernel]
+pub fn both<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> (Tensor<bf16, (M, N)>, Tensor<f32, (M, N)>) {
+    let y = matmul(x, w);
+    (y, softmax(cast::<f32>(y), -1))
+}
+"#,
+    )
+    .unwrap();
+    let out = mogec(&[
+        "build",
+        file.to_str().unwrap(),
+        "--kernel",
+        "both",
+        "--set",
+        "K=32,N=16",
+        "--emit",
+        "ascendc",
+        "-o",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    let e = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("matmul")
+            && e.contains("MIX kernel")
+            && e.contains("kernel output")
+            && e.contains("at line 7, column 13"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    // Rows too wide for one tile: the epilogue needs whole rows.
+    let out = mogec(&[
+        "build",
+        "examples/src/matmul.rs",
+        "--kernel",
+        "linear_relu",
+        "--set",
+        "K=256,N=4096",
+        "--emit",
+        "ascendc",
+        "-o",
+        dir.join("wide").to_str().unwrap(),
+    ]);
+    let e = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("at line 21, column 22") && e.contains("whole rows of 4096 columns"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+/// What `compile_program` sends to the MIX path: a matmul of two parameters with vector ops after it
+/// (also ops of parameters only, ahead of it in program order); not a lone matmul (the AIC path),
+/// not a matmul of a computed operand, not two matmuls.
+#[test]
+fn the_mix_dispatch_takes_a_matmul_of_parameters_with_vector_ops() {
+    use moge_codegen_ascendc::cube::mix_group;
+    use moge_lower::graph::parse::parse_kernel;
+    let kernel = |body: &str| {
+        parse_kernel(&format!(
+            "kernel k(a: bf16[M, 32], b: bf16[32, 16], s: f32[16]) -> (y: f32[M, 16]) {{
+  dyn M
+  v0 = param 0 : bf16[M, 32]
+  v1 = param 1 : bf16[32, 16]
+  v2 = param 2 : f32[16]
+{body}
+}}"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let k = kernel(
+        "  v3 = exp v2 : f32[16]
+  v4 = matmul v0, v1 : bf16[M, 16]
+  v5 = cast v4, to=f32 : f32[M, 16]
+  v6 = mul v5, v3 : f32[M, 16]
+  return y = v6",
+    );
+    let (op, epilogue) = mix_group(&k).expect("a MIX group");
+    assert_eq!(k.ops[op].kind.name(), "matmul");
+    let names: Vec<&str> = epilogue.iter().map(|&o| k.ops[o].kind.name()).collect();
+    assert_eq!(names, ["exp", "cast", "mul"]);
+    // A computed operand: not a MIX group (the vector path refuses it at the matmul).
+    let k = kernel(
+        "  v3 = neg v0 : bf16[M, 32]
+  v4 = matmul v3, v1 : bf16[M, 16]
+  v5 = cast v4, to=f32 : f32[M, 16]
+  return y = v5",
+    );
+    assert!(mix_group(&k).is_none());
+    // A lone matmul is the AIC path's.
+    let k = parse_kernel(
+        "kernel k(a: bf16[M, 32], b: bf16[32, 16]) -> (y: bf16[M, 16]) {
+  dyn M
+  v0 = param 0 : bf16[M, 32]
+  v1 = param 1 : bf16[32, 16]
+  v2 = matmul v0, v1 : bf16[M, 16]
+  return y = v2
+}",
+    )
+    .unwrap();
+    assert!(mix_group(&k).is_none());
+}
