@@ -6,11 +6,13 @@
 
 pub mod graph;
 pub mod interp;
+pub mod sym;
 
 pub use graph::{
     DType, Dim, Kernel, Op, OpData, OpKind, Shape, SrcLoc, Sym, SymData, SymKind, TensorType, Type,
     Value, ValueData,
 };
+pub use sym::Symbol;
 pub mod kir;
 pub mod opt;
 pub mod schedule;
