@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::Path;
 
 use moge_lower::kir::Expr;
+use moge_lower::Symbol;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -34,9 +35,9 @@ pub struct Manifest {
     /// The target SoC (`ascend910b2`).
     pub target: String,
     /// Static dims bound at specialization, by name.
-    pub bindings: BTreeMap<String, i64>,
+    pub bindings: BTreeMap<Symbol, i64>,
     /// Dims bound at launch from the input shapes, in declaration order.
-    pub dynamic_dims: Vec<String>,
+    pub dynamic_dims: Vec<Symbol>,
     /// The program's tensors: inputs in parameter order, then outputs.
     pub params: Vec<Param>,
     /// GM buffers written by one device kernel and read by a later one; the runtime allocates them

@@ -35,7 +35,7 @@ pub enum Dim {
 pub enum DimEvalError {
     /// A symbol had no value in the bindings.
     #[error("dimension symbol `{0}` has no value")]
-    Unbound(String),
+    Unbound(crate::sym::Symbol),
     /// A quotient was not exact.
     #[error("`{num}` is not divisible by `{den}`")]
     Inexact {
@@ -205,9 +205,7 @@ impl Dim {
         };
         Ok(match self {
             Dim::Const(c) => *c as i128,
-            Dim::Sym(s) => {
-                value(*s).ok_or_else(|| DimEvalError::Unbound(syms[*s].name.clone()))? as i128
-            }
+            Dim::Sym(s) => value(*s).ok_or_else(|| DimEvalError::Unbound(syms[*s].name))? as i128,
             Dim::Add(a, b) => range(
                 a.eval_wide(value, syms)?
                     .checked_add(b.eval_wide(value, syms)?),
@@ -416,7 +414,7 @@ impl DisplayDim<'_> {
                 }
             }
             Dim::Sym(s) => match self.syms.get(*s) {
-                Some(data) => f.write_str(&data.name),
+                Some(data) => f.write_str(data.name.as_str()),
                 None => write!(f, "{s}"),
             },
             Dim::Add(a, b) => {

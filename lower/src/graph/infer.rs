@@ -997,7 +997,7 @@ mod tests {
         let mut map = PrimaryMap::new();
         let mut add = |name: &str, kind| {
             Dim::sym(map.push(SymData {
-                name: name.to_string(),
+                name: crate::Symbol::intern(name),
                 kind,
             }))
         };

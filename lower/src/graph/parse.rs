@@ -19,6 +19,7 @@ use super::types::{DType, RoutesType, TensorType, Type};
 use super::{
     Constraint, ConstraintKind, Hint, Kernel, OpData, Output, Param, SrcLoc, SymKind, ValueData,
 };
+use crate::sym::Symbol;
 
 /// A syntax or consistency error in the text form, at a 1-based line and column (in characters).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -905,7 +906,7 @@ fn build(ast: KernelAst) -> Result<Kernel, ParseError> {
         }
         declared.push(name);
         match value {
-            Some(v) => k.bound.push((name.clone(), *v)),
+            Some(v) => k.bound.push((Symbol::intern(name), *v)),
             None => {
                 k.add_sym(name.clone(), SymKind::Static);
             }
@@ -1394,7 +1395,7 @@ mod tests {
     #[test]
     fn odd_fields_round_trip() {
         let mut k = gate();
-        k.bound.push(("B".to_string(), -4));
+        k.bound.push((Symbol::intern("B"), -4));
         k.constraints[0].reason =
             "quote \" backslash \\ newline \n tab \t bell \u{7} ünï ; not a comment".to_string();
         k.constraints[1].loc = SrcLoc::default();

@@ -202,7 +202,7 @@ impl Kernel {
         for (sym, data) in self.syms.iter() {
             match values[sym.index()] {
                 Some(value) => {
-                    bound.push((data.name.clone(), value));
+                    bound.push((data.name, value));
                     replacement.push(Dim::lit(value));
                 }
                 None => replacement.push(Dim::sym(syms.push(data.clone()))),
@@ -644,7 +644,13 @@ mod tests {
 }
 ";
         assert_eq!(kernel_to_string(&k), expected);
-        assert_eq!(k.bound, vec![("E".to_string(), 64), ("G".to_string(), 8)]);
+        assert_eq!(
+            k.bound,
+            vec![
+                (crate::Symbol::intern("E"), 64),
+                (crate::Symbol::intern("G"), 8)
+            ]
+        );
         assert_eq!(k.syms.len(), 1);
         assert!(k.static_params().is_empty());
         assert_eq!(k.dynamic_dims(), vec!["T"]);

@@ -180,9 +180,7 @@ impl<'k> Env<'k> {
     pub(crate) fn check_all_bound(&self) -> Result<(), EvalError> {
         for (sym, data) in self.kernel.syms.iter() {
             if self.values[sym].is_none() {
-                return Err(EvalError::UnboundDim {
-                    sym: data.name.clone(),
-                });
+                return Err(EvalError::UnboundDim { sym: data.name });
             }
         }
         Ok(())

@@ -16,13 +16,15 @@
 
 use std::fmt;
 
+pub use crate::sym::Symbol;
+
 /// An integer expression.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Expr {
     /// A literal.
     Int(i64),
-    /// A dim bound at launch (`T`).
-    Dim(String),
+    /// A dim bound at launch (`T`), by its interned name.
+    Dim(Symbol),
     /// `a + b`.
     Add(Box<Expr>, Box<Expr>),
     /// `a - b`.
@@ -48,7 +50,7 @@ pub enum Expr {
 pub enum ExprError {
     /// A dim had no value.
     #[error("dim `{0}` has no value")]
-    Unbound(String),
+    Unbound(Symbol),
     /// A division or remainder by zero.
     #[error("division by zero in `{0}`")]
     DivByZero(String),
@@ -68,9 +70,14 @@ pub struct ExprParseError {
 }
 
 impl Expr {
-    /// A dim by name.
-    pub fn dim(name: impl Into<String>) -> Expr {
-        Expr::Dim(name.into())
+    /// A dim by name (interned).
+    pub fn dim(name: impl AsRef<str>) -> Expr {
+        Expr::Dim(Symbol::intern(name.as_ref()))
+    }
+
+    /// A dim by symbol.
+    pub fn sym(sym: Symbol) -> Expr {
+        Expr::Dim(sym)
     }
 
     /// `min(a, b)`, folding literals.
@@ -116,18 +123,18 @@ impl Expr {
     }
 
     /// Every dim named, in order of first appearance, without repeats.
-    pub fn dims(&self) -> Vec<&str> {
+    pub fn dims(&self) -> Vec<Symbol> {
         let mut out = Vec::new();
         self.collect_dims(&mut out);
         out
     }
 
-    fn collect_dims<'a>(&'a self, out: &mut Vec<&'a str>) {
+    fn collect_dims(&self, out: &mut Vec<Symbol>) {
         match self {
             Expr::Int(_) => {}
-            Expr::Dim(name) => {
-                if !out.contains(&name.as_str()) {
-                    out.push(name);
+            Expr::Dim(sym) => {
+                if !out.contains(sym) {
+                    out.push(*sym);
                 }
             }
             Expr::Add(a, b)
@@ -145,8 +152,8 @@ impl Expr {
         }
     }
 
-    /// Evaluates with `value(name)` giving each dim's value.
-    pub fn eval(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<i64, ExprError> {
+    /// Evaluates with `value(sym)` giving each dim's value.
+    pub fn eval(&self, value: &dyn Fn(Symbol) -> Option<i64>) -> Result<i64, ExprError> {
         let overflow = || ExprError::Overflow(self.to_string());
         let zero = || ExprError::DivByZero(self.to_string());
         let bin = |a: &Expr, b: &Expr| -> Result<(i64, i64), ExprError> {
@@ -154,7 +161,7 @@ impl Expr {
         };
         match self {
             Expr::Int(v) => Ok(*v),
-            Expr::Dim(name) => value(name).ok_or_else(|| ExprError::Unbound(name.clone())),
+            Expr::Dim(sym) => value(*sym).ok_or(ExprError::Unbound(*sym)),
             Expr::Add(a, b) => {
                 let (x, y) = bin(a, b)?;
                 x.checked_add(y).ok_or_else(overflow)
@@ -244,7 +251,7 @@ impl Expr {
         match self {
             Expr::Int(v) if *v < 0 && prec > 0 => write!(f, "({v})"),
             Expr::Int(v) => write!(f, "{v}"),
-            Expr::Dim(name) => f.write_str(name),
+            Expr::Dim(sym) => f.write_str(sym.as_str()),
             Expr::Add(a, b) => infix(f, a, "+", b, 0),
             Expr::Sub(a, b) => infix(f, a, "-", b, 0),
             Expr::Mul(a, b) => infix(f, a, "*", b, 1),
@@ -470,7 +477,7 @@ impl Parser {
                 }
                 let name: String = self.chars[start..self.pos].iter().collect();
                 if self.peek() != Some('(') {
-                    return Ok(Expr::Dim(name));
+                    return Ok(Expr::Dim(Symbol::intern(&name)));
                 }
                 let make: fn(Box<Expr>, Box<Expr>) -> Expr = match name.as_str() {
                     "min" => Expr::Min,
@@ -542,7 +549,10 @@ mod tests {
             eval_t("T * 9223372036854775807", 2),
             Err(ExprError::Overflow("T * 9223372036854775807".into()))
         );
-        assert_eq!(eval_t("E + 1", 2), Err(ExprError::Unbound("E".into())));
+        assert_eq!(
+            eval_t("E + 1", 2),
+            Err(ExprError::Unbound(Symbol::intern("E")))
+        );
         let err = Expr::parse("min(T 1)").unwrap_err();
         assert_eq!(err.to_string(), "column 7: expected `,`, found `1`");
         assert_eq!(
@@ -579,6 +589,9 @@ mod tests {
         let e = (Expr::dim("T") + Expr::Int(0)) * Expr::Int(1);
         assert_eq!(e, Expr::dim("T"));
         assert_eq!(Expr::min(Expr::Int(48), Expr::Int(7)), Expr::Int(7));
-        assert_eq!(Expr::parse("min(48, max(T, 1))").unwrap().dims(), vec!["T"]);
+        assert_eq!(
+            Expr::parse("min(48, max(T, 1))").unwrap().dims(),
+            vec![Symbol::intern("T")]
+        );
     }
 }

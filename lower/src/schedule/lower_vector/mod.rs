@@ -191,12 +191,12 @@ fn find_row_dim(k: &Kernel) -> Result<Dim, LowerError> {
 pub fn dim_expr(k: &Kernel, d: &Dim) -> Expr {
     match d {
         Dim::Const(c) => Expr::Int(*c),
-        Dim::Sym(s) => Expr::dim(
-            k.syms
-                .get(*s)
-                .map(|d| d.name.clone())
-                .unwrap_or_else(|| s.to_string()),
-        ),
+        Dim::Sym(s) => match k.syms.get(*s) {
+            Some(d) => Expr::sym(d.name),
+            // A dim of another kernel (an ill-formed graph): printed by entity id, as the graph's
+            // own text form does.
+            None => Expr::dim(s.to_string()),
+        },
         Dim::Add(a, b) => dim_expr(k, a) + dim_expr(k, b),
         Dim::Mul(a, b) => dim_expr(k, a) * dim_expr(k, b),
         Dim::Div(a, b) => dim_expr(k, a) / dim_expr(k, b),
