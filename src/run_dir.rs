@@ -231,7 +231,7 @@ fn to_dim(expr: &Expr, kernel: &Kernel) -> Option<Dim> {
     let pair = |a: &Expr, b: &Expr| Some((to_dim(a, kernel)?, to_dim(b, kernel)?));
     match expr {
         Expr::Int(v) => Some(Dim::lit(*v)),
-        Expr::Dim(name) => kernel.sym_by_name(name.as_str()).map(Dim::sym),
+        Expr::Sym(name) => kernel.sym_of(*name).map(Dim::sym),
         Expr::Add(a, b) => pair(a, b).map(|(a, b)| Dim::add(&a, &b)),
         Expr::Sub(a, b) => pair(a, b).map(|(a, b)| Dim::sub(&a, &b)),
         Expr::Mul(a, b) => pair(a, b).map(|(a, b)| Dim::mul(&a, &b)),

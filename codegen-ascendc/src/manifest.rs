@@ -616,7 +616,7 @@ mod tests {
         let (t, s) = (Symbol::intern("T"), Symbol::intern("S"));
         assert_eq!(m.dynamic_dims, vec![t, s]);
         // The shape's `T` is the same symbol as the declared dim: one name, one id.
-        assert_eq!(m.params[0].shape[0].expr(), &Expr::Dim(t));
+        assert_eq!(m.params[0].shape[0].expr(), &Expr::Sym(t));
         // Bindings keep name order (as the map of strings did), whatever the interning order.
         let names: Vec<&str> = m.bindings.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["E", "N"]);

@@ -4,6 +4,7 @@
 //! Layering: `moge-dsl` builds [`graph::Kernel`]s; this crate checks, interprets and lowers them;
 //! `moge-codegen-ascendc` emits code from the lowered form.
 
+pub mod expr;
 pub mod graph;
 pub mod interp;
 pub mod sym;

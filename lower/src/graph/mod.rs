@@ -214,6 +214,14 @@ impl Kernel {
         })
     }
 
+    /// The kernel's symbol for the interned name `name`, if declared (compares ids, not text).
+    pub fn sym_of(&self, name: Symbol) -> Option<Sym> {
+        self.syms
+            .iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(s, _)| s)
+    }
+
     /// The symbol called `name`, if declared.
     pub fn sym_by_name(&self, name: &str) -> Option<Sym> {
         self.syms

@@ -1159,7 +1159,7 @@ fn resolve_dim(k: &Kernel, d: &DimAst) -> Result<Dim, ParseError> {
                 DimOp::Sub => Dim::sub(&a, &b),
                 DimOp::Mul => Dim::mul(&a, &b),
                 // Dividing by -1 negates; `Dim::div` would overflow on `i64::MIN`.
-                DimOp::Div if b.as_const() == Some(-1) => Dim::mul(&a, &b),
+                DimOp::Div if b.as_int() == Some(-1) => Dim::mul(&a, &b),
                 // An inexact or zero literal quotient stays opaque, as `Dim::substitute` leaves it.
                 DimOp::Div => {
                     Dim::div(&a, &b).unwrap_or_else(|| Dim::Div(Box::new(a), Box::new(b)))

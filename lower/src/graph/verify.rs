@@ -168,7 +168,7 @@ fn verify_references(k: &Kernel, errors: &mut VerifierErrors) {
                         errors.report(location, format!("{what} uses the undeclared symbol {s}"));
                     }
                 }
-                if let Some(c) = d.as_const() {
+                if let Some(c) = d.as_int() {
                     if c < 0 {
                         errors.report(location, format!("{what} has the negative dim {c}"));
                     }

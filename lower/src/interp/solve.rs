@@ -442,7 +442,7 @@ fn origins_text(origins: &[Origin]) -> String {
 impl AxisExpr for crate::kir::Expr {
     fn syms(&self, table: &SymTable) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for sym in self.dims() {
+        for sym in self.syms() {
             if let Some(i) = table.index_of(sym) {
                 if !out.contains(&i) {
                     out.push(i);
@@ -458,7 +458,7 @@ impl AxisExpr for crate::kir::Expr {
     }
 
     fn is_bare(&self) -> bool {
-        matches!(self, crate::kir::Expr::Dim(_))
+        self.as_sym().is_some()
     }
 }
 

@@ -346,7 +346,7 @@ pub(super) fn declare_program(
     let (m, n) = (plan.m, plan.n);
     let tiles_n = s.n.div_ceil(n);
     let mut p = Program::new(names.program);
-    if let HostExpr::Dim(d) = &m_dim {
+    if let HostExpr::Sym(d) = &m_dim {
         p.dims.push(d.clone());
     }
     let kk = HostExpr::Int(s.k as i64);

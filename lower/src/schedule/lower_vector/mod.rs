@@ -187,20 +187,9 @@ fn find_row_dim(k: &Kernel) -> Result<Dim, LowerError> {
     })
 }
 
-/// Converts a dim to a host expression.
+/// Converts a dim to a host expression (see [`Dim::to_expr`]).
 pub fn dim_expr(k: &Kernel, d: &Dim) -> Expr {
-    match d {
-        Dim::Const(c) => Expr::Int(*c),
-        Dim::Sym(s) => match k.syms.get(*s) {
-            Some(d) => Expr::sym(d.name),
-            // A dim of another kernel (an ill-formed graph): printed by entity id, as the graph's
-            // own text form does.
-            None => Expr::dim(s.to_string()),
-        },
-        Dim::Add(a, b) => dim_expr(k, a) + dim_expr(k, b),
-        Dim::Mul(a, b) => dim_expr(k, a) * dim_expr(k, b),
-        Dim::Div(a, b) => dim_expr(k, a) / dim_expr(k, b),
-    }
+    d.to_expr(&k.syms)
 }
 
 /// Rounds `v` to what `dtype` holds, as an `f32`.
