@@ -649,6 +649,24 @@ mod tests {
     }
 
     #[test]
+    fn map_syms_changes_only_the_symbols() {
+        let e =
+            Expr::parse("ceil_div(T, 8) * align_up(S % 3, min(T, max(S, 2))) - T / 4 + 1").unwrap();
+        // To per-program indices and back: the same tree.
+        let order = e.syms();
+        assert_eq!(order, vec![Symbol::intern("T"), Symbol::intern("S")]);
+        let indexed: Expr<usize> = e.map_syms(&|s| order.iter().position(|&o| o == s).unwrap());
+        assert_eq!(indexed.syms(), vec![0, 1]);
+        assert_eq!(indexed.map_syms(&|i| order[i]), e);
+        // Renaming changes the text only where the symbols are.
+        let renamed = e.map_syms(&|s| if s == "T" { Symbol::intern("M") } else { s });
+        assert_eq!(
+            renamed.to_string(),
+            "ceil_div(M, 8) * align_up(S % 3, min(M, max(S, 2))) - M / 4 + 1"
+        );
+    }
+
+    #[test]
     fn prints_and_parses_back() {
         let cases = [
             "T",

@@ -191,6 +191,28 @@ mod tests {
     }
 
     #[test]
+    fn kernel_ir_dims_are_symbols() {
+        // Type-level: these compile only while the kernel IR holds its dims as `Symbol`s.
+        let dims_of: fn(&crate::kir::v2::Program) -> &Vec<Symbol> = |p| &p.dims;
+        let dim_expr: fn(Symbol) -> crate::kir::Expr = crate::kir::Expr::Sym;
+        // A parsed program: its `dim T` and every `T` in its expressions are one interned symbol.
+        let text = include_str!("../tests/kir_v2/vector.kir");
+        let program = crate::kir::v2::parse_program(text).unwrap();
+        let t = Symbol::intern("T");
+        assert_eq!(dims_of(&program), &vec![t]);
+        let gm_syms: Vec<Symbol> = program
+            .gm
+            .values()
+            .flat_map(|g| g.shape.iter().flat_map(|e| e.syms()))
+            .collect();
+        assert!(gm_syms.contains(&t), "{gm_syms:?}");
+        assert!(gm_syms.iter().all(|&s| s == t), "{gm_syms:?}");
+        assert_eq!(program.gm.values().next().unwrap().shape[0], dim_expr(t));
+        // Printed back byte for byte: the text form holds names, the IR holds ids.
+        assert_eq!(crate::kir::v2::program_to_string(&program), text);
+    }
+
+    #[test]
     fn interning_from_many_threads_agrees() {
         let names: Vec<String> = (0..50).map(|i| format!("sym_thread_{i}")).collect();
         let per_thread: Vec<Vec<Symbol>> = std::thread::scope(|s| {

@@ -63,7 +63,7 @@ impl Builder<'_> {
                 .is_ok()
         });
         if !defined {
-            let name = data.name.clone();
+            let name = data.name;
             self.error(
                 Diagnostic::new(
                     e.span,

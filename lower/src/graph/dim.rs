@@ -537,3 +537,122 @@ impl fmt::Display for DisplayDim<'_> {
         self.write(f, self.dim, 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Kernel, SymKind};
+    use cranelift_entity::EntityRef;
+
+    /// `K*T + 3*T - K` in `k`, built through the canonical constructors.
+    fn sample(k: &Kernel) -> Dim {
+        let t = Dim::sym(k.sym_by_name("T").unwrap());
+        let kk = Dim::sym(k.sym_by_name("K").unwrap());
+        let kt = Dim::mul(&kk, &t);
+        Dim::sub(&Dim::add(&kt, &Dim::mul(&Dim::lit(3), &t)), &kk)
+    }
+
+    #[test]
+    fn two_kernels_symbols_do_not_clash() {
+        // The same names declared in opposite orders: the entities differ, the symbols do not.
+        let mut a = Kernel::new("a");
+        a.add_sym("K", SymKind::Static);
+        a.add_sym("T", SymKind::Dynamic);
+        let mut b = Kernel::new("b");
+        b.add_sym("T", SymKind::Dynamic);
+        b.add_sym("K", SymKind::Static);
+        let (t, k) = (Symbol::intern("T"), Symbol::intern("K"));
+        assert_ne!(a.sym_of(t), b.sym_of(t));
+        assert_eq!(
+            a.syms[a.sym_of(t).unwrap()].name,
+            b.syms[b.sym_of(t).unwrap()].name
+        );
+        // Entity 0 is `K` in one kernel and `T` in the other: converted, they are different symbols.
+        let first = Dim::sym(Sym::from_u32(0));
+        assert_eq!(first.to_expr(&a.syms), crate::kir::Expr::Sym(k));
+        assert_eq!(first.to_expr(&b.syms), crate::kir::Expr::Sym(t));
+        // Each kernel's canonical form orders factors and terms of one degree by its own
+        // declaration order ...
+        let (da, db) = (sample(&a), sample(&b));
+        assert_eq!(da.display(&a.syms).to_string(), "K*T - K + 3*T");
+        assert_eq!(db.display(&b.syms).to_string(), "T*K + 3*T - K");
+        // ... and both mean the same function of the same two symbols in the kernel IR.
+        let (ea, eb) = (da.to_expr(&a.syms), db.to_expr(&b.syms));
+        let (mut sa, mut sb) = (ea.syms(), eb.syms());
+        sa.sort();
+        sb.sort();
+        assert_eq!(sa, vec![k, t]);
+        assert_eq!(sb, vec![k, t]);
+        for (tv, kv) in [(0i64, 0i64), (5, 3), (1000, 64)] {
+            let value = |s: Symbol| Some(if s == t { tv } else { kv });
+            let want = kv * tv + 3 * tv - kv;
+            assert_eq!(ea.eval(&value), Ok(want));
+            assert_eq!(eb.eval(&value), Ok(want));
+        }
+    }
+
+    #[test]
+    fn to_expr_keeps_the_value_of_every_dim_the_graph_can_evaluate() {
+        let mut k = Kernel::new("k");
+        let e = Dim::sym(k.add_sym("E", SymKind::Static));
+        let t = Dim::sym(k.add_sym("T", SymKind::Dynamic));
+        let dims = [
+            sample_of(&k),
+            Dim::div(&t, &Dim::lit(4)).unwrap(),
+            Dim::div(&Dim::mul(&e, &t), &Dim::add(&e, &Dim::lit(1))).unwrap(),
+            Dim::sub(&Dim::mul(&Dim::lit(2), &t), &Dim::lit(7)),
+        ];
+        for d in &dims {
+            let expr = d.to_expr(&k.syms);
+            // The kernel IR text parses back to the same tree.
+            assert_eq!(crate::kir::Expr::parse(&expr.to_string()).unwrap(), expr);
+            for (ev, tv) in [(1i64, 8i64), (3, 12), (7, 16), (4, 100)] {
+                let by_sym = |s: Sym| Some(if s.index() == 0 { ev } else { tv });
+                let by_name = |s: Symbol| Some(if s == "E" { ev } else { tv });
+                // Where the graph's (exact, non-negative) value exists, the kernel IR's is equal.
+                if let Ok(v) = d.eval(&by_sym, &k.syms) {
+                    assert_eq!(expr.eval(&by_name), Ok(v), "{expr} at E={ev}, T={tv}");
+                }
+            }
+        }
+        // The graph refuses an inexact quotient that the kernel IR would truncate.
+        let q = Dim::div(&t, &Dim::lit(4)).unwrap();
+        assert_eq!(
+            q.eval(&|_| Some(10), &k.syms),
+            Err(DimEvalError::Inexact { num: 10, den: 4 })
+        );
+        assert_eq!(q.to_expr(&k.syms).eval(&|_| Some(10)), Ok(2));
+    }
+
+    fn sample_of(k: &Kernel) -> Dim {
+        let t = Dim::sym(k.sym_by_name("T").unwrap());
+        Dim::add(&Dim::mul(&t, &t), &Dim::lit(1))
+    }
+
+    #[test]
+    fn operations_the_graph_never_builds_are_opaque_factors() {
+        let mut k = Kernel::new("k");
+        let t = Dim::sym(k.add_sym("T", SymKind::Dynamic));
+        // A dim rebuilt from a manifest expression: `min(T, 8)`, `T - 1`, `T % 3`.
+        let min = Dim::Min(Box::new(t.clone()), Box::new(Dim::lit(8)));
+        let rem = Dim::Rem(Box::new(t.clone()), Box::new(Dim::lit(3)));
+        let sub = Dim::Sub(Box::new(t.clone()), Box::new(Dim::lit(1)));
+        assert_eq!(min.display(&k.syms).to_string(), "min(T, 8)");
+        assert_eq!(rem.display(&k.syms).to_string(), "T%3");
+        assert_eq!(sub.display(&k.syms).to_string(), "T - 1");
+        let at = |v: i64| move |_: Sym| Some(v);
+        assert_eq!(min.eval(&at(5), &k.syms), Ok(5));
+        assert_eq!(min.eval(&at(50), &k.syms), Ok(8));
+        assert_eq!(rem.eval(&at(10), &k.syms), Ok(1));
+        assert_eq!(sub.eval(&at(0), &k.syms), Err(DimEvalError::OutOfRange(-1)));
+        // In a canonical sum they are factors like a quotient: `min(T, 8) + min(T, 8)` doubles.
+        let twice = Dim::add(&min, &min);
+        assert_eq!(twice.display(&k.syms).to_string(), "2*min(T, 8)");
+        assert!(twice.has_quotient());
+        // A subtraction is canonicalized like `Dim::sub`.
+        assert_eq!(Dim::add(&sub, &Dim::lit(1)), t);
+        // Substituting a literal evaluates through them.
+        let five = min.substitute(&|_| Some(Dim::lit(5)));
+        assert_eq!(five.eval(&|_| None, &k.syms), Ok(5));
+    }
+}

@@ -141,8 +141,8 @@ impl<'k> Env<'k> {
         for (sym, data) in kernel.syms.iter() {
             // `statics` bound every static dim (or failed).
             match (data.kind, env.values[sym]) {
-                (SymKind::Static, Some(value)) => table.push_static(data.name.clone(), value),
-                _ => table.push_dynamic(data.name.clone()),
+                (SymKind::Static, Some(value)) => table.push_static(data.name, value),
+                _ => table.push_dynamic(data.name),
             };
         }
         let axes: Vec<Vec<GraphAxis<'_>>> = shapes

@@ -347,7 +347,7 @@ pub(super) fn declare_program(
     let tiles_n = s.n.div_ceil(n);
     let mut p = Program::new(names.program);
     if let HostExpr::Sym(d) = &m_dim {
-        p.dims.push(d.clone());
+        p.dims.push(*d);
     }
     let kk = HostExpr::Int(s.k as i64);
     let nn = HostExpr::Int(s.n as i64);
