@@ -3,6 +3,9 @@
 //!
 //! Layering: `moge-dsl` builds [`graph::Kernel`]s; this crate checks, interprets and lowers them;
 //! `moge-codegen-ascendc` emits code from the lowered form.
+//!
+//! Dims are interned [`Symbol`]s ([`sym`]) from the frontend on, and every symbolic size, in the
+//! graph IR ([`Dim`]) and in the kernel IR ([`kir::Expr`]), is the one expression type [`expr::Expr`].
 
 pub mod expr;
 pub mod graph;

@@ -2,7 +2,7 @@
 //!
 //! A [`Symbol`] is a small copyable id for a dim name (`T`, `E`). Every IR holds dims as symbols
 //! after the frontend: the graph IR's symbol table ([`crate::graph::SymData`]), the kernel IR's
-//! expressions ([`crate::kir::Expr::Dim`]) and dim list ([`crate::kir::v2::Program::dims`]), and
+//! expressions ([`crate::expr::Expr::Sym`]) and dim list ([`crate::kir::v2::Program::dims`]), and
 //! the dim solver ([`crate::interp::solve::SymTable`]). Comparing and hashing a symbol is comparing
 //! two integers; its name is looked up only to print it.
 //!

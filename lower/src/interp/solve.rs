@@ -4,7 +4,12 @@
 //! It is the one solver of the project: the reference interpreter uses it on graph IR dims
 //! ([`super::bind_dims`], [`super::eval`]) and the launch uses it on the manifest's expressions
 //! (`moge_runtime::launch`), so an input the interpreter accepts is accepted by the launch with the
-//! same values and refused with the same message. Both expression types implement [`AxisExpr`] over a [`SymTable`].
+//! same values and refused with the same message. Both instances of the shared expression type
+//! ([`crate::expr`]) are axes ([`AxisExpr`]) over a [`SymTable`] of interned [`Symbol`]s: the kernel
+//! IR's `Expr<Symbol>` directly (its symbols are found in the table by id, no name is looked up), and
+//! a graph `Dim` through the interpreter's wrapper (its symbols are the kernel's entities, in table
+//! order). Each keeps its own evaluation (a graph quotient must be exact, a kernel IR one truncates),
+//! so each side's messages are what they were.
 //!
 //! The rules, in order:
 //!
