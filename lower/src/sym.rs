@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// An interned dim name. Equal names intern to equal symbols.
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
@@ -27,21 +27,30 @@ struct Interner {
     ids: HashMap<&'static str, Symbol>,
 }
 
-fn interner() -> &'static Mutex<Interner> {
-    static INTERNER: OnceLock<Mutex<Interner>> = OnceLock::new();
+/// A read-write lock, so that looking names up (every print) never waits for another reader.
+fn interner() -> &'static RwLock<Interner> {
+    static INTERNER: OnceLock<RwLock<Interner>> = OnceLock::new();
     INTERNER.get_or_init(Default::default)
 }
 
-/// Locks the interner. A panic while it was held cannot leave it inconsistent (every update is
-/// one push and one insert of the same entry, the push first), so a poisoned lock is used as is.
-fn lock() -> std::sync::MutexGuard<'static, Interner> {
-    interner().lock().unwrap_or_else(|e| e.into_inner())
+// The table is changed only after the last point that can panic (the id's range check; a failed
+// allocation aborts), so even a poisoned lock guards a consistent table: it is used as is.
+fn read() -> RwLockReadGuard<'static, Interner> {
+    interner().read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write() -> RwLockWriteGuard<'static, Interner> {
+    interner().write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Symbol {
     /// The symbol for `name`, interning it on first use.
     pub fn intern(name: &str) -> Symbol {
-        let mut table = lock();
+        if let Some(&sym) = read().ids.get(name) {
+            return sym;
+        }
+        let mut table = write();
+        // Another thread may have interned it between the two locks.
         if let Some(&sym) = table.ids.get(name) {
             return sym;
         }
@@ -55,7 +64,7 @@ impl Symbol {
     /// The name.
     pub fn as_str(self) -> &'static str {
         // Every `Symbol` was made by `intern`, which pushed its name first.
-        lock().names[self.0 as usize]
+        read().names[self.0 as usize]
     }
 }
 
