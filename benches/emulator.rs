@@ -156,7 +156,7 @@ fn main() {
                 k.name == kernel.name
                     && binds
                         .iter()
-                        .all(|b| k.bound.contains(&(b.0.to_string(), b.1)))
+                        .all(|b| k.bound.contains(&(moge_lower::Symbol::intern(b.0), b.1)))
             }) {
                 continue;
             }

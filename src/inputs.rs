@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use moge_lower::graph::{DType, Kernel, Type};
 use moge_lower::interp::{self, EvalError, Tensor};
-use moge_lower::{OpKind, Sym, SymKind};
+use moge_lower::{OpKind, Sym, SymKind, Symbol};
 use moge_runtime::limits::{self, EnvError, LimitError, Role, RunFootprint};
 use moge_runtime::npy::{NpyError, NpyErrorKind, NpyReader};
 
@@ -284,7 +284,7 @@ fn check_dims(
                 name: name.clone(),
             });
         }
-        if dynamics.contains(&name.as_str()) {
+        if dynamics.iter().any(|d| d == name) {
             continue;
         }
         let dims_text = match dynamics.len() {
@@ -304,7 +304,7 @@ fn check_dims(
             known,
         });
     }
-    let missing: Vec<&str> = dynamics
+    let missing: Vec<Symbol> = dynamics
         .iter()
         .copied()
         .filter(|d| !given.iter().any(|(n, _)| n == d))

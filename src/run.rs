@@ -35,6 +35,7 @@ use moge_codegen_ascendc::{compile_program, CodegenError, Program};
 use moge_lower::graph::Kernel;
 use moge_lower::interp::{self, EvalError, Tensor};
 use moge_lower::target::Target;
+use moge_lower::Symbol;
 use moge_runtime::backend::{Backend, BackendError, BackendKind};
 use moge_runtime::launch::{self, LaunchError, Launched, ProgramRef};
 use moge_runtime::limits::{self, EnvError};
@@ -221,7 +222,7 @@ pub struct RunReport {
     /// The kernel's name.
     pub kernel: String,
     /// The static dims it was specialized with.
-    pub bindings: Vec<(String, i64)>,
+    pub bindings: Vec<(Symbol, i64)>,
     /// The launch: device kernels, grid, traffic, UB, times.
     pub launch: LaunchReport,
     /// Every output, in order.
@@ -270,7 +271,7 @@ impl RunReport {
         let bindings: Map<String, Value> = self
             .bindings
             .iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
+            .map(|(name, value)| (name.to_string(), json!(value)))
             .collect();
         if let Value::Object(map) = &mut value {
             map.insert("kernel".to_string(), json!(self.kernel));

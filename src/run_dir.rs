@@ -199,11 +199,11 @@ fn check_agreement(kernel: &Kernel, manifest: &Manifest) -> Result<(), String> {
 fn signature_kernel(manifest: &Manifest) -> Result<Kernel, RunError> {
     let mut kernel = Kernel::new(manifest.program.clone());
     for (name, &value) in &manifest.bindings {
-        kernel.add_sym(name.clone(), SymKind::Static);
-        kernel.bound.push((name.clone(), value));
+        kernel.add_sym(*name, SymKind::Static);
+        kernel.bound.push((*name, value));
     }
     for name in &manifest.dynamic_dims {
-        kernel.add_sym(name.clone(), SymKind::Dynamic);
+        kernel.add_sym(*name, SymKind::Dynamic);
     }
     for param in manifest.params.iter().filter(|p| p.role == Role::Input) {
         let shape = param
@@ -231,7 +231,7 @@ fn to_dim(expr: &Expr, kernel: &Kernel) -> Option<Dim> {
     let pair = |a: &Expr, b: &Expr| Some((to_dim(a, kernel)?, to_dim(b, kernel)?));
     match expr {
         Expr::Int(v) => Some(Dim::lit(*v)),
-        Expr::Dim(name) => kernel.sym_by_name(name).map(Dim::sym),
+        Expr::Sym(name) => kernel.sym_of(*name).map(Dim::sym),
         Expr::Add(a, b) => pair(a, b).map(|(a, b)| Dim::add(&a, &b)),
         Expr::Sub(a, b) => pair(a, b).map(|(a, b)| Dim::sub(&a, &b)),
         Expr::Mul(a, b) => pair(a, b).map(|(a, b)| Dim::mul(&a, &b)),
@@ -367,11 +367,7 @@ pub fn run_dir(
     }
     let report = RunReport {
         kernel: manifest.program.clone(),
-        bindings: manifest
-            .bindings
-            .iter()
-            .map(|(n, v)| (n.clone(), *v))
-            .collect(),
+        bindings: manifest.bindings.iter().map(|(n, v)| (*n, *v)).collect(),
         launch: launched.report.clone(),
         outputs,
         input_files: random_files,

@@ -439,7 +439,10 @@ fn build_writes_graph_ir_that_parses_back() {
     assert_eq!(parsed.name, "moge_gate");
     assert_eq!(
         parsed.bound,
-        vec![("E".to_string(), 64), ("G".to_string(), 8)]
+        vec![
+            (moge_lower::Symbol::intern("E"), 64),
+            (moge_lower::Symbol::intern("G"), 8)
+        ]
     );
     assert_eq!(parsed.static_params(), Vec::<&str>::new());
     assert_eq!(parsed.dynamic_dims(), vec!["T"]);
@@ -502,11 +505,11 @@ fn build_every_example_kernel() {
         mogec_ok(&args);
         let text = fs::read_to_string(dir.join(format!("{name}.graph"))).expect("graph file");
         let parsed = parse_kernel(&text).expect("parses back");
-        let bindings: Vec<(String, i64)> = set
+        let bindings: Vec<(moge_lower::Symbol, i64)> = set
             .iter()
             .map(|b| {
                 let (n, v) = b.split_once('=').expect("NAME=VALUE");
-                (n.to_string(), v.parse().expect("a number"))
+                (moge_lower::Symbol::intern(n), v.parse().expect("a number"))
             })
             .collect();
         assert_eq!(parsed.bound, bindings, "{name}");

@@ -98,7 +98,11 @@ fn a_dim_written_through_an_expression_is_refused_at_check_or_solved_everywhere(
         let program = compile_program(&specialized, &target)
             .unwrap_or_else(|e| panic!("{context}: lowering: {e}"));
         let launch = plan(&program.manifest, &inputs).unwrap_or_else(|e| panic!("{context}: {e}"));
-        assert_eq!(launch.dims, vec![("T".to_string(), t_eval)], "{context}");
+        assert_eq!(
+            launch.dims,
+            vec![(moge_lower::Symbol::intern("T"), t_eval)],
+            "{context}"
+        );
         if emulated < EMULATED && size > 0 {
             emulated += 1;
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {

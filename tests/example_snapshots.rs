@@ -130,7 +130,7 @@ fn gemm_on_the_cube() {
     // The host values follow M: `m` is M, one tile row per `tiles_m`, and the block dim never
     // exceeds the tiles or the 24 cube cores.
     for m in [1i64, 15, 176, 177, 5000] {
-        let dims = |s: &str| (s == "M").then_some(m);
+        let dims = |s: moge_lower::Symbol| (s == "M").then_some(m);
         let value = |i: usize| entry.tiling[i].expr.0.eval(&dims).expect("evaluates");
         assert_eq!(value(0), m);
         let (tiles_m, tiles) = (value(1), value(2));

@@ -1099,7 +1099,7 @@ fn checked_kernels_lower_emit_and_run_on_the_emulator() {
                 .syms
                 .values()
                 .filter(|s| s.kind == SymKind::Dynamic)
-                .map(|s| (s.name.clone(), 1 + rng.below(40) as i64))
+                .map(|s| (s.name.to_string(), 1 + rng.below(40) as i64))
                 .collect();
             let dims: Vec<(&str, i64)> = dims.iter().map(|(n, v)| (n.as_str(), *v)).collect();
             let Ok(inputs) = random_inputs(&specialized, rng.next(), &dims) else {

@@ -105,7 +105,7 @@ fn the_interpreter_and_the_launch_share_one_dim_solver() {
     assert_eq!(interp[0].1, 7);
     assert_eq!(
         plan(&program.manifest, &good).unwrap().dims,
-        vec![("T".to_string(), 7)]
+        vec![(moge_lower::Symbol::intern("T"), 7)]
     );
 }
 
@@ -113,7 +113,7 @@ fn the_interpreter_and_the_launch_share_one_dim_solver() {
 fn dims_are_bound_from_the_input_shapes() {
     let (_, program) = gate();
     let planned = plan(&program.manifest, &[f32s(&[5, 16]), f32s(&[16])]).unwrap();
-    assert_eq!(planned.dims, vec![("T".to_string(), 5)]);
+    assert_eq!(planned.dims, vec![(moge_lower::Symbol::intern("T"), 5)]);
     // Outputs are weight f32[5, 2] and expert i32[5, 2]: 40 bytes each; inputs 5*16*4 + 16*4 = 384.
     let outputs: Vec<(&str, &[usize], u64)> = planned
         .tensors
@@ -317,7 +317,10 @@ fn load_kernel_names_what_is_wrong() {
     let kernel = moge::run::load_kernel("gate.rs", gate, None, &[("E", 64), ("G", 8)]).unwrap();
     assert_eq!(
         kernel.bound,
-        vec![("E".to_string(), 64), ("G".to_string(), 8)]
+        vec![
+            (moge_lower::Symbol::intern("E"), 64),
+            (moge_lower::Symbol::intern("G"), 8)
+        ]
     );
 }
 

@@ -188,11 +188,7 @@ fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) ->
         program: kernel.name.clone(),
         target: target.name.to_string(),
         bindings: kernel.bound.iter().cloned().collect(),
-        dynamic_dims: kernel
-            .dynamic_dims()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        dynamic_dims: kernel.dynamic_dims(),
         params,
         intermediates: Vec::new(),
         kernels: entries,

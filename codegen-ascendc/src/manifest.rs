@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::Path;
 
 use moge_lower::kir::Expr;
+use moge_lower::Symbol;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -34,9 +35,9 @@ pub struct Manifest {
     /// The target SoC (`ascend910b2`).
     pub target: String,
     /// Static dims bound at specialization, by name.
-    pub bindings: BTreeMap<String, i64>,
+    pub bindings: BTreeMap<Symbol, i64>,
     /// Dims bound at launch from the input shapes, in declaration order.
-    pub dynamic_dims: Vec<String>,
+    pub dynamic_dims: Vec<Symbol>,
     /// The program's tensors: inputs in parameter order, then outputs.
     pub params: Vec<Param>,
     /// GM buffers written by one device kernel and read by a later one; the runtime allocates them
@@ -603,6 +604,43 @@ mod tests {
         assert!(json.contains("\"core_type\": \"AIV\""), "{json}");
         assert!(json.contains("\"block_dim\": \"min(48, T)\""), "{json}");
         assert_eq!(Manifest::from_json(&json).unwrap(), m);
+    }
+
+    #[test]
+    fn dims_are_symbols_and_print_back_byte_identical() {
+        let text = minimal().replace(
+            "\"target\": \"ascend910b2\",",
+            "\"target\": \"ascend910b2\", \"bindings\": {\"N\": 4, \"E\": 2}, \"dynamic_dims\": [\"T\", \"S\"],",
+        );
+        let m = Manifest::from_json(&text).unwrap();
+        let (t, s) = (Symbol::intern("T"), Symbol::intern("S"));
+        assert_eq!(m.dynamic_dims, vec![t, s]);
+        // The shape's `T` is the same symbol as the declared dim: one name, one id.
+        assert_eq!(m.params[0].shape[0].expr(), &Expr::Sym(t));
+        // Bindings keep name order (as the map of strings did), whatever the interning order.
+        let names: Vec<&str> = m.bindings.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["E", "N"]);
+        let json = m.to_json();
+        assert!(
+            json.contains("\"bindings\": {\n    \"E\": 2,\n    \"N\": 4\n  }"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"dynamic_dims\": [\n    \"T\",\n    \"S\"\n  ]"),
+            "{json}"
+        );
+        let again = Manifest::from_json(&json).unwrap();
+        assert_eq!(again, m);
+        assert_eq!(again.to_json(), json);
+        // A dim that is not a name is refused with serde's message for a string.
+        let bad = text.replace("[\"T\", \"S\"]", "[\"T\", 3]");
+        let want = serde_json::from_str::<Vec<String>>("[\"T\", 3]")
+            .unwrap_err()
+            .to_string();
+        let want = want.split(" at line").next().unwrap().to_string();
+        let err = Manifest::from_json(&bad).unwrap_err().to_string();
+        assert!(err.starts_with("<manifest>: field `dynamic_dims"), "{err}");
+        assert!(err.contains(&want), "{err} / {want}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::fmt;
 use std::time::Duration;
 
 use moge_lower::interp::{ulp, Bound, Tensor, TensorData};
-use moge_lower::DType;
+use moge_lower::{DType, Symbol};
 use serde_json::{json, Map, Value};
 
 /// What one device kernel's launch did.
@@ -69,7 +69,7 @@ pub struct LaunchReport {
     /// The backend's name.
     pub backend: String,
     /// The dynamic dims as bound from the input shapes, in manifest order.
-    pub dims: Vec<(String, i64)>,
+    pub dims: Vec<(Symbol, i64)>,
     /// The device kernels, in launch order.
     pub kernels: Vec<KernelReport>,
     /// Bytes of every input read once plus every output written once: the least GM traffic any
@@ -144,7 +144,7 @@ impl LaunchReport {
                 let tiling: Map<String, Value> = k
                     .tiling
                     .iter()
-                    .map(|(name, value)| (name.clone(), json!(value)))
+                    .map(|(name, value)| (name.to_string(), json!(value)))
                     .collect();
                 json!({
                     "name": k.name,
@@ -164,7 +164,7 @@ impl LaunchReport {
         let dims: Map<String, Value> = self
             .dims
             .iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
+            .map(|(name, value)| (name.to_string(), json!(value)))
             .collect();
         json!({
             "program": self.program,

@@ -26,7 +26,7 @@ fn run_lowered(m: u64, n: u64, k: u64, c: CubeDType, seed: u64) {
     assert!(matches!(kernel.body[0], Stmt::For { .. }));
     let sources = moge_codegen_ascendc::print_v2::print_program(&program).unwrap();
     let (name, source) = &sources[0];
-    let dims = |s: &str| (s == "M").then_some(m as i64);
+    let dims = |s: moge_lower::Symbol| (s == "M").then_some(m as i64);
     let tiling: Vec<u8> = program
         .fields
         .values()
@@ -134,7 +134,7 @@ fn run_mix_program(
     k: u64,
     seed: u64,
 ) -> Result<Vec<f32>, EmuError> {
-    let dims = |s: &str| (s == "M").then_some(m as i64);
+    let dims = |s: moge_lower::Symbol| (s == "M").then_some(m as i64);
     let kernel = program.kernels.values().next().unwrap();
     let (a, b) = inputs(CubeDType::Bf16, m, n, k, seed);
     let bytes = |v: &[f32]| -> Vec<u8> {

@@ -63,7 +63,7 @@ impl Builder<'_> {
                 .is_ok()
         });
         if !defined {
-            let name = data.name.clone();
+            let name = data.name;
             self.error(
                 Diagnostic::new(
                     e.span,
@@ -105,7 +105,7 @@ impl Builder<'_> {
             return None;
         }
         let dim = self.dim_inner(e, mode, what)?;
-        if let Some(c) = dim.as_const() {
+        if let Some(c) = dim.as_int() {
             if c < 0 {
                 self.error(Diagnostic::new(
                     e.span,
@@ -164,7 +164,7 @@ impl Builder<'_> {
                     _ => match Dim::div(&lhs, &rhs) {
                         Some(q) => Some(q),
                         None => {
-                            let message = if rhs.as_const() == Some(0) {
+                            let message = if rhs.as_int() == Some(0) {
                                 "division by zero in a dim".to_string()
                             } else {
                                 format!(
@@ -248,12 +248,9 @@ pub(crate) fn dim_size(dim: &Dim, cap: usize) -> usize {
         if count >= cap {
             break;
         }
-        match node {
-            Dim::Add(a, b) | Dim::Mul(a, b) | Dim::Div(a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            Dim::Const(_) | Dim::Sym(_) => {}
+        if let Some((a, b)) = node.operands() {
+            stack.push(a);
+            stack.push(b);
         }
     }
     count

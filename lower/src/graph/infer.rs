@@ -106,11 +106,11 @@ fn decide_nonneg(d: &Dim) -> Decision {
 }
 
 fn decide_divides(dim: &Dim, divisor: &Dim) -> Decision {
-    if let Some(d) = divisor.as_const() {
+    if let Some(d) = divisor.as_int() {
         if d <= 0 {
             return Decision::Violated;
         }
-        if let Some(n) = dim.as_const() {
+        if let Some(n) = dim.as_int() {
             return if n % d == 0 {
                 Decision::Holds
             } else {
@@ -152,8 +152,8 @@ fn broadcast_detail(a: &[Dim], b: &[Dim]) -> Result<Shape, Mismatch> {
         let d = match (da, db) {
             (Some(x), None) | (None, Some(x)) => x.clone(),
             (Some(x), Some(y)) if x == y => x.clone(),
-            (Some(x), Some(y)) if x.as_const() == Some(1) => y.clone(),
-            (Some(x), Some(y)) if y.as_const() == Some(1) => x.clone(),
+            (Some(x), Some(y)) if x.as_int() == Some(1) => y.clone(),
+            (Some(x), Some(y)) if y.as_int() == Some(1) => x.clone(),
             (Some(x), Some(y)) => {
                 return Err(Mismatch {
                     axis,
@@ -352,7 +352,7 @@ impl<'a> Cx<'a> {
 
     /// Checks that a dim attribute is not a negative literal.
     fn attr_dim(&self, attr: &str, d: &Dim) -> Result<(), InferError> {
-        match d.as_const() {
+        match d.as_int() {
             Some(c) if c < 0 => self.err(
                 None,
                 format!(
@@ -997,7 +997,7 @@ mod tests {
         let mut map = PrimaryMap::new();
         let mut add = |name: &str, kind| {
             Dim::sym(map.push(SymData {
-                name: name.to_string(),
+                name: crate::Symbol::intern(name),
                 kind,
             }))
         };

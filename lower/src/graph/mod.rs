@@ -38,6 +38,8 @@ pub mod write;
 
 use cranelift_entity::{PrimaryMap, SecondaryMap};
 
+pub use crate::sym::Symbol;
+
 pub use dim::{Dim, DimEvalError, DIM_LIMIT};
 pub use entities::{Op, Sym, Value};
 pub use ops::{ArgOp, BinaryOp, CmpOp, OpKind, ReduceOp, UnaryOp};
@@ -55,8 +57,8 @@ pub enum SymKind {
 /// A dimension symbol's data.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct SymData {
-    /// The name in the DSL source (`E`, `T`).
-    pub name: String,
+    /// The name in the DSL source (`E`, `T`), interned.
+    pub name: Symbol,
     /// Static or dynamic.
     pub kind: SymKind,
 }
@@ -176,7 +178,7 @@ pub struct Kernel {
     /// Dimension symbols, static ones in declaration order first.
     pub syms: PrimaryMap<Sym, SymData>,
     /// Static symbols already bound by specialization, with their values (in the order bound).
-    pub bound: Vec<(String, i64)>,
+    pub bound: Vec<(Symbol, i64)>,
     /// Parameters, in signature order.
     pub params: Vec<Param>,
     /// All ops.
@@ -205,11 +207,19 @@ impl Kernel {
     }
 
     /// Declares a dimension symbol.
-    pub fn add_sym(&mut self, name: impl Into<String>, kind: SymKind) -> Sym {
+    pub fn add_sym(&mut self, name: impl Into<Symbol>, kind: SymKind) -> Sym {
         self.syms.push(SymData {
             name: name.into(),
             kind,
         })
+    }
+
+    /// The kernel's symbol for the interned name `name`, if declared (compares ids, not text).
+    pub fn sym_of(&self, name: Symbol) -> Option<Sym> {
+        self.syms
+            .iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(s, _)| s)
     }
 
     /// The symbol called `name`, if declared.
@@ -286,11 +296,11 @@ impl Kernel {
     }
 
     /// Names of the dynamic symbols, in declaration order.
-    pub fn dynamic_dims(&self) -> Vec<&str> {
+    pub fn dynamic_dims(&self) -> Vec<Symbol> {
         self.syms
             .values()
             .filter(|d| d.kind == SymKind::Dynamic)
-            .map(|d| d.name.as_str())
+            .map(|d| d.name)
             .collect()
     }
 }

@@ -19,6 +19,7 @@ use super::types::{DType, RoutesType, TensorType, Type};
 use super::{
     Constraint, ConstraintKind, Hint, Kernel, OpData, Output, Param, SrcLoc, SymKind, ValueData,
 };
+use crate::sym::Symbol;
 
 /// A syntax or consistency error in the text form, at a 1-based line and column (in characters).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -905,7 +906,7 @@ fn build(ast: KernelAst) -> Result<Kernel, ParseError> {
         }
         declared.push(name);
         match value {
-            Some(v) => k.bound.push((name.clone(), *v)),
+            Some(v) => k.bound.push((Symbol::intern(name), *v)),
             None => {
                 k.add_sym(name.clone(), SymKind::Static);
             }
@@ -1158,7 +1159,7 @@ fn resolve_dim(k: &Kernel, d: &DimAst) -> Result<Dim, ParseError> {
                 DimOp::Sub => Dim::sub(&a, &b),
                 DimOp::Mul => Dim::mul(&a, &b),
                 // Dividing by -1 negates; `Dim::div` would overflow on `i64::MIN`.
-                DimOp::Div if b.as_const() == Some(-1) => Dim::mul(&a, &b),
+                DimOp::Div if b.as_int() == Some(-1) => Dim::mul(&a, &b),
                 // An inexact or zero literal quotient stays opaque, as `Dim::substitute` leaves it.
                 DimOp::Div => {
                     Dim::div(&a, &b).unwrap_or_else(|| Dim::Div(Box::new(a), Box::new(b)))
@@ -1394,7 +1395,7 @@ mod tests {
     #[test]
     fn odd_fields_round_trip() {
         let mut k = gate();
-        k.bound.push(("B".to_string(), -4));
+        k.bound.push((Symbol::intern("B"), -4));
         k.constraints[0].reason =
             "quote \" backslash \\ newline \n tab \t bell \u{7} ünï ; not a comment".to_string();
         k.constraints[1].loc = SrcLoc::default();

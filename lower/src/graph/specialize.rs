@@ -202,7 +202,7 @@ impl Kernel {
         for (sym, data) in self.syms.iter() {
             match values[sym.index()] {
                 Some(value) => {
-                    bound.push((data.name.clone(), value));
+                    bound.push((data.name, value));
                     replacement.push(Dim::lit(value));
                 }
                 None => replacement.push(Dim::sym(syms.push(data.clone()))),
@@ -420,7 +420,7 @@ impl DimSpecializer<'_> {
                     other => other.to_string(),
                 })
             })?;
-        if let Some(value) = out.as_const() {
+        if let Some(value) = out.as_int() {
             if !(0..DIM_LIMIT).contains(&value) {
                 let why = if value < 0 { "negative" } else { "too large" };
                 return Err(bad(format!(
@@ -450,7 +450,7 @@ impl DimSpecializer<'_> {
                 let bytes = out
                     .shape
                     .iter()
-                    .filter_map(Dim::as_const)
+                    .filter_map(Dim::as_int)
                     .try_fold(i128::from(t.dtype.size_bytes() as i64), |acc, d| {
                         acc.checked_mul(i128::from(d))
                     });
@@ -644,7 +644,13 @@ mod tests {
 }
 ";
         assert_eq!(kernel_to_string(&k), expected);
-        assert_eq!(k.bound, vec![("E".to_string(), 64), ("G".to_string(), 8)]);
+        assert_eq!(
+            k.bound,
+            vec![
+                (crate::Symbol::intern("E"), 64),
+                (crate::Symbol::intern("G"), 8)
+            ]
+        );
         assert_eq!(k.syms.len(), 1);
         assert!(k.static_params().is_empty());
         assert_eq!(k.dynamic_dims(), vec!["T"]);
@@ -1062,7 +1068,7 @@ mod tests {
             match k.specialize(&bindings) {
                 Ok(spec) => {
                     ok += 1;
-                    let got = spec.tensor_ty(spec.params[0].value).shape[1].as_const();
+                    let got = spec.tensor_ty(spec.params[0].value).shape[1].as_int();
                     let got = got.unwrap_or_else(|| panic!("{t:?} {vals:?}: not a literal"));
                     assert!((0..DIM_LIMIT).contains(&got), "{t:?} {vals:?}: {got}");
                     // A division by zero can cancel out symbolically (`A/B - A/B`); otherwise the

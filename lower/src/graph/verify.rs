@@ -168,7 +168,7 @@ fn verify_references(k: &Kernel, errors: &mut VerifierErrors) {
                         errors.report(location, format!("{what} uses the undeclared symbol {s}"));
                     }
                 }
-                if let Some(c) = d.as_const() {
+                if let Some(c) = d.as_int() {
                     if c < 0 {
                         errors.report(location, format!("{what} has the negative dim {c}"));
                     }
@@ -714,7 +714,7 @@ mod tests {
     fn symbol_problems() {
         let mut k = gate();
         k.add_sym("E", SymKind::Static);
-        k.bound.push(("G".to_string(), 8));
+        k.bound.push((crate::Symbol::intern("G"), 8));
         let ghost = Dim::sym(Sym::from_u32(7));
         k.values[v(1)].ty = ten(DType::F32, &[ghost, Dim::lit(-2)]);
         let errors = verify(&k).expect_err("broken").0;

@@ -637,7 +637,7 @@ mod tests {
     #[test]
     fn specialized_header_and_op_ids() {
         let mut k = gate();
-        k.bound.push(("X".to_string(), 3));
+        k.bound.push((crate::Symbol::intern("X"), 3));
         // Swap two independent ops in the order: both print their ids.
         k.order.swap(0, 1);
         let text = kernel_to_string(&k);

@@ -141,8 +141,8 @@ impl<'k> Env<'k> {
         for (sym, data) in kernel.syms.iter() {
             // `statics` bound every static dim (or failed).
             match (data.kind, env.values[sym]) {
-                (SymKind::Static, Some(value)) => table.push_static(data.name.clone(), value),
-                _ => table.push_dynamic(data.name.clone()),
+                (SymKind::Static, Some(value)) => table.push_static(data.name, value),
+                _ => table.push_dynamic(data.name),
             };
         }
         let axes: Vec<Vec<GraphAxis<'_>>> = shapes
@@ -180,9 +180,7 @@ impl<'k> Env<'k> {
     pub(crate) fn check_all_bound(&self) -> Result<(), EvalError> {
         for (sym, data) in self.kernel.syms.iter() {
             if self.values[sym].is_none() {
-                return Err(EvalError::UnboundDim {
-                    sym: data.name.clone(),
-                });
+                return Err(EvalError::UnboundDim { sym: data.name });
             }
         }
         Ok(())

@@ -140,8 +140,8 @@ pub enum EvalError {
     /// A dynamic dim that no input shape determines.
     #[error("dynamic dim `{sym}` is not determined by any input shape")]
     UnboundDim {
-        /// The dim's name.
-        sym: String,
+        /// The dim.
+        sym: crate::sym::Symbol,
     },
     /// A dim binding given to [`random_inputs`] names no dynamic dim of the kernel.
     #[error("kernel `{kernel}` has no dynamic dim `{name}` (its dynamic dims: {known})")]
@@ -782,7 +782,7 @@ fn fmt_at(loc: &SrcLoc) -> String {
 }
 
 /// Quoted, comma-separated names: `` `E`, `G` ``.
-fn quoted_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+fn quoted_list<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
     let quoted: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
     if quoted.is_empty() {
         "none".to_string()

@@ -4,7 +4,12 @@
 //! It is the one solver of the project: the reference interpreter uses it on graph IR dims
 //! ([`super::bind_dims`], [`super::eval`]) and the launch uses it on the manifest's expressions
 //! (`moge_runtime::launch`), so an input the interpreter accepts is accepted by the launch with the
-//! same values and refused with the same message. Both expression types implement [`AxisExpr`] over a [`SymTable`].
+//! same values and refused with the same message. Both instances of the shared expression type
+//! ([`crate::expr`]) are axes ([`AxisExpr`]) over a [`SymTable`] of interned [`Symbol`]s: the kernel
+//! IR's `Expr<Symbol>` directly (its symbols are found in the table by id, no name is looked up), and
+//! a graph `Dim` through the interpreter's wrapper (its symbols are the kernel's entities, in table
+//! order). Each keeps its own evaluation (a graph quotient must be exact, a kernel IR one truncates),
+//! so each side's messages are what they were.
 //!
 //! The rules, in order:
 //!
@@ -22,6 +27,8 @@
 
 use std::fmt;
 
+use crate::sym::Symbol;
+
 /// The symbols an expression may mention: static dims with their values, and dynamic dims to bind.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct SymTable {
@@ -32,7 +39,7 @@ pub struct SymTable {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SymSlot {
     /// Its name.
-    pub name: String,
+    pub name: Symbol,
     /// The value of a static dim; `None` for a dynamic dim (bound by the solver).
     pub value: Option<i64>,
 }
@@ -44,7 +51,7 @@ impl SymTable {
     }
 
     /// Adds a static dim with its value; returns its index.
-    pub fn push_static(&mut self, name: impl Into<String>, value: i64) -> usize {
+    pub fn push_static(&mut self, name: impl Into<Symbol>, value: i64) -> usize {
         self.syms.push(SymSlot {
             name: name.into(),
             value: Some(value),
@@ -53,7 +60,7 @@ impl SymTable {
     }
 
     /// Adds a dynamic dim; returns its index.
-    pub fn push_dynamic(&mut self, name: impl Into<String>) -> usize {
+    pub fn push_dynamic(&mut self, name: impl Into<Symbol>) -> usize {
         self.syms.push(SymSlot {
             name: name.into(),
             value: None,
@@ -62,7 +69,7 @@ impl SymTable {
     }
 
     /// The index of the symbol named `name` (the first, should two share it).
-    pub fn index_of(&self, name: &str) -> Option<usize> {
+    pub fn index_of(&self, name: Symbol) -> Option<usize> {
         self.syms.iter().position(|s| s.name == name)
     }
 
@@ -110,7 +117,7 @@ pub struct InputShape<'a, A> {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Origin {
     /// The dim.
-    pub sym: String,
+    pub sym: Symbol,
     /// Its value.
     pub value: i64,
     /// The input whose axis bound it.
@@ -177,7 +184,7 @@ pub enum DimError {
         /// The axis's expression.
         expr: String,
         /// The dim it should have bound.
-        sym: String,
+        sym: Symbol,
         /// The input's size on that axis.
         found: usize,
     },
@@ -202,7 +209,7 @@ pub enum DimError {
     #[error("dynamic dim `{sym}` cannot be bound from the input shapes (no input axis is `{sym}` or an expression of it alone)")]
     Unbound {
         /// The dim.
-        sym: String,
+        sym: Symbol,
     },
 }
 
@@ -230,7 +237,7 @@ pub fn solve<A: AxisExpr>(
                     };
                     values[sym] = Some(value);
                     origins[sym] = Some(Origin {
-                        sym: table.syms[sym].name.clone(),
+                        sym: table.syms[sym].name,
                         value,
                         input: input.name.to_string(),
                         axis,
@@ -256,14 +263,14 @@ pub fn solve<A: AxisExpr>(
                         input: input.name.to_string(),
                         axis,
                         expr: expr.to_string(),
-                        sym: table.syms[sym].name.clone(),
+                        sym: table.syms[sym].name,
                         found,
                     });
                 }
             }
         }
         return Err(DimError::Unbound {
-            sym: table.syms[sym].name.clone(),
+            sym: table.syms[sym].name,
         });
     }
     let values: Vec<i64> = values.into_iter().map(|v| v.unwrap_or(0)).collect();
@@ -440,8 +447,8 @@ fn origins_text(origins: &[Origin]) -> String {
 impl AxisExpr for crate::kir::Expr {
     fn syms(&self, table: &SymTable) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for name in self.dims() {
-            if let Some(i) = table.index_of(name) {
+        for sym in self.syms() {
+            if let Some(i) = table.index_of(sym) {
                 if !out.contains(&i) {
                     out.push(i);
                 }
@@ -451,12 +458,12 @@ impl AxisExpr for crate::kir::Expr {
     }
 
     fn eval(&self, table: &SymTable, value: &dyn Fn(usize) -> Option<i64>) -> Result<i64, String> {
-        crate::kir::Expr::eval(self, &|name: &str| table.index_of(name).and_then(value))
+        crate::kir::Expr::eval(self, &|sym| table.index_of(sym).and_then(value))
             .map_err(|err| err.to_string())
     }
 
     fn is_bare(&self) -> bool {
-        matches!(self, crate::kir::Expr::Dim(_))
+        self.as_sym().is_some()
     }
 }
 

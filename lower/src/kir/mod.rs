@@ -47,7 +47,6 @@
 
 pub mod c_macros;
 pub mod entities;
-pub mod expr;
 pub mod names;
 pub mod parse;
 pub mod verify;
@@ -57,8 +56,12 @@ use cranelift_entity::{PrimaryMap, SecondaryMap};
 
 use crate::graph::{DType, SrcLoc};
 
+pub use crate::expr::{ExprError, ExprParseError, Symbol};
 pub use entities::{Arg, Buffer, Event, Field, Inst, Queue, Stage, Tile};
-pub use expr::{Expr, ExprError, ExprParseError};
+
+/// The kernel IR's host expressions: the [shared expression type](crate::expr) over interned
+/// [`Symbol`]s.
+pub type Expr = crate::expr::Expr<Symbol>;
 pub use parse::{parse_function, KirParseError};
 pub use verify::{verify, KirVerifierError, KirVerifierErrors};
 pub use write::{function_to_string, write_function};

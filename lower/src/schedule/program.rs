@@ -54,7 +54,7 @@ pub fn to_program_with_barriers(
     target: &Target,
 ) -> Result<(Program, Vec<Vec<kir::Inst>>), LowerError> {
     let mut p = Program::new(graph.name.clone());
-    p.dims = graph.dynamic_dims().iter().map(|s| s.to_string()).collect();
+    p.dims = graph.dynamic_dims();
     let mut origins = vec![];
     for s in schedules {
         let (k, origin) = port(&mut p, s.func())?;

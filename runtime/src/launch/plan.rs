@@ -6,7 +6,7 @@ use moge_codegen_ascendc::Manifest;
 use moge_lower::interp::solve::{solve, InputShape, SymTable};
 use moge_lower::interp::{Tensor, TensorData};
 use moge_lower::kir::Expr;
-use moge_lower::DType;
+use moge_lower::{DType, Symbol};
 
 use super::{LaunchError, MAX_ALLOCATION};
 
@@ -16,7 +16,7 @@ pub struct LaunchPlan {
     /// The program.
     pub program: String,
     /// The dynamic dims, in manifest order, with their values.
-    pub dims: Vec<(String, i64)>,
+    pub dims: Vec<(Symbol, i64)>,
     /// Bytes of the program's workspace (each kernel gets its own part of it, zero-filled).
     pub workspace_bytes: u64,
     /// Every GM tensor: the inputs in order, the outputs in order, then the intermediates.
@@ -246,10 +246,10 @@ impl<'m> Planner<'m> {
         // The interpreter's solver: the same dims, the same checks, the same messages.
         let mut table = SymTable::new();
         for (name, &value) in &self.manifest.bindings {
-            table.push_static(name.clone(), value);
+            table.push_static(*name, value);
         }
         for name in &self.manifest.dynamic_dims {
-            table.push_dynamic(name.clone());
+            table.push_dynamic(*name);
         }
         let solver_inputs: Vec<InputShape<'_, Expr>> = self
             .inputs
@@ -262,14 +262,14 @@ impl<'m> Planner<'m> {
             })
             .collect();
         let solution = solve(&table, &solver_inputs)?;
-        let value = |name: &str| -> Option<i64> {
+        let value = |name: Symbol| -> Option<i64> {
             table
                 .index_of(name)
                 .and_then(|i| solution.values.get(i).copied())
         };
-        let dims: Vec<(String, i64)> = solution
+        let dims: Vec<(Symbol, i64)> = solution
             .dynamic()
-            .filter_map(|(i, v)| table.get(i).map(|s| (s.name.clone(), v)))
+            .filter_map(|(i, v)| table.get(i).map(|s| (s.name, v)))
             .collect();
         let mut tensors = Vec::new();
         for (param, tensor) in self.inputs.iter().zip(inputs) {
@@ -439,7 +439,7 @@ impl<'m> Planner<'m> {
     fn eval(
         &self,
         expr: &Expr,
-        value: &dyn Fn(&str) -> Option<i64>,
+        value: &dyn Fn(Symbol) -> Option<i64>,
         what: &dyn Fn() -> String,
     ) -> Result<i64, LaunchError> {
         expr.eval(value).map_err(|source| LaunchError::Eval {

@@ -50,8 +50,8 @@ fn manifest() -> Manifest {
         format: FORMAT.to_string(),
         program: "twice".to_string(),
         target: "ascend910b2".to_string(),
-        bindings: [("N".to_string(), 4)].into_iter().collect(),
-        dynamic_dims: vec!["T".to_string()],
+        bindings: [(moge_lower::Symbol::intern("N"), 4)].into_iter().collect(),
+        dynamic_dims: vec![moge_lower::Symbol::intern("T")],
         params: vec![
             param("x", Role::Input, TensorDType::F32, &["T", "N"]),
             param("n", Role::Input, TensorDType::I32, &["2 * T"]),
@@ -173,7 +173,7 @@ fn launches_every_kernel_in_order_through_buffers() {
     assert_eq!(seen[0], ("k0".to_string(), 3, le(&[3, 4])));
     assert_eq!(seen[1], ("k1".to_string(), 2, le(&[3])));
     let report = &launched.report;
-    assert_eq!(report.dims, vec![("T".to_string(), 3)]);
+    assert_eq!(report.dims, vec![(moge_lower::Symbol::intern("T"), 3)]);
     assert_eq!(report.kernel_names(), vec!["k0", "k1"]);
     assert_eq!(report.block_dim(), 3);
     assert_eq!(
@@ -211,7 +211,7 @@ fn binds_linear_dims_and_checks_every_axis() {
     only_n.params[0].shape = vec![ex("4"), ex("N")];
     only_n.params[2].shape = vec![ex("T"), ex("N")];
     let plan_n = plan(&only_n, &[x(4), n(10)]).unwrap();
-    assert_eq!(plan_n.dims, vec![("T".to_string(), 5)]);
+    assert_eq!(plan_n.dims, vec![(moge_lower::Symbol::intern("T"), 5)]);
     let err = plan(&only_n, &[x(4), n(9)]).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -284,7 +284,7 @@ fn plans_outputs_tiling_and_skips_empty_kernels() {
     let mut manifest = manifest();
     manifest.kernels[1].block_dim = ex("min(T, 8)");
     let planned = plan(&manifest, &[x(0), n(0)]).unwrap();
-    assert_eq!(planned.dims, vec![("T".to_string(), 0)]);
+    assert_eq!(planned.dims, vec![(moge_lower::Symbol::intern("T"), 0)]);
     assert_eq!(planned.kernels[0].block_dim, 1);
     // min(0, 8) = 0 cores for a kernel whose outputs are all empty: skipped.
     assert_eq!(planned.kernels[1].block_dim, 0);
@@ -375,7 +375,7 @@ fn a_kernel_workspace_must_fit_in_the_programs() {
 #[test]
 fn dims_in_no_input_cannot_be_bound() {
     let mut manifest = manifest();
-    manifest.dynamic_dims.push("S".to_string());
+    manifest.dynamic_dims.push(moge_lower::Symbol::intern("S"));
     manifest.params[3].shape = vec![ex("S")];
     let err = plan(&manifest, &[x(1), n(2)]).unwrap_err();
     assert_eq!(

@@ -157,7 +157,7 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Resu
         if statics.contains(&binding.name.as_str()) {
             continue;
         }
-        let known = if dynamics.contains(&binding.name.as_str()) {
+        let known = if dynamics.iter().any(|d| *d == binding.name) {
             let name = &binding.name;
             match command {
                 Command::Build => format!(

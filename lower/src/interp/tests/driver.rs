@@ -14,7 +14,7 @@ fn add_kernel(specialized: bool) -> Kernel {
     let e = b.k.add_sym("E", SymKind::Static);
     let t = b.dyn_sym("T");
     if specialized {
-        b.k.bound.push(("E".to_string(), 4));
+        b.k.bound.push((crate::Symbol::intern("E"), 4));
     }
     let x = b.param("x", DType::F32, vec![Dim::sym(t), Dim::sym(e)]);
     let bias = b.param("bias", DType::F32, vec![Dim::sym(e)]);

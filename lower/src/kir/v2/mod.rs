@@ -35,6 +35,7 @@ pub mod write;
 use cranelift_entity::{PrimaryMap, SecondaryMap};
 
 use crate::graph::{DType, SrcLoc};
+pub use crate::sym::Symbol;
 
 pub use super::{
     CmpMode, CoreKind, Elem, MemSpace, Round, Scalar, SegReduceOp, SegView, VecBinary, VecScalar,
@@ -537,7 +538,7 @@ pub struct Program {
     /// The graph kernel's name.
     pub name: String,
     /// The dynamic dims, bound at launch from the input shapes.
-    pub dims: Vec<String>,
+    pub dims: Vec<Symbol>,
     /// GM buffers.
     pub gm: PrimaryMap<GmBuf, GmBufData>,
     /// Bytes of workspace the program needs (intermediates and per-kernel scratch).

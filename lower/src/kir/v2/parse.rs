@@ -15,6 +15,7 @@ use super::{
     QueueData, Side, Stmt, Tensor, TensorData, Var, VarData,
 };
 use crate::graph::DType;
+use crate::sym::Symbol;
 
 /// A syntax or reference error in kernel IR v2 text, with its 1-based line.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
@@ -319,7 +320,7 @@ pub fn parse_program(text: &str) -> Result<Program, ParseError> {
     while p.peek().is_some() {
         if p.is_word("dim") {
             p.pos += 1;
-            prog.dims.push(p.ident()?);
+            prog.dims.push(Symbol::intern(&p.ident()?));
         } else if p.is_word("workspace") {
             p.pos += 1;
             prog.workspace = p.host()?;

@@ -346,8 +346,8 @@ pub(super) fn declare_program(
     let (m, n) = (plan.m, plan.n);
     let tiles_n = s.n.div_ceil(n);
     let mut p = Program::new(names.program);
-    if let HostExpr::Dim(d) = &m_dim {
-        p.dims.push(d.clone());
+    if let HostExpr::Sym(d) = &m_dim {
+        p.dims.push(*d);
     }
     let kk = HostExpr::Int(s.k as i64);
     let nn = HostExpr::Int(s.n as i64);

@@ -221,9 +221,9 @@ pub fn lower_matmul_kernel(
         .as_tensor()
         .expect("checked by plan_matmul_op");
     let m_dim = &a.shape[0];
-    let (m_host, rows) = match (m_dim.as_const(), m_dim.as_sym()) {
+    let (m_host, rows) = match (m_dim.as_int(), m_dim.as_sym()) {
         (Some(c), _) => (crate::kir::Expr::Int(c), None),
-        (None, Some(s)) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
+        (None, Some(s)) => (crate::kir::Expr::sym(kernel.syms[s].name), Some(s)),
         _ => {
             return Err(located(CubeProblem::Dim(
                 "M must be a literal or one dynamic dim".into(),

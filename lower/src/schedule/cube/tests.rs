@@ -366,7 +366,7 @@ mod walk {
         };
         let plan = plan_matmul(MatmulShape { m, n, k, dtype }, request, &target).unwrap();
         let p = lower_matmul(&names, &plan, Expr::dim("M"), &target);
-        let dims = |d: &str| (d == "M").then_some(m as i64);
+        let dims = |d: crate::Symbol| (d == "M").then_some(m as i64);
         let fields: Vec<i64> = p
             .fields
             .values()

@@ -187,20 +187,9 @@ fn find_row_dim(k: &Kernel) -> Result<Dim, LowerError> {
     })
 }
 
-/// Converts a dim to a host expression.
+/// Converts a dim to a host expression (see [`Dim::to_expr`]).
 pub fn dim_expr(k: &Kernel, d: &Dim) -> Expr {
-    match d {
-        Dim::Const(c) => Expr::Int(*c),
-        Dim::Sym(s) => Expr::dim(
-            k.syms
-                .get(*s)
-                .map(|d| d.name.clone())
-                .unwrap_or_else(|| s.to_string()),
-        ),
-        Dim::Add(a, b) => dim_expr(k, a) + dim_expr(k, b),
-        Dim::Mul(a, b) => dim_expr(k, a) * dim_expr(k, b),
-        Dim::Div(a, b) => dim_expr(k, a) / dim_expr(k, b),
-    }
+    d.to_expr(&k.syms)
 }
 
 /// Rounds `v` to what `dtype` holds, as an `f32`.

@@ -8,7 +8,7 @@ impl Lowering<'_> {
 
     pub(super) fn literal_dims(&self, op: Op, dims: &[Dim]) -> Result<Vec<u32>, LowerError> {
         dims.iter()
-            .map(|d| match d.as_const() {
+            .map(|d| match d.as_int() {
                 Some(c) => u32::try_from(c).map_err(|_| {
                     self.unsupported(
                         op,

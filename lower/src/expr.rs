@@ -1,8 +1,23 @@
-//! Host-side integer expressions over the dynamic dims of a kernel (`T`, `min(48, max(T, 1))`).
+//! The one symbolic size expression of moge, shared by the graph IR and the kernel IR.
 //!
-//! Tiling fields, block dims and GM shapes in the kernel IR and the manifest are `Expr`s. The runtime
-//! evaluates them at launch with the dims bound from the input shapes. The text form is ordinary infix
-//! arithmetic with the functions `min`, `max`, `ceil_div` and `align_up`:
+//! [`Expr<S>`] is an integer expression over symbols `S`: literals, `+ - * / %`, `min`, `max`,
+//! `ceil_div` and `align_up`. It has two instances, one per IR, that differ only in what names a
+//! symbol:
+//!
+//! - the kernel IR and the manifest use `Expr<Symbol>` ([`crate::kir::Expr`], the default):
+//!   symbols are [interned](crate::sym) names, so an expression means the same thing in every
+//!   program and at launch. Tiling fields, block dims and GM shapes are such expressions; the
+//!   runtime evaluates them with the dims bound from the input shapes;
+//! - the graph IR uses `Expr<Sym>` ([`crate::graph::Dim`]): symbols are the kernel's own entities
+//!   (whose data holds the interned name), kept in a canonical sum-of-products form by the
+//!   constructors in [`crate::graph::dim`], so that type inference compares dims by equality, with
+//!   terms ordered by the kernel's declaration order (which the graph text shows: `T*K`).
+//!
+//! [`Expr::map_syms`] turns one instance into the other; [`crate::graph::Dim::to_expr`] is the
+//! graph-to-kernel-IR direction, symbol to symbol (no name is looked up or parsed again).
+//!
+//! The text form of `Expr<Symbol>` is ordinary infix arithmetic with the functions `min`, `max`,
+//! `ceil_div` and `align_up`:
 //!
 //! ```text
 //! expr    := sum
@@ -11,36 +26,146 @@
 //! atom    := INT | NAME | NAME '(' expr ',' expr ')' | '(' expr ')' | '-' atom
 //! ```
 //!
-//! `/` and `%` truncate toward zero (like C); every operation is checked, so overflow and division by
-//! zero are errors, never wrong values.
+//! In the kernel IR, `/` and `%` truncate toward zero (like C); every operation is checked, so
+//! overflow and division by zero are errors, never wrong values. In a graph dim, a quotient is
+//! asserted exact: its evaluation refuses an inexact one ([`crate::graph::DimEvalError`]).
 
 use std::fmt;
 
-/// An integer expression.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Expr {
+pub use crate::sym::Symbol;
+
+/// An integer expression over symbols `S` (see the [module documentation](self)).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Expr<S = Symbol> {
     /// A literal.
     Int(i64),
-    /// A dim bound at launch (`T`).
-    Dim(String),
+    /// A symbol: a dim bound at launch (`T`) or, in the graph IR, a static parameter too.
+    Sym(S),
     /// `a + b`.
-    Add(Box<Expr>, Box<Expr>),
+    Add(Box<Expr<S>>, Box<Expr<S>>),
     /// `a - b`.
-    Sub(Box<Expr>, Box<Expr>),
+    Sub(Box<Expr<S>>, Box<Expr<S>>),
     /// `a * b`.
-    Mul(Box<Expr>, Box<Expr>),
-    /// `a / b`, truncating.
-    Div(Box<Expr>, Box<Expr>),
+    Mul(Box<Expr<S>>, Box<Expr<S>>),
+    /// `a / b`: truncating in the kernel IR, exact in a graph dim.
+    Div(Box<Expr<S>>, Box<Expr<S>>),
     /// `a % b`, with the sign of `a`.
-    Rem(Box<Expr>, Box<Expr>),
+    Rem(Box<Expr<S>>, Box<Expr<S>>),
     /// `min(a, b)`.
-    Min(Box<Expr>, Box<Expr>),
+    Min(Box<Expr<S>>, Box<Expr<S>>),
     /// `max(a, b)`.
-    Max(Box<Expr>, Box<Expr>),
+    Max(Box<Expr<S>>, Box<Expr<S>>),
     /// `ceil_div(a, b)` = `(a + b - 1) / b` for positive `b`.
-    CeilDiv(Box<Expr>, Box<Expr>),
+    CeilDiv(Box<Expr<S>>, Box<Expr<S>>),
     /// `align_up(a, b)` = `ceil_div(a, b) * b`.
-    AlignUp(Box<Expr>, Box<Expr>),
+    AlignUp(Box<Expr<S>>, Box<Expr<S>>),
+}
+
+impl<S: Copy + PartialEq> Expr<S> {
+    /// A literal.
+    pub fn lit(value: i64) -> Expr<S> {
+        Expr::Int(value)
+    }
+
+    /// A symbol.
+    pub fn sym(sym: S) -> Expr<S> {
+        Expr::Sym(sym)
+    }
+
+    /// The literal value, if this is a literal.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Expr::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The symbol, if this is exactly one symbol.
+    pub fn as_sym(&self) -> Option<S> {
+        match self {
+            Expr::Sym(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The two operands of an operation; `None` for a literal or a symbol.
+    pub fn operands(&self) -> Option<(&Expr<S>, &Expr<S>)> {
+        match self {
+            Expr::Int(_) | Expr::Sym(_) => None,
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Div(a, b)
+            | Expr::Rem(a, b)
+            | Expr::Min(a, b)
+            | Expr::Max(a, b)
+            | Expr::CeilDiv(a, b)
+            | Expr::AlignUp(a, b) => Some((a, b)),
+        }
+    }
+
+    /// Every symbol mentioned, in order of first appearance, without repeats.
+    pub fn syms(&self) -> Vec<S> {
+        let mut out = Vec::new();
+        self.collect_syms(&mut out);
+        out
+    }
+
+    fn collect_syms(&self, out: &mut Vec<S>) {
+        if let Expr::Sym(s) = self {
+            if !out.contains(s) {
+                out.push(*s);
+            }
+        } else if let Some((a, b)) = self.operands() {
+            a.collect_syms(out);
+            b.collect_syms(out);
+        }
+    }
+
+    /// The same expression, node for node, with every symbol replaced by `f(symbol)`.
+    pub fn map_syms<T>(&self, f: &dyn Fn(S) -> T) -> Expr<T> {
+        let bin = |a: &Expr<S>, b: &Expr<S>| (Box::new(a.map_syms(f)), Box::new(b.map_syms(f)));
+        match self {
+            Expr::Int(v) => Expr::Int(*v),
+            Expr::Sym(s) => Expr::Sym(f(*s)),
+            Expr::Add(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Add(a, b)
+            }
+            Expr::Sub(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Sub(a, b)
+            }
+            Expr::Mul(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Mul(a, b)
+            }
+            Expr::Div(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Div(a, b)
+            }
+            Expr::Rem(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Rem(a, b)
+            }
+            Expr::Min(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Min(a, b)
+            }
+            Expr::Max(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::Max(a, b)
+            }
+            Expr::CeilDiv(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::CeilDiv(a, b)
+            }
+            Expr::AlignUp(a, b) => {
+                let (a, b) = bin(a, b);
+                Expr::AlignUp(a, b)
+            }
+        }
+    }
 }
 
 /// Why an expression could not be evaluated.
@@ -48,7 +173,7 @@ pub enum Expr {
 pub enum ExprError {
     /// A dim had no value.
     #[error("dim `{0}` has no value")]
-    Unbound(String),
+    Unbound(Symbol),
     /// A division or remainder by zero.
     #[error("division by zero in `{0}`")]
     DivByZero(String),
@@ -68,9 +193,9 @@ pub struct ExprParseError {
 }
 
 impl Expr {
-    /// A dim by name.
-    pub fn dim(name: impl Into<String>) -> Expr {
-        Expr::Dim(name.into())
+    /// A dim by name (interned).
+    pub fn dim(name: impl AsRef<str>) -> Expr {
+        Expr::Sym(Symbol::intern(name.as_ref()))
     }
 
     /// `min(a, b)`, folding literals.
@@ -107,46 +232,8 @@ impl Expr {
         }
     }
 
-    /// The literal value, if this is a literal.
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Expr::Int(v) => Some(*v),
-            _ => None,
-        }
-    }
-
-    /// Every dim named, in order of first appearance, without repeats.
-    pub fn dims(&self) -> Vec<&str> {
-        let mut out = Vec::new();
-        self.collect_dims(&mut out);
-        out
-    }
-
-    fn collect_dims<'a>(&'a self, out: &mut Vec<&'a str>) {
-        match self {
-            Expr::Int(_) => {}
-            Expr::Dim(name) => {
-                if !out.contains(&name.as_str()) {
-                    out.push(name);
-                }
-            }
-            Expr::Add(a, b)
-            | Expr::Sub(a, b)
-            | Expr::Mul(a, b)
-            | Expr::Div(a, b)
-            | Expr::Rem(a, b)
-            | Expr::Min(a, b)
-            | Expr::Max(a, b)
-            | Expr::CeilDiv(a, b)
-            | Expr::AlignUp(a, b) => {
-                a.collect_dims(out);
-                b.collect_dims(out);
-            }
-        }
-    }
-
-    /// Evaluates with `value(name)` giving each dim's value.
-    pub fn eval(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<i64, ExprError> {
+    /// Evaluates with `value(sym)` giving each dim's value.
+    pub fn eval(&self, value: &dyn Fn(Symbol) -> Option<i64>) -> Result<i64, ExprError> {
         let overflow = || ExprError::Overflow(self.to_string());
         let zero = || ExprError::DivByZero(self.to_string());
         let bin = |a: &Expr, b: &Expr| -> Result<(i64, i64), ExprError> {
@@ -154,7 +241,7 @@ impl Expr {
         };
         match self {
             Expr::Int(v) => Ok(*v),
-            Expr::Dim(name) => value(name).ok_or_else(|| ExprError::Unbound(name.clone())),
+            Expr::Sym(sym) => value(*sym).ok_or(ExprError::Unbound(*sym)),
             Expr::Add(a, b) => {
                 let (x, y) = bin(a, b)?;
                 x.checked_add(y).ok_or_else(overflow)
@@ -244,7 +331,7 @@ impl Expr {
         match self {
             Expr::Int(v) if *v < 0 && prec > 0 => write!(f, "({v})"),
             Expr::Int(v) => write!(f, "{v}"),
-            Expr::Dim(name) => f.write_str(name),
+            Expr::Sym(sym) => f.write_str(sym.as_str()),
             Expr::Add(a, b) => infix(f, a, "+", b, 0),
             Expr::Sub(a, b) => infix(f, a, "-", b, 0),
             Expr::Mul(a, b) => infix(f, a, "*", b, 1),
@@ -470,7 +557,7 @@ impl Parser {
                 }
                 let name: String = self.chars[start..self.pos].iter().collect();
                 if self.peek() != Some('(') {
-                    return Ok(Expr::Dim(name));
+                    return Ok(Expr::Sym(Symbol::intern(&name)));
                 }
                 let make: fn(Box<Expr>, Box<Expr>) -> Expr = match name.as_str() {
                     "min" => Expr::Min,
@@ -542,7 +629,10 @@ mod tests {
             eval_t("T * 9223372036854775807", 2),
             Err(ExprError::Overflow("T * 9223372036854775807".into()))
         );
-        assert_eq!(eval_t("E + 1", 2), Err(ExprError::Unbound("E".into())));
+        assert_eq!(
+            eval_t("E + 1", 2),
+            Err(ExprError::Unbound(Symbol::intern("E")))
+        );
         let err = Expr::parse("min(T 1)").unwrap_err();
         assert_eq!(err.to_string(), "column 7: expected `,`, found `1`");
         assert_eq!(
@@ -556,6 +646,24 @@ mod tests {
         );
         assert!(Expr::parse("99999999999999999999").is_err());
         assert!(Expr::parse(&"(".repeat(10_000)).is_err());
+    }
+
+    #[test]
+    fn map_syms_changes_only_the_symbols() {
+        let e =
+            Expr::parse("ceil_div(T, 8) * align_up(S % 3, min(T, max(S, 2))) - T / 4 + 1").unwrap();
+        // To per-program indices and back: the same tree.
+        let order = e.syms();
+        assert_eq!(order, vec![Symbol::intern("T"), Symbol::intern("S")]);
+        let indexed: Expr<usize> = e.map_syms(&|s| order.iter().position(|&o| o == s).unwrap());
+        assert_eq!(indexed.syms(), vec![0, 1]);
+        assert_eq!(indexed.map_syms(&|i| order[i]), e);
+        // Renaming changes the text only where the symbols are.
+        let renamed = e.map_syms(&|s| if s == "T" { Symbol::intern("M") } else { s });
+        assert_eq!(
+            renamed.to_string(),
+            "ceil_div(M, 8) * align_up(S % 3, min(M, max(S, 2))) - M / 4 + 1"
+        );
     }
 
     #[test]
@@ -579,6 +687,9 @@ mod tests {
         let e = (Expr::dim("T") + Expr::Int(0)) * Expr::Int(1);
         assert_eq!(e, Expr::dim("T"));
         assert_eq!(Expr::min(Expr::Int(48), Expr::Int(7)), Expr::Int(7));
-        assert_eq!(Expr::parse("min(48, max(T, 1))").unwrap().dims(), vec!["T"]);
+        assert_eq!(
+            Expr::parse("min(48, max(T, 1))").unwrap().syms(),
+            vec![Symbol::intern("T")]
+        );
     }
 }
