@@ -339,13 +339,13 @@ fn moge_router_as_one_mix_kernel() {
     );
     // The tile rows: the largest T that is still one tile row.
     let tiles_m = |t: i64| {
-        let dims = |s: &str| (s == "T").then_some(t);
+        let dims = |s: moge_lower::Symbol| (s == "T").then_some(t);
         entry.tiling[1].expr.0.eval(&dims).unwrap()
     };
     let m = (1..=4096).take_while(|&t| tiles_m(t) == 1).count() as i64;
     assert!(m >= 16 && m % 16 == 0, "{m}");
     for t in [1i64, 64, 4096] {
-        let dims = |s: &str| (s == "T").then_some(t);
+        let dims = |s: moge_lower::Symbol| (s == "T").then_some(t);
         let blocks = entry.block_dim.0.eval(&dims).unwrap();
         assert_eq!(blocks, ((t + m - 1) / m).clamp(1, 24), "T = {t}");
         let ws = program.manifest.workspace_bytes.0.eval(&dims).unwrap();

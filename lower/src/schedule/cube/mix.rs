@@ -340,7 +340,7 @@ fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr)
     let data = &kernel.ops[at.matmul];
     let a = kernel.ty(data.args[0]).as_tensor().cloned();
     let m_dim = a.as_ref().and_then(|t| t.shape.first().cloned());
-    let (m_host, rows) = match m_dim.as_ref().map(|d| (d.as_const(), d.as_sym())) {
+    let (m_host, rows) = match m_dim.as_ref().map(|d| (d.as_int(), d.as_sym())) {
         Some((Some(c), _)) => (crate::kir::Expr::Int(c), None),
         Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
         _ => {
