@@ -39,9 +39,18 @@ pub fn single_matmul(kernel: &Kernel) -> Option<Op> {
     (data.args.len() == 2 && is_param(0) && is_param(1) && output).then_some(op)
 }
 
-/// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest.
-pub fn compile_matmul(kernel: &Kernel, op: Op, target: &Target) -> Result<Program, CodegenError> {
-    let v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
+/// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest; with `rename`,
+/// the kernel gets that symbol name (a part of a larger program).
+pub fn compile_matmul(
+    kernel: &Kernel,
+    op: Op,
+    target: &Target,
+    rename: Option<&str>,
+) -> Result<Program, CodegenError> {
+    let mut v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
+    if let Some(name) = rename {
+        crate::rename_kernels(&mut v2, name);
+    }
     let printed = print_v2::print_program(&v2)?;
     let kernels: Vec<DeviceKernel> = printed
         .into_iter()
@@ -72,7 +81,7 @@ fn cube_manifest(
             params.push(manifest::Param {
                 name: g.name.clone(),
                 role,
-                // The cube path takes bf16 and f16 only; f32 is never reached.
+                // Every dtype the cube takes (bf16, f16, f32) has a manifest dtype.
                 dtype: TensorDType::from_dtype(g.dtype).unwrap_or(TensorDType::F32),
                 shape: g.shape.iter().cloned().map(SizeExpr::from).collect(),
             });

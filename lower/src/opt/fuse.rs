@@ -1,12 +1,21 @@
-//! Fusion: groups the live ops into device kernels. Every vector op of a kernel whose row tensors share
-//! their leading (row) dim goes into one AIV kernel, so the whole chain makes one round trip through GM
-//! (the MoGE gate is one kernel: logits in, weights and expert ids out). Ops that need the cube unit or
-//! a routing table have no lowering yet and are refused with their location.
+//! Fusion: groups the live ops into device kernels.
+//!
+//! Every matmul is a cube group of its own (one AIC kernel). The vector ops are grouped by their
+//! *cube depth*: the most matmuls on any dataflow path from the parameters to the op. All vector ops of
+//! one depth go into one AIV kernel, so a chain of vector ops between two matmuls makes one round trip
+//! through GM (the MoGE gate is one kernel: logits in, weights and expert ids out). A matmul of depth
+//! `d` reads only values of depth below `d`, so the groups ordered `V0, C1.., V1, C2.., V2, ...` are a
+//! topological order of the program, with no cycle between groups. Ops that need a routing table have
+//! no lowering yet and are refused with their location.
+//!
+//! A matmul followed by vector ops could be one MIX kernel ([`GroupKind::Mix`]); until its lowering
+//! exists, this pass never forms one and the epilogue is a separate vector kernel reading the matmul's
+//! result from a GM intermediate (correct, just not fused).
 //!
 //! Needs the [`DataflowView`] (for the topological order) and the live set from [`super::dce`].
 
 use petgraph::algo::toposort;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::graph::{Kernel, Op, OpKind};
 use crate::schedule::LowerError;
@@ -18,6 +27,12 @@ use super::view::DataflowView;
 pub enum GroupKind {
     /// A vector-only (AIV) kernel.
     Vector,
+    /// One matmul on the cube unit (AIC kernel); its operands and result live in GM.
+    Cube,
+    /// A matmul followed by vector ops on its result, in one `KERNEL_TYPE_MIX_AIC_1_2` kernel. Not
+    /// formed yet (its lowering belongs to the MIX path); listed so every consumer of groups
+    /// handles it.
+    Mix,
 }
 
 /// A set of ops that become one device kernel.
@@ -81,11 +96,9 @@ pub fn fuse_groups(
     ops.sort_by_key(|op| position.get(op).copied().unwrap_or(usize::MAX));
     for &op in &ops {
         let kind = &kernel.ops[op].kind;
-        if !is_vector(kind) {
+        if !is_vector(kind) && !matches!(kind, OpKind::MatMul) {
             let reason = match kind {
-                OpKind::MatMul | OpKind::GroupedMatmul => {
-                    "matrix multiplication needs a cube kernel, which is not implemented yet"
-                }
+                OpKind::GroupedMatmul => "grouped matrix multiplication is not implemented yet",
                 OpKind::Route { .. }
                 | OpKind::Dispatch
                 | OpKind::Combine
@@ -99,8 +112,55 @@ pub fn fuse_groups(
             });
         }
     }
-    Ok(vec![Group {
-        kind: GroupKind::Vector,
-        ops,
-    }])
+    Ok(group_by_depth(kernel, &ops))
+}
+
+/// Splits `ops` (live, in program order) into groups by cube depth (see the module docs): per depth
+/// `d`, first the matmuls of depth `d` (one cube group each, in program order), then the vector ops of
+/// depth `d`. Parameters go with the vector group of depth 0. Vector groups with no op but parameters
+/// are dropped.
+fn group_by_depth(kernel: &Kernel, ops: &[Op]) -> Vec<Group> {
+    let mut depth: FxHashMap<Op, usize> = FxHashMap::default();
+    let mut max_depth = 0;
+    for &op in ops {
+        let data = &kernel.ops[op];
+        let from_args = data
+            .args
+            .iter()
+            .filter_map(|v| kernel.values.get(*v))
+            .map(|v| depth.get(&v.def).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let d = from_args + usize::from(matches!(data.kind, OpKind::MatMul));
+        max_depth = max_depth.max(d);
+        depth.insert(op, d);
+    }
+    let mut groups = Vec::new();
+    for d in 0..=max_depth {
+        for &op in ops {
+            if depth[&op] == d && matches!(kernel.ops[op].kind, OpKind::MatMul) {
+                groups.push(Group {
+                    kind: GroupKind::Cube,
+                    ops: vec![op],
+                });
+            }
+        }
+        let vector: Vec<Op> = ops
+            .iter()
+            .copied()
+            .filter(|op| depth[op] == d && !matches!(kernel.ops[*op].kind, OpKind::MatMul))
+            .collect();
+        let has_work = vector
+            .iter()
+            .any(|op| !matches!(kernel.ops[*op].kind, OpKind::Param { .. }));
+        // A kernel with no matmul keeps its one vector group even when it only forwards parameters
+        // (the vector path decides what that means).
+        if has_work || (max_depth == 0 && !vector.is_empty()) {
+            groups.push(Group {
+                kind: GroupKind::Vector,
+                ops: vector,
+            });
+        }
+    }
+    groups
 }
