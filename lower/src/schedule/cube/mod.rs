@@ -229,12 +229,6 @@ pub fn lower_matmul_kernel(
     };
     let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
     let plan = plan_matmul_op(kernel, op, &dims, target)?;
-    if plan.shape.dtype == CubeDType::F32 {
-        // L0B wants B's K x N fractals transposed (ZN); LoadData2D transposes 16-bit fractals only.
-        return Err(located(CubeProblem::NotLowered(
-            "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
-        )));
-    }
     let name = |v| {
         kernel
             .params
