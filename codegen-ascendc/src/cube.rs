@@ -2,8 +2,8 @@
 //! parameters becomes one AIC kernel ([`moge_lower::schedule::cube::lower_matmul_kernel`]), printed
 //! by [`crate::print_v2`], with its manifest entry.
 //!
-//! A matmul fused with other ops, a grouped matmul and every other kernel stay on the vector path,
-//! which refuses them with its own messages.
+//! A kernel with a matmul and other ops is split by the partition first (`crate::multi`); each of its
+//! cube parts is such a one-matmul kernel and comes here, named after its place in the program.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
 use moge_lower::kir::v2::GmKind;

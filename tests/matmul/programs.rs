@@ -48,6 +48,17 @@ pub fn mm_cast<const K: usize, const N: usize>(
     matmul(cast::<bf16>(x), w)
 }
 
+/// Vector ops on rows of two different dims before one matmul: two vector kernels.
+#[moge::kernel]
+pub fn two_rows<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    g: Tensor<bf16, (K,)>,
+    w: Tensor<bf16, (K, N)>,
+    u: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    matmul(rms_norm(x, g, 1e-6), w + u)
+}
+
 /// An FFN without routing: matmul, SiLU, matmul (three device kernels).
 #[moge::kernel]
 pub fn mlp<const H: usize, const I: usize>(
@@ -123,6 +134,7 @@ fn kernels_with_matmuls_and_other_ops_run_as_several_device_kernels() {
         ("norm_mm", "K=64,N=48", &["AIV", "AIC"][..]),
         ("mm2", "K=64,N=48,P=32", &["AIC", "AIC"][..]),
         ("mm_cast", "K=100,N=40", &["AIV", "AIC"][..]),
+        ("two_rows", "K=32,N=16", &["AIV", "AIV", "AIC"][..]),
     ] {
         let o = run(&file, kernel, set, 37, kinds);
         assert_eq!(o["max_abs_err"].as_f64(), Some(0.0), "{kernel}: {o}");

@@ -1,9 +1,10 @@
 //! Fusion: groups the live ops into device kernels.
 //!
 //! Every matmul is a cube group of its own (one AIC kernel). The vector ops are grouped by their
-//! *cube depth*: the most matmuls on any dataflow path from the parameters to the op. All vector ops of
-//! one depth go into one AIV kernel, so a chain of vector ops between two matmuls makes one round trip
-//! through GM (the MoGE gate is one kernel: logits in, weights and expert ids out). A matmul of depth
+//! *cube depth*: the most matmuls on any dataflow path from the parameters to the op. The vector ops of
+//! one depth that are connected by data go into one AIV kernel, so a chain of vector ops between two
+//! matmuls makes one round trip through GM; a kernel without matmuls is one AIV kernel (the MoGE gate
+//! is one kernel: logits in, weights and expert ids out). A matmul of depth
 //! `d` reads only values of depth below `d`, so the groups ordered `V0, C1.., V1, C2.., V2, ...` are a
 //! topological order of the program, with no cycle between groups. Ops that need a routing table have
 //! no lowering yet and are refused with their location.
@@ -150,17 +151,65 @@ fn group_by_depth(kernel: &Kernel, ops: &[Op]) -> Vec<Group> {
             .copied()
             .filter(|op| depth[op] == d && !matches!(kernel.ops[*op].kind, OpKind::MatMul))
             .collect();
-        let has_work = vector
-            .iter()
-            .any(|op| !matches!(kernel.ops[*op].kind, OpKind::Param { .. }));
-        // A kernel with no matmul keeps its one vector group even when it only forwards parameters
-        // (the vector path decides what that means).
-        if has_work || (max_depth == 0 && !vector.is_empty()) {
+        if max_depth == 0 {
+            // A kernel with no matmul keeps its one vector group (parameters included), even when
+            // it only forwards parameters: the vector path decides what that means.
+            if !vector.is_empty() {
+                groups.push(Group {
+                    kind: GroupKind::Vector,
+                    ops: vector,
+                });
+            }
+            continue;
+        }
+        // Around matmuls, the vector ops of one depth that share no data are separate kernels: they
+        // may split rows of different dims (an activation's `M` rows, a weight's `K` rows).
+        for ops in components(kernel, &vector) {
             groups.push(Group {
                 kind: GroupKind::Vector,
-                ops: vector,
+                ops,
             });
         }
     }
     groups
+}
+
+/// The connected components of the non-parameter ops in `ops` (in program order) under their data
+/// edges, each in program order, ordered by their first op.
+fn components(kernel: &Kernel, ops: &[Op]) -> Vec<Vec<Op>> {
+    let work: Vec<Op> = ops
+        .iter()
+        .copied()
+        .filter(|op| !matches!(kernel.ops[*op].kind, OpKind::Param { .. }))
+        .collect();
+    let index: FxHashMap<Op, usize> = work.iter().enumerate().map(|(i, &op)| (op, i)).collect();
+    let mut parent: Vec<usize> = (0..work.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (i, &op) in work.iter().enumerate() {
+        for arg in &kernel.ops[op].args {
+            let Some(&j) = kernel.values.get(*arg).and_then(|v| index.get(&v.def)) else {
+                continue;
+            };
+            let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+            // The smaller index as root, so a component's root is its first op.
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut out: Vec<Vec<Op>> = Vec::new();
+    let mut slot: FxHashMap<usize, usize> = FxHashMap::default();
+    for (i, &op) in work.iter().enumerate() {
+        let r = root(&mut parent, i);
+        let s = *slot.entry(r).or_insert_with(|| {
+            out.push(Vec::new());
+            out.len() - 1
+        });
+        out[s].push(op);
+    }
+    out
 }

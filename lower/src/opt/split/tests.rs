@@ -171,3 +171,31 @@ fn routing_ops_are_still_refused_at_their_location() {
     let e = partition(&k).unwrap_err().to_string();
     assert!(e.contains("`route`") && e.contains("line 3"), "{e}");
 }
+
+#[test]
+fn unconnected_vector_ops_of_one_depth_are_separate_kernels() {
+    // The rms_norm splits rows of `T`, the weight sum rows of 32: two vector kernels before the matmul.
+    let k = parse_kernel(
+        "kernel tr(x: bf16[T, 32], g: bf16[32], w: bf16[32, 16], u: bf16[32, 16]) -> (y: bf16[T, 16]) {
+  dyn T
+  v0 = param 0 : bf16[T, 32]
+  v1 = param 1 : bf16[32]
+  v2 = param 2 : bf16[32, 16]
+  v3 = param 3 : bf16[32, 16]
+  v4 = rms_norm v0, v1, eps=1e-6 : bf16[T, 32]
+  v5 = add v2, v3 : bf16[32, 16]
+  v6 = neg v5 : bf16[32, 16]
+  v7 = matmul v4, v6 : bf16[T, 16]
+  return y = v7
+}",
+    )
+    .unwrap();
+    assert_eq!(
+        groups_of(&k),
+        vec![
+            (GroupKind::Vector, vec!["rms_norm"]),
+            (GroupKind::Vector, vec!["add", "neg"]),
+            (GroupKind::Cube, vec!["matmul"]),
+        ]
+    );
+}
