@@ -143,8 +143,9 @@ fn an_f32_matmul_with_a_wrong_l0b_layout_gives_wrong_numbers() {
     let off = (0..wrong.len())
         .filter(|&e| (f64::from(wrong[e]) - want[e]).abs() > 1e-3 * mag[e].max(1.0))
         .count();
-    // The misplaced halves feed every output column a wrong half of K; the measured count (319 of
-    // 640) depends on what the unwritten L0B fractals held, so only a large share is asserted.
+    // The misplaced halves give output columns wrong or missing K halves; how many elements come out
+    // wrong depends on what the unwritten L0B fractals held (319 of 640 here), so a large share is
+    // asserted.
     assert!(
         off * 4 > wrong.len(),
         "only {off} of {} elements wrong with a wrong L0B layout",

@@ -81,8 +81,12 @@ fn source(test: &str) -> String {
 /// `mogec run` of `kernel` with `set` at `M = m`: asserts it passed, that it launched `kinds` (core types
 /// in launch order, kernels named `<kernel>_k<i>`), and returns the report's `out0` entry.
 fn run(file: &str, kernel: &str, set: &str, m: u64, kinds: &[&str]) -> serde_json::Value {
-    let dir = scratch(&format!("program_{kernel}_{m}"));
-    let dim = format!("M={m}");
+    run_report(file, kernel, set, &format!("M={m}"), kinds)["outputs"]["out0"].clone()
+}
+
+/// As [`run`] with the dynamic dim binding `dim`; returns the whole report.
+fn run_report(file: &str, kernel: &str, set: &str, dim: &str, kinds: &[&str]) -> serde_json::Value {
+    let dir = scratch(&format!("program_{kernel}_{dim}"));
     let out = mogec(&[
         "run",
         file,
@@ -93,7 +97,7 @@ fn run(file: &str, kernel: &str, set: &str, m: u64, kinds: &[&str]) -> serde_jso
         "--random",
         "3",
         "--dim",
-        &dim,
+        dim,
         "-o",
         dir.to_str().unwrap(),
     ]);
@@ -119,9 +123,10 @@ fn run(file: &str, kernel: &str, set: &str, m: u64, kinds: &[&str]) -> serde_jso
         .map(|k| k["core_type"].as_str().unwrap())
         .collect();
     assert_eq!(launched, kinds, "{kernel}");
-    let o = report["outputs"]["out0"].clone();
-    assert_eq!(o["mismatches"], 0, "{kernel}: {o}");
-    o
+    for (name, o) in report["outputs"].as_object().unwrap() {
+        assert_eq!(o["mismatches"], 0, "{kernel} output {name}: {o}");
+    }
+    report
 }
 
 #[test]
@@ -148,6 +153,23 @@ fn kernels_with_matmuls_and_other_ops_run_as_several_device_kernels() {
     // checked by `run`) rather than bit-equal.
     let o = run(&file, "mlp", "H=64,I=128", 37, &["AIC", "AIV", "AIC"]);
     assert!(o["max_rel_err"].as_f64().unwrap() <= 2.0f64.powi(-6), "{o}");
+}
+
+#[test]
+fn the_router_example_runs_as_a_cube_kernel_then_the_gate() {
+    // `cast::<f32>(matmul(x, w_gate))` then the MoGE gate: the AIC kernel writes the bf16 logits to an
+    // intermediate, the AIV kernel runs the gate; the expert ids equal the interpreter's and the
+    // weights are within 1e-6 (the softmax's exp, as for the gate example alone).
+    let report = run_report(
+        "examples/src/router.rs",
+        "moge_router",
+        "H=256,E=64,G=8",
+        "T=40",
+        &["AIC", "AIV"],
+    );
+    let outputs = &report["outputs"];
+    assert_eq!(outputs["expert"]["max_abs_err"].as_f64(), Some(0.0), "{outputs}");
+    assert!(outputs["weight"]["max_abs_err"].as_f64().unwrap() <= 1e-6, "{outputs}");
 }
 
 /// `mogec build` of `kernel` into `dir`: the manifest, the kernels and their kernel IR.
