@@ -600,7 +600,7 @@ fn emit_b_load_f32(bld: &mut Builder, l: &Locals, x: &TileExprs) {
 /// dim are tiling fields computed on the host from M.
 ///
 /// bf16 and f16 load B with the 2D load's per-fractal transpose; f32 stages B in 16-row K groups and
-/// loads it with `LoadDataWithTranspose` (see [`emit_b_stage_f32`]).
+/// loads it with `LoadDataWithTranspose` (see `emit_b_stage_f32`).
 pub fn lower_matmul(
     names: &MatmulNames<'_>,
     plan: &MatmulPlan,

@@ -213,7 +213,7 @@ impl MatmulPlan {
     /// The order goes through groups of `swizzle` column blocks, row block by row block within a
     /// group, so the tiles that run at the same time (a wave of `block_dim`) share few row and column
     /// blocks and one group's B columns stay in L2 while its row blocks pass: that is what keeps
-    /// HBM traffic near compulsory for large problems (see [`super::traffic`]).
+    /// HBM traffic near compulsory for large problems (see [`super::traffic()`]).
     pub fn tile_order(&self) -> Vec<(u64, u64)> {
         let (tm, tn) = self.tiles();
         let mut out = Vec::with_capacity((tm * tn) as usize);
