@@ -1,7 +1,7 @@
 //! The cube path: matmul on the AIC.
 //!
 //! - [`plan`]: the tiling planner (base tiles, L1 depth, cores, tile order) under the L1/L0 budgets;
-//! - [`traffic`]: the GM/HBM traffic model of a plan and its cube-bound check;
+//! - [`traffic`](mod@traffic): the GM/HBM traffic model of a plan and its cube-bound check;
 //! - [`lower`]: a planned matmul as an AIC kernel in kernel IR v2 (queues for every hand-off);
 //! - this module: the link to the graph IR: which matmuls the cube takes (dtypes), the schedule hints
 //!   of a matmul op (`#[tile(m, n, k)]`, `#[block_dim(n)]`, `#[buffer_num(n)]`), and errors located at
