@@ -168,8 +168,15 @@ fn the_router_example_runs_as_a_cube_kernel_then_the_gate() {
         &["AIC", "AIV"],
     );
     let outputs = &report["outputs"];
-    assert_eq!(outputs["expert"]["max_abs_err"].as_f64(), Some(0.0), "{outputs}");
-    assert!(outputs["weight"]["max_abs_err"].as_f64().unwrap() <= 1e-6, "{outputs}");
+    assert_eq!(
+        outputs["expert"]["max_abs_err"].as_f64(),
+        Some(0.0),
+        "{outputs}"
+    );
+    assert!(
+        outputs["weight"]["max_abs_err"].as_f64().unwrap() <= 1e-6,
+        "{outputs}"
+    );
 }
 
 /// `mogec build` of `kernel` into `dir`: the manifest, the kernels and their kernel IR.
