@@ -154,7 +154,7 @@ fn the_readme_lists_every_refusal_of_the_lowering_as_the_code_words_it() {
     // The extraction itself works: known refusals of three files are found.
     for known in [
         "row too long",
-        "matrix multiplication needs a cube kernel, which is not implemented yet",
+        "routing and scatter ops are not implemented yet",
         "rows of … elements must start 32-byte aligned here, but `…` writes them densely",
     ] {
         assert!(

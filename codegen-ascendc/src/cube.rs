@@ -4,8 +4,8 @@
 //!
 //! A matmul of two parameters followed by vector ops on its rows ([`mix_group`]) becomes one
 //! `KERNEL_TYPE_MIX_AIC_1_2` kernel ([`moge_lower::schedule::cube::mix::lower_mix_group`]).
-//! A grouped matmul and every other kernel stay on the vector path, which refuses them with its own
-//! messages.
+//! A kernel with matmuls and other ops is split by the partition first (`crate::multi`); each of
+//! its cube and MIX parts comes here, named after its place in the program.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
 use moge_lower::kir::v2::GmKind;
@@ -72,20 +72,34 @@ pub fn mix_group(kernel: &Kernel) -> Option<(Op, Vec<Op>)> {
         .then_some((op, epilogue))
 }
 
-/// Compiles `kernel`, matmul `op` followed by `epilogue`, to one MIX kernel and its manifest.
+/// Compiles `kernel`, matmul `op` followed by `epilogue`, to one MIX kernel and its manifest; with
+/// `rename`, the kernel gets that symbol name (a part of a larger program).
 pub fn compile_mix(
     kernel: &Kernel,
     op: Op,
     epilogue: &[Op],
     target: &Target,
+    rename: Option<&str>,
 ) -> Result<Program, CodegenError> {
-    let v2 = lower_mix_group(kernel, op, epilogue, target)?;
+    let mut v2 = lower_mix_group(kernel, op, epilogue, target)?;
+    if let Some(name) = rename {
+        crate::rename_kernels(&mut v2, name);
+    }
     emit(kernel, target, &v2, CoreType::MixAic1_2)
 }
 
-/// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest.
-pub fn compile_matmul(kernel: &Kernel, op: Op, target: &Target) -> Result<Program, CodegenError> {
-    let v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
+/// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest; with `rename`,
+/// the kernel gets that symbol name (a part of a larger program).
+pub fn compile_matmul(
+    kernel: &Kernel,
+    op: Op,
+    target: &Target,
+    rename: Option<&str>,
+) -> Result<Program, CodegenError> {
+    let mut v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
+    if let Some(name) = rename {
+        crate::rename_kernels(&mut v2, name);
+    }
     emit(kernel, target, &v2, CoreType::Aic)
 }
 
@@ -126,7 +140,7 @@ fn cube_manifest(
             params.push(manifest::Param {
                 name: g.name.clone(),
                 role,
-                // Bool tensors are refused by both sides; f32 is never reached for them.
+                // Every dtype the cube takes (bf16, f16, f32) has a manifest dtype.
                 dtype: TensorDType::from_dtype(g.dtype).unwrap_or(TensorDType::F32),
                 shape: g.shape.iter().cloned().map(SizeExpr::from).collect(),
             });

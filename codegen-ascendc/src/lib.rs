@@ -3,13 +3,19 @@
 //! [`compile_program`] takes a specialized graph kernel through the middle end
 //! ([`moge_lower::schedule::schedule_kernel`]) and emits the result. Only
 //! [`Schedule`]s reach the printer, so nothing unverified or unbudgeted can be emitted. A graph kernel that is exactly
-//! one matmul of two parameters takes the cube path instead ([`cube`]): one AIC kernel.
+//! one matmul of two parameters takes the cube path instead ([`cube`]): one AIC kernel. Any other
+//! kernel with a matmul is split by [`moge_lower::opt::partition`] into cube and vector groups; a
+//! matmul and the vector ops that consume it become one MIX group ([`moge_lower::opt::mix`]) where
+//! the MIX lowering takes them. Each group is compiled as its own graph kernel and assembled into one
+//! program whose kernels pass values through GM intermediates (`multi`); the router
+//! (`matmul(x, w_gate)` then the gate) is one MIX kernel.
 
 mod cexpr;
 pub mod cube;
 pub mod error;
 pub mod helpers;
 pub mod manifest;
+mod multi;
 pub mod print_v2;
 
 use moge_lower::graph::Kernel;
@@ -96,20 +102,44 @@ pub fn compile_program_with(
     target: &Target,
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
+    if has_matmul(kernel) && cube::single_matmul(kernel).is_none() {
+        moge_lower::schedule::check_kernel(kernel, target)?;
+        let groups = moge_lower::opt::partition(kernel)?;
+        return multi::compile_fused(kernel, &groups, target, options);
+    }
+    compile_single(kernel, target, options, None)
+}
+
+/// Whether `kernel` contains a matmul (which only a cube group can take).
+fn has_matmul(kernel: &Kernel) -> bool {
+    kernel
+        .order
+        .iter()
+        .any(|&op| matches!(kernel.ops[op].kind, moge_lower::graph::OpKind::MatMul))
+}
+
+/// Compiles a kernel that is one device kernel: a lone matmul of two parameters (cube path) or vector
+/// ops only. With `rename`, the device kernel gets that symbol name (a part of a larger program) and
+/// the kernel IR text is the v2 program's.
+fn compile_single(
+    kernel: &Kernel,
+    target: &Target,
+    options: &ScheduleOptions,
+    rename: Option<&str>,
+) -> Result<Program, CodegenError> {
     if let Some(op) = cube::single_matmul(kernel) {
         // The same checks as the vector path first (specialized, well typed, names, matmul
         // budgets), so the errors of a bad kernel do not depend on which path it would take.
         moge_lower::schedule::check_kernel(kernel, target)?;
-        return cube::compile_matmul(kernel, op, target);
-    }
-    if let Some((op, epilogue)) = cube::mix_group(kernel) {
-        moge_lower::schedule::check_kernel(kernel, target)?;
-        return cube::compile_mix(kernel, op, &epilogue, target);
+        return cube::compile_matmul(kernel, op, target, rename);
     }
     let schedules = schedule_kernel(kernel, target, options)?;
     // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
     // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
-    let v2 = moge_lower::schedule::program::to_program(kernel, &schedules, target)?;
+    let mut v2 = moge_lower::schedule::program::to_program(kernel, &schedules, target)?;
+    if let Some(name) = rename {
+        rename_kernels(&mut v2, name);
+    }
     let printed = print_v2::print_program(&v2)?;
     // The kernel IR of record is the v2 program that was printed (the scheduler's v1 functions are an
     // internal stage of the vector path).
@@ -129,6 +159,18 @@ pub fn compile_program_with(
         manifest,
         kir_text,
     })
+}
+
+/// Gives the kernels of `v2` the symbol `name` (the first) and `name_<i>` (any further one), so a
+/// part compiled on its own gets its place's name in the whole program.
+pub(crate) fn rename_kernels(v2: &mut moge_lower::kir::v2::Program, name: &str) {
+    for (i, k) in v2.kernels.values_mut().enumerate() {
+        k.name = if i == 0 {
+            name.to_string()
+        } else {
+            format!("{name}_{i}")
+        };
+    }
 }
 
 fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) -> Manifest {

@@ -425,12 +425,18 @@ impl Printer<'_> {
             }
             InstData::CopyNd2Nz {
                 dst,
+                dst_offset,
                 src,
                 rows,
                 cols,
                 gm_pitch,
                 nz_rows,
             } => {
+                let dst = if dst_offset.as_int() == Some(0) {
+                    dst.to_string()
+                } else {
+                    format!("{dst}[{}]", self.ex(dst_offset))
+                };
                 let (gm, r, c, pitch, nz) = (
                     self.gm(src),
                     self.ex(rows),
@@ -466,7 +472,38 @@ impl Printer<'_> {
                 src_stride,
                 dst_gap,
                 transpose,
+                frac_gap,
             } => {
+                if *transpose && self.elem_of(*dst).bits() == 32 {
+                    // `ifTranspose` of the 2D load takes 16-bit types only (Load2D.md); 32-bit
+                    // fractals are transposed in pairs by LoadDataWithTranspose.
+                    let (doff, soff, rep, ss, gap, fgap) = (
+                        self.ex(dst_offset),
+                        self.ex(src_offset),
+                        self.ex(repeat),
+                        self.ex(src_stride),
+                        self.ex(dst_gap),
+                        self.ex(frac_gap),
+                    );
+                    self.line(d, "{")?;
+                    self.line(d + 1, "AscendC::LoadData2dTransposeParams p;")?;
+                    self.line(d + 1, "p.startIndex = 0;")?;
+                    self.line(
+                        d + 1,
+                        format!("p.repeatTimes = static_cast<uint8_t>({rep});"),
+                    )?;
+                    self.line(d + 1, format!("p.srcStride = static_cast<uint16_t>({ss});"))?;
+                    self.line(d + 1, format!("p.dstGap = static_cast<uint16_t>({gap});"))?;
+                    self.line(
+                        d + 1,
+                        format!("p.dstFracGap = static_cast<uint16_t>({fgap});"),
+                    )?;
+                    self.line(
+                        d + 1,
+                        format!("AscendC::LoadDataWithTranspose({dst}[{doff}], {src}[{soff}], p);"),
+                    )?;
+                    return self.line(d, "}");
+                }
                 let (doff, soff, rep, ss, gap) = (
                     self.ex(dst_offset),
                     self.ex(src_offset),

@@ -116,7 +116,7 @@ fn ops_without_a_vector_lowering_are_refused_with_their_location() {
     let err = schedule_default(&k).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot lower `matmul` at line 7, column 9: matrix multiplication needs a cube kernel, which is not implemented yet"
+        "cannot lower `matmul` at line 7, column 9: matrix multiplication needs a cube kernel; `schedule_kernel` schedules vector kernels only (`compile_program` splits a kernel into cube and vector kernels)"
     );
     let k = kernel(
         "kernel s<N>(x: f32[T, N]) -> (y: f32[N]) {

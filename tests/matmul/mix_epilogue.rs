@@ -211,68 +211,6 @@ fn a_mix_kernel_without_a_cross_core_wait_is_reported_by_the_emulator() {
     assert!(e.contains("race"), "{e}");
 }
 
-#[test]
-fn an_epilogue_the_mix_path_cannot_take_gets_a_located_message() {
-    let dir = scratch("bad_epilogue");
-    let file = dir.join("bad.rs");
-    fs::write(
-        &file,
-        r#"
-#[moge::kernel]
-pub fn both<const K: usize, const N: usize>(
-    x: Tensor<bf16, (M, K)>,
-    w: Tensor<bf16, (K, N)>,
-) -> (Tensor<bf16, (M, N)>, Tensor<f32, (M, N)>) {
-    let y = matmul(x, w);
-    (y, softmax(cast::<f32>(y), -1))
-}
-"#,
-    )
-    .unwrap();
-    let out = mogec(&[
-        "build",
-        file.to_str().unwrap(),
-        "--kernel",
-        "both",
-        "--set",
-        "K=32,N=16",
-        "--emit",
-        "ascendc",
-        "-o",
-        dir.join("out").to_str().unwrap(),
-    ]);
-    let e = text(&out);
-    assert_ne!(out.status.code(), Some(0), "{e}");
-    assert!(
-        e.contains("matmul")
-            && e.contains("MIX kernel")
-            && e.contains("kernel output")
-            && e.contains("at line 7, column 13"),
-        "{e}"
-    );
-    assert!(!e.contains("panicked"), "{e}");
-    // Rows too wide for one tile: the epilogue needs whole rows.
-    let out = mogec(&[
-        "build",
-        "examples/src/matmul.rs",
-        "--kernel",
-        "linear_relu",
-        "--set",
-        "K=256,N=4096",
-        "--emit",
-        "ascendc",
-        "-o",
-        dir.join("wide").to_str().unwrap(),
-    ]);
-    let e = text(&out);
-    assert_ne!(out.status.code(), Some(0), "{e}");
-    assert!(
-        e.contains("at line 21, column 22") && e.contains("whole rows of 4096 columns"),
-        "{e}"
-    );
-    assert!(!e.contains("panicked"), "{e}");
-}
-
 /// What `compile_program` sends to the MIX path: a matmul of two parameters with vector ops after it
 /// (also ops of parameters only, ahead of it in program order); not a lone matmul (the AIC path),
 /// not a matmul of a computed operand, not two matmuls.

@@ -1,12 +1,21 @@
-//! Fusion: groups the live ops into device kernels. Every vector op of a kernel whose row tensors share
-//! their leading (row) dim goes into one AIV kernel, so the whole chain makes one round trip through GM
-//! (the MoGE gate is one kernel: logits in, weights and expert ids out). Ops that need the cube unit or
-//! a routing table have no lowering yet and are refused with their location.
+//! Fusion: groups the live ops into device kernels.
+//!
+//! Every matmul is a cube group of its own (one AIC kernel). The vector ops are grouped by their
+//! *cube depth*: the most matmuls on any dataflow path from the parameters to the op. The vector ops of
+//! one depth that are connected by data go into one AIV kernel, so a chain of vector ops between two
+//! matmuls makes one round trip through GM; a kernel without matmuls is one AIV kernel (the MoGE gate
+//! is one kernel: logits in, weights and expert ids out). A matmul of depth
+//! `d` reads only values of depth below `d`, so the groups ordered `V0, C1.., V1, C2.., V2, ...` are a
+//! topological order of the program, with no cycle between groups. Ops that need a routing table have
+//! no lowering yet and are refused with their location.
+//!
+//! A matmul followed by vector ops becomes one MIX kernel ([`GroupKind::Mix`]) in a later step
+//! ([`super::mix`]); this pass forms cube and vector groups only.
 //!
 //! Needs the [`DataflowView`] (for the topological order) and the live set from [`super::dce`].
 
 use petgraph::algo::toposort;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::graph::{Kernel, Op, OpKind};
 use crate::schedule::LowerError;
@@ -18,6 +27,11 @@ use super::view::DataflowView;
 pub enum GroupKind {
     /// A vector-only (AIV) kernel.
     Vector,
+    /// One matmul on the cube unit (AIC kernel); its operands and result live in GM.
+    Cube,
+    /// A matmul followed by vector ops on its result, in one `KERNEL_TYPE_MIX_AIC_1_2` kernel (formed
+    /// by [`super::mix::merge`]); the matmul is the group's first op.
+    Mix,
 }
 
 /// A set of ops that become one device kernel.
@@ -81,11 +95,9 @@ pub fn fuse_groups(
     ops.sort_by_key(|op| position.get(op).copied().unwrap_or(usize::MAX));
     for &op in &ops {
         let kind = &kernel.ops[op].kind;
-        if !is_vector(kind) {
+        if !is_vector(kind) && !matches!(kind, OpKind::MatMul) {
             let reason = match kind {
-                OpKind::MatMul | OpKind::GroupedMatmul => {
-                    "matrix multiplication needs a cube kernel, which is not implemented yet"
-                }
+                OpKind::GroupedMatmul => "grouped matrix multiplication is not implemented yet",
                 OpKind::Route { .. }
                 | OpKind::Dispatch
                 | OpKind::Combine
@@ -99,8 +111,103 @@ pub fn fuse_groups(
             });
         }
     }
-    Ok(vec![Group {
-        kind: GroupKind::Vector,
-        ops,
-    }])
+    Ok(group_by_depth(kernel, &ops))
+}
+
+/// Splits `ops` (live, in program order) into groups by cube depth (see the module docs): per depth
+/// `d`, first the matmuls of depth `d` (one cube group each, in program order), then the vector ops of
+/// depth `d`. Parameters go with the vector group of depth 0. Vector groups with no op but parameters
+/// are dropped.
+fn group_by_depth(kernel: &Kernel, ops: &[Op]) -> Vec<Group> {
+    let mut depth: FxHashMap<Op, usize> = FxHashMap::default();
+    let mut max_depth = 0;
+    for &op in ops {
+        let data = &kernel.ops[op];
+        let from_args = data
+            .args
+            .iter()
+            .filter_map(|v| kernel.values.get(*v))
+            .map(|v| depth.get(&v.def).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let d = from_args + usize::from(matches!(data.kind, OpKind::MatMul));
+        max_depth = max_depth.max(d);
+        depth.insert(op, d);
+    }
+    let mut groups = Vec::new();
+    for d in 0..=max_depth {
+        for &op in ops {
+            if depth[&op] == d && matches!(kernel.ops[op].kind, OpKind::MatMul) {
+                groups.push(Group {
+                    kind: GroupKind::Cube,
+                    ops: vec![op],
+                });
+            }
+        }
+        let vector: Vec<Op> = ops
+            .iter()
+            .copied()
+            .filter(|op| depth[op] == d && !matches!(kernel.ops[*op].kind, OpKind::MatMul))
+            .collect();
+        if max_depth == 0 {
+            // A kernel with no matmul keeps its one vector group (parameters included), even when
+            // it only forwards parameters: the vector path decides what that means.
+            if !vector.is_empty() {
+                groups.push(Group {
+                    kind: GroupKind::Vector,
+                    ops: vector,
+                });
+            }
+            continue;
+        }
+        // Around matmuls, the vector ops of one depth that share no data are separate kernels: they
+        // may split rows of different dims (an activation's `M` rows, a weight's `K` rows).
+        for ops in components(kernel, &vector) {
+            groups.push(Group {
+                kind: GroupKind::Vector,
+                ops,
+            });
+        }
+    }
+    groups
+}
+
+/// The connected components of the non-parameter ops in `ops` (in program order) under their data
+/// edges, each in program order, ordered by their first op.
+fn components(kernel: &Kernel, ops: &[Op]) -> Vec<Vec<Op>> {
+    let work: Vec<Op> = ops
+        .iter()
+        .copied()
+        .filter(|op| !matches!(kernel.ops[*op].kind, OpKind::Param { .. }))
+        .collect();
+    let index: FxHashMap<Op, usize> = work.iter().enumerate().map(|(i, &op)| (op, i)).collect();
+    let mut parent: Vec<usize> = (0..work.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for (i, &op) in work.iter().enumerate() {
+        for arg in &kernel.ops[op].args {
+            let Some(&j) = kernel.values.get(*arg).and_then(|v| index.get(&v.def)) else {
+                continue;
+            };
+            let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+            // The smaller index as root, so a component's root is its first op.
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut out: Vec<Vec<Op>> = Vec::new();
+    let mut slot: FxHashMap<usize, usize> = FxHashMap::default();
+    for (i, &op) in work.iter().enumerate() {
+        let r = root(&mut parent, i);
+        let s = *slot.entry(r).or_insert_with(|| {
+            out.push(Vec::new());
+            out.len() - 1
+        });
+        out[s].push(op);
+    }
+    out
 }

@@ -1,16 +1,22 @@
 //! Graph-level analyses and passes that prepare a kernel for lowering: a petgraph view of the dataflow,
 //! dead-op elimination and the fusion of ops into device-kernel groups.
 //!
-//! The driver [`partition`] runs [`dce::compute_live`] then [`fuse::fuse_groups`].
+//! The driver [`partition`] runs [`dce::compute_live`] then [`fuse::fuse_groups`]; [`mix`] finds the
+//! cube groups whose vector consumers can be their MIX epilogue; [`split()`] turns the groups into one
+//! graph kernel each, connected by GM intermediates.
 
 pub mod dce;
 pub mod fuse;
+pub mod mix;
+pub mod split;
 pub mod view;
 
 use crate::graph::{Kernel, Op};
 use crate::schedule::LowerError;
 
 pub use fuse::{Group, GroupKind};
+pub use mix::MixPair;
+pub use split::{split, Intermediate, Part, Split};
 pub use view::{DataflowView, Edge};
 
 /// Splits the live ops of `kernel` into device-kernel groups, in launch order.

@@ -186,6 +186,22 @@ pub fn schedule_kernel(
             }
         }
     }
+    // The cube groups are compiled by the caller (`compile_program` splits the kernel into one graph
+    // kernel per group); here only vector kernels are scheduled.
+    if let Some(group) = groups
+        .iter()
+        .find(|g| g.kind != crate::opt::GroupKind::Vector)
+    {
+        let op = group.ops[0];
+        return Err(LowerError::Unsupported {
+            op: kernel.ops[op].kind.name().to_string(),
+            loc: kernel.locs[op],
+            reason:
+                "matrix multiplication needs a cube kernel; `schedule_kernel` schedules vector \
+                     kernels only (`compile_program` splits a kernel into cube and vector kernels)"
+                    .to_string(),
+        });
+    }
     let mut out = Vec::new();
     for (index, group) in groups.iter().enumerate() {
         let name = format!("{}_k{index}", kernel.name);

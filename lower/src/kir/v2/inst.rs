@@ -138,11 +138,14 @@ pub enum InstData {
         /// UB row stride in elements.
         ub_stride: u32,
     },
-    /// `DataCopy(dstL1, gm, Nd2NzParams)`: an ND matrix of `rows x cols` (GM pitch `gm_pitch`) to NZ in L1,
-    /// with `nz_rows` rows per fractal column (`dstNzC0Stride`, `rows` aligned up to 16).
+    /// `DataCopy(dstL1[dst_offset], gm, Nd2NzParams)`: an ND matrix of `rows x cols` (GM pitch
+    /// `gm_pitch`) to NZ in L1, with `nz_rows` rows per fractal column (`dstNzC0Stride`, `rows` aligned
+    /// up to 16).
     CopyNd2Nz {
         /// Destination (L1).
         dst: Tensor,
+        /// Element offset into `dst` (0 in the text form unless written).
+        dst_offset: IExpr,
         /// Source.
         src: GmRef,
         /// `nValue`.
@@ -155,6 +158,11 @@ pub enum InstData {
         nz_rows: IExpr,
     },
     /// `LoadData(dst, src[src_offset], LoadData2DParams)` L1 -> L0A/L0B, to `dst[dst_offset]`.
+    ///
+    /// With `transpose` and 32-bit elements this is `LoadDataWithTranspose(dst, src,
+    /// LoadData2dTransposeParams)` (the 2D load's `ifTranspose` takes 16-bit types only): each repeat
+    /// reads two consecutive 16 x 8 fractals as one 16 x 16 square (1 KiB), transposes it and writes
+    /// it as two 16 x 8 fractals `frac_gap` fractals apart; `src_stride` then counts squares.
     LoadData2d {
         /// Destination (L0A or L0B).
         dst: Tensor,
@@ -172,6 +180,8 @@ pub enum InstData {
         dst_gap: IExpr,
         /// `ifTranspose`.
         transpose: bool,
+        /// `dstFracGap` of the 32-bit transposing load (512-byte units; 0 otherwise).
+        frac_gap: IExpr,
     },
     /// `Mmad(c, a, b, MmadParams{m, n, k, cmatrixInitVal = init != 0})`.
     Mmad {

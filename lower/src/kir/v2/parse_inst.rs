@@ -170,6 +170,11 @@ fn build(p: &P, m: &str, a: &mut Args) -> R<InstData> {
         },
         "copy_nd2nz" => InstData::CopyNd2Nz {
             dst: a.ent(p, "dst", "t")?,
+            dst_offset: if a.has("dst_offset") {
+                a.expr(p, "dst_offset")?
+            } else {
+                IExpr::Int(0)
+            },
             src: a.gm(p, "src")?,
             rows: a.expr(p, "rows")?,
             cols: a.expr(p, "cols")?,
@@ -185,6 +190,11 @@ fn build(p: &P, m: &str, a: &mut Args) -> R<InstData> {
             src_stride: a.expr(p, "src_stride")?,
             dst_gap: a.expr(p, "dst_gap")?,
             transpose: a.bool(p, "transpose")?,
+            frac_gap: if a.has("frac_gap") {
+                a.expr(p, "frac_gap")?
+            } else {
+                IExpr::Int(0)
+            },
         },
         "mmad" => InstData::Mmad {
             dst: a.ent(p, "dst", "t")?,

@@ -315,6 +315,7 @@ impl KV<'_> {
             }
             InstData::CopyNd2Nz {
                 dst,
+                dst_offset,
                 src,
                 rows,
                 cols,
@@ -323,7 +324,7 @@ impl KV<'_> {
             } => {
                 self.tensor_in(i, dst, &[L1], "destination");
                 self.gm(i, &src);
-                for e in [rows, cols, gm_pitch, nz_rows] {
+                for e in [dst_offset, rows, cols, gm_pitch, nz_rows] {
                     self.expr(Some(i), &e);
                 }
             }
@@ -335,11 +336,14 @@ impl KV<'_> {
                 repeat,
                 src_stride,
                 dst_gap,
+                frac_gap,
                 ..
             } => {
                 self.tensor_in(i, dst, &[L0a, L0b], "destination");
                 self.tensor_in(i, src, &[L1], "source");
-                for e in [dst_offset, src_offset, repeat, src_stride, dst_gap] {
+                for e in [
+                    dst_offset, src_offset, repeat, src_stride, dst_gap, frac_gap,
+                ] {
                     self.expr(Some(i), &e);
                 }
             }

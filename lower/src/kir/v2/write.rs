@@ -423,22 +423,27 @@ pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>
         ),
         InstData::CopyNd2Nz {
             dst,
+            dst_offset,
             src,
             rows,
             cols,
             gm_pitch,
             nz_rows,
-        } => (
-            "copy_nd2nz",
-            vec![
-                ("dst", word(dst)),
+        } => {
+            let mut args = vec![("dst", word(dst))];
+            // Written only when set, so kernels without it keep their text.
+            if dst_offset.as_int() != Some(0) {
+                args.push(("dst_offset", e(dst_offset)));
+            }
+            args.extend([
                 ("src", gm(src)),
                 ("rows", e(rows)),
                 ("cols", e(cols)),
                 ("gm_pitch", e(gm_pitch)),
                 ("nz_rows", e(nz_rows)),
-            ],
-        ),
+            ]);
+            ("copy_nd2nz", args)
+        }
         InstData::LoadData2d {
             dst,
             dst_offset,
@@ -448,9 +453,9 @@ pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>
             src_stride,
             dst_gap,
             transpose,
-        } => (
-            "load_data_2d",
-            vec![
+            frac_gap,
+        } => {
+            let mut args = vec![
                 ("dst", word(dst)),
                 ("dst_offset", e(dst_offset)),
                 ("src", word(src)),
@@ -459,8 +464,12 @@ pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>
                 ("src_stride", e(src_stride)),
                 ("dst_gap", e(dst_gap)),
                 ("transpose", word(transpose)),
-            ],
-        ),
+            ];
+            if frac_gap.as_int() != Some(0) {
+                args.push(("frac_gap", e(frac_gap)));
+            }
+            ("load_data_2d", args)
+        }
         InstData::Mmad {
             dst,
             a,

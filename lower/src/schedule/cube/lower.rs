@@ -261,8 +261,14 @@ pub(super) struct TileExprs {
     pub(super) kd: IExpr,
     pub(super) kd_a: IExpr,
     pub(super) kq: IExpr,
+    /// K fractals (C0 wide: 16 half or 8 f32 elements) of the slice.
     pub(super) k1: IExpr,
+    /// The slice's first K fractal within the stage.
     pub(super) k_block: IExpr,
+    /// 16-deep K groups of the slice (the f32 transposing load works on 16 x 16 squares).
+    pub(super) kg: IExpr,
+    /// The slice's first 16-deep K group within the stage.
+    pub(super) k_group: IExpr,
     pub(super) frac: IExpr,
 }
 
@@ -302,8 +308,11 @@ pub(super) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Lo
     let kd = min(int(stage_k), sub(int(s.k), k0.clone()));
     let kd_a = align16(kd.clone());
     let kq = min(int(k), sub(kd.clone(), mul(IExpr::Var(l.v_slice), int(k))));
-    let k1 = ceil_div(kq.clone(), int(16));
-    let k_block = mul(IExpr::Var(l.v_slice), int(k / 16));
+    let c0 = s.dtype.c0();
+    let k1 = ceil_div(kq.clone(), int(c0));
+    let k_block = mul(IExpr::Var(l.v_slice), int(k / c0));
+    let kg = ceil_div(kq.clone(), int(16));
+    let k_group = mul(IExpr::Var(l.v_slice), int(k / 16));
     let frac = int(512 / e);
     TileExprs {
         i,
@@ -318,6 +327,8 @@ pub(super) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Lo
         kq,
         k1,
         k_block,
+        kg,
+        k_group,
         frac,
     }
 }
@@ -423,6 +434,7 @@ pub(super) fn emit_tile_mmads(
     bld.alloc(l.q_a1, l.t_a1);
     bld.inst(InstData::CopyNd2Nz {
         dst: l.t_a1,
+        dst_offset: int(0),
         src: GmRef {
             buf: ga,
             offset: add(mul(mul(x.i.clone(), int(m)), int(s.k)), x.k0.clone()),
@@ -434,17 +446,22 @@ pub(super) fn emit_tile_mmads(
     });
     bld.enque(l.q_a1, l.t_a1);
     bld.alloc(l.q_b1, l.t_b1);
-    bld.inst(InstData::CopyNd2Nz {
-        dst: l.t_b1,
-        src: GmRef {
-            buf: gb,
-            offset: add(mul(x.k0.clone(), int(s.n)), mul(x.j.clone(), int(n))),
-        },
-        rows: x.kd.clone(),
-        cols: x.cols.clone(),
-        gm_pitch: int(s.n),
-        nz_rows: x.kd_a.clone(),
-    });
+    if s.dtype == CubeDType::F32 {
+        emit_b_stage_f32(bld, plan, l, x, gb);
+    } else {
+        bld.inst(InstData::CopyNd2Nz {
+            dst: l.t_b1,
+            dst_offset: int(0),
+            src: GmRef {
+                buf: gb,
+                offset: add(mul(x.k0.clone(), int(s.n)), mul(x.j.clone(), int(n))),
+            },
+            rows: x.kd.clone(),
+            cols: x.cols.clone(),
+            gm_pitch: int(s.n),
+            nz_rows: x.kd_a.clone(),
+        });
+    }
     bld.enque(l.q_b1, l.t_b1);
     bld.deque(l.q_a1, l.t_a1);
     bld.deque(l.q_b1, l.t_b1);
@@ -466,25 +483,16 @@ pub(super) fn emit_tile_mmads(
         src_stride: blocks16(x.rows_a.clone()),
         dst_gap: int(0),
         transpose: false,
+        frac_gap: int(0),
     });
     bld.close_for(l.v_rb, int(0), blocks16(x.rows_a.clone()));
     bld.enque(l.q_a2, l.t_a2);
     bld.alloc(l.q_b2, l.t_b2);
-    bld.open(); // B K blocks: NZ (column blocks of x.kd_a x.rows) -> ZN, each fractal transposed
-    bld.inst(InstData::LoadData2d {
-        dst: l.t_b2,
-        dst_offset: mul(
-            mul(IExpr::Var(l.v_kb), blocks16(x.cols_a.clone())),
-            x.frac.clone(),
-        ),
-        src: l.t_b1,
-        src_offset: mul(add(x.k_block.clone(), IExpr::Var(l.v_kb)), x.frac.clone()),
-        repeat: blocks16(x.cols_a.clone()),
-        src_stride: blocks16(x.kd_a.clone()),
-        dst_gap: int(0),
-        transpose: true,
-    });
-    bld.close_for(l.v_kb, int(0), x.k1.clone());
+    if s.dtype == CubeDType::F32 {
+        emit_b_load_f32(bld, l, x);
+    } else {
+        emit_b_load_half(bld, l, x);
+    }
     bld.enque(l.q_b2, l.t_b2);
     bld.deque(l.q_a2, l.t_a2);
     bld.deque(l.q_b2, l.t_b2);
@@ -513,14 +521,86 @@ pub(super) fn emit_tile_mmads(
     bld.deque(l.q_c, l.t_c);
 }
 
+/// B's K slice L1 -> L0B for 16-bit types: each 16 x 16 fractal of the NZ stage (column blocks of
+/// `kd_a` rows) transposed by the 2D load into ZN.
+fn emit_b_load_half(bld: &mut Builder, l: &Locals, x: &TileExprs) {
+    bld.open(); // B K blocks: NZ (column blocks of x.kd_a x.rows) -> ZN, each fractal transposed
+    bld.inst(InstData::LoadData2d {
+        dst: l.t_b2,
+        dst_offset: mul(
+            mul(IExpr::Var(l.v_kb), blocks16(x.cols_a.clone())),
+            x.frac.clone(),
+        ),
+        src: l.t_b1,
+        src_offset: mul(add(x.k_block.clone(), IExpr::Var(l.v_kb)), x.frac.clone()),
+        repeat: blocks16(x.cols_a.clone()),
+        src_stride: blocks16(x.kd_a.clone()),
+        dst_gap: int(0),
+        transpose: true,
+        frac_gap: int(0),
+    });
+    bld.close_for(l.v_kb, int(0), x.k1.clone());
+}
+
+/// B's L1 stage for f32, GM -> L1 in 16-row K groups: group `g` holds rows `k0 + 16 g ..` (up to
+/// 16) of the tile's columns as NZ with 16 rows per 8-column block (C0), its columns padded to 16, at
+/// element `16 g * cols_a`. Two adjacent column blocks of a group are then one contiguous 16 x 16
+/// square, which is what `LoadDataWithTranspose` transposes for 32-bit types (the 2D load's
+/// `ifTranspose` takes 16-bit types only). One copy per group: `Nd2NzParams` has one `nValue` for
+/// all of its `ndNum` matrices, and the K tail's group is shorter.
+fn emit_b_stage_f32(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileExprs, gb: GmBuf) {
+    let s = plan.shape;
+    let g = IExpr::Var(l.v_kb);
+    bld.open(); // K groups of the stage
+    bld.inst(InstData::CopyNd2Nz {
+        dst: l.t_b1,
+        dst_offset: mul(mul(g.clone(), int(16)), x.cols_a.clone()),
+        src: GmRef {
+            buf: gb,
+            offset: add(
+                mul(add(x.k0.clone(), mul(g.clone(), int(16))), int(s.n)),
+                mul(x.j.clone(), int(plan.n)),
+            ),
+        },
+        rows: min(int(16), sub(x.kd.clone(), mul(g, int(16)))),
+        cols: x.cols.clone(),
+        gm_pitch: int(s.n),
+        nz_rows: int(16),
+    });
+    bld.close_for(l.v_kb, int(0), ceil_div(x.kd.clone(), int(16)));
+}
+
+/// B's K slice L1 -> L0B for f32: per 16-deep K group, `LoadDataWithTranspose` takes the group's
+/// 16 x 16 squares (16 K rows by 16 N columns, 1 KiB each) in N order, transposes each and writes its
+/// two 16 x 8 halves as ZN fractals (K block `2 g` and `2 g + 1`, N block `nb`), which are `n1`
+/// fractals apart in ZN's row-major (K1, N1) order: `dstFracGap = n1 - 1`.
+fn emit_b_load_f32(bld: &mut Builder, l: &Locals, x: &TileExprs) {
+    let n1 = blocks16(x.cols_a.clone());
+    let g = IExpr::Var(l.v_kb);
+    bld.open(); // K groups of the slice
+    bld.inst(InstData::LoadData2d {
+        dst: l.t_b2,
+        dst_offset: mul(mul(mul(g.clone(), int(2)), n1.clone()), x.frac.clone()),
+        src: l.t_b1,
+        // A square is 16 x 16 f32 (256 elements); a group's squares follow each other.
+        src_offset: mul(mul(add(x.k_group.clone(), g), n1.clone()), int(256)),
+        repeat: n1.clone(),
+        src_stride: int(1),
+        dst_gap: int(0),
+        transpose: true,
+        frac_gap: sub(n1, int(1)),
+    });
+    bld.close_for(l.v_kb, int(0), x.kg.clone());
+}
+
 /// The program of one matmul `c = a @ b` with `a: (m_dim, K)`, `b: (K, N)` as the plan has it, M
 /// given by the host expression `m_dim` (a dynamic dim or a literal), on `target`'s AIC cores.
 ///
 /// The plan's tile sizes and swizzle are compile-time constants; the tile counts in M and the block
 /// dim are tiling fields computed on the host from M.
 ///
-/// bf16 and f16 only for now: with f32 the transposing B load would need 32-bit fractals, which the
-/// 2D `LoadData` does not transpose; [`super::lower_matmul_kernel`] refuses f32.
+/// bf16 and f16 load B with the 2D load's per-fractal transpose; f32 stages B in 16-row K groups and
+/// loads it with `LoadDataWithTranspose` (see `emit_b_stage_f32`).
 pub fn lower_matmul(
     names: &MatmulNames<'_>,
     plan: &MatmulPlan,

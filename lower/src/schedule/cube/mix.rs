@@ -351,11 +351,8 @@ fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr)
     let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
     let first = super::plan_matmul_op(kernel, at.matmul, &dims, target)?;
     if first.shape.dtype == CubeDType::F32 {
-        return Err(at
-            .located(CubeProblem::NotLowered(
-                "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
-            ))
-            .into());
+        // The program assembly falls back to an AIC kernel and a vector kernel.
+        return Err(at.not_mix("an f32 matmul has no MIX lowering yet".into()));
     }
     if first.n >= first.shape.n {
         return Ok((first, m_host));

@@ -1,7 +1,7 @@
 //! The cube path: matmul on the AIC.
 //!
 //! - [`plan`]: the tiling planner (base tiles, L1 depth, cores, tile order) under the L1/L0 budgets;
-//! - [`traffic`]: the GM/HBM traffic model of a plan and its cube-bound check;
+//! - [`traffic`](mod@traffic): the GM/HBM traffic model of a plan and its cube-bound check;
 //! - [`lower`]: a planned matmul as an AIC kernel in kernel IR v2 (queues for every hand-off);
 //! - this module: the link to the graph IR: which matmuls the cube takes (dtypes), the schedule hints
 //!   of a matmul op (`#[tile(m, n, k)]`, `#[block_dim(n)]`, `#[buffer_num(n)]`), and errors located at
@@ -232,12 +232,6 @@ pub fn lower_matmul_kernel(
     };
     let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
     let plan = plan_matmul_op(kernel, op, &dims, target)?;
-    if plan.shape.dtype == CubeDType::F32 {
-        // L0B wants B's K x N fractals transposed (ZN); LoadData2D transposes 16-bit fractals only.
-        return Err(located(CubeProblem::NotLowered(
-            "an f32 matmul needs B transposed in GM (the 2D L1->L0B load transposes 16-bit fractals only); not lowered yet",
-        )));
-    }
     let name = |v| {
         kernel
             .params

@@ -13,7 +13,8 @@
 //!   accumulates over all of K in L0C and is written once by `Fixpipe` (NZ->ND, f32->bf16/f16).
 //!
 //! Buffers are sized to the fractal: rows to 16, columns (the contiguous axis) to C0 = 32 B per
-//! element size. Tails (`M % m`, `N % n`, `K % k`, sizes below 16) use the same buffers with smaller
+//! element size (16 x 16 fractals for bf16/f16, 16 x 8 for f32; every budget is in bytes). Tile sides
+//! stay multiples of 16 for f32 too: the f32 B load transposes 16 x 16 squares (two 16 x 8 fractals). Tails (`M % m`, `N % n`, `K % k`, sizes below 16) use the same buffers with smaller
 //! extents; the padding of a K tail is zero-filled so it adds nothing to the sums.
 
 use std::fmt;
@@ -212,7 +213,7 @@ impl MatmulPlan {
     /// The order goes through groups of `swizzle` column blocks, row block by row block within a
     /// group, so the tiles that run at the same time (a wave of `block_dim`) share few row and column
     /// blocks and one group's B columns stay in L2 while its row blocks pass: that is what keeps
-    /// HBM traffic near compulsory for large problems (see [`super::traffic`]).
+    /// HBM traffic near compulsory for large problems (see [`super::traffic()`]).
     pub fn tile_order(&self) -> Vec<(u64, u64)> {
         let (tm, tn) = self.tiles();
         let mut out = Vec::with_capacity((tm * tn) as usize);

@@ -252,6 +252,7 @@ mod walk {
                     match &env.k.insts[*i] {
                         InstData::CopyNd2Nz {
                             dst,
+                            dst_offset,
                             src,
                             rows,
                             cols,
@@ -281,7 +282,7 @@ mod walk {
                             // NZ: column blocks of C0 with nz rows each.
                             let c0 = 32 / e;
                             assert!(
-                                (c + c0 - 1) / c0 * c0 * nz <= elems(*dst),
+                                eval(dst_offset, env) + (c + c0 - 1) / c0 * c0 * nz <= elems(*dst),
                                 "{i}: L1 tensor overflow"
                             );
                             seen.read += (r * c * e) as u64;
@@ -294,18 +295,27 @@ mod walk {
                             repeat,
                             src_stride,
                             dst_gap,
-                            ..
+                            transpose,
+                            frac_gap,
                         } => {
                             let frac = 512 / e;
                             let (rep, st, gap) =
                                 (eval(repeat, env), eval(src_stride, env), eval(dst_gap, env));
                             assert!((1..=255).contains(&rep), "{i}: repeat {rep}");
+                            // A 32-bit transposing load moves squares of two fractals, the second
+                            // `frac_gap` fractals after the first.
+                            let (unit, tail) = if *transpose && e == 4 {
+                                (2, 2 + eval(frac_gap, env))
+                            } else {
+                                (1, 1)
+                            };
                             assert!(
-                                eval(src_offset, env) + ((rep - 1) * st + 1) * frac <= elems(*src),
+                                eval(src_offset, env) + ((rep - 1) * st + 1) * unit * frac
+                                    <= elems(*src),
                                 "{i}: L1 read overflow"
                             );
                             assert!(
-                                eval(dst_offset, env) + ((rep - 1) * (1 + gap) + 1) * frac
+                                eval(dst_offset, env) + ((rep - 1) * (1 + gap) + tail) * frac
                                     <= elems(*dst),
                                 "{i}: L0 write overflow"
                             );
@@ -449,7 +459,8 @@ fn the_gemm_graph_lowers_to_a_verified_aic_program() {
 }
 
 #[test]
-fn an_f32_matmul_is_planned_but_not_lowered_yet() {
+fn an_f32_matmul_lowers_with_b_in_16_row_groups_and_transposing_loads() {
+    use crate::kir::v2::{check_hazards, verify_program, InstData};
     let text = "kernel mm(a: f32[M, 64], b: f32[64, 32]) -> (c: f32[M, 32]) {
   dyn M
   v0 = param 0 : f32[M, 64] @2:3-2:4
@@ -459,10 +470,31 @@ fn an_f32_matmul_is_planned_but_not_lowered_yet() {
 }";
     let k = parse_kernel(text).unwrap();
     check_matmuls(&k, &Target::ascend910b2()).unwrap();
-    let e = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap_err();
-    assert!(
-        e.to_string().contains("at line 3, column 7")
-            && e.to_string().contains("f32 matmul needs B transposed"),
-        "{e}"
-    );
+    let p = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap();
+    verify_program(&p, &Target::ascend910b2()).unwrap();
+    let kernel = p.kernels.values().next().unwrap();
+    check_hazards(kernel).unwrap();
+    // B: 16-row groups (nz_rows 16, placed by dst_offset) and a transposing load whose two halves
+    // land n1 - 1 = 1 fractal apart; A: the plain 2D load; the accumulator leaves without quant.
+    let insts: Vec<&InstData> = kernel.insts.values().collect();
+    let b_copy = insts
+        .iter()
+        .find(|d| matches!(d, InstData::CopyNd2Nz { dst_offset, .. } if dst_offset.as_int() != Some(0)))
+        .expect("B's grouped copy");
+    assert!(matches!(b_copy, InstData::CopyNd2Nz { nz_rows, .. } if nz_rows.as_int() == Some(16)));
+    let loads: Vec<(bool, Option<i64>)> = insts
+        .iter()
+        .filter_map(|d| match d {
+            InstData::LoadData2d {
+                transpose,
+                frac_gap,
+                ..
+            } => Some((*transpose, frac_gap.as_int())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(loads, vec![(false, Some(0)), (true, Some(1))]);
+    assert!(insts.iter().any(
+        |d| matches!(d, InstData::Fixpipe { quant, .. } if *quant == crate::kir::v2::Quant::None)
+    ));
 }

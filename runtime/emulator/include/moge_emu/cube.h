@@ -66,6 +66,28 @@ struct LoadData2DParams {
 };
 using LoadData2dParams = LoadData2DParams;
 
+/// L1 -> L0A/L0B transposing load parameters (CANN 8.5 `kernel_struct_mm.h`; fields in declaration order).
+struct LoadData2dTransposeParams {
+    LoadData2dTransposeParams() {}
+    LoadData2dTransposeParams(const uint16_t startIndexIn, const uint8_t repeatTimesIn, const uint16_t srcStrideIn,
+                              const uint16_t dstGapIn, const uint16_t dstfracGapIn, const uint8_t addrModeIn)
+        : startIndex(startIndexIn),
+          repeatTimes(repeatTimesIn),
+          srcStride(srcStrideIn),
+          dstGap(dstGapIn),
+          dstFracGap(dstfracGapIn),
+          addrMode(addrModeIn) {}
+    LoadData2dTransposeParams(const uint16_t startIndexIn, const uint8_t repeatTimesIn, const uint16_t srcStrideIn,
+                              const uint16_t dstGapIn, const uint16_t dstfracGapIn)
+        : startIndex(startIndexIn), repeatTimes(repeatTimesIn), srcStride(srcStrideIn), dstGap(dstGapIn), dstFracGap(dstfracGapIn) {}
+    uint16_t startIndex = 0;
+    uint8_t repeatTimes = 0;
+    uint16_t srcStride = 0;
+    uint16_t dstGap = 0;
+    uint16_t dstFracGap = 0;
+    uint8_t addrMode = 0;
+};
+
 /// Mmad parameters (CANN 8.5 `kernel_struct_mm.h`).
 struct MmadParams {
     MmadParams() {}
@@ -253,6 +275,71 @@ inline void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
             std::memcpy(static_cast<void*>(to), tmp, 512);
         } else {
             std::memmove(static_cast<void*>(to), from, 512);
+        }
+    }
+}
+
+/// L1 -> L0A/L0B with transpose (CANN `LoadDataWithTranspose.md`), square by square. Repeat `i` reads the
+/// square `startIndex + i * srcStride` of the source (units of one square) and writes its first fractal at
+/// fractal `i * (1 + dstGap)` of the destination (512-byte units).
+/// - 16-bit types: a square is one 16 x 16 fractal, transposed in place (dstFracGap has no effect).
+/// - 32-bit types: a square is two consecutive 16 x 8 fractals read as one 16 x 16 matrix (the first holds
+///   columns 0..7, the second 8..15); it is transposed and split again into two 16 x 8 fractals (columns
+///   0..7 and 8..15 of the transpose), the second `dstFracGap` fractals after the end of the first.
+/// 8-bit and 4-bit types are not modelled.
+template <typename T>
+inline void LoadDataWithTranspose(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadData2dTransposeParams& p) {
+    const char* call = "LoadDataWithTranspose(L1->L0)";
+    static_assert(sizeof(T) == 2 || sizeof(T) == 4,
+                  "LoadDataWithTranspose: the emulator models 16-bit and 32-bit types (8-bit and 4-bit are not modelled)");
+    moge_emu::check_in(call, "src", src, moge_emu::HW_L1);
+    if (dst.hw_ != moge_emu::HW_L0A && dst.hw_ != moge_emu::HW_L0B) {
+        moge_emu::violation(call, "dst is in %s (position %s); LoadDataWithTranspose loads into L0A (A2) or L0B (B2)",
+                            moge_emu::kHwName[dst.hw_], moge_emu::position_name(dst.pos_));
+    }
+    if (!moge_emu::aligned_to(moge_emu::address_of(dst.ptr_), 512)) {
+        moge_emu::violation(call, "dst starts at %s byte %llu, which is not 512-byte aligned", moge_emu::kHwName[dst.hw_],
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(dst.ptr_, dst.hw_)));
+    }
+    if (!moge_emu::aligned_to(moge_emu::address_of(src.ptr_), 32)) {
+        moge_emu::violation(call, "src starts at L1 byte %llu, which is not 32-byte aligned",
+                            static_cast<unsigned long long>(moge_emu::onchip_offset(src.ptr_, src.hw_)));
+    }
+    if (p.repeatTimes == 0) {
+        return;  // "repeat=0表示不执行搬运操作"
+    }
+    constexpr uint32_t fractal = 512 / sizeof(T);  // elements of one 512-byte fractal
+    constexpr uint32_t halves = sizeof(T) / 2;      // fractals per square: 1 (16-bit) or 2 (32-bit)
+    constexpr uint32_t cols = 16 / halves;          // columns of one fractal of the square
+    const uint32_t frac_gap = halves == 2 ? p.dstFracGap : 0;
+    const uint64_t last = static_cast<uint64_t>(p.repeatTimes - 1);
+    const uint64_t src_end = (static_cast<uint64_t>(p.startIndex) + last * p.srcStride + 1) * halves * 512;
+    const uint64_t dst_end = (last * (1 + p.dstGap) + (halves == 2 ? 2 + frac_gap : 1)) * 512;
+    moge_emu::check_span(call, "src", src, src_end);
+    moge_emu::check_span(call, "dst", dst, dst_end);
+    moge_emu::RaceOp op(call, PIPE_MTE1);
+    for (uint32_t i = 0; i < p.repeatTimes; ++i) {
+        const T* from = src.ptr_ + (static_cast<uint64_t>(p.startIndex) + static_cast<uint64_t>(i) * p.srcStride) * halves * fractal;
+        T* to[2] = {dst.ptr_ + static_cast<uint64_t>(i) * (1 + p.dstGap) * fractal, nullptr};
+        to[1] = to[0] + static_cast<uint64_t>(1 + frac_gap) * fractal;
+        op.read(moge_emu::HW_L1, from, halves * 512);
+        T square[256];
+        // square[r][c] of the 16 x 16 source matrix: fractal c / cols, row r, column c % cols.
+        for (uint32_t r = 0; r < 16; ++r) {
+            for (uint32_t c = 0; c < 16; ++c) {
+                square[r * 16 + c] = from[(c / cols) * fractal + r * cols + c % cols];
+            }
+        }
+        // The transpose t[r][c] = square[c][r], split by columns: fractal h holds columns h * cols ...
+        for (uint32_t h = 0; h < halves; ++h) {
+            op.write(static_cast<moge_emu::Hw>(dst.hw_), to[h], 512);
+            T out[fractal];
+            for (uint32_t r = 0; r < 16; ++r) {
+                for (uint32_t c = 0; c < cols; ++c) {
+                    out[r * cols + c] = square[(h * cols + c) * 16 + r];
+                }
+            }
+            std::memcpy(static_cast<void*>(to[h]), out, 512);
         }
     }
 }

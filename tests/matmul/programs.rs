@@ -1,0 +1,243 @@
+//! Kernels with matmuls and other ops (or several matmuls) through `mogec`: each becomes a program of
+//! several device kernels (one AIC or MIX kernel per matmul, AIV kernels for the other vector ops)
+//! connected by GM intermediates; an epilogue the MIX lowering refuses becomes a kernel of its own, run on the emulator in launch order and compared with the
+//! interpreter; the manifest's intermediates as a snapshot; the build is deterministic.
+
+use std::fs;
+use std::path::Path;
+
+use super::mogec::{mogec, scratch};
+
+/// The kernels, one DSL file.
+const PROGRAMS: &str = "\
+/// rms_norm then matmul: the normalized rows go through GM to the cube.
+#[moge::kernel]
+pub fn norm_mm<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    g: Tensor<bf16, (K,)>,
+    w: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    matmul(rms_norm(x, g, 1e-6), w)
+}
+
+/// Two matmuls in a chain: the first one's result is the second one's left operand.
+#[moge::kernel]
+pub fn mm2<const K: usize, const N: usize, const P: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w1: Tensor<bf16, (K, N)>,
+    w2: Tensor<bf16, (N, P)>,
+) -> Tensor<bf16, (M, P)> {
+    matmul(matmul(x, w1), w2)
+}
+
+/// A matmul followed by a row softmax: one MIX kernel.
+#[moge::kernel]
+pub fn mm_softmax<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> Tensor<f32, (M, N)> {
+    softmax(cast::<f32>(matmul(x, w)), -1)
+}
+
+/// A cast operand: the f32 input is rounded to bf16 by a vector kernel first.
+#[moge::kernel]
+pub fn mm_cast<const K: usize, const N: usize>(
+    x: Tensor<f32, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    matmul(cast::<bf16>(x), w)
+}
+
+/// A matmul result that is also an output: the MIX lowering refuses it (a MIX kernel returns the
+/// epilogue's results only), so the softmax is a vector kernel of its own.
+#[moge::kernel]
+pub fn both<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> (Tensor<bf16, (M, N)>, Tensor<f32, (M, N)>) {
+    let y = matmul(x, w);
+    (y, softmax(cast::<f32>(y), -1))
+}
+
+/// Vector ops on rows of two different dims before one matmul: two vector kernels.
+#[moge::kernel]
+pub fn two_rows<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    g: Tensor<bf16, (K,)>,
+    w: Tensor<bf16, (K, N)>,
+    u: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    matmul(rms_norm(x, g, 1e-6), w + u)
+}
+
+/// An FFN without routing: matmul, SiLU, matmul (a MIX kernel, then an AIC kernel).
+#[moge::kernel]
+pub fn mlp<const H: usize, const I: usize>(
+    x: Tensor<bf16, (M, H)>,
+    w1: Tensor<bf16, (H, I)>,
+    w2: Tensor<bf16, (I, H)>,
+) -> Tensor<bf16, (M, H)> {
+    matmul(silu(matmul(x, w1)), w2)
+}
+";
+
+/// Writes [`PROGRAMS`] into a scratch directory and returns the file's path.
+fn source(test: &str) -> String {
+    let dir = scratch(test);
+    let file = dir.join("programs.rs");
+    fs::write(&file, PROGRAMS).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// `mogec run` of `kernel` with `set` at `M = m`: asserts it passed, that it launched `kinds` (core types
+/// in launch order, kernels named `<kernel>_k<i>`), and returns the report's `out0` entry.
+fn run(file: &str, kernel: &str, set: &str, m: u64, kinds: &[&str]) -> serde_json::Value {
+    run_report(file, kernel, set, &format!("M={m}"), kinds)["outputs"]["out0"].clone()
+}
+
+/// As [`run`] with the dynamic dim binding `dim`; returns the whole report.
+fn run_report(file: &str, kernel: &str, set: &str, dim: &str, kinds: &[&str]) -> serde_json::Value {
+    let dir = scratch(&format!("program_{kernel}_{dim}"));
+    let out = mogec(&[
+        "run",
+        file,
+        "--kernel",
+        kernel,
+        "--set",
+        set,
+        "--random",
+        "3",
+        "--dim",
+        dim,
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{kernel}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], true, "{kernel}: {report}");
+    let names: Vec<String> = (0..kinds.len()).map(|i| format!("{kernel}_k{i}")).collect();
+    assert_eq!(
+        report["device_kernels"],
+        serde_json::json!(names),
+        "{kernel}"
+    );
+    let launched: Vec<&str> = report["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["core_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(launched, kinds, "{kernel}");
+    for (name, o) in report["outputs"].as_object().unwrap() {
+        assert_eq!(o["mismatches"], 0, "{kernel} output {name}: {o}");
+    }
+    report
+}
+
+#[test]
+fn kernels_with_matmuls_and_other_ops_run_as_several_device_kernels() {
+    let file = source("programs");
+    // Bit-equal where both sides do the same arithmetic: rms_norm, the cast and the bf16 matmuls
+    // round the same values the same way on the emulator and in the interpreter, and an
+    // intermediate holds exactly the dtype the graph gives it. M = 37: a ragged last M tile.
+    for (kernel, set, kinds) in [
+        ("norm_mm", "K=64,N=48", &["AIV", "AIC"][..]),
+        ("mm2", "K=64,N=48,P=32", &["AIC", "AIC"][..]),
+        ("mm_cast", "K=100,N=40", &["AIV", "AIC"][..]),
+        ("two_rows", "K=32,N=16", &["AIV", "AIV", "AIC"][..]),
+    ] {
+        let o = run(&file, kernel, set, 37, kinds);
+        assert_eq!(o["max_abs_err"].as_f64(), Some(0.0), "{kernel}: {o}");
+    }
+    // The softmax's exp is the emulator's vector Exp against the interpreter's f32 exp: probabilities
+    // (at most 1) within 1e-6 absolute, a few f32 ulps of the largest.
+    let o = run(&file, "mm_softmax", "K=64,N=32", 37, &["MIX_AIC_1_2"]);
+    assert!(o["max_abs_err"].as_f64().unwrap() <= 1e-6, "{o}");
+    // SiLU's exp likewise, on bf16 values: a 1-ulp difference of a bf16 activation (2^-8 relative)
+    // can reach the second matmul, so the output is within the run's bf16 tolerance (mismatches 0,
+    // checked by `run`) rather than bit-equal.
+    let o = run(&file, "mlp", "H=64,I=128", 37, &["MIX_AIC_1_2", "AIC"]);
+    assert!(o["max_rel_err"].as_f64().unwrap() <= 2.0f64.powi(-6), "{o}");
+}
+
+#[test]
+fn epilogues_the_mix_lowering_refuses_run_as_separate_kernels() {
+    // A matmul result that is also an output (`y`): the AIC kernel writes it, the AIV kernel reads it
+    // back for the softmax. Both outputs match the interpreter.
+    let file = source("refused_epilogues");
+    let report = run_report(&file, "both", "K=32,N=16", "M=37", &["AIC", "AIV"]);
+    assert_eq!(report["outputs"]["y"]["max_abs_err"].as_f64(), Some(0.0));
+    assert!(report["outputs"]["out1"]["max_abs_err"].as_f64().unwrap() <= 1e-6);
+    // Rows too wide for one tile (the epilogue needs whole rows of 4096 columns): AIC, then AIV.
+    let report = run_report(
+        "examples/src/matmul.rs",
+        "linear_relu",
+        "K=64,N=4096",
+        "M=20",
+        &["AIC", "AIV"],
+    );
+    assert_eq!(report["outputs"]["out0"]["mismatches"], 0, "{report}");
+}
+
+/// `mogec build` of `kernel` into `dir`: the manifest, the kernels and their kernel IR.
+fn build(file: &str, kernel: &str, set: &str, dir: &Path) {
+    let out = mogec(&[
+        "build",
+        file,
+        "--kernel",
+        kernel,
+        "--set",
+        set,
+        "--emit",
+        "ascendc,manifest,kir",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{kernel}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn program_manifests_list_the_intermediates_and_builds_are_deterministic() {
+    let file = source("program_manifests");
+    for (kernel, set) in [("norm_mm", "K=64,N=48"), ("mlp", "H=64,I=128")] {
+        let first = scratch(&format!("manifest_{kernel}_1"));
+        let second = scratch(&format!("manifest_{kernel}_2"));
+        build(&file, kernel, set, &first);
+        build(&file, kernel, set, &second);
+        let mut names: Vec<String> = fs::read_dir(&first)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in &names {
+            assert_eq!(
+                fs::read(first.join(name)).unwrap(),
+                fs::read(second.join(name)).unwrap(),
+                "{kernel}: {name} differs between two builds"
+            );
+        }
+        let manifest = fs::read_to_string(first.join(format!("{kernel}.json"))).unwrap();
+        insta::assert_snapshot!(format!("program_manifest_{kernel}"), manifest);
+        // Every kernel's source is there, and the kernel IR has one program per device kernel.
+        let kir = fs::read_to_string(first.join(format!("{kernel}.kir"))).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        for k in parsed["kernels"].as_array().unwrap() {
+            assert!(names.contains(&k["source"].as_str().unwrap().to_string()));
+            assert!(
+                kir.contains(&format!(" {} ", k["name"].as_str().unwrap())),
+                "{kir}"
+            );
+        }
+    }
+}
