@@ -78,3 +78,6 @@ pub fn merge(groups: &[Group], pairs: &[MixPair]) -> Vec<Group> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -220,4 +220,4 @@ fn part_kernel(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,7 @@ use crate::graph::Kernel;
 use crate::opt::{partition, split, GroupKind};
 
 /// `silu(x @ w1) @ w2` with an rms_norm in front and a residual add after: five groups.
-const CHAIN: &str = "kernel ffn(x: bf16[T, 64], g: bf16[64], w1: bf16[64, 128], w2: bf16[128, 64]) -> (y: bf16[T, 64]) {
+pub(crate) const CHAIN: &str = "kernel ffn(x: bf16[T, 64], g: bf16[64], w1: bf16[64, 128], w2: bf16[128, 64]) -> (y: bf16[T, 64]) {
   dyn T
   v0 = param 0 : bf16[T, 64]
   v1 = param 1 : bf16[64]
