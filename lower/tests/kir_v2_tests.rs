@@ -1,7 +1,7 @@
 //! Kernel IR v2: text round trip, structural verifier and hazard verifier on hand-written kernels
 //! (a double-buffered vector kernel, an AIC matmul accumulating over K, a MIX matmul + ReLU).
 
-use moge_lower::kir::v2::{self, Hazard, InstData, Program};
+use moge_lower::kir::v2::{self, Hazard, Inst, InstData, Program};
 use moge_lower::target::Target;
 
 const VECTOR: &str = include_str!("kir_v2/vector.kir");
@@ -79,21 +79,38 @@ fn deleting_any_sync_instruction_is_reported() {
     }
 }
 
+/// The vector pipe needs a barrier for every dependence, write after read included (the later
+/// instruction may write before the earlier one has read: CANN's PipeBarrier orders all reads and
+/// writes of the instructions before it).
 #[test]
 fn a_missing_vector_barrier_names_both_instructions_and_the_tensor() {
     let p = parse(VECTOR);
-    let mut k = p.kernels.values().next().unwrap().clone();
-    let barrier = k
+    let k = p.kernels.values().next().unwrap().clone();
+    let barriers: Vec<Inst> = k
         .insts
         .iter()
-        .find(|(_, d)| matches!(d, InstData::PipeBarrier(v2::Pipe::V)))
+        .filter(|(_, d)| matches!(d, InstData::PipeBarrier(v2::Pipe::V)))
         .map(|(i, _)| i)
-        .unwrap();
-    k.detach(barrier);
-    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+        .collect();
+    assert_eq!(barriers.len(), 3);
+    let without = |i: Inst| {
+        let mut broken = k.clone();
+        broken.detach(i);
+        v2::check_hazards(&broken).unwrap_err().to_string()
+    };
+    // i12 orders the previous iteration's add (i17 reads e) before this iteration's exp writes e.
+    let errs = without(barriers[0]);
     assert!(
         errs.contains(
-            "read after write on t3 \"e\" in buf3 (UB): i14 (V) is not ordered after i12 (V)"
+            "write after read on t3 \"e\" in buf3 (UB): i13 (V) is not ordered after i17 (V)"
+        ),
+        "{errs}"
+    );
+    // i14 orders the exp's write of e before the mul reads (and rewrites) it.
+    let errs = without(barriers[1]);
+    assert!(
+        errs.contains(
+            "read after write on t3 \"e\" in buf3 (UB): i15 (V) is not ordered after i13 (V)"
         ),
         "{errs}"
     );
@@ -236,12 +253,13 @@ fn the_sync_pass_derives_barriers_and_flags_the_verifier_accepts() {
         "the stripped kernel must race"
     );
     let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
-    // exp -> mul (RAW on t3) and mul -> add (RAW on t3): two barriers; the resident load is ordered by
-    // the first queue hand-off of MTE2, so it needs no flag of its own.
+    // exp -> mul (RAW on t3), mul -> add (RAW on t3) and add -> the next iteration's exp (WAR on t3,
+    // carried by the loop): three barriers; the resident load is ordered by the first queue hand-off
+    // of MTE2, so it needs no flag of its own.
     assert_eq!(
         stats,
         v2::SyncStats {
-            barriers: 2,
+            barriers: 3,
             flag_pairs: 0
         }
     );

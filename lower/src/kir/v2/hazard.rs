@@ -349,10 +349,13 @@ impl State<'_> {
             if !(write || a.write) || a.step == step_no || !Self::overlaps(&a.loc, &loc) {
                 return None;
             }
-            // The vector pipe issues in order and reads operands before any later instruction
-            // writes, so only a read or write after a write needs a barrier there.
+            // The vector pipe overlaps consecutive instructions: a later one may read or write
+            // before an earlier one has finished its reads and writes (CANN 同步控制简介: only
+            // PipeBarrier "保证前序指令中所有数据的读写工作全部完成，后序指令才能执行"). So every
+            // dependence on V (read after write, write after read, write after write) needs a
+            // barrier, or a round trip through another pipe that saw the earlier one finish.
             Some(if a.gp == gp {
-                !is_v || !a.write || a.clock <= barrier
+                !is_v || a.clock <= barrier
             } else {
                 vc[a.gp] >= a.clock
             })
