@@ -21,7 +21,7 @@ use cranelift_entity::EntityRef;
 use super::write::{ex, inst_args};
 use super::{
     BinOp, CoreKind, Event, GmBuf, Home, IExpr, Inst, InstData, Kernel, LocalBuf, Pipe, QuePos,
-    Queue, Side, Stmt, Tensor,
+    Queue, Side, Stmt, Tensor, VecOp,
 };
 
 /// One ordering problem.
@@ -421,6 +421,20 @@ impl State<'_> {
         }
     }
 
+    /// The local accesses of one step of a vector helper (reads first, as an instruction reads its
+    /// operands before it writes).
+    fn local_accesses(&mut self, th: usize, gp: usize, inst: Inst, phase: &Phase) {
+        for (t, write) in phase
+            .reads
+            .iter()
+            .map(|t| (*t, false))
+            .chain(phase.writes.iter().map(|t| (*t, true)))
+        {
+            let loc = self.loc_of(th, t);
+            self.access(th, gp, inst, loc, Some(t), write);
+        }
+    }
+
     /// Runs one step; `false` when the thread must wait for another (a cross-core flag or SyncAll).
     fn step(&mut self, th: usize, step: &Step, sync_all: &mut [bool]) -> bool {
         let k = self.k;
@@ -538,6 +552,16 @@ impl State<'_> {
                     *s = Some(Some(snap));
                 }
             }
+            _ if internal_barrier(d).is_some() => {
+                let (first, last) = internal_barrier(d).expect("checked by the guard");
+                // The helper's first step, then its own PipeBarrier(V): the rest of it is ordered after
+                // every earlier V instruction, and only its last step is open to the next one.
+                self.vc[gp][gp] += 1;
+                self.local_accesses(th, gp, inst, &first);
+                self.barrier[gp] = self.vc[gp][gp];
+                self.vc[gp][gp] += 1;
+                self.local_accesses(th, gp, inst, &last);
+            }
             _ => {
                 self.vc[gp][gp] += 1;
                 let acc = d.access();
@@ -562,6 +586,48 @@ impl State<'_> {
             }
         }
         true
+    }
+}
+
+/// The UB tensors one step of a vector helper reads and writes.
+struct Phase {
+    reads: Vec<Tensor>,
+    writes: Vec<Tensor>,
+}
+
+/// For the vector helpers the printer emits with a `PipeBarrier<PIPE_V>` inside
+/// (codegen-ascendc/src/helpers.rs), what they touch before their first barrier and in their last
+/// step. The emulator sees these barriers, so the verifier must too: otherwise it would ask for a
+/// barrier before a helper whose own first barrier already orders its later writes.
+fn internal_barrier(d: &InstData) -> Option<(Phase, Phase)> {
+    let InstData::Vector { op, dsts, srcs, .. } = d else {
+        return None;
+    };
+    let phase = |reads: &[Tensor], writes: &[Tensor]| Phase {
+        reads: reads.to_vec(),
+        writes: writes.to_vec(),
+    };
+    match op {
+        // MogeSegReduceLong: fold the chunks into `fold` (reading src), ..., reduce `fold` into dst.
+        VecOp::SegReduce(..) if dsts.len() == 2 => Some((
+            phase(&srcs[..1], &dsts[1..2]),
+            phase(&dsts[1..2], &dsts[..1]),
+        )),
+        // MogeSegExpand / MogeSegApply: Brcb the per-segment values into `blocks`, then apply them.
+        VecOp::SegExpand(_) if dsts.len() == 2 => Some((
+            phase(&srcs[..1], &dsts[1..2]),
+            phase(&dsts[1..2], &dsts[..1]),
+        )),
+        VecOp::SegBinary(..) if dsts.len() == 2 && srcs.len() == 2 => Some((
+            phase(&srcs[1..2], &dsts[1..2]),
+            phase(&[srcs[0], dsts[1]], &dsts[..1]),
+        )),
+        // MogeGather: clamp the indices into `offsets`, ..., gather from the table.
+        VecOp::Gather { .. } if dsts.len() == 2 && srcs.len() == 2 => Some((
+            phase(&srcs[1..2], &dsts[1..2]),
+            phase(&[srcs[0], dsts[1]], &dsts[..1]),
+        )),
+        _ => None,
     }
 }
 

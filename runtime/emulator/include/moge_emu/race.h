@@ -109,6 +109,56 @@ inline uint64_t gm_cell_bytes(uint64_t len) {
 inline std::vector<GmShadow> g_gm_shadows;
 inline std::mutex g_gm_shadow_mutex;
 
+/// A run of bytes inside one repeat of a strided vector operand, relative to the repeat's start.
+struct RaceRun {
+    uint32_t lo;
+    uint32_t hi;
+};
+/// Most runs kept per repeat; an operand with more (a scattered bit mask) is kept per 32-byte block.
+constexpr uint32_t kRaceRuns = 16;
+
+/// The exact footprint of a level-0 (mask and repeat) vector operand: `repeats` repeats `step` bytes apart,
+/// each touching `runs` (the last repeat `last_runs`, for a counter-mode mask that ends inside it). Without
+/// it an operand would span its whole tensor view, and two instructions writing interleaved parts of one
+/// buffer (the segmented helpers' chunks) would look like a write after write.
+struct RacePattern {
+    uint32_t repeats = 0;
+    uint64_t step = 0;
+    uint32_t full = 0;
+    uint32_t last = 0;
+    RaceRun runs[kRaceRuns];
+    RaceRun last_runs[kRaceRuns];
+};
+
+/// Merges the byte runs of `count` elements of `elem` bytes at element offsets `offset` (in issue order)
+/// into `out`; more than kRaceRuns runs are widened to the 32-byte blocks they touch (at most 8 per repeat
+/// with 8 blocks per repeat, so a superset of the bytes, which can only over-report within those blocks).
+inline uint32_t race_runs(RaceRun* out, const uint32_t* offset, uint32_t count, uint32_t elem) {
+    uint32_t n = 0;
+    bool widened = false;
+    for (uint32_t k = 0; k < count; ++k) {
+        uint32_t lo = offset[k] * elem;
+        uint32_t hi = lo + elem;
+        if (widened) {
+            lo = lo / 32 * 32;
+            hi = (hi + 31) / 32 * 32;
+        }
+        if (n > 0 && lo >= out[n - 1].lo && lo <= out[n - 1].hi) {
+            out[n - 1].hi = hi > out[n - 1].hi ? hi : out[n - 1].hi;
+            continue;
+        }
+        if (n == kRaceRuns) {
+            // Restart at block granularity: at most 8 distinct blocks per repeat for 8-block repeats.
+            widened = true;
+            n = 0;
+            k = static_cast<uint32_t>(-1);
+            continue;
+        }
+        out[n++] = RaceRun{lo, hi};
+    }
+    return n;
+}
+
 /// Detector state of one core.
 struct RaceCore {
     uint32_t base_tid = 0;
@@ -129,6 +179,8 @@ struct RaceCore {
     };
     const char* pending_call = nullptr;
     Operand pending[8];
+    /// The strided footprint of each pending operand (`repeats == 0`: the plain range of its Operand).
+    RacePattern pattern[8];
     int pending_count = 0;
     bool flushing = false;
 
@@ -214,7 +266,6 @@ public:
     void read(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, false); }
     void write(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, true); }
 
-private:
     void touch(Hw hw, const void* at, uint64_t bytes, bool is_write) {
         if (pipe_ < 0 || bytes == 0) {
             return;
@@ -235,6 +286,7 @@ private:
         check_cells(cells, 32, offset, bytes, is_write, kHwName[hw]);
     }
 
+private:
     void touch_gm(const void* at, uint64_t bytes, bool is_write) {
         if (!g_gm_checked) {
             return;
@@ -303,10 +355,32 @@ inline void flush_vector(RaceCore& rc) {
     rc.flushing = false;
     for (int i = 0; i < count; ++i) {
         const RaceCore::Operand& o = rc.pending[i];
-        if (o.write) {
-            op.write(o.hw, o.at, o.bytes);
-        } else {
-            op.read(o.hw, o.at, o.bytes);
+        const RacePattern& p = rc.pattern[i];
+        if (p.repeats == 0) {
+            op.touch(o.hw, o.at, o.bytes, o.write);
+            continue;
+        }
+        const uint8_t* base = static_cast<const uint8_t*>(o.at);
+        for (uint32_t r = 0; r < p.repeats; ++r) {
+            const bool last = r + 1 == p.repeats;
+            const RaceRun* runs = last ? p.last_runs : p.runs;
+            const uint32_t n = last ? p.last : p.full;
+            for (uint32_t k = 0; k < n; ++k) {
+                op.touch(o.hw, base + r * p.step + runs[k].lo, runs[k].hi - runs[k].lo, o.write);
+            }
+        }
+    }
+}
+
+/// Narrows a pending operand to a strided footprint (from the level-0 forms, WholeReduce and Brcb).
+inline void race_vector_pattern(const char* name, const void* at, const RacePattern& pattern) {
+    if (!races_on() || core().race == nullptr) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    for (int i = 0; i < rc.pending_count; ++i) {
+        if (rc.pending[i].at == at && std::strcmp(rc.pending[i].name, name) == 0) {
+            rc.pattern[i] = pattern;
         }
     }
 }
@@ -334,6 +408,7 @@ inline void race_vector_operand(const char* call, const char* name, uint8_t hw, 
     rc.pending_call = call;
     const bool write = std::strncmp(name, "dst", 3) == 0 || std::strcmp(name, "sharedTmpBuffer") == 0 ||
                        std::strcmp(name, "sorted") == 0;
+    rc.pattern[rc.pending_count].repeats = 0;
     rc.pending[rc.pending_count++] = RaceCore::Operand{name, static_cast<Hw>(hw), at, bytes, write};
 }
 
