@@ -1787,9 +1787,9 @@ fn a_fifo_given_as_a_source_or_an_input_is_refused_at_once() {
 #[test]
 fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     let out = scratch("memory_budget");
-    // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes, in well under a
-    // second (allocating would take seconds and gigabytes).
-    let start = std::time::Instant::now();
+    // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes: the message gives
+    // the bytes the shapes ask for, computed before any input exists (how fast that is belongs to
+    // the benchmarks, not to a wall-clock assertion).
     let run = mogec_env(
         &[
             "run",
@@ -1815,7 +1815,6 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
             "budget of 8589934592 bytes (MOGE_MEMORY_LIMIT=8G)",
         ],
     );
-    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     // The same budget counted by hand for a small run: logits 3 x 8 f32 and scale 8 f32, each
     // held once plus four emulator copies; the interpreter's values; the outputs likewise.
     let run = mogec_env(

@@ -116,6 +116,65 @@ fn a_missing_vector_barrier_names_both_instructions_and_the_tensor() {
     );
 }
 
+/// Modes 0 and 1 synchronize the cores of the setter's own type: on the AIV side, a mode-1 set and
+/// wait (the AI core's two AIVs) order its MTE3 write of GM before its MTE2 read of it; without them
+/// the read races, and a mode-1 set never releases the AIC (mode 2 does).
+#[test]
+fn mode_one_flags_order_the_aiv_side_and_only_it() {
+    let tail = "    i38 = free_tensor queue=q6 tensor=t6\n";
+    // The AIV side's tail reads back what it wrote to g2, after `flags` (instruction ids from `n`).
+    let with = |flags: &str, n: usize| {
+        MIX.replace(
+            tail,
+            &format!(
+                "{tail}{flags}    i{} = alloc_tensor queue=q5 tensor=t5\n    \
+                 i{} = copy_in dst=t5 src=g2[0] rows=16 cols=16 gm_pitch=16 ub_stride=16\n    \
+                 i{} = enque queue=q5 tensor=t5\n    i{} = deque queue=q5 tensor=t5\n    \
+                 i{} = free_tensor queue=q5 tensor=t5\n",
+                n,
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ),
+        )
+    };
+    let synced = with(
+        "    i39 = cross_core_set_flag mode=1 pipe=MTE3 flag=1\n    \
+         i40 = cross_core_wait_flag mode=1 pipe=MTE2 flag=1\n",
+        41,
+    );
+    assert!(synced.contains("i45"), "the fixture has the AIV tail");
+    let k = parse(&synced).kernels.values().next().unwrap().clone();
+    v2::check_hazards(&k).unwrap_or_else(|e| panic!("{e}"));
+    let k = parse(&with("", 39))
+        .kernels
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(
+        errs.contains("read after write on GM g2[0]: i40 (MTE2) is not ordered after i37 (MTE3)"),
+        "{errs}"
+    );
+    // A mode-1 set on the AIV side does not stand for the mode-2 set the AIC waits for.
+    let text = MIX
+        .replace(
+            "    i27 = cross_core_wait_flag mode=2 pipe=MTE2 flag=0\n",
+            "    i27 = cross_core_wait_flag mode=2 pipe=MTE2 flag=0\n    \
+         i39 = cross_core_set_flag mode=1 pipe=MTE2 flag=2\n",
+        )
+        .replace(
+            "    i26 = cross_core_set_flag mode=2 pipe=FIX flag=0\n",
+            "    i26 = cross_core_set_flag mode=2 pipe=FIX flag=0\n    \
+         i40 = cross_core_wait_flag mode=2 pipe=FIX flag=2\n",
+        );
+    let k = parse(&text).kernels.values().next().unwrap().clone();
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(errs.contains("waits forever"), "{errs}");
+}
+
 #[test]
 fn a_missing_cross_core_wait_is_a_gm_race() {
     let p = parse(MIX);

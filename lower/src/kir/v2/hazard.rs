@@ -463,11 +463,18 @@ impl State<'_> {
                 let g = self.gp(th, *pipe);
                 self.barrier[g] = self.vc[g][g];
             }
-            InstData::CrossCoreSetFlag { pipe, flag, .. } => {
+            InstData::CrossCoreSetFlag { pipe, flag, mode } => {
                 let g = self.gp(th, *pipe);
                 let snap = self.vc[g].clone();
-                // Mode 2 signals the other side of the MIX kernel.
-                let target = if th == 0 { 1 } else { 0 };
+                // Mode 2 signals the other side of the MIX kernel (the AIC both AIVs, or the AIC once
+                // both AIVs have set: one set of the AIV program is a set of each sub-block). Modes 0
+                // and 1 synchronize the cores of the setter's own type (every AIC, every AIV, or the
+                // AI core's two AIVs), which run this same side's program: the wait comes back to it.
+                let target = match (mode, th) {
+                    (2, 0) => 1,
+                    (2, _) => 0,
+                    _ => th,
+                };
                 self.cross
                     .entry((target, *flag))
                     .or_default()

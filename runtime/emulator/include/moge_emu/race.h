@@ -7,11 +7,15 @@
 // component). Orderings that carry clocks: SetFlag/WaitFlag (the DST pipe takes the SRC pipe's clock at the
 // SetFlag), queue EnQue/DeQue (consumer takes producer) and FreeTensor/AllocTensor (producer takes consumer),
 // PipeBarrier<PIPE_ALL> (every pipe takes every pipe), PipeBarrier<PIPE_V> (orders V after V),
-// CrossCoreSetFlag/CrossCoreWaitFlag, SyncAll. Same-pipe order: MTE1/MTE2/MTE3/M/FIX/S keep program order
-// (CANN 同步控制/核内同步: "同一流水内部的指令按序执行"), V does not without PipeBarrier<PIPE_V> (the vector unit
-// pipelines instructions; CANN PipeBarrier: "同一条流水线内部 ... 存在数据依赖时需要插入 PipeBarrier").
+// CrossCoreSetFlag/CrossCoreWaitFlag, SyncAll. Same-pipe order: MTE1/MTE2/MTE3/M/FIX/S keep program order; V
+// does not without PipeBarrier<PIPE_V>: any two V instructions touching the same bytes, one writing (read after
+// write, write after read, write after write), need a barrier between them (CANN 同步控制简介: PipeBarrier
+// "保证前序指令中所有数据的读写工作全部完成，后序指令才能执行"; the compiler's hazard verifier has the same rule, see
+// docs/kernel-ir-v2.md).
 //
-// Shadow state: one cell per 32-byte block of every memory (the last write, and the last read per pipe).
+// Shadow state: one cell per 32-byte block of every memory (the last write, and the last read per pipe). Vector
+// operands of the level-0 forms (mask and repeat), WholeReduce and Brcb are checked at their exact footprint
+// (`RacePattern`: the active lanes of each repeat), the count forms at their element range.
 // An access conflicting with a shadow entry that does not happen-before it is a race: a `violation` naming
 // both instructions (API name, pipe, per-pipe sequence number, core) and the bytes.
 #ifndef MOGE_EMU_RACE_H
