@@ -22,6 +22,7 @@
 #define MOGE_EMU_RACE_H
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -58,17 +59,66 @@ constexpr int pipe_slot(pipe_t pipe) {
                                : -1;
 }
 
-/// One recorded access: the instruction (thread = core * 7 + pipe, its clock), its API name, its core's label.
+/// Most distinct API names the detector tells apart (a launch uses a few dozen).
+constexpr uint32_t kRaceCalls = 4096;
+inline std::atomic<const char*> g_race_calls[kRaceCalls];
+inline std::atomic<uint32_t> g_race_call_count{1};
+inline std::mutex g_race_call_mutex;
+
+/// A small number for an API name, so that a shadow entry is 16 bytes (the shadow is 8 entries per 32-byte
+/// block of every memory a core touches: its size is most of the checking mode's cost). Lock-free lookup;
+/// the lock only to add a name.
+inline uint16_t race_call_id(const char* call) {
+    thread_local const char* last = nullptr;
+    thread_local uint16_t last_id = 0;
+    if (call == last) {
+        return last_id;
+    }
+    auto find = [&]() -> uint16_t {
+        const uint32_t n = g_race_call_count.load(std::memory_order_acquire);
+        for (uint32_t i = 1; i < n; ++i) {
+            if (g_race_calls[i].load(std::memory_order_relaxed) == call) {
+                return static_cast<uint16_t>(i);
+            }
+        }
+        return 0;
+    };
+    uint16_t id = find();
+    if (id == 0) {
+        std::lock_guard<std::mutex> lock(g_race_call_mutex);
+        id = find();
+        const uint32_t n = g_race_call_count.load(std::memory_order_relaxed);
+        if (id == 0 && n < kRaceCalls) {
+            g_race_calls[n].store(call, std::memory_order_relaxed);
+            g_race_call_count.store(n + 1, std::memory_order_release);
+            id = static_cast<uint16_t>(n);
+        }
+    }
+    last = call;
+    last_id = id;
+    return id;
+}
+
+inline const char* race_call_name(uint16_t id) {
+    const char* name = id == 0 ? nullptr : g_race_calls[id].load(std::memory_order_relaxed);
+    return name == nullptr ? "?" : name;
+}
+
+/// One recorded access (16 bytes): the instruction (thread = core * 7 + pipe, its clock), its API name, its
+/// core.
 struct RaceAccess {
-    uint32_t tid = 0;
     uint32_t clk = 0;  // 0: none
-    const char* call = nullptr;
+    uint16_t tid = 0;
+    /// `race_call_id` of the API name.
+    uint16_t call = 0;
     /// The core's index in the launch (for its label).
-    uint32_t core = 0;
+    uint16_t core = 0;
     /// Bytes [lo, hi) of the shadow cell it touched (cells are at most 32 KiB).
     uint16_t lo = 0;
     uint16_t hi = 0;
+    uint16_t unused = 0;
 };
+static_assert(sizeof(RaceAccess) == 16, "a shadow entry is 16 bytes");
 
 /// Labels of the launch's cores (filled by the launcher before any core starts).
 inline std::vector<std::string> g_core_labels;
@@ -248,7 +298,7 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
               "data race on %s bytes %llu..%llu: %s instruction #%u `%s` %s what %s instruction #%u `%s`%s%s %s, and "
               "nothing orders them (needs %s)",
               memory, static_cast<unsigned long long>(from), static_cast<unsigned long long>(to), kPipeName[pipe], clk,
-              call, now_kind, kPipeName[earlier_pipe], earlier.clk, earlier.call, same_core ? "" : " on core ",
+              call, now_kind, kPipeName[earlier_pipe], earlier.clk, race_call_name(earlier.call), same_core ? "" : " on core ",
               same_core ? "" : core_label(earlier.core), earlier_kind, hint);
 }
 
@@ -265,6 +315,7 @@ public:
         rc_ = &race_core();
         flush_vector(*rc_);
         clk_ = rc_->tick(pipe_);
+        call_id_ = race_call_id(call);
     }
 
     void read(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, false); }
@@ -314,7 +365,11 @@ private:
     void check_cells(RaceCell* cells, uint64_t cell_bytes, uint64_t offset, uint64_t bytes, bool is_write,
                      const char* memory) {
         const CoreState& state = core();
-        RaceAccess me{rc_->base_tid + static_cast<uint32_t>(pipe_), clk_, call_, state.global_index, 0, 32};
+        RaceAccess me;
+        me.clk = clk_;
+        me.tid = static_cast<uint16_t>(rc_->base_tid + static_cast<uint32_t>(pipe_));
+        me.call = call_id_;
+        me.core = static_cast<uint16_t>(state.global_index);
         const uint64_t first = offset / cell_bytes, last = (offset + bytes + cell_bytes - 1) / cell_bytes;
         for (uint64_t b = first; b < last; ++b) {
             RaceCell& cell = cells[b];
@@ -345,6 +400,7 @@ private:
     int pipe_;
     RaceCore* rc_ = nullptr;
     uint32_t clk_ = 0;
+    uint16_t call_id_ = 0;
 };
 
 /// Records the pending vector instruction's operands as one V instruction.
