@@ -175,6 +175,35 @@ fn mode_one_flags_order_the_aiv_side_and_only_it() {
     assert!(errs.contains("waits forever"), "{errs}");
 }
 
+/// GM offsets that differ by a constant are compared by range (extent `(rows - 1) * pitch + cols`):
+/// without the cross-core wait, an AIV read 8 elements into the AIC's 256-element tile races with
+/// the Fixpipe (an offset expression of its own used to be taken for another tile), one 256
+/// elements on does not.
+#[test]
+fn gm_tiles_at_a_constant_distance_are_compared_by_range() {
+    let unsynced = |offset: &str| {
+        let text = MIX.replace(
+            "i29 = copy_in dst=t5 src=g3[0]",
+            &format!("i29 = copy_in dst=t5 src=g3[{offset}]"),
+        );
+        let mut k = parse(&text).kernels.values().next().unwrap().clone();
+        let wait = k
+            .insts
+            .iter()
+            .find(|(_, d)| matches!(d, InstData::CrossCoreWaitFlag { .. }))
+            .map(|(i, _)| i)
+            .unwrap();
+        k.detach(wait);
+        v2::check_hazards(&k)
+    };
+    let errs = unsynced("8").unwrap_err().to_string();
+    assert!(
+        errs.contains("read after write on GM g3[8]: i29 (MTE2) is not ordered after i24 (FIX)"),
+        "{errs}"
+    );
+    unsynced("256").unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn a_missing_cross_core_wait_is_a_gm_race() {
     let p = parse(MIX);

@@ -3,15 +3,17 @@
 //! Pipes of a core run concurrently, so two instructions that touch the same memory (at least one
 //! writing) must be ordered by an edge the hardware honours: a queue hand-off (`EnQue` -> `DeQue`,
 //! `FreeTensor` -> `AllocTensor`), a `SetFlag`/`WaitFlag` pair, a cross-core flag or `SyncAll`. Two
-//! instructions on the same pipe run in order, except on the vector pipe, where a dependent instruction
-//! needs a `PipeBarrier(V)` in between.
+//! instructions on the same pipe run in order, except on the vector pipe, where any dependence (read
+//! after write, write after read, write after write) needs a `PipeBarrier(V)` in between: the rule of
+//! CANN's PipeBarrier and of the emulator's checking mode (docs/kernel-ir-v2.md).
 //!
 //! The check runs the kernel's body as a trace, with every loop unrolled up to three iterations (enough
 //! for a double-buffered queue to reuse a slot) and a happens-before relation kept as one vector clock
 //! per pipe, as ThreadSanitizer does per thread. A MIX kernel runs its AIC and AIV sides as two threads
-//! that meet at cross-core flags and `SyncAll`. Local memory is compared by byte range of the buffer (the
-//! slot for a queue tensor); GM by buffer and offset expression (two different offset expressions are
-//! taken to be different tiles: the verifier does not prove tiles disjoint).
+//! that meet at cross-core flags (mode 2 across, modes 0 and 1 within a side) and `SyncAll`. Local
+//! memory is compared by byte range of the buffer (the slot for a queue tensor); GM by buffer, linear
+//! offset and extent (see [`gm_loc`]: offsets that differ by a constant are compared by range, other
+//! different offsets are taken to be different tiles, unproven).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -156,8 +158,22 @@ type Clock = Vec<u32>;
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Loc {
-    Local { buf: LocalBuf, start: u64, end: u64 },
-    Gm { buf: GmBuf, offset: String },
+    Local {
+        buf: LocalBuf,
+        start: u64,
+        end: u64,
+    },
+    Gm {
+        buf: GmBuf,
+        /// The offset as written (for messages).
+        offset: String,
+        /// The offset's symbolic part: its linear form without the constant (see [`GmTile`]).
+        sym: String,
+        /// The offset's constant part.
+        base: i64,
+        /// An upper bound of the elements the access spans from its offset, when one is known.
+        extent: Option<i64>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -291,12 +307,29 @@ impl State<'_> {
                 },
             ) => buf == b2 && start < e2 && s2 < end,
             (
-                Loc::Gm { buf, offset },
+                Loc::Gm {
+                    buf,
+                    sym,
+                    base,
+                    extent,
+                    ..
+                },
                 Loc::Gm {
                     buf: b2,
-                    offset: o2,
+                    sym: s2,
+                    base: base2,
+                    extent: e2,
+                    ..
                 },
-            ) => buf == b2 && offset == o2,
+            ) => {
+                buf == b2
+                    && sym == s2
+                    && match (extent, e2) {
+                        // Offsets that differ by a constant, with known extents: compare ranges.
+                        (Some(e1), Some(e2)) => base < &(base2 + e2) && base2 < &(base + e1),
+                        _ => base == base2,
+                    }
+            }
             _ => false,
         }
     }
@@ -310,7 +343,17 @@ impl State<'_> {
                     start: s2, end: e2, ..
                 },
             ) => start <= s2 && e2 <= end,
-            (Loc::Gm { .. }, Loc::Gm { .. }) => true,
+            (
+                Loc::Gm { base, extent, .. },
+                Loc::Gm {
+                    base: base2,
+                    extent: e2,
+                    ..
+                },
+            ) => match (extent, e2) {
+                (Some(e1), Some(e2)) => base <= base2 && base2 + e2 <= base + e1,
+                _ => base == base2,
+            },
             _ => false,
         }
     }
@@ -324,7 +367,7 @@ impl State<'_> {
                     None => format!("{buf} ({mem})"),
                 }
             }
-            Loc::Gm { buf, offset } => format!("GM {buf}[{offset}]"),
+            Loc::Gm { buf, offset, .. } => format!("GM {buf}[{offset}]"),
         }
     }
 
@@ -582,9 +625,8 @@ impl State<'_> {
                     .map(|b| (*b, false))
                     .chain(acc.gm_writes.iter().map(|b| (*b, true)))
                 {
-                    let offset =
-                        gm_offset(d).map_or_else(String::new, |o| ex(&subst(o, &step.iters)));
-                    self.access(th, gp, inst, Loc::Gm { buf, offset }, None, write);
+                    let loc = gm_loc(d, buf, &step.iters);
+                    self.access(th, gp, inst, loc, None, write);
                 }
                 for t in &acc.writes {
                     let loc = self.loc_of(th, *t);
@@ -641,7 +683,7 @@ fn internal_barrier(d: &InstData) -> Option<(Phase, Phase)> {
 fn key_of(loc: &Loc, th: usize) -> Key {
     match loc {
         Loc::Local { buf, .. } => Key::Local(th, *buf),
-        Loc::Gm { buf, offset } => Key::Gm(*buf, offset.clone()),
+        Loc::Gm { buf, sym, .. } => Key::Gm(*buf, sym.clone()),
     }
 }
 
@@ -651,6 +693,128 @@ fn gm_offset(d: &InstData) -> Option<&IExpr> {
         | InstData::CopyNd2Nz { src, .. }
         | InstData::ReadScalar { src, .. } => Some(&src.offset),
         InstData::CopyOut { dst, .. } | InstData::Fixpipe { dst, .. } => Some(&dst.offset),
+        _ => None,
+    }
+}
+
+/// Where a GM access lies: its offset (with the unrolled iteration substituted) as a linear form
+/// `sym + base` and an upper bound of its extent.
+///
+/// Two accesses whose offsets have the same symbolic part differ by a constant: they are compared
+/// by range when both extents are bounded (`base + tile * tile_elems` of two loop iterations, or two
+/// tiles of one core: disjoint when the distance is at least the extent, a race when not), by equal
+/// offset otherwise. Offsets with different symbolic parts (`block_idx * r` against
+/// `block_idx * r + f1`, tiles of a swizzled order) are taken to be different tiles: that is not
+/// proven (see docs/kernel-ir-v2.md, "Memory model limits").
+fn gm_loc(d: &InstData, buf: GmBuf, iters: &[(super::Var, i64)]) -> Loc {
+    let Some(offset) = gm_offset(d) else {
+        return Loc::Gm {
+            buf,
+            offset: String::new(),
+            sym: String::new(),
+            base: 0,
+            extent: None,
+        };
+    };
+    let offset = subst(offset, iters);
+    let (terms, base) = linear(&offset);
+    let sym = terms
+        .iter()
+        .map(|(atom, coef)| format!("{coef}*({atom})"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    Loc::Gm {
+        buf,
+        offset: ex(&offset),
+        sym,
+        base,
+        extent: gm_extent(d, iters).map(|e| e.max(1)),
+    }
+}
+
+/// `e` as `sum(coef * atom) + constant`: sums, differences and products by a constant are taken
+/// apart; anything else (a quotient, a min, a product of two unknowns) is one atom, by its text.
+fn linear(e: &IExpr) -> (BTreeMap<String, i64>, i64) {
+    let combine = |a: (BTreeMap<String, i64>, i64), b: (BTreeMap<String, i64>, i64), sign: i64| {
+        let (mut terms, c) = a;
+        for (atom, coef) in b.0 {
+            let v = terms.entry(atom).or_insert(0);
+            *v = v.saturating_add(sign.saturating_mul(coef));
+        }
+        terms.retain(|_, v| *v != 0);
+        (terms, c.saturating_add(sign.saturating_mul(b.1)))
+    };
+    let scale = |a: (BTreeMap<String, i64>, i64), k: i64| {
+        let mut terms: BTreeMap<String, i64> =
+            a.0.into_iter()
+                .map(|(atom, coef)| (atom, coef.saturating_mul(k)))
+                .collect();
+        terms.retain(|_, v| *v != 0);
+        (terms, a.1.saturating_mul(k))
+    };
+    match e {
+        IExpr::Int(c) => (BTreeMap::new(), *c),
+        IExpr::Bin(BinOp::Add, a, b) => combine(linear(a), linear(b), 1),
+        IExpr::Bin(BinOp::Sub, a, b) => combine(linear(a), linear(b), -1),
+        IExpr::Bin(BinOp::Mul, a, b) => {
+            let (la, lb) = (linear(a), linear(b));
+            if la.0.is_empty() {
+                scale(lb, la.1)
+            } else if lb.0.is_empty() {
+                scale(la, lb.1)
+            } else {
+                (BTreeMap::from([(ex(e), 1)]), 0)
+            }
+        }
+        _ => (BTreeMap::from([(ex(e), 1)]), 0),
+    }
+}
+
+/// An upper bound of `e` when one follows from literals (`min(84, rows_left)` is at most 84).
+fn upper(e: &IExpr) -> Option<i64> {
+    match e {
+        IExpr::Int(c) => Some(*c),
+        IExpr::Bin(BinOp::Min, a, b) => match (upper(a), upper(b)) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        },
+        IExpr::Bin(BinOp::Max, a, b) => Some(upper(a)?.max(upper(b)?)),
+        IExpr::Bin(BinOp::Add, a, b) => upper(a)?.checked_add(upper(b)?),
+        _ => None,
+    }
+}
+
+/// An upper bound of the elements a GM access spans from its offset: `(rows - 1) * pitch + cols`.
+fn gm_extent(d: &InstData, iters: &[(super::Var, i64)]) -> Option<i64> {
+    let span = |rows: &IExpr, cols: Option<i64>, pitch: &IExpr| -> Option<i64> {
+        let rows = upper(&subst(rows, iters))?;
+        let pitch = pitch.as_int()?;
+        if rows <= 0 {
+            return Some(0);
+        }
+        (rows - 1).checked_mul(pitch)?.checked_add(cols?)
+    };
+    match d {
+        InstData::CopyIn {
+            rows,
+            cols,
+            gm_pitch,
+            ..
+        }
+        | InstData::CopyOut {
+            rows,
+            cols,
+            gm_pitch,
+            ..
+        } => span(rows, Some(i64::from(*cols)), gm_pitch),
+        InstData::CopyNd2Nz {
+            rows,
+            cols,
+            gm_pitch,
+            ..
+        } => span(rows, upper(cols), gm_pitch),
+        InstData::Fixpipe { m, n, gm_pitch, .. } => span(m, upper(n), gm_pitch),
+        InstData::ReadScalar { .. } => Some(1),
         _ => None,
     }
 }
