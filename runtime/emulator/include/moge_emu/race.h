@@ -22,7 +22,6 @@
 #define MOGE_EMU_RACE_H
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -61,8 +60,10 @@ constexpr int pipe_slot(pipe_t pipe) {
 
 /// Most distinct API names the detector tells apart (a launch uses a few dozen).
 constexpr uint32_t kRaceCalls = 4096;
-inline std::atomic<const char*> g_race_calls[kRaceCalls];
-inline std::atomic<uint32_t> g_race_call_count{1};
+// Read without the lock, so accessed with the compiler's atomic builtins (<atomic> would add its macros to every
+// kernel's namespace, which moge's C name check lists).
+inline const char* g_race_calls[kRaceCalls];
+inline uint32_t g_race_call_count = 1;
 inline std::mutex g_race_call_mutex;
 
 /// A small number for an API name, so that a shadow entry is 16 bytes (the shadow is 8 entries per 32-byte
@@ -75,9 +76,9 @@ inline uint16_t race_call_id(const char* call) {
         return last_id;
     }
     auto find = [&]() -> uint16_t {
-        const uint32_t n = g_race_call_count.load(std::memory_order_acquire);
+        const uint32_t n = __atomic_load_n(&g_race_call_count, __ATOMIC_ACQUIRE);
         for (uint32_t i = 1; i < n; ++i) {
-            if (g_race_calls[i].load(std::memory_order_relaxed) == call) {
+            if (__atomic_load_n(&g_race_calls[i], __ATOMIC_RELAXED) == call) {
                 return static_cast<uint16_t>(i);
             }
         }
@@ -87,10 +88,10 @@ inline uint16_t race_call_id(const char* call) {
     if (id == 0) {
         std::lock_guard<std::mutex> lock(g_race_call_mutex);
         id = find();
-        const uint32_t n = g_race_call_count.load(std::memory_order_relaxed);
+        const uint32_t n = __atomic_load_n(&g_race_call_count, __ATOMIC_RELAXED);
         if (id == 0 && n < kRaceCalls) {
-            g_race_calls[n].store(call, std::memory_order_relaxed);
-            g_race_call_count.store(n + 1, std::memory_order_release);
+            __atomic_store_n(&g_race_calls[n], call, __ATOMIC_RELAXED);
+            __atomic_store_n(&g_race_call_count, n + 1, __ATOMIC_RELEASE);
             id = static_cast<uint16_t>(n);
         }
     }
@@ -100,7 +101,7 @@ inline uint16_t race_call_id(const char* call) {
 }
 
 inline const char* race_call_name(uint16_t id) {
-    const char* name = id == 0 ? nullptr : g_race_calls[id].load(std::memory_order_relaxed);
+    const char* name = id == 0 ? nullptr : __atomic_load_n(&g_race_calls[id], __ATOMIC_RELAXED);
     return name == nullptr ? "?" : name;
 }
 
