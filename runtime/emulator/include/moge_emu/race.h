@@ -105,30 +105,34 @@ inline const char* race_call_name(uint16_t id) {
     return name == nullptr ? "?" : name;
 }
 
-/// One recorded access (16 bytes): the instruction (thread = core * 7 + pipe, its clock), its API name, its
-/// core.
+/// One recorded access (12 bytes): the instruction (thread = core * 7 + pipe when GM is checked, else the
+/// pipe: the core is then always the current one) with its clock, and its API name.
 struct RaceAccess {
     uint32_t clk = 0;  // 0: none
     uint16_t tid = 0;
     /// `race_call_id` of the API name.
     uint16_t call = 0;
-    /// The core's index in the launch (for its label).
-    uint16_t core = 0;
     /// Bytes [lo, hi) of the shadow cell it touched (cells are at most 32 KiB).
     uint16_t lo = 0;
     uint16_t hi = 0;
-    uint16_t unused = 0;
 };
-static_assert(sizeof(RaceAccess) == 16, "a shadow entry is 16 bytes");
+static_assert(sizeof(RaceAccess) == 12, "a shadow entry is 12 bytes");
 
 /// Labels of the launch's cores (filled by the launcher before any core starts).
 inline std::vector<std::string> g_core_labels;
 inline const char* core_label(uint32_t index) { return index < g_core_labels.size() ? g_core_labels[index].c_str() : "?"; }
 
 /// Shadow of one 32-byte block.
+/// Read slots per cell: the last read of each pipe that reads the memory. No memory is read by more than four
+/// pipes (UB: S, V, MTE1's L1->UB is a write, MTE3; L1: S, MTE1; L0A/L0B: S, M; L0C: S, M, FIX, V; GM: S, MTE2),
+/// so a slot is never shared; if a fifth pipe read, it would take the first slot (a race with the read it
+/// replaces could be missed, never invented).
+constexpr int kReadSlots = 4;
+
+/// Shadow of one 32-byte block (60 bytes).
 struct RaceCell {
     RaceAccess write;
-    RaceAccess read[kPipes];
+    RaceAccess read[kReadSlots];
 };
 
 using Clock = std::vector<uint32_t>;
@@ -290,7 +294,8 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
                                      uint64_t to) {
     const CoreState& state = core();
     const int earlier_pipe = static_cast<int>(earlier.tid % kPipes);
-    const bool same_core = earlier.core == state.global_index;
+    const uint32_t earlier_core = g_gm_checked ? earlier.tid / kPipes : state.global_index;
+    const bool same_core = earlier_core == state.global_index;
     const char* hint = pipe == earlier_pipe ? "PipeBarrier<PIPE_V>" : "SetFlag/WaitFlag, a queue EnQue/DeQue or a barrier";
     if (!same_core) {
         hint = "CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll";
@@ -300,7 +305,7 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
               "nothing orders them (needs %s)",
               memory, static_cast<unsigned long long>(from), static_cast<unsigned long long>(to), kPipeName[pipe], clk,
               call, now_kind, kPipeName[earlier_pipe], earlier.clk, race_call_name(earlier.call), same_core ? "" : " on core ",
-              same_core ? "" : core_label(earlier.core), earlier_kind, hint);
+              same_core ? "" : core_label(earlier_core), earlier_kind, hint);
 }
 
 void flush_vector(RaceCore& rc);
@@ -365,12 +370,10 @@ private:
 
     void check_cells(RaceCell* cells, uint64_t cell_bytes, uint64_t offset, uint64_t bytes, bool is_write,
                      const char* memory) {
-        const CoreState& state = core();
         RaceAccess me;
         me.clk = clk_;
         me.tid = static_cast<uint16_t>(rc_->base_tid + static_cast<uint32_t>(pipe_));
         me.call = call_id_;
-        me.core = static_cast<uint16_t>(state.global_index);
         const uint64_t first = offset / cell_bytes, last = (offset + bytes + cell_bytes - 1) / cell_bytes;
         for (uint64_t b = first; b < last; ++b) {
             RaceCell& cell = cells[b];
@@ -392,7 +395,23 @@ private:
                 }
                 cell.write = me;
             } else {
-                cell.read[pipe_] = me;
+                // This pipe's slot, else a free one, else the first (see kReadSlots).
+                RaceAccess* slot = nullptr;
+                for (RaceAccess& r : cell.read) {
+                    if (r.clk != 0 && static_cast<int>(r.tid % kPipes) == pipe_) {
+                        slot = &r;
+                        break;
+                    }
+                }
+                for (int i = 0; slot == nullptr && i < kReadSlots; ++i) {
+                    if (cell.read[i].clk == 0) {
+                        slot = &cell.read[i];
+                    }
+                }
+                if (slot == nullptr) {
+                    slot = &cell.read[0];
+                }
+                *slot = me;
             }
         }
     }
