@@ -1499,10 +1499,17 @@ fn a_compiler_that_hangs_is_killed_and_one_that_writes_nothing_is_named() {
     let cache = dir.join("cache");
     let out = dir.join("out");
     let hang = dir.join("hangcxx.sh");
-    // Answers `--version` (the cache key), then hangs with a child of its own holding stderr.
+    // Answers `--version` (the cache key), then hangs with a child of its own holding stderr; the
+    // child creates `done` when it ends, 300 s later.
+    let done = dir.join("child.done");
+    let _ = fs::remove_file(&done);
     fs::write(
         &hang,
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo fake 1.0; exit 0; fi\n(sleep 300 &)\nsleep 300\n",
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo fake 1.0; exit 0; fi\n\
+             (sleep 300; touch '{}') &\nsleep 300\n",
+            arg(&done)
+        ),
     )
     .expect("write");
     fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
@@ -1518,7 +1525,6 @@ fn a_compiler_that_hangs_is_killed_and_one_that_writes_nothing_is_named() {
         "-o",
         arg(&out),
     ];
-    let start = std::time::Instant::now();
     let run = mogec_env(
         &args,
         &[
@@ -1527,7 +1533,8 @@ fn a_compiler_that_hangs_is_killed_and_one_that_writes_nothing_is_named() {
             ("MOGE_COMPILE_TIMEOUT_SECS", "2"),
         ],
     );
-    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+    // mogec returned before the compiler's child ended: it did not wait for the stderr it holds.
+    assert!(!done.exists(), "mogec waited for the compiler's child");
     assert_one_line_error(
         &run,
         1,
@@ -1795,9 +1802,9 @@ fn a_fifo_given_as_a_source_or_an_input_is_refused_at_once() {
 #[test]
 fn a_run_over_the_memory_budget_is_refused_before_allocating() {
     let out = scratch("memory_budget");
-    // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes, in well under a
-    // second (allocating would take seconds and gigabytes).
-    let start = std::time::Instant::now();
+    // The brief's 16M-row gate: 4 GB of logits alone. Refused from the shapes: the message gives
+    // the bytes the shapes ask for, computed before any input exists (how fast that is belongs to
+    // the benchmarks, not to a wall-clock assertion).
     let run = mogec_env(
         &[
             "run",
@@ -1823,7 +1830,6 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
             "budget of 8589934592 bytes (MOGE_MEMORY_LIMIT=8G)",
         ],
     );
-    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     // The same budget counted by hand for a small run: logits 3 x 8 f32 and scale 8 f32, each
     // held once plus four emulator copies; the interpreter's values; the outputs likewise.
     let run = mogec_env(

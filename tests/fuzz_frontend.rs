@@ -31,8 +31,6 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
-use std::time::{Duration, Instant};
-
 use moge::run::check_program;
 use moge_codegen_ascendc::compile_program;
 use moge_lower::graph::parse::parse_kernel;
@@ -894,16 +892,20 @@ fn chain(rng: &mut Rng, terms: usize) -> String {
     out
 }
 
-/// The fastest of `runs` timings of `f`.
-fn fastest(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
+/// The frontend's counted work for checking `src` (deterministic: see `moge_dsl::work`).
+fn steps(src: &str) -> u64 {
+    moge_dsl::work::measured(|| drop(moge_dsl::check_source(src))).1
+}
+
+/// Asserts that ten times the input took about ten times the work: at least 8 times (the count
+/// measures the input), at most 12 (a quadratic pass would be about a hundred times).
+fn assert_linear(what: &str, small: u64, large: u64) {
+    let ratio = large as f64 / small.max(1) as f64;
+    eprintln!("{what}: {small} steps, ten times the input: {large} (x{ratio:.2})");
+    assert!(
+        (8.0..=12.0).contains(&ratio),
+        "{what}: {small} steps, ten times the input: {large} steps (x{ratio:.2})"
+    );
 }
 
 #[test]
@@ -928,14 +930,8 @@ fn long_chains_check_in_linear_time() {
         );
         sources.push(src);
     }
-    let short = fastest(3, || drop(moge_dsl::check_source(&sources[0])));
-    let long = fastest(1, || drop(moge_dsl::check_source(&sources[1])));
-    // Ten times the terms: about ten times the time; quadratic time would be about a hundred.
-    let ratio = long.as_secs_f64() / short.as_secs_f64().max(1e-6);
-    assert!(
-        ratio < 40.0,
-        "10^4 terms: {short:?}, 10^5 terms: {long:?} (x{ratio:.1})"
-    );
+    // Ten times the terms: about ten times the work.
+    assert_linear("long chains", steps(&sources[0]), steps(&sources[1]));
 }
 
 /// A kernel of `lets` distinct bindings, each used once in the returned sum (in a random order).
@@ -962,14 +958,8 @@ fn many_bindings_check_in_linear_time() {
         let file = moge_dsl::check_source(src).expect("valid syntax");
         assert!(file.kernels[0].result.is_ok());
     }
-    let short = fastest(3, || drop(moge_dsl::check_source(&small)));
-    let long = fastest(1, || drop(moge_dsl::check_source(&large)));
     // Looking a name up among all bindings would make this quadratic (about a hundred times).
-    let ratio = long.as_secs_f64() / short.as_secs_f64().max(1e-6);
-    assert!(
-        ratio < 40.0,
-        "2,000 bindings: {short:?}, 20,000: {long:?} (x{ratio:.1})"
-    );
+    assert_linear("many bindings", steps(&small), steps(&large));
 }
 
 /// A random dim expression of about `size` names and operators: sums, products and quotients of
@@ -987,6 +977,12 @@ fn random_dim(rng: &mut Rng, size: usize) -> String {
     )
 }
 
+/// Frontend steps per source byte a wide input may take. The caps make the work per dim node a
+/// constant (every size check walks at most 64 nodes; canonical forms and texts of dims are counted
+/// by their size): 34 steps a byte is the most these cases take; a shape rule that multiplied out
+/// an exponential product would be thousands.
+const WIDE_STEPS_PER_BYTE: f64 = 128.0;
+
 #[test]
 fn wide_inputs_check_quickly() {
     // Shapes of many dims, large dim expressions, concats of many tensors and reshapes of them:
@@ -994,7 +990,7 @@ fn wide_inputs_check_quickly() {
     // shape rules would multiply out).
     let mut rng = Rng(SEED ^ 0x91de);
     let mut failures = Vec::new();
-    let mut slowest = Duration::ZERO;
+    let mut most = 0.0f64;
     for case in 0..300 {
         let rank = 1 + rng.below(100);
         let dims: Vec<String> = (0..rank)
@@ -1020,14 +1016,18 @@ fn wide_inputs_check_quickly() {
             bounds[1],
             bounds[2]
         );
-        let start = Instant::now();
-        let outcome = check_case(&src, &mut rng);
-        let took = start.elapsed();
-        slowest = slowest.max(took);
+        // Counted work, not time: bounded by the source's size (the frontend caps every size the
+        // shape rules would multiply out, so no case does work exponential in its dims).
+        let (outcome, work) = moge_dsl::work::measured(|| check_case(&src, &mut rng));
+        let per_byte = work as f64 / src.len() as f64;
+        most = most.max(per_byte);
         if let Err(why) = outcome {
             failures.push(format!("case {case}: {why}\n{src}"));
-        } else if took > Duration::from_secs(3) {
-            failures.push(format!("case {case} took {took:?}\n{src}"));
+        } else if per_byte > WIDE_STEPS_PER_BYTE {
+            failures.push(format!(
+                "case {case} took {work} steps for {} bytes\n{src}",
+                src.len()
+            ));
         }
     }
     assert!(
@@ -1036,7 +1036,7 @@ fn wide_inputs_check_quickly() {
         failures.len(),
         failures[0]
     );
-    eprintln!("wide inputs: slowest case {slowest:?}");
+    eprintln!("wide inputs: at most {most:.2} frontend steps per source byte");
 }
 
 /// Kernels checked by the fuzz that run on the emulator.

@@ -329,28 +329,38 @@ fn load_kernel_names_what_is_wrong() {
 const STRAY_PROCESSES: &str = r#"
 #include "kernel_operator.h"
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 
 #define STRAY_KERNEL(name) extern "C" __global__ __aicore__ void name(GM_ADDR x, GM_ADDR workspace, GM_ADDR tiling)
 
-// A background `sleep` inherits stdout and stderr and outlives the kernel, which returns at once.
+// Starts a background shell (inheriting stdout and stderr) that sleeps, then creates the file named by the
+// NUL-terminated path in x: the file exists only once the descendant has finished.
+static void stray(GM_ADDR x, const char* prefix, int seconds) {
+    char command[600];
+    std::snprintf(command, sizeof(command), "%s sh -c 'sleep %d; touch \"%s\"' &", prefix, seconds,
+                  reinterpret_cast<const char*>(x));
+    if (std::system(command) != 0) std::abort();
+}
+
+// A background descendant inherits stdout and stderr and outlives the kernel, which returns at once.
 STRAY_KERNEL(leaves_a_child) {
-    (void)x, (void)workspace, (void)tiling;
-    if (std::system("sleep 30 &") != 0) std::abort();
+    (void)workspace, (void)tiling;
+    stray(x, "", 30);
 }
 
 // The same, then the kernel itself hangs until it is killed.
 STRAY_KERNEL(hangs_with_a_child) {
-    (void)x, (void)workspace, (void)tiling;
-    if (std::system("sleep 30 &") != 0) std::abort();
+    (void)workspace, (void)tiling;
+    stray(x, "", 30);
     for (;;) pause();
 }
 
 // A descendant in a session of its own (out of reach of a group kill) holds the pipes.
 STRAY_KERNEL(escapes_the_group) {
-    (void)x, (void)workspace, (void)tiling;
-    if (std::system("setsid sleep 20 &") != 0) std::abort();
+    (void)workspace, (void)tiling;
+    stray(x, "setsid", 20);
 }
 
 // Killed as the out-of-memory killer kills.
@@ -360,15 +370,13 @@ STRAY_KERNEL(killed) {
 }
 "#;
 
-/// Launches `kernel` of [`STRAY_PROCESSES`] with a time limit; returns the result and how long the
-/// launch took.
+/// Launches `kernel` of [`STRAY_PROCESSES`] with a time limit; a descendant it starts creates
+/// `marker` when it finishes (the path travels in the GM argument).
 fn launch_stray(
     kernel: &str,
     limit: std::time::Duration,
-) -> (
-    Result<moge_runtime::emulator::RawReport, moge_runtime::emulator::EmuError>,
-    std::time::Duration,
-) {
+    marker: &std::path::Path,
+) -> Result<moge_runtime::emulator::RawReport, moge_runtime::emulator::EmuError> {
     use moge_runtime::emulator::{compile, launch_compiled_within, GmArg, RawLaunch};
     let compiled = compile(STRAY_PROCESSES).expect("the stray-process kernels compile");
     let launch = RawLaunch {
@@ -379,43 +387,68 @@ fn launch_stray(
         check: moge_runtime::emulator::CheckMode::default(),
         args: vec![GmArg {
             name: "x".to_string(),
-            bytes: vec![0; 256],
+            bytes: {
+                let path = marker.to_str().expect("a UTF-8 path").as_bytes();
+                assert!(path.len() < 256 && !path.contains(&b'\''), "{marker:?}");
+                let mut bytes = path.to_vec();
+                bytes.resize(256, 0);
+                bytes
+            },
             is_output: false,
         }],
         workspace_bytes: 0,
         tiling: Vec::new(),
     };
-    let start = std::time::Instant::now();
-    let result = launch_compiled_within(&compiled, launch, limit);
-    (result, start.elapsed())
+    launch_compiled_within(&compiled, launch, limit)
+}
+
+/// A fresh path for a stray descendant's marker file.
+fn marker(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("launch_errors");
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let path = dir.join(format!("{name}.done"));
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
 #[test]
 fn descendants_of_a_kernel_never_keep_the_launch_waiting() {
     use moge_runtime::emulator::EmuError;
     use std::time::Duration;
-    // Each launch would wait for its `sleep` (20-30 s) if the pipes were read to their end.
-    let (result, took) = launch_stray("leaves_a_child", Duration::from_secs(60));
+    // Each launch would wait for its descendant (a 20-30 s sleep) if the pipes were read to their
+    // end; the descendant creates its marker file when it ends, so a launch that returns while the
+    // file is still missing did not wait for it (no wall-clock threshold).
+    let done = marker("leaves_a_child");
+    let result = launch_stray("leaves_a_child", Duration::from_secs(60), &done);
     assert!(result.is_ok(), "{:?}", result.err());
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(!done.exists(), "the launch waited for the kernel's child");
 
-    let (result, took) = launch_stray("hangs_with_a_child", Duration::from_secs(2));
+    let done = marker("hangs_with_a_child");
+    let result = launch_stray("hangs_with_a_child", Duration::from_secs(2), &done);
     let err = result.expect_err("a hanging kernel is killed");
     assert!(matches!(err, EmuError::Timeout { .. }), "{err}");
     assert!(
         err.to_string().contains("every process it started"),
         "{err}"
     );
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(!done.exists(), "the timeout waited for the kernel's child");
 
-    let (result, took) = launch_stray("escapes_the_group", Duration::from_secs(60));
+    let done = marker("escapes_the_group");
+    let result = launch_stray("escapes_the_group", Duration::from_secs(60), &done);
     assert!(result.is_ok(), "{:?}", result.err());
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        !done.exists(),
+        "the launch waited for the escaped descendant"
+    );
 }
 
 #[test]
 fn a_kernel_killed_by_sigkill_is_reported_as_probably_out_of_memory() {
-    let (result, _) = launch_stray("killed", std::time::Duration::from_secs(60));
+    let result = launch_stray(
+        "killed",
+        std::time::Duration::from_secs(60),
+        &marker("killed"),
+    );
     let err = result.expect_err("the process died");
     let text = err.to_string();
     assert!(text.contains("signal 9"), "{text}");

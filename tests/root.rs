@@ -1,3 +1,4 @@
+mod barrier_deletion;
 mod cli;
 mod cli_exit_codes;
 mod compile_scaling;

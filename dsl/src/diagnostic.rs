@@ -98,6 +98,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `range` with `message`.
     pub fn new(range: SpanRange, message: impl Into<String>) -> Diagnostic {
+        crate::work::tick(1);
         Diagnostic {
             span: range.start,
             end_span: range.end,

@@ -152,6 +152,7 @@ mod parse;
 mod render;
 mod stack;
 mod suggest;
+pub mod work;
 
 #[cfg(test)]
 mod tests;

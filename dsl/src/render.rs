@@ -29,6 +29,7 @@ pub const MAX_DIAGNOSTICS: usize = 100;
 /// separated by blank lines: the first [`MAX_DIAGNOSTICS`], then `error: N more errors not shown`.
 pub fn render_diagnostics(path: &str, src: &str, diags: &[Diagnostic]) -> String {
     let lines: Vec<&str> = src.lines().collect();
+    crate::work::tick(lines.len() as u64);
     let mut out = String::new();
     for (i, diag) in diags.iter().take(MAX_DIAGNOSTICS).enumerate() {
         if i > 0 {
@@ -52,6 +53,7 @@ pub fn more_errors(hidden: usize) -> String {
 
 /// A position in display columns: characters before it, tabs counting four.
 fn display_col(line: &str, char_col: usize) -> usize {
+    crate::work::tick(char_col as u64);
     line.chars()
         .take(char_col)
         .map(|c| if c == '\t' { 4 } else { 1 })
@@ -60,6 +62,7 @@ fn display_col(line: &str, char_col: usize) -> usize {
 
 /// The line as displayed (tabs expanded).
 fn display_line(line: &str) -> String {
+    crate::work::tick(line.len() as u64);
     line.replace('\t', "    ")
 }
 
@@ -142,6 +145,7 @@ const CONTEXT: usize = 60;
 /// generated line of 100,000 tokens is not echoed whole).
 fn window(text: &str, from: usize, to: usize) -> (String, usize, usize) {
     let chars: Vec<char> = text.chars().collect();
+    crate::work::tick(chars.len() as u64);
     if chars.len() <= MAX_LINE {
         return (text.to_string(), from, to);
     }

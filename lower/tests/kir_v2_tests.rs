@@ -1,7 +1,7 @@
 //! Kernel IR v2: text round trip, structural verifier and hazard verifier on hand-written kernels
 //! (a double-buffered vector kernel, an AIC matmul accumulating over K, a MIX matmul + ReLU).
 
-use moge_lower::kir::v2::{self, Hazard, InstData, Program};
+use moge_lower::kir::v2::{self, Hazard, Inst, InstData, Program};
 use moge_lower::target::Target;
 
 const VECTOR: &str = include_str!("kir_v2/vector.kir");
@@ -79,22 +79,132 @@ fn deleting_any_sync_instruction_is_reported() {
     }
 }
 
+/// The vector pipe needs a barrier for every dependence, write after read included (the later
+/// instruction may write before the earlier one has read: CANN's PipeBarrier orders all reads and
+/// writes of the instructions before it).
 #[test]
 fn a_missing_vector_barrier_names_both_instructions_and_the_tensor() {
     let p = parse(VECTOR);
-    let mut k = p.kernels.values().next().unwrap().clone();
-    let barrier = k
+    let k = p.kernels.values().next().unwrap().clone();
+    let barriers: Vec<Inst> = k
         .insts
         .iter()
-        .find(|(_, d)| matches!(d, InstData::PipeBarrier(v2::Pipe::V)))
+        .filter(|(_, d)| matches!(d, InstData::PipeBarrier(v2::Pipe::V)))
         .map(|(i, _)| i)
-        .unwrap();
-    k.detach(barrier);
-    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+        .collect();
+    assert_eq!(barriers.len(), 3);
+    let without = |i: Inst| {
+        let mut broken = k.clone();
+        broken.detach(i);
+        v2::check_hazards(&broken).unwrap_err().to_string()
+    };
+    // i12 orders the previous iteration's add (i17 reads e) before this iteration's exp writes e.
+    let errs = without(barriers[0]);
     assert!(
         errs.contains(
-            "read after write on t3 \"e\" in buf3 (UB): i14 (V) is not ordered after i12 (V)"
+            "write after read on t3 \"e\" in buf3 (UB): i13 (V) is not ordered after i17 (V)"
         ),
+        "{errs}"
+    );
+    // i14 orders the exp's write of e before the mul reads (and rewrites) it.
+    let errs = without(barriers[1]);
+    assert!(
+        errs.contains(
+            "read after write on t3 \"e\" in buf3 (UB): i15 (V) is not ordered after i13 (V)"
+        ),
+        "{errs}"
+    );
+}
+
+/// Modes 0 and 1 synchronize the cores of the setter's own type: on the AIV side, a mode-1 set and
+/// wait (the AI core's two AIVs) order its MTE3 write of GM before its MTE2 read of it; without them
+/// the read races, and a mode-1 set never releases the AIC (mode 2 does).
+#[test]
+fn mode_one_flags_order_the_aiv_side_and_only_it() {
+    let tail = "    i38 = free_tensor queue=q6 tensor=t6\n";
+    // The AIV side's tail reads back what it wrote to g2, after `flags` (instruction ids from `n`).
+    let with = |flags: &str, n: usize| {
+        MIX.replace(
+            tail,
+            &format!(
+                "{tail}{flags}    i{} = alloc_tensor queue=q5 tensor=t5\n    \
+                 i{} = copy_in dst=t5 src=g2[0] rows=16 cols=16 gm_pitch=16 ub_stride=16\n    \
+                 i{} = enque queue=q5 tensor=t5\n    i{} = deque queue=q5 tensor=t5\n    \
+                 i{} = free_tensor queue=q5 tensor=t5\n",
+                n,
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ),
+        )
+    };
+    let synced = with(
+        "    i39 = cross_core_set_flag mode=1 pipe=MTE3 flag=1\n    \
+         i40 = cross_core_wait_flag mode=1 pipe=MTE2 flag=1\n",
+        41,
+    );
+    assert!(synced.contains("i45"), "the fixture has the AIV tail");
+    let k = parse(&synced).kernels.values().next().unwrap().clone();
+    v2::check_hazards(&k).unwrap_or_else(|e| panic!("{e}"));
+    let k = parse(&with("", 39))
+        .kernels
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(
+        errs.contains("read after write on GM g2[0]: i40 (MTE2) is not ordered after i37 (MTE3)"),
+        "{errs}"
+    );
+    // A mode-1 set on the AIV side does not stand for the mode-2 set the AIC waits for.
+    let text = MIX
+        .replace(
+            "    i27 = cross_core_wait_flag mode=2 pipe=MTE2 flag=0\n",
+            "    i27 = cross_core_wait_flag mode=2 pipe=MTE2 flag=0\n    \
+         i39 = cross_core_set_flag mode=1 pipe=MTE2 flag=2\n",
+        )
+        .replace(
+            "    i26 = cross_core_set_flag mode=2 pipe=FIX flag=0\n",
+            "    i26 = cross_core_set_flag mode=2 pipe=FIX flag=0\n    \
+         i40 = cross_core_wait_flag mode=2 pipe=FIX flag=2\n",
+        );
+    let k = parse(&text).kernels.values().next().unwrap().clone();
+    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    assert!(errs.contains("waits forever"), "{errs}");
+}
+
+/// GM offsets that differ by a constant are compared by range (extent `(rows - 1) * pitch + cols`):
+/// without the cross-core wait, an AIV read 8 elements into the AIC's 256-element tile races with
+/// the Fixpipe (an offset expression of its own used to be taken for another tile), one 256
+/// elements on does not (the deleted wait leaves only its set unconsumed).
+#[test]
+fn gm_tiles_at_a_constant_distance_are_compared_by_range() {
+    let unsynced = |offset: &str| {
+        let text = MIX.replace(
+            "i29 = copy_in dst=t5 src=g3[0]",
+            &format!("i29 = copy_in dst=t5 src=g3[{offset}]"),
+        );
+        let mut k = parse(&text).kernels.values().next().unwrap().clone();
+        let wait = k
+            .insts
+            .iter()
+            .find(|(_, d)| matches!(d, InstData::CrossCoreWaitFlag { .. }))
+            .map(|(i, _)| i)
+            .unwrap();
+        k.detach(wait);
+        v2::check_hazards(&k)
+    };
+    let errs = unsynced("8").unwrap_err().to_string();
+    assert!(
+        errs.contains("read after write on GM g3[8]: i29 (MTE2) is not ordered after i24 (FIX)"),
+        "{errs}"
+    );
+    // 256 elements on: no race; only the deleted wait's set is left unconsumed.
+    let errs = unsynced("256").unwrap_err().to_string();
+    assert!(
+        !errs.contains("on GM") && errs.contains("is never waited for"),
         "{errs}"
     );
 }
@@ -263,12 +373,13 @@ fn the_sync_pass_derives_barriers_and_flags_the_verifier_accepts() {
         "the stripped kernel must race"
     );
     let stats = v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
-    // exp -> mul (RAW on t3) and mul -> add (RAW on t3): two barriers; the resident load is ordered by
-    // the first queue hand-off of MTE2, so it needs no flag of its own.
+    // exp -> mul (RAW on t3), mul -> add (RAW on t3) and add -> the next iteration's exp (WAR on t3,
+    // carried by the loop): three barriers; the resident load is ordered by the first queue hand-off
+    // of MTE2, so it needs no flag of its own.
     assert_eq!(
         stats,
         v2::SyncStats {
-            barriers: 2,
+            barriers: 3,
             flag_pairs: 0
         }
     );

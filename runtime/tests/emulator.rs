@@ -13,14 +13,8 @@ const VECTOR_OPS: &str = include_str!("kernels/vector_ops.cpp");
 const FAULTY: &str = include_str!("kernels/faulty.cpp");
 const API_SURFACE: &str = include_str!("kernels/api_surface.cpp");
 
-/// Races checked, the PipeBarrier<PIPE_V> rule off.
 mod common;
 use common::*;
-
-const NO_V_BARRIER: CheckMode = CheckMode {
-    races: true,
-    v_barrier: false,
-};
 
 fn launch(
     source: &str,
@@ -34,10 +28,9 @@ fn launch(
         kernel,
         block_dim,
         core_type: CoreType::Aiv,
-        // The hand-written vector kernels predate the V->V barrier rule (they have no PipeBarrier<PIPE_V>
-        // between dependent vector instructions), so they run with races checked and that rule off; the
-        // sync tests below use the full mode.
-        check: NO_V_BARRIER,
+        // Every rule checked, the V->V barrier rule included (the kernels have a PipeBarrier<PIPE_V>
+        // between dependent vector instructions).
+        check: CheckMode::FULL,
         args,
         workspace_bytes: 0,
         tiling,

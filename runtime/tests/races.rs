@@ -257,6 +257,19 @@ fn an_aic_waiting_for_both_aivs_deadlocks_when_one_never_sets() {
     );
 }
 
+/// Mode 2 towards the AIC needs a set from each AIV (CANN: "两个AIV都执行CrossCoreSetFlag后"): two sets of one
+/// AIV do not release the AIC.
+#[test]
+fn two_sets_of_one_aiv_do_not_stand_in_for_its_sibling() {
+    let text = cross_core_modes(2 | 4).unwrap_err().to_string();
+    assert!(
+        text.contains(
+            "core AIC 0, CrossCoreWaitFlag: deadlock: CrossCoreWaitFlag(2) on AIC 0 waits for a CrossCoreSetFlag"
+        ),
+        "{text}"
+    );
+}
+
 fn mix_sync_all(mask: u32) -> Result<Vec<i32>, EmuError> {
     let report = launch_raw(RawLaunch {
         source: RACES,

@@ -118,6 +118,7 @@ impl Builder<'_> {
     }
 
     fn dim_inner(&mut self, e: &Expr, mode: DimMode, what: &str) -> Option<Dim> {
+        crate::work::tick(1);
         match &e.kind {
             ExprKind::Int(v) => Some(Dim::lit(*v)),
             ExprKind::Ident(name) => {
@@ -218,11 +219,15 @@ pub(crate) fn too_large_for_text(dim: &Dim, kernel: &moge_lower::Kernel) -> bool
     if dim_size(dim, DERIVED_DIM_LIMIT + 1) <= DERIVED_DIM_LIMIT {
         return false;
     }
-    if dim.terms().len() > DERIVED_DIM_LIMIT {
+    // The canonical form's terms and the text are work proportional to their size.
+    let terms = dim.terms().len();
+    crate::work::tick(terms as u64);
+    if terms > DERIVED_DIM_LIMIT {
         return true;
     }
     // Count as the text parser does: every `+ - * /` (`-` of `->` aside; dims print none).
     let text = dim.display(&kernel.syms).to_string();
+    crate::work::tick(text.len() as u64);
     text.chars()
         .filter(|c| matches!(c, '+' | '-' | '*' | '/'))
         .count()
@@ -244,6 +249,7 @@ pub(crate) fn dim_size(dim: &Dim, cap: usize) -> usize {
     let mut stack = vec![dim];
     let mut count = 0;
     while let Some(node) = stack.pop() {
+        crate::work::tick(1);
         count += 1;
         if count >= cap {
             break;
@@ -261,6 +267,7 @@ fn too_large(e: &Expr) -> bool {
     let mut stack = vec![e];
     let mut count = 0;
     while let Some(node) = stack.pop() {
+        crate::work::tick(1);
         count += 1;
         if count > DIM_LIMIT {
             return true;

@@ -23,6 +23,7 @@ impl Builder<'_> {
     }
 
     fn eval_here(&mut self, e: &Expr) -> Val {
+        crate::work::tick(1);
         match &e.kind {
             ExprKind::Ident(name) => self.lookup(name, e.span),
             ExprKind::Int(v) => Val::Lit(Lit {

@@ -83,7 +83,11 @@ pub(crate) struct Builder<'d> {
 /// How many terms the product of `dims` has at most once multiplied out (saturating).
 fn product_terms(dims: &[Dim]) -> usize {
     dims.iter()
-        .map(|d| d.terms().len().max(1))
+        .map(|d| {
+            let terms = d.terms().len();
+            crate::work::tick(terms as u64);
+            terms.max(1)
+        })
         .fold(1usize, usize::saturating_mul)
 }
 
@@ -219,6 +223,7 @@ impl Builder<'_> {
     }
 
     fn push_binding(&mut self, binding: Binding) {
+        crate::work::tick(1);
         self.latest
             .insert(binding.name.clone(), self.bindings.len());
         self.bindings.push(binding);
@@ -226,6 +231,7 @@ impl Builder<'_> {
 
     /// The binding `name` refers to here, if any.
     pub(crate) fn binding_mut(&mut self, name: &str) -> Option<&mut Binding> {
+        crate::work::tick(1);
         let index = *self.latest.get(name)?;
         self.bindings.get_mut(index)
     }
@@ -240,6 +246,7 @@ impl Builder<'_> {
         at: SpanRange,
         shown: &str,
     ) -> Option<Vec<Value>> {
+        crate::work::tick(1 + args.len() as u64);
         if let OpKind::Reshape { shape } = &kind {
             // The reshape rule multiplies out the element counts: a product of sums grows
             // exponentially with the rank. Refuse before it is computed.

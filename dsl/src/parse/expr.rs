@@ -113,6 +113,7 @@ fn reject(
 
 fn parse_kind(e: &syn::Expr, diags: &mut Vec<Diagnostic>) -> Parsed {
     use syn::Expr as E;
+    crate::work::tick(1);
     if let Some(attr) = expr_attrs(e).first() {
         return Parsed::Rejected(reject(
             diags,

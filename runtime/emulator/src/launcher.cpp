@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -76,9 +77,11 @@ struct CoreStats {
 
 /// A cross-core flag set that waits for more setters (mode 0: all cores of a type; 1: both AIVs; 2: both
 /// AIVs towards their AIC) before it counts.
+/// CrossCoreSetFlag calls of one flag id still short of their partners, one queue per core that must set: the
+/// hardware releases the waiters when each of those cores has set once (CANN CrossCoreSetFlag: mode 1 "两个AIV核都
+/// 运行了CrossCoreSetFlag", mode 2 "两个AIV都执行CrossCoreSetFlag后"), so two sets of one core never pair.
 struct PendingSet {
-    uint32_t count = 0;
-    Clock clock;
+    std::vector<std::deque<Clock>> from;
 };
 
 struct Launch {
@@ -595,44 +598,53 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
     const bool aic = state.core_type == AscendC::AIC;
     const uint32_t group = state.group;
     auto give = [&](uint32_t target, const Clock& with) { g_launch.cross[target][flag_id].push_back(with); };
-    auto gather = [&](PendingSet& set, uint32_t needed) {
-        ++set.count;
-        if (set.clock.empty()) {
-            set.clock = clock;
-        } else {
-            join(set.clock, clock);
+    // Queues this core's set as `source` of `needed`; when every source has one, takes one of each into `joined`.
+    Clock joined;
+    auto gather = [&](PendingSet& set, uint32_t source, uint32_t needed) {
+        if (set.from.size() < needed) {
+            set.from.resize(needed);
         }
-        if (set.count < needed) {
-            return false;
+        set.from[source].push_back(clock);
+        for (const std::deque<Clock>& queue : set.from) {
+            if (queue.empty()) {
+                return false;
+            }
         }
-        set.count = 0;
+        joined.clear();
+        for (std::deque<Clock>& queue : set.from) {
+            if (joined.empty()) {
+                joined = queue.front();
+            } else if (!queue.front().empty()) {
+                join(joined, queue.front());
+            }
+            queue.pop_front();
+        }
         return true;
     };
+    // Which of the cores that must set this one is: AICs by group, AIVs by group and sub-block.
+    const uint32_t sub = aic ? 0 : state.sub_block_idx;
     if (mode == 0) {
         PendingSet& set = g_launch.pending_type[aic ? 0 : 1][flag_id];
-        if (gather(set, aic ? g_launch.block_dim : 2 * g_launch.block_dim)) {
+        if (gather(set, aic ? group : group * 2 + sub, aic ? g_launch.block_dim : 2 * g_launch.block_dim)) {
             for (uint32_t c = 0; c < g_launch.total; ++c) {
                 if ((c % 3 == 0) == aic) {
-                    give(c, set.clock);
+                    give(c, joined);
                 }
             }
-            set.clock.clear();
         }
     } else if (mode == 1) {
         PendingSet& set = g_launch.pending_group[group * 2][flag_id];
-        if (gather(set, 2)) {
-            give(group * 3 + 1, set.clock);
-            give(group * 3 + 2, set.clock);
-            set.clock.clear();
+        if (gather(set, sub, 2)) {
+            give(group * 3 + 1, joined);
+            give(group * 3 + 2, joined);
         }
     } else if (aic) {
         give(group * 3 + 1, clock);
         give(group * 3 + 2, clock);
     } else {
         PendingSet& set = g_launch.pending_group[group * 2 + 1][flag_id];
-        if (gather(set, 2)) {
-            give(group * 3, set.clock);
-            set.clock.clear();
+        if (gather(set, sub, 2)) {
+            give(group * 3, joined);
         }
     }
     g_launch.barrier_cv.notify_all();

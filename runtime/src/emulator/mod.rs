@@ -77,14 +77,10 @@ pub struct CheckMode {
 }
 
 impl Default for CheckMode {
-    /// The default when `MOGE_EMU_CHECK` is unset: races checked, the PipeBarrier<PIPE_V> rule off (the
-    /// kernels moge emits today have no `PipeBarrier<PIPE_V>` between dependent vector instructions yet; the
-    /// compiler side is adding them, then the default becomes [`CheckMode::FULL`]).
+    /// The default when `MOGE_EMU_CHECK` is unset: everything checked ([`CheckMode::FULL`]), the
+    /// `PipeBarrier<PIPE_V>` rule included (the compiler emits every barrier that rule needs).
     fn default() -> Self {
-        CheckMode {
-            races: true,
-            v_barrier: false,
-        }
+        CheckMode::FULL
     }
 }
 
@@ -105,7 +101,10 @@ impl CheckMode {
         match text.trim() {
             "off" => Some(CheckMode::OFF),
             "races" | "full" => Some(CheckMode::FULL),
-            "races,no-v-barrier" => Some(CheckMode::default()),
+            "races,no-v-barrier" => Some(CheckMode {
+                races: true,
+                v_barrier: false,
+            }),
             _ => None,
         }
     }
@@ -424,7 +423,7 @@ mod tests {
         );
         assert_eq!(CheckMode::parse("race"), None);
         assert_eq!(CheckMode::OFF.bits(), 0);
-        assert_eq!(CheckMode::default().bits(), 1);
+        assert_eq!(CheckMode::default().bits(), 3);
         assert_eq!(CheckMode::FULL.bits(), 3);
         // The V rule alone means nothing without races.
         let odd = CheckMode {

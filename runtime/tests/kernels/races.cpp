@@ -92,7 +92,8 @@ extern "C" __global__ __aicore__ void cross_core_handoff(GM_ADDR y, GM_ADDR work
 // - mode 2 AIV -> AIC: both AIVs set flag 2, the AIC (waiting once, for both) writes their sum to 64u;
 // - mode 0: every AIV sets flag 4; after the wait each AIV sums the first words of all AIVs (64v + 1 + t) into
 //   64u + 5 + s.
-// Bit 1 of tiling[0] leaves out the mode-2 set of AIV u.1, so the AIC waits forever.
+// Bit 1 of tiling[0] leaves out the mode-2 set of AIV u.1, so the AIC waits forever; bit 2 makes AIV u.0 set
+// twice, which does not stand in for its sibling (the AIC still waits forever with bits 1 and 2).
 extern "C" __global__ __aicore__ void cross_core_modes(GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling) {
     KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
     const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
@@ -105,6 +106,10 @@ extern "C" __global__ __aicore__ void cross_core_modes(GM_ADDR y, GM_ADDR worksp
         CrossCoreWaitFlag<1, PIPE_S>(1);
         g.SetValue(64 * u + 3 + s, g.GetValue(64 * u + 1 + (1 - s)));
         if (!((mask & 2) && s == 1)) {
+            CrossCoreSetFlag<2, PIPE_S>(2);
+        }
+        if ((mask & 4) && s == 0) {
+            // Bit 2: AIV u.0 sets once more, in place of its sibling.
             CrossCoreSetFlag<2, PIPE_S>(2);
         }
         CrossCoreSetFlag<0, PIPE_S>(4);

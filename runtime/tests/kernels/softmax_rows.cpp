@@ -62,14 +62,23 @@ extern "C" __global__ __aicore__ void softmax_rows(GM_ADDR x, GM_ADDR y, GM_ADDR
         xLocal = inQueue.DeQue<float>();
         LocalTensor<float> yLocal = outQueue.AllocTensor<float>();
 
+        // Every vector step reads what the one before it wrote: a PipeBarrier<PIPE_V> between each (and one
+        // first: the previous tile's Div read `broadcast`, which this tile's Brcb rewrites).
+        PipeBarrier<PIPE_V>();
         WholeReduceMax(reduced, xLocal, static_cast<int32_t>(t.cols), static_cast<int32_t>(rows), 1, 1, rowBlocks,
                        ReduceOrder::ORDER_ONLY_VALUE);
+        PipeBarrier<PIPE_V>();
         Brcb(broadcast, reduced, groups, {1, 8});
+        PipeBarrier<PIPE_V>();
         Sub(yLocal, xLocal, broadcast, static_cast<uint64_t>(t.cols), static_cast<uint8_t>(rows),
             {1, 1, 0, rowBlocks, rowBlocks, 1});
+        PipeBarrier<PIPE_V>();
         Exp(yLocal, yLocal, static_cast<int32_t>(rows * paddedCols));
+        PipeBarrier<PIPE_V>();
         WholeReduceSum(reduced, yLocal, static_cast<int32_t>(t.cols), static_cast<int32_t>(rows), 1, 1, rowBlocks);
+        PipeBarrier<PIPE_V>();
         Brcb(broadcast, reduced, groups, {1, 8});
+        PipeBarrier<PIPE_V>();
         Div(yLocal, yLocal, broadcast, static_cast<uint64_t>(t.cols), static_cast<uint8_t>(rows),
             {1, 1, 0, rowBlocks, rowBlocks, 1});
 

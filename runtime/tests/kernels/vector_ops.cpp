@@ -38,6 +38,7 @@ extern "C" __global__ __aicore__ void row_argmax(GM_ADDR x, GM_ADDR index, GM_AD
     // [value, index] per row; the index has the bits of a uint32_t.
     WholeReduceMax(pairs, xLocal, static_cast<int32_t>(cols), static_cast<int32_t>(rows), 1, 1,
                    static_cast<int32_t>(paddedCols / 8));
+    PipeBarrier<PIPE_V>();
     uint64_t kept = 0;
     const uint16_t repeats = static_cast<uint16_t>((2 * rows + 63) / 64);
     // Builtin pattern 2 keeps the odd elements: the indices.
@@ -122,10 +123,13 @@ extern "C" __global__ __aicore__ void topk_rows(GM_ADDR x, GM_ADDR values, GM_AD
         DataCopy(scores, xGm[row * 64], 64);
         SetFlag<HardEvent::MTE2_V>(0);
         WaitFlag<HardEvent::MTE2_V>(0);
+        PipeBarrier<PIPE_V>();
         Sort32(sorted, scores, order.ReinterpretCast<uint32_t>(), 2);
         SetFlag<HardEvent::V_MTE2>(0);
+        PipeBarrier<PIPE_V>();
         MrgSort(merged, MrgSortSrcList<float>(sorted[0], sorted[64], sorted[0], sorted[0]),
                 MrgSort4Info(lengths, false, 3, 1));
+        PipeBarrier<PIPE_V>();
         Extract(topValues, topIndices, merged, 2);
         SetFlag<HardEvent::V_MTE3>(0);
         WaitFlag<HardEvent::V_MTE3>(0);
@@ -213,8 +217,11 @@ extern "C" __global__ __aicore__ void compare_select(GM_ADDR x, GM_ADDR y, GM_AD
     SetFlag<HardEvent::MTE2_V>(0);
     WaitFlag<HardEvent::MTE2_V>(0);
     CompareScalar(bits, xLocal, 0.0f, CMPMODE::GT, 64);
+    PipeBarrier<PIPE_V>();
     Select(out, bits, xLocal, 0.0f, SELMODE::VSEL_TENSOR_SCALAR_MODE, 64);
+    PipeBarrier<PIPE_V>();  // Compare rewrites the bits Select read
     Compare(bits, xLocal, yLocal, CMPMODE::GE, 64);
+    PipeBarrier<PIPE_V>();
     Select(out[64], bits, xLocal, yLocal, SELMODE::VSEL_TENSOR_TENSOR_MODE, 64);
     SetFlag<HardEvent::V_MTE3>(0);
     WaitFlag<HardEvent::V_MTE3>(0);
@@ -246,6 +253,7 @@ extern "C" __global__ __aicore__ void gather_perm(GM_ADDR src, GM_ADDR perm, GM_
     SetFlag<HardEvent::MTE2_V>(0);
     WaitFlag<HardEvent::MTE2_V>(0);
     Muls(offsets, offsets, static_cast<int32_t>(sizeof(float)), 64);
+    PipeBarrier<PIPE_V>();
     Gather(dstLocal, srcLocal, offsets.ReinterpretCast<uint32_t>(), 0, 64);
     SetFlag<HardEvent::V_MTE3>(0);
     WaitFlag<HardEvent::V_MTE3>(0);

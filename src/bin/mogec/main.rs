@@ -76,9 +76,9 @@ Environment (a variable that is set but unusable is a usage error):
   MOGE_CXX               C++ compiler of the emulator (default g++); must be an executable
                          file, or a command in PATH
   MOGE_EMU_ECHO          1: copy the emulator process's stdout and stderr to stderr
-  MOGE_EMU_CHECK         the emulator's checking mode: races (every ordering rule),
-                         races,no-v-barrier (the default: all but the rule that dependent
-                         vector instructions need PipeBarrier<PIPE_V> between them) or off";
+  MOGE_EMU_CHECK         the emulator's checking mode: races (the default: every ordering
+                         rule), races,no-v-barrier (all but the rule that dependent vector
+                         instructions need PipeBarrier<PIPE_V> between them) or off";
 
 /// The moge kernel compiler: checks, specializes, evaluates and compiles `#[moge::kernel]` functions
 /// of a Rust source file to Ascend C, and runs them on moge's CPU emulator, without cargo.

@@ -1,7 +1,5 @@
 //! Tests of the evaluation driver: input checks, dim binding, errors, empty tensors, random inputs.
 
-use std::time::Instant;
-
 use super::*;
 use crate::graph::{
     ArgOp, BinaryOp, CmpOp, Constraint, ConstraintKind, ReduceOp, RoutesType, UnaryOp,
@@ -581,12 +579,11 @@ pub(crate) fn ffn_kernel(
 }
 
 #[test]
-fn moge_ffn_layer_at_small_config_is_fast() {
+fn moge_ffn_layer_at_small_config_evaluates() {
     let k = ffn_kernel(256, 16, 4, 64, 128, DType::BF16);
     let inputs = random_inputs(&k, 3, &[("T", 128)]).unwrap();
-    let start = Instant::now();
+    // Its speed is measured by the benchmarks, not asserted here (wall-clock time is not a test).
     let out = eval(&k, &inputs).unwrap();
-    let elapsed = start.elapsed();
     assert_eq!(out[0].shape, vec![128, 256]);
     // One expert per group of 4: token t's pick in group g lies in 4g..4g+4.
     for (p, &e) in i(&out[1]).iter().enumerate() {
@@ -596,11 +593,6 @@ fn moge_ffn_layer_at_small_config_is_fast() {
             "slot {p}: expert {e}"
         );
     }
-    // The budget is "well under a second"; allow slack for a loaded machine.
-    assert!(
-        elapsed.as_secs_f64() < 3.0,
-        "FFN evaluation took {elapsed:?}"
-    );
 }
 
 #[test]

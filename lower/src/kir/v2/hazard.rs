@@ -3,27 +3,31 @@
 //! Pipes of a core run concurrently, so two instructions that touch the same memory (at least one
 //! writing) must be ordered by an edge the hardware honours: a queue hand-off (`EnQue` -> `DeQue`,
 //! `FreeTensor` -> `AllocTensor`), a `SetFlag`/`WaitFlag` pair, a cross-core flag or `SyncAll`. Two
-//! instructions on the same pipe run in order, except on the vector pipe, where a dependent instruction
-//! needs a `PipeBarrier(V)` in between.
+//! instructions on the same pipe run in order, except on the vector pipe, where any dependence (read
+//! after write, write after read, write after write) needs a `PipeBarrier(V)` in between: the rule of
+//! CANN's PipeBarrier and of the emulator's checking mode (docs/kernel-ir-v2.md).
 //!
 //! The check runs the kernel's body as a trace, with every loop unrolled up to three iterations (enough
 //! for a double-buffered queue to reuse a slot) and a happens-before relation kept as one vector clock
 //! per pipe, as ThreadSanitizer does per thread. A MIX kernel runs its AIC and AIV sides as two threads
-//! that meet at cross-core flags and `SyncAll` (mode 2 between the sides; mode 1, which pairs the two
-//! AIVs, within the AIV thread); a cross-core set nobody waits for is reported, as is a wait nobody
-//! sets. Local memory is compared by byte range of the buffer (the
-//! slot for a queue tensor); GM by buffer and offset expression (two different offset expressions are
-//! taken to be different tiles: the verifier does not prove tiles disjoint).
+//! that meet at cross-core flags (mode 2 across, modes 0 and 1 within a side) and `SyncAll`; a
+//! cross-core set nobody waits for is reported, as is a wait nobody sets. Local memory is compared
+//! by byte range of the buffer (the slot for a queue tensor); GM by buffer, linear offset and extent
+//! (see [`gm_loc`]: offsets that differ by a constant are compared by range, other different offsets
+//! are taken to be different tiles, unproven).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use cranelift_entity::EntityRef;
 
-use super::write::{ex, inst_args};
+mod gm;
+use gm::gm_loc;
+
+use super::write::inst_args;
 use super::{
-    BinOp, CoreKind, Event, GmBuf, Home, IExpr, Inst, InstData, Kernel, LocalBuf, Pipe, QuePos,
-    Queue, Side, Stmt, Tensor,
+    CoreKind, Event, GmBuf, Home, Inst, InstData, Kernel, LocalBuf, Pipe, QuePos, Queue, Side,
+    Stmt, Tensor, VecOp,
 };
 
 /// One ordering problem.
@@ -158,8 +162,22 @@ type Clock = Vec<u32>;
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Loc {
-    Local { buf: LocalBuf, start: u64, end: u64 },
-    Gm { buf: GmBuf, offset: String },
+    Local {
+        buf: LocalBuf,
+        start: u64,
+        end: u64,
+    },
+    Gm {
+        buf: GmBuf,
+        /// The offset as written (for messages).
+        offset: String,
+        /// The offset's symbolic part: its linear form without the constant (see [`GmTile`]).
+        sym: String,
+        /// The offset's constant part.
+        base: i64,
+        /// An upper bound of the elements the access spans from its offset, when one is known.
+        extent: Option<i64>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -293,12 +311,29 @@ impl State<'_> {
                 },
             ) => buf == b2 && start < e2 && s2 < end,
             (
-                Loc::Gm { buf, offset },
+                Loc::Gm {
+                    buf,
+                    sym,
+                    base,
+                    extent,
+                    ..
+                },
                 Loc::Gm {
                     buf: b2,
-                    offset: o2,
+                    sym: s2,
+                    base: base2,
+                    extent: e2,
+                    ..
                 },
-            ) => buf == b2 && offset == o2,
+            ) => {
+                buf == b2
+                    && sym == s2
+                    && match (extent, e2) {
+                        // Offsets that differ by a constant, with known extents: compare ranges.
+                        (Some(e1), Some(e2)) => base < &(base2 + e2) && base2 < &(base + e1),
+                        _ => base == base2,
+                    }
+            }
             _ => false,
         }
     }
@@ -312,7 +347,17 @@ impl State<'_> {
                     start: s2, end: e2, ..
                 },
             ) => start <= s2 && e2 <= end,
-            (Loc::Gm { .. }, Loc::Gm { .. }) => true,
+            (
+                Loc::Gm { base, extent, .. },
+                Loc::Gm {
+                    base: base2,
+                    extent: e2,
+                    ..
+                },
+            ) => match (extent, e2) {
+                (Some(e1), Some(e2)) => base <= base2 && base2 + e2 <= base + e1,
+                _ => base == base2,
+            },
             _ => false,
         }
     }
@@ -326,7 +371,7 @@ impl State<'_> {
                     None => format!("{buf} ({mem})"),
                 }
             }
-            Loc::Gm { buf, offset } => format!("GM {buf}[{offset}]"),
+            Loc::Gm { buf, offset, .. } => format!("GM {buf}[{offset}]"),
         }
     }
 
@@ -351,10 +396,13 @@ impl State<'_> {
             if !(write || a.write) || a.step == step_no || !Self::overlaps(&a.loc, &loc) {
                 return None;
             }
-            // The vector pipe issues in order and reads operands before any later instruction
-            // writes, so only a read or write after a write needs a barrier there.
+            // The vector pipe overlaps consecutive instructions: a later one may read or write
+            // before an earlier one has finished its reads and writes (CANN 同步控制简介: only
+            // PipeBarrier "保证前序指令中所有数据的读写工作全部完成，后序指令才能执行"). So every
+            // dependence on V (read after write, write after read, write after write) needs a
+            // barrier, or a round trip through another pipe that saw the earlier one finish.
             Some(if a.gp == gp {
-                !is_v || !a.write || a.clock <= barrier
+                !is_v || a.clock <= barrier
             } else {
                 vc[a.gp] >= a.clock
             })
@@ -420,6 +468,20 @@ impl State<'_> {
         }
     }
 
+    /// The local accesses of one step of a vector helper (reads first, as an instruction reads its
+    /// operands before it writes).
+    fn local_accesses(&mut self, th: usize, gp: usize, inst: Inst, phase: &Phase) {
+        for (t, write) in phase
+            .reads
+            .iter()
+            .map(|t| (*t, false))
+            .chain(phase.writes.iter().map(|t| (*t, true)))
+        {
+            let loc = self.loc_of(th, t);
+            self.access(th, gp, inst, loc, Some(t), write);
+        }
+    }
+
     /// Runs one step; `false` when the thread must wait for another (a cross-core flag or SyncAll).
     fn step(&mut self, th: usize, step: &Step, sync_all: &mut [bool]) -> bool {
         let k = self.k;
@@ -451,12 +513,14 @@ impl State<'_> {
             InstData::CrossCoreSetFlag { pipe, flag, mode } => {
                 let g = self.gp(th, *pipe);
                 let snap = self.vc[g].clone();
-                // Mode 2 signals the other side of the MIX kernel; mode 1 pairs the two AIVs, which
-                // this model runs as one thread, so it signals that thread itself.
+                // Mode 2 signals the other side of the MIX kernel (the AIC both AIVs, or the AIC once
+                // both AIVs have set: one set of the AIV program is a set of each sub-block). Modes 0
+                // and 1 synchronize the cores of the setter's own type (every AIC, every AIV, or the
+                // AI core's two AIVs), which run this same side's program: the wait comes back to it.
                 let target = match (mode, th) {
-                    (1, _) => th,
-                    (_, 0) => 1,
-                    _ => 0,
+                    (2, 0) => 1,
+                    (2, _) => 0,
+                    _ => th,
                 };
                 self.cross
                     .entry((target, *flag))
@@ -542,6 +606,16 @@ impl State<'_> {
                     *s = Some(Some(snap));
                 }
             }
+            _ if internal_barrier(d).is_some() => {
+                let (first, last) = internal_barrier(d).expect("checked by the guard");
+                // The helper's first step, then its own PipeBarrier(V): the rest of it is ordered after
+                // every earlier V instruction, and only its last step is open to the next one.
+                self.vc[gp][gp] += 1;
+                self.local_accesses(th, gp, inst, &first);
+                self.barrier[gp] = self.vc[gp][gp];
+                self.vc[gp][gp] += 1;
+                self.local_accesses(th, gp, inst, &last);
+            }
             _ => {
                 self.vc[gp][gp] += 1;
                 let acc = d.access();
@@ -555,9 +629,8 @@ impl State<'_> {
                     .map(|b| (*b, false))
                     .chain(acc.gm_writes.iter().map(|b| (*b, true)))
                 {
-                    let offset =
-                        gm_offset(d).map_or_else(String::new, |o| ex(&subst(o, &step.iters)));
-                    self.access(th, gp, inst, Loc::Gm { buf, offset }, None, write);
+                    let loc = gm_loc(d, buf, &step.iters);
+                    self.access(th, gp, inst, loc, None, write);
                 }
                 for t in &acc.writes {
                     let loc = self.loc_of(th, *t);
@@ -569,33 +642,52 @@ impl State<'_> {
     }
 }
 
-fn key_of(loc: &Loc, th: usize) -> Key {
-    match loc {
-        Loc::Local { buf, .. } => Key::Local(th, *buf),
-        Loc::Gm { buf, offset } => Key::Gm(*buf, offset.clone()),
-    }
+/// The UB tensors one step of a vector helper reads and writes.
+struct Phase {
+    reads: Vec<Tensor>,
+    writes: Vec<Tensor>,
 }
 
-fn gm_offset(d: &InstData) -> Option<&IExpr> {
-    match d {
-        InstData::CopyIn { src, .. }
-        | InstData::CopyNd2Nz { src, .. }
-        | InstData::ReadScalar { src, .. } => Some(&src.offset),
-        InstData::CopyOut { dst, .. } | InstData::Fixpipe { dst, .. } => Some(&dst.offset),
+/// For the vector helpers the printer emits with a `PipeBarrier<PIPE_V>` inside
+/// (codegen-ascendc/src/helpers.rs), what they touch before their first barrier and in their last
+/// step. The emulator sees these barriers, so the verifier must too: otherwise it would ask for a
+/// barrier before a helper whose own first barrier already orders its later writes.
+fn internal_barrier(d: &InstData) -> Option<(Phase, Phase)> {
+    let InstData::Vector { op, dsts, srcs, .. } = d else {
+        return None;
+    };
+    let phase = |reads: &[Tensor], writes: &[Tensor]| Phase {
+        reads: reads.to_vec(),
+        writes: writes.to_vec(),
+    };
+    match op {
+        // MogeSegReduceLong: fold the chunks into `fold` (reading src), ..., reduce `fold` into dst.
+        VecOp::SegReduce(..) if dsts.len() == 2 => Some((
+            phase(&srcs[..1], &dsts[1..2]),
+            phase(&dsts[1..2], &dsts[..1]),
+        )),
+        // MogeSegExpand / MogeSegApply: Brcb the per-segment values into `blocks`, then apply them.
+        VecOp::SegExpand(_) if dsts.len() == 2 => Some((
+            phase(&srcs[..1], &dsts[1..2]),
+            phase(&dsts[1..2], &dsts[..1]),
+        )),
+        VecOp::SegBinary(..) if dsts.len() == 2 && srcs.len() == 2 => Some((
+            phase(&srcs[1..2], &dsts[1..2]),
+            phase(&[srcs[0], dsts[1]], &dsts[..1]),
+        )),
+        // MogeGather: clamp the indices into `offsets`, ..., gather from the table.
+        VecOp::Gather { .. } if dsts.len() == 2 && srcs.len() == 2 => Some((
+            phase(&srcs[1..2], &dsts[1..2]),
+            phase(&[srcs[0], dsts[1]], &dsts[..1]),
+        )),
         _ => None,
     }
 }
 
-/// The expression with every loop counter replaced by `counter + iteration` (a distinct value per
-/// unrolled iteration, so that offsets of different iterations compare different).
-fn subst(e: &IExpr, iters: &[(super::Var, i64)]) -> IExpr {
-    match e {
-        IExpr::Var(v) => match iters.iter().find(|(w, _)| w == v) {
-            Some((_, j)) => IExpr::bin(BinOp::Add, IExpr::Var(*v), IExpr::Int(*j)),
-            None => e.clone(),
-        },
-        IExpr::Bin(op, a, b) => IExpr::bin(*op, subst(a, iters), subst(b, iters)),
-        _ => e.clone(),
+fn key_of(loc: &Loc, th: usize) -> Key {
+    match loc {
+        Loc::Local { buf, .. } => Key::Local(th, *buf),
+        Loc::Gm { buf, sym, .. } => Key::Gm(*buf, sym.clone()),
     }
 }
 

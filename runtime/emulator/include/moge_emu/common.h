@@ -357,6 +357,38 @@ struct StridedOperand {
     }
 };
 
+/// Gives the race detector the exact footprint of a level-0 operand (its active lanes, repeat by repeat),
+/// instead of the whole tensor view `check_vector_operand` recorded.
+template <typename T, uint32_t EPR>
+inline void race_strided(const char* name, const LocalTensor<T>& tensor, const Lanes<EPR>& lanes,
+                         const StridedOperand<T, EPR>& operand) {
+    if (!races_on()) {
+        return;
+    }
+    RacePattern pattern;
+    pattern.repeats = lanes.repeats;
+    pattern.step = operand.step * sizeof(T);
+    pattern.full = race_runs(pattern.runs, operand.offset, lanes.full, sizeof(T));
+    pattern.last = race_runs(pattern.last_runs, operand.offset, lanes.last, sizeof(T));
+    race_vector_pattern(name, tensor.ptr_, pattern);
+}
+
+/// The same for an operand that takes `width` bytes at the start of every repeat, `step` bytes apart
+/// (WholeReduce results, Brcb blocks).
+template <typename T>
+inline void race_repeated(const char* name, const LocalTensor<T>& tensor, uint32_t repeats, uint64_t step,
+                          uint32_t width) {
+    if (!races_on()) {
+        return;
+    }
+    RacePattern pattern;
+    pattern.repeats = repeats;
+    pattern.step = step;
+    pattern.full = pattern.last = 1;
+    pattern.runs[0] = pattern.last_runs[0] = RaceRun{0, width};
+    race_vector_pattern(name, tensor.ptr_, pattern);
+}
+
 /// Checks the repeat count of a level-0 instruction.
 inline void check_repeat(const char* call, int64_t repeat) {
     if (repeat < 0 || repeat > AscendC::MAX_REPEAT_TIMES) {

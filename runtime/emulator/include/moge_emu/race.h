@@ -7,11 +7,15 @@
 // component). Orderings that carry clocks: SetFlag/WaitFlag (the DST pipe takes the SRC pipe's clock at the
 // SetFlag), queue EnQue/DeQue (consumer takes producer) and FreeTensor/AllocTensor (producer takes consumer),
 // PipeBarrier<PIPE_ALL> (every pipe takes every pipe), PipeBarrier<PIPE_V> (orders V after V),
-// CrossCoreSetFlag/CrossCoreWaitFlag, SyncAll. Same-pipe order: MTE1/MTE2/MTE3/M/FIX/S keep program order
-// (CANN 同步控制/核内同步: "同一流水内部的指令按序执行"), V does not without PipeBarrier<PIPE_V> (the vector unit
-// pipelines instructions; CANN PipeBarrier: "同一条流水线内部 ... 存在数据依赖时需要插入 PipeBarrier").
+// CrossCoreSetFlag/CrossCoreWaitFlag, SyncAll. Same-pipe order: MTE1/MTE2/MTE3/M/FIX/S keep program order; V
+// does not without PipeBarrier<PIPE_V>: any two V instructions touching the same bytes, one writing (read after
+// write, write after read, write after write), need a barrier between them (CANN 同步控制简介: PipeBarrier
+// "保证前序指令中所有数据的读写工作全部完成，后序指令才能执行"; the compiler's hazard verifier has the same rule, see
+// docs/kernel-ir-v2.md).
 //
-// Shadow state: one cell per 32-byte block of every memory (the last write, and the last read per pipe).
+// Shadow state: one cell per 32-byte block of every memory (the last write, and the last read per pipe). Vector
+// operands of the level-0 forms (mask and repeat), WholeReduce and Brcb are checked at their exact footprint
+// (`RacePattern`: the active lanes of each repeat), the count forms at their element range.
 // An access conflicting with a shadow entry that does not happen-before it is a race: a `violation` naming
 // both instructions (API name, pipe, per-pipe sequence number, core) and the bytes.
 #ifndef MOGE_EMU_RACE_H
@@ -54,26 +58,81 @@ constexpr int pipe_slot(pipe_t pipe) {
                                : -1;
 }
 
-/// One recorded access: the instruction (thread = core * 7 + pipe, its clock), its API name, its core's label.
+/// Most distinct API names the detector tells apart (a launch uses a few dozen).
+constexpr uint32_t kRaceCalls = 4096;
+// Read without the lock, so accessed with the compiler's atomic builtins (<atomic> would add its macros to every
+// kernel's namespace, which moge's C name check lists).
+inline const char* g_race_calls[kRaceCalls];
+inline uint32_t g_race_call_count = 1;
+inline std::mutex g_race_call_mutex;
+
+/// A small number for an API name, so that a shadow entry is 16 bytes (the shadow is 8 entries per 32-byte
+/// block of every memory a core touches: its size is most of the checking mode's cost). Lock-free lookup;
+/// the lock only to add a name.
+inline uint16_t race_call_id(const char* call) {
+    thread_local const char* last = nullptr;
+    thread_local uint16_t last_id = 0;
+    if (call == last) {
+        return last_id;
+    }
+    auto find = [&]() -> uint16_t {
+        const uint32_t n = __atomic_load_n(&g_race_call_count, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 1; i < n; ++i) {
+            if (__atomic_load_n(&g_race_calls[i], __ATOMIC_RELAXED) == call) {
+                return static_cast<uint16_t>(i);
+            }
+        }
+        return 0;
+    };
+    uint16_t id = find();
+    if (id == 0) {
+        std::lock_guard<std::mutex> lock(g_race_call_mutex);
+        id = find();
+        const uint32_t n = __atomic_load_n(&g_race_call_count, __ATOMIC_RELAXED);
+        if (id == 0 && n < kRaceCalls) {
+            __atomic_store_n(&g_race_calls[n], call, __ATOMIC_RELAXED);
+            __atomic_store_n(&g_race_call_count, n + 1, __ATOMIC_RELEASE);
+            id = static_cast<uint16_t>(n);
+        }
+    }
+    last = call;
+    last_id = id;
+    return id;
+}
+
+inline const char* race_call_name(uint16_t id) {
+    const char* name = id == 0 ? nullptr : __atomic_load_n(&g_race_calls[id], __ATOMIC_RELAXED);
+    return name == nullptr ? "?" : name;
+}
+
+/// One recorded access (12 bytes): the instruction (thread = core * 7 + pipe when GM is checked, else the
+/// pipe: the core is then always the current one) with its clock, and its API name.
 struct RaceAccess {
-    uint32_t tid = 0;
     uint32_t clk = 0;  // 0: none
-    const char* call = nullptr;
-    /// The core's index in the launch (for its label).
-    uint32_t core = 0;
+    uint16_t tid = 0;
+    /// `race_call_id` of the API name.
+    uint16_t call = 0;
     /// Bytes [lo, hi) of the shadow cell it touched (cells are at most 32 KiB).
     uint16_t lo = 0;
     uint16_t hi = 0;
 };
+static_assert(sizeof(RaceAccess) == 12, "a shadow entry is 12 bytes");
 
 /// Labels of the launch's cores (filled by the launcher before any core starts).
 inline std::vector<std::string> g_core_labels;
 inline const char* core_label(uint32_t index) { return index < g_core_labels.size() ? g_core_labels[index].c_str() : "?"; }
 
 /// Shadow of one 32-byte block.
+/// Read slots per cell: the last read of each pipe that reads the memory. No memory is read by more than four
+/// pipes (UB: S, V, MTE1's L1->UB is a write, MTE3; L1: S, MTE1; L0A/L0B: S, M; L0C: S, M, FIX, V; GM: S, MTE2),
+/// so a slot is never shared; if a fifth pipe read, it would take the first slot (a race with the read it
+/// replaces could be missed, never invented).
+constexpr int kReadSlots = 4;
+
+/// Shadow of one 32-byte block (60 bytes).
 struct RaceCell {
     RaceAccess write;
-    RaceAccess read[kPipes];
+    RaceAccess read[kReadSlots];
 };
 
 using Clock = std::vector<uint32_t>;
@@ -109,6 +168,56 @@ inline uint64_t gm_cell_bytes(uint64_t len) {
 inline std::vector<GmShadow> g_gm_shadows;
 inline std::mutex g_gm_shadow_mutex;
 
+/// A run of bytes inside one repeat of a strided vector operand, relative to the repeat's start.
+struct RaceRun {
+    uint32_t lo;
+    uint32_t hi;
+};
+/// Most runs kept per repeat; an operand with more (a scattered bit mask) is kept per 32-byte block.
+constexpr uint32_t kRaceRuns = 16;
+
+/// The exact footprint of a level-0 (mask and repeat) vector operand: `repeats` repeats `step` bytes apart,
+/// each touching `runs` (the last repeat `last_runs`, for a counter-mode mask that ends inside it). Without
+/// it an operand would span its whole tensor view, and two instructions writing interleaved parts of one
+/// buffer (the segmented helpers' chunks) would look like a write after write.
+struct RacePattern {
+    uint32_t repeats = 0;
+    uint64_t step = 0;
+    uint32_t full = 0;
+    uint32_t last = 0;
+    RaceRun runs[kRaceRuns];
+    RaceRun last_runs[kRaceRuns];
+};
+
+/// Merges the byte runs of `count` elements of `elem` bytes at element offsets `offset` (in issue order)
+/// into `out`; more than kRaceRuns runs are widened to the 32-byte blocks they touch (at most 8 per repeat
+/// with 8 blocks per repeat, so a superset of the bytes, which can only over-report within those blocks).
+inline uint32_t race_runs(RaceRun* out, const uint32_t* offset, uint32_t count, uint32_t elem) {
+    uint32_t n = 0;
+    bool widened = false;
+    for (uint32_t k = 0; k < count; ++k) {
+        uint32_t lo = offset[k] * elem;
+        uint32_t hi = lo + elem;
+        if (widened) {
+            lo = lo / 32 * 32;
+            hi = (hi + 31) / 32 * 32;
+        }
+        if (n > 0 && lo >= out[n - 1].lo && lo <= out[n - 1].hi) {
+            out[n - 1].hi = hi > out[n - 1].hi ? hi : out[n - 1].hi;
+            continue;
+        }
+        if (n == kRaceRuns) {
+            // Restart at block granularity: at most 8 distinct blocks per repeat for 8-block repeats.
+            widened = true;
+            n = 0;
+            k = static_cast<uint32_t>(-1);
+            continue;
+        }
+        out[n++] = RaceRun{lo, hi};
+    }
+    return n;
+}
+
 /// Detector state of one core.
 struct RaceCore {
     uint32_t base_tid = 0;
@@ -129,6 +238,8 @@ struct RaceCore {
     };
     const char* pending_call = nullptr;
     Operand pending[8];
+    /// The strided footprint of each pending operand (`repeats == 0`: the plain range of its Operand).
+    RacePattern pattern[8];
     int pending_count = 0;
     bool flushing = false;
 
@@ -183,7 +294,8 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
                                      uint64_t to) {
     const CoreState& state = core();
     const int earlier_pipe = static_cast<int>(earlier.tid % kPipes);
-    const bool same_core = earlier.core == state.global_index;
+    const uint32_t earlier_core = g_gm_checked ? earlier.tid / kPipes : state.global_index;
+    const bool same_core = earlier_core == state.global_index;
     const char* hint = pipe == earlier_pipe ? "PipeBarrier<PIPE_V>" : "SetFlag/WaitFlag, a queue EnQue/DeQue or a barrier";
     if (!same_core) {
         hint = "CrossCoreSetFlag/CrossCoreWaitFlag or SyncAll";
@@ -192,8 +304,8 @@ inline bool ordered(const RaceCore& rc, const RaceAccess& a, int pipe) {
               "data race on %s bytes %llu..%llu: %s instruction #%u `%s` %s what %s instruction #%u `%s`%s%s %s, and "
               "nothing orders them (needs %s)",
               memory, static_cast<unsigned long long>(from), static_cast<unsigned long long>(to), kPipeName[pipe], clk,
-              call, now_kind, kPipeName[earlier_pipe], earlier.clk, earlier.call, same_core ? "" : " on core ",
-              same_core ? "" : core_label(earlier.core), earlier_kind, hint);
+              call, now_kind, kPipeName[earlier_pipe], earlier.clk, race_call_name(earlier.call), same_core ? "" : " on core ",
+              same_core ? "" : core_label(earlier_core), earlier_kind, hint);
 }
 
 void flush_vector(RaceCore& rc);
@@ -209,12 +321,12 @@ public:
         rc_ = &race_core();
         flush_vector(*rc_);
         clk_ = rc_->tick(pipe_);
+        call_id_ = race_call_id(call);
     }
 
     void read(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, false); }
     void write(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, true); }
 
-private:
     void touch(Hw hw, const void* at, uint64_t bytes, bool is_write) {
         if (pipe_ < 0 || bytes == 0) {
             return;
@@ -235,6 +347,7 @@ private:
         check_cells(cells, 32, offset, bytes, is_write, kHwName[hw]);
     }
 
+private:
     void touch_gm(const void* at, uint64_t bytes, bool is_write) {
         if (!g_gm_checked) {
             return;
@@ -257,8 +370,10 @@ private:
 
     void check_cells(RaceCell* cells, uint64_t cell_bytes, uint64_t offset, uint64_t bytes, bool is_write,
                      const char* memory) {
-        const CoreState& state = core();
-        RaceAccess me{rc_->base_tid + static_cast<uint32_t>(pipe_), clk_, call_, state.global_index, 0, 32};
+        RaceAccess me;
+        me.clk = clk_;
+        me.tid = static_cast<uint16_t>(rc_->base_tid + static_cast<uint32_t>(pipe_));
+        me.call = call_id_;
         const uint64_t first = offset / cell_bytes, last = (offset + bytes + cell_bytes - 1) / cell_bytes;
         for (uint64_t b = first; b < last; ++b) {
             RaceCell& cell = cells[b];
@@ -280,7 +395,23 @@ private:
                 }
                 cell.write = me;
             } else {
-                cell.read[pipe_] = me;
+                // This pipe's slot, else a free one, else the first (see kReadSlots).
+                RaceAccess* slot = nullptr;
+                for (RaceAccess& r : cell.read) {
+                    if (r.clk != 0 && static_cast<int>(r.tid % kPipes) == pipe_) {
+                        slot = &r;
+                        break;
+                    }
+                }
+                for (int i = 0; slot == nullptr && i < kReadSlots; ++i) {
+                    if (cell.read[i].clk == 0) {
+                        slot = &cell.read[i];
+                    }
+                }
+                if (slot == nullptr) {
+                    slot = &cell.read[0];
+                }
+                *slot = me;
             }
         }
     }
@@ -289,6 +420,7 @@ private:
     int pipe_;
     RaceCore* rc_ = nullptr;
     uint32_t clk_ = 0;
+    uint16_t call_id_ = 0;
 };
 
 /// Records the pending vector instruction's operands as one V instruction.
@@ -303,10 +435,32 @@ inline void flush_vector(RaceCore& rc) {
     rc.flushing = false;
     for (int i = 0; i < count; ++i) {
         const RaceCore::Operand& o = rc.pending[i];
-        if (o.write) {
-            op.write(o.hw, o.at, o.bytes);
-        } else {
-            op.read(o.hw, o.at, o.bytes);
+        const RacePattern& p = rc.pattern[i];
+        if (p.repeats == 0) {
+            op.touch(o.hw, o.at, o.bytes, o.write);
+            continue;
+        }
+        const uint8_t* base = static_cast<const uint8_t*>(o.at);
+        for (uint32_t r = 0; r < p.repeats; ++r) {
+            const bool last = r + 1 == p.repeats;
+            const RaceRun* runs = last ? p.last_runs : p.runs;
+            const uint32_t n = last ? p.last : p.full;
+            for (uint32_t k = 0; k < n; ++k) {
+                op.touch(o.hw, base + r * p.step + runs[k].lo, runs[k].hi - runs[k].lo, o.write);
+            }
+        }
+    }
+}
+
+/// Narrows a pending operand to a strided footprint (from the level-0 forms, WholeReduce and Brcb).
+inline void race_vector_pattern(const char* name, const void* at, const RacePattern& pattern) {
+    if (!races_on() || core().race == nullptr) {
+        return;
+    }
+    RaceCore& rc = race_core();
+    for (int i = 0; i < rc.pending_count; ++i) {
+        if (rc.pending[i].at == at && std::strcmp(rc.pending[i].name, name) == 0) {
+            rc.pattern[i] = pattern;
         }
     }
 }
@@ -334,6 +488,7 @@ inline void race_vector_operand(const char* call, const char* name, uint8_t hw, 
     rc.pending_call = call;
     const bool write = std::strncmp(name, "dst", 3) == 0 || std::strcmp(name, "sharedTmpBuffer") == 0 ||
                        std::strcmp(name, "sorted") == 0;
+    rc.pattern[rc.pending_count].repeats = 0;
     rc.pending[rc.pending_count++] = RaceCore::Operand{name, static_cast<Hw>(hw), at, bytes, write};
 }
 

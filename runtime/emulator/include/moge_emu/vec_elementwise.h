@@ -274,6 +274,9 @@ inline void binary_level0(const char* call, const LocalTensor<T>& dst, const Loc
     const StridedOperand<T, epr> a(lanes, p.src0BlkStride, p.src0RepStride);
     const StridedOperand<T, epr> b(lanes, p.src1BlkStride, p.src1RepStride);
     const StridedOperand<T, epr> d(lanes, p.dstBlkStride, p.dstRepStride);
+    race_strided("src0", src0, lanes, a);
+    race_strided("src1", src1, lanes, b);
+    race_strided("dst", dst, lanes, d);
     if (a.end > src0.size_ || b.end > src1.size_ || d.end > dst.size_) {
         // Some element lies outside its tensor: walk element by element, which reports the first one (after
         // writing the elements before it, as the instruction would).
@@ -359,6 +362,8 @@ inline void unary_level0(const char* call, const LocalTensor<D>& dst, const Loca
     const Lanes<epr> lanes(mask, repeatTime);
     const StridedOperand<S, epr> a(lanes, p.srcBlkStride, p.srcRepStride);
     const StridedOperand<D, epr> d(lanes, p.dstBlkStride, p.dstRepStride);
+    race_strided("src", src, lanes, a);
+    race_strided("dst", dst, lanes, d);
     if (a.end > src.size_ || d.end > dst.size_) {
         // Some element lies outside its tensor: walk element by element, which reports the first one.
         for (uint32_t r = 0; r < lanes.repeats; ++r) {
@@ -892,6 +897,7 @@ inline void duplicate_level0(const char* call, const LocalTensor<T>& dst, const 
     constexpr uint32_t epr = moge_emu::per_repeat<T>();
     const moge_emu::Lanes<epr> lanes(mask, repeatTime);
     const moge_emu::StridedOperand<T, epr> d(lanes, dstBlockStride, dstRepeatStride);
+    moge_emu::race_strided("dst", dst, lanes, d);
     if (d.end > dst.size_) {
         // Some element lies outside the tensor: walk element by element, which reports the first one.
         for (uint32_t r = 0; r < lanes.repeats; ++r) {
@@ -1015,6 +1021,10 @@ inline void Brcb(const LocalTensor<T>& dst, const LocalTensor<T>& src0, const ui
     moge_emu::check_elements(call, "src0", src0, static_cast<uint64_t>(repeatTime) * 8);
     constexpr uint32_t epb = moge_emu::per_block<T>();
     const uint32_t block_stride = repeatParams.dstBlkStride == 0 ? 1 : repeatParams.dstBlkStride;
+    if (block_stride == 1) {
+        // Eight consecutive blocks per repeat (other block strides keep the whole view: a superset).
+        moge_emu::race_repeated("dst", dst, repeatTime, static_cast<uint64_t>(repeatParams.dstRepStride) * 32, 256);
+    }
     for (uint32_t r = 0; r < repeatTime; ++r) {
         for (uint32_t b = 0; b < 8; ++b) {
             const T value = src0.ptr_[r * 8 + b];

@@ -89,6 +89,21 @@ inline void check_reduce_type() {
     static_assert(one_of<T, half, float>(), "reductions support half and float on Atlas A2");
 }
 
+/// The race footprints of a WholeReduce: `width` result bytes every `dst_step` bytes, and the masked lanes of
+/// each source repeat.
+template <typename T>
+inline void race_reduce_operands(const LocalTensor<T>& dst, const LocalTensor<T>& src, const Mask& mask, int32_t repeatTime,
+                                 uint64_t dst_step, uint32_t width, int32_t srcBlkStride, int32_t srcRepStride) {
+    if (!races_on() || repeatTime < 0 || srcBlkStride < 0 || srcRepStride < 0) {
+        return;
+    }
+    constexpr uint32_t epr = per_repeat<T>();
+    const Lanes<epr> lanes(mask, static_cast<uint32_t>(repeatTime));
+    const StridedOperand<T, epr> s(lanes, static_cast<uint32_t>(srcBlkStride), static_cast<uint32_t>(srcRepStride));
+    race_strided("src", src, lanes, s);
+    race_repeated("dst", dst, lanes.repeats, dst_step, width);
+}
+
 /// WholeReduceMax/Min: one extremum (and its index inside the repeat) per repeat.
 template <typename T>
 inline void whole_reduce_extremum(const char* call, bool is_max, const LocalTensor<T>& dst, const LocalTensor<T>& src,
@@ -102,6 +117,11 @@ inline void whole_reduce_extremum(const char* call, bool is_max, const LocalTens
     check_vector_operand(call, "src", src);
     constexpr uint32_t epr = per_repeat<T>();
     const uint32_t repeats = mask.repeats(static_cast<uint32_t>(repeatTime), epr);
+    // Result r sits at element r * dstRepStride of dst (of pairs for value and index; of uint32_t for an index).
+    const uint64_t stride = static_cast<uint64_t>(dstRepStride < 0 ? 0 : dstRepStride);
+    race_reduce_operands(dst, src, mask, repeatTime,
+                         only_index ? stride * 4 : only_value ? stride * sizeof(T) : stride * 2 * sizeof(T),
+                         only_value ? sizeof(T) : only_index ? 4 : 2 * sizeof(T), srcBlkStride, srcRepStride);
     const LocalTensor<uint32_t> dst_index = dst.template ReinterpretCast<uint32_t>();
     for (uint32_t r = 0; r < repeats; ++r) {
         Extremum best;
@@ -144,6 +164,8 @@ inline void whole_reduce_sum(const char* call, const LocalTensor<T>& dst, const 
     check_vector_operand(call, "src", src);
     constexpr uint32_t epr = per_repeat<T>();
     const uint32_t repeats = mask.repeats(static_cast<uint32_t>(repeatTime), epr);
+    race_reduce_operands(dst, src, mask, repeatTime, static_cast<uint64_t>(dstRepStride) * sizeof(T), sizeof(T),
+                         srcBlkStride, srcRepStride);
     float values[epr];
     for (uint32_t r = 0; r < repeats; ++r) {
         for (uint32_t j = 0; j < epr; ++j) {
