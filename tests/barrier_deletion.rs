@@ -217,3 +217,24 @@ fn every_vector_barrier_of_the_example_softmax_and_rmsnorm_is_needed_on_the_emul
         softmax.helpers_reached, softmax.helpers, rmsnorm.helpers_reached, rmsnorm.helpers
     );
 }
+
+#[test]
+fn every_vector_barrier_of_the_router_mix_kernel_is_needed_on_the_emulator() {
+    // The router is one MIX kernel: the gate runs on the AIVs as the matmul's epilogue. T = 4400 is
+    // 25 AIC tiles of 176 rows over 24 AI cores: the first core takes two, so the loop-carried
+    // barriers (the previous tile's reads before this tile's writes) are exercised too.
+    let d = every_barrier_is_needed(
+        "router",
+        "router.rs",
+        "moge_router",
+        "H=256,E=64,G=8",
+        "T=4400",
+    );
+    assert!(d.body >= 20, "{}", d.body);
+    assert!(
+        d.helpers_reached >= 5,
+        "{} of {}",
+        d.helpers_reached,
+        d.helpers
+    );
+}
