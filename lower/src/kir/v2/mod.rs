@@ -27,6 +27,7 @@
 pub mod entities;
 pub mod hazard;
 pub mod inst;
+pub mod link;
 pub mod parse;
 pub mod sync;
 pub mod verify;
@@ -46,6 +47,7 @@ pub use hazard::{
     check as check_hazards, check_measured as check_hazards_measured, Hazard, HazardErrors,
 };
 pub use inst::{Access, GmRef, InstData, Quant, VecOp};
+pub use link::{LinkError, Linker};
 pub use parse::{parse_program, ParseError};
 pub use sync::{insert_sync, insert_sync_measured, SyncStats, SyncWork};
 pub use verify::{verify_program, VerifyError, VerifyErrors};
@@ -229,11 +231,10 @@ pub enum GmKind {
     Input,
     /// A kernel output of the program.
     Output,
-    /// Written by one kernel and read by a later one; lives in the workspace at `offset` bytes.
-    Intermediate {
-        /// Byte offset in the workspace (a multiple of 512).
-        offset: HostExpr,
-    },
+    /// Written by one kernel and read by a later one. The runtime allocates it (the manifest's
+    /// `intermediates`) and passes it to every kernel that uses it as a parameter, like an input or
+    /// output: it is not a slice of the workspace (see `docs/kernel-ir-v2.md`).
+    Intermediate,
     /// Scratch of one kernel (e.g. the AIC->AIV hand-off of a MIX kernel); lives in the workspace.
     Workspace {
         /// Byte offset in the workspace (a multiple of 512).
@@ -242,12 +243,18 @@ pub enum GmKind {
 }
 
 impl GmKind {
+    /// Whether the buffer is a kernel parameter (allocated by the caller or the runtime) rather
+    /// than a slice of the workspace.
+    pub fn is_param(&self) -> bool {
+        !matches!(self, GmKind::Workspace { .. })
+    }
+
     /// The keyword in the text form.
     pub fn name(&self) -> &'static str {
         match self {
             GmKind::Input => "input",
             GmKind::Output => "output",
-            GmKind::Intermediate { .. } => "intermediate",
+            GmKind::Intermediate => "intermediate",
             GmKind::Workspace { .. } => "workspace",
         }
     }
