@@ -81,11 +81,23 @@ pub fn compile_mix(
     target: &Target,
     rename: Option<&str>,
 ) -> Result<Program, CodegenError> {
+    let v2 = lower_mix(kernel, op, epilogue, target, rename)?;
+    emit(kernel, target, &v2, CoreType::MixAic1_2)
+}
+
+/// The v2 program of [`compile_mix`] (one MIX kernel, named `rename` if given).
+pub(crate) fn lower_mix(
+    kernel: &Kernel,
+    op: Op,
+    epilogue: &[Op],
+    target: &Target,
+    rename: Option<&str>,
+) -> Result<moge_lower::kir::v2::Program, CodegenError> {
     let mut v2 = lower_mix_group(kernel, op, epilogue, target)?;
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }
-    emit(kernel, target, &v2, CoreType::MixAic1_2)
+    Ok(v2)
 }
 
 /// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest; with `rename`,
@@ -96,11 +108,22 @@ pub fn compile_matmul(
     target: &Target,
     rename: Option<&str>,
 ) -> Result<Program, CodegenError> {
+    let v2 = lower_matmul(kernel, op, target, rename)?;
+    emit(kernel, target, &v2, CoreType::Aic)
+}
+
+/// The v2 program of [`compile_matmul`] (one AIC kernel, named `rename` if given).
+pub(crate) fn lower_matmul(
+    kernel: &Kernel,
+    op: Op,
+    target: &Target,
+    rename: Option<&str>,
+) -> Result<moge_lower::kir::v2::Program, CodegenError> {
     let mut v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }
-    emit(kernel, target, &v2, CoreType::Aic)
+    Ok(v2)
 }
 
 fn emit(

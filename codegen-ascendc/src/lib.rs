@@ -133,13 +133,7 @@ fn compile_single(
         moge_lower::schedule::check_kernel(kernel, target)?;
         return cube::compile_matmul(kernel, op, target, rename);
     }
-    let schedules = schedule_kernel(kernel, target, options)?;
-    // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
-    // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
-    let mut v2 = moge_lower::schedule::program::to_program(kernel, &schedules, target)?;
-    if let Some(name) = rename {
-        rename_kernels(&mut v2, name);
-    }
+    let (v2, schedules) = lower_vector(kernel, target, options, rename)?;
     let printed = print_v2::print_program(&v2)?;
     // The kernel IR of record is the v2 program that was printed (the scheduler's v1 functions are an
     // internal stage of the vector path).
@@ -159,6 +153,24 @@ fn compile_single(
         manifest,
         kir_text,
     })
+}
+
+/// Lowers a kernel of vector ops only to its synchronized, verified v2 program and the schedules of
+/// its device kernels (launch order); with `rename`, the kernels get that symbol name.
+pub(crate) fn lower_vector(
+    kernel: &Kernel,
+    target: &Target,
+    options: &ScheduleOptions,
+    rename: Option<&str>,
+) -> Result<(moge_lower::kir::v2::Program, Vec<Schedule>), CodegenError> {
+    let schedules = schedule_kernel(kernel, target, options)?;
+    // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
+    // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
+    let mut v2 = moge_lower::schedule::program::to_program(kernel, &schedules, target)?;
+    if let Some(name) = rename {
+        rename_kernels(&mut v2, name);
+    }
+    Ok((v2, schedules))
 }
 
 /// Gives the kernels of `v2` the symbol `name` (the first) and `name_<i>` (any further one), so a
