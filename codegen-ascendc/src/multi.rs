@@ -2,25 +2,26 @@
 //!
 //! [`moge_lower::opt::partition`] groups the ops (one cube group per matmul, vector groups between
 //! them) and [`moge_lower::opt::split()`] makes each group a graph kernel of its own, connected to the
-//! others through named GM tensors. Each part is compiled by the single-kernel paths (cube or
-//! vector) under its place's name `<program>_k<i>`; this module assembles their kernels, kernel IR
-//! texts and manifests into one program: the program's parameters and outputs, the intermediates
-//! (the runtime allocates them), every kernel's arguments, tiling and block dim, and the workspace.
+//! others through named GM tensors. Each part is lowered by the single-kernel lowerings (cube or
+//! vector) under its place's name `<program>_k<i>` to a kernel IR v2 program of its own; this module
+//! links them into ONE program ([`Linker`]: the graph's parameters, outputs and intermediates declared
+//! in signature order, the parts' tiling fields in one struct, the largest workspace), verifies it
+//! and emits it: the Ascend C of every kernel, the program's kernel IR text and the manifest read
+//! off the program (`crate::emit`).
 //!
-//! One function call per group kind ([`compile_part`]): cube and vector parts by the single-kernel
-//! paths, a MIX group (matmul with a fused vector epilogue) by [`cube::compile_mix`].
+//! One function call per group kind ([`lower_part`]): cube and vector parts by the single-kernel
+//! lowerings, a MIX group (matmul with a fused vector epilogue) by [`cube::lower_mix`].
 
 use moge_lower::graph::{DType, Kernel, Value};
 use moge_lower::kir::v2::{self, GmKind, Linker};
-use moge_lower::kir::{CoreKind, MemSpace};
 use moge_lower::opt::{mix, Group, GroupKind, Part};
 use moge_lower::schedule::cube::CubeProblem;
 use moge_lower::schedule::lower_vector::dim_expr;
-use moge_lower::schedule::{LowerError, ScheduleOptions};
+use moge_lower::schedule::{LowerError, Schedule, ScheduleOptions};
 use moge_lower::target::Target;
 
-use crate::manifest::{self, CoreType, Role, SizeExpr, SyncMode, TensorDType};
-use crate::{cube, print_v2, CodegenError, DeviceKernel, Manifest, Program};
+use crate::emit::emit_program;
+use crate::{cube, CodegenError, Program};
 
 /// Compiles `kernel`, partitioned into `groups` (launch order, as [`moge_lower::opt::partition`]
 /// returns them), to one program, with every matmul whose consumers allow it fused with them into a
@@ -91,12 +92,12 @@ fn compile_groups(
     for t in &split.intermediates {
         linker.declare(gm_decl(kernel, &t.name, t.value, GmKind::Intermediate));
     }
-    let mut tile_rows = Vec::new();
+    let mut schedules = Vec::new();
     for (index, part) in split.parts.iter().enumerate() {
         let name = format!("{}_k{index}", kernel.name);
-        let (v2, rows) = lower_part(part, &name, target, options)
+        let (v2, part_schedules) = lower_part(part, &name, target, options)
             .map_err(|error| PartError::Part { index, error })?;
-        tile_rows.extend(rows);
+        schedules.extend(part_schedules);
         linker
             .link(v2)
             .map_err(|e| internal(kernel, e.to_string()))?;
@@ -107,32 +108,17 @@ fn compile_groups(
     for k in v2.kernels.values() {
         v2::check_hazards(k).map_err(|e| internal(kernel, e.to_string()))?;
     }
-    let kernels: Vec<DeviceKernel> = print_v2::print_program(&v2)
-        .map_err(CodegenError::from)?
-        .into_iter()
-        .map(|(name, source)| DeviceKernel {
-            file: format!("{name}.cpp"),
-            name,
-            source,
-            schedule: None,
-        })
-        .collect();
-    let manifest = program_manifest(kernel, target, &v2, &kernels, &tile_rows);
-    Ok(Program {
-        kernels,
-        manifest,
-        kir_text: v2::program_to_string(&v2),
-    })
+    Ok(emit_program(kernel, target, &v2, schedules)?)
 }
 
 /// Lowers one part under the symbol `name` to its own v2 program (the per-kind seam), with each of
-/// its kernels' rows per tile (0 for the cube and MIX kernels, which tile by their plan).
+/// its kernels' vector schedule (`None` for the cube and MIX kernels).
 fn lower_part(
     part: &Part,
     name: &str,
     target: &Target,
     options: &ScheduleOptions,
-) -> Result<(v2::Program, Vec<u32>), CodegenError> {
+) -> Result<(v2::Program, Vec<Option<Schedule>>), CodegenError> {
     match part.kind {
         // A cube part is exactly `c = matmul(a, b)` of two parameters; a vector part has no matmul.
         GroupKind::Cube | GroupKind::Vector => {
@@ -140,11 +126,10 @@ fn lower_part(
                 moge_lower::schedule::check_kernel(&part.kernel, target)?;
                 let v2 = cube::lower_matmul(&part.kernel, op, target, Some(name))?;
                 let n = v2.kernels.len();
-                return Ok((v2, vec![0; n]));
+                return Ok((v2, vec![None; n]));
             }
             let (v2, schedules) = crate::lower_vector(&part.kernel, target, options, Some(name))?;
-            let rows = schedules.iter().map(|s| s.func().split.tile_rows).collect();
-            Ok((v2, rows))
+            Ok((v2, schedules.into_iter().map(Some).collect()))
         }
         // A MIX part is a matmul of two parameters (its operands come from GM) and its epilogue.
         GroupKind::Mix => {
@@ -157,92 +142,8 @@ fn lower_part(
             })?;
             let v2 = cube::lower_mix(&part.kernel, op, &epilogue, target, Some(name))?;
             let n = v2.kernels.len();
-            Ok((v2, vec![0; n]))
+            Ok((v2, vec![None; n]))
         }
-    }
-}
-
-/// The manifest of the linked program `v2`, read off it: the parameters and intermediates are its
-/// GM parameters, every kernel's arguments its GM parameters in order, every kernel's tiling the
-/// whole tiling struct (the one every kernel's source declares), and a kernel with workspace
-/// slices may use the program's whole workspace (kernels run one after another).
-fn program_manifest(
-    kernel: &Kernel,
-    target: &Target,
-    v2: &v2::Program,
-    kernels: &[DeviceKernel],
-    tile_rows: &[u32],
-) -> Manifest {
-    let param = |d: &v2::GmBufData, role: Role| manifest::Param {
-        name: d.name.clone(),
-        role,
-        // Bool tensors are refused by the checks before; f32 is never reached for them.
-        dtype: TensorDType::from_dtype(d.dtype).unwrap_or(TensorDType::F32),
-        shape: d.shape.iter().cloned().map(SizeExpr::from).collect(),
-    };
-    let of_kind = |kind: GmKind, role: Role| -> Vec<manifest::Param> {
-        v2.gm
-            .values()
-            .filter(|d| d.kind == kind)
-            .map(|d| param(d, role))
-            .collect()
-    };
-    let mut params = of_kind(GmKind::Input, Role::Input);
-    params.extend(of_kind(GmKind::Output, Role::Output));
-    let tiling: Vec<manifest::TilingField> = v2
-        .fields
-        .values()
-        .map(|f| manifest::TilingField {
-            name: f.name.clone(),
-            expr: f.expr.clone().into(),
-        })
-        .collect();
-    let entries = v2
-        .kernels
-        .values()
-        .zip(kernels)
-        .zip(tile_rows)
-        .map(|((k, emitted), &rows)| {
-            let uses_workspace = k.params.iter().any(|&g| !v2.gm[g].kind.is_param());
-            manifest::KernelEntry {
-                name: emitted.name.clone(),
-                source: emitted.file.clone(),
-                core_type: match k.core {
-                    CoreKind::Aiv => CoreType::Aiv,
-                    CoreKind::Aic => CoreType::Aic,
-                    CoreKind::Mix => CoreType::MixAic1_2,
-                },
-                // Every hand-off is a queue, a flag the sync pass derived or a cross-core flag the
-                // MIX lowering placed, all checked by the hazard verifier.
-                sync: SyncMode::Explicit,
-                args: k
-                    .params
-                    .iter()
-                    .filter(|&&g| v2.gm[g].kind.is_param())
-                    .map(|&g| v2.gm[g].name.clone())
-                    .collect(),
-                block_dim: k.block_dim.clone().into(),
-                tiling: tiling.clone(),
-                workspace_bytes: if uses_workspace {
-                    v2.workspace.clone().into()
-                } else {
-                    SizeExpr::int(0)
-                },
-                ub_bytes: k.mem_bytes(MemSpace::Ub),
-                tile_rows: rows,
-            }
-        })
-        .collect();
-    Manifest {
-        format: manifest::FORMAT.to_string(),
-        program: kernel.name.clone(),
-        target: target.name.to_string(),
-        bindings: kernel.bound.iter().cloned().collect(),
-        dynamic_dims: kernel.dynamic_dims(),
-        params,
-        intermediates: of_kind(GmKind::Intermediate, Role::Intermediate),
-        kernels: entries,
-        workspace_bytes: v2.workspace.clone().into(),
     }
 }
 

@@ -4,9 +4,9 @@
 //! # Model
 //!
 //! A [`Program`] is what one graph kernel becomes: GM buffers ([`GmBufData`]: the parameters, the
-//! intermediates one kernel writes and a later one reads, and slices of the workspace), a host tiling
-//! struct ([`FieldData`], expressions of the dynamic dims) and device kernels ([`Kernel`]) launched in
-//! order. A kernel runs on `block_dim` cores of its [`CoreKind`]; a MIX kernel runs one AIC and two AIVs per
+//! intermediates one kernel writes and a later one reads, allocated by the runtime, and slices of the
+//! workspace), a host tiling struct ([`FieldData`], expressions of the dynamic dims) and device
+//! kernels ([`Kernel`]) launched in order; [`Linker`] joins separately lowered parts into one. A kernel runs on `block_dim` cores of its [`CoreKind`]; a MIX kernel runs one AIC and two AIVs per
 //! block, and its body splits the code per side with [`Stmt::Side`] (`if ASCEND_IS_AIC { }`).
 //!
 //! A kernel body is a tree of [`Stmt`]s: instructions, `for` loops over a [`Var`] and core-side regions.
@@ -548,7 +548,8 @@ pub struct Program {
     pub dims: Vec<Symbol>,
     /// GM buffers.
     pub gm: PrimaryMap<GmBuf, GmBufData>,
-    /// Bytes of workspace the program needs (intermediates and per-kernel scratch).
+    /// Bytes of workspace the program needs: the largest per-kernel scratch (kernels run one after
+    /// another, so each kernel's workspace slices start at offset 0).
     pub workspace: HostExpr,
     /// The tiling struct, shared by every kernel.
     pub fields: PrimaryMap<Field, FieldData>,
