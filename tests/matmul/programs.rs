@@ -82,6 +82,17 @@ pub fn mlp<const H: usize, const I: usize>(
 ) -> Tensor<bf16, (M, H)> {
     matmul(silu(matmul(x, w1)), w2)
 }
+
+/// A parameter no op reads (`_z`) keeps its place in the signature of a program of two kernels.
+#[moge::kernel]
+pub fn skip<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    g: Tensor<bf16, (K,)>,
+    _z: Tensor<f32, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    matmul(rms_norm(x, g, 1e-6), w)
+}
 ";
 
 /// Writes [`PROGRAMS`] into a scratch directory and returns the file's path.
@@ -281,4 +292,27 @@ fn program_manifests_list_the_intermediates_and_builds_are_deterministic() {
             assert_eq!(declared, fields, "{kernel}: {}", entry["source"]);
         }
     }
+}
+
+#[test]
+fn a_parameter_no_kernel_reads_keeps_its_place_in_the_program() {
+    let file = source("unused_param");
+    let dir = scratch("unused_param_build");
+    build(&file, "skip", "K=64,N=48", &dir);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("skip.json")).unwrap()).unwrap();
+    let names: Vec<&str> = manifest["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["x", "g", "_z", "w", "out0"]);
+    // In the kernel IR it is an input of the program that no kernel takes.
+    let program = parse_program(&fs::read_to_string(dir.join("skip.kir")).unwrap()).unwrap();
+    let (z, data) = program.gm.iter().find(|(_, d)| d.name == "_z").unwrap();
+    assert_eq!(data.kind, moge_lower::kir::v2::GmKind::Input);
+    assert!(program.kernels.values().all(|k| !k.params.contains(&z)));
+    let o = run(&file, "skip", "K=64,N=48", 20, &["AIV", "AIC"]);
+    assert_eq!(o["max_abs_err"].as_f64(), Some(0.0), "{o}");
 }
