@@ -127,17 +127,11 @@ fn link_gm(p: &mut Program, d: GmBufData) -> Result<GmBuf, LinkError> {
         p.gm.iter()
             .find(|(_, g)| g.kind.is_param() && g.name == d.name)
     else {
-        if p.gm.values().any(|g| g.name == d.name) {
+        if let Some(slice) = p.gm.values().position(|g| g.name == d.name) {
             // A workspace slice took the name first: the parameter keeps its name (it is the
             // graph's), so the slice is renamed.
-            let g =
-                p.gm.values()
-                    .position(|g| g.name == d.name)
-                    .map(GmBuf::new)
-                    .expect("found above");
-            let taken = |n: &str| p.gm.values().any(|x| x.name == n);
-            let name = fresh(&d.name, taken);
-            p.gm[g].name = name;
+            let name = fresh(&d.name, |n| p.gm.values().any(|x| x.name == n));
+            p.gm[GmBuf::new(slice)].name = name;
         }
         return Ok(p.gm.push(d));
     };

@@ -118,6 +118,22 @@ kernel k1 p_k1 aiv block_dim `1` params(g0, g2, g3) {
 }
 
 #[test]
+fn a_workspace_slice_yields_its_name_to_a_later_parameter() {
+    // Nothing declared: the second part's slice `mid` comes first, then its parameter `mid`.
+    let mut l = Linker::new("p", vec![]);
+    l.link(parse_program(SECOND).unwrap()).unwrap();
+    let p = l.finish();
+    let names: Vec<(&str, &str)> =
+        p.gm.values()
+            .map(|d| (d.kind.name(), d.name.as_str()))
+            .collect();
+    assert_eq!(
+        names,
+        [("workspace", "mid_1"), ("input", "mid"), ("output", "y")]
+    );
+}
+
+#[test]
 fn the_workspace_is_the_largest_part_s() {
     let mut l = Linker::new("p", vec![]);
     let mut a = parse_program(FIRST).unwrap();
