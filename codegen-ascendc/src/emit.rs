@@ -49,7 +49,7 @@ pub(crate) fn emit_program(
 /// GM parameters, every kernel's arguments its GM parameters in order, every kernel's tiling the
 /// whole tiling struct (the one every kernel's source declares), and a kernel with workspace
 /// slices may use the program's whole workspace (kernels run one after another).
-pub(crate) fn manifest_of(
+fn manifest_of(
     kernel: &Kernel,
     target: &Target,
     v2: &v2::Program,
