@@ -113,8 +113,9 @@ kernel k1 p_k1 aiv block_dim `1` params(g0, g2, g3) {
 ";
     let text = program_to_string(&p);
     assert_eq!(text, expected);
-    // One program: its text reads back as itself.
+    // One program: its text reads back as itself, and every reference in it is valid.
     assert_eq!(parse_program(&text).unwrap(), p);
+    crate::kir::v2::verify_program(&p, &crate::target::Target::ascend910b2()).unwrap();
 }
 
 #[test]
