@@ -8,15 +8,12 @@
 //! its cube and MIX parts comes here, named after its place in the program.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
-use moge_lower::kir::v2::GmKind;
-use moge_lower::kir::MemSpace;
 use moge_lower::schedule::cube::lower_matmul_kernel;
 use moge_lower::schedule::cube::mix::lower_mix_group;
 use moge_lower::schedule::LowerError;
 use moge_lower::target::Target;
 
-use crate::manifest::{self, CoreType, Role, SizeExpr, SyncMode, TensorDType};
-use crate::{print_v2, CodegenError, DeviceKernel, Manifest, Program};
+use crate::{CodegenError, Program};
 
 /// The matmul op of `kernel` if the kernel is exactly `c = matmul(a, b)` with `a` and `b` parameters
 /// and `c` its only output (what [`lower_matmul_kernel`] takes); `None` sends it to the vector path.
@@ -81,11 +78,23 @@ pub fn compile_mix(
     target: &Target,
     rename: Option<&str>,
 ) -> Result<Program, CodegenError> {
+    let v2 = lower_mix(kernel, op, epilogue, target, rename)?;
+    emit(kernel, target, &v2)
+}
+
+/// The v2 program of [`compile_mix`] (one MIX kernel, named `rename` if given).
+pub(crate) fn lower_mix(
+    kernel: &Kernel,
+    op: Op,
+    epilogue: &[Op],
+    target: &Target,
+    rename: Option<&str>,
+) -> Result<moge_lower::kir::v2::Program, CodegenError> {
     let mut v2 = lower_mix_group(kernel, op, epilogue, target)?;
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }
-    emit(kernel, target, &v2, CoreType::MixAic1_2)
+    Ok(v2)
 }
 
 /// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest; with `rename`,
@@ -96,103 +105,28 @@ pub fn compile_matmul(
     target: &Target,
     rename: Option<&str>,
 ) -> Result<Program, CodegenError> {
+    let v2 = lower_matmul(kernel, op, target, rename)?;
+    emit(kernel, target, &v2)
+}
+
+/// The v2 program of [`compile_matmul`] (one AIC kernel, named `rename` if given).
+pub(crate) fn lower_matmul(
+    kernel: &Kernel,
+    op: Op,
+    target: &Target,
+    rename: Option<&str>,
+) -> Result<moge_lower::kir::v2::Program, CodegenError> {
     let mut v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }
-    emit(kernel, target, &v2, CoreType::Aic)
+    Ok(v2)
 }
 
 fn emit(
     kernel: &Kernel,
     target: &Target,
     v2: &moge_lower::kir::v2::Program,
-    core_type: CoreType,
 ) -> Result<Program, CodegenError> {
-    let printed = print_v2::print_program(v2)?;
-    let kernels: Vec<DeviceKernel> = printed
-        .into_iter()
-        .map(|(name, source)| DeviceKernel {
-            file: format!("{name}.cpp"),
-            name,
-            source,
-            schedule: None,
-        })
-        .collect();
-    let manifest = cube_manifest(kernel, target, v2, &kernels, core_type);
-    Ok(Program {
-        kernels,
-        manifest,
-        kir_text: moge_lower::kir::v2::program_to_string(v2),
-    })
-}
-
-fn cube_manifest(
-    kernel: &Kernel,
-    target: &Target,
-    v2: &moge_lower::kir::v2::Program,
-    kernels: &[DeviceKernel],
-    core_type: CoreType,
-) -> Manifest {
-    let mut params = Vec::new();
-    for (kind, role) in [(GmKind::Input, Role::Input), (GmKind::Output, Role::Output)] {
-        for g in v2.gm.values().filter(|g| g.kind == kind) {
-            params.push(manifest::Param {
-                name: g.name.clone(),
-                role,
-                // Every dtype the cube takes (bf16, f16, f32) has a manifest dtype.
-                dtype: TensorDType::from_dtype(g.dtype).unwrap_or(TensorDType::F32),
-                shape: g.shape.iter().cloned().map(SizeExpr::from).collect(),
-            });
-        }
-    }
-    let entries = v2
-        .kernels
-        .values()
-        .zip(kernels)
-        .map(|(k, emitted)| manifest::KernelEntry {
-            name: emitted.name.clone(),
-            source: emitted.file.clone(),
-            core_type,
-            // Every cube hand-off is a queue (EnQue/DeQue), every other one a flag the sync pass
-            // derived or a cross-core flag: correct with automatic synchronization off.
-            sync: SyncMode::Explicit,
-            // The workspace is not an argument: the kernel finds it behind its `workspace` pointer.
-            args: k
-                .params
-                .iter()
-                .filter(|&&g| matches!(v2.gm[g].kind, GmKind::Input | GmKind::Output))
-                .map(|&g| v2.gm[g].name.clone())
-                .collect(),
-            block_dim: k.block_dim.clone().into(),
-            tiling: v2
-                .fields
-                .values()
-                .map(|f| manifest::TilingField {
-                    name: f.name.clone(),
-                    expr: f.expr.clone().into(),
-                })
-                .collect(),
-            workspace_bytes: v2.workspace.clone().into(),
-            // An AIC kernel lives in L1 and L0A/B/C; a MIX kernel's AIVs use UB.
-            ub_bytes: k
-                .bufs
-                .values()
-                .filter(|b| b.mem == MemSpace::Ub)
-                .map(|b| u64::from(b.bytes) * u64::from(b.count))
-                .sum(),
-            tile_rows: 0,
-        })
-        .collect();
-    Manifest {
-        format: manifest::FORMAT.to_string(),
-        program: kernel.name.clone(),
-        target: target.name.to_string(),
-        bindings: kernel.bound.iter().cloned().collect(),
-        dynamic_dims: kernel.dynamic_dims(),
-        params,
-        intermediates: Vec::new(),
-        kernels: entries,
-        workspace_bytes: v2.workspace.clone().into(),
-    }
+    crate::emit::emit_program(kernel, target, v2, vec![None; v2.kernels.len()])
 }

@@ -12,6 +12,7 @@
 
 mod cexpr;
 pub mod cube;
+mod emit;
 pub mod error;
 pub mod helpers;
 pub mod manifest;
@@ -19,7 +20,6 @@ mod multi;
 pub mod print_v2;
 
 use moge_lower::graph::Kernel;
-use moge_lower::kir::{ArgRole, CoreKind};
 use moge_lower::schedule::{schedule_kernel, LowerError, Schedule, ScheduleOptions};
 use moge_lower::target::Target;
 
@@ -133,6 +133,23 @@ fn compile_single(
         moge_lower::schedule::check_kernel(kernel, target)?;
         return cube::compile_matmul(kernel, op, target, rename);
     }
+    let (v2, schedules) = lower_vector(kernel, target, options, rename)?;
+    emit::emit_program(
+        kernel,
+        target,
+        &v2,
+        schedules.into_iter().map(Some).collect(),
+    )
+}
+
+/// Lowers a kernel of vector ops only to its synchronized, verified v2 program and the schedules of
+/// its device kernels (launch order); with `rename`, the kernels get that symbol name.
+pub(crate) fn lower_vector(
+    kernel: &Kernel,
+    target: &Target,
+    options: &ScheduleOptions,
+    rename: Option<&str>,
+) -> Result<(moge_lower::kir::v2::Program, Vec<Schedule>), CodegenError> {
     let schedules = schedule_kernel(kernel, target, options)?;
     // The emitted code is the kernel IR v2 program printed: its loops, queue operations, flags and
     // barriers are the IR's (derived by the sync pass and checked by the hazard verifier).
@@ -140,25 +157,7 @@ fn compile_single(
     if let Some(name) = rename {
         rename_kernels(&mut v2, name);
     }
-    let printed = print_v2::print_program(&v2)?;
-    // The kernel IR of record is the v2 program that was printed (the scheduler's v1 functions are an
-    // internal stage of the vector path).
-    let kir_text = moge_lower::kir::v2::program_to_string(&v2);
-    let mut kernels = Vec::new();
-    for (schedule, (name, source)) in schedules.into_iter().zip(printed) {
-        kernels.push(DeviceKernel {
-            file: format!("{name}.cpp"),
-            name,
-            source,
-            schedule: Some(schedule),
-        });
-    }
-    let manifest = build_manifest(kernel, target, &kernels);
-    Ok(Program {
-        kernels,
-        manifest,
-        kir_text,
-    })
+    Ok((v2, schedules))
 }
 
 /// Gives the kernels of `v2` the symbol `name` (the first) and `name_<i>` (any further one), so a
@@ -170,70 +169,5 @@ pub(crate) fn rename_kernels(v2: &mut moge_lower::kir::v2::Program, name: &str) 
         } else {
             format!("{name}_{i}")
         };
-    }
-}
-
-fn build_manifest(kernel: &Kernel, target: &Target, kernels: &[DeviceKernel]) -> Manifest {
-    use manifest::{CoreType, Role, SizeExpr, SyncMode, TensorDType};
-    let mut params = Vec::new();
-    if let Some(first) = kernels.first().and_then(|k| k.schedule.as_ref()) {
-        let func = first.func();
-        for (arg_role, role) in [
-            (ArgRole::Input, Role::Input),
-            (ArgRole::Output, Role::Output),
-        ] {
-            for a in func.args.values().filter(|a| a.role == arg_role) {
-                params.push(manifest::Param {
-                    name: a.name.clone(),
-                    role,
-                    // Bool arguments are refused by the lowering; f32 is never reached for them.
-                    dtype: TensorDType::from_dtype(a.dtype).unwrap_or(TensorDType::F32),
-                    shape: a.shape.iter().cloned().map(SizeExpr::from).collect(),
-                });
-            }
-        }
-    }
-    let entries = kernels
-        .iter()
-        .filter_map(|k| k.schedule.as_ref().map(|s| (k, s)))
-        .map(|(k, schedule)| {
-            let func = schedule.func();
-            manifest::KernelEntry {
-                name: k.name.clone(),
-                source: k.file.clone(),
-                core_type: match func.core {
-                    CoreKind::Aiv => CoreType::Aiv,
-                    CoreKind::Aic => CoreType::Aic,
-                    CoreKind::Mix => CoreType::MixAic1_2,
-                },
-                // The sync pass derives every flag and `PipeBarrier<PIPE_V>` the kernel needs and
-                // the hazard verifier checks them: correct with automatic synchronization off.
-                sync: SyncMode::Explicit,
-                args: func.args.values().map(|a| a.name.clone()).collect(),
-                block_dim: func.split.block_dim.clone().into(),
-                tiling: func
-                    .fields
-                    .values()
-                    .map(|f| manifest::TilingField {
-                        name: f.name.clone(),
-                        expr: f.expr.clone().into(),
-                    })
-                    .collect(),
-                workspace_bytes: SizeExpr::int(0),
-                ub_bytes: func.ub_bytes(),
-                tile_rows: func.split.tile_rows,
-            }
-        })
-        .collect();
-    Manifest {
-        format: manifest::FORMAT.to_string(),
-        program: kernel.name.clone(),
-        target: target.name.to_string(),
-        bindings: kernel.bound.iter().cloned().collect(),
-        dynamic_dims: kernel.dynamic_dims(),
-        params,
-        intermediates: Vec::new(),
-        kernels: entries,
-        workspace_bytes: SizeExpr::int(0),
     }
 }

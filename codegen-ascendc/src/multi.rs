@@ -2,24 +2,26 @@
 //!
 //! [`moge_lower::opt::partition`] groups the ops (one cube group per matmul, vector groups between
 //! them) and [`moge_lower::opt::split()`] makes each group a graph kernel of its own, connected to the
-//! others through named GM tensors. Each part is compiled by the single-kernel paths (cube or
-//! vector) under its place's name `<program>_k<i>`; this module assembles their kernels, kernel IR
-//! texts and manifests into one program: the program's parameters and outputs, the intermediates
-//! (the runtime allocates them), every kernel's arguments, tiling and block dim, and the workspace.
+//! others through named GM tensors. Each part is lowered by the single-kernel lowerings (cube or
+//! vector) under its place's name `<program>_k<i>` to a kernel IR v2 program of its own; this module
+//! links them into ONE program ([`Linker`]: the graph's parameters, outputs and intermediates declared
+//! in signature order, the parts' tiling fields in one struct, the largest workspace), verifies it
+//! and emits it: the Ascend C of every kernel, the program's kernel IR text and the manifest read
+//! off the program (`crate::emit`).
 //!
-//! One function call per group kind ([`compile_part`]): cube and vector parts by the single-kernel
-//! paths, a MIX group (matmul with a fused vector epilogue) by [`cube::compile_mix`].
+//! One function call per group kind ([`lower_part`]): cube and vector parts by the single-kernel
+//! lowerings, a MIX group (matmul with a fused vector epilogue) by [`cube::lower_mix`].
 
-use moge_lower::graph::Kernel;
-use moge_lower::kir::Expr;
+use moge_lower::graph::{DType, Kernel, Value};
+use moge_lower::kir::v2::{self, GmKind, Linker};
 use moge_lower::opt::{mix, Group, GroupKind, Part};
 use moge_lower::schedule::cube::CubeProblem;
 use moge_lower::schedule::lower_vector::dim_expr;
-use moge_lower::schedule::{LowerError, ScheduleOptions};
+use moge_lower::schedule::{LowerError, Schedule, ScheduleOptions};
 use moge_lower::target::Target;
 
-use crate::manifest::{self, Role, SizeExpr, TensorDType};
-use crate::{compile_single, cube, CodegenError, Manifest, Program};
+use crate::emit::emit_program;
+use crate::{cube, CodegenError, Program};
 
 /// Compiles `kernel`, partitioned into `groups` (launch order, as [`moge_lower::opt::partition`]
 /// returns them), to one program, with every matmul whose consumers allow it fused with them into a
@@ -68,7 +70,10 @@ impl From<CodegenError> for PartError {
     }
 }
 
-/// Compiles `kernel`, partitioned into `groups` (launch order), to one program.
+/// Compiles `kernel`, partitioned into `groups` (launch order), to one program: the parts are lowered
+/// on their own, linked into one kernel IR v2 program ([`Linker`]: the graph's parameters, outputs
+/// and intermediates declared first, in signature order), verified as a whole and printed; the
+/// manifest is read off the linked program.
 fn compile_groups(
     kernel: &Kernel,
     groups: &[Group],
@@ -77,91 +82,54 @@ fn compile_groups(
 ) -> Result<Program, PartError> {
     check_hints_used(kernel, groups)?;
     let split = moge_lower::opt::split(kernel, groups);
-    let mut kernels = Vec::new();
-    let mut entries = Vec::new();
-    let mut tensors: Vec<manifest::Param> = Vec::new();
-    let mut kir_text = String::new();
-    for (index, part) in split.parts.iter().enumerate() {
-        let name = format!("{}_k{index}", kernel.name);
-        let compiled = compile_part(part, &name, target, options)
-            .map_err(|error| PartError::Part { index, error })?;
-        if !kir_text.is_empty() {
-            kir_text.push('\n');
-        }
-        kir_text.push_str(&compiled.kir_text);
-        kernels.extend(compiled.kernels);
-        entries.extend(compiled.manifest.kernels);
-        for p in compiled.manifest.params {
-            if !tensors.iter().any(|t| t.name == p.name) {
-                tensors.push(p);
-            }
-        }
-    }
-    let find = |name: &str| tensors.iter().find(|t| t.name == name).cloned();
-    let mut params = Vec::new();
+    let mut linker = Linker::new(kernel.name.clone(), kernel.dynamic_dims());
     for p in &kernel.params {
-        // A parameter no op reads is in no part; it keeps its place in the program's signature.
-        let param = find(&p.name).unwrap_or_else(|| unused_param(kernel, p));
-        params.push(manifest::Param {
-            role: Role::Input,
-            ..param
-        });
+        linker.declare(gm_decl(kernel, &p.name, p.value, GmKind::Input));
     }
     for o in &kernel.outputs {
-        let out = find(&o.name).ok_or_else(|| internal(kernel, &o.name))?;
-        params.push(out);
+        linker.declare(gm_decl(kernel, &o.name, o.value, GmKind::Output));
     }
-    let mut intermediates = Vec::new();
     for t in &split.intermediates {
-        let mid = find(&t.name).ok_or_else(|| internal(kernel, &t.name))?;
-        intermediates.push(manifest::Param {
-            role: Role::Intermediate,
-            ..mid
-        });
+        linker.declare(gm_decl(kernel, &t.name, t.value, GmKind::Intermediate));
     }
-    // Every kernel gets the program's workspace: the largest any kernel needs.
-    let workspace = entries
-        .iter()
-        .map(|e| e.workspace_bytes.expr().clone())
-        .filter(|e| *e != Expr::Int(0))
-        .reduce(|a, b| {
-            if a == b {
-                a
-            } else {
-                Expr::Max(Box::new(a), Box::new(b))
-            }
-        })
-        .unwrap_or(Expr::Int(0));
-    let manifest = Manifest {
-        format: manifest::FORMAT.to_string(),
-        program: kernel.name.clone(),
-        target: target.name.to_string(),
-        bindings: kernel.bound.iter().cloned().collect(),
-        dynamic_dims: kernel.dynamic_dims(),
-        params,
-        intermediates,
-        kernels: entries,
-        workspace_bytes: workspace.into(),
-    };
-    Ok(Program {
-        kernels,
-        manifest,
-        kir_text,
-    })
+    let mut schedules = Vec::new();
+    for (index, part) in split.parts.iter().enumerate() {
+        let name = format!("{}_k{index}", kernel.name);
+        let (v2, part_schedules) = lower_part(part, &name, target, options)
+            .map_err(|error| PartError::Part { index, error })?;
+        schedules.extend(part_schedules);
+        linker
+            .link(v2)
+            .map_err(|e| internal(kernel, e.to_string()))?;
+    }
+    let v2 = linker.finish();
+    v2::verify_program(&v2, target)
+        .map_err(|e| internal(kernel, format!("{e}\n{}", v2::program_to_string(&v2))))?;
+    for k in v2.kernels.values() {
+        v2::check_hazards(k).map_err(|e| internal(kernel, e.to_string()))?;
+    }
+    Ok(emit_program(kernel, target, &v2, schedules)?)
 }
 
-/// Compiles one part under the symbol `name`: the per-kind seam.
-fn compile_part(
+/// Lowers one part under the symbol `name` to its own v2 program (the per-kind seam), with each of
+/// its kernels' vector schedule (`None` for the cube and MIX kernels).
+fn lower_part(
     part: &Part,
     name: &str,
     target: &Target,
     options: &ScheduleOptions,
-) -> Result<Program, CodegenError> {
+) -> Result<(v2::Program, Vec<Option<Schedule>>), CodegenError> {
     match part.kind {
-        // A cube part is exactly `c = matmul(a, b)` of two parameters; a vector part has no matmul:
-        // the single-kernel paths take both.
+        // A cube part is exactly `c = matmul(a, b)` of two parameters; a vector part has no matmul.
         GroupKind::Cube | GroupKind::Vector => {
-            compile_single(&part.kernel, target, options, Some(name))
+            if let Some(op) = cube::single_matmul(&part.kernel) {
+                moge_lower::schedule::check_kernel(&part.kernel, target)?;
+                let v2 = cube::lower_matmul(&part.kernel, op, target, Some(name))?;
+                let n = v2.kernels.len();
+                return Ok((v2, vec![None; n]));
+            }
+            let (v2, schedules) = crate::lower_vector(&part.kernel, target, options, Some(name))?;
+            Ok((v2, schedules.into_iter().map(Some).collect()))
         }
         // A MIX part is a matmul of two parameters (its operands come from GM) and its epilogue.
         GroupKind::Mix => {
@@ -172,7 +140,9 @@ fn compile_part(
                         .to_string(),
                 })
             })?;
-            cube::compile_mix(&part.kernel, op, &epilogue, target, Some(name))
+            let v2 = cube::lower_mix(&part.kernel, op, &epilogue, target, Some(name))?;
+            let n = v2.kernels.len();
+            Ok((v2, vec![None; n]))
         }
     }
 }
@@ -197,30 +167,24 @@ fn check_hints_used(kernel: &Kernel, groups: &[Group]) -> Result<(), CodegenErro
     Ok(())
 }
 
-/// The manifest entry of a parameter that no part reads, from its graph type.
-fn unused_param(kernel: &Kernel, p: &moge_lower::graph::Param) -> manifest::Param {
-    let tensor = kernel.ty(p.value).as_tensor();
-    manifest::Param {
-        name: p.name.clone(),
-        role: Role::Input,
+/// The GM buffer of the graph value `value` named `name`, from its graph type (what every part
+/// that touches it declares too).
+fn gm_decl(kernel: &Kernel, name: &str, value: Value, kind: GmKind) -> v2::GmBufData {
+    let tensor = kernel.ty(value).as_tensor();
+    v2::GmBufData {
+        name: name.to_string(),
+        kind,
         // Bool tensors are refused by the checks before; f32 is never reached for them.
-        dtype: tensor
-            .and_then(|t| TensorDType::from_dtype(t.dtype))
-            .unwrap_or(TensorDType::F32),
+        dtype: tensor.map_or(DType::F32, |t| t.dtype),
         shape: tensor
-            .map(|t| {
-                t.shape
-                    .iter()
-                    .map(|d| SizeExpr::from(dim_expr(kernel, d)))
-                    .collect()
-            })
+            .map(|t| t.shape.iter().map(|d| dim_expr(kernel, d)).collect())
             .unwrap_or_default(),
     }
 }
 
-fn internal(kernel: &Kernel, tensor: &str) -> CodegenError {
+fn internal(kernel: &Kernel, message: String) -> CodegenError {
     CodegenError::Lower(LowerError::Internal {
         kernel: kernel.name.clone(),
-        message: format!("no part of the program writes `{tensor}`"),
+        message,
     })
 }

@@ -195,11 +195,12 @@ impl Printer<'_> {
             }
         }
         self.line(0, "")?;
-        // Inputs and outputs are parameters; intermediates and scratch live in the workspace.
+        // Inputs, outputs and intermediates are parameters (the runtime allocates intermediates);
+        // a kernel's scratch lives in the workspace.
         let mut params: Vec<String> = k
             .params
             .iter()
-            .filter(|g| matches!(p.gm[**g].kind, GmKind::Input | GmKind::Output))
+            .filter(|g| p.gm[**g].kind.is_param())
             .map(|g| format!("GM_ADDR {}", param_marker(g.as_u32() as usize)))
             .collect();
         params.push("GM_ADDR workspace".into());
@@ -229,8 +230,10 @@ impl Printer<'_> {
             let d = &p.gm[*g];
             let ty = dtype_ty(d.dtype);
             let base = match &d.kind {
-                GmKind::Input | GmKind::Output => param_marker(g.as_u32() as usize),
-                GmKind::Intermediate { offset } | GmKind::Workspace { offset } => {
+                GmKind::Input | GmKind::Output | GmKind::Intermediate => {
+                    param_marker(g.as_u32() as usize)
+                }
+                GmKind::Workspace { offset } => {
                     let Some(off) = offset.as_int() else {
                         return Err(unsupported(
                             k,

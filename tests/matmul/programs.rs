@@ -6,6 +6,9 @@
 use std::fs;
 use std::path::Path;
 
+use moge_lower::kir::v2::{parse_program, program_to_string, verify_program};
+use moge_lower::target::Target;
+
 use super::mogec::{mogec, scratch};
 
 /// The kernels, one DSL file.
@@ -78,6 +81,17 @@ pub fn mlp<const H: usize, const I: usize>(
     w2: Tensor<bf16, (I, H)>,
 ) -> Tensor<bf16, (M, H)> {
     matmul(silu(matmul(x, w1)), w2)
+}
+
+/// A parameter no op reads (`_z`) keeps its place in the signature of a program of two kernels.
+#[moge::kernel]
+pub fn skip<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    g: Tensor<bf16, (K,)>,
+    _z: Tensor<f32, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    matmul(rms_norm(x, g, 1e-6), w)
 }
 ";
 
@@ -210,7 +224,11 @@ fn build(file: &str, kernel: &str, set: &str, dir: &Path) {
 #[test]
 fn program_manifests_list_the_intermediates_and_builds_are_deterministic() {
     let file = source("program_manifests");
-    for (kernel, set) in [("norm_mm", "K=64,N=48"), ("mlp", "H=64,I=128")] {
+    for (kernel, set) in [
+        ("norm_mm", "K=64,N=48"),
+        ("mlp", "H=64,I=128"),
+        ("two_rows", "K=32,N=16"),
+    ] {
         let first = scratch(&format!("manifest_{kernel}_1"));
         let second = scratch(&format!("manifest_{kernel}_2"));
         build(&file, kernel, set, &first);
@@ -229,15 +247,72 @@ fn program_manifests_list_the_intermediates_and_builds_are_deterministic() {
         }
         let manifest = fs::read_to_string(first.join(format!("{kernel}.json"))).unwrap();
         insta::assert_snapshot!(format!("program_manifest_{kernel}"), manifest);
-        // Every kernel's source is there, and the kernel IR has one program per device kernel.
+        // The kernel IR is ONE program: it parses, prints back byte for byte and verifies, and it
+        // holds every kernel of the manifest, in launch order, with the manifest's arguments.
         let kir = fs::read_to_string(first.join(format!("{kernel}.kir"))).unwrap();
+        let program = parse_program(&kir).unwrap_or_else(|e| panic!("{kernel}: {e}\n{kir}"));
+        assert_eq!(program_to_string(&program), kir, "{kernel}");
+        verify_program(&program, &Target::ascend910b2()).unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap();
-        for k in parsed["kernels"].as_array().unwrap() {
-            assert!(names.contains(&k["source"].as_str().unwrap().to_string()));
-            assert!(
-                kir.contains(&format!(" {} ", k["name"].as_str().unwrap())),
-                "{kir}"
-            );
+        let entries = parsed["kernels"].as_array().unwrap();
+        assert_eq!(entries.len(), program.kernels.len(), "{kernel}");
+        for (k, entry) in program.kernels.values().zip(entries) {
+            assert!(names.contains(&entry["source"].as_str().unwrap().to_string()));
+            assert_eq!(entry["name"], k.name.as_str(), "{kernel}");
+            let args: Vec<&str> = k
+                .params
+                .iter()
+                .filter(|&&g| program.gm[g].kind.is_param())
+                .map(|&g| program.gm[g].name.as_str())
+                .collect();
+            assert_eq!(entry["args"], serde_json::json!(args), "{kernel}");
+            // Every kernel receives the one tiling struct: the manifest packs what the source
+            // declares, field for field.
+            let fields: Vec<&str> = program.fields.values().map(|f| f.name.as_str()).collect();
+            let packed: Vec<&str> = entry["tiling"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(packed, fields, "{kernel}");
+            let source = fs::read_to_string(first.join(entry["source"].as_str().unwrap())).unwrap();
+            let declared: Vec<&str> = source
+                .split_once("Tiling {\n")
+                .and_then(|(_, rest)| rest.split_once("};"))
+                .map(|(body, _)| body)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches("int64_t ")
+                        .trim_end_matches(';')
+                })
+                .collect();
+            assert_eq!(declared, fields, "{kernel}: {}", entry["source"]);
         }
     }
+}
+
+#[test]
+fn a_parameter_no_kernel_reads_keeps_its_place_in_the_program() {
+    let file = source("unused_param");
+    let dir = scratch("unused_param_build");
+    build(&file, "skip", "K=64,N=48", &dir);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("skip.json")).unwrap()).unwrap();
+    let names: Vec<&str> = manifest["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["x", "g", "_z", "w", "out0"]);
+    // In the kernel IR it is an input of the program that no kernel takes.
+    let program = parse_program(&fs::read_to_string(dir.join("skip.kir")).unwrap()).unwrap();
+    let (z, data) = program.gm.iter().find(|(_, d)| d.name == "_z").unwrap();
+    assert_eq!(data.kind, moge_lower::kir::v2::GmKind::Input);
+    assert!(program.kernels.values().all(|k| !k.params.contains(&z)));
+    let o = run(&file, "skip", "K=64,N=48", 20, &["AIV", "AIC"]);
+    assert_eq!(o["max_abs_err"].as_f64(), Some(0.0), "{o}");
 }

@@ -359,3 +359,115 @@ impl InstData {
         a
     }
 }
+
+impl InstData {
+    /// Applies `f` to every device expression of the instruction (offsets of its GM references
+    /// included), so a pass can rewrite fields or variables wherever an instruction reads them.
+    pub fn map_exprs_mut(&mut self, f: &mut dyn FnMut(&mut IExpr)) {
+        match self {
+            InstData::CopyIn {
+                src: gm,
+                rows,
+                gm_pitch,
+                ..
+            }
+            | InstData::CopyOut {
+                dst: gm,
+                rows,
+                gm_pitch,
+                ..
+            } => {
+                f(&mut gm.offset);
+                f(rows);
+                f(gm_pitch);
+            }
+            InstData::CopyNd2Nz {
+                dst_offset,
+                src,
+                rows,
+                cols,
+                gm_pitch,
+                nz_rows,
+                ..
+            } => {
+                f(&mut src.offset);
+                for e in [dst_offset, rows, cols, gm_pitch, nz_rows] {
+                    f(e);
+                }
+            }
+            InstData::LoadData2d {
+                dst_offset,
+                src_offset,
+                repeat,
+                src_stride,
+                dst_gap,
+                frac_gap,
+                ..
+            } => {
+                for e in [
+                    dst_offset, src_offset, repeat, src_stride, dst_gap, frac_gap,
+                ] {
+                    f(e);
+                }
+            }
+            InstData::Mmad { m, n, k, init, .. } => {
+                for e in [m, n, k, init] {
+                    f(e);
+                }
+            }
+            InstData::Fixpipe {
+                dst,
+                m,
+                n,
+                src_stride,
+                gm_pitch,
+                ..
+            } => {
+                f(&mut dst.offset);
+                for e in [m, n, src_stride, gm_pitch] {
+                    f(e);
+                }
+            }
+            InstData::ReadScalar { src, .. } => f(&mut src.offset),
+            InstData::Vector { count, .. } => f(count),
+            InstData::AllocTensor { .. }
+            | InstData::EnQue { .. }
+            | InstData::DeQue { .. }
+            | InstData::FreeTensor { .. }
+            | InstData::SetAtomic(_)
+            | InstData::SetFlag(_)
+            | InstData::WaitFlag(_)
+            | InstData::PipeBarrier(_)
+            | InstData::CrossCoreSetFlag { .. }
+            | InstData::CrossCoreWaitFlag { .. }
+            | InstData::SyncAll => {}
+        }
+    }
+
+    /// Replaces every GM buffer the instruction references by `f` of it (when programs are merged,
+    /// each kernel's buffers get the merged program's ids).
+    pub fn map_gm(&mut self, f: &mut dyn FnMut(GmBuf) -> GmBuf) {
+        match self {
+            InstData::CopyIn { src: r, .. }
+            | InstData::CopyOut { dst: r, .. }
+            | InstData::CopyNd2Nz { src: r, .. }
+            | InstData::Fixpipe { dst: r, .. }
+            | InstData::ReadScalar { src: r, .. } => r.buf = f(r.buf),
+            _ => {}
+        }
+    }
+}
+
+impl IExpr {
+    /// Replaces every field the expression reads by `f` of it.
+    pub fn map_fields(&mut self, f: &mut dyn FnMut(super::Field) -> super::Field) {
+        match self {
+            IExpr::Field(x) => *x = f(*x),
+            IExpr::Bin(_, a, b) => {
+                a.map_fields(f);
+                b.map_fields(f);
+            }
+            IExpr::Int(_) | IExpr::Var(_) | IExpr::BlockIdx | IExpr::BlockNum => {}
+        }
+    }
+}

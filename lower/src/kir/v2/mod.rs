@@ -4,9 +4,9 @@
 //! # Model
 //!
 //! A [`Program`] is what one graph kernel becomes: GM buffers ([`GmBufData`]: the parameters, the
-//! intermediates one kernel writes and a later one reads, and slices of the workspace), a host tiling
-//! struct ([`FieldData`], expressions of the dynamic dims) and device kernels ([`Kernel`]) launched in
-//! order. A kernel runs on `block_dim` cores of its [`CoreKind`]; a MIX kernel runs one AIC and two AIVs per
+//! intermediates one kernel writes and a later one reads, allocated by the runtime, and slices of the
+//! workspace), a host tiling struct ([`FieldData`], expressions of the dynamic dims) and device
+//! kernels ([`Kernel`]) launched in order; [`Linker`] joins separately lowered parts into one. A kernel runs on `block_dim` cores of its [`CoreKind`]; a MIX kernel runs one AIC and two AIVs per
 //! block, and its body splits the code per side with [`Stmt::Side`] (`if ASCEND_IS_AIC { }`).
 //!
 //! A kernel body is a tree of [`Stmt`]s: instructions, `for` loops over a [`Var`] and core-side regions.
@@ -27,6 +27,7 @@
 pub mod entities;
 pub mod hazard;
 pub mod inst;
+pub mod link;
 pub mod parse;
 pub mod sync;
 pub mod verify;
@@ -46,6 +47,7 @@ pub use hazard::{
     check as check_hazards, check_measured as check_hazards_measured, Hazard, HazardErrors,
 };
 pub use inst::{Access, GmRef, InstData, Quant, VecOp};
+pub use link::{LinkError, Linker};
 pub use parse::{parse_program, ParseError};
 pub use sync::{insert_sync, insert_sync_measured, SyncStats, SyncWork};
 pub use verify::{verify_program, VerifyError, VerifyErrors};
@@ -229,11 +231,10 @@ pub enum GmKind {
     Input,
     /// A kernel output of the program.
     Output,
-    /// Written by one kernel and read by a later one; lives in the workspace at `offset` bytes.
-    Intermediate {
-        /// Byte offset in the workspace (a multiple of 512).
-        offset: HostExpr,
-    },
+    /// Written by one kernel and read by a later one. The runtime allocates it (the manifest's
+    /// `intermediates`) and passes it to every kernel that uses it as a parameter, like an input or
+    /// output: it is not a slice of the workspace (see `docs/kernel-ir-v2.md`).
+    Intermediate,
     /// Scratch of one kernel (e.g. the AIC->AIV hand-off of a MIX kernel); lives in the workspace.
     Workspace {
         /// Byte offset in the workspace (a multiple of 512).
@@ -242,12 +243,18 @@ pub enum GmKind {
 }
 
 impl GmKind {
+    /// Whether the buffer is a kernel parameter (allocated by the caller or the runtime) rather
+    /// than a slice of the workspace.
+    pub fn is_param(&self) -> bool {
+        !matches!(self, GmKind::Workspace { .. })
+    }
+
     /// The keyword in the text form.
     pub fn name(&self) -> &'static str {
         match self {
             GmKind::Input => "input",
             GmKind::Output => "output",
-            GmKind::Intermediate { .. } => "intermediate",
+            GmKind::Intermediate => "intermediate",
             GmKind::Workspace { .. } => "workspace",
         }
     }
@@ -541,7 +548,8 @@ pub struct Program {
     pub dims: Vec<Symbol>,
     /// GM buffers.
     pub gm: PrimaryMap<GmBuf, GmBufData>,
-    /// Bytes of workspace the program needs (intermediates and per-kernel scratch).
+    /// Bytes of workspace the program needs: the largest per-kernel scratch (kernels run one after
+    /// another, so each kernel's workspace slices start at offset 0).
     pub workspace: HostExpr,
     /// The tiling struct, shared by every kernel.
     pub fields: PrimaryMap<Field, FieldData>,

@@ -374,14 +374,10 @@ fn gm_buf(p: &mut P) -> R<GmBufData> {
     let kind = match kind.as_str() {
         "input" => GmKind::Input,
         "output" => GmKind::Output,
-        "intermediate" | "workspace" => {
+        "intermediate" => GmKind::Intermediate,
+        "workspace" => {
             p.keyword("at")?;
-            let offset = p.host()?;
-            if kind == "intermediate" {
-                GmKind::Intermediate { offset }
-            } else {
-                GmKind::Workspace { offset }
-            }
+            GmKind::Workspace { offset: p.host()? }
         }
         _ => return p.err(format!("unknown GM buffer kind `{kind}`")),
     };

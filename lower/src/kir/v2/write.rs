@@ -86,7 +86,7 @@ fn write_program(w: &mut dyn Write, p: &Program) -> fmt::Result {
             write!(w, "`{e}`")?;
         }
         write!(w, "]")?;
-        if let GmKind::Intermediate { offset } | GmKind::Workspace { offset } = &d.kind {
+        if let GmKind::Workspace { offset } = &d.kind {
             write!(w, " at `{offset}`")?;
         }
         writeln!(w)?;
