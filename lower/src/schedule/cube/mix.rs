@@ -342,7 +342,7 @@ fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr)
     let m_dim = a.as_ref().and_then(|t| t.shape.first().cloned());
     let (m_host, rows) = match m_dim.as_ref().map(|d| (d.as_int(), d.as_sym())) {
         Some((Some(c), _)) => (crate::kir::Expr::Int(c), None),
-        Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name.clone()), Some(s)),
+        Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name), Some(s)),
         _ => {
             let why = "M must be a literal or one dynamic dim".into();
             return Err(at.located(CubeProblem::Dim(why)).into());
