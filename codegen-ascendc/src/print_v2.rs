@@ -477,36 +477,23 @@ impl Printer<'_> {
                 transpose,
                 frac_gap,
             } => {
-                if *transpose && self.elem_of(*dst).bits() == 32 {
-                    // `ifTranspose` of the 2D load takes 16-bit types only (Load2D.md); 32-bit
-                    // fractals are transposed in pairs by LoadDataWithTranspose.
-                    let (doff, soff, rep, ss, gap, fgap) = (
-                        self.ex(dst_offset),
-                        self.ex(src_offset),
-                        self.ex(repeat),
-                        self.ex(src_stride),
-                        self.ex(dst_gap),
-                        self.ex(frac_gap),
-                    );
-                    self.line(d, "{")?;
-                    self.line(d + 1, "AscendC::LoadData2dTransposeParams p;")?;
-                    self.line(d + 1, "p.startIndex = 0;")?;
-                    self.line(
-                        d + 1,
-                        format!("p.repeatTimes = static_cast<uint8_t>({rep});"),
-                    )?;
-                    self.line(d + 1, format!("p.srcStride = static_cast<uint16_t>({ss});"))?;
-                    self.line(d + 1, format!("p.dstGap = static_cast<uint16_t>({gap});"))?;
-                    self.line(
-                        d + 1,
+                // `ifTranspose` of the 2D load takes 16-bit types only (Load2D.md); 32-bit fractals
+                // are transposed in pairs by LoadDataWithTranspose, whose params say how far apart
+                // the pair's halves land instead.
+                let (params, call, last) = if *transpose && self.elem_of(*dst).bits() == 32 {
+                    let fgap = self.ex(frac_gap);
+                    (
+                        "LoadData2dTransposeParams",
+                        "LoadDataWithTranspose",
                         format!("p.dstFracGap = static_cast<uint16_t>({fgap});"),
-                    )?;
-                    self.line(
-                        d + 1,
-                        format!("AscendC::LoadDataWithTranspose({dst}[{doff}], {src}[{soff}], p);"),
-                    )?;
-                    return self.line(d, "}");
-                }
+                    )
+                } else {
+                    (
+                        "LoadData2DParams",
+                        "LoadData",
+                        format!("p.ifTranspose = {transpose};"),
+                    )
+                };
                 let (doff, soff, rep, ss, gap) = (
                     self.ex(dst_offset),
                     self.ex(src_offset),
@@ -515,7 +502,7 @@ impl Printer<'_> {
                     self.ex(dst_gap),
                 );
                 self.line(d, "{")?;
-                self.line(d + 1, "AscendC::LoadData2DParams p;")?;
+                self.line(d + 1, format!("AscendC::{params} p;"))?;
                 self.line(d + 1, "p.startIndex = 0;")?;
                 self.line(
                     d + 1,
@@ -523,10 +510,10 @@ impl Printer<'_> {
                 )?;
                 self.line(d + 1, format!("p.srcStride = static_cast<uint16_t>({ss});"))?;
                 self.line(d + 1, format!("p.dstGap = static_cast<uint16_t>({gap});"))?;
-                self.line(d + 1, format!("p.ifTranspose = {transpose};"))?;
+                self.line(d + 1, last)?;
                 self.line(
                     d + 1,
-                    format!("AscendC::LoadData({dst}[{doff}], {src}[{soff}], p);"),
+                    format!("AscendC::{call}({dst}[{doff}], {src}[{soff}], p);"),
                 )?;
                 self.line(d, "}")
             }

@@ -2,6 +2,7 @@
 
 use crate::graph::parse::parse_kernel;
 use crate::graph::Kernel;
+use crate::opt::split::tests::described;
 use crate::opt::{partition, GroupKind};
 
 use super::{candidates, merge};
@@ -10,18 +11,7 @@ use super::{candidates, merge};
 fn merged(k: &Kernel) -> Vec<(GroupKind, Vec<&str>)> {
     let groups = partition(k).unwrap();
     let pairs = candidates(k, &groups);
-    merge(&groups, &pairs)
-        .into_iter()
-        .map(|g| {
-            let ops = g
-                .ops
-                .iter()
-                .map(|&op| k.ops[op].kind.name())
-                .filter(|n| *n != "param")
-                .collect();
-            (g.kind, ops)
-        })
-        .collect()
+    described(k, merge(&groups, &pairs))
 }
 
 #[test]

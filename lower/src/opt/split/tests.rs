@@ -22,8 +22,12 @@ pub(crate) const CHAIN: &str = "kernel ffn(x: bf16[T, 64], g: bf16[64], w1: bf16
 
 /// The kinds of the groups of `k` and the op names of each group (parameters left out).
 fn groups_of(k: &Kernel) -> Vec<(GroupKind, Vec<&str>)> {
-    partition(k)
-        .unwrap()
+    described(k, partition(k).unwrap())
+}
+
+/// `groups` of `k` as their kinds and the op names of each (parameters left out).
+pub(crate) fn described(k: &Kernel, groups: Vec<crate::opt::Group>) -> Vec<(GroupKind, Vec<&str>)> {
+    groups
         .into_iter()
         .map(|g| {
             let ops = g
