@@ -167,7 +167,7 @@ fn the_block_dim_of_a_mix_kernel_is_honored_from_the_epilogue_and_conflicts_refu
     let (code, out, _) = run(file, "h5", "K=64,N=64", Some("M=1000"));
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("kernel `h5` at line 28, column 13: block_dim(n = 3) contradicts block_dim(n = 2) on another statement of the same device kernel"),
+        out.contains("kernel `h5` cannot be compiled: schedule hint at line 28, column 13: block_dim(n = 3) contradicts block_dim(n = 2) on another statement of the same device kernel"),
         "{out}"
     );
 }

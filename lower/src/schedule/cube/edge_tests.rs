@@ -174,7 +174,7 @@ fn the_block_dim_of_a_mix_kernel_comes_from_either_statement_and_must_agree() {
     let e = mix_with("#[block_dim(n = 2)]", "#[block_dim(n = 3)]").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "kernel `h` at line 5, column 13: block_dim(n = 3) contradicts block_dim(n = 2) on another statement of the same device kernel (one MIX kernel: the matmul and its epilogue)"
+        "schedule hint at line 5, column 13: block_dim(n = 3) contradicts block_dim(n = 2) on another statement of the same device kernel (one MIX kernel: the matmul and its epilogue)"
     );
     let e = mix_with("", "#[block_dim(n = 30)]").unwrap_err();
     assert!(
