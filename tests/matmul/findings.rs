@@ -41,6 +41,16 @@ pub fn h5<const K: usize, const N: usize>(a: Tensor<bf16, (M, K)>, b: Tensor<bf1
     z
 }
 
+/// The matmul's result is an output: an AIC and an AIV kernel, each with its statement's block dim.
+#[moge::kernel]
+pub fn two_h<const K: usize, const N: usize>(a: Tensor<bf16, (M, K)>, b: Tensor<bf16, (K, N)>) -> (Tensor<bf16, (M, N)>, Tensor<bf16, (M, N)>) {
+    #[block_dim(n = 2)]
+    let y = matmul(a, b);
+    #[block_dim(n = 3)]
+    let z = relu(y);
+    (y, z)
+}
+
 /// K and N dynamic.
 #[moge::kernel]
 pub fn mm_dyn(a: Tensor<bf16, (M, K)>, b: Tensor<bf16, (K, N)>) -> Tensor<bf16, (M, N)> {
@@ -147,6 +157,14 @@ fn k_zero_is_refused_at_build_and_an_empty_m_or_n_runs() {
     let (code, out, dir) = run("examples/src/matmul.rs", "gemm", "K=16,N=16", Some("M=0"));
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(report(&dir)["outputs"]["out0"]["elements"], 0);
+    let (code, out, dir) = run(
+        "examples/src/matmul.rs",
+        "linear_relu",
+        "K=16,N=16",
+        Some("M=0"),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(report(&dir)["kernels"][0]["core_type"], "MIX_AIC_1_2");
     let (code, out, dir) = run("examples/src/matmul.rs", "gemm", "K=16,N=0", Some("M=5"));
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(report(&dir)["outputs"]["out0"]["elements"], 0);
@@ -164,6 +182,20 @@ fn the_block_dim_of_a_mix_kernel_is_honored_from_the_epilogue_and_conflicts_refu
     assert_eq!(r["kernels"][0]["block_dim"], 2, "{r}");
     assert_eq!(r["kernels"][0]["tiling"]["tiles"], 4, "{r}");
     assert_eq!(r["outputs"]["z"]["mismatches"], 0, "{r}");
+    // Two device kernels: each honors its own statement's hint.
+    let (code, out, dir) = run(file, "two_h", "K=64,N=64", Some("M=1000"));
+    assert_eq!(code, Some(0), "{out}");
+    let r = report(&dir);
+    let kinds: Vec<(&str, u64)> = (0..2)
+        .map(|i| {
+            let k = &r["kernels"][i];
+            (
+                k["core_type"].as_str().unwrap(),
+                k["block_dim"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, [("AIC", 2), ("AIV", 3)], "{r}");
     let (code, out, _) = run(file, "h5", "K=64,N=64", Some("M=1000"));
     assert_eq!(code, Some(1), "{out}");
     assert!(
@@ -178,7 +210,7 @@ fn a_dynamic_k_is_a_plain_located_error() {
     let (code, out, _) = run(file.to_str().unwrap(), "mm_dyn", "", Some("M=16,K=16,N=16"));
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("at line 35, column 5: needs a static K and N, and its K is the dynamic dim `K`: make it a const generic (`const K: usize`) and bind it with `--set K=...`"),
+        out.contains("at line 45, column 5: needs a static K and N, and its K is the dynamic dim `K`: make it a const generic (`const K: usize`) and bind it with `--set K=...`"),
         "{out}"
     );
     assert!(!out.contains("unbound or out of range"), "{out}");
