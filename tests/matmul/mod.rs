@@ -444,6 +444,7 @@ fn the_router_example_matches_an_f64_router_at_the_pangu_shape() {
 }
 
 mod f32;
+mod findings;
 mod lowered;
 mod mix_epilogue;
 mod mix_spec;

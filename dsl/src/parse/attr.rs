@@ -115,11 +115,30 @@ pub(crate) fn check_fn_attrs(attrs: &[Attribute], diags: &mut Vec<Diagnostic>) {
 }
 
 /// Parses the attributes of a `let` statement as schedule hints.
+/// A hint may appear once per statement: a second `#[tile]` would otherwise silently replace the
+/// first's keys further down.
 pub(crate) fn parse_hints(attrs: &[Attribute], diags: &mut Vec<Diagnostic>) -> Vec<HintAttr> {
-    attrs
-        .iter()
-        .filter_map(|attr| parse_hint(attr, diags))
-        .collect()
+    let mut out: Vec<HintAttr> = Vec::new();
+    for attr in attrs {
+        let Some(hint) = parse_hint(attr, diags) else {
+            continue;
+        };
+        if out.iter().any(|h| h.name == hint.name) {
+            let name = &hint.name;
+            diags.push(
+                Diagnostic::spanned(
+                    attr,
+                    format!("the `{name}` hint is given twice on this statement"),
+                )
+                .with_help(format!(
+                    "write all its keys in one `#[{name}(...)]`, each once"
+                )),
+            );
+            continue;
+        }
+        out.push(hint);
+    }
+    out
 }
 
 fn parse_hint(attr: &Attribute, diags: &mut Vec<Diagnostic>) -> Option<HintAttr> {

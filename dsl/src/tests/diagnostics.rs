@@ -566,6 +566,26 @@ fn k(a: Tensor<f32, (M, K)>, b: Tensor<f32, (K, N)>) -> Tensor<f32, (M, N)> {
     ));
 }
 
+#[test]
+fn a_hint_given_twice_on_one_statement_is_an_error() {
+    // The second `#[tile]` would otherwise replace the first's keys without a word.
+    assert_snapshot!(check(
+        r#"
+#[kernel]
+fn k(a: Tensor<f16, (M, K)>, b: Tensor<f16, (K, N)>) -> Tensor<f16, (M, N)> {
+    #[tile(m = 16, n = 16, k = 16)]
+    #[tile(m = 32, n = 32, k = 32)]
+    let y = matmul(a, b);
+    #[block_dim(n = 2)]
+    #[tile(rows = 8)]
+    #[block_dim(n = 2)]
+    let z = y + y;
+    z
+}
+"#
+    ));
+}
+
 // Error recovery.
 
 #[test]

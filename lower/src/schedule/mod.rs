@@ -73,8 +73,9 @@ pub enum LowerError {
         /// The graph verifier's errors.
         errors: crate::graph::verify::VerifierErrors,
     },
-    /// A schedule hint that cannot be honored or does not apply.
-    #[error("kernel `{kernel}`{}: {message}", at(loc))]
+    /// A schedule hint that cannot be honored or does not apply. (The message leaves the kernel's
+    /// name to the caller's "kernel `k` cannot be compiled: ..." instead of saying it twice.)
+    #[error("schedule hint{}: {message}", at(loc))]
     Hint {
         /// The kernel's name.
         kernel: String,

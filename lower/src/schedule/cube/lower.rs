@@ -368,12 +368,18 @@ pub(super) fn declare_program(
         dtype: dt,
         shape: vec![m_dim.clone(), kk.clone()],
     });
-    let gb = p.gm.push(GmBufData {
-        name: names.b.to_string(),
-        kind: GmKind::Input,
-        dtype: dt,
-        shape: vec![kk, nn.clone()],
-    });
+    // `matmul(w, w)`: one tensor read as both operands is one GM buffer and one kernel parameter
+    // (its shape is square, so A's and B's views of it agree).
+    let gb = if names.b == names.a {
+        ga
+    } else {
+        p.gm.push(GmBufData {
+            name: names.b.to_string(),
+            kind: GmKind::Input,
+            dtype: dt,
+            shape: vec![kk, nn.clone()],
+        })
+    };
     let gc = p.gm.push(GmBufData {
         name: names.c.to_string(),
         kind: GmKind::Output,
@@ -402,7 +408,10 @@ pub(super) fn declare_program(
         HostExpr::max(tiles_host, HostExpr::Int(1)),
     );
     let mut kernel = Kernel::new(format!("{}_k0", names.program), CoreKind::Aic, block_dim);
-    kernel.params = vec![ga, gb, gc];
+    kernel.params = vec![ga];
+    kernel
+        .params
+        .extend([gb, gc].into_iter().filter(|&g| g != ga));
     Header {
         p,
         kernel,

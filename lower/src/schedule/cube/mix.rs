@@ -203,7 +203,8 @@ pub fn lower_mix_group(
     let (Some(an), Some(bn)) = (param_name(data.args[0]), param_name(data.args[1])) else {
         return Err(at.not_mix("its operands must be parameters".into()));
     };
-    let (plan, m_host) = whole_row_plan(&at, target)?;
+    let block_dim = mix_block_dim(&at, epilogue, target)?;
+    let (plan, m_host) = whole_row_plan(&at, block_dim, target)?;
     let (schedule, ws_name) = schedule_epilogue(&at, epilogue, &used_params, &plan, target)?;
     let func = schedule.func();
 
@@ -244,8 +245,14 @@ pub fn lower_mix_group(
     k.name = h.kernel.name.clone();
     k.core = CoreKind::Mix;
     k.block_dim = h.kernel.block_dim.clone();
-    let mut params = vec![h.ga, h.gb];
-    params.extend(k.params.iter().copied());
+    // One parameter per GM buffer: the matmul's operands may be one tensor (`matmul(x, x)`) and the
+    // epilogue may read them too (`gm_of` finds them by name).
+    let mut params = vec![];
+    for g in [h.ga, h.gb].into_iter().chain(k.params.iter().copied()) {
+        if !params.contains(&g) {
+            params.push(g);
+        }
+    }
     k.params = params;
     let (mut k, aic_body) = aic_side(k, &plan, &h);
     k.body = vec![
@@ -333,9 +340,60 @@ fn epilogue_params(at: &At<'_>, epilogue: &[Op]) -> Result<Vec<Op>, LowerError> 
     Ok(used)
 }
 
-/// The matmul's plan with whole rows in a tile (the epilogue works on rows), and M as a host
-/// expression. Dynamic M is planned at [`super::PLANNED_ROWS`], as for a lone matmul.
-fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr), LowerError> {
+/// The `#[block_dim(n)]` of the MIX kernel: its AI-core count (one AIC and two AIVs each), which the
+/// matmul's statement and the epilogue's may each state; two different values are an error, as for
+/// any device kernel, and so is more AI cores than the target has.
+fn mix_block_dim(at: &At<'_>, epilogue: &[Op], target: &Target) -> Result<Option<u64>, LowerError> {
+    let kernel = at.kernel;
+    let err = |op: Op, message: String| LowerError::Hint {
+        kernel: kernel.name.clone(),
+        loc: kernel.locs.get(op).copied().unwrap_or_default(),
+        message,
+    };
+    let mut found: Option<u64> = None;
+    for &op in std::iter::once(&at.matmul).chain(epilogue) {
+        let Some(hints) = kernel.hints.get(op) else {
+            continue;
+        };
+        // Other keys of `block_dim` are refused by the cube's and the vector path's own checks.
+        let stated = hints.iter().filter(|h| h.name == "block_dim");
+        for &(_, value) in stated.flat_map(|h| h.args.iter().filter(|(k, _)| k == "n")) {
+            let v = u64::try_from(value)
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| err(op, format!("block_dim(n = {value}) must be positive")))?;
+            match found {
+                Some(old) if old != v => {
+                    return Err(err(
+                        op,
+                        format!("block_dim(n = {v}) contradicts block_dim(n = {old}) on another statement of the same device kernel (one MIX kernel: the matmul and its epilogue)"),
+                    ))
+                }
+                _ => found = Some(v),
+            }
+            if v > u64::from(target.cube_cores) {
+                return Err(err(
+                    op,
+                    format!(
+                        "block_dim(n = {v}) of a MIX kernel counts AI cores (one AIC and two AIVs each): {} has {}",
+                        target.name, target.cube_cores
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The matmul's plan with whole rows in a tile (the epilogue works on rows) on `block_dim` AI cores
+/// if stated, and M as a host expression. Dynamic M is planned at [`super::PLANNED_ROWS`], as for a
+/// lone matmul. A `#[tile(n)]` narrower than the rows is an epilogue refusal (the program then keeps
+/// two kernels, which honor it), never overridden.
+fn whole_row_plan(
+    at: &At<'_>,
+    block_dim: Option<u64>,
+    target: &Target,
+) -> Result<(MatmulPlan, HostExpr), LowerError> {
     let kernel = at.kernel;
     let data = &kernel.ops[at.matmul];
     let a = kernel.ty(data.args[0]).as_tensor().cloned();
@@ -344,8 +402,7 @@ fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr)
         Some((Some(c), _)) => (crate::kir::Expr::Int(c), None),
         Some((None, Some(s))) => (crate::kir::Expr::dim(kernel.syms[s].name), Some(s)),
         _ => {
-            let why = "M must be a literal or one dynamic dim".into();
-            return Err(at.located(CubeProblem::Dim(why)).into());
+            return Err(at.located(CubeProblem::RowsExpr).into());
         }
     };
     let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
@@ -354,12 +411,20 @@ fn whole_row_plan(at: &At<'_>, target: &Target) -> Result<(MatmulPlan, HostExpr)
         // The program assembly falls back to an AIC kernel and a vector kernel.
         return Err(at.not_mix("an f32 matmul has no MIX lowering yet".into()));
     }
-    if first.n >= first.shape.n {
+    let asked = tile_request(&kernel.hints[at.matmul]).map_err(|p| at.located(p))?;
+    if let Some(n) = asked.n.filter(|&n| n < first.shape.n) {
+        return Err(at.not_mix(format!(
+            "#[tile(n = {n})] asks for tiles narrower than the {} columns of a row the epilogue needs in one tile",
+            first.shape.n
+        )));
+    }
+    let whole = first.n >= first.shape.n;
+    if whole && block_dim.is_none_or(|b| b == first.block_dim) {
         return Ok((first, m_host));
     }
-    let asked = tile_request(&kernel.hints[at.matmul]).map_err(|p| at.located(p))?;
     let request = TileRequest {
-        n: Some(first.shape.n),
+        n: Some(if whole { first.n } else { first.shape.n }),
+        block_dim: block_dim.or(asked.block_dim),
         ..asked
     };
     let plan = plan_matmul(first.shape, request, target).map_err(|e| {
@@ -395,6 +460,11 @@ fn schedule_epilogue(
     };
     ek.ops[matmul].args.clear();
     ek.hints[matmul].clear();
+    // The epilogue's block dim is the MIX kernel's AI-core count (`mix_block_dim`), not a vector
+    // core count: the AIVs take their AIC's tiles.
+    for &op in epilogue {
+        ek.hints[op].retain(|h| h.name != "block_dim");
+    }
     ek.params.push(Param {
         name: ws_name.clone(),
         value: kernel.ops[matmul].results[0],

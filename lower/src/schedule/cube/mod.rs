@@ -19,8 +19,9 @@ pub mod traffic;
 pub use plan::{plan_matmul, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest};
 pub use traffic::{traffic, Traffic};
 
+use crate::graph::dim::DimEvalError;
 use crate::graph::types::DType;
-use crate::graph::{Hint, Kernel, Op, OpKind, SrcLoc, Sym};
+use crate::graph::{Hint, Kernel, Op, OpKind, SrcLoc, Sym, SymKind};
 use crate::target::Target;
 
 /// A matmul the cube path cannot take, located at the op.
@@ -72,9 +73,26 @@ pub enum CubeProblem {
     /// A matmul and the ops after it that one MIX kernel cannot take (the reason names them).
     #[error("with its epilogue as one MIX kernel: {0}")]
     Epilogue(String),
-    /// A dim the launch gives could not be evaluated.
-    #[error("dim {0} is unbound or out of range")]
-    Dim(String),
+    /// K or N is a dynamic dim: the tile sizes and the AIC kernel's loops are compile-time constants.
+    #[error("needs a static K and N, and its {which} is the dynamic dim `{name}`: make it a const generic (`const {name}: usize`) and bind it with `--set {name}=...`")]
+    DynamicDim {
+        /// `K` or `N`.
+        which: &'static str,
+        /// The dim's name in the source.
+        name: String,
+    },
+    /// A dim of the operands has no value (out of range, overflow, an inexact quotient).
+    #[error("cannot evaluate a dim of its operands: {0}")]
+    DimValue(crate::graph::dim::DimEvalError),
+    /// An operand is not a tensor (only graph IR from elsewhere: the frontend refuses these).
+    #[error("operand {0} is not a tensor")]
+    NotTensor(usize),
+    /// M is an expression of several dims: the tiling field `m` is one dim or a literal.
+    #[error("its rows (M) must be a literal or one dynamic dim")]
+    RowsExpr,
+    /// The lone-matmul AIC kernel reads two parameters and writes an output.
+    #[error("the AIC kernel of a lone matmul takes two parameters and returns the product")]
+    NotParams,
     /// The planner's refusal.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -112,14 +130,23 @@ pub fn tile_request(hints: &[Hint]) -> Result<TileRequest, CubeProblem> {
                 reason,
             };
             let v = u64::try_from(*value).map_err(|_| bad("must be positive"))?;
+            // Graph IR from elsewhere may carry one hint twice (the frontend refuses that): two
+            // values for one key are refused, not decided by order.
+            let set = |slot: &mut Option<u64>| match *slot {
+                Some(old) if old != v => Err(bad("contradicts another value of the same key")),
+                _ => {
+                    *slot = Some(v);
+                    Ok(())
+                }
+            };
             match (h.name.as_str(), key.as_str()) {
-                ("tile", "m") => req.m = Some(v),
-                ("tile", "n") => req.n = Some(v),
-                ("tile", "k") => req.k = Some(v),
+                ("tile", "m") => set(&mut req.m)?,
+                ("tile", "n") => set(&mut req.n)?,
+                ("tile", "k") => set(&mut req.k)?,
                 ("tile", _) => {
                     return Err(bad("is for vector ops; a matmul takes tile m, n and k"))
                 }
-                ("block_dim", "n") => req.block_dim = Some(v),
+                ("block_dim", "n") => set(&mut req.block_dim)?,
                 ("buffer_num", "n") if v == 2 => {}
                 ("buffer_num", _) => return Err(bad(
                     "cannot be honored: the cube path double buffers every stage (buffer_num = 2)",
@@ -149,7 +176,7 @@ pub fn plan_matmul_op(
         data.args
             .get(i)
             .and_then(|v| kernel.ty(*v).as_tensor())
-            .ok_or_else(|| located(CubeProblem::Dim(format!("of operand {i}"))))
+            .ok_or_else(|| located(CubeProblem::NotTensor(i)))
     };
     let (a, b) = (tensor(0)?, tensor(1)?);
     let dtype = cube_dtype(a.dtype, b.dtype).ok_or_else(|| {
@@ -158,12 +185,44 @@ pub fn plan_matmul_op(
             b: format!("{:?}", b.dtype).to_lowercase(),
         })
     })?;
-    let eval = |d: &crate::graph::dim::Dim| {
-        d.eval(dims, &kernel.syms)
-            .map_err(|e| located(CubeProblem::Dim(e.to_string())))
+    let dynamic = |s: Sym| kernel.syms[s].kind == SymKind::Dynamic;
+    // K and N take no value from `dims`: a dynamic one is refused by name, even where `dims` gives
+    // every dim a representative value (`check_matmuls`).
+    let eval = |which: Option<&'static str>, d: &crate::graph::dim::Dim| {
+        let value = |s: Sym| {
+            if which.is_some() && dynamic(s) {
+                None
+            } else {
+                dims(s)
+            }
+        };
+        d.eval(&value, &kernel.syms).map_err(|e| match (which, e) {
+            (Some(which), DimEvalError::Unbound(name))
+                if kernel
+                    .syms
+                    .values()
+                    .any(|d| d.name == name && d.kind == SymKind::Dynamic) =>
+            {
+                located(CubeProblem::DynamicDim {
+                    which,
+                    name: name.to_string(),
+                })
+            }
+            (_, e) => located(CubeProblem::DimValue(e)),
+        })
     };
-    let av: Vec<i64> = a.shape.iter().map(eval).collect::<Result<_, _>>()?;
-    let bv: Vec<i64> = b.shape.iter().map(eval).collect::<Result<_, _>>()?;
+    // Which dim is K or N (for a 2-D operand; other ranks are the shape error below).
+    let role = |is_a: bool, i: usize, rank: usize| match (is_a, i, rank) {
+        (true, 1, 2) | (false, 0, 2) => Some("K"),
+        (false, 1, 2) => Some("N"),
+        _ => None,
+    };
+    let av: Vec<i64> = (a.shape.iter().enumerate())
+        .map(|(i, d)| eval(role(true, i, a.shape.len()), d))
+        .collect::<Result<_, _>>()?;
+    let bv: Vec<i64> = (b.shape.iter().enumerate())
+        .map(|(i, d)| eval(role(false, i, b.shape.len()), d))
+        .collect::<Result<_, _>>()?;
     let (&[m, k], &[kb, n]) = (av.as_slice(), bv.as_slice()) else {
         return Err(located(CubeProblem::Shapes { a: av, b: bv }));
     };
@@ -196,6 +255,8 @@ pub fn check_matmuls(kernel: &Kernel, target: &Target) -> Result<(), CubeError> 
 }
 
 #[cfg(test)]
+mod edge_tests;
+#[cfg(test)]
 mod tests;
 
 /// Rows a dynamic M is planned for: tile sizes are compile-time constants of the kernel, so they are
@@ -224,11 +285,7 @@ pub fn lower_matmul_kernel(
     let (m_host, rows) = match (m_dim.as_int(), m_dim.as_sym()) {
         (Some(c), _) => (crate::kir::Expr::Int(c), None),
         (None, Some(s)) => (crate::kir::Expr::sym(kernel.syms[s].name), Some(s)),
-        _ => {
-            return Err(located(CubeProblem::Dim(
-                "M must be a literal or one dynamic dim".into(),
-            )))
-        }
+        _ => return Err(located(CubeProblem::RowsExpr)),
     };
     let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
     let plan = plan_matmul_op(kernel, op, &dims, target)?;
@@ -251,9 +308,7 @@ pub fn lower_matmul_kernel(
         name(data.args[1]),
         name(data.results[0]),
     ) else {
-        return Err(located(CubeProblem::Dim(
-            "the operands must be parameters and the result an output".into(),
-        )));
+        return Err(located(CubeProblem::NotParams));
     };
     let names = lower::MatmulNames {
         program: &kernel.name,

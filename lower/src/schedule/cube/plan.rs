@@ -171,6 +171,10 @@ pub enum PlanError {
         /// Its cube cores.
         cores: u32,
     },
+    /// K = 0: every output element is an empty sum. The AIC kernel would `Fixpipe` an accumulator no
+    /// `Mmad` wrote, so the cube path refuses it rather than emit garbage.
+    #[error("K = 0: every element of the product is an empty sum; the cube path needs K >= 1 (no `Mmad` would write the accumulator)")]
+    EmptyK,
     /// A dim beyond what the kernel's integer fields hold.
     #[error("{dim} = {value} exceeds {limit}, the most {why}")]
     DimTooLarge {
@@ -319,6 +323,9 @@ fn check_dims(s: &MatmulShape) -> Result<(), PlanError> {
             why,
         })
     };
+    if s.k == 0 {
+        return Err(PlanError::EmptyK);
+    }
     // A's rows are read with a pitch of K elements and B's with a pitch of N (`srcDValue`).
     if s.k > ND2NZ_MAX_PITCH {
         return too(
