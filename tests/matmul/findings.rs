@@ -4,9 +4,8 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Output;
 
-use super::mogec::{mogec, scratch};
+use super::mogec::{mogec, scratch, text};
 use super::*;
 
 const SOURCE: &str = "\
@@ -63,14 +62,6 @@ fn source() -> PathBuf {
     let file = dir.join("k.rs");
     fs::write(&file, SOURCE).unwrap();
     file
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `mogec run` of `kernel` in `file`; returns the exit code, the output and the output directory.

@@ -152,9 +152,8 @@ fn run_mix_program(
         kernel: &kernel.name,
         block_dim: kernel.block_dim.eval(&dims).unwrap() as u32,
         core_type: CoreType::MixAic1_2,
-        // Races checked; the V -> V write-after-read rule is the emulator's default-off one (the
-        // vector epilogue comes from the vector path, whose kernels run under the same mode).
-        check: CheckMode::default(),
+        // Everything checked, the PipeBarrier<PIPE_V> rule included.
+        check: CheckMode::FULL,
         args: vec![
             gm("a", bytes(&a), false),
             gm("b", bytes(&b), false),

@@ -27,13 +27,27 @@ pub(super) fn mogec(args: &[&str]) -> Output {
         .expect("the mogec binary runs")
 }
 
-/// `mogec run FILE --kernel NAME --set K=k,N=n --random SEED --dim M=m`: asserts it passed and
-/// returns its report, after checking the outputs it wrote against a plain f64 product of the inputs
-/// it wrote.
-fn run_gemm(file: &str, kernel: &str, (m, n, k): (u64, u64, u64), c: CubeDType, seed: u64) {
-    let dir = scratch(&format!("{kernel}_{m}x{n}x{k}"));
-    let set = format!("K={k},N={n}");
-    let dim = format!("M={m}");
+/// Standard output and standard error of a `mogec` run, for messages.
+pub(super) fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `mogec run FILE --kernel KERNEL --set SET --random SEED --dim DIM -o <scratch>`: asserts it exited 0
+/// and passed, that it launched `kinds` (core types in launch order, kernels `<kernel>_k<i>`) and
+/// that no output has a mismatch; returns the report and the output directory.
+pub(super) fn run_passing(
+    file: &str,
+    kernel: &str,
+    set: &str,
+    dim: &str,
+    seed: u64,
+    kinds: &[&str],
+) -> (serde_json::Value, PathBuf) {
+    let dir = scratch(&format!("run_{kernel}_{set}_{dim}_{seed}").replace([',', '='], "_"));
     let seed = seed.to_string();
     let out = mogec(&[
         "run",
@@ -41,28 +55,41 @@ fn run_gemm(file: &str, kernel: &str, (m, n, k): (u64, u64, u64), c: CubeDType, 
         "--kernel",
         kernel,
         "--set",
-        &set,
+        set,
         "--random",
         &seed,
         "--dim",
-        &dim,
+        dim,
         "-o",
         dir.to_str().unwrap(),
     ]);
-    let what = format!("{kernel} {m}x{n}x{k}");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let what = format!("{kernel} {set} {dim}");
+    assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out));
     let report: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["passed"], true, "{what}: {report}");
-    assert_eq!(
-        report["device_kernels"],
-        serde_json::json!([format!("{kernel}_k0")])
-    );
+    let names: Vec<String> = (0..kinds.len()).map(|i| format!("{kernel}_k{i}")).collect();
+    assert_eq!(report["device_kernels"], serde_json::json!(names), "{what}");
+    let launched: Vec<&str> = report["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["core_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(launched, kinds, "{what}");
+    for (name, o) in report["outputs"].as_object().unwrap() {
+        assert_eq!(o["mismatches"], 0, "{what} output {name}: {o}");
+    }
+    (report, dir)
+}
+
+/// `mogec run FILE --kernel NAME --set K=k,N=n --random SEED --dim M=m` as one AIC kernel: checks its
+/// tiling and block dim, and the outputs it wrote against the interpreter (bit for bit) and a plain f64
+/// product of the inputs it wrote.
+fn run_gemm(file: &str, kernel: &str, (m, n, k): (u64, u64, u64), c: CubeDType, seed: u64) {
+    let (set, dim) = (format!("K={k},N={n}"), format!("M={m}"));
+    let (report, dir) = run_passing(file, kernel, &set, &dim, seed, &["AIC"]);
+    let what = format!("{kernel} {m}x{n}x{k}");
     let launched = &report["kernels"][0];
     assert_eq!(launched["core_type"], "AIC", "{what}");
     assert_eq!(

@@ -9,7 +9,7 @@ use std::path::Path;
 use moge_lower::kir::v2::{parse_program, program_to_string, verify_program};
 use moge_lower::target::Target;
 
-use super::mogec::{mogec, scratch};
+use super::mogec::{mogec, run_passing, scratch};
 
 /// The kernels, one DSL file.
 const PROGRAMS: &str = "\
@@ -111,47 +111,7 @@ fn run(file: &str, kernel: &str, set: &str, m: u64, kinds: &[&str]) -> serde_jso
 
 /// As [`run`] with the dynamic dim binding `dim`; returns the whole report.
 fn run_report(file: &str, kernel: &str, set: &str, dim: &str, kinds: &[&str]) -> serde_json::Value {
-    let dir = scratch(&format!("program_{kernel}_{dim}"));
-    let out = mogec(&[
-        "run",
-        file,
-        "--kernel",
-        kernel,
-        "--set",
-        set,
-        "--random",
-        "3",
-        "--dim",
-        dim,
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{kernel}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["passed"], true, "{kernel}: {report}");
-    let names: Vec<String> = (0..kinds.len()).map(|i| format!("{kernel}_k{i}")).collect();
-    assert_eq!(
-        report["device_kernels"],
-        serde_json::json!(names),
-        "{kernel}"
-    );
-    let launched: Vec<&str> = report["kernels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["core_type"].as_str().unwrap())
-        .collect();
-    assert_eq!(launched, kinds, "{kernel}");
-    for (name, o) in report["outputs"].as_object().unwrap() {
-        assert_eq!(o["mismatches"], 0, "{kernel} output {name}: {o}");
-    }
-    report
+    run_passing(file, kernel, set, dim, 3, kinds).0
 }
 
 #[test]
