@@ -11,6 +11,7 @@
 // All integers in both files are little-endian; a string is a u32 length and its bytes.
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -270,8 +271,31 @@ void write_number(long value) {
     write_text(text);
 }
 
-void on_fatal_signal(int signal_number) {
+/// The tiling bytes end where a page the kernel may not touch begins: a read past them (a tiling struct longer
+/// than what the launch supplied, e.g. a manifest whose `tiling` list is short) faults there and is named.
+const uint8_t* g_tiling_end = nullptr;
+uint64_t g_tiling_len = 0;
+constexpr uint64_t kPage = 4096;
+
+void on_fatal_signal(int signal_number, siginfo_t* info, void*) {
     // Only async-signal-safe calls: name the core, then die of the same signal.
+    const uint8_t* address = info != nullptr ? static_cast<const uint8_t*>(info->si_addr) : nullptr;
+    if (signal_number == SIGSEGV && g_tiling_end != nullptr && address >= g_tiling_end &&
+        address < g_tiling_end + kPage) {
+        write_text("moge-emu: core ");
+        write_number(t_core_index);
+        if (t_core_index >= 0 && static_cast<size_t>(t_core_index) < g_core_labels.size()) {
+            write_text(" (");
+            write_text(g_core_labels[t_core_index].c_str());
+            write_text(")");
+        }
+        write_text(" read tiling byte ");
+        write_number(static_cast<long>(g_tiling_len + static_cast<uint64_t>(address - g_tiling_end)));
+        write_text(", past the ");
+        write_number(static_cast<long>(g_tiling_len));
+        write_text(" tiling bytes of the launch: the kernel's tiling struct is longer than the tiling it was "
+                   "given (does the manifest's `tiling` list every field of the struct?)\n");
+    }
     write_text("moge-emu: core ");
     write_number(t_core_index);
     write_text(" received signal ");
@@ -281,11 +305,28 @@ void on_fatal_signal(int signal_number) {
     ::raise(signal_number);
 }
 
+/// Maps `len` tiling bytes so that they end where a PROT_NONE page begins (null when the host cannot).
+uint8_t* allocate_tiling(uint64_t len) {
+    const uint64_t data_pages = (len + kPage - 1) / kPage;
+    const uint64_t size = (data_pages + 1) * kPage;
+    void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) {
+        return nullptr;
+    }
+    uint8_t* guard = static_cast<uint8_t*>(memory) + data_pages * kPage;
+    if (::mprotect(guard, kPage, PROT_NONE) != 0) {
+        return nullptr;
+    }
+    g_tiling_end = guard;
+    g_tiling_len = len;
+    return guard - len;
+}
+
 void install_crash_handlers() {
     struct sigaction action;
     std::memset(&action, 0, sizeof(action));
-    action.sa_handler = on_fatal_signal;
-    action.sa_flags = SA_ONSTACK | SA_RESETHAND;
+    action.sa_sigaction = on_fatal_signal;
+    action.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_SIGINFO;
     sigemptyset(&action.sa_mask);
     for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
         sigaction(signal_number, &action, nullptr);
@@ -895,7 +936,7 @@ int main(int argc, char** argv) {
     Region tiling;
     tiling.name = "tiling";
     tiling.len = reader.u64();
-    tiling.base = allocate_gm(tiling.len);
+    tiling.base = allocate_tiling(tiling.len);
     if (workspace.base == nullptr || tiling.base == nullptr) {
         return fail(response_path, kStatusBadRequest, "cannot allocate GM for the workspace or the tiling");
     }
