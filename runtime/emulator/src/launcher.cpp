@@ -277,8 +277,17 @@ const uint8_t* g_tiling_end = nullptr;
 uint64_t g_tiling_len = 0;
 constexpr uint64_t kPage = 4096;
 
+/// Whether a core is already reporting a fatal signal.
+std::atomic<bool> g_dying{false};
+
 void on_fatal_signal(int signal_number, siginfo_t* info, void*) {
-    // Only async-signal-safe calls: name the core, then die of the same signal.
+    // Only async-signal-safe calls: name the core, then die of the same signal. Cores faulting at once
+    // (several read past the tiling) wait here, so that the first one's message is written whole.
+    if (g_dying.exchange(true)) {
+        for (;;) {
+            ::pause();
+        }
+    }
     const uint8_t* address = info != nullptr ? static_cast<const uint8_t*>(info->si_addr) : nullptr;
     if (signal_number == SIGSEGV && g_tiling_end != nullptr && address >= g_tiling_end &&
         address < g_tiling_end + kPage) {
@@ -326,7 +335,7 @@ void install_crash_handlers() {
     struct sigaction action;
     std::memset(&action, 0, sizeof(action));
     action.sa_sigaction = on_fatal_signal;
-    action.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_SIGINFO;
+    action.sa_flags = SA_ONSTACK | SA_SIGINFO;
     sigemptyset(&action.sa_mask);
     for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
         sigaction(signal_number, &action, nullptr);
