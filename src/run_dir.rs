@@ -57,26 +57,28 @@ pub fn find_manifest(dir: &Path) -> Result<PathBuf, RunError> {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let mut found = Vec::new();
+    let (mut found, mut broken) = (Vec::new(), Vec::new());
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
             continue;
         }
-        // A file that cannot be read or parsed is not taken for a manifest here; if it is the only
-        // candidate, reading it below says what is wrong with it.
         let text = fs::read_to_string(&path).unwrap_or_default();
-        let is_manifest = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.get("format")?
-                    .as_str()
-                    .map(|f| f.starts_with("moge-manifest"))
-            })
-            .unwrap_or(false);
-        if is_manifest {
-            found.push(path);
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) => {
+                let format = value.get("format").and_then(|f| f.as_str());
+                if format.is_some_and(|f| f.starts_with("moge-manifest")) {
+                    found.push(path);
+                }
+            }
+            // Not JSON, but it names the manifest format (a truncated or hand-broken manifest): when
+            // nothing better is there, reading it below gives the JSON error with its line and column.
+            Err(_) if text.contains("moge-manifest") => broken.push(path),
+            Err(_) => {}
         }
+    }
+    if found.is_empty() {
+        found = broken;
     }
     found.sort();
     match found.len() {

@@ -239,6 +239,48 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         stderr,
         format!("error: `{}` holds no moge manifest (the `.json` file `mogec build --emit ascendc,manifest` writes next to the `.cpp` files)\n", empty.display())
     );
+    // A truncated manifest: the JSON error with its line and column, not "no manifest".
+    let dir = build_gate("truncated", false);
+    let manifest = dir.join("moge_gate.json");
+    fs::write(&manifest, "{\"format\": \"moge-manifest/2\", \"program\": ").unwrap();
+    let (code, _, stderr) = run(&dir);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: not a JSON document: EOF while parsing a value at line 1 column 41\n",
+            manifest.display()
+        )
+    );
+    // A negative literal size: a manifest error naming the param and the axis.
+    let dir = build_gate("negative-size", false);
+    let manifest = dir.join("moge_gate.json");
+    edit(&manifest, |text| {
+        let mut json: Value = serde_json::from_str(&text).unwrap();
+        json["params"][0]["shape"][1] = Value::from("-64");
+        json.to_string()
+    });
+    let (code, _, stderr) = run(&dir);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("field `params[0].shape[1]`: axis 1 of `logits` has the negative size -64"),
+        "{stderr}"
+    );
+    // An empty tiling list while the kernel reads its tiling struct: the emulator names the read past it.
+    let dir = build_gate("empty-tiling", false);
+    let manifest = dir.join("moge_gate.json");
+    edit(&manifest, |text| {
+        let mut json: Value = serde_json::from_str(&text).unwrap();
+        json["kernels"][0]["tiling"] = Value::Array(Vec::new());
+        json.to_string()
+    });
+    let (code, _, stderr) = run(&dir);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("(AIV 0) read tiling byte")
+            && stderr.contains("past the 0 tiling bytes of the launch"),
+        "{stderr}"
+    );
     // A manifest naming a missing .cpp.
     let dir = build_gate("missing-cpp", false);
     let cpp = kernel_file(&dir);

@@ -330,7 +330,9 @@ impl Manifest {
     ///
     /// Fields with a natural default may be left out (handy for hand-written manifests): `bindings`,
     /// `dynamic_dims`, `intermediates`, `workspace_bytes` (0), and per kernel `sync` (`auto`),
-    /// `tiling`, `workspace_bytes` (0), `ub_bytes` and `tile_rows` (0). Unknown fields are errors.
+    /// `workspace_bytes` (0), `ub_bytes` and `tile_rows` (0). A kernel's `tiling` is required (`[]` when
+    /// the kernel has no tiling struct): left out, the kernel would read a tiling nobody wrote. Unknown
+    /// fields are errors, and so is a shape with a negative literal size.
     pub fn from_json_at(text: &str, path: &str) -> Result<Manifest, ManifestError> {
         let value: Value = serde_json::from_str(text).map_err(|err| ManifestError::Json {
             path: path.to_string(),
@@ -388,11 +390,27 @@ impl Manifest {
 
 fn read_param(obj: Obj<'_>) -> Result<Param, ManifestError> {
     obj.only(&["name", "role", "dtype", "shape"])?;
+    let name: String = obj.req("name")?;
+    let shape: Vec<SizeExpr> = obj.req("shape")?;
+    // A size that is a negative number whatever the dims is a broken manifest, not an input to compare.
+    for (axis, size) in shape.iter().enumerate() {
+        if !size.expr().syms().is_empty() {
+            continue;
+        }
+        if let Ok(value) = size.expr().eval(&|_| None) {
+            if value < 0 {
+                return Err(obj.error(
+                    format!("{}[{axis}]", obj.field("shape")),
+                    format!("axis {axis} of `{name}` has the negative size {value}"),
+                ));
+            }
+        }
+    }
     Ok(Param {
-        name: obj.req("name")?,
+        name,
         role: obj.req("role")?,
         dtype: obj.req("dtype")?,
-        shape: obj.req("shape")?,
+        shape,
     })
 }
 
@@ -416,7 +434,7 @@ fn read_kernel(obj: Obj<'_>) -> Result<KernelEntry, ManifestError> {
         sync: obj.opt("sync")?.unwrap_or_default(),
         args: obj.req("args")?,
         block_dim: obj.req("block_dim")?,
-        tiling: obj.list("tiling", false, |f| {
+        tiling: obj.list("tiling", true, |f| {
             f.only(&["name", "expr"])?;
             Ok(TilingField {
                 name: f.req("name")?,
@@ -582,9 +600,35 @@ mod tests {
     {"name": "y", "role": "output", "dtype": "bf16", "shape": ["T", "4"]}
   ],
   "kernels": [
-    {"name": "k", "source": "k.cpp", "core_type": "AIV", "args": ["x", "y"], "block_dim": "min(48, T)"}
+    {"name": "k", "source": "k.cpp", "core_type": "AIV", "args": ["x", "y"], "block_dim": "min(48, T)", "tiling": []}
   ]
 }"#
+    }
+
+    #[test]
+    fn a_kernel_without_a_tiling_list_is_refused() {
+        let text = minimal().replace(", \"tiling\": []", "");
+        assert_eq!(
+            Manifest::from_json(&text).unwrap_err().to_string(),
+            "<manifest>: field `kernels[0].tiling`: missing"
+        );
+    }
+
+    #[test]
+    fn a_negative_literal_size_names_the_param_and_axis() {
+        for (size, value) in [("\"-64\"", -64), ("-3", -3), ("\"2 - 5\"", -3)] {
+            let text = minimal().replace("[\"T\", \"4\"]", &format!("[\"T\", {size}]"));
+            assert_eq!(
+                Manifest::from_json(&text).unwrap_err().to_string(),
+                format!(
+                    "<manifest>: field `params[1].shape[1]`: axis 1 of `y` has the negative size {value}"
+                ),
+                "{size}"
+            );
+        }
+        // A size of the dims may still be checked only once they are known.
+        let text = minimal().replace("[\"T\", \"4\"]", "[\"T - 100\", \"4\"]");
+        assert!(Manifest::from_json(&text).is_ok());
     }
 
     #[test]

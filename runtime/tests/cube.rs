@@ -280,6 +280,20 @@ fn each_missing_cube_flag_is_reported_as_a_race_though_the_numbers_are_right() {
     }
 }
 
+#[test]
+fn an_mmad_accumulating_onto_l0c_nobody_wrote_is_reported() {
+    // 20 x 24: two fractal rows, two fractal columns; the m x n result covers 480 of the 4 fractals' elements.
+    let text = cube_run(Cube::F16, (20, 24, 16), ALL_FLAGS | 8, CheckMode::OFF)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        text,
+        "kernel `matmul_f16`, core AIC 0, Mmad: cmatrixInitVal = false accumulates onto 1920 bytes of L0C that no \
+         Mmad wrote since the kernel started (the first at L0C byte 0; the 20 x 24 result starts at L0C byte 0): \
+         the first Mmad into an accumulator needs cmatrixInitVal = true"
+    );
+}
+
 const MATMUL_TILED: &str = include_str!("kernels/matmul_tiled.cpp");
 
 /// Runs the tiled bf16 matmul over 24 AIC cores; returns the report and the rounded operands.

@@ -698,6 +698,38 @@ fn sync_all_that_a_core_never_reaches_is_reported() {
 }
 
 #[test]
+fn a_read_past_the_tiling_bytes_is_named_with_its_core_and_byte() {
+    let x = || input("x", f32_bytes(&[0.5; 64]));
+    // With all 12 bytes the third word arrives.
+    let report = launched(
+        FAULTY,
+        "tiling_overread",
+        1,
+        vec![x()],
+        u32_bytes(&[1, 2, 77]),
+    );
+    assert_eq!(bytes_i32(&report.args[0].bytes)[0], 77);
+    // With 8 the read of bytes 8..12 meets the page after the tiling.
+    match launch(FAULTY, "tiling_overread", 1, vec![x()], u32_bytes(&[1, 2])) {
+        Err(EmuError::Crash { signal, detail, .. }) => {
+            assert_eq!(signal, 11);
+            assert!(
+                detail.contains(
+                    "core 0 (AIV 0) read tiling byte 8, past the 8 tiling bytes of the launch: the kernel's \
+                     tiling struct is longer than the tiling it was given"
+                ),
+                "{detail}"
+            );
+        }
+        Err(other) => panic!("expected a crash, got {other}"),
+        Ok(report) => panic!(
+            "the kernel read past its tiling unnoticed and wrote {}",
+            bytes_i32(&report.args[0].bytes)[0]
+        ),
+    }
+}
+
+#[test]
 fn a_segfault_is_a_crash_and_the_host_survives() {
     let x = input("x", f32_bytes(&[0.5; 64]));
     match launch(FAULTY, "null_write", 4, vec![x], u32_bytes(&[0, 0])) {

@@ -344,3 +344,111 @@ fn the_emulator_backend_runs_mix_kernels_and_reports_each_core() {
     // Every core wrote one int32; the AIVs' waits need no GM.
     assert!(run.cores.iter().all(|c| c.gm_bytes_written == 4));
 }
+
+fn mix_faults(mask: u32, block_dim: u32) -> Result<Vec<i32>, EmuError> {
+    let report = launch_raw(RawLaunch {
+        source: RACES,
+        kernel: "mix_faults",
+        block_dim,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode::FULL,
+        args: vec![output("y", 64 * 4 * block_dim as usize)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })?;
+    Ok(bytes_i32(&report.args[0].bytes))
+}
+
+#[test]
+fn a_clean_mix_fault_kernel_runs_without_reports() {
+    let y = mix_faults(0, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!([y[40], y[64 + 40]], [7, 7]);
+}
+
+/// The error text, one line per violation.
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+#[test]
+fn races_between_the_cores_of_a_mix_kernel_are_reported_the_same_way_every_run() {
+    // 24 cores whose AICs write what their AIVs read with no flag between: with the cores free-running,
+    // which access meets which (and so every instruction number in the report) changes from run to run.
+    let runs: Vec<String> = (0..4)
+        .map(|_| mix_faults(4, 8).unwrap_err().to_string())
+        .collect();
+    for run in &runs[1..] {
+        assert_eq!(run, &runs[0]);
+    }
+    // One at a time in index order: AIC u writes everything, then waits; its AIVs meet its last writes.
+    let text = &runs[0];
+    assert!(
+        lines(text)[0].starts_with(
+            "kernel `mix_faults`, core AIV 0.0, GlobalTensor::GetValue: data race on GM argument 'y'"
+        ) && lines(text)[0].contains("reads what S instruction")
+            && lines(text)[0].contains("`GlobalTensor::SetValue` on core AIC 0 wrote"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_wait_left_unsatisfiable_by_a_stopped_core_follows_that_cores_error() {
+    // AIV 0.1 stops on a bad GM read before its set: its error leads, AIC 0's endless wait is its consequence.
+    let text = mix_faults(1, 2).unwrap_err().to_string();
+    let bad_read = "GlobalTensor::GetValue: GM access of 4 bytes at byte 512 of a GlobalTensor is outside its \
+                    SetGlobalBuffer range of 512 bytes";
+    assert_eq!(
+        lines(&text)[0],
+        format!("kernel `mix_faults`, core AIV 0.1, {bad_read}"),
+        "{text}"
+    );
+    assert_eq!(
+        lines(&text)[1],
+        format!(
+            "kernel `mix_faults`, core AIC 0, CrossCoreWaitFlag: CrossCoreWaitFlag(2) on AIC 0 waits for a \
+             CrossCoreSetFlag that no core can still make, because AIV 0.1 stopped: {bad_read}"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("deadlock"), "{text}");
+    // A race stopping the AIVs of every AI core: each AIC's wait names an AIV of its own AI core.
+    let text = mix_faults(4, 2).unwrap_err().to_string();
+    let aic1 = lines(&text)
+        .into_iter()
+        .find(|line| line.contains("core AIC 1, CrossCoreWaitFlag"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        aic1.contains("because AIV 1.0 stopped: GlobalTensor::GetValue: data race"),
+        "{text}"
+    );
+    assert!(lines(&text)[0].contains("core AIV 0.0"), "{text}");
+}
+
+#[test]
+fn a_cross_core_set_never_waited_for_is_reported_at_kernel_end() {
+    let text = mix_faults(2, 2).unwrap_err().to_string();
+    let expected: Vec<String> = [(0, "0.0"), (0, "0.1"), (1, "1.0"), (1, "1.1")]
+        .iter()
+        .map(|(aic, aiv)| {
+            format!(
+                "kernel `mix_faults`, core AIC {aic}, kernel end: CrossCoreSetFlag(5) set by AIC {aic} for AIV \
+                 {aiv} was never waited for: 1 set(s) left on the flag at kernel end (each needs a \
+                 CrossCoreWaitFlag(5) on AIV {aiv})"
+            )
+        })
+        .collect();
+    assert_eq!(lines(&text), expected, "{text}");
+}
+
+#[test]
+fn an_aiv_set_its_sibling_never_pairs_is_reported_at_kernel_end() {
+    // Bit 2 of cross_core_modes: AIV u.0 sets flag 2 (mode 2) once more than AIV u.1; with bit 1 clear the
+    // AICs still get their pair, and the extra set is left over.
+    let text = cross_core_modes(4).unwrap_err().to_string();
+    assert_eq!(
+        lines(&text)[0],
+        "kernel `cross_core_modes`, core AIV 0.0, kernel end: CrossCoreSetFlag<2>(2) on AIV 0.0 never \
+         counted: 1 set(s) still wait for the other core(s) that mode 2 pairs it with at kernel end",
+        "{text}"
+    );
+}

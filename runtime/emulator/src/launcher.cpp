@@ -6,11 +6,13 @@
 // the workspace size and the tiling bytes. The launcher allocates GM, runs blockDim cores as threads (each
 // calls the kernel with args..., workspace, tiling), and writes the response file: the status, GM traffic,
 // the UB high-water mark, the wall time of the run, the violations found, and the GM arguments after the run.
-// A crash (a signal) ends the process before the response is written; the host reports it.
+// A crash (a signal) ends the process before the response is written; the host reports it. The cores of a MIX
+// kernel run one at a time in turns (see `pass_turn`), so that its reports do not depend on thread timing.
 //
 // All integers in both files are little-endian; a string is a u32 length and its bytes.
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +33,9 @@
 #include <vector>
 
 #include "kernel_operator.h"
+#include "moge_emu/launcher_io.h"
+
+using namespace moge_emu::launcher_io;
 
 namespace moge_emu {
 namespace {
@@ -61,6 +66,8 @@ struct Record {
     std::string label;
     std::string call;
     std::string message;
+    /// A consequence of another core's error (a wait it can no longer get): listed after every first cause.
+    bool secondary = false;
 };
 
 /// Launch core types of the request.
@@ -84,6 +91,14 @@ struct PendingSet {
     std::vector<std::deque<Clock>> from;
 };
 
+/// One counted cross-core set of a flag id, waiting for a CrossCoreWaitFlag on its target core: the setters'
+/// clocks joined, and who set it (for the end-of-launch report of sets never waited for).
+struct FlagSet {
+    Clock clock;
+    uint32_t setter = 0;
+    std::string setters;
+};
+
 struct Launch {
     std::string kernel;
     uint32_t block_dim = 0;
@@ -92,13 +107,21 @@ struct Launch {
     uint32_t total = 0;
     std::vector<CoreStats> stats;
     // Cross-core flags: per core and flag id, the clocks of the sets not yet waited (a counter with clocks).
-    std::vector<std::vector<std::vector<Clock>>> cross;
+    std::vector<std::vector<std::vector<FlagSet>>> cross;
     std::vector<std::vector<PendingSet>> pending_type;   // [AIC=0/AIV=1][id]
     std::vector<std::vector<PendingSet>> pending_group;  // [group * 2 + (0: mode 1, 1: mode 2 towards AIC)][id]
     /// Deadlock detection: per core, whether it ended, and the condition it waits for (null when running).
     std::vector<bool> done;
     std::vector<const std::function<bool()>*> waiting;
     bool deadlock = false;
+    /// Deterministic execution (MIX kernels): one core runs at a time, the one whose index is `turn`; it passes
+    /// the turn only where it blocks (cross-core wait, SyncAll) or ends, to the next core in index order that
+    /// can run, so the same kernel and inputs give the same interleaving and the same reports.
+    bool turns = false;
+    uint32_t turn = 0;
+    std::vector<std::condition_variable> turn_cv;
+    /// Per core: "<label>, <call>: <message>" of the error it stopped on when that was a first cause.
+    std::vector<std::string> stopped;
     uint32_t finished_aic = 0;
     uint32_t finished_aiv = 0;
     std::vector<Region> regions;
@@ -126,153 +149,6 @@ struct Launch {
 };
 
 Launch g_launch;
-thread_local int t_core_index = -1;
-
-// ---- byte streams -------------------------------------------------------------------------------------------
-
-struct Reader {
-    const std::vector<uint8_t>& data;
-    size_t at = 0;
-    bool ok = true;
-
-    bool take(void* out, size_t n) {
-        if (!ok || data.size() - at < n) {
-            ok = false;
-            return false;
-        }
-        std::memcpy(out, data.data() + at, n);
-        at += n;
-        return true;
-    }
-    uint8_t u8() {
-        uint8_t v = 0;
-        take(&v, 1);
-        return v;
-    }
-    uint32_t u32() {
-        uint8_t b[4] = {};
-        take(b, 4);
-        return static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 | static_cast<uint32_t>(b[2]) << 16 |
-               static_cast<uint32_t>(b[3]) << 24;
-    }
-    uint64_t u64() {
-        const uint64_t low = u32();
-        const uint64_t high = u32();
-        return low | high << 32;
-    }
-    std::string str() {
-        const uint32_t n = u32();
-        if (!ok || data.size() - at < n) {
-            ok = false;
-            return std::string();
-        }
-        std::string s(reinterpret_cast<const char*>(data.data() + at), n);
-        at += n;
-        return s;
-    }
-};
-
-struct Writer {
-    std::vector<uint8_t> out;
-
-    void bytes(const void* p, size_t n) {
-        const uint8_t* b = static_cast<const uint8_t*>(p);
-        out.insert(out.end(), b, b + n);
-    }
-    void u32(uint32_t v) {
-        const uint8_t b[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v >> 16),
-                              static_cast<uint8_t>(v >> 24)};
-        bytes(b, 4);
-    }
-    void u64(uint64_t v) {
-        u32(static_cast<uint32_t>(v));
-        u32(static_cast<uint32_t>(v >> 32));
-    }
-    void str(const std::string& s) {
-        u32(static_cast<uint32_t>(s.size()));
-        bytes(s.data(), s.size());
-    }
-};
-
-bool read_file(const char* path, std::vector<uint8_t>& data) {
-    FILE* file = std::fopen(path, "rb");
-    if (file == nullptr) {
-        return false;
-    }
-    uint8_t chunk[1 << 16];
-    size_t n;
-    while ((n = std::fread(chunk, 1, sizeof(chunk), file)) > 0) {
-        data.insert(data.end(), chunk, chunk + n);
-    }
-    const bool ok = std::ferror(file) == 0;
-    std::fclose(file);
-    return ok;
-}
-
-bool write_file(const char* path, const std::vector<uint8_t>& data) {
-    FILE* file = std::fopen(path, "wb");
-    if (file == nullptr) {
-        return false;
-    }
-    const bool ok = std::fwrite(data.data(), 1, data.size(), file) == data.size();
-    return std::fclose(file) == 0 && ok;
-}
-
-// ---- crash reporting ----------------------------------------------------------------------------------------
-
-void write_text(const char* text) {
-    size_t n = std::strlen(text);
-    while (n > 0) {
-        const ssize_t done = ::write(2, text, n);
-        if (done <= 0) {
-            return;
-        }
-        text += done;
-        n -= static_cast<size_t>(done);
-    }
-}
-
-void write_number(long value) {
-    char digits[24];
-    int n = 0;
-    bool negative = value < 0;
-    unsigned long magnitude = negative ? static_cast<unsigned long>(-(value + 1)) + 1 : static_cast<unsigned long>(value);
-    do {
-        digits[n++] = static_cast<char>('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude != 0 && n < 22);
-    if (negative) {
-        digits[n++] = '-';
-    }
-    char text[24];
-    for (int i = 0; i < n; ++i) {
-        text[i] = digits[n - 1 - i];
-    }
-    text[n] = '\0';
-    write_text(text);
-}
-
-void on_fatal_signal(int signal_number) {
-    // Only async-signal-safe calls: name the core, then die of the same signal.
-    write_text("moge-emu: core ");
-    write_number(t_core_index);
-    write_text(" received signal ");
-    write_number(signal_number);
-    write_text("\n");
-    ::signal(signal_number, SIG_DFL);
-    ::raise(signal_number);
-}
-
-void install_crash_handlers() {
-    struct sigaction action;
-    std::memset(&action, 0, sizeof(action));
-    action.sa_handler = on_fatal_signal;
-    action.sa_flags = SA_ONSTACK | SA_RESETHAND;
-    sigemptyset(&action.sa_mask);
-    for (int signal_number : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
-        sigaction(signal_number, &action, nullptr);
-    }
-}
 
 // ---- calling the kernel -------------------------------------------------------------------------------------
 
@@ -298,10 +174,65 @@ constexpr std::array<Caller, kMaxParams + 1> kCallers = caller_table(std::make_i
 
 // ---- cores ----------------------------------------------------------------------------------------------------
 
-void record_violation(uint32_t core_index, const char* label, const char* call, const char* message) {
+void record_violation(uint32_t core_index, const char* label, const char* call, const char* message,
+                      bool secondary = false) {
     std::lock_guard<std::mutex> lock(g_launch.record_mutex);
     ++g_launch.total_violations;
-    g_launch.records.push_back(Record{core_index, label, call, message});
+    g_launch.records.push_back(Record{core_index, label, call, message, secondary});
+}
+
+/// Marks a KernelViolation message as a consequence of another core's error (see `stopped_cause`).
+constexpr char kSecondaryMark = '\x01';
+/// Marks a deadlock report: a first cause, but a shared one (every deadlocked core reports it), so no other
+/// wait names it as the error that stopped its core.
+constexpr char kDeadlockMark = '\x02';
+
+/// When a core stopped on an error, the text that makes a wait it left unsatisfiable a consequence:
+/// ", because AIV 0.0 stopped: <its error>" (empty when none did). The cores of `me`'s own AI core (a MIX
+/// group: its flags' partners) are named first, then the lowest stopped core. Caller holds barrier_mutex.
+std::string stopped_cause(uint32_t me) {
+    const uint32_t first = g_launch.core_type == kLaunchMix ? me / 3 * 3 : me;
+    const uint32_t last = g_launch.core_type == kLaunchMix ? first + 3 : me + 1;
+    for (uint32_t c = first; c < last && c < g_launch.total; ++c) {
+        if (!g_launch.stopped[c].empty()) {
+            return ", because " + g_launch.stopped[c];
+        }
+    }
+    for (const std::string& error : g_launch.stopped) {
+        if (!error.empty()) {
+            return ", because " + error;
+        }
+    }
+    return std::string();
+}
+
+/// Passes the turn from core `me` to the next core in index order that can run: not ended, and running, not
+/// yet started, or waiting for a condition that now holds (or, after a deadlock, waiting at all, to report
+/// it). When none can, the first core that has not ended takes it and reports the deadlock. Caller holds
+/// barrier_mutex.
+void pass_turn(uint32_t me) {
+    const uint32_t total = g_launch.total;
+    for (int pass = 0; pass < 2; ++pass) {
+        for (uint32_t k = 1; k <= total; ++k) {
+            const uint32_t c = (me + k) % total;
+            if (g_launch.done[c]) {
+                continue;
+            }
+            const std::function<bool()>* waiting = g_launch.waiting[c];
+            if (pass == 1 || waiting == nullptr || g_launch.deadlock || (*waiting)()) {
+                g_launch.turn = c;
+                g_launch.turn_cv[c].notify_one();
+                return;
+            }
+        }
+    }
+}
+
+/// Blocks core `me` until it has the turn (caller holds `lock` on barrier_mutex).
+void await_turn(std::unique_lock<std::mutex>& lock, uint32_t me) {
+    while (g_launch.turn != me) {
+        g_launch.turn_cv[me].wait(lock);
+    }
 }
 
 /// Checks done when a core returns from the kernel: every SetFlag was waited.
@@ -324,8 +255,9 @@ void end_of_kernel_checks(const CoreState& state) {
     }
 }
 
-void leave_barrier(const CoreState& state) {
+void leave_barrier(const CoreState& state, const std::string& stopped) {
     std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
+    g_launch.stopped[state.global_index] = stopped;
     ++g_launch.finished;
     g_launch.done[state.global_index] = true;
     if (state.core_type == AscendC::AIC) {
@@ -343,6 +275,9 @@ void leave_barrier(const CoreState& state) {
     }
     // Waiters re-check whether anyone can still wake them.
     g_launch.barrier_cv.notify_all();
+    if (g_launch.turns && g_launch.finished < g_launch.total) {
+        pass_turn(state.global_index);
+    }
 }
 
 /// Fills in who a core is: its type, GetBlockIdx, sub-block, task ratio and label.
@@ -377,18 +312,31 @@ void run_core(uint32_t core_index, void* kernel, const std::vector<uint8_t*>& pa
     t_core = &state;
     t_core_index = static_cast<int>(core_index);
     g_coreType = state.core_type;
+    if (g_launch.turns) {
+        std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
+        await_turn(lock, core_index);
+    }
+    // The error this core stopped on, when it is a first cause (other cores' waits name it).
+    std::string stopped;
+    auto stop = [&](const char* call, const char* message) {
+        const bool secondary = message[0] == kSecondaryMark, deadlock = message[0] == kDeadlockMark;
+        record_violation(core_index, state.label, call, secondary || deadlock ? message + 1 : message, secondary);
+        if (!secondary && !deadlock) {
+            stopped = std::string(state.label) + " stopped: " + call + ": " + message;
+        }
+    };
     try {
         kCallers[params.size()](kernel, params.data());
         race_flush();
         end_of_kernel_checks(state);
     } catch (const KernelViolation& error) {
-        record_violation(core_index, state.label, error.call, error.message);
+        stop(error.call, error.message);
     } catch (const std::exception& error) {
-        record_violation(core_index, state.label, "C++ exception", error.what());
+        stop("C++ exception", error.what());
     } catch (...) {
-        record_violation(core_index, state.label, "C++ exception", "the kernel threw an exception that is not a std::exception");
+        stop("C++ exception", "the kernel threw an exception that is not a std::exception");
     }
-    leave_barrier(state);
+    leave_barrier(state, stopped);
     g_launch.gm_read += state.gm_read;
     g_launch.gm_written += state.gm_written;
     {
@@ -526,10 +474,20 @@ void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std
             g_launch.deadlock = true;
             g_launch.waiting[me] = nullptr;
             g_launch.barrier_cv.notify_all();
-            violation(call, "deadlock: %s, but every other core has finished or is waiting too (the NPU would hang)",
-                      what.c_str());
+            // A wait left unsatisfiable by a core that stopped on an error is that error's consequence.
+            const std::string cause = stopped_cause(me);
+            if (!cause.empty()) {
+                violation(call, "%c%s%s", kSecondaryMark, what.c_str(), cause.c_str());
+            }
+            violation(call, "%cdeadlock: %s, but every other core has finished or is waiting too (the NPU would hang)",
+                      kDeadlockMark, what.c_str());
         }
-        g_launch.barrier_cv.wait(lock);
+        if (g_launch.turns) {
+            pass_turn(me);
+            await_turn(lock, me);
+        } else {
+            g_launch.barrier_cv.wait(lock);
+        }
     }
     g_launch.waiting[me] = nullptr;
 }
@@ -551,6 +509,10 @@ void sync_all_barrier(const char* call, bool aiv_only) {
     Launch::Barrier& barrier = g_launch.barriers[kind];
     const uint32_t gone = kind == 0 ? g_launch.finished : kind == 1 ? g_launch.finished_aiv : g_launch.finished_aic;
     if (gone > 0 || barrier.broken) {
+        const std::string cause = stopped_cause(state.global_index);
+        if (!cause.empty()) {
+            violation(call, "%cSyncAll cannot complete%s", kSecondaryMark, cause.c_str());
+        }
         violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)", gone);
     }
     if (!mine.empty()) {
@@ -573,6 +535,10 @@ void sync_all_barrier(const char* call, bool aiv_only) {
     block_until(lock, call, "SyncAll waits for cores that can no longer reach it",
                 [&] { return barrier.generation != generation || barrier.broken; });
     if (barrier.generation == generation) {
+        const std::string cause = stopped_cause(state.global_index);
+        if (!cause.empty()) {
+            violation(call, "%cSyncAll cannot complete%s", kSecondaryMark, cause.c_str());
+        }
         violation(call, "a core finished the kernel without reaching this SyncAll (the NPU would hang)");
     }
     race_take(0, barrier.published);
@@ -597,7 +563,11 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
     std::lock_guard<std::mutex> lock(g_launch.barrier_mutex);
     const bool aic = state.core_type == AscendC::AIC;
     const uint32_t group = state.group;
-    auto give = [&](uint32_t target, const Clock& with) { g_launch.cross[target][flag_id].push_back(with); };
+    // The AIVs of this core's group, as the setters of a paired set name them.
+    const std::string pair = "AIV " + std::to_string(group) + ".0 and AIV " + std::to_string(group) + ".1";
+    auto give = [&](uint32_t target, const Clock& with, const std::string& setters) {
+        g_launch.cross[target][flag_id].push_back(FlagSet{with, state.global_index, setters});
+    };
     // Queues this core's set as `source` of `needed`; when every source has one, takes one of each into `joined`.
     Clock joined;
     auto gather = [&](PendingSet& set, uint32_t source, uint32_t needed) {
@@ -628,23 +598,23 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
         if (gather(set, aic ? group : group * 2 + sub, aic ? g_launch.block_dim : 2 * g_launch.block_dim)) {
             for (uint32_t c = 0; c < g_launch.total; ++c) {
                 if ((c % 3 == 0) == aic) {
-                    give(c, joined);
+                    give(c, joined, aic ? "every AIC" : "every AIV");
                 }
             }
         }
     } else if (mode == 1) {
         PendingSet& set = g_launch.pending_group[group * 2][flag_id];
         if (gather(set, sub, 2)) {
-            give(group * 3 + 1, joined);
-            give(group * 3 + 2, joined);
+            give(group * 3 + 1, joined, pair);
+            give(group * 3 + 2, joined, pair);
         }
     } else if (aic) {
-        give(group * 3 + 1, clock);
-        give(group * 3 + 2, clock);
+        give(group * 3 + 1, clock, state.label);
+        give(group * 3 + 2, clock, state.label);
     } else {
         PendingSet& set = g_launch.pending_group[group * 2 + 1][flag_id];
         if (gather(set, sub, 2)) {
-            give(group * 3, joined);
+            give(group * 3, joined, pair);
         }
     }
     g_launch.barrier_cv.notify_all();
@@ -660,15 +630,66 @@ void cross_core_wait(const char* call, int pipe, int flag_id) {
         violation(call, "flag id %d is outside 0..%d", flag_id, kCrossFlags - 1);
     }
     std::unique_lock<std::mutex> lock(g_launch.barrier_mutex);
-    std::vector<Clock>& counter = g_launch.cross[state.global_index][flag_id];
+    std::vector<FlagSet>& counter = g_launch.cross[state.global_index][flag_id];
     const std::string what = "CrossCoreWaitFlag(" + std::to_string(flag_id) + ") on " + state.label +
                              " waits for a CrossCoreSetFlag that no core can still make";
     block_until(lock, call, what, [&] { return !counter.empty(); });
-    const Clock clock = counter.front();
+    const Clock clock = counter.front().clock;
     counter.erase(counter.begin());
     lock.unlock();
     race_take(pipe < 0 ? 0 : pipe, clock);
 }
+
+namespace {
+
+/// After a MIX launch, every cross-core set never waited for is a violation of the core that set it: on the
+/// NPU the target's flag counter stays unbalanced (a later wait passes too early, or the next kernel inherits
+/// it). A set whose partners never set (modes 0-2 count only when every core of the group has set) is one too.
+/// Both are consequences when a core stopped on an error or a deadlock (its waits never ran).
+void unwaited_flag_checks() {
+    const bool secondary = !g_launch.records.empty();
+    char message[512];
+    for (uint32_t target = 0; target < g_launch.total; ++target) {
+        for (int id = 0; id < kCrossFlags; ++id) {
+            const std::vector<FlagSet>& sets = g_launch.cross[target][id];
+            if (sets.empty()) {
+                continue;
+            }
+            const FlagSet& first = sets.front();
+            std::snprintf(message, sizeof(message),
+                          "CrossCoreSetFlag(%d) set by %s for %s was never waited for: %zu set(s) left on the flag "
+                          "at kernel end (each needs a CrossCoreWaitFlag(%d) on %s)",
+                          id, first.setters.c_str(), core_label(target), sets.size(), id, core_label(target));
+            record_violation(first.setter, core_label(first.setter), "kernel end", message, secondary);
+        }
+    }
+    // Sets queued for partners: [mode 0 of the AICs, of the AIVs] and per group [mode 1, mode 2 towards the AIC].
+    auto unpaired = [&](const PendingSet& set, int id, int mode, const std::function<uint32_t(uint32_t)>& core_of) {
+        for (uint32_t source = 0; source < set.from.size(); ++source) {
+            if (set.from[source].empty()) {
+                continue;
+            }
+            const uint32_t setter = core_of(source);
+            std::snprintf(message, sizeof(message),
+                          "CrossCoreSetFlag<%d>(%d) on %s never counted: %zu set(s) still wait for the other "
+                          "core(s) that mode %d pairs it with at kernel end",
+                          mode, id, core_label(setter), set.from[source].size(), mode);
+            record_violation(setter, core_label(setter), "kernel end", message, secondary);
+        }
+    };
+    for (int id = 0; id < kCrossFlags; ++id) {
+        unpaired(g_launch.pending_type[0][id], id, 0, [](uint32_t s) { return 3 * s; });
+        unpaired(g_launch.pending_type[1][id], id, 0, [](uint32_t s) { return 3 * (s / 2) + 1 + s % 2; });
+        for (uint32_t group = 0; group < g_launch.block_dim; ++group) {
+            for (int kind = 0; kind < 2; ++kind) {
+                unpaired(g_launch.pending_group[group * 2 + kind][id], id, kind + 1,
+                         [group](uint32_t s) { return 3 * group + 1 + s; });
+            }
+        }
+    }
+}
+
+}  // namespace
 
 void set_kernel_type(KernelMetaType type) {
     const uint8_t launched = g_launch.core_type;
@@ -732,7 +753,7 @@ int main(int argc, char** argv) {
     Region tiling;
     tiling.name = "tiling";
     tiling.len = reader.u64();
-    tiling.base = allocate_gm(tiling.len);
+    tiling.base = allocate_tiling(tiling.len);
     if (workspace.base == nullptr || tiling.base == nullptr) {
         return fail(response_path, kStatusBadRequest, "cannot allocate GM for the workspace or the tiling");
     }
@@ -762,12 +783,14 @@ int main(int argc, char** argv) {
     g_launch.stats.resize(g_launch.total);
     g_launch.done.assign(g_launch.total, false);
     g_launch.waiting.assign(g_launch.total, nullptr);
+    g_launch.stopped.assign(g_launch.total, std::string());
+    g_launch.turn_cv = std::vector<std::condition_variable>(g_launch.total);
     for (uint32_t c = 0; c < g_launch.total; ++c) {
         CoreState probe;
         describe_core(probe, c);
         g_core_labels.push_back(probe.label);
     }
-    g_launch.cross.assign(g_launch.total, std::vector<std::vector<Clock>>(kCrossFlags));
+    g_launch.cross.assign(g_launch.total, std::vector<std::vector<FlagSet>>(kCrossFlags));
     g_launch.pending_type.assign(2, std::vector<PendingSet>(kCrossFlags));
     g_launch.pending_group.assign(2 * g_launch.block_dim, std::vector<PendingSet>(kCrossFlags));
     void* kernel = dlsym(RTLD_DEFAULT, g_launch.kernel.c_str());
@@ -778,6 +801,8 @@ int main(int argc, char** argv) {
     install_crash_handlers();
     const uint32_t workers = g_launch.core_type == kLaunchMix ? g_launch.total : std::min(g_launch.total, kMaxResidentCores);
     g_launch.all_resident = workers == g_launch.total;
+    // MIX cores interact through flags and SyncAll: they run one at a time so that reports are reproducible.
+    g_launch.turns = g_launch.core_type == kLaunchMix;
     std::vector<RaceCell*> gm_cells;
     if ((g_check & kCheckRaces) && g_launch.all_resident) {
         // Clocks span every pipe of every core, and GM gets a shadow, only when all cores run at once.
@@ -801,9 +826,14 @@ int main(int argc, char** argv) {
         thread.join();
     }
     const auto wall = std::chrono::steady_clock::now() - started;
+    if (g_launch.core_type == kLaunchMix) {
+        unwaited_flag_checks();
+    }
 
-    std::stable_sort(g_launch.records.begin(), g_launch.records.end(),
-                     [](const Record& a, const Record& b) { return a.core < b.core; });
+    // First causes lead, by core; then the consequences (waits another core's error left unsatisfiable).
+    std::stable_sort(g_launch.records.begin(), g_launch.records.end(), [](const Record& a, const Record& b) {
+        return a.secondary != b.secondary ? !a.secondary : a.core < b.core;
+    });
     Writer writer;
     writer.bytes(kResponseMagic, 8);
     writer.u32(kStatusOk);

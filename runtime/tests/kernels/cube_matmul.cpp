@@ -1,7 +1,7 @@
 // Hand-written AIC kernels for the emulator's cube unit: C[m x n] (f32) = A[m x k] (half) x B[k x n] (half),
 // one tile (m, n, k <= 64 here), through GM -> L1 (Nd2Nz) -> L0A/L0B (LoadData) -> Mmad -> Fixpipe.
 // `tiling` holds m, n, k and a mask of the flags to set (1 MTE2->MTE1, 2 MTE1->M, 4 M->FIX) as uint32; the
-// race tests leave one out. `T` is the operand type (half, bfloat16_t or float; float needs k tiles of 8 and
+// race tests leave one out. Mask bit 8 makes the Mmad accumulate (cmatrixInitVal = false) onto unwritten L0C. `T` is the operand type (half, bfloat16_t or float; float needs k tiles of 8 and
 // B given transposed, n x k, as the 2D load cannot transpose 32-bit fractals).
 #include "kernel_operator.h"
 using namespace AscendC;
@@ -63,6 +63,8 @@ __aicore__ inline void matmul_tile(GM_ADDR a, GM_ADDR b, GM_ADDR c, GM_ADDR tili
     mp.m = m;
     mp.n = n;
     mp.k = k;
+    // Bit 3 of the mask: accumulate onto L0C as if an earlier Mmad had written it (none did).
+    mp.cmatrixInitVal = (mask & 8) == 0;
     Mmad(lc, la2, lb2, mp);
     if (mask & 4) {
         SetFlag<HardEvent::M_FIX>(0);

@@ -167,3 +167,17 @@ FAULTY_KERNEL(sync_mismatch) {
     }
     SyncAll();
 }
+
+// A tiling struct of three words read from a tiling of fewer bytes (a manifest whose `tiling` list is short):
+// core 0 copies the struct's third word into x[0].
+struct ThreeWords {
+    uint32_t a, b, c;
+};
+
+FAULTY_KERNEL(tiling_overread) {
+    (void)workspace;
+    const __gm__ ThreeWords* t = reinterpret_cast<const __gm__ ThreeWords*>(tiling);
+    GlobalTensor<uint32_t> xGm;
+    xGm.SetGlobalBuffer(reinterpret_cast<__gm__ uint32_t*>(x), 64);
+    xGm.SetValue(0, t->c);
+}

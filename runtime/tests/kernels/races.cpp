@@ -173,3 +173,46 @@ extern "C" __global__ __aicore__ void mix_sync_all(GM_ADDR y, GM_ADDR workspace,
         g.SetValue(64 + 8 * idx + 2, g.GetValue(8 * (idx / 2) + 1));
     }
 }
+
+// MIX faults, by bit of tiling[0]. Without bits the AIVs hand a flag to their AIC (mode 2) and the AIC writes
+// word 64u + 40. Bit 0: AIV 0.1 reads past its GlobalTensor before it sets, so it stops and AIC 0 can never get
+// the flag. Bit 1: the AIC also sets flag 5 for its AIVs, which never wait for it. Bit 2: the AIC writes words
+// 64u..64u+31 many times while its AIVs read them with no flag between (a data race whose first conflicting
+// access depends on how the cores interleave).
+extern "C" __global__ __aicore__ void mix_faults(GM_ADDR y, GM_ADDR workspace, GM_ADDR tiling) {
+    KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+    const uint32_t mask = reinterpret_cast<const uint32_t*>(tiling)[0];
+    GlobalTensor<int32_t> g;
+    g.SetGlobalBuffer(reinterpret_cast<__gm__ int32_t*>(y), 64 * GetBlockNum());
+    if ASCEND_IS_AIC {
+        const uint32_t u = GetBlockIdx();
+        if (mask & 4) {
+            for (int32_t round = 0; round < 200; ++round) {
+                for (uint32_t i = 0; i < 32; ++i) {
+                    g.SetValue(64 * u + i, round);
+                }
+            }
+        }
+        if (mask & 2) {
+            CrossCoreSetFlag<2, PIPE_S>(5);
+        }
+        CrossCoreWaitFlag<2, PIPE_S>(2);
+        g.SetValue(64 * u + 40, 7);
+    }
+    if ASCEND_IS_AIV {
+        const uint32_t u = GetBlockIdx() / 2;
+        if ((mask & 1) && GetBlockIdx() == 1) {
+            g.GetValue(64 * GetBlockNum());
+        }
+        if (mask & 4) {
+            int32_t sum = 0;
+            for (int32_t round = 0; round < 200; ++round) {
+                for (uint32_t i = 0; i < 32; ++i) {
+                    sum += g.GetValue(64 * u + i);
+                }
+            }
+            g.SetValue(64 * u + 48 + GetSubBlockIdx(), sum);
+        }
+        CrossCoreSetFlag<2, PIPE_S>(2);
+    }
+}

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "types.h"
 
@@ -102,6 +103,9 @@ struct CoreState {
     /// GM traffic of this core.
     uint64_t gm_read = 0;
     uint64_t gm_written = 0;
+    /// Per f32 element of L0C: written by an Mmad since the kernel started (an Mmad with cmatrixInitVal =
+    /// false must not accumulate onto anything else). Sized on the first Mmad.
+    std::vector<bool> l0c_written;
 };
 
 /// The core the current thread emulates.

@@ -401,6 +401,42 @@ namespace AscendC {
 
 namespace moge_detail {
 
+/// Marks the m x n elements an Mmad writes at `dst` (NZ, `rows` rows per fractal column) as written; with
+/// `accumulates` (cmatrixInitVal = false, no bias) first checks that each was written before: accumulating onto
+/// L0C nobody wrote since the kernel started adds the 0xFF fill (NaN) to the products.
+inline void l0c_mark(const char* call, const LocalTensor<float>& dst, uint32_t m, uint32_t n, uint32_t rows,
+                     bool accumulates) {
+    std::vector<bool>& written = moge_emu::core().l0c_written;
+    if (written.empty()) {
+        written.assign(moge_emu::kHwBytes[moge_emu::HW_L0C] / sizeof(float), false);
+    }
+    const uint64_t base = moge_emu::onchip_offset(dst.ptr_, moge_emu::HW_L0C) / sizeof(float);
+    if (accumulates) {
+        uint64_t unwritten = 0, first = 0;
+        for (uint32_t i = 0; i < m; ++i) {
+            for (uint32_t j = 0; j < n; ++j) {
+                const uint64_t at = base + moge_emu::nz_index(i, j, rows);
+                if (!written[at] && unwritten++ == 0) {
+                    first = at;
+                }
+            }
+        }
+        if (unwritten > 0) {
+            moge_emu::violation(call, "cmatrixInitVal = false accumulates onto %llu bytes of L0C that no Mmad wrote since the "
+                                "kernel started (the first at L0C byte %llu; the %u x %u result starts at L0C byte %llu): "
+                                "the first Mmad into an accumulator needs cmatrixInitVal = true",
+                                static_cast<unsigned long long>(unwritten * sizeof(float)),
+                                static_cast<unsigned long long>(first * sizeof(float)), m, n,
+                                static_cast<unsigned long long>(base * sizeof(float)));
+        }
+    }
+    for (uint32_t i = 0; i < m; ++i) {
+        for (uint32_t j = 0; j < n; ++j) {
+            written[base + moge_emu::nz_index(i, j, rows)] = true;
+        }
+    }
+}
+
 /// C (L0C, NZ, f32) = A (L0A, ZZ) x B (L0B, ZN) + (C | bias row | 0). Products and sums in f32, over k in order.
 template <typename T, typename U, typename S>
 inline void mmad(const char* call, const LocalTensor<T>& dst, const LocalTensor<U>& a, const LocalTensor<S>& b,
@@ -452,6 +488,7 @@ inline void mmad(const char* call, const LocalTensor<T>& dst, const LocalTensor<
     moge_emu::unpack_zn(b.ptr_, k, n, fb.data());
     const uint32_t rows = m1 * 16;
     float* c = dst.ptr_;
+    l0c_mark(call, dst, m, n, rows, bias == nullptr && !p.cmatrixInitVal);
     for (uint32_t i = 0; i < m; ++i) {
         float* out = fc.data() + static_cast<uint64_t>(i) * n;
         for (uint32_t j = 0; j < n; ++j) {
