@@ -1,14 +1,13 @@
 //! moge's Ascend C backend: writes one `.cpp` per scheduled device kernel and the program's manifest.
 //!
-//! [`compile_program`] takes a specialized graph kernel through the middle end
-//! ([`moge_lower::schedule::schedule_kernel`]) and emits the result. Only
-//! [`Schedule`]s reach the printer, so nothing unverified or unbudgeted can be emitted. A graph kernel that is exactly
-//! one matmul of two parameters takes the cube path instead ([`cube`]): one AIC kernel. Any other
-//! kernel with a matmul is split by [`moge_lower::opt::partition`] into cube and vector groups; a
-//! matmul and the vector ops that consume it become one MIX group ([`moge_lower::opt::mix`]) where
-//! the MIX lowering takes them. Each group is compiled as its own graph kernel and assembled into one
-//! program whose kernels pass values through GM intermediates (`multi`); the router
-//! (`matmul(x, w_gate)` then the gate) is one MIX kernel.
+//! [`compile_program`] takes a specialized graph kernel through the middle end and emits the result.
+//! A kernel without a matmul is scheduled by [`moge_lower::schedule::schedule_kernel`]: only
+//! [`Schedule`]s reach the printer, so nothing unverified or unbudgeted can be emitted. A kernel with a
+//! matmul is split by [`moge_lower::opt::partition`] into cube and vector groups; a matmul and the
+//! vector ops that consume it become one MIX group ([`moge_lower::opt::mix`]) where the MIX lowering
+//! takes them. Each group is compiled as its own graph kernel (a lone matmul of two parameters by the
+//! cube path, [`cube`]) and the parts are linked into one program whose kernels pass values through
+//! GM intermediates (`multi`); the router (`matmul(x, w_gate)` then the gate) is one MIX kernel.
 
 mod cexpr;
 pub mod cube;
@@ -102,7 +101,10 @@ pub fn compile_program_with(
     target: &Target,
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
-    if has_matmul(kernel) && cube::single_matmul(kernel).is_none() {
+    // Every kernel with a matmul goes through the partition, a lone matmul included: the program
+    // assembly keeps every parameter in the signature (read or not), writes parameters and repeated
+    // values returned as outputs by copy kernels, and links the parts into one kernel IR program.
+    if has_matmul(kernel) {
         moge_lower::schedule::check_kernel(kernel, target)?;
         let groups = moge_lower::opt::partition(kernel)?;
         return multi::compile_fused(kernel, &groups, target, options);

@@ -39,7 +39,8 @@ pub(crate) fn compile_fused(
         match compile_groups(kernel, &merged, target, options) {
             Ok(program) => return Ok(program),
             Err(PartError::Part { index, error })
-                if merged[index].kind == GroupKind::Mix && is_epilogue_refusal(&error) =>
+                if merged.get(index).is_some_and(|g| g.kind == GroupKind::Mix)
+                    && is_epilogue_refusal(&error) =>
             {
                 // The MIX group's first op is its matmul: drop the pair it came from and retry.
                 let matmul = merged[index].ops[0];

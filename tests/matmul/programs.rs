@@ -62,6 +62,47 @@ pub fn both<const K: usize, const N: usize>(
     (y, softmax(cast::<f32>(y), -1))
 }
 
+/// A scalar scale after the matmul: the constant is copied into the MIX kernel that reads it (it used
+/// to make a vector group of its own, refused for having no tensor parameter to split into rows).
+#[moge::kernel]
+pub fn scaled<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> Tensor<bf16, (M, N)> {
+    relu(matmul(x, w) * 0.5) + 1.0
+}
+
+/// A matmul result returned twice: the AIC kernel writes `y`, a copy kernel `y_1`.
+#[moge::kernel]
+pub fn twice<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> (Tensor<bf16, (M, N)>, Tensor<bf16, (M, N)>) {
+    let y = matmul(x, w);
+    (y, y)
+}
+
+/// A parameter returned next to a matmul: a copy kernel writes `x_1`.
+#[moge::kernel]
+pub fn pass_x<const K: usize, const N: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, N)>,
+) -> (Tensor<bf16, (M, N)>, Tensor<bf16, (M, K)>) {
+    (matmul(x, w), x)
+}
+
+/// A parameter only bound to an unused name: it keeps its place in the program's signature (and its
+/// dim `M` is still bound from it).
+#[moge::kernel]
+pub fn aside<const K: usize>(
+    x: Tensor<bf16, (M, K)>,
+    w: Tensor<bf16, (K, K)>,
+) -> Tensor<bf16, (K, K)> {
+    let y = matmul(w, w);
+    let _z = x;
+    y
+}
+
 /// Vector ops on rows of two different dims before one matmul: two vector kernels.
 #[moge::kernel]
 pub fn two_rows<const K: usize, const N: usize>(
@@ -157,6 +198,35 @@ fn epilogues_the_mix_lowering_refuses_run_as_separate_kernels() {
         &["AIC", "AIV"],
     );
     assert_eq!(report["outputs"]["out0"]["mismatches"], 0, "{report}");
+}
+
+#[test]
+fn constants_repeated_outputs_and_returned_parameters_around_a_matmul_run() {
+    let file = source("outputs_around_matmuls");
+    let o = run(&file, "scaled", "K=48,N=32", 37, &["MIX_AIC_1_2"]);
+    assert!(o["max_abs_err"].as_f64().is_some(), "{o}");
+    for (kernel, set, kinds, outputs) in [
+        ("twice", "K=48,N=32", &["AIC", "AIV"][..], &["y", "y_1"][..]),
+        (
+            "pass_x",
+            "K=48,N=32",
+            &["AIC", "AIV"][..],
+            &["out0", "x_1"][..],
+        ),
+        ("aside", "K=48", &["AIC"][..], &["y"][..]),
+    ] {
+        let report = run_report(&file, kernel, set, "M=37", kinds);
+        let names: Vec<&String> = report["outputs"].as_object().unwrap().keys().collect();
+        assert_eq!(names, outputs, "{kernel}: {report}");
+        // The copies are exact.
+        for name in outputs {
+            assert_eq!(
+                report["outputs"][*name]["max_abs_err"].as_f64(),
+                Some(0.0),
+                "{kernel} {name}: {report}"
+            );
+        }
+    }
 }
 
 /// `mogec build` of `kernel` into `dir`: the manifest, the kernels and their kernel IR.

@@ -172,13 +172,20 @@ fn group_by_depth(kernel: &Kernel, ops: &[Op]) -> Vec<Group> {
     groups
 }
 
-/// The connected components of the non-parameter ops in `ops` (in program order) under their data
-/// edges, each in program order, ordered by their first op.
+/// The connected components of the ops in `ops` (in program order) under their data edges, each in
+/// program order, ordered by their first op. Parameters and constants are in none: every part reads
+/// the parameters it needs, and [`super::split()`] puts a copy of each constant into every part that
+/// reads it (a constant is no kernel of its own, nor a value to pass through GM).
 fn components(kernel: &Kernel, ops: &[Op]) -> Vec<Vec<Op>> {
     let work: Vec<Op> = ops
         .iter()
         .copied()
-        .filter(|op| !matches!(kernel.ops[*op].kind, OpKind::Param { .. }))
+        .filter(|op| {
+            !matches!(
+                kernel.ops[*op].kind,
+                OpKind::Param { .. } | OpKind::Const { .. }
+            )
+        })
         .collect();
     let index: FxHashMap<Op, usize> = work.iter().enumerate().map(|(i, &op)| (op, i)).collect();
     let mut parent: Vec<usize> = (0..work.len()).collect();

@@ -56,7 +56,11 @@ pub fn split(kernel: &Kernel, groups: &[Group]) -> Split {
         for &op in &g.ops {
             for &arg in &kernel.ops[op].args {
                 let def = kernel.values[arg].def;
-                let from_param = matches!(kernel.ops[def].kind, OpKind::Param { .. });
+                // Parameters are read from GM by every part; constants are copied into every part.
+                let from_param = matches!(
+                    kernel.ops[def].kind,
+                    OpKind::Param { .. } | OpKind::Const { .. }
+                );
                 if !from_param
                     && group_of.get(&def) != group_of.get(&op)
                     && !crossing.contains(&arg)
@@ -96,7 +100,7 @@ pub fn split(kernel: &Kernel, groups: &[Group]) -> Split {
         names.insert(v, name.clone());
         intermediates.push(Intermediate { name, value: v });
     }
-    let parts = groups
+    let mut parts: Vec<Part> = groups
         .iter()
         .enumerate()
         .map(|(index, g)| Part {
@@ -104,10 +108,55 @@ pub fn split(kernel: &Kernel, groups: &[Group]) -> Split {
             kernel: part_kernel(kernel, g, index, &group_of, &names, &is_output),
         })
         .collect();
+    // An output that is a parameter, or a value an earlier output already returns, is written by a
+    // copy kernel of its own at the end (the vector path copies a parameter to an output).
+    for (i, o) in kernel.outputs.iter().enumerate() {
+        let def = kernel.values[o.value].def;
+        let param = matches!(kernel.ops[def].kind, OpKind::Param { .. });
+        let again = kernel.outputs[..i].iter().any(|e| e.value == o.value);
+        if param || again {
+            parts.push(Part {
+                kind: GroupKind::Vector,
+                kernel: copy_part(kernel, o, &names[&o.value]),
+            });
+        }
+    }
     Split {
         parts,
         intermediates,
     }
+}
+
+/// A vector kernel that copies the GM tensor `source` (a parameter, or an output an earlier part writes)
+/// to the output `output`.
+fn copy_part(kernel: &Kernel, output: &Output, source: &str) -> Kernel {
+    let mut part = Kernel::new(kernel.name.clone());
+    part.syms = kernel.syms.clone();
+    part.bound = kernel.bound.clone();
+    part.constraints = kernel.constraints.clone();
+    let def = kernel.values[output.value].def;
+    let op = part.ops.push(OpData {
+        kind: OpKind::Param { index: 0 },
+        args: vec![],
+        results: vec![],
+    });
+    let value = part.values.push(ValueData {
+        ty: kernel.values[output.value].ty.clone(),
+        def: op,
+        index: 0,
+    });
+    part.ops[op].results.push(value);
+    part.order.push(op);
+    part.locs[op] = kernel.locs[def];
+    part.params.push(Param {
+        name: source.to_string(),
+        value,
+    });
+    part.outputs.push(Output {
+        name: output.name.clone(),
+        value,
+    });
+    part
 }
 
 /// The graph kernel of group `index`: parameters for every value it reads from outside (program
@@ -129,11 +178,16 @@ fn part_kernel(
     // External reads: program parameters (in parameter order) then intermediates (first use).
     // A parameter no op reads is no argument of any part (the program still lists it).
     let mut inputs: Vec<Value> = Vec::new();
+    // Constants of other groups (or of none) this group reads: copied in ahead of its own ops.
+    let mut copied: Vec<Op> = Vec::new();
     for &op in &group.ops {
         for &arg in &kernel.ops[op].args {
             let def = kernel.values[arg].def;
             let param = matches!(kernel.ops[def].kind, OpKind::Param { .. });
-            if (param || !mine(def)) && !inputs.contains(&arg) {
+            let constant = matches!(kernel.ops[def].kind, OpKind::Const { .. });
+            if constant && !mine(def) && !copied.contains(&def) {
+                copied.push(def);
+            } else if !constant && (param || !mine(def)) && !inputs.contains(&arg) {
                 inputs.push(arg);
             }
         }
@@ -164,7 +218,7 @@ fn part_kernel(
         });
         map.insert(v, nv);
     }
-    for &op in &group.ops {
+    for &op in copied.iter().chain(&group.ops) {
         let data = &kernel.ops[op];
         if matches!(data.kind, OpKind::Param { .. }) {
             continue;
@@ -191,8 +245,10 @@ fn part_kernel(
     }
     // Outputs: the kernel's own outputs this group defines (in their order), then the intermediates
     // it writes (in value order).
-    for o in &kernel.outputs {
-        if mine(kernel.values[o.value].def) {
+    for (i, o) in kernel.outputs.iter().enumerate() {
+        // A value returned twice is written once here; [`copy_part`] writes the other name.
+        let first = kernel.outputs[..i].iter().all(|e| e.value != o.value);
+        if first && mine(kernel.values[o.value].def) {
             part.outputs.push(Output {
                 name: o.name.clone(),
                 value: map[&o.value],
