@@ -472,3 +472,25 @@ fn a_manifest_passing_the_wrong_arguments_is_refused_before_compiling() {
         "error: kernel `add_rows`: its source declares 4 parameters (twice, y, workspace, tiling), but the manifest passes 5 (twice, x, y, workspace, tiling)\n"
     );
 }
+
+#[test]
+fn a_manifest_file_given_for_its_directory_gets_a_hint() {
+    let dir = build_gate("manifest-file", false);
+    let manifest = dir.join("moge_gate.json");
+    let out = scratch("manifest-file-out");
+    let (code, _, stderr) = mogec(&[
+        "run",
+        arg(&manifest),
+        "--random",
+        "1",
+        "--dim",
+        "T=8",
+        "-o",
+        arg(&out),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("(a manifest? give `mogec run` the directory it is in)"),
+        "{stderr}"
+    );
+}

@@ -102,7 +102,7 @@ enum Command {
                       for every kernel without errors one line `ok: NAME<STATIC DIMS>(PARAMS) -> (RESULTS)` \
                       is printed. Exits with 1 if any kernel has an error, if the file is not valid Rust, \
                       or if it has no kernels.",
-        after_help = "Examples:\n  mogec check examples/src/gate.rs\n  mogec check examples/src/*.rs"
+        after_help = "Examples:\n  mogec check examples/src/gate.rs\n  mogec check examples/src/gate.rs examples/src/router.rs   (several files: each is checked)"
     )]
     Check(CheckArgs),
     /// Specialize one kernel and write its graph IR, Ascend C, manifest or kernel IR.
