@@ -494,3 +494,63 @@ fn a_manifest_file_given_for_its_directory_gets_a_hint() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_tensor_never_freed_is_reported_at_kernel_end_even_when_no_later_alloc_needs_it() {
+    // One tile (M = 13 rows): no later AllocTensor would wait for the buffer whose FreeTensor is gone,
+    // so only the end-of-kernel check of the queue sees it.
+    for (file, kernel, set, cut) in [
+        (
+            "examples/src/matmul.rs",
+            "gemm",
+            "K=64,N=32",
+            "q2.FreeTensor(t2);",
+        ),
+        (
+            "examples/src/gate.rs",
+            "moge_gate",
+            "E=16,G=2",
+            ".FreeTensor(",
+        ),
+    ] {
+        let dir = scratch(&format!("never-freed-{kernel}"));
+        let (code, out, err) = mogec(&[
+            "build",
+            file,
+            "--kernel",
+            kernel,
+            "--set",
+            set,
+            "--emit",
+            "graph,ascendc,manifest",
+            "-o",
+            arg(&dir),
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let cpp = kernel_file(&dir);
+        edit(&cpp, |text| {
+            let at = text.find(cut).expect("the kernel frees a queue tensor");
+            let end = at + text[at..].find(';').unwrap() + 1;
+            let start = text[..at].rfind(|c: char| c.is_whitespace()).unwrap() + 1;
+            format!("{}/* deleted */{}", &text[..start], &text[end..])
+        });
+        let dim = if kernel == "gemm" { "M=13" } else { "T=13" };
+        let out_dir = scratch(&format!("never-freed-{kernel}-out"));
+        let (code, _, stderr) = mogec(&[
+            "run",
+            arg(&dir),
+            "--random",
+            "1",
+            "--dim",
+            dim,
+            "-o",
+            arg(&out_dir),
+        ]);
+        assert_eq!(code, Some(1), "{kernel}: {stderr}");
+        assert!(
+            stderr.contains("TQue (kernel end): buffer 0 of the queue is still")
+                && stderr.contains("a FreeTensor is missing"),
+            "{kernel}: {stderr}"
+        );
+    }
+}

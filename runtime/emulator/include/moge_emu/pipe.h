@@ -9,6 +9,7 @@
 
 #include "race.h"
 #include "tensor.h"
+#include <exception>
 
 namespace moge_emu {
 
@@ -152,6 +153,29 @@ template <TPosition src, TPosition dst, int32_t depth, auto mask = 0>
 class TQueBind {
 public:
     TQueBind() = default;
+    TQueBind(const TQueBind&) = delete;
+    TQueBind& operator=(const TQueBind&) = delete;
+
+    /// At the end of the kernel every buffer must be back: a tensor never freed is a broken queue
+    /// protocol (a FreeTensor missing) even when no later AllocTensor needed its buffer. Not checked
+    /// while a violation unwinds the core, nor after the pipe was reset or destroyed.
+    ~TQueBind() noexcept(false) {
+        const moge_emu::QueueState& q = state_;
+        moge_emu::CoreState* core = moge_emu::t_core;
+        if (std::uncaught_exceptions() > 0 || core == nullptr || !q.initialized ||
+            q.generation != core->pipe_generation || core->pipe == nullptr) {
+            return;
+        }
+        static const char* const states[] = {"free", "allocated", "enqueued", "dequeued"};
+        for (uint32_t index = 0; index < q.num; ++index) {
+            if (q.state[index] != moge_emu::BUF_FREE) {
+                moge_emu::violation("TQue (kernel end)",
+                                    "buffer %u of the queue is still %s at the end of the kernel: a FreeTensor is "
+                                    "missing",
+                                    index, states[q.state[index] & 3]);
+            }
+        }
+    }
 
     template <typename T>
     LocalTensor<T> AllocTensor() {
