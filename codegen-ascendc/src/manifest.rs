@@ -369,7 +369,7 @@ impl Manifest {
         if let Err(err) = moge_lower::target::Target::from_name(&target) {
             return Err(root.error("target".to_string(), err.to_string()));
         }
-        Ok(Manifest {
+        let manifest = Manifest {
             format: root.req("format")?,
             program: root.req("program")?,
             target,
@@ -379,7 +379,41 @@ impl Manifest {
             intermediates: root.list("intermediates", false, read_param)?,
             kernels: root.list("kernels", true, read_kernel)?,
             workspace_bytes: root.opt("workspace_bytes")?.unwrap_or(SizeExpr::int(0)),
-        })
+        };
+        // Every dim an expression uses is bound or dynamic (the launch solves exactly those): otherwise
+        // it would stop at the first evaluation with a message that does not say which field is wrong.
+        let known =
+            |s: &Symbol| manifest.bindings.contains_key(s) || manifest.dynamic_dims.contains(s);
+        let mut exprs: Vec<(String, &SizeExpr)> = Vec::new();
+        for (list, params) in [
+            ("params", &manifest.params),
+            ("intermediates", &manifest.intermediates),
+        ] {
+            for (i, p) in params.iter().enumerate() {
+                for (j, size) in p.shape.iter().enumerate() {
+                    exprs.push((format!("{list}[{i}].shape[{j}]"), size));
+                }
+            }
+        }
+        for (i, k) in manifest.kernels.iter().enumerate() {
+            exprs.push((format!("kernels[{i}].block_dim"), &k.block_dim));
+            exprs.push((format!("kernels[{i}].workspace_bytes"), &k.workspace_bytes));
+            for (j, f) in k.tiling.iter().enumerate() {
+                exprs.push((format!("kernels[{i}].tiling[{j}].expr"), &f.expr));
+            }
+        }
+        exprs.push(("workspace_bytes".to_string(), &manifest.workspace_bytes));
+        for (field, size) in exprs {
+            if let Some(s) = size.expr().syms().into_iter().find(|s| !known(s)) {
+                return Err(root.error(
+                    field,
+                    format!(
+                        "uses the dim `{s}`, which is neither in `bindings` nor in `dynamic_dims`"
+                    ),
+                ));
+            }
+        }
+        Ok(manifest)
     }
 
     /// [`Manifest::from_json_at`] with the path `<manifest>`.
@@ -595,6 +629,7 @@ mod tests {
   "format": "moge-manifest/2",
   "program": "p",
   "target": "ascend910b2",
+  "dynamic_dims": ["T"],
   "params": [
     {"name": "x", "role": "input", "dtype": "f32", "shape": ["T", 4]},
     {"name": "y", "role": "output", "dtype": "bf16", "shape": ["T", "4"]}
@@ -603,6 +638,23 @@ mod tests {
     {"name": "k", "source": "k.cpp", "core_type": "AIV", "args": ["x", "y"], "block_dim": "min(48, T)", "tiling": []}
   ]
 }"#
+    }
+
+    #[test]
+    fn a_dim_neither_bound_nor_dynamic_names_the_field() {
+        let text = minimal().replace("\"dynamic_dims\": [\"T\"],", "\"dynamic_dims\": [],");
+        assert_eq!(
+            Manifest::from_json(&text).unwrap_err().to_string(),
+            "<manifest>: field `params[0].shape[0]`: uses the dim `T`, which is neither in `bindings` \
+             nor in `dynamic_dims`"
+        );
+        // Left out, the list is empty: the same error.
+        let left_out = minimal().replace("\"dynamic_dims\": [\"T\"],", "");
+        assert_eq!(
+            Manifest::from_json(&left_out).unwrap_err().to_string(),
+            Manifest::from_json(&text).unwrap_err().to_string()
+        );
+        assert!(Manifest::from_json(minimal()).is_ok());
     }
 
     #[test]
@@ -653,8 +705,8 @@ mod tests {
     #[test]
     fn dims_are_symbols_and_print_back_byte_identical() {
         let text = minimal().replace(
-            "\"target\": \"ascend910b2\",",
-            "\"target\": \"ascend910b2\", \"bindings\": {\"N\": 4, \"E\": 2}, \"dynamic_dims\": [\"T\", \"S\"],",
+            "\"dynamic_dims\": [\"T\"],",
+            "\"bindings\": {\"N\": 4, \"E\": 2}, \"dynamic_dims\": [\"T\", \"S\"],",
         );
         let m = Manifest::from_json(&text).unwrap();
         let (t, s) = (Symbol::intern("T"), Symbol::intern("S"));
