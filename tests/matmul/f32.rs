@@ -38,37 +38,18 @@ fn f32_inputs(m: u64, n: u64, k: u64, seed: u64) -> (Vec<f32>, Vec<f32>) {
 
 /// Runs `source` (the printed kernel of `program`) at M = `m` and returns C.
 fn run_f32(program: &Program, source: &str, m: u64, a: &[f32], b: &[f32]) -> Vec<f32> {
-    let kernel = program.kernels.values().next().unwrap();
     let dims = |s: moge_lower::Symbol| (s == "M").then_some(m as i64);
-    let tiling: Vec<u8> = program
-        .fields
-        .values()
-        .flat_map(|f| f.expr.eval(&dims).unwrap().to_le_bytes())
-        .collect();
     let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
     let n = program.gm.values().nth(1).unwrap().shape[1]
         .eval(&dims)
         .unwrap() as usize;
-    let gm = |name: &str, bytes, is_output| GmArg {
-        name: name.to_string(),
-        bytes,
-        is_output,
-    };
-    let report = launch_raw(RawLaunch {
-        source,
-        kernel: &kernel.name,
-        block_dim: kernel.block_dim.eval(&dims).unwrap() as u32,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
-            gm("a", bytes(a), false),
-            gm("b", bytes(b), false),
-            gm("c", vec![0; m as usize * n * 4], true),
-        ],
-        workspace_bytes: 0,
-        tiling,
-    })
-    .unwrap_or_else(|e| panic!("M = {m}: {e}\n{source}"));
+    let args = vec![
+        gm("a", bytes(a), false),
+        gm("b", bytes(b), false),
+        gm("c", vec![0; m as usize * n * 4], true),
+    ];
+    let report = launch_at_m(program, source, m, CoreType::Aic, args)
+        .unwrap_or_else(|e| panic!("M = {m}: {e}\n{source}"));
     report.args[2]
         .bytes
         .chunks_exact(4)

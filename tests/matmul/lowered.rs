@@ -25,37 +25,17 @@ fn run_lowered(m: u64, n: u64, k: u64, c: CubeDType, seed: u64) {
     let kernel = program.kernels.values().next().unwrap();
     assert!(matches!(kernel.body[0], Stmt::For { .. }));
     let sources = moge_codegen_ascendc::print_v2::print_program(&program).unwrap();
-    let (name, source) = &sources[0];
-    let dims = |s: moge_lower::Symbol| (s == "M").then_some(m as i64);
-    let tiling: Vec<u8> = program
-        .fields
-        .values()
-        .flat_map(|f| f.expr.eval(&dims).unwrap().to_le_bytes())
-        .collect();
-    let block_dim = kernel.block_dim.eval(&dims).unwrap() as u32;
+    let (_, source) = &sources[0];
     let (a, b) = inputs(c, m, n, k, seed);
     let bytes =
         |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|&x| bits(c, x).to_le_bytes()).collect() };
-    let gm = |name: &str, bytes, is_output| GmArg {
-        name: name.to_string(),
-        bytes,
-        is_output,
-    };
-    let report = launch_raw(RawLaunch {
-        source,
-        kernel: name,
-        block_dim,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
-            gm("a", bytes(&a), false),
-            gm("b", bytes(&b), false),
-            gm("c", vec![0; (m * n * 2) as usize], true),
-        ],
-        workspace_bytes: 0,
-        tiling,
-    })
-    .unwrap_or_else(|e| panic!("{m}x{n}x{k} {c}: {e}\n{source}"));
+    let args = vec![
+        gm("a", bytes(&a), false),
+        gm("b", bytes(&b), false),
+        gm("c", vec![0; (m * n * 2) as usize], true),
+    ];
+    let report = launch_at_m(&program, source, m, CoreType::Aic, args)
+        .unwrap_or_else(|e| panic!("{m}x{n}x{k} {c}: {e}\n{source}"));
     let got: Vec<f32> = report.args[2]
         .bytes
         .chunks_exact(2)
@@ -134,38 +114,18 @@ fn run_mix_program(
     k: u64,
     seed: u64,
 ) -> Result<Vec<f32>, EmuError> {
-    let dims = |s: moge_lower::Symbol| (s == "M").then_some(m as i64);
-    let kernel = program.kernels.values().next().unwrap();
     let (a, b) = inputs(CubeDType::Bf16, m, n, k, seed);
     let bytes = |v: &[f32]| -> Vec<u8> {
         v.iter()
             .flat_map(|&x| bits(CubeDType::Bf16, x).to_le_bytes())
             .collect()
     };
-    let gm = |name: &str, bytes, is_output| GmArg {
-        name: name.to_string(),
-        bytes,
-        is_output,
-    };
-    let report = launch_raw(RawLaunch {
-        source,
-        kernel: &kernel.name,
-        block_dim: kernel.block_dim.eval(&dims).unwrap() as u32,
-        core_type: CoreType::MixAic1_2,
-        // Everything checked, the PipeBarrier<PIPE_V> rule included.
-        check: CheckMode::FULL,
-        args: vec![
-            gm("a", bytes(&a), false),
-            gm("b", bytes(&b), false),
-            gm("y", vec![0; (m * n * 4) as usize], true),
-        ],
-        workspace_bytes: program.workspace.eval(&dims).unwrap() as usize,
-        tiling: program
-            .fields
-            .values()
-            .flat_map(|f| f.expr.eval(&dims).unwrap().to_le_bytes())
-            .collect(),
-    })?;
+    let args = vec![
+        gm("a", bytes(&a), false),
+        gm("b", bytes(&b), false),
+        gm("y", vec![0; (m * n * 4) as usize], true),
+    ];
+    let report = launch_at_m(program, source, m, CoreType::MixAic1_2, args)?;
     let got: Vec<f32> = report.args[2]
         .bytes
         .chunks_exact(4)

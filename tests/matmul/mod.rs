@@ -138,15 +138,46 @@ fn tiling(p: &MatmulPlan) -> Vec<u8> {
         .collect()
 }
 
+/// A launch argument.
+fn gm(name: &str, bytes: Vec<u8>, is_output: bool) -> GmArg {
+    GmArg {
+        name: name.to_string(),
+        bytes,
+        is_output,
+    }
+}
+
+/// Launches the first kernel of the lowered `program` (printed as `source`) at M = `m` on the emulator
+/// with every check on: block dim, tiling struct and workspace from the program's expressions.
+fn launch_at_m(
+    program: &moge_lower::kir::v2::Program,
+    source: &str,
+    m: u64,
+    core_type: CoreType,
+    args: Vec<GmArg>,
+) -> Result<RawReport, EmuError> {
+    let dims = |s: moge_lower::Symbol| (s == "M").then_some(m as i64);
+    let kernel = program.kernels.values().next().unwrap();
+    launch_raw(RawLaunch {
+        source,
+        kernel: &kernel.name,
+        block_dim: kernel.block_dim.eval(&dims).unwrap() as u32,
+        core_type,
+        check: CheckMode::FULL,
+        args,
+        workspace_bytes: program.workspace.eval(&dims).unwrap() as usize,
+        tiling: program
+            .fields
+            .values()
+            .flat_map(|f| f.expr.eval(&dims).unwrap().to_le_bytes())
+            .collect(),
+    })
+}
+
 fn run_fixture(source: &str, p: &MatmulPlan, a: &[f32], b: &[f32]) -> Result<RawReport, EmuError> {
     let c = p.shape.dtype;
     let bytes =
         |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|&x| bits(c, x).to_le_bytes()).collect() };
-    let gm = |name: &str, bytes, is_output| GmArg {
-        name: name.to_string(),
-        bytes,
-        is_output,
-    };
     launch_raw(RawLaunch {
         source,
         kernel: if c == CubeDType::Bf16 {
