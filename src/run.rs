@@ -214,6 +214,9 @@ pub struct OutputReport {
     /// The comparison with the interpreter (`None` when nothing was compared: a build directory
     /// without its graph).
     pub comparison: Option<Comparison>,
+    /// When nothing was compared: how many elements of a floating-point output are NaN (uninitialized
+    /// memory reads NaN on the emulator, so a broken hand-edited kernel shows here).
+    pub nan_elements: Option<usize>,
 }
 
 /// What a run did.
@@ -264,6 +267,9 @@ impl RunReport {
                 if let Value::Object(map) = &mut entry {
                     let file = o.file.file_name().map(|f| f.to_string_lossy().into_owned());
                     map.insert("file".to_string(), json!(file));
+                    if let Some(n) = o.nan_elements {
+                        map.insert("nan_elements".to_string(), json!(n));
+                    }
                 }
                 (o.name.clone(), entry)
             })
@@ -293,7 +299,16 @@ impl RunReport {
         for o in &self.outputs {
             match &o.comparison {
                 Some(c) => writeln!(out, "  output {} -> {}: {c}", o.name, o.file.display())?,
-                None => writeln!(out, "  output {} -> {}: written", o.name, o.file.display())?,
+                None => match o.nan_elements {
+                    Some(n) if n > 0 => writeln!(
+                        out,
+                        "  output {} -> {}: written; warning: {n} elements are NaN (a read of memory \
+                         nothing wrote? nothing to compare them with)",
+                        o.name,
+                        o.file.display()
+                    )?,
+                    _ => writeln!(out, "  output {} -> {}: written", o.name, o.file.display())?,
+                },
             }
         }
         for file in &self.input_files {
@@ -424,6 +439,7 @@ pub fn run_program(
             name: output.name.clone(),
             file: out_dir.join(name),
             comparison: Some(comparison.clone()),
+            nan_elements: None,
         });
     }
     let mut input_files = Vec::new();

@@ -356,10 +356,15 @@ pub fn run_dir(
         .zip(&output_files)
     {
         written.push((file.clone(), npy::write_npy_bytes(tensor)));
+        let nan_elements = match (&comparison, tensor.as_f32()) {
+            (None, Some(values)) => Some(values.iter().filter(|v| v.is_nan()).count()),
+            _ => None,
+        };
         outputs.push(OutputReport {
             name: name.clone(),
             file: out_dir.join(file),
             comparison,
+            nan_elements,
         });
     }
     let mut random_files = Vec::new();

@@ -488,10 +488,14 @@ fn a_manifest_file_given_for_its_directory_gets_a_hint() {
         "-o",
         arg(&out),
     ]);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("(a manifest? give `mogec run` the directory it is in)"),
-        "{stderr}"
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: `{}` is a manifest: give `mogec run` the build directory it is in (`mogec run {} ...`)\n",
+            manifest.display(),
+            dir.display()
+        )
     );
 }
 
@@ -553,4 +557,107 @@ fn a_tensor_never_freed_is_reported_at_kernel_end_even_when_no_later_alloc_needs
             "{kernel}: {stderr}"
         );
     }
+}
+
+#[test]
+fn without_a_graph_nan_outputs_are_counted_and_warned_about() {
+    // A wrong Nd2Nz stride leaves L1 bytes unwritten; the emulator's memory reads NaN there. With no
+    // graph nothing can be compared, so the run says how many output elements are NaN.
+    let dir = scratch("nan-without-graph");
+    let (code, out, err) = mogec(&[
+        "build",
+        "examples/src/matmul.rs",
+        "--kernel",
+        "gemm",
+        "--set",
+        "K=64,N=32",
+        "--emit",
+        "ascendc,manifest",
+        "-o",
+        arg(&dir),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let out_dir = scratch("nan-without-graph-out");
+    let run = || {
+        mogec(&[
+            "run",
+            arg(&dir),
+            "--random",
+            "1",
+            "--dim",
+            "M=100",
+            "-o",
+            arg(&out_dir),
+        ])
+    };
+    let (code, stdout, _) = run();
+    assert_eq!(code, Some(0));
+    assert_eq!(report(&out_dir)["outputs"]["out0"]["nan_elements"], 0);
+    assert!(!stdout.contains("warning"), "{stdout}");
+    edit(&kernel_file(&dir), |text| {
+        text.replacen(
+            "p.dstNzC0Stride = static_cast<uint16_t>((",
+            "p.dstNzC0Stride = static_cast<uint16_t>(16 + (",
+            1,
+        )
+    });
+    let (code, stdout, _) = run();
+    assert_eq!(code, Some(0), "not compared, not an error");
+    let nan = report(&out_dir)["outputs"]["out0"]["nan_elements"]
+        .as_u64()
+        .unwrap();
+    assert!(nan > 0);
+    assert!(
+        stdout.contains(&format!("warning: {nan} elements are NaN")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn kernels_launched_in_the_wrong_order_read_nan_from_the_unwritten_intermediate() {
+    // Two kernels through an intermediate; the manifest's launch order reversed by hand: the second
+    // kernel runs first and reads an intermediate nothing wrote, which reads as NaN (not zeros).
+    let dir = scratch("reversed-order");
+    let file = dir.join("chain.rs");
+    fs::write(
+        &file,
+        "#[moge::kernel]\npub fn chain<const K: usize, const N: usize, const P: usize>(\n    \
+         x: Tensor<bf16, (M, K)>,\n    w1: Tensor<bf16, (K, N)>,\n    w2: Tensor<bf16, (N, P)>,\n\
+         ) -> Tensor<bf16, (M, P)> {\n    matmul(matmul(x, w1), w2)\n}\n",
+    )
+    .unwrap();
+    let build = dir.join("build");
+    let (code, out, err) = mogec(&[
+        "build",
+        arg(&file),
+        "--set",
+        "K=32,N=48,P=16",
+        "--emit",
+        "ascendc,manifest",
+        "-o",
+        arg(&build),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    edit(&build.join("chain.json"), |text| {
+        let mut json: Value = serde_json::from_str(&text).unwrap();
+        json["kernels"].as_array_mut().unwrap().reverse();
+        json.to_string()
+    });
+    let out_dir = scratch("reversed-order-out");
+    let (code, stdout, stderr) = mogec(&[
+        "run",
+        arg(&build),
+        "--random",
+        "1",
+        "--dim",
+        "M=20",
+        "-o",
+        arg(&out_dir),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        report(&out_dir)["outputs"]["out0"]["nan_elements"],
+        20 * 16,
+        "{stdout}"
+    );
 }

@@ -40,7 +40,7 @@ mod plan;
 
 pub use plan::{plan, LaunchPlan, PlannedKernel, PlannedTensor};
 
-/// The byte outputs are filled with before a launch.
+/// The byte outputs, intermediates and the workspace are filled with before a launch (NaN for floats).
 pub const OUTPUT_FILL: u8 = 0xFF;
 
 /// The largest tensor, buffer or workspace a launch allocates (see [`crate::limits`]).
@@ -362,8 +362,11 @@ pub fn launch(
     for (i, tensor) in plan.tensors.iter().enumerate() {
         gm.push(match tensor.role {
             Role::Input => pack(&inputs[i]),
-            Role::Output => vec![OUTPUT_FILL; tensor.bytes as usize],
-            Role::Intermediate | Role::Workspace => vec![0; tensor.bytes as usize],
+            // Nothing the program has not written reads as a number: a kernel reading an
+            // intermediate before the kernel that writes it (a wrong launch order) gets NaN.
+            Role::Output | Role::Intermediate | Role::Workspace => {
+                vec![OUTPUT_FILL; tensor.bytes as usize]
+            }
         });
     }
     let mut kernels = Vec::with_capacity(plan.kernels.len());

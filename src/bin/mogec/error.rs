@@ -92,6 +92,14 @@ pub enum Error {
         /// What the manifest fixes instead.
         fixes: &'static str,
     },
+    /// A manifest file was given where `mogec run` takes a kernel source file or a build directory.
+    #[error("`{file}` is a manifest: give `mogec run` the build directory it is in (`mogec run {dir} ...`)")]
+    ManifestFile {
+        /// The file, as given.
+        file: String,
+        /// Its directory.
+        dir: String,
+    },
     /// A bug in mogec itself.
     #[error("internal error in mogec: {message}")]
     Internal {
@@ -110,7 +118,11 @@ impl Error {
     /// The exit status: 1 for errors in the kernel or its data, 2 for usage errors.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Read { .. } | Error::Output(_) | Error::DirFlag { .. } | Error::Stdout(_) => 2,
+            Error::Read { .. }
+            | Error::Output(_)
+            | Error::DirFlag { .. }
+            | Error::ManifestFile { .. }
+            | Error::Stdout(_) => 2,
             Error::Inputs(err) => err.exit_code(),
             Error::NotUtf8 { .. }
             | Error::Diagnostics { .. }

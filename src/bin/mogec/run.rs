@@ -17,6 +17,13 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     if args.file.is_dir() {
         return run_directory(args, inputs, dims);
     }
+    if args.file.is_file() && args.file.extension().is_some_and(|e| e == "json") {
+        let dir = args.file.parent().filter(|d| !d.as_os_str().is_empty());
+        return Err(Error::ManifestFile {
+            file: args.file.display().to_string(),
+            dir: dir.map_or(".".to_string(), |d| d.display().to_string()),
+        });
+    }
     let source = source::read(&args.file)?;
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.as_deref())?;

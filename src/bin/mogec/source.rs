@@ -85,9 +85,6 @@ pub fn check(source: &Source) -> Result<FileCheck, Error> {
     moge_dsl::check_source(&source.text).map_err(|diag| {
         let why = if diag.message.starts_with("nested too deeply") {
             "it nests too deeply to be checked safely"
-        } else if source.path.ends_with(".json") {
-            // A manifest given where its build directory was meant (`mogec run DIR`).
-            "it is not valid Rust syntax (a manifest? give `mogec run` the directory it is in)"
         } else {
             "it is not valid Rust syntax"
         };
