@@ -45,17 +45,24 @@ fn arg(path: &Path) -> &str {
 
 /// `mogec build` of the example gate (E = 16, G = 2) into a fresh directory, with or without the graph.
 fn build_gate(name: &str, graph: bool) -> PathBuf {
-    let dir = scratch(name);
     let emit = if graph {
         "graph,ascendc,manifest"
     } else {
         "ascendc,manifest"
     };
+    build(name, "examples/src/gate.rs", "moge_gate", "E=16,G=2", emit)
+}
+
+/// `mogec build FILE --kernel KERNEL --set SET --emit EMIT` into a fresh directory `name`.
+fn build(name: &str, file: &str, kernel: &str, set: &str, emit: &str) -> PathBuf {
+    let dir = scratch(name);
     let (code, out, err) = mogec(&[
         "build",
-        "examples/src/gate.rs",
+        file,
+        "--kernel",
+        kernel,
         "--set",
-        "E=16,G=2",
+        set,
         "--emit",
         emit,
         "-o",
@@ -517,20 +524,13 @@ fn a_tensor_never_freed_is_reported_at_kernel_end_even_when_no_later_alloc_needs
             ".FreeTensor(",
         ),
     ] {
-        let dir = scratch(&format!("never-freed-{kernel}"));
-        let (code, out, err) = mogec(&[
-            "build",
+        let dir = build(
+            &format!("never-freed-{kernel}"),
             file,
-            "--kernel",
             kernel,
-            "--set",
             set,
-            "--emit",
             "graph,ascendc,manifest",
-            "-o",
-            arg(&dir),
-        ]);
-        assert_eq!(code, Some(0), "{out}{err}");
+        );
         let cpp = kernel_file(&dir);
         edit(&cpp, |text| {
             let at = text.find(cut).expect("the kernel frees a queue tensor");
@@ -563,20 +563,13 @@ fn a_tensor_never_freed_is_reported_at_kernel_end_even_when_no_later_alloc_needs
 fn without_a_graph_nan_outputs_are_counted_and_warned_about() {
     // A wrong Nd2Nz stride leaves L1 bytes unwritten; the emulator's memory reads NaN there. With no
     // graph nothing can be compared, so the run says how many output elements are NaN.
-    let dir = scratch("nan-without-graph");
-    let (code, out, err) = mogec(&[
-        "build",
+    let dir = build(
+        "nan-without-graph",
         "examples/src/matmul.rs",
-        "--kernel",
         "gemm",
-        "--set",
         "K=64,N=32",
-        "--emit",
         "ascendc,manifest",
-        "-o",
-        arg(&dir),
-    ]);
-    assert_eq!(code, Some(0), "{out}{err}");
+    );
     let out_dir = scratch("nan-without-graph-out");
     let run = || {
         mogec(&[
