@@ -72,6 +72,17 @@ fn build(name: &str, file: &str, kernel: &str, set: &str, emit: &str) -> PathBuf
     dir
 }
 
+/// The example gate built without its graph into `name`, its manifest (parsed) changed by `change`.
+fn gate_with_manifest(name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let dir = build_gate(name, false);
+    edit(&dir.join("moge_gate.json"), |text| {
+        let mut json: Value = serde_json::from_str(&text).unwrap();
+        change(&mut json);
+        json.to_string()
+    });
+    dir
+}
+
 /// The one `.cpp` of a build directory.
 fn kernel_file(dir: &Path) -> PathBuf {
     let cpps: Vec<PathBuf> = fs::read_dir(dir)
@@ -260,12 +271,8 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         )
     );
     // A negative literal size: a manifest error naming the param and the axis.
-    let dir = build_gate("negative-size", false);
-    let manifest = dir.join("moge_gate.json");
-    edit(&manifest, |text| {
-        let mut json: Value = serde_json::from_str(&text).unwrap();
+    let dir = gate_with_manifest("negative-size", |json| {
         json["params"][0]["shape"][1] = Value::from("-64");
-        json.to_string()
     });
     let (code, _, stderr) = run(&dir);
     assert_eq!(code, Some(1));
@@ -274,12 +281,8 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         "{stderr}"
     );
     // An empty tiling list while the kernel reads its tiling struct: the emulator names the read past it.
-    let dir = build_gate("empty-tiling", false);
-    let manifest = dir.join("moge_gate.json");
-    edit(&manifest, |text| {
-        let mut json: Value = serde_json::from_str(&text).unwrap();
+    let dir = gate_with_manifest("empty-tiling", |json| {
         json["kernels"][0]["tiling"] = Value::Array(Vec::new());
-        json.to_string()
     });
     let (code, _, stderr) = run(&dir);
     assert_ne!(code, Some(0));
