@@ -555,7 +555,7 @@ fn a_tensor_never_freed_is_reported_at_kernel_end_even_when_no_later_alloc_needs
         ]);
         assert_eq!(code, Some(1), "{kernel}: {stderr}");
         assert!(
-            stderr.contains("TQue (kernel end): buffer 0 of the queue is still")
+            stderr.contains("TQue (kernel end): buffer 0 of the TQue at ")
                 && stderr.contains("a FreeTensor is missing"),
             "{kernel}: {stderr}"
         );

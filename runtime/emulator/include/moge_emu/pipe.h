@@ -167,12 +167,14 @@ public:
             return;
         }
         static const char* const states[] = {"free", "allocated", "enqueued", "dequeued"};
+        const auto offset = static_cast<unsigned long long>(q.base - moge_emu::core_arena(static_cast<moge_emu::Hw>(q.hw)));
         for (uint32_t index = 0; index < q.num; ++index) {
             if (q.state[index] != moge_emu::BUF_FREE) {
                 moge_emu::violation("TQue (kernel end)",
-                                    "buffer %u of the queue is still %s at the end of the kernel: a FreeTensor is "
-                                    "missing",
-                                    index, states[q.state[index] & 3]);
+                                    "buffer %u of the TQue at %s (%u buffer(s) of %u bytes from %s byte %llu) is still "
+                                    "%s at the end of the kernel: a FreeTensor is missing",
+                                    index, moge_emu::position_name(moge_position), q.num, q.len,
+                                    moge_emu::kHwName[q.hw], offset, states[q.state[index] & 3]);
             }
         }
     }
