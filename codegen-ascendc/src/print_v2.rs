@@ -15,7 +15,7 @@ use moge_lower::kir::v2::{
     BinOp, CoreKind, Elem, GmKind, GmRef, Home, IExpr, InstData, Kernel, MemSpace, Pipe, Program,
     Quant, Scalar, Side, Stmt, VecOp,
 };
-use moge_lower::kir::{CmpMode, Round, SegReduceOp, SegView, VecBinary, VecScalar, VecUnary};
+use moge_lower::kir::{SegReduceOp, SegView};
 
 use crate::cexpr::{op_enum, scalar_expr};
 use crate::error::Error;
@@ -646,57 +646,32 @@ impl Printer<'_> {
                     };
                 let call = match op {
                     VecOp::Unary(u) => {
-                        let name = match u {
-                            VecUnary::Exp => "Exp",
-                            VecUnary::Ln => "Ln",
-                            VecUnary::Sqrt => "Sqrt",
-                            VecUnary::Rsqrt => "Rsqrt",
-                            VecUnary::Reciprocal => "Reciprocal",
-                            VecUnary::Abs => "Abs",
-                            VecUnary::Relu => "Relu",
-                        };
-                        format!("AscendC::{name}({dst}, {}, {n});", srcs[0])
+                        format!("AscendC::{}({dst}, {}, {n});", u.api_name(), srcs[0])
                     }
-                    VecOp::Binary(b) => {
-                        let name = match b {
-                            VecBinary::Add => "Add",
-                            VecBinary::Sub => "Sub",
-                            VecBinary::Mul => "Mul",
-                            VecBinary::Div => "Div",
-                            VecBinary::Max => "Max",
-                            VecBinary::Min => "Min",
-                        };
-                        format!("AscendC::{name}({dst}, {}, {}, {n});", srcs[0], srcs[1])
-                    }
-                    VecOp::Scalar(s) => {
-                        let name = match s {
-                            VecScalar::Adds => "Adds",
-                            VecScalar::Muls => "Muls",
-                            VecScalar::Maxs => "Maxs",
-                            VecScalar::Mins => "Mins",
-                        };
-                        format!("AscendC::{name}({dst}, {}, {}, {n});", srcs[0], sc(scalar)?)
-                    }
+                    VecOp::Binary(b) => format!(
+                        "AscendC::{}({dst}, {}, {}, {n});",
+                        b.api_name(),
+                        srcs[0],
+                        srcs[1]
+                    ),
+                    VecOp::Scalar(s) => format!(
+                        "AscendC::{}({dst}, {}, {}, {n});",
+                        s.api_name(),
+                        srcs[0],
+                        sc(scalar)?
+                    ),
                     VecOp::Duplicate => format!("AscendC::Duplicate({dst}, {}, {n});", sc(scalar)?),
-                    VecOp::Cast(r) => {
-                        let mode = match r {
-                            Round::None => "CAST_NONE",
-                            Round::Rint => "CAST_RINT",
-                            Round::Trunc => "CAST_TRUNC",
-                        };
-                        format!("AscendC::Cast({dst}, {}, AscendC::RoundMode::{mode}, {n});", srcs[0])
-                    }
-                    VecOp::Compare(mode) => {
-                        let m = match mode {
-                            CmpMode::Lt => "LT",
-                            CmpMode::Gt => "GT",
-                            CmpMode::Eq => "EQ",
-                            CmpMode::Le => "LE",
-                            CmpMode::Ge => "GE",
-                            CmpMode::Ne => "NE",
-                        };
-                        format!("AscendC::Compare({dst}, {}, {}, AscendC::CMPMODE::{m}, {n});", srcs[0], srcs[1])
-                    }
+                    VecOp::Cast(r) => format!(
+                        "AscendC::Cast({dst}, {}, AscendC::RoundMode::{}, {n});",
+                        srcs[0],
+                        r.api_name()
+                    ),
+                    VecOp::Compare(mode) => format!(
+                        "AscendC::Compare({dst}, {}, {}, AscendC::CMPMODE::{}, {n});",
+                        srcs[0],
+                        srcs[1],
+                        mode.api_name()
+                    ),
                     // The mask bits, 16 at a time (Not works on 16-bit integers).
                     VecOp::Not => format!(
                         "AscendC::Not({dst}.ReinterpretCast<uint16_t>(), {}.ReinterpretCast<uint16_t>(), {n} / 16);",

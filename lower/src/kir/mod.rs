@@ -485,6 +485,72 @@ pub enum CmpMode {
     Ne,
 }
 
+impl VecUnary {
+    /// The Ascend C function (`AscendC::Exp`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            VecUnary::Exp => "Exp",
+            VecUnary::Ln => "Ln",
+            VecUnary::Sqrt => "Sqrt",
+            VecUnary::Rsqrt => "Rsqrt",
+            VecUnary::Reciprocal => "Reciprocal",
+            VecUnary::Abs => "Abs",
+            VecUnary::Relu => "Relu",
+        }
+    }
+}
+
+impl VecBinary {
+    /// The Ascend C function (`AscendC::Add`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            VecBinary::Add => "Add",
+            VecBinary::Sub => "Sub",
+            VecBinary::Mul => "Mul",
+            VecBinary::Div => "Div",
+            VecBinary::Max => "Max",
+            VecBinary::Min => "Min",
+        }
+    }
+}
+
+impl VecScalar {
+    /// The Ascend C function (`AscendC::Adds`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            VecScalar::Adds => "Adds",
+            VecScalar::Muls => "Muls",
+            VecScalar::Maxs => "Maxs",
+            VecScalar::Mins => "Mins",
+        }
+    }
+}
+
+impl Round {
+    /// The `AscendC::RoundMode` enumerator.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Round::None => "CAST_NONE",
+            Round::Rint => "CAST_RINT",
+            Round::Trunc => "CAST_TRUNC",
+        }
+    }
+}
+
+impl CmpMode {
+    /// The `AscendC::CMPMODE` enumerator.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            CmpMode::Lt => "LT",
+            CmpMode::Gt => "GT",
+            CmpMode::Eq => "EQ",
+            CmpMode::Le => "LE",
+            CmpMode::Ge => "GE",
+            CmpMode::Ne => "NE",
+        }
+    }
+}
+
 /// Segment reductions.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub enum SegReduceOp {
