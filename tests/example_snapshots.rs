@@ -11,8 +11,8 @@ use std::path::Path;
 use moge_codegen_ascendc::{compile_program, Program};
 use moge_lower::target::Target;
 
-/// Compiles kernel `name` of `examples/src/<file>` with the static dims `set` for the default target.
-fn compile_example(file: &str, name: &str, set: &[(&str, i64)]) -> Program {
+/// Kernel `name` of `examples/src/<file>`, specialized with the static dims `set`.
+fn example_kernel(file: &str, name: &str, set: &[(&str, i64)]) -> moge_lower::graph::Kernel {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/src")
         .join(file);
@@ -25,8 +25,13 @@ fn compile_example(file: &str, name: &str, set: &[(&str, i64)]) -> Program {
         .unwrap_or_else(|| panic!("{file} has a kernel `{name}`"))
         .result
         .unwrap_or_else(|d| panic!("{name} checks: {d:?}"));
-    let specialized = kernel.specialize(set).expect("the example specializes");
-    compile_program(&specialized, &Target::ascend910b2()).expect("the example compiles")
+    kernel.specialize(set).expect("the example specializes")
+}
+
+/// Compiles kernel `name` of `examples/src/<file>` with the static dims `set` for the default target.
+fn compile_example(file: &str, name: &str, set: &[(&str, i64)]) -> Program {
+    compile_program(&example_kernel(file, name, set), &Target::ascend910b2())
+        .expect("the example compiles")
 }
 
 /// Snapshots one example program under `<snapshot>`: kernel IR, each `.cpp`, the manifest.
@@ -182,20 +187,7 @@ fn examples_on_kernel_ir_v2_are_synchronized_and_every_sync_is_needed() {
     let target = Target::ascend910b2();
     let mut checked = 0;
     for (snapshot, file, name, set) in cases {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples/src")
-            .join(file);
-        let source = std::fs::read_to_string(&path).expect("the example file exists");
-        let kernel = moge_dsl::check_source(&source)
-            .expect("valid Rust")
-            .kernels
-            .into_iter()
-            .find(|k| k.name == name)
-            .expect("the kernel")
-            .result
-            .expect("it checks")
-            .specialize(set)
-            .expect("it specializes");
+        let kernel = example_kernel(file, name, set);
         let schedules = schedule_kernel(&kernel, &target, &ScheduleOptions::default()).unwrap();
         let program = to_program(&kernel, &schedules, &target).unwrap_or_else(|e| panic!("{e}"));
         let text = v2::program_to_string(&program);
@@ -276,20 +268,7 @@ fn examples_printed_from_kernel_ir_v2_match_the_interpreter() {
     ];
     let target = Target::ascend910b2();
     for (file, name, set, tokens) in cases {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples/src")
-            .join(file);
-        let source = std::fs::read_to_string(&path).expect("the example file exists");
-        let kernel = moge_dsl::check_source(&source)
-            .expect("valid Rust")
-            .kernels
-            .into_iter()
-            .find(|k| k.name == name)
-            .expect("the kernel")
-            .result
-            .expect("it checks")
-            .specialize(set)
-            .expect("it specializes");
+        let kernel = example_kernel(file, name, set);
         let mut program = compile_program(&kernel, &target).expect("it compiles");
         let schedules: Vec<_> = program
             .kernels
