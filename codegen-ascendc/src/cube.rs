@@ -1,11 +1,9 @@
-//! The cube path of [`crate::compile_program`]: a graph kernel that is exactly one matmul of two
-//! parameters becomes one AIC kernel ([`moge_lower::schedule::cube::lower_matmul_kernel`]), printed
-//! by [`crate::print_v2`], with its manifest entry.
-//!
-//! A matmul of two parameters followed by vector ops on its rows ([`mix_group`]) becomes one
-//! `KERNEL_TYPE_MIX_AIC_1_2` kernel ([`moge_lower::schedule::cube::mix::lower_mix_group`]).
-//! A kernel with matmuls and other ops is split by the partition first (`crate::multi`); each of
-//! its cube and MIX parts comes here, named after its place in the program.
+//! The cube parts of [`crate::compile_program`]'s partition (`crate::multi`): a part that is exactly
+//! one matmul of two parameters ([`single_matmul`]) is lowered to one AIC kernel
+//! ([`moge_lower::schedule::cube::lower_matmul_kernel`]); a matmul of two parameters followed by
+//! vector ops on its rows ([`mix_group`]) to one `KERNEL_TYPE_MIX_AIC_1_2` kernel
+//! ([`moge_lower::schedule::cube::mix::lower_mix_group`]). Each is named after its place in the
+//! program; the program is printed and its manifest derived by `crate::emit`.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
 use moge_lower::schedule::cube::lower_matmul_kernel;
@@ -13,7 +11,7 @@ use moge_lower::schedule::cube::mix::lower_mix_group;
 use moge_lower::schedule::LowerError;
 use moge_lower::target::Target;
 
-use crate::{CodegenError, Program};
+use crate::CodegenError;
 
 /// The matmul op of `kernel` if the kernel is exactly `c = matmul(a, b)` with `a` and `b` parameters
 /// and `c` its only output (what [`lower_matmul_kernel`] takes); `None` sends it to the vector path.
@@ -69,20 +67,7 @@ pub fn mix_group(kernel: &Kernel) -> Option<(Op, Vec<Op>)> {
         .then_some((op, epilogue))
 }
 
-/// Compiles `kernel`, matmul `op` followed by `epilogue`, to one MIX kernel and its manifest; with
-/// `rename`, the kernel gets that symbol name (a part of a larger program).
-pub fn compile_mix(
-    kernel: &Kernel,
-    op: Op,
-    epilogue: &[Op],
-    target: &Target,
-    rename: Option<&str>,
-) -> Result<Program, CodegenError> {
-    let v2 = lower_mix(kernel, op, epilogue, target, rename)?;
-    emit(kernel, target, &v2)
-}
-
-/// The v2 program of [`compile_mix`] (one MIX kernel, named `rename` if given).
+/// `kernel`, matmul `op` followed by `epilogue`, lowered to one MIX kernel (named `rename` if given).
 pub(crate) fn lower_mix(
     kernel: &Kernel,
     op: Op,
@@ -97,19 +82,7 @@ pub(crate) fn lower_mix(
     Ok(v2)
 }
 
-/// Compiles the one-matmul `kernel` (matmul `op`) to one AIC kernel and its manifest; with `rename`,
-/// the kernel gets that symbol name (a part of a larger program).
-pub fn compile_matmul(
-    kernel: &Kernel,
-    op: Op,
-    target: &Target,
-    rename: Option<&str>,
-) -> Result<Program, CodegenError> {
-    let v2 = lower_matmul(kernel, op, target, rename)?;
-    emit(kernel, target, &v2)
-}
-
-/// The v2 program of [`compile_matmul`] (one AIC kernel, named `rename` if given).
+/// The one-matmul `kernel` (matmul `op`) lowered to one AIC kernel (named `rename` if given).
 pub(crate) fn lower_matmul(
     kernel: &Kernel,
     op: Op,
@@ -121,12 +94,4 @@ pub(crate) fn lower_matmul(
         crate::rename_kernels(&mut v2, name);
     }
     Ok(v2)
-}
-
-fn emit(
-    kernel: &Kernel,
-    target: &Target,
-    v2: &moge_lower::kir::v2::Program,
-) -> Result<Program, CodegenError> {
-    crate::emit::emit_program(kernel, target, v2, vec![None; v2.kernels.len()])
 }

@@ -109,7 +109,7 @@ pub fn compile_program_with(
         let groups = moge_lower::opt::partition(kernel)?;
         return multi::compile_fused(kernel, &groups, target, options);
     }
-    compile_single(kernel, target, options, None)
+    compile_vector(kernel, target, options)
 }
 
 /// Whether `kernel` contains a matmul (which only a cube group can take).
@@ -120,22 +120,13 @@ fn has_matmul(kernel: &Kernel) -> bool {
         .any(|&op| matches!(kernel.ops[op].kind, moge_lower::graph::OpKind::MatMul))
 }
 
-/// Compiles a kernel that is one device kernel: a lone matmul of two parameters (cube path) or vector
-/// ops only. With `rename`, the device kernel gets that symbol name (a part of a larger program) and
-/// the kernel IR text is the v2 program's.
-fn compile_single(
+/// Compiles a kernel of vector ops only (every kernel with a matmul goes through the partition).
+fn compile_vector(
     kernel: &Kernel,
     target: &Target,
     options: &ScheduleOptions,
-    rename: Option<&str>,
 ) -> Result<Program, CodegenError> {
-    if let Some(op) = cube::single_matmul(kernel) {
-        // The same checks as the vector path first (specialized, well typed, names, matmul
-        // budgets), so the errors of a bad kernel do not depend on which path it would take.
-        moge_lower::schedule::check_kernel(kernel, target)?;
-        return cube::compile_matmul(kernel, op, target, rename);
-    }
-    let (v2, schedules) = lower_vector(kernel, target, options, rename)?;
+    let (v2, schedules) = lower_vector(kernel, target, options, None)?;
     emit::emit_program(
         kernel,
         target,
