@@ -515,13 +515,7 @@ void sync_all_barrier(const char* call, bool aiv_only) {
         }
         violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)", gone);
     }
-    if (!mine.empty()) {
-        if (barrier.accum.empty()) {
-            barrier.accum = mine;
-        } else {
-            join(barrier.accum, mine);
-        }
-    }
+    join(barrier.accum, mine);
     const uint64_t generation = barrier.generation;
     if (++barrier.arrived == expected) {
         barrier.arrived = 0;
@@ -582,11 +576,7 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
         }
         joined.clear();
         for (std::deque<Clock>& queue : set.from) {
-            if (joined.empty()) {
-                joined = queue.front();
-            } else if (!queue.front().empty()) {
-                join(joined, queue.front());
-            }
+            join(joined, queue.front());
             queue.pop_front();
         }
         return true;
