@@ -287,13 +287,19 @@ pub fn env_value(var: &'static str) -> Result<Option<String>, EnvError> {
 /// The emulator's time limit per launch: `MOGE_EMU_TIMEOUT_SECS` (whole seconds in
 /// `1..=604800`), or [`DEFAULT_TIMEOUT_SECS`].
 pub fn emulator_timeout() -> Result<Duration, EnvError> {
-    let Some(text) = env_value(TIMEOUT_ENV)? else {
-        return Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECS));
+    timeout(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECS)
+}
+
+/// The time limit of environment variable `var` (see [`parse_timeout`]), or `default` seconds when it is
+/// unset.
+fn timeout(var: &'static str, default: u64) -> Result<Duration, EnvError> {
+    let Some(text) = env_value(var)? else {
+        return Ok(Duration::from_secs(default));
     };
     parse_timeout(&text)
         .map(Duration::from_secs)
         .map_err(|expected| EnvError {
-            var: TIMEOUT_ENV,
+            var,
             value: text,
             expected,
         })
@@ -315,16 +321,7 @@ fn parse_timeout(text: &str) -> Result<u64, String> {
 /// The time limit of one C++ compilation of the emulator: `MOGE_COMPILE_TIMEOUT_SECS` (whole
 /// seconds in `1..=604800`), or [`DEFAULT_COMPILE_TIMEOUT_SECS`].
 pub fn compile_timeout() -> Result<Duration, EnvError> {
-    let Some(text) = env_value(COMPILE_TIMEOUT_ENV)? else {
-        return Ok(Duration::from_secs(DEFAULT_COMPILE_TIMEOUT_SECS));
-    };
-    parse_timeout(&text)
-        .map(Duration::from_secs)
-        .map_err(|expected| EnvError {
-            var: COMPILE_TIMEOUT_ENV,
-            value: text,
-            expected,
-        })
+    timeout(COMPILE_TIMEOUT_ENV, DEFAULT_COMPILE_TIMEOUT_SECS)
 }
 
 /// `MOGE_CXX` when set: it must name an executable file (a path with a `/`, or a command found in

@@ -5,9 +5,27 @@
 mod common;
 use common::*;
 
-use moge_runtime::emulator::{launch_raw, CheckMode, CoreType, EmuError, RawLaunch, RawReport};
+use moge_runtime::emulator::{
+    launch_raw, CheckMode, CoreType, EmuError, GmArg, RawLaunch, RawReport,
+};
 
 const CUBE_MATMUL: &str = include_str!("kernels/cube_matmul.cpp");
+
+/// Runs `kernel` of cube_matmul.cpp on `block_dim` AIC cores with every check and no workspace; panics on
+/// an error.
+fn run_aic(kernel: &str, block_dim: u32, args: Vec<GmArg>, tiling: Vec<u8>) -> RawReport {
+    launch_raw(RawLaunch {
+        source: CUBE_MATMUL,
+        kernel,
+        block_dim,
+        core_type: CoreType::Aic,
+        check: CheckMode::FULL,
+        args,
+        workspace_bytes: 0,
+        tiling,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// Operand types of the cube tests.
 #[derive(Copy, Clone, Debug)]
@@ -167,21 +185,16 @@ fn a_b_operand_in_the_wrong_fractal_layout_gives_the_transposed_product() {
     let mut rng = Rng(77);
     let a: Vec<u16> = (0..256).map(|_| half_from_f32(rng.unit())).collect();
     let b: Vec<u16> = (0..256).map(|_| half_from_f32(rng.unit())).collect();
-    let report = launch_raw(RawLaunch {
-        source: CUBE_MATMUL,
-        kernel: "matmul_f16_wrong_layout",
-        block_dim: 1,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
+    let report = run_aic(
+        "matmul_f16_wrong_layout",
+        1,
+        vec![
             input("a", u16_bytes(&a)),
             input("b", u16_bytes(&b)),
             output("c", 1024),
         ],
-        workspace_bytes: 0,
-        tiling: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        Vec::new(),
+    );
     let got = bytes_f32(&report.args[2].bytes);
     let mut worst_vs_right = 0.0f64;
     for i in 0..16 {
@@ -369,23 +382,18 @@ fn small_integer_product() -> (Vec<u16>, Vec<u16>, Vec<f64>) {
 #[test]
 fn fixpipe_writes_nz_relu_and_several_nd_matrices() {
     let (a, b, c) = small_integer_product();
-    let report = launch_raw(RawLaunch {
-        source: CUBE_MATMUL,
-        kernel: "fixpipe_forms",
-        block_dim: 1,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
+    let report = run_aic(
+        "fixpipe_forms",
+        1,
+        vec![
             input("a", u16_bytes(&a)),
             input("b", u16_bytes(&b)),
             output("nz", 16 * 32 * 4),
             output("relu", 16 * 32 * 4),
             output("halves", 16 * 32 * 4),
         ],
-        workspace_bytes: 0,
-        tiling: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        Vec::new(),
+    );
     let nz = bytes_f32(&report.args[2].bytes);
     let relu = bytes_f32(&report.args[3].bytes);
     let halves = bytes_f32(&report.args[4].bytes);
@@ -418,21 +426,16 @@ fn fixpipe_writes_nz_relu_and_several_nd_matrices() {
 #[test]
 fn fixpipe_with_set_atomic_add_sums_split_k_partial_products() {
     let (a, b, c) = small_integer_product();
-    let report = launch_raw(RawLaunch {
-        source: CUBE_MATMUL,
-        kernel: "matmul_split_k_atomic",
-        block_dim: 2,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
+    let report = run_aic(
+        "matmul_split_k_atomic",
+        2,
+        vec![
             input("a", u16_bytes(&a)),
             input("b", u16_bytes(&b)),
             output("c", 16 * 32 * 4),
         ],
-        workspace_bytes: 0,
-        tiling: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        Vec::new(),
+    );
     let got: Vec<f64> = bytes_f32(&report.args[2].bytes)
         .into_iter()
         .map(f64::from)
@@ -496,22 +499,17 @@ fn load_data_follows_start_index_src_stride_and_dst_gap() {
     let identity: Vec<u16> = (0..64 * 64)
         .map(|i| half_from_f32(if i / 64 == i % 64 { 1.0 } else { 0.0 }))
         .collect();
-    let report = launch_raw(RawLaunch {
-        source: CUBE_MATMUL,
-        kernel: "load_data_index_gap",
-        block_dim: 1,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
+    let report = run_aic(
+        "load_data_index_gap",
+        1,
+        vec![
             input("a", u16_bytes(&a)),
             input("zeros", vec![0; 16 * 64 * 2]),
             input("identity", u16_bytes(&identity)),
             output("c", 16 * 64 * 4),
         ],
-        workspace_bytes: 0,
-        tiling: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        Vec::new(),
+    );
     let c = bytes_f32(&report.args[3].bytes);
     for i in 0..16 {
         for j in 0..64 {
@@ -538,13 +536,10 @@ fn mmad_with_m_1_reads_the_left_operand_as_nd() {
         })
         .collect();
     let run = |zz: u32| {
-        let report = launch_raw(RawLaunch {
-            source: CUBE_MATMUL,
-            kernel: "gemv_layouts",
-            block_dim: 1,
-            core_type: CoreType::Aic,
-            check: CheckMode::FULL,
-            args: vec![
+        let report = run_aic(
+            "gemv_layouts",
+            1,
+            vec![
                 input(
                     "x",
                     u16_bytes(
@@ -565,10 +560,8 @@ fn mmad_with_m_1_reads_the_left_operand_as_nd() {
                 ),
                 output("c", 32 * 4),
             ],
-            workspace_bytes: 0,
-            tiling: u32_bytes(&[zz]),
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+            u32_bytes(&[zz]),
+        );
         bytes_f32(&report.args[2].bytes)
             .into_iter()
             .map(f64::from)
@@ -583,22 +576,17 @@ fn mmad_with_m_1_reads_the_left_operand_as_nd() {
 fn mmad_adds_a_bias_row_from_the_bias_table() {
     let (a, b, c) = small_integer_product();
     let bias: Vec<f32> = (0..32).map(|j| j as f32 * 0.25 - 4.0).collect();
-    let report = launch_raw(RawLaunch {
-        source: CUBE_MATMUL,
-        kernel: "mmad_bias",
-        block_dim: 1,
-        core_type: CoreType::Aic,
-        check: CheckMode::FULL,
-        args: vec![
+    let report = run_aic(
+        "mmad_bias",
+        1,
+        vec![
             input("a", u16_bytes(&a)),
             input("b", u16_bytes(&b)),
             input("bias", f32_bytes(&bias)),
             output("c", 16 * 32 * 4),
         ],
-        workspace_bytes: 0,
-        tiling: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+        Vec::new(),
+    );
     let got = bytes_f32(&report.args[3].bytes);
     for i in 0..16 {
         for j in 0..32 {

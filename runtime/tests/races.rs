@@ -5,7 +5,9 @@
 mod common;
 use common::*;
 
-use moge_runtime::emulator::{launch_raw, CheckMode, CoreType, EmuError, RawLaunch, RawReport};
+use moge_runtime::emulator::{
+    launch_raw, CheckMode, CoreType, EmuError, GmArg, RawLaunch, RawReport,
+};
 
 /// Races checked, the PipeBarrier<PIPE_V> rule off.
 const NO_V_BARRIER: CheckMode = CheckMode {
@@ -13,18 +15,24 @@ const NO_V_BARRIER: CheckMode = CheckMode {
     v_barrier: false,
 };
 
-fn mix_launch(signal: u32) -> Result<Vec<i32>, EmuError> {
+/// Runs `kernel` of races.cpp as MIX_AIC_1_2 on `block_dim` blocks with every check, its one GM output `out`
+/// and tiling `[mask]`; returns `out` as i32s.
+fn mix_i32(kernel: &str, block_dim: u32, out: GmArg, mask: u32) -> Result<Vec<i32>, EmuError> {
     let report = launch_raw(RawLaunch {
         source: RACES,
-        kernel: "mix_handoff",
-        block_dim: 2,
+        kernel,
+        block_dim,
         core_type: CoreType::MixAic1_2,
         check: CheckMode::FULL,
-        args: vec![output("out", 64 * 4)],
+        args: vec![out],
         workspace_bytes: 0,
-        tiling: u32_bytes(&[signal]),
+        tiling: u32_bytes(&[mask]),
     })?;
     Ok(bytes_i32(&report.args[0].bytes))
+}
+
+fn mix_launch(signal: u32) -> Result<Vec<i32>, EmuError> {
+    mix_i32("mix_handoff", 2, output("out", 64 * 4), signal)
 }
 
 #[test]
@@ -204,17 +212,7 @@ fn per_core_stats_count_gm_traffic_of_every_core() {
 }
 
 fn cross_core_modes(mask: u32) -> Result<Vec<i32>, EmuError> {
-    let report = launch_raw(RawLaunch {
-        source: RACES,
-        kernel: "cross_core_modes",
-        block_dim: 3,
-        core_type: CoreType::MixAic1_2,
-        check: CheckMode::FULL,
-        args: vec![output("y", 3 * 64 * 4)],
-        workspace_bytes: 0,
-        tiling: u32_bytes(&[mask]),
-    })?;
-    Ok(bytes_i32(&report.args[0].bytes))
+    mix_i32("cross_core_modes", 3, output("y", 3 * 64 * 4), mask)
 }
 
 #[test]
@@ -271,17 +269,7 @@ fn two_sets_of_one_aiv_do_not_stand_in_for_its_sibling() {
 }
 
 fn mix_sync_all(mask: u32) -> Result<Vec<i32>, EmuError> {
-    let report = launch_raw(RawLaunch {
-        source: RACES,
-        kernel: "mix_sync_all",
-        block_dim: 2,
-        core_type: CoreType::MixAic1_2,
-        check: CheckMode::FULL,
-        args: vec![output("y", (64 + 32) * 4)],
-        workspace_bytes: 0,
-        tiling: u32_bytes(&[mask]),
-    })?;
-    Ok(bytes_i32(&report.args[0].bytes))
+    mix_i32("mix_sync_all", 2, output("y", (64 + 32) * 4), mask)
 }
 
 #[test]
@@ -346,17 +334,12 @@ fn the_emulator_backend_runs_mix_kernels_and_reports_each_core() {
 }
 
 fn mix_faults(mask: u32, block_dim: u32) -> Result<Vec<i32>, EmuError> {
-    let report = launch_raw(RawLaunch {
-        source: RACES,
-        kernel: "mix_faults",
+    mix_i32(
+        "mix_faults",
         block_dim,
-        core_type: CoreType::MixAic1_2,
-        check: CheckMode::FULL,
-        args: vec![output("y", 64 * 4 * block_dim as usize)],
-        workspace_bytes: 0,
-        tiling: u32_bytes(&[mask]),
-    })?;
-    Ok(bytes_i32(&report.args[0].bytes))
+        output("y", 64 * 4 * block_dim as usize),
+        mask,
+    )
 }
 
 #[test]

@@ -206,6 +206,15 @@ std::string stopped_cause(uint32_t me) {
     return std::string();
 }
 
+/// When a core stopped on an error (see `stopped_cause`), stops core `me` with `what` as that error's
+/// consequence; otherwise returns. Caller holds barrier_mutex.
+void stop_if_caused(const char* call, uint32_t me, const char* what) {
+    const std::string cause = stopped_cause(me);
+    if (!cause.empty()) {
+        violation(call, "%c%s%s", kSecondaryMark, what, cause.c_str());
+    }
+}
+
 /// Passes the turn from core `me` to the next core in index order that can run: not ended, and running, not
 /// yet started, or waiting for a condition that now holds (or, after a deadlock, waiting at all, to report
 /// it). When none can, the first core that has not ended takes it and reports the deadlock. Caller holds
@@ -475,10 +484,7 @@ void block_until(std::unique_lock<std::mutex>& lock, const char* call, const std
             g_launch.waiting[me] = nullptr;
             g_launch.barrier_cv.notify_all();
             // A wait left unsatisfiable by a core that stopped on an error is that error's consequence.
-            const std::string cause = stopped_cause(me);
-            if (!cause.empty()) {
-                violation(call, "%c%s%s", kSecondaryMark, what.c_str(), cause.c_str());
-            }
+            stop_if_caused(call, me, what.c_str());
             violation(call, "%cdeadlock: %s, but every other core has finished or is waiting too (the NPU would hang)",
                       kDeadlockMark, what.c_str());
         }
@@ -509,19 +515,10 @@ void sync_all_barrier(const char* call, bool aiv_only) {
     Launch::Barrier& barrier = g_launch.barriers[kind];
     const uint32_t gone = kind == 0 ? g_launch.finished : kind == 1 ? g_launch.finished_aiv : g_launch.finished_aic;
     if (gone > 0 || barrier.broken) {
-        const std::string cause = stopped_cause(state.global_index);
-        if (!cause.empty()) {
-            violation(call, "%cSyncAll cannot complete%s", kSecondaryMark, cause.c_str());
-        }
+        stop_if_caused(call, state.global_index, "SyncAll cannot complete");
         violation(call, "%u core(s) finished the kernel without reaching this SyncAll (the NPU would hang)", gone);
     }
-    if (!mine.empty()) {
-        if (barrier.accum.empty()) {
-            barrier.accum = mine;
-        } else {
-            join(barrier.accum, mine);
-        }
-    }
+    join(barrier.accum, mine);
     const uint64_t generation = barrier.generation;
     if (++barrier.arrived == expected) {
         barrier.arrived = 0;
@@ -535,10 +532,7 @@ void sync_all_barrier(const char* call, bool aiv_only) {
     block_until(lock, call, "SyncAll waits for cores that can no longer reach it",
                 [&] { return barrier.generation != generation || barrier.broken; });
     if (barrier.generation == generation) {
-        const std::string cause = stopped_cause(state.global_index);
-        if (!cause.empty()) {
-            violation(call, "%cSyncAll cannot complete%s", kSecondaryMark, cause.c_str());
-        }
+        stop_if_caused(call, state.global_index, "SyncAll cannot complete");
         violation(call, "a core finished the kernel without reaching this SyncAll (the NPU would hang)");
     }
     race_take(0, barrier.published);
@@ -582,11 +576,7 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
         }
         joined.clear();
         for (std::deque<Clock>& queue : set.from) {
-            if (joined.empty()) {
-                joined = queue.front();
-            } else if (!queue.front().empty()) {
-                join(joined, queue.front());
-            }
+            join(joined, queue.front());
             queue.pop_front();
         }
         return true;

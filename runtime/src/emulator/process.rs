@@ -182,12 +182,26 @@ fn wait_with_timeout(
     limit: Duration,
     slot: Option<&AtomicI32>,
 ) -> Result<Option<ExitStatus>, EmuError> {
+    wait_noting(child, limit, slot, Duration::MAX, |_| {})
+        .map_err(|e| EmuError::io("waiting for the kernel process", e))
+}
+
+/// [`wait_with_timeout`] calling `progress` with the time elapsed after `first_note`, twice that,
+/// four times...; an I/O error as it is.
+fn wait_noting(
+    child: &mut Child,
+    limit: Duration,
+    slot: Option<&AtomicI32>,
+    first_note: Duration,
+    mut progress: impl FnMut(Duration),
+) -> Result<Option<ExitStatus>, std::io::Error> {
     let forget = || {
         if let Some(slot) = slot {
             slot.store(0, Ordering::SeqCst);
         }
     };
     let started = Instant::now();
+    let mut next_note = first_note;
     let mut pause = Duration::from_millis(1);
     let exited = loop {
         match has_exited(child) {
@@ -197,20 +211,23 @@ fn wait_with_timeout(
                 kill_group(child.id());
                 forget();
                 let _ = child.wait();
-                return Err(EmuError::io("waiting for the kernel process", error));
+                return Err(error);
             }
         }
-        if started.elapsed() >= limit {
+        let elapsed = started.elapsed();
+        if elapsed >= limit {
             break false;
+        }
+        if elapsed >= next_note {
+            progress(elapsed);
+            next_note = next_note.saturating_mul(2);
         }
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     };
     kill_group(child.id());
     forget();
-    let status = child
-        .wait()
-        .map_err(|e| EmuError::io("waiting for the kernel process", e))?;
+    let status = child.wait()?;
     Ok(exited.then_some(status))
 }
 
@@ -253,7 +270,7 @@ fn run_tool_noting(
     mut command: Command,
     limit: Duration,
     first_note: Duration,
-    mut progress: impl FnMut(Duration),
+    progress: impl FnMut(Duration),
 ) -> Result<Option<(ExitStatus, Vec<u8>)>, std::io::Error> {
     command
         .stdout(Stdio::null())
@@ -262,41 +279,10 @@ fn run_tool_noting(
     let mut child = command.spawn()?;
     let slot = register(child.id());
     let stderr = Pipe::read(child.stderr.take());
-    let started = Instant::now();
-    let mut next_note = first_note;
-    let mut pause = Duration::from_millis(1);
-    let exited = loop {
-        match has_exited(&child) {
-            Ok(true) => break true,
-            Ok(false) => {}
-            Err(error) => {
-                kill_group(child.id());
-                if let Some(slot) = slot {
-                    slot.store(0, Ordering::SeqCst);
-                }
-                let _ = child.wait();
-                return Err(error);
-            }
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= limit {
-            break false;
-        }
-        if elapsed >= next_note {
-            progress(elapsed);
-            next_note *= 2;
-        }
-        thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    };
     // Whatever the tool left running (a daemon holding its pipes) goes with it.
-    kill_group(child.id());
-    if let Some(slot) = slot {
-        slot.store(0, Ordering::SeqCst);
-    }
-    let status = child.wait()?;
+    let status = wait_noting(&mut child, limit, slot, first_note, progress)?;
     let stderr = stderr.take(PIPE_GRACE);
-    Ok(exited.then_some((status, stderr)))
+    Ok(status.map(|status| (status, stderr)))
 }
 
 /// Runs `compiled` on `launch` in a child process, killed with its descendants after `limit`; with

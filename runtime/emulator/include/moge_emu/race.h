@@ -137,7 +137,12 @@ struct RaceCell {
 
 using Clock = std::vector<uint32_t>;
 
+/// `into` becomes the element-wise maximum of both clocks; an empty `into` (no clock gathered yet) takes `from`.
 inline void join(Clock& into, const Clock& from) {
+    if (into.empty()) {
+        into = from;
+        return;
+    }
     for (size_t i = 0; i < into.size() && i < from.size(); ++i) {
         into[i] = from[i] > into[i] ? from[i] : into[i];
     }
