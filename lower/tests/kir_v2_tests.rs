@@ -186,23 +186,15 @@ fn gm_tiles_at_a_constant_distance_are_compared_by_range() {
             "i29 = copy_in dst=t5 src=g3[0]",
             &format!("i29 = copy_in dst=t5 src=g3[{offset}]"),
         );
-        let mut k = parse(&text).kernels.values().next().unwrap().clone();
-        let wait = k
-            .insts
-            .iter()
-            .find(|(_, d)| matches!(d, InstData::CrossCoreWaitFlag { .. }))
-            .map(|(i, _)| i)
-            .unwrap();
-        k.detach(wait);
-        v2::check_hazards(&k)
+        hazards_without_first(&text, |d| matches!(d, InstData::CrossCoreWaitFlag { .. }))
     };
-    let errs = unsynced("8").unwrap_err().to_string();
+    let errs = unsynced("8");
     assert!(
         errs.contains("read after write on GM g3[8]: i29 (MTE2) is not ordered after i24 (FIX)"),
         "{errs}"
     );
     // 256 elements on: no race; only the deleted wait's set is left unconsumed.
-    let errs = unsynced("256").unwrap_err().to_string();
+    let errs = unsynced("256");
     assert!(
         !errs.contains("on GM") && errs.contains("is never waited for"),
         "{errs}"
@@ -238,16 +230,7 @@ fn mode_one_flags_pair_on_the_aiv_side_and_unwaited_cross_core_sets_are_reported
 
 #[test]
 fn a_missing_cross_core_wait_is_a_gm_race() {
-    let p = parse(MIX);
-    let mut k = p.kernels.values().next().unwrap().clone();
-    let wait = k
-        .insts
-        .iter()
-        .find(|(_, d)| matches!(d, InstData::CrossCoreWaitFlag { .. }))
-        .map(|(i, _)| i)
-        .unwrap();
-    k.detach(wait);
-    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    let errs = hazards_without_first(MIX, |d| matches!(d, InstData::CrossCoreWaitFlag { .. }));
     assert!(
         errs.contains("read after write on GM g3[0]: i29 (MTE2) is not ordered after i24 (FIX)"),
         "{errs}"
@@ -257,17 +240,17 @@ fn a_missing_cross_core_wait_is_a_gm_race() {
 #[test]
 fn single_buffered_reuse_without_free_is_reported() {
     // Swapping FreeTensor after the next AllocTensor: the slot is still in use.
-    let p = parse(MATMUL);
-    let mut k = p.kernels.values().next().unwrap().clone();
-    let free = k
-        .insts
-        .iter()
-        .find(|(_, d)| matches!(d, InstData::FreeTensor { .. }))
-        .map(|(i, _)| i)
-        .unwrap();
-    k.detach(free);
-    let errs = v2::check_hazards(&k).unwrap_err().to_string();
+    let errs = hazards_without_first(MATMUL, |d| matches!(d, InstData::FreeTensor { .. }));
     assert!(errs.contains("still in use"), "{errs}");
+}
+
+/// The hazard report of `text`'s first kernel once its first instruction matching `is` is
+/// detached; panics if nothing matches or no hazard is found.
+fn hazards_without_first(text: &str, is: fn(&InstData) -> bool) -> String {
+    let mut k = parse(text).kernels.values().next().unwrap().clone();
+    let i = k.insts.iter().find(|(_, d)| is(d)).map(|(i, _)| i).unwrap();
+    k.detach(i);
+    v2::check_hazards(&k).unwrap_err().to_string()
 }
 
 fn verify_err(text: &str) -> String {

@@ -94,13 +94,7 @@ pub struct HazardErrors(pub Vec<Hazard>);
 
 impl fmt::Display for HazardErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (n, h) in self.0.iter().enumerate() {
-            if n > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{h}")?;
-        }
-        Ok(())
+        crate::graph::verify::write_lines(f, &self.0)
     }
 }
 
