@@ -19,6 +19,10 @@ use moge_runtime::report::{bytes, duration, Comparison, LaunchReport, BOUND_ULPS
 
 use crate::run::{check_program, load_kernel, RunError};
 
+pub mod layer;
+
+pub use layer::{layer_demo, LayerDemo, LAYER_TOKENS};
+
 /// The source of the MoGE gate example.
 pub const GATE_SOURCE: &str = include_str!("../examples/src/gate.rs");
 
@@ -73,6 +77,8 @@ pub struct DemoReport {
     pub prepare_time: Duration,
     /// The runs, decode first.
     pub runs: Vec<DemoRun>,
+    /// The MoGE layer part (`None` when the demo ran the gate only).
+    pub layer: Option<LayerDemo>,
 }
 
 impl DemoReport {
@@ -81,15 +87,35 @@ impl DemoReport {
         self.runs
             .iter()
             .all(|r| r.outputs.iter().all(|(_, c)| c.passed()))
+            && self.layer.as_ref().is_none_or(LayerDemo::passed)
     }
 }
 
-/// Runs the demo, printing to `out`.
+/// Runs the demo, printing to `out`: the gate at [`DEMO_SIZES`], then the whole MoGE layer at
+/// [`LAYER_TOKENS`] tokens, fused and unfused.
 pub fn demo(out: &mut dyn Write) -> Result<DemoReport, DemoError> {
-    demo_with(out, &DEMO_SIZES)
+    let mut report = demo_with(out, &DEMO_SIZES)?;
+    writeln!(out)?;
+    let layer = layer_demo(out, LAYER_TOKENS)?;
+    writeln!(
+        out,
+        "{}",
+        if layer.passed() {
+            "ok: the layer's outputs match the reference interpreter, fused and unfused"
+        } else {
+            "MISMATCH: some of the layer's outputs are beyond tolerance (see the table)"
+        }
+    )?;
+    writeln!(
+        out,
+        "next: mogec build examples/src/ffn.rs --kernel moge_ffn --set H=5120,E=64,G=8,I=1344,S=5376 \
+         --emit ascendc,manifest,kir,dot -o ffn"
+    )?;
+    report.layer = Some(layer);
+    Ok(report)
 }
 
-/// Runs the demo at the given sizes (`(label, tokens)`), printing to `out`.
+/// Runs the gate part of the demo at the given sizes (`(label, tokens)`), printing to `out`.
 pub fn demo_with(
     out: &mut dyn Write,
     sizes: &[(&'static str, i64)],
@@ -218,6 +244,7 @@ pub fn demo_with(
         compile_time,
         prepare_time,
         runs,
+        layer: None,
     };
     writeln!(out)?;
     // The tolerance is stated from the constant `compare_bounded` applies, so the two cannot drift.

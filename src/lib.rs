@@ -58,6 +58,7 @@ pub use moge_macros::kernel;
 
 pub mod demo;
 pub mod files;
+pub mod layer;
 pub mod inputs;
 pub mod run;
 pub mod run_dir;

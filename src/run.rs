@@ -31,7 +31,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use moge_codegen_ascendc::{compile_program, CodegenError, Program};
+use moge_codegen_ascendc::{compile_program_with, CodegenError, Program};
+use moge_lower::opt::FuseMode;
+use moge_lower::schedule::ScheduleOptions;
 use moge_lower::graph::Kernel;
 use moge_lower::interp::{self, EvalError, Tensor};
 use moge_lower::target::Target;
@@ -60,6 +62,8 @@ pub struct RunOptions {
     pub dims: Vec<(String, i64)>,
     /// Files no output may replace besides the input files (the kernel's source).
     pub keep: Vec<PathBuf>,
+    /// How much the graph optimizer fuses (`mogec run --fuse`).
+    pub fuse: FuseMode,
 }
 
 /// Why a run could not be done. (Outputs beyond tolerance are not an error; see
@@ -414,7 +418,11 @@ pub fn run_program(
     let backend = options.backend.create()?;
 
     let start = Instant::now();
-    let program = compile_program(kernel, &options.target).map_err(|source| RunError::Codegen {
+    let schedule = ScheduleOptions {
+        fuse: options.fuse,
+        ..ScheduleOptions::default()
+    };
+    let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| RunError::Codegen {
         kernel: kernel.name.clone(),
         source,
     })?;

@@ -263,15 +263,15 @@ fn gate_breaks_exact_ties_by_the_lowest_id() {
 }
 
 /// The small FFN configuration.
-const H: usize = 256;
-const E: usize = 16;
-const G: usize = 4;
-const I: usize = 64;
-const S: usize = 128;
+pub(crate) const H: usize = 256;
+pub(crate) const E: usize = 16;
+pub(crate) const G: usize = 4;
+pub(crate) const I: usize = 64;
+pub(crate) const S: usize = 128;
 
 /// Random FFN inputs for `tokens` tokens, scaled so that activations stay of order one. If `flat_gate`,
 /// the router weights are zero (every logit ties).
-fn ffn_inputs(tokens: usize, seed: u64, flat_gate: bool) -> Vec<Tensor> {
+pub(crate) fn ffn_inputs(tokens: usize, seed: u64, flat_gate: bool) -> Vec<Tensor> {
     let mut rng = Rng(seed);
     let u = |rng: &mut Rng, n: usize, scale: f32| uniform(rng, n, -scale, scale);
     let x = tensor(DType::BF16, &[tokens, H], u(&mut rng, tokens * H, 1.0));
@@ -311,6 +311,17 @@ fn check_ffn(inputs: &[Tensor], tokens: usize) -> Vec<usize> {
         &inputs[0], &inputs[1], &inputs[2], &inputs[3], &inputs[4], &inputs[5], &inputs[6],
     )
     .expect("the FFN layer evaluates");
+    check_ffn_outputs(inputs, tokens, &out, &expert)
+}
+
+/// Compares the layer's outputs `out` and `expert` (from the interpreter or a device) on `inputs`
+/// with the f64 reference at the small configuration; returns the expert ids.
+pub(crate) fn check_ffn_outputs(
+    inputs: &[Tensor],
+    tokens: usize,
+    out: &Tensor,
+    expert: &Tensor,
+) -> Vec<usize> {
     assert_eq!(out.shape, vec![tokens, H]);
     assert_eq!(out.dtype, DType::BF16);
     assert_eq!(expert.shape, vec![tokens, G]);
@@ -328,7 +339,7 @@ fn check_ffn(inputs: &[Tensor], tokens: usize) -> Vec<usize> {
         shared_w13: &v[5],
         shared_w2: &v[6],
     };
-    let (got, ex) = (values(&out), ids(&expert));
+    let (got, ex) = (values(out), ids(expert));
     for t in 0..tokens {
         let x = &v[0][t * H..(t + 1) * H];
         let choice = reference::route_token(&layer.logits(x), layer.groups, TIE_MARGIN);

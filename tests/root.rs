@@ -9,6 +9,7 @@ mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
 mod matmul;
+mod moe_layer;
 mod moge_reference;
 mod names;
 mod numerics;

@@ -42,6 +42,7 @@ pub(crate) fn emit_program(
         manifest,
         // The kernel IR of record is the v2 program that was printed.
         kir_text: v2::program_to_string(v2),
+        dot: String::new(),
     })
 }
 

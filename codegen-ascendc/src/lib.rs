@@ -15,10 +15,12 @@ mod emit;
 pub mod error;
 pub mod helpers;
 pub mod manifest;
+mod moe;
 mod multi;
 pub mod print_v2;
 
 use moge_lower::graph::Kernel;
+use moge_lower::opt::FuseMode;
 use moge_lower::schedule::{schedule_kernel, LowerError, Schedule, ScheduleOptions};
 use moge_lower::target::Target;
 
@@ -60,6 +62,9 @@ pub struct Program {
     /// The program in the kernel IR v2 text form (`docs/kernel-ir-v2.md`), the IR the Ascend C was
     /// printed from.
     pub kir_text: String,
+    /// The fusion graph in Graphviz DOT (`mogec build --emit dot`): device kernels as clusters, GM
+    /// tensors as edges with their bytes, the fusions made (`moge_lower::opt::dot`).
+    pub dot: String,
 }
 
 impl Program {
@@ -104,20 +109,21 @@ pub fn compile_program_with(
     // Every kernel with a matmul goes through the partition, a lone matmul included: the program
     // assembly keeps every parameter in the signature (read or not), writes parameters and repeated
     // values returned as outputs by copy kernels, and links the parts into one kernel IR program.
-    if has_matmul(kernel) {
+    // Unfused, every op is a kernel of its own, so every kernel goes through the partition too.
+    if has_kernel_op(kernel) || options.fuse == FuseMode::None {
         moge_lower::schedule::check_kernel(kernel, target)?;
-        let groups = moge_lower::opt::partition(kernel)?;
-        return multi::compile_fused(kernel, &groups, target, options);
+        let plan = moge_lower::opt::plan(kernel, options.fuse)?;
+        return multi::compile_fused(kernel, &plan, target, options);
     }
     compile_vector(kernel, target, options)
 }
 
-/// Whether `kernel` contains a matmul (which only a cube group can take).
-fn has_matmul(kernel: &Kernel) -> bool {
+/// Whether `kernel` contains an op no vector kernel can hold (a matmul or an op of the MoE family).
+fn has_kernel_op(kernel: &Kernel) -> bool {
     kernel
         .order
         .iter()
-        .any(|&op| matches!(kernel.ops[op].kind, moge_lower::graph::OpKind::MatMul))
+        .any(|&op| moge_lower::opt::fuse::is_kernel_op(&kernel.ops[op].kind))
 }
 
 /// Compiles a kernel of vector ops only (every kernel with a matmul goes through the partition).
@@ -127,12 +133,15 @@ fn compile_vector(
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
     let (v2, schedules) = lower_vector(kernel, target, options, None)?;
-    emit::emit_program(
+    let mut program = emit::emit_program(
         kernel,
         target,
         &v2,
         schedules.into_iter().map(Some).collect(),
-    )
+    )?;
+    let groups = moge_lower::opt::partition(kernel)?;
+    program.dot = moge_lower::opt::dot::fusion_dot(kernel, &groups, &[]);
+    Ok(program)
 }
 
 /// Lowers a kernel of vector ops only to its synchronized, verified v2 program and the schedules of

@@ -14,7 +14,8 @@
 
 use moge_lower::graph::{DType, Kernel, Value};
 use moge_lower::kir::v2::{self, GmKind, Linker};
-use moge_lower::opt::{mix, Group, GroupKind, Part};
+use moge_lower::graph::Type;
+use moge_lower::opt::{mix, FuseMode, Group, GroupKind, Part, Plan};
 use moge_lower::schedule::cube::CubeProblem;
 use moge_lower::schedule::lower_vector::dim_expr;
 use moge_lower::schedule::{LowerError, Schedule, ScheduleOptions};
@@ -29,15 +30,22 @@ use crate::{cube, CodegenError, Program};
 /// than whole rows of one tile, say) stays two kernels through a GM intermediate.
 pub(crate) fn compile_fused(
     kernel: &Kernel,
-    groups: &[Group],
+    plan: &Plan,
     target: &Target,
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
-    let mut pairs = mix::candidates(kernel, groups);
+    let groups = &plan.groups;
+    let mut pairs = match plan.mode {
+        FuseMode::All => mix::candidates(kernel, groups),
+        FuseMode::None => vec![],
+    };
     loop {
         let merged = mix::merge(groups, &pairs);
         match compile_groups(kernel, &merged, target, options) {
-            Ok(program) => return Ok(program),
+            Ok(mut program) => {
+                program.dot = moge_lower::opt::dot::fusion_dot(kernel, &merged, &plan.fusions);
+                return Ok(program);
+            }
             Err(PartError::Part { index, error })
                 if merged.get(index).is_some_and(|g| g.kind == GroupKind::Mix)
                     && is_epilogue_refusal(&error) =>
@@ -90,8 +98,24 @@ fn compile_groups(
     for o in &kernel.outputs {
         linker.declare(gm_decl(kernel, &o.name, o.value, GmKind::Output));
     }
+    // The accumulator a fused combine adds into is the f32 result of its initializing matmul.
+    let acc: Vec<Value> = groups
+        .iter()
+        .filter(|g| g.kind == GroupKind::AccInit)
+        .flat_map(|g| g.ops.iter().flat_map(|&op| kernel.ops[op].results.iter().copied()))
+        .collect();
     for t in &split.intermediates {
-        linker.declare(gm_decl(kernel, &t.name, t.value, GmKind::Intermediate));
+        if matches!(kernel.ty(t.value), Type::Routes(_)) {
+            for d in crate::moe::routes_decls(kernel, &t.name, t.value) {
+                linker.declare(d);
+            }
+            continue;
+        }
+        let mut decl = gm_decl(kernel, &t.name, t.value, GmKind::Intermediate);
+        if acc.contains(&t.value) {
+            decl.dtype = DType::F32;
+        }
+        linker.declare(decl);
     }
     let mut schedules = Vec::new();
     for (index, part) in split.parts.iter().enumerate() {
@@ -131,6 +155,11 @@ fn lower_part(
             }
             let (v2, schedules) = crate::lower_vector(&part.kernel, target, options, Some(name))?;
             Ok((v2, schedules.into_iter().map(Some).collect()))
+        }
+        GroupKind::Route | GroupKind::Rows | GroupKind::Grouped | GroupKind::AccInit => {
+            let v2 = crate::moe::lower_moe_part(part, name, target, options)?;
+            let n = v2.kernels.len();
+            Ok((v2, vec![None; n]))
         }
         // A MIX part is a matmul of two parameters (its operands come from GM) and its epilogue.
         GroupKind::Mix => {

@@ -63,7 +63,10 @@ fn a_smaller_buffer_or_a_cap_gives_fewer_rows_per_tile() {
     let capped = schedule_kernel(
         &k,
         &Target::default(),
-        &ScheduleOptions { max_tile_rows: 8 },
+        &ScheduleOptions {
+            max_tile_rows: 8,
+            ..ScheduleOptions::default()
+        },
     )
     .unwrap();
     assert_eq!(capped[0].budget().tile_rows, 8);

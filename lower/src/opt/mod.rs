@@ -6,24 +6,59 @@
 //! graph kernel each, connected by GM intermediates.
 
 pub mod dce;
+pub mod dot;
 pub mod fuse;
 pub mod mix;
+pub mod moe;
 pub mod split;
 pub mod view;
 
 use crate::graph::{Kernel, Op};
 use crate::schedule::LowerError;
 
-pub use fuse::{Group, GroupKind};
+pub use fuse::{FuseMode, Group, GroupKind};
 pub use mix::MixPair;
 pub use split::{split, Intermediate, Part, Split};
 pub use view::{DataflowView, Edge};
 
-/// Splits the live ops of `kernel` into device-kernel groups, in launch order.
+/// Splits the live ops of `kernel` into device-kernel groups, in launch order (every op alone
+/// except vector ops of one depth; see [`fuse`]).
 pub fn partition(kernel: &Kernel) -> Result<Vec<Group>, LowerError> {
+    partition_with(kernel, FuseMode::All)
+}
+
+/// What the graph optimizer decided for a kernel, before the MIX pairing (which the program assembly
+/// makes, since it falls back where the MIX lowering refuses an epilogue).
+#[derive(Clone, PartialEq, Debug)]
+pub struct Plan {
+    /// The device-kernel groups, in launch order.
+    pub groups: Vec<Group>,
+    /// The MoE fusions made ([`moe`]).
+    pub fusions: Vec<moe::Fusion>,
+    /// The mode it was made in.
+    pub mode: FuseMode,
+}
+
+/// Partitions `kernel` ([`partition_with`]) and, with [`FuseMode::All`], fuses the MoE family into
+/// its grouped matmuls ([`moe::fuse`]).
+pub fn plan(kernel: &Kernel, mode: FuseMode) -> Result<Plan, LowerError> {
+    let groups = partition_with(kernel, mode)?;
+    let (groups, fusions) = match mode {
+        FuseMode::All => moe::fuse(kernel, &groups),
+        FuseMode::None => (groups, vec![]),
+    };
+    Ok(Plan {
+        groups,
+        fusions,
+        mode,
+    })
+}
+
+/// [`partition`] with the fusion mode: with [`FuseMode::None`] every op is a group of its own.
+pub fn partition_with(kernel: &Kernel, mode: FuseMode) -> Result<Vec<Group>, LowerError> {
     let view = DataflowView::build(kernel);
     let live = dce::compute_live(kernel, &view);
-    fuse::fuse_groups(kernel, &view, &live)
+    fuse::fuse_groups(kernel, &view, &live, mode)
 }
 
 /// A short description of an op for notes and messages: `v3 = softmax v0`.

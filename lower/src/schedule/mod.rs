@@ -20,6 +20,7 @@ pub mod cube;
 pub mod hints;
 pub mod layout;
 pub mod lower_vector;
+pub mod moe;
 pub mod program;
 pub mod sync;
 
@@ -154,12 +155,15 @@ impl fmt::Display for Schedule {
 pub struct ScheduleOptions {
     /// The most rows a tile may have (the scheduler may choose fewer to fit UB).
     pub max_tile_rows: u32,
+    /// How much the graph optimizer fuses ([`crate::opt::FuseMode`]).
+    pub fuse: crate::opt::FuseMode,
 }
 
 impl Default for ScheduleOptions {
     fn default() -> ScheduleOptions {
         ScheduleOptions {
             max_tile_rows: 1024,
+            fuse: crate::opt::FuseMode::All,
         }
     }
 }
@@ -231,6 +235,7 @@ pub(crate) fn schedule_group(
     let fit_options = match hints.tile_rows {
         Some((rows, _)) => ScheduleOptions {
             max_tile_rows: rows,
+            ..options.clone()
         },
         None => options.clone(),
     };

@@ -50,7 +50,11 @@ pub struct BuildArgs {
     /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4).
     #[arg(long, value_name = "TARGET", default_value = "ascend910b2", value_parser = parse_target)]
     pub target: moge_lower::target::Target,
-    /// What to write, as a comma list of kinds: graph, ascendc, manifest, kir.
+    /// How much the graph optimizer fuses: `all` (default) or `none` (one device kernel per op, the
+    /// op chain as a framework runs it, to measure fused against unfused).
+    #[arg(long, value_name = "MODE", default_value = "all")]
+    pub fuse: Fuse,
+    /// What to write, as a comma list of kinds: graph, ascendc, manifest, kir, dot.
     #[arg(
         long,
         value_name = "KINDS",
@@ -128,9 +132,31 @@ pub struct RunArgs {
     /// implemented yet, it reports that plainly).
     #[arg(long, value_name = "BACKEND", default_value = "emulator", value_parser = parse_backend)]
     pub backend: moge_runtime::backend::BackendKind,
+    /// How much the graph optimizer fuses: `all` (default) or `none` (one device kernel per op, the
+    /// op chain as a framework runs it). Not for a directory: it holds the kernels as built.
+    #[arg(long, value_name = "MODE", default_value = "all")]
+    pub fuse: Fuse,
     /// The inputs and the output directory.
     #[command(flatten)]
     pub io: InputArgs,
+}
+
+/// How much the graph optimizer fuses (`--fuse`).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Fuse {
+    /// Every fusion whose legality check passes: MIX kernels, the MoE prologue and epilogues.
+    All,
+    /// One device kernel per op.
+    None,
+}
+
+impl From<Fuse> for moge_lower::opt::FuseMode {
+    fn from(f: Fuse) -> Self {
+        match f {
+            Fuse::All => moge_lower::opt::FuseMode::All,
+            Fuse::None => moge_lower::opt::FuseMode::None,
+        }
+    }
 }
 
 /// Parses a backend name (`emulator`, `acl`).

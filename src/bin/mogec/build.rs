@@ -14,7 +14,15 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
     let specialized = source::specialize(&kernel, &args.kernel.set, source::Command::Build)?;
     let program = if args.emit.iter().any(|k| k.needs_program()) {
         Some(
-            moge_codegen_ascendc::compile_program(&specialized, &args.target).map_err(
+            moge_codegen_ascendc::compile_program_with(
+                &specialized,
+                &args.target,
+                &moge_lower::schedule::ScheduleOptions {
+                    fuse: args.fuse.into(),
+                    ..Default::default()
+                },
+            )
+            .map_err(
                 |source| Error::Codegen {
                     kernel: specialized.name.clone(),
                     source: Box::new(source),

@@ -25,6 +25,9 @@ pub enum EmitKind {
     Manifest,
     /// The program in the kernel IR v2 text form (docs/kernel-ir-v2.md), `NAME.kir`.
     Kir,
+    /// The fusion graph in Graphviz DOT, `NAME.dot`: device kernels as clusters of their ops, GM
+    /// tensors as edges labeled with their bytes, the fusions made and the bytes each saves.
+    Dot,
 }
 
 impl EmitKind {
@@ -65,6 +68,7 @@ pub fn render(kind: EmitKind, artifacts: &Artifacts<'_>) -> Result<Vec<(String, 
             .collect(),
         EmitKind::Manifest => vec![(format!("{name}.json"), program.manifest_json().into_bytes())],
         EmitKind::Kir => vec![(format!("{name}.kir"), program.kir_text.clone().into_bytes())],
+        EmitKind::Dot => vec![(format!("{name}.dot"), program.dot.clone().into_bytes())],
     })
 }
 

@@ -33,6 +33,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         backend: args.backend,
         dims,
         keep: vec![args.file.clone()],
+        fuse: args.fuse.into(),
     };
     let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
@@ -58,11 +59,15 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
     if args.target.is_some() {
         return refuse("--target", "names the target");
     }
+    if args.fuse != crate::args::Fuse::All {
+        return refuse("--fuse", "holds the kernels as they were built");
+    }
     let options = RunOptions {
         target: Default::default(),
         backend: args.backend,
         dims,
         keep: Vec::new(),
+        fuse: Default::default(),
     };
     let report = run_dir(&args.file, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
@@ -119,9 +124,18 @@ pub fn demo() -> Result<(), Error> {
     if report.passed() {
         Ok(())
     } else {
+        let gate_ok = report
+            .runs
+            .iter()
+            .all(|r| r.outputs.iter().all(|(_, c)| c.passed()));
+        let (kernel, outputs) = if gate_ok {
+            (moge::demo::layer::FFN_KERNEL, "the layer's outputs")
+        } else {
+            (moge::demo::GATE_KERNEL, "the gate's outputs")
+        };
         Err(Error::Mismatch {
-            kernel: moge::demo::GATE_KERNEL.to_string(),
-            outputs: "the gate's outputs".to_string(),
+            kernel: kernel.to_string(),
+            outputs: outputs.to_string(),
             report: "the table above".to_string(),
         })
     }

@@ -162,7 +162,7 @@ fn intermediate_names_avoid_parameter_and_output_names() {
 }
 
 #[test]
-fn routing_ops_are_still_refused_at_their_location() {
+fn a_returned_routing_table_is_refused_at_its_route() {
     let k = parse_kernel(
         "kernel r(e: i32[T, 2]) -> (y: routes[T, 2, 8]) {
   dyn T
@@ -173,7 +173,10 @@ fn routing_ops_are_still_refused_at_their_location() {
     )
     .unwrap();
     let e = partition(&k).unwrap_err().to_string();
-    assert!(e.contains("`route`") && e.contains("line 3"), "{e}");
+    assert!(
+        e.contains("`route`") && e.contains("line 3") && e.contains("routing table `y` is returned"),
+        "{e}"
+    );
 }
 
 #[test]

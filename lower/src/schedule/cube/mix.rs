@@ -480,6 +480,7 @@ fn schedule_epilogue(
     // An AIV never holds more than half a tile's rows: a longer vector tile would only waste UB.
     let options = ScheduleOptions {
         max_tile_rows: u32::try_from(plan.m.div_ceil(2)).unwrap_or(u32::MAX),
+        ..ScheduleOptions::default()
     };
     let schedule = schedule_group(&ek, &group, &name, target, &options)?;
     let n = plan.shape.n;
