@@ -3,3 +3,4 @@
 mod graph_text;
 mod kir;
 mod kir_v2_tests;
+mod moe_route;

@@ -185,6 +185,9 @@ struct Acc {
     tensor: Option<Tensor>,
     /// The trace position, so that an instruction's own operands never conflict.
     step: usize,
+    /// A scalar GM write still in its core's data cache (no `flush_gm` of its thread since): DMA and
+    /// the other side of a MIX kernel do not see it yet.
+    cached: bool,
 }
 
 /// The memory an access history is kept for: a local buffer of one thread (local memory is per core),
@@ -240,6 +243,9 @@ struct State<'a> {
     step_no: usize,
     /// Earlier accesses compared with a new one: the check's work, for [`check_measured`].
     compared: u64,
+    /// Per thread: the scalar pipe's clock at its last `flush_gm` (what the flush wrote back and
+    /// invalidated: a later scalar read sees a GM write that was ordered before it).
+    flushed: Vec<Clock>,
 }
 
 fn pidx(p: Pipe) -> usize {
@@ -380,10 +386,31 @@ impl State<'_> {
     ) {
         let clock = self.vc[gp][gp];
         let is_v = gp % Pipe::ALL.len() == pidx(Pipe::V);
+        let is_s = gp % Pipe::ALL.len() == pidx(Pipe::S);
+        let is_gm = matches!(loc, Loc::Gm { .. });
         let key = key_of(&loc, th);
         let (vc, barrier, step_no) = (&self.vc[gp], self.barrier[gp], self.step_no);
+        let flushed = &self.flushed[th];
         let bin = self.hist.entry(key).or_default();
         let mut races = vec![];
+        // The data cache (CANN `DataCacheCleanAndInvalid.md`): a scalar GM write is seen by DMA and
+        // by other cores only once flushed; a scalar GM read after another pipe's or core's write
+        // needs a flush ordered after that write, or it may hit a stale line.
+        let mut uncached = vec![];
+        if is_gm {
+            for a in bin.writes.iter() {
+                if a.step == step_no || !Self::overlaps(&a.loc, &loc) {
+                    continue;
+                }
+                if a.cached && a.gp != gp {
+                    uncached.push((a.inst, "unflushed"));
+                } else if is_s && !write && a.gp != gp && vc[a.gp] >= a.clock {
+                    if flushed[a.gp] < a.clock {
+                        uncached.push((a.inst, "stale"));
+                    }
+                }
+            }
+        }
         // Whether `a` is ordered before this access; `None` when the two do not conflict.
         let ordered = |a: &Acc| -> Option<bool> {
             // An instruction does not race with itself (in-place operands).
@@ -420,6 +447,23 @@ impl State<'_> {
                 }
             });
         }
+        for (first, why) in uncached {
+            if !self.reported.insert((first, inst)) {
+                continue;
+            }
+            let what = self.describe(&loc, t);
+            let pipe = Pipe::ALL[gp % Pipe::ALL.len()].name();
+            let message = if why == "unflushed" {
+                format!("{inst} ({pipe}) accesses {what}, which {first} wrote through the data cache with no flush_gm since")
+            } else {
+                format!("{inst} (S) reads {what} through the data cache after {first} wrote it, with no flush_gm ordered between")
+            };
+            self.out.push(Hazard::Unmatched {
+                kernel: self.k.name.clone(),
+                inst,
+                message,
+            });
+        }
         // Report in trace order (an instruction's reads were recorded before its writes).
         races.sort_by_key(|a| (a.step, a.write));
         for a in races {
@@ -450,6 +494,7 @@ impl State<'_> {
             loc,
             tensor: t,
             step: self.step_no,
+            cached: write && is_s && is_gm,
         };
         let bin = self
             .hist
@@ -503,6 +548,20 @@ impl State<'_> {
             InstData::PipeBarrier(pipe) => {
                 let g = self.gp(th, *pipe);
                 self.barrier[g] = self.vc[g][g];
+            }
+            InstData::FlushGm { .. } => {
+                // The whole cache: every scalar GM write of this thread becomes visible now, so a
+                // DMA access or the other side must be ordered after the flush, not the write.
+                self.vc[gp][gp] += 1;
+                let clock = self.vc[gp][gp];
+                for bin in self.hist.values_mut() {
+                    for a in bin.writes.iter_mut().filter(|a| a.cached && a.gp == gp) {
+                        a.cached = false;
+                        a.clock = clock;
+                        a.inst = inst;
+                    }
+                }
+                self.flushed[th] = self.vc[gp].clone();
             }
             InstData::CrossCoreSetFlag { pipe, flag, mode } => {
                 let g = self.gp(th, *pipe);
@@ -721,6 +780,7 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
         reported: Default::default(),
         step_no: 0,
         compared: 0,
+        flushed: vec![vec![0; np]; threads.len()],
     };
     let mut at_sync = vec![false; threads.len()];
     // Run each thread until it blocks, round robin, until all are done or none can move.
@@ -769,6 +829,20 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
                 format!("cross_core_set_flag {flag} is never waited for"),
             );
         }
+    }
+    // A kernel's scalar GM writes must reach GM before it ends: later kernels and other cores read
+    // GM, not this core's data cache.
+    let unflushed: std::collections::BTreeSet<Inst> = st
+        .hist
+        .values()
+        .flat_map(|b| b.writes.iter().filter(|a| a.cached).map(|a| a.inst))
+        .collect();
+    for inst in unflushed {
+        st.unmatched(
+            inst,
+            "write_scalar is not followed by a flush_gm before the kernel ends (GM may never see it)"
+                .into(),
+        );
     }
     for ((_, q), qs) in &st.queues.clone() {
         if !qs.fifo.is_empty() {
