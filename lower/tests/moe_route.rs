@@ -33,3 +33,44 @@ fn the_routing_program_verifies_and_needs_no_sync() {
         assert_eq!(v2::parse_program(&text).unwrap(), p, "{text}");
     }
 }
+
+/// Each kernel's last instruction writes its scalar GM writes back; without it the hazard verifier
+/// reports the writes the kernel leaves in the data cache.
+#[test]
+fn deleting_the_write_back_of_either_kernel_is_reported() {
+    let p = program(8, 64, 48);
+    for kern in p.kernels.values() {
+        let mut k = kern.clone();
+        let last = *k.inst_order().last().unwrap();
+        assert!(matches!(k.insts[last], v2::InstData::FlushGm { .. }));
+        k.detach(last);
+        let errs = v2::check_hazards(&k).unwrap_err().to_string();
+        assert!(
+            errs.contains("write_scalar is not followed by a flush_gm before the kernel ends"),
+            "{}: {errs}",
+            k.name
+        );
+    }
+}
+
+/// The buffers carry the caller's names, with the kinds other lowerings link against.
+#[test]
+fn buffers_are_named_after_the_caller() {
+    let p = program(8, 64, 48);
+    let got: Vec<(String, &str)> =
+        p.gm.values()
+            .map(|d| (d.name.clone(), d.kind.name()))
+            .collect();
+    let want = [
+        ("expert_ids", "input"),
+        ("r_order", "output"),
+        ("r_position", "output"),
+        ("r_offsets", "output"),
+        ("r_invalid", "output"),
+        ("r_hist", "intermediate"),
+        ("r_scratch", "workspace"),
+    ];
+    assert_eq!(got, want.map(|(n, k)| (n.to_string(), k)));
+    let names: Vec<&str> = p.kernels.values().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["route_test_histogram", "route_test_scatter"]);
+}

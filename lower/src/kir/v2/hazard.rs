@@ -21,6 +21,7 @@ use std::fmt;
 
 use cranelift_entity::EntityRef;
 
+mod cache;
 mod gm;
 use gm::gm_loc;
 
@@ -246,6 +247,8 @@ struct State<'a> {
     /// Per thread: the scalar pipe's clock at its last `flush_gm` (what the flush wrote back and
     /// invalidated: a later scalar read sees a GM write that was ordered before it).
     flushed: Vec<Clock>,
+    /// GM buffers a scalar instruction has accessed (the others skip the checks of `cache`).
+    scalar_bufs: std::collections::BTreeSet<GmBuf>,
 }
 
 fn pidx(p: Pipe) -> usize {
@@ -389,28 +392,14 @@ impl State<'_> {
         let is_s = gp % Pipe::ALL.len() == pidx(Pipe::S);
         let is_gm = matches!(loc, Loc::Gm { .. });
         let key = key_of(&loc, th);
-        let (vc, barrier, step_no) = (&self.vc[gp], self.barrier[gp], self.step_no);
-        let flushed = &self.flushed[th];
-        let bin = self.hist.entry(key).or_default();
-        let mut races = vec![];
-        // The data cache (CANN `DataCacheCleanAndInvalid.md`): a scalar GM write is seen by DMA and
-        // by other cores only once flushed; a scalar GM read after another pipe's or core's write
-        // needs a flush ordered after that write, or it may hit a stale line.
-        let mut uncached = vec![];
-        if is_gm {
-            for a in bin.writes.iter() {
-                if a.step == step_no || !Self::overlaps(&a.loc, &loc) {
-                    continue;
-                }
-                if a.cached && a.gp != gp {
-                    uncached.push((a.inst, "unflushed"));
-                } else if is_s && !write && a.gp != gp && vc[a.gp] >= a.clock {
-                    if flushed[a.gp] < a.clock {
-                        uncached.push((a.inst, "stale"));
-                    }
-                }
-            }
+        if let (true, Loc::Gm { buf, .. }) = (is_s, &loc) {
+            self.scalar_bufs.insert(*buf);
         }
+        // Scalar accesses: the data cache and other tiles of the buffer (see `cache`).
+        let found = cache::check(self, th, gp, &loc, write);
+        let (vc, barrier, step_no) = (&self.vc[gp], self.barrier[gp], self.step_no);
+        let bin = self.hist.entry(key).or_default();
+        let mut races = found.races;
         // Whether `a` is ordered before this access; `None` when the two do not conflict.
         let ordered = |a: &Acc| -> Option<bool> {
             // An instruction does not race with itself (in-place operands).
@@ -447,13 +436,13 @@ impl State<'_> {
                 }
             });
         }
-        for (first, why) in uncached {
+        for (first, why) in found.flush {
             if !self.reported.insert((first, inst)) {
                 continue;
             }
             let what = self.describe(&loc, t);
             let pipe = Pipe::ALL[gp % Pipe::ALL.len()].name();
-            let message = if why == "unflushed" {
+            let message = if why == cache::Why::Unflushed {
                 format!("{inst} ({pipe}) accesses {what}, which {first} wrote through the data cache with no flush_gm since")
             } else {
                 format!("{inst} (S) reads {what} through the data cache after {first} wrote it, with no flush_gm ordered between")
@@ -781,6 +770,7 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
         step_no: 0,
         compared: 0,
         flushed: vec![vec![0; np]; threads.len()],
+        scalar_bufs: Default::default(),
     };
     let mut at_sync = vec![false; threads.len()];
     // Run each thread until it blocks, round robin, until all are done or none can move.
