@@ -74,3 +74,35 @@ fn buffers_are_named_after_the_caller() {
     let names: Vec<&str> = p.kernels.values().map(|k| k.name.as_str()).collect();
     assert_eq!(names, ["route_test_histogram", "route_test_scatter"]);
 }
+
+/// The tiling: chunks of whole 64-byte lines (16 ints) so that no two cores write one line of
+/// `order` or `position`, every launched core but the last has a full chunk and the last a
+/// nonempty one, at most one core per vector core, and one core (with an empty chunk) for T = 0.
+#[test]
+fn chunks_are_whole_cache_lines_and_cover_the_slots() {
+    for cores in [1u32, 3, 48] {
+        for k in [1u64, 8] {
+            let p = program(k, 64, cores);
+            for t in [0i64, 1, 7, 48, 49, 1000, 100_000] {
+                let dims = |s: moge_lower::Symbol| (s == "T").then_some(t);
+                let field = |name: &str| {
+                    let f = p.fields.values().find(|f| f.name == name).unwrap();
+                    f.expr.eval(&dims).unwrap()
+                };
+                let (slots, chunk, blocks) = (field("slots"), field("chunk"), field("blocks"));
+                let at = format!("cores={cores} K={k} T={t}");
+                assert_eq!(slots, t * k as i64, "{at}");
+                assert!(chunk > 0 && chunk % 16 == 0, "{at}: chunk {chunk}");
+                assert!(
+                    blocks >= 1 && blocks <= cores as i64,
+                    "{at}: blocks {blocks}"
+                );
+                assert!(blocks * chunk >= slots, "{at}");
+                assert!(slots == 0 || (blocks - 1) * chunk < slots, "{at}");
+                for kern in p.kernels.values() {
+                    assert_eq!(kern.block_dim.eval(&dims).unwrap(), blocks, "{at}");
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,8 @@
 //! cross-core set nobody waits for is reported, as is a wait nobody sets. Local memory is compared
 //! by byte range of the buffer (the slot for a queue tensor); GM by buffer, linear offset and extent
 //! (see [`gm_loc`]: offsets that differ by a constant are compared by range, other different offsets
-//! are taken to be different tiles, unproven).
+//! are taken to be different tiles, unproven). Scalar GM accesses go through the core's data cache:
+//! the flush rules and their buffer-granular comparisons are in `cache`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;

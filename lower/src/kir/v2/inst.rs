@@ -221,7 +221,8 @@ pub enum InstData {
     },
     /// `SetAtomicAdd<T>()` (`Some`) or `SetAtomicNone()` (`None`) for later GM writes of this core.
     SetAtomic(Option<Elem>),
-    /// `var = gm[offset]`: a scalar read from GM at run time (`GlobalTensor<int32_t>::GetValue`).
+    /// `var = gm[offset]`: a scalar read from GM at run time (`GlobalTensor<int32_t>::GetValue`),
+    /// through the core's data cache (see [`InstData::FlushGm`]). Defines `var` or overwrites it.
     ReadScalar {
         /// The variable defined.
         dst: Var,
