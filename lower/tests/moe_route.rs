@@ -106,3 +106,16 @@ fn chunks_are_whole_cache_lines_and_cover_the_slots() {
         }
     }
 }
+
+/// An absurd expert count saturates the sizes (the launch refuses the workspace by size) instead of
+/// overflowing; K = 0 gives no slots.
+#[test]
+fn extreme_sizes_do_not_overflow() {
+    let p = program(8, u64::MAX, 48);
+    assert_eq!(p.workspace, HostExpr::Int(i64::MAX));
+    let p = program(0, 4, 48);
+    let dims = |s: moge_lower::Symbol| (s == "T").then_some(1000);
+    let slots = p.fields.values().find(|f| f.name == "slots").unwrap();
+    assert_eq!(slots.expr.eval(&dims).unwrap(), 0);
+    v2::verify_program(&p, &Target::ascend910b2()).unwrap();
+}

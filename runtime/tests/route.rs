@@ -44,10 +44,15 @@ struct Table {
     invalid: i32,
 }
 
-/// Runs every kernel of `p` in launch order at `T = t` on `ids`; GM buffers persist across kernels
-/// by name (outputs and intermediates start as 0xFF bytes, as the runtime fills them), each kernel
-/// gets a fresh workspace.
+/// Runs every kernel of `p` in launch order at `T = t` on `ids` and returns table `r`.
 fn run(p: &Program, t: u64, ids: &[i32]) -> Result<Table, EmuError> {
+    Ok(run_tables(p, t, ids, &["r"])?.remove(0))
+}
+
+/// Runs every kernel of `p` in launch order at `T = t` on `ids` (its only input); GM buffers
+/// persist across kernels by name (outputs and intermediates start as 0xFF bytes, as the runtime
+/// fills them), each kernel gets a fresh workspace. Returns the tables named `routes`.
+fn run_tables(p: &Program, t: u64, ids: &[i32], routes: &[&str]) -> Result<Vec<Table>, EmuError> {
     let dims = |s: moge_lower::Symbol| (s == "T").then_some(t as i64);
     let eval = |e: &HostExpr| e.eval(&dims).unwrap();
     let mut gm: HashMap<String, Vec<u8>> = HashMap::new();
@@ -94,13 +99,18 @@ fn run(p: &Program, t: u64, ids: &[i32]) -> Result<Table, EmuError> {
             gm.insert(a.name, a.bytes);
         }
     }
-    let get = |n: &str| bytes_i32(&gm[&format!("r_{n}")]);
-    Ok(Table {
-        order: get("order"),
-        position: get("position"),
-        offsets: get("offsets"),
-        invalid: get("invalid")[0],
-    })
+    Ok(routes
+        .iter()
+        .map(|r| {
+            let get = |n: &str| bytes_i32(&gm[&format!("{r}_{n}")]);
+            Table {
+                order: get("order"),
+                position: get("position"),
+                offsets: get("offsets"),
+                invalid: get("invalid")[0],
+            }
+        })
+        .collect())
 }
 
 /// A plain stable counting sort with bad ids in a last bucket, from the routing table's definition.
@@ -293,4 +303,37 @@ fn emitted_sources_declare_both_kernels() {
             .unwrap();
         }
     }
+}
+
+/// Two routing programs linked into one (`kir::v2::Linker`, as a fused layer links its parts): they
+/// share the ids and the equal tiling fields by name, keep their own tables, intermediates and
+/// kernels, and the linked program verifies and computes both tables.
+#[test]
+fn two_linked_routing_programs_share_the_ids_and_keep_their_tables() {
+    let target = Target::ascend910b2();
+    let mut linker = v2::Linker::new("two", vec![moge_lower::Symbol::intern("T")]);
+    for (program, routes, e) in [("a", "ra", 4u64), ("b", "rb", 64)] {
+        let names = RouteNames {
+            program,
+            ids: "expert_ids",
+            routes,
+        };
+        linker
+            .link(lower_route(&names, HostExpr::dim("T"), 8, e, &target))
+            .unwrap();
+    }
+    let p = linker.finish();
+    v2::verify_program(&p, &target).unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(p.kernels.len(), 4);
+    assert_eq!(
+        p.gm.values().filter(|d| d.kind == GmKind::Input).count(),
+        1,
+        "{}",
+        v2::program_to_string(&p)
+    );
+    let mut rng = Rng(0x11ed);
+    let ids = pattern("uniform", 49, 8, 4, &mut rng);
+    let got = run_tables(&p, 49, &ids, &["ra", "rb"]).unwrap();
+    assert_eq!(got[0], counting_sort(&ids, 4));
+    assert_eq!(got[1], counting_sort(&ids, 64));
 }

@@ -94,13 +94,16 @@ pub fn lower_route(
     dims.dedup();
     p.dims = dims;
     let cores = u64::from(target.vector_cores.max(1));
-    let buckets = experts + 1;
-    let w = buckets.div_ceil(LINE_INTS) * LINE_INTS;
-    let slots_h = tokens.clone() * HostExpr::Int(k as i64);
-    let chunk_h = HostExpr::Int(LINE_INTS as i64)
+    // Sizes saturate instead of overflowing: an absurd E (ids are i32, so E > 2^31 means nothing)
+    // gives a workspace the launch refuses by size, never a wrapped one.
+    let buckets = experts.saturating_add(1);
+    let w = buckets.div_ceil(LINE_INTS).saturating_mul(LINE_INTS);
+    let lit = |v: u64| HostExpr::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let slots_h = tokens.clone() * lit(k);
+    let chunk_h = lit(LINE_INTS)
         * HostExpr::max(
             HostExpr::Int(1),
-            HostExpr::ceil_div(slots_h.clone(), HostExpr::Int((LINE_INTS * cores) as i64)),
+            HostExpr::ceil_div(slots_h.clone(), lit(LINE_INTS * cores)),
         );
     let blocks_h = HostExpr::max(
         HostExpr::Int(1),
@@ -119,7 +122,7 @@ pub fn lower_route(
         ids: gm(
             names.ids.to_string(),
             GmKind::Input,
-            vec![tokens.clone(), HostExpr::Int(k as i64)],
+            vec![tokens.clone(), lit(k)],
         ),
         order: gm(format!("{r}_order"), GmKind::Output, vec![slots_h.clone()]),
         position: gm(
@@ -127,11 +130,7 @@ pub fn lower_route(
             GmKind::Output,
             vec![slots_h.clone()],
         ),
-        offsets: gm(
-            format!("{r}_offsets"),
-            GmKind::Output,
-            vec![HostExpr::Int(buckets as i64)],
-        ),
+        offsets: gm(format!("{r}_offsets"), GmKind::Output, vec![lit(buckets)]),
         invalid: gm(
             format!("{r}_invalid"),
             GmKind::Output,
@@ -140,17 +139,17 @@ pub fn lower_route(
         hist: gm(
             format!("{r}_hist"),
             GmKind::Intermediate,
-            vec![HostExpr::Int((cores * w) as i64)],
+            vec![lit(cores.saturating_mul(w))],
         ),
         scratch: gm(
             format!("{r}_scratch"),
             GmKind::Workspace {
                 offset: HostExpr::Int(0),
             },
-            vec![HostExpr::Int((2 * cores * w) as i64)],
+            vec![lit(cores.saturating_mul(w).saturating_mul(2))],
         ),
     };
-    p.workspace = HostExpr::Int((2 * cores * w * 4) as i64);
+    p.workspace = lit(cores.saturating_mul(w).saturating_mul(8));
     let mut field = |name: &str, expr: HostExpr| -> Field {
         p.fields.push(FieldData {
             name: name.to_string(),
@@ -163,8 +162,8 @@ pub fn lower_route(
         blocks: field("blocks", blocks_h.clone()),
     };
     let shape = Shape {
-        experts: experts as i64,
-        w: w as i64,
+        experts: i64::try_from(experts).unwrap_or(i64::MAX - 1),
+        w: i64::try_from(w).unwrap_or(i64::MAX),
     };
     p.kernels
         .push(histogram(names, &g, &f, shape, blocks_h.clone()));
@@ -336,7 +335,7 @@ fn histogram(names: &RouteNames<'_>, g: &Bufs, f: &Fields, s: Shape, dim: HostEx
     let end = min(add(start.clone(), fld(f.chunk)), fld(f.slots));
     // No line of `ids` cached by an earlier launch may hide what the host wrote since.
     b.inst(InstData::FlushGm { buf: g.ids }, "invalidate");
-    b.for_(e, int(0), int(s.experts + 1), |b| {
+    b.for_(e, int(0), int(s.experts.saturating_add(1)), |b| {
         b.write(g.hist, add(row.clone(), var(e)), int(0), "hist[c][e] = 0");
     });
     b.for_(p, start, end, |b| {
@@ -382,7 +381,7 @@ fn scatter(names: &RouteNames<'_>, g: &Bufs, f: &Fields, s: Shape, dim: HostExpr
     );
     let w = s.w;
     // Scratch rows of core c: its chunk's cursors at 2*W*c, the all-slots cursors at 2*W*c + W.
-    let cursor = mul(IExpr::BlockIdx, int(2 * w));
+    let cursor = mul(IExpr::BlockIdx, int(w.saturating_mul(2)));
     let scan = add(cursor.clone(), int(w));
     let start = mul(IExpr::BlockIdx, fld(f.chunk));
     let end = min(add(start.clone(), fld(f.chunk)), fld(f.slots));
@@ -391,7 +390,7 @@ fn scatter(names: &RouteNames<'_>, g: &Bufs, f: &Fields, s: Shape, dim: HostExpr
     b.inst(InstData::FlushGm { buf: g.hist }, "invalidate");
     b.assign(run, int(0), "rows of the buckets before e");
     b.assign(last, int(0), "offsets[E]");
-    b.for_(e, int(0), int(s.experts + 1), |b| {
+    b.for_(e, int(0), int(s.experts.saturating_add(1)), |b| {
         b.assign(tot, int(0), "slots in bucket e");
         b.assign(pre, int(0), "of them in the chunks before c");
         b.for_(q, int(0), fld(f.blocks), |b| {
