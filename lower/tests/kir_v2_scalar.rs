@@ -221,4 +221,21 @@ fn a_scalar_read_after_dma_needs_a_flush_ordered_after_the_write() {
         errs.contains("i14 (S) reads GM g2[v1] through the data cache after i10"),
         "{errs}"
     );
+    // The sync pass orders the read's flush after the write: its wait goes before the flush.
+    let mut k = parse(&with(
+        "  i11 = flush_gm buf=g2\n  i12 = read_scalar dst=v2 src=g2[v1]\n",
+    ))
+    .kernels
+    .values()
+    .next()
+    .unwrap()
+    .clone();
+    v2::insert_sync(&mut k).unwrap_or_else(|e| panic!("{e}"));
+    v2::check_hazards(&k).unwrap();
+    let order = k.inst_order();
+    let wait = order
+        .iter()
+        .rposition(|i| matches!(k.insts[*i], InstData::WaitFlag(_)))
+        .unwrap();
+    assert!(matches!(k.insts[order[wait + 1]], InstData::FlushGm { .. }));
 }
