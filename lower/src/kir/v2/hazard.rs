@@ -437,23 +437,7 @@ impl State<'_> {
                 }
             });
         }
-        for (first, why) in found.flush {
-            if !self.reported.insert((first, inst)) {
-                continue;
-            }
-            let what = self.describe(&loc, t);
-            let pipe = Pipe::ALL[gp % Pipe::ALL.len()].name();
-            let message = if why == cache::Why::Unflushed {
-                format!("{inst} ({pipe}) accesses {what}, which {first} wrote through the data cache with no flush_gm since")
-            } else {
-                format!("{inst} (S) reads {what} through the data cache after {first} wrote it, with no flush_gm ordered between")
-            };
-            self.out.push(Hazard::Unmatched {
-                kernel: self.k.name.clone(),
-                inst,
-                message,
-            });
-        }
+        self.report_flushes(&found.flush, inst, gp, &loc, t, write);
         // Report in trace order (an instruction's reads were recorded before its writes).
         races.sort_by_key(|a| (a.step, a.write));
         for a in races {
@@ -539,20 +523,7 @@ impl State<'_> {
                 let g = self.gp(th, *pipe);
                 self.barrier[g] = self.vc[g][g];
             }
-            InstData::FlushGm { .. } => {
-                // The whole cache: every scalar GM write of this thread becomes visible now, so a
-                // DMA access or the other side must be ordered after the flush, not the write.
-                self.vc[gp][gp] += 1;
-                let clock = self.vc[gp][gp];
-                for bin in self.hist.values_mut() {
-                    for a in bin.writes.iter_mut().filter(|a| a.cached && a.gp == gp) {
-                        a.cached = false;
-                        a.clock = clock;
-                        a.inst = inst;
-                    }
-                }
-                self.flushed[th] = self.vc[gp].clone();
-            }
+            InstData::FlushGm { .. } => self.flush(th, gp, inst),
             InstData::CrossCoreSetFlag { pipe, flag, mode } => {
                 let g = self.gp(th, *pipe);
                 let snap = self.vc[g].clone();
@@ -821,20 +792,7 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
             );
         }
     }
-    // A kernel's scalar GM writes must reach GM before it ends: later kernels and other cores read
-    // GM, not this core's data cache.
-    let unflushed: std::collections::BTreeSet<Inst> = st
-        .hist
-        .values()
-        .flat_map(|b| b.writes.iter().filter(|a| a.cached).map(|a| a.inst))
-        .collect();
-    for inst in unflushed {
-        st.unmatched(
-            inst,
-            "write_scalar is not followed by a flush_gm before the kernel ends (GM may never see it)"
-                .into(),
-        );
-    }
+    st.unflushed_at_end();
     for ((_, q), qs) in &st.queues.clone() {
         if !qs.fifo.is_empty() {
             st.unmatched(

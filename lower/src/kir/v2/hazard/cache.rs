@@ -17,8 +17,8 @@
 //! pipe of the same buffer are compared at buffer granularity, whatever their offsets: the linear
 //! offset model (`gm.rs`) would take `g1[v3]` and `g1[0]` for different tiles.
 
-use super::{Acc, Key, Loc, Pipe, State};
-use crate::kir::v2::Inst;
+use super::{Acc, Hazard, Key, Loc, Pipe, State};
+use crate::kir::v2::{Inst, Tensor};
 
 /// Why a scalar access and an earlier write need a flush between them.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -88,4 +88,73 @@ pub(super) fn check(st: &State<'_>, th: usize, gp: usize, loc: &Loc, write: bool
         }
     }
     out
+}
+
+impl State<'_> {
+    /// `flush_gm` on global pipe `gp` (the scalar pipe of thread `th`): the whole cache is written
+    /// back, so every scalar GM write of this thread becomes visible now, and a DMA access or the
+    /// other side must be ordered after the flush, not after the write; it also invalidates, so a
+    /// later scalar read sees every write the scalar pipe knows to be done.
+    pub(super) fn flush(&mut self, th: usize, gp: usize, inst: Inst) {
+        self.vc[gp][gp] += 1;
+        let clock = self.vc[gp][gp];
+        for bin in self.hist.values_mut() {
+            for a in bin.writes.iter_mut().filter(|a| a.cached && a.gp == gp) {
+                a.cached = false;
+                a.clock = clock;
+                a.inst = inst;
+            }
+        }
+        self.flushed[th] = self.vc[gp].clone();
+    }
+
+    /// Reports the missing flushes [`check`] found for `inst` (on global pipe `gp`).
+    pub(super) fn report_flushes(
+        &mut self,
+        found: &[(Inst, Why)],
+        inst: Inst,
+        gp: usize,
+        loc: &Loc,
+        t: Option<Tensor>,
+        write: bool,
+    ) {
+        for &(first, why) in found {
+            if !self.reported.insert((first, inst)) {
+                continue;
+            }
+            let what = self.describe(loc, t);
+            let pipe = Pipe::ALL[gp % Pipe::ALL.len()].name();
+            let verb = if write { "writes" } else { "reads" };
+            let message = match why {
+                Why::Unflushed => format!(
+                    "{inst} ({pipe}) accesses {what}, which {first} wrote through the data cache with no flush_gm since"
+                ),
+                Why::Stale => format!(
+                    "{inst} (S) {verb} {what} through the data cache after {first} wrote it, with no flush_gm ordered between"
+                ),
+            };
+            self.out.push(Hazard::Unmatched {
+                kernel: self.k.name.clone(),
+                inst,
+                message,
+            });
+        }
+    }
+
+    /// At the end of the trace: a kernel's scalar GM writes must reach GM before it ends (later
+    /// kernels, other cores and the host read GM, not this core's data cache).
+    pub(super) fn unflushed_at_end(&mut self) {
+        let unflushed: std::collections::BTreeSet<Inst> = self
+            .hist
+            .values()
+            .flat_map(|b| b.writes.iter().filter(|a| a.cached).map(|a| a.inst))
+            .collect();
+        for inst in unflushed {
+            self.unmatched(
+                inst,
+                "write_scalar is not followed by a flush_gm before the kernel ends (GM may never see it)"
+                    .into(),
+            );
+        }
+    }
 }
