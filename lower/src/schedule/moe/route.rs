@@ -35,7 +35,8 @@
 //! ints of one line overwrite each other's (CANN `SetValue-3.md`: "多核操作GM地址时，要求不同核操作的
 //! 地址...至少有Cache Line大小的偏移，否则会出现多核数据随机覆盖"). Chunks of 16 ints and
 //! histogram rows padded to 16 ints keep every 64-byte line of an output written by one core only
-//! (given buffers aligned to 64 bytes, as GM allocations are). The price is that every core reads
+//! (given buffers aligned to 64 bytes, as GM allocations are; the emulator has no data cache, so
+//! `lower/tests/moe_route.rs` checks this by running the kernels core by core). The price is that every core reads
 //! all T*K ids once more, which for routing's sizes is a few thousand scalar reads.
 //!
 //! **Why two kernels and not one with `SyncAll`**: a kernel boundary is a global barrier that also
