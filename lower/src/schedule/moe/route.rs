@@ -36,8 +36,9 @@
 //! 地址...至少有Cache Line大小的偏移，否则会出现多核数据随机覆盖"). Chunks of 16 ints and
 //! histogram rows padded to 16 ints keep every 64-byte line of an output written by one core only
 //! (given buffers aligned to 64 bytes, as GM allocations are; the emulator has no data cache, so
-//! `lower/tests/moe_route.rs` checks this by running the kernels core by core). The price is that every core reads
-//! all T*K ids once more, which for routing's sizes is a few thousand scalar reads.
+//! `lower/tests/moe_route.rs` checks this by running the kernels core by core). The price is that
+//! every core walks all T*K slots once more (O(T*K) scalar steps per core, a few thousand for
+//! routing's sizes) instead of its chunk only.
 //!
 //! **Why two kernels and not one with `SyncAll`**: a kernel boundary is a global barrier that also
 //! ends every core's GM traffic, with no limit on the block dim (a `SyncAll` needs every block
