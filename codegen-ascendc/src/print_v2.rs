@@ -590,6 +590,24 @@ impl Printer<'_> {
                     format!("{dst} = static_cast<int64_t>({buf}.GetValue({off}));"),
                 )
             }
+            InstData::Assign { dst, value } => {
+                let v = self.ex(value);
+                self.line(d, format!("{dst} = {v};"))
+            }
+            InstData::WriteScalar { dst, value } => {
+                let (buf, off, v) = (dst.buf, self.ex(&dst.offset), self.ex(value));
+                self.line(
+                    d,
+                    format!("{buf}.SetValue({off}, static_cast<int32_t>({v}));"),
+                )
+            }
+            InstData::FlushGm { buf } => {
+                let ty = dtype_ty(self.p.gm[*buf].dtype);
+                self.line(
+                    d,
+                    format!("AscendC::DataCacheCleanAndInvalid<{ty}, AscendC::CacheLine::ENTIRE_DATA_CACHE, AscendC::DcciDst::CACHELINE_OUT>({buf});"),
+                )
+            }
             InstData::SetFlag(e) | InstData::WaitFlag(e) => {
                 let call = if matches!(k.insts[i], InstData::SetFlag(_)) {
                     "SetFlag"

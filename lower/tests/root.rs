@@ -2,4 +2,6 @@
 
 mod graph_text;
 mod kir;
+mod kir_v2_scalar;
 mod kir_v2_tests;
+mod moe_route;

@@ -6,25 +6,28 @@ use super::linalg::{axpy, float_or_int, matmul_f32_into, matmul_i32_into};
 use super::tensor::{fmt_shape, round_slice};
 use super::{OpError, Operand, Tensor, TensorData};
 
-/// A routing table made by `route` (see [`crate::graph::RoutesType`]).
+/// A routing table made by [`route`] (see [`crate::graph::RoutesType`]); public as the oracle of
+/// the device routing kernels (`schedule::moe::route`), whose GM form is `order`, `position` and
+/// `offsets` as i32.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub(crate) struct Routes {
+pub struct Routes {
     /// Tokens `T`.
-    pub(crate) tokens: usize,
+    pub tokens: usize,
     /// Slots per token `K`.
-    pub(crate) k: usize,
+    pub k: usize,
     /// Experts `E`.
-    pub(crate) experts: usize,
+    pub experts: usize,
     /// `order[d] = p`: the slot `p = t*K + k` that destination row `d` holds.
-    pub(crate) order: Vec<usize>,
+    pub order: Vec<usize>,
     /// `position[p] = d`: the destination row of slot `p`.
-    pub(crate) position: Vec<usize>,
+    pub position: Vec<usize>,
     /// `offsets[e]`: the first destination row of expert `e`; `offsets[E] = T*K`.
-    pub(crate) offsets: Vec<usize>,
+    pub offsets: Vec<usize>,
 }
 
-/// Builds the routing table of `expert_ids: (T, K)`: a stable counting sort of the slots by expert.
-pub(crate) fn route(expert_ids: &Tensor, experts: usize) -> Result<Routes, OpError> {
+/// Builds the routing table of `expert_ids: (T, K)`: a stable counting sort of the slots by expert
+/// (token-major within an expert). An id outside `[0, experts)` is an error naming the token and slot.
+pub fn route(expert_ids: &Tensor, experts: usize) -> Result<Routes, OpError> {
     let operand = Operand::new(0, "expert_ids");
     let Some(ids) = expert_ids.as_i32() else {
         return Err(OpError::DType {

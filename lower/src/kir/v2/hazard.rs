@@ -14,13 +14,15 @@
 //! cross-core set nobody waits for is reported, as is a wait nobody sets. Local memory is compared
 //! by byte range of the buffer (the slot for a queue tensor); GM by buffer, linear offset and extent
 //! (see [`gm_loc`]: offsets that differ by a constant are compared by range, other different offsets
-//! are taken to be different tiles, unproven).
+//! are taken to be different tiles, unproven). Scalar GM accesses go through the core's data cache:
+//! the flush rules and their buffer-granular comparisons are in `cache`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use cranelift_entity::EntityRef;
 
+mod cache;
 mod gm;
 use gm::gm_loc;
 
@@ -185,6 +187,9 @@ struct Acc {
     tensor: Option<Tensor>,
     /// The trace position, so that an instruction's own operands never conflict.
     step: usize,
+    /// A scalar GM write still in its core's data cache (no `flush_gm` of its thread since): DMA and
+    /// the other side of a MIX kernel do not see it yet.
+    cached: bool,
 }
 
 /// The memory an access history is kept for: a local buffer of one thread (local memory is per core),
@@ -240,6 +245,11 @@ struct State<'a> {
     step_no: usize,
     /// Earlier accesses compared with a new one: the check's work, for [`check_measured`].
     compared: u64,
+    /// Per thread: the scalar pipe's clock at its last `flush_gm` (what the flush wrote back and
+    /// invalidated: a later scalar read sees a GM write that was ordered before it).
+    flushed: Vec<Clock>,
+    /// GM buffers a scalar instruction has accessed (the others skip the checks of `cache`).
+    scalar_bufs: std::collections::BTreeSet<GmBuf>,
 }
 
 fn pidx(p: Pipe) -> usize {
@@ -380,10 +390,17 @@ impl State<'_> {
     ) {
         let clock = self.vc[gp][gp];
         let is_v = gp % Pipe::ALL.len() == pidx(Pipe::V);
+        let is_s = gp % Pipe::ALL.len() == pidx(Pipe::S);
+        let is_gm = matches!(loc, Loc::Gm { .. });
         let key = key_of(&loc, th);
+        if let (true, Loc::Gm { buf, .. }) = (is_s, &loc) {
+            self.scalar_bufs.insert(*buf);
+        }
+        // Scalar accesses: the data cache and other tiles of the buffer (see `cache`).
+        let found = cache::check(self, th, gp, &loc, write);
         let (vc, barrier, step_no) = (&self.vc[gp], self.barrier[gp], self.step_no);
         let bin = self.hist.entry(key).or_default();
-        let mut races = vec![];
+        let mut races = found.races;
         // Whether `a` is ordered before this access; `None` when the two do not conflict.
         let ordered = |a: &Acc| -> Option<bool> {
             // An instruction does not race with itself (in-place operands).
@@ -420,6 +437,7 @@ impl State<'_> {
                 }
             });
         }
+        self.report_flushes(&found.flush, inst, gp, &loc, t, write);
         // Report in trace order (an instruction's reads were recorded before its writes).
         races.sort_by_key(|a| (a.step, a.write));
         for a in races {
@@ -450,6 +468,7 @@ impl State<'_> {
             loc,
             tensor: t,
             step: self.step_no,
+            cached: write && is_s && is_gm,
         };
         let bin = self
             .hist
@@ -504,6 +523,7 @@ impl State<'_> {
                 let g = self.gp(th, *pipe);
                 self.barrier[g] = self.vc[g][g];
             }
+            InstData::FlushGm { .. } => self.flush(th, gp, inst),
             InstData::CrossCoreSetFlag { pipe, flag, mode } => {
                 let g = self.gp(th, *pipe);
                 let snap = self.vc[g].clone();
@@ -721,6 +741,8 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
         reported: Default::default(),
         step_no: 0,
         compared: 0,
+        flushed: vec![vec![0; np]; threads.len()],
+        scalar_bufs: Default::default(),
     };
     let mut at_sync = vec![false; threads.len()];
     // Run each thread until it blocks, round robin, until all are done or none can move.
@@ -770,6 +792,7 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
             );
         }
     }
+    st.unflushed_at_end();
     for ((_, q), qs) in &st.queues.clone() {
         if !qs.fifo.is_empty() {
             st.unmatched(

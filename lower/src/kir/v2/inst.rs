@@ -221,12 +221,42 @@ pub enum InstData {
     },
     /// `SetAtomicAdd<T>()` (`Some`) or `SetAtomicNone()` (`None`) for later GM writes of this core.
     SetAtomic(Option<Elem>),
-    /// `var = gm[offset]`: a scalar read from GM at run time (`GlobalTensor<int32_t>::GetValue`).
+    /// `var = gm[offset]`: a scalar read from GM at run time (`GlobalTensor<int32_t>::GetValue`),
+    /// through the core's data cache (see [`InstData::FlushGm`]). Defines `var` or overwrites it.
     ReadScalar {
         /// The variable defined.
         dst: Var,
         /// Where it is read.
         src: GmRef,
+    },
+    /// `var = value`: a scalar assignment on the scalar unit. The first assignment of a variable
+    /// defines it (in scope to the end of the enclosing block); later ones overwrite it. Loop counters
+    /// cannot be assigned.
+    Assign {
+        /// The variable written.
+        dst: Var,
+        /// Its new value.
+        value: IExpr,
+    },
+    /// `gm.SetValue(offset, value)`: a scalar write of one `int32_t` to GM (i32 buffers only).
+    ///
+    /// The scalar unit writes through the core's data cache: the value reaches GM only when the line
+    /// is written back, so DMA (MTE2/MTE3) accesses of the same bytes and every other core see it
+    /// only after a [`InstData::FlushGm`] (`DataCacheCleanAndInvalid`, CANN `SetValue-3.md`) and,
+    /// for DMA on this core, an ordering from the scalar pipe after that flush.
+    WriteScalar {
+        /// Where it is written.
+        dst: GmRef,
+        /// The value (truncated to `int32_t`).
+        value: IExpr,
+    },
+    /// `DataCacheCleanAndInvalid<T, CacheLine::ENTIRE_DATA_CACHE, DcciDst::CACHELINE_OUT>(gm)`: writes
+    /// every dirty line of the core's data cache back to GM and invalidates the cache (the whole cache:
+    /// with `ENTIRE_DATA_CACHE` the buffer only names the element type), so that earlier scalar writes
+    /// are visible to DMA and other cores, and later scalar reads see what others wrote.
+    FlushGm {
+        /// The buffer named in the call.
+        buf: GmBuf,
     },
     /// `SetFlag<HardEvent::FROM_TO>(id)`, on the `from` pipe.
     SetFlag(Event),
@@ -350,6 +380,7 @@ impl InstData {
                 a.gm_writes.push(dst.buf);
             }
             InstData::ReadScalar { src, .. } => a.gm_reads.push(src.buf),
+            InstData::WriteScalar { dst, .. } => a.gm_writes.push(dst.buf),
             InstData::Vector { dsts, srcs, .. } => {
                 a.reads.extend(srcs);
                 a.writes.extend(dsts);
@@ -429,12 +460,18 @@ impl InstData {
                 }
             }
             InstData::ReadScalar { src, .. } => f(&mut src.offset),
+            InstData::Assign { value, .. } => f(value),
+            InstData::WriteScalar { dst, value } => {
+                f(&mut dst.offset);
+                f(value);
+            }
             InstData::Vector { count, .. } => f(count),
             InstData::AllocTensor { .. }
             | InstData::EnQue { .. }
             | InstData::DeQue { .. }
             | InstData::FreeTensor { .. }
             | InstData::SetAtomic(_)
+            | InstData::FlushGm { .. }
             | InstData::SetFlag(_)
             | InstData::WaitFlag(_)
             | InstData::PipeBarrier(_)
@@ -452,7 +489,9 @@ impl InstData {
             | InstData::CopyOut { dst: r, .. }
             | InstData::CopyNd2Nz { src: r, .. }
             | InstData::Fixpipe { dst: r, .. }
-            | InstData::ReadScalar { src: r, .. } => r.buf = f(r.buf),
+            | InstData::ReadScalar { src: r, .. }
+            | InstData::WriteScalar { dst: r, .. } => r.buf = f(r.buf),
+            InstData::FlushGm { buf } => *buf = f(*buf),
             _ => {}
         }
     }

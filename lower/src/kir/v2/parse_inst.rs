@@ -241,6 +241,17 @@ fn build(p: &P, m: &str, a: &mut Args) -> R<InstData> {
             dst: a.ent(p, "dst", "v")?,
             src: a.gm(p, "src")?,
         },
+        "assign" => InstData::Assign {
+            dst: a.ent(p, "dst", "v")?,
+            value: a.expr(p, "value")?,
+        },
+        "write_scalar" => InstData::WriteScalar {
+            dst: a.gm(p, "dst")?,
+            value: a.expr(p, "value")?,
+        },
+        "flush_gm" => InstData::FlushGm {
+            buf: a.ent(p, "buf", "g")?,
+        },
         "set_flag" => InstData::SetFlag(a.ent(p, "event", "ev")?),
         "wait_flag" => InstData::WaitFlag(a.ent(p, "event", "ev")?),
         "pipe_barrier" => InstData::PipeBarrier(a.pipe(p, "pipe")?),

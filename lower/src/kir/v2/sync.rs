@@ -199,7 +199,18 @@ fn flag_pair(k: &mut Kernel, p1: &[usize], p2: &[usize], from: Pipe, to: Pipe) -
     if c >= p1.len().min(p2.len()) {
         return false;
     }
-    let (a1, a2) = (p1[c], p2[c]);
+    let (a1, mut a2) = (p1[c], p2[c]);
+    if a1 < a2 {
+        // A wait for the scalar pipe goes before the `flush_gm`s right before the later statement:
+        // the flush must see the other pipe's write to invalidate a stale line (see `hazard/cache.rs`).
+        let b = stmt_block(&k.body, &p1[..c]);
+        while to == Pipe::S
+            && a2 > a1 + 1
+            && matches!(b.get(a2 - 1), Some(Stmt::Inst(i)) if matches!(k.insts[*i], InstData::FlushGm { .. }))
+        {
+            a2 -= 1;
+        }
+    }
     let ev = k.events.push(EventData { from, to });
     if a1 < a2 {
         let wait = new_flag(k, ev, false);
@@ -253,6 +264,17 @@ fn stmt_at<'a>(stmts: &'a [Stmt], path: &[usize]) -> Option<&'a Stmt> {
     match s {
         Stmt::For { body, .. } | Stmt::Side { body, .. } => stmt_at(body, rest),
         Stmt::Inst(_) => None,
+    }
+}
+
+/// The block at `prefix`, read-only (see [`block_mut`]).
+fn stmt_block<'a>(stmts: &'a [Stmt], prefix: &[usize]) -> &'a [Stmt] {
+    match prefix.split_first() {
+        None => stmts,
+        Some((first, rest)) => match &stmts[*first] {
+            Stmt::For { body, .. } | Stmt::Side { body, .. } => stmt_block(body, rest),
+            Stmt::Inst(_) => &[],
+        },
     }
 }
 

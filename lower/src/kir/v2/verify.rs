@@ -51,6 +51,7 @@ pub fn verify_program(p: &Program, target: &Target) -> Result<(), VerifyErrors> 
             errs: &mut errs,
             seen: vec![false; k.insts.len()],
             bound: vec![],
+            counters: vec![],
         };
         v.kernel(target);
     }
@@ -66,8 +67,10 @@ struct KV<'a> {
     k: &'a Kernel,
     errs: &'a mut Vec<VerifyError>,
     seen: Vec<bool>,
-    /// Variables in scope (loop counters of enclosing loops, scalars read earlier).
+    /// Variables in scope (loop counters of enclosing loops, scalars read or assigned earlier).
     bound: Vec<Var>,
+    /// The loop counters among them (which no instruction may write).
+    counters: Vec<Var>,
 }
 
 impl KV<'_> {
@@ -181,7 +184,9 @@ impl KV<'_> {
                         self.err(None, format!("{var} is bound twice"));
                     }
                     self.bound.push(*var);
+                    self.counters.push(*var);
                     self.block(body, side);
+                    self.counters.pop();
                     self.bound.pop();
                 }
                 Stmt::Side { side: s2, body } => {
@@ -236,6 +241,36 @@ impl KV<'_> {
             );
         }
         self.expr(Some(i), &r.offset);
+    }
+
+    /// A scalar instruction writes `dst`: the first write defines it (in scope until the end of the
+    /// enclosing block), a later one overwrites it; a loop counter is never written.
+    fn define(&mut self, i: Inst, dst: Var) {
+        if dst.index() >= self.k.vars.len() {
+            self.err(Some(i), format!("{dst} is not a variable"));
+        } else if self.counters.contains(&dst) {
+            self.err(
+                Some(i),
+                format!("{dst} is a loop counter and cannot be written"),
+            );
+        } else if !self.bound.contains(&dst) {
+            self.bound.push(dst);
+        }
+    }
+
+    /// `buf` is an i32 GM buffer (scalar GM writes are `GlobalTensor<int32_t>::SetValue`).
+    fn i32_buf(&mut self, i: Inst, buf: super::GmBuf, what: &str) {
+        if let Some(d) = self.p.gm.get(buf) {
+            if d.dtype != crate::graph::DType::I32 {
+                self.err(
+                    Some(i),
+                    format!(
+                        "{what} to {buf} \"{}\" of {}: only i32 buffers",
+                        d.name, d.dtype
+                    ),
+                );
+            }
+        }
     }
 
     fn inst(&mut self, i: Inst, side: Option<Side>) {
@@ -374,13 +409,21 @@ impl KV<'_> {
             }
             InstData::ReadScalar { dst, src } => {
                 self.gm(i, &src);
-                if dst.index() >= self.k.vars.len() {
-                    self.err(Some(i), format!("{dst} is not a variable"));
-                } else if self.bound.contains(&dst) {
-                    self.err(Some(i), format!("{dst} is bound twice"));
-                } else {
-                    // In scope until the end of the enclosing block.
-                    self.bound.push(dst);
+                self.define(i, dst);
+            }
+            InstData::Assign { dst, value } => {
+                // The value is read before the variable is written (`v = v + 1` needs `v` defined).
+                self.expr(Some(i), &value);
+                self.define(i, dst);
+            }
+            InstData::WriteScalar { dst, value } => {
+                self.gm(i, &dst);
+                self.expr(Some(i), &value);
+                self.i32_buf(i, dst.buf, "write_scalar");
+            }
+            InstData::FlushGm { buf } => {
+                if !self.k.params.contains(&buf) {
+                    self.err(Some(i), format!("{buf} is not a parameter of the kernel"));
                 }
             }
             InstData::SetFlag(e) | InstData::WaitFlag(e) => {

@@ -519,6 +519,13 @@ pub(crate) fn inst_args(d: &InstData) -> (&'static str, Vec<(&'static str, Val)>
         InstData::ReadScalar { dst, src } => {
             ("read_scalar", vec![("dst", word(dst)), ("src", gm(src))])
         }
+        InstData::Assign { dst, value } => {
+            ("assign", vec![("dst", word(dst)), ("value", e(value))])
+        }
+        InstData::WriteScalar { dst, value } => {
+            ("write_scalar", vec![("dst", gm(dst)), ("value", e(value))])
+        }
+        InstData::FlushGm { buf } => ("flush_gm", vec![("buf", word(buf))]),
         InstData::SetFlag(ev) => ("set_flag", vec![("event", word(ev))]),
         InstData::WaitFlag(ev) => ("wait_flag", vec![("event", word(ev))]),
         InstData::PipeBarrier(p) => ("pipe_barrier", vec![("pipe", word(p.name()))]),

@@ -12,7 +12,9 @@ fn gm_offset(d: &InstData) -> Option<&IExpr> {
         InstData::CopyIn { src, .. }
         | InstData::CopyNd2Nz { src, .. }
         | InstData::ReadScalar { src, .. } => Some(&src.offset),
-        InstData::CopyOut { dst, .. } | InstData::Fixpipe { dst, .. } => Some(&dst.offset),
+        InstData::CopyOut { dst, .. }
+        | InstData::Fixpipe { dst, .. }
+        | InstData::WriteScalar { dst, .. } => Some(&dst.offset),
         _ => None,
     }
 }
@@ -134,7 +136,7 @@ fn gm_extent(d: &InstData, iters: &[(Var, i64)]) -> Option<i64> {
             ..
         } => span(rows, upper(cols), gm_pitch),
         InstData::Fixpipe { m, n, gm_pitch, .. } => span(m, upper(n), gm_pitch),
-        InstData::ReadScalar { .. } => Some(1),
+        InstData::ReadScalar { .. } | InstData::WriteScalar { .. } => Some(1),
         _ => None,
     }
 }
