@@ -1,0 +1,3 @@
+//! The MoE kernel families: routing, grouped GEMM.
+
+pub mod gmm;

@@ -1,0 +1,316 @@
+//! The grouped GEMM lowering (`moge_lower::schedule::moe::gmm`) run on the emulator with every check:
+//! routing tables built here from the formula (stable by expert, token-major) and passed as GM inputs,
+//! results compared with the interpreter's `route`/`dispatch`/`grouped_matmul` and a plain f64 loop,
+//! and the GM byte counters against the tiling's re-read factors (an expert with no rows reads no
+//! weight bytes).
+
+mod common;
+use common::*;
+
+use half::bf16;
+use moge_lower::graph::parse::parse_kernel;
+use moge_lower::graph::DType;
+use moge_lower::interp::{eval, Tensor};
+use moge_lower::kir::v2::{GmKind, HostExpr, Program};
+use moge_lower::schedule::cube::CubeDType;
+use moge_lower::schedule::moe::gmm::{
+    lower_grouped_matmul, plan_gmm, GmmA, GmmOut, GmmRows, GmmSpec,
+};
+use moge_lower::target::Target;
+use moge_runtime::emulator::{launch_raw, CheckMode, CoreType, GmArg, RawLaunch, RawReport};
+
+/// A routing problem: `t` tokens, `ks` slots each, `e` experts, `ids[t*ks + k]` the chosen experts.
+struct Routing {
+    t: usize,
+    ks: usize,
+    e: usize,
+    ids: Vec<i32>,
+}
+
+impl Routing {
+    /// `order` (destination row -> slot) and `offsets` (first row of each expert), from the definition:
+    /// a stable counting sort of the slots by expert.
+    fn table(&self) -> (Vec<i32>, Vec<i32>) {
+        let mut offsets = vec![0i32; self.e + 1];
+        for &id in &self.ids {
+            offsets[id as usize + 1] += 1;
+        }
+        for i in 0..self.e {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut order = vec![];
+        for ex in 0..self.e as i32 {
+            for (p, &id) in self.ids.iter().enumerate() {
+                if id == ex {
+                    order.push(p as i32);
+                }
+            }
+        }
+        (order, offsets)
+    }
+
+    fn rows_of(&self, ex: usize) -> usize {
+        self.ids.iter().filter(|&&i| i as usize == ex).count()
+    }
+}
+
+/// Values in [-1, 1) rounded to bf16.
+fn values(rng: &mut Rng, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| bf16::from_f32(rng.unit()).to_f32())
+        .collect()
+}
+
+fn bf16_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|&x| bf16::from_f32(x).to_bits().to_le_bytes())
+        .collect()
+}
+
+fn i32_bytes(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The interpreter's `grouped_matmul(dispatch(x, r), w, r)` with `r = route(ids)`.
+fn interpret(r: &Routing, h: usize, n: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (t, ks, e) = (r.t, r.ks, r.e);
+    let rows = t * ks;
+    let text = format!(
+        "kernel g(x: bf16[{t}, {h}], ids: i32[{t}, {ks}], w: bf16[{e}, {h}, {n}]) -> (y: bf16[{rows}, {n}]) {{
+  v0 = param 0 : bf16[{t}, {h}]
+  v1 = param 1 : i32[{t}, {ks}]
+  v2 = param 2 : bf16[{e}, {h}, {n}]
+  v3 = route v1, experts={e} : routes[{t}, {ks}, {e}]
+  v4 = dispatch v0, v3 : bf16[{rows}, {h}]
+  v5 = grouped_matmul v4, v2, v3 : bf16[{rows}, {n}]
+  return y = v5
+}}"
+    );
+    let kernel = parse_kernel(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let inputs = [
+        Tensor::from_f32(DType::BF16, vec![t, h], x.to_vec()).unwrap(),
+        Tensor::from_i32(vec![t, ks], r.ids.clone()).unwrap(),
+        Tensor::from_f32(DType::BF16, vec![e, h, n], w.to_vec()).unwrap(),
+    ];
+    let out = eval(&kernel, &inputs).unwrap_or_else(|e| panic!("{e}"));
+    out[0].as_f32().unwrap().to_vec()
+}
+
+/// Launches the program's only kernel at `T = t` with `inputs` by name; returns the report and the
+/// outputs by name.
+fn launch(p: &Program, t: usize, inputs: &[(&str, Vec<u8>)], core: CoreType) -> RawReport {
+    let dims = |s: moge_lower::Symbol| (s == "T").then_some(t as i64);
+    let sources = moge_codegen_ascendc::print_v2::print_program(p).unwrap();
+    let source = &sources[0].1;
+    let kernel = p.kernels.values().next().unwrap();
+    let args: Vec<GmArg> = kernel
+        .params
+        .iter()
+        .map(|&g| {
+            let d = &p.gm[g];
+            if d.kind == GmKind::Output {
+                let elems: i64 = d.shape.iter().map(|s| s.eval(&dims).unwrap()).product();
+                output(&d.name, elems as usize * d.dtype.size_bytes())
+            } else {
+                let bytes = inputs
+                    .iter()
+                    .find(|(n, _)| *n == d.name)
+                    .unwrap_or_else(|| panic!("no input `{}`", d.name))
+                    .1
+                    .clone();
+                input(&d.name, bytes)
+            }
+        })
+        .collect();
+    launch_raw(RawLaunch {
+        source,
+        kernel: &kernel.name,
+        block_dim: kernel.block_dim.eval(&dims).unwrap() as u32,
+        core_type: core,
+        check: CheckMode::FULL,
+        args,
+        workspace_bytes: p.workspace.eval(&dims).unwrap() as usize,
+        tiling: p
+            .fields
+            .values()
+            .flat_map(|f| f.expr.eval(&dims).unwrap().to_le_bytes())
+            .collect(),
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{source}"))
+}
+
+fn out_bf16(report: &RawReport, name: &str) -> Vec<f32> {
+    let arg = report.args.iter().find(|a| a.name == name).unwrap();
+    bytes_u16(&arg.bytes)
+        .into_iter()
+        .map(|b| bf16::from_bits(b).to_f32())
+        .collect()
+}
+
+fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64) -> GmmSpec<'a> {
+    let t = HostExpr::dim("T");
+    GmmSpec {
+        program: "gmm",
+        a: if gather {
+            GmmA::Gather {
+                x: "x",
+                order: "r_order",
+                k_slots: r.ks as u64,
+            }
+        } else {
+            GmmA::Rows { a: "a" }
+        },
+        w: "w",
+        rows: GmmRows::Routed {
+            offsets: "r_offsets",
+            experts: r.e as u64,
+        },
+        out: GmmOut::Store {
+            c: "y",
+            dtype: DType::BF16,
+        },
+        k: h,
+        n,
+        dtype: CubeDType::Bf16,
+        total_rows: HostExpr::Mul(Box::new(t.clone()), Box::new(HostExpr::Int(r.ks as i64))),
+        tokens: t,
+    }
+}
+
+/// Runs the routed GEMM (rows given, or gathered from `x`) on the emulator and checks it against the
+/// interpreter (bit for bit), an f64 loop (bf16 rounding) and the GM byte count of its tiling.
+fn check_routed(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
+    let what = format!("T={} K={} E={} H={h} N={n} gather={gather}", r.t, r.ks, r.e);
+    let target = Target::ascend910b2();
+    let sp = spec(gather, r, h as u64, n as u64);
+    let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let plan = plan_gmm(&sp, &target).unwrap();
+    let mut rng = Rng(seed);
+    let x = values(&mut rng, r.t * h);
+    let w = values(&mut rng, r.e * h * n);
+    let (order, offsets) = r.table();
+    let rows = r.t * r.ks;
+    let a: Vec<f32> = order
+        .iter()
+        .flat_map(|&p| x[(p as usize / r.ks) * h..][..h].to_vec())
+        .collect();
+    let inputs = [
+        ("x", bf16_bytes(&x)),
+        ("a", bf16_bytes(&a)),
+        ("w", bf16_bytes(&w)),
+        ("r_order", i32_bytes(&order)),
+        ("r_offsets", i32_bytes(&offsets)),
+    ];
+    let report = launch(&program, r.t, &inputs, CoreType::Aic);
+    let got = out_bf16(&report, "y");
+    assert_eq!(got.len(), rows * n, "{what}");
+    let want = interpret(r, h, n, &x, &w);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {i}: {g} vs {w}");
+    }
+    // f64 loop: row d of expert e is a[d] @ w[e]; bf16 rounding of the result (2^-8 relative) plus
+    // the f32 accumulation of h products.
+    for ex in 0..r.e {
+        for d in offsets[ex] as usize..offsets[ex + 1] as usize {
+            for j in 0..n {
+                let (mut s, mut mag) = (0.0f64, 0.0f64);
+                for kk in 0..h {
+                    let p = f64::from(a[d * h + kk]) * f64::from(w[(ex * h + kk) * n + j]);
+                    s += p;
+                    mag += p.abs();
+                }
+                let g = f64::from(got[d * n + j]);
+                let tol = s.abs() * 2f64.powi(-8) + mag * h as f64 * 2f64.powi(-24) + 1e-30;
+                assert!((g - s).abs() <= tol, "{what}: ({d}, {j}): {g} vs {s}");
+            }
+        }
+    }
+    // GM bytes read: per used expert, its weights once per m-tile and its A rows once per n-tile
+    // (through `order` when gathered: one i32 per row and K stage), plus the two offsets per item.
+    let e2 = 2u64;
+    let tiles_n = (n as u64).div_ceil(plan.n);
+    let stages = (h as u64).div_ceil(plan.depth * plan.k);
+    let mut want_read = r.e as u64 * tiles_n * 2 * 4;
+    for ex in 0..r.e {
+        let re = r.rows_of(ex) as u64;
+        want_read += re.div_ceil(plan.m) * (h * n) as u64 * e2;
+        want_read += tiles_n * re * h as u64 * e2;
+        if gather {
+            want_read += tiles_n * re * stages * 4;
+        }
+    }
+    assert_eq!(report.gm_bytes_read, want_read, "{what}: GM bytes read");
+    assert_eq!(
+        report.gm_bytes_written,
+        (rows * n * 2) as u64,
+        "{what}: GM bytes written"
+    );
+}
+
+/// Expert ids of `t` tokens with `ks` distinct experts each out of `e`, from `pick(token, slot)`.
+fn routing(t: usize, ks: usize, e: usize, pick: impl Fn(usize, usize) -> usize) -> Routing {
+    let mut ids = vec![];
+    for tok in 0..t {
+        for s in 0..ks {
+            ids.push(pick(tok, s) as i32 % e as i32);
+        }
+    }
+    Routing { t, ks, e, ids }
+}
+
+/// Rows 33, 1, 15, 17 for experts 3, 0, 1, 2 (two slots of 33 tokens): a full and a partial
+/// 16-row block, a single row, and an expert over two row blocks.
+fn ragged() -> Routing {
+    routing(33, 2, 4, |t, s| match (s, t) {
+        (0, _) => 3,
+        (_, 0) => 0,
+        (_, 1..=15) => 1,
+        _ => 2,
+    })
+}
+
+/// 64 experts, 8 slots: token `t` picks one expert of each group of 8, so most experts are empty.
+fn decode64(t: usize) -> Routing {
+    routing(t, 8, 64, |tok, s| 8 * s + (tok * 3 + s) % 8)
+}
+
+#[test]
+fn routed_rows_with_empty_experts_and_ragged_row_counts_match_the_interpreter() {
+    // Expert 1 empty, expert 0 with 17 rows, 2 with 15, 3 with 2; K and N not tile multiples.
+    let r = routing(17, 2, 4, |t, s| {
+        if s == 0 {
+            0
+        } else if t < 15 {
+            2
+        } else {
+            3
+        }
+    });
+    check_routed(&r, 40, 72, false, 1);
+    // One expert with all rows.
+    check_routed(&routing(33, 1, 4, |_, _| 2), 64, 48, false, 2);
+    check_routed(&ragged(), 200, 300, false, 3);
+}
+
+#[test]
+fn the_gather_prologue_reads_each_row_of_x_through_order() {
+    let r = routing(17, 2, 4, |t, s| {
+        if s == 0 {
+            0
+        } else if t < 15 {
+            2
+        } else {
+            3
+        }
+    });
+    check_routed(&r, 40, 72, true, 4);
+    check_routed(&ragged(), 200, 300, true, 5);
+}
+
+#[test]
+fn sixty_four_experts_mostly_empty_and_no_tokens() {
+    check_routed(&decode64(5), 96, 80, true, 6);
+    check_routed(&decode64(3), 96, 80, false, 7);
+    check_routed(&decode64(0), 96, 80, true, 8);
+    check_routed(&decode64(0), 96, 80, false, 9);
+}
