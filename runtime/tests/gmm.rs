@@ -314,3 +314,68 @@ fn sixty_four_experts_mostly_empty_and_no_tokens() {
     check_routed(&decode64(0), 96, 80, true, 8);
     check_routed(&decode64(0), 96, 80, false, 9);
 }
+
+/// The interpreter's `matmul(a, w)`.
+fn interpret_dense(m: usize, h: usize, n: usize, a: &[f32], w: &[f32]) -> Vec<f32> {
+    let text = format!(
+        "kernel d(a: bf16[{m}, {h}], w: bf16[{h}, {n}]) -> (y: bf16[{m}, {n}]) {{
+  v0 = param 0 : bf16[{m}, {h}]
+  v1 = param 1 : bf16[{h}, {n}]
+  v2 = matmul v0, v1 : bf16[{m}, {n}]
+  return y = v2
+}}"
+    );
+    let kernel = parse_kernel(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let inputs = [
+        Tensor::from_f32(DType::BF16, vec![m, h], a.to_vec()).unwrap(),
+        Tensor::from_f32(DType::BF16, vec![h, n], w.to_vec()).unwrap(),
+    ];
+    let out = eval(&kernel, &inputs).unwrap_or_else(|e| panic!("{e}"));
+    out[0].as_f32().unwrap().to_vec()
+}
+
+/// The dense GEMM (the shared expert) of `m` rows: bit-equal to the interpreter's matmul, and its GM
+/// reads are the weights once per m-tile and A once per n-tile.
+fn check_dense(m: usize, h: usize, n: usize, seed: u64) {
+    let what = format!("dense M={m} H={h} N={n}");
+    let target = Target::ascend910b2();
+    let t = HostExpr::dim("T");
+    let sp = GmmSpec {
+        program: "shared",
+        a: GmmA::Rows { a: "x" },
+        w: "w_shared",
+        rows: GmmRows::Dense,
+        out: GmmOut::Store {
+            c: "y",
+            dtype: DType::BF16,
+        },
+        k: h as u64,
+        n: n as u64,
+        dtype: CubeDType::Bf16,
+        total_rows: t.clone(),
+        tokens: t,
+    };
+    let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let plan = plan_gmm(&sp, &target).unwrap();
+    let mut rng = Rng(seed);
+    let a = values(&mut rng, m * h);
+    let w = values(&mut rng, h * n);
+    let inputs = [("x", bf16_bytes(&a)), ("w_shared", bf16_bytes(&w))];
+    let report = launch(&program, m, &inputs, CoreType::Aic);
+    let got = out_bf16(&report, "y");
+    let want = interpret_dense(m, h, n, &a, &w);
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {i}: {g} vs {w}");
+    }
+    let (m, h, n) = (m as u64, h as u64, n as u64);
+    let want_read = (m.div_ceil(plan.m) * h * n + n.div_ceil(plan.n) * m * h) * 2;
+    assert_eq!(report.gm_bytes_read, want_read, "{what}: GM bytes read");
+}
+
+#[test]
+fn dense_rows_of_the_shared_expert_match_the_interpreter() {
+    for (m, seed) in [(0, 10), (1, 11), (37, 12), (300, 13)] {
+        check_dense(m, 200, 300, seed);
+    }
+}
