@@ -73,17 +73,32 @@ fn i32_bytes(v: &[i32]) -> Vec<u8> {
 
 /// The interpreter's `grouped_matmul(dispatch(x, r), w, r)` with `r = route(ids)`.
 fn interpret(r: &Routing, h: usize, n: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
+    interpret_with(r, h, n, x, w, false)
+}
+
+/// [`interpret`], then `swiglu` of the result when `swiglu`.
+fn interpret_with(r: &Routing, h: usize, n: usize, x: &[f32], w: &[f32], swiglu: bool) -> Vec<f32> {
     let (t, ks, e) = (r.t, r.ks, r.e);
     let rows = t * ks;
+    let half = n / 2;
+    let (tail, ret, out_n) = if swiglu {
+        (
+            format!("\n  v6 = swiglu v5 : bf16[{rows}, {half}]"),
+            "v6",
+            half,
+        )
+    } else {
+        (String::new(), "v5", n)
+    };
     let text = format!(
-        "kernel g(x: bf16[{t}, {h}], ids: i32[{t}, {ks}], w: bf16[{e}, {h}, {n}]) -> (y: bf16[{rows}, {n}]) {{
+        "kernel g(x: bf16[{t}, {h}], ids: i32[{t}, {ks}], w: bf16[{e}, {h}, {n}]) -> (y: bf16[{rows}, {out_n}]) {{
   v0 = param 0 : bf16[{t}, {h}]
   v1 = param 1 : i32[{t}, {ks}]
   v2 = param 2 : bf16[{e}, {h}, {n}]
   v3 = route v1, experts={e} : routes[{t}, {ks}, {e}]
   v4 = dispatch v0, v3 : bf16[{rows}, {h}]
-  v5 = grouped_matmul v4, v2, v3 : bf16[{rows}, {n}]
-  return y = v5
+  v5 = grouped_matmul v4, v2, v3 : bf16[{rows}, {n}]{tail}
+  return y = {ret}
 }}"
     );
     let kernel = parse_kernel(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -106,6 +121,7 @@ fn launch(p: &Program, t: usize, inputs: &[(&str, Vec<u8>)], core: CoreType) -> 
     let args: Vec<GmArg> = kernel
         .params
         .iter()
+        .filter(|&&g| p.gm[g].kind.is_param())
         .map(|&g| {
             let d = &p.gm[g];
             if d.kind == GmKind::Output {
@@ -147,7 +163,7 @@ fn out_bf16(report: &RawReport, name: &str) -> Vec<f32> {
         .collect()
 }
 
-fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64) -> GmmSpec<'a> {
+fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64, swiglu: bool) -> GmmSpec<'a> {
     let t = HostExpr::dim("T");
     GmmSpec {
         program: "gmm",
@@ -165,9 +181,13 @@ fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64) -> GmmSpec<'a> {
             offsets: "r_offsets",
             experts: r.e as u64,
         },
-        out: GmmOut::Store {
-            c: "y",
-            dtype: DType::BF16,
+        out: if swiglu {
+            GmmOut::Swiglu { act: "y" }
+        } else {
+            GmmOut::Store {
+                c: "y",
+                dtype: DType::BF16,
+            }
         },
         k: h,
         n,
@@ -182,7 +202,7 @@ fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64) -> GmmSpec<'a> {
 fn check_routed(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
     let what = format!("T={} K={} E={} H={h} N={n} gather={gather}", r.t, r.ks, r.e);
     let target = Target::ascend910b2();
-    let sp = spec(gather, r, h as u64, n as u64);
+    let sp = spec(gather, r, h as u64, n as u64, false);
     let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
     let plan = plan_gmm(&sp, &target).unwrap();
     let mut rng = Rng(seed);
@@ -378,4 +398,65 @@ fn dense_rows_of_the_shared_expert_match_the_interpreter() {
     for (m, seed) in [(0, 10), (1, 11), (37, 12), (300, 13)] {
         check_dense(m, 200, 300, seed);
     }
+}
+
+/// The routed GEMM with the SwiGLU epilogue (a MIX kernel): `act = swiglu(grouped_matmul(..))` of the
+/// interpreter within one bf16 rounding (the emulator's vector `Exp` against Rust's `exp`), and most
+/// elements bit-equal; the output written once.
+fn check_swiglu(r: &Routing, h: usize, i: usize, gather: bool, seed: u64) {
+    let n = 2 * i;
+    let what = format!(
+        "swiglu T={} K={} E={} H={h} I={i} gather={gather}",
+        r.t, r.ks, r.e
+    );
+    let target = Target::ascend910b2();
+    let sp = spec(gather, r, h as u64, n as u64, true);
+    let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut rng = Rng(seed);
+    let x = values(&mut rng, r.t * h);
+    let w = values(&mut rng, r.e * h * n);
+    let (order, offsets) = r.table();
+    let rows = r.t * r.ks;
+    let a: Vec<f32> = order
+        .iter()
+        .flat_map(|&p| x[(p as usize / r.ks) * h..][..h].to_vec())
+        .collect();
+    let inputs = [
+        ("x", bf16_bytes(&x)),
+        ("a", bf16_bytes(&a)),
+        ("w", bf16_bytes(&w)),
+        ("r_order", i32_bytes(&order)),
+        ("r_offsets", i32_bytes(&offsets)),
+    ];
+    let report = launch(&program, r.t, &inputs, CoreType::MixAic1_2);
+    let got = out_bf16(&report, "y");
+    assert_eq!(got.len(), rows * i, "{what}");
+    let want = interpret_with(r, h, n, &x, &w, true);
+    // Bit-equal: the emulator's vector ops round as the interpreter's f32 arithmetic does.
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {k}: {g} vs {w}");
+    }
+    // The output once, and the workspace: both rounded halves of every row once (2 I per row).
+    assert_eq!(
+        report.gm_bytes_written,
+        (rows * i * 2 + rows * 2 * i * 2) as u64,
+        "{what}: GM bytes written"
+    );
+}
+
+#[test]
+fn the_swiglu_epilogue_matches_the_interpreter() {
+    // Experts 0, 20 and 44 with 100 rows (two m-tiles each) and 1..=7 with about 43: cores 0 and 20
+    // take two items, so consecutive tiles switch slots within and across items.
+    let heavy = routing(300, 2, 64, |t, s| {
+        if s == 0 {
+            [0, 20, 44][t % 3]
+        } else {
+            1 + t % 7
+        }
+    });
+    check_swiglu(&heavy, 200, 96, true, 23);
+    check_swiglu(&ragged(), 64, 48, false, 20);
+    check_swiglu(&decode64(5), 96, 64, true, 21);
+    check_swiglu(&decode64(0), 96, 64, true, 22);
 }

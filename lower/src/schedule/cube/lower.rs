@@ -257,6 +257,9 @@ pub(crate) struct TileExprs {
     pub(crate) a_rows: ARows,
     /// Element offset of B's `(K, N)` matrix in its buffer (an expert's matrix of a grouped matmul).
     pub(crate) b_base: IExpr,
+    /// B's GM row pitch in elements: N, or more when the tiles cover part of B's columns (the gate
+    /// or up half of a fused gate/up weight).
+    pub(crate) b_pitch: u64,
     pub(crate) rows: IExpr,
     pub(crate) cols: IExpr,
     pub(crate) rows_a: IExpr,
@@ -369,6 +372,7 @@ pub(crate) fn tile_exprs_at(
         j,
         a_rows,
         b_base,
+        b_pitch: s.n,
         rows,
         cols,
         rows_a,
@@ -506,12 +510,12 @@ pub(crate) fn emit_tile_mmads(
                 buf: gb,
                 offset: add(
                     x.b_base.clone(),
-                    add(mul(x.k0.clone(), int(s.n)), mul(x.j.clone(), int(n))),
+                    add(mul(x.k0.clone(), int(x.b_pitch)), mul(x.j.clone(), int(n))),
                 ),
             },
             rows: x.kd.clone(),
             cols: x.cols.clone(),
-            gm_pitch: int(s.n),
+            gm_pitch: int(x.b_pitch),
             nz_rows: x.kd_a.clone(),
         });
     }
@@ -658,7 +662,6 @@ fn emit_b_load_half(bld: &mut Builder, l: &Locals, x: &TileExprs) {
 /// `ifTranspose` takes 16-bit types only). One copy per group: `Nd2NzParams` has one `nValue` for
 /// all of its `ndNum` matrices, and the K tail's group is shorter.
 fn emit_b_stage_f32(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileExprs, gb: GmBuf) {
-    let s = plan.shape;
     let g = IExpr::Var(l.v_kb);
     bld.open(); // K groups of the stage
     bld.inst(InstData::CopyNd2Nz {
@@ -669,14 +672,14 @@ fn emit_b_stage_f32(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileEx
             offset: add(
                 x.b_base.clone(),
                 add(
-                    mul(add(x.k0.clone(), mul(g.clone(), int(16))), int(s.n)),
+                    mul(add(x.k0.clone(), mul(g.clone(), int(16))), int(x.b_pitch)),
                     mul(x.j.clone(), int(plan.n)),
                 ),
             ),
         },
         rows: min(int(16), sub(x.kd.clone(), mul(g, int(16)))),
         cols: x.cols.clone(),
-        gm_pitch: int(s.n),
+        gm_pitch: int(x.b_pitch),
         nz_rows: int(16),
     });
     bld.close_for(l.v_kb, int(0), ceil_div(x.kd.clone(), int(16)));

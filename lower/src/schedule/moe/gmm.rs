@@ -31,6 +31,10 @@
 //! of `order` to `0..total_rows`, so a corrupt table computes wrong rows but never reads or writes
 //! outside the buffers.
 
+mod epilogue;
+
+pub use epilogue::SLOT_BUFS;
+
 use cranelift_entity::PrimaryMap;
 
 use crate::graph::{DType, SrcLoc};
@@ -156,40 +160,58 @@ pub fn plan_gmm(spec: &GmmSpec<'_>, target: &Target) -> Result<MatmulPlan, Lower
             ))
         })
     };
-    match spec.rows {
-        GmmRows::Routed { .. } => {
-            let shape = MatmulShape {
-                m: ROUTED_M,
-                n: spec.n,
-                k: spec.k,
-                dtype: spec.dtype,
-            };
-            // The widest n that fits, from 256 down (L0C holds m x n f32 accumulators).
-            let widest = spec.n.div_ceil(16).min(16) * 16;
-            let mut n = widest;
-            while n >= 16 {
-                let request = TileRequest {
-                    m: Some(ROUTED_M),
-                    n: Some(n),
-                    ..TileRequest::default()
-                };
-                if let Ok(p) = plan_matmul(shape, request, target) {
-                    return Ok(p);
-                }
-                n -= 16;
+    // The SwiGLU epilogue's tiles cover the gate half (and, shifted by I, the up half): n divides I,
+    // so an item's gate and up tiles have the same columns and the AIV copies have static widths.
+    let (cols, divides) = match spec.out {
+        GmmOut::Swiglu { .. } => {
+            if !spec.n.is_multiple_of(32) {
+                return Err(unsupported(format!(
+                    "the SwiGLU epilogue needs N = 2*I with I a multiple of 16, found N = {}",
+                    spec.n
+                )));
             }
-            planned(shape, TileRequest::default())
+            (spec.n / 2, true)
         }
-        GmmRows::Dense => {
-            let shape = MatmulShape {
-                m: crate::schedule::cube::PLANNED_ROWS,
-                n: spec.n,
-                k: spec.k,
-                dtype: spec.dtype,
-            };
-            planned(shape, TileRequest::default())
-        }
+        _ => (spec.n, false),
+    };
+    if matches!(spec.rows, GmmRows::Dense) && !divides {
+        let shape = MatmulShape {
+            m: crate::schedule::cube::PLANNED_ROWS,
+            n: spec.n,
+            k: spec.k,
+            dtype: spec.dtype,
+        };
+        return planned(shape, TileRequest::default());
     }
+    let shape = MatmulShape {
+        m: ROUTED_M,
+        n: cols,
+        k: spec.k,
+        dtype: spec.dtype,
+    };
+    // The widest n that fits, from 256 down (L0C holds m x n f32 accumulators).
+    let mut n = cols.div_ceil(16).min(16) * 16;
+    while n >= 16 {
+        let request = TileRequest {
+            m: Some(ROUTED_M),
+            n: Some(n),
+            ..TileRequest::default()
+        };
+        if !divides || cols.is_multiple_of(n) {
+            if let Ok(p) = plan_matmul(shape, request, target) {
+                return Ok(p);
+            }
+        }
+        n -= 16;
+    }
+    planned(
+        shape,
+        TileRequest {
+            m: Some(ROUTED_M),
+            n: Some(16),
+            ..TileRequest::default()
+        },
+    )
 }
 
 /// The GM buffers and host fields of a grouped GEMM program.
@@ -214,10 +236,11 @@ fn host_mul(a: HostExpr, b: HostExpr) -> HostExpr {
     HostExpr::Mul(Box::new(a), Box::new(b))
 }
 
-/// Checks `spec` and declares its inputs and fields.
+/// Checks `spec` and declares its inputs and fields; the n-tiles cover `cols` output columns.
 pub(crate) fn declare_inputs(
     spec: &GmmSpec<'_>,
     plan: &MatmulPlan,
+    cols: u64,
     target: &Target,
 ) -> Result<GmmHeader, LowerError> {
     if spec.dtype == CubeDType::F32 {
@@ -292,7 +315,7 @@ pub(crate) fn declare_inputs(
         )),
         GmmRows::Dense => None,
     };
-    let tiles_n = spec.n.div_ceil(plan.n);
+    let tiles_n = cols.div_ceil(plan.n);
     let items = match spec.rows {
         GmmRows::Routed { experts, .. } => HostExpr::Int((experts * tiles_n) as i64),
         GmmRows::Dense => host_mul(
@@ -328,37 +351,47 @@ pub(crate) fn declare_inputs(
     })
 }
 
-/// The loop state of one AIC core: the item loop is open, then the m-tile loop; `tile` gives the
-/// expressions of the current tile and `row0` its first destination row.
-pub(crate) struct AicWalk {
-    pub(crate) l: Locals,
-    pub(crate) x: TileExprs,
+/// One side's walk over its AI core's tiles: the item loop (round-robin over the cores), the group's
+/// rows (read from `offsets`, clamped), the m-tile loop; expressions of the current tile.
+pub(crate) struct Walk {
+    /// The item counter.
+    pub(crate) v_item: Var,
+    /// The m-tile counter.
+    pub(crate) v_mt: Var,
+    /// The output column block (n-tile) of the item.
+    pub(crate) j: IExpr,
+    /// The tile's first destination row.
     pub(crate) row0: IExpr,
-    v_mt: Var,
+    /// The tile's rows (at most `m`).
+    pub(crate) rows: IExpr,
+    /// Element offset of the group's weight matrix.
+    pub(crate) b_base: IExpr,
     mt_end: IExpr,
+    item_end: IExpr,
 }
 
 fn var(k: &mut Kernel, name: &str) -> Var {
     k.vars.push(VarData { name: name.into() })
 }
 
-/// Opens the item and m-tile loops of the AIC side and emits the tile's `Mmad`s: after this the
-/// accumulator is dequeued for the epilogue; [`close_aic_walk`] ends both loops.
-pub(crate) fn open_aic_walk(
+/// Opens the item and m-tile loops of one side (`core`: this side's AI core, `cols`: the output
+/// columns the n-tiles cover); [`close_walk`] ends them.
+pub(crate) fn open_walk(
     bld: &mut Builder,
     spec: &GmmSpec<'_>,
     plan: &MatmulPlan,
     h: &GmmHeader,
-) -> AicWalk {
-    let (_, elem, _) = dtype(spec.dtype);
-    let l = declare_locals(&mut bld.k, plan, elem);
+    core: IExpr,
+    v_item: Var,
+    cols: u64,
+) -> Walk {
     let v_lo = var(&mut bld.k, "lo");
     let v_hi = var(&mut bld.k, "hi");
     let v_mt = var(&mut bld.k, "m_tile");
     let m = plan.m;
-    let tiles_n = spec.n.div_ceil(plan.n);
+    let tiles_n = cols.div_ceil(plan.n);
     let rows = IExpr::Field(h.f_rows);
-    let item = add(IExpr::BlockIdx, mul(IExpr::Var(l.v_tile), IExpr::BlockNum));
+    let item = add(core.clone(), mul(IExpr::Var(v_item), IExpr::BlockNum));
     let (group, j) = if tiles_n == 1 {
         (item, int(0))
     } else {
@@ -368,8 +401,8 @@ pub(crate) fn open_aic_walk(
         )
     };
     bld.open(); // item
-    let (lo, hi, b_base) = match (spec.rows.clone(), h.offsets) {
-        (GmmRows::Routed { .. }, Some(offsets)) => {
+    let (lo, hi, b_base) = match h.offsets {
+        Some(offsets) => {
             for (v, at) in [(v_lo, group.clone()), (v_hi, add(group.clone(), int(1)))] {
                 bld.inst(InstData::ReadScalar {
                     dst: v,
@@ -390,7 +423,7 @@ pub(crate) fn open_aic_walk(
             );
             (lo, hi, mul(group, int(spec.k * spec.n)))
         }
-        _ => {
+        None => {
             let lo = mul(group, int(m));
             (lo.clone(), min(add(lo, int(m)), rows.clone()), int(0))
         }
@@ -398,40 +431,60 @@ pub(crate) fn open_aic_walk(
     let mt_end = ceil_div(sub(hi.clone(), lo.clone()), int(m));
     bld.open(); // m-tile
     let row0 = add(lo, mul(IExpr::Var(v_mt), int(m)));
-    let tile_rows = min(int(m), sub(hi.clone(), row0.clone()));
+    let tile_rows = min(int(m), sub(hi, row0.clone()));
+    Walk {
+        v_item,
+        v_mt,
+        j,
+        row0,
+        rows: tile_rows,
+        b_base,
+        mt_end,
+        item_end: ceil_div(sub(IExpr::Field(h.f_items), core), IExpr::BlockNum),
+    }
+}
+
+/// Ends the m-tile and item loops opened by [`open_walk`].
+pub(crate) fn close_walk(bld: &mut Builder, w: &Walk) {
+    bld.close_for(w.v_mt, int(0), w.mt_end.clone());
+    bld.close_for(w.v_item, int(0), w.item_end.clone());
+}
+
+/// The AIC's tile expressions of the walk's current tile, columns from `col0` on (B's columns
+/// `col0 + j*n ..` of a row of `b_pitch`; `plan.shape.n` columns in all).
+pub(crate) fn aic_tile(
+    bld: &mut Builder,
+    spec: &GmmSpec<'_>,
+    plan: &MatmulPlan,
+    h: &GmmHeader,
+    l: &Locals,
+    w: &Walk,
+    col0: u64,
+) -> TileExprs {
     let a_rows = match (&spec.a, h.order) {
         (GmmA::Gather { k_slots, .. }, Some(order)) => ARows::Gather {
-            row0: row0.clone(),
+            row0: w.row0.clone(),
             order,
             v_row: var(&mut bld.k, "a_row"),
             v_slot: var(&mut bld.k, "slot"),
             k_slots: *k_slots,
-            slots: rows.clone(),
+            slots: IExpr::Field(h.f_rows),
         },
-        _ => ARows::Contiguous { row0: row0.clone() },
+        _ => ARows::Contiguous {
+            row0: w.row0.clone(),
+        },
     };
-    let x = tile_exprs_at(plan, &l, IExpr::Var(v_mt), j, a_rows, tile_rows, b_base);
-    emit_tile_mmads(bld, plan, &l, &x, h.ga, h.gw);
-    AicWalk {
+    let mut x = tile_exprs_at(
+        plan,
         l,
-        x,
-        row0,
-        v_mt,
-        mt_end,
-    }
-}
-
-/// Ends the m-tile and item loops opened by [`open_aic_walk`].
-pub(crate) fn close_aic_walk(bld: &mut Builder, w: &AicWalk, h: &GmmHeader) {
-    bld.close_for(w.v_mt, int(0), w.mt_end.clone());
-    bld.close_for(
-        w.l.v_tile,
-        int(0),
-        ceil_div(
-            sub(IExpr::Field(h.f_items), IExpr::BlockIdx),
-            IExpr::BlockNum,
-        ),
+        IExpr::Var(w.v_mt),
+        w.j.clone(),
+        a_rows,
+        w.rows.clone(),
+        add(w.b_base.clone(), int(col0)),
     );
+    x.b_pitch = spec.n;
+    x
 }
 
 /// Synchronizes, checks and wraps the kernel into the program.
@@ -460,7 +513,7 @@ pub fn lower_grouped_matmul(spec: &GmmSpec<'_>, target: &Target) -> Result<Progr
     let plan = plan_gmm(spec, target)?;
     match spec.out {
         GmmOut::Store { c, dtype: out } => lower_store(spec, &plan, c, out, target),
-        GmmOut::Swiglu { .. } => Err(unsupported("the SwiGLU epilogue is not lowered yet".into())),
+        GmmOut::Swiglu { act } => epilogue::lower_swiglu(spec, &plan, act, target),
         GmmOut::Combine { .. } => Err(unsupported(
             "the combine epilogue is not lowered yet".into(),
         )),
@@ -484,7 +537,7 @@ fn lower_store(
             )))
         }
     };
-    let mut h = declare_inputs(spec, plan, target)?;
+    let mut h = declare_inputs(spec, plan, spec.n, target)?;
     let gc = h.p.gm.push(GmBufData {
         name: c.to_string(),
         kind: GmKind::Output,
@@ -503,23 +556,27 @@ fn lower_store(
         k: kernel,
         stack: vec![Vec::new()],
     };
-    let w = open_aic_walk(&mut bld, spec, plan, &h);
+    let (_, elem, _) = dtype(spec.dtype);
+    let l = declare_locals(&mut bld.k, plan, elem);
+    let w = open_walk(&mut bld, spec, plan, &h, IExpr::BlockIdx, l.v_tile, spec.n);
+    let x = aic_tile(&mut bld, spec, plan, &h, &l, &w, 0);
+    emit_tile_mmads(&mut bld, plan, &l, &x, h.ga, h.gw);
     let n = spec.n;
     bld.inst(InstData::Fixpipe {
         dst: GmRef {
             buf: gc,
-            offset: add(mul(w.row0.clone(), int(n)), mul(w.x.j.clone(), int(plan.n))),
+            offset: add(mul(w.row0.clone(), int(n)), mul(w.j.clone(), int(plan.n))),
         },
-        src: w.l.t_c,
-        m: w.x.rows.clone(),
-        n: w.x.cols.clone(),
-        src_stride: w.x.rows_a.clone(),
+        src: l.t_c,
+        m: x.rows.clone(),
+        n: x.cols.clone(),
+        src_stride: x.rows_a.clone(),
         gm_pitch: int(n),
         quant,
         relu: false,
     });
-    bld.free(w.l.q_c, w.l.t_c);
-    close_aic_walk(&mut bld, &w, &h);
+    bld.free(l.q_c, l.t_c);
+    close_walk(&mut bld, &w);
     let mut k = bld.k;
     k.body = bld.stack.pop().expect("the body");
     let p = std::mem::replace(&mut h.p, Program::new(""));
