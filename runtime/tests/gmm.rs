@@ -336,13 +336,23 @@ fn sixty_four_experts_mostly_empty_and_no_tokens() {
 }
 
 /// The interpreter's `matmul(a, w)`.
-fn interpret_dense(m: usize, h: usize, n: usize, a: &[f32], w: &[f32]) -> Vec<f32> {
+fn interpret_dense(m: usize, h: usize, n: usize, a: &[f32], w: &[f32], swiglu: bool) -> Vec<f32> {
+    let half = n / 2;
+    let (tail, ret, out_n) = if swiglu {
+        (
+            format!("\n  v3 = swiglu v2 : bf16[{m}, {half}]"),
+            "v3",
+            half,
+        )
+    } else {
+        (String::new(), "v2", n)
+    };
     let text = format!(
-        "kernel d(a: bf16[{m}, {h}], w: bf16[{h}, {n}]) -> (y: bf16[{m}, {n}]) {{
+        "kernel d(a: bf16[{m}, {h}], w: bf16[{h}, {n}]) -> (y: bf16[{m}, {out_n}]) {{
   v0 = param 0 : bf16[{m}, {h}]
   v1 = param 1 : bf16[{h}, {n}]
-  v2 = matmul v0, v1 : bf16[{m}, {n}]
-  return y = v2
+  v2 = matmul v0, v1 : bf16[{m}, {n}]{tail}
+  return y = {ret}
 }}"
     );
     let kernel = parse_kernel(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -354,10 +364,11 @@ fn interpret_dense(m: usize, h: usize, n: usize, a: &[f32], w: &[f32]) -> Vec<f3
     out[0].as_f32().unwrap().to_vec()
 }
 
-/// The dense GEMM (the shared expert) of `m` rows: bit-equal to the interpreter's matmul, and its GM
-/// reads are the weights once per m-tile and A once per n-tile.
-fn check_dense(m: usize, h: usize, n: usize, seed: u64) {
-    let what = format!("dense M={m} H={h} N={n}");
+/// The dense GEMM (the shared expert) of `m` rows: bit-equal to the interpreter's matmul (and SwiGLU
+/// when `swiglu`), and without the epilogue its GM reads are the weights once per m-tile and A once per
+/// n-tile.
+fn check_dense(m: usize, h: usize, n: usize, swiglu: bool, seed: u64) {
+    let what = format!("dense M={m} H={h} N={n} swiglu={swiglu}");
     let target = Target::ascend910b2();
     let t = HostExpr::dim("T");
     let sp = GmmSpec {
@@ -365,9 +376,13 @@ fn check_dense(m: usize, h: usize, n: usize, seed: u64) {
         a: GmmA::Rows { a: "x" },
         w: "w_shared",
         rows: GmmRows::Dense,
-        out: GmmOut::Store {
-            c: "y",
-            dtype: DType::BF16,
+        out: if swiglu {
+            GmmOut::Swiglu { act: "y" }
+        } else {
+            GmmOut::Store {
+                c: "y",
+                dtype: DType::BF16,
+            }
         },
         k: h as u64,
         n: n as u64,
@@ -381,12 +396,20 @@ fn check_dense(m: usize, h: usize, n: usize, seed: u64) {
     let a = values(&mut rng, m * h);
     let w = values(&mut rng, h * n);
     let inputs = [("x", bf16_bytes(&a)), ("w_shared", bf16_bytes(&w))];
-    let report = launch(&program, m, &inputs, CoreType::Aic);
+    let core = if swiglu {
+        CoreType::MixAic1_2
+    } else {
+        CoreType::Aic
+    };
+    let report = launch(&program, m, &inputs, core);
     let got = out_bf16(&report, "y");
-    let want = interpret_dense(m, h, n, &a, &w);
+    let want = interpret_dense(m, h, n, &a, &w, swiglu);
     assert_eq!(got.len(), want.len(), "{what}");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {i}: {g} vs {w}");
+    }
+    if swiglu {
+        return;
     }
     let (m, h, n) = (m as u64, h as u64, n as u64);
     let want_read = (m.div_ceil(plan.m) * h * n + n.div_ceil(plan.n) * m * h) * 2;
@@ -396,7 +419,10 @@ fn check_dense(m: usize, h: usize, n: usize, seed: u64) {
 #[test]
 fn dense_rows_of_the_shared_expert_match_the_interpreter() {
     for (m, seed) in [(0, 10), (1, 11), (37, 12), (300, 13)] {
-        check_dense(m, 200, 300, seed);
+        check_dense(m, 200, 300, false, seed);
+    }
+    for (m, seed) in [(0, 14), (37, 15), (300, 16)] {
+        check_dense(m, 200, 160, true, seed);
     }
 }
 
