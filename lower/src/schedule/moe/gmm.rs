@@ -163,17 +163,20 @@ pub fn plan_gmm(spec: &GmmSpec<'_>, target: &Target) -> Result<MatmulPlan, Lower
     // The SwiGLU epilogue's tiles cover the gate half (and, shifted by I, the up half): n divides I,
     // so an item's gate and up tiles have the same columns and the AIV copies have static widths.
     let (cols, divides) = match spec.out {
-        GmmOut::Swiglu { .. } => {
-            if !spec.n.is_multiple_of(32) {
-                return Err(unsupported(format!(
-                    "the SwiGLU epilogue needs N = 2*I with I a multiple of 16, found N = {}",
-                    spec.n
-                )));
-            }
-            (spec.n / 2, true)
-        }
-        _ => (spec.n, false),
+        GmmOut::Swiglu { .. } => (spec.n / 2, true),
+        GmmOut::Combine { .. } => (spec.n, true),
+        GmmOut::Store { .. } => (spec.n, false),
     };
+    if divides && (spec.n % 2 != 0 || !cols.is_multiple_of(16)) {
+        let what = match spec.out {
+            GmmOut::Swiglu { .. } => "N = 2*I with I",
+            _ => "N",
+        };
+        return Err(unsupported(format!(
+            "the vector epilogue copies whole tiles of 16-column blocks: it needs {what} a multiple of 16, found N = {}",
+            spec.n
+        )));
+    }
     if matches!(spec.rows, GmmRows::Dense) && !divides {
         let shape = MatmulShape {
             m: crate::schedule::cube::PLANNED_ROWS,
@@ -385,8 +388,6 @@ pub(crate) fn open_walk(
     v_item: Var,
     cols: u64,
 ) -> Walk {
-    let v_lo = var(&mut bld.k, "lo");
-    let v_hi = var(&mut bld.k, "hi");
     let v_mt = var(&mut bld.k, "m_tile");
     let m = plan.m;
     let tiles_n = cols.div_ceil(plan.n);
@@ -403,6 +404,8 @@ pub(crate) fn open_walk(
     bld.open(); // item
     let (lo, hi, b_base) = match h.offsets {
         Some(offsets) => {
+            let v_lo = var(&mut bld.k, "lo");
+            let v_hi = var(&mut bld.k, "hi");
             for (v, at) in [(v_lo, group.clone()), (v_hi, add(group.clone(), int(1)))] {
                 bld.inst(InstData::ReadScalar {
                     dst: v,
@@ -514,9 +517,12 @@ pub fn lower_grouped_matmul(spec: &GmmSpec<'_>, target: &Target) -> Result<Progr
     match spec.out {
         GmmOut::Store { c, dtype: out } => lower_store(spec, &plan, c, out, target),
         GmmOut::Swiglu { act } => epilogue::lower_swiglu(spec, &plan, act, target),
-        GmmOut::Combine { .. } => Err(unsupported(
-            "the combine epilogue is not lowered yet".into(),
-        )),
+        GmmOut::Combine {
+            weights,
+            order,
+            k_slots,
+            acc,
+        } => epilogue::lower_combine(spec, &plan, weights, order, k_slots, acc, target),
     }
 }
 

@@ -18,7 +18,9 @@ use crate::kir::v2::{
     GmBuf, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr, InstData, Kernel, LocalBuf,
     LocalBufData, Pipe, Program, Side, Stmt, Tensor, TensorData, VarData, VecOp,
 };
-use crate::kir::{CoreKind, Elem, MemSpace, Round, Scalar, VecBinary, VecScalar, VecUnary};
+use crate::kir::{
+    CoreKind, Elem, MemSpace, Round, Scalar, SegView, VecBinary, VecScalar, VecUnary,
+};
 use crate::schedule::cube::lower::{
     add, ceil_div, declare_locals, div, dtype, emit_tile_mmads, int, min, mul, sub, Builder,
 };
@@ -131,26 +133,18 @@ pub(super) fn lower_swiglu(
     let (dt, elem, quant) = dtype(spec.dtype);
     let i_cols = spec.n / 2;
     let (m, n) = (plan.m, plan.n);
-    let mut h = declare_inputs(spec, plan, i_cols, target)?;
-    let ga = h.p.gm.push(GmBufData {
+    let out = GmBufData {
         name: act.to_string(),
         kind: GmKind::Output,
         dtype: dt,
         shape: vec![spec.total_rows.clone(), HostExpr::Int(i_cols as i64)],
-    });
-    let ws = declare_workspace(&mut h, spec, plan, 2 * n);
-    check_distinct(&h.p)?;
-    let mut kernel = Kernel::new(
-        format!("{}_k0", spec.program),
-        CoreKind::Mix,
-        h.block_dim.clone(),
-    );
-    kernel.params = h.params.clone();
-    kernel.params.extend([ga, ws]);
-    let mut bld = Builder {
-        k: kernel,
-        stack: vec![Vec::new()],
     };
+    let Mix {
+        h,
+        mut bld,
+        out: ga,
+        ws,
+    } = mix_setup(spec, plan, i_cols, vec![out], 2 * n, target)?;
 
     // ---- AIC: gate and up tiles into the slot ----
     let l = declare_locals(&mut bld.k, plan, elem);
@@ -291,7 +285,239 @@ pub(super) fn lower_swiglu(
     aiv_release(&mut bld);
     close_walk(&mut bld, &w);
     let aiv_body = bld.stack.pop().expect("the AIV side");
+    mix_finish(bld, aic_body, aiv_body, h, target)
+}
 
+/// The combine program: per tile the AIC writes `round(y)` into a slot; each AIV, row by row of its
+/// half, reads the row's slot from `order`, scales the row by its router weight in f32 and adds it to
+/// `acc[order[d] / k_slots, j*n ..]` with an atomic add (rows of one token meet on different cores).
+///
+/// Row by row: a UB tensor has no dynamic offset in the IR, and each row goes to its own token row of
+/// `acc`, so one row is one copy out.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn lower_combine(
+    spec: &GmmSpec<'_>,
+    plan: &MatmulPlan,
+    weights: &str,
+    order: &str,
+    k_slots: u64,
+    acc: &str,
+    target: &Target,
+) -> Result<Program, LowerError> {
+    let (_, elem, quant) = dtype(spec.dtype);
+    let (m, n, nn) = (plan.m, plan.n, spec.n);
+    let f32_buf = |name: &str, kind, shape| GmBufData {
+        name: name.to_string(),
+        kind,
+        dtype: crate::graph::DType::F32,
+        shape,
+    };
+    let mut added = vec![
+        // Read and written by the atomic adds: an output whose initial value counts.
+        f32_buf(
+            acc,
+            GmKind::Output,
+            vec![spec.tokens.clone(), HostExpr::Int(nn as i64)],
+        ),
+        f32_buf(weights, GmKind::Input, vec![spec.total_rows.clone()]),
+    ];
+    // The gather prologue may already have declared `order`.
+    let order_declared = matches!(spec.a, super::GmmA::Gather { order: o, .. } if o == order);
+    if !order_declared {
+        added.push(GmBufData {
+            name: order.to_string(),
+            kind: GmKind::Input,
+            dtype: crate::graph::DType::I32,
+            shape: vec![spec.total_rows.clone()],
+        });
+    }
+    let Mix {
+        h,
+        mut bld,
+        out: g_acc,
+        ws,
+    } = mix_setup(spec, plan, nn, added, n, target)?;
+    let find = |name: &str| {
+        h.p.gm
+            .iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(g, _)| g)
+            .expect("declared")
+    };
+    let (g_w, g_order) = (find(weights), find(order));
+
+    // ---- AIC: the rounded tile into the slot ----
+    let l = declare_locals(&mut bld.k, plan, elem);
+    let w = open_walk(&mut bld, spec, plan, &h, IExpr::BlockIdx, l.v_tile, nn);
+    let slot = slot_offset(IExpr::BlockIdx, &w, m * n);
+    let x = aic_tile(&mut bld, spec, plan, &h, &l, &w, 0);
+    emit_tile_mmads(&mut bld, plan, &l, &x, h.ga, h.gw);
+    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
+    bld.inst(InstData::Fixpipe {
+        dst: GmRef {
+            buf: ws,
+            offset: slot.clone(),
+        },
+        src: l.t_c,
+        m: x.rows.clone(),
+        n: x.cols.clone(),
+        src_stride: x.rows_a.clone(),
+        gm_pitch: int(n),
+        quant,
+        relu: false,
+    });
+    bld.inst(cross(true, 2, Pipe::Fix, SLOT_READY));
+    bld.free(l.q_c, l.t_c);
+    close_walk(&mut bld, &w);
+    drain(&mut bld);
+    let aic_body = bld.stack.pop().expect("the AIC side");
+
+    // ---- AIV: weighted rows added into their tokens' rows ----
+    bld.stack.push(Vec::new());
+    let buf = bld.k.bufs.push(LocalBufData {
+        name: "ub".into(),
+        mem: MemSpace::Ub,
+        count: 1,
+        bytes: (6 * n + 32 + 256) as u32,
+    });
+    let mut ub = Ub { buf, used: 0 };
+    let k = &mut bld.k;
+    let y_h = ub.tensor(k, "y_h", elem, n);
+    let y = ub.tensor(k, "y", Elem::F32, n);
+    let wt = ub.tensor(k, "weight", Elem::F32, 8);
+    // `Brcb` fills whole repeats: 8 blocks of 8 values.
+    let blocks = ub.tensor(k, "blocks", Elem::F32, 64);
+    let v_item = aiv_prologue(&mut bld);
+    let core = div(IExpr::BlockIdx, int(2));
+    let w = open_walk(&mut bld, spec, plan, &h, core.clone(), v_item, nn);
+    let slot = slot_offset(core, &w, m * n);
+    let v_r = bld.k.vars.push(VarData { name: "row".into() });
+    let v_slot = bld.k.vars.push(VarData {
+        name: "dst_slot".into(),
+    });
+    bld.inst(cross(false, 2, Pipe::Mte2, SLOT_READY));
+    let (first, mine) = aiv_half(w.rows.clone());
+    let r = add(first, IExpr::Var(v_r));
+    let d = add(w.row0.clone(), r.clone());
+    bld.open(); // rows
+    bld.inst(InstData::ReadScalar {
+        dst: v_slot,
+        src: GmRef {
+            buf: g_order,
+            offset: d.clone(),
+        },
+    });
+    bld.inst(InstData::CopyIn {
+        dst: y_h,
+        src: GmRef {
+            buf: ws,
+            offset: add(slot, mul(r, int(n))),
+        },
+        rows: int(1),
+        cols: n as u32,
+        gm_pitch: int(n),
+        ub_stride: n as u32,
+    });
+    bld.inst(InstData::CopyIn {
+        dst: wt,
+        src: GmRef {
+            buf: g_w,
+            offset: d,
+        },
+        rows: int(1),
+        cols: 1,
+        gm_pitch: int(1),
+        ub_stride: 8,
+    });
+    bld.inst(vector(VecOp::Cast(Round::None), y, vec![y_h], None, int(n)));
+    let row = SegView {
+        segs: 1,
+        len: n as u32,
+        stride: n as u32,
+    };
+    bld.inst(InstData::Vector {
+        op: VecOp::SegBinary(VecBinary::Mul, row),
+        dsts: vec![y, blocks],
+        srcs: vec![y, wt],
+        scalar: None,
+        count: int(1),
+    });
+    // The token of the row, clamped into 0..T (see the module docs of `gmm`).
+    let slot_c = IExpr::bin(
+        crate::kir::v2::BinOp::Max,
+        min(IExpr::Var(v_slot), sub(IExpr::Field(h.f_rows), int(1))),
+        int(0),
+    );
+    let token = div(slot_c, int(k_slots));
+    bld.inst(InstData::SetAtomic(Some(Elem::F32)));
+    bld.inst(InstData::CopyOut {
+        dst: GmRef {
+            buf: g_acc,
+            offset: add(mul(token, int(nn)), mul(w.j.clone(), int(n))),
+        },
+        src: y,
+        rows: int(1),
+        cols: n as u32,
+        gm_pitch: int(nn),
+        ub_stride: n as u32,
+    });
+    bld.inst(InstData::SetAtomic(None));
+    bld.close_for(v_r, int(0), mine);
+    aiv_release(&mut bld);
+    close_walk(&mut bld, &w);
+    let aiv_body = bld.stack.pop().expect("the AIV side");
+    mix_finish(bld, aic_body, aiv_body, h, target)
+}
+
+/// A MIX program under construction: the header, the kernel, the first added buffer, the workspace.
+struct Mix {
+    h: GmmHeader,
+    bld: Builder,
+    out: GmBuf,
+    ws: GmBuf,
+}
+
+/// The MIX program's inputs (n-tiles over `cols`), the buffers `added` (the first is the result),
+/// a workspace of `width` columns per slot row, and the kernel with every parameter.
+fn mix_setup(
+    spec: &GmmSpec<'_>,
+    plan: &MatmulPlan,
+    cols: u64,
+    added: Vec<GmBufData>,
+    width: u64,
+    target: &Target,
+) -> Result<Mix, LowerError> {
+    let mut h = declare_inputs(spec, plan, cols, target)?;
+    let added: Vec<GmBuf> = added.into_iter().map(|d| h.p.gm.push(d)).collect();
+    let ws = declare_workspace(&mut h, spec, plan, width);
+    check_distinct(&h.p)?;
+    let mut kernel = Kernel::new(
+        format!("{}_k0", spec.program),
+        CoreKind::Mix,
+        h.block_dim.clone(),
+    );
+    kernel.params = h.params.clone();
+    kernel.params.extend(added.iter().copied());
+    kernel.params.push(ws);
+    Ok(Mix {
+        h,
+        bld: Builder {
+            k: kernel,
+            stack: vec![Vec::new()],
+        },
+        out: added[0],
+        ws,
+    })
+}
+
+/// The kernel of the two sides, synchronized and checked, in the program.
+fn mix_finish(
+    bld: Builder,
+    aic_body: Vec<Stmt>,
+    aiv_body: Vec<Stmt>,
+    mut h: GmmHeader,
+    target: &Target,
+) -> Result<Program, LowerError> {
     let mut k = bld.k;
     k.body = vec![
         Stmt::Side {
