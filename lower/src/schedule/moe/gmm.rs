@@ -167,7 +167,7 @@ pub fn plan_gmm(spec: &GmmSpec<'_>, target: &Target) -> Result<MatmulPlan, Lower
         GmmOut::Combine { .. } => (spec.n, true),
         GmmOut::Store { .. } => (spec.n, false),
     };
-    if divides && (spec.n % 2 != 0 || !cols.is_multiple_of(16)) {
+    if divides && (!spec.n.is_multiple_of(2) || !cols.is_multiple_of(16)) {
         let what = match spec.out {
             GmmOut::Swiglu { .. } => "N = 2*I with I",
             _ => "N",
