@@ -150,8 +150,41 @@ fn unsupported(reason: String) -> LowerError {
     }
 }
 
+/// Refuses what the lowering does not take: f32 operands, no experts, empty K or N, no slots.
+fn check_spec(spec: &GmmSpec<'_>) -> Result<(), LowerError> {
+    if spec.dtype == CubeDType::F32 {
+        return Err(unsupported(
+            "f32 operands have no grouped GEMM lowering (bf16 and f16 do)".into(),
+        ));
+    }
+    if spec.k == 0 || spec.n == 0 {
+        return Err(unsupported(format!(
+            "K = {} and N = {} must be positive",
+            spec.k, spec.n
+        )));
+    }
+    if let GmmRows::Routed { experts: 0, .. } = spec.rows {
+        return Err(unsupported(
+            "a routed GEMM needs at least one expert".into(),
+        ));
+    }
+    let gather_slots = match spec.a {
+        GmmA::Gather { k_slots, .. } => Some(k_slots),
+        GmmA::Rows { .. } => None,
+    };
+    let combine_slots = match spec.out {
+        GmmOut::Combine { k_slots, .. } => Some(k_slots),
+        _ => None,
+    };
+    if gather_slots == Some(0) || combine_slots == Some(0) {
+        return Err(unsupported("k_slots must be positive".into()));
+    }
+    Ok(())
+}
+
 /// The tiling of `spec` (see the module docs).
 pub fn plan_gmm(spec: &GmmSpec<'_>, target: &Target) -> Result<MatmulPlan, LowerError> {
+    check_spec(spec)?;
     let planned = |shape, request| {
         plan_matmul(shape, request, target).map_err(|e| {
             unsupported(format!(
@@ -246,33 +279,6 @@ pub(crate) fn declare_inputs(
     cols: u64,
     target: &Target,
 ) -> Result<GmmHeader, LowerError> {
-    if spec.dtype == CubeDType::F32 {
-        return Err(unsupported(
-            "f32 operands have no grouped GEMM lowering (bf16 and f16 do)".into(),
-        ));
-    }
-    if spec.k == 0 || spec.n == 0 {
-        return Err(unsupported(format!(
-            "K = {} and N = {} must be positive",
-            spec.k, spec.n
-        )));
-    }
-    if let GmmRows::Routed { experts: 0, .. } = spec.rows {
-        return Err(unsupported(
-            "a routed GEMM needs at least one expert".into(),
-        ));
-    }
-    let gather_slots = match spec.a {
-        GmmA::Gather { k_slots, .. } => Some(k_slots),
-        GmmA::Rows { .. } => None,
-    };
-    let combine_slots = match spec.out {
-        GmmOut::Combine { k_slots, .. } => Some(k_slots),
-        _ => None,
-    };
-    if gather_slots == Some(0) || combine_slots == Some(0) {
-        return Err(unsupported("k_slots must be positive".into()));
-    }
     let (dt, _, _) = dtype(spec.dtype);
     let mut p = Program::new(spec.program);
     for e in [&spec.total_rows, &spec.tokens] {
@@ -602,3 +608,6 @@ fn check_distinct(p: &Program) -> Result<(), LowerError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
