@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 
-use half::bf16;
+use half::{bf16, f16};
 use moge_lower::graph::parse::parse_kernel;
 use moge_lower::graph::DType;
 use moge_lower::interp::{eval, Tensor};
@@ -54,17 +54,67 @@ impl Routing {
     }
 }
 
-/// Values in [-1, 1) rounded to bf16.
-fn values(rng: &mut Rng, len: usize) -> Vec<f32> {
-    (0..len)
-        .map(|_| bf16::from_f32(rng.unit()).to_f32())
-        .collect()
+/// The 16-bit operand types.
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Half {
+    Bf16,
+    F16,
 }
 
-fn bf16_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter()
-        .flat_map(|&x| bf16::from_f32(x).to_bits().to_le_bytes())
-        .collect()
+impl Half {
+    fn name(self) -> &'static str {
+        match self {
+            Half::Bf16 => "bf16",
+            Half::F16 => "f16",
+        }
+    }
+
+    fn dtype(self) -> DType {
+        match self {
+            Half::Bf16 => DType::BF16,
+            Half::F16 => DType::F16,
+        }
+    }
+
+    fn cube(self) -> CubeDType {
+        match self {
+            Half::Bf16 => CubeDType::Bf16,
+            Half::F16 => CubeDType::F16,
+        }
+    }
+
+    fn bits(self, x: f32) -> u16 {
+        match self {
+            Half::Bf16 => bf16::from_f32(x).to_bits(),
+            Half::F16 => f16::from_f32(x).to_bits(),
+        }
+    }
+
+    fn value(self, b: u16) -> f32 {
+        match self {
+            Half::Bf16 => bf16::from_bits(b).to_f32(),
+            Half::F16 => f16::from_bits(b).to_f32(),
+        }
+    }
+
+    /// The relative rounding of the type (bf16 2^-8, f16 2^-11).
+    fn eps(self) -> f64 {
+        match self {
+            Half::Bf16 => 2f64.powi(-8),
+            Half::F16 => 2f64.powi(-11),
+        }
+    }
+}
+
+const BF: Half = Half::Bf16;
+
+/// Values in [-1, 1) rounded to `dt`.
+fn values(dt: Half, rng: &mut Rng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| dt.value(dt.bits(rng.unit()))).collect()
+}
+
+fn half_bytes(dt: Half, v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|&x| dt.bits(x).to_le_bytes()).collect()
 }
 
 fn i32_bytes(v: &[i32]) -> Vec<u8> {
@@ -73,17 +123,26 @@ fn i32_bytes(v: &[i32]) -> Vec<u8> {
 
 /// The interpreter's `grouped_matmul(dispatch(x, r), w, r)` with `r = route(ids)`.
 fn interpret(r: &Routing, h: usize, n: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
-    interpret_with(r, h, n, x, w, false)
+    interpret_with(BF, r, h, n, x, w, false)
 }
 
 /// [`interpret`], then `swiglu` of the result when `swiglu`.
-fn interpret_with(r: &Routing, h: usize, n: usize, x: &[f32], w: &[f32], swiglu: bool) -> Vec<f32> {
+fn interpret_with(
+    dt: Half,
+    r: &Routing,
+    h: usize,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    swiglu: bool,
+) -> Vec<f32> {
+    let d = dt.name();
     let (t, ks, e) = (r.t, r.ks, r.e);
     let rows = t * ks;
     let half = n / 2;
     let (tail, ret, out_n) = if swiglu {
         (
-            format!("\n  v6 = swiglu v5 : bf16[{rows}, {half}]"),
+            format!("\n  v6 = swiglu v5 : {d}[{rows}, {half}]"),
             "v6",
             half,
         )
@@ -91,21 +150,21 @@ fn interpret_with(r: &Routing, h: usize, n: usize, x: &[f32], w: &[f32], swiglu:
         (String::new(), "v5", n)
     };
     let text = format!(
-        "kernel g(x: bf16[{t}, {h}], ids: i32[{t}, {ks}], w: bf16[{e}, {h}, {n}]) -> (y: bf16[{rows}, {out_n}]) {{
-  v0 = param 0 : bf16[{t}, {h}]
+        "kernel g(x: {d}[{t}, {h}], ids: i32[{t}, {ks}], w: {d}[{e}, {h}, {n}]) -> (y: {d}[{rows}, {out_n}]) {{
+  v0 = param 0 : {d}[{t}, {h}]
   v1 = param 1 : i32[{t}, {ks}]
-  v2 = param 2 : bf16[{e}, {h}, {n}]
+  v2 = param 2 : {d}[{e}, {h}, {n}]
   v3 = route v1, experts={e} : routes[{t}, {ks}, {e}]
-  v4 = dispatch v0, v3 : bf16[{rows}, {h}]
-  v5 = grouped_matmul v4, v2, v3 : bf16[{rows}, {n}]{tail}
+  v4 = dispatch v0, v3 : {d}[{rows}, {h}]
+  v5 = grouped_matmul v4, v2, v3 : {d}[{rows}, {n}]{tail}
   return y = {ret}
 }}"
     );
     let kernel = parse_kernel(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let inputs = [
-        Tensor::from_f32(DType::BF16, vec![t, h], x.to_vec()).unwrap(),
+        Tensor::from_f32(dt.dtype(), vec![t, h], x.to_vec()).unwrap(),
         Tensor::from_i32(vec![t, ks], r.ids.clone()).unwrap(),
-        Tensor::from_f32(DType::BF16, vec![e, h, n], w.to_vec()).unwrap(),
+        Tensor::from_f32(dt.dtype(), vec![e, h, n], w.to_vec()).unwrap(),
     ];
     let out = eval(&kernel, &inputs).unwrap_or_else(|e| panic!("{e}"));
     out[0].as_f32().unwrap().to_vec()
@@ -181,15 +240,15 @@ fn launch_as(
     .unwrap_or_else(|e| panic!("{e}\n{source}"))
 }
 
-fn out_bf16(report: &RawReport, name: &str) -> Vec<f32> {
+fn out_half(dt: Half, report: &RawReport, name: &str) -> Vec<f32> {
     let arg = report.args.iter().find(|a| a.name == name).unwrap();
     bytes_u16(&arg.bytes)
         .into_iter()
-        .map(|b| bf16::from_bits(b).to_f32())
+        .map(|b| dt.value(b))
         .collect()
 }
 
-fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64, swiglu: bool) -> GmmSpec<'a> {
+fn spec<'a>(dt: Half, gather: bool, r: &Routing, h: u64, n: u64, swiglu: bool) -> GmmSpec<'a> {
     let t = HostExpr::dim("T");
     GmmSpec {
         program: "gmm",
@@ -212,12 +271,12 @@ fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64, swiglu: bool) -> GmmSpec<
         } else {
             GmmOut::Store {
                 c: "y",
-                dtype: DType::BF16,
+                dtype: dt.dtype(),
             }
         },
         k: h,
         n,
-        dtype: CubeDType::Bf16,
+        dtype: dt.cube(),
         total_rows: HostExpr::Mul(Box::new(t.clone()), Box::new(HostExpr::Int(r.ks as i64))),
         tokens: t,
     }
@@ -225,15 +284,21 @@ fn spec<'a>(gather: bool, r: &Routing, h: u64, n: u64, swiglu: bool) -> GmmSpec<
 
 /// Runs the routed GEMM (rows given, or gathered from `x`) on the emulator and checks it against the
 /// interpreter (bit for bit), an f64 loop (bf16 rounding) and the GM byte count of its tiling.
-fn check_routed(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
-    let what = format!("T={} K={} E={} H={h} N={n} gather={gather}", r.t, r.ks, r.e);
+fn check_routed(dt: Half, r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
+    let what = format!(
+        "{} T={} K={} E={} H={h} N={n} gather={gather}",
+        dt.name(),
+        r.t,
+        r.ks,
+        r.e
+    );
     let target = Target::ascend910b2();
-    let sp = spec(gather, r, h as u64, n as u64, false);
+    let sp = spec(dt, gather, r, h as u64, n as u64, false);
     let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
     let plan = plan_gmm(&sp, &target).unwrap();
     let mut rng = Rng(seed);
-    let x = values(&mut rng, r.t * h);
-    let w = values(&mut rng, r.e * h * n);
+    let x = values(dt, &mut rng, r.t * h);
+    let w = values(dt, &mut rng, r.e * h * n);
     let (order, offsets) = r.table();
     let rows = r.t * r.ks;
     let a: Vec<f32> = order
@@ -241,20 +306,20 @@ fn check_routed(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
         .flat_map(|&p| x[(p as usize / r.ks) * h..][..h].to_vec())
         .collect();
     let inputs = [
-        ("x", bf16_bytes(&x)),
-        ("a", bf16_bytes(&a)),
-        ("w", bf16_bytes(&w)),
+        ("x", half_bytes(dt, &x)),
+        ("a", half_bytes(dt, &a)),
+        ("w", half_bytes(dt, &w)),
         ("r_order", i32_bytes(&order)),
         ("r_offsets", i32_bytes(&offsets)),
     ];
     let report = launch(&program, r.t, &inputs, CoreType::Aic);
-    let got = out_bf16(&report, "y");
+    let got = out_half(dt, &report, "y");
     assert_eq!(got.len(), rows * n, "{what}");
-    let want = interpret(r, h, n, &x, &w);
+    let want = interpret_with(dt, r, h, n, &x, &w, false);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {i}: {g} vs {w}");
     }
-    // f64 loop: row d of expert e is a[d] @ w[e]; bf16 rounding of the result (2^-8 relative) plus
+    // f64 loop: row d of expert e is a[d] @ w[e]; the rounding of the result to dt plus
     // the f32 accumulation of h products.
     for ex in 0..r.e {
         for d in offsets[ex] as usize..offsets[ex + 1] as usize {
@@ -266,7 +331,7 @@ fn check_routed(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
                     mag += p.abs();
                 }
                 let g = f64::from(got[d * n + j]);
-                let tol = s.abs() * 2f64.powi(-8) + mag * h as f64 * 2f64.powi(-24) + 1e-30;
+                let tol = s.abs() * dt.eps() + mag * h as f64 * 2f64.powi(-24) + 1e-30;
                 assert!((g - s).abs() <= tol, "{what}: ({d}, {j}): {g} vs {s}");
             }
         }
@@ -332,10 +397,11 @@ fn routed_rows_with_empty_experts_and_ragged_row_counts_match_the_interpreter() 
             3
         }
     });
-    check_routed(&r, 40, 72, false, 1);
+    check_routed(BF, &r, 40, 72, false, 1);
     // One expert with all rows.
-    check_routed(&routing(33, 1, 4, |_, _| 2), 64, 48, false, 2);
-    check_routed(&ragged(), 200, 300, false, 3);
+    check_routed(BF, &routing(33, 1, 4, |_, _| 2), 64, 48, false, 2);
+    check_routed(BF, &ragged(), 200, 300, false, 3);
+    check_routed(Half::F16, &ragged(), 200, 300, false, 3);
 }
 
 #[test]
@@ -349,16 +415,16 @@ fn the_gather_prologue_reads_each_row_of_x_through_order() {
             3
         }
     });
-    check_routed(&r, 40, 72, true, 4);
-    check_routed(&ragged(), 200, 300, true, 5);
+    check_routed(BF, &r, 40, 72, true, 4);
+    check_routed(BF, &ragged(), 200, 300, true, 5);
 }
 
 #[test]
 fn sixty_four_experts_mostly_empty_and_no_tokens() {
-    check_routed(&decode64(5), 96, 80, true, 6);
-    check_routed(&decode64(3), 96, 80, false, 7);
-    check_routed(&decode64(0), 96, 80, true, 8);
-    check_routed(&decode64(0), 96, 80, false, 9);
+    check_routed(BF, &decode64(5), 96, 80, true, 6);
+    check_routed(BF, &decode64(3), 96, 80, false, 7);
+    check_routed(BF, &decode64(0), 96, 80, true, 8);
+    check_routed(BF, &decode64(0), 96, 80, false, 9);
 }
 
 /// The interpreter's `matmul(a, w)`.
@@ -419,16 +485,16 @@ fn check_dense(m: usize, h: usize, n: usize, swiglu: bool, seed: u64) {
     let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
     let plan = plan_gmm(&sp, &target).unwrap();
     let mut rng = Rng(seed);
-    let a = values(&mut rng, m * h);
-    let w = values(&mut rng, h * n);
-    let inputs = [("x", bf16_bytes(&a)), ("w_shared", bf16_bytes(&w))];
+    let a = values(BF, &mut rng, m * h);
+    let w = values(BF, &mut rng, h * n);
+    let inputs = [("x", half_bytes(BF, &a)), ("w_shared", half_bytes(BF, &w))];
     let core = if swiglu {
         CoreType::MixAic1_2
     } else {
         CoreType::Aic
     };
     let report = launch(&program, m, &inputs, core);
-    let got = out_bf16(&report, "y");
+    let got = out_half(BF, &report, "y");
     let want = interpret_dense(m, h, n, &a, &w, swiglu);
     assert_eq!(got.len(), want.len(), "{what}");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -455,18 +521,21 @@ fn dense_rows_of_the_shared_expert_match_the_interpreter() {
 /// The routed GEMM with the SwiGLU epilogue (a MIX kernel): `act = swiglu(grouped_matmul(..))` of the
 /// interpreter within one bf16 rounding (the emulator's vector `Exp` against Rust's `exp`), and most
 /// elements bit-equal; the output written once.
-fn check_swiglu(r: &Routing, h: usize, i: usize, gather: bool, seed: u64) {
+fn check_swiglu(dt: Half, r: &Routing, h: usize, i: usize, gather: bool, seed: u64) {
     let n = 2 * i;
     let what = format!(
-        "swiglu T={} K={} E={} H={h} I={i} gather={gather}",
-        r.t, r.ks, r.e
+        "swiglu {} T={} K={} E={} H={h} I={i} gather={gather}",
+        dt.name(),
+        r.t,
+        r.ks,
+        r.e
     );
     let target = Target::ascend910b2();
-    let sp = spec(gather, r, h as u64, n as u64, true);
+    let sp = spec(dt, gather, r, h as u64, n as u64, true);
     let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut rng = Rng(seed);
-    let x = values(&mut rng, r.t * h);
-    let w = values(&mut rng, r.e * h * n);
+    let x = values(dt, &mut rng, r.t * h);
+    let w = values(dt, &mut rng, r.e * h * n);
     let (order, offsets) = r.table();
     let rows = r.t * r.ks;
     let a: Vec<f32> = order
@@ -474,16 +543,16 @@ fn check_swiglu(r: &Routing, h: usize, i: usize, gather: bool, seed: u64) {
         .flat_map(|&p| x[(p as usize / r.ks) * h..][..h].to_vec())
         .collect();
     let inputs = [
-        ("x", bf16_bytes(&x)),
-        ("a", bf16_bytes(&a)),
-        ("w", bf16_bytes(&w)),
+        ("x", half_bytes(dt, &x)),
+        ("a", half_bytes(dt, &a)),
+        ("w", half_bytes(dt, &w)),
         ("r_order", i32_bytes(&order)),
         ("r_offsets", i32_bytes(&offsets)),
     ];
     let report = launch(&program, r.t, &inputs, CoreType::MixAic1_2);
-    let got = out_bf16(&report, "y");
+    let got = out_half(dt, &report, "y");
     assert_eq!(got.len(), rows * i, "{what}");
-    let want = interpret_with(r, h, n, &x, &w, true);
+    let want = interpret_with(dt, r, h, n, &x, &w, true);
     // Bit-equal: the emulator's vector ops round as the interpreter's f32 arithmetic does.
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {k}: {g} vs {w}");
@@ -507,10 +576,11 @@ fn the_swiglu_epilogue_matches_the_interpreter() {
             1 + t % 7
         }
     });
-    check_swiglu(&heavy, 200, 96, true, 23);
-    check_swiglu(&ragged(), 64, 48, false, 20);
-    check_swiglu(&decode64(5), 96, 64, true, 21);
-    check_swiglu(&decode64(0), 96, 64, true, 22);
+    check_swiglu(BF, &heavy, 200, 96, true, 23);
+    check_swiglu(BF, &ragged(), 64, 48, false, 20);
+    check_swiglu(Half::F16, &ragged(), 64, 48, true, 24);
+    check_swiglu(BF, &decode64(5), 96, 64, true, 21);
+    check_swiglu(BF, &decode64(0), 96, 64, true, 22);
 }
 
 /// The interpreter's `combine(cast<f32>(grouped_matmul(dispatch(x, r), w, r)), r, weights)`, f32
@@ -560,7 +630,7 @@ fn check_combine(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
         r.t, r.ks, r.e
     );
     let target = Target::ascend910b2();
-    let mut sp = spec(gather, r, h as u64, n as u64, false);
+    let mut sp = spec(BF, gather, r, h as u64, n as u64, false);
     sp.out = GmmOut::Combine {
         weights: "r_weights",
         order: "r_order",
@@ -569,8 +639,8 @@ fn check_combine(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
     };
     let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut rng = Rng(seed);
-    let x = values(&mut rng, r.t * h);
-    let w = values(&mut rng, r.e * h * n);
+    let x = values(BF, &mut rng, r.t * h);
+    let w = values(BF, &mut rng, r.e * h * n);
     let slot_weights: Vec<f32> = (0..r.t * r.ks).map(|_| rng.unit().abs()).collect();
     let init: Vec<f32> = (0..r.t * n).map(|_| rng.unit()).collect();
     let (order, offsets) = r.table();
@@ -581,9 +651,9 @@ fn check_combine(r: &Routing, h: usize, n: usize, gather: bool, seed: u64) {
         .collect();
     let row_weights: Vec<f32> = order.iter().map(|&p| slot_weights[p as usize]).collect();
     let inputs = [
-        ("x", bf16_bytes(&x)),
-        ("a", bf16_bytes(&a)),
-        ("w", bf16_bytes(&w)),
+        ("x", half_bytes(BF, &x)),
+        ("a", half_bytes(BF, &a)),
+        ("w", half_bytes(BF, &w)),
         ("r_order", i32_bytes(&order)),
         ("r_offsets", i32_bytes(&offsets)),
         ("r_weights", f32_bytes(&row_weights)),
