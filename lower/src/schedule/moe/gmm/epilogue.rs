@@ -124,61 +124,84 @@ fn vector(
 /// The SwiGLU program: B's columns are `[gate | up]` (`N = 2 I`); per item the AIC computes the gate
 /// tile (columns `j*n ..`) and the up tile (`I + j*n ..`) into the two halves of a slot; the AIVs
 /// write `act[d, j*n ..] = round(silu(g) * u)` in f32 from the rounded tiles.
+/// The AIC side of an epilogue: per tile, one accumulation per entry of `col0s` (B's columns from
+/// `col0 + j*n`), each `Fixpipe`d rounded into its `n` columns of the tile's slot (`col0s.len() * n`
+/// wide); the slot is waited for before the first and handed to the AIVs after the last.
+fn aic_side(
+    m: &mut Mix,
+    spec: &GmmSpec<'_>,
+    plan: &MatmulPlan,
+    cols: u64,
+    col0s: &[u64],
+) -> Vec<Stmt> {
+    let (_, elem, quant) = dtype(spec.dtype);
+    let (h, bld) = (&m.h, &mut m.bld);
+    let n = plan.n;
+    let width = col0s.len() as u64 * n;
+    let l = declare_locals(&mut bld.k, plan, elem);
+    let w = open_walk(bld, spec, plan, h, IExpr::BlockIdx, l.v_tile, cols);
+    let slot = slot_offset(IExpr::BlockIdx, &w, plan.m * width);
+    for (i, &col0) in col0s.iter().enumerate() {
+        let x = aic_tile(bld, spec, plan, h, &l, &w, col0);
+        emit_tile_mmads(bld, plan, &l, &x, h.ga, h.gw);
+        if i == 0 {
+            bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
+        }
+        bld.inst(InstData::Fixpipe {
+            dst: GmRef {
+                buf: m.ws,
+                offset: add(slot.clone(), int(i as u64 * n)),
+            },
+            src: l.t_c,
+            m: x.rows.clone(),
+            n: x.cols.clone(),
+            src_stride: x.rows_a.clone(),
+            gm_pitch: int(width),
+            quant,
+            relu: false,
+        });
+        if i + 1 == col0s.len() {
+            bld.inst(cross(true, 2, Pipe::Fix, SLOT_READY));
+        }
+        bld.free(l.q_c, l.t_c);
+    }
+    close_walk(bld, &w);
+    drain(bld);
+    bld.stack.pop().expect("the AIC side")
+}
+
 pub(super) fn lower_swiglu(
     spec: &GmmSpec<'_>,
     plan: &MatmulPlan,
     act: &str,
     target: &Target,
 ) -> Result<Program, LowerError> {
-    let (dt, elem, quant) = dtype(spec.dtype);
+    let (dt, _, _) = dtype(spec.dtype);
     let i_cols = spec.n / 2;
-    let (m, n) = (plan.m, plan.n);
+    let n = plan.n;
     let out = GmBufData {
         name: act.to_string(),
         kind: GmKind::Output,
         dtype: dt,
         shape: vec![spec.total_rows.clone(), HostExpr::Int(i_cols as i64)],
     };
-    let Mix {
-        h,
-        mut bld,
-        out: ga,
-        ws,
-    } = mix_setup(spec, plan, i_cols, vec![out], 2 * n, target)?;
+    let mut mx = mix_setup(spec, plan, i_cols, vec![out], 2 * n, target)?;
+    let aic_body = aic_side(&mut mx, spec, plan, i_cols, &[0, i_cols]);
+    let aiv_body = swiglu_aiv(&mut mx, spec, plan, target)?;
+    mix_finish(mx, aic_body, aiv_body, target)
+}
 
-    // ---- AIC: gate and up tiles into the slot ----
-    let l = declare_locals(&mut bld.k, plan, elem);
-    let w = open_walk(&mut bld, spec, plan, &h, IExpr::BlockIdx, l.v_tile, i_cols);
-    let slot = slot_offset(IExpr::BlockIdx, &w, m * 2 * n);
-    for (half, col0) in [(0, 0), (1, i_cols)] {
-        let x = aic_tile(&mut bld, spec, plan, &h, &l, &w, col0);
-        emit_tile_mmads(&mut bld, plan, &l, &x, h.ga, h.gw);
-        if half == 0 {
-            bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
-        }
-        bld.inst(InstData::Fixpipe {
-            dst: GmRef {
-                buf: ws,
-                offset: add(slot.clone(), int(half * n)),
-            },
-            src: l.t_c,
-            m: x.rows.clone(),
-            n: x.cols.clone(),
-            src_stride: x.rows_a.clone(),
-            gm_pitch: int(2 * n),
-            quant,
-            relu: false,
-        });
-        if half == 1 {
-            bld.inst(cross(true, 2, Pipe::Fix, SLOT_READY));
-        }
-        bld.free(l.q_c, l.t_c);
-    }
-    close_walk(&mut bld, &w);
-    drain(&mut bld);
-    let aic_body = bld.stack.pop().expect("the AIC side");
-
-    // ---- AIV: SwiGLU of this AIV's half of the tile's rows ----
+/// The AIV side of the SwiGLU epilogue: this AIV's half of each tile's rows, in vector tiles.
+fn swiglu_aiv(
+    mx: &mut Mix,
+    spec: &GmmSpec<'_>,
+    plan: &MatmulPlan,
+    target: &Target,
+) -> Result<Vec<Stmt>, LowerError> {
+    let (_, elem, _) = dtype(spec.dtype);
+    let i_cols = spec.n / 2;
+    let (m, n) = (plan.m, plan.n);
+    let (h, bld, ws, ga) = (&mx.h, &mut mx.bld, mx.ws, mx.out);
     bld.stack.push(Vec::new());
     let tr = aiv_rows(plan, 18 * n, target)?;
     let buf = bld.k.bufs.push(LocalBufData {
@@ -195,9 +218,9 @@ pub(super) fn lower_swiglu(
     let g = ub.tensor(k, "gate", Elem::F32, tr * n);
     let u = ub.tensor(k, "up", Elem::F32, tr * n);
     let t = ub.tensor(k, "t", Elem::F32, tr * n);
-    let v_item = aiv_prologue(&mut bld);
+    let v_item = aiv_prologue(bld);
     let core = div(IExpr::BlockIdx, int(2));
-    let w = open_walk(&mut bld, spec, plan, &h, core.clone(), v_item, i_cols);
+    let w = open_walk(bld, spec, plan, h, core.clone(), v_item, i_cols);
     let slot = slot_offset(core, &w, m * 2 * n);
     let v_vt = bld.k.vars.push(VarData {
         name: "vec_tile".into(),
@@ -282,10 +305,9 @@ pub(super) fn lower_swiglu(
         ub_stride: n as u32,
     });
     bld.close_for(v_vt, int(0), ceil_div(mine, int(tr)));
-    aiv_release(&mut bld);
-    close_walk(&mut bld, &w);
-    let aiv_body = bld.stack.pop().expect("the AIV side");
-    mix_finish(bld, aic_body, aiv_body, h, target)
+    aiv_release(bld);
+    close_walk(bld, &w);
+    Ok(bld.stack.pop().expect("the AIV side"))
 }
 
 /// The combine program: per tile the AIC writes `round(y)` into a slot; each AIV, row by row of its
@@ -304,8 +326,7 @@ pub(super) fn lower_combine(
     acc: &str,
     target: &Target,
 ) -> Result<Program, LowerError> {
-    let (_, elem, quant) = dtype(spec.dtype);
-    let (m, n, nn) = (plan.m, plan.n, spec.n);
+    let nn = spec.n;
     let f32_buf = |name: &str, kind, shape| GmBufData {
         name: name.to_string(),
         kind,
@@ -331,48 +352,33 @@ pub(super) fn lower_combine(
             shape: vec![spec.total_rows.clone()],
         });
     }
-    let Mix {
-        h,
-        mut bld,
-        out: g_acc,
-        ws,
-    } = mix_setup(spec, plan, nn, added, n, target)?;
+    let mut mx = mix_setup(spec, plan, nn, added, plan.n, target)?;
+    let aic_body = aic_side(&mut mx, spec, plan, nn, &[0]);
     let find = |name: &str| {
-        h.p.gm
+        mx.h.p
+            .gm
             .iter()
             .find(|(_, d)| d.name == name)
             .map(|(g, _)| g)
             .expect("declared")
     };
     let (g_w, g_order) = (find(weights), find(order));
+    let aiv_body = combine_aiv(&mut mx, spec, plan, g_w, g_order, k_slots);
+    mix_finish(mx, aic_body, aiv_body, target)
+}
 
-    // ---- AIC: the rounded tile into the slot ----
-    let l = declare_locals(&mut bld.k, plan, elem);
-    let w = open_walk(&mut bld, spec, plan, &h, IExpr::BlockIdx, l.v_tile, nn);
-    let slot = slot_offset(IExpr::BlockIdx, &w, m * n);
-    let x = aic_tile(&mut bld, spec, plan, &h, &l, &w, 0);
-    emit_tile_mmads(&mut bld, plan, &l, &x, h.ga, h.gw);
-    bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
-    bld.inst(InstData::Fixpipe {
-        dst: GmRef {
-            buf: ws,
-            offset: slot.clone(),
-        },
-        src: l.t_c,
-        m: x.rows.clone(),
-        n: x.cols.clone(),
-        src_stride: x.rows_a.clone(),
-        gm_pitch: int(n),
-        quant,
-        relu: false,
-    });
-    bld.inst(cross(true, 2, Pipe::Fix, SLOT_READY));
-    bld.free(l.q_c, l.t_c);
-    close_walk(&mut bld, &w);
-    drain(&mut bld);
-    let aic_body = bld.stack.pop().expect("the AIC side");
-
-    // ---- AIV: weighted rows added into their tokens' rows ----
+/// The AIV side of the combine epilogue: this AIV's half of each tile's rows, one row at a time.
+fn combine_aiv(
+    mx: &mut Mix,
+    spec: &GmmSpec<'_>,
+    plan: &MatmulPlan,
+    g_w: GmBuf,
+    g_order: GmBuf,
+    k_slots: u64,
+) -> Vec<Stmt> {
+    let (_, elem, _) = dtype(spec.dtype);
+    let (m, n, nn) = (plan.m, plan.n, spec.n);
+    let (h, bld, ws, g_acc) = (&mx.h, &mut mx.bld, mx.ws, mx.out);
     bld.stack.push(Vec::new());
     let buf = bld.k.bufs.push(LocalBufData {
         name: "ub".into(),
@@ -387,9 +393,9 @@ pub(super) fn lower_combine(
     let wt = ub.tensor(k, "weight", Elem::F32, 8);
     // `Brcb` fills whole repeats: 8 blocks of 8 values.
     let blocks = ub.tensor(k, "blocks", Elem::F32, 64);
-    let v_item = aiv_prologue(&mut bld);
+    let v_item = aiv_prologue(bld);
     let core = div(IExpr::BlockIdx, int(2));
-    let w = open_walk(&mut bld, spec, plan, &h, core.clone(), v_item, nn);
+    let w = open_walk(bld, spec, plan, h, core.clone(), v_item, nn);
     let slot = slot_offset(core, &w, m * n);
     let v_r = bld.k.vars.push(VarData { name: "row".into() });
     let v_slot = bld.k.vars.push(VarData {
@@ -463,10 +469,9 @@ pub(super) fn lower_combine(
     });
     bld.inst(InstData::SetAtomic(None));
     bld.close_for(v_r, int(0), mine);
-    aiv_release(&mut bld);
-    close_walk(&mut bld, &w);
-    let aiv_body = bld.stack.pop().expect("the AIV side");
-    mix_finish(bld, aic_body, aiv_body, h, target)
+    aiv_release(bld);
+    close_walk(bld, &w);
+    bld.stack.pop().expect("the AIV side")
 }
 
 /// A MIX program under construction: the header, the kernel, the first added buffer, the workspace.
@@ -512,12 +517,12 @@ fn mix_setup(
 
 /// The kernel of the two sides, synchronized and checked, in the program.
 fn mix_finish(
-    bld: Builder,
+    mx: Mix,
     aic_body: Vec<Stmt>,
     aiv_body: Vec<Stmt>,
-    mut h: GmmHeader,
     target: &Target,
 ) -> Result<Program, LowerError> {
+    let Mix { mut h, bld, .. } = mx;
     let mut k = bld.k;
     k.body = vec![
         Stmt::Side {
