@@ -25,6 +25,22 @@
 //! Dense rows use the matmul planner's tile for a large M ([`crate::schedule::cube::PLANNED_ROWS`]),
 //! with the same two factors (`ceil(M / m)` for the weights, `ceil(N / n)` for A).
 //!
+//! With the gather prologue each row of A is one `CopyNd2Nz` of one row per L1 stage, its source
+//! row read from `order` (4 bytes per row and stage); the factors are the same.
+//!
+//! # Epilogues (MIX kernels, `epilogue`)
+//!
+//! - SwiGLU: an item is `(group, n-tile of I)` and computes the gate and the up tile (B's columns
+//!   `j*n ..` and `I + j*n ..`), so n divides I (the widest multiple of 16 up to 256 that does; m = 64
+//!   rows for dense rows too): the weights are read `ceil(rows_e / m)` times as above, A
+//!   `2 * I / n` times (once per tile of each half).
+//! - Combine: the tile as stored, then on the AIVs one row at a time: `order[d]` and `weights[d]`
+//!   read per row, the row scaled in f32 and atomically added into its token's row of `acc`; n
+//!   divides N.
+//!
+//! Rows after `offsets[E]` (slots routed to no valid expert) are not computed: their output rows are
+//! left as they were.
+//!
 //! # Bad tables
 //!
 //! Values read from GM are clamped before they address GM: an expert's rows to `0..total_rows`, a slot
