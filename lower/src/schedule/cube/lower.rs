@@ -38,13 +38,13 @@ pub struct MatmulNames<'a> {
     pub c: &'a str,
 }
 
-pub(super) fn int(v: u64) -> IExpr {
+pub(crate) fn int(v: u64) -> IExpr {
     IExpr::Int(v as i64)
 }
 
 /// `a op b`, folded where the result is plain (literals, `x * 1`, `x + 0`, `x / 1`), so the printed
 /// kernel stays readable.
-pub(super) fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
     match (op, a.as_int(), b.as_int()) {
         (BinOp::Add, Some(x), Some(y)) => IExpr::Int(x + y),
         (BinOp::Mul, Some(x), Some(y)) => IExpr::Int(x * y),
@@ -61,43 +61,43 @@ pub(super) fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
     }
 }
 
-pub(super) fn add(a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn add(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Add, a, b)
 }
 
-pub(super) fn sub(a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn sub(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Sub, a, b)
 }
 
-pub(super) fn mul(a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn mul(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Mul, a, b)
 }
 
-pub(super) fn div(a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn div(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Div, a, b)
 }
 
-pub(super) fn min(a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn min(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::Min, a, b)
 }
 
-pub(super) fn ceil_div(a: IExpr, b: IExpr) -> IExpr {
+pub(crate) fn ceil_div(a: IExpr, b: IExpr) -> IExpr {
     bin(BinOp::CeilDiv, a, b)
 }
 
-pub(super) fn align16(a: IExpr) -> IExpr {
+pub(crate) fn align16(a: IExpr) -> IExpr {
     mul(ceil_div(a, int(16)), int(16))
 }
 
 /// The 16-row blocks of `a`, a multiple of 16 made by [`align16`].
-pub(super) fn blocks16(a: IExpr) -> IExpr {
+pub(crate) fn blocks16(a: IExpr) -> IExpr {
     match a {
         IExpr::Bin(BinOp::Mul, x, y) if y.as_int() == Some(16) => *x,
         a => div(a, int(16)),
     }
 }
 
-pub(super) fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
+pub(crate) fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
     match c {
         CubeDType::Bf16 => (DType::BF16, Elem::BF16, Quant::F32ToBf16),
         CubeDType::F16 => (DType::F16, Elem::F16, Quant::F32ToF16),
@@ -106,13 +106,13 @@ pub(super) fn dtype(c: CubeDType) -> (DType, Elem, Quant) {
 }
 
 /// A kernel under construction: appends instructions to the innermost open statement list.
-pub(super) struct Builder {
-    pub(super) k: Kernel,
-    pub(super) stack: Vec<Vec<Stmt>>,
+pub(crate) struct Builder {
+    pub(crate) k: Kernel,
+    pub(crate) stack: Vec<Vec<Stmt>>,
 }
 
 impl Builder {
-    pub(super) fn inst(&mut self, data: InstData) {
+    pub(crate) fn inst(&mut self, data: InstData) {
         let i = self.k.insts.push(data);
         self.stack
             .last_mut()
@@ -120,27 +120,27 @@ impl Builder {
             .push(Stmt::Inst(i));
     }
 
-    pub(super) fn alloc(&mut self, queue: Queue, tensor: Tensor) {
+    pub(crate) fn alloc(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::AllocTensor { queue, tensor });
     }
 
-    pub(super) fn enque(&mut self, queue: Queue, tensor: Tensor) {
+    pub(crate) fn enque(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::EnQue { queue, tensor });
     }
 
-    pub(super) fn deque(&mut self, queue: Queue, tensor: Tensor) {
+    pub(crate) fn deque(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::DeQue { queue, tensor });
     }
 
-    pub(super) fn free(&mut self, queue: Queue, tensor: Tensor) {
+    pub(crate) fn free(&mut self, queue: Queue, tensor: Tensor) {
         self.inst(InstData::FreeTensor { queue, tensor });
     }
 
-    pub(super) fn open(&mut self) {
+    pub(crate) fn open(&mut self) {
         self.stack.push(Vec::new());
     }
 
-    pub(super) fn close_for(&mut self, var: crate::kir::v2::Var, start: IExpr, end: IExpr) {
+    pub(crate) fn close_for(&mut self, var: crate::kir::v2::Var, start: IExpr, end: IExpr) {
         let body = self.stack.pop().expect("a loop is open");
         self.stack
             .last_mut()
@@ -155,27 +155,27 @@ impl Builder {
 }
 
 /// The on-chip buffers, queues, tensors and loop variables of the AIC kernel.
-pub(super) struct Locals {
-    pub(super) q_a1: Queue,
-    pub(super) q_b1: Queue,
-    pub(super) q_a2: Queue,
-    pub(super) q_b2: Queue,
-    pub(super) q_c: Queue,
-    pub(super) t_a1: Tensor,
-    pub(super) t_b1: Tensor,
-    pub(super) t_a2: Tensor,
-    pub(super) t_b2: Tensor,
-    pub(super) t_c: Tensor,
-    pub(super) v_tile: Var,
-    pub(super) v_stage: Var,
-    pub(super) v_slice: Var,
-    pub(super) v_rb: Var,
-    pub(super) v_kb: Var,
+pub(crate) struct Locals {
+    pub(crate) q_a1: Queue,
+    pub(crate) q_b1: Queue,
+    pub(crate) q_a2: Queue,
+    pub(crate) q_b2: Queue,
+    pub(crate) q_c: Queue,
+    pub(crate) t_a1: Tensor,
+    pub(crate) t_b1: Tensor,
+    pub(crate) t_a2: Tensor,
+    pub(crate) t_b2: Tensor,
+    pub(crate) t_c: Tensor,
+    pub(crate) v_tile: Var,
+    pub(crate) v_stage: Var,
+    pub(crate) v_slice: Var,
+    pub(crate) v_rb: Var,
+    pub(crate) v_kb: Var,
 }
 
 /// Declares the locals of `plan` in `kernel`: L1 stages and L0A/L0B slices double buffered, L0C as the
 /// plan says.
-pub(super) fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem) -> Locals {
+pub(crate) fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem) -> Locals {
     let e = plan.shape.dtype.bytes();
     let (m, n, k) = (plan.m, plan.n, plan.k);
     let stage_k = plan.depth * k;
@@ -250,33 +250,65 @@ pub(super) fn declare_locals(kernel: &mut Kernel, plan: &MatmulPlan, elem: Elem)
 
 /// Device expressions of the current tile (`i`, `j`: row and column block), stage and slice of the
 /// kernel's loops, tails included.
-pub(super) struct TileExprs {
-    pub(super) i: IExpr,
-    pub(super) j: IExpr,
-    pub(super) rows: IExpr,
-    pub(super) cols: IExpr,
-    pub(super) rows_a: IExpr,
-    pub(super) cols_a: IExpr,
-    pub(super) k0: IExpr,
-    pub(super) kd: IExpr,
-    pub(super) kd_a: IExpr,
-    pub(super) kq: IExpr,
+pub(crate) struct TileExprs {
+    pub(crate) i: IExpr,
+    pub(crate) j: IExpr,
+    /// A's source: the GM row of the tile's first row (`i * m` for a plain matmul), or a gather.
+    pub(crate) a_rows: ARows,
+    /// Element offset of B's `(K, N)` matrix in its buffer (an expert's matrix of a grouped matmul).
+    pub(crate) b_base: IExpr,
+    /// B's GM row pitch in elements: N, or more when the tiles cover part of B's columns (the gate
+    /// or up half of a fused gate/up weight).
+    pub(crate) b_pitch: u64,
+    pub(crate) rows: IExpr,
+    pub(crate) cols: IExpr,
+    pub(crate) rows_a: IExpr,
+    pub(crate) cols_a: IExpr,
+    pub(crate) k0: IExpr,
+    pub(crate) kd: IExpr,
+    pub(crate) kd_a: IExpr,
+    pub(crate) kq: IExpr,
     /// K fractals (C0 wide: 16 half or 8 f32 elements) of the slice.
-    pub(super) k1: IExpr,
+    pub(crate) k1: IExpr,
     /// The slice's first K fractal within the stage.
-    pub(super) k_block: IExpr,
+    pub(crate) k_block: IExpr,
     /// 16-deep K groups of the slice (the f32 transposing load works on 16 x 16 squares).
-    pub(super) kg: IExpr,
+    pub(crate) kg: IExpr,
     /// The slice's first 16-deep K group within the stage.
-    pub(super) k_group: IExpr,
-    pub(super) frac: IExpr,
+    pub(crate) k_group: IExpr,
+    pub(crate) frac: IExpr,
 }
 
-pub(super) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Locals) -> TileExprs {
+/// Where the rows of A's tile come from.
+#[derive(Clone, Debug)]
+pub(crate) enum ARows {
+    /// Rows `row0 ..` of A, contiguous in GM.
+    Contiguous {
+        /// The GM row of the tile's first row.
+        row0: IExpr,
+    },
+    /// Row `r` of the tile is row `token(order[row0 + r])` of A: one `ReadScalar` and one 1-row
+    /// `CopyNd2Nz` per row, into row `r` of the NZ stage.
+    Gather {
+        /// The first destination row of the tile (index into `order`).
+        row0: IExpr,
+        /// The `order` buffer (i32).
+        order: GmBuf,
+        /// The row counter of the gather loop.
+        v_row: Var,
+        /// The scalar read from `order`.
+        v_slot: Var,
+        /// Slots per row of A (`order[d] / k_slots` is A's row).
+        k_slots: u64,
+        /// The number of slots (`order`'s length): a value outside `0..slots` is clamped into it, so
+        /// a corrupt table reads a wrong row of A rather than outside it.
+        slots: IExpr,
+    },
+}
+
+pub(crate) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Locals) -> TileExprs {
     let s = plan.shape;
-    let e = s.dtype.bytes();
-    let (m, n, k) = (plan.m, plan.n, plan.k);
-    let stage_k = plan.depth * k;
+    let (m, n) = (plan.m, plan.n);
     let tiles_n = s.n.div_ceil(n);
     let t = add(IExpr::BlockIdx, mul(IExpr::Var(l.v_tile), IExpr::BlockNum));
     let (i, j) = if plan.swizzle >= tiles_n {
@@ -302,6 +334,27 @@ pub(super) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Lo
         (i, j)
     };
     let rows = min(int(m), sub(IExpr::Field(f_m), mul(i.clone(), int(m))));
+    let a_rows = ARows::Contiguous {
+        row0: mul(i.clone(), int(m)),
+    };
+    tile_exprs_at(plan, l, i, j, a_rows, rows, int(0))
+}
+
+/// [`TileExprs`] of a tile whose A rows, row count (`rows`, at most `m`) and B matrix (`b_base`)
+/// are given as device expressions; `i` and `j` are the tile's row and column block.
+pub(crate) fn tile_exprs_at(
+    plan: &MatmulPlan,
+    l: &Locals,
+    i: IExpr,
+    j: IExpr,
+    a_rows: ARows,
+    rows: IExpr,
+    b_base: IExpr,
+) -> TileExprs {
+    let s = plan.shape;
+    let e = s.dtype.bytes();
+    let (n, k) = (plan.n, plan.k);
+    let stage_k = plan.depth * k;
     let cols = min(int(n), sub(int(s.n), mul(j.clone(), int(n))));
     let (rows_a, cols_a) = (align16(rows.clone()), align16(cols.clone()));
     let k0 = mul(IExpr::Var(l.v_stage), int(stage_k));
@@ -317,6 +370,9 @@ pub(super) fn tile_exprs(plan: &MatmulPlan, f_m: Field, f_tiles_m: Field, l: &Lo
     TileExprs {
         i,
         j,
+        a_rows,
+        b_base,
+        b_pitch: s.n,
         rows,
         cols,
         rows_a,
@@ -427,7 +483,7 @@ pub(super) fn declare_program(
 /// One output tile's work up to its finished accumulator: the L1 stages (Nd2Nz copies of A and B),
 /// their K slices (LoadData into L0A/L0B, Mmad accumulating in L0C), then the accumulator dequeued for
 /// `Fixpipe`.
-pub(super) fn emit_tile_mmads(
+pub(crate) fn emit_tile_mmads(
     bld: &mut Builder,
     plan: &MatmulPlan,
     l: &Locals,
@@ -436,23 +492,12 @@ pub(super) fn emit_tile_mmads(
     gb: GmBuf,
 ) {
     let s = plan.shape;
-    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let (n, k) = (plan.n, plan.k);
     let stage_k = plan.depth * k;
     bld.alloc(l.q_c, l.t_c);
     bld.open(); // stage
     bld.alloc(l.q_a1, l.t_a1);
-    bld.inst(InstData::CopyNd2Nz {
-        dst: l.t_a1,
-        dst_offset: int(0),
-        src: GmRef {
-            buf: ga,
-            offset: add(mul(mul(x.i.clone(), int(m)), int(s.k)), x.k0.clone()),
-        },
-        rows: x.rows.clone(),
-        cols: x.kd.clone(),
-        gm_pitch: int(s.k),
-        nz_rows: x.rows_a.clone(),
-    });
+    emit_a_stage(bld, plan, l, x, ga);
     bld.enque(l.q_a1, l.t_a1);
     bld.alloc(l.q_b1, l.t_b1);
     if s.dtype == CubeDType::F32 {
@@ -463,11 +508,14 @@ pub(super) fn emit_tile_mmads(
             dst_offset: int(0),
             src: GmRef {
                 buf: gb,
-                offset: add(mul(x.k0.clone(), int(s.n)), mul(x.j.clone(), int(n))),
+                offset: add(
+                    x.b_base.clone(),
+                    add(mul(x.k0.clone(), int(x.b_pitch)), mul(x.j.clone(), int(n))),
+                ),
             },
             rows: x.kd.clone(),
             cols: x.cols.clone(),
-            gm_pitch: int(s.n),
+            gm_pitch: int(x.b_pitch),
             nz_rows: x.kd_a.clone(),
         });
     }
@@ -530,6 +578,62 @@ pub(super) fn emit_tile_mmads(
     bld.deque(l.q_c, l.t_c);
 }
 
+/// A's L1 stage, GM -> L1 as NZ with `rows_a` rows per fractal column: one copy of the tile's rows
+/// when they are contiguous in GM, else one copy per row (row `r` of the NZ stage starts at element
+/// `16 r` of every fractal column), the row's source read from `order` on the device.
+fn emit_a_stage(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileExprs, ga: GmBuf) {
+    let s = plan.shape;
+    match &x.a_rows {
+        ARows::Contiguous { row0 } => bld.inst(InstData::CopyNd2Nz {
+            dst: l.t_a1,
+            dst_offset: int(0),
+            src: GmRef {
+                buf: ga,
+                offset: add(mul(row0.clone(), int(s.k)), x.k0.clone()),
+            },
+            rows: x.rows.clone(),
+            cols: x.kd.clone(),
+            gm_pitch: int(s.k),
+            nz_rows: x.rows_a.clone(),
+        }),
+        ARows::Gather {
+            row0,
+            order,
+            v_row,
+            v_slot,
+            k_slots,
+            slots,
+        } => {
+            let slot = bin(
+                BinOp::Max,
+                min(IExpr::Var(*v_slot), sub(slots.clone(), int(1))),
+                int(0),
+            );
+            bld.open();
+            bld.inst(InstData::ReadScalar {
+                dst: *v_slot,
+                src: GmRef {
+                    buf: *order,
+                    offset: add(row0.clone(), IExpr::Var(*v_row)),
+                },
+            });
+            bld.inst(InstData::CopyNd2Nz {
+                dst: l.t_a1,
+                dst_offset: mul(IExpr::Var(*v_row), int(16)),
+                src: GmRef {
+                    buf: ga,
+                    offset: add(mul(div(slot, int(*k_slots)), int(s.k)), x.k0.clone()),
+                },
+                rows: int(1),
+                cols: x.kd.clone(),
+                gm_pitch: int(s.k),
+                nz_rows: x.rows_a.clone(),
+            });
+            bld.close_for(*v_row, int(0), x.rows.clone());
+        }
+    }
+}
+
 /// B's K slice L1 -> L0B for 16-bit types: each 16 x 16 fractal of the NZ stage (column blocks of
 /// `kd_a` rows) transposed by the 2D load into ZN.
 fn emit_b_load_half(bld: &mut Builder, l: &Locals, x: &TileExprs) {
@@ -558,7 +662,6 @@ fn emit_b_load_half(bld: &mut Builder, l: &Locals, x: &TileExprs) {
 /// `ifTranspose` takes 16-bit types only). One copy per group: `Nd2NzParams` has one `nValue` for
 /// all of its `ndNum` matrices, and the K tail's group is shorter.
 fn emit_b_stage_f32(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileExprs, gb: GmBuf) {
-    let s = plan.shape;
     let g = IExpr::Var(l.v_kb);
     bld.open(); // K groups of the stage
     bld.inst(InstData::CopyNd2Nz {
@@ -567,13 +670,16 @@ fn emit_b_stage_f32(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileEx
         src: GmRef {
             buf: gb,
             offset: add(
-                mul(add(x.k0.clone(), mul(g.clone(), int(16))), int(s.n)),
-                mul(x.j.clone(), int(plan.n)),
+                x.b_base.clone(),
+                add(
+                    mul(add(x.k0.clone(), mul(g.clone(), int(16))), int(x.b_pitch)),
+                    mul(x.j.clone(), int(plan.n)),
+                ),
             ),
         },
         rows: min(int(16), sub(x.kd.clone(), mul(g, int(16)))),
         cols: x.cols.clone(),
-        gm_pitch: int(s.n),
+        gm_pitch: int(x.b_pitch),
         nz_rows: int(16),
     });
     bld.close_for(l.v_kb, int(0), ceil_div(x.kd.clone(), int(16)));

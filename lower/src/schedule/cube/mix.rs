@@ -70,7 +70,18 @@ impl MixRows {
     }
 }
 
-fn cross(set: bool, mode: u8, pipe: Pipe, flag: u16) -> InstData {
+/// This AIV's part of a tile of `rows` rows (an expression of the AIC's tile): its first row and its
+/// row count. Sub-block 0 takes `ceil(rows / 2)`, sub-block 1 the rest.
+pub(crate) fn aiv_half(rows: IExpr) -> (IExpr, IExpr) {
+    let half = ceil_div(rows.clone(), int(2));
+    let subb = IExpr::bin(BinOp::Rem, IExpr::BlockIdx, int(2));
+    let first = mul(subb.clone(), half.clone());
+    let mine = sub(half.clone(), mul(subb, sub(mul(half, int(2)), rows)));
+    (first, mine)
+}
+
+/// A cross-core set (`set`) or wait of `flag` in `mode` on `pipe`.
+pub(crate) fn cross(set: bool, mode: u8, pipe: Pipe, flag: u16) -> InstData {
     if set {
         InstData::CrossCoreSetFlag { mode, pipe, flag }
     } else {
@@ -107,11 +118,7 @@ impl RowSource for MixRows {
         let m = self.m;
         let t = add(Self::core(), mul(IExpr::Var(vt), IExpr::BlockNum));
         let rows = min(int(m), sub(IExpr::Field(self.f_m), mul(t.clone(), int(m))));
-        let half = ceil_div(rows.clone(), int(2));
-        let subb = IExpr::bin(BinOp::Rem, IExpr::BlockIdx, int(2));
-        let first = mul(subb.clone(), half.clone());
-        // Sub-block 0 takes ceil(rows / 2), sub-block 1 the rest.
-        let mine = sub(half.clone(), mul(subb, sub(mul(half, int(2)), rows)));
+        let (first, mine) = aiv_half(rows);
         let local = mul(IExpr::Var(tile), IExpr::Int(tr));
         let cur = min(IExpr::Int(tr), sub(mine.clone(), local.clone()));
         self.out_tile = Some(vt);
