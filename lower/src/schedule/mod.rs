@@ -20,6 +20,7 @@ pub mod cube;
 pub mod hints;
 pub mod layout;
 pub mod lower_vector;
+pub mod moe;
 pub mod program;
 pub mod sync;
 
