@@ -198,7 +198,10 @@ impl GatherCtx<'_, '_> {
         let first = mul(batch.clone(), int(self.rows_per));
         for (r, &row_tile) in tile.rows.iter().enumerate() {
             // Rows past the end re-read the last row (their copies are never written back).
-            let row = min(add(first.clone(), int(r as u64)), sub(self.rows.clone(), int(1)));
+            let row = min(
+                add(first.clone(), int(r as u64)),
+                sub(self.rows.clone(), int(1)),
+            );
             // Every variable is bound once: one per read.
             let v_index = b.var("index");
             b.inst(InstData::ReadScalar {

@@ -7,9 +7,9 @@ use cranelift_entity::PrimaryMap;
 
 use crate::graph::{DType, SrcLoc};
 use crate::kir::v2::{
-    self, BinOp, CoreKind, Elem, Event, EventData, FieldData, GmBuf, GmBufData, GmKind, Home, HostExpr, IExpr,
-    InstData, Kernel, LocalBuf, LocalBufData, MemSpace, Pipe, Program, QuePos, Queue, QueueData, Scalar,
-    Stmt, Tensor, TensorData, Var, VarData, VecOp,
+    self, BinOp, CoreKind, Elem, Event, EventData, FieldData, GmBuf, GmBufData, GmKind, Home,
+    HostExpr, IExpr, InstData, Kernel, LocalBuf, LocalBufData, MemSpace, Pipe, Program, QuePos,
+    Queue, QueueData, Scalar, Stmt, Tensor, TensorData, Var, VarData, VecOp,
 };
 use crate::schedule::LowerError;
 use crate::target::Target;
@@ -119,7 +119,13 @@ impl Build {
     }
 
     /// A GM buffer of the program, a parameter of the kernel.
-    pub(super) fn gm(&mut self, name: &str, kind: GmKind, dtype: DType, shape: Vec<HostExpr>) -> GmBuf {
+    pub(super) fn gm(
+        &mut self,
+        name: &str,
+        kind: GmKind,
+        dtype: DType,
+        shape: Vec<HostExpr>,
+    ) -> GmBuf {
         for e in &shape {
             for s in e.syms() {
                 if !self.p.dims.contains(&s) {
@@ -191,7 +197,13 @@ impl Build {
     }
 
     /// A queue of `depth` slots of `bytes` each and the tensor that names its slot.
-    pub(super) fn queue(&mut self, name: &str, pos: QuePos, elem: Elem, elems: u64) -> (Queue, Tensor) {
+    pub(super) fn queue(
+        &mut self,
+        name: &str,
+        pos: QuePos,
+        elem: Elem,
+        elems: u64,
+    ) -> (Queue, Tensor) {
         let bytes = align(elems * u64::from(elem.bits()) / 8, 32);
         let buf = self.k.bufs.push(LocalBufData {
             name: name.into(),
@@ -271,7 +283,14 @@ impl Build {
 
     /// Bytes of UB the kernel takes (scratch and queues).
     pub(super) fn ub_bytes(&self) -> u64 {
-        self.used + self.k.bufs.values().filter(|b| b.bytes > 0).map(|b| u64::from(b.count) * u64::from(b.bytes)).sum::<u64>()
+        self.used
+            + self
+                .k
+                .bufs
+                .values()
+                .filter(|b| b.bytes > 0)
+                .map(|b| u64::from(b.count) * u64::from(b.bytes))
+                .sum::<u64>()
     }
 
     /// Synchronizes, checks and returns the program: `insert_sync` derives every flag and barrier

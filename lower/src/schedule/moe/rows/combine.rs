@@ -2,7 +2,7 @@
 
 use crate::graph::DType;
 use crate::kir::v2::{
-    Elem, GmKind, GmRef, HostExpr, IExpr, InstData, Program, Round, Scalar, SegView, Tensor,
+    Elem, GmKind, GmRef, HostExpr, IExpr, InstData, Pipe, Program, Round, Scalar, SegView, Tensor,
     VecBinary, VecOp, VecScalar,
 };
 use crate::schedule::LowerError;
@@ -52,7 +52,10 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     const OP: &str = "combine";
     let esize = float_bytes(OP, c.dtype)?;
     if c.k == 0 || c.h == 0 {
-        return Err(unsupported(OP, format!("K = {} and H = {}: both must be at least 1", c.k, c.h)));
+        return Err(unsupported(
+            OP,
+            format!("K = {} and H = {}: both must be at least 1", c.k, c.h),
+        ));
     }
     let cast = c.dtype != DType::F32;
     let r = TOKENS;
@@ -89,15 +92,29 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     let elem = Elem::storage(c.dtype);
     let kk = HostExpr::lit(c.k as i64);
     let hh = HostExpr::lit(c.h as i64);
-    let g_y = b.gm(c.y, GmKind::Input, c.dtype, vec![c.tokens.clone() * kk.clone(), hh.clone()]);
-    let g_pos = b.gm(c.position, GmKind::Input, DType::I32, vec![c.tokens.clone() * kk.clone()]);
-    let g_w = b.gm(c.weights, GmKind::Input, DType::F32, vec![c.tokens.clone(), kk.clone()]);
+    let g_y = b.gm(
+        c.y,
+        GmKind::Input,
+        c.dtype,
+        vec![c.tokens.clone() * kk.clone(), hh.clone()],
+    );
+    let g_pos = b.gm(
+        c.position,
+        GmKind::Input,
+        DType::I32,
+        vec![c.tokens.clone() * kk.clone()],
+    );
+    let g_w = b.gm(
+        c.weights,
+        GmKind::Input,
+        DType::F32,
+        vec![c.tokens.clone(), kk.clone()],
+    );
     let g_out = b.gm(c.out, GmKind::Output, c.dtype, vec![c.tokens.clone(), hh]);
     let f_tokens = b.field("tokens", c.tokens.clone());
     let f_slots = b.field("slots", c.tokens.clone() * kk);
     let f_batches = b.field("batches", batches);
 
-    let w_in = b.tensor("weights", Elem::F32, slots);
     let w_perm = b.tensor("slot_weights", Elem::F32, slots);
     let index = b.tensor("perm", Elem::I32, slots);
     let offsets = b.tensor("offsets", Elem::I32, slots);
@@ -113,6 +130,9 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     } else {
         rows_f
     };
+    // The gather table goes last: a scratch tensor is printed as the rest of the `TBuf` from its
+    // offset, and the emulator takes a gather to read all of its table (the offsets are data).
+    let w_in = b.tensor("weights", Elem::F32, slots);
     let row_views: Vec<Tensor> = (0..slots)
         .map(|row| b.view(staged, elem, row * stride, stride))
         .collect();
@@ -122,7 +142,9 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     let out_block = if cast { out_t } else { slot_blocks[0] };
 
     // The permutation table, once: perm[k*R + t] = t*K + k.
-    let perm: Vec<Tensor> = (0..c.k).map(|k| b.view(index, Elem::I32, k * r, r)).collect();
+    let perm: Vec<Tensor> = (0..c.k)
+        .map(|k| b.view(index, Elem::I32, k * r, r))
+        .collect();
     b.vec(VecOp::Iota, &[perm[0]], &[], None, int(r));
     b.vec(
         VecOp::Scalar(VecScalar::Muls),
@@ -141,6 +163,8 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
         );
     }
 
+    // MTE2 -> V: the batch's rows are in.
+    let rows_in = b.event(Pipe::Mte2, Pipe::V);
     let v_batch = b.var("batch");
     let v_chunk = b.var("chunk");
     b.open();
@@ -194,6 +218,8 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
                 });
             }
         }
+        b.set(rows_in);
+        b.wait(rows_in);
         let all = int(slots * stride);
         let block = int(r * stride);
         if cast {
@@ -229,7 +255,13 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
             );
         }
         if cast {
-            b.vec(VecOp::Cast(Round::Rint), &[out_t], &[slot_blocks[0]], None, block);
+            b.vec(
+                VecOp::Cast(Round::Rint),
+                &[out_t],
+                &[slot_blocks[0]],
+                None,
+                block,
+            );
         }
         b.inst(InstData::CopyOut {
             dst: GmRef {

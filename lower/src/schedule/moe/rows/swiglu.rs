@@ -107,7 +107,10 @@ pub fn lower_swiglu(s: &SwigluSpec<'_>, target: &Target) -> Result<Program, Lowe
     let valid = min(int(rows), sub(f_m, row0.clone()));
     let chunk = |b: &mut Build, c0: IExpr, w: u64| {
         for (q, t, half) in [(q_gate, t_gate, 0), (q_up, t_up, s.i)] {
-            b.inst(InstData::AllocTensor { queue: q, tensor: t });
+            b.inst(InstData::AllocTensor {
+                queue: q,
+                tensor: t,
+            });
             b.inst(InstData::CopyIn {
                 dst: t,
                 src: GmRef {
@@ -119,39 +122,95 @@ pub fn lower_swiglu(s: &SwigluSpec<'_>, target: &Target) -> Result<Program, Lowe
                 gm_pitch: int(2 * s.i),
                 ub_stride: stride as u32,
             });
-            b.inst(InstData::EnQue { queue: q, tensor: t });
+            b.inst(InstData::EnQue {
+                queue: q,
+                tensor: t,
+            });
         }
-        b.inst(InstData::DeQue { queue: q_gate, tensor: t_gate });
-        b.inst(InstData::DeQue { queue: q_up, tensor: t_up });
+        b.inst(InstData::DeQue {
+            queue: q_gate,
+            tensor: t_gate,
+        });
+        b.inst(InstData::DeQue {
+            queue: q_up,
+            tensor: t_up,
+        });
         let n = mul(valid.clone(), int(stride));
         if cast {
-            b.vec(VecOp::Cast(Round::None), &[gate_f], &[t_gate], None, n.clone());
+            b.vec(
+                VecOp::Cast(Round::None),
+                &[gate_f],
+                &[t_gate],
+                None,
+                n.clone(),
+            );
             b.vec(VecOp::Cast(Round::None), &[up_f], &[t_up], None, n.clone());
-            b.inst(InstData::FreeTensor { queue: q_gate, tensor: t_gate });
-            b.inst(InstData::FreeTensor { queue: q_up, tensor: t_up });
+            b.inst(InstData::FreeTensor {
+                queue: q_gate,
+                tensor: t_gate,
+            });
+            b.inst(InstData::FreeTensor {
+                queue: q_up,
+                tensor: t_up,
+            });
         }
         // sigmoid(g) = 1 / (1 + exp(-g)), then (g * sigmoid(g)) * u: the interpreter's order.
         let steps: [(VecOp, Vec<_>, Option<Scalar>); 5] = [
-            (VecOp::Scalar(VecScalar::Muls), vec![gate_f], Some(Scalar::f32(-1.0))),
+            (
+                VecOp::Scalar(VecScalar::Muls),
+                vec![gate_f],
+                Some(Scalar::f32(-1.0)),
+            ),
             (VecOp::Unary(VecUnary::Exp), vec![sig], None),
-            (VecOp::Scalar(VecScalar::Adds), vec![sig], Some(Scalar::f32(1.0))),
+            (
+                VecOp::Scalar(VecScalar::Adds),
+                vec![sig],
+                Some(Scalar::f32(1.0)),
+            ),
             (VecOp::Binary(VecBinary::Div), vec![ones, sig], None),
             (VecOp::Binary(VecBinary::Mul), vec![gate_f, sig], None),
         ];
         for (op, srcs, scalar) in steps {
             b.vec(op, &[sig], &srcs, scalar, n.clone());
         }
-        b.inst(InstData::AllocTensor { queue: q_out, tensor: t_out });
+        b.inst(InstData::AllocTensor {
+            queue: q_out,
+            tensor: t_out,
+        });
         if cast {
-            b.vec(VecOp::Binary(VecBinary::Mul), &[sig], &[sig, up_f], None, n.clone());
+            b.vec(
+                VecOp::Binary(VecBinary::Mul),
+                &[sig],
+                &[sig, up_f],
+                None,
+                n.clone(),
+            );
             b.vec(VecOp::Cast(Round::Rint), &[t_out], &[sig], None, n);
         } else {
-            b.vec(VecOp::Binary(VecBinary::Mul), &[t_out], &[sig, up_f], None, n);
-            b.inst(InstData::FreeTensor { queue: q_gate, tensor: t_gate });
-            b.inst(InstData::FreeTensor { queue: q_up, tensor: t_up });
+            b.vec(
+                VecOp::Binary(VecBinary::Mul),
+                &[t_out],
+                &[sig, up_f],
+                None,
+                n,
+            );
+            b.inst(InstData::FreeTensor {
+                queue: q_gate,
+                tensor: t_gate,
+            });
+            b.inst(InstData::FreeTensor {
+                queue: q_up,
+                tensor: t_up,
+            });
         }
-        b.inst(InstData::EnQue { queue: q_out, tensor: t_out });
-        b.inst(InstData::DeQue { queue: q_out, tensor: t_out });
+        b.inst(InstData::EnQue {
+            queue: q_out,
+            tensor: t_out,
+        });
+        b.inst(InstData::DeQue {
+            queue: q_out,
+            tensor: t_out,
+        });
         b.inst(InstData::CopyOut {
             dst: GmRef {
                 buf: g_out,
@@ -163,7 +222,10 @@ pub fn lower_swiglu(s: &SwigluSpec<'_>, target: &Target) -> Result<Program, Lowe
             gm_pitch: int(s.i),
             ub_stride: stride as u32,
         });
-        b.inst(InstData::FreeTensor { queue: q_out, tensor: t_out });
+        b.inst(InstData::FreeTensor {
+            queue: q_out,
+            tensor: t_out,
+        });
     };
     let (full_chunks, tail) = (s.i / width, s.i % width);
     if full_chunks == 1 {
