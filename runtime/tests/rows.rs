@@ -463,7 +463,7 @@ fn interp_swiglu(x: &Tensor, i: usize) -> Tensor {
         two = 2 * i
     );
     let kernel = parse_kernel(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
-    interp::eval(&kernel, &[x.clone()])
+    interp::eval(&kernel, std::slice::from_ref(x))
         .expect("evaluates")
         .remove(0)
 }
@@ -522,4 +522,22 @@ fn swiglu_matches_the_interpreter_on_every_value_class() {
             assert_same(&format!("swiglu {dtype:?} I={i} M={m}"), &got[0].1, &want);
         }
     }
+}
+
+#[test]
+fn gather_without_source_rows_reads_and_writes_nothing() {
+    // Five index entries but no source row: one core launches, and the output keeps its bytes.
+    let p = gather_program("none", DType::F32, 1, 16, 1, HostExpr::lit(0));
+    let x = Tensor::from_f32(DType::F32, vec![0, 16], vec![]).unwrap();
+    let index = Tensor::from_i32(vec![5], vec![0, 1, 2, 3, 4]).unwrap();
+    let got = run(&p, 5, &[("x", &x), ("order", &index)]);
+    // `run` fills outputs with 0xff bytes: f32 NaNs with every bit set.
+    let bits: Vec<u32> = got[0]
+        .1
+        .as_f32()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    assert!(bits.iter().all(|&b| b == u32::MAX), "{bits:x?}");
 }

@@ -241,3 +241,6 @@ impl GatherCtx<'_, '_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

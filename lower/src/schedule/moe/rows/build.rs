@@ -183,7 +183,7 @@ impl Build {
             unreachable!("views are taken of scratch tensors")
         };
         let byte = start * u64::from(d.elem.bits()) / 8;
-        debug_assert!(byte % 32 == 0, "views start on a 32-byte block");
+        debug_assert!(byte.is_multiple_of(32), "views start on a 32-byte block");
         let name = format!("{}_{start}", d.name);
         self.k.tensors.push(TensorData {
             name,

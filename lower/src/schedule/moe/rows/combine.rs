@@ -65,7 +65,7 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     // Per column of the row stride: the staged rows (when converted), the f32 rows, the rounded out.
     let per_col = slots * 4 + if cast { slots * esize + r * esize } else { 0 };
     let budget = u64::from(target.ub_usable);
-    let avail = budget.checked_sub(fixed).unwrap_or(0);
+    let avail = budget.saturating_sub(fixed);
     let full = align(c.h, 16);
     let (width, stride) = if full * per_col <= avail {
         (c.h, full)
@@ -166,7 +166,6 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     // MTE2 -> V: the batch's rows are in.
     let rows_in = b.event(Pipe::Mte2, Pipe::V);
     let v_batch = b.var("batch");
-    let v_chunk = b.var("chunk");
     b.open();
     let batch = add(IExpr::BlockIdx, mul(IExpr::Var(v_batch), IExpr::BlockNum));
     let t0 = mul(batch, int(r));
@@ -279,6 +278,7 @@ pub fn lower_combine(c: &CombineSpec<'_>, target: &Target) -> Result<Program, Lo
     if full_chunks == 1 {
         chunk(&mut b, int(0), width);
     } else if full_chunks > 1 {
+        let v_chunk = b.var("chunk");
         b.open();
         chunk(&mut b, mul(IExpr::Var(v_chunk), int(width)), width);
         b.close_for(v_chunk, int(0), int(full_chunks));

@@ -98,7 +98,7 @@ pub fn lower_swiglu(s: &SwigluSpec<'_>, target: &Target) -> Result<Program, Lowe
         int(tile),
     );
 
-    let (v_batch, v_chunk) = (b.var("batch"), b.var("chunk"));
+    let v_batch = b.var("batch");
     b.open();
     let row0 = mul(
         add(IExpr::BlockIdx, mul(IExpr::Var(v_batch), IExpr::BlockNum)),
@@ -231,6 +231,7 @@ pub fn lower_swiglu(s: &SwigluSpec<'_>, target: &Target) -> Result<Program, Lowe
     if full_chunks == 1 {
         chunk(&mut b, int(0), width);
     } else if full_chunks > 1 {
+        let v_chunk = b.var("chunk");
         b.open();
         chunk(&mut b, mul(IExpr::Var(v_chunk), int(width)), width);
         b.close_for(v_chunk, int(0), int(full_chunks));
