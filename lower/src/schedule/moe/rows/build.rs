@@ -175,6 +175,22 @@ impl Build {
         })
     }
 
+    /// A tensor of `elems` elements in a `TBuf` of its own (its printed extent is exactly its own).
+    pub(super) fn alone(&mut self, name: &str, elem: Elem, elems: u64) -> Tensor {
+        let buf = self.k.bufs.push(LocalBufData {
+            name: name.into(),
+            mem: MemSpace::Ub,
+            count: 1,
+            bytes: align(elems * u64::from(elem.bits()) / 8, 32) as u32,
+        });
+        self.k.tensors.push(TensorData {
+            name: name.into(),
+            elem,
+            elems: elems as u32,
+            home: Home::Buf { buf, offset: 0 },
+        })
+    }
+
     /// A view of `elems` elements of `parent` starting `start` elements in (32-byte aligned), of
     /// element type `elem`.
     pub(super) fn view(&mut self, parent: Tensor, elem: Elem, start: u64, elems: u64) -> Tensor {
