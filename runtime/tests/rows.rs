@@ -436,10 +436,24 @@ fn combine_with_moge_shape_and_signed_zeros_matches_the_interpreter() {
         let ids = expert_ids("distinct", t, k, e, &mut rng);
         let (_, position) = routes(&ids, e);
         let yv: Vec<f32> = (0..t * k * h)
-            .map(|i| if i % 3 == 0 { -0.0 } else { rng.unit() * 100.0 })
+            .map(|i| {
+                if i % 3 == 0 {
+                    -0.0
+                } else {
+                    rng.unit().abs() * 100.0
+                }
+            })
             .collect();
+        // Every third token's weights are all -0.0: each of its products is -0.0 (or +0.0 where
+        // the row holds -0.0), so the interpreter's sum from +0.0 is +0.0 where all are -0.0.
         let wv: Vec<f32> = (0..t * k)
-            .map(|i| if i % 5 == 0 { -0.0 } else { rng.unit() })
+            .map(|i| {
+                if (i / k) % 3 == 0 || i % 5 == 0 {
+                    -0.0
+                } else {
+                    rng.unit()
+                }
+            })
             .collect();
         let y = Tensor::from_f32(DType::BF16, vec![t * k, h], yv).unwrap();
         let w = Tensor::from_f32(DType::F32, vec![t, k], wv).unwrap();
