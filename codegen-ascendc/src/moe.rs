@@ -441,10 +441,18 @@ fn grouped(
                 },
                 target,
             )?;
-            // The weights in row order live between the two kernels of this part only.
+            // The gather reads the (T, K) weights as T*K rows of one element and writes the weights
+            // in row order, which live between the two kernels of this part only: both keep the
+            // shapes the other kernels give them.
+            let w_val = at.arg(c, 2);
+            let w_name = at.gm(w_val)?;
+            let w_shape: Vec<HostExpr> = at.tensor(w_val)?.shape.iter().map(|d| at.host(d)).collect();
             for b in gather.gm.values_mut() {
                 if b.name == weights_name {
                     b.kind = GmKind::Intermediate;
+                    b.shape = vec![at.host(&slots)];
+                } else if b.name == w_name {
+                    b.shape = w_shape.clone();
                 }
             }
             let gmm = lower_grouped_matmul(

@@ -30,6 +30,7 @@ use std::borrow::Cow;
 use rustc_hash::FxHashMap;
 
 use super::elementwise::{sigmoid, Broadcast};
+use super::moe::Routes;
 use super::{Operand, Rt, Tensor, TensorData};
 use crate::graph::{BinaryOp, DType, Kernel, Op, OpKind, ReduceOp, UnaryOp, Value};
 
@@ -181,20 +182,22 @@ impl Bounds {
 
     fn results(&self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) -> Vec<Bound> {
         let data = &kernel.ops[op];
-        let tensors: Vec<&Tensor> = args
-            .iter()
-            .filter_map(|rt| match rt {
-                Rt::Tensor(t) => Some(t),
-                Rt::Routes(_) => None,
-            })
-            .collect();
-        if tensors.len() != data.args.len() {
-            // A routing table among the operands: the MoE ops have no rule.
-            return vec![Bound::NoRule(data.kind.name()); data.results.len()];
+        // The tensor operands with their values; a routing table is exact and has no bound.
+        let mut tensors: Vec<&Tensor> = Vec::with_capacity(args.len());
+        let mut tensor_values: Vec<Value> = Vec::with_capacity(args.len());
+        let mut routes = None;
+        for (&v, rt) in data.args.iter().zip(args) {
+            match rt {
+                Rt::Tensor(t) => {
+                    tensors.push(t);
+                    tensor_values.push(v);
+                }
+                Rt::Routes(r) => routes = Some(r),
+            }
         }
         // Borrowed, not cloned: the operands' bounds can be as large as the interpreter's values.
         let mut arg_bounds: Vec<Cow<'_, [f64]>> = Vec::with_capacity(tensors.len());
-        for (&v, t) in data.args.iter().zip(&tensors) {
+        for (&v, t) in tensor_values.iter().zip(&tensors) {
             match self.bounds.get(&v) {
                 Some(Bound::Elements(e)) => arg_bounds.push(Cow::Borrowed(e)),
                 Some(Bound::NoRule(name)) => return vec![Bound::NoRule(name); data.results.len()],
@@ -209,10 +212,11 @@ impl Bounds {
             })
             .collect();
         if result_tensors.len() != data.results.len() {
-            vec![Bound::NoRule(data.kind.name()); data.results.len()]
+            // `route`: a routing table is exact (no bound is recorded for it).
+            vec![Bound::Elements(vec![]); data.results.len()]
         } else {
             let unbounded = arg_bounds.iter().any(|b| b.iter().any(|x| x.is_infinite()));
-            match propagate(&data.kind, &tensors, &arg_bounds, &result_tensors) {
+            match propagate(&data.kind, &tensors, &arg_bounds, &result_tensors, routes) {
                 Some(bounds) => bounds
                     .into_iter()
                     .map(|b| {
@@ -248,6 +252,7 @@ fn propagate(
     args: &[&Tensor],
     b: &[Cow<'_, [f64]>],
     res: &[&Tensor],
+    routes: Option<&Routes>,
 ) -> Option<Vec<Vec<f64>>> {
     let b: Vec<&[f64]> = b.iter().map(|c| c.as_ref()).collect();
     let y = res.first().map(|t| values(t)).unwrap_or_default();
@@ -461,6 +466,107 @@ fn propagate(
                 .collect();
             Some(vec![values, vec![0.0; index.len()]])
         }
+        OpKind::MatMul => {
+            let (m, k) = (*args[0].shape.first()?, *args[0].shape.get(1)?);
+            let n = *args[1].shape.get(1)?;
+            let mut out = vec![0.0; m * n];
+            dot_bounds(
+                Gemm {
+                    a: (&values(args[0]), &b[0]),
+                    b: (&values(args[1]), &b[1]),
+                    k,
+                    n,
+                },
+                0..m,
+                &mut out,
+            );
+            finish_rounding(&mut out, &y, dtype);
+            one(out)
+        }
+        OpKind::GroupedMatmul => {
+            let r = routes?;
+            let k = *args[0].shape.get(1)?;
+            let n = *args[1].shape.get(2)?;
+            let (av, wv) = (values(args[0]), values(args[1]));
+            let mut out = vec![0.0; r.order.len() * n];
+            for e in 0..r.experts {
+                let w = e * k * n..(e + 1) * k * n;
+                dot_bounds(
+                    Gemm {
+                        a: (&av, &b[0]),
+                        b: (&wv[w.clone()], &b[1][w]),
+                        k,
+                        n,
+                    },
+                    r.offsets[e]..r.offsets[e + 1],
+                    &mut out,
+                );
+            }
+            finish_rounding(&mut out, &y, dtype);
+            one(out)
+        }
+        OpKind::Dispatch => {
+            let r = routes?;
+            let h = *args[0].shape.get(1)?;
+            let mut out = Vec::with_capacity(r.order.len() * h);
+            for &p in &r.order {
+                let t = p / r.k;
+                out.extend_from_slice(&b[0][t * h..(t + 1) * h]);
+            }
+            one(out)
+        }
+        OpKind::Swiglu => {
+            let x = values(args[0]);
+            let (gate, up, bg, bu): (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = if args.len() == 2 {
+                (x, values(args[1]), b[0].to_vec(), b[1].to_vec())
+            } else {
+                let two_i = *args[0].shape.last()?;
+                let i = two_i / 2;
+                let halves = |v: &[f64], second: bool| -> Vec<f64> {
+                    v.chunks_exact(two_i.max(1))
+                        .flat_map(|row| if second { &row[i..] } else { &row[..i] })
+                        .copied()
+                        .collect()
+                };
+                (halves(&x, false), halves(&x, true), halves(&b[0], false), halves(&b[0], true))
+            };
+            one(gate
+                .iter()
+                .zip(&up)
+                .zip(bg.iter().zip(&bu))
+                .zip(&y)
+                .map(|(((&g, &u), (&eg, &eu)), &y)| {
+                    let silu = g * f64::from(sigmoid(g as f32));
+                    // |silu'| <= 1.1; the device's silu within ACTIVATION_ULPS of |silu(g)|, then one
+                    // f32 product.
+                    1.1 * eg * (u.abs() + eu)
+                        + silu.abs() * eu
+                        + ACTIVATION_ULPS * F32_UNIT * (silu * u).abs()
+                        + rounding(dtype, y)
+                })
+                .collect())
+        }
+        OpKind::Combine => {
+            let r = routes?;
+            let h = *args[0].shape.get(1)?;
+            let (yv, wv) = (values(args[0]), values(args[1]));
+            let mut out = vec![0.0; r.tokens * h];
+            for t in 0..r.tokens {
+                for j in 0..r.k {
+                    let p = t * r.k + j;
+                    let d = r.position[p];
+                    let (w, bw) = (wv[p].abs(), b[1][p]);
+                    for c in 0..h {
+                        let (v, bv) = (yv[d * h + c].abs(), b[0][d * h + c]);
+                        // The product's error and its rounding, and the K-term sum's (any order).
+                        out[t * h + c] +=
+                            w * bv + bw * v + bw * bv + (r.k as f64 + 1.0) * F32_UNIT * w * v;
+                    }
+                }
+            }
+            finish_rounding(&mut out, &y, dtype);
+            one(out)
+        }
         OpKind::Gather => {
             let rows = *args[0].shape.first()?;
             let row_len = args[0].len() / rows.max(1);
@@ -474,6 +580,49 @@ fn propagate(
             one(out)
         }
         _ => None,
+    }
+}
+
+/// The operands of a matrix product for [`dot_bounds`]: values and bounds of `a` (rows of `k`) and
+/// of `b` (`k x n`).
+struct Gemm<'a> {
+    a: (&'a [f64], &'a [f64]),
+    b: (&'a [f64], &'a [f64]),
+    k: usize,
+    n: usize,
+}
+
+/// For the rows `rows` of `a`, the bound of `a @ b` before the final rounding into the same rows of
+/// `out` (rows of `n`): the operands' bounds moved first order (`|a| eb + ea |b| + ea eb`) plus
+/// Higham's bound for a `k`-term `f32` dot product in any order (`k u sum |a b|`).
+fn dot_bounds(g: Gemm<'_>, rows: std::ops::Range<usize>, out: &mut [f64]) {
+    let (k, n) = (g.k, g.n);
+    let gamma = k as f64 * F32_UNIT;
+    // Per element of b: what |a_ik| and ea_ik multiply.
+    let with_a: Vec<f64> = (0..k * n).map(|i| g.b.1[i] + gamma * g.b.0[i].abs()).collect();
+    let with_ea: Vec<f64> = (0..k * n).map(|i| g.b.0[i].abs() + g.b.1[i]).collect();
+    for i in rows {
+        let acc = &mut out[i * n..(i + 1) * n];
+        for kk in 0..k {
+            let (a, ea) = (g.a.0[i * k + kk].abs(), g.a.1[i * k + kk]);
+            let (pa, pe) = (&with_a[kk * n..(kk + 1) * n], &with_ea[kk * n..(kk + 1) * n]);
+            if ea == 0.0 {
+                for (x, &p) in acc.iter_mut().zip(pa) {
+                    *x += a * p;
+                }
+            } else {
+                for ((x, &p), &q) in acc.iter_mut().zip(pa).zip(pe) {
+                    *x += a * p + ea * q;
+                }
+            }
+        }
+    }
+}
+
+/// Adds the final rounding of each result `y` into `dtype` to the bounds `out`.
+fn finish_rounding(out: &mut [f64], y: &[f64], dtype: DType) {
+    for (b, &y) in out.iter_mut().zip(y) {
+        *b = finite_or_zero(*b) + rounding(dtype, y);
     }
 }
 
