@@ -613,26 +613,23 @@ fn build_emits_ascend_c_manifest_and_kernel_ir() {
 #[test]
 fn build_refuses_what_cannot_be_lowered_yet_with_the_source_line() {
     let dir = scratch("build_unsupported");
-    let src = fs::read_to_string(Path::new(ROOT).join("examples/src/ffn.rs")).expect("ffn.rs");
-    // The router's matmul compiles now (a cube kernel of a multi-kernel program); the layer stops at
-    // its first routing op.
-    let line = src
-        .lines()
-        .position(|l| l.contains("route(expert"))
-        .expect("the route op")
-        + 1;
+    // The MoGE layer compiles now; a transpose has no lowering yet and stops the build at its line.
+    let src = "use moge::prelude::*;\n\n#[moge::kernel]\npub fn flip<const N: usize>(x: Tensor<f32, (N, N)>) -> Tensor<f32, (N, N)> {\n    transpose(x)\n}\n";
+    let file = dir.join("flip.rs");
+    fs::write(&file, src).expect("write the kernel");
+    let out = dir.join("out");
     let run = mogec(&[
         "build",
-        "examples/src/ffn.rs",
+        arg(&file),
         "--set",
-        "H=256,E=16,G=4,I=64,S=128",
+        "N=16",
         "--emit",
         "ascendc",
         "-o",
-        arg(&dir),
+        arg(&out),
     ]);
-    assert_one_line_error(&run, 1, &["`route`", &format!("line {line}")]);
-    assert!(!dir.join("moge_ffn.graph").exists());
+    assert_one_line_error(&run, 1, &["`transpose`", "line 5"]);
+    assert!(!out.exists());
 }
 
 #[test]

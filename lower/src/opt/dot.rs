@@ -1,7 +1,8 @@
 //! The fusion graph in Graphviz DOT: device kernels as clusters of their ops, GM tensors as edges
 //! labeled with their names and bytes (dim expressions of the dynamic dims).
 //!
-//! An edge between two ops of one cluster stays on chip (or in the bounded workspace of a MIX kernel)
+//! Intermediates are named by their graph value (`v15`). An edge between two ops of one cluster
+//! stays on chip (or in the bounded workspace of a MIX kernel)
 //! and is drawn dashed without bytes; every other edge is a GM tensor: a parameter read, an output
 //! written, or an intermediate one kernel writes and a later one reads. A routing table is its GM
 //! form: order and position (`T*K` i32 each) and offsets (`E+1` i32). The fusions made are listed in
@@ -53,16 +54,13 @@ fn quote(s: &str) -> String {
 
 /// The DOT text of `kernel` partitioned into `groups` (launch order) with `fusions` made.
 pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> String {
-    let split = super::split(kernel, groups);
+    // Parameters and outputs by their names, intermediates by their graph value.
     let mut names: FxHashMap<Value, String> = FxHashMap::default();
     for p in &kernel.params {
         names.insert(p.value, p.name.clone());
     }
     for o in &kernel.outputs {
         names.entry(o.value).or_insert_with(|| o.name.clone());
-    }
-    for t in &split.intermediates {
-        names.insert(t.value, t.name.clone());
     }
     let group_of = super::moe::group_index(groups);
     let bytes = |v: Value| gm_bytes(kernel, v).display(&kernel.syms).to_string();
