@@ -352,14 +352,20 @@ fn combine_program(dtype: DType, k: u64, h: u64) -> Program {
 #[test]
 fn combine_matches_the_interpreter_and_a_plain_f64_sum() {
     let (k, e) = (4usize, 8usize);
-    for dtype in [DType::BF16, DType::F32] {
+    for dtype in [DType::BF16, DType::F16, DType::F32] {
         // Relative rounding of the output type.
-        let unit = if dtype == DType::F32 {
-            2f64.powi(-24)
-        } else {
-            2f64.powi(-8)
+        let unit = match dtype {
+            DType::F32 => 2f64.powi(-24),
+            DType::F16 => 2f64.powi(-11),
+            _ => 2f64.powi(-8),
         };
-        for h in [16usize, 256, 5120] {
+        // f16 once, on the narrow rows.
+        let widths: &[usize] = if dtype == DType::F16 {
+            &[16]
+        } else {
+            &[16, 256, 5120]
+        };
+        for &h in widths {
             let p = combine_program(dtype, k as u64, h as u64);
             let patterns: &[&str] = if h == 256 {
                 &["uniform", "skewed", "one-expert", "empty"]
@@ -506,6 +512,7 @@ fn swiglu_matches_the_interpreter_on_every_value_class() {
         (DType::BF16, 16usize),
         (DType::BF16, 200),
         (DType::BF16, 5120),
+        (DType::F16, 16),
         (DType::F32, 16),
         (DType::F32, 200),
         (DType::F32, 8000),
