@@ -10,7 +10,7 @@ use common::Rng;
 use moge_lower::graph::parse::parse_kernel;
 use moge_lower::graph::DType;
 use moge_lower::interp::{self, Tensor};
-use moge_lower::kir::v2::{GmKind, HostExpr, Program};
+use moge_lower::kir::v2::{GmBufData, GmKind, HostExpr, Linker, Program};
 use moge_lower::schedule::moe::rows::{
     lower_combine, lower_row_gather, lower_swiglu, CombineSpec, RowGather, SwigluSpec,
 };
@@ -54,7 +54,8 @@ fn run(p: &Program, t: i64, inputs: &[(&str, &Tensor)]) -> Vec<(String, Tensor)>
             .map(|g| GmArg {
                 name: p.gm[*g].name.clone(),
                 bytes: bufs[g.as_u32() as usize].clone(),
-                is_output: p.gm[*g].kind == GmKind::Output,
+                // Intermediates are written by one kernel and read by a later one.
+                is_output: p.gm[*g].kind != GmKind::Input,
             })
             .collect();
         let report = launch_raw(RawLaunch {
@@ -561,4 +562,124 @@ fn gather_without_source_rows_reads_and_writes_nothing() {
         .map(|v| v.to_bits())
         .collect();
     assert!(bits.iter().all(|&b| b == u32::MAX), "{bits:x?}");
+}
+
+/// The interpreter's `combine(dispatch(x))`: every token's rows sent to its experts and summed back
+/// with the weights (experts as the identity).
+fn interp_dispatch_combine(x: &Tensor, ids: &Tensor, w: &Tensor, k: usize, e: usize) -> Tensor {
+    let ty = dtype_name(x.dtype);
+    let h = x.shape[1];
+    let text = format!(
+        "kernel chain(x: {ty}[T, {h}], ids: i32[T, {k}], w: f32[T, {k}]) -> (out: {ty}[T, {h}]) {{
+  dyn T
+  v0 = param 0 : {ty}[T, {h}]
+  v1 = param 1 : i32[T, {k}]
+  v2 = param 2 : f32[T, {k}]
+  v3 = route v1, experts={e} : routes[T, {k}, {e}]
+  v4 = dispatch v0, v3 : {ty}[{k}*T, {h}]
+  v5 = combine v4, v3, v2 : {ty}[T, {h}]
+  return out = v5
+}}"
+    );
+    let kernel = parse_kernel(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+    interp::eval(&kernel, &[x.clone(), ids.clone(), w.clone()])
+        .expect("evaluates")
+        .remove(0)
+}
+
+#[test]
+fn dispatch_weight_gather_and_combine_link_into_one_program_by_buffer_names() {
+    let (k, e, h) = (8usize, 64usize, 128usize);
+    let target = Target::default();
+    let t_dim = HostExpr::dim("T");
+    let slots = t_dim.clone() * HostExpr::lit(k as i64);
+    let dispatch = lower_row_gather(
+        &RowGather {
+            program: "chain",
+            src: "x",
+            index: "order",
+            out: "rows",
+            div: k as u64,
+            rows: slots.clone(),
+            src_rows: t_dim.clone(),
+            cols: h as u64,
+            dtype: DType::BF16,
+        },
+        &target,
+    )
+    .unwrap();
+    let mut weights = lower_row_gather(
+        &RowGather {
+            program: "chain",
+            src: "w",
+            index: "order",
+            out: "w_sorted",
+            div: 1,
+            rows: slots.clone(),
+            src_rows: slots.clone(),
+            cols: 1,
+            dtype: DType::F32,
+        },
+        &target,
+    )
+    .unwrap();
+    // The combine declares the weights (T, K); the gather reads them as T*K rows of one.
+    for g in weights.gm.values_mut().filter(|g| g.name == "w") {
+        g.shape = vec![t_dim.clone(), HostExpr::lit(k as i64)];
+    }
+    let combine = lower_combine(
+        &CombineSpec {
+            program: "chain",
+            y: "rows",
+            position: "position",
+            weights: "w",
+            out: "out",
+            tokens: t_dim.clone(),
+            k: k as u64,
+            h: h as u64,
+            dtype: DType::BF16,
+        },
+        &target,
+    )
+    .unwrap();
+    let mut linker = Linker::new("chain", vec![Symbol::intern("T")]);
+    linker.declare(GmBufData {
+        name: "rows".into(),
+        kind: GmKind::Intermediate,
+        dtype: DType::BF16,
+        shape: vec![slots, HostExpr::lit(h as i64)],
+    });
+    for part in [dispatch, weights, combine] {
+        linker.link(part).unwrap_or_else(|err| panic!("{err}"));
+    }
+    let p = linker.finish();
+    moge_lower::kir::v2::verify_program(&p, &target).unwrap_or_else(|err| panic!("{err}"));
+    for t in [0usize, 1, 49, 300] {
+        let mut rng = Rng(0xc4a1 + t as u64);
+        let ids = expert_ids("distinct", t, k, e, &mut rng);
+        let (order, position) = routes(&ids, e);
+        let x = Tensor::from_f32(DType::BF16, vec![t, h], random_values(t * h, &mut rng)).unwrap();
+        let wv = random_values(t * k, &mut rng);
+        let w = Tensor::from_f32(DType::F32, vec![t, k], wv.clone()).unwrap();
+        let order_t = Tensor::from_i32(vec![t * k], order.clone()).unwrap();
+        let pos_t = Tensor::from_i32(vec![t * k], position).unwrap();
+        let got = run(
+            &p,
+            t as i64,
+            &[
+                ("x", &x),
+                ("order", &order_t),
+                ("w", &w),
+                ("position", &pos_t),
+            ],
+        );
+        let ids_t = Tensor::from_i32(vec![t, k], ids).unwrap();
+        let want = interp_dispatch_combine(&x, &ids_t, &w, k, e);
+        let out = &got.iter().find(|(n, _)| n == "out").unwrap().1;
+        assert_same(&format!("chain T={t}"), out, &want);
+        let sorted: Vec<f32> = order.iter().map(|&p| wv[p as usize]).collect();
+        let want = Tensor::from_f32(DType::F32, vec![t * k, 1], sorted).unwrap();
+        let got = &got.iter().find(|(n, _)| n == "w_sorted").unwrap().1;
+        assert_same(&format!("chain weights T={t}"), got, &want);
+    }
 }
