@@ -35,6 +35,10 @@ pub use swiglu::{lower_swiglu, SwigluSpec};
 /// GM buffers (named by the caller): `src: dtype (src_rows, cols)` input, `index: i32 (rows,)` input,
 /// `out: dtype (rows, cols)` output. An index is clamped to `[0, src_rows)` on the device; with
 /// `src_rows` = 0 nothing is read or written.
+///
+/// The kernel addresses `src` as flat rows, so for the weight gather a caller that links this
+/// program with one declaring the weights `(T, K)` may set `p.gm[..].shape` of `src` to that shape
+/// before linking ([`crate::kir::v2::Linker`] compares the shapes of buffers of one name).
 #[derive(Clone, Debug)]
 pub struct RowGather<'a> {
     /// The program's name; the kernel is `{program}_{out}`.
