@@ -33,6 +33,7 @@ mod gather;
 mod plan;
 mod reduce;
 mod select_k;
+mod spread;
 
 use super::layout::{LayoutBuilder, Layouts};
 use super::LowerError;
@@ -82,6 +83,7 @@ pub fn lower_vector_group(
         tile: FxHashMap::default(),
         out_home: FxHashMap::default(),
         iota: FxHashMap::default(),
+        relayout: FxHashMap::default(),
         loc: SrcLoc::default(),
         note: String::new(),
     };
@@ -221,6 +223,8 @@ struct Lowering<'a> {
     out_home: FxHashMap<Value, (Arg, Tile)>,
     /// Resident index tiles, by (last-axis length, segments per row, row width).
     iota: FxHashMap<(u32, u32, u32, u32), Tile>,
+    /// Resident index tiles moving tiles into and out of the spread layout (see [`spread`]).
+    relayout: FxHashMap<spread::Relayout, Tile>,
     loc: SrcLoc,
     note: String,
 }
@@ -473,6 +477,28 @@ impl Lowering<'_> {
                 self.emit(InstData::Duplicate { dst: t, scalar: s });
                 Ok(t)
             }
+            Bcast::Seg { segs, len } if spread::spreads(segs, len) => {
+                // Expanded into the spread layout, whose segments are aligned, then packed.
+                let src = self.value_tile(op, v)?;
+                let wide = self.spread_tile("bcast", elem, segs, len);
+                let blocks = self.tile_in(
+                    "blocks",
+                    elem,
+                    Rows::Tile { mult: segs },
+                    8,
+                    8,
+                    BufferKind::Scratch,
+                );
+                self.emit(InstData::SegExpand {
+                    dst: wide,
+                    src,
+                    seg: spread::spread_view(segs, len),
+                    blocks,
+                });
+                let dst = self.row_tile("bcast", elem, cols);
+                self.pack(StageKind::Compute, dst, wide, segs, len);
+                Ok(dst)
+            }
             Bcast::Seg { segs, len } => {
                 let src = self.value_tile(op, v)?;
                 let dst = self.row_tile("bcast", elem, cols);
@@ -507,14 +533,28 @@ impl Lowering<'_> {
                     stride,
                     BufferKind::Resident,
                 );
-                self.push(
-                    StageKind::Init,
-                    InstData::VecExpand {
-                        dst,
-                        src,
-                        seg: seg(segs, len),
-                    },
-                );
+                if spread::spreads(segs, len) {
+                    // Expanded into the spread layout, whose segments are aligned, then packed.
+                    let wide = self.spread_tile("bcast", elem, segs, len);
+                    self.push(
+                        StageKind::Init,
+                        InstData::VecExpand {
+                            dst: wide,
+                            src,
+                            seg: spread::spread_view(segs, len),
+                        },
+                    );
+                    self.pack(StageKind::Init, dst, wide, segs, len);
+                } else {
+                    self.push(
+                        StageKind::Init,
+                        InstData::VecExpand {
+                            dst,
+                            src,
+                            seg: seg(segs, len),
+                        },
+                    );
+                }
                 self.iota.insert(key, dst);
                 Ok(dst)
             }
