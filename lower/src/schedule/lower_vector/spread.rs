@@ -28,6 +28,15 @@ pub(super) fn spreads(segs: u32, len: u32) -> bool {
     segs > 1 && !len.is_multiple_of(8)
 }
 
+/// Whether the broadcast `b` is over groups in the spread layout (so it cannot be applied in place to
+/// an operand in the row layout).
+pub(super) fn spread_bcast(b: Bcast) -> bool {
+    match b {
+        Bcast::Seg { segs, len } | Bcast::Vec { segs, len } => spreads(segs, len),
+        Bcast::Same | Bcast::Scalar => false,
+    }
+}
+
 /// What an index tile of the relayout cache maps.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub(super) enum Relayout {
