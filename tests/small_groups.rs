@@ -32,12 +32,12 @@ pub fn small_groups<const E: usize, const G: usize>(x: Tensor<f32, (T, E)>, tabl
 #[moge::kernel]
 pub fn group_rows<const E: usize, const G: usize>(x: Tensor<f32, (T, E)>, w: Tensor<f32, {(E / G,)}>) -> (
     Tensor<f32, {(T, G, E / G)}>, Tensor<f32, {(T, G, E / G)}>, Tensor<f32, {(T, G, E / G)}>,
-    Tensor<f32, {(T, G, E / G)}>, Tensor<f32, {(T, G, E / G)}>,
+    Tensor<f32, {(T, G, E / G)}>, Tensor<f32, {(T, G, E / G)}>, Tensor<f32, (T, E)>,
 ) {
     let parts = reshape(x, (T, G, E / G));
     (
         softmax(parts, -1), log_softmax(parts, -1), rms_norm(parts, w, 1e-5),
-        parts - max(parts, -1, true), parts * w,
+        parts - max(parts, -1, true), parts * w, softmax(x, -1),
     )
 }
 "#;
@@ -93,7 +93,8 @@ fn small_groups_want(x: &Tensor, table: &[f64], g: usize) -> Vec<Want> {
 }
 
 /// The f64 rules for `group_rows`: softmax, log-softmax and rms_norm of every group (the rules of
-/// `numerics::rows_want` on the groups as rows), the group's NaN-first maximum subtracted, `w` applied.
+/// `numerics::rows_want` on the groups as rows), the group's NaN-first maximum subtracted, `w` applied,
+/// and the softmax of the whole row.
 fn group_rows_want(x: &Tensor, w: &[f64], g: usize) -> Vec<Want> {
     let (t, e) = (x.shape[0], x.shape[1]);
     let groups =
@@ -109,6 +110,10 @@ fn group_rows_want(x: &Tensor, w: &[f64], g: usize) -> Vec<Want> {
     }
     want.push(Want::F(centred));
     want.push(Want::F(scaled));
+    // The softmax of whole rows: with E = 12 its rows are padded to 16 elements, so the groups are
+    // spread from and packed into padded rows.
+    let whole = rows_want(x, &vec![1.0; e], 1e-5).swap_remove(0);
+    want.push(whole);
     want
 }
 

@@ -125,12 +125,17 @@ impl Lowering<'_> {
                 let gp = self.init_scalar(VecScalar::Muls, g, p as f32);
                 let j = self.init_binary(VecBinary::Sub, q, gp);
                 let j = self.init_scalar(VecScalar::Mins, j, (len - 1) as f32);
-                let r = self.init_floor_div(g, segs);
-                // r * stride + s * len = r * (stride - segs * len) + g * len
-                let a = self.init_scalar(VecScalar::Muls, r, (stride - segs * len) as f32);
+                // r * stride + s * len = g * len + r * (stride - segs * len): the last term only for
+                // padded rows.
                 let b = self.init_scalar(VecScalar::Muls, g, len as f32);
-                let ab = self.init_binary(VecBinary::Add, a, b);
-                let src = self.init_binary(VecBinary::Add, ab, j);
+                let b = if stride != segs * len {
+                    let r = self.init_floor_div(g, segs);
+                    let a = self.init_scalar(VecScalar::Muls, r, (stride - segs * len) as f32);
+                    self.init_binary(VecBinary::Add, a, b)
+                } else {
+                    b
+                };
+                let src = self.init_binary(VecBinary::Add, b, j);
                 self.init_to_i32(src)
             }
             Relayout::Pack {
@@ -139,23 +144,7 @@ impl Lowering<'_> {
                 cols,
                 stride,
             } => {
-                let p = spread_stride(len);
-                let q = self.init_iota(cols, stride);
-                // r = floor(q / stride), c = q - r * stride; s = min(floor(c / len), segs - 1),
-                // j = min(c - s * len, len - 1) (the clamps only matter for padding past `cols`).
-                let r = self.init_floor_div(q, stride);
-                let rs = self.init_scalar(VecScalar::Muls, r, stride as f32);
-                let c = self.init_binary(VecBinary::Sub, q, rs);
-                let s = self.init_floor_div(c, len);
-                let s = self.init_scalar(VecScalar::Mins, s, (segs - 1) as f32);
-                let sl = self.init_scalar(VecScalar::Muls, s, len as f32);
-                let j = self.init_binary(VecBinary::Sub, c, sl);
-                let j = self.init_scalar(VecScalar::Mins, j, (len - 1) as f32);
-                // (r * segs + s) * P + j
-                let a = self.init_scalar(VecScalar::Muls, r, (segs * p) as f32);
-                let b = self.init_scalar(VecScalar::Muls, s, p as f32);
-                let ab = self.init_binary(VecBinary::Add, a, b);
-                let src = self.init_binary(VecBinary::Add, ab, j);
+                let src = self.pack_source(segs, len, cols, stride);
                 self.init_to_i32(src)
             }
             Relayout::Positions { segs, len, groups } => {
@@ -185,6 +174,36 @@ impl Lowering<'_> {
         };
         self.relayout.insert(what, t);
         t
+    }
+
+    /// For every element of rows of `cols` (`stride` apart) holding `segs` segments of `len`, the spread
+    /// position it is packed from (`f32`).
+    fn pack_source(&mut self, segs: u32, len: u32, cols: u32, stride: u32) -> Tile {
+        let p = spread_stride(len);
+        let q = self.init_iota(cols, stride);
+        if stride == segs * len {
+            // Dense rows: element q is element j = q - g * len of segment g = floor(q / len).
+            let g = self.init_floor_div(q, len);
+            let gl = self.init_scalar(VecScalar::Muls, g, len as f32);
+            let j = self.init_binary(VecBinary::Sub, q, gl);
+            let gp = self.init_scalar(VecScalar::Muls, g, p as f32);
+            return self.init_binary(VecBinary::Add, gp, j);
+        }
+        // r = floor(q / stride), c = q - r * stride; s = min(floor(c / len), segs - 1),
+        // j = min(c - s * len, len - 1) (the clamps only matter for padding past `cols`).
+        let r = self.init_floor_div(q, stride);
+        let rs = self.init_scalar(VecScalar::Muls, r, stride as f32);
+        let c = self.init_binary(VecBinary::Sub, q, rs);
+        let s = self.init_floor_div(c, len);
+        let s = self.init_scalar(VecScalar::Mins, s, (segs - 1) as f32);
+        let sl = self.init_scalar(VecScalar::Muls, s, len as f32);
+        let j = self.init_binary(VecBinary::Sub, c, sl);
+        let j = self.init_scalar(VecScalar::Mins, j, (len - 1) as f32);
+        // (r * segs + s) * P + j
+        let a = self.init_scalar(VecScalar::Muls, r, (segs * p) as f32);
+        let b = self.init_scalar(VecScalar::Muls, s, p as f32);
+        let ab = self.init_binary(VecBinary::Add, a, b);
+        self.init_binary(VecBinary::Add, ab, j)
     }
 
     /// A resident tile like `like` (rows, cols, stride) of `elem`.
