@@ -562,7 +562,9 @@ fn selections_and_reductions_follow_the_rule() {
 #[test]
 fn group_selections_and_gather_follow_the_rule() {
     let mut rng = Rng(0x9_20c5);
-    for (e, g) in [(64usize, 4usize), (24, 3)] {
+    // Groups of 12 and 10 are not a multiple of 8 elements: they are selected in the spread layout,
+    // eight picks per group included.
+    for (e, g) in [(64usize, 4usize), (24, 3), (24, 2), (20, 2)] {
         let kernel = kernel("groups", &[("E", e as i64), ("G", g as i64)]);
         let program = compile(&kernel);
         let table: Vec<f32> = (0..e).map(|i| 1.0 + i as f32 / 8.0).collect();
