@@ -5,7 +5,8 @@
 //! per-expert scale, or an RMSNorm weight) are loaded once per core in `init`. Floats are computed in
 //! `f32`; a result whose dtype is `bf16`/`f16` is rounded to it after every op, exactly where the
 //! reference interpreter rounds (composites once, at the end). Reductions, softmax and top-k work on
-//! segments (rows, or groups of a row). Selections follow the README's numeric rules (a NaN wins, then
+//! segments (rows, or groups of a row); groups of a length that is not a multiple of 8 elements are
+//! computed on a copy with every group 32-byte aligned (the spread layout, see `spread.rs`). Selections follow the README's numeric rules (a NaN wins, then
 //! the extremum, lowest index among equals): the extremum instructions see only NaN-free keys, and each
 //! pick is the minimum of an index code per element (see `select_k`), so an index is always in range.
 //!
@@ -223,7 +224,7 @@ struct Lowering<'a> {
     out_home: FxHashMap<Value, (Arg, Tile)>,
     /// Resident index tiles, by (last-axis length, segments per row, row width).
     iota: FxHashMap<(u32, u32, u32, u32), Tile>,
-    /// Resident index tiles moving tiles into and out of the spread layout (see [`spread`]).
+    /// Resident index tiles moving tiles into and out of the spread layout (see `spread.rs`).
     relayout: FxHashMap<spread::Relayout, Tile>,
     loc: SrcLoc,
     note: String,
