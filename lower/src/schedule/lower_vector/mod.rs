@@ -6,9 +6,10 @@
 //! `f32`; a result whose dtype is `bf16`/`f16` is rounded to it after every op, exactly where the
 //! reference interpreter rounds (composites once, at the end). Reductions, softmax and top-k work on
 //! segments (rows, or groups of a row); groups of a length that is not a multiple of 8 elements are
-//! computed on a copy with every group 32-byte aligned (the spread layout, see `spread.rs`). Selections follow the README's numeric rules (a NaN wins, then
-//! the extremum, lowest index among equals): the extremum instructions see only NaN-free keys, and each
-//! pick is the minimum of an index code per element (see `select_k`), so an index is always in range.
+//! computed on a copy with every group 32-byte aligned (the spread layout, see `spread.rs`).
+//! Selections follow the README's numeric rules (a NaN wins, then the extremum, lowest index among
+//! equals): the extremum instructions see only NaN-free keys, and each pick is the minimum of an index
+//! code per element (see `select_k`), so an index is always in range.
 //!
 //! Layout requirements are collected first ([`super::layout`]), then instructions are emitted op by op.
 //! Every scratch tile gets its own buffer here; [`super::alloc`] shares them afterwards.
