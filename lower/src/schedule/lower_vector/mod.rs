@@ -479,31 +479,13 @@ impl Lowering<'_> {
                 self.emit(InstData::Duplicate { dst: t, scalar: s });
                 Ok(t)
             }
-            Bcast::Seg { segs, len } if spread::spreads(segs, len) => {
-                // Expanded into the spread layout, whose segments are aligned, then packed.
-                let src = self.value_tile(op, v)?;
-                let wide = self.spread_tile("bcast", elem, segs, len);
-                let blocks = self.tile_in(
-                    "blocks",
-                    elem,
-                    Rows::Tile { mult: segs },
-                    8,
-                    8,
-                    BufferKind::Scratch,
-                );
-                self.emit(InstData::SegExpand {
-                    dst: wide,
-                    src,
-                    seg: spread::spread_view(segs, len),
-                    blocks,
-                });
-                let dst = self.row_tile("bcast", elem, cols);
-                self.pack(StageKind::Compute, dst, wide, segs, len);
-                Ok(dst)
-            }
             Bcast::Seg { segs, len } => {
                 let src = self.value_tile(op, v)?;
                 let dst = self.row_tile("bcast", elem, cols);
+                if spread::spreads(segs, len) {
+                    self.spread_expand(StageKind::Compute, dst, src, segs, len, true);
+                    return Ok(dst);
+                }
                 let blocks = self.tile_in(
                     "blocks",
                     elem,
@@ -536,17 +518,7 @@ impl Lowering<'_> {
                     BufferKind::Resident,
                 );
                 if spread::spreads(segs, len) {
-                    // Expanded into the spread layout, whose segments are aligned, then packed.
-                    let wide = self.spread_tile("bcast", elem, segs, len);
-                    self.push(
-                        StageKind::Init,
-                        InstData::VecExpand {
-                            dst: wide,
-                            src,
-                            seg: spread::spread_view(segs, len),
-                        },
-                    );
-                    self.pack(StageKind::Init, dst, wide, segs, len);
+                    self.spread_expand(StageKind::Init, dst, src, segs, len, false);
                 } else {
                     self.push(
                         StageKind::Init,

@@ -97,6 +97,47 @@ impl Lowering<'_> {
         self.lookup(stage, dst, spread, index);
     }
 
+    /// Broadcasts `src` over the `segs` groups of `len` of every row of `dst` (row layout), in stage
+    /// `stage`: one value per group (`per_seg`, `SegExpand`) or a vector repeated over the groups
+    /// (`VecExpand`). Expanded into the spread layout, whose groups are aligned, then packed.
+    pub(super) fn spread_expand(
+        &mut self,
+        stage: StageKind,
+        dst: Tile,
+        src: Tile,
+        segs: u32,
+        len: u32,
+        per_seg: bool,
+    ) {
+        let elem = self.f.tiles[src].elem;
+        let wide = self.spread_tile("bcast", elem, segs, len);
+        let seg = spread_view(segs, len);
+        let data = if per_seg {
+            let blocks = self.tile_in(
+                "blocks",
+                elem,
+                Rows::Tile { mult: segs },
+                8,
+                8,
+                BufferKind::Scratch,
+            );
+            InstData::SegExpand {
+                dst: wide,
+                src,
+                seg,
+                blocks,
+            }
+        } else {
+            InstData::VecExpand {
+                dst: wide,
+                src,
+                seg,
+            }
+        };
+        self.push(stage, data);
+        self.pack(stage, dst, wide, segs, len);
+    }
+
     /// `dst[k] = table[index[k]]` over the whole of `dst`.
     fn lookup(&mut self, stage: StageKind, dst: Tile, table: Tile, index: Tile) {
         let offsets = self.like("offsets", Elem::I32, index);
