@@ -86,6 +86,7 @@ pub fn lower_vector_group(
         out_home: FxHashMap::default(),
         iota: FxHashMap::default(),
         relayout: FxHashMap::default(),
+        spread_copy: FxHashMap::default(),
         loc: SrcLoc::default(),
         note: String::new(),
     };
@@ -227,6 +228,8 @@ struct Lowering<'a> {
     iota: FxHashMap<(u32, u32, u32, u32), Tile>,
     /// Resident index tiles moving tiles into and out of the spread layout (see `spread.rs`).
     relayout: FxHashMap<spread::Relayout, Tile>,
+    /// The spread copy of a value's tile, by (tile, groups per row, group length).
+    spread_copy: FxHashMap<(Tile, u32, u32), Tile>,
     loc: SrcLoc,
     note: String,
 }

@@ -61,6 +61,11 @@ impl Lowering<'_> {
         if !spreads(segs, len) {
             return (src, self.seg_view(d.cols, segs, len));
         }
+        // A value's tile is final once its op is lowered, and no op writes into its operand's spread
+        // copy: ops on the same groups of a value (its max, argmax and sum) share one copy.
+        if let Some(&spread) = self.spread_copy.get(&(src, segs, len)) {
+            return (spread, spread_view(segs, len));
+        }
         let spread = self.spread_tile("spread", d.elem, segs, len);
         let index = self.relayout_index(Relayout::Spread {
             segs,
@@ -68,6 +73,7 @@ impl Lowering<'_> {
             stride: d.stride,
         });
         self.lookup(StageKind::Compute, spread, src, index);
+        self.spread_copy.insert((src, segs, len), spread);
         (spread, spread_view(segs, len))
     }
 
