@@ -170,6 +170,67 @@ fn non_power_of_two_gate_matches_the_interpreter() {
     check_differential(GATE_SOURCE, "moge_gate", &[("E", 24), ("G", 3)], &TOKENS);
 }
 
+/// The small MoGE config of issue 8 (E = 16, G = 4), a row of 12 in groups of 4, and groups of 2:
+/// no group is a multiple of 8 elements, so group_topk runs in the spread layout.
+const SMALL_GATES: [(i64, i64); 3] = [(16, 4), (12, 3), (8, 4)];
+
+#[test]
+fn small_group_gates_match_the_interpreter() {
+    for (e, g) in SMALL_GATES {
+        check_differential(
+            GATE_SOURCE,
+            "moge_gate",
+            &[("E", e), ("G", g)],
+            &[0, 1, 7, 48, 49, 1000],
+        );
+    }
+}
+
+#[test]
+fn small_group_gates_pick_by_the_rule_on_ties_and_non_finite_logits() {
+    // Rows: all equal; a maximum repeated at both ends of every group; one NaN; +inf in the last
+    // group; all -inf; signed zeros only. Softmax turns the rows with a NaN or an infinity into NaN
+    // rows, where every group's first expert wins, as in every row of equal probabilities.
+    for (e, g) in SMALL_GATES {
+        let (e, g) = (e as usize, g as usize);
+        let size = e / g;
+        let mut logits = vec![0.5f32; e];
+        logits.extend((0..e).map(|i| {
+            if i % size == 0 || i % size == size - 1 {
+                3.0
+            } else {
+                i as f32 * 0.125
+            }
+        }));
+        let mut row: Vec<f32> = (0..e).map(|i| i as f32 * 0.25).collect();
+        row[size + 1] = f32::NAN;
+        logits.extend(&row);
+        let mut row: Vec<f32> = (0..e).map(|i| -(i as f32)).collect();
+        row[e - 1] = f32::INFINITY;
+        logits.extend(&row);
+        logits.extend(vec![f32::NEG_INFINITY; e]);
+        logits.extend((0..e).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }));
+        let rows = logits.len() / e;
+        let x = Tensor::from_f32(DType::F32, vec![rows, e], logits).unwrap();
+        let scale = Tensor::from_f32(
+            DType::F32,
+            vec![e],
+            (0..e).map(|i| 1.0 + i as f32 / 16.0).collect(),
+        )
+        .unwrap();
+        let bindings = [("E", e as i64), ("G", g as i64)];
+        let kernel = load_kernel("gate.rs", GATE_SOURCE, None, &bindings).unwrap();
+        // Every row picks the first expert of each group: check the interpreter against that first.
+        let want = eval(&kernel, &[x.clone(), scale.clone()]).unwrap();
+        let first: Vec<i32> = (0..g).map(|k| (k * size) as i32).collect();
+        let ids = want[1].as_i32().unwrap();
+        for r in 0..rows {
+            assert_eq!(&ids[r * g..(r + 1) * g], &first[..], "E={e} G={g} row {r}");
+        }
+        check_run(&kernel, &compile(&kernel), rows as i64, &[x, scale]);
+    }
+}
+
 #[test]
 fn softmax_f32_matches_the_interpreter() {
     // Rows of 100 f32 are 400 bytes, not a multiple of the 32-byte block.

@@ -70,6 +70,17 @@ fn moge_gate_non_power_of_two() {
 }
 
 #[test]
+fn moge_gate_small_groups() {
+    // Issue 8's small MoGE config: groups of 4 experts, computed in the spread layout.
+    check_example(
+        "moge_gate_e16_g4",
+        "gate.rs",
+        "moge_gate",
+        &[("E", 16), ("G", 4)],
+    );
+}
+
+#[test]
 fn softmax_f32() {
     check_example(
         "softmax_f32_n100",
@@ -157,12 +168,18 @@ fn examples_on_kernel_ir_v2_are_synchronized_and_every_sync_is_needed() {
     use moge_lower::kir::v2::{self, Hazard};
     use moge_lower::schedule::{program::to_program, schedule_kernel, ScheduleOptions};
     type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, i64)]);
-    let cases: [Case<'_>; 5] = [
+    let cases: [Case<'_>; 6] = [
         (
             "moge_gate_e64_g8",
             "gate.rs",
             "moge_gate",
             &[("E", 64), ("G", 8)],
+        ),
+        (
+            "moge_gate_e16_g4",
+            "gate.rs",
+            "moge_gate",
+            &[("E", 16), ("G", 4)],
         ),
         (
             "moge_gate_e24_g3",

@@ -141,11 +141,11 @@ fn sign(rng: &mut Rng) -> f64 {
 
 /// What values a row may hold.
 #[derive(Copy, Clone)]
-struct Values {
+pub(crate) struct Values {
     /// The largest magnitude of the "huge" class.
-    huge: f64,
+    pub(crate) huge: f64,
     /// Whether NaN and infinities may appear.
-    non_finite: bool,
+    pub(crate) non_finite: bool,
 }
 
 /// Every row draws one profile, so that rows of ordinary numbers stay common enough to check the
@@ -184,18 +184,18 @@ fn random_row(rng: &mut Rng, n: usize, values: Values) -> Vec<f32> {
         .collect()
 }
 
-fn random_matrix(rng: &mut Rng, t: usize, n: usize, values: Values) -> Tensor {
+pub(crate) fn random_matrix(rng: &mut Rng, t: usize, n: usize, values: Values) -> Tensor {
     let data: Vec<f32> = (0..t).flat_map(|_| random_row(rng, n, values)).collect();
     Tensor::from_f32(DType::F32, vec![t, n], data).unwrap()
 }
 
 /// A reference result: floats in f64 (rounded to the output dtype when checked) or integers.
-enum Want {
+pub(crate) enum Want {
     F(Vec<f64>),
     I(Vec<i64>),
 }
 
-fn compile(kernel: &Kernel) -> Program {
+pub(crate) fn compile(kernel: &Kernel) -> Program {
     let program = compile_program(kernel, &Target::default())
         .unwrap_or_else(|e| panic!("{}: {e}", kernel.name));
     let sources = program_sources(&program);
@@ -265,7 +265,13 @@ fn as_f64(t: &Tensor) -> Vec<f64> {
 
 /// Runs `program` on `inputs` and checks device and interpreter against each other and against `want`.
 #[track_caller]
-fn check(kernel: &Kernel, program: &Program, inputs: &[Tensor], want: &[Want], what: &str) {
+pub(crate) fn check(
+    kernel: &Kernel,
+    program: &Program,
+    inputs: &[Tensor],
+    want: &[Want],
+    what: &str,
+) {
     let checked = check_program(kernel, program, inputs, &EmulatorBackend::default())
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let (interp, bounds) = eval_with_bounds(kernel, inputs).unwrap();
@@ -346,7 +352,7 @@ fn ranks_before(a: (f64, usize), b: (f64, usize), min: bool) -> bool {
 }
 
 /// The `k` picks of `row` by the selection rule: (value, index).
-fn select(row: &[f64], k: usize, min: bool) -> Vec<(f64, usize)> {
+pub(crate) fn select(row: &[f64], k: usize, min: bool) -> Vec<(f64, usize)> {
     let mut items: Vec<(f64, usize)> = row.iter().copied().zip(0..).collect();
     // Insertion by the rule, so the reference does not depend on a library sort's NaN handling.
     let mut out: Vec<(f64, usize)> = Vec::new();
@@ -362,7 +368,7 @@ fn select(row: &[f64], k: usize, min: bool) -> Vec<(f64, usize)> {
     out
 }
 
-fn rows_of(x: &Tensor) -> Vec<Vec<f64>> {
+pub(crate) fn rows_of(x: &Tensor) -> Vec<Vec<f64>> {
     let n = *x.shape.last().unwrap();
     as_f64(x).chunks(n.max(1)).map(<[f64]>::to_vec).collect()
 }
@@ -491,7 +497,7 @@ fn casts_want(x: &Tensor) -> Vec<Want> {
     ]
 }
 
-fn rows_want(x: &Tensor, w: &[f64], eps: f64) -> Vec<Want> {
+pub(crate) fn rows_want(x: &Tensor, w: &[f64], eps: f64) -> Vec<Want> {
     let (mut soft, mut log_soft, mut normed) = (vec![], vec![], vec![]);
     for row in rows_of(x) {
         // The maximum propagates NaN, as in the rule; exp(x - m) of an infinite m is NaN.
@@ -516,7 +522,7 @@ fn rows_want(x: &Tensor, w: &[f64], eps: f64) -> Vec<Want> {
 // ---- the tests ---------------------------------------------------------------------------------------
 
 /// Random T values for a case: small, around the core count, and one larger.
-fn token_counts(rng: &mut Rng) -> Vec<usize> {
+pub(crate) fn token_counts(rng: &mut Rng) -> Vec<usize> {
     vec![1 + rng.below(4), 40 + rng.below(20), 100 + rng.below(200)]
 }
 
@@ -556,7 +562,9 @@ fn selections_and_reductions_follow_the_rule() {
 #[test]
 fn group_selections_and_gather_follow_the_rule() {
     let mut rng = Rng(0x9_20c5);
-    for (e, g) in [(64usize, 4usize), (24, 3)] {
+    // Groups of 12 and 10 are not a multiple of 8 elements: they are selected in the spread layout,
+    // eight picks per group included.
+    for (e, g) in [(64usize, 4usize), (24, 3), (24, 2), (20, 2)] {
         let kernel = kernel("groups", &[("E", e as i64), ("G", g as i64)]);
         let program = compile(&kernel);
         let table: Vec<f32> = (0..e).map(|i| 1.0 + i as f32 / 8.0).collect();

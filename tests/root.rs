@@ -16,4 +16,5 @@ mod numerics;
 mod readme_refusals;
 mod rng;
 mod run_dir;
+mod small_groups;
 mod ui;

@@ -434,3 +434,50 @@ fn an_ill_typed_graph_does_not_compile() {
         "{e}"
     );
 }
+
+#[test]
+fn groups_of_four_are_spread_and_the_verifier_checks_the_relayout() {
+    // Groups of 4 elements are not 32-byte aligned: the selection runs on a spread copy whose groups
+    // are 8 elements apart, reached by a whole-tile Gather from the row tile, with the index tiles
+    // numbered whole in init.
+    let k = kernel(
+        "kernel g<E, G>(x: f32[T, E]) -> (v: f32[T, G], i: i32[T, G]) {
+  dyn T
+  v0 = param 0 : f32[T, E]
+  v1, v2 = group_topk v0, groups=G, k=1 : f32[T, G], i32[T, G] @3:12-3:30
+  return v = v1, i = v2
+}",
+        &[("E", 16), ("G", 4)],
+    );
+    let s = &schedule_default(&k).unwrap()[0];
+    let f = s.func();
+    kir::verify(f).unwrap();
+    let text = kir::function_to_string(f);
+    assert!(text.contains("seg(4x4/8)"), "{text}");
+    let find = |want: fn(&InstData) -> bool| f.insts.iter().find(|(_, d)| want(d)).unwrap().0;
+    let gather = find(|d| matches!(d, InstData::Gather { .. }));
+    let iota = find(|d| matches!(d, InstData::Iota { .. }));
+    let InstData::Gather { dst, table, .. } = f.insts[gather] else {
+        unreachable!()
+    };
+    // The spread copy: 4 groups of 8 per row, from the 16-wide row tile.
+    assert_eq!((f.tiles[dst].cols, f.tiles[dst].stride), (32, 32));
+    assert_eq!(f.tiles[table].cols, 16);
+    assert_eq!(f.tiles[table].rows, kir::Rows::Tile { mult: 1 });
+
+    // An Iota of rows must number the whole tile: its count is the row stride.
+    let mut broken = f.clone();
+    if let InstData::Iota { count, .. } = &mut broken.insts[iota] {
+        *count -= 1;
+    }
+    let errs = kir::verify(&broken).unwrap_err().to_string();
+    assert!(errs.contains("or rows of stride 31"), "{errs}");
+    // A table is one resident row or a tile of the current rows, never a fixed block of rows.
+    let mut broken = f.clone();
+    broken.tiles[table].rows = kir::Rows::Fixed(2);
+    let errs = kir::verify(&broken).unwrap_err().to_string();
+    assert!(
+        errs.contains("must be one resident row or a tile of rows"),
+        "{errs}"
+    );
+}

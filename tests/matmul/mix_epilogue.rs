@@ -37,6 +37,23 @@ fn the_router_runs_as_one_mix_kernel_at_small_and_pangu_shapes() {
     }
 }
 
+#[test]
+fn the_small_moge_router_with_groups_of_four_runs_as_one_mix_kernel() {
+    // Issue 8's small MoGE layer: groups of 4 experts are not a multiple of 8 elements, so the
+    // epilogue's group_topk runs in the vector path's spread layout, on the rows of the AIC's tiles.
+    for t in [1, 7, 49, 300] {
+        let dim = format!("T={t}");
+        let report = run_mix(
+            "examples/src/router.rs",
+            "moge_router",
+            "H=256,E=16,G=4",
+            &dim,
+            t,
+        );
+        assert_eq!(report["outputs"]["expert"]["max_abs_err"], 0.0, "T={t}");
+    }
+}
+
 /// The router with small tiles on two AI cores, so that each core computes several tiles and reuses
 /// its two workspace slots, the last tile is short, and its rows split oddly between the AIVs.
 const TILED_ROUTER: &str = r#"

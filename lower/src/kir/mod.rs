@@ -742,19 +742,23 @@ pub enum InstData {
         /// The segments of `dst` and `lhs`.
         seg: SegView,
     },
-    /// `dst[j] = j` for the first `count` elements of a one-row tile (`CreateVecIndex`).
+    /// `dst[j] = j` for the first `count` elements of a one-row tile (`CreateVecIndex`). On a tile of
+    /// [`Rows::Tile`] rows `count` is the row stride and the whole tile is numbered: `dst[k] = k` for
+    /// `k < rows * stride` (its row count is chosen after lowering, so it cannot be written out here).
     Iota {
         /// Result.
         dst: Tile,
-        /// How many elements.
+        /// How many elements (per row).
         count: u32,
     },
     /// Table lookup: `dst[k] = table[index[k]]` over the whole tile. Indices outside the table are
-    /// clamped to it. `offsets` is `i32` scratch like `index`.
+    /// clamped to it. `offsets` is `i32` scratch like `index`. A table of [`Rows::Tile`] rows is read
+    /// as one flat array of its whole capacity: that is how a tile is moved between row layouts (see
+    /// `lower_vector`'s spread layout).
     Gather {
         /// Result.
         dst: Tile,
-        /// A one-row resident tile.
+        /// A one-row resident tile, or a tile of the current rows read as one flat array.
         table: Tile,
         /// The indices (`i32`).
         index: Tile,

@@ -643,10 +643,17 @@ impl Verifier<'_> {
             }
             InstData::Iota { dst, count } => {
                 self.elem_is(i, *dst, NUM, "result");
-                if f.tiles[*dst].rows != Rows::Fixed(1) || f.tiles[*dst].stride < *count {
+                let d = &f.tiles[*dst];
+                let ok = match d.rows {
+                    Rows::Fixed(1) => d.stride >= *count,
+                    // A whole tile of rows is numbered: count is its row stride.
+                    Rows::Tile { .. } => d.stride == *count,
+                    Rows::Fixed(_) => false,
+                };
+                if !ok {
                     self.err(
                         AnyEntity::Inst(i),
-                        format!("{dst} must be one row of at least {count} elements"),
+                        format!("{dst} must be one row of at least {count} elements, or rows of stride {count}"),
                     );
                 }
             }
@@ -661,10 +668,10 @@ impl Verifier<'_> {
                 self.elem_is(i, *table, NUM, "table");
                 self.elem_is(i, *dst, &[f.tiles[*table].elem], "result");
                 self.same_layout(i, &[*dst, *index, *offsets]);
-                if f.tiles[*table].rows != Rows::Fixed(1) {
+                if matches!(f.tiles[*table].rows, Rows::Fixed(n) if n != 1) {
                     self.err(
                         AnyEntity::Inst(i),
-                        format!("table {table} must be one resident row"),
+                        format!("table {table} must be one resident row or a tile of rows"),
                     );
                 }
             }

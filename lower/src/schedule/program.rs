@@ -560,7 +560,13 @@ fn vector(
         InstData1::VecBinary { op, seg, .. } => VecOp::VecBinary(*op, *seg),
         InstData1::Iota { .. } => VecOp::Iota,
         InstData1::Gather { table, .. } => VecOp::Gather {
-            table_len: f.tiles[*table].cols,
+            table_len: match f.tiles[*table].rows {
+                // A tile of rows is read as one flat array of its whole capacity.
+                Rows::Tile { .. } => {
+                    u32::try_from(f.tiles[*table].capacity(f.split.tile_rows)).unwrap_or(u32::MAX)
+                }
+                Rows::Fixed(_) => f.tiles[*table].cols,
+            },
         },
         _ => return None,
     };
@@ -601,7 +607,11 @@ fn vector(
         }
     };
     let count = match d {
-        InstData1::Iota { count, .. } => IExpr::Int(*count as i64),
+        InstData1::Iota { dst, count } => match f.tiles[*dst].rows {
+            // A tile of rows is numbered whole (`count` is its row stride).
+            Rows::Tile { .. } => elems(*dst, false),
+            Rows::Fixed(_) => IExpr::Int(*count as i64),
+        },
         InstData1::Compare { lhs, .. } => elems(*lhs, true),
         InstData1::Select { dst, .. } => elems(*dst, true),
         InstData1::Not { src, .. } => elems(*src, true),

@@ -210,7 +210,9 @@ impl Lowering<'_> {
             }
             (Bcast::Same, Bcast::Seg { .. } | Bcast::Vec { .. })
             | (Bcast::Seg { .. } | Bcast::Vec { .. }, Bcast::Same)
-                if bl == Bcast::Same || !matches!(b, BinaryOp::Sub | BinaryOp::Div) =>
+                if (bl == Bcast::Same || !matches!(b, BinaryOp::Sub | BinaryOp::Div))
+                    && !spread::spread_bcast(bl)
+                    && !spread::spread_bcast(br) =>
             {
                 // Apply the broadcast operand in place with repeat strides (commutative ops may have it
                 // on the left).
@@ -240,6 +242,7 @@ impl Lowering<'_> {
                     _ => {}
                 }
             }
+            // Broadcasts over groups in the spread layout are expanded (and packed) first.
             _ => {
                 let l = self.full_operand(op, lhs, res, elem)?;
                 let r = self.full_operand(op, rhs, res, elem)?;

@@ -5,9 +5,11 @@
 //! per-expert scale, or an RMSNorm weight) are loaded once per core in `init`. Floats are computed in
 //! `f32`; a result whose dtype is `bf16`/`f16` is rounded to it after every op, exactly where the
 //! reference interpreter rounds (composites once, at the end). Reductions, softmax and top-k work on
-//! segments (rows, or groups of a row). Selections follow the README's numeric rules (a NaN wins, then
-//! the extremum, lowest index among equals): the extremum instructions see only NaN-free keys, and each
-//! pick is the minimum of an index code per element (see `select_k`), so an index is always in range.
+//! segments (rows, or groups of a row); groups of a length that is not a multiple of 8 elements are
+//! computed on a copy with every group 32-byte aligned (the spread layout, see `spread.rs`).
+//! Selections follow the README's numeric rules (a NaN wins, then the extremum, lowest index among
+//! equals): the extremum instructions see only NaN-free keys, and each pick is the minimum of an index
+//! code per element (see `select_k`), so an index is always in range.
 //!
 //! Layout requirements are collected first ([`super::layout`]), then instructions are emitted op by op.
 //! Every scratch tile gets its own buffer here; [`super::alloc`] shares them afterwards.
@@ -33,6 +35,7 @@ mod gather;
 mod plan;
 mod reduce;
 mod select_k;
+mod spread;
 
 use super::layout::{LayoutBuilder, Layouts};
 use super::LowerError;
@@ -82,6 +85,8 @@ pub fn lower_vector_group(
         tile: FxHashMap::default(),
         out_home: FxHashMap::default(),
         iota: FxHashMap::default(),
+        relayout: FxHashMap::default(),
+        spread_copy: FxHashMap::default(),
         loc: SrcLoc::default(),
         note: String::new(),
     };
@@ -221,6 +226,10 @@ struct Lowering<'a> {
     out_home: FxHashMap<Value, (Arg, Tile)>,
     /// Resident index tiles, by (last-axis length, segments per row, row width).
     iota: FxHashMap<(u32, u32, u32, u32), Tile>,
+    /// Resident index tiles moving tiles into and out of the spread layout (see `spread.rs`).
+    relayout: FxHashMap<spread::Relayout, Tile>,
+    /// The spread copy of a value's tile, by (tile, groups per row, group length).
+    spread_copy: FxHashMap<(Tile, u32, u32), Tile>,
     loc: SrcLoc,
     note: String,
 }
@@ -476,6 +485,10 @@ impl Lowering<'_> {
             Bcast::Seg { segs, len } => {
                 let src = self.value_tile(op, v)?;
                 let dst = self.row_tile("bcast", elem, cols);
+                if spread::spreads(segs, len) {
+                    self.spread_expand(StageKind::Compute, dst, src, segs, len, true);
+                    return Ok(dst);
+                }
                 let blocks = self.tile_in(
                     "blocks",
                     elem,
@@ -507,14 +520,18 @@ impl Lowering<'_> {
                     stride,
                     BufferKind::Resident,
                 );
-                self.push(
-                    StageKind::Init,
-                    InstData::VecExpand {
-                        dst,
-                        src,
-                        seg: seg(segs, len),
-                    },
-                );
+                if spread::spreads(segs, len) {
+                    self.spread_expand(StageKind::Init, dst, src, segs, len, false);
+                } else {
+                    self.push(
+                        StageKind::Init,
+                        InstData::VecExpand {
+                            dst,
+                            src,
+                            seg: seg(segs, len),
+                        },
+                    );
+                }
                 self.iota.insert(key, dst);
                 Ok(dst)
             }

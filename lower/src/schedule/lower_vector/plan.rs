@@ -188,14 +188,15 @@ impl Lowering<'_> {
 
     // ---- layouts ----------------------------------------------------------------------------------
 
-    /// A segment view of `cols`-wide rows split into `segs` segments of `len`; records layout needs.
+    /// Records the layout needs of segment instructions on `cols`-wide rows split into `segs`
+    /// segments. Only whole rows need a layout (padded); groups inside a row of a length that is not
+    /// a multiple of 8 are computed in the spread layout (see `spread`), reached from any row layout.
     pub(super) fn need_segs(
         &self,
         b: &mut LayoutBuilder,
         op: Op,
         cols: u32,
         segs: u32,
-        len: u32,
     ) -> Result<(), LowerError> {
         let name = self.k.ops[op].kind.name();
         if segs == 1 {
@@ -203,11 +204,6 @@ impl Lowering<'_> {
                 return Err(self.unsupported(op, "segments of one element are not supported"));
             }
             b.need_padded(cols, name, self.k.locs[op]);
-        } else if !len.is_multiple_of(8) {
-            return Err(self.unsupported(
-                op,
-                format!("groups of {len} elements inside a row must be a multiple of 8 elements (32 bytes)"),
-            ));
         }
         Ok(())
     }
@@ -239,34 +235,32 @@ impl Lowering<'_> {
                     };
                     for &a in &data.args {
                         match self.bcast(op, a, res)? {
-                            Bcast::Seg { segs, len } => {
-                                self.need_segs(&mut b, op, cols, segs, len)?;
+                            Bcast::Seg { segs, .. } => {
+                                self.need_segs(&mut b, op, cols, segs)?;
                                 self.need_per_seg(&mut b, op, segs);
                             }
-                            Bcast::Vec { segs, len } => {
-                                self.need_segs(&mut b, op, cols, segs, len)?
-                            }
+                            Bcast::Vec { segs, .. } => self.need_segs(&mut b, op, cols, segs)?,
                             Bcast::Same | Bcast::Scalar => {}
                         }
                     }
                 }
                 OpKind::Reduce { axis, .. } | OpKind::ArgReduce { axis, .. } => {
-                    let (segs, len) = self.last_axis_segs(op, data.args[0], *axis)?;
+                    let (segs, _) = self.last_axis_segs(op, data.args[0], *axis)?;
                     let (cols, _) = self.row_class(data.args[0]).unwrap_or((0, &[]));
-                    self.need_segs(&mut b, op, cols, segs, len)?;
+                    self.need_segs(&mut b, op, cols, segs)?;
                     self.need_per_seg(&mut b, op, segs);
                 }
                 OpKind::Softmax { axis } | OpKind::LogSoftmax { axis } => {
-                    let (segs, len) = self.last_axis_segs(op, data.args[0], *axis)?;
+                    let (segs, _) = self.last_axis_segs(op, data.args[0], *axis)?;
                     let (cols, _) = self.row_class(data.args[0]).unwrap_or((0, &[]));
-                    self.need_segs(&mut b, op, cols, segs, len)?;
+                    self.need_segs(&mut b, op, cols, segs)?;
                 }
                 OpKind::RmsNorm { .. } => {
                     let x = data.args[0];
                     let rank = self.row_class(x).map(|(_, t)| t.len() as u32).unwrap_or(0);
-                    let (segs, len) = self.last_axis_segs(op, x, rank)?;
+                    let (segs, _) = self.last_axis_segs(op, x, rank)?;
                     let (cols, _) = self.row_class(x).unwrap_or((0, &[]));
-                    self.need_segs(&mut b, op, cols, segs, len)?;
+                    self.need_segs(&mut b, op, cols, segs)?;
                 }
                 OpKind::TopK { k } | OpKind::GroupTopK { k, .. } => {
                     let x = data.args[0];
@@ -284,7 +278,7 @@ impl Lowering<'_> {
                         return Err(self.unsupported(op, "invalid group count or k"));
                     }
                     let segs = segs_x * groups;
-                    self.need_segs(&mut b, op, cols, segs, last / groups)?;
+                    self.need_segs(&mut b, op, cols, segs)?;
                     if k == 1 {
                         self.need_per_seg(&mut b, op, segs);
                     } else if segs == 1 {

@@ -113,9 +113,8 @@ impl Lowering<'_> {
             ));
         }
         let (segs, len) = self.last_axis_segs(op, x, axis)?;
-        let (cols, _) = self.row_class(x).unwrap_or((1, &[]));
         let src = self.value_tile(op, x)?;
-        let seg = self.seg_view(cols, segs, len);
+        let (src, seg) = self.seg_operand(src, segs, len);
         let dst = self.result_tile(res, Elem::F32);
         match r {
             ReduceOp::Sum | ReduceOp::Mean => self.seg_reduce(SegReduceOp::Sum, dst, src, seg),
@@ -212,9 +211,8 @@ impl Lowering<'_> {
     ) -> Result<(), LowerError> {
         let dtype = self.dtype(res);
         let (segs, len) = self.last_axis_segs(op, x, axis)?;
-        let (cols, _) = self.row_class(x).unwrap_or((1, &[]));
         let src = self.value_tile(op, x)?;
-        let seg = self.seg_view(cols, segs, len);
+        let (src, seg) = self.seg_operand(src, segs, len);
         // m = max(x); y = x - m; e = exp(y); s = sum(e)
         let m = self.per_seg_tile("seg_max", Elem::F32, segs);
         self.seg_reduce(SegReduceOp::Max, m, src, seg);
@@ -228,7 +226,14 @@ impl Lowering<'_> {
         });
         let s = self.per_seg_tile("seg_sum", Elem::F32, segs);
         self.seg_reduce(SegReduceOp::Sum, s, e, seg);
-        let dst = self.result_tile(res, Elem::F32);
+        let out = self.result_tile(res, Elem::F32);
+        // Computed spread, then packed into the row layout.
+        let spread = src != self.value_tile(op, x)?;
+        let dst = if spread {
+            self.like("spread_out", Elem::F32, src)
+        } else {
+            out
+        };
         if log {
             // y - log(s)
             self.emit(InstData::Unary {
@@ -241,8 +246,11 @@ impl Lowering<'_> {
             // e / s
             self.seg_binary(VecBinary::Div, dst, e, s, seg);
         }
-        self.round_to(dst, dtype);
-        self.tile.insert(res, dst);
+        if spread {
+            self.pack(StageKind::Compute, out, dst, segs, len);
+        }
+        self.round_to(out, dtype);
+        self.tile.insert(res, out);
         Ok(())
     }
 
@@ -255,13 +263,13 @@ impl Lowering<'_> {
         res: Value,
     ) -> Result<(), LowerError> {
         let dtype = self.dtype(res);
-        let (cols, tail) = self
+        let (_, tail) = self
             .row_class(x)
             .ok_or_else(|| self.unsupported(op, "operand is not a row tensor"))?;
         let rank = tail.len() as u32;
         let (segs, len) = self.last_axis_segs(op, x, rank)?;
-        let src = self.value_tile(op, x)?;
-        let seg = self.seg_view(cols, segs, len);
+        let x_tile = self.value_tile(op, x)?;
+        let (src, seg) = self.seg_operand(x_tile, segs, len);
         // x / sqrt(sum(x^2) / n + eps) * weight
         let sq = self.like("square", Elem::F32, src);
         self.emit(InstData::Binary {
@@ -309,7 +317,13 @@ impl Lowering<'_> {
             ));
         }
         let wt = self.value_tile(op, w)?;
-        let dst = self.result_tile(res, Elem::F32);
+        let out = self.result_tile(res, Elem::F32);
+        // Computed spread, then packed into the row layout.
+        let dst = if src != x_tile {
+            self.like("spread_out", Elem::F32, src)
+        } else {
+            out
+        };
         self.emit(InstData::VecBinary {
             op: VecBinary::Mul,
             dst,
@@ -317,8 +331,11 @@ impl Lowering<'_> {
             src: wt,
             seg,
         });
-        self.round_to(dst, dtype);
-        self.tile.insert(res, dst);
+        if dst != out {
+            self.pack(StageKind::Compute, out, dst, segs, len);
+        }
+        self.round_to(out, dtype);
+        self.tile.insert(res, out);
         Ok(())
     }
 }

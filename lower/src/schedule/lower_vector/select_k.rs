@@ -69,10 +69,15 @@ impl Lowering<'_> {
         if Elem::compute(self.dtype(x)) != Elem::F32 {
             return Err(self.unsupported(op, "selection on i32 has no vector lowering yet"));
         }
-        let src = self.value_tile(op, x)?;
         let segs = segs_x * groups;
-        let seg = self.seg_view(cols, segs, last / groups);
-        let index = self.index_tile(cols, segs_x, last, src);
+        let len = last / groups;
+        let x_tile = self.value_tile(op, x)?;
+        let (src, seg) = self.seg_operand(x_tile, segs, len);
+        let index = if spread::spreads(segs, len) {
+            self.relayout_index(spread::Relayout::Positions { segs, len, groups })
+        } else {
+            self.index_tile(cols, segs_x, last, src)
+        };
         // Output layout for k > 1: `k` picks per segment.
         let out_cols = segs * k;
         let out_seg = SegView {
