@@ -533,6 +533,7 @@ fn check_swiglu(dt: Half, r: &Routing, h: usize, i: usize, gather: bool, seed: u
     let target = Target::ascend910b2();
     let sp = spec(dt, gather, r, h as u64, n as u64, true);
     let program = lower_grouped_matmul(&sp, &target).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let plan = plan_gmm(&sp, &target).unwrap();
     let mut rng = Rng(seed);
     let x = values(dt, &mut rng, r.t * h);
     let w = values(dt, &mut rng, r.e * h * n);
@@ -563,6 +564,21 @@ fn check_swiglu(dt: Half, r: &Routing, h: usize, i: usize, gather: bool, seed: u
         (rows * i * 2 + rows * 2 * i * 2) as u64,
         "{what}: GM bytes written"
     );
+    // GM bytes read: per used expert its gate and up weights once per m-tile and its A rows once per
+    // tile of each half (with the gathered rows' `order` entries once per K stage), the two offsets
+    // of every item by the AIC and both AIVs, and every rounded half-tile once from the workspace.
+    let tiles_n = (i as u64).div_ceil(plan.n);
+    let stages = (h as u64).div_ceil(plan.depth * plan.k);
+    let mut want_read = r.e as u64 * tiles_n * 2 * 4 * 3 + (rows * 2 * i * 2) as u64;
+    for ex in 0..r.e {
+        let re = r.rows_of(ex) as u64;
+        want_read += re.div_ceil(plan.m) * (h * 2 * i * 2) as u64;
+        want_read += 2 * tiles_n * re * h as u64 * 2;
+        if gather {
+            want_read += 2 * tiles_n * re * stages * 4;
+        }
+    }
+    assert_eq!(report.gm_bytes_read, want_read, "{what}: GM bytes read");
 }
 
 #[test]
