@@ -783,3 +783,54 @@ fn corrupt_tables_never_address_gm_outside_the_buffers() {
     let program = lower_grouped_matmul(&sp, &target).unwrap();
     launch_with(&program, t, &inputs, &[("acc", vec![0; t * n * 4])]);
 }
+
+/// `Store` in f32: the accumulator as is. Rounded to bf16 it is the bf16 store bit for bit (Fixpipe
+/// rounds the same accumulator), and it is within the f32 accumulation error of the f64 product.
+#[test]
+fn an_f32_store_is_the_unrounded_accumulator() {
+    let r = ragged();
+    let (h, n) = (200usize, 72usize);
+    let target = Target::ascend910b2();
+    let mut sp = spec(BF, true, &r, h as u64, n as u64, false);
+    sp.out = GmmOut::Store {
+        c: "y",
+        dtype: DType::F32,
+    };
+    let program = lower_grouped_matmul(&sp, &target).unwrap();
+    let mut rng = Rng(50);
+    let x = values(BF, &mut rng, r.t * h);
+    let w = values(BF, &mut rng, r.e * h * n);
+    let (order, offsets) = r.table();
+    let inputs = [
+        ("x", half_bytes(BF, &x)),
+        ("w", half_bytes(BF, &w)),
+        ("r_order", i32_bytes(&order)),
+        ("r_offsets", i32_bytes(&offsets)),
+    ];
+    let report = launch(&program, r.t, &inputs, CoreType::Aic);
+    let arg = report.args.iter().find(|a| a.name == "y").unwrap();
+    let got = bytes_f32(&arg.bytes);
+    let rounded = interpret(&r, h, n, &x, &w);
+    assert_eq!(got.len(), rounded.len());
+    for ex in 0..r.e {
+        for d in offsets[ex] as usize..offsets[ex + 1] as usize {
+            let tok = order[d] as usize / r.ks;
+            for j in 0..n {
+                let g = got[d * n + j];
+                assert_eq!(
+                    bf16::from_f32(g).to_f32().to_bits(),
+                    rounded[d * n + j].to_bits(),
+                    "({d}, {j})"
+                );
+                let (mut s, mut mag) = (0.0f64, 0.0f64);
+                for k in 0..h {
+                    let p = f64::from(x[tok * h + k]) * f64::from(w[(ex * h + k) * n + j]);
+                    s += p;
+                    mag += p.abs();
+                }
+                let tol = mag * h as f64 * 2f64.powi(-24) + 1e-30;
+                assert!((f64::from(g) - s).abs() <= tol, "({d}, {j}): {g} vs {s}");
+            }
+        }
+    }
+}
