@@ -204,3 +204,14 @@ fn the_combine_epilogue_adds_weighted_rows_into_their_tokens() {
     check_combine(&decode64(5), 96, 64, true, 32);
     check_combine(&decode64(0), 96, 64, false, 33);
 }
+
+/// Decode: 64 experts in 3 n-tiles each, so every core walks 8 items, most of them empty, and its
+/// tiles follow each other across empty items (a slot chosen by the parity of the item and m-tile
+/// counters raced here: two consecutive tiles of one core in one slot).
+#[test]
+fn consecutive_tiles_of_a_core_across_empty_experts_do_not_race() {
+    check_swiglu(BF, &decode64(2), 64, 336, true, 60);
+    check_swiglu(BF, &decode64(7), 64, 336, true, 61);
+    check_combine(&decode64(2), 64, 336, true, 62);
+    check_combine(&decode64(7), 64, 336, false, 63);
+}
