@@ -49,7 +49,7 @@
 
 mod epilogue;
 
-pub use epilogue::SLOT_BUFS;
+pub use epilogue::{CREDITS, SLOT_BUFS};
 
 use cranelift_entity::PrimaryMap;
 

@@ -3,16 +3,17 @@
 //! weighted combine into the token rows).
 //!
 //! The hand-off is the protocol of `crate::schedule::cube::mix` (its flags [`SLOT_READY`],
-//! [`SLOT_FREE`], [`PAIR_READ`] and its [`SLOTS`] credits): the AIVs set [`SLOT_FREE`] [`SLOTS`] times at
-//! the start; per tile the AIC waits [`SLOT_FREE`], writes, sets [`SLOT_READY`]; the AIVs wait
-//! [`SLOT_READY`], read their half of the tile's rows, pair up with [`PAIR_READ`] (mode 1) and set
+//! [`SLOT_FREE`] and [`PAIR_READ`]) with [`CREDITS`] credits: the AIVs set [`SLOT_FREE`] [`CREDITS`]
+//! times at the start; per tile the AIC waits [`SLOT_FREE`], writes, sets [`SLOT_READY`]; the AIVs
+//! wait [`SLOT_READY`], read their half of the tile's rows, pair up with [`PAIR_READ`] (mode 1) and set
 //! [`SLOT_FREE`]; the AIC drains the last credits at the end.
 //!
-//! The AIC may run [`SLOTS`] tiles ahead, so the tile it writes must not be the one the AIVs still
-//! read: consecutive tiles of a core must use different slots. A core's tiles are numbered by (item,
-//! m-tile) and their count per item is read on the device, so there is no flat tile counter; the slot
-//! is `2 * (item % 2) + m_tile % 2` out of [`SLOT_BUFS`], which differs between any two consecutive
-//! tiles (within an item the m-tile parity flips, across items the item parity does).
+//! One credit and one slot per AI core, where `mix.rs` has two of each used in turns (`tile % 2`):
+//! with more credits the AIC may write a tile while the AIVs still read the one before, so
+//! consecutive tiles of a core must use different slots, and here a core's tiles are numbered by
+//! (item, m-tile) with the m-tile counts read on the device and items without rows in between (no
+//! parity of the counters tells consecutive tiles apart; the IR has no running counter). With one
+//! credit the AIC still runs the next tile's `Mmad`s while the AIVs work; only its `Fixpipe` waits.
 
 use crate::kir::v2::{
     GmBuf, GmBufData, GmKind, GmRef, Home, HostExpr, IExpr, InstData, Kernel, LocalBuf,
@@ -24,28 +25,25 @@ use crate::kir::{
 use crate::schedule::cube::lower::{
     add, ceil_div, declare_locals, div, dtype, emit_tile_mmads, int, min, mul, sub, Builder,
 };
-use crate::schedule::cube::mix::{aiv_half, cross, PAIR_READ, SLOTS, SLOT_FREE, SLOT_READY};
+use crate::schedule::cube::mix::{aiv_half, cross, PAIR_READ, SLOT_FREE, SLOT_READY};
 use crate::schedule::cube::MatmulPlan;
 use crate::schedule::LowerError;
 use crate::target::Target;
 
 use super::{
     aic_tile, check_distinct, close_walk, declare_inputs, finish, open_walk, GmmHeader, GmmSpec,
-    Walk,
 };
 
 /// Workspace slot buffers per AI core (see the module docs).
-pub const SLOT_BUFS: u64 = 4;
+pub const SLOT_BUFS: u64 = 1;
 
-/// The slot of the walk's current tile on this AI core (`core`), as an element offset into a
-/// workspace of `slot_elems` per slot.
-fn slot_offset(core: IExpr, w: &Walk, slot_elems: u64) -> IExpr {
-    let parity = |v| IExpr::bin(crate::kir::v2::BinOp::Rem, IExpr::Var(v), int(2));
-    let slot = add(
-        mul(core, int(SLOT_BUFS)),
-        add(mul(parity(w.v_item), int(2)), parity(w.v_mt)),
-    );
-    mul(slot, int(slot_elems))
+/// Tiles the AIC may write ahead of its AIVs (see the module docs).
+pub const CREDITS: u64 = 1;
+
+/// The slot of this AI core (`core`), as an element offset into a workspace of `slot_elems` per
+/// slot.
+fn slot_offset(core: IExpr, slot_elems: u64) -> IExpr {
+    mul(core, int(SLOT_BUFS * slot_elems))
 }
 
 /// The workspace of the hand-off: [`SLOT_BUFS`] slots of `m x width` (input dtype) per AI core.
@@ -140,7 +138,7 @@ fn aic_side(
     let width = col0s.len() as u64 * n;
     let l = declare_locals(&mut bld.k, plan, elem);
     let w = open_walk(bld, spec, plan, h, IExpr::BlockIdx, l.v_tile, cols);
-    let slot = slot_offset(IExpr::BlockIdx, &w, plan.m * width);
+    let slot = slot_offset(IExpr::BlockIdx, plan.m * width);
     for (i, &col0) in col0s.iter().enumerate() {
         let x = aic_tile(bld, spec, plan, h, &l, &w, col0);
         emit_tile_mmads(bld, plan, &l, &x, h.ga, h.gw);
@@ -221,7 +219,7 @@ fn swiglu_aiv(
     let v_item = aiv_prologue(bld);
     let core = div(IExpr::BlockIdx, int(2));
     let w = open_walk(bld, spec, plan, h, core.clone(), v_item, i_cols);
-    let slot = slot_offset(core, &w, m * 2 * n);
+    let slot = slot_offset(core, m * 2 * n);
     let v_vt = bld.k.vars.push(VarData {
         name: "vec_tile".into(),
     });
@@ -396,7 +394,7 @@ fn combine_aiv(
     let v_item = aiv_prologue(bld);
     let core = div(IExpr::BlockIdx, int(2));
     let w = open_walk(bld, spec, plan, h, core.clone(), v_item, nn);
-    let slot = slot_offset(core, &w, m * n);
+    let slot = slot_offset(core, m * n);
     let v_r = bld.k.vars.push(VarData { name: "row".into() });
     let v_slot = bld.k.vars.push(VarData {
         name: "dst_slot".into(),
@@ -550,14 +548,14 @@ fn aiv_rows(plan: &MatmulPlan, row_bytes: u64, target: &Target) -> Result<u64, L
     Ok(plan.m.div_ceil(2).min(fit))
 }
 
-/// The AIVs' initial credits ([`SLOTS`] sets of [`SLOT_FREE`]); returns the item counter.
+/// The AIVs' initial credits ([`CREDITS`] sets of [`SLOT_FREE`]); returns the item counter.
 fn aiv_prologue(bld: &mut Builder) -> crate::kir::v2::Var {
     let v_pre = bld.k.vars.push(VarData {
         name: "free_slot".into(),
     });
     bld.open();
     bld.inst(cross(true, 2, Pipe::Mte2, SLOT_FREE));
-    bld.close_for(v_pre, int(0), int(SLOTS));
+    bld.close_for(v_pre, int(0), int(CREDITS));
     bld.k.vars.push(VarData {
         name: "item".into(),
     })
@@ -577,5 +575,5 @@ fn drain(bld: &mut Builder) {
     });
     bld.open();
     bld.inst(cross(false, 2, Pipe::Fix, SLOT_FREE));
-    bld.close_for(v, int(0), int(SLOTS));
+    bld.close_for(v, int(0), int(CREDITS));
 }
