@@ -48,7 +48,8 @@ fn compile(kernel: &moge_lower::Kernel, fuse: FuseMode) -> (Program, Duration) {
     let mut program = None;
     for _ in 0..5 {
         let start = Instant::now();
-        program = Some(compile_program_with(kernel, &target, &options).expect("the layer compiles"));
+        program =
+            Some(compile_program_with(kernel, &target, &options).expect("the layer compiles"));
         times.push(start.elapsed());
     }
     times.sort();
@@ -92,7 +93,10 @@ fn measure(
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let unfused = !args.iter().any(|a| a == "--no-unfused");
     let check = args.iter().any(|a| a == "--check");
     let mut cases: Vec<(String, i64)> = args

@@ -58,8 +58,8 @@ pub use moge_macros::kernel;
 
 pub mod demo;
 pub mod files;
-pub mod layer;
 pub mod inputs;
+pub mod layer;
 pub mod run;
 pub mod run_dir;
 pub mod select;

@@ -32,10 +32,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use moge_codegen_ascendc::{compile_program_with, CodegenError, Program};
-use moge_lower::opt::FuseMode;
-use moge_lower::schedule::ScheduleOptions;
 use moge_lower::graph::Kernel;
 use moge_lower::interp::{self, EvalError, Tensor};
+use moge_lower::opt::FuseMode;
+use moge_lower::schedule::ScheduleOptions;
 use moge_lower::target::Target;
 use moge_lower::Symbol;
 use moge_runtime::backend::{Backend, BackendError, BackendKind};
@@ -422,9 +422,11 @@ pub fn run_program(
         fuse: options.fuse,
         ..ScheduleOptions::default()
     };
-    let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| RunError::Codegen {
-        kernel: kernel.name.clone(),
-        source,
+    let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {
+        RunError::Codegen {
+            kernel: kernel.name.clone(),
+            source,
+        }
     })?;
     let compile_time = start.elapsed();
     let sources = launch::program_sources(&program);

@@ -27,7 +27,12 @@ fn compile(mode: FuseMode) -> (moge_lower::Kernel, Program) {
 
 /// Runs `program` on `inputs`, asserts it matches the interpreter and the f64 reference, and returns
 /// the GM bytes it moved.
-fn run_layer(kernel: &moge_lower::Kernel, program: &Program, inputs: &[Tensor], tokens: usize) -> u64 {
+fn run_layer(
+    kernel: &moge_lower::Kernel,
+    program: &Program,
+    inputs: &[Tensor],
+    tokens: usize,
+) -> u64 {
     let backend = EmulatorBackend::default();
     let checked = check_program(kernel, program, inputs, &backend)
         .unwrap_or_else(|e| panic!("T={tokens}: {e}"));
@@ -36,7 +41,11 @@ fn run_layer(kernel: &moge_lower::Kernel, program: &Program, inputs: &[Tensor], 
     }
     let outs = &checked.launched.outputs;
     check_ffn_outputs(inputs, tokens, &outs[0], &outs[1]);
-    checked.launched.report.gm_bytes().expect("the emulator counts GM bytes")
+    checked
+        .launched
+        .report
+        .gm_bytes()
+        .expect("the emulator counts GM bytes")
 }
 
 #[test]

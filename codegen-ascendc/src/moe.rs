@@ -70,7 +70,12 @@ impl<'a> At<'a> {
             .order
             .iter()
             .copied()
-            .filter(|&op| !matches!(self.k.ops[op].kind, OpKind::Param { .. } | OpKind::Const { .. }))
+            .filter(|&op| {
+                !matches!(
+                    self.k.ops[op].kind,
+                    OpKind::Param { .. } | OpKind::Const { .. }
+                )
+            })
             .collect()
     }
 
@@ -130,7 +135,10 @@ impl<'a> At<'a> {
         dim_expr(self.k, d)
     }
 
-    fn routes(&self, v: Value) -> Result<(&'a moge_lower::graph::RoutesType, [String; 4]), CodegenError> {
+    fn routes(
+        &self,
+        v: Value,
+    ) -> Result<(&'a moge_lower::graph::RoutesType, [String; 4]), CodegenError> {
         match self.k.ty(v) {
             Type::Routes(r) => Ok((r, routes_buffers(self.gm(v)?))),
             _ => Err(self.internal(format!("value {v} is not a routing table"))),
@@ -187,9 +195,7 @@ pub(crate) fn lower_moe_part(
         }
     }
     for p in programs {
-        linker
-            .link(p)
-            .map_err(|e| at.internal(e.to_string()))?;
+        linker.link(p).map_err(|e| at.internal(e.to_string()))?;
     }
     Ok(linker.finish())
 }
@@ -201,7 +207,11 @@ fn route(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenErr
     let ids = at.gm(at.arg(op, 0))?;
     let out = at.gm(at.result(op))?;
     let (r, _) = at.routes(at.result(op))?;
-    let k = at.static_dim(op, &r.k, "the slots per token (the second dim of the expert ids)")?;
+    let k = at.static_dim(
+        op,
+        &r.k,
+        "the slots per token (the second dim of the expert ids)",
+    )?;
     let e = at.static_dim(op, experts, "the number of experts")?;
     Ok(lower_route(
         &RouteNames {
@@ -272,7 +282,11 @@ fn swiglu(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenEr
     }
     let x = at.arg(op, 0);
     let xt = at.tensor(x)?;
-    let last = at.static_dim(op, &xt.shape[xt.shape.len() - 1], "the last dim of `swiglu`'s input")?;
+    let last = at.static_dim(
+        op,
+        &xt.shape[xt.shape.len() - 1],
+        "the last dim of `swiglu`'s input",
+    )?;
     let m = xt.shape[..xt.shape.len() - 1]
         .iter()
         .fold(Dim::lit(1), |acc, d| Dim::mul(&acc, d));
@@ -300,7 +314,9 @@ fn gemm_dtype(
         CodegenError::Lower(LowerError::Unsupported {
             op: at.k.ops[op].kind.name().to_string(),
             loc: at.loc(op),
-            reason: format!("the cube unit takes bf16, f16 or f32 operands of one dtype, found {a} and {b}"),
+            reason: format!(
+                "the cube unit takes bf16, f16 or f32 operands of one dtype, found {a} and {b}"
+            ),
         })
     })
 }
@@ -446,7 +462,8 @@ fn grouped(
             // shapes the other kernels give them.
             let w_val = at.arg(c, 2);
             let w_name = at.gm(w_val)?;
-            let w_shape: Vec<HostExpr> = at.tensor(w_val)?.shape.iter().map(|d| at.host(d)).collect();
+            let w_shape: Vec<HostExpr> =
+                at.tensor(w_val)?.shape.iter().map(|d| at.host(d)).collect();
             for b in gather.gm.values_mut() {
                 if b.name == weights_name {
                     b.kind = GmKind::Intermediate;

@@ -12,9 +12,9 @@
 //! One function call per group kind ([`lower_part`]): cube and vector parts by the single-kernel
 //! lowerings, a MIX group (matmul with a fused vector epilogue) by [`cube::lower_mix`].
 
+use moge_lower::graph::Type;
 use moge_lower::graph::{DType, Kernel, Value};
 use moge_lower::kir::v2::{self, GmKind, Linker};
-use moge_lower::graph::Type;
 use moge_lower::opt::{mix, FuseMode, Group, GroupKind, Part, Plan};
 use moge_lower::schedule::cube::CubeProblem;
 use moge_lower::schedule::lower_vector::dim_expr;
@@ -102,7 +102,11 @@ fn compile_groups(
     let acc: Vec<Value> = groups
         .iter()
         .filter(|g| g.kind == GroupKind::AccInit)
-        .flat_map(|g| g.ops.iter().flat_map(|&op| kernel.ops[op].results.iter().copied()))
+        .flat_map(|g| {
+            g.ops
+                .iter()
+                .flat_map(|&op| kernel.ops[op].results.iter().copied())
+        })
         .collect();
     for t in &split.intermediates {
         if matches!(kernel.ty(t.value), Type::Routes(_)) {

@@ -26,13 +26,8 @@ pub const FFN_SOURCE: &str = include_str!("../../examples/src/ffn.rs");
 pub const FFN_KERNEL: &str = "moge_ffn";
 
 /// Pangu Pro MoE's layer: hidden 5120, 64 experts in 8 groups, expert intermediate 1344, shared 5376.
-pub const PANGU_FFN: [(&str, i64); 5] = [
-    ("H", 5120),
-    ("E", 64),
-    ("G", 8),
-    ("I", 1344),
-    ("S", 5376),
-];
+pub const PANGU_FFN: [(&str, i64); 5] =
+    [("H", 5120), ("E", 64), ("G", 8), ("I", 1344), ("S", 5376)];
 
 /// The decode size the demo runs the layer at.
 pub const LAYER_TOKENS: i64 = 8;
@@ -74,18 +69,21 @@ impl LayerDemo {
     }
 }
 
-fn compile(kernel: &Kernel, target: &Target, fuse: FuseMode) -> Result<(Program, Duration), RunError> {
+fn compile(
+    kernel: &Kernel,
+    target: &Target,
+    fuse: FuseMode,
+) -> Result<(Program, Duration), RunError> {
     let start = Instant::now();
     let options = ScheduleOptions {
         fuse,
         ..ScheduleOptions::default()
     };
-    let program = compile_program_with(kernel, target, &options).map_err(|source| {
-        RunError::Codegen {
+    let program =
+        compile_program_with(kernel, target, &options).map_err(|source| RunError::Codegen {
             kernel: kernel.name.clone(),
             source,
-        }
-    })?;
+        })?;
     Ok((program, start.elapsed()))
 }
 
@@ -98,13 +96,17 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
          I = 1344, shared S = 5376) at T = {tokens} tokens: router, routing, grouped GEMMs, SwiGLU, \
          combine, shared expert"
     )?;
-    let kernel = load_kernel("examples/src/ffn.rs", FFN_SOURCE, Some(FFN_KERNEL), &PANGU_FFN)?;
-    let inputs = random_inputs(&kernel, DEMO_SEED, &[("T", tokens)]).map_err(|source| {
-        RunError::Eval {
+    let kernel = load_kernel(
+        "examples/src/ffn.rs",
+        FFN_SOURCE,
+        Some(FFN_KERNEL),
+        &PANGU_FFN,
+    )?;
+    let inputs =
+        random_inputs(&kernel, DEMO_SEED, &[("T", tokens)]).map_err(|source| RunError::Eval {
             kernel: kernel.name.clone(),
             source: Box::new(source),
-        }
-    })?;
+        })?;
     let backend = EmulatorBackend::default();
     let mut runs = Vec::new();
     let mut compulsory = 0;
@@ -167,7 +169,11 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
     )?;
     for r in &runs {
         let total = r.launch.gm_bytes().unwrap_or(0);
-        let max_abs = r.outputs.iter().map(|(_, c)| c.max_abs_err).fold(0.0, f64::max);
+        let max_abs = r
+            .outputs
+            .iter()
+            .map(|(_, c)| c.max_abs_err)
+            .fold(0.0, f64::max);
         let mismatches: usize = r.outputs.iter().map(|(_, c)| c.mismatches).sum();
         let elements: usize = r.outputs.iter().map(|(_, c)| c.elements).sum();
         writeln!(

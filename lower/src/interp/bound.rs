@@ -197,10 +197,14 @@ impl Bounds {
         }
         // Borrowed, not cloned: the operands' bounds can be as large as the interpreter's values.
         let mut arg_bounds: Vec<Cow<'_, [f64]>> = Vec::with_capacity(tensors.len());
+        // The matrix products take an empty bound as all zeros: their weights are parameters (no
+        // recorded bound) as large as a layer's experts, whose zeros would not fit in memory.
+        let lazy = matches!(data.kind, OpKind::MatMul | OpKind::GroupedMatmul);
         for (&v, t) in tensor_values.iter().zip(&tensors) {
             match self.bounds.get(&v) {
                 Some(Bound::Elements(e)) => arg_bounds.push(Cow::Borrowed(e)),
                 Some(Bound::NoRule(name)) => return vec![Bound::NoRule(name); data.results.len()],
+                None if lazy => arg_bounds.push(Cow::Borrowed(&[])),
                 None => arg_bounds.push(Cow::Owned(vec![0.0; t.len()])),
             }
         }
@@ -470,39 +474,47 @@ fn propagate(
             let (m, k) = (*args[0].shape.first()?, *args[0].shape.get(1)?);
             let n = *args[1].shape.get(1)?;
             let mut out = vec![0.0; m * n];
-            dot_bounds(
-                Gemm {
-                    a: (&values(args[0]), &b[0]),
-                    b: (&values(args[1]), &b[1]),
-                    k,
-                    n,
-                },
-                0..m,
-                &mut out,
-            );
-            finish_rounding(&mut out, &y, dtype);
+            // Integer products are exact.
+            if let (Some(a), Some(w)) = (args[0].as_f32(), args[1].as_f32()) {
+                dot_bounds(
+                    Gemm {
+                        a: (a, &b[0]),
+                        b: (w, &b[1]),
+                        k,
+                        n,
+                    },
+                    0..m,
+                    &mut out,
+                );
+                finish_rounding(&mut out, &y, dtype);
+            }
             one(out)
         }
         OpKind::GroupedMatmul => {
             let r = routes?;
             let k = *args[0].shape.get(1)?;
             let n = *args[1].shape.get(2)?;
-            let (av, wv) = (values(args[0]), values(args[1]));
             let mut out = vec![0.0; r.order.len() * n];
-            for e in 0..r.experts {
-                let w = e * k * n..(e + 1) * k * n;
-                dot_bounds(
-                    Gemm {
-                        a: (&av, &b[0]),
-                        b: (&wv[w.clone()], &b[1][w]),
-                        k,
-                        n,
-                    },
-                    r.offsets[e]..r.offsets[e + 1],
-                    &mut out,
-                );
+            if let (Some(a), Some(w)) = (args[0].as_f32(), args[1].as_f32()) {
+                for e in 0..r.experts {
+                    if r.offsets[e] == r.offsets[e + 1] {
+                        continue;
+                    }
+                    let we = e * k * n..(e + 1) * k * n;
+                    let bw = b[1].get(we.clone()).unwrap_or(&[]);
+                    dot_bounds(
+                        Gemm {
+                            a: (a, &b[0]),
+                            b: (&w[we], bw),
+                            k,
+                            n,
+                        },
+                        r.offsets[e]..r.offsets[e + 1],
+                        &mut out,
+                    );
+                }
+                finish_rounding(&mut out, &y, dtype);
             }
-            finish_rounding(&mut out, &y, dtype);
             one(out)
         }
         OpKind::Dispatch => {
@@ -528,7 +540,12 @@ fn propagate(
                         .copied()
                         .collect()
                 };
-                (halves(&x, false), halves(&x, true), halves(&b[0], false), halves(&b[0], true))
+                (
+                    halves(&x, false),
+                    halves(&x, true),
+                    halves(&b[0], false),
+                    halves(&b[0], true),
+                )
             };
             one(gate
                 .iter()
@@ -584,10 +601,10 @@ fn propagate(
 }
 
 /// The operands of a matrix product for [`dot_bounds`]: values and bounds of `a` (rows of `k`) and
-/// of `b` (`k x n`).
+/// of `b` (`k x n`); an empty bound is all zeros.
 struct Gemm<'a> {
-    a: (&'a [f64], &'a [f64]),
-    b: (&'a [f64], &'a [f64]),
+    a: (&'a [f32], &'a [f64]),
+    b: (&'a [f32], &'a [f64]),
     k: usize,
     n: usize,
 }
@@ -598,14 +615,23 @@ struct Gemm<'a> {
 fn dot_bounds(g: Gemm<'_>, rows: std::ops::Range<usize>, out: &mut [f64]) {
     let (k, n) = (g.k, g.n);
     let gamma = k as f64 * F32_UNIT;
+    let eb = |i: usize| g.b.1.get(i).copied().unwrap_or(0.0);
     // Per element of b: what |a_ik| and ea_ik multiply.
-    let with_a: Vec<f64> = (0..k * n).map(|i| g.b.1[i] + gamma * g.b.0[i].abs()).collect();
-    let with_ea: Vec<f64> = (0..k * n).map(|i| g.b.0[i].abs() + g.b.1[i]).collect();
+    let with_a: Vec<f64> = (0..k * n)
+        .map(|i| eb(i) + gamma * f64::from(g.b.0[i]).abs())
+        .collect();
+    let with_ea: Vec<f64> = (0..k * n)
+        .map(|i| f64::from(g.b.0[i]).abs() + eb(i))
+        .collect();
     for i in rows {
         let acc = &mut out[i * n..(i + 1) * n];
         for kk in 0..k {
-            let (a, ea) = (g.a.0[i * k + kk].abs(), g.a.1[i * k + kk]);
-            let (pa, pe) = (&with_a[kk * n..(kk + 1) * n], &with_ea[kk * n..(kk + 1) * n]);
+            let a = f64::from(g.a.0[i * k + kk]).abs();
+            let ea = g.a.1.get(i * k + kk).copied().unwrap_or(0.0);
+            let (pa, pe) = (
+                &with_a[kk * n..(kk + 1) * n],
+                &with_ea[kk * n..(kk + 1) * n],
+            );
             if ea == 0.0 {
                 for (x, &p) in acc.iter_mut().zip(pa) {
                     *x += a * p;

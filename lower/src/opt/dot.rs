@@ -20,10 +20,12 @@ use super::moe::Fusion;
 /// Bytes of `value` in GM (a routing table in its GM form).
 pub fn gm_bytes(kernel: &Kernel, value: Value) -> Dim {
     match kernel.ty(value) {
-        Type::Tensor(t) => t.shape.iter().fold(
-            Dim::lit(t.dtype.size_bytes() as i64),
-            |acc, d| Dim::mul(&acc, d),
-        ),
+        Type::Tensor(t) => t
+            .shape
+            .iter()
+            .fold(Dim::lit(t.dtype.size_bytes() as i64), |acc, d| {
+                Dim::mul(&acc, d)
+            }),
         Type::Routes(r) => {
             let slots = Dim::mul(&Dim::mul(&r.tokens, &r.k), &Dim::lit(8));
             Dim::add(
@@ -74,17 +76,28 @@ pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> Stri
             label,
             "\\lfused: {} into {} (saves {} B)",
             f.kind.name(),
-            kernel.ops[f.into].results.first().map_or(String::new(), |v| v.to_string()),
+            kernel.ops[f.into]
+                .results
+                .first()
+                .map_or(String::new(), |v| v.to_string()),
             f.saved.display(&kernel.syms)
         );
     }
-    let _ = writeln!(out, "  label={};\n  labelloc=t;", quote(&format!("{label}\\l")));
+    let _ = writeln!(
+        out,
+        "  label={};\n  labelloc=t;",
+        quote(&format!("{label}\\l"))
+    );
     for p in &kernel.params {
         let _ = writeln!(
             out,
             "  {} [shape=ellipse, label={}];",
             quote(&format!("in:{}", p.name)),
-            quote(&format!("{}: {}", p.name, kernel.ty(p.value).display(&kernel.syms)))
+            quote(&format!(
+                "{}: {}",
+                p.name,
+                kernel.ty(p.value).display(&kernel.syms)
+            ))
         );
     }
     for o in &kernel.outputs {
@@ -92,7 +105,11 @@ pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> Stri
             out,
             "  {} [shape=ellipse, label={}];",
             quote(&format!("out:{}", o.name)),
-            quote(&format!("{}: {}", o.name, kernel.ty(o.value).display(&kernel.syms)))
+            quote(&format!(
+                "{}: {}",
+                o.name,
+                kernel.ty(o.value).display(&kernel.syms)
+            ))
         );
     }
     for (i, g) in groups.iter().enumerate() {

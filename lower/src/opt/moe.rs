@@ -84,9 +84,9 @@ pub fn fuse(kernel: &Kernel, groups: &[Group]) -> (Vec<Group>, Vec<Fusion>) {
         let mut kind = g.kind;
         // Prologue.
         if grouped {
-            if let Some((j, d)) = at.sole_producer(&groups, main, 0, |k| {
-                matches!(k, OpKind::Dispatch)
-            }) {
+            if let Some((j, d)) =
+                at.sole_producer(&groups, main, 0, |k| matches!(k, OpKind::Dispatch))
+            {
                 if at.cube_dtype(d) {
                     ops.insert(0, d);
                     groups[j] = None;
@@ -239,9 +239,8 @@ impl Cx<'_> {
         if self.kernel.ops[c].args.first() != self.result(main).as_ref() || !self.cube_dtype(main) {
             return None;
         }
-        let (ja, a) = self.sole_reader(groups, c, |k| {
-            matches!(k, OpKind::Binary(BinaryOp::Add))
-        })?;
+        let (ja, a) =
+            self.sole_reader(groups, c, |k| matches!(k, OpKind::Binary(BinaryOp::Add)))?;
         let c_out = self.result(c)?;
         let other = *self.kernel.ops[a].args.iter().find(|&&v| v != c_out)?;
         let s = self.kernel.values[other].def;

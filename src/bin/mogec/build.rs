@@ -22,12 +22,10 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
                     ..Default::default()
                 },
             )
-            .map_err(
-                |source| Error::Codegen {
-                    kernel: specialized.name.clone(),
-                    source: Box::new(source),
-                },
-            )?,
+            .map_err(|source| Error::Codegen {
+                kernel: specialized.name.clone(),
+                source: Box::new(source),
+            })?,
         )
     } else {
         None

@@ -47,10 +47,16 @@ fn the_moge_layer_fuses_dispatch_swiglu_combine_and_the_final_add_into_its_matmu
             (GroupKind::Vector, vec!["cast"]),
             (GroupKind::Cube, vec!["matmul"]),
             (GroupKind::Grouped, vec!["matmul", "swiglu"]),
-            (GroupKind::Vector, vec!["softmax", "group_topk", "gather", "mul"]),
+            (
+                GroupKind::Vector,
+                vec!["softmax", "group_topk", "gather", "mul"]
+            ),
             (GroupKind::Route, vec!["route"]),
             (GroupKind::AccInit, vec!["matmul"]),
-            (GroupKind::Grouped, vec!["dispatch", "grouped_matmul", "swiglu"]),
+            (
+                GroupKind::Grouped,
+                vec!["dispatch", "grouped_matmul", "swiglu"]
+            ),
             (GroupKind::Grouped, vec!["grouped_matmul", "combine", "add"]),
         ]
     );
@@ -82,10 +88,18 @@ fn unfused_every_op_is_a_kernel_of_its_own_in_a_topological_order() {
 fn a_dispatch_read_twice_or_returned_stays_a_row_kernel() {
     // The dispatched rows are also returned: the prologue would lose them.
     let text = FFN
-        .replace("-> (out0: bf16[T, 64], expert: i32[T, 2])", "-> (out0: bf16[T, 64], expert: i32[T, 2], rows: bf16[2*T, 64])")
-        .replace("return out0 = v23, expert = v11", "return out0 = v23, expert = v11, rows = v15");
+        .replace(
+            "-> (out0: bf16[T, 64], expert: i32[T, 2])",
+            "-> (out0: bf16[T, 64], expert: i32[T, 2], rows: bf16[2*T, 64])",
+        )
+        .replace(
+            "return out0 = v23, expert = v11",
+            "return out0 = v23, expert = v11, rows = v15",
+        );
     let k = parse_kernel(&text).unwrap();
     let (fused, fusions) = fuse(&k, &partition(&k).unwrap());
-    assert!(!fusions.iter().any(|f| f.kind == FusionKind::DispatchPrologue));
+    assert!(!fusions
+        .iter()
+        .any(|f| f.kind == FusionKind::DispatchPrologue));
     assert!(described(&k, fused).contains(&(GroupKind::Rows, vec!["dispatch"])));
 }

@@ -174,7 +174,9 @@ fn a_returned_routing_table_is_refused_at_its_route() {
     .unwrap();
     let e = partition(&k).unwrap_err().to_string();
     assert!(
-        e.contains("`route`") && e.contains("line 3") && e.contains("routing table `y` is returned"),
+        e.contains("`route`")
+            && e.contains("line 3")
+            && e.contains("routing table `y` is returned"),
         "{e}"
     );
 }
