@@ -49,6 +49,16 @@ fn check_example(snapshot: &str, file: &str, name: &str, set: &[(&str, i64)]) {
     insta::assert_snapshot!(format!("{snapshot}.json"), program.manifest_json());
 }
 
+/// The whole MoGE layer at the small configuration: the fused program (kernel IR, every `.cpp`,
+/// the manifest) and its fusion graph in DOT.
+#[test]
+fn moge_ffn_small() {
+    let set = [("H", 256), ("E", 16), ("G", 4), ("I", 64), ("S", 128)];
+    check_example("moge_ffn_h256_e16_g4", "ffn.rs", "moge_ffn", &set);
+    let program = compile_example("ffn.rs", "moge_ffn", &set);
+    insta::assert_snapshot!("moge_ffn_h256_e16_g4.dot", program.dot);
+}
+
 #[test]
 fn moge_gate_pangu() {
     check_example(

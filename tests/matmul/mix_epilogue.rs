@@ -224,3 +224,48 @@ fn the_mix_dispatch_takes_a_matmul_of_parameters_with_vector_ops() {
     .unwrap();
     assert!(mix_group(&k).is_none());
 }
+
+/// The router of the MoGE layer as `moge_ffn` writes it: f32 operands (the hidden states cast up)
+/// with small tiles on two AI cores, so f32 tiles go through the workspace slots and are reused.
+const F32_ROUTER: &str = r#"
+#[moge::kernel]
+pub fn f32_router<const H: usize, const E: usize, const G: usize>(
+    x: Tensor<f32, (T, H)>,
+    w_gate: Tensor<f32, (H, E)>,
+    router_scale: Tensor<f32, (E,)>,
+) -> (Tensor<f32, (T, G)>, Tensor<i32, (T, G)>) {
+    #[tile(m = 16, n = 64, k = 64)]
+    #[block_dim(n = 2)]
+    let logits = matmul(x, w_gate);
+    let probs = softmax(logits, -1);
+    let (top, expert) = group_topk(probs, G, 1);
+    let weight = top * gather(router_scale, expert);
+    (weight, expert)
+}
+"#;
+
+#[test]
+fn an_f32_router_runs_as_one_mix_kernel_with_f32_tiles_in_the_workspace() {
+    let dir = scratch("f32_router_src");
+    let file = dir.join("f32_router.rs");
+    fs::write(&file, F32_ROUTER).unwrap();
+    // K = 200 is no multiple of the 16-deep K groups of the f32 B path; T = 77 reuses the slots.
+    for t in [1, 33, 77] {
+        let report = run_mix(
+            file.to_str().unwrap(),
+            "f32_router",
+            "H=200,E=64,G=8",
+            &format!("T={t}"),
+            t + 9,
+        );
+        assert_eq!(report["outputs"]["expert"]["max_abs_err"], 0.0, "T={t}");
+    }
+    // The layer's own router shape: H = 5120, E = 64.
+    run_mix(
+        file.to_str().unwrap(),
+        "f32_router",
+        "H=5120,E=64,G=8",
+        "T=9",
+        3,
+    );
+}

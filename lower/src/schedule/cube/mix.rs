@@ -27,7 +27,7 @@ use super::lower::{
     sub, tile_exprs, Builder, MatmulNames,
 };
 use super::{
-    plan_matmul, tile_request, CubeDType, CubeError, CubeProblem, MatmulPlan, TileRequest,
+    plan_matmul, tile_request, CubeError, CubeProblem, MatmulPlan, TileRequest,
 };
 use crate::graph::{Kernel as Graph, Op, OpKind, Param, Value};
 use crate::kir::v2::{
@@ -414,10 +414,6 @@ fn whole_row_plan(
     };
     let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
     let first = super::plan_matmul_op(kernel, at.matmul, &dims, target)?;
-    if first.shape.dtype == CubeDType::F32 {
-        // The program assembly falls back to an AIC kernel and a vector kernel.
-        return Err(at.not_mix("an f32 matmul has no MIX lowering yet".into()));
-    }
     let asked = tile_request(&kernel.hints[at.matmul]).map_err(|p| at.located(p))?;
     if let Some(n) = asked.n.filter(|&n| n < first.shape.n) {
         return Err(at.not_mix(format!(
