@@ -70,17 +70,20 @@ pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> Stri
     let _ = writeln!(out, "digraph {} {{", quote(&kernel.name));
     out.push_str("  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     out.push_str("  edge [fontname=\"monospace\", fontsize=9];\n");
-    let mut label = format!("{}: device kernels: {}", kernel.name, groups.len());
+    // A cluster is one part of the program: one device kernel, or a few launched back to back
+    // (routing: histogram and scatter; a fused combine: weight gather, grouped matmul, rounding).
+    let mut label = format!("{}: {} parts", kernel.name, groups.len());
     for f in fusions {
         let _ = write!(
             label,
-            "\\lfused: {} into {} (saves {} B)",
+            "\\lfused: {} into {} (GM tensors: saves {} B; through the workspace: {} B)",
             f.kind.name(),
             kernel.ops[f.into]
                 .results
                 .first()
                 .map_or(String::new(), |v| v.to_string()),
-            f.saved.display(&kernel.syms)
+            f.saved.display(&kernel.syms),
+            f.workspace.display(&kernel.syms)
         );
     }
     let _ = writeln!(

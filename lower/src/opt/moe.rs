@@ -19,8 +19,14 @@
 //!
 //! Legality: the merged op is read by nothing but the op it fuses into and is no kernel output; the
 //! dtypes are the cube's (bf16 or f16); every input of a merged op is computed by a group launched
-//! before the merged group. Cost: each fusion records the GM bytes it saves ([`Fusion::saved`], a
-//! dim expression in bytes), which `mogec build --emit dot` prints.
+//! before the merged group. Cost: each fusion records the GM tensor bytes it saves
+//! ([`Fusion::saved`], a dim expression in bytes) and what its MIX hand-off moves through the
+//! workspace instead ([`Fusion::workspace`]), which `mogec build --emit dot` prints. The dispatch
+//! prologue saves the permuted copy outright; the epilogues replace a tensor's round trip by the
+//! bounded workspace slots (the same bytes at the GM interface, but reused per AI core, so they stay
+//! in L2 on the device); the combine epilogue's f32 atomic adds and accumulator cost what the bf16
+//! rows it replaces cost, so it saves no GM bytes and is made for the kernels and round trips it
+//! removes.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -59,8 +65,14 @@ pub struct Fusion {
     pub into: Op,
     /// The ops merged into its group.
     pub ops: Vec<Op>,
-    /// GM bytes saved against running the ops as kernels of their own (a dim expression).
+    /// GM tensor bytes saved against running the ops as kernels of their own (a dim expression):
+    /// writes and reads of whole tensors no longer made, less the new ones (the f32 accumulator and
+    /// the atomic adds of a fused combine).
     pub saved: Dim,
+    /// Bytes the fused kernel moves through its workspace instead (the AIC -> AIV hand-off of a MIX
+    /// epilogue: each tile written once and read once, in bounded slots per AI core that are reused,
+    /// so on the device they stay in L2).
+    pub workspace: Dim,
 }
 
 /// The groups of `groups` (launch order, as [`super::fuse::fuse_groups`] makes them) with the MoE
@@ -95,6 +107,7 @@ pub fn fuse(kernel: &Kernel, groups: &[Group]) -> (Vec<Group>, Vec<Fusion>) {
                         into: main,
                         ops: vec![d],
                         saved: at.round_trip(d),
+                        workspace: Dim::lit(0),
                     });
                 }
             }
@@ -110,6 +123,7 @@ pub fn fuse(kernel: &Kernel, groups: &[Group]) -> (Vec<Group>, Vec<Fusion>) {
                     into: main,
                     ops: vec![s],
                     saved: at.round_trip(main),
+                    workspace: at.round_trip(main),
                 });
             }
         } else if grouped {
@@ -264,25 +278,36 @@ impl Cx<'_> {
             ops: vec![s],
         });
         // Saved: the grouped matmul's rows written and read back, the combine's and the matmul's
-        // results written and read by the add; spent: the f32 accumulator written by the matmul and
-        // read by the last kernel (the atomic adds replace the rows' round trip).
-        let mut saved = self.round_trip(main);
-        let out = self.round_trip(c);
-        saved = Dim::add(&saved, &out);
-        saved = Dim::add(&saved, &out);
-        let acc = Dim::mul(&out, &Dim::lit(2));
-        let saved = Dim::sub(&saved, &acc);
+        // results written and read by the add. Spent: the atomic f32 adds of every row, the f32
+        // accumulator written by the matmul and read by the last kernel. The rows also pass through
+        // the workspace.
+        let rows = at_f32_bytes(self, main);
+        let acc = Dim::mul(&at_f32_bytes(self, c), &Dim::lit(2));
+        let gained = Dim::add(
+            &Dim::add(&self.round_trip(main), &self.round_trip(c)),
+            &self.round_trip(s),
+        );
+        let saved = Dim::sub(&gained, &Dim::add(&rows, &acc));
         Some(Fusion {
             kind: FusionKind::CombineEpilogue,
             into: main,
             ops: vec![c, a],
             saved,
+            workspace: self.round_trip(main),
         })
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Bytes of `op`'s result held as f32.
+fn at_f32_bytes(cx: &Cx<'_>, op: Op) -> Dim {
+    let Some(t) = cx.result(op).and_then(|r| cx.kernel.ty(r).as_tensor()) else {
+        return Dim::lit(0);
+    };
+    t.shape.iter().fold(Dim::lit(4), |acc, d| Dim::mul(&acc, d))
+}
 
 /// The group index of every op.
 pub fn group_index(groups: &[Group]) -> FxHashMap<Op, usize> {

@@ -26,9 +26,7 @@ use super::lower::{
     add, ceil_div, declare_locals, declare_program, div, dtype, emit_tile_mmads, int, min, mul,
     sub, tile_exprs, Builder, MatmulNames,
 };
-use super::{
-    plan_matmul, tile_request, CubeError, CubeProblem, MatmulPlan, TileRequest,
-};
+use super::{plan_matmul, tile_request, CubeError, CubeProblem, MatmulPlan, TileRequest};
 use crate::graph::{Kernel as Graph, Op, OpKind, Param, Value};
 use crate::kir::v2::{
     self, BinOp, CoreKind, Field, GmBuf, GmKind, GmRef, HostExpr, IExpr, InstData, Kernel, Pipe,
