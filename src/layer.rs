@@ -9,6 +9,14 @@
 use moge_lower::graph::{Kernel, OpKind, Value};
 use moge_lower::interp::Tensor;
 
+/// Whether `kernel` routes tokens to experts (has a `route`).
+pub fn has_route(kernel: &Kernel) -> bool {
+    kernel
+        .order
+        .iter()
+        .any(|&op| matches!(kernel.ops[op].kind, OpKind::Route { .. }))
+}
+
 /// The routing ids of `kernel`'s first `route` and its expert count, found among the inputs and
 /// outputs (`None` when the ids are computed inside the kernel and not returned, or there is no
 /// route).

@@ -431,7 +431,12 @@ pub fn run_program(
     let compile_time = start.elapsed();
     let sources = launch::program_sources(&program);
     let prepare_time = launch::prepare(ProgramRef::new(&program.manifest, &sources)?, &*backend)?;
-    let checked = check_program(kernel, &program, &inputs, &*backend)?;
+    let mut checked = check_program(kernel, &program, &inputs, &*backend)?;
+    // With routing, only the experts some token is routed to must be read (`crate::layer`).
+    if crate::layer::has_route(kernel) {
+        checked.launched.report.compulsory_bytes =
+            crate::layer::compulsory_bytes(kernel, &inputs, &checked.launched.outputs);
+    }
 
     // File names as `mogec eval` chooses them.
     let names = files::npy_names(kernel, random);

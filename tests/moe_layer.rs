@@ -64,15 +64,45 @@ fn the_fused_layer_is_few_kernels_and_matches_the_interpreter_and_f64() {
 }
 
 #[test]
-fn the_unfused_chain_matches_too_and_moves_more_bytes_than_the_fused_layer() {
+fn the_unfused_chain_matches_too_and_the_fused_layer_writes_no_permuted_copy_or_gate_up_tensor() {
     let (kernel, fused) = compile(FuseMode::All);
     let (_, unfused) = compile(FuseMode::None);
     assert!(unfused.kernels.len() > fused.kernels.len());
     let tokens = 64;
     let inputs = ffn_inputs(tokens, 9, false);
-    let f = run_layer(&kernel, &fused, &inputs, tokens);
-    let u = run_layer(&kernel, &unfused, &inputs, tokens);
-    assert!(u > f, "unfused {u} B, fused {f} B");
+    run_layer(&kernel, &fused, &inputs, tokens);
+    run_layer(&kernel, &unfused, &inputs, tokens);
+    // The GM tensors between kernels: unfused, the dispatched copy of x (T*G, H) and the gate/up
+    // result (T*G, 2I) are among them; fused, neither is (the gather and the SwiGLU run inside the
+    // grouped matmul's kernel).
+    // Each intermediate's shape as its expressions' text, e.g. ["4 * T", "256"].
+    let shapes = |p: &Program| -> Vec<Vec<String>> {
+        p.manifest
+            .intermediates
+            .iter()
+            .map(|b| {
+                serde_json::to_value(&b.shape)
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    let (f, u) = (shapes(&fused), shapes(&unfused));
+    let routed_rows = format!("{G} * T");
+    for (what, cols) in [("dispatched x", H), ("gate/up", 2 * I)] {
+        let cols = cols.to_string();
+        let count = |v: &Vec<Vec<String>>| {
+            v.iter()
+                .filter(|s| s.len() == 2 && s[0] == routed_rows && s[1] == cols)
+                .count()
+        };
+        assert!(count(&u) >= 1, "unfused {what}: {u:?}");
+        assert_eq!(count(&f), 0, "fused {what}: {f:?}");
+    }
 }
 
 #[test]
@@ -80,4 +110,20 @@ fn tied_logits_route_every_token_to_the_first_expert_of_each_group_on_the_device
     let (kernel, program) = compile(FuseMode::All);
     let tokens = 5;
     run_layer(&kernel, &program, &ffn_inputs(tokens, 21, true), tokens);
+}
+
+#[test]
+fn an_epilogue_the_grouped_lowering_cannot_take_falls_back_to_kernels_of_their_own() {
+    // I = 63: the SwiGLU epilogue's vector tiles copy whole 16-column blocks, so the fused gate/up
+    // kernel is refused; the optimizer runs swiglu as a kernel of its own and the layer still runs.
+    let kernel = moge_ffn::<H, E, G, 63, S>::graph().expect("the layer specializes");
+    let program = compile_program_with(&kernel, &Target::default(), &ScheduleOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let swiglu_alone =
+        program.dot.contains("cluster") && !program.dot.contains("swiglu epilogue into v16");
+    assert!(swiglu_alone, "{}", program.dot);
+    let inputs = moge_lower::interp::random_inputs(&kernel, 5, &[("T", 9)]).unwrap();
+    let checked = check_program(&kernel, &program, &inputs, &EmulatorBackend::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked.passed(), "{:?}", checked.comparisons);
 }

@@ -245,10 +245,44 @@ fn dispatch(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, Codegen
             dtype: xt.dtype,
         },
         target,
-    )?)
+    )
+    .map_err(|e| located(at, op, e))?)
+}
+
+/// The router weights of a `combine` must be f32 (the row kernels and the fused epilogue scale rows
+/// in f32 by them); another dtype is refused at the op.
+fn f32_weights(at: &At<'_>, op: Op) -> Result<(), CodegenError> {
+    let dtype = at.tensor(at.arg(op, 2))?.dtype;
+    if dtype == DType::F32 {
+        return Ok(());
+    }
+    Err(CodegenError::Lower(LowerError::Unsupported {
+        op: "combine".to_string(),
+        loc: at.loc(op),
+        reason: format!(
+            "the weights of `combine` must be f32 on the device, found {dtype}; pass `cast::<f32>(weights)`"
+        ),
+    }))
+}
+
+/// A refusal of a MoE lowering without a location gets the op's.
+fn located(at: &At<'_>, op: Op, e: LowerError) -> CodegenError {
+    match e {
+        LowerError::Unsupported {
+            op: name,
+            loc,
+            reason,
+        } if loc == SrcLoc::default() => CodegenError::Lower(LowerError::Unsupported {
+            op: name,
+            loc: at.loc(op),
+            reason,
+        }),
+        e => CodegenError::Lower(e),
+    }
 }
 
 fn combine(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenError> {
+    f32_weights(at, op)?;
     let y = at.arg(op, 0);
     let yt = at.tensor(y)?;
     let (r, [_, position, ..]) = at.routes(at.arg(op, 1))?;
@@ -267,7 +301,8 @@ fn combine(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenE
             dtype: yt.dtype,
         },
         target,
-    )?)
+    )
+    .map_err(|e| located(at, op, e))?)
 }
 
 fn swiglu(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenError> {
@@ -300,7 +335,8 @@ fn swiglu(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenEr
             dtype: xt.dtype,
         },
         target,
-    )?)
+    )
+    .map_err(|e| located(at, op, e))?)
 }
 
 /// The cube dtype of a matmul-like op's operands, or a located refusal.
@@ -351,7 +387,8 @@ fn acc_init(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, Codegen
             tokens: at.host(m),
         },
         target,
-    )?)
+    )
+    .map_err(|e| located(at, op, e))?)
 }
 
 /// `[dispatch] (grouped_matmul | matmul) [swiglu | combine add]`.
@@ -423,15 +460,18 @@ fn grouped(
                 dtype: at.tensor(at.result(main))?.dtype,
             }),
             target,
-        )?]),
+        )
+        .map_err(|e| located(at, main, e))?]),
         [OpKind::Swiglu] => Ok(vec![lower_grouped_matmul(
             &spec(GmmOut::Swiglu {
                 act: at.gm(at.result(epilogue[0]))?,
             }),
             target,
-        )?]),
+        )
+        .map_err(|e| located(at, main, e))?]),
         [OpKind::Combine, OpKind::Binary(_)] if routed => {
             let (c, add) = (epilogue[0], epilogue[1]);
+            f32_weights(at, c)?;
             let (r, [order, ..]) = at.routes(at.arg(c, 1))?;
             let k_slots = at.static_dim(c, &r.k, "the slots per token")?;
             let c_out = at.result(c);
@@ -456,7 +496,8 @@ fn grouped(
                     dtype: DType::F32,
                 },
                 target,
-            )?;
+            )
+            .map_err(|e| located(at, c, e))?;
             // The gather reads the (T, K) weights as T*K rows of one element and writes the weights
             // in row order, which live between the two kernels of this part only: both keep the
             // shapes the other kernels give them.
@@ -480,7 +521,8 @@ fn grouped(
                     acc,
                 }),
                 target,
-            )?;
+            )
+            .map_err(|e| located(at, main, e))?;
             let out = at.gm(at.result(add))?;
             let cast = cast_kernel(at, acc, out, at.tensor(at.result(add))?, target, options)?;
             Ok(vec![gather, gmm, cast])

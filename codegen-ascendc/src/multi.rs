@@ -34,13 +34,13 @@ pub(crate) fn compile_fused(
     target: &Target,
     options: &ScheduleOptions,
 ) -> Result<Program, CodegenError> {
-    let groups = &plan.groups;
+    let mut plan = plan.clone();
     let mut pairs = match plan.mode {
-        FuseMode::All => mix::candidates(kernel, groups),
+        FuseMode::All => mix::candidates(kernel, &plan.groups),
         FuseMode::None => vec![],
     };
     loop {
-        let merged = mix::merge(groups, &pairs);
+        let merged = mix::merge(&plan.groups, &pairs);
         match compile_groups(kernel, &merged, target, options) {
             Ok(mut program) => {
                 program.dot = moge_lower::opt::dot::fusion_dot(kernel, &merged, &plan.fusions);
@@ -52,7 +52,22 @@ pub(crate) fn compile_fused(
             {
                 // The MIX group's first op is its matmul: drop the pair it came from and retry.
                 let matmul = merged[index].ops[0];
-                pairs.retain(|p| groups[p.cube].ops[0] != matmul);
+                pairs.retain(|p| plan.groups[p.cube].ops[0] != matmul);
+            }
+            Err(PartError::Part { index, error })
+                if merged
+                    .get(index)
+                    .is_some_and(|g| g.kind == GroupKind::Grouped && g.ops.len() > 1)
+                    && matches!(error, CodegenError::Lower(LowerError::Unsupported { .. })) =>
+            {
+                // A fused prologue or epilogue the grouped lowering cannot take (columns its vector
+                // tiles do not fit, say): the ops run as kernels of their own, as unfused.
+                let Some(at) = plan.groups.iter().position(|g| g.ops == merged[index].ops) else {
+                    return Err(error);
+                };
+                let mains = moge_lower::opt::moe::unfuse(kernel, &mut plan.groups, at);
+                plan.fusions.retain(|f| !mains.contains(&f.into));
+                pairs = mix::candidates(kernel, &plan.groups);
             }
             Err(PartError::Part { error, .. } | PartError::Whole(error)) => return Err(error),
         }

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use moge_codegen_ascendc::{compile_program_with, Program};
-use moge_lower::interp::random_inputs;
 use moge_lower::opt::FuseMode;
 use moge_lower::schedule::ScheduleOptions;
 use moge_lower::target::Target;
@@ -102,11 +101,19 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
         Some(FFN_KERNEL),
         &PANGU_FFN,
     )?;
-    let inputs =
-        random_inputs(&kernel, DEMO_SEED, &[("T", tokens)]).map_err(|source| RunError::Eval {
-            kernel: kernel.name.clone(),
-            source: Box::new(source),
-        })?;
+    // Through the run's input path, so the shapes are checked against the host-memory budget
+    // (`MOGE_MEMORY_LIMIT`) before 2.6 GB of expert weights are made.
+    let inputs = crate::inputs::resolve(
+        &kernel,
+        crate::inputs::RunInputs::Random {
+            seed: DEMO_SEED,
+            dims: vec![("T".to_string(), tokens)],
+        },
+        &[],
+        crate::inputs::Consumer::Device,
+    )
+    .map_err(RunError::from)?
+    .tensors;
     let backend = EmulatorBackend::default();
     let mut runs = Vec::new();
     let mut compulsory = 0;

@@ -46,7 +46,8 @@ impl SplitMix64 {
 }
 
 /// Deterministic inputs for every parameter of a specialized kernel: floats uniform in `[-2, 2)` and
-/// then rounded to their dtype (so a 16-bit value may round to 2.0), `i32` uniform in `0..8`, `bool`
+/// then rounded to their dtype (so a 16-bit value may round to 2.0), `i32` uniform in `0..8` (in
+/// `0..E` for the expert ids a `route` reads), `bool`
 /// uniform. `dims` gives every dynamic dim a value by name. The same seed always gives the same
 /// inputs; the parameters draw from one stream, in order.
 pub fn random_inputs(
@@ -84,6 +85,23 @@ pub fn random_inputs(
 
     let mut rng = SplitMix64::new(seed);
     let mut inputs = Vec::with_capacity(kernel.params.len());
+    // An i32 parameter that `route` reads as expert ids takes values in `0..E` (every id valid).
+    let id_bound = |value| {
+        kernel
+            .order
+            .iter()
+            .find_map(|&op| match &kernel.ops[op].kind {
+                crate::graph::OpKind::Route { experts }
+                    if kernel.ops[op].args.first() == Some(&value) =>
+                {
+                    experts
+                        .as_int()
+                        .and_then(|e| u64::try_from(e).ok())
+                        .filter(|&e| e > 0)
+                }
+                _ => None,
+            })
+    };
     for (index, param) in kernel.params.iter().enumerate() {
         let Some(Type::Tensor(ty)) = kernel.values.get(param.value).map(|v| &v.ty) else {
             return Err(EvalError::Malformed {
@@ -111,7 +129,10 @@ pub fn random_inputs(
                     .map(|_| super::round_to(ty.dtype, rng.next_f32(-2.0, 2.0)))
                     .collect(),
             ),
-            DType::I32 => TensorData::I32((0..n).map(|_| rng.below(8) as i32).collect()),
+            DType::I32 => {
+                let bound = id_bound(param.value).unwrap_or(8);
+                TensorData::I32((0..n).map(|_| rng.below(bound) as i32).collect())
+            }
             DType::Bool => TensorData::Bool((0..n).map(|_| rng.next_u64() & 1 == 1).collect()),
         };
         inputs.push(Tensor {

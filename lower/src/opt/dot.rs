@@ -36,14 +36,20 @@ pub fn gm_bytes(kernel: &Kernel, value: Value) -> Dim {
     }
 }
 
-fn kind_name(kind: GroupKind) -> &'static str {
-    match kind {
+fn kind_name(kernel: &Kernel, group: &Group) -> &'static str {
+    let grouped = group
+        .ops
+        .iter()
+        .any(|&op| matches!(kernel.ops[op].kind, OpKind::GroupedMatmul));
+    match group.kind {
+        GroupKind::Grouped if grouped && group.ops.len() == 1 => "AIC grouped matmul",
+        GroupKind::Grouped if grouped => "grouped matmul with prologue/epilogue",
+        GroupKind::Grouped => "MIX matmul with epilogue",
         GroupKind::Vector => "AIV",
         GroupKind::Cube => "AIC",
         GroupKind::Mix => "MIX",
         GroupKind::Route => "AIV routing",
         GroupKind::Rows => "AIV rows",
-        GroupKind::Grouped => "AIC/MIX grouped",
         GroupKind::AccInit => "AIC accumulator init",
     }
 }
@@ -65,7 +71,27 @@ pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> Stri
         names.entry(o.value).or_insert_with(|| o.name.clone());
     }
     let group_of = super::moe::group_index(groups);
-    let bytes = |v: Value| gm_bytes(kernel, v).display(&kernel.syms).to_string();
+    // The accumulator a fused combine adds into holds the matmul's result unrounded, in f32.
+    let acc: Vec<Value> = groups
+        .iter()
+        .filter(|g| g.kind == GroupKind::AccInit)
+        .flat_map(|g| {
+            g.ops
+                .iter()
+                .flat_map(|&op| kernel.ops[op].results.iter().copied())
+        })
+        .collect();
+    let bytes = |v: Value| {
+        let b = gm_bytes(kernel, v);
+        let b = match kernel.ty(v) {
+            Type::Tensor(t) if acc.contains(&v) => Dim::mul(
+                &Dim::div(&b, &Dim::lit(t.dtype.size_bytes() as i64)).unwrap_or(b),
+                &Dim::lit(4),
+            ),
+            _ => b,
+        };
+        b.display(&kernel.syms).to_string()
+    };
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", quote(&kernel.name));
     out.push_str("  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
@@ -120,7 +146,7 @@ pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> Stri
         let _ = writeln!(
             out,
             "    label={};",
-            quote(&format!("{}_k{i} ({})", kernel.name, kind_name(g.kind)))
+            quote(&format!("{}_k{i} ({})", kernel.name, kind_name(kernel, g)))
         );
         for &op in &g.ops {
             let data = &kernel.ops[op];

@@ -301,6 +301,45 @@ impl Cx<'_> {
 #[cfg(test)]
 mod tests;
 
+/// Undoes the fusions of the group at `index` of `groups` (a [`GroupKind::Grouped`] group the
+/// lowering refused, say an epilogue whose columns its vector tiles cannot take): each of its ops
+/// becomes a group of its own, in order, and a matmul that initialized its accumulator a plain cube
+/// group again. Returns the ops the group was fused into (the matmuls), so the caller can drop their
+/// [`Fusion`]s.
+pub fn unfuse(kernel: &Kernel, groups: &mut Vec<Group>, index: usize) -> Vec<Op> {
+    let g = groups.remove(index);
+    let mut alone = Vec::with_capacity(g.ops.len());
+    let mut mains = Vec::new();
+    for &op in &g.ops {
+        let kind = match &kernel.ops[op].kind {
+            OpKind::MatMul => GroupKind::Cube,
+            OpKind::GroupedMatmul => GroupKind::Grouped,
+            OpKind::Dispatch | OpKind::Swiglu | OpKind::Combine => GroupKind::Rows,
+            _ => GroupKind::Vector,
+        };
+        if matches!(kind, GroupKind::Cube | GroupKind::Grouped) {
+            mains.push(op);
+        }
+        if let OpKind::Binary(BinaryOp::Add) = kernel.ops[op].kind {
+            // The accumulator's initializer is the add's matmul operand: a plain matmul again.
+            for &arg in &kernel.ops[op].args {
+                let def = kernel.values[arg].def;
+                for other in groups.iter_mut() {
+                    if other.kind == GroupKind::AccInit && other.ops == [def] {
+                        other.kind = GroupKind::Cube;
+                    }
+                }
+            }
+        }
+        alone.push(Group {
+            kind,
+            ops: vec![op],
+        });
+    }
+    groups.splice(index..index, alone);
+    mains
+}
+
 /// Bytes of `op`'s result held as f32.
 fn at_f32_bytes(cx: &Cx<'_>, op: Op) -> Dim {
     let Some(t) = cx.result(op).and_then(|r| cx.kernel.ty(r).as_tensor()) else {

@@ -12,7 +12,8 @@
 //! - `mogec run FILE.rs ...` (the same flags as eval, plus `--backend`, `--target`) compiles the kernel,
 //!   runs it on the emulator, checks it against the interpreter and writes the outputs and
 //!   `DIR/report.json` (logic in `moge::run`); exit status 1 when an output is beyond tolerance;
-//! - `mogec demo` runs the MoGE gate of Pangu Pro MoE on the emulator and reports (`moge::demo`).
+//! - `mogec demo` runs the MoGE gate and the MoGE layer of Pangu Pro MoE on the emulator and
+//!   reports (`moge::demo`).
 //!
 //! Exit status: 0 on success, 1 for an error in the user's kernel or data (diagnostics, a constraint
 //! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file, a run over the
@@ -51,6 +52,10 @@ Examples:
   mogec eval examples/src/gate.rs --set E=64,G=8 --input logits=out/logits.npy \\
       --input router_scale=out/router_scale.npy -o out2
   mogec run examples/src/gate.rs --set E=64,G=8 --random 1 --dim T=4096 -o out
+  mogec build examples/src/ffn.rs --kernel moge_ffn --set H=256,E=16,G=4,I=64,S=128 \\
+      --emit ascendc,manifest,kir,dot -o ffn          (the fused MoGE layer; --fuse none: unfused)
+  mogec run examples/src/ffn.rs --kernel moge_ffn --set H=256,E=16,G=4,I=64,S=128 \\
+      --random 1 --dim T=64 -o out
   mogec demo
 
 Outputs are written only when the whole command succeeds, all at once; an output that would
@@ -114,7 +119,12 @@ enum Command {
                       ascendc   DIR/<device kernel>.cpp, Ascend C for CANN 8.x, one per device kernel\n  \
                       manifest  DIR/NAME.json, the device kernels in launch order, parameters, block \
                       dim and tiling as expressions of the dynamic dims\n  \
-                      kir       DIR/NAME.kir, the program in kernel IR v2 text (docs/kernel-ir-v2.md)\n\n\
+                      kir       DIR/NAME.kir, the program in kernel IR v2 text (docs/kernel-ir-v2.md)\n  \
+                      dot       DIR/NAME.dot, the graph optimizer's fusion graph in Graphviz DOT (each \
+                      cluster one part of the program: a device kernel or a few launched back to back; \
+                      GM tensors as edges with their bytes; the fusions made and the bytes they save)\n\n\
+                      --fuse none compiles every op as a device kernel of its own (the op chain as a \
+                      framework runs it) instead of fusing (--fuse all, the default).\n\n\
                       Dynamic dims (such as the token count T) stay symbolic. --kernel may be left out \
                       when the file has one kernel. ascendc, manifest and kir lower the kernel for \
                       --target; what cannot be lowered yet is an error naming the op and its line. \
@@ -131,7 +141,7 @@ enum Command {
                       Inputs are NumPy .npy files, one --input PARAM=FILE.npy per kernel parameter \
                       (bf16 parameters are read from float32 files, rounded to nearest even); dynamic \
                       dims are inferred from their shapes. Or --random SEED makes deterministic inputs \
-                      (floats uniform in [-2, 2), i32 uniform in 0..8), with every dynamic dim given by \
+                      (floats uniform in [-2, 2), i32 uniform in 0..8, expert ids a `route` reads in 0..E), with every dynamic dim given by \
                       --dim, and also writes them to the output directory as PARAM.npy so the run can be \
                       repeated with --input (as PARAM.input.npy if a result has the same name). With \
                       --input, a --dim is optional and must agree with the dims the inputs bind.\n\n\
@@ -184,14 +194,20 @@ enum Command {
         )
     )]
     Run(RunArgs),
-    /// Run the MoGE gate of Pangu Pro MoE on the emulator and report what it did.
+    /// Run the MoGE gate and the whole MoGE layer of Pangu Pro MoE on the emulator and report.
     #[command(
         long_about = "Compile the MoGE router of Pangu Pro MoE (moge_gate, 64 experts in 8 groups) \
                       to Ascend C, run it on moge's CPU emulator at a decode size (456 tokens) and a \
                       prefill size (4096 tokens), and print the device kernels, block dim, UB use, GM \
                       traffic against the compulsory bytes, the error against the reference \
-                      interpreter and the wall time. Needs a C++ compiler (g++) for the emulator; \
-                      exits with 1 if an output is beyond tolerance. Writes no files.",
+                      interpreter and the wall time. Then the whole MoGE FFN layer (moge_ffn: router, \
+                      routing, grouped GEMMs with SwiGLU, combine, shared expert; H = 5120, E = 64, \
+                      G = 8, I = 1344, S = 5376) at 8 tokens, compiled fused and unfused (--fuse none): \
+                      the device kernels of each, their GM traffic against the compulsory bytes (the \
+                      weights of the experts used, x, the outputs, the routing table), the error \
+                      against the interpreter and the times. The layer's 2.6 GB of expert weights \
+                      need about 12 GB of host memory (MOGE_MEMORY_LIMIT). Needs a C++ compiler (g++) \
+                      for the emulator; exits with 1 if an output is beyond tolerance. Writes no files.",
         after_help = "Example:\n  mogec demo\n\nThe MOGE_* variables of `mogec --help` apply."
     )]
     Demo,
