@@ -50,9 +50,9 @@ pub enum WriteError {
 /// Writes every `(file name, contents)` into `dir` (created if needed), refusing to replace any of
 /// `inputs`. Either every file is in place afterwards or none is (the files are renamed into place
 /// only once all are written). Returns the paths written, in order.
-pub fn write_all(
+pub fn write_all<C: FileContents>(
     dir: &Path,
-    files: &[(String, Vec<u8>)],
+    files: &[(String, C)],
     inputs: &[PathBuf],
 ) -> Result<Vec<PathBuf>, WriteError> {
     let targets: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
@@ -209,14 +209,47 @@ fn temporary_for(target: &Path) -> PathBuf {
     ))
 }
 
+/// What [`write_all`] writes into one file: bytes, or something written as it goes.
+pub trait FileContents {
+    /// Writes the file's contents to `out`.
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl FileContents for Vec<u8> {
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self)
+    }
+}
+
+/// The contents of an output file: bytes, or a tensor written as `.npy` a chunk at a time (a tensor
+/// of gigabytes is not held a second time as file bytes).
+#[derive(Clone, Debug)]
+pub enum Contents<'a> {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// The `.npy` file of this tensor ([`moge_runtime::npy::write_npy_to`]).
+    Npy(&'a moge_lower::interp::Tensor),
+}
+
+impl FileContents for Contents<'_> {
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Contents::Bytes(bytes) => out.write_all(bytes),
+            Contents::Npy(tensor) => moge_runtime::npy::write_npy_to(out, tensor),
+        }
+    }
+}
+
 /// Writes `contents` to a new file at `path`, flushed to the file system so that a full disk is
 /// reported here and not lost at close.
-fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = fs::OpenOptions::new()
+fn write_file(path: &Path, contents: &dyn FileContents) -> io::Result<()> {
+    let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)?;
-    file.write_all(contents)?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    contents.write_to(&mut out)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_data()
 }
 

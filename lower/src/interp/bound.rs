@@ -167,7 +167,13 @@ impl Bounds {
     }
 
     /// Records the bounds of the results of `op`, computed from its operands and results.
-    pub(crate) fn observe(&mut self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) {
+    pub(crate) fn observe(
+        &mut self,
+        kernel: &Kernel,
+        op: Op,
+        args: &[&Rt<'_>],
+        results: &[Rt<'_>],
+    ) {
         let data = &kernel.ops[op];
         let out = self.results(kernel, op, args, results);
         for (&value, bound) in data.results.iter().zip(out) {
@@ -180,7 +186,7 @@ impl Bounds {
         }
     }
 
-    fn results(&self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) -> Vec<Bound> {
+    fn results(&self, kernel: &Kernel, op: Op, args: &[&Rt<'_>], results: &[Rt<'_>]) -> Vec<Bound> {
         let data = &kernel.ops[op];
         // The tensor operands with their values; a routing table is exact and has no bound.
         let mut tensors: Vec<&Tensor> = Vec::with_capacity(args.len());
@@ -189,7 +195,7 @@ impl Bounds {
         for (&v, rt) in data.args.iter().zip(args) {
             match rt {
                 Rt::Tensor(t) => {
-                    tensors.push(t);
+                    tensors.push(t.as_ref());
                     tensor_values.push(v);
                 }
                 Rt::Routes(r) => routes = Some(r),
@@ -211,7 +217,7 @@ impl Bounds {
         let result_tensors: Vec<&Tensor> = results
             .iter()
             .filter_map(|rt| match rt {
-                Rt::Tensor(t) => Some(t),
+                Rt::Tensor(t) => Some(t.as_ref()),
                 Rt::Routes(_) => None,
             })
             .collect();
