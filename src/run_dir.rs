@@ -279,9 +279,16 @@ pub fn run_dir(
             Role::Output => limits::Role::Output,
             Role::Intermediate | Role::Workspace => limits::Role::Buffer,
         };
-        footprint.add(
+        // The host holds 16-bit floats as f32.
+        let host = if t.dtype == moge_lower::DType::Bool {
+            1
+        } else {
+            4
+        };
+        footprint.add_device(
             format!("{} `{}`", t.role, t.name),
             &shape,
+            host,
             t.dtype.size_bytes() as u64,
             role,
         );
