@@ -274,6 +274,39 @@ mod tests {
     }
 
     #[test]
+    fn tensors_are_written_as_npy_a_chunk_at_a_time_and_read_back() {
+        use moge_lower::interp::Tensor;
+        use moge_lower::DType;
+        let dir = scratch("streamed");
+        // More elements than one chunk of the writer (2^18), so that several chunks are written:
+        // i / 4 is exact in f32 and in bf16 up to 2^8 (here up to 75000 / 4: bf16-rounded).
+        let n = 300_001;
+        let values: Vec<f32> = (0..n).map(|i| i as f32 / 4.0).collect();
+        let wide = Tensor::from_f32(DType::F32, vec![n], values.clone()).unwrap();
+        let narrow = Tensor::from_f32(DType::BF16, vec![n], values).unwrap();
+        let ints = Tensor::from_i32(vec![3], vec![-1, 0, 7]).unwrap();
+        let files = vec![
+            ("wide.npy".to_string(), Contents::Npy(&wide)),
+            ("narrow.npy".to_string(), Contents::Npy(&narrow)),
+            ("ints.npy".to_string(), Contents::Npy(&ints)),
+            ("note".to_string(), Contents::Bytes(b"text".to_vec())),
+        ];
+        write_all(&dir, &files, &[]).unwrap();
+        for (name, tensor) in [("wide.npy", &wide), ("ints.npy", &ints)] {
+            let back = moge_runtime::npy::read_npy(&dir.join(name)).unwrap();
+            assert_eq!(&back, tensor, "{name}");
+        }
+        // bf16 is written as <f4: it reads back as the same values.
+        let back = moge_runtime::npy::read_npy_as(&dir.join("narrow.npy"), DType::BF16).unwrap();
+        assert_eq!(back, narrow);
+        assert_eq!(
+            fs::read(dir.join("wide.npy")).unwrap(),
+            moge_runtime::npy::write_npy_bytes(&wide)
+        );
+        assert_eq!(fs::read(dir.join("note")).unwrap(), b"text");
+    }
+
+    #[test]
     fn an_input_is_recognized_by_identity_not_by_name() {
         let dir = scratch("identity");
         let input = dir.join("x.npy");

@@ -1617,15 +1617,19 @@ fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
     assert!(total > 0, "the generator makes overflowing rows");
 }
 
-/// The resident bytes of process `pid` and of all its descendants now (0 for a process gone).
+/// The resident bytes of process `pid` and of all its descendants now (0 for a process gone): their
+/// proportional set sizes (`Pss` of /proc/PID/smaps_rollup), so that a page two of them share is
+/// counted once. Their RSS would count twice every page of `mogec` that the emulator's process
+/// shares between its fork and its exec; where smaps_rollup is missing, the RSS is taken.
 fn tree_rss(pid: u32) -> u64 {
     let rss = |pid: u32| -> u64 {
-        fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
-                line.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
+        let field = |file: &str, name: &str| -> Option<u64> {
+            let text = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+            let line = text.lines().find(|l| l.starts_with(name))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        };
+        field("smaps_rollup", "Pss:")
+            .or_else(|| field("status", "VmRSS:"))
             .map_or(0, |kib| kib * 1024)
     };
     let children = |pid: u32| -> Vec<u32> {
@@ -1878,8 +1882,9 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
             "budget of 8589934592 bytes (MOGE_MEMORY_LIMIT=8G)",
         ],
     );
-    // The same budget counted by hand for a small run: logits 3 x 8 f32 and scale 8 f32, each
-    // held once plus four emulator copies; the interpreter's values; the outputs likewise.
+    // The same budget counted by hand for a small run: logits 40000 x 8 f32 and scale 8 f32, each
+    // held once plus two emulator copies (the packed bytes and the emulator's pages of them); the
+    // interpreter's values; the outputs likewise.
     let run = mogec_env(
         &[
             "run",
@@ -1895,9 +1900,9 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
         ],
         &[("MOGE_MEMORY_LIMIT", "1M")],
     );
-    // Per element: the f32 and four copies, an f64 error bound and the .npy buffer it is written
-    // from.
-    let inputs = (40_000 * 8 + 8) * (4 * 5 + 8 + 4);
+    // Per element: the f32 and two copies, and an f64 error bound (softmax reads the logits, so
+    // they are no weight).
+    let inputs = (40_000 * 8 + 8) * (4 * 3 + 8);
     assert_one_line_error(&run, 1, &[&format!("inputs {inputs} +"), "1048576 bytes"]);
     // eval has no emulator copies but the same budget.
     let run = mogec_env(
