@@ -1619,8 +1619,9 @@ fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
 
 /// The resident bytes of process `pid` and of all its descendants now (0 for a process gone): their
 /// proportional set sizes (`Pss` of /proc/PID/smaps_rollup), so that a page two of them share is
-/// counted once. Their RSS would count twice every page of `mogec` that the emulator's process
-/// shares between its fork and its exec; where smaps_rollup is missing, the RSS is taken.
+/// counted once; where smaps_rollup is missing, the RSS. A child that has not exec'd yet (its
+/// executable is its parent's: `mogec` between the fork or vfork of the emulator or the compiler
+/// and its exec) shares its parent's pages, or its whole address space, and is not counted again.
 fn tree_rss(pid: u32) -> u64 {
     let rss = |pid: u32| -> u64 {
         let field = |file: &str, name: &str| -> Option<u64> {
@@ -1646,11 +1647,17 @@ fn tree_rss(pid: u32) -> u64 {
         }
         all
     };
-    let mut total = 0;
+    let exe = |pid: u32| fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let mut total = rss(pid);
     let mut stack = vec![pid];
     while let Some(p) = stack.pop() {
-        total += rss(p);
-        stack.extend(children(p));
+        let parent = exe(p);
+        for child in children(p) {
+            if parent.is_none() || exe(child) != parent {
+                total += rss(child);
+            }
+            stack.push(child);
+        }
     }
     total
 }
