@@ -50,9 +50,9 @@ pub enum WriteError {
 /// Writes every `(file name, contents)` into `dir` (created if needed), refusing to replace any of
 /// `inputs`. Either every file is in place afterwards or none is (the files are renamed into place
 /// only once all are written). Returns the paths written, in order.
-pub fn write_all(
+pub fn write_all<C: FileContents>(
     dir: &Path,
-    files: &[(String, Vec<u8>)],
+    files: &[(String, C)],
     inputs: &[PathBuf],
 ) -> Result<Vec<PathBuf>, WriteError> {
     let targets: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
@@ -209,14 +209,47 @@ fn temporary_for(target: &Path) -> PathBuf {
     ))
 }
 
+/// What [`write_all`] writes into one file: bytes, or something written as it goes.
+pub trait FileContents {
+    /// Writes the file's contents to `out`.
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl FileContents for Vec<u8> {
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self)
+    }
+}
+
+/// The contents of an output file: bytes, or a tensor written as `.npy` a chunk at a time (a tensor
+/// of gigabytes is not held a second time as file bytes).
+#[derive(Clone, Debug)]
+pub enum Contents<'a> {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// The `.npy` file of this tensor ([`moge_runtime::npy::write_npy_to`]).
+    Npy(&'a moge_lower::interp::Tensor),
+}
+
+impl FileContents for Contents<'_> {
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Contents::Bytes(bytes) => out.write_all(bytes),
+            Contents::Npy(tensor) => moge_runtime::npy::write_npy_to(out, tensor),
+        }
+    }
+}
+
 /// Writes `contents` to a new file at `path`, flushed to the file system so that a full disk is
 /// reported here and not lost at close.
-fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = fs::OpenOptions::new()
+fn write_file(path: &Path, contents: &dyn FileContents) -> io::Result<()> {
+    let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)?;
-    file.write_all(contents)?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    contents.write_to(&mut out)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_data()
 }
 
@@ -238,6 +271,39 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn tensors_are_written_as_npy_a_chunk_at_a_time_and_read_back() {
+        use moge_lower::interp::Tensor;
+        use moge_lower::DType;
+        let dir = scratch("streamed");
+        // More elements than one chunk of the writer (2^18), so that several chunks are written:
+        // i / 4 is exact in f32 and in bf16 up to 2^8 (here up to 75000 / 4: bf16-rounded).
+        let n = 300_001;
+        let values: Vec<f32> = (0..n).map(|i| i as f32 / 4.0).collect();
+        let wide = Tensor::from_f32(DType::F32, vec![n], values.clone()).unwrap();
+        let narrow = Tensor::from_f32(DType::BF16, vec![n], values).unwrap();
+        let ints = Tensor::from_i32(vec![3], vec![-1, 0, 7]).unwrap();
+        let files = vec![
+            ("wide.npy".to_string(), Contents::Npy(&wide)),
+            ("narrow.npy".to_string(), Contents::Npy(&narrow)),
+            ("ints.npy".to_string(), Contents::Npy(&ints)),
+            ("note".to_string(), Contents::Bytes(b"text".to_vec())),
+        ];
+        write_all(&dir, &files, &[]).unwrap();
+        for (name, tensor) in [("wide.npy", &wide), ("ints.npy", &ints)] {
+            let back = moge_runtime::npy::read_npy(&dir.join(name)).unwrap();
+            assert_eq!(&back, tensor, "{name}");
+        }
+        // bf16 is written as <f4: it reads back as the same values.
+        let back = moge_runtime::npy::read_npy_as(&dir.join("narrow.npy"), DType::BF16).unwrap();
+        assert_eq!(back, narrow);
+        assert_eq!(
+            fs::read(dir.join("wide.npy")).unwrap(),
+            moge_runtime::npy::write_npy_bytes(&wide)
+        );
+        assert_eq!(fs::read(dir.join("note")).unwrap(), b"text");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use moge_lower::graph::{DType, Kernel, Type};
+use moge_lower::graph::{DType, Kernel, Type, Value};
 use moge_lower::interp::{self, EvalError, Tensor};
 use moge_lower::{OpKind, Sym, SymKind, Symbol};
 use moge_runtime::limits::{self, EnvError, LimitError, Role, RunFootprint};
@@ -206,11 +206,22 @@ pub fn resolve(
                     source,
                 })?;
                 let shape: Vec<i64> = reader.shape().iter().map(|&s| s as i64).collect();
-                footprint.add(
+                let (device_bytes, value) = kernel
+                    .params
+                    .iter()
+                    .find(|p| p.name == param)
+                    .and_then(|p| {
+                        let ty = kernel.values.get(p.value)?.ty.as_tensor()?;
+                        Some((ty.dtype.size_bytes() as u64, Some(p.value)))
+                    })
+                    .unwrap_or((element_bytes(reader.dtype()), None));
+                let input = value.map_or(Role::Input, |v| input_role(kernel, v));
+                footprint.add_device(
                     format!("--input {param}={}", path.display()),
                     &shape,
                     element_bytes(reader.dtype()),
-                    role(consumer, Role::Input),
+                    device_bytes,
+                    role(consumer, input),
                 );
                 // Checked as each header is read, so that a file over the limits is named
                 // before the next one is even opened.
@@ -461,7 +472,7 @@ fn check_limits(
                     .map(|&(_, v)| v)
             })
     };
-    let shape_of = |value| -> Option<(Vec<i64>, u64)> {
+    let shape_of = |value| -> Option<(Vec<i64>, u64, u64)> {
         let (dims, dtype) = match &kernel.values.get(value)?.ty {
             Type::Tensor(t) => (t.shape.clone(), t.dtype),
             Type::Routes(r) => (vec![r.tokens.clone(), r.k.clone()], DType::I32),
@@ -470,7 +481,7 @@ fn check_limits(
             .iter()
             .map(|d| d.eval(&value_of, &kernel.syms).ok())
             .collect::<Option<Vec<i64>>>()?;
-        Some((sizes, element_bytes(dtype)))
+        Some((sizes, element_bytes(dtype), dtype.size_bytes() as u64))
     };
     let mut footprint = RunFootprint::default();
     for &op in &kernel.order {
@@ -505,23 +516,24 @@ fn check_limits(
         };
         let is_param = matches!(data.kind, OpKind::Param { .. });
         for &value in &data.results {
-            if let Some((shape, bytes)) = shape_of(value) {
+            if let Some((shape, bytes, device)) = shape_of(value) {
                 let role = if is_param {
-                    role(consumer, Role::Input)
+                    role(consumer, input_role(kernel, value))
                 } else {
                     Role::Interpreted
                 };
-                footprint.add(what.clone(), &shape, bytes, role);
+                footprint.add_device(what.clone(), &shape, bytes, device, role);
             }
         }
     }
     if consumer == Consumer::Device {
         for output in &kernel.outputs {
-            if let Some((shape, bytes)) = shape_of(output.value) {
-                footprint.add(
+            if let Some((shape, bytes, device)) = shape_of(output.value) {
+                footprint.add_device(
                     format!("output `{}`", output.name),
                     &shape,
                     bytes,
+                    device,
                     Role::Output,
                 );
             }
@@ -539,6 +551,25 @@ fn check_footprint(kernel: &Kernel, footprint: &RunFootprint) -> Result<(), Inpu
             kernel: kernel.name.clone(),
             source: Box::new(source),
         })
+}
+
+/// The role of parameter value `value` on a device: a weight (no error bound of its own) when only
+/// matrix products read it and it is not an output, else an input.
+fn input_role(kernel: &Kernel, value: Value) -> Role {
+    if kernel.outputs.iter().any(|o| o.value == value) {
+        return Role::Input;
+    }
+    let only_products = kernel.order.iter().all(|&op| {
+        kernel.ops.get(op).is_none_or(|data| {
+            !data.args.contains(&value)
+                || matches!(data.kind, OpKind::MatMul | OpKind::GroupedMatmul)
+        })
+    });
+    if only_products {
+        Role::Weight
+    } else {
+        Role::Input
+    }
 }
 
 /// An input's role: on a device it is copied for the emulator; for the interpreter alone it is a

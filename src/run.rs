@@ -41,11 +41,10 @@ use moge_lower::Symbol;
 use moge_runtime::backend::{Backend, BackendError, BackendKind};
 use moge_runtime::launch::{self, LaunchError, Launched, ProgramRef};
 use moge_runtime::limits::{self, EnvError};
-use moge_runtime::npy;
 use moge_runtime::report::{self, Comparison, LaunchReport};
 use serde_json::{json, Map, Value};
 
-use crate::files::{self, WriteError};
+use crate::files::{self, Contents, WriteError};
 use crate::inputs::{self, Consumer, InputError};
 
 pub use crate::inputs::RunInputs;
@@ -440,7 +439,7 @@ pub fn run_program(
 
     // File names as `mogec eval` chooses them.
     let names = files::npy_names(kernel, random);
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Vec<(String, Contents<'_>)> = Vec::new();
     let mut outputs = Vec::new();
     for (((output, tensor), comparison), name) in kernel
         .outputs
@@ -449,7 +448,7 @@ pub fn run_program(
         .zip(&checked.comparisons)
         .zip(&names.outputs)
     {
-        files.push((name.clone(), npy::write_npy_bytes(tensor)));
+        files.push((name.clone(), Contents::Npy(tensor)));
         outputs.push(OutputReport {
             name: output.name.clone(),
             file: out_dir.join(name),
@@ -459,7 +458,7 @@ pub fn run_program(
     }
     let mut input_files = Vec::new();
     for (tensor, name) in inputs.iter().zip(&names.inputs) {
-        files.push((name.clone(), npy::write_npy_bytes(tensor)));
+        files.push((name.clone(), Contents::Npy(tensor)));
         input_files.push(out_dir.join(name));
     }
     let report = RunReport {
@@ -476,7 +475,10 @@ pub fn run_program(
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
-    files.push(("report.json".to_string(), json.into_bytes()));
+    files.push((
+        "report.json".to_string(),
+        Contents::Bytes(json.into_bytes()),
+    ));
     let mut keep = input_paths;
     keep.extend(options.keep.iter().cloned());
     files::write_all(out_dir, &files, &keep)?;

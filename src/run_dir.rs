@@ -27,10 +27,9 @@ use moge_runtime::backend::BackendError;
 use moge_runtime::emulator::EmuError;
 use moge_runtime::launch::{self, LaunchError, LoadedProgram};
 use moge_runtime::limits::{self, RunFootprint};
-use moge_runtime::npy;
 use moge_runtime::report;
 
-use crate::files;
+use crate::files::{self, Contents};
 use crate::inputs::{self, Consumer, InputError};
 use crate::run::{OutputReport, RunError, RunInputs, RunOptions, RunReport};
 
@@ -280,9 +279,16 @@ pub fn run_dir(
             Role::Output => limits::Role::Output,
             Role::Intermediate | Role::Workspace => limits::Role::Buffer,
         };
-        footprint.add(
+        // The host holds 16-bit floats as f32.
+        let host = if t.dtype == moge_lower::DType::Bool {
+            1
+        } else {
+            4
+        };
+        footprint.add_device(
             format!("{} `{}`", t.role, t.name),
             &shape,
+            host,
             t.dtype.size_bytes() as u64,
             role,
         );
@@ -347,7 +353,7 @@ pub fn run_dir(
             },
         ),
     };
-    let mut written: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut written: Vec<(String, Contents<'_>)> = Vec::new();
     let mut outputs = Vec::new();
     for (((name, tensor), comparison), file) in output_names
         .iter()
@@ -355,7 +361,7 @@ pub fn run_dir(
         .zip(comparisons)
         .zip(&output_files)
     {
-        written.push((file.clone(), npy::write_npy_bytes(tensor)));
+        written.push((file.clone(), Contents::Npy(tensor)));
         let nan_elements = match (&comparison, tensor.as_f32()) {
             (None, Some(values)) => Some(values.iter().filter(|v| v.is_nan()).count()),
             _ => None,
@@ -369,7 +375,7 @@ pub fn run_dir(
     }
     let mut random_files = Vec::new();
     for (tensor, file) in inputs.iter().zip(&input_files) {
-        written.push((file.clone(), npy::write_npy_bytes(tensor)));
+        written.push((file.clone(), Contents::Npy(tensor)));
         random_files.push(out_dir.join(file));
     }
     let report = RunReport {
@@ -386,7 +392,10 @@ pub fn run_dir(
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
-    written.push(("report.json".to_string(), json.into_bytes()));
+    written.push((
+        "report.json".to_string(),
+        Contents::Bytes(json.into_bytes()),
+    ));
     // Nothing of the build directory may be replaced by an output (`-o DIR` on itself).
     let mut keep = input_paths;
     keep.push(build.manifest_path.clone());

@@ -1617,15 +1617,20 @@ fn rows_whose_sums_overflow_are_order_dependent_and_counted() {
     assert!(total > 0, "the generator makes overflowing rows");
 }
 
-/// The resident bytes of process `pid` and of all its descendants now (0 for a process gone).
+/// The resident bytes of process `pid` and of all its descendants now (0 for a process gone): their
+/// proportional set sizes (`Pss` of /proc/PID/smaps_rollup), so that a page two of them share is
+/// counted once; where smaps_rollup is missing, the RSS. A child that has not exec'd yet (its
+/// executable is its parent's: `mogec` between the fork or vfork of the emulator or the compiler
+/// and its exec) shares its parent's pages, or its whole address space, and is not counted again.
 fn tree_rss(pid: u32) -> u64 {
     let rss = |pid: u32| -> u64 {
-        fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
-                line.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
+        let field = |file: &str, name: &str| -> Option<u64> {
+            let text = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+            let line = text.lines().find(|l| l.starts_with(name))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        };
+        field("smaps_rollup", "Pss:")
+            .or_else(|| field("status", "VmRSS:"))
             .map_or(0, |kib| kib * 1024)
     };
     let children = |pid: u32| -> Vec<u32> {
@@ -1642,11 +1647,17 @@ fn tree_rss(pid: u32) -> u64 {
         }
         all
     };
-    let mut total = 0;
+    let exe = |pid: u32| fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let mut total = rss(pid);
     let mut stack = vec![pid];
     while let Some(p) = stack.pop() {
-        total += rss(p);
-        stack.extend(children(p));
+        let parent = exe(p);
+        for child in children(p) {
+            if parent.is_none() || exe(child) != parent {
+                total += rss(child);
+            }
+            stack.push(child);
+        }
     }
     total
 }
@@ -1686,32 +1697,83 @@ fn the_memory_estimate_bounds_the_measured_peak() {
             "-o",
             arg(&out),
         ];
-        let refused = mogec_env(&args, &[("MOGE_MEMORY_LIMIT", "1M")]);
-        let estimate: u64 = refused
-            .stderr
-            .split("would need about ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{refused:#?}"));
-        let _ = fs::remove_dir_all(&out);
-        let mut child = Command::new(MOGEC)
-            .args(args)
-            .current_dir(ROOT)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mogec runs");
-        let mut peak = 0;
-        while child.try_wait().expect("wait").is_none() {
-            peak = peak.max(tree_rss(child.id()));
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert!(child.wait().expect("wait").success(), "T={t}");
-        assert!(peak > 0, "T={t}: nothing measured");
+        let (estimate, peak) = estimate_and_peak(&args, &out);
         assert!(
             estimate >= peak,
             "T={t}: estimate {estimate} bytes, measured peak {peak} bytes"
+        );
+    }
+}
+
+/// The memory estimate of `mogec` with `args` (read from its refusal under a 1 MiB budget) and the
+/// peak resident memory of mogec and its emulator processes together when it runs (`out` is its
+/// output directory), sampled from /proc every millisecond while the run goes.
+fn estimate_and_peak(args: &[&str], out: &Path) -> (u64, u64) {
+    let refused = mogec_env(args, &[("MOGE_MEMORY_LIMIT", "1M")]);
+    let estimate: u64 = refused
+        .stderr
+        .split("would need about ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{refused:#?}"));
+    let _ = fs::remove_dir_all(out);
+    let mut child = Command::new(MOGEC)
+        .args(args)
+        .current_dir(ROOT)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mogec runs");
+    let mut peak = 0;
+    while child.try_wait().expect("wait").is_none() {
+        peak = peak.max(tree_rss(child.id()));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(child.wait().expect("wait").success(), "{args:?}");
+    assert!(peak > 0, "{args:?}: nothing measured");
+    (estimate, peak)
+}
+
+#[test]
+fn the_memory_estimate_bounds_the_peak_of_a_multi_kernel_run_with_a_large_weight() {
+    // The MoGE layer: eleven device kernels, and bf16 expert weights (64 x 1024 x 512 and
+    // 64 x 256 x 1024, 200 MB as the host's f32) that dominate the run. The estimate counts the
+    // weights' device copies and no error bound for them (only matrix products read them); it must
+    // still be at least the measured peak, and refuse the run under a budget below it. A first run
+    // puts the kernels in the cache (the estimate does not cover the C++ compiler).
+    let out = scratch("memory_layer");
+    let args = |t: &'static str| -> Vec<&str> {
+        vec![
+            "run",
+            "examples/src/ffn.rs",
+            "--kernel",
+            "moge_ffn",
+            "--set",
+            "H=1024,E=64,G=8,I=256,S=512",
+            "--random",
+            "1",
+            "--dim",
+            t,
+            "-o",
+            arg(&out),
+        ]
+    };
+    mogec_ok(&args("T=1"));
+    for t in ["T=8", "T=64"] {
+        let args = args(t);
+        let (estimate, peak) = estimate_and_peak(&args, &out);
+        assert!(
+            estimate >= peak,
+            "{t}: estimate {estimate} bytes, measured peak {peak} bytes"
+        );
+        // The weights alone are 50M elements: the estimate is not vacuous.
+        assert!(estimate > 50_000_000 * 4, "{t}: estimate {estimate}");
+        let under = format!("{}", estimate - (1 << 20));
+        let refused = mogec_env(&args, &[("MOGE_MEMORY_LIMIT", &under)]);
+        assert!(
+            refused.stderr.contains("would need about"),
+            "{t}: a budget under the estimate must refuse: {refused:#?}"
         );
     }
 }
@@ -1827,8 +1889,9 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
             "budget of 8589934592 bytes (MOGE_MEMORY_LIMIT=8G)",
         ],
     );
-    // The same budget counted by hand for a small run: logits 3 x 8 f32 and scale 8 f32, each
-    // held once plus four emulator copies; the interpreter's values; the outputs likewise.
+    // The same budget counted by hand for a small run: logits 40000 x 8 f32 and scale 8 f32, each
+    // held once plus two emulator copies (the packed bytes and the emulator's pages of them); the
+    // interpreter's values; the outputs likewise.
     let run = mogec_env(
         &[
             "run",
@@ -1844,9 +1907,9 @@ fn a_run_over_the_memory_budget_is_refused_before_allocating() {
         ],
         &[("MOGE_MEMORY_LIMIT", "1M")],
     );
-    // Per element: the f32 and four copies, an f64 error bound and the .npy buffer it is written
-    // from.
-    let inputs = (40_000 * 8 + 8) * (4 * 5 + 8 + 4);
+    // Per element: the f32 and two copies, and an f64 error bound (softmax reads the logits, so
+    // they are no weight).
+    let inputs = (40_000 * 8 + 8) * (4 * 3 + 8);
     assert_one_line_error(&run, 1, &[&format!("inputs {inputs} +"), "1048576 bytes"]);
     // eval has no emulator copies but the same budget.
     let run = mogec_env(

@@ -358,10 +358,21 @@ pub fn launch(
     let start = Instant::now();
     check_signatures(program)?;
     let plan = plan(program.manifest, inputs)?;
+    // An input is packed just before the first kernel that takes it and dropped after the last
+    // one (the host keeps its tensor), so that a program whose kernels each take one large weight
+    // holds one packed weight at a time.
+    let mut last_use = vec![None; plan.tensors.len()];
+    for (index, planned) in plan.kernels.iter().enumerate() {
+        if planned.block_dim > 0 {
+            for &t in &planned.args {
+                last_use[t] = Some(index);
+            }
+        }
+    }
     let mut gm: Vec<Vec<u8>> = Vec::with_capacity(plan.tensors.len());
-    for (i, tensor) in plan.tensors.iter().enumerate() {
+    for tensor in &plan.tensors {
         gm.push(match tensor.role {
-            Role::Input => pack(&inputs[i]),
+            Role::Input => Vec::new(),
             // Nothing the program has not written reads as a number: a kernel reading an
             // intermediate before the kernel that writes it (a wrong launch order) gets NaN.
             Role::Output | Role::Intermediate | Role::Workspace => {
@@ -369,6 +380,7 @@ pub fn launch(
             }
         });
     }
+    let mut packed = vec![false; plan.tensors.len()];
     let mut kernels = Vec::with_capacity(plan.kernels.len());
     for ((index, planned), (entry, source)) in
         plan.kernels.iter().enumerate().zip(program.kernels())
@@ -389,6 +401,12 @@ pub fn launch(
         if planned.block_dim == 0 {
             kernels.push(report);
             continue;
+        }
+        for &t in &planned.args {
+            if plan.tensors[t].role == Role::Input && !packed[t] {
+                gm[t] = pack(&inputs[t]);
+                packed[t] = true;
+            }
         }
         let args = planned
             .args
@@ -445,6 +463,11 @@ pub fn launch(
                 });
             }
             gm[t] = arg.bytes;
+        }
+        for &t in &planned.args {
+            if plan.tensors[t].role == Role::Input && last_use[t] == Some(index) {
+                gm[t] = Vec::new();
+            }
         }
         report.gm_bytes_read = run.gm_bytes_read;
         report.gm_bytes_written = run.gm_bytes_written;

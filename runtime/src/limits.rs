@@ -2,8 +2,8 @@
 //! whole run may take, and the `MOGE_*` environment variables that tune the runtime.
 //!
 //! A run holds every tensor several times on the host: the inputs, every value the reference
-//! interpreter computes, and the emulator's copies of each GM argument (packed bytes, the request
-//! file's bytes, the child process's GM, the response). [`RunFootprint`] adds these up from the
+//! interpreter computes, and the emulator's copies of each GM argument (packed bytes, the child
+//! process's GM, the response of an output; see [`EMULATOR_INPUT_COPIES`] and [`EMULATOR_COPIES`]). [`RunFootprint`] adds these up from the
 //! shapes alone, so that a launch far over the machine's memory is refused with a message naming the
 //! largest tensor before anything is allocated, instead of the emulator being killed by the kernel's
 //! out-of-memory killer with only "signal 9".
@@ -25,23 +25,33 @@ pub const MAX_AXIS: i64 = i32::MAX as i64;
 /// kernels are `int64`, so this is a host-memory limit, not an addressing one).
 pub const MAX_TENSOR_BYTES: u64 = 1 << 34;
 
-/// How many copies of each GM argument a launch holds on the host at its peak besides the tensor
-/// itself: the packed bytes, the request file's bytes, the emulator process's GM and the response
-/// read back.
-pub const EMULATOR_COPIES: u64 = 4;
+/// How many copies of an input's device bytes a launch holds on the host besides its tensor: the
+/// packed bytes (from the first kernel that takes the input to the last) and the emulator process's
+/// pages of them (the launcher maps the request file copy-on-write, so it holds only the pages a
+/// kernel touches: counted whole). The request file is written from the packed bytes as it goes and
+/// an input the kernel did not write is not sent back, so neither is a copy.
+pub const EMULATOR_INPUT_COPIES: u64 = 2;
+
+/// How many copies of an output's, intermediate's or workspace's device bytes a launch holds on the
+/// host besides the tensor itself: the packed (NaN-filled) bytes, the emulator process's GM and the
+/// response read back.
+pub const EMULATOR_COPIES: u64 = 3;
 
 /// Host bytes per element besides the tensors and their emulator copies, measured on runs of the
-/// gate example (peak RSS of the whole process tree, `cli::the_memory_estimate_bounds_the_measured_peak`):
-/// the interpreter's error bound of every value (`f64`, 8 bytes per element, inputs included), the
-/// comparison's `f64` copies of an output's device and interpreter values (16), and the `.npy` bytes
-/// an input or output is written from (4).
+/// gate example and of the MoGE layer (peak RSS of the whole process tree,
+/// `cli::the_memory_estimate_bounds_the_measured_peak` and
+/// `cli::the_memory_estimate_bounds_the_peak_of_a_multi_kernel_run_with_a_large_weight`): the
+/// interpreter's error bound of every value (`f64`, 8 bytes per element, inputs included; not for an
+/// input only matrix products read, see [`Role::Weight`]).
 pub const BOUND_BYTES_PER_ELEMENT: u64 = 8;
 
-/// See [`BOUND_BYTES_PER_ELEMENT`]: the comparison's two `f64` copies of an output.
-pub const COMPARE_BYTES_PER_ELEMENT: u64 = 16;
+/// See [`BOUND_BYTES_PER_ELEMENT`]: the `f64` values a bound rule reads beside the bound it makes,
+/// per element of a value the interpreter computes.
+pub const RULE_BYTES_PER_ELEMENT: u64 = 8;
 
-/// See [`BOUND_BYTES_PER_ELEMENT`]: the buffer a `.npy` file is written from.
-pub const NPY_BYTES_PER_ELEMENT: u64 = 4;
+/// See [`BOUND_BYTES_PER_ELEMENT`]: the comparison's two `f64` copies of an output. (`.npy` files are
+/// written a chunk at a time, from the tensors themselves.)
+pub const COMPARE_BYTES_PER_ELEMENT: u64 = 16;
 
 /// What a run takes besides its tensors: the `mogec` and emulator executables, their libraries, their
 /// threads' stacks and the allocator's slack (measured 44-53 MB for a small gate run, so 96 MiB leaves
@@ -150,8 +160,12 @@ pub struct MemoryBudget {
 /// Where a tensor of a run lives, for the footprint.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Role {
-    /// An input: held once as a tensor, and copied by the emulator.
+    /// An input: held once as a tensor, copied by the emulator, with an error bound.
     Input,
+    /// An input that only matrix products read (a weight): held once as a tensor and copied by the
+    /// emulator, with no error bound of its own (the products take a parameter's zero bound as
+    /// implied).
+    Weight,
     /// An output of the device: copied by the emulator, and held once as a tensor.
     Output,
     /// A GM buffer or workspace between device kernels: copied by the emulator only.
@@ -163,16 +177,30 @@ pub enum Role {
 /// The tensors of a run by shape, for checking the limits before anything is allocated.
 #[derive(Clone, Debug, Default)]
 pub struct RunFootprint {
-    /// Every tensor: what it is, its shape, its element size and its role.
-    tensors: Vec<(String, Vec<i64>, u64, Role)>,
+    /// Every tensor: what it is, its shape, its element size on the host and on the device, and
+    /// its role.
+    tensors: Vec<(String, Vec<i64>, u64, u64, Role)>,
 }
 
 impl RunFootprint {
     /// Adds a tensor: `what` names it in messages (`input `logits``), `element_bytes` is the size of
     /// one element on the host.
     pub fn add(&mut self, what: impl Into<String>, shape: &[i64], element_bytes: u64, role: Role) {
+        self.add_device(what, shape, element_bytes, element_bytes, role);
+    }
+
+    /// [`add`](Self::add) for a tensor whose device elements are smaller than the host's (`bf16`:
+    /// 2 bytes in GM, an `f32` on the host): the emulator's copies count `device_bytes`.
+    pub fn add_device(
+        &mut self,
+        what: impl Into<String>,
+        shape: &[i64],
+        host_bytes: u64,
+        device_bytes: u64,
+        role: Role,
+    ) {
         self.tensors
-            .push((what.into(), shape.to_vec(), element_bytes, role));
+            .push((what.into(), shape.to_vec(), host_bytes, device_bytes, role));
     }
 
     /// Checks every tensor against [`MAX_AXIS`] (device tensors only) and [`MAX_TENSOR_BYTES`], and
@@ -181,7 +209,7 @@ impl RunFootprint {
         let mut total: u128 = u128::from(PROCESS_BYTES);
         let mut parts = [0u128; 3];
         let mut largest: Option<(&str, &[i64], u128)> = None;
-        for (what, shape, element_bytes, role) in &self.tensors {
+        for (what, shape, element_bytes, device_bytes, role) in &self.tensors {
             if *role != Role::Interpreted {
                 if let Some((axis, &size)) = shape.iter().enumerate().find(|(_, &s)| s > MAX_AXIS) {
                     return Err(LimitError::Axis {
@@ -200,23 +228,29 @@ impl RunFootprint {
                     bytes,
                 });
             }
+            let device = tensor_bytes(shape, *device_bytes);
             let (copies, part) = match role {
-                Role::Input => (1 + u128::from(EMULATOR_COPIES), 0),
-                Role::Output => (1 + u128::from(EMULATOR_COPIES), 1),
+                Role::Input | Role::Weight => (u128::from(EMULATOR_INPUT_COPIES), 0),
+                Role::Output => (u128::from(EMULATOR_COPIES), 1),
                 Role::Buffer => (u128::from(EMULATOR_COPIES), 1),
-                Role::Interpreted => (1, 2),
+                Role::Interpreted => (0, 2),
             };
-            // Per element besides the copies: an input's (or value's) error bound and the `.npy`
-            // buffer of a written input; an output's comparison copies and `.npy` buffer.
-            let per_element = match role {
-                Role::Input => BOUND_BYTES_PER_ELEMENT + NPY_BYTES_PER_ELEMENT,
-                Role::Output => COMPARE_BYTES_PER_ELEMENT + NPY_BYTES_PER_ELEMENT,
+            let held = match role {
                 Role::Buffer => 0,
-                Role::Interpreted => BOUND_BYTES_PER_ELEMENT,
+                _ => bytes,
+            };
+            // Per element besides the copies: an input's (or value's) error bound, the values a
+            // bound rule reads; an output's comparison copies.
+            let per_element = match role {
+                Role::Input => BOUND_BYTES_PER_ELEMENT,
+                Role::Weight | Role::Buffer => 0,
+                Role::Output => COMPARE_BYTES_PER_ELEMENT,
+                Role::Interpreted => BOUND_BYTES_PER_ELEMENT + RULE_BYTES_PER_ELEMENT,
             };
             let extra = tensor_bytes(shape, per_element);
-            parts[part] += bytes * copies + extra;
-            total += bytes * copies + extra;
+            let sum = held + device * copies + extra;
+            parts[part] += sum;
+            total += sum;
             if largest.is_none_or(|(_, _, b)| bytes > b) {
                 largest = Some((what, shape, bytes));
             }
@@ -572,7 +606,7 @@ mod tests {
             source: "test".to_string(),
         };
         let mut run = RunFootprint::default();
-        // 16M x 64 f32 logits: 4 GiB, five copies on the host.
+        // 16M x 64 f32 logits: 4 GiB, three copies on the host.
         run.add("input `logits`", &[16_000_000, 64], 4, Role::Input);
         run.add("input `router_scale`", &[64], 4, Role::Input);
         let err = run.check(&budget).unwrap_err();
@@ -587,14 +621,32 @@ mod tests {
         };
         assert_eq!(*largest, "input `logits` with shape [16000000, 64]");
         assert_eq!(*largest_bytes, 16_000_000 * 64 * 4);
-        // Per element: the f32 and its four emulator copies (20 bytes), its f64 error bound (8) and
-        // the .npy buffer a random input is written from (4); plus the processes themselves.
-        assert_eq!(
-            *total,
-            (16_000_000 * 64 + 64) * (4 * 5 + 8 + 4) + PROCESS_BYTES
-        );
+        // Per element: the f32 and its two emulator copies (12 bytes) and its f64 error bound (8);
+        // plus the processes themselves.
+        assert_eq!(*total, (16_000_000 * 64 + 64) * (4 * 3 + 8) + PROCESS_BYTES);
         assert!(err.to_string().contains("processes 100663296"), "{err}");
         assert!(err.to_string().contains("[16000000, 64]"), "{err}");
+
+        // A bf16 weight of 64 x 5120 x 2688: the f32 tensor and two copies of its 2-byte device
+        // elements, no bound; an output its three copies and the comparison's f64 pair.
+        let mut layer = RunFootprint::default();
+        layer.add_device("input `w13`", &[64, 5120, 2688], 4, 2, Role::Weight);
+        layer.add_device("output `y`", &[8, 5120], 4, 2, Role::Output);
+        layer.add_device("intermediate `rows`", &[8, 5120], 4, 2, Role::Buffer);
+        layer.add("value", &[8, 5120], 4, Role::Interpreted);
+        let Err(LimitError::Memory { total, .. }) = layer.check(&budget) else {
+            panic!("a layer of 3.5 GB is over a budget of 1 GiB");
+        };
+        let weight = 64 * 5120 * 2688u64;
+        let rows = 8 * 5120u64;
+        assert_eq!(
+            total,
+            weight * (4 + 2 * 2)
+                + rows * (4 + 3 * 2 + 16)
+                + rows * 3 * 2
+                + rows * (4 + 16)
+                + PROCESS_BYTES
+        );
 
         let mut small = RunFootprint::default();
         small.add("input `x`", &[1000, 64], 4, Role::Input);

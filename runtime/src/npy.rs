@@ -314,7 +314,12 @@ pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), NpyError> {
             },
         ));
     }
-    fs::write(path, write_npy_bytes(tensor)).map_err(|source| {
+    let write = || -> io::Result<()> {
+        let mut file = io::BufWriter::new(fs::File::create(path)?);
+        write_npy_to(&mut file, tensor)?;
+        io::Write::flush(&mut file)
+    };
+    write().map_err(|source| {
         at(
             path,
             NpyErrorKind::Io {
@@ -328,6 +333,15 @@ pub fn write_npy(path: &Path, tensor: &Tensor) -> Result<(), NpyError> {
 /// The bytes of a `.npy` file holding `tensor` (see [`write_npy`]). The data is written as the tensor
 /// holds it; a tensor whose data does not match its shape gives a file that does not read back.
 pub fn write_npy_bytes(tensor: &Tensor) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + tensor.len() * 4);
+    // Writing to a Vec cannot fail.
+    let _ = write_npy_to(&mut out, tensor);
+    out
+}
+
+/// Writes the `.npy` file of `tensor` (the bytes of [`write_npy_bytes`]) to `out` a chunk at a time,
+/// so that a tensor of gigabytes is never held a second time as file bytes.
+pub fn write_npy_to(out: &mut dyn io::Write, tensor: &Tensor) -> io::Result<()> {
     let descr = match tensor.dtype {
         DType::BF16 | DType::F32 => "<f4",
         DType::F16 => "<f2",
@@ -350,34 +364,44 @@ pub fn write_npy_bytes(tensor: &Tensor) -> Vec<u8> {
     header.extend(std::iter::repeat_n(' ', padding));
     header.push('\n');
 
-    let mut out = Vec::with_capacity(preamble + header.len() + tensor.len() * 4);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[version, 0]);
+    let mut head = Vec::with_capacity(preamble + header.len());
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&[version, 0]);
     if version == 1 {
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        head.extend_from_slice(&(header.len() as u16).to_le_bytes());
     } else {
-        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        head.extend_from_slice(&(header.len() as u32).to_le_bytes());
     }
-    out.extend_from_slice(header.as_bytes());
+    head.extend_from_slice(header.as_bytes());
+    out.write_all(&head)?;
     match (&tensor.data, tensor.dtype) {
-        (TensorData::F32(v), DType::F16) => {
-            for &x in v {
-                out.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
-            }
-        }
+        (TensorData::F32(v), DType::F16) => write_chunked(out, v, |x, buf| {
+            buf.extend_from_slice(&half::f16::from_f32(*x).to_le_bytes())
+        }),
         (TensorData::F32(v), _) => {
-            for &x in v {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
+            write_chunked(out, v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
         }
         (TensorData::I32(v), _) => {
-            for &x in v {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
+            write_chunked(out, v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
         }
-        (TensorData::Bool(v), _) => out.extend(v.iter().map(|&b| u8::from(b))),
+        (TensorData::Bool(v), _) => write_chunked(out, v, |&b, buf| buf.push(u8::from(b))),
     }
-    out
+}
+
+/// Writes `values`, each encoded by `put`, through a buffer of about 1 MiB.
+fn write_chunked<T>(
+    out: &mut dyn io::Write,
+    values: &[T],
+    put: impl Fn(&T, &mut Vec<u8>),
+) -> io::Result<()> {
+    const CHUNK: usize = 1 << 18;
+    let mut buf = Vec::with_capacity(CHUNK * 4);
+    for chunk in values.chunks(CHUNK) {
+        buf.clear();
+        chunk.iter().for_each(|x| put(x, &mut buf));
+        out.write_all(&buf)?;
+    }
+    Ok(())
 }
 
 fn at(path: &Path, kind: NpyErrorKind) -> NpyError {

@@ -118,6 +118,33 @@ fn add_custom_over_eight_cores_with_a_padded_tail() {
 }
 
 #[test]
+fn an_input_the_kernel_writes_comes_back_written_and_one_it_reads_comes_back_as_given() {
+    // The launcher maps inputs in place and sends back only those a kernel wrote: z passed as an
+    // input (a kernel that writes a parameter it was not given as an output) must still come back
+    // with the sums, x and y (only read) with their own bytes, over several pages each.
+    let n = 8013;
+    let mut rng = Rng(0x0bad_cafe_1234_5678);
+    let x: Vec<f32> = (0..n).map(|_| rng.unit() * 10.0).collect();
+    let y: Vec<f32> = (0..n).map(|_| rng.unit()).collect();
+    let report = launched(
+        ADD_CUSTOM,
+        "add_custom",
+        8,
+        vec![
+            input("x", f32_bytes(&x)),
+            input("y", f32_bytes(&y)),
+            input("z", vec![0xFF; n * 4]),
+        ],
+        u32_bytes(&[n as u32, 1008, 256, 0]),
+    );
+    let expected: Vec<f32> = x.iter().zip(&y).map(|(a, b)| a + b).collect();
+    assert_eq!(bytes_f32(&report.args[2].bytes), expected);
+    assert_eq!(bytes_f32(&report.args[0].bytes), x);
+    assert_eq!(bytes_f32(&report.args[1].bytes), y);
+    assert!(report.args.iter().all(|a| !a.is_output));
+}
+
+#[test]
 fn add_custom_with_fewer_elements_than_cores() {
     // Core 0 takes all 5 elements in one DataCopyPad tile; cores 1..7 have nothing to do.
     let (x, y, result) = run_add(5, 8, 8, 5);

@@ -167,8 +167,20 @@ impl Bounds {
     }
 
     /// Records the bounds of the results of `op`, computed from its operands and results.
-    pub(crate) fn observe(&mut self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) {
+    pub(crate) fn observe(
+        &mut self,
+        kernel: &Kernel,
+        op: Op,
+        args: &[&Rt<'_>],
+        results: &[Rt<'_>],
+    ) {
         let data = &kernel.ops[op];
+        // A parameter is exact: its bound is zero, which a missing bound stands for (`get`, and the
+        // operands of `results`), so that no f64 copy is made of an input as large as a layer's
+        // expert weights.
+        if matches!(data.kind, OpKind::Param { .. }) {
+            return;
+        }
         let out = self.results(kernel, op, args, results);
         for (&value, bound) in data.results.iter().zip(out) {
             self.bounds.insert(value, bound);
@@ -180,7 +192,7 @@ impl Bounds {
         }
     }
 
-    fn results(&self, kernel: &Kernel, op: Op, args: &[&Rt], results: &[Rt]) -> Vec<Bound> {
+    fn results(&self, kernel: &Kernel, op: Op, args: &[&Rt<'_>], results: &[Rt<'_>]) -> Vec<Bound> {
         let data = &kernel.ops[op];
         // The tensor operands with their values; a routing table is exact and has no bound.
         let mut tensors: Vec<&Tensor> = Vec::with_capacity(args.len());
@@ -189,7 +201,7 @@ impl Bounds {
         for (&v, rt) in data.args.iter().zip(args) {
             match rt {
                 Rt::Tensor(t) => {
-                    tensors.push(t);
+                    tensors.push(t.as_ref());
                     tensor_values.push(v);
                 }
                 Rt::Routes(r) => routes = Some(r),
@@ -211,7 +223,7 @@ impl Bounds {
         let result_tensors: Vec<&Tensor> = results
             .iter()
             .filter_map(|rt| match rt {
-                Rt::Tensor(t) => Some(t),
+                Rt::Tensor(t) => Some(t.as_ref()),
                 Rt::Routes(_) => None,
             })
             .collect();
@@ -616,28 +628,27 @@ fn dot_bounds(g: Gemm<'_>, rows: std::ops::Range<usize>, out: &mut [f64]) {
     let (k, n) = (g.k, g.n);
     let gamma = k as f64 * F32_UNIT;
     let eb = |i: usize| g.b.1.get(i).copied().unwrap_or(0.0);
-    // Per element of b: what |a_ik| and ea_ik multiply.
-    let with_a: Vec<f64> = (0..k * n)
-        .map(|i| eb(i) + gamma * f64::from(g.b.0[i]).abs())
-        .collect();
-    let with_ea: Vec<f64> = (0..k * n)
-        .map(|i| f64::from(g.b.0[i]).abs() + eb(i))
-        .collect();
-    for i in rows {
-        let acc = &mut out[i * n..(i + 1) * n];
-        for kk in 0..k {
+    // Per row `kk` of b, what |a_ik| and ea_ik multiply: one row at a time (b can be a weight of
+    // hundreds of megabytes), each element of `out` still summed over `kk` in order.
+    let mut with_a = vec![0.0f64; n];
+    let mut with_ea = vec![0.0f64; n];
+    for kk in 0..k {
+        for (j, (pa, pe)) in with_a.iter_mut().zip(&mut with_ea).enumerate() {
+            let i = kk * n + j;
+            let w = f64::from(g.b.0[i]).abs();
+            *pa = eb(i) + gamma * w;
+            *pe = w + eb(i);
+        }
+        for i in rows.clone() {
+            let acc = &mut out[i * n..(i + 1) * n];
             let a = f64::from(g.a.0[i * k + kk]).abs();
             let ea = g.a.1.get(i * k + kk).copied().unwrap_or(0.0);
-            let (pa, pe) = (
-                &with_a[kk * n..(kk + 1) * n],
-                &with_ea[kk * n..(kk + 1) * n],
-            );
             if ea == 0.0 {
-                for (x, &p) in acc.iter_mut().zip(pa) {
+                for (x, &p) in acc.iter_mut().zip(&with_a) {
                     *x += a * p;
                 }
             } else {
-                for ((x, &p), &q) in acc.iter_mut().zip(pa).zip(pe) {
+                for ((x, &p), &q) in acc.iter_mut().zip(&with_a).zip(&with_ea) {
                     *x += a * p + ea * q;
                 }
             }

@@ -41,6 +41,7 @@ mod tensor;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use cranelift_entity::SecondaryMap;
@@ -335,9 +336,10 @@ pub enum OpError {
 
 /// A runtime value: a tensor or a routing table.
 #[derive(Clone, Debug)]
-pub(crate) enum Rt {
-    /// A dense tensor.
-    Tensor(Tensor),
+pub(crate) enum Rt<'a> {
+    /// A dense tensor: borrowed for a parameter that needs no rounding, so that an input as large as
+    /// a layer's expert weights is not copied.
+    Tensor(Cow<'a, Tensor>),
     /// A routing table made by `route`.
     Routes(Routes),
 }
@@ -372,12 +374,12 @@ pub fn eval_with_bounds(
 }
 
 /// Called after every op with the op, its operands and its results.
-type Observer<'a> = dyn FnMut(Op, &[&Rt], &[Rt]) + 'a;
+type Observer<'a> = dyn FnMut(Op, &[&Rt<'_>], &[Rt<'_>]) + 'a;
 
 /// [`eval`], calling `observe(op, operands, results)` after every op.
-fn eval_observed(
+fn eval_observed<'i>(
     kernel: &Kernel,
-    inputs: &[Tensor],
+    inputs: &'i [Tensor],
     observe: &mut Observer<'_>,
 ) -> Result<Vec<Tensor>, EvalError> {
     let env = Env::bind(kernel, inputs)?;
@@ -389,14 +391,14 @@ fn eval_observed(
 
     let keep: Vec<Value> = kernel.outputs.iter().map(|o| o.value).collect();
     let last_use = last_uses(kernel);
-    let mut slots: SecondaryMap<Value, Option<Rt>> = SecondaryMap::new();
+    let mut slots: SecondaryMap<Value, Option<Rt<'i>>> = SecondaryMap::new();
 
     for (position, &op) in kernel.order.iter().enumerate() {
         let data = kernel
             .ops
             .get(op)
             .ok_or_else(|| malformed(format!("{op} is not an op of the kernel")))?;
-        let results: Vec<Rt> = match &data.kind {
+        let results: Vec<Rt<'i>> = match &data.kind {
             OpKind::Param { index } => {
                 let input = inputs.get(*index as usize).ok_or_else(|| {
                     malformed(format!(
@@ -404,14 +406,10 @@ fn eval_observed(
                         inputs.len()
                     ))
                 })?;
-                let mut input = input.clone();
-                if let TensorData::F32(values) = &mut input.data {
-                    tensor::round_slice(input.dtype, values);
-                }
-                vec![Rt::Tensor(input)]
+                vec![Rt::Tensor(tensor::rounded(input))]
             }
             kind => {
-                let mut args: Vec<&Rt> = Vec::with_capacity(data.args.len());
+                let mut args: Vec<&Rt<'i>> = Vec::with_capacity(data.args.len());
                 for &arg in &data.args {
                     let rt = slots.get(arg).and_then(Option::as_ref).ok_or_else(|| {
                         malformed(format!("{op} uses {arg} before it is defined"))
@@ -438,7 +436,7 @@ fn eval_observed(
             env.check_result(index, &declared.ty, rt)
                 .map_err(|error| op_error(kernel, op, error))?;
         }
-        let operands: Vec<&Rt> = data
+        let operands: Vec<&Rt<'i>> = data
             .args
             .iter()
             .filter_map(|&arg| slots.get(arg).and_then(Option::as_ref))
@@ -458,7 +456,7 @@ fn eval_observed(
     let mut outputs = Vec::with_capacity(kernel.outputs.len());
     for output in &kernel.outputs {
         match slots.get(output.value).and_then(Option::as_ref) {
-            Some(Rt::Tensor(t)) => outputs.push(t.clone()),
+            Some(Rt::Tensor(t)) => outputs.push(t.as_ref().clone()),
             Some(Rt::Routes(_)) => {
                 return Err(malformed(format!(
                     "output `{}` ({}) is a routing table, not a tensor",
@@ -501,9 +499,9 @@ fn op_error(kernel: &Kernel, op: Op, error: OpError) -> EvalError {
 }
 
 /// Evaluates one op (not `param`) on its operands.
-fn eval_op(env: &Env<'_>, kind: &OpKind, args: &[&Rt]) -> Result<Vec<Rt>, OpError> {
+fn eval_op<'r>(env: &Env<'_>, kind: &OpKind, args: &[&Rt<'_>]) -> Result<Vec<Rt<'r>>, OpError> {
     let a = Args(args);
-    let one = |t: Tensor| Ok(vec![Rt::Tensor(t)]);
+    let one = |t: Tensor| Ok(vec![Rt::Tensor(Cow::Owned(t))]);
     match kind {
         OpKind::Param { .. } => Err(OpError::Arity {
             expected: "no",
@@ -609,14 +607,20 @@ fn eval_op(env: &Env<'_>, kind: &OpKind, args: &[&Rt]) -> Result<Vec<Rt>, OpErro
             a.count("1", 1)?;
             let k = env.dim(k, "attribute k")?;
             let (values, indices) = index::topk(a.tensor(0, "x")?, k)?;
-            Ok(vec![Rt::Tensor(values), Rt::Tensor(indices)])
+            Ok(vec![
+                Rt::Tensor(Cow::Owned(values)),
+                Rt::Tensor(Cow::Owned(indices)),
+            ])
         }
         OpKind::GroupTopK { groups, k } => {
             a.count("1", 1)?;
             let groups = env.dim(groups, "attribute groups")?;
             let k = env.dim(k, "attribute k")?;
             let (values, indices) = index::group_topk(a.tensor(0, "x")?, groups, k)?;
-            Ok(vec![Rt::Tensor(values), Rt::Tensor(indices)])
+            Ok(vec![
+                Rt::Tensor(Cow::Owned(values)),
+                Rt::Tensor(Cow::Owned(indices)),
+            ])
         }
         OpKind::Gather => {
             a.count("2", 2)?;
@@ -675,9 +679,9 @@ fn eval_op(env: &Env<'_>, kind: &OpKind, args: &[&Rt]) -> Result<Vec<Rt>, OpErro
 }
 
 /// An op's operands, with typed accessors that report the operand on error.
-struct Args<'a>(&'a [&'a Rt]);
+struct Args<'a, 'r>(&'a [&'a Rt<'r>]);
 
-impl<'a> Args<'a> {
+impl<'a> Args<'a, '_> {
     fn count(&self, expected: &'static str, n: usize) -> Result<(), OpError> {
         if self.0.len() != n {
             return Err(OpError::Arity {
@@ -690,7 +694,7 @@ impl<'a> Args<'a> {
 
     fn tensor(&self, index: usize, name: &'static str) -> Result<&'a Tensor, OpError> {
         match self.0.get(index) {
-            Some(Rt::Tensor(t)) => Ok(t),
+            Some(Rt::Tensor(t)) => Ok(t.as_ref()),
             Some(Rt::Routes(_)) => Err(OpError::ExpectedTensor {
                 operand: Operand::new(index, name),
             }),
@@ -726,7 +730,7 @@ impl Env<'_> {
     }
 
     /// Checks a computed result against its declared type.
-    fn check_result(&self, index: usize, declared: &Type, rt: &Rt) -> Result<(), OpError> {
+    fn check_result(&self, index: usize, declared: &Type, rt: &Rt<'_>) -> Result<(), OpError> {
         let declared_text = declared.display(&self.kernel.syms).to_string();
         let mismatch = |expected: String, found: String| OpError::ResultType {
             index,

@@ -233,6 +233,31 @@ pub fn round_f64_to(dtype: DType, x: f64) -> f32 {
 }
 
 /// Rounds every element of `data` to `dtype` in place.
+/// `tensor` with its values rounded to its dtype: borrowed when they already are (a tensor built
+/// with [`Tensor::from_f32`], or read from a file of that dtype), so that a large input is not copied.
+pub(crate) fn rounded(tensor: &Tensor) -> std::borrow::Cow<'_, Tensor> {
+    let needs = match &tensor.data {
+        TensorData::F32(values) => match tensor.dtype {
+            DType::BF16 => values
+                .iter()
+                .any(|x| bf16::from_f32(*x).to_f32().to_bits() != x.to_bits()),
+            DType::F16 => values
+                .iter()
+                .any(|x| f16::from_f32(*x).to_f32().to_bits() != x.to_bits()),
+            DType::F32 | DType::I32 | DType::Bool => false,
+        },
+        TensorData::I32(_) | TensorData::Bool(_) => false,
+    };
+    if !needs {
+        return std::borrow::Cow::Borrowed(tensor);
+    }
+    let mut copy = tensor.clone();
+    if let TensorData::F32(values) = &mut copy.data {
+        round_slice(copy.dtype, values);
+    }
+    std::borrow::Cow::Owned(copy)
+}
+
 pub(crate) fn round_slice(dtype: DType, data: &mut [f32]) {
     match dtype {
         DType::BF16 => data

@@ -3,9 +3,11 @@
 // Usage: <executable> REQUEST RESPONSE
 //
 // The request file names the kernel (an `extern "C"` symbol of the executable), blockDim, the GM arguments,
-// the workspace size and the tiling bytes. The launcher allocates GM, runs blockDim cores as threads (each
-// calls the kernel with args..., workspace, tiling), and writes the response file: the status, GM traffic,
-// the UB high-water mark, the wall time of the run, the violations found, and the GM arguments after the run.
+// the workspace size and the tiling bytes. The launcher maps the request file copy-on-write and uses each
+// argument's bytes in place as its GM (so only the pages a kernel touches are read into memory), allocates the
+// workspace, runs blockDim cores as threads (each calls the kernel with args..., workspace, tiling), and writes
+// the response file: the status, GM traffic, the UB high-water mark, the wall time of the run, the violations
+// found, and the GM arguments after the run (outputs, and an input only if the kernel wrote it).
 // A crash (a signal) ends the process before the response is written; the host reports it. The cores of a MIX
 // kernel run one at a time in turns (see `pass_turn`), so that its reports do not depend on thread timing.
 //
@@ -40,8 +42,10 @@ using namespace moge_emu::launcher_io;
 namespace moge_emu {
 namespace {
 
-constexpr char kRequestMagic[8] = {'M', 'O', 'G', 'E', 'R', 'E', 'Q', '2'};
-constexpr char kResponseMagic[8] = {'M', 'O', 'G', 'E', 'R', 'S', 'P', '2'};
+constexpr char kRequestMagic[8] = {'M', 'O', 'G', 'E', 'R', 'E', 'Q', '3'};
+constexpr char kResponseMagic[8] = {'M', 'O', 'G', 'E', 'R', 'S', 'P', '3'};
+/// The request aligns each argument's bytes to this (a page), so that they can be mapped in place.
+constexpr uint64_t kArgAlign = 4096;
 constexpr uint32_t kStatusOk = 0;
 constexpr uint32_t kStatusKernelNotFound = 1;
 constexpr uint32_t kStatusBadRequest = 2;
@@ -59,6 +63,10 @@ struct Region {
     std::string name;
     uint8_t* base = nullptr;
     uint64_t len = 0;
+    /// Whether the kernel writes it (always sent back); an input is sent back only if it was written.
+    bool is_output = false;
+    /// Whether `base` maps the request file (else it was allocated and copied).
+    bool mapped = false;
 };
 
 struct Record {
@@ -396,11 +404,15 @@ uint8_t* allocate_gm(uint64_t len) {
 }
 
 int fail(const char* response_path, uint32_t status, const std::string& message) {
-    Writer writer;
+    Writer writer{std::fopen(response_path, "wb")};
+    if (writer.file == nullptr) {
+        std::fprintf(stderr, "moge-emu: cannot write %s\n", response_path);
+        return 3;
+    }
     writer.bytes(kResponseMagic, 8);
     writer.u32(status);
     writer.str(message);
-    if (!write_file(response_path, writer.out)) {
+    if (!writer.close()) {
         std::fprintf(stderr, "moge-emu: cannot write %s\n", response_path);
         return 3;
     }
@@ -707,15 +719,15 @@ int main(int argc, char** argv) {
         return 2;
     }
     const char* response_path = argv[2];
-    std::vector<uint8_t> request;
-    if (!read_file(argv[1], request)) {
-        return fail(response_path, kStatusBadRequest, std::string("cannot read the request file ") + argv[1]);
+    MappedRequest request;
+    if (!map_request(argv[1], request)) {
+        return fail(response_path, kStatusBadRequest, std::string("cannot map the request file ") + argv[1]);
     }
-    Reader reader{request};
+    Reader reader{request.data, request.size};
     char magic[8] = {};
     reader.take(magic, 8);
     if (!reader.ok || std::memcmp(magic, kRequestMagic, 8) != 0) {
-        return fail(response_path, kStatusBadRequest, "the request file does not start with MOGEREQ1");
+        return fail(response_path, kStatusBadRequest, "the request file does not start with MOGEREQ3");
     }
     g_launch.kernel = reader.str();
     g_launch.block_dim = reader.u32();
@@ -726,13 +738,24 @@ int main(int argc, char** argv) {
     for (uint32_t i = 0; i < arg_count && reader.ok; ++i) {
         Region region;
         region.name = reader.str();
-        reader.u8();
+        region.is_output = reader.u8() != 0;
         region.len = reader.u64();
-        region.base = allocate_gm(region.len);
-        if (region.base == nullptr) {
-            return fail(response_path, kStatusBadRequest, "cannot allocate GM for argument " + region.name);
+        reader.align_to(kArgAlign);
+        const uint64_t offset = reader.at;
+        if (!reader.skip(region.len) || !reader.align_to(kArgAlign)) {
+            break;
         }
-        reader.take(region.base, region.len);
+        // Mapped in place: only the pages a kernel touches are read. A host whose pages are larger than
+        // the request's alignment cannot map at that offset and gets a copy.
+        region.base = map_argument(request, offset, region.len, kGmGap);
+        region.mapped = region.base != nullptr;
+        if (region.base == nullptr) {
+            region.base = allocate_gm(region.len);
+            if (region.base == nullptr) {
+                return fail(response_path, kStatusBadRequest, "cannot allocate GM for argument " + region.name);
+            }
+            std::memcpy(region.base, request.data + offset, region.len);
+        }
         params.push_back(region.base);
         g_launch.regions.push_back(region);
     }
@@ -824,7 +847,11 @@ int main(int argc, char** argv) {
     std::stable_sort(g_launch.records.begin(), g_launch.records.end(), [](const Record& a, const Record& b) {
         return a.secondary != b.secondary ? !a.secondary : a.core < b.core;
     });
-    Writer writer;
+    Writer writer{std::fopen(response_path, "wb")};
+    if (writer.file == nullptr) {
+        std::fprintf(stderr, "moge-emu: cannot write %s\n", response_path);
+        return 3;
+    }
     writer.bytes(kResponseMagic, 8);
     writer.u32(kStatusOk);
     writer.u64(g_launch.gm_read.load());
@@ -852,10 +879,15 @@ int main(int argc, char** argv) {
     writer.u32(arg_count);
     for (uint32_t i = 0; i < arg_count; ++i) {
         const Region& region = g_launch.regions[i];
-        writer.u64(region.len);
-        writer.bytes(region.base, region.len);
+        // An input the kernel did not write is still the host's bytes: not sent back.
+        const bool send = region.is_output || !region.mapped || mapped_bytes_written(region.base, region.len);
+        writer.u8(send ? 1 : 0);
+        if (send) {
+            writer.u64(region.len);
+            writer.bytes(region.base, region.len);
+        }
     }
-    if (!write_file(response_path, writer.out)) {
+    if (!writer.close()) {
         std::fprintf(stderr, "moge-emu: cannot write %s\n", response_path);
         return 3;
     }

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::cache::unique_suffix;
-use super::protocol::{decode_response, encode_request, Response};
+use super::protocol::{read_response, write_request, Response};
 use super::{CompiledKernel, EmuError, GmArg, RawLaunch, RawReport, Violation};
 
 /// Bytes of the child's stderr kept for crash messages.
@@ -297,7 +297,9 @@ pub(super) fn run(
     let scratch = Scratch::new()?;
     let request_path = scratch.dir.join("request.bin");
     let response_path = scratch.dir.join("response.bin");
-    fs::write(&request_path, encode_request(&launch))
+    // Streamed from the arguments' own bytes: a request of gigabytes is never built in memory.
+    fs::File::create(&request_path)
+        .and_then(|file| write_request(std::io::BufWriter::with_capacity(1 << 20, file), &launch))
         .map_err(|e| EmuError::io(format!("writing {}", request_path.display()), e))?;
 
     let mut command = Command::new(compiled.path());
@@ -357,8 +359,8 @@ pub(super) fn run(
             ),
         });
     }
-    let data = match fs::read(&response_path) {
-        Ok(data) => data,
+    let data = match fs::File::open(&response_path) {
+        Ok(file) => std::io::BufReader::with_capacity(1 << 20, file),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(EmuError::Launcher {
                 message: format!(
@@ -374,7 +376,7 @@ pub(super) fn run(
             ))
         }
     };
-    let response = decode_response(&data).map_err(|message| EmuError::Launcher { message })?;
+    let response = read_response(data).map_err(|message| EmuError::Launcher { message })?;
     match response {
         Response::KernelNotFound => Err(EmuError::KernelNotFound { kernel }),
         Response::BadRequest(message) => Err(EmuError::InvalidLaunch { kernel, message }),
@@ -413,16 +415,28 @@ pub(super) fn run(
                     ),
                 });
             }
-            let args = launch
-                .args
-                .into_iter()
-                .zip(args)
-                .map(|(arg, bytes)| GmArg {
+            let mut returned = Vec::with_capacity(args.len());
+            for (arg, bytes) in launch.args.into_iter().zip(args) {
+                // An input the kernel did not write keeps the bytes it was launched with.
+                let bytes = match bytes {
+                    Some(bytes) => bytes,
+                    None if !arg.is_output => arg.bytes,
+                    None => {
+                        return Err(EmuError::Launcher {
+                            message: format!(
+                                "the response does not send back output `{}`",
+                                arg.name
+                            ),
+                        })
+                    }
+                };
+                returned.push(GmArg {
                     name: arg.name,
                     bytes,
                     is_output: arg.is_output,
-                })
-                .collect();
+                });
+            }
+            let args = returned;
             Ok(RawReport {
                 args,
                 gm_bytes_read: gm_read,

@@ -2,58 +2,97 @@
 //!
 //! Integers are little-endian; a string is a u32 length and its bytes.
 //!
-//! Request: `MOGEREQ2`, kernel name, u32 block_dim, u8 core type (0 AIV, 1 AIC, 2 MIX_AIC_1_2), u32 check
+//! Request: `MOGEREQ3`, kernel name, u32 block_dim, u8 core type (0 AIV, 1 AIC, 2 MIX_AIC_1_2), u32 check
 //! bits (1 races, 2 the PipeBarrier<PIPE_V> rule), u32 argument count, per argument (name, u8 is_output,
-//! u64 length, bytes), u64 workspace bytes, u64 tiling length, tiling bytes.
+//! u64 length, zeros to the next multiple of [`ARG_ALIGN`], bytes, zeros to the next multiple of
+//! [`ARG_ALIGN`]), u64 workspace bytes, u64 tiling length, tiling bytes. The alignment lets the launcher
+//! map each argument's bytes in place (copy-on-write), so that the pages a kernel never touches (most of
+//! a layer's expert weights) are never read into memory; the zeros after them read as the zero gap an
+//! allocated argument had.
 //!
-//! Response: `MOGERSP2`, u32 status. Status 0: u64 GM bytes read, u64 GM bytes written, u64 UB high-water
+//! Response: `MOGERSP3`, u32 status. Status 0: u64 GM bytes read, u64 GM bytes written, u64 UB high-water
 //! mark, u64 wall nanoseconds, u64 total violations, u32 reported violations and per violation (u32 core,
-//! core label, call, message), u32 core count and per core (label, u64 GM read, u64 GM written), u32 argument count and per argument (u64 length, bytes). Other statuses: a message
-//! (1: kernel not found, 2: bad request).
+//! core label, call, message), u32 core count and per core (label, u64 GM read, u64 GM written), u32
+//! argument count and per argument (u8 sent; when 1: u64 length, bytes). An argument not sent is an
+//! input the kernel did not write: its bytes are the request's. Other statuses: a message (1: kernel not
+//! found, 2: bad request).
+//!
+//! Both files are streamed: an argument of gigabytes is written from and read into its own buffer,
+//! never copied into a whole-file buffer.
 
+use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use super::RawLaunch;
 
-const REQUEST_MAGIC: &[u8; 8] = b"MOGEREQ2";
-const RESPONSE_MAGIC: &[u8; 8] = b"MOGERSP2";
+const REQUEST_MAGIC: &[u8; 8] = b"MOGEREQ3";
+const RESPONSE_MAGIC: &[u8; 8] = b"MOGERSP3";
 
-fn put_u32(out: &mut Vec<u8>, value: u32) {
-    out.extend_from_slice(&value.to_le_bytes());
+/// The alignment of each argument's bytes in the request file: a page (the launcher's `kArgAlign`).
+pub(super) const ARG_ALIGN: u64 = 4096;
+
+/// A writer that counts the bytes written, for the alignment of the arguments.
+struct Counting<W> {
+    out: W,
+    at: u64,
 }
 
-fn put_u64(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_u32(out, bytes.len() as u32);
-    out.extend_from_slice(bytes);
-}
-
-/// Encodes a launch request.
-pub(super) fn encode_request(launch: &RawLaunch<'_>) -> Vec<u8> {
-    let payload: usize = launch
-        .args
-        .iter()
-        .map(|arg| arg.bytes.len() + arg.name.len() + 17)
-        .sum();
-    let mut out = Vec::with_capacity(64 + launch.kernel.len() + payload + launch.tiling.len());
-    out.extend_from_slice(REQUEST_MAGIC);
-    put_bytes(&mut out, launch.kernel.as_bytes());
-    put_u32(&mut out, launch.block_dim);
-    out.push(launch.core_type.code());
-    put_u32(&mut out, launch.check.bits());
-    put_u32(&mut out, launch.args.len() as u32);
-    for arg in &launch.args {
-        put_bytes(&mut out, arg.name.as_bytes());
-        out.push(u8::from(arg.is_output));
-        put_u64(&mut out, arg.bytes.len() as u64);
-        out.extend_from_slice(&arg.bytes);
+impl<W: Write> Counting<W> {
+    fn bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        Ok(())
     }
-    put_u64(&mut out, launch.workspace_bytes as u64);
-    put_u64(&mut out, launch.tiling.len() as u64);
-    out.extend_from_slice(&launch.tiling);
+
+    fn u32(&mut self, value: u32) -> io::Result<()> {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    fn u64(&mut self, value: u64) -> io::Result<()> {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    fn string(&mut self, text: &[u8]) -> io::Result<()> {
+        self.u32(text.len() as u32)?;
+        self.bytes(text)
+    }
+
+    /// Zeros up to the next multiple of [`ARG_ALIGN`].
+    fn align(&mut self) -> io::Result<()> {
+        let pad = (ARG_ALIGN - self.at % ARG_ALIGN) % ARG_ALIGN;
+        self.bytes(&[0; ARG_ALIGN as usize][..pad as usize])
+    }
+}
+
+/// Writes a launch request to `out` (see the module documentation).
+pub(super) fn write_request(out: impl Write, launch: &RawLaunch<'_>) -> io::Result<()> {
+    let mut out = Counting { out, at: 0 };
+    out.bytes(REQUEST_MAGIC)?;
+    out.string(launch.kernel.as_bytes())?;
+    out.u32(launch.block_dim)?;
+    out.bytes(&[launch.core_type.code()])?;
+    out.u32(launch.check.bits())?;
+    out.u32(launch.args.len() as u32)?;
+    for arg in &launch.args {
+        out.string(arg.name.as_bytes())?;
+        out.bytes(&[u8::from(arg.is_output)])?;
+        out.u64(arg.bytes.len() as u64)?;
+        out.align()?;
+        out.bytes(&arg.bytes)?;
+        out.align()?;
+    }
+    out.u64(launch.workspace_bytes as u64)?;
+    out.u64(launch.tiling.len() as u64)?;
+    out.bytes(&launch.tiling)?;
+    out.out.flush()
+}
+
+/// The bytes of a launch request (see [`write_request`]).
+#[cfg(test)]
+pub(super) fn encode_request(launch: &RawLaunch<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_request(&mut out, launch);
     out
 }
 
@@ -76,7 +115,8 @@ pub(super) enum Response {
         total_violations: u64,
         violations: Vec<RawViolation>,
         cores: Vec<super::CoreStats>,
-        args: Vec<Vec<u8>>,
+        /// Per argument, its bytes after the run; `None` for an input the kernel did not write.
+        args: Vec<Option<Vec<u8>>>,
     },
     /// The kernel symbol is missing.
     KernelNotFound,
@@ -84,46 +124,58 @@ pub(super) enum Response {
     BadRequest(String),
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
+/// Reads a response from a stream; each argument's bytes go straight into a buffer of their own.
+struct Reader<R> {
+    input: R,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.data.len() < n {
+impl<R: Read> Reader<R> {
+    fn take(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        out.try_reserve_exact(n)
+            .map_err(|_| format!("the response announces {n} bytes, which cannot be allocated"))?;
+        let got = (&mut self.input)
+            .take(n as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("the response cannot be read: {e}"))?;
+        if got < n {
             return Err(format!(
-                "the response is truncated: {} bytes wanted, {} left",
-                n,
-                self.data.len()
+                "the response is truncated: {n} bytes wanted, {got} left"
             ));
         }
-        let (head, tail) = self.data.split_at(n);
-        self.data = tail;
-        Ok(head)
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0; N];
+        let bytes = self.take(N)?;
+        out.copy_from_slice(&bytes);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        let bytes = self.take(4)?;
-        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        let low = u64::from(self.u32()?);
-        let high = u64::from(self.u32()?);
-        Ok(low | high << 32)
+        Ok(u64::from_le_bytes(self.array()?))
     }
 
     fn string(&mut self) -> Result<String, String> {
         let len = self.u32()? as usize;
-        Ok(String::from_utf8_lossy(self.take(len)?).into_owned())
+        Ok(String::from_utf8_lossy(&self.take(len)?).into_owned())
     }
 }
 
-/// Decodes a response file.
-pub(super) fn decode_response(data: &[u8]) -> Result<Response, String> {
-    let mut reader = Reader { data };
+/// Decodes a response file read from `input`.
+pub(super) fn read_response(input: impl Read) -> Result<Response, String> {
+    let mut reader = Reader { input };
     if reader.take(8)? != RESPONSE_MAGIC {
-        return Err(String::from("the response does not start with MOGERSP1"));
+        return Err(String::from("the response does not start with MOGERSP3"));
     }
     match reader.u32()? {
         0 => {
@@ -161,9 +213,13 @@ pub(super) fn decode_response(data: &[u8]) -> Result<Response, String> {
             let arg_count = reader.u32()?;
             let mut args = Vec::with_capacity(arg_count.min(64) as usize);
             for _ in 0..arg_count {
+                if reader.u8()? == 0 {
+                    args.push(None);
+                    continue;
+                }
                 let len = usize::try_from(reader.u64()?)
                     .map_err(|_| String::from("argument length overflows"))?;
-                args.push(reader.take(len)?.to_vec());
+                args.push(Some(reader.take(len)?));
             }
             Ok(Response::Ran {
                 gm_read,
@@ -179,5 +235,76 @@ pub(super) fn decode_response(data: &[u8]) -> Result<Response, String> {
         1 => Ok(Response::KernelNotFound),
         2 => Ok(Response::BadRequest(reader.string()?)),
         status => Err(format!("unknown response status {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CheckMode, CoreType, GmArg};
+    use super::*;
+
+    #[test]
+    fn each_argument_starts_and_ends_on_the_alignment_with_zeros_around_it() {
+        // The launcher maps an argument at its offset: the offset must be a page multiple, and the
+        // rest of its last page zeros (the gap an allocated argument had).
+        let arg = |name: &str, bytes: Vec<u8>| GmArg {
+            name: name.to_string(),
+            bytes,
+            is_output: false,
+        };
+        let launch = RawLaunch {
+            source: "",
+            kernel: "k",
+            block_dim: 1,
+            core_type: CoreType::Aiv,
+            check: CheckMode::default(),
+            args: vec![arg("a", vec![7; 5000]), arg("bb", vec![9; 3])],
+            workspace_bytes: 0,
+            tiling: vec![1, 2],
+        };
+        let bytes = encode_request(&launch);
+        let header: usize = 8 + (4 + 1) + 4 + 1 + 4 + 4;
+        let first = header + (4 + 1) + 1 + 8;
+        let a_at = first.next_multiple_of(4096);
+        assert!(bytes[first..a_at].iter().all(|&b| b == 0));
+        assert_eq!(&bytes[a_at..a_at + 5000], &[7; 5000][..]);
+        let a_end = (a_at + 5000).next_multiple_of(4096);
+        assert!(bytes[a_at + 5000..a_end].iter().all(|&b| b == 0));
+        let b_header = a_end + (4 + 2) + 1 + 8;
+        let b_at = b_header.next_multiple_of(4096);
+        assert_eq!(&bytes[b_at..b_at + 3], &[9; 3]);
+        let b_end = (b_at + 3).next_multiple_of(4096);
+        // Workspace size, tiling length and the tiling close the request.
+        assert_eq!(bytes.len(), b_end + 8 + 8 + 2);
+        assert_eq!(&bytes[b_end + 16..], &[1, 2]);
+    }
+
+    #[test]
+    fn a_response_sends_back_only_some_arguments_and_a_short_one_is_an_error() {
+        let mut data = RESPONSE_MAGIC.to_vec();
+        data.extend(0u32.to_le_bytes());
+        for value in [10u64, 20, 30, 40, 0] {
+            data.extend(value.to_le_bytes());
+        }
+        data.extend(0u32.to_le_bytes()); // violations
+        data.extend(0u32.to_le_bytes()); // cores
+        data.extend(2u32.to_le_bytes()); // arguments
+        data.push(0); // the first not sent
+        data.push(1);
+        data.extend(3u64.to_le_bytes());
+        data.extend([4, 5, 6]);
+        match read_response(&data[..]) {
+            Ok(Response::Ran { args, gm_read, .. }) => {
+                assert_eq!(gm_read, 10);
+                assert_eq!(args, vec![None, Some(vec![4, 5, 6])]);
+            }
+            _ => panic!("the response does not decode"),
+        }
+        let short = read_response(&data[..data.len() - 1]);
+        assert!(
+            matches!(&short, Err(m) if m.contains("truncated: 3 bytes wanted, 2 left")),
+            "{:?}",
+            short.err()
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! `mogec eval`: evaluate one kernel with the reference interpreter on `.npy` inputs (or random ones)
 //! and write its results as `.npy` files.
 
+use moge::files::Contents;
 use moge::inputs::{self, Consumer};
 use moge_lower::interp::{self, Tensor};
-use moge_runtime::npy;
 
 use crate::args::EvalArgs;
 use crate::error::Error;
@@ -31,12 +31,12 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     // File names: outputs by name (made unique), random inputs by parameter name unless an output
     // has taken it.
     let names = moge::files::npy_names(&kernel, args.io.random.is_some());
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Vec<(String, Contents<'_>)> = Vec::new();
     for (tensor, name) in outputs.iter().zip(&names.outputs) {
-        files.push((name.clone(), npy::write_npy_bytes(tensor)));
+        files.push((name.clone(), Contents::Npy(tensor)));
     }
     for (tensor, name) in inputs.iter().zip(&names.inputs) {
-        files.push((name.clone(), npy::write_npy_bytes(tensor)));
+        files.push((name.clone(), Contents::Npy(tensor)));
     }
     let (output_files, input_files) = (&names.outputs, &names.inputs);
     // The kernel's source is an input too: no output may replace it.

@@ -4,7 +4,7 @@ use super::*;
 use crate::graph::{
     ArgOp, BinaryOp, CmpOp, Constraint, ConstraintKind, ReduceOp, RoutesType, UnaryOp,
 };
-use crate::interp::{bind_dims, random_inputs, round_to, SplitMix64};
+use crate::interp::{bind_dims, random_inputs, round_to, SplitMix64, TensorData};
 
 /// `y = x + b` with `x: f32[T, E]`, `b: f32[E]`, `E` static (bound to 4 when `specialized`).
 fn add_kernel(specialized: bool) -> Kernel {
@@ -627,4 +627,33 @@ fn evaluates_a_kernel_specialized_by_specialize() {
     assert_eq!(f(&out[0]), vec![1.5, 2.25]);
     let err = eval(&k, &[f32t(&[1, 3], &[0.0; 3]), f32t(&[2], &[0.0; 2])]).unwrap_err();
     assert_eq!(err.to_string(), "input 0 (`x`): axis 1 is 2, found 3");
+}
+
+#[test]
+fn a_parameter_is_borrowed_when_rounded_and_rounded_on_entry_when_not() {
+    use crate::interp::tensor::rounded;
+    use std::borrow::Cow;
+    // Already bf16 values (1 + 2^-7 and -3): the interpreter takes the caller's tensor as it is,
+    // so a layer's weights are not copied.
+    let exact = Tensor::from_f32(DType::BF16, vec![2], vec![1.0078125, -3.0]).unwrap();
+    assert!(matches!(rounded(&exact), Cow::Borrowed(t) if std::ptr::eq(t, &exact)));
+    // 1 + 2^-8 is halfway between the bf16 neighbours 1 and 1 + 2^-7: to even, 1. A tensor built
+    // field by field is not rounded yet, so the interpreter rounds a copy and leaves the caller's.
+    let raw = Tensor {
+        dtype: DType::BF16,
+        shape: vec![2],
+        data: TensorData::F32(vec![1.00390625, -3.0]),
+    };
+    match rounded(&raw) {
+        Cow::Owned(t) => assert_eq!(t.data, TensorData::F32(vec![1.0, -3.0])),
+        Cow::Borrowed(_) => panic!("an unrounded bf16 tensor must be rounded"),
+    }
+    assert_eq!(raw.data, TensorData::F32(vec![1.00390625, -3.0]));
+    // An f32 tensor never needs rounding.
+    let wide = Tensor {
+        dtype: DType::F32,
+        shape: vec![1],
+        data: TensorData::F32(vec![1.00390625]),
+    };
+    assert!(matches!(rounded(&wide), Cow::Borrowed(_)));
 }

@@ -4,10 +4,13 @@
 #ifndef MOGE_EMU_LAUNCHER_IO_H
 #define MOGE_EMU_LAUNCHER_IO_H
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -26,20 +29,33 @@ namespace launcher_io {
 
 // ---- byte streams -------------------------------------------------------------------------------------------
 
+/// Reads the request from its mapped bytes.
 struct Reader {
-    const std::vector<uint8_t>& data;
+    const uint8_t* data = nullptr;
+    size_t size = 0;
     size_t at = 0;
     bool ok = true;
 
     bool take(void* out, size_t n) {
-        if (!ok || data.size() - at < n) {
+        if (!ok || size - at < n) {
             ok = false;
             return false;
         }
-        std::memcpy(out, data.data() + at, n);
+        std::memcpy(out, data + at, n);
         at += n;
         return true;
     }
+    /// Moves past `n` bytes without copying them (an argument's bytes, mapped in place).
+    bool skip(size_t n) {
+        if (!ok || size - at < n) {
+            ok = false;
+            return false;
+        }
+        at += n;
+        return true;
+    }
+    /// Moves to the next multiple of `align` (the padding before and after an argument's bytes).
+    bool align_to(size_t align) { return skip((align - at % align) % align); }
     uint8_t u8() {
         uint8_t v = 0;
         take(&v, 1);
@@ -58,23 +74,27 @@ struct Reader {
     }
     std::string str() {
         const uint32_t n = u32();
-        if (!ok || data.size() - at < n) {
+        if (!ok || size - at < n) {
             ok = false;
             return std::string();
         }
-        std::string s(reinterpret_cast<const char*>(data.data() + at), n);
+        std::string s(reinterpret_cast<const char*>(data + at), n);
         at += n;
         return s;
     }
 };
 
+/// Writes the response file as it goes (an argument of gigabytes is not copied into a buffer first).
 struct Writer {
-    std::vector<uint8_t> out;
+    FILE* file = nullptr;
+    bool ok = true;
 
     void bytes(const void* p, size_t n) {
-        const uint8_t* b = static_cast<const uint8_t*>(p);
-        out.insert(out.end(), b, b + n);
+        if (ok && n > 0 && std::fwrite(p, 1, n, file) != n) {
+            ok = false;
+        }
     }
+    void u8(uint8_t v) { bytes(&v, 1); }
     void u32(uint32_t v) {
         const uint8_t b[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v >> 16),
                               static_cast<uint8_t>(v >> 24)};
@@ -88,30 +108,94 @@ struct Writer {
         u32(static_cast<uint32_t>(s.size()));
         bytes(s.data(), s.size());
     }
+    /// Closes the file; false when anything failed.
+    bool close() {
+        const bool closed = std::fclose(file) == 0;
+        file = nullptr;
+        return ok && closed;
+    }
 };
 
-inline bool read_file(const char* path, std::vector<uint8_t>& data) {
-    FILE* file = std::fopen(path, "rb");
-    if (file == nullptr) {
+/// The request file mapped copy-on-write: an argument's bytes are read from the file only where a kernel
+/// touches them (a layer's expert weights mostly stay on disk), and a kernel's writes stay private.
+struct MappedRequest {
+    int fd = -1;
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+};
+
+inline bool map_request(const char* path, MappedRequest& request) {
+    request.fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (request.fd < 0) {
         return false;
     }
-    uint8_t chunk[1 << 16];
-    size_t n;
-    while ((n = std::fread(chunk, 1, sizeof(chunk), file)) > 0) {
-        data.insert(data.end(), chunk, chunk + n);
+    struct stat info;
+    if (::fstat(request.fd, &info) != 0 || info.st_size <= 0) {
+        return false;
     }
-    const bool ok = std::ferror(file) == 0;
-    std::fclose(file);
-    return ok;
+    request.size = static_cast<size_t>(info.st_size);
+    void* memory = ::mmap(nullptr, request.size, PROT_READ, MAP_PRIVATE, request.fd, 0);
+    if (memory == MAP_FAILED) {
+        return false;
+    }
+    request.data = static_cast<const uint8_t*>(memory);
+    return true;
 }
 
-inline bool write_file(const char* path, const std::vector<uint8_t>& data) {
-    FILE* file = std::fopen(path, "wb");
-    if (file == nullptr) {
+/// GM for an argument of `len` bytes at page-aligned `offset` of the request file: the file's bytes mapped
+/// copy-on-write, followed by `gap` zero bytes (anonymous) so that no argument abuts another. Null when the
+/// host cannot map it.
+inline uint8_t* map_argument(const MappedRequest& request, uint64_t offset, uint64_t len, uint64_t gap) {
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t data_pages = (len + page - 1) / page;
+    const uint64_t size = (data_pages + (gap + page - 1) / page) * page;
+    void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) {
+        return nullptr;
+    }
+    if (data_pages > 0 && ::mmap(memory, data_pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                                 request.fd, static_cast<off_t>(offset)) == MAP_FAILED) {
+        ::munmap(memory, size);
+        return nullptr;
+    }
+    return static_cast<uint8_t*>(memory);
+}
+
+/// Whether a kernel may have written the mapped bytes [base, base + len): some page of them is no longer
+/// the file's (its private copy was made on a write, or it was swapped out). True when the host cannot tell
+/// (no /proc/self/pagemap), so that the bytes are then sent back as before.
+inline bool mapped_bytes_written(const uint8_t* base, uint64_t len) {
+    if (len == 0) {
         return false;
     }
-    const bool ok = std::fwrite(data.data(), 1, data.size(), file) == data.size();
-    return std::fclose(file) == 0 && ok;
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return true;
+    }
+    const uint64_t first = reinterpret_cast<uintptr_t>(base) / page;
+    const uint64_t count = (len + page - 1) / page;
+    constexpr uint64_t kPresent = 1ull << 63, kSwapped = 1ull << 62, kFilePage = 1ull << 61;
+    std::vector<uint64_t> entries(4096);
+    bool written = false;
+    for (uint64_t done = 0; done < count && !written;) {
+        const uint64_t n = std::min<uint64_t>(entries.size(), count - done);
+        const ssize_t got = ::pread(fd, entries.data(), n * 8, static_cast<off_t>((first + done) * 8));
+        if (got != static_cast<ssize_t>(n * 8)) {
+            written = true;
+            break;
+        }
+        for (uint64_t i = 0; i < n; ++i) {
+            const uint64_t e = entries[i];
+            if ((e & kSwapped) != 0 || ((e & kPresent) != 0 && (e & kFilePage) == 0)) {
+                written = true;
+                break;
+            }
+        }
+        done += n;
+    }
+    ::close(fd);
+    return written;
 }
 
 // ---- crash reporting ----------------------------------------------------------------------------------------
