@@ -13,7 +13,7 @@ use moge_lower::target::Target;
 use moge_lower::Kernel;
 use moge_runtime::backend::{Backend, EmulatorBackend};
 use moge_runtime::launch::{self, ProgramRef};
-use moge_runtime::report::{bytes, duration, Comparison, LaunchReport};
+use moge_runtime::report::{bytes, duration, Comparison, LaunchReport, ToleranceUsed};
 
 use super::{DemoError, DEMO_SEED};
 use crate::run::{check_program, load_kernel, RunError};
@@ -171,8 +171,16 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
     writeln!(out)?;
     writeln!(
         out,
-        "  {:<8} {:>10} {:>10} {:>10} {:>7} {:>12} {:>11} {:>9}",
-        "", "GM read", "GM write", "GM total", "ratio", "max abs err", "mismatches", "wall"
+        "  {:<8} {:>10} {:>10} {:>10} {:>7} {:>12} {:>13} {:>11} {:>9}",
+        "",
+        "GM read",
+        "GM write",
+        "GM total",
+        "ratio",
+        "max abs err",
+        "err / allowed",
+        "mismatches",
+        "wall"
     )?;
     for r in &runs {
         let total = r.launch.gm_bytes().unwrap_or(0);
@@ -183,15 +191,26 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
             .fold(0.0, f64::max);
         let mismatches: usize = r.outputs.iter().map(|(_, c)| c.mismatches).sum();
         let elements: usize = r.outputs.iter().map(|(_, c)| c.elements).sum();
+        // The worst error as a fraction of what the graph's error bound allows (values of this
+        // layer on random inputs reach 1e8, so absolute errors look large).
+        let ratio = r
+            .outputs
+            .iter()
+            .filter_map(|(_, c)| match c.tolerance {
+                ToleranceUsed::Bound { max_err_ratio, .. } => Some(max_err_ratio),
+                ToleranceUsed::Table { .. } => None,
+            })
+            .fold(0.0, f64::max);
         writeln!(
             out,
-            "  {:<8} {:>10} {:>10} {:>10} {:>7} {:>12} {:>11} {:>9}",
+            "  {:<8} {:>10} {:>10} {:>10} {:>7} {:>12} {:>13} {:>11} {:>9}",
             r.mode,
             bytes(r.launch.gm_bytes_read().unwrap_or(0)),
             bytes(r.launch.gm_bytes_written().unwrap_or(0)),
             bytes(total),
             format!("{:.3}", total as f64 / compulsory.max(1) as f64),
             format!("{max_abs:.1e}"),
+            format!("{ratio:.1e}"),
             format!("{mismatches}/{elements}"),
             duration(r.launch.wall()),
         )?;
@@ -205,6 +224,13 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
         "",
         bytes(compulsory),
         "1.000"
+    )?;
+    writeln!(
+        out,
+        "  Errors: against the interpreter, element by element within 2 B + 1 ulp, B the error bound it \
+         derives from the graph (the fused layer rounds less often: the shared expert stays f32 in the \
+         accumulator, the routed rows are added atomically in any order). err / allowed: the worst \
+         element's error over what it is allowed."
     )?;
     writeln!(out)?;
     Ok(LayerDemo {
