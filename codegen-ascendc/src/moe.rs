@@ -232,7 +232,7 @@ fn dispatch(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, Codegen
     let (r, [order, ..]) = at.routes(at.arg(op, 1))?;
     let k = at.static_dim(op, &r.k, "the slots per token")?;
     let cols = at.static_dim(op, &xt.shape[1], "the row length of `dispatch`'s input")?;
-    Ok(lower_row_gather(
+    lower_row_gather(
         &RowGather {
             program: at.name,
             src: at.gm(x)?,
@@ -246,7 +246,7 @@ fn dispatch(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, Codegen
         },
         target,
     )
-    .map_err(|e| located(at, op, e))?)
+    .map_err(|e| located(at, op, e))
 }
 
 /// The router weights of a `combine` must be f32 (the row kernels and the fused epilogue scale rows
@@ -288,7 +288,7 @@ fn combine(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenE
     let (r, [_, position, ..]) = at.routes(at.arg(op, 1))?;
     let k = at.static_dim(op, &r.k, "the slots per token")?;
     let h = at.static_dim(op, &yt.shape[1], "the row length of `combine`'s input")?;
-    Ok(lower_combine(
+    lower_combine(
         &CombineSpec {
             program: at.name,
             y: at.gm(y)?,
@@ -302,7 +302,7 @@ fn combine(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenE
         },
         target,
     )
-    .map_err(|e| located(at, op, e))?)
+    .map_err(|e| located(at, op, e))
 }
 
 fn swiglu(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenError> {
@@ -325,7 +325,7 @@ fn swiglu(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenEr
     let m = xt.shape[..xt.shape.len() - 1]
         .iter()
         .fold(Dim::lit(1), |acc, d| Dim::mul(&acc, d));
-    Ok(lower_swiglu(
+    lower_swiglu(
         &SwigluSpec {
             program: at.name,
             x: at.gm(x)?,
@@ -336,7 +336,7 @@ fn swiglu(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenEr
         },
         target,
     )
-    .map_err(|e| located(at, op, e))?)
+    .map_err(|e| located(at, op, e))
 }
 
 /// The cube dtype of a matmul-like op's operands, or a located refusal.
@@ -370,7 +370,7 @@ fn acc_init(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, Codegen
     let (k, n) = gemm_dims(at, op)?;
     let a = at.arg(op, 0);
     let m = &at.tensor(a)?.shape[0];
-    Ok(lower_grouped_matmul(
+    lower_grouped_matmul(
         &GmmSpec {
             program: at.name,
             a: GmmA::Rows { a: at.gm(a)? },
@@ -388,7 +388,7 @@ fn acc_init(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, Codegen
         },
         target,
     )
-    .map_err(|e| located(at, op, e))?)
+    .map_err(|e| located(at, op, e))
 }
 
 /// `[dispatch] (grouped_matmul | matmul) [swiglu | combine add]`.

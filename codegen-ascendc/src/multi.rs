@@ -114,15 +114,7 @@ fn compile_groups(
         linker.declare(gm_decl(kernel, &o.name, o.value, GmKind::Output));
     }
     // The accumulator a fused combine adds into is the f32 result of its initializing matmul.
-    let acc: Vec<Value> = groups
-        .iter()
-        .filter(|g| g.kind == GroupKind::AccInit)
-        .flat_map(|g| {
-            g.ops
-                .iter()
-                .flat_map(|&op| kernel.ops[op].results.iter().copied())
-        })
-        .collect();
+    let acc = moge_lower::opt::moe::accumulators(kernel, groups);
     for t in &split.intermediates {
         if matches!(kernel.ty(t.value), Type::Routes(_)) {
             for d in crate::moe::routes_decls(kernel, &t.name, t.value) {

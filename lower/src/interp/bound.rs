@@ -490,8 +490,8 @@ fn propagate(
             if let (Some(a), Some(w)) = (args[0].as_f32(), args[1].as_f32()) {
                 dot_bounds(
                     Gemm {
-                        a: (a, &b[0]),
-                        b: (w, &b[1]),
+                        a: (a, b[0]),
+                        b: (w, b[1]),
                         k,
                         n,
                     },
@@ -516,7 +516,7 @@ fn propagate(
                     let bw = b[1].get(we.clone()).unwrap_or(&[]);
                     dot_bounds(
                         Gemm {
-                            a: (a, &b[0]),
+                            a: (a, b[0]),
                             b: (&w[we], bw),
                             k,
                             n,
@@ -555,8 +555,8 @@ fn propagate(
                 (
                     halves(&x, false),
                     halves(&x, true),
-                    halves(&b[0], false),
-                    halves(&b[0], true),
+                    halves(b[0], false),
+                    halves(b[0], true),
                 )
             };
             one(gate

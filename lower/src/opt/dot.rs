@@ -72,15 +72,7 @@ pub fn fusion_dot(kernel: &Kernel, groups: &[Group], fusions: &[Fusion]) -> Stri
     }
     let group_of = super::moe::group_index(groups);
     // The accumulator a fused combine adds into holds the matmul's result unrounded, in f32.
-    let acc: Vec<Value> = groups
-        .iter()
-        .filter(|g| g.kind == GroupKind::AccInit)
-        .flat_map(|g| {
-            g.ops
-                .iter()
-                .flat_map(|&op| kernel.ops[op].results.iter().copied())
-        })
-        .collect();
+    let acc = super::moe::accumulators(kernel, groups);
     let bytes = |v: Value| {
         let b = gm_bytes(kernel, v);
         let b = match kernel.ty(v) {

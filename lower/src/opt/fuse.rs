@@ -207,16 +207,7 @@ fn group_by_depth(kernel: &Kernel, ops: &[Op], mode: FuseMode) -> Vec<Group> {
             .collect();
         if mode == FuseMode::None {
             // One kernel per op; a kernel that only forwards parameters keeps its one group.
-            let work: Vec<Op> = vector
-                .iter()
-                .copied()
-                .filter(|op| {
-                    !matches!(
-                        kernel.ops[*op].kind,
-                        OpKind::Param { .. } | OpKind::Const { .. }
-                    )
-                })
-                .collect();
+            let work = computing(kernel, &vector);
             if work.is_empty() && max_depth == 0 && !vector.is_empty() {
                 groups.push(Group {
                     kind: GroupKind::Vector,
@@ -252,13 +243,9 @@ fn group_by_depth(kernel: &Kernel, ops: &[Op], mode: FuseMode) -> Vec<Group> {
     groups
 }
 
-/// The connected components of the ops in `ops` (in program order) under their data edges, each in
-/// program order, ordered by their first op. Parameters and constants are in none: every part reads
-/// the parameters it needs, and [`super::split()`] puts a copy of each constant into every part that
-/// reads it (a constant is no kernel of its own, nor a value to pass through GM).
-fn components(kernel: &Kernel, ops: &[Op]) -> Vec<Vec<Op>> {
-    let work: Vec<Op> = ops
-        .iter()
+/// The ops of `ops` that compute (neither parameters nor constants), in order.
+fn computing(kernel: &Kernel, ops: &[Op]) -> Vec<Op> {
+    ops.iter()
         .copied()
         .filter(|op| {
             !matches!(
@@ -266,7 +253,15 @@ fn components(kernel: &Kernel, ops: &[Op]) -> Vec<Vec<Op>> {
                 OpKind::Param { .. } | OpKind::Const { .. }
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The connected components of the ops in `ops` (in program order) under their data edges, each in
+/// program order, ordered by their first op. Parameters and constants are in none: every part reads
+/// the parameters it needs, and [`super::split()`] puts a copy of each constant into every part that
+/// reads it (a constant is no kernel of its own, nor a value to pass through GM).
+fn components(kernel: &Kernel, ops: &[Op]) -> Vec<Vec<Op>> {
+    let work = computing(kernel, ops);
     let index: FxHashMap<Op, usize> = work.iter().enumerate().map(|(i, &op)| (op, i)).collect();
     let mut parent: Vec<usize> = (0..work.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {

@@ -340,6 +340,20 @@ pub fn unfuse(kernel: &Kernel, groups: &mut Vec<Group>, index: usize) -> Vec<Op>
     mains
 }
 
+/// The values a fused combine accumulates into: the results of the [`GroupKind::AccInit`] groups,
+/// which live in GM as f32 (unrounded), whatever their graph dtype.
+pub fn accumulators(kernel: &Kernel, groups: &[Group]) -> Vec<Value> {
+    groups
+        .iter()
+        .filter(|g| g.kind == GroupKind::AccInit)
+        .flat_map(|g| {
+            g.ops
+                .iter()
+                .flat_map(|&op| kernel.ops[op].results.iter().copied())
+        })
+        .collect()
+}
+
 /// Bytes of `op`'s result held as f32.
 fn at_f32_bytes(cx: &Cx<'_>, op: Op) -> Dim {
     let Some(t) = cx.result(op).and_then(|r| cx.kernel.ty(r).as_tensor()) else {
