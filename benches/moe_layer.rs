@@ -129,10 +129,7 @@ fn main() {
         let inputs = random_inputs(&kernel, 7, &[("T", tokens)]).expect("inputs");
         let f = measure(&kernel, &inputs, FuseMode::All, check);
         let compulsory = moge::layer::compulsory_bytes(&kernel, &inputs, &f.outputs);
-        let used = f.outputs[1]
-            .as_i32()
-            .map(|ids| ids.iter().collect::<std::collections::BTreeSet<_>>().len())
-            .unwrap_or(0);
+        let used = moge::layer::experts_used(&kernel, &inputs, &f.outputs).unwrap_or(0);
         let u = unfused.then(|| measure(&kernel, &inputs, FuseMode::None, check));
         let ratio = |gm: u64| format!("{:.3}", gm as f64 / compulsory as f64);
         println!(

@@ -61,19 +61,28 @@ fn bytes(t: &Tensor) -> u64 {
     (t.len() * t.dtype.size_bytes()) as u64
 }
 
+/// How many of the `experts` some id of `ids` names (ids outside `0..experts` name none).
+fn distinct_experts(ids: &Tensor, experts: usize) -> usize {
+    let mut seen = vec![false; experts];
+    for &id in ids.as_i32().unwrap_or(&[]) {
+        if let Some(s) = usize::try_from(id).ok().and_then(|e| seen.get_mut(e)) {
+            *s = true;
+        }
+    }
+    seen.iter().filter(|&&s| s).count()
+}
+
+/// The experts of `kernel`'s first `route` that some token is routed to, when its ids are an input
+/// or an output (`None` otherwise).
+pub fn experts_used(kernel: &Kernel, inputs: &[Tensor], outputs: &[Tensor]) -> Option<usize> {
+    route_ids(kernel, inputs, outputs).map(|(ids, experts)| distinct_experts(ids, experts))
+}
+
 /// The compulsory GM bytes of running `kernel` on `inputs` giving `outputs` (see the module docs).
 pub fn compulsory_bytes(kernel: &Kernel, inputs: &[Tensor], outputs: &[Tensor]) -> u64 {
     let routed = route_ids(kernel, inputs, outputs);
     let (used, experts) = match routed {
-        Some((ids, experts)) => {
-            let mut seen = vec![false; experts];
-            for &id in ids.as_i32().unwrap_or(&[]) {
-                if let Some(s) = usize::try_from(id).ok().and_then(|e| seen.get_mut(e)) {
-                    *s = true;
-                }
-            }
-            (seen.iter().filter(|&&s| s).count() as u64, experts as u64)
-        }
+        Some((ids, experts)) => (distinct_experts(ids, experts) as u64, experts as u64),
         None => (0, 0),
     };
     let mut total = 0u64;

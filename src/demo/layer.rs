@@ -128,11 +128,8 @@ pub fn layer_demo(out: &mut dyn Write, tokens: i64) -> Result<LayerDemo, DemoErr
         .map_err(RunError::from)?;
         let checked = check_program(&kernel, &program, &inputs, &backend as &dyn Backend)?;
         compulsory = crate::layer::compulsory_bytes(&kernel, &inputs, &checked.launched.outputs);
-        if let Some(ids) = checked.launched.outputs.get(1).and_then(|t| t.as_i32()) {
-            let mut seen = std::collections::BTreeSet::new();
-            seen.extend(ids.iter().copied());
-            experts_used = seen.len();
-        }
+        experts_used =
+            crate::layer::experts_used(&kernel, &inputs, &checked.launched.outputs).unwrap_or(0);
         let kernels = program
             .manifest
             .kernels

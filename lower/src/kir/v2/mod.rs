@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod entities;
+pub mod fold;
 pub mod hazard;
 pub mod inst;
 pub mod link;

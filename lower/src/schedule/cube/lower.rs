@@ -38,52 +38,7 @@ pub struct MatmulNames<'a> {
     pub c: &'a str,
 }
 
-pub(crate) fn int(v: u64) -> IExpr {
-    IExpr::Int(v as i64)
-}
-
-/// `a op b`, folded where the result is plain (literals, `x * 1`, `x + 0`, `x / 1`), so the printed
-/// kernel stays readable.
-pub(crate) fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
-    match (op, a.as_int(), b.as_int()) {
-        (BinOp::Add, Some(x), Some(y)) => IExpr::Int(x + y),
-        (BinOp::Mul, Some(x), Some(y)) => IExpr::Int(x * y),
-        (BinOp::Min, Some(x), Some(y)) => IExpr::Int(x.min(y)),
-        (BinOp::Sub, Some(x), Some(y)) => IExpr::Int(x - y),
-        (BinOp::Div, Some(x), Some(y)) if y > 0 => IExpr::Int(x / y),
-        (BinOp::CeilDiv, Some(x), Some(y)) if y > 0 && x >= 0 => IExpr::Int((x + y - 1) / y),
-        (BinOp::Add, Some(0), _) => b,
-        (BinOp::Add | BinOp::Sub, _, Some(0)) => a,
-        (BinOp::Mul, Some(1), _) => b,
-        (BinOp::Mul | BinOp::Div, _, Some(1)) => a,
-        (BinOp::Mul, Some(0), _) | (BinOp::Mul, _, Some(0)) => IExpr::Int(0),
-        _ => IExpr::bin(op, a, b),
-    }
-}
-
-pub(crate) fn add(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Add, a, b)
-}
-
-pub(crate) fn sub(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Sub, a, b)
-}
-
-pub(crate) fn mul(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Mul, a, b)
-}
-
-pub(crate) fn div(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Div, a, b)
-}
-
-pub(crate) fn min(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Min, a, b)
-}
-
-pub(crate) fn ceil_div(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::CeilDiv, a, b)
-}
+pub(crate) use crate::kir::v2::fold::{add, bin, ceil_div, div, int, min, mul, sub};
 
 pub(crate) fn align16(a: IExpr) -> IExpr {
     mul(ceil_div(a, int(16)), int(16))

@@ -7,54 +7,14 @@ use cranelift_entity::PrimaryMap;
 
 use crate::graph::{DType, SrcLoc};
 use crate::kir::v2::{
-    self, BinOp, CoreKind, Elem, Event, EventData, FieldData, GmBuf, GmBufData, GmKind, Home,
-    HostExpr, IExpr, InstData, Kernel, LocalBuf, LocalBufData, MemSpace, Pipe, Program, QuePos,
-    Queue, QueueData, Scalar, Stmt, Tensor, TensorData, Var, VarData, VecOp,
+    self, CoreKind, Elem, Event, EventData, FieldData, GmBuf, GmBufData, GmKind, Home, HostExpr,
+    IExpr, InstData, Kernel, LocalBuf, LocalBufData, MemSpace, Pipe, Program, QuePos, Queue,
+    QueueData, Scalar, Stmt, Tensor, TensorData, Var, VarData, VecOp,
 };
 use crate::schedule::LowerError;
 use crate::target::Target;
 
-/// `a op b`, folded where the result is plain (literals, `x * 1`, `x + 0`), so the printed kernel
-/// stays readable.
-pub(super) fn bin(op: BinOp, a: IExpr, b: IExpr) -> IExpr {
-    match (op, a.as_int(), b.as_int()) {
-        (BinOp::Add, Some(x), Some(y)) => IExpr::Int(x + y),
-        (BinOp::Sub, Some(x), Some(y)) => IExpr::Int(x - y),
-        (BinOp::Mul, Some(x), Some(y)) => IExpr::Int(x * y),
-        (BinOp::Min, Some(x), Some(y)) => IExpr::Int(x.min(y)),
-        (BinOp::Max, Some(x), Some(y)) => IExpr::Int(x.max(y)),
-        (BinOp::Add, Some(0), _) => b,
-        (BinOp::Add | BinOp::Sub, _, Some(0)) => a,
-        (BinOp::Mul, Some(1), _) => b,
-        (BinOp::Mul | BinOp::Div, _, Some(1)) => a,
-        (BinOp::Mul, Some(0), _) | (BinOp::Mul, _, Some(0)) => IExpr::Int(0),
-        _ => IExpr::bin(op, a, b),
-    }
-}
-
-pub(super) fn int(v: u64) -> IExpr {
-    IExpr::Int(v as i64)
-}
-
-pub(super) fn add(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Add, a, b)
-}
-
-pub(super) fn sub(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Sub, a, b)
-}
-
-pub(super) fn mul(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Mul, a, b)
-}
-
-pub(super) fn min(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Min, a, b)
-}
-
-pub(super) fn max(a: IExpr, b: IExpr) -> IExpr {
-    bin(BinOp::Max, a, b)
-}
+pub(super) use crate::kir::v2::fold::{add, bin, int, max, min, mul, sub};
 
 /// `value` clamped to `[0, len)` (`len` at least 1 where this runs: callers launch no work when it
 /// is 0), so an index from another kernel can never address outside its buffer.
