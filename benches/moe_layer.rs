@@ -5,7 +5,8 @@
 //! `cargo bench --bench moe_layer` runs the decode sizes of Pangu Pro MoE (T = 1, 8, 64) and the
 //! medium configuration at T = 64; name cases to run others: `cargo bench --bench moe_layer --
 //! pangu:456 medium:1024 small:49` (`CONFIG:T`, configs `small`, `medium`, `pangu`). Add `--no-unfused`
-//! to skip the unfused chain, `--check` to compare with the interpreter too (slow at Pangu's size).
+//! to skip the unfused chain, `--check` to compare with the interpreter too (slow at Pangu's size),
+//! `--build-only` to time only the builds (median of 21, fused and unfused; nothing runs).
 //!
 //! Printed per case: device kernels, GM bytes read + written fused and unfused, the compulsory bytes
 //! and both ratios, the grouped GEMM kernels' share, the experts used, emulator wall times.
@@ -37,23 +38,23 @@ fn mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / 1e6)
 }
 
-fn compile(kernel: &moge_lower::Kernel, fuse: FuseMode) -> (Program, Duration) {
+fn compile(kernel: &moge_lower::Kernel, fuse: FuseMode, runs: usize) -> (Program, Duration) {
     let options = ScheduleOptions {
         fuse,
         ..ScheduleOptions::default()
     };
     let target = Target::default();
-    // Median of 5 in-process builds (the graph optimizer, scheduling and the Ascend C).
+    // Median of `runs` in-process builds (the graph optimizer, scheduling and the Ascend C).
     let mut times = Vec::new();
     let mut program = None;
-    for _ in 0..5 {
+    for _ in 0..runs {
         let start = Instant::now();
         program =
             Some(compile_program_with(kernel, &target, &options).expect("the layer compiles"));
         times.push(start.elapsed());
     }
     times.sort();
-    (program.expect("built"), times[2])
+    (program.expect("built"), times[runs / 2])
 }
 
 struct Measured {
@@ -70,7 +71,7 @@ fn measure(
     fuse: FuseMode,
     check: bool,
 ) -> Measured {
-    let (program, build) = compile(kernel, fuse);
+    let (program, build) = compile(kernel, fuse, 5);
     let backend = EmulatorBackend::default();
     let sources = launch::program_sources(&program);
     let program_ref = ProgramRef::new(&program.manifest, &sources).expect("manifest");
@@ -99,6 +100,7 @@ fn main() {
         .collect();
     let unfused = !args.iter().any(|a| a == "--no-unfused");
     let check = args.iter().any(|a| a == "--check");
+    let build_only = args.iter().any(|a| a == "--build-only");
     let mut cases: Vec<(String, i64)> = args
         .iter()
         .filter_map(|a| {
@@ -113,6 +115,22 @@ fn main() {
             ("pangu".into(), 64),
             ("medium".into(), 64),
         ];
+    }
+    if build_only {
+        println!("| config | build fused (median of 21) | build unfused |");
+        println!("|---|---|---|");
+        for (name, _) in cases {
+            let Some(set) = config(&name) else {
+                eprintln!("unknown config `{name}` (small, medium, pangu)");
+                std::process::exit(2);
+            };
+            let kernel = load_kernel("examples/src/ffn.rs", FFN, Some("moge_ffn"), &set)
+                .expect("specializes");
+            let (_, fused) = compile(&kernel, FuseMode::All, 21);
+            let (_, unfused) = compile(&kernel, FuseMode::None, 21);
+            println!("| {name} | {} | {} |", duration(fused), duration(unfused));
+        }
+        return;
     }
     println!("moge MoGE layer benchmark (emulator GM counters; ratios over the compulsory bytes)");
     println!(

@@ -93,5 +93,13 @@ pub(crate) fn lower_matmul(
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }
+    // Queue hand-offs order the whole matmul (no sync pass runs): prove it, as every lowering of a
+    // part proves its kernels (see `multi::compile_groups`).
+    for k in v2.kernels.values() {
+        moge_lower::kir::v2::check_hazards(k).map_err(|e| LowerError::Internal {
+            kernel: k.name.clone(),
+            message: e.to_string(),
+        })?;
+    }
     Ok(v2)
 }

@@ -197,7 +197,12 @@ pub(crate) fn lower_moe_part(
     for p in programs {
         linker.link(p).map_err(|e| at.internal(e.to_string()))?;
     }
-    Ok(linker.finish())
+    let aliased = linker.aliased().to_vec();
+    let p = linker.finish();
+    for k in p.kernels.values().filter(|k| aliased.contains(&k.name)) {
+        v2::check_hazards(k).map_err(|e| at.internal(e.to_string()))?;
+    }
+    Ok(p)
 }
 
 fn route(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenError> {
@@ -213,7 +218,7 @@ fn route(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenErr
         "the slots per token (the second dim of the expert ids)",
     )?;
     let e = at.static_dim(op, experts, "the number of experts")?;
-    Ok(lower_route(
+    let p = lower_route(
         &RouteNames {
             program: at.name,
             ids,
@@ -223,7 +228,13 @@ fn route(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenErr
         k,
         e,
         target,
-    ))
+    );
+    // The routing kernels are scalar code written in order, with no sync pass: prove them here, as
+    // every other lowering proves its kernels (see `multi::compile_groups`).
+    for k in p.kernels.values() {
+        v2::check_hazards(k).map_err(|e| at.internal(e.to_string()))?;
+    }
+    Ok(p)
 }
 
 fn dispatch(at: &At<'_>, op: Op, target: &Target) -> Result<v2::Program, CodegenError> {

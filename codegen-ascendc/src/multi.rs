@@ -138,11 +138,19 @@ fn compile_groups(
             .link(v2)
             .map_err(|e| internal(kernel, e.to_string()))?;
     }
+    let aliased = linker.aliased().to_vec();
     let v2 = linker.finish();
     v2::verify_program(&v2, target)
         .map_err(|e| internal(kernel, format!("{e}\n{}", v2::program_to_string(&v2))))?;
+    // Every part's lowering proved its kernels' ordering (the sync pass ends with a clean hazard
+    // check; the routing and plain matmul lowerings check theirs). Linking renames buffers and
+    // fields one to one except in the kernels it reports as aliased, and only those can have
+    // changed: they are checked again. Debug builds (the tests) check every kernel again, so a
+    // lowering that forgot its check is still caught by the test suite.
     for k in v2.kernels.values() {
-        v2::check_hazards(k).map_err(|e| internal(kernel, e.to_string()))?;
+        if cfg!(debug_assertions) || aliased.contains(&k.name) {
+            v2::check_hazards(k).map_err(|e| internal(kernel, e.to_string()))?;
+        }
     }
     Ok(emit_program(kernel, target, &v2, schedules)?)
 }

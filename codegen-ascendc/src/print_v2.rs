@@ -785,42 +785,64 @@ fn finish_names(text: &str, p: &Program) -> String {
         }
     }
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        if c.is_ascii_alphabetic() || c == '_' {
-            let mut end = start + c.len_utf8();
-            while let Some(&(i, d)) = chars.peek() {
-                if d.is_ascii_alphanumeric() || d == '_' {
-                    end = i + d.len_utf8();
-                    chars.next();
-                } else {
-                    break;
+    let mut rest = text;
+    // One pass over the text: parameter markers become the parameters' names, and, only when some
+    // parameter's name would clash with an id, the clashing ids are renamed.
+    while !rest.is_empty() {
+        let Some(at) =
+            rest.find(|c: char| c == '\u{1}' || (!renames.is_empty() && is_word_start(c)))
+        else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(marker) = rest.strip_prefix("\u{1}P") {
+            let digits = marker
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(marker.len());
+            let index: Option<usize> = marker[..digits].parse().ok();
+            match (
+                index.and_then(|i| params.get(i)),
+                marker[digits..].strip_prefix('\u{1}'),
+            ) {
+                (Some(name), Some(after)) => {
+                    out.push_str(name);
+                    rest = after;
+                }
+                _ => {
+                    out.push('\u{1}');
+                    rest = &rest[1..];
                 }
             }
-            let word = &text[start..end];
-            match renames.iter().find(|(from, _)| from == word) {
-                Some((_, to)) => out.push_str(to),
-                None => out.push_str(word),
-            }
-        } else if c.is_ascii_digit() {
-            // A number (and any suffix glued to it) is never an identifier.
-            out.push(c);
-            while let Some(&(_, d)) = chars.peek() {
-                if d.is_ascii_alphanumeric() || d == '_' || d == '.' {
-                    out.push(d);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
+            continue;
         }
-    }
-    for (index, g) in p.gm.values().enumerate() {
-        out = out.replace(&param_marker(index), &g.name);
+        let c = rest.chars().next().expect("not empty");
+        if c == '\u{1}' {
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let len = rest
+            .find(|d: char| {
+                !(d.is_ascii_alphanumeric() || d == '_' || (c.is_ascii_digit() && d == '.'))
+            })
+            .unwrap_or(rest.len());
+        let word = &rest[..len];
+        // A number (and any suffix glued to it) is never an identifier.
+        match renames.iter().find(|(from, _)| from == word) {
+            Some((_, to)) if !c.is_ascii_digit() => out.push_str(to),
+            _ => out.push_str(word),
+        }
+        rest = &rest[len..];
     }
     out
+}
+
+/// Whether `c` starts a word the renaming scan must read whole: an identifier, or a number (whose
+/// glued suffix must not be taken for an identifier).
+fn is_word_start(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
 }
 
 fn print_kernel(out: &mut String, p: &Program, k: &Kernel) -> R {

@@ -108,15 +108,27 @@ const UNROLL: i64 = 3;
 struct Step {
     inst: Inst,
     /// Loop counters with their iteration number (for GM offsets).
-    iters: Vec<(super::Var, i64)>,
+    /// Shared by the steps of one iteration (a trace has many steps and few iterations).
+    iters: Iters,
 }
 
-fn unroll(stmts: &[Stmt], side: Side, iters: &mut Vec<(super::Var, i64)>, out: &mut Vec<Step>) {
+/// Loop counters with their iteration number.
+type Iters = std::rc::Rc<[(super::Var, i64)]>;
+
+/// Appends the steps of `stmts` run on `side`; `iters` are the enclosing loops' counters and `cur` the
+/// same as one shared value.
+fn unroll(
+    stmts: &[Stmt],
+    side: Side,
+    iters: &mut Vec<(super::Var, i64)>,
+    cur: &Iters,
+    out: &mut Vec<Step>,
+) {
     for s in stmts {
         match s {
             Stmt::Inst(i) => out.push(Step {
                 inst: *i,
-                iters: iters.clone(),
+                iters: cur.clone(),
             }),
             Stmt::For {
                 var,
@@ -130,13 +142,14 @@ fn unroll(stmts: &[Stmt], side: Side, iters: &mut Vec<(super::Var, i64)>, out: &
                 };
                 for j in 0..n {
                     iters.push((*var, j));
-                    unroll(body, side, iters, out);
+                    let inner: Iters = iters.as_slice().into();
+                    unroll(body, side, iters, &inner, out);
                     iters.pop();
                 }
             }
             Stmt::Side { side: s2, body } => {
                 if *s2 == side {
-                    unroll(body, side, iters, out);
+                    unroll(body, side, iters, cur, out);
                 }
             }
         }
@@ -166,9 +179,9 @@ enum Loc {
     Gm {
         buf: GmBuf,
         /// The offset as written (for messages).
-        offset: String,
+        offset: std::rc::Rc<str>,
         /// The offset's symbolic part: its linear form without the constant (see [`GmTile`]).
-        sym: String,
+        sym: std::rc::Rc<str>,
         /// The offset's constant part.
         base: i64,
         /// An upper bound of the elements the access spans from its offset, when one is known.
@@ -197,7 +210,7 @@ struct Acc {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Key {
     Local(usize, LocalBuf),
-    Gm(GmBuf, String),
+    Gm(GmBuf, std::rc::Rc<str>),
 }
 
 /// The live accesses to one [`Key`], in trace order. An access is dropped once a later write that covers
@@ -250,6 +263,23 @@ struct State<'a> {
     flushed: Vec<Clock>,
     /// GM buffers a scalar instruction has accessed (the others skip the checks of `cache`).
     scalar_bufs: std::collections::BTreeSet<GmBuf>,
+    /// Where GM accesses lie, kept across the checks of one sync pass.
+    gm_locs: &'a mut GmLocs,
+}
+
+/// Memo of [`gm_loc`] by instruction, buffer and loop iteration. The sync pass checks a kernel once per
+/// repair round and only ever inserts synchronization, so an instruction's GM locations stay the same
+/// from round to round; linearizing offsets is most of a check's work.
+#[derive(Default)]
+pub(super) struct GmLocs(std::collections::HashMap<(Inst, GmBuf, Iters), Loc>);
+
+impl GmLocs {
+    fn get(&mut self, d: &InstData, inst: Inst, buf: GmBuf, iters: &Iters) -> Loc {
+        self.0
+            .entry((inst, buf, iters.clone()))
+            .or_insert_with(|| gm_loc(d, buf, iters))
+            .clone()
+    }
 }
 
 fn pidx(p: Pipe) -> usize {
@@ -643,7 +673,7 @@ impl State<'_> {
                     .map(|b| (*b, false))
                     .chain(acc.gm_writes.iter().map(|b| (*b, true)))
                 {
-                    let loc = gm_loc(d, buf, &step.iters);
+                    let loc = self.gm_locs.get(d, inst, buf, &step.iters);
                     self.access(th, gp, inst, loc, None, write);
                 }
                 for t in &acc.writes {
@@ -713,6 +743,12 @@ pub fn check(k: &Kernel) -> Result<(), HazardErrors> {
 /// [`check`], and how many earlier accesses it compared new ones with: a deterministic measure of its
 /// work, which tests use to hold it linear in the kernel's size (wall-clock time is not a test).
 pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
+    check_with(k, &mut GmLocs::default())
+}
+
+/// [`check_measured`] with the GM locations of earlier checks of the same instructions (the sync
+/// pass's rounds).
+pub(super) fn check_with(k: &Kernel, gm_locs: &mut GmLocs) -> (Result<(), HazardErrors>, u64) {
     let sides: Vec<Side> = match k.core {
         CoreKind::Aiv => vec![Side::Aiv],
         CoreKind::Aic => vec![Side::Aic],
@@ -722,7 +758,7 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
         .iter()
         .map(|&side| {
             let mut steps = vec![];
-            unroll(&k.body, side, &mut vec![], &mut steps);
+            unroll(&k.body, side, &mut vec![], &Iters::from([]), &mut steps);
             Thread { steps, pc: 0, side }
         })
         .collect();
@@ -743,6 +779,7 @@ pub fn check_measured(k: &Kernel) -> (Result<(), HazardErrors>, u64) {
         compared: 0,
         flushed: vec![vec![0; np]; threads.len()],
         scalar_bufs: Default::default(),
+        gm_locs,
     };
     let mut at_sync = vec![false; threads.len()];
     // Run each thread until it blocks, round robin, until all are done or none can move.

@@ -45,6 +45,9 @@ pub enum LinkError {
 #[derive(Clone, Debug)]
 pub struct Linker {
     program: Program,
+    /// Kernels of parts in which two distinct GM buffers or fields became one (see
+    /// [`Linker::aliased`]).
+    aliased: Vec<String>,
 }
 
 impl Linker {
@@ -52,7 +55,10 @@ impl Linker {
     pub fn new(name: impl Into<String>, dims: Vec<super::Symbol>) -> Linker {
         let mut program = Program::new(name);
         program.dims = dims;
-        Linker { program }
+        Linker {
+            program,
+            aliased: Vec::new(),
+        }
     }
 
     /// Declares a GM parameter of the linked program before any part is linked (so buffers are in
@@ -80,6 +86,7 @@ impl Linker {
             .into_iter()
             .map(|(_, d)| link_field(p, d))
             .collect();
+        let aliased = !distinct(&gm_map) || !distinct(&field_map);
         p.workspace = match (
             std::mem::replace(&mut p.workspace, HostExpr::Int(0)),
             part.workspace,
@@ -106,15 +113,33 @@ impl Linker {
                 inst.map_exprs_mut(&mut |e| e.map_fields(&mut field));
             }
             map_stmt_fields(&mut k.body, &mut field);
+            if aliased {
+                self.aliased.push(k.name.clone());
+            }
             p.kernels.push(k);
         }
         Ok(())
+    }
+
+    /// The kernels whose part had two distinct GM buffers or fields joined into one (by name or by
+    /// value). Linking renames a part's buffers and fields; when the renaming is one to one, every
+    /// kernel orders its accesses exactly as it did before, so only these kernels need their hazards
+    /// checked again.
+    pub fn aliased(&self) -> &[String] {
+        &self.aliased
     }
 
     /// The linked program.
     pub fn finish(self) -> Program {
         self.program
     }
+}
+
+/// Whether no two entries of `map` are equal.
+fn distinct<T: EntityRef + Ord>(map: &[T]) -> bool {
+    let mut sorted = map.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[0] != w[1])
 }
 
 /// The linked program's buffer for a part's buffer `d`.

@@ -10,7 +10,7 @@
 //! a flag. The result is what [`super::hazard::check`] accepts, so kernels are correct with the
 //! toolchain's automatic synchronization off.
 
-use super::hazard::{check_measured, Hazard, HazardErrors};
+use super::hazard::{check_with, GmLocs, Hazard, HazardErrors};
 use super::{Event, EventData, Inst, InstData, Kernel, Pipe, Stmt};
 
 /// How many repairs one kernel may need before the pass gives up (a bound, never reached in practice:
@@ -47,8 +47,9 @@ pub struct SyncWork {
 pub fn insert_sync_measured(k: &mut Kernel) -> Result<(SyncStats, SyncWork), HazardErrors> {
     let mut stats = SyncStats::default();
     let mut work = SyncWork::default();
-    let check = |k: &Kernel, work: &mut SyncWork| {
-        let (result, compared) = check_measured(k);
+    let mut gm_locs = GmLocs::default();
+    let mut check = |k: &Kernel, work: &mut SyncWork| {
+        let (result, compared) = check_with(k, &mut gm_locs);
         work.rounds += 1;
         work.compared += compared;
         result

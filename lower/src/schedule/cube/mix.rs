@@ -275,10 +275,8 @@ pub fn lower_mix_group(
         kernel: kernel_name.clone(),
         message,
     };
+    // `insert_sync` returns only once a hazard check of the kernel passes.
     v2::insert_sync(&mut k).map_err(|e| internal(e.to_string()))?;
-    if let Err(e) = v2::check_hazards(&k) {
-        return Err(internal(e.to_string()));
-    }
     let mut p = h.p;
     p.kernels = cranelift_entity::PrimaryMap::new();
     p.kernels.push(k);

@@ -273,6 +273,45 @@ fn buffers(
     dtype: CubeDType,
     target: &Target,
 ) -> Vec<BufferBytes> {
+    let sizes = buffer_bytes(m, n, k, depth, l0c_double, dtype, target);
+    // The same alignment as `buffer_bytes`, for the descriptions.
+    let c0 = dtype.c0();
+    let (m, n, k1, k) = (
+        align(m, 16),
+        align(n, c0),
+        align(depth * k, c0),
+        align(k, c0),
+    );
+    let c_bufs = if l0c_double { 2 } else { 1 };
+    let what = [
+        format!("A stage {m} x {k1} and B stage {k1} x {n}, x2"),
+        format!("A block {m} x {k}, x2"),
+        format!("B block {k} x {n}, x2"),
+        format!("f32 accumulator {m} x {n}, x{c_bufs}"),
+    ];
+    sizes
+        .into_iter()
+        .zip(what)
+        .map(|((memory, bytes, capacity), what)| BufferBytes {
+            memory,
+            what,
+            bytes,
+            capacity,
+        })
+        .collect()
+}
+
+/// `(memory, bytes, capacity)` of the L1, L0A, L0B and L0C buffers of a candidate tiling: the
+/// planner's inner loop, which needs no descriptions.
+fn buffer_bytes(
+    m: u64,
+    n: u64,
+    k: u64,
+    depth: u64,
+    l0c_double: bool,
+    dtype: CubeDType,
+    target: &Target,
+) -> [(&'static str, u64, u64); 4] {
     let e = dtype.bytes();
     let c0 = dtype.c0();
     // A is m x k with k contiguous (C0 columns); B is k x n with n contiguous; both sides are
@@ -280,31 +319,11 @@ fn buffers(
     let k1 = depth * k;
     let (m, n, k, k1) = (align(m, 16), align(n, c0), align(k, c0), align(k1, c0));
     let c_bufs = if l0c_double { 2 } else { 1 };
-    vec![
-        BufferBytes {
-            memory: "L1",
-            what: format!("A stage {m} x {k1} and B stage {k1} x {n}, x2"),
-            bytes: 2 * (m * k1 + k1 * n) * e,
-            capacity: u64::from(target.l1_bytes),
-        },
-        BufferBytes {
-            memory: "L0A",
-            what: format!("A block {m} x {k}, x2"),
-            bytes: 2 * m * k * e,
-            capacity: u64::from(target.l0a_bytes),
-        },
-        BufferBytes {
-            memory: "L0B",
-            what: format!("B block {k} x {n}, x2"),
-            bytes: 2 * k * n * e,
-            capacity: u64::from(target.l0b_bytes),
-        },
-        BufferBytes {
-            memory: "L0C",
-            what: format!("f32 accumulator {m} x {n}, x{c_bufs}"),
-            bytes: c_bufs * m * n * 4,
-            capacity: u64::from(target.l0c_bytes),
-        },
+    [
+        ("L1", 2 * (m * k1 + k1 * n) * e, u64::from(target.l1_bytes)),
+        ("L0A", 2 * m * k * e, u64::from(target.l0a_bytes)),
+        ("L0B", 2 * k * n * e, u64::from(target.l0b_bytes)),
+        ("L0C", c_bufs * m * n * 4, u64::from(target.l0c_bytes)),
     ]
 }
 
@@ -474,9 +493,9 @@ fn fit(
 ) -> Option<MatmulPlan> {
     let dt = shape.dtype;
     let l0_fits = |double| {
-        buffers(m, n, k, 1, double, dt, target)[1..]
+        buffer_bytes(m, n, k, 1, double, dt, target)[1..]
             .iter()
-            .all(|b| b.bytes <= b.capacity)
+            .all(|&(_, bytes, capacity)| bytes <= capacity)
     };
     let l0c_double = if l0_fits(true) {
         true
@@ -488,7 +507,7 @@ fn fit(
     // The deepest stage that fits L1, no deeper than K needs, and within the Nd2Nz row limit of B.
     // `k` is a multiple of 16, so a stage of `d * k` needs no C0 padding and its bytes are linear in d.
     let max_depth = align(shape.k.max(1), k) / k;
-    let per_depth = buffers(m, n, k, 1, l0c_double, dt, target)[0].bytes;
+    let per_depth = buffer_bytes(m, n, k, 1, l0c_double, dt, target)[0].1;
     let depth = (u64::from(target.l1_bytes) / per_depth)
         .min(max_depth)
         .min(ND2NZ_MAX_ROWS / k);

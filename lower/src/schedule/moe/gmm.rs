@@ -523,8 +523,8 @@ pub(crate) fn finish(
         kernel: name.clone(),
         message,
     };
+    // `insert_sync` returns only once a hazard check of the kernel passes.
     v2::insert_sync(&mut k).map_err(|e| internal(e.to_string()))?;
-    v2::check_hazards(&k).map_err(|e| internal(e.to_string()))?;
     p.kernels = PrimaryMap::new();
     p.kernels.push(k);
     v2::verify_program(&p, target)

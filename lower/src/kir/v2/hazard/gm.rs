@@ -32,8 +32,8 @@ pub(super) fn gm_loc(d: &InstData, buf: GmBuf, iters: &[(Var, i64)]) -> Loc {
     let Some(offset) = gm_offset(d) else {
         return Loc::Gm {
             buf,
-            offset: String::new(),
-            sym: String::new(),
+            offset: "".into(),
+            sym: "".into(),
             base: 0,
             extent: None,
         };
@@ -44,10 +44,11 @@ pub(super) fn gm_loc(d: &InstData, buf: GmBuf, iters: &[(Var, i64)]) -> Loc {
         .iter()
         .map(|(atom, coef)| format!("{coef}*({atom})"))
         .collect::<Vec<_>>()
-        .join(" + ");
+        .join(" + ")
+        .into();
     Loc::Gm {
         buf,
-        offset: ex(&offset),
+        offset: ex(&offset).into(),
         sym,
         base,
         extent: gm_extent(d, iters).map(|e| e.max(1)),

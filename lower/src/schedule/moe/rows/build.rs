@@ -281,8 +281,8 @@ impl Build {
         self.k.bufs[self.ub].bytes = align(self.used.max(32), 32) as u32;
         self.k.body = self.stack.pop().expect("the body list");
         assert!(self.stack.is_empty(), "every loop is closed");
+        // `insert_sync` returns only once a hazard check of the kernel passes.
         v2::insert_sync(&mut self.k).map_err(|e| internal(e.to_string()))?;
-        v2::check_hazards(&self.k).map_err(|e| internal(e.to_string()))?;
         let mut p = self.p;
         p.kernels = PrimaryMap::new();
         p.kernels.push(self.k);
