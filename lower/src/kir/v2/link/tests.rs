@@ -215,3 +215,25 @@ fn map_exprs_and_map_gm_reach_every_operand() {
         )
     );
 }
+
+/// A part in which two distinct inputs carry one name twice over (`x` and `x`) would have two
+/// buffers joined into one: its kernel is reported as aliased, and one-to-one parts are not.
+#[test]
+fn kernels_whose_buffers_were_joined_are_reported_as_aliased() {
+    let mut l = Linker::new("p", vec![]);
+    l.link(parse_program(FIRST).unwrap()).unwrap();
+    l.link(parse_program(SECOND).unwrap()).unwrap();
+    assert!(l.aliased().is_empty(), "{:?}", l.aliased());
+    // The same copy, reading `x` and writing a second buffer also named `x`.
+    let twice = FIRST
+        .replace("program a", "program c")
+        .replace("output mid", "output x")
+        .replace("p_k0", "p_k2");
+    let part = parse_program(&twice).unwrap();
+    assert_eq!(part.gm.len(), 2, "two buffers before linking");
+    let mut l = Linker::new("p", vec![]);
+    l.link(part).unwrap();
+    assert_eq!(l.aliased(), ["p_k2".to_string()]);
+    let p = l.finish();
+    assert_eq!(p.gm.len(), 1, "both buffers are one `x` now");
+}
