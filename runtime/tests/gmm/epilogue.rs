@@ -210,8 +210,9 @@ fn the_combine_epilogue_adds_weighted_rows_into_their_tokens() {
 /// counters raced here: two consecutive tiles of one core in one slot).
 #[test]
 fn consecutive_tiles_of_a_core_across_empty_experts_do_not_race() {
-    check_swiglu(BF, &decode64(2), 64, 336, true, 60);
-    check_swiglu(BF, &decode64(7), 64, 336, true, 61);
-    check_combine(&decode64(2), 64, 336, true, 62);
-    check_combine(&decode64(7), 64, 336, false, 63);
+    // 1008 = 3 x 336, and 336 is the widest multiple of 16 up to 512 that divides 1008.
+    check_swiglu(BF, &decode64(2), 64, 1008, true, 60);
+    check_swiglu(BF, &decode64(7), 64, 1008, true, 61);
+    check_combine(&decode64(2), 64, 1008, true, 62);
+    check_combine(&decode64(7), 64, 1008, false, 63);
 }

@@ -95,6 +95,8 @@ fn routed_rows_with_empty_experts_and_ragged_row_counts_match_the_interpreter() 
     check_routed(BF, &routing(33, 1, 4, |_, _| 2), 64, 48, false, 2);
     check_routed(BF, &ragged(), 200, 300, false, 3);
     check_routed(Half::F16, &ragged(), 200, 300, false, 3);
+    // N = 600: one 512-column tile (all of L0C) and a tail of 88.
+    check_routed(BF, &ragged(), 200, 600, false, 4);
 }
 
 #[test]

@@ -16,7 +16,10 @@
 //! neighbouring cores at the same time (their A rows are read together, from L2).
 //!
 //! Routed tiles are `m = 64` rows (decode has a few rows per expert; one m-tile covers an expert with
-//! up to 64 rows) by the widest `n` that fits L0 (up to 256), so A is re-read little:
+//! up to 64 rows) by the widest `n` that fits L0 (up to [`ROUTED_MAX_N`] = 512: one 64 x 512 f32
+//! accumulator fills L0C, so L0C is not double buffered and a tile's `Fixpipe` does not overlap
+//! the next tile's `Mmad`s; decode is bound by the weights' bandwidth, not the cube), so A is re-read
+//! little:
 //!
 //! - weights: expert `e`'s `K x N` matrix is read `ceil(rows_e / m)` times (once per m-tile; once for
 //!   `rows_e <= 64`), and never for `rows_e = 0`;
@@ -31,7 +34,7 @@
 //! # Epilogues (MIX kernels, `epilogue`)
 //!
 //! - SwiGLU: an item is `(group, n-tile of I)` and computes the gate and the up tile (B's columns
-//!   `j*n ..` and `I + j*n ..`), so n divides I (the widest multiple of 16 up to 256 that does; m = 64
+//!   `j*n ..` and `I + j*n ..`), so n divides I (the widest multiple of 16 up to 512 that does; m = 64
 //!   rows for dense rows too): the weights are read `ceil(rows_e / m)` times as above, A
 //!   `2 * I / n` times (once per tile of each half).
 //! - Combine: the tile as stored, then on the AIVs one row at a time: `order[d]` and `weights[d]`
@@ -158,6 +161,10 @@ pub struct GmmSpec<'a> {
 /// Tile rows of routed rows: one m-tile covers an expert of up to 64 rows (decode).
 pub const ROUTED_M: u64 = 64;
 
+/// The widest n-tile of routed rows: a 64 x 512 f32 accumulator is all of L0C (128 KiB). Every
+/// n-tile reads the tile's rows of A once more, so the widest tile reads A least.
+pub const ROUTED_MAX_N: u64 = 512;
+
 fn unsupported(reason: String) -> LowerError {
     LowerError::Unsupported {
         op: "grouped_matmul".into(),
@@ -241,8 +248,8 @@ pub fn plan_gmm(spec: &GmmSpec<'_>, target: &Target) -> Result<MatmulPlan, Lower
         k: spec.k,
         dtype: spec.dtype,
     };
-    // The widest n that fits, from 256 down (L0C holds m x n f32 accumulators).
-    let mut n = cols.div_ceil(16).min(16) * 16;
+    // The widest n that fits, from ROUTED_MAX_N down (L0C holds m x n f32 accumulators).
+    let mut n = cols.div_ceil(16).min(ROUTED_MAX_N / 16) * 16;
     while n >= 16 {
         let request = TileRequest {
             m: Some(ROUTED_M),

@@ -92,14 +92,16 @@ fn bad_specs_are_refused_with_the_reason() {
 fn routed_tiles_are_64_rows_by_the_widest_n_and_swiglu_tiles_divide_i() {
     let target = Target::ascend910b2();
     let p = plan_gmm(&routed(64, 5120, 2688), &target).unwrap();
-    assert_eq!((p.m, p.n), (ROUTED_M, 256));
-    // I = 1344 = 16 * 84: the widest multiple of 16 up to 256 that divides it is 224.
+    // 512 columns: a 64 x 512 f32 accumulator is exactly L0C's 128 KiB (so not double buffered).
+    assert_eq!((p.m, p.n, p.l0c_double), (ROUTED_M, 512, false));
+    assert_eq!(64 * 512 * 4, target.l0c_bytes);
+    // I = 1344 = 2^6 * 21: the widest multiple of 16 up to 512 that divides it is 448 = 16 * 28.
     let s = GmmSpec {
         out: GmmOut::Swiglu { act: "act" },
         ..routed(64, 5120, 2688)
     };
     let p = plan_gmm(&s, &target).unwrap();
-    assert_eq!((p.m, p.n, p.shape.n), (ROUTED_M, 224, 1344));
+    assert_eq!((p.m, p.n, p.shape.n), (ROUTED_M, 448, 1344));
 }
 
 #[test]
