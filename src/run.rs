@@ -202,6 +202,8 @@ impl RunError {
             | RunError::ManyManifests { .. }
             | RunError::Launch(LaunchError::Read { .. } | LaunchError::Source { .. }) => 2,
             RunError::Inputs(err) => err.exit_code(),
+            // A lowering that failed its own checks is a bug in moge, not in the kernel.
+            RunError::Codegen { source, .. } if source.is_internal() => 101,
             _ => 1,
         }
     }

@@ -38,6 +38,18 @@ pub enum CodegenError {
     Write(#[from] WriterError),
 }
 
+impl CodegenError {
+    /// Whether this is a bug in moge (a lowering whose result failed its own checks, a printer
+    /// that could not format), not a fault of the kernel: callers report it as an internal error.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            CodegenError::Lower(LowerError::Internal { .. } | LowerError::Verify { .. })
+                | CodegenError::Write(WriterError::Fmt(_))
+        )
+    }
+}
+
 /// One emitted device kernel.
 #[derive(Clone, PartialEq, Debug)]
 pub struct DeviceKernel {

@@ -124,6 +124,8 @@ impl Error {
             | Error::ManifestFile { .. }
             | Error::Stdout(_) => 2,
             Error::Inputs(err) => err.exit_code(),
+            // A lowering that failed its own checks is a bug in moge, not in the kernel.
+            Error::Codegen { source, .. } if source.is_internal() => 101,
             Error::NotUtf8 { .. }
             | Error::Diagnostics { .. }
             | Error::Eval { .. }
@@ -165,6 +167,27 @@ pub fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lowering_that_fails_its_own_checks_exits_as_an_internal_error() {
+        use moge_codegen_ascendc::CodegenError;
+        use moge_lower::schedule::LowerError;
+        let codegen = |source: CodegenError| Error::Codegen {
+            kernel: "k".into(),
+            source: Box::new(source),
+        };
+        let internal = LowerError::Internal {
+            kernel: "k_k0".into(),
+            message: "a race the sync pass left".into(),
+        };
+        assert_eq!(codegen(internal.into()).exit_code(), 101);
+        let refused = LowerError::Unsupported {
+            op: "grouped_matmul".into(),
+            loc: Default::default(),
+            reason: "f32 operands".into(),
+        };
+        assert_eq!(codegen(refused.into()).exit_code(), 1);
+    }
 
     #[test]
     fn quoted_lists() {
