@@ -364,9 +364,12 @@ impl Session {
 
     /// Launches `kernel` of ELF `binary` on `block_dim` blocks with the pointer arguments
     /// `appended()` computes from the device buffers: copies `buffers` to the device, runs, waits
-    /// at most `timeout`, and copies every buffer back. Returns the buffers and the device time
-    /// between the two events around the launch.
-    pub fn run(&self, job: Job<'_>) -> Result<(Vec<Vec<u8>>, std::time::Duration), AclError> {
+    /// at most `timeout`, and copies back the buffers marked so. Returns those buffers (`None` for
+    /// the others) and the device time between the two events around the launch.
+    pub fn run(
+        &self,
+        job: Job<'_>,
+    ) -> Result<(Vec<Option<Vec<u8>>>, std::time::Duration), AclError> {
         let f = &self.functions;
         let kernel = job.kernel;
         let for_kernel = format!(" for kernel `{kernel}`");
@@ -386,7 +389,7 @@ impl Session {
         };
         let mut addresses = Vec::with_capacity(job.buffers.len());
         for buffer in job.buffers {
-            let bytes = buffer.bytes.len();
+            let bytes = buffer.len();
             if bytes == 0 && buffer.null_when_empty {
                 addresses.push(0u64);
                 continue;
@@ -413,28 +416,22 @@ impl Session {
                     )
                 }
             })?;
-            if buffer.zeroed {
-                check(
+            match buffer.contents {
+                Contents::Zeroed(_) => check(
                     f,
                     "aclrtMemset",
                     format!(" of `{}`{for_kernel}", buffer.name),
                     unsafe { (f.memset)(pointer, size, 0, size) },
-                )?;
-            } else if bytes > 0 {
-                check(
+                )?,
+                Contents::Copy(host) if !host.is_empty() => check(
                     f,
                     "aclrtMemcpy",
                     format!(" (host to device) of `{}`{for_kernel}", buffer.name),
                     unsafe {
-                        (f.memcpy)(
-                            pointer,
-                            size,
-                            buffer.bytes.as_ptr().cast(),
-                            bytes,
-                            HOST_TO_DEVICE,
-                        )
+                        (f.memcpy)(pointer, size, host.as_ptr().cast(), bytes, HOST_TO_DEVICE)
                     },
-                )?;
+                )?,
+                Contents::Copy(_) => {}
             }
             addresses.push(pointer as u64);
         }
@@ -485,9 +482,13 @@ impl Session {
         })?;
         let mut results = Vec::with_capacity(job.buffers.len());
         for (buffer, &address) in job.buffers.iter().zip(&addresses) {
-            let mut bytes = vec![0u8; buffer.bytes.len()];
-            if buffer.copy_back && !bytes.is_empty() {
-                let len = bytes.len();
+            if !buffer.copy_back {
+                results.push(None);
+                continue;
+            }
+            let len = buffer.len();
+            let mut bytes = vec![0u8; len];
+            if len > 0 {
                 check(
                     f,
                     "aclrtMemcpy",
@@ -502,10 +503,8 @@ impl Session {
                         )
                     },
                 )?;
-            } else {
-                bytes.copy_from_slice(buffer.bytes);
             }
-            results.push(bytes);
+            results.push(Some(bytes));
         }
         drop(memory);
         let seconds = f64::from(elapsed.max(0.0)) / 1000.0;
@@ -586,18 +585,40 @@ impl Session {
     }
 }
 
+/// What a device buffer starts as.
+#[derive(Copy, Clone, Debug)]
+pub enum Contents<'a> {
+    /// A copy of these host bytes.
+    Copy(&'a [u8]),
+    /// This many zero bytes, written on the device (no host buffer).
+    Zeroed(usize),
+}
+
 /// One buffer of a launch.
 pub struct Buffer<'a> {
     /// Its name for messages (`x`, `workspace`, `tiling`).
     pub name: &'a str,
-    /// Its contents (for a zeroed buffer only its length counts).
-    pub bytes: &'a [u8],
-    /// Whether it is filled with zeros on the device instead of copied.
-    pub zeroed: bool,
+    /// What it starts as.
+    pub contents: Contents<'a>,
     /// Whether an empty buffer is passed as a null pointer instead of allocated.
     pub null_when_empty: bool,
     /// Whether its contents are copied back after the run.
     pub copy_back: bool,
+}
+
+impl Buffer<'_> {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        match self.contents {
+            Contents::Copy(bytes) => bytes.len(),
+            Contents::Zeroed(len) => len,
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One launch for [`Session::run`].

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef FAKE_DEVICE_COUNT
 #define FAKE_DEVICE_COUNT 1
@@ -29,6 +30,13 @@ static uint32_t g_block_dim;
 static long g_live;
 static exception_callback g_callback;
 static const char *g_recent = "";
+static uint64_t g_ns; /* time spent inside the memory calls, which stand in for the device's */
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static void note(const char *text) {
     size_t n = strlen(text);
@@ -55,6 +63,8 @@ size_t fake_acl_heads(uint64_t *out, size_t cap) {
 }
 uint32_t fake_acl_block_dim(void) { return g_block_dim; }
 long fake_acl_live(void) { return g_live; }
+/* Nanoseconds spent in aclrtMalloc/Free/Memcpy/Memset so far (host stand-ins for device work). */
+uint64_t fake_acl_memory_ns(void) { return g_ns; }
 
 int aclInit(const char *config) { (void)config; note("aclInit"); return 0; }
 const char *aclGetRecentErrMsg(void) { return g_recent; }
@@ -71,22 +81,28 @@ int aclrtMalloc(void **ptr, size_t size, int policy) {
 #ifdef FAKE_MEM_LIMIT
     if (size > (size_t)FAKE_MEM_LIMIT) { g_recent = "fake: device memory exhausted"; return 207001; }
 #endif
+    uint64_t t0 = now_ns();
     *ptr = calloc(1, size);
+    g_ns += now_ns() - t0;
     if (!*ptr) return 207001;
     g_live++;
     note("aclrtMalloc");
     return 0;
 }
-int aclrtFree(void *ptr) { free(ptr); g_live--; return 0; }
+int aclrtFree(void *ptr) { uint64_t t0 = now_ns(); free(ptr); g_ns += now_ns() - t0; g_live--; return 0; }
 int aclrtMemcpy(void *dst, size_t max, const void *src, size_t n, int kind) {
     if (n > max) return 107000;
+    uint64_t t0 = now_ns();
     memcpy(dst, src, n);
+    g_ns += now_ns() - t0;
     note(kind == 1 ? "aclrtMemcpy H2D" : "aclrtMemcpy D2H");
     return 0;
 }
 int aclrtMemset(void *ptr, size_t max, int value, size_t n) {
     if (n > max) return 107000;
+    uint64_t t0 = now_ns();
     memset(ptr, value, n);
+    g_ns += now_ns() - t0;
     note("aclrtMemset");
     return 0;
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 pub use errors::AclError;
 
 use crate::backend::{Backend, BackendError, DeviceArg, DeviceLaunch, DeviceRun, KernelSource};
-use api::{Buffer, Job, Session};
+use api::{Buffer, Contents, Job, Session};
 use args::{Addresses, ArgLayout};
 use compile::DeviceBinary;
 use find::Cann;
@@ -180,32 +180,27 @@ impl AclBackend {
                     launch.workspace_bytes
                 ),
             })?;
-        // The workspace is zero-filled on the device; its host side is never read, so it is not
-        // allocated on the host: an empty slice of the right length is not possible, hence a
-        // zeroed Vec only as long as needed for the length (cheap: calloc'd pages stay untouched).
-        let workspace = vec![0u8; workspace_len];
+        // Inputs are not copied back (the kernel does not write them); the workspace starts as
+        // zeros written on the device, with no host copy.
         let mut buffers: Vec<Buffer<'_>> = launch
             .args
             .iter()
             .map(|arg| Buffer {
                 name: &arg.name,
-                bytes: &arg.bytes,
-                zeroed: false,
+                contents: Contents::Copy(&arg.bytes),
                 null_when_empty: false,
                 copy_back: arg.is_output,
             })
             .collect();
         buffers.push(Buffer {
             name: "workspace",
-            bytes: &workspace,
-            zeroed: true,
+            contents: Contents::Zeroed(workspace_len),
             null_when_empty: true,
             copy_back: false,
         });
         buffers.push(Buffer {
             name: "tiling",
-            bytes: &launch.tiling,
-            zeroed: false,
+            contents: Contents::Copy(&launch.tiling),
             null_when_empty: true,
             copy_back: false,
         });
@@ -225,14 +220,14 @@ impl AclBackend {
             appended: &appended,
             timeout: crate::limits::npu_timeout()?,
         })?;
+        drop(buffers);
         let args = launch
             .args
-            .iter()
+            .into_iter()
             .zip(results)
-            .map(|(arg, bytes)| DeviceArg {
-                name: arg.name.clone(),
-                bytes,
-                is_output: arg.is_output,
+            .map(|(arg, copied)| DeviceArg {
+                bytes: copied.unwrap_or(arg.bytes),
+                ..arg
             })
             .collect();
         Ok(DeviceRun {
