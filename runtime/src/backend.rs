@@ -104,9 +104,10 @@ pub enum BackendError {
     /// The emulator failed: the kernel did not compile, violated a check, crashed or timed out.
     #[error(transparent)]
     Emulator(#[from] EmuError),
-    /// The ACL backend failed (CANN unusable, a device compile, an ACL call, a kernel fault).
+    /// The ACL backend failed (CANN unusable, a device compile, an ACL call, a kernel fault); boxed,
+    /// since it is larger than the other variants.
     #[error(transparent)]
-    Acl(#[from] AclError),
+    Acl(Box<AclError>),
     /// The backend cannot run on this machine.
     #[error("the {backend} backend is not available: {reason}")]
     Unavailable {
@@ -125,6 +126,12 @@ pub enum BackendError {
         /// What is not supported.
         reason: String,
     },
+}
+
+impl From<AclError> for BackendError {
+    fn from(error: AclError) -> BackendError {
+        BackendError::Acl(Box::new(error))
+    }
 }
 
 /// The backends that can be selected by name (`--backend emulator`).
@@ -295,13 +302,7 @@ mod tests {
         let error = AclBackend::detect_in(Some(dir.path().into()), &[]).unwrap_err();
         let text = error.to_string();
         assert!(
-            matches!(
-                error,
-                BackendError::Acl(AclError::NoTool {
-                    tool: "bisheng",
-                    ..
-                })
-            ),
+            matches!(&error, BackendError::Acl(e) if matches!(**e, AclError::NoTool { tool: "bisheng", .. })),
             "{text}"
         );
         assert!(

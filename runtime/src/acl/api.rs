@@ -366,10 +366,7 @@ impl Session {
     /// `appended()` computes from the device buffers: copies `buffers` to the device, runs, waits
     /// at most `timeout`, and copies back the buffers marked so. Returns those buffers (`None` for
     /// the others) and the device time between the two events around the launch.
-    pub fn run(
-        &self,
-        job: Job<'_>,
-    ) -> Result<(Vec<Option<Vec<u8>>>, std::time::Duration), AclError> {
+    pub fn run(&self, job: Job<'_>) -> Result<(CopiedBack, std::time::Duration), AclError> {
         let f = &self.functions;
         let kernel = job.kernel;
         let for_kernel = format!(" for kernel `{kernel}`");
@@ -584,6 +581,9 @@ impl Session {
         Err(call_error(f, call, format!(" for kernel `{kernel}`"), code))
     }
 }
+
+/// The buffers copied back after a launch, one per buffer (`None` where not copied back).
+pub type CopiedBack = Vec<Option<Vec<u8>>>;
 
 /// What a device buffer starts as.
 #[derive(Copy, Clone, Debug)]
