@@ -340,7 +340,6 @@ impl Session {
             }),
             _library: library,
         };
-        ENTERED.with(|e| e.borrow_mut().insert(&session as *const Session as usize));
         Ok(session)
     }
 
@@ -384,54 +383,7 @@ impl Session {
             functions: f,
             pointers: Vec::new(),
         };
-        let mut addresses = Vec::with_capacity(job.buffers.len());
-        for buffer in job.buffers {
-            let bytes = buffer.len();
-            if bytes == 0 && buffer.null_when_empty {
-                addresses.push(0u64);
-                continue;
-            }
-            // aclrtMalloc refuses 0 bytes; an empty tensor still gets a (tiny) buffer.
-            let size = bytes.max(32);
-            let pointer = memory.malloc(size).map_err(|code| {
-                let detail = recent(f);
-                if is_out_of_memory(code) {
-                    AclError::OutOfMemory {
-                        kernel: kernel.to_string(),
-                        what: buffer.name.to_string(),
-                        bytes: size as u64,
-                        code,
-                        meaning: meaning(code),
-                        detail,
-                    }
-                } else {
-                    call_error(
-                        f,
-                        "aclrtMalloc",
-                        format!(" of {size} bytes for `{}`{for_kernel}", buffer.name),
-                        code,
-                    )
-                }
-            })?;
-            match buffer.contents {
-                Contents::Zeroed(_) => check(
-                    f,
-                    "aclrtMemset",
-                    format!(" of `{}`{for_kernel}", buffer.name),
-                    unsafe { (f.memset)(pointer, size, 0, size) },
-                )?,
-                Contents::Copy(host) if !host.is_empty() => check(
-                    f,
-                    "aclrtMemcpy",
-                    format!(" (host to device) of `{}`{for_kernel}", buffer.name),
-                    unsafe {
-                        (f.memcpy)(pointer, size, host.as_ptr().cast(), bytes, HOST_TO_DEVICE)
-                    },
-                )?,
-                Contents::Copy(_) => {}
-            }
-            addresses.push(pointer as u64);
-        }
+        let addresses = upload(f, &mut memory, job.buffers, &for_kernel, kernel)?;
         let values = (job.appended)(&addresses);
         let mut args: Handle = std::ptr::null_mut();
         // SAFETY (the calls below): CANN 8.5 signatures; `value` lives across the Append call,
@@ -477,32 +429,7 @@ impl Session {
         check(f, "aclrtEventElapsedTime", for_kernel.clone(), unsafe {
             (f.event_elapsed_time)(&mut elapsed, state.start, state.end)
         })?;
-        let mut results = Vec::with_capacity(job.buffers.len());
-        for (buffer, &address) in job.buffers.iter().zip(&addresses) {
-            if !buffer.copy_back {
-                results.push(None);
-                continue;
-            }
-            let len = buffer.len();
-            let mut bytes = vec![0u8; len];
-            if len > 0 {
-                check(
-                    f,
-                    "aclrtMemcpy",
-                    format!(" (device to host) of `{}`{for_kernel}", buffer.name),
-                    unsafe {
-                        (f.memcpy)(
-                            bytes.as_mut_ptr().cast(),
-                            len,
-                            address as *const c_void,
-                            len,
-                            DEVICE_TO_HOST,
-                        )
-                    },
-                )?;
-            }
-            results.push(Some(bytes));
-        }
+        let results = download(f, job.buffers, &addresses, &for_kernel)?;
         drop(memory);
         let seconds = f64::from(elapsed.max(0.0)) / 1000.0;
         Ok((results, std::time::Duration::from_secs_f64(seconds)))
@@ -664,6 +591,101 @@ impl Drop for DeviceMemory<'_> {
             let _ = unsafe { (self.functions.free)(pointer) };
         }
     }
+}
+
+/// Allocates and fills the device buffer of each of `buffers` (a null address for an empty buffer
+/// marked so); returns their addresses.
+fn upload(
+    f: &Functions,
+    memory: &mut DeviceMemory<'_>,
+    buffers: &[Buffer<'_>],
+    for_kernel: &str,
+    kernel: &str,
+) -> Result<Vec<u64>, AclError> {
+    let mut addresses = Vec::with_capacity(buffers.len());
+    for buffer in buffers {
+        let bytes = buffer.len();
+        if bytes == 0 && buffer.null_when_empty {
+            addresses.push(0u64);
+            continue;
+        }
+        // aclrtMalloc refuses 0 bytes; an empty tensor still gets a (tiny) buffer.
+        let size = bytes.max(32);
+        let pointer = memory.malloc(size).map_err(|code| {
+            let detail = recent(f);
+            if is_out_of_memory(code) {
+                AclError::OutOfMemory {
+                    kernel: kernel.to_string(),
+                    what: buffer.name.to_string(),
+                    bytes: size as u64,
+                    code,
+                    meaning: meaning(code),
+                    detail,
+                }
+            } else {
+                call_error(
+                    f,
+                    "aclrtMalloc",
+                    format!(" of {size} bytes for `{}`{for_kernel}", buffer.name),
+                    code,
+                )
+            }
+        })?;
+        // SAFETY (both calls): CANN 8.5 signatures; `pointer` holds `size` bytes, `host` `bytes`.
+        match buffer.contents {
+            Contents::Zeroed(_) => check(
+                f,
+                "aclrtMemset",
+                format!(" of `{}`{for_kernel}", buffer.name),
+                unsafe { (f.memset)(pointer, size, 0, size) },
+            )?,
+            Contents::Copy(host) if !host.is_empty() => check(
+                f,
+                "aclrtMemcpy",
+                format!(" (host to device) of `{}`{for_kernel}", buffer.name),
+                unsafe { (f.memcpy)(pointer, size, host.as_ptr().cast(), bytes, HOST_TO_DEVICE) },
+            )?,
+            Contents::Copy(_) => {}
+        }
+        addresses.push(pointer as u64);
+    }
+    Ok(addresses)
+}
+
+/// Copies back the buffers marked so.
+fn download(
+    f: &Functions,
+    buffers: &[Buffer<'_>],
+    addresses: &[u64],
+    for_kernel: &str,
+) -> Result<CopiedBack, AclError> {
+    let mut results = Vec::with_capacity(buffers.len());
+    for (buffer, &address) in buffers.iter().zip(addresses) {
+        if !buffer.copy_back {
+            results.push(None);
+            continue;
+        }
+        let len = buffer.len();
+        let mut bytes = vec![0u8; len];
+        if len > 0 {
+            check(
+                f,
+                "aclrtMemcpy",
+                format!(" (device to host) of `{}`{for_kernel}", buffer.name),
+                unsafe {
+                    (f.memcpy)(
+                        bytes.as_mut_ptr().cast(),
+                        len,
+                        address as *const c_void,
+                        len,
+                        DEVICE_TO_HOST,
+                    )
+                },
+            )?;
+        }
+        results.push(Some(bytes));
+    }
+    Ok(results)
 }
 
 /// `; ACL says: <aclGetRecentErrMsg>` when ACL has a message, else empty.

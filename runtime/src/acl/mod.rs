@@ -48,9 +48,9 @@ pub struct AclBackend {
     libraries: Vec<PathBuf>,
     cache: Option<PathBuf>,
     session: Mutex<Option<Arc<Session>>>,
-    /// Compiled kernels by name, with the source they were compiled from (a launch after a prepare
-    /// does not hash the source again).
-    binaries: Mutex<HashMap<String, (String, DeviceBinary)>>,
+    /// Compiled kernels by name and target, with the source they were compiled from (a launch after
+    /// a prepare does not hash the source again).
+    binaries: Mutex<HashMap<(String, String), (String, DeviceBinary)>>,
 }
 
 impl std::fmt::Debug for AclBackend {
@@ -134,7 +134,7 @@ impl AclBackend {
             .binaries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(kernel.name)
+            .get(&(kernel.name.to_string(), kernel.target.to_string()))
         {
             if source == kernel.source {
                 return Ok(binary.clone());
@@ -151,7 +151,7 @@ impl AclBackend {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(
-                kernel.name.to_string(),
+                (kernel.name.to_string(), kernel.target.to_string()),
                 (kernel.source.to_string(), binary.clone()),
             );
         Ok(binary)
