@@ -294,6 +294,39 @@ fn mogec_run_on_the_acl_backend_writes_the_report_with_device_time() {
 }
 
 #[test]
+fn mogec_run_reports_a_kernel_that_faults_on_the_npu_by_name() {
+    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
+    fake.library(&["FAKE_FAULT"], true).unwrap();
+    let out = fake.scratch("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
+        .args([
+            "run",
+            "examples/src/gate.rs",
+            "--set",
+            "E=16,G=2",
+            "--random",
+            "1",
+        ])
+        .args(["--dim", "T=3", "--backend", "acl", "-o"])
+        .arg(&out)
+        .env("ASCEND_HOME_PATH", fake.root())
+        .env("MOGE_CACHE_DIR", fake.scratch("cache"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: kernel `moge_gate_k0` failed on the NPU (acl): kernel `moge_gate_k0` faulted on the NPU: \
+         aclrtSynchronizeStreamWithTimeout returned ACL error 507035 (vector core exception (the kernel \
+         faulted)); exception info: device 0, stream 7, task 42, error code 507035; ACL says: fake: aivec \
+         error at pc 0x1234\n"
+    );
+    assert!(!out.exists(), "nothing is written when a run fails");
+}
+
+#[test]
 fn mogec_run_on_the_acl_backend_refuses_another_cann_version() {
     let fake = FakeCann::new("8.2.RC1", &["Ascend910B2"]).unwrap();
     let out = fake.scratch("out");

@@ -134,6 +134,14 @@ impl From<AclError> for BackendError {
     }
 }
 
+/// A backend's name as messages show it after "on the": `emulator`, and `NPU (acl)` for `acl`.
+pub fn shown_name(name: &str) -> &str {
+    match name {
+        "acl" => "NPU (acl)",
+        other => other,
+    }
+}
+
 /// The backends that can be selected by name (`--backend emulator`).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub enum BackendKind {
