@@ -74,6 +74,16 @@ pub fn parse_entry(kernel: &KernelSource<'_>) -> Result<Entry, AclError> {
             }
         }
     }
+    // All-core synchronisation needs what moge's launch does not set up yet: the software form
+    // (AIV) a system workspace that CANN's generated wrapper installs, and both forms the batch
+    // scheduling mode so every block is resident (otherwise the blocks can wait for each other forever).
+    if kernel.source.contains("AscendC::SyncAll<") {
+        return Err(fail(
+            "it uses AscendC::SyncAll, which on the NPU needs CANN's system workspace and the batch \
+             scheduling mode; the ACL backend does not set them up yet (run it on the emulator)"
+                .to_string(),
+        ));
+    }
     if params.len() < 2 {
         return Err(fail(format!(
             "the entry point has {} parameters, expected the GM arguments, `workspace` and `tiling`",

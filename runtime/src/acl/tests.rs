@@ -96,6 +96,23 @@ fn entry_points_that_are_not_the_printers_are_refused() {
 }
 
 #[test]
+fn kernels_with_all_core_synchronisation_are_refused() {
+    let src = source("k", "KERNEL_TYPE_AIV_ONLY", "").replace(
+        "KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);",
+        "KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);\n    AscendC::SyncAll<true>();",
+    );
+    let message = parse_entry(&kernel("k", &src, CoreType::Aiv))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "kernel `k` cannot be built for the NPU: it uses AscendC::SyncAll, which on the NPU needs CANN's \
+         system workspace and the batch scheduling mode; the ACL backend does not set them up yet (run it \
+         on the emulator)"
+    );
+}
+
+#[test]
 fn the_fake_tree_compiles_end_to_end_and_the_cache_skips_bisheng() {
     let (fake, cann) = fake();
     let cache = fake.scratch("cache");
