@@ -355,6 +355,40 @@ fn mogec_run_on_the_acl_backend_refuses_another_cann_version() {
         "{stderr}"
     );
     assert!(!out.exists());
+
+    // MOGE_CANN_VERSION_CHECK=off accepts it (the run goes on to the fake, which computes nothing:
+    // exit 1 with the report); another value is a usage error naming the variable.
+    fake.library(&[], true).unwrap();
+    for (value, code) in [("off", 1), ("maybe", 2)] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
+            .args([
+                "run",
+                "examples/src/gate.rs",
+                "--set",
+                "E=16,G=2",
+                "--random",
+                "1",
+            ])
+            .args(["--dim", "T=3", "--backend", "acl", "-o"])
+            .arg(&out)
+            .env("ASCEND_HOME_PATH", fake.root())
+            .env("MOGE_CACHE_DIR", fake.scratch("cache"))
+            .env("MOGE_CANN_VERSION_CHECK", value)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{value}: {stderr}");
+        if code == 2 {
+            assert!(stderr.contains("MOGE_CANN_VERSION_CHECK"), "{stderr}");
+            assert!(
+                stderr.contains("expected `on` (the default) or `off`"),
+                "{stderr}"
+            );
+        } else {
+            assert!(out.join("report.json").is_file());
+        }
+    }
 }
 
 /// On a machine with an NPU (CANN 8.5 installed, `ASCEND_HOME_PATH` set by its `set_env.sh`),
