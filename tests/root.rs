@@ -1,3 +1,4 @@
+mod acl_backend;
 mod barrier_deletion;
 mod cli;
 mod cli_exit_codes;

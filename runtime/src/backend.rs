@@ -11,11 +11,9 @@
 //! - [`EmulatorBackend`] (the default, always available): moge's CPU emulator of the Ascend C
 //!   programming model ([`crate::emulator`]). Kernels are compiled with the host C++ compiler and cached
 //!   by content hash; each launch runs in a child process.
-//! - [`AclBackend`]: a real NPU through CANN's ACL runtime. This build has no ACL launcher yet, so
-//!   [`AclBackend::detect`] reports plainly why it cannot run (no CANN, or CANN found but the backend
-//!   not built) and never pretends to succeed. It exists so callers can already select backends by
-//!   [`BackendKind`] and so the trait is shaped for it: the kernel source, its core type and the target
-//!   SoC are everything `bisheng` and `aclrtLaunchKernelWithConfig` need.
+//! - [`AclBackend`]: a real NPU through CANN's ACL runtime ([`crate::acl`]): kernels compiled with
+//!   CANN's `bisheng` and cached by content hash, `libascendcl` loaded at run time, launched with
+//!   `aclrtLaunchKernelWithConfig`. Without CANN, [`AclBackend::detect`] says plainly why it cannot run.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +21,8 @@ use std::time::Duration;
 
 use moge_codegen_ascendc::manifest::CoreType;
 
+pub use crate::acl::AclBackend;
+use crate::acl::AclError;
 use crate::emulator::{self, EmuError, GmArg, RawLaunch};
 
 /// Runs device kernels on GM bytes.
@@ -104,6 +104,10 @@ pub enum BackendError {
     /// The emulator failed: the kernel did not compile, violated a check, crashed or timed out.
     #[error(transparent)]
     Emulator(#[from] EmuError),
+    /// The ACL backend failed (CANN unusable, a device compile, an ACL call, a kernel fault); boxed,
+    /// since it is larger than the other variants.
+    #[error(transparent)]
+    Acl(Box<AclError>),
     /// The backend cannot run on this machine.
     #[error("the {backend} backend is not available: {reason}")]
     Unavailable {
@@ -122,6 +126,20 @@ pub enum BackendError {
         /// What is not supported.
         reason: String,
     },
+}
+
+impl From<AclError> for BackendError {
+    fn from(error: AclError) -> BackendError {
+        BackendError::Acl(Box::new(error))
+    }
+}
+
+/// A backend's name as messages show it after "on the": `emulator`, and `NPU (acl)` for `acl`.
+pub fn shown_name(name: &str) -> &str {
+    match name {
+        "acl" => "NPU (acl)",
+        other => other,
+    }
 }
 
 /// The backends that can be selected by name (`--backend emulator`).
@@ -255,83 +273,6 @@ fn emulator_core_type(core_type: CoreType) -> emulator::CoreType {
     }
 }
 
-/// A real Ascend NPU through CANN's ACL runtime.
-///
-/// Not built yet: [`AclBackend::detect`] always fails, saying whether CANN was found. When it is
-/// written it will compile kernels with `bisheng` for the target SoC, load them with
-/// `aclrtBinaryLoadFromFile` and launch them with `aclrtLaunchKernelWithConfig`, loading libascendcl at
-/// run time so that moge keeps building without CANN.
-#[derive(Clone, Debug)]
-pub struct AclBackend {
-    /// The CANN installation (`ASCEND_HOME_PATH`).
-    pub home: std::path::PathBuf,
-}
-
-impl AclBackend {
-    /// The environment variable that locates a CANN installation.
-    pub const HOME_VAR: &'static str = "ASCEND_HOME_PATH";
-
-    /// Looks for CANN. Fails with [`BackendError::Unavailable`]: `CANN not found (ASCEND_HOME_PATH
-    /// unset)` without CANN, and a message saying the ACL launcher is not part of this build with it.
-    pub fn detect() -> Result<AclBackend, BackendError> {
-        Self::detect_at(std::env::var_os(Self::HOME_VAR))
-    }
-
-    /// [`detect`](AclBackend::detect) with the value of `ASCEND_HOME_PATH` given.
-    pub fn detect_at(home: Option<std::ffi::OsString>) -> Result<AclBackend, BackendError> {
-        let Some(home) = home.filter(|value| !value.is_empty()) else {
-            return Err(BackendError::Unavailable {
-                backend: "acl",
-                reason: format!("CANN not found ({} unset)", Self::HOME_VAR),
-            });
-        };
-        let home = std::path::PathBuf::from(home);
-        if !home.is_dir() {
-            return Err(BackendError::Unavailable {
-                backend: "acl",
-                reason: format!(
-                    "CANN not found ({} is `{}`, which is not a directory)",
-                    Self::HOME_VAR,
-                    home.display()
-                ),
-            });
-        }
-        Err(BackendError::Unavailable {
-            backend: "acl",
-            reason: format!(
-                "CANN found at `{}`, but this build of moge has no ACL launcher yet; use the emulator",
-                home.display()
-            ),
-        })
-    }
-}
-
-impl Backend for AclBackend {
-    fn name(&self) -> &'static str {
-        "acl"
-    }
-
-    fn prepare(&self, _kernel: &KernelSource<'_>) -> Result<(), BackendError> {
-        Err(self.not_built())
-    }
-
-    fn launch(&self, _launch: DeviceLaunch<'_>) -> Result<DeviceRun, BackendError> {
-        Err(self.not_built())
-    }
-}
-
-impl AclBackend {
-    fn not_built(&self) -> BackendError {
-        BackendError::Unavailable {
-            backend: "acl",
-            reason: format!(
-                "CANN found at `{}`, but this build of moge has no ACL launcher yet; use the emulator",
-                self.home.display()
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,41 +290,36 @@ mod tests {
     #[test]
     fn acl_reports_plainly_why_it_cannot_run() {
         assert_eq!(
-            reason(AclBackend::detect_at(None)),
+            reason(AclBackend::detect_in(None, &[])),
             "CANN not found (ASCEND_HOME_PATH unset)"
         );
         assert_eq!(
-            reason(AclBackend::detect_at(Some("".into()))),
+            reason(AclBackend::detect_in(Some("".into()), &[])),
             "CANN not found (ASCEND_HOME_PATH unset)"
         );
         let missing = std::env::temp_dir().join("moge-no-such-cann-dir");
         assert_eq!(
-            reason(AclBackend::detect_at(Some(missing.clone().into()))),
+            reason(AclBackend::detect_in(Some(missing.clone().into()), &[])),
             format!(
                 "CANN not found (ASCEND_HOME_PATH is `{}`, which is not a directory)",
                 missing.display()
             )
         );
-        let dir = std::env::temp_dir();
-        let text = reason(AclBackend::detect_at(Some(dir.clone().into())));
-        assert_eq!(
-            text,
-            format!(
-                "CANN found at `{}`, but this build of moge has no ACL launcher yet; use the emulator",
-                dir.display()
-            )
+        // A directory that is no CANN install: found, but its toolchain is missing.
+        let dir = tempfile::tempdir().unwrap();
+        let error = AclBackend::detect_in(Some(dir.path().into()), &[]).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(&error, BackendError::Acl(e) if matches!(**e, AclError::NoTool { tool: "bisheng", .. })),
+            "{text}"
         );
-        let acl = AclBackend { home: dir };
-        let source = KernelSource {
-            name: "k",
-            source: "",
-            core_type: CoreType::Aiv,
-            target: "ascend910b2",
-        };
-        assert!(matches!(
-            acl.prepare(&source),
-            Err(BackendError::Unavailable { .. })
-        ));
+        assert!(
+            text.starts_with(&format!(
+                "CANN at `{}` has no `bisheng`",
+                dir.path().display()
+            )),
+            "{text}"
+        );
     }
 
     #[test]

@@ -252,7 +252,10 @@ pub enum LaunchError {
         bytes: u128,
     },
     /// The backend failed on a kernel.
-    #[error("kernel `{kernel}` failed on the {backend}: {source}")]
+    #[error(
+        "kernel `{kernel}` failed on the {}: {source}",
+        crate::backend::shown_name(backend)
+    )]
     Backend {
         /// The device kernel.
         kernel: String,

@@ -1,5 +1,6 @@
 //! moge runtime.
 
+pub mod acl;
 pub mod backend;
 pub mod emulator;
 pub mod launch;

@@ -75,6 +75,9 @@ pub const CXX_ENV: &str = "MOGE_CXX";
 /// The environment variable giving the time limit of one C++ compilation of the emulator, in seconds.
 pub const COMPILE_TIMEOUT_ENV: &str = "MOGE_COMPILE_TIMEOUT_SECS";
 
+/// The environment variable bounding how long the ACL backend waits for one kernel on the NPU.
+pub const NPU_TIMEOUT_ENV: &str = "MOGE_NPU_TIMEOUT_SECS";
+
 /// The variable naming the emulator's checking mode.
 pub const CHECK_ENV: &str = "MOGE_EMU_CHECK";
 
@@ -352,6 +355,13 @@ fn parse_timeout(text: &str) -> Result<u64, String> {
     Ok(value as u64)
 }
 
+/// The ACL backend's time limit for one kernel on the NPU (stream synchronisation with a timeout, so a
+/// kernel that never finishes is an error, not a hang): `MOGE_NPU_TIMEOUT_SECS` (whole seconds in
+/// `1..=604800`), or [`DEFAULT_TIMEOUT_SECS`].
+pub fn npu_timeout() -> Result<Duration, EnvError> {
+    timeout(NPU_TIMEOUT_ENV, DEFAULT_TIMEOUT_SECS)
+}
+
 /// The time limit of one C++ compilation of the emulator: `MOGE_COMPILE_TIMEOUT_SECS` (whole
 /// seconds in `1..=604800`), or [`DEFAULT_COMPILE_TIMEOUT_SECS`].
 pub fn compile_timeout() -> Result<Duration, EnvError> {
@@ -394,10 +404,16 @@ pub fn compiler() -> Result<Option<String>, EnvError> {
 /// `MOGE_CACHE_DIR/emulator` when `MOGE_CACHE_DIR` is set: created if needed, and checked to be a
 /// directory this process can write (a regular file, `/dev/full` or `/proc/self` is refused).
 pub fn cache_dir() -> Result<Option<PathBuf>, EnvError> {
+    cache_dir_for("emulator")
+}
+
+/// `MOGE_CACHE_DIR/<sub>` when `MOGE_CACHE_DIR` is set (`emulator`, `acl`), checked as
+/// [`cache_dir`] checks it.
+pub fn cache_dir_for(sub: &str) -> Result<Option<PathBuf>, EnvError> {
     let Some(text) = env_value(CACHE_DIR_ENV)? else {
         return Ok(None);
     };
-    let dir = PathBuf::from(&text).join("emulator");
+    let dir = PathBuf::from(&text).join(sub);
     let refuse = |why: String| EnvError {
         var: CACHE_DIR_ENV,
         value: text.clone(),
@@ -518,6 +534,7 @@ pub fn check_environment() -> Result<(), EnvError> {
     emulator_echo()?;
     memory_budget()?;
     compile_timeout()?;
+    npu_timeout()?;
     cache_dir()?;
     compiler()?;
     emulator_check()?;

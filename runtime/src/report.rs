@@ -197,7 +197,7 @@ impl fmt::Display for LaunchReport {
             f,
             "{} on the {}{}",
             self.program,
-            self.backend,
+            crate::backend::shown_name(&self.backend),
             if dims.is_empty() {
                 String::new()
             } else {

@@ -122,8 +122,13 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), EmuError> {
 /// The cache directory for emulator executables, created if needed. `MOGE_CACHE_DIR`, when set, is
 /// used or is an error; without it the first default that can be created is used.
 fn cache_dir() -> Result<PathBuf, EmuError> {
+    cache_dir_for("emulator")
+}
+
+/// The cache directory `sub` (`emulator`, `acl`) as [`cache_dir`] finds it.
+pub(crate) fn cache_dir_for(sub: &str) -> Result<PathBuf, EmuError> {
     let mut candidates = Vec::new();
-    if let Some(dir) = crate::limits::cache_dir()? {
+    if let Some(dir) = crate::limits::cache_dir_for(sub)? {
         return Ok(dir);
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
@@ -135,7 +140,7 @@ fn cache_dir() -> Result<PathBuf, EmuError> {
     candidates.push(std::env::temp_dir().join("moge-cache"));
     let mut last_error = None;
     for candidate in candidates {
-        let dir = candidate.join("emulator");
+        let dir = candidate.join(sub);
         match fs::create_dir_all(&dir) {
             Ok(()) => return Ok(dir),
             Err(error) => last_error = Some((dir, error)),
@@ -153,7 +158,7 @@ fn cache_dir() -> Result<PathBuf, EmuError> {
 }
 
 /// A suffix for temporary names, unique in this process and across processes.
-pub(super) fn unique_suffix() -> String {
+pub(crate) fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -167,7 +172,7 @@ pub(super) fn unique_suffix() -> String {
     )
 }
 
-fn temporary_next_to(path: &Path) -> PathBuf {
+pub(crate) fn temporary_next_to(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -192,7 +197,7 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), EmuError> {
 }
 
 /// One lock per cache key, so that threads of this process compile each key once.
-fn key_lock(key: &str) -> Arc<Mutex<()>> {
+pub(crate) fn key_lock(key: &str) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
     let locks = LOCKS.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = locks

@@ -23,10 +23,10 @@
 //! backend, see [`CheckMode`]),
 //! `MOGE_COMPILE_TIMEOUT_SECS` (1 to 604800, default 1200: one compilation's time limit).
 
-mod cache;
-mod process;
+pub(crate) mod cache;
+pub(crate) mod process;
 mod protocol;
-mod sha256;
+pub(crate) mod sha256;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -257,7 +257,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// own, killed with its descendants after `limit`, calling `progress` with the time elapsed after
 /// [`PROGRESS_EVERY`], twice that, four times... Returns the exit status and stderr, or `None` when it was killed for running
 /// too long; an error when it could not be started.
-pub(super) fn run_tool(
+pub(crate) fn run_tool(
     command: Command,
     limit: Duration,
     progress: impl FnMut(Duration),

@@ -128,8 +128,9 @@ pub struct RunArgs {
     /// ascend910b2). Not for a directory: its manifest names the target.
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<moge_lower::target::Target>,
-    /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an NPU through CANN; not
-    /// implemented yet, it reports that plainly).
+    /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an Ascend NPU through
+    /// CANN 8.5: kernels compiled with `bisheng`, launched through libascendcl; without CANN it says
+    /// so and exits with 2).
     #[arg(long, value_name = "BACKEND", default_value = "emulator", value_parser = parse_backend)]
     pub backend: moge_runtime::backend::BackendKind,
     /// How much the graph optimizer fuses: `all` (default) or `none` (one device kernel per op, the

@@ -81,6 +81,12 @@ Environment (a variable that is set but unusable is a usage error):
   MOGE_CXX               C++ compiler of the emulator (default g++); must be an executable
                          file, or a command in PATH
   MOGE_EMU_ECHO          1: copy the emulator process's stdout and stderr to stderr
+  ASCEND_HOME_PATH       the CANN install of --backend acl (set by CANN's set_env.sh; without
+                         it /usr/local/Ascend/cann, ~/Ascend/cann and ascend-toolkit/latest
+                         are tried); device binaries are cached in MOGE_CACHE_DIR/acl
+  MOGE_NPU_TIMEOUT_SECS  --backend acl: the longest wait for one kernel on the NPU, 1 to
+                         604800 s (default 300); a kernel still running is an error
+  MOGE_CANN_VERSION_CHECK  off: use a CANN other than 8.5 with 8.5's device flags
   MOGE_EMU_CHECK         the emulator's checking mode: races (the default: every ordering
                          rule), races,no-v-barrier (all but the rule that dependent vector
                          instructions need PipeBarrier<PIPE_V> between them) or off";
