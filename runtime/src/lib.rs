@@ -4,5 +4,6 @@ pub mod backend;
 pub mod emulator;
 pub mod launch;
 pub mod limits;
+pub mod model;
 pub mod npy;
 pub mod report;

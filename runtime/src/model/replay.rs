@@ -1,0 +1,736 @@
+//! Replays a trace on the timing model: the pipes of a core run concurrently, each in order, ordered
+//! among themselves only by the trace's edges; the cores run concurrently on the target's physical
+//! cores (more blocks than cores run in waves), sharing HBM and L2 bandwidth ([`super::hbm`]).
+//!
+//! The scalar unit of a core issues its instructions in program order, one per `issue` cycle, into the
+//! queue of their pipe (at most `queue_depth` waiting); scalar instructions (GetValue / SetValue) run in
+//! the issue stage itself, and so do the waits whose destination pipe is S, PipeBarrier<PIPE_ALL>
+//! (which waits until every pipe has drained) and SyncAll. A pipe starts the instruction at the head of
+//! its queue when the previous one has left the pipe:
+//!
+//! - a copy occupies its pipe for a head and the transfer (at the rate its server grants), and completes
+//!   a latency later; other instructions occupy it for their cycles ([`super::params`]);
+//! - SetFlag, a queue hand-off (EnQue, FreeTensor) and CrossCoreSetFlag release their token when every
+//!   earlier instruction of their pipe has completed (plus the cross-core latency); the matching wait
+//!   (WaitFlag, DeQue, AllocTensor of a freed buffer, CrossCoreWaitFlag) holds its pipe until then;
+//! - PipeBarrier<pipe> holds that pipe until its earlier instructions have completed.
+//!
+//! A wait whose token no instruction can still release is a deadlock, reported with the core, the pipe
+//! and the instruction ([`ModelError::Deadlock`]); the replay never hangs.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::hbm::{share, L2};
+use super::params::Params;
+use super::trace::{describe, LaunchKind, Mem, Op, Pipe, Trace};
+use super::ModelError;
+
+/// When one instruction ran on its pipe.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Span {
+    /// The core (launch order).
+    pub core: u32,
+    /// The pipe.
+    pub pipe: Pipe,
+    /// The instruction's index in the core's trace.
+    pub instr: u32,
+    /// Cycle it started.
+    pub start: f64,
+    /// Cycle it left the pipe (the next instruction of the pipe may start).
+    pub busy_end: f64,
+    /// Cycle it completed (its results visible; a flag set after it is released).
+    pub end: f64,
+}
+
+/// What a replay found.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Replay {
+    /// Cycles from the first core's start to the last core's end (the launch overhead excluded).
+    pub cycles: f64,
+    /// Every instruction that occupies a pipe, ordered by core, then start.
+    pub spans: Vec<Span>,
+    /// Per core, per pipe (slot order), cycles the pipe was occupied.
+    pub busy: Vec<[f64; 7]>,
+    /// Per core, the cycle it started and the cycle it ended.
+    pub core_times: Vec<(f64, f64)>,
+    /// GM bytes read from HBM (L2 misses).
+    pub hbm_read: u64,
+    /// GM bytes written to HBM (first writes of a line while in L2).
+    pub hbm_written: u64,
+    /// GM bytes read from L2 (hits).
+    pub l2_read: u64,
+    /// GM bytes written into lines already dirty in L2.
+    pub l2_written: u64,
+    /// Floating-point operations: 2·m·k·n per Mmad.
+    pub cube_flops: f64,
+    /// Elements computed by vector instructions.
+    pub vector_ops: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Server {
+    Hbm,
+    L2,
+}
+
+#[derive(Clone, Debug)]
+struct Stream {
+    server: Server,
+    left: f64,
+    cap: f64,
+}
+
+/// A copy in flight on a pipe.
+#[derive(Clone, Debug)]
+struct Active {
+    instr: usize,
+    start: f64,
+    head_until: f64,
+    streams: Vec<Stream>,
+    current: usize,
+    latency: f64,
+    rate: f64,
+}
+
+/// The cost of an instruction as it starts.
+enum Work {
+    Fixed { busy: f64, latency: f64 },
+    Transfer(Active),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+enum Token {
+    Flag(u32, u32),
+    Queue(u32, bool),
+}
+
+#[derive(Clone, Debug, Default)]
+struct CoreSim {
+    started: bool,
+    done: bool,
+    next: usize,
+    issue_at: f64,
+    queues: [VecDeque<usize>; 7],
+    busy_until: [f64; 7],
+    drained: [f64; 7],
+    active: [Option<Active>; 7],
+    tokens: HashMap<Token, VecDeque<f64>>,
+    sync: Option<(u32, u32)>,
+    wake: f64,
+    dirty: bool,
+    start: f64,
+    end: f64,
+}
+
+struct Sim<'a> {
+    trace: &'a Trace,
+    p: &'a Params,
+    cores: Vec<CoreSim>,
+    l2: L2,
+    cross: HashMap<u32, f64>,
+    /// SyncAll instances: arrivals, latest arrival, release time once complete.
+    syncs: HashMap<(u32, u32), (u32, f64, Option<f64>)>,
+    out: Replay,
+}
+
+const FAR: f64 = f64::INFINITY;
+
+/// Replays `trace` with the costs of `params` (see the module documentation).
+pub fn replay(trace: &Trace, params: &Params) -> Result<Replay, ModelError> {
+    let mut sim = Sim {
+        trace,
+        p: params,
+        cores: vec![CoreSim::default(); trace.cores.len()],
+        l2: L2::new(params.l2_bytes, params.l2_line),
+        cross: HashMap::new(),
+        syncs: HashMap::new(),
+        out: Replay {
+            busy: vec![[0.0; 7]; trace.cores.len()],
+            core_times: vec![(0.0, 0.0); trace.cores.len()],
+            ..Replay::default()
+        },
+    };
+    sim.run()?;
+    let mut out = sim.out;
+    out.spans
+        .sort_by(|a, b| (a.core, a.start, a.pipe).partial_cmp(&(b.core, b.start, b.pipe)).unwrap_or(std::cmp::Ordering::Equal));
+    Ok(out)
+}
+
+impl Sim<'_> {
+    /// Cores per slot of the physical machine, and how many slots there are.
+    fn slots(&self) -> (usize, usize) {
+        match self.trace.kind {
+            LaunchKind::Aiv => (1, self.p.vector_cores as usize),
+            LaunchKind::Aic => (1, self.p.ai_cores as usize),
+            LaunchKind::Mix => (3, self.p.ai_cores as usize),
+        }
+    }
+
+    fn start_group(&mut self, group: usize, at: f64) {
+        let (size, _) = self.slots();
+        for c in group * size..((group + 1) * size).min(self.cores.len()) {
+            let core = &mut self.cores[c];
+            core.started = true;
+            core.issue_at = at;
+            core.start = at;
+            core.wake = at;
+        }
+    }
+
+    fn run(&mut self) -> Result<(), ModelError> {
+        let (size, slots) = self.slots();
+        let groups = self.cores.len().div_ceil(size);
+        let mut next_group = groups.min(slots.max(1));
+        for group in 0..next_group {
+            self.start_group(group, 0.0);
+        }
+        let mut now = 0.0;
+        loop {
+            // Settle everything that can happen at `now`.
+            loop {
+                let mut changed = false;
+                for c in 0..self.cores.len() {
+                    let core = &self.cores[c];
+                    if core.started && !core.done && (core.wake <= now || core.dirty) {
+                        changed |= self.step_core(c, now);
+                    }
+                }
+                // A finished group frees its slot for the next one.
+                while next_group < groups {
+                    let finished = (0..next_group)
+                        .filter(|g| {
+                            (g * size..((g + 1) * size).min(self.cores.len()))
+                                .all(|c| self.cores[c].done)
+                        })
+                        .count();
+                    let running = next_group - finished;
+                    if running >= slots {
+                        break;
+                    }
+                    let free_at = (0..next_group)
+                        .flat_map(|g| g * size..((g + 1) * size).min(self.cores.len()))
+                        .filter(|&c| self.cores[c].done)
+                        .map(|c| self.cores[c].end)
+                        .fold(0.0, f64::max);
+                    self.start_group(next_group, free_at.max(now));
+                    next_group += 1;
+                    changed = true;
+                }
+                if !changed {
+                    break;
+                }
+            }
+            if next_group >= groups && self.cores.iter().all(|c| c.done) {
+                break;
+            }
+            let next = self.rates_and_next(now);
+            if !next.is_finite() {
+                return Err(self.deadlock());
+            }
+            self.advance(now, next);
+            now = next;
+        }
+        self.out.cycles = self.cores.iter().map(|c| c.end).fold(0.0, f64::max);
+        for (c, core) in self.cores.iter().enumerate() {
+            self.out.core_times[c] = (core.start, core.end);
+        }
+        Ok(())
+    }
+
+    /// Gives every streaming transfer its rate; returns the time of the next event.
+    fn rates_and_next(&mut self, now: f64) -> f64 {
+        let mut next = FAR;
+        let mut streaming: Vec<(usize, usize)> = Vec::new();
+        for (c, core) in self.cores.iter().enumerate() {
+            if core.started && !core.done {
+                next = next.min(if core.wake > now { core.wake } else { FAR });
+            }
+            for (p, active) in core.active.iter().enumerate() {
+                if let Some(a) = active {
+                    if a.head_until > now {
+                        next = next.min(a.head_until);
+                    } else {
+                        streaming.push((c, p));
+                    }
+                }
+            }
+        }
+        for server in [Server::Hbm, Server::L2] {
+            let members: Vec<(usize, usize)> = streaming
+                .iter()
+                .copied()
+                .filter(|&(c, p)| {
+                    let a = self.cores[c].active[p].as_ref();
+                    a.is_some_and(|a| a.streams[a.current].server == server)
+                })
+                .collect();
+            let caps: Vec<f64> = members
+                .iter()
+                .map(|&(c, p)| {
+                    let a = self.cores[c].active[p].as_ref().map_or(1.0, |a| a.streams[a.current].cap);
+                    a
+                })
+                .collect();
+            let capacity = match server {
+                Server::Hbm => self.p.hbm_rate,
+                Server::L2 => self.p.l2_rate,
+            };
+            for (&(c, p), rate) in members.iter().zip(share(capacity, &caps)) {
+                if let Some(a) = self.cores[c].active[p].as_mut() {
+                    a.rate = rate.max(1e-9);
+                    next = next.min(now + a.streams[a.current].left / a.rate);
+                }
+            }
+        }
+        next
+    }
+
+    /// Moves the transfers from `now` to `next`; finishes those that end at `next`.
+    fn advance(&mut self, now: f64, next: f64) {
+        let dt = next - now;
+        for c in 0..self.cores.len() {
+            for p in 0..7 {
+                let core = &mut self.cores[c];
+                let Some(a) = core.active[p].as_mut() else {
+                    continue;
+                };
+                if a.head_until > now {
+                    core.dirty |= a.head_until <= next;
+                    continue;
+                }
+                let rate = a.rate;
+                let stream = &mut a.streams[a.current];
+                // The transfer that defines `next` ends exactly there; others keep a positive rest.
+                if now + stream.left / rate <= next * (1.0 + 1e-12) + 1e-9 {
+                    stream.left = 0.0;
+                } else {
+                    stream.left -= rate * dt;
+                }
+                if stream.left > 0.0 {
+                    continue;
+                }
+                a.current += 1;
+                let finished = a.current == a.streams.len();
+                core.dirty = true;
+                if !finished {
+                    continue;
+                }
+                if let Some(a) = core.active[p].take() {
+                    self.finish(c, p, a.instr, a.start, next, a.latency);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, c: usize, p: usize, instr: usize, start: f64, busy_end: f64, latency: f64) {
+        let core = &mut self.cores[c];
+        core.busy_until[p] = busy_end;
+        core.drained[p] = core.drained[p].max(busy_end + latency);
+        self.out.busy[c][p] += busy_end - start;
+        self.out.spans.push(Span {
+            core: c as u32,
+            pipe: Pipe::ALL[p],
+            instr: instr as u32,
+            start,
+            busy_end,
+            end: busy_end + latency,
+        });
+    }
+
+    /// Everything core `c` can do at `now`; whether anything changed.
+    fn step_core(&mut self, c: usize, now: f64) -> bool {
+        self.cores[c].wake = FAR;
+        self.cores[c].dirty = false;
+        let mut any = false;
+        loop {
+            let mut changed = false;
+            for p in 1..7 {
+                changed |= self.step_pipe(c, p, now);
+            }
+            changed |= self.step_issue(c, now);
+            if !changed {
+                break;
+            }
+            any = true;
+        }
+        let core = &mut self.cores[c];
+        let len = self.trace.cores[c].instrs.len();
+        if core.next >= len
+            && core.sync.is_none()
+            && core.queues.iter().all(VecDeque::is_empty)
+            && core.active.iter().all(Option::is_none)
+        {
+            core.done = true;
+            core.end = core
+                .drained
+                .iter()
+                .chain(core.busy_until.iter())
+                .fold(core.issue_at.max(core.start), |a, &b| a.max(b));
+            any = true;
+        }
+        any
+    }
+
+    fn wake(&mut self, c: usize, at: f64) {
+        let core = &mut self.cores[c];
+        core.wake = core.wake.min(at);
+    }
+
+    /// Takes a token of `key` released by `now`; `None` when there is none yet (with a wake-up set
+    /// when one will be released later).
+    fn take_token(&mut self, c: usize, key: Token, now: f64) -> bool {
+        let release = self.cores[c].tokens.get(&key).and_then(|q| q.front().copied());
+        match release {
+            Some(at) if at <= now => {
+                if let Some(q) = self.cores[c].tokens.get_mut(&key) {
+                    q.pop_front();
+                }
+                true
+            }
+            Some(at) => {
+                self.wake(c, at);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn take_cross(&mut self, c: usize, seq: u32, now: f64) -> bool {
+        match self.cross.get(&seq).copied() {
+            Some(at) if at <= now => true,
+            Some(at) => {
+                self.wake(c, at);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn release(&mut self, c: usize, key: Token, at: f64) {
+        self.cores[c].tokens.entry(key).or_default().push_back(at);
+    }
+
+    /// Starts what the head of pipe `p`'s queue allows.
+    fn step_pipe(&mut self, c: usize, p: usize, now: f64) -> bool {
+        let mut changed = false;
+        loop {
+            let core = &self.cores[c];
+            if core.active[p].is_some() {
+                break;
+            }
+            if core.busy_until[p] > now {
+                let at = core.busy_until[p];
+                self.wake(c, at);
+                break;
+            }
+            let Some(&i) = core.queues[p].front() else {
+                break;
+            };
+            let drained = core.drained[p];
+            let trace = self.trace;
+            let op = &trace.cores[c].instrs[i].op;
+            let ready = match *op {
+                Op::SetFlag { event, id } => {
+                    self.release(c, Token::Flag(event, id), now.max(drained));
+                    true
+                }
+                Op::QueueSet { buffer, back } => {
+                    self.release(c, Token::Queue(buffer, back), now.max(drained));
+                    true
+                }
+                Op::CrossSet { seq, .. } => {
+                    self.cross_set(seq, now.max(drained));
+                    true
+                }
+                Op::WaitFlag { event, id } => self.take_token(c, Token::Flag(event, id), now),
+                Op::QueueWait { buffer, back } => self.take_token(c, Token::Queue(buffer, back), now),
+                Op::CrossWait { seq, .. } => self.take_cross(c, seq, now),
+                Op::Barrier { .. } | Op::SyncAll { .. } => {
+                    if drained > now {
+                        self.wake(c, drained);
+                        false
+                    } else {
+                        true
+                    }
+                }
+                _ => {
+                    self.cores[c].queues[p].pop_front();
+                    match self.cost(c, i, now) {
+                        Work::Fixed { busy, latency } => {
+                            self.finish(c, p, i, now, now + busy, latency);
+                        }
+                        Work::Transfer(active) => {
+                            let head = active.head_until;
+                            self.cores[c].active[p] = Some(active);
+                            self.wake(c, head);
+                        }
+                    }
+                    changed = true;
+                    continue;
+                }
+            };
+            if !ready {
+                break;
+            }
+            self.cores[c].queues[p].pop_front();
+            changed = true;
+        }
+        changed
+    }
+
+    fn cross_set(&mut self, seq: u32, at: f64) {
+        self.cross.insert(seq, at + self.p.cross_core_latency);
+        for core in &mut self.cores {
+            core.dirty = true;
+        }
+    }
+
+    /// Issues what the scalar unit of core `c` can at `now`.
+    fn step_issue(&mut self, c: usize, now: f64) -> bool {
+        let trace = self.trace;
+        let instrs = &trace.cores[c].instrs;
+        let mut changed = false;
+        while self.cores[c].next < instrs.len() {
+            let core = &self.cores[c];
+            if core.issue_at > now {
+                let at = core.issue_at;
+                self.wake(c, at);
+                break;
+            }
+            let i = core.next;
+            let instr = &instrs[i];
+            let p = instr.pipe.slot();
+            let drained_all = core.queues.iter().all(VecDeque::is_empty)
+                && core.active.iter().all(Option::is_none);
+            let last_drain = core
+                .drained
+                .iter()
+                .chain(core.busy_until.iter())
+                .fold(0.0, |a: f64, &b| a.max(b));
+            let queue_full = core.queues[p].len() >= self.p.queue_depth;
+            let issued = match instr.op {
+                Op::Barrier { pipe: None } | Op::SyncAll { .. } if !drained_all => false,
+                Op::Barrier { pipe: None } | Op::SyncAll { .. } if last_drain > now => {
+                    self.wake(c, last_drain);
+                    false
+                }
+                Op::Barrier { pipe: None } => true,
+                Op::SyncAll { barrier, instance, cores } => self.sync_all(c, (barrier, instance), cores, now),
+                _ if p != 0 => {
+                    if queue_full {
+                        false
+                    } else {
+                        self.cores[c].queues[p].push_back(i);
+                        true
+                    }
+                }
+                // The rest runs on S, in the issue stage.
+                Op::SetFlag { event, id } => {
+                    self.release(c, Token::Flag(event, id), now);
+                    true
+                }
+                Op::QueueSet { buffer, back } => {
+                    self.release(c, Token::Queue(buffer, back), now);
+                    true
+                }
+                Op::CrossSet { seq, .. } => {
+                    self.cross_set(seq, now);
+                    true
+                }
+                Op::WaitFlag { event, id } => self.take_token(c, Token::Flag(event, id), now),
+                Op::QueueWait { buffer, back } => self.take_token(c, Token::Queue(buffer, back), now),
+                Op::CrossWait { seq, .. } => self.take_cross(c, seq, now),
+                Op::Barrier { .. } => true,
+                _ => {
+                    let busy = match self.cost(c, i, now) {
+                        Work::Fixed { busy, latency } => busy + latency,
+                        Work::Transfer(a) => a.head_until - now,
+                    };
+                    self.finish(c, 0, i, now, now + busy, 0.0);
+                    self.cores[c].issue_at = now + busy;
+                    true
+                }
+            };
+            if !issued {
+                break;
+            }
+            let core = &mut self.cores[c];
+            core.next += 1;
+            core.issue_at = core.issue_at.max(now + self.p.issue);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Core `c` arrives at a SyncAll; whether it may go on.
+    fn sync_all(&mut self, c: usize, key: (u32, u32), cores: u32, now: f64) -> bool {
+        if self.cores[c].sync != Some(key) {
+            self.cores[c].sync = Some(key);
+            let entry = self.syncs.entry(key).or_insert((0, 0.0, None));
+            entry.0 += 1;
+            entry.1 = entry.1.max(now);
+            if entry.0 >= cores {
+                entry.2 = Some(entry.1 + self.p.sync_all);
+                for core in &mut self.cores {
+                    core.dirty = true;
+                }
+            }
+        }
+        match self.syncs.get(&key).and_then(|e| e.2) {
+            Some(at) if at <= now => {
+                self.cores[c].sync = None;
+                true
+            }
+            Some(at) => {
+                self.wake(c, at);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The cost of instruction `i` of core `c` starting at `now` (updates the L2 and the counters).
+    fn cost(&mut self, c: usize, i: usize, now: f64) -> Work {
+        let trace = self.trace;
+        let instr = &trace.cores[c].instrs[i];
+        let p = self.p;
+        let transfer = |streams: Vec<Stream>, head: f64, latency: f64| {
+            let streams: Vec<Stream> = streams.into_iter().filter(|s| s.left > 0.0).collect();
+            if streams.is_empty() {
+                return Work::Fixed { busy: head, latency };
+            }
+            Work::Transfer(Active {
+                instr: i,
+                start: now,
+                head_until: now + head,
+                streams,
+                current: 0,
+                latency,
+                rate: 1.0,
+            })
+        };
+        let gm_write = match &instr.op {
+            Op::Copy { dst: Some(Mem::Gm), gm: Some(gm), .. } | Op::Fixpipe { gm: Some(gm), .. } => Some(gm),
+            _ => None,
+        };
+        if let Some(gm) = gm_write {
+            let split = self.l2.access(gm, true);
+            self.out.hbm_written += split.hbm;
+            self.out.l2_written += split.l2;
+            let scale = self.granule_scale(gm);
+            let (cap, head) = match instr.op {
+                Op::Fixpipe { dst_elem, .. } => (
+                    p.fixpipe_gm_cap.min(p.fixpipe_elems * f64::from(dst_elem.max(1))),
+                    p.fixpipe_head,
+                ),
+                _ => (p.ub_to_gm_cap, p.mte_head),
+            };
+            let streams = vec![
+                Stream { server: Server::Hbm, left: split.hbm as f64 * scale, cap },
+                Stream { server: Server::L2, left: split.l2 as f64 * scale, cap },
+            ];
+            return transfer(streams, head, p.gm_write_latency);
+        }
+        match &instr.op {
+            Op::Copy { dst, gm: Some(gm), .. } => {
+                let split = self.l2.access(gm, false);
+                self.out.hbm_read += split.hbm;
+                self.out.l2_read += split.l2;
+                let scale = self.granule_scale(gm);
+                let (hbm_cap, l2_cap) = if *dst == Some(Mem::L1) {
+                    (p.gm_to_l1_cap, p.l2_to_l1_cap)
+                } else {
+                    (p.gm_to_ub_cap, p.l2_to_ub_cap)
+                };
+                let streams = vec![
+                    Stream { server: Server::Hbm, left: split.hbm as f64 * scale, cap: hbm_cap },
+                    Stream { server: Server::L2, left: split.l2 as f64 * scale, cap: l2_cap },
+                ];
+                transfer(streams, p.mte_head, p.gm_read_latency)
+            }
+            Op::Copy { dst, local_written, local_read, .. } => {
+                let bytes = f64::from((*local_written).max(*local_read));
+                let busy = match (instr.pipe, dst) {
+                    (Pipe::V, _) => p.ub_copy_head + bytes / p.ub_copy_rate,
+                    (_, Some(Mem::L0a)) => p.mte1_head + bytes / p.mte1_l0a_rate,
+                    _ => p.mte1_head + bytes / p.mte1_l0b_rate,
+                };
+                Work::Fixed { busy, latency: 0.0 }
+            }
+            Op::Fixpipe { m, n, .. } => Work::Fixed {
+                busy: p.fixpipe_head + f64::from(*m) * f64::from(*n) / p.fixpipe_elems,
+                latency: 0.0,
+            },
+            Op::Vector { repeats, bytes, elem, .. } => {
+                self.out.vector_ops += (*bytes / u64::from((*elem).max(1))) as f64;
+                let name = self.trace.name(instr);
+                Work::Fixed { busy: p.vector_cycles(name, *repeats, *bytes, *elem), latency: 0.0 }
+            }
+            Op::Mmad { m, k, n, elem } => {
+                self.out.cube_flops += 2.0 * f64::from(*m) * f64::from(*k) * f64::from(*n);
+                Work::Fixed { busy: p.mmad_cycles(*m, *k, *n, *elem), latency: 0.0 }
+            }
+            Op::Scalar { gm, write } => {
+                let busy = match gm {
+                    Some(gm) => {
+                        let split = self.l2.access(gm, *write);
+                        if *write {
+                            self.out.hbm_written += split.hbm;
+                            self.out.l2_written += split.l2;
+                            p.scalar_store
+                        } else {
+                            self.out.hbm_read += split.hbm;
+                            self.out.l2_read += split.l2;
+                            p.gm_read_latency
+                        }
+                    }
+                    None if *write => p.scalar_store,
+                    None => p.scalar_load,
+                };
+                Work::Fixed { busy, latency: 0.0 }
+            }
+            // Ordering instructions are handled by the pipes and the issue stage.
+            _ => Work::Fixed { busy: 0.0, latency: 0.0 },
+        }
+    }
+
+    /// GM moves bursts in whole granules: the bytes a copy's bursts take, over its bytes.
+    fn granule_scale(&self, gm: &super::trace::GmAccess) -> f64 {
+        if gm.bytes == 0 {
+            return 1.0;
+        }
+        let g = self.p.burst_granule.max(1);
+        let moved: u64 = gm.ranges().map(|(s, e)| (e - s).div_ceil(g) * g).sum();
+        moved as f64 / gm.bytes as f64
+    }
+
+    /// The deadlock report: the first core that has not ended, and what it waits for.
+    fn deadlock(&self) -> ModelError {
+        for (c, core) in self.cores.iter().enumerate() {
+            if !core.started || core.done {
+                continue;
+            }
+            let trace = &self.trace.cores[c];
+            let blocked = (1..7)
+                .find_map(|p| core.queues[p].front().map(|&i| (Pipe::ALL[p], i)))
+                .or_else(|| {
+                    (core.next < trace.instrs.len()).then(|| (trace.instrs[core.next].pipe, core.next))
+                });
+            if let Some((pipe, i)) = blocked {
+                return ModelError::Deadlock {
+                    core: trace.label.clone(),
+                    pipe: pipe.name(),
+                    index: i,
+                    instr: describe(self.trace, &trace.instrs[i]),
+                };
+            }
+        }
+        ModelError::Deadlock {
+            core: String::from("?"),
+            pipe: "?",
+            index: 0,
+            instr: String::from("a SyncAll that not every core reaches"),
+        }
+    }
+}
