@@ -3,9 +3,9 @@
 //!
 //! The L2 is a least-recently-used set of `l2_line`-byte lines of GM (keyed by GM argument and line), as
 //! large as the target's L2. A read of a line in L2 is a hit (it costs L2 bandwidth); a miss reads HBM
-//! and brings the line in. Writes allocate their lines (write-back): a write to a line that is not
-//! already dirty in L2 counts as HBM bytes written (it reaches HBM once, when evicted or at the end);
-//! rewriting a dirty line costs L2 bandwidth only. HBM bytes are counted by the bytes of the bursts,
+//! and brings the line in. Writes allocate their lines (write-back), tracked per 32-byte sector: a
+//! write to a sector that is not already dirty in L2 counts as HBM bytes written (it reaches HBM once,
+//! when evicted or at the end); rewriting a dirty sector costs L2 bandwidth only. HBM bytes are counted by the bytes of the bursts,
 //! not whole lines, so that a kernel reading every input once reads exactly its GM bytes from HBM.
 //!
 //! Bandwidth: every active transfer asks its server (HBM or L2) for a rate up to its core's cap; the
@@ -15,6 +15,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::trace::GmAccess;
+
+/// Bytes of a write-back sector of an L2 line.
+const SECTOR: u64 = 32;
 
 /// What one GM access costs after the L2.
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
@@ -31,8 +34,8 @@ pub struct L2 {
     line: u64,
     capacity: usize,
     stamp: u64,
-    /// Line -> (last use stamp, dirty).
-    lines: HashMap<(u8, u64), (u64, bool)>,
+    /// Line -> (last use stamp, dirty sectors).
+    lines: HashMap<(u8, u64), (u64, u64)>,
     /// Uses in order; entries whose stamp is older than the map's are stale.
     order: VecDeque<((u8, u64), u64)>,
 }
@@ -49,13 +52,14 @@ impl L2 {
         }
     }
 
-    /// Touches one line; returns whether it was present, and whether it was dirty.
-    fn touch(&mut self, key: (u8, u64), write: bool) -> (bool, bool) {
+    /// Touches one line, marking `write_sectors` dirty; returns whether it was present and its dirty
+    /// sectors before.
+    fn touch(&mut self, key: (u8, u64), write_sectors: u64) -> (bool, u64) {
         self.stamp += 1;
         let stamp = self.stamp;
         let before = self.lines.get(&key).copied();
-        let dirty = before.is_some_and(|(_, d)| d) || write;
-        self.lines.insert(key, (stamp, dirty));
+        let dirty = before.map_or(0, |(_, d)| d);
+        self.lines.insert(key, (stamp, dirty | write_sectors));
         self.order.push_back((key, stamp));
         while self.lines.len() > self.capacity {
             let Some((old, old_stamp)) = self.order.pop_front() else {
@@ -71,24 +75,41 @@ impl L2 {
             self.order
                 .retain(|(key, s)| lines.get(key).is_some_and(|&(live, _)| live == *s));
         }
-        (before.is_some(), before.is_some_and(|(_, d)| d))
+        (before.is_some(), dirty)
     }
 
-    /// Classifies a GM access line by line and updates the cache.
+    /// Classifies a GM access line by line (writes sector by sector) and updates the cache.
     pub fn access(&mut self, gm: &GmAccess, write: bool) -> Split {
         let mut split = Split::default();
         for (start, end) in gm.ranges() {
             let mut at = start;
             while at < end {
                 let line = at / self.line;
-                let line_end = ((line + 1) * self.line).min(end);
+                let line_start = line * self.line;
+                let line_end = (line_start + self.line).min(end);
                 let bytes = line_end - at;
-                let (present, dirty) = self.touch((gm.region, line), write);
-                let in_l2 = if write { dirty } else { present };
-                if in_l2 {
-                    split.l2 += bytes;
-                } else {
-                    split.hbm += bytes;
+                if !write {
+                    let (present, _) = self.touch((gm.region, line), 0);
+                    if present {
+                        split.l2 += bytes;
+                    } else {
+                        split.hbm += bytes;
+                    }
+                    at = line_end;
+                    continue;
+                }
+                let first = (at - line_start) / SECTOR;
+                let last = (line_end - line_start).div_ceil(SECTOR);
+                let mask = (first..last.min(64)).fold(0u64, |m, s| m | 1 << s);
+                let (_, dirty) = self.touch((gm.region, line), mask);
+                for sector in first..last {
+                    let from = (line_start + sector * SECTOR).max(at);
+                    let to = (line_start + (sector + 1) * SECTOR).min(line_end);
+                    if sector < 64 && dirty & (1 << sector) != 0 {
+                        split.l2 += to - from;
+                    } else {
+                        split.hbm += to - from;
+                    }
                 }
                 at = line_end;
             }
@@ -141,7 +162,9 @@ mod tests {
     #[test]
     fn writes_reach_hbm_once_per_line_while_it_stays_dirty() {
         let mut l2 = L2::new(1 << 20, 512);
-        assert_eq!(l2.access(&read(2, 100, 300), true), Split { hbm: 300, l2: 0 });
+        assert_eq!(l2.access(&read(2, 96, 288), true), Split { hbm: 288, l2: 0 });
+        // Rewriting the line: the 9 sectors written before are in L2, the other 7 are new.
+        assert_eq!(l2.access(&read(2, 0, 512), true), Split { hbm: 224, l2: 288 });
         assert_eq!(l2.access(&read(2, 0, 512), true), Split { hbm: 0, l2: 512 });
         // A read of a written line hits.
         assert_eq!(l2.access(&read(2, 0, 64), false), Split { hbm: 0, l2: 64 });
