@@ -10,6 +10,7 @@ mod fuzz_frontend;
 mod launch_errors;
 mod matmul;
 mod moe_layer;
+mod modeled;
 mod moge_reference;
 mod names;
 mod numerics;
