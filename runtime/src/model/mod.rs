@@ -117,6 +117,8 @@ pub struct KernelModel {
     pub l2_bytes_read: u64,
     /// Floating-point operations: 2·m·k·n per Mmad plus one per vector element.
     pub flops: f64,
+    /// Host time the replay took, microseconds (what modeling costs; not a modeled figure).
+    pub replay_us: f64,
     /// The timeline, when kept ([`model`]'s `keep_timeline`): the trace and when each instruction ran.
     pub timeline: Option<Box<(Trace, Replay)>>,
 }
@@ -147,7 +149,9 @@ fn per_second(amount: f64, time_us: f64) -> f64 {
 /// Replays `trace` with `params` and sums it up; `keep_timeline` keeps the trace and the replay for a
 /// trace file.
 pub fn model(trace: Trace, params: &Params, keep_timeline: bool) -> Result<KernelModel, ModelError> {
+    let started = std::time::Instant::now();
     let replayed = replay(&trace, params)?;
+    let replay_us = started.elapsed().as_secs_f64() * 1e6;
     let cycles = replayed.cycles;
     let cores = replayed.busy.len().max(1) as f64;
     let mut busy = [PipeBusy::default(); 7];
@@ -200,6 +204,7 @@ pub fn model(trace: Trace, params: &Params, keep_timeline: bool) -> Result<Kerne
         hbm_bytes_written: replayed.hbm_written,
         l2_bytes_read: replayed.l2_read,
         flops: replayed.cube_flops + replayed.vector_ops,
+        replay_us,
         timeline: keep_timeline.then(|| Box::new((trace, replayed))),
     })
 }

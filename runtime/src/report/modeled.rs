@@ -140,6 +140,7 @@ pub fn kernel_json(m: &KernelModel) -> Value {
         "l2_bytes_read": m.l2_bytes_read,
         "achieved_tb_per_s": round(m.tb_per_s()),
         "achieved_tflops": round(m.tflops()),
+        "replay_us": m.replay_us.round(),
     })
 }
 
