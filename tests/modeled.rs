@@ -11,7 +11,9 @@ const MOGEC: &str = env!("CARGO_BIN_EXE_mogec");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("modeled").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("modeled")
+        .join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("scratch directory");
     dir
@@ -22,13 +24,31 @@ fn run_gate(dir: &Path, t: &str, extra: &[&str]) -> String {
     let out = dir.to_str().unwrap();
     let dim = format!("T={t}");
     let mut args = vec![
-        "run", "examples/src/gate.rs", "--kernel", "moge_gate", "--set", "E=64,G=8", "--random", "1",
-        "--dim", &dim, "-o", out,
+        "run",
+        "examples/src/gate.rs",
+        "--kernel",
+        "moge_gate",
+        "--set",
+        "E=64,G=8",
+        "--random",
+        "1",
+        "--dim",
+        &dim,
+        "-o",
+        out,
     ];
     args.extend_from_slice(extra);
-    let output = Command::new(MOGEC).args(&args).current_dir(ROOT).output().unwrap();
+    let output = Command::new(MOGEC)
+        .args(&args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     stdout
 }
 
@@ -50,18 +70,29 @@ fn a_run_reports_its_modeled_figures_and_writes_the_timeline() {
     let l2 = modeled["l2_bytes_read"].as_u64().unwrap();
     assert_eq!(Some(hbm + l2), report["gm_bytes_read"].as_u64());
     assert_eq!(modeled["compulsory_bytes"], report["compulsory_bytes"]);
-    assert!(modeled["hbm_bytes_written"].as_u64().unwrap() <= report["gm_bytes_written"].as_u64().unwrap());
+    assert!(
+        modeled["hbm_bytes_written"].as_u64().unwrap()
+            <= report["gm_bytes_written"].as_u64().unwrap()
+    );
     // The time is at least the launch overhead plus the HBM bytes at the HBM rate.
     let time = modeled["time_us"].as_f64().unwrap();
-    let launch = report["kernels"][0]["modeled"]["launch_us"].as_f64().unwrap();
+    let launch = report["kernels"][0]["modeled"]["launch_us"]
+        .as_f64()
+        .unwrap();
     let hbm_us = (hbm + modeled["hbm_bytes_written"].as_u64().unwrap()) as f64 / 1.5e12 * 1e6;
     assert!(time > launch + hbm_us, "{time}");
     let bound = modeled["bound"].as_str().unwrap();
     assert!(["HBM", "L2", "cube", "vector", "scalar", "launch"].contains(&bound));
     for pipe in ["S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"] {
         let busy = &modeled["pipe_busy"][pipe];
-        let (mean, max) = (busy["mean"].as_f64().unwrap(), busy["max"].as_f64().unwrap());
-        assert!((0.0..=1.0 + 1e-9).contains(&mean) && mean <= max + 1e-9 && max <= 1.0 + 1e-9, "{pipe}");
+        let (mean, max) = (
+            busy["mean"].as_f64().unwrap(),
+            busy["max"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.0..=1.0 + 1e-9).contains(&mean) && mean <= max + 1e-9 && max <= 1.0 + 1e-9,
+            "{pipe}"
+        );
     }
     // An AIV kernel has no cube work.
     assert_eq!(modeled["pipe_busy"]["M"]["max"], 0.0);
@@ -74,7 +105,9 @@ fn a_run_reports_its_modeled_figures_and_writes_the_timeline() {
     let block_dim = report["block_dim"].as_u64().unwrap() as usize;
     let cores: Vec<&Value> = events
         .iter()
-        .filter(|e| e["ph"] == "M" && e["name"] == "process_name" && e["pid"].as_u64().unwrap() >= 1000)
+        .filter(|e| {
+            e["ph"] == "M" && e["name"] == "process_name" && e["pid"].as_u64().unwrap() >= 1000
+        })
         .collect();
     assert_eq!(cores.len(), block_dim);
     assert_eq!(cores[0]["args"]["name"], "moge_gate_k0: AIV 0");
@@ -85,7 +118,10 @@ fn a_run_reports_its_modeled_figures_and_writes_the_timeline() {
             .count();
         assert_eq!(lanes, block_dim, "{lane}");
     }
-    let slices: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X" && e["cat"] != "launch").collect();
+    let slices: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"] != "launch")
+        .collect();
     assert!(!slices.is_empty());
     let last = slices
         .iter()

@@ -68,21 +68,49 @@ fn the_trace_of_a_two_tile_add_has_its_copies_adds_and_queue_edges_in_program_or
     let copy_out = "MTE3:copy Some(Ub)->Some(Gm)";
     let want = [
         // CopyIn(0), CopyIn(1): both tiles' buffers are fresh (no wait for a hand-back).
-        copy_in, copy_in, "MTE2:enque", "MTE2:enque",
-        copy_in, copy_in, "MTE2:enque", "MTE2:enque",
+        copy_in,
+        copy_in,
+        "MTE2:enque",
+        "MTE2:enque",
+        copy_in,
+        copy_in,
+        "MTE2:enque",
+        "MTE2:enque",
         // Compute(0), CopyOut(0).
-        "V:deque", "V:deque", "V:Add", "V:enque", "V:free", "V:free",
-        "MTE3:deque", copy_out, "MTE3:free",
+        "V:deque",
+        "V:deque",
+        "V:Add",
+        "V:enque",
+        "V:free",
+        "V:free",
+        "MTE3:deque",
+        copy_out,
+        "MTE3:free",
         // Compute(1), CopyOut(1).
-        "V:deque", "V:deque", "V:Add", "V:enque", "V:free", "V:free",
-        "MTE3:deque", copy_out, "MTE3:free",
+        "V:deque",
+        "V:deque",
+        "V:Add",
+        "V:enque",
+        "V:free",
+        "V:free",
+        "MTE3:deque",
+        copy_out,
+        "MTE3:free",
     ];
     assert_eq!(shape(&trace, 0), want);
     // The second tile of y: 4 KiB at byte 4096 of argument 1, one burst.
-    let Op::Copy { gm: Some(gm), local_written, .. } = &trace.cores[0].instrs[5].op else {
+    let Op::Copy {
+        gm: Some(gm),
+        local_written,
+        ..
+    } = &trace.cores[0].instrs[5].op
+    else {
         panic!("instruction 5 is not a copy in");
     };
-    assert_eq!((gm.region, gm.offset, gm.bytes, gm.bursts), (1, 4096, 4096, 1));
+    assert_eq!(
+        (gm.region, gm.offset, gm.bytes, gm.bursts),
+        (1, 4096, 4096, 1)
+    );
     assert_eq!(*local_written, 4096);
     let Op::Vector { bytes, elem, .. } = &trace.cores[0].instrs[10].op else {
         panic!("instruction 10 is not the add");
@@ -142,14 +170,25 @@ fn the_modeled_timeline_of_a_two_tile_add_is_the_schedule_worked_out_by_hand() {
         (Pipe::Mte3, out1, out1 + out),
     ];
     let (trace, replay) = &**m.timeline.as_ref().unwrap();
-    let mut spans: Vec<(Pipe, f64, f64)> = replay.spans.iter().map(|s| (s.pipe, s.start, s.busy_end)).collect();
+    let mut spans: Vec<(Pipe, f64, f64)> = replay
+        .spans
+        .iter()
+        .map(|s| (s.pipe, s.start, s.busy_end))
+        .collect();
     spans.sort_by(|a, b| a.1.total_cmp(&b.1));
     assert_eq!(spans.len(), want.len(), "{spans:?}");
     for (got, want) in spans.iter().zip(want) {
-        assert!(got.0 == want.0 && close(got.1, want.1) && close(got.2, want.2), "{got:?} vs {want:?}");
+        assert!(
+            got.0 == want.0 && close(got.1, want.1) && close(got.2, want.2),
+            "{got:?} vs {want:?}"
+        );
     }
     let end = out1 + out + p.gm_write_latency;
-    assert!(close(m.time_us, p.launch_us + end / (p.clock_ghz * 1e3)), "{}", m.time_us);
+    assert!(
+        close(m.time_us, p.launch_us + end / (p.clock_ghz * 1e3)),
+        "{}",
+        m.time_us
+    );
     assert_eq!((m.hbm_bytes_read, m.hbm_bytes_written), (2 * 8192, 8192));
 
     // The Chrome trace: one process for the core, a lane per pipe used, an X event per instruction at
@@ -174,14 +213,29 @@ fn the_modeled_timeline_of_a_two_tile_add_is_the_schedule_worked_out_by_hand() {
     let mut slices: Vec<(&str, f64, f64)> = events
         .iter()
         .filter(|e| e["ph"] == "X" && e["pid"] == 1000)
-        .map(|e| (e["cat"].as_str().unwrap(), e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap()))
+        .map(|e| {
+            (
+                e["cat"].as_str().unwrap(),
+                e["ts"].as_f64().unwrap(),
+                e["dur"].as_f64().unwrap(),
+            )
+        })
         .collect();
     slices.sort_by(|a, b| a.1.total_cmp(&b.1));
     assert_eq!(slices.len(), want.len());
     for (got, want) in slices.iter().zip(want) {
         assert_eq!(got.0, want.0.lane());
-        assert!(close(got.1, us(want.1)) && close(got.2, us(want.2) - us(want.1)), "{got:?}");
+        assert!(
+            close(got.1, us(want.1)) && close(got.2, us(want.2) - us(want.1)),
+            "{got:?}"
+        );
     }
     assert_eq!(trace.cores[0].instrs.len(), 26);
-    assert!(matches!(trace.cores[0].instrs[0].op, Op::Copy { dst: Some(Mem::Ub), .. }));
+    assert!(matches!(
+        trace.cores[0].instrs[0].op,
+        Op::Copy {
+            dst: Some(Mem::Ub),
+            ..
+        }
+    ));
 }

@@ -121,7 +121,9 @@ impl CheckMode {
     }
 
     fn bits(self) -> u32 {
-        u32::from(self.races) | u32::from(self.races && self.v_barrier) << 1 | u32::from(self.trace) << 2
+        u32::from(self.races)
+            | u32::from(self.races && self.v_barrier) << 1
+            | u32::from(self.trace) << 2
     }
 }
 

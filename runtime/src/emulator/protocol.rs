@@ -244,7 +244,9 @@ pub(super) fn read_response(input: impl Read) -> Result<Response, String> {
 }
 
 /// Reads the trace section of a response (see the module documentation).
-fn read_trace<R: Read>(reader: &mut Reader<R>) -> Result<Option<crate::model::trace::Trace>, String> {
+fn read_trace<R: Read>(
+    reader: &mut Reader<R>,
+) -> Result<Option<crate::model::trace::Trace>, String> {
     use crate::model::trace::{decode_record, CoreTrace, Trace, RECORD_BYTES};
     if reader.u8()? == 0 {
         return Ok(None);

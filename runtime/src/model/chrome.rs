@@ -91,7 +91,12 @@ fn describe_args(op: &Op, args: &mut Value) {
             args["gm_offset"] = json!(gm.offset);
         }
         Op::Copy { local_written, .. } => args["bytes"] = json!(local_written),
-        Op::Vector { repeats, bytes, elem, .. } => {
+        Op::Vector {
+            repeats,
+            bytes,
+            elem,
+            ..
+        } => {
             args["repeats"] = json!(repeats);
             args["bytes"] = json!(bytes);
             args["elem_bytes"] = json!(elem);

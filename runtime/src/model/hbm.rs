@@ -151,20 +151,35 @@ mod tests {
     fn a_second_read_hits_only_when_the_tensor_fits() {
         // 4 lines of L2; a 2-line tensor read twice: the second read is all hits.
         let mut l2 = L2::new(2048, 512);
-        assert_eq!(l2.access(&read(0, 0, 1024), false), Split { hbm: 1024, l2: 0 });
-        assert_eq!(l2.access(&read(0, 0, 1024), false), Split { hbm: 0, l2: 1024 });
+        assert_eq!(
+            l2.access(&read(0, 0, 1024), false),
+            Split { hbm: 1024, l2: 0 }
+        );
+        assert_eq!(
+            l2.access(&read(0, 0, 1024), false),
+            Split { hbm: 0, l2: 1024 }
+        );
         // An 8-line tensor streamed twice through 4 lines: LRU evicts each line before its reuse.
         let mut l2 = L2::new(2048, 512);
         assert_eq!(l2.access(&read(1, 0, 4096), false).hbm, 4096);
-        assert_eq!(l2.access(&read(1, 0, 4096), false), Split { hbm: 4096, l2: 0 });
+        assert_eq!(
+            l2.access(&read(1, 0, 4096), false),
+            Split { hbm: 4096, l2: 0 }
+        );
     }
 
     #[test]
     fn writes_reach_hbm_once_per_line_while_it_stays_dirty() {
         let mut l2 = L2::new(1 << 20, 512);
-        assert_eq!(l2.access(&read(2, 96, 288), true), Split { hbm: 288, l2: 0 });
+        assert_eq!(
+            l2.access(&read(2, 96, 288), true),
+            Split { hbm: 288, l2: 0 }
+        );
         // Rewriting the line: the 9 sectors written before are in L2, the other 7 are new.
-        assert_eq!(l2.access(&read(2, 0, 512), true), Split { hbm: 224, l2: 288 });
+        assert_eq!(
+            l2.access(&read(2, 0, 512), true),
+            Split { hbm: 224, l2: 288 }
+        );
         assert_eq!(l2.access(&read(2, 0, 512), true), Split { hbm: 0, l2: 512 });
         // A read of a written line hits.
         assert_eq!(l2.access(&read(2, 0, 64), false), Split { hbm: 0, l2: 64 });

@@ -148,7 +148,11 @@ fn per_second(amount: f64, time_us: f64) -> f64 {
 
 /// Replays `trace` with `params` and sums it up; `keep_timeline` keeps the trace and the replay for a
 /// trace file.
-pub fn model(trace: Trace, params: &Params, keep_timeline: bool) -> Result<KernelModel, ModelError> {
+pub fn model(
+    trace: Trace,
+    params: &Params,
+    keep_timeline: bool,
+) -> Result<KernelModel, ModelError> {
     let started = std::time::Instant::now();
     let replayed = replay(&trace, params)?;
     let replay_us = started.elapsed().as_secs_f64() * 1e6;
@@ -190,7 +194,13 @@ pub fn model(trace: Trace, params: &Params, keep_timeline: bool) -> Result<Kerne
     ];
     let bound = resources
         .iter()
-        .fold((Bound::Launch, f64::MIN), |best, &(b, t)| if t > best.1 { (b, t) } else { best })
+        .fold((Bound::Launch, f64::MIN), |best, &(b, t)| {
+            if t > best.1 {
+                (b, t)
+            } else {
+                best
+            }
+        })
         .0;
     Ok(KernelModel {
         target: params.target.clone(),

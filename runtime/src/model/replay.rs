@@ -152,8 +152,11 @@ pub fn replay(trace: &Trace, params: &Params) -> Result<Replay, ModelError> {
     };
     sim.run()?;
     let mut out = sim.out;
-    out.spans
-        .sort_by(|a, b| (a.core, a.start, a.pipe).partial_cmp(&(b.core, b.start, b.pipe)).unwrap_or(std::cmp::Ordering::Equal));
+    out.spans.sort_by(|a, b| {
+        (a.core, a.start, a.pipe)
+            .partial_cmp(&(b.core, b.start, b.pipe))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     Ok(out)
 }
 
@@ -268,7 +271,9 @@ impl Sim<'_> {
             let caps: Vec<f64> = members
                 .iter()
                 .map(|&(c, p)| {
-                    let a = self.cores[c].active[p].as_ref().map_or(1.0, |a| a.streams[a.current].cap);
+                    let a = self.cores[c].active[p]
+                        .as_ref()
+                        .map_or(1.0, |a| a.streams[a.current].cap);
                     a
                 })
                 .collect();
@@ -323,7 +328,15 @@ impl Sim<'_> {
         }
     }
 
-    fn finish(&mut self, c: usize, p: usize, instr: usize, start: f64, busy_end: f64, latency: f64) {
+    fn finish(
+        &mut self,
+        c: usize,
+        p: usize,
+        instr: usize,
+        start: f64,
+        busy_end: f64,
+        latency: f64,
+    ) {
         let core = &mut self.cores[c];
         core.busy_until[p] = busy_end;
         core.drained[p] = core.drained[p].max(busy_end + latency);
@@ -380,7 +393,10 @@ impl Sim<'_> {
     /// Takes a token of `key` released by `now`; `None` when there is none yet (with a wake-up set
     /// when one will be released later).
     fn take_token(&mut self, c: usize, key: Token, now: f64) -> bool {
-        let release = self.cores[c].tokens.get(&key).and_then(|q| q.front().copied());
+        let release = self.cores[c]
+            .tokens
+            .get(&key)
+            .and_then(|q| q.front().copied());
         match release {
             Some(at) if at <= now => {
                 if let Some(q) = self.cores[c].tokens.get_mut(&key) {
@@ -444,7 +460,9 @@ impl Sim<'_> {
                     true
                 }
                 Op::WaitFlag { event, id } => self.take_token(c, Token::Flag(event, id), now),
-                Op::QueueWait { buffer, back } => self.take_token(c, Token::Queue(buffer, back), now),
+                Op::QueueWait { buffer, back } => {
+                    self.take_token(c, Token::Queue(buffer, back), now)
+                }
                 Op::CrossWait { seq, .. } => self.take_cross(c, seq, now),
                 Op::Barrier { .. } | Op::SyncAll { .. } => {
                     if drained > now {
@@ -516,7 +534,11 @@ impl Sim<'_> {
                     false
                 }
                 Op::Barrier { pipe: None } => true,
-                Op::SyncAll { barrier, instance, cores } => self.sync_all(c, (barrier, instance), cores, now),
+                Op::SyncAll {
+                    barrier,
+                    instance,
+                    cores,
+                } => self.sync_all(c, (barrier, instance), cores, now),
                 _ if p != 0 => {
                     if queue_full {
                         false
@@ -539,7 +561,9 @@ impl Sim<'_> {
                     true
                 }
                 Op::WaitFlag { event, id } => self.take_token(c, Token::Flag(event, id), now),
-                Op::QueueWait { buffer, back } => self.take_token(c, Token::Queue(buffer, back), now),
+                Op::QueueWait { buffer, back } => {
+                    self.take_token(c, Token::Queue(buffer, back), now)
+                }
                 Op::CrossWait { seq, .. } => self.take_cross(c, seq, now),
                 Op::Barrier { .. } => true,
                 _ => {
@@ -598,7 +622,10 @@ impl Sim<'_> {
         let transfer = |streams: Vec<Stream>, head: f64, latency: f64| {
             let streams: Vec<Stream> = streams.into_iter().filter(|s| s.left > 0.0).collect();
             if streams.is_empty() {
-                return Work::Fixed { busy: head, latency };
+                return Work::Fixed {
+                    busy: head,
+                    latency,
+                };
             }
             Work::Transfer(Active {
                 instr: i,
@@ -611,7 +638,12 @@ impl Sim<'_> {
             })
         };
         let gm_write = match &instr.op {
-            Op::Copy { dst: Some(Mem::Gm), gm: Some(gm), .. } | Op::Fixpipe { gm: Some(gm), .. } => Some(gm),
+            Op::Copy {
+                dst: Some(Mem::Gm),
+                gm: Some(gm),
+                ..
+            }
+            | Op::Fixpipe { gm: Some(gm), .. } => Some(gm),
             _ => None,
         };
         if let Some(gm) = gm_write {
@@ -621,19 +653,30 @@ impl Sim<'_> {
             let scale = self.granule_scale(gm);
             let (cap, head) = match instr.op {
                 Op::Fixpipe { dst_elem, .. } => (
-                    p.fixpipe_gm_cap.min(p.fixpipe_elems * f64::from(dst_elem.max(1))),
+                    p.fixpipe_gm_cap
+                        .min(p.fixpipe_elems * f64::from(dst_elem.max(1))),
                     p.fixpipe_head,
                 ),
                 _ => (p.ub_to_gm_cap, p.mte_head),
             };
             let streams = vec![
-                Stream { server: Server::Hbm, left: split.hbm as f64 * scale, cap },
-                Stream { server: Server::L2, left: split.l2 as f64 * scale, cap },
+                Stream {
+                    server: Server::Hbm,
+                    left: split.hbm as f64 * scale,
+                    cap,
+                },
+                Stream {
+                    server: Server::L2,
+                    left: split.l2 as f64 * scale,
+                    cap,
+                },
             ];
             return transfer(streams, head, p.gm_write_latency);
         }
         match &instr.op {
-            Op::Copy { dst, gm: Some(gm), .. } => {
+            Op::Copy {
+                dst, gm: Some(gm), ..
+            } => {
                 let split = self.l2.access(gm, false);
                 self.out.hbm_read += split.hbm;
                 self.out.l2_read += split.l2;
@@ -644,12 +687,25 @@ impl Sim<'_> {
                     (p.gm_to_ub_cap, p.l2_to_ub_cap)
                 };
                 let streams = vec![
-                    Stream { server: Server::Hbm, left: split.hbm as f64 * scale, cap: hbm_cap },
-                    Stream { server: Server::L2, left: split.l2 as f64 * scale, cap: l2_cap },
+                    Stream {
+                        server: Server::Hbm,
+                        left: split.hbm as f64 * scale,
+                        cap: hbm_cap,
+                    },
+                    Stream {
+                        server: Server::L2,
+                        left: split.l2 as f64 * scale,
+                        cap: l2_cap,
+                    },
                 ];
                 transfer(streams, p.mte_head, p.gm_read_latency)
             }
-            Op::Copy { dst, local_written, local_read, .. } => {
+            Op::Copy {
+                dst,
+                local_written,
+                local_read,
+                ..
+            } => {
                 let bytes = f64::from((*local_written).max(*local_read));
                 let busy = match (instr.pipe, dst) {
                     (Pipe::V, _) => p.ub_copy_head + bytes / p.ub_copy_rate,
@@ -662,14 +718,25 @@ impl Sim<'_> {
                 busy: p.fixpipe_head + f64::from(*m) * f64::from(*n) / p.fixpipe_elems,
                 latency: 0.0,
             },
-            Op::Vector { repeats, bytes, elem, .. } => {
+            Op::Vector {
+                repeats,
+                bytes,
+                elem,
+                ..
+            } => {
                 self.out.vector_ops += (*bytes / u64::from((*elem).max(1))) as f64;
                 let name = self.trace.name(instr);
-                Work::Fixed { busy: p.vector_cycles(name, *repeats, *bytes, *elem), latency: 0.0 }
+                Work::Fixed {
+                    busy: p.vector_cycles(name, *repeats, *bytes, *elem),
+                    latency: 0.0,
+                }
             }
             Op::Mmad { m, k, n, elem } => {
                 self.out.cube_flops += 2.0 * f64::from(*m) * f64::from(*k) * f64::from(*n);
-                Work::Fixed { busy: p.mmad_cycles(*m, *k, *n, *elem), latency: 0.0 }
+                Work::Fixed {
+                    busy: p.mmad_cycles(*m, *k, *n, *elem),
+                    latency: 0.0,
+                }
             }
             Op::Scalar { gm, write } => {
                 let busy = match gm {
@@ -691,7 +758,10 @@ impl Sim<'_> {
                 Work::Fixed { busy, latency: 0.0 }
             }
             // Ordering instructions are handled by the pipes and the issue stage.
-            _ => Work::Fixed { busy: 0.0, latency: 0.0 },
+            _ => Work::Fixed {
+                busy: 0.0,
+                latency: 0.0,
+            },
         }
     }
 
@@ -715,7 +785,8 @@ impl Sim<'_> {
             let blocked = (1..7)
                 .find_map(|p| core.queues[p].front().map(|&i| (Pipe::ALL[p], i)))
                 .or_else(|| {
-                    (core.next < trace.instrs.len()).then(|| (trace.instrs[core.next].pipe, core.next))
+                    (core.next < trace.instrs.len())
+                        .then(|| (trace.instrs[core.next].pipe, core.next))
                 });
             if let Some((pipe, i)) = blocked {
                 return ModelError::Deadlock {

@@ -75,9 +75,15 @@ fn flag(set: bool, event: u32, pipe: Pipe) -> Instr {
 
 fn trace(cores: Vec<Vec<Instr>>) -> Trace {
     Trace {
-        names: ["?", "DataCopy(GM->local)", "DataCopy(local->GM)", "Add", "flag"]
-            .map(String::from)
-            .to_vec(),
+        names: [
+            "?",
+            "DataCopy(GM->local)",
+            "DataCopy(local->GM)",
+            "Add",
+            "flag",
+        ]
+        .map(String::from)
+        .to_vec(),
         kind: LaunchKind::Aiv,
         cores: cores
             .into_iter()
@@ -122,7 +128,11 @@ fn one_tile_follows_the_flags_with_costs_from_the_table() {
     // MTE3 waits for the add to complete, then writes at its cap and completes a latency later.
     let out_busy_end = add_end + p.mte_head + bytes as f64 / p.ub_to_gm_cap;
     let end = out_busy_end + p.gm_write_latency;
-    let spans: Vec<(Pipe, f64, f64)> = r.spans.iter().map(|s| (s.pipe, s.start, s.busy_end)).collect();
+    let spans: Vec<(Pipe, f64, f64)> = r
+        .spans
+        .iter()
+        .map(|s| (s.pipe, s.start, s.busy_end))
+        .collect();
     let want = [
         (Pipe::Mte2, 0.0, x_busy),
         (Pipe::Mte2, x_busy, y_busy_end),
@@ -132,10 +142,16 @@ fn one_tile_follows_the_flags_with_costs_from_the_table() {
     assert_eq!(spans.len(), want.len(), "{spans:?}");
     for (got, want) in spans.iter().zip(want) {
         assert_eq!(got.0, want.0);
-        assert!(close(got.1, want.1) && close(got.2, want.2), "{got:?} vs {want:?}");
+        assert!(
+            close(got.1, want.1) && close(got.2, want.2),
+            "{got:?} vs {want:?}"
+        );
     }
     assert!(close(r.cycles, end), "{} vs {end}", r.cycles);
-    assert_eq!((r.hbm_read, r.hbm_written, r.l2_read), (2 * bytes, bytes, 0));
+    assert_eq!(
+        (r.hbm_read, r.hbm_written, r.l2_read),
+        (2 * bytes, bytes, 0)
+    );
 }
 
 #[test]
@@ -148,13 +164,23 @@ fn the_second_tiles_copy_in_overlaps_the_first_tiles_add() {
     instrs.extend(tile(bytes, bytes));
     let r = replay(&trace(vec![instrs]), &p).unwrap();
     let x_busy = p.mte_head + bytes as f64 / p.gm_to_ub_cap;
-    let mte2: Vec<f64> = r.spans.iter().filter(|s| s.pipe == Pipe::Mte2).map(|s| s.start).collect();
+    let mte2: Vec<f64> = r
+        .spans
+        .iter()
+        .filter(|s| s.pipe == Pipe::Mte2)
+        .map(|s| s.start)
+        .collect();
     assert_eq!(mte2.len(), 4);
     for (i, start) in mte2.iter().enumerate() {
         assert!(close(*start, i as f64 * x_busy), "{mte2:?}");
     }
     // Tile 1's add starts when its own flag is released: its y completes at 4 x_busy + latency.
-    let adds: Vec<f64> = r.spans.iter().filter(|s| s.pipe == Pipe::V).map(|s| s.start).collect();
+    let adds: Vec<f64> = r
+        .spans
+        .iter()
+        .filter(|s| s.pipe == Pipe::V)
+        .map(|s| s.start)
+        .collect();
     assert!(close(adds[1], 4.0 * x_busy + p.gm_read_latency), "{adds:?}");
 }
 
@@ -163,7 +189,9 @@ fn cores_copying_at_once_share_hbm() {
     // 48 cores each read 64 KiB at once: the fair share of HBM (below the one-core cap) sets the time.
     let p = p();
     let bytes = 65536u64;
-    let cores: Vec<Vec<Instr>> = (0..48).map(|c| vec![copy_in(0, c * bytes, bytes)]).collect();
+    let cores: Vec<Vec<Instr>> = (0..48)
+        .map(|c| vec![copy_in(0, c * bytes, bytes)])
+        .collect();
     let r = replay(&trace(cores), &p).unwrap();
     let share = p.hbm_rate / 48.0;
     assert!(share < p.gm_to_ub_cap);
@@ -184,7 +212,10 @@ fn a_tensor_read_twice_costs_l2_the_second_time_only_when_it_fits() {
     assert_eq!((r.hbm_read, r.l2_read), (bytes, bytes));
     // The second read runs at the core's L2 cap.
     let second = r.spans[1].busy_end - r.spans[1].start;
-    assert!(close(second, p.mte_head + bytes as f64 / p.l2_to_ub_cap), "{second}");
+    assert!(
+        close(second, p.mte_head + bytes as f64 / p.l2_to_ub_cap),
+        "{second}"
+    );
     // An L2 smaller than the tensor: both reads go to HBM.
     p.l2_bytes = bytes / 2;
     let r = replay(&twice(), &p).unwrap();
@@ -205,7 +236,9 @@ fn a_wait_never_signalled_is_a_deadlock_naming_core_pipe_and_instruction() {
             instr: "WaitFlag<MTE2_V>(0)".to_string(),
         }
     );
-    assert!(err.to_string().contains("deadlock on core AIV 1, pipe V: instruction 0 (WaitFlag<MTE2_V>(0))"));
+    assert!(err
+        .to_string()
+        .contains("deadlock on core AIV 1, pipe V: instruction 0 (WaitFlag<MTE2_V>(0))"));
 }
 
 #[test]
@@ -213,11 +246,18 @@ fn more_blocks_than_cores_run_in_waves() {
     // 96 one-copy blocks on 48 vector cores: two waves, the second starting when the first ends.
     let p = p();
     let bytes = 4096u64;
-    let cores: Vec<Vec<Instr>> = (0..96).map(|c| vec![copy_in(0, c * bytes, bytes)]).collect();
+    let cores: Vec<Vec<Instr>> = (0..96)
+        .map(|c| vec![copy_in(0, c * bytes, bytes)])
+        .collect();
     let r = replay(&trace(cores), &p).unwrap();
     let rate = p.gm_to_ub_cap.min(p.hbm_rate / 48.0);
     let wave = p.mte_head + bytes as f64 / rate + p.gm_read_latency;
-    assert!(close(r.cycles, 2.0 * wave), "{} vs {}", r.cycles, 2.0 * wave);
+    assert!(
+        close(r.cycles, 2.0 * wave),
+        "{} vs {}",
+        r.cycles,
+        2.0 * wave
+    );
 }
 
 #[test]

@@ -400,10 +400,41 @@ pub fn decode_record(record: &[u8]) -> Result<Instr, String> {
 /// The HardEvent names in `HardEvent` order (`event_name` in pipe.h), for messages and trace files.
 pub fn event_name(event: u32) -> &'static str {
     const NAMES: [&str; 35] = [
-        "MTE2_MTE1", "MTE1_MTE2", "MTE1_M", "M_MTE1", "MTE2_V", "V_MTE2", "MTE3_V", "V_MTE3", "M_V",
-        "V_M", "V_V", "MTE3_MTE1", "MTE1_MTE3", "MTE1_V", "MTE2_M", "M_MTE2", "V_MTE1", "M_FIX",
-        "FIX_M", "MTE3_MTE2", "MTE2_MTE3", "S_V", "V_S", "S_MTE2", "MTE2_S", "S_MTE3", "MTE3_S",
-        "MTE2_FIX", "FIX_MTE2", "FIX_S", "M_S", "FIX_MTE3", "MTE1_FIX", "FIX_MTE1", "FIX_FIX",
+        "MTE2_MTE1",
+        "MTE1_MTE2",
+        "MTE1_M",
+        "M_MTE1",
+        "MTE2_V",
+        "V_MTE2",
+        "MTE3_V",
+        "V_MTE3",
+        "M_V",
+        "V_M",
+        "V_V",
+        "MTE3_MTE1",
+        "MTE1_MTE3",
+        "MTE1_V",
+        "MTE2_M",
+        "M_MTE2",
+        "V_MTE1",
+        "M_FIX",
+        "FIX_M",
+        "MTE3_MTE2",
+        "MTE2_MTE3",
+        "S_V",
+        "V_S",
+        "S_MTE2",
+        "MTE2_S",
+        "S_MTE3",
+        "MTE3_S",
+        "MTE2_FIX",
+        "FIX_MTE2",
+        "FIX_S",
+        "M_S",
+        "FIX_MTE3",
+        "MTE1_FIX",
+        "FIX_MTE1",
+        "FIX_FIX",
     ];
     NAMES.get(event as usize).copied().unwrap_or("?")
 }
@@ -416,10 +447,7 @@ pub fn describe(trace: &Trace, instr: &Instr) -> String {
         Op::WaitFlag { event, id } => format!("WaitFlag<{}>({id})", event_name(*event)),
         Op::CrossWait { flag, .. } => format!("CrossCoreWaitFlag({flag})"),
         Op::CrossSet { flag, mode, .. } => format!("CrossCoreSetFlag<{mode}>({flag})"),
-        Op::Barrier { pipe } => format!(
-            "PipeBarrier<PIPE_{}>",
-            pipe.map_or("ALL", Pipe::name)
-        ),
+        Op::Barrier { pipe } => format!("PipeBarrier<PIPE_{}>", pipe.map_or("ALL", Pipe::name)),
         _ => name.to_string(),
     }
 }

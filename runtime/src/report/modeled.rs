@@ -63,7 +63,13 @@ impl ProgramModel {
             .collect();
         let bound = resources
             .iter()
-            .fold((Bound::Launch, f64::MIN), |best, &(b, t)| if t > best.1 { (b, t) } else { best })
+            .fold((Bound::Launch, f64::MIN), |best, &(b, t)| {
+                if t > best.1 {
+                    (b, t)
+                } else {
+                    best
+                }
+            })
             .0;
         Some(ProgramModel {
             target: first.target.clone(),
@@ -80,7 +86,10 @@ impl ProgramModel {
 
     /// HBM bytes per second, TB/s.
     pub fn tb_per_s(&self) -> f64 {
-        rate((self.hbm_bytes_read + self.hbm_bytes_written) as f64, self.time_us)
+        rate(
+            (self.hbm_bytes_read + self.hbm_bytes_written) as f64,
+            self.time_us,
+        )
     }
 
     /// Floating-point operations per second, TFLOPS.
@@ -103,7 +112,10 @@ fn busy_json(busy: &[PipeBusy; 7]) -> Value {
         .iter()
         .map(|p| {
             let b = busy[p.slot()];
-            (p.name().to_string(), json!({"mean": round(b.mean), "max": round(b.max)}))
+            (
+                p.name().to_string(),
+                json!({"mean": round(b.mean), "max": round(b.max)}),
+            )
         })
         .collect();
     Value::Object(map)
