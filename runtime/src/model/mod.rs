@@ -12,6 +12,7 @@
 //! [`model`] replays one launch and sums it up as a [`KernelModel`].
 
 pub mod chrome;
+mod cost;
 pub mod hbm;
 pub mod params;
 pub mod replay;

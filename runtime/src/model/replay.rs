@@ -20,9 +20,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::cost::{cost, Active, Meter, Server, Work};
 use super::hbm::{share, L2};
 use super::params::Params;
-use super::trace::{describe, LaunchKind, Mem, Op, Pipe, Trace};
+use super::trace::{describe, LaunchKind, Op, Pipe, Trace};
 use super::ModelError;
 
 /// When one instruction ran on its pipe.
@@ -65,37 +66,6 @@ pub struct Replay {
     pub cube_flops: f64,
     /// Elements computed by vector instructions.
     pub vector_ops: f64,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq)]
-enum Server {
-    Hbm,
-    L2,
-}
-
-#[derive(Clone, Debug)]
-struct Stream {
-    server: Server,
-    left: f64,
-    cap: f64,
-}
-
-/// A copy in flight on a pipe.
-#[derive(Clone, Debug)]
-struct Active {
-    instr: usize,
-    start: f64,
-    head_until: f64,
-    streams: Vec<Stream>,
-    current: usize,
-    latency: f64,
-    rate: f64,
-}
-
-/// The cost of an instruction as it starts.
-enum Work {
-    Fixed { busy: f64, latency: f64 },
-    Transfer(Active),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -616,163 +586,12 @@ impl Sim<'_> {
 
     /// The cost of instruction `i` of core `c` starting at `now` (updates the L2 and the counters).
     fn cost(&mut self, c: usize, i: usize, now: f64) -> Work {
-        let trace = self.trace;
-        let instr = &trace.cores[c].instrs[i];
-        let p = self.p;
-        let transfer = |streams: Vec<Stream>, head: f64, latency: f64| {
-            let streams: Vec<Stream> = streams.into_iter().filter(|s| s.left > 0.0).collect();
-            if streams.is_empty() {
-                return Work::Fixed {
-                    busy: head,
-                    latency,
-                };
-            }
-            Work::Transfer(Active {
-                instr: i,
-                start: now,
-                head_until: now + head,
-                streams,
-                current: 0,
-                latency,
-                rate: 1.0,
-            })
+        let instr = &self.trace.cores[c].instrs[i];
+        let mut meter = Meter {
+            l2: &mut self.l2,
+            out: &mut self.out,
         };
-        let gm_write = match &instr.op {
-            Op::Copy {
-                dst: Some(Mem::Gm),
-                gm: Some(gm),
-                ..
-            }
-            | Op::Fixpipe { gm: Some(gm), .. } => Some(gm),
-            _ => None,
-        };
-        if let Some(gm) = gm_write {
-            let split = self.l2.access(gm, true);
-            self.out.hbm_written += split.hbm;
-            self.out.l2_written += split.l2;
-            let scale = self.granule_scale(gm);
-            let (cap, head) = match instr.op {
-                Op::Fixpipe { dst_elem, .. } => (
-                    p.fixpipe_gm_cap
-                        .min(p.fixpipe_elems * f64::from(dst_elem.max(1))),
-                    p.fixpipe_head,
-                ),
-                _ => (p.ub_to_gm_cap, p.mte_head),
-            };
-            let streams = vec![
-                Stream {
-                    server: Server::Hbm,
-                    left: split.hbm as f64 * scale,
-                    cap,
-                },
-                Stream {
-                    server: Server::L2,
-                    left: split.l2 as f64 * scale,
-                    cap,
-                },
-            ];
-            return transfer(streams, head, p.gm_write_latency);
-        }
-        match &instr.op {
-            Op::Copy {
-                dst, gm: Some(gm), ..
-            } => {
-                let split = self.l2.access(gm, false);
-                self.out.hbm_read += split.hbm;
-                self.out.l2_read += split.l2;
-                let scale = self.granule_scale(gm);
-                let (hbm_cap, l2_cap) = if *dst == Some(Mem::L1) {
-                    (p.gm_to_l1_cap, p.l2_to_l1_cap)
-                } else {
-                    (p.gm_to_ub_cap, p.l2_to_ub_cap)
-                };
-                let streams = vec![
-                    Stream {
-                        server: Server::Hbm,
-                        left: split.hbm as f64 * scale,
-                        cap: hbm_cap,
-                    },
-                    Stream {
-                        server: Server::L2,
-                        left: split.l2 as f64 * scale,
-                        cap: l2_cap,
-                    },
-                ];
-                transfer(streams, p.mte_head, p.gm_read_latency)
-            }
-            Op::Copy {
-                dst,
-                local_written,
-                local_read,
-                ..
-            } => {
-                let bytes = f64::from((*local_written).max(*local_read));
-                let busy = match (instr.pipe, dst) {
-                    (Pipe::V, _) => p.ub_copy_head + bytes / p.ub_copy_rate,
-                    (_, Some(Mem::L0a)) => p.mte1_head + bytes / p.mte1_l0a_rate,
-                    _ => p.mte1_head + bytes / p.mte1_l0b_rate,
-                };
-                Work::Fixed { busy, latency: 0.0 }
-            }
-            Op::Fixpipe { m, n, .. } => Work::Fixed {
-                busy: p.fixpipe_head + f64::from(*m) * f64::from(*n) / p.fixpipe_elems,
-                latency: 0.0,
-            },
-            Op::Vector {
-                repeats,
-                bytes,
-                elem,
-                ..
-            } => {
-                self.out.vector_ops += (*bytes / u64::from((*elem).max(1))) as f64;
-                let name = self.trace.name(instr);
-                Work::Fixed {
-                    busy: p.vector_cycles(name, *repeats, *bytes, *elem),
-                    latency: 0.0,
-                }
-            }
-            Op::Mmad { m, k, n, elem } => {
-                self.out.cube_flops += 2.0 * f64::from(*m) * f64::from(*k) * f64::from(*n);
-                Work::Fixed {
-                    busy: p.mmad_cycles(*m, *k, *n, *elem),
-                    latency: 0.0,
-                }
-            }
-            Op::Scalar { gm, write } => {
-                let busy = match gm {
-                    Some(gm) => {
-                        let split = self.l2.access(gm, *write);
-                        if *write {
-                            self.out.hbm_written += split.hbm;
-                            self.out.l2_written += split.l2;
-                            p.scalar_store
-                        } else {
-                            self.out.hbm_read += split.hbm;
-                            self.out.l2_read += split.l2;
-                            p.gm_read_latency
-                        }
-                    }
-                    None if *write => p.scalar_store,
-                    None => p.scalar_load,
-                };
-                Work::Fixed { busy, latency: 0.0 }
-            }
-            // Ordering instructions are handled by the pipes and the issue stage.
-            _ => Work::Fixed {
-                busy: 0.0,
-                latency: 0.0,
-            },
-        }
-    }
-
-    /// GM moves bursts in whole granules: the bytes a copy's bursts take, over its bytes.
-    fn granule_scale(&self, gm: &super::trace::GmAccess) -> f64 {
-        if gm.bytes == 0 {
-            return 1.0;
-        }
-        let g = self.p.burst_granule.max(1);
-        let moved: u64 = gm.ranges().map(|(s, e)| (e - s).div_ceil(g) * g).sum();
-        moved as f64 / gm.bytes as f64
+        cost(self.p, self.trace.name(instr), instr, &mut meter, i, now)
     }
 
     /// The deadlock report: the first core that has not ended, and what it waits for.
