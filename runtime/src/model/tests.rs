@@ -274,3 +274,105 @@ fn the_summary_names_the_bound_and_labels_the_rates() {
     assert!(close(m.tb_per_s(), want));
     assert!(m.timeline.is_none());
 }
+
+fn instr(pipe: Pipe, op: Op) -> Instr {
+    Instr { pipe, call: 4, op }
+}
+
+#[test]
+fn a_cross_core_wait_lasts_until_the_set_plus_the_cross_core_latency() {
+    // Core 0 copies, then sets cross-core flag 3 from MTE2 (set number 1); core 1 waits for set 1 on V,
+    // then adds.
+    let p = p();
+    let bytes = 4096u64;
+    let setter = vec![
+        copy_in(0, 0, bytes),
+        instr(
+            Pipe::Mte2,
+            Op::CrossSet {
+                flag: 3,
+                mode: 0,
+                seq: 1,
+            },
+        ),
+    ];
+    let waiter = vec![instr(Pipe::V, Op::CrossWait { flag: 3, seq: 1 }), add(256)];
+    let mut t = trace(vec![setter, waiter]);
+    t.kind = LaunchKind::Aiv;
+    let r = replay(&t, &p).unwrap();
+    // The set is released when the copy has completed (its GM latency), the wait a latency later.
+    let copy_done = p.mte_head + bytes as f64 / p.gm_to_ub_cap + p.gm_read_latency;
+    let add = r.spans.iter().find(|s| s.pipe == Pipe::V).unwrap();
+    assert!(
+        close(add.start, copy_done + p.cross_core_latency),
+        "{}",
+        add.start
+    );
+    // A wait for a set nobody makes is a deadlock on the waiting core.
+    let t = trace(vec![vec![instr(
+        Pipe::V,
+        Op::CrossWait { flag: 3, seq: 9 },
+    )]]);
+    assert!(matches!(
+        replay(&t, &p),
+        Err(ModelError::Deadlock { index: 0, .. })
+    ));
+}
+
+#[test]
+fn sync_all_releases_every_core_after_the_last_arrival() {
+    // Two cores: core 0 copies 64 KiB before the SyncAll, core 1 nothing; both add after it.
+    let p = p();
+    let bytes = 65536u64;
+    let sync = || {
+        instr(
+            Pipe::S,
+            Op::SyncAll {
+                barrier: 0,
+                instance: 0,
+                cores: 2,
+            },
+        )
+    };
+    let r = replay(
+        &trace(vec![
+            vec![copy_in(0, 0, bytes), sync(), add(256)],
+            vec![sync(), add(256)],
+        ]),
+        &p,
+    )
+    .unwrap();
+    // Core 0 arrives when its copy has completed (SyncAll drains the pipes first).
+    let arrival = p.mte_head + bytes as f64 / p.gm_to_ub_cap + p.gm_read_latency;
+    let release = arrival + p.sync_all;
+    let adds: Vec<f64> = r
+        .spans
+        .iter()
+        .filter(|s| s.pipe == Pipe::V)
+        .map(|s| s.start)
+        .collect();
+    assert_eq!(adds.len(), 2);
+    for start in adds {
+        // The add is issued one cycle after the SyncAll goes on.
+        assert!(close(start, release + p.issue), "{start} vs {release}");
+    }
+    // A SyncAll that only one of its two cores reaches never completes.
+    let err = replay(&trace(vec![vec![sync()], vec![add(256)]]), &p).unwrap_err();
+    assert!(matches!(err, ModelError::Deadlock { .. }), "{err}");
+}
+
+#[test]
+fn a_full_queue_stalls_the_issue_of_every_pipe() {
+    // 40 copies fill MTE2's queue (32 waiting at most): copy j is issued only once copy j - 32 has
+    // started, so the last (39) waits for copy 7 to start, when copy 6 leaves the pipe at 7 copy
+    // times; the add after it is issued one cycle later.
+    let p = p();
+    let bytes = 512u64;
+    let mut instrs: Vec<Instr> = (0..40).map(|i| copy_in(0, i * bytes, bytes)).collect();
+    instrs.push(add(256));
+    let r = replay(&trace(vec![instrs]), &p).unwrap();
+    let copy = p.mte_head + bytes as f64 / p.gm_to_ub_cap;
+    let add = r.spans.iter().find(|s| s.pipe == Pipe::V).unwrap();
+    let want = 7.0 * copy + p.issue;
+    assert!(close(add.start, want), "{} vs {want}", add.start);
+}
