@@ -239,3 +239,98 @@ fn the_modeled_timeline_of_a_two_tile_add_is_the_schedule_worked_out_by_hand() {
         }
     ));
 }
+
+const RACES: &str = include_str!("kernels/races.cpp");
+
+/// A MIX kernel of races.cpp on 2 blocks (AIC u = core 3u, AIVs 3u+1 and 3u+2), traced.
+fn traced_mix(kernel: &str, mask: u32) -> Trace {
+    launch_raw(RawLaunch {
+        source: RACES,
+        kernel,
+        block_dim: 2,
+        core_type: CoreType::MixAic1_2,
+        check: CheckMode {
+            trace: true,
+            ..CheckMode::FULL
+        },
+        args: vec![output("y", (64 + 16 * 2) * 4 * 2)],
+        workspace_bytes: 0,
+        tiling: u32_bytes(&[mask]),
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+    .trace
+    .expect("a trace was asked for")
+}
+
+#[test]
+fn each_cross_core_wait_names_the_sets_it_consumed() {
+    let trace = traced_mix("cross_core_modes", 0);
+    assert_eq!(trace.cores.len(), 6);
+    // Every set: its number -> (core, flag).
+    let mut sets = std::collections::BTreeMap::new();
+    for (c, core) in trace.cores.iter().enumerate() {
+        for i in &core.instrs {
+            if let Op::CrossSet { flag, seq, .. } = i.op {
+                assert!(sets.insert(seq, (c, flag)).is_none(), "set {seq} twice");
+            }
+        }
+    }
+    let waits = |c: usize, want_flag: u32| -> Vec<usize> {
+        let mut setters: Vec<usize> = trace.cores[c]
+            .instrs
+            .iter()
+            .filter_map(|i| match i.op {
+                Op::CrossWait { flag, seq } if flag == want_flag => {
+                    let (setter, set_flag) = sets[&seq];
+                    assert_eq!(set_flag, flag);
+                    Some(setter)
+                }
+                _ => None,
+            })
+            .collect();
+        setters.sort();
+        setters
+    };
+    for u in 0..2 {
+        // Mode 2 towards the AIC: one wait consumes the sets of both its AIVs.
+        assert_eq!(waits(3 * u, 2), [3 * u + 1, 3 * u + 2]);
+        for s in 1..3 {
+            // Mode 1: each AIV's wait consumes the sets of both AIVs of its AI core.
+            assert_eq!(waits(3 * u + s, 1), [3 * u + 1, 3 * u + 2]);
+            // Mode 0: every AIV's wait consumes the sets of every AIV.
+            assert_eq!(waits(3 * u + s, 4), [1, 2, 4, 5]);
+        }
+    }
+    // The replay orders them and ends.
+    let p = Params::for_target("ascend910b2").unwrap();
+    let m = model(trace, &p, false).unwrap();
+    assert!(m.time_us > p.launch_us);
+}
+
+#[test]
+fn sync_all_instances_count_the_cores_that_take_part() {
+    let trace = traced_mix("mix_sync_all", 1);
+    let syncs: Vec<(usize, u32, u32, u32)> = trace
+        .cores
+        .iter()
+        .enumerate()
+        .flat_map(|(c, core)| {
+            core.instrs.iter().filter_map(move |i| match i.op {
+                Op::SyncAll {
+                    barrier,
+                    instance,
+                    cores,
+                } => Some((c, barrier, instance, cores)),
+                _ => None,
+            })
+        })
+        .collect();
+    // AICs: the AIC barrier (2 cores) then the full one (6); AIVs: the AIV barrier (4) then the full one.
+    for (c, core_syncs) in (0..6).map(|c| (c, syncs.iter().filter(move |s| s.0 == c))) {
+        let kinds: Vec<(u32, u32, u32)> = core_syncs.map(|s| (s.1, s.2, s.3)).collect();
+        let own = if c % 3 == 0 { (2, 0, 2) } else { (1, 0, 4) };
+        assert_eq!(kinds, [own, (0, 0, 6)], "core {c}");
+    }
+    let p = Params::for_target("ascend910b2").unwrap();
+    assert!(model(trace, &p, false).is_ok());
+}
