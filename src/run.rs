@@ -41,6 +41,7 @@ use moge_lower::Symbol;
 use moge_runtime::backend::{Backend, BackendError, BackendKind, EmulatorBackend};
 use moge_runtime::launch::{self, LaunchError, Launched, ProgramRef};
 use moge_runtime::limits::{self, EnvError};
+use moge_runtime::model::ModelError;
 use moge_runtime::report::{self, Comparison, LaunchReport};
 use serde_json::{json, Map, Value};
 
@@ -244,6 +245,11 @@ impl RunError {
             | RunError::NoManifest { .. }
             | RunError::ManyManifests { .. }
             | RunError::Launch(LaunchError::Read { .. } | LaunchError::Source { .. }) => 2,
+            // A target the timing model does not know is a usage error.
+            RunError::Launch(LaunchError::Backend {
+                source: BackendError::Model(ModelError::UnknownTarget { .. }),
+                ..
+            }) => 2,
             RunError::Inputs(err) => err.exit_code(),
             _ => 1,
         }

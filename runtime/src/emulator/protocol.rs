@@ -346,11 +346,63 @@ mod tests {
             }
             _ => panic!("the response does not decode"),
         }
-        let short = read_response(&data[..data.len() - 1]);
+        // Without the trace flag and the last argument byte.
+        let short = read_response(&data[..data.len() - 2]);
         assert!(
             matches!(&short, Err(m) if m.contains("truncated: 3 bytes wanted, 2 left")),
             "{:?}",
             short.err()
+        );
+    }
+
+    /// A response without violations, arguments or cores, then `trace`.
+    fn response_with_trace(trace: &[u8]) -> Vec<u8> {
+        let mut data = RESPONSE_MAGIC.to_vec();
+        data.extend(0u32.to_le_bytes());
+        for value in [0u64; 5] {
+            data.extend(value.to_le_bytes());
+        }
+        data.extend([0u32; 3].iter().flat_map(|v| v.to_le_bytes()));
+        data.extend(trace);
+        data
+    }
+
+    #[test]
+    fn the_trace_section_decodes_and_a_bad_record_names_its_core_and_event() {
+        let mut trace = vec![1];
+        trace.extend(2u32.to_le_bytes()); // names
+        for name in ["?", "SetFlag"] {
+            trace.extend((name.len() as u32).to_le_bytes());
+            trace.extend(name.as_bytes());
+        }
+        trace.extend(1u32.to_le_bytes()); // cores
+        trace.extend(1u64.to_le_bytes()); // events
+        let mut record = [0u8; 64];
+        // SET_FLAG on MTE2 (slot 4), call 1, HardEvent 4 (MTE2_V), id 3.
+        record[..4].copy_from_slice(&[6, 4, 1, 0]);
+        record[8..12].copy_from_slice(&4u32.to_le_bytes());
+        record[12..16].copy_from_slice(&3u32.to_le_bytes());
+        let mut good = trace.clone();
+        good.extend(record);
+        match read_response(&response_with_trace(&good)[..]) {
+            Ok(Response::Ran { trace: Some(t), .. }) => {
+                let instr = &t.cores[0].instrs[0];
+                assert_eq!(instr.pipe, crate::model::Pipe::Mte2);
+                assert_eq!(
+                    instr.op,
+                    crate::model::trace::Op::SetFlag { event: 4, id: 3 }
+                );
+                assert_eq!(t.name(instr), "SetFlag");
+            }
+            _ => panic!("the trace does not decode"),
+        }
+        record[0] = 99;
+        let mut bad = trace;
+        bad.extend(record);
+        let err = read_response(&response_with_trace(&bad)[..]).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("trace of core 0, event 0: unknown trace event kind 99")
         );
     }
 }
