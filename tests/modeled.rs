@@ -139,3 +139,51 @@ fn no_model_leaves_the_modeled_figures_out() {
     assert!(report.get("modeled").is_none());
     assert!(report["kernels"][0].get("modeled").is_none());
 }
+
+#[test]
+fn a_build_directory_runs_with_the_model_and_its_trace_too() {
+    let dir = scratch("dir");
+    let build = dir.join("build");
+    let out = dir.join("out");
+    let trace = dir.join("trace.json");
+    let status = Command::new(MOGEC)
+        .args([
+            "build",
+            "examples/src/gate.rs",
+            "--set",
+            "E=64,G=8",
+            "--emit",
+            "ascendc,manifest",
+            "-o",
+        ])
+        .arg(&build)
+        .current_dir(ROOT)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = Command::new(MOGEC)
+        .arg("run")
+        .arg(&build)
+        .args(["--random", "1", "--dim", "T=64", "-o"])
+        .arg(&out)
+        .arg("--trace")
+        .arg(&trace)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("modeled on ascend910b2: "), "{stdout}");
+    let report = read_json(&out.join("report.json"));
+    assert!(report["modeled"]["time_us"].as_f64().unwrap() > 0.0);
+    let file = read_json(&trace);
+    assert!(file["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["cat"] == "VECTOR"));
+}
