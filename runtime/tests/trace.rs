@@ -212,7 +212,7 @@ fn the_modeled_timeline_of_a_two_tile_add_is_the_schedule_worked_out_by_hand() {
     let us = |cycles: f64| p.launch_us + cycles / (p.clock_ghz * 1e3);
     let mut slices: Vec<(&str, f64, f64)> = events
         .iter()
-        .filter(|e| e["ph"] == "X" && e["pid"] == 1000)
+        .filter(|e| e["ph"] == "X" && e["pid"] == 1000 && e["cat"] != "sync")
         .map(|e| {
             (
                 e["cat"].as_str().unwrap(),
@@ -230,6 +230,24 @@ fn the_modeled_timeline_of_a_two_tile_add_is_the_schedule_worked_out_by_hand() {
             "{got:?}"
         );
     }
+    // The queue hand-offs as flows: EnQue -> DeQue of x and y of both tiles (MTE2 -> V) and of z
+    // (V -> MTE3); no buffer is allocated twice, so no FreeTensor -> AllocTensor.
+    let flows: Vec<(&str, u64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "s" || e["ph"] == "f")
+        .map(|e| (e["ph"].as_str().unwrap(), e["tid"].as_u64().unwrap()))
+        .collect();
+    let mte2 = Pipe::Mte2.slot() as u64;
+    let (v, mte3) = (Pipe::V.slot() as u64, Pipe::Mte3.slot() as u64);
+    let mut want_flows: Vec<(&str, u64)> = [[("s", mte2), ("f", v)]; 4]
+        .concat()
+        .into_iter()
+        .chain([[("s", v), ("f", mte3)]; 2].concat())
+        .collect();
+    let mut got = flows.clone();
+    got.sort();
+    want_flows.sort();
+    assert_eq!(got, want_flows);
     assert_eq!(trace.cores[0].instrs.len(), 26);
     assert!(matches!(
         trace.cores[0].instrs[0].op,

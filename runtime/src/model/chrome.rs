@@ -4,8 +4,11 @@
 //! One process per core of every kernel (`KERNEL: AIV 3`), one thread per pipe with msprof's lane names
 //! (`SCALAR`, `VECTOR`, `CUBE`, `MTE1`, `MTE2`, `MTE3`, `FIXP`), and an `X` (complete) event per
 //! instruction from its start to when it left the pipe, in microseconds; `args` hold the instruction's
-//! index in the core's trace, its cycles and its completion. Kernels follow each other, each after its
-//! launch overhead (a `launch` event of process 0). `otherData` says the figures are modeled.
+//! index in the core's trace, its cycles and its completion. Every ordering edge the replay followed
+//! (SetFlag -> WaitFlag, EnQue -> DeQue, FreeTensor -> AllocTensor, CrossCoreSetFlag -> Wait) is a flow
+//! (`s` / `f`, category `sync`) between two zero-length `sync` slices: the set when its token was
+//! released, the wait when it went on. Kernels follow each other, each after its launch overhead (a
+//! `launch` event of process 0). `otherData` says the figures are modeled.
 
 use serde_json::{json, Value};
 
@@ -70,6 +73,28 @@ pub fn chrome_trace(kernels: &[(&str, &KernelModel)]) -> Value {
                     "dur": (span.busy_end - span.start) / clock_mhz,
                     "args": args,
                 }));
+            }
+            let pid = |core: u32| (k + 1) * 1000 + core as usize;
+            for (n, edge) in replay.edges.iter().enumerate() {
+                let id = format!("{k}.{n}");
+                for (point, phase) in [(&edge.set, "s"), (&edge.wait, "f")] {
+                    let instr = &trace.cores[point.core as usize].instrs[point.instr as usize];
+                    let ts = start_us + point.at / clock_mhz;
+                    let (pid, tid) = (pid(point.core), point.pipe.slot());
+                    events.push(json!({
+                        "name": super::trace::describe(trace, instr), "cat": "sync", "ph": "X",
+                        "pid": pid, "tid": tid, "ts": ts, "dur": 0.0,
+                        "args": {"instr": point.instr},
+                    }));
+                    let mut flow = json!({
+                        "name": "sync", "cat": "sync", "ph": phase, "id": id, "pid": pid, "tid": tid,
+                        "ts": ts,
+                    });
+                    if phase == "f" {
+                        flow["bp"] = json!("e");
+                    }
+                    events.push(flow);
+                }
             }
         }
         offset_us += model.time_us;

@@ -43,6 +43,29 @@ pub struct Span {
     pub end: f64,
 }
 
+/// An instruction at a moment of the replay.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Point {
+    /// The core.
+    pub core: u32,
+    /// The pipe.
+    pub pipe: Pipe,
+    /// The instruction's index in the core's trace.
+    pub instr: u32,
+    /// The cycle.
+    pub at: f64,
+}
+
+/// An ordering edge the replay followed: a SetFlag, EnQue, FreeTensor or CrossCoreSetFlag releasing
+/// its token (`set.at`), and the wait that took it (`wait.at`).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Edge {
+    /// The set, when its token was released.
+    pub set: Point,
+    /// The wait, when it went on.
+    pub wait: Point,
+}
+
 /// What a replay found.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Replay {
@@ -50,6 +73,8 @@ pub struct Replay {
     pub cycles: f64,
     /// Every instruction that occupies a pipe, ordered by core, then start.
     pub spans: Vec<Span>,
+    /// Every ordering edge followed, in the order the waits went on.
+    pub edges: Vec<Edge>,
     /// Per core, per pipe (slot order), cycles the pipe was occupied.
     pub busy: Vec<[f64; 7]>,
     /// Per core, the cycle it started and the cycle it ended.
@@ -84,7 +109,7 @@ struct CoreSim {
     busy_until: [f64; 7],
     drained: [f64; 7],
     active: [Option<Active>; 7],
-    tokens: HashMap<Token, VecDeque<f64>>,
+    tokens: HashMap<Token, VecDeque<(f64, Point)>>,
     sync: Option<(u32, u32)>,
     wake: f64,
     dirty: bool,
@@ -97,7 +122,7 @@ struct Sim<'a> {
     p: &'a Params,
     cores: Vec<CoreSim>,
     l2: L2,
-    cross: HashMap<u32, f64>,
+    cross: HashMap<u32, (f64, Point)>,
     /// SyncAll instances: arrivals, latest arrival, release time once complete.
     syncs: HashMap<(u32, u32), (u32, f64, Option<f64>)>,
     out: Replay,
@@ -360,21 +385,22 @@ impl Sim<'_> {
         core.wake = core.wake.min(at);
     }
 
-    /// Takes a token of `key` released by `now`; `None` when there is none yet (with a wake-up set
-    /// when one will be released later).
-    fn take_token(&mut self, c: usize, key: Token, now: f64) -> bool {
+    /// Takes a token of `key` released by `now` for instruction `i` on pipe `p` (the edge is recorded);
+    /// false when there is none yet (with a wake-up set when one will be released later).
+    fn take_token(&mut self, c: usize, key: Token, now: f64, (p, i): (usize, usize)) -> bool {
         let release = self.cores[c]
             .tokens
             .get(&key)
             .and_then(|q| q.front().copied());
         match release {
-            Some(at) if at <= now => {
+            Some((at, set)) if at <= now => {
                 if let Some(q) = self.cores[c].tokens.get_mut(&key) {
                     q.pop_front();
                 }
+                self.edge(set, c, p, i, now);
                 true
             }
-            Some(at) => {
+            Some((at, _)) => {
                 self.wake(c, at);
                 false
             }
@@ -382,10 +408,13 @@ impl Sim<'_> {
         }
     }
 
-    fn take_cross(&mut self, c: usize, seq: u32, now: f64) -> bool {
+    fn take_cross(&mut self, c: usize, seq: u32, now: f64, (p, i): (usize, usize)) -> bool {
         match self.cross.get(&seq).copied() {
-            Some(at) if at <= now => true,
-            Some(at) => {
+            Some((at, set)) if at <= now => {
+                self.edge(set, c, p, i, now);
+                true
+            }
+            Some((at, _)) => {
                 self.wake(c, at);
                 false
             }
@@ -393,8 +422,28 @@ impl Sim<'_> {
         }
     }
 
-    fn release(&mut self, c: usize, key: Token, at: f64) {
-        self.cores[c].tokens.entry(key).or_default().push_back(at);
+    fn edge(&mut self, set: Point, c: usize, p: usize, i: usize, now: f64) {
+        let wait = Point {
+            core: c as u32,
+            pipe: Pipe::ALL[p],
+            instr: i as u32,
+            at: now,
+        };
+        self.out.edges.push(Edge { set, wait });
+    }
+
+    fn release(&mut self, c: usize, key: Token, at: f64, (p, i): (usize, usize)) {
+        let set = Point {
+            core: c as u32,
+            pipe: Pipe::ALL[p],
+            instr: i as u32,
+            at,
+        };
+        self.cores[c]
+            .tokens
+            .entry(key)
+            .or_default()
+            .push_back((at, set));
     }
 
     /// Starts what the head of pipe `p`'s queue allows.
@@ -418,22 +467,24 @@ impl Sim<'_> {
             let op = &trace.cores[c].instrs[i].op;
             let ready = match *op {
                 Op::SetFlag { event, id } => {
-                    self.release(c, Token::Flag(event, id), now.max(drained));
+                    self.release(c, Token::Flag(event, id), now.max(drained), (p, i));
                     true
                 }
                 Op::QueueSet { buffer, back } => {
-                    self.release(c, Token::Queue(buffer, back), now.max(drained));
+                    self.release(c, Token::Queue(buffer, back), now.max(drained), (p, i));
                     true
                 }
                 Op::CrossSet { seq, .. } => {
-                    self.cross_set(seq, now.max(drained));
+                    self.cross_set(seq, now.max(drained), (c, p, i));
                     true
                 }
-                Op::WaitFlag { event, id } => self.take_token(c, Token::Flag(event, id), now),
-                Op::QueueWait { buffer, back } => {
-                    self.take_token(c, Token::Queue(buffer, back), now)
+                Op::WaitFlag { event, id } => {
+                    self.take_token(c, Token::Flag(event, id), now, (p, i))
                 }
-                Op::CrossWait { seq, .. } => self.take_cross(c, seq, now),
+                Op::QueueWait { buffer, back } => {
+                    self.take_token(c, Token::Queue(buffer, back), now, (p, i))
+                }
+                Op::CrossWait { seq, .. } => self.take_cross(c, seq, now, (p, i)),
                 Op::Barrier { .. } | Op::SyncAll { .. } => {
                     if drained > now {
                         self.wake(c, drained);
@@ -467,8 +518,15 @@ impl Sim<'_> {
         changed
     }
 
-    fn cross_set(&mut self, seq: u32, at: f64) {
-        self.cross.insert(seq, at + self.p.cross_core_latency);
+    fn cross_set(&mut self, seq: u32, at: f64, (c, p, i): (usize, usize, usize)) {
+        let set = Point {
+            core: c as u32,
+            pipe: Pipe::ALL[p],
+            instr: i as u32,
+            at,
+        };
+        self.cross
+            .insert(seq, (at + self.p.cross_core_latency, set));
         for core in &mut self.cores {
             core.dirty = true;
         }
@@ -519,22 +577,24 @@ impl Sim<'_> {
                 }
                 // The rest runs on S, in the issue stage.
                 Op::SetFlag { event, id } => {
-                    self.release(c, Token::Flag(event, id), now);
+                    self.release(c, Token::Flag(event, id), now, (p, i));
                     true
                 }
                 Op::QueueSet { buffer, back } => {
-                    self.release(c, Token::Queue(buffer, back), now);
+                    self.release(c, Token::Queue(buffer, back), now, (p, i));
                     true
                 }
                 Op::CrossSet { seq, .. } => {
-                    self.cross_set(seq, now);
+                    self.cross_set(seq, now, (c, p, i));
                     true
                 }
-                Op::WaitFlag { event, id } => self.take_token(c, Token::Flag(event, id), now),
-                Op::QueueWait { buffer, back } => {
-                    self.take_token(c, Token::Queue(buffer, back), now)
+                Op::WaitFlag { event, id } => {
+                    self.take_token(c, Token::Flag(event, id), now, (p, i))
                 }
-                Op::CrossWait { seq, .. } => self.take_cross(c, seq, now),
+                Op::QueueWait { buffer, back } => {
+                    self.take_token(c, Token::Queue(buffer, back), now, (p, i))
+                }
+                Op::CrossWait { seq, .. } => self.take_cross(c, seq, now, (p, i)),
                 Op::Barrier { .. } => true,
                 _ => {
                     let busy = match self.cost(c, i, now) {

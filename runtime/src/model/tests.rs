@@ -152,6 +152,34 @@ fn one_tile_follows_the_flags_with_costs_from_the_table() {
         (r.hbm_read, r.hbm_written, r.l2_read),
         (2 * bytes, bytes, 0)
     );
+    // The two flags as edges: released when the copies (the add) completed, taken at once.
+    let edges: Vec<(Pipe, u32, f64, Pipe, u32, f64)> = r
+        .edges
+        .iter()
+        .map(|e| {
+            (
+                e.set.pipe,
+                e.set.instr,
+                e.set.at,
+                e.wait.pipe,
+                e.wait.instr,
+                e.wait.at,
+            )
+        })
+        .collect();
+    assert_eq!(edges.len(), 2);
+    let want = [
+        (Pipe::Mte2, 2, add_start, Pipe::V, 3, add_start),
+        (Pipe::V, 5, add_end, Pipe::Mte3, 6, add_end),
+    ];
+    for (got, want) in edges.iter().zip(want) {
+        assert!(
+            (got.0, got.1, got.3, got.4) == (want.0, want.1, want.3, want.4)
+                && close(got.2, want.2)
+                && close(got.5, want.5),
+            "{got:?} vs {want:?}"
+        );
+    }
 }
 
 #[test]
