@@ -81,10 +81,6 @@ pub(super) fn cost(
         _ => None,
     };
     if let Some(gm) = gm_write {
-        let split = meter.l2.access(gm, true);
-        meter.out.hbm_written += split.hbm;
-        meter.out.l2_written += split.l2;
-        let scale = granule_scale(p, gm);
         let (cap, head) = match instr.op {
             Op::Fixpipe { dst_elem, .. } => (
                 p.fixpipe_gm_cap
@@ -93,45 +89,19 @@ pub(super) fn cost(
             ),
             _ => (p.ub_to_gm_cap, p.mte_head),
         };
-        let streams = vec![
-            Stream {
-                server: Server::Hbm,
-                left: split.hbm as f64 * scale,
-                cap,
-            },
-            Stream {
-                server: Server::L2,
-                left: split.l2 as f64 * scale,
-                cap,
-            },
-        ];
+        let streams = gm_streams(p, meter, gm, true, (cap, cap));
         return transfer(streams, head, p.gm_write_latency);
     }
     match &instr.op {
         Op::Copy {
             dst, gm: Some(gm), ..
         } => {
-            let split = meter.l2.access(gm, false);
-            meter.out.hbm_read += split.hbm;
-            meter.out.l2_read += split.l2;
-            let scale = granule_scale(p, gm);
-            let (hbm_cap, l2_cap) = if *dst == Some(Mem::L1) {
+            let caps = if *dst == Some(Mem::L1) {
                 (p.gm_to_l1_cap, p.l2_to_l1_cap)
             } else {
                 (p.gm_to_ub_cap, p.l2_to_ub_cap)
             };
-            let streams = vec![
-                Stream {
-                    server: Server::Hbm,
-                    left: split.hbm as f64 * scale,
-                    cap: hbm_cap,
-                },
-                Stream {
-                    server: Server::L2,
-                    left: split.l2 as f64 * scale,
-                    cap: l2_cap,
-                },
-            ];
+            let streams = gm_streams(p, meter, gm, false, caps);
             transfer(streams, p.mte_head, p.gm_read_latency)
         }
         Op::Copy {
@@ -196,6 +166,38 @@ pub(super) fn cost(
             latency: 0.0,
         },
     }
+}
+
+/// The HBM and L2 transfers of a GM access (after the L2, whose state and counters it updates), each
+/// capped at its core's rate (`caps`: HBM, L2).
+fn gm_streams(
+    p: &Params,
+    meter: &mut Meter<'_>,
+    gm: &GmAccess,
+    write: bool,
+    caps: (f64, f64),
+) -> Vec<Stream> {
+    let split = meter.l2.access(gm, write);
+    if write {
+        meter.out.hbm_written += split.hbm;
+        meter.out.l2_written += split.l2;
+    } else {
+        meter.out.hbm_read += split.hbm;
+        meter.out.l2_read += split.l2;
+    }
+    let scale = granule_scale(p, gm);
+    vec![
+        Stream {
+            server: Server::Hbm,
+            left: split.hbm as f64 * scale,
+            cap: caps.0,
+        },
+        Stream {
+            server: Server::L2,
+            left: split.l2 as f64 * scale,
+            cap: caps.1,
+        },
+    ]
 }
 
 /// GM moves bursts in whole granules: the bytes a copy's bursts take, over its bytes.
