@@ -38,9 +38,10 @@ use moge_lower::opt::FuseMode;
 use moge_lower::schedule::ScheduleOptions;
 use moge_lower::target::Target;
 use moge_lower::Symbol;
-use moge_runtime::backend::{Backend, BackendError, BackendKind};
+use moge_runtime::backend::{Backend, BackendError, BackendKind, EmulatorBackend};
 use moge_runtime::launch::{self, LaunchError, Launched, ProgramRef};
 use moge_runtime::limits::{self, EnvError};
+use moge_runtime::model::ModelError;
 use moge_runtime::report::{self, Comparison, LaunchReport};
 use serde_json::{json, Map, Value};
 
@@ -63,6 +64,40 @@ pub struct RunOptions {
     pub keep: Vec<PathBuf>,
     /// How much the graph optimizer fuses (`mogec run --fuse`).
     pub fuse: FuseMode,
+    /// Model each launch on the target's timing model (the emulator records its instruction trace):
+    /// `report.json` then has the `"modeled"` figures. `mogec run` does unless `--no-model`.
+    pub model: bool,
+    /// Write the modeled timeline to this file as Chrome trace events (`mogec run --trace`; implies
+    /// `model`).
+    pub trace: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// The backend these options ask for (the emulator modeling launches when asked).
+    pub fn create_backend(&self) -> Result<Box<dyn Backend>, BackendError> {
+        let model = self.model || self.trace.is_some();
+        self.backend.create_with(EmulatorBackend {
+            model,
+            timeline: self.trace.is_some(),
+        })
+    }
+}
+
+/// Writes the modeled timeline of `report` to `path` as Chrome trace events (see
+/// [`moge_runtime::model::chrome`]); kernels that were not modeled add only their name.
+pub fn write_trace(report: &LaunchReport, path: &Path) -> Result<(), RunError> {
+    let kernels: Vec<(&str, &moge_runtime::model::KernelModel)> = report
+        .kernels
+        .iter()
+        .filter_map(|k| k.modeled.as_ref().map(|m| (k.name.as_str(), m)))
+        .collect();
+    let json = moge_runtime::model::chrome::chrome_trace(&kernels);
+    let mut text = serde_json::to_string(&json).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(path, text).map_err(|source| RunError::TraceFile {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Why a run could not be done. (Outputs beyond tolerance are not an error; see
@@ -135,6 +170,14 @@ pub enum RunError {
     /// The outputs could not be written (nothing was: see [`crate::files::write_all`]).
     #[error(transparent)]
     Output(#[from] WriteError),
+    /// The modeled timeline (`--trace`) could not be written.
+    #[error("cannot write the modeled timeline to `{}`: {source}", path.display())]
+    TraceFile {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// A build directory (or a file in it) could not be read.
     #[error("cannot read `{}`: {source}", dir.display())]
     ReadDir {
@@ -197,10 +240,16 @@ impl RunError {
             | RunError::Backend(_)
             | RunError::Environment(_)
             | RunError::Output(_)
+            | RunError::TraceFile { .. }
             | RunError::ReadDir { .. }
             | RunError::NoManifest { .. }
             | RunError::ManyManifests { .. }
             | RunError::Launch(LaunchError::Read { .. } | LaunchError::Source { .. }) => 2,
+            // A target the timing model does not know is a usage error.
+            RunError::Launch(LaunchError::Backend {
+                source: BackendError::Model(ModelError::UnknownTarget { .. }),
+                ..
+            }) => 2,
             RunError::Inputs(err) => err.exit_code(),
             // A lowering that failed its own checks is a bug in moge, not in the kernel.
             RunError::Codegen { source, .. } if source.is_internal() => 101,
@@ -248,6 +297,8 @@ pub struct RunReport {
     /// Whether the outputs were compared with the interpreter (not for a build directory without
     /// its graph).
     pub compared: bool,
+    /// The modeled timeline written (`--trace`).
+    pub trace_file: Option<PathBuf>,
 }
 
 impl RunReport {
@@ -320,6 +371,13 @@ impl RunReport {
             writeln!(out, "  input written to {}", file.display())?;
         }
         writeln!(out, "  report: {}", self.report_file.display())?;
+        if let Some(file) = &self.trace_file {
+            writeln!(
+                out,
+                "  modeled timeline: {} (Chrome trace events: Perfetto, chrome://tracing)",
+                file.display()
+            )?;
+        }
         if !self.compared {
             writeln!(
                 out,
@@ -416,7 +474,7 @@ pub fn run_program(
     let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
     let input_paths = resolved.input_paths();
     let inputs = resolved.tensors;
-    let backend = options.backend.create()?;
+    let backend = options.create_backend()?;
 
     let start = Instant::now();
     let schedule = ScheduleOptions {
@@ -474,6 +532,7 @@ pub fn run_program(
         prepare_time,
         interp_time: checked.interp_time,
         compared: true,
+        trace_file: options.trace.clone(),
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
@@ -484,6 +543,9 @@ pub fn run_program(
     let mut keep = input_paths;
     keep.extend(options.keep.iter().cloned());
     files::write_all(out_dir, &files, &keep)?;
+    if let Some(path) = &options.trace {
+        write_trace(&report.launch, path)?;
+    }
     Ok(report)
 }
 

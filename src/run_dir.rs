@@ -301,7 +301,7 @@ pub fn run_dir(
         })
     })?;
 
-    let backend = options.backend.create()?;
+    let backend = options.create_backend()?;
     let program = build.program.as_ref();
     let prepare_time =
         launch::prepare(program, &*backend).map_err(|err| compile_error(&build, err))?;
@@ -389,6 +389,7 @@ pub fn run_dir(
         prepare_time,
         interp_time,
         compared: build.graph.is_some(),
+        trace_file: options.trace.clone(),
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
@@ -412,6 +413,9 @@ pub fn run_dir(
     }
     keep.extend(options.keep.iter().cloned());
     files::write_all(out_dir, &written, &keep)?;
+    if let Some(path) = &options.trace {
+        crate::run::write_trace(&report.launch, path)?;
+    }
     Ok(report)
 }
 

@@ -10,6 +10,7 @@ mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
 mod matmul;
+mod modeled;
 mod moe_layer;
 mod moge_reference;
 mod names;

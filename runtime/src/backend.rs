@@ -24,6 +24,7 @@ use moge_codegen_ascendc::manifest::CoreType;
 pub use crate::acl::AclBackend;
 use crate::acl::AclError;
 use crate::emulator::{self, EmuError, GmArg, RawLaunch};
+use crate::model::{self, KernelModel, ModelError, Params};
 
 /// Runs device kernels on GM bytes.
 ///
@@ -96,6 +97,8 @@ pub struct DeviceRun {
     /// Per core (label such as `AIV 3`, `AIC 0`, `AIV 0.1`, and its GM traffic), in launch order; empty when
     /// the backend cannot tell.
     pub cores: Vec<emulator::CoreStats>,
+    /// The modeled NPU timeline of the launch (`None` unless the backend was asked to model it).
+    pub modeled: Option<KernelModel>,
 }
 
 /// Why a backend could not run a kernel.
@@ -108,6 +111,9 @@ pub enum BackendError {
     /// since it is larger than the other variants.
     #[error(transparent)]
     Acl(Box<AclError>),
+    /// The launch's trace could not be modeled (an unknown target, a deadlock).
+    #[error(transparent)]
+    Model(#[from] ModelError),
     /// The backend cannot run on this machine.
     #[error("the {backend} backend is not available: {reason}")]
     Unavailable {
@@ -171,8 +177,13 @@ impl BackendKind {
 
     /// Makes the backend, or says why it is not available here.
     pub fn create(self) -> Result<Box<dyn Backend>, BackendError> {
+        self.create_with(EmulatorBackend::default())
+    }
+
+    /// Makes the backend with the emulator's options (`emulator` when this is [`BackendKind::Emulator`]).
+    pub fn create_with(self, emulator: EmulatorBackend) -> Result<Box<dyn Backend>, BackendError> {
         match self {
-            BackendKind::Emulator => Ok(Box::new(EmulatorBackend::default())),
+            BackendKind::Emulator => Ok(Box::new(emulator)),
             BackendKind::Acl => Ok(Box::new(AclBackend::detect()?)),
         }
     }
@@ -198,11 +209,26 @@ impl FromStr for BackendKind {
 
 /// moge's CPU emulator of the Ascend C programming model (see [`crate::emulator`]).
 ///
-/// Runs AIV kernels; each launch runs in a child process with `block_dim` cores as threads, and
-/// reports GM traffic, the UB high-water mark and the kernel's wall time.
+/// Runs AIV, AIC and MIX kernels; each launch runs in a child process with `block_dim` cores as
+/// threads, and reports GM traffic, the UB high-water mark and the kernel's wall time. With `model`,
+/// the emulator also records the instruction trace and the launch is replayed on the timing model of
+/// the kernel's target ([`crate::model`]): [`DeviceRun::modeled`].
 #[derive(Clone, Debug, Default)]
 pub struct EmulatorBackend {
-    _private: (),
+    /// Model each launch on the target's timing model (off by default).
+    pub model: bool,
+    /// Keep each modeled launch's timeline (for a trace file).
+    pub timeline: bool,
+}
+
+impl EmulatorBackend {
+    /// A backend that models every launch (and keeps the timelines when `timeline`).
+    pub fn modeling(timeline: bool) -> EmulatorBackend {
+        EmulatorBackend {
+            model: true,
+            timeline,
+        }
+    }
 }
 
 impl Backend for EmulatorBackend {
@@ -225,12 +251,20 @@ impl Backend for EmulatorBackend {
                     launch.workspace_bytes
                 ),
             })?;
+        // An unknown target is refused before the kernel runs.
+        let params = if self.model {
+            Some(Params::for_target(launch.kernel.target)?)
+        } else {
+            None
+        };
+        let mut check = emulator::CheckMode::from_env()?;
+        check.trace = self.model;
         let raw = RawLaunch {
             source: launch.kernel.source,
             kernel: launch.kernel.name,
             block_dim: launch.block_dim,
             core_type: emulator_core_type(launch.kernel.core_type),
-            check: emulator::CheckMode::from_env()?,
+            check,
             args: launch
                 .args
                 .into_iter()
@@ -243,7 +277,11 @@ impl Backend for EmulatorBackend {
             workspace_bytes,
             tiling: launch.tiling,
         };
-        let report = emulator::launch_raw(raw)?;
+        let mut report = emulator::launch_raw(raw)?;
+        let modeled = match (params, report.trace.take()) {
+            (Some(params), Some(trace)) => Some(model::model(trace, &params, self.timeline)?),
+            _ => None,
+        };
         Ok(DeviceRun {
             args: report
                 .args
@@ -259,6 +297,7 @@ impl Backend for EmulatorBackend {
             ub_high_water: Some(report.ub_high_water),
             wall: report.wall,
             cores: report.cores,
+            modeled,
         })
     }
 }

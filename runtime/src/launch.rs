@@ -400,6 +400,7 @@ pub fn launch(
             ub_high_water: Some(0),
             wall: Duration::ZERO,
             host_wall: Duration::ZERO,
+            modeled: None,
         };
         if planned.block_dim == 0 {
             kernels.push(report);
@@ -476,6 +477,7 @@ pub fn launch(
         report.gm_bytes_written = run.gm_bytes_written;
         report.ub_high_water = run.ub_high_water;
         report.wall = run.wall;
+        report.modeled = run.modeled;
         kernels.push(report);
     }
     let mut outputs = Vec::new();

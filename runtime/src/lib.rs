@@ -5,5 +5,6 @@ pub mod backend;
 pub mod emulator;
 pub mod launch;
 pub mod limits;
+pub mod model;
 pub mod npy;
 pub mod report;

@@ -34,6 +34,12 @@ use moge_lower::interp::{ulp, Bound, Tensor, TensorData};
 use moge_lower::{DType, Symbol};
 use serde_json::{json, Map, Value};
 
+use crate::model::KernelModel;
+
+mod modeled;
+
+pub use modeled::ProgramModel;
+
 /// What one device kernel's launch did.
 #[derive(Clone, PartialEq, Debug)]
 pub struct KernelReport {
@@ -59,6 +65,8 @@ pub struct KernelReport {
     pub wall: Duration,
     /// The time of the whole backend call (for the emulator: process start and argument transfer too).
     pub host_wall: Duration,
+    /// The modeled NPU timeline (`None` unless the backend modeled the launch).
+    pub modeled: Option<KernelModel>,
 }
 
 /// What a program's launch did: every device kernel, in launch order, and the totals.
@@ -130,6 +138,11 @@ impl LaunchReport {
             .map(|marks| marks.into_iter().max().unwrap_or(0))
     }
 
+    /// The modeled figures of the kernels that were modeled (`None` when none was).
+    pub fn modeled(&self) -> Option<ProgramModel> {
+        ProgramModel::sum(self.kernels.iter().filter_map(|k| k.modeled.as_ref()))
+    }
+
     /// The kernels' run time, summed, as the backend measured it.
     pub fn wall(&self) -> Duration {
         self.kernels.iter().map(|k| k.wall).sum()
@@ -146,7 +159,7 @@ impl LaunchReport {
                     .iter()
                     .map(|(name, value)| (name.to_string(), json!(value)))
                     .collect();
-                json!({
+                let mut value = json!({
                     "name": k.name,
                     "core_type": k.core_type,
                     "block_dim": k.block_dim,
@@ -158,7 +171,11 @@ impl LaunchReport {
                     "ub_high_water": k.ub_high_water,
                     "wall_us": micros(k.wall),
                     "host_wall_us": micros(k.host_wall),
-                })
+                });
+                if let (Some(m), Value::Object(map)) = (&k.modeled, &mut value) {
+                    map.insert("modeled".to_string(), modeled::kernel_json(m));
+                }
+                value
             })
             .collect();
         let dims: Map<String, Value> = self
@@ -166,7 +183,7 @@ impl LaunchReport {
             .iter()
             .map(|(name, value)| (name.to_string(), json!(value)))
             .collect();
-        json!({
+        let mut value = json!({
             "program": self.program,
             "backend": self.backend,
             "dims": dims,
@@ -181,7 +198,11 @@ impl LaunchReport {
             "wall_us": micros(self.wall()),
             "host_wall_us": micros(self.host_wall),
             "kernels": kernels,
-        })
+        });
+        if let (Some(m), Value::Object(map)) = (self.modeled(), &mut value) {
+            map.insert("modeled".to_string(), modeled::program_json(self, &m));
+        }
+        value
     }
 }
 
@@ -232,7 +253,11 @@ impl fmt::Display for LaunchReport {
                 .map(|r| format!(" (ratio {r:.2})"))
                 .unwrap_or_default(),
             duration(self.wall())
-        )
+        )?;
+        if let Some(m) = self.modeled() {
+            write!(f, "\n  {}", modeled::summary(&m))?;
+        }
+        Ok(())
     }
 }
 

@@ -97,6 +97,8 @@ struct CoreStats {
 /// 运行了CrossCoreSetFlag", mode 2 "两个AIV都执行CrossCoreSetFlag后"), so two sets of one core never pair.
 struct PendingSet {
     std::vector<std::deque<Clock>> from;
+    /// The trace numbers of the queued sets, alongside `from`.
+    std::vector<std::deque<uint32_t>> seqs;
 };
 
 /// One counted cross-core set of a flag id, waiting for a CrossCoreWaitFlag on its target core: the setters'
@@ -105,6 +107,8 @@ struct FlagSet {
     Clock clock;
     uint32_t setter = 0;
     std::string setters;
+    /// The trace numbers of the CrossCoreSetFlag calls it counts (empty without a trace).
+    std::vector<uint32_t> seqs;
 };
 
 struct Launch {
@@ -140,6 +144,9 @@ struct Launch {
     std::atomic<uint64_t> gm_read{0};
     std::atomic<uint64_t> gm_written{0};
     std::atomic<uint64_t> ub_high{0};
+    /// Per core, its instruction trace (when the request asks for one), and the last CrossCoreSetFlag number.
+    std::vector<std::vector<TraceEvent>> traces;
+    uint32_t cross_seq = 0;
     // The SyncAll barrier.
     bool all_resident = false;
     std::mutex barrier_mutex;
@@ -345,6 +352,7 @@ void run_core(uint32_t core_index, void* kernel, const std::vector<uint8_t*>& pa
     try {
         kCallers[params.size()](kernel, params.data());
         race_flush();
+        trace_finish();
         end_of_kernel_checks(state);
     } catch (const KernelViolation& error) {
         stop(error.call, error.message);
@@ -354,6 +362,13 @@ void run_core(uint32_t core_index, void* kernel, const std::vector<uint8_t*>& pa
         stop("C++ exception", "the kernel threw an exception that is not a std::exception");
     }
     leave_barrier(state, stopped);
+    if (state.trace != nullptr) {
+        TraceCore* trace = static_cast<TraceCore*>(state.trace);
+        trace_flush_vector(*trace);
+        g_launch.traces[core_index] = std::move(trace->events);
+        delete trace;
+        state.trace = nullptr;
+    }
     g_launch.gm_read += state.gm_read;
     g_launch.gm_written += state.gm_written;
     {
@@ -462,6 +477,19 @@ void check_gm(const char* call, const void* origin, uint64_t origin_bytes, const
     violation(call, "the GlobalTensor's buffer does not point into any launch argument");
 }
 
+uint8_t gm_region_of(const void* addr, uint64_t& offset) {
+    const uint64_t at = address_of(addr);
+    for (size_t i = 0; i < g_launch.regions.size() && i < kNoRegion; ++i) {
+        const uint64_t base = address_of(g_launch.regions[i].base);
+        if (at >= base && at - base <= g_launch.regions[i].len) {
+            offset = at - base;
+            return static_cast<uint8_t>(i);
+        }
+    }
+    offset = at;
+    return kNoRegion;
+}
+
 void gm_atomic_lock() { g_launch.atomic_mutex.lock(); }
 
 void gm_atomic_unlock() { g_launch.atomic_mutex.unlock(); }
@@ -532,6 +560,9 @@ void sync_all_barrier(const char* call, bool aiv_only) {
     }
     join(barrier.accum, mine);
     const uint64_t generation = barrier.generation;
+    if (g_trace) {
+        trace_order(TK_SYNC_ALL, 0, call, static_cast<uint32_t>(kind), static_cast<uint32_t>(generation), expected);
+    }
     if (++barrier.arrived == expected) {
         barrier.arrived = 0;
         ++barrier.generation;
@@ -571,16 +602,26 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
     const uint32_t group = state.group;
     // The AIVs of this core's group, as the setters of a paired set name them.
     const std::string pair = "AIV " + std::to_string(group) + ".0 and AIV " + std::to_string(group) + ".1";
+    // The trace numbers this set, and the sets a paired set joins.
+    uint32_t seq = 0;
+    if (g_trace) {
+        seq = ++g_launch.cross_seq;
+        trace_order(TK_CROSS_SET, pipe, call, static_cast<uint32_t>(flag_id), static_cast<uint32_t>(mode), seq);
+    }
+    std::vector<uint32_t> joined_seqs;
     auto give = [&](uint32_t target, const Clock& with, const std::string& setters) {
-        g_launch.cross[target][flag_id].push_back(FlagSet{with, state.global_index, setters});
+        std::vector<uint32_t> seqs = joined_seqs.empty() ? std::vector<uint32_t>{seq} : joined_seqs;
+        g_launch.cross[target][flag_id].push_back(FlagSet{with, state.global_index, setters, seqs});
     };
     // Queues this core's set as `source` of `needed`; when every source has one, takes one of each into `joined`.
     Clock joined;
     auto gather = [&](PendingSet& set, uint32_t source, uint32_t needed) {
         if (set.from.size() < needed) {
             set.from.resize(needed);
+            set.seqs.resize(needed);
         }
         set.from[source].push_back(clock);
+        set.seqs[source].push_back(seq);
         for (const std::deque<Clock>& queue : set.from) {
             if (queue.empty()) {
                 return false;
@@ -589,6 +630,11 @@ void cross_core_set(const char* call, int mode, int pipe, int flag_id) {
         joined.clear();
         for (std::deque<Clock>& queue : set.from) {
             join(joined, queue.front());
+            queue.pop_front();
+        }
+        joined_seqs.clear();
+        for (std::deque<uint32_t>& queue : set.seqs) {
+            joined_seqs.push_back(queue.front());
             queue.pop_front();
         }
         return true;
@@ -637,8 +683,14 @@ void cross_core_wait(const char* call, int pipe, int flag_id) {
                              " waits for a CrossCoreSetFlag that no core can still make";
     block_until(lock, call, what, [&] { return !counter.empty(); });
     const Clock clock = counter.front().clock;
+    const std::vector<uint32_t> seqs = counter.front().seqs;
     counter.erase(counter.begin());
     lock.unlock();
+    if (g_trace) {
+        for (uint32_t seq : seqs) {
+            trace_order(TK_CROSS_WAIT, pipe < 0 ? 0 : pipe, call, static_cast<uint32_t>(flag_id), 0, seq);
+        }
+    }
     race_take(pipe < 0 ? 0 : pipe, clock);
 }
 
@@ -733,6 +785,7 @@ int main(int argc, char** argv) {
     g_launch.block_dim = reader.u32();
     g_launch.core_type = reader.u8();
     g_check = reader.u32();
+    g_trace = (g_check & kCheckTrace) != 0;
     const uint32_t arg_count = reader.u32();
     std::vector<uint8_t*> params;
     for (uint32_t i = 0; i < arg_count && reader.ok; ++i) {
@@ -794,6 +847,7 @@ int main(int argc, char** argv) {
                         " is more than the emulator's " + std::to_string(kMaxResidentCores) + " AI cores");
     }
     g_launch.stats.resize(g_launch.total);
+    g_launch.traces.resize(g_launch.total);
     g_launch.done.assign(g_launch.total, false);
     g_launch.waiting.assign(g_launch.total, nullptr);
     g_launch.stopped.assign(g_launch.total, std::string());
@@ -885,6 +939,20 @@ int main(int argc, char** argv) {
         if (send) {
             writer.u64(region.len);
             writer.bytes(region.base, region.len);
+        }
+    }
+    // The trace (when asked for): the API names, then per core its events as 64-byte records.
+    writer.u8(g_trace ? 1 : 0);
+    if (g_trace) {
+        const uint32_t names = __atomic_load_n(&g_race_call_count, __ATOMIC_ACQUIRE);
+        writer.u32(names);
+        for (uint32_t id = 0; id < names; ++id) {
+            writer.str(id == 0 ? std::string("?") : std::string(race_call_name(static_cast<uint16_t>(id))));
+        }
+        writer.u32(static_cast<uint32_t>(g_launch.traces.size()));
+        for (const std::vector<TraceEvent>& events : g_launch.traces) {
+            writer.u64(events.size());
+            writer.bytes(events.data(), events.size() * sizeof(TraceEvent));
         }
     }
     if (!writer.close()) {

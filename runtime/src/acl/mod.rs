@@ -237,6 +237,8 @@ impl AclBackend {
             ub_high_water: None,
             wall: device_time,
             cores: Vec::new(),
+            // The device itself ran: its time is measured (`wall`), nothing is modeled.
+            modeled: None,
         })
     }
 }

@@ -67,13 +67,16 @@ impl CoreType {
     }
 }
 
-/// The emulator's checking mode: the happens-before race detector (see `runtime/emulator/README.md`).
+/// The emulator's checking mode: the happens-before race detector (see `runtime/emulator/README.md`),
+/// and whether it records the instruction trace for the timing model ([`crate::model`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CheckMode {
     /// Report accesses of different pipes (or cores) to the same bytes that no sync orders.
     pub races: bool,
     /// Also require `PipeBarrier<PIPE_V>` between dependent vector instructions.
     pub v_barrier: bool,
+    /// Record the instruction trace ([`RawReport::trace`]); off by default.
+    pub trace: bool,
 }
 
 impl Default for CheckMode {
@@ -89,11 +92,13 @@ impl CheckMode {
     pub const FULL: CheckMode = CheckMode {
         races: true,
         v_barrier: true,
+        trace: false,
     };
     /// No race detection (the other checks always run).
     pub const OFF: CheckMode = CheckMode {
         races: false,
         v_barrier: false,
+        trace: false,
     };
 
     /// Parses `off`, `races` (everything) or `races,no-v-barrier`.
@@ -104,6 +109,7 @@ impl CheckMode {
             "races,no-v-barrier" => Some(CheckMode {
                 races: true,
                 v_barrier: false,
+                trace: false,
             }),
             _ => None,
         }
@@ -115,7 +121,9 @@ impl CheckMode {
     }
 
     fn bits(self) -> u32 {
-        u32::from(self.races) | u32::from(self.races && self.v_barrier) << 1
+        u32::from(self.races)
+            | u32::from(self.races && self.v_barrier) << 1
+            | u32::from(self.trace) << 2
     }
 }
 
@@ -166,6 +174,8 @@ pub struct RawReport {
     pub wall: Duration,
     /// Per core, in launch order (MIX: AIC u, AIV u.0, AIV u.1, ...).
     pub cores: Vec<CoreStats>,
+    /// The instruction trace, when [`CheckMode::trace`] asked for it.
+    pub trace: Option<crate::model::trace::Trace>,
 }
 
 /// A compiled (cached) emulator executable for one kernel source.
@@ -418,7 +428,8 @@ mod tests {
             CheckMode::parse(" races,no-v-barrier "),
             Some(CheckMode {
                 races: true,
-                v_barrier: false
+                v_barrier: false,
+                trace: false,
             })
         );
         assert_eq!(CheckMode::parse("race"), None);
@@ -429,8 +440,14 @@ mod tests {
         let odd = CheckMode {
             races: false,
             v_barrier: true,
+            trace: false,
         };
         assert_eq!(odd.bits(), 0);
+        let traced = CheckMode {
+            trace: true,
+            ..CheckMode::OFF
+        };
+        assert_eq!(traced.bits(), 4);
     }
 
     #[test]

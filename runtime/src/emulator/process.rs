@@ -294,6 +294,7 @@ pub(super) fn run(
     echo: bool,
 ) -> Result<RawReport, EmuError> {
     let kernel = launch.kernel.to_string();
+    let core_type = launch.core_type;
     let scratch = Scratch::new()?;
     let request_path = scratch.dir.join("request.bin");
     let response_path = scratch.dir.join("response.bin");
@@ -389,6 +390,7 @@ pub(super) fn run(
             violations,
             cores,
             args,
+            trace,
         } => {
             if total_violations > 0 {
                 let violations = violations
@@ -437,6 +439,18 @@ pub(super) fn run(
                 });
             }
             let args = returned;
+            // The trace's cores are the response's, in the same order.
+            let trace = trace.map(|mut trace| {
+                trace.kind = match core_type {
+                    super::CoreType::Aiv => crate::model::trace::LaunchKind::Aiv,
+                    super::CoreType::Aic => crate::model::trace::LaunchKind::Aic,
+                    super::CoreType::MixAic1_2 => crate::model::trace::LaunchKind::Mix,
+                };
+                for (core, stats) in trace.cores.iter_mut().zip(&cores) {
+                    core.label = stats.label.clone();
+                }
+                trace
+            });
             Ok(RawReport {
                 args,
                 gm_bytes_read: gm_read,
@@ -444,6 +458,7 @@ pub(super) fn run(
                 ub_high_water: ub_high,
                 wall,
                 cores,
+                trace,
             })
         }
     }

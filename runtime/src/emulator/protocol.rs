@@ -13,9 +13,10 @@
 //! Response: `MOGERSP3`, u32 status. Status 0: u64 GM bytes read, u64 GM bytes written, u64 UB high-water
 //! mark, u64 wall nanoseconds, u64 total violations, u32 reported violations and per violation (u32 core,
 //! core label, call, message), u32 core count and per core (label, u64 GM read, u64 GM written), u32
-//! argument count and per argument (u8 sent; when 1: u64 length, bytes). An argument not sent is an
-//! input the kernel did not write: its bytes are the request's. Other statuses: a message (1: kernel not
-//! found, 2: bad request).
+//! argument count and per argument (u8 sent; when 1: u64 length, bytes), then u8 traced and, when 1, the
+//! instruction trace: u32 name count and the API names, u32 core count and per core u64 event count and
+//! its 64-byte records (see [`crate::model::trace`]). An argument not sent is an input the kernel did not
+//! write: its bytes are the request's. Other statuses: a message (1: kernel not found, 2: bad request).
 //!
 //! Both files are streamed: an argument of gigabytes is written from and read into its own buffer,
 //! never copied into a whole-file buffer.
@@ -117,6 +118,8 @@ pub(super) enum Response {
         cores: Vec<super::CoreStats>,
         /// Per argument, its bytes after the run; `None` for an input the kernel did not write.
         args: Vec<Option<Vec<u8>>>,
+        /// The instruction trace, when the request asked for one (core labels and launch kind unset).
+        trace: Option<crate::model::trace::Trace>,
     },
     /// The kernel symbol is missing.
     KernelNotFound,
@@ -221,6 +224,7 @@ pub(super) fn read_response(input: impl Read) -> Result<Response, String> {
                     .map_err(|_| String::from("argument length overflows"))?;
                 args.push(Some(reader.take(len)?));
             }
+            let trace = read_trace(&mut reader)?;
             Ok(Response::Ran {
                 gm_read,
                 gm_written,
@@ -230,12 +234,53 @@ pub(super) fn read_response(input: impl Read) -> Result<Response, String> {
                 violations,
                 cores,
                 args,
+                trace,
             })
         }
         1 => Ok(Response::KernelNotFound),
         2 => Ok(Response::BadRequest(reader.string()?)),
         status => Err(format!("unknown response status {status}")),
     }
+}
+
+/// Reads the trace section of a response (see the module documentation).
+fn read_trace<R: Read>(
+    reader: &mut Reader<R>,
+) -> Result<Option<crate::model::trace::Trace>, String> {
+    use crate::model::trace::{decode_record, CoreTrace, Trace, RECORD_BYTES};
+    if reader.u8()? == 0 {
+        return Ok(None);
+    }
+    let name_count = reader.u32()?;
+    let mut names = Vec::with_capacity(name_count.min(4096) as usize);
+    for _ in 0..name_count {
+        names.push(reader.string()?);
+    }
+    let core_count = reader.u32()?;
+    let mut cores = Vec::with_capacity(core_count.min(1024) as usize);
+    for core in 0..core_count {
+        let events = usize::try_from(reader.u64()?)
+            .ok()
+            .and_then(|n| n.checked_mul(RECORD_BYTES))
+            .ok_or_else(|| String::from("the trace's event count overflows"))?;
+        let bytes = reader.take(events)?;
+        let instrs = bytes
+            .chunks_exact(RECORD_BYTES)
+            .enumerate()
+            .map(|(i, record)| {
+                decode_record(record).map_err(|e| format!("trace of core {core}, event {i}: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        cores.push(CoreTrace {
+            label: String::new(),
+            instrs,
+        });
+    }
+    Ok(Some(Trace {
+        names,
+        cores,
+        ..Trace::default()
+    }))
 }
 
 #[cfg(test)]
@@ -293,6 +338,7 @@ mod tests {
         data.push(1);
         data.extend(3u64.to_le_bytes());
         data.extend([4, 5, 6]);
+        data.push(0); // no trace
         match read_response(&data[..]) {
             Ok(Response::Ran { args, gm_read, .. }) => {
                 assert_eq!(gm_read, 10);
@@ -300,11 +346,63 @@ mod tests {
             }
             _ => panic!("the response does not decode"),
         }
-        let short = read_response(&data[..data.len() - 1]);
+        // Without the trace flag and the last argument byte.
+        let short = read_response(&data[..data.len() - 2]);
         assert!(
             matches!(&short, Err(m) if m.contains("truncated: 3 bytes wanted, 2 left")),
             "{:?}",
             short.err()
+        );
+    }
+
+    /// A response without violations, arguments or cores, then `trace`.
+    fn response_with_trace(trace: &[u8]) -> Vec<u8> {
+        let mut data = RESPONSE_MAGIC.to_vec();
+        data.extend(0u32.to_le_bytes());
+        for value in [0u64; 5] {
+            data.extend(value.to_le_bytes());
+        }
+        data.extend([0u32; 3].iter().flat_map(|v| v.to_le_bytes()));
+        data.extend(trace);
+        data
+    }
+
+    #[test]
+    fn the_trace_section_decodes_and_a_bad_record_names_its_core_and_event() {
+        let mut trace = vec![1];
+        trace.extend(2u32.to_le_bytes()); // names
+        for name in ["?", "SetFlag"] {
+            trace.extend((name.len() as u32).to_le_bytes());
+            trace.extend(name.as_bytes());
+        }
+        trace.extend(1u32.to_le_bytes()); // cores
+        trace.extend(1u64.to_le_bytes()); // events
+        let mut record = [0u8; 64];
+        // SET_FLAG on MTE2 (slot 4), call 1, HardEvent 4 (MTE2_V), id 3.
+        record[..4].copy_from_slice(&[6, 4, 1, 0]);
+        record[8..12].copy_from_slice(&4u32.to_le_bytes());
+        record[12..16].copy_from_slice(&3u32.to_le_bytes());
+        let mut good = trace.clone();
+        good.extend(record);
+        match read_response(&response_with_trace(&good)[..]) {
+            Ok(Response::Ran { trace: Some(t), .. }) => {
+                let instr = &t.cores[0].instrs[0];
+                assert_eq!(instr.pipe, crate::model::Pipe::Mte2);
+                assert_eq!(
+                    instr.op,
+                    crate::model::trace::Op::SetFlag { event: 4, id: 3 }
+                );
+                assert_eq!(t.name(instr), "SetFlag");
+            }
+            _ => panic!("the trace does not decode"),
+        }
+        record[0] = 99;
+        let mut bad = trace;
+        bad.extend(record);
+        let err = read_response(&response_with_trace(&bad)[..]).err();
+        assert_eq!(
+            err.as_deref(),
+            Some("trace of core 0, event 0: unknown trace event kind 99")
         );
     }
 }

@@ -128,6 +128,7 @@ impl Backend for Fake {
             ub_high_water: None,
             wall: Duration::from_micros(7),
             cores: Vec::new(),
+            modeled: None,
         })
     }
 }

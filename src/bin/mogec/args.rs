@@ -137,6 +137,14 @@ pub struct RunArgs {
     /// op chain as a framework runs it). Not for a directory: it holds the kernels as built.
     #[arg(long, value_name = "MODE", default_value = "all")]
     pub fuse: Fuse,
+    /// Write the modeled 910B timeline as Chrome trace events (one lane per core and pipe, as
+    /// msprof's trace.json; open it in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Do not model the run on the target's timing model (report.json then has no "modeled"
+    /// figures; the emulator runs without recording its instruction trace).
+    #[arg(long, conflicts_with = "trace")]
+    pub no_model: bool,
     /// The inputs and the output directory.
     #[command(flatten)]
     pub io: InputArgs,

@@ -34,6 +34,8 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         dims,
         keep: vec![args.file.clone()],
         fuse: args.fuse.into(),
+        model: !args.no_model,
+        trace: args.trace.clone(),
     };
     let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
@@ -68,6 +70,8 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
         dims,
         keep: Vec::new(),
         fuse: Default::default(),
+        model: !args.no_model,
+        trace: args.trace.clone(),
     };
     let report = run_dir(&args.file, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;

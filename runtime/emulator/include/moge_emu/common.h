@@ -170,6 +170,9 @@ inline void check_vector_operand(const char* call, const char* name, const Local
         violation(call, "%s starts at UB byte %llu, which is not %u-byte aligned", name,
                   static_cast<unsigned long long>(onchip_offset(tensor.ptr_, tensor.hw_)), align);
     }
+    if (g_trace) {
+        trace_vector_operand(call, name, tensor.ptr_, static_cast<uint64_t>(tensor.size_) * sizeof(T), sizeof(T));
+    }
     race_vector_operand(call, name, tensor.hw_, tensor.ptr_, static_cast<uint64_t>(tensor.size_) * sizeof(T));
 }
 
@@ -179,6 +182,9 @@ inline void check_elements(const char* call, const char* name, const LocalTensor
     if (count > tensor.size_) {
         violation(call, "%s: %llu elements asked but the tensor has %u", name, static_cast<unsigned long long>(count),
                   tensor.size_);
+    }
+    if (g_trace) {
+        trace_vector_bytes(name, tensor.ptr_, count * sizeof(T));
     }
     race_vector_elements(name, tensor.ptr_, count * sizeof(T));
 }
@@ -362,6 +368,12 @@ struct StridedOperand {
 template <typename T, uint32_t EPR>
 inline void race_strided(const char* name, const LocalTensor<T>& tensor, const Lanes<EPR>& lanes,
                          const StridedOperand<T, EPR>& operand) {
+    if (g_trace) {
+        // The lanes the instruction computes: `full` per repeat, `last` in the last one.
+        const uint64_t lanes_total = lanes.repeats == 0 ? 0 : static_cast<uint64_t>(lanes.repeats - 1) * lanes.full + lanes.last;
+        trace_vector_repeats(lanes.repeats);
+        trace_vector_bytes(name, tensor.ptr_, lanes_total * sizeof(T));
+    }
     if (!races_on()) {
         return;
     }
@@ -378,6 +390,9 @@ inline void race_strided(const char* name, const LocalTensor<T>& tensor, const L
 template <typename T>
 inline void race_repeated(const char* name, const LocalTensor<T>& tensor, uint32_t repeats, uint64_t step,
                           uint32_t width) {
+    if (g_trace) {
+        trace_vector_repeats(repeats);
+    }
     if (!races_on()) {
         return;
     }

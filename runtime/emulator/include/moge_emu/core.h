@@ -68,6 +68,8 @@ struct CoreState {
     char label[24] = {};
     /// Race detector state (`RaceCore`, race.h), created on first use.
     void* race = nullptr;
+    /// Instruction trace (`TraceCore`, trace.h), created on first use when the launch records one.
+    void* trace = nullptr;
     /// The on-chip memories (allocated on first use, filled with 0xFF so that unwritten data is NaN/-1).
     uint8_t* arena[HW_COUNT] = {};
     /// The live TPipe (`GetTPipePtr()`), if any.

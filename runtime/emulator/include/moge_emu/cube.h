@@ -475,6 +475,7 @@ inline void mmad(const char* call, const LocalTensor<T>& dst, const LocalTensor<
     moge_emu::check_span(call, "b (L0B, k x n in ZN fractals)", b, static_cast<uint64_t>(k1) * n1 * 512);
     moge_emu::check_span(call, "dst (L0C, m x n in NZ fractals)", dst, static_cast<uint64_t>(m1) * n1 * 1024);
     moge_emu::RaceOp op(call, PIPE_M);
+    op.detail(moge_emu::TK_MMAD, p.m, p.k, p.n, sizeof(U), sizeof(T));
     op.read(moge_emu::HW_L0A, a.ptr_, a_bytes);
     op.read(moge_emu::HW_L0B, b.ptr_, static_cast<uint64_t>(k1) * n1 * 512);
     op.write(moge_emu::HW_L0C, dst.ptr_, static_cast<uint64_t>(m1) * n1 * 1024);
@@ -584,6 +585,7 @@ inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const
     const uint64_t src_step = static_cast<uint64_t>(p.srcNdStride) * 1024;
     moge_emu::check_span(call, "src (L0C)", src, (p.ndNum - 1) * src_step + matrix_bytes);
     moge_emu::RaceOp op(call, PIPE_FIX);
+    op.detail(moge_emu::TK_FIXPIPE, p.mSize, 0, p.nSize, sizeof(float), sizeof(T));
     std::vector<T> row(nz ? 16 : p.nSize);
     for (uint32_t nd = 0; nd < p.ndNum; ++nd) {
         const float* from = src.ptr_ + nd * src_step / sizeof(float);

@@ -36,6 +36,8 @@ struct QueueState {
     uint32_t enqueued_bytes[kMaxPipeBuffers] = {};
     /// Race detector: the producer's clock at EnQue and the consumer's at FreeTensor, per buffer.
     std::vector<Clock> enqueued_clock;
+    /// Trace: bit i set once buffer i was freed (a later AllocTensor of it waits for that hand-back).
+    uint64_t freed_once = 0;
     std::vector<Clock> freed_clock;
 };
 
@@ -122,6 +124,9 @@ inline void set_flag(AscendC::HardEvent event, int32_t id) {
     bits = static_cast<uint8_t>(bits | (1u << id));
     int src, dst;
     event_pipes(event_name(event), src, dst);
+    if (g_trace) {
+        trace_order(TK_SET_FLAG, src, call, static_cast<uint32_t>(event), static_cast<uint32_t>(id));
+    }
     race_set_flag(src, static_cast<int>(event), id);
 }
 
@@ -137,6 +142,9 @@ inline void wait_flag(AscendC::HardEvent event, int32_t id) {
     bits = static_cast<uint8_t>(bits & ~(1u << id));
     int src, dst;
     event_pipes(event_name(event), src, dst);
+    if (g_trace) {
+        trace_order(TK_WAIT_FLAG, dst, call, static_cast<uint32_t>(event), static_cast<uint32_t>(id));
+    }
     race_wait_flag(dst, static_cast<int>(event), id);
 }
 
@@ -188,6 +196,10 @@ public:
             if (q.state[index] == moge_emu::BUF_FREE) {
                 q.state[index] = moge_emu::BUF_ALLOCATED;
                 q.cursor = static_cast<uint8_t>((index + 1) % q.num);
+                if (moge_emu::g_trace && (q.freed_once >> index & 1) != 0) {
+                    moge_emu::trace_order(moge_emu::TK_QUEUE_WAIT, moge_emu::queue_producer(moge_position), call,
+                                          moge_emu::trace_buffer_key(q.hw, q.base + static_cast<uint64_t>(index) * q.len), 1);
+                }
                 if (index < q.freed_clock.size()) {
                     moge_emu::race_take(moge_emu::queue_producer(moge_position), q.freed_clock[index]);
                 }
@@ -221,6 +233,11 @@ public:
                                     index);
             default:
                 q.state[index] = moge_emu::BUF_FREE;
+                if (moge_emu::g_trace) {
+                    q.freed_once |= 1ull << index;
+                    moge_emu::trace_order(moge_emu::TK_QUEUE_SET, moge_emu::queue_consumer(moge_position), call,
+                                          moge_emu::trace_buffer_key(q.hw, q.base + static_cast<uint64_t>(index) * q.len), 1);
+                }
                 if (moge_emu::races_on()) {
                     q.freed_clock.resize(q.num);
                     q.freed_clock[index] = moge_emu::race_clock(moge_emu::queue_consumer(moge_position));
@@ -245,6 +262,10 @@ public:
                                 static_cast<int>(depth), q.count);
         }
         q.state[index] = moge_emu::BUF_ENQUEUED;
+        if (moge_emu::g_trace) {
+            moge_emu::trace_order(moge_emu::TK_QUEUE_SET, moge_emu::queue_producer(moge_position), call,
+                                  moge_emu::trace_buffer_key(q.hw, q.base + static_cast<uint64_t>(index) * q.len), 0);
+        }
         if (moge_emu::races_on()) {
             q.enqueued_clock.resize(q.num);
             q.enqueued_clock[index] = moge_emu::race_clock(moge_emu::queue_producer(moge_position));
@@ -272,6 +293,10 @@ public:
         q.head = static_cast<uint8_t>((q.head + 1) % moge_emu::kMaxPipeBuffers);
         --q.count;
         q.state[index] = moge_emu::BUF_DEQUEUED;
+        if (moge_emu::g_trace) {
+            moge_emu::trace_order(moge_emu::TK_QUEUE_WAIT, moge_emu::queue_consumer(moge_position), call,
+                                  moge_emu::trace_buffer_key(q.hw, q.base + static_cast<uint64_t>(index) * q.len), 0);
+        }
         if (index < q.enqueued_clock.size()) {
             moge_emu::race_take(moge_emu::queue_consumer(moge_position), q.enqueued_clock[index]);
         }
@@ -644,6 +669,11 @@ inline void WaitFlag(int32_t eventID) {
 /// instructions of `pipe` after its earlier ones (PIPE_ALL: every pipe after every pipe).
 template <pipe_t pipe>
 inline void PipeBarrier() {
+    if (moge_emu::g_trace) {
+        const int slot = moge_emu::pipe_slot(pipe);
+        moge_emu::trace_order(moge_emu::TK_BARRIER, slot < 0 ? 0 : slot, "PipeBarrier",
+                              slot < 0 ? moge_emu::kAllPipes : static_cast<uint32_t>(slot), 0);
+    }
     moge_emu::race_barrier(pipe);
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core.h"
+#include "trace.h"
 
 namespace moge_emu {
 
@@ -99,6 +100,8 @@ inline uint16_t race_call_id(const char* call) {
     last_id = id;
     return id;
 }
+
+inline uint16_t trace_call_id(const char* call) { return race_call_id(call); }
 
 inline const char* race_call_name(uint16_t id) {
     const char* name = id == 0 ? nullptr : __atomic_load_n(&g_race_calls[id], __ATOMIC_RELAXED);
@@ -318,7 +321,12 @@ void flush_vector(RaceCore& rc);
 /// Checks and records the accesses of one instruction on one pipe. Construct, then read()/write().
 class RaceOp {
 public:
-    RaceOp(const char* call, pipe_t pipe) : call_(call), pipe_(pipe_slot(pipe)) {
+    /// `traced` false: not an instruction of the trace (the race detector's replay of a vector instruction).
+    RaceOp(const char* call, pipe_t pipe, bool traced = true) : call_(call), pipe_(pipe_slot(pipe)) {
+        if (g_trace && traced) {
+            trace_open(call, pipe_);
+            traced_ = true;
+        }
         if (!races_on() || pipe_ < 0) {
             pipe_ = -1;
             return;
@@ -332,7 +340,17 @@ public:
     void read(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, false); }
     void write(Hw hw, const void* at, uint64_t bytes) { touch(hw, at, bytes, true); }
 
+    /// Cube details for the trace (Mmad, Fixpipe).
+    void detail(TraceKind kind, uint32_t m, uint32_t k, uint32_t n, uint32_t elem, uint32_t dst_elem) {
+        if (traced_) {
+            trace_detail(kind, m, k, n, elem, dst_elem);
+        }
+    }
+
     void touch(Hw hw, const void* at, uint64_t bytes, bool is_write) {
+        if (traced_) {
+            trace_touch(hw, at, bytes, is_write);
+        }
         if (pipe_ < 0 || bytes == 0) {
             return;
         }
@@ -423,6 +441,7 @@ private:
 
     const char* call_;
     int pipe_;
+    bool traced_ = false;
     RaceCore* rc_ = nullptr;
     uint32_t clk_ = 0;
     uint16_t call_id_ = 0;
@@ -436,7 +455,7 @@ inline void flush_vector(RaceCore& rc) {
     rc.flushing = true;
     const int count = rc.pending_count;
     rc.pending_count = 0;
-    RaceOp op(rc.pending_call, PIPE_V);
+    RaceOp op(rc.pending_call, PIPE_V, false);
     rc.flushing = false;
     for (int i = 0; i < count; ++i) {
         const RaceCore::Operand& o = rc.pending[i];
@@ -512,7 +531,7 @@ inline void race_vector_elements(const char* name, const void* at, uint64_t byte
 }
 
 inline void race_scalar(const char* call, uint8_t hw, const void* at, uint64_t bytes, bool write) {
-    if (!races_on()) {
+    if (!races_on() && !g_trace) {
         return;
     }
     RaceOp op(call, PIPE_S);

@@ -1,0 +1,189 @@
+//! `mogec run`'s modeled 910B figures, as a user sees them: `report.json`'s `"modeled"` object, the
+//! summary line labeled "modeled", and the `--trace` Chrome trace-event file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const MOGEC: &str = env!("CARGO_BIN_EXE_mogec");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("modeled")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// `mogec run` of the example gate (E = 64, G = 8) at T tokens into `dir`, with `extra` arguments.
+fn run_gate(dir: &Path, t: &str, extra: &[&str]) -> String {
+    let out = dir.to_str().unwrap();
+    let dim = format!("T={t}");
+    let mut args = vec![
+        "run",
+        "examples/src/gate.rs",
+        "--kernel",
+        "moge_gate",
+        "--set",
+        "E=64,G=8",
+        "--random",
+        "1",
+        "--dim",
+        &dim,
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    let output = Command::new(MOGEC)
+        .args(&args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_run_reports_its_modeled_figures_and_writes_the_timeline() {
+    let dir = scratch("gate");
+    let trace = dir.join("timeline.json");
+    let stdout = run_gate(&dir, "256", &["--trace", trace.to_str().unwrap()]);
+    assert!(stdout.contains("modeled on ascend910b2: "), "{stdout}");
+    assert!(stdout.contains("modeled timeline: "), "{stdout}");
+    let report = read_json(&dir.join("report.json"));
+    let modeled = &report["modeled"];
+    // Every GM byte is read from HBM or L2; the compulsory bytes are the report's.
+    let hbm = modeled["hbm_bytes_read"].as_u64().unwrap();
+    let l2 = modeled["l2_bytes_read"].as_u64().unwrap();
+    assert_eq!(Some(hbm + l2), report["gm_bytes_read"].as_u64());
+    assert_eq!(modeled["compulsory_bytes"], report["compulsory_bytes"]);
+    assert!(
+        modeled["hbm_bytes_written"].as_u64().unwrap()
+            <= report["gm_bytes_written"].as_u64().unwrap()
+    );
+    // The time is at least the launch overhead plus the HBM bytes at the HBM rate.
+    let time = modeled["time_us"].as_f64().unwrap();
+    let launch = report["kernels"][0]["modeled"]["launch_us"]
+        .as_f64()
+        .unwrap();
+    let hbm_us = (hbm + modeled["hbm_bytes_written"].as_u64().unwrap()) as f64 / 1.5e12 * 1e6;
+    assert!(time > launch + hbm_us, "{time}");
+    let bound = modeled["bound"].as_str().unwrap();
+    assert!(["HBM", "L2", "cube", "vector", "scalar", "launch"].contains(&bound));
+    for pipe in ["S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"] {
+        let busy = &modeled["pipe_busy"][pipe];
+        let (mean, max) = (
+            busy["mean"].as_f64().unwrap(),
+            busy["max"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.0..=1.0 + 1e-9).contains(&mean) && mean <= max + 1e-9 && max <= 1.0 + 1e-9,
+            "{pipe}"
+        );
+    }
+    // An AIV kernel has no cube work.
+    assert_eq!(modeled["pipe_busy"]["M"]["max"], 0.0);
+
+    // The trace file: one process per core of the kernel, VECTOR / MTE2 / MTE3 lanes, and its slices
+    // end by the modeled time.
+    let file = read_json(&trace);
+    assert_eq!(file["otherData"]["modeled"], true);
+    let events = file["traceEvents"].as_array().unwrap();
+    let block_dim = report["block_dim"].as_u64().unwrap() as usize;
+    let cores: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["ph"] == "M" && e["name"] == "process_name" && e["pid"].as_u64().unwrap() >= 1000
+        })
+        .collect();
+    assert_eq!(cores.len(), block_dim);
+    assert_eq!(cores[0]["args"]["name"], "moge_gate_k0: AIV 0");
+    for lane in ["VECTOR", "MTE2", "MTE3"] {
+        let lanes = events
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["args"]["name"] == lane)
+            .count();
+        assert_eq!(lanes, block_dim, "{lane}");
+    }
+    let slices: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"] != "launch")
+        .collect();
+    assert!(!slices.is_empty());
+    let last = slices
+        .iter()
+        .map(|e| e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(last <= time + 1e-6 && last > launch, "{last} vs {time}");
+}
+
+#[test]
+fn no_model_leaves_the_modeled_figures_out() {
+    let dir = scratch("no-model");
+    let stdout = run_gate(&dir, "8", &["--no-model"]);
+    assert!(!stdout.contains("modeled on"), "{stdout}");
+    let report = read_json(&dir.join("report.json"));
+    assert!(report.get("modeled").is_none());
+    assert!(report["kernels"][0].get("modeled").is_none());
+}
+
+#[test]
+fn a_build_directory_runs_with_the_model_and_its_trace_too() {
+    let dir = scratch("dir");
+    let build = dir.join("build");
+    let out = dir.join("out");
+    let trace = dir.join("trace.json");
+    let status = Command::new(MOGEC)
+        .args([
+            "build",
+            "examples/src/gate.rs",
+            "--set",
+            "E=64,G=8",
+            "--emit",
+            "ascendc,manifest",
+            "-o",
+        ])
+        .arg(&build)
+        .current_dir(ROOT)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = Command::new(MOGEC)
+        .arg("run")
+        .arg(&build)
+        .args(["--random", "1", "--dim", "T=64", "-o"])
+        .arg(&out)
+        .arg("--trace")
+        .arg(&trace)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("modeled on ascend910b2: "), "{stdout}");
+    let report = read_json(&out.join("report.json"));
+    assert!(report["modeled"]["time_us"].as_f64().unwrap() > 0.0);
+    let file = read_json(&trace);
+    assert!(file["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["cat"] == "VECTOR"));
+}
