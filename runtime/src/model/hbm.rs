@@ -2,8 +2,11 @@
 //! moment share the HBM and L2 bandwidth.
 //!
 //! The L2 is a least-recently-used set of `l2_line`-byte lines of GM (keyed by GM argument and line), as
-//! large as the target's L2. A read of a line in L2 is a hit (it costs L2 bandwidth); a miss reads HBM
-//! and brings the line in. Writes allocate their lines (write-back), tracked per 32-byte sector: a
+//! large as the target's L2, each holding the 32-byte sectors that have been read or written. A read of
+//! a sector in L2 is a hit (it costs L2 bandwidth); a miss reads HBM and brings the sector in (a line in
+//! L2 does not hold the parts of it no access has touched: a tile's row that ends mid-line leaves the
+//! rest of the line to the next tile, which must read it from HBM). Writes allocate their lines
+//! (write-back), tracked per 32-byte sector: a
 //! write to a sector that is not already dirty in L2 counts as HBM bytes written (it reaches HBM once,
 //! when evicted or at the end); rewriting a dirty sector costs L2 bandwidth only. HBM bytes are counted by the bytes of the bursts,
 //! not whole lines, so that a kernel reading every input once reads exactly its GM bytes from HBM.
@@ -34,8 +37,8 @@ pub struct L2 {
     line: u64,
     capacity: usize,
     stamp: u64,
-    /// Line -> (last use stamp, dirty sectors).
-    lines: HashMap<(u8, u64), (u64, u64)>,
+    /// Line -> (last use stamp, sectors held, dirty sectors).
+    lines: HashMap<(u8, u64), (u64, u64, u64)>,
     /// Uses in order; entries whose stamp is older than the map's are stale.
     order: VecDeque<((u8, u64), u64)>,
 }
@@ -52,20 +55,27 @@ impl L2 {
         }
     }
 
-    /// Touches one line, marking `write_sectors` dirty; returns whether it was present and its dirty
-    /// sectors before.
-    fn touch(&mut self, key: (u8, u64), write_sectors: u64) -> (bool, u64) {
+    /// Touches one line: `sectors` become held, and dirty when `write`; returns the sectors held and
+    /// the sectors dirty before.
+    fn touch(&mut self, key: (u8, u64), sectors: u64, write: bool) -> (u64, u64) {
         self.stamp += 1;
         let stamp = self.stamp;
-        let before = self.lines.get(&key).copied();
-        let dirty = before.map_or(0, |(_, d)| d);
-        self.lines.insert(key, (stamp, dirty | write_sectors));
+        let (held, dirty) = self
+            .lines
+            .get(&key)
+            .map_or((0, 0), |&(_, held, dirty)| (held, dirty));
+        let now_dirty = if write { dirty | sectors } else { dirty };
+        self.lines.insert(key, (stamp, held | sectors, now_dirty));
         self.order.push_back((key, stamp));
         while self.lines.len() > self.capacity {
             let Some((old, old_stamp)) = self.order.pop_front() else {
                 break;
             };
-            if self.lines.get(&old).is_some_and(|&(s, _)| s == old_stamp) {
+            if self
+                .lines
+                .get(&old)
+                .is_some_and(|&(s, _, _)| s == old_stamp)
+            {
                 self.lines.remove(&old);
             }
         }
@@ -73,9 +83,9 @@ impl L2 {
         if self.order.len() > 4 * self.capacity.max(self.lines.len()) + 1024 {
             let lines = &self.lines;
             self.order
-                .retain(|(key, s)| lines.get(key).is_some_and(|&(live, _)| live == *s));
+                .retain(|(key, s)| lines.get(key).is_some_and(|&(live, _, _)| live == *s));
         }
-        (before.is_some(), dirty)
+        (held, dirty)
     }
 
     /// Classifies a GM access line by line (writes sector by sector) and updates the cache.
@@ -87,25 +97,17 @@ impl L2 {
                 let line = at / self.line;
                 let line_start = line * self.line;
                 let line_end = (line_start + self.line).min(end);
-                let bytes = line_end - at;
-                if !write {
-                    let (present, _) = self.touch((gm.region, line), 0);
-                    if present {
-                        split.l2 += bytes;
-                    } else {
-                        split.hbm += bytes;
-                    }
-                    at = line_end;
-                    continue;
-                }
                 let first = (at - line_start) / SECTOR;
                 let last = (line_end - line_start).div_ceil(SECTOR);
                 let mask = (first..last.min(64)).fold(0u64, |m, s| m | 1 << s);
-                let (_, dirty) = self.touch((gm.region, line), mask);
+                let (held, dirty) = self.touch((gm.region, line), mask, write);
+                // A read hits the sectors the line holds; a write hits those already dirty (the
+                // others reach HBM once, at write-back).
+                let hits = if write { dirty } else { held };
                 for sector in first..last {
                     let from = (line_start + sector * SECTOR).max(at);
                     let to = (line_start + (sector + 1) * SECTOR).min(line_end);
-                    if sector < 64 && dirty & (1 << sector) != 0 {
+                    if sector < 64 && hits & (1 << sector) != 0 {
                         split.l2 += to - from;
                     } else {
                         split.hbm += to - from;
@@ -165,6 +167,36 @@ mod tests {
         assert_eq!(
             l2.access(&read(1, 0, 4096), false),
             Split { hbm: 4096, l2: 0 }
+        );
+    }
+
+    #[test]
+    fn a_line_holds_only_the_sectors_read_so_far() {
+        // Two tiles' reads meeting mid-line (a row of 448 bf16 = 896 bytes ends in the middle of its
+        // second 512-byte line): the second tile's bytes of that line come from HBM too, so a matrix
+        // read once in tiles costs its bytes of HBM, not less.
+        let mut l2 = L2::new(1 << 20, 512);
+        assert_eq!(
+            l2.access(&read(4, 0, 896), false),
+            Split { hbm: 896, l2: 0 }
+        );
+        assert_eq!(
+            l2.access(&read(4, 896, 896), false),
+            Split { hbm: 896, l2: 0 }
+        );
+        // Within a sector the second read hits the sector the first one brought in.
+        assert_eq!(
+            l2.access(&read(5, 0, 100), false),
+            Split { hbm: 100, l2: 0 }
+        );
+        assert_eq!(
+            l2.access(&read(5, 100, 60), false),
+            Split { hbm: 32, l2: 28 }
+        );
+        // The whole range again: all held.
+        assert_eq!(
+            l2.access(&read(4, 0, 1792), false),
+            Split { hbm: 0, l2: 1792 }
         );
     }
 
