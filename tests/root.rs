@@ -9,6 +9,7 @@ mod example_snapshots;
 mod examples_eval;
 mod fuzz_frontend;
 mod launch_errors;
+mod lean_library;
 mod matmul;
 mod moe_layer;
 mod moge_reference;

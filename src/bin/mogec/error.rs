@@ -148,6 +148,23 @@ impl Error {
     }
 }
 
+impl From<moge::load::LoadError> for Error {
+    /// The loader's errors keep the variants (and so the messages and exit statuses) `mogec` has
+    /// always had.
+    fn from(err: moge::load::LoadError) -> Error {
+        use moge::load::LoadError;
+        match err {
+            LoadError::Read { path, source } => Error::Read { path, source },
+            LoadError::NotUtf8 { path, line, col } => Error::NotUtf8 { path, line, col },
+            LoadError::Diagnostics { rendered, summary } => {
+                Error::Diagnostics { rendered, summary }
+            }
+            LoadError::Select(err) => Error::Select(err),
+            LoadError::Specialize { kernel, source } => Error::Specialize { kernel, source },
+        }
+    }
+}
+
 impl From<moge::inputs::InputError> for Error {
     fn from(err: moge::inputs::InputError) -> Error {
         Error::Inputs(Box::new(err))
