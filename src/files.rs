@@ -78,7 +78,14 @@ pub fn write_all<C: FileContents>(
             }
         }
     }
-    let created = create_dir(dir)?;
+    let mut created = create_dir(dir)?;
+    // Names with a directory part (`kernels/k.cpp`) get their directories too, removed again on failure.
+    for target in &targets {
+        match target.parent() {
+            Some(parent) if parent != dir => created.extend(create_dir(parent)?),
+            _ => {}
+        }
+    }
     let mut temporaries: Vec<PathBuf> = Vec::with_capacity(files.len());
     let result = (|| {
         for ((_, contents), target) in files.iter().zip(&targets) {

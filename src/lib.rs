@@ -58,6 +58,7 @@ pub use moge_macros::kernel;
 
 #[cfg(feature = "cli")]
 pub mod demo;
+pub mod export;
 pub mod files;
 pub mod inputs;
 pub mod layer;

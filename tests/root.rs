@@ -7,6 +7,7 @@ mod differential;
 mod dim_solving;
 mod example_snapshots;
 mod examples_eval;
+mod export;
 mod fuzz_frontend;
 mod launch_errors;
 mod lean_library;

@@ -100,6 +100,9 @@ pub enum Error {
         /// Its directory.
         dir: String,
     },
+    /// `mogec export` failed.
+    #[error("{0}")]
+    Export(Box<moge::export::ExportError>),
     /// A bug in mogec itself.
     #[error("internal error in mogec: {message}")]
     Internal {
@@ -131,6 +134,7 @@ impl Error {
             | Error::Eval { .. }
             | Error::Codegen { .. } => 1,
             Error::Run(err) => err.exit_code(),
+            Error::Export(err) => err.exit_code(),
             Error::Select(err) => err.exit_code(),
             Error::Mismatch { .. } => 1,
             Error::Internal { .. } => 101,

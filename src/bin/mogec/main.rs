@@ -29,6 +29,7 @@ mod check;
 mod emit;
 mod error;
 mod eval;
+mod export;
 mod output;
 mod run;
 mod source;
@@ -217,6 +218,17 @@ enum Command {
         after_help = "Example:\n  mogec demo\n\nThe MOGE_* variables of `mogec --help` apply."
     )]
     Demo,
+    /// Write a CANN kernel-launch project (CMake, Ascend C, host main.cpp, data scripts) for one kernel.
+    #[command(
+        long_about = "Write a complete CANN kernel-launch project for one kernel into the --cann directory: \
+                      the Ascend C of every device kernel, a CMakeLists.txt using CANN's kernel cmake \
+                      (ascendc_fatbin_library), a host main.cpp that computes the tiling from the \
+                      manifest's expressions, allocates, copies, launches and times with ACL, \
+                      scripts/gen_data.py and scripts/verify_result.py (NumPy; golden outputs from \
+                      moge's interpreter) and run.sh. The inputs are given as with `mogec run`.",
+        after_help = "Example:\n  mogec export examples/src/rmsnorm.rs --set H=5120 --random 1 --dim T=64 --cann rmsnorm_cann\n  (then, with CANN 8.5: rmsnorm_cann/run.sh)"
+    )]
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -284,6 +296,7 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Eval(args) => eval::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Demo => run::demo(),
+        Command::Export(args) => export::run(&args),
     }
 }
 
