@@ -63,6 +63,7 @@ pub mod files;
 pub mod inputs;
 pub mod layer;
 pub mod load;
+pub mod prebuilt;
 pub mod run;
 pub mod run_dir;
 pub mod select;

@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
-/// The names of the packages in `moge`'s normal dependency tree, with `features` passed to
+/// The names of the packages in `package`'s normal dependency tree, with `features` passed to
 /// `cargo tree`.
-fn normal_dependencies(features: &[&str]) -> Vec<String> {
+fn normal_dependencies(package: &str, features: &[&str]) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let output = Command::new(cargo)
@@ -17,7 +17,7 @@ fn normal_dependencies(features: &[&str]) -> Vec<String> {
             "--manifest-path",
             manifest,
             "-p",
-            "moge",
+            package,
         ])
         .args(["-e", "normal", "--prefix", "none", "--format", "{p}"])
         .args(features)
@@ -39,7 +39,7 @@ fn normal_dependencies(features: &[&str]) -> Vec<String> {
 
 #[test]
 fn the_library_without_the_cli_feature_does_not_depend_on_clap() {
-    let lean = normal_dependencies(&["--no-default-features"]);
+    let lean = normal_dependencies("moge", &["--no-default-features"]);
     // The library itself is all there: macro, IR, runtime.
     for needed in [
         "moge",
@@ -60,6 +60,14 @@ fn the_library_without_the_cli_feature_does_not_depend_on_clap() {
         .collect();
     assert!(found.is_empty(), "the lean library depends on {found:?}");
     // With the default features the CLI's dependencies are there: the check above sees them.
-    let full = normal_dependencies(&[]);
+    let full = normal_dependencies("moge", &[]);
     assert!(full.iter().any(|n| n == "clap"), "{full:?}");
+    // The example kernel crate (moge with default-features = false, moge-build in build.rs) builds
+    // without them too.
+    let kernel_crate = normal_dependencies("moge-example-prebuilt", &[]);
+    assert!(kernel_crate.iter().any(|n| n == "moge"), "{kernel_crate:?}");
+    assert!(
+        !kernel_crate.iter().any(|n| n.starts_with("clap")),
+        "{kernel_crate:?}"
+    );
 }
