@@ -370,13 +370,14 @@ mod tests {
         let err = write_all(&dir.join("plain"), &files, &[]).unwrap_err();
         assert!(matches!(err, WriteError::NotADirectory { .. }), "{err}");
 
-        // A new nested directory is removed again when writing fails.
+        // New directories, the output's and a file's own (`ok/x`), are removed again when writing
+        // fails: here the file `ok` cannot replace the directory `ok/` that `ok/x` needs.
         let nested = dir.join("new").join("deeper");
         let err = write_all(
             &nested,
             &[
                 ("ok".to_string(), Vec::new()),
-                ("missing/x".to_string(), Vec::new()),
+                ("ok/x".to_string(), Vec::new()),
             ],
             &[],
         );

@@ -2,7 +2,7 @@
 //! manifest and the Ascend C are embedded in the crate (`OUT_DIR/moge_kernels.rs`), so nothing of
 //! the DSL is parsed or compiled at run time.
 //!
-//! ```ignore
+//! ```text
 //! include!(concat!(env!("OUT_DIR"), "/moge_kernels.rs"));
 //! let program = moge::prebuilt::Prebuilt::new(rmsnorm::MANIFEST, rmsnorm::SOURCES)?;
 //! let launched = program.launch(&[x, weight], &moge_runtime::backend::EmulatorBackend::default())?;

@@ -28,7 +28,7 @@ pub fn cmake_lists(manifest: &Manifest, soc: &str) -> String {
     out.push_str(&format!(
         r#"cmake_minimum_required(VERSION 3.16.0)
 
-project(moge_{program} LANGUAGES CXX)
+project(moge_{program})
 
 set(SOC_VERSION "{soc}" CACHE STRING "the SoC the kernels are built for")
 set(RUN_MODE "npu" CACHE STRING "npu (the only mode the device binary supports)")
