@@ -220,6 +220,9 @@ fn the_host_program_compiles_against_acl_and_plans_as_the_runtime_does() {
         let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "Q=3"]);
         assert!(!ok);
         assert!(stderr.contains("`Q` is not a dynamic dim"), "{stderr}");
+        let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "--device"]);
+        assert!(!ok);
+        assert_eq!(stderr, "error: --device needs a value\n");
         // Overflow in an expression stops the program instead of launching with a wrong value.
         let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "T=9223372036854775807"]);
         assert!(!ok);
@@ -324,6 +327,28 @@ fn mogec_export_writes_the_whole_project_or_nothing() {
     };
     let project = dir.join("rmsnorm");
     let project_arg = project.to_str().unwrap();
+    // A project directory that is a file: a usage error naming it.
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let out = mogec(&[
+        "export",
+        example,
+        "--set",
+        "H=64",
+        "--random",
+        "3",
+        "--dim",
+        "T=4",
+        "--cann",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a_file") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
     // A dynamic dim missing with --random: a usage error, and nothing is written.
     let out = mogec(&[
         "export",

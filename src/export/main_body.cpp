@@ -57,7 +57,8 @@ int main(int argc, char** argv)
         std::string arg = argv[i];
         if (arg == "--plan") {
             plan_only = true;
-        } else if ((arg == "--binary" || arg == "--device") && i + 1 < argc) {
+        } else if (arg == "--binary" || arg == "--device") {
+            if (i + 1 == argc) Fail(arg + " needs a value");
             std::string value = argv[++i];
             if (arg == "--binary") {
                 binary = value;
