@@ -13,7 +13,9 @@
 //!   runs it on the emulator, checks it against the interpreter and writes the outputs and
 //!   `DIR/report.json` (logic in `moge::run`); exit status 1 when an output is beyond tolerance;
 //! - `mogec demo` runs the MoGE gate and the MoGE layer of Pangu Pro MoE on the emulator and
-//!   reports (`moge::demo`).
+//!   reports (`moge::demo`);
+//! - `mogec export FILE.rs ... --cann DIR` writes a CANN kernel-launch project for one kernel
+//!   (`moge::export`).
 //!
 //! Exit status: 0 on success, 1 for an error in the user's kernel or data (diagnostics, a constraint
 //! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file, a run over the
@@ -58,6 +60,8 @@ Examples:
   mogec run examples/src/ffn.rs --kernel moge_ffn --set H=256,E=16,G=4,I=64,S=128 \\
       --random 1 --dim T=64 -o out
   mogec demo
+  mogec export examples/src/rmsnorm.rs --set H=5120 --random 1 --dim T=64 --cann rmsnorm_cann
+                                                  (a CANN project: CMake, main.cpp, scripts, run.sh)
 
 Outputs are written only when the whole command succeeds, all at once; an output that would
 replace one of the command's input files is an error.
