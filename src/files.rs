@@ -78,7 +78,14 @@ pub fn write_all<C: FileContents>(
             }
         }
     }
-    let created = create_dir(dir)?;
+    let mut created = create_dir(dir)?;
+    // Names with a directory part (`kernels/k.cpp`) get their directories too, removed again on failure.
+    for target in &targets {
+        match target.parent() {
+            Some(parent) if parent != dir => created.extend(create_dir(parent)?),
+            _ => {}
+        }
+    }
     let mut temporaries: Vec<PathBuf> = Vec::with_capacity(files.len());
     let result = (|| {
         for ((_, contents), target) in files.iter().zip(&targets) {
@@ -363,13 +370,14 @@ mod tests {
         let err = write_all(&dir.join("plain"), &files, &[]).unwrap_err();
         assert!(matches!(err, WriteError::NotADirectory { .. }), "{err}");
 
-        // A new nested directory is removed again when writing fails.
+        // New directories, the output's and a file's own (`ok/x`), are removed again when writing
+        // fails: here the file `ok` cannot replace the directory `ok/` that `ok/x` needs.
         let nested = dir.join("new").join("deeper");
         let err = write_all(
             &nested,
             &[
                 ("ok".to_string(), Vec::new()),
-                ("missing/x".to_string(), Vec::new()),
+                ("ok/x".to_string(), Vec::new()),
             ],
             &[],
         );

@@ -56,10 +56,14 @@ pub use moge_lower::graph::DType;
 pub use moge_lower::interp::Tensor;
 pub use moge_macros::kernel;
 
+#[cfg(feature = "cli")]
 pub mod demo;
+pub mod export;
 pub mod files;
 pub mod inputs;
 pub mod layer;
+pub mod load;
+pub mod prebuilt;
 pub mod run;
 pub mod run_dir;
 pub mod select;

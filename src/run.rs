@@ -47,6 +47,7 @@ use serde_json::{json, Map, Value};
 
 use crate::files::{self, Contents, WriteError};
 use crate::inputs::{self, Consumer, InputError};
+use crate::load::LoadError;
 
 pub use crate::inputs::RunInputs;
 
@@ -104,28 +105,13 @@ pub fn write_trace(report: &LaunchReport, path: &Path) -> Result<(), RunError> {
 /// [`RunReport::passed`].)
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The kernel source has errors; `rendered` holds the diagnostics in rustc's shape.
-    #[error("{summary}")]
-    Diagnostics {
-        /// The rendered diagnostics.
-        rendered: String,
-        /// A one-line summary.
-        summary: String,
-    },
-    /// No kernel of the given name (or the file has several and none was named, or none at all).
+    /// The kernel could not be loaded from its source: diagnostics (rendered in `LoadError`), no
+    /// kernel of the given name, static dims that do not fit ([`crate::load`]).
     #[error(transparent)]
-    Select(#[from] crate::select::SelectError),
+    Load(#[from] LoadError),
     /// A kernel of a program directory that cannot be used.
     #[error("{0}")]
     Kernel(String),
-    /// Specializing with the given static dims failed.
-    #[error("kernel `{kernel}`: cannot specialize: {source}")]
-    Specialize {
-        /// The kernel.
-        kernel: String,
-        /// Why.
-        source: Box<moge_lower::graph::specialize::SpecializeError>,
-    },
     /// The inputs could not be resolved: a wrong name, an unreadable file, bad data, a dim that
     /// contradicts an input, a size over the limits.
     #[error(transparent)]
@@ -235,7 +221,7 @@ impl RunError {
     /// 2 for usage errors (unknown names, unreadable files, an unavailable backend).
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Select(err) => err.exit_code(),
+            RunError::Load(err) => err.exit_code(),
             RunError::Kernel(_)
             | RunError::Backend(_)
             | RunError::Environment(_)
@@ -551,49 +537,15 @@ pub fn run_program(
 
 /// Parses `source` (a Rust file; `path` names it in diagnostics), picks the kernel `name` (a kernel's
 /// path `mod::name`, or a name that only one kernel has; or the only kernel) and specializes it with
-/// `set`. Errors of the file (a misplaced kernel attribute, duplicate names) refuse it, as in `mogec`.
+/// `set`: [`crate::load::load_kernel`], the loader `mogec` uses too. Errors of the file (a misplaced
+/// kernel attribute, duplicate names) refuse it, as in `mogec`.
 pub fn load_kernel(
     path: &str,
     source: &str,
     name: Option<&str>,
     set: &[(&str, i64)],
 ) -> Result<Kernel, RunError> {
-    let file = moge_dsl::check_source(source).map_err(|diag| RunError::Diagnostics {
-        rendered: moge_dsl::render_diagnostics(path, source, &[diag]),
-        summary: format!("could not check `{path}`: it is not valid Rust syntax"),
-    })?;
-    if !file.errors.is_empty() {
-        return Err(RunError::Diagnostics {
-            rendered: moge_dsl::render_diagnostics(path, source, &file.errors),
-            summary: format!(
-                "could not check `{path}` due to {} error{}",
-                file.errors.len(),
-                if file.errors.len() == 1 { "" } else { "s" }
-            ),
-        });
-    }
-    let index = crate::select::select_kernel(path, &file, name)?;
-    let Some(check) = file.kernels.into_iter().nth(index) else {
-        return Err(RunError::Kernel(format!(
-            "no kernel `{}` in `{path}`",
-            name.unwrap_or_default()
-        )));
-    };
-    let kernel = check.result.map_err(|diags| RunError::Diagnostics {
-        rendered: moge_dsl::render_diagnostics(path, source, &diags),
-        summary: format!(
-            "could not compile kernel `{}` due to {} error{}",
-            check.name,
-            diags.len(),
-            if diags.len() == 1 { "" } else { "s" }
-        ),
-    })?;
-    kernel
-        .specialize(set)
-        .map_err(|source| RunError::Specialize {
-            kernel: kernel.name.clone(),
-            source: Box::new(source),
-        })
+    Ok(crate::load::load_kernel(path, source, name, set)?)
 }
 
 impl fmt::Display for OutputReport {

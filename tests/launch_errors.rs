@@ -3,6 +3,7 @@
 //! too, never a fake success.
 
 use moge::graph::DType;
+use moge::load::LoadError;
 use moge::run::{run_program, RunError, RunInputs, RunOptions};
 use moge::Tensor;
 use moge_codegen_ascendc::{compile_program, Program};
@@ -319,7 +320,7 @@ fn load_kernel_names_what_is_wrong() {
         "no kernel `gate` in `gate.rs`; its kernels are `moge_gate`"
     );
     let err = moge::run::load_kernel("broken.rs", "fn (", None, &[]).unwrap_err();
-    let RunError::Diagnostics { rendered, summary } = &err else {
+    let RunError::Load(LoadError::Diagnostics { rendered, summary }) = &err else {
         panic!("expected diagnostics, found {err}");
     };
     assert_eq!(
@@ -329,7 +330,10 @@ fn load_kernel_names_what_is_wrong() {
     assert!(rendered.contains("broken.rs"), "{rendered}");
     // G = 3 does not divide E = 64.
     let err = moge::run::load_kernel("gate.rs", gate, None, &[("E", 64), ("G", 3)]).unwrap_err();
-    assert!(matches!(err, RunError::Specialize { .. }), "{err}");
+    assert!(
+        matches!(err, RunError::Load(LoadError::Specialize { .. })),
+        "{err}"
+    );
     let kernel = moge::run::load_kernel("gate.rs", gate, None, &[("E", 64), ("G", 8)]).unwrap();
     assert_eq!(
         kernel.bound,

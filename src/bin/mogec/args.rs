@@ -250,7 +250,7 @@ fn is_identifier(text: &str) -> bool {
 }
 
 /// Parses `--target`.
-fn parse_target(name: &str) -> Result<moge_lower::target::Target, String> {
+pub fn parse_target(name: &str) -> Result<moge_lower::target::Target, String> {
     moge_lower::target::Target::from_name(name).map_err(|e| e.to_string())
 }
 

@@ -100,6 +100,9 @@ pub enum Error {
         /// Its directory.
         dir: String,
     },
+    /// `mogec export` failed.
+    #[error("{0}")]
+    Export(Box<moge::export::ExportError>),
     /// A bug in mogec itself.
     #[error("internal error in mogec: {message}")]
     Internal {
@@ -131,6 +134,7 @@ impl Error {
             | Error::Eval { .. }
             | Error::Codegen { .. } => 1,
             Error::Run(err) => err.exit_code(),
+            Error::Export(err) => err.exit_code(),
             Error::Select(err) => err.exit_code(),
             Error::Mismatch { .. } => 1,
             Error::Internal { .. } => 101,
@@ -144,6 +148,23 @@ impl Error {
                 // Names and counts are checked before specializing; these are usage errors too.
                 _ => 2,
             },
+        }
+    }
+}
+
+impl From<moge::load::LoadError> for Error {
+    /// The loader's errors keep the variants (and so the messages and exit statuses) `mogec` has
+    /// always had.
+    fn from(err: moge::load::LoadError) -> Error {
+        use moge::load::LoadError;
+        match err {
+            LoadError::Read { path, source } => Error::Read { path, source },
+            LoadError::NotUtf8 { path, line, col } => Error::NotUtf8 { path, line, col },
+            LoadError::Diagnostics { rendered, summary } => {
+                Error::Diagnostics { rendered, summary }
+            }
+            LoadError::Select(err) => Error::Select(err),
+            LoadError::Specialize { kernel, source } => Error::Specialize { kernel, source },
         }
     }
 }

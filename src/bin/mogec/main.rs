@@ -13,7 +13,9 @@
 //!   runs it on the emulator, checks it against the interpreter and writes the outputs and
 //!   `DIR/report.json` (logic in `moge::run`); exit status 1 when an output is beyond tolerance;
 //! - `mogec demo` runs the MoGE gate and the MoGE layer of Pangu Pro MoE on the emulator and
-//!   reports (`moge::demo`).
+//!   reports (`moge::demo`);
+//! - `mogec export FILE.rs ... --cann DIR` writes a CANN kernel-launch project for one kernel
+//!   (`moge::export`).
 //!
 //! Exit status: 0 on success, 1 for an error in the user's kernel or data (diagnostics, a constraint
 //! that does not hold for the `--set` values, an evaluation error, a bad `.npy` file, a run over the
@@ -29,6 +31,7 @@ mod check;
 mod emit;
 mod error;
 mod eval;
+mod export;
 mod output;
 mod run;
 mod source;
@@ -57,6 +60,8 @@ Examples:
   mogec run examples/src/ffn.rs --kernel moge_ffn --set H=256,E=16,G=4,I=64,S=128 \\
       --random 1 --dim T=64 -o out
   mogec demo
+  mogec export examples/src/rmsnorm.rs --set H=5120 --random 1 --dim T=64 --cann rmsnorm_cann
+                                                  (a CANN project: CMake, main.cpp, scripts, run.sh)
 
 Outputs are written only when the whole command succeeds, all at once; an output that would
 replace one of the command's input files is an error.
@@ -217,6 +222,17 @@ enum Command {
         after_help = "Example:\n  mogec demo\n\nThe MOGE_* variables of `mogec --help` apply."
     )]
     Demo,
+    /// Write a CANN kernel-launch project (CMake, Ascend C, host main.cpp, data scripts) for one kernel.
+    #[command(
+        long_about = "Write a complete CANN kernel-launch project for one kernel into the --cann directory: \
+                      the Ascend C of every device kernel, a CMakeLists.txt using CANN's kernel cmake \
+                      (ascendc_fatbin_library), a host main.cpp that computes the tiling from the \
+                      manifest's expressions, allocates, copies, launches and times with ACL, \
+                      scripts/gen_data.py and scripts/verify_result.py (NumPy; golden outputs from \
+                      moge's interpreter) and run.sh. The inputs are given as with `mogec run`.",
+        after_help = "Example:\n  mogec export examples/src/rmsnorm.rs --set H=5120 --random 1 --dim T=64 --cann rmsnorm_cann\n  (then, with CANN 8.5: rmsnorm_cann/run.sh)"
+    )]
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -284,6 +300,7 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Eval(args) => eval::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Demo => run::demo(),
+        Command::Export(args) => export::run(&args),
     }
 }
 

@@ -1,130 +1,32 @@
 //! Reading a kernel source file, checking it with the frontend, choosing a kernel and specializing it.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use moge::inputs::InputError;
-use moge_dsl::{FileCheck, KernelCheck};
+use moge_dsl::FileCheck;
 use moge_lower::graph::write::write_kernel;
 use moge_lower::Kernel;
 
 use crate::args::DimBinding;
 use crate::error::{quoted_list, Error};
 
-/// Source files larger than this are refused (no kernel file comes close).
-const MAX_SOURCE_BYTES: u64 = 64 << 20;
+pub use moge::load::{count, rendered, Source};
 
-/// A source file's text, with its path as given on the command line.
-pub struct Source {
-    /// The path, for messages and diagnostics.
-    pub path: String,
-    /// The text.
-    pub text: String,
-}
-
-/// Reads a Rust source file.
+/// Reads a Rust source file ([`moge::load::read_source`]).
 pub fn read(path: &Path) -> Result<Source, Error> {
-    let display = path.display().to_string();
-    let read_error = |source| Error::Read {
-        path: display.clone(),
-        source,
-    };
-    // Opening a FIFO blocks until a writer comes, possibly never: refused unless it is standard
-    // input (`mogec check /dev/stdin < k.rs`). `metadata` does not open the file.
-    let is_stdin = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]
-        .iter()
-        .any(|p| Path::new(p) == path);
-    if !is_stdin {
-        use std::os::unix::fs::FileTypeExt;
-        if std::fs::metadata(path)
-            .is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
-        {
-            return Err(read_error(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "it is a FIFO or socket; give a regular file, or /dev/stdin for a pipe",
-            )));
-        }
-    }
-    let file = File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SOURCE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_SOURCE_BYTES {
-        return Err(Error::Read {
-            path: display,
-            source: std::io::Error::other(
-                "the file is larger than 64 MiB, too large for a kernel source",
-            ),
-        });
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(Source {
-            path: display,
-            text,
-        }),
-        Err(err) => {
-            let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
-            // The prefix is valid UTF-8 by construction.
-            let prefix = std::str::from_utf8(valid).unwrap_or_default();
-            let line = prefix.matches('\n').count() + 1;
-            let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            Err(Error::NotUtf8 {
-                path: display,
-                line,
-                col,
-            })
-        }
-    }
+    Ok(moge::load::read_source(path)?)
 }
 
-/// Checks every kernel of `source`; a file that is not valid Rust is reported as a diagnostic.
+/// Checks every kernel of `source` ([`moge::load::check_source`]).
 pub fn check(source: &Source) -> Result<FileCheck, Error> {
-    moge_dsl::check_source(&source.text).map_err(|diag| {
-        let why = if diag.message.starts_with("nested too deeply") {
-            "it nests too deeply to be checked safely"
-        } else {
-            "it is not valid Rust syntax"
-        };
-        Error::Diagnostics {
-            rendered: rendered(source, &[diag]),
-            summary: format!("could not check `{}`: {why}", source.path),
-        }
-    })
+    Ok(moge::load::check_source(source)?)
 }
 
-/// Chooses the kernel called `name` (or the only kernel, when `name` is `None`), and returns its
-/// graph IR, or its diagnostics as an error.
-///
-/// `name` is chosen by [`moge::select::select_kernel`], the rule `moge::run::load_kernel` shares. A
-/// file with errors outside its kernels (a misplaced kernel attribute) is refused whole, as cargo
-/// would.
+/// Chooses the kernel called `name` (or the only kernel) and returns its graph IR
+/// ([`moge::load::select`], the loader `moge::run::load_kernel` uses too).
 pub fn select(source: &Source, file: FileCheck, name: Option<&str>) -> Result<Kernel, Error> {
-    if !file.errors.is_empty() {
-        return Err(Error::Diagnostics {
-            rendered: rendered(source, &file.errors),
-            summary: format!(
-                "could not check `{}`: {}",
-                source.path,
-                count(file.errors.len(), "error")
-            ),
-        });
-    }
-    let index = moge::select::select_kernel(&source.path, &file, name)?;
-    let Some(KernelCheck { name, result, .. }) = file.kernels.into_iter().nth(index) else {
-        return Err(Error::Select(moge::select::SelectError::NoKernels {
-            path: source.path.clone(),
-        }));
-    };
-    result.map_err(|diags| Error::Diagnostics {
-        rendered: rendered(source, &diags),
-        summary: format!(
-            "could not compile kernel `{name}` due to {}",
-            count(diags.len(), "error")
-        ),
-    })
+    Ok(moge::load::select(source, file, name)?)
 }
 
 /// The command specializing a kernel: what a dynamic dim given to `--set` should be given as
@@ -207,13 +109,6 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Resu
         })
 }
 
-/// The rendered diagnostics followed by a blank line (before the summary), as rustc prints them.
-pub fn rendered(source: &Source, diags: &[moge_dsl::Diagnostic]) -> String {
-    let mut text = moge_dsl::render_diagnostics(&source.path, &source.text, diags);
-    text.push('\n');
-    text
-}
-
 /// The kernel's signature as in the header of its graph IR text, without `kernel ` and ` {`:
 /// `moge_gate<E, G>(logits: f32[T, E], router_scale: f32[E]) -> (weight: f32[T, G], expert: i32[T, G])`.
 pub fn signature(kernel: &Kernel) -> String {
@@ -240,15 +135,6 @@ pub fn signature(kernel: &Kernel) -> String {
     let header = header.0;
     let header = header.strip_prefix("kernel ").unwrap_or(&header);
     header.strip_suffix(" {").unwrap_or(header).to_string()
-}
-
-/// `n` followed by `what`, pluralized with an `s`: `1 error`, `3 errors`.
-pub fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 /// `one` if `n == 1`, else `many`.

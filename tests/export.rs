@@ -1,0 +1,401 @@
+//! `mogec export --cann`: the project's files (snapshots), its host program compiled with the host
+//! g++ against a minimal declaration of ACL (`tests/data/export/acl.h`) and run on a host-memory
+//! stand-in, whose launch plan must be the runtime's, and its Python scripts run with NumPy.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moge::export::{project_files, ProjectFile};
+use moge::files::Contents;
+use moge::inputs::{resolve, Consumer, RunInputs};
+use moge::load::load_kernel;
+use moge::Tensor;
+use moge_lower::graph::Kernel;
+use moge_lower::target::Target;
+use moge_runtime::launch::{pack, plan, LaunchPlan};
+
+/// An example kernel, its random inputs at `dims` and its project's files.
+struct Exported {
+    kernel: Kernel,
+    inputs: Vec<Tensor>,
+    files: Vec<ProjectFile>,
+}
+
+fn export(file: &str, set: &[(&str, i64)], dims: &[(&str, i64)]) -> Exported {
+    let path = format!("{}/examples/src/{file}", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(&path).expect("the example exists");
+    let kernel = load_kernel(file, &source, None, set).expect("the example loads");
+    let dims: Vec<(String, i64)> = dims.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+    let inputs = resolve(
+        &kernel,
+        RunInputs::Random { seed: 7, dims },
+        &[],
+        Consumer::Device,
+    )
+    .expect("random inputs")
+    .tensors;
+    let files = project_files(&kernel, &inputs, &Target::ascend910b2(), Default::default())
+        .expect("the project exports");
+    Exported {
+        kernel,
+        inputs,
+        files,
+    }
+}
+
+fn rmsnorm() -> Exported {
+    export("rmsnorm.rs", &[("H", 64)], &[("T", 5)])
+}
+
+/// The MoGE router at a small size: one MIX kernel (cube matmul, vector softmax and top-k) with a
+/// workspace.
+fn router() -> Exported {
+    export("router.rs", &[("H", 256), ("E", 16), ("G", 4)], &[("T", 5)])
+}
+
+fn text(contents: &Contents<'_>) -> Option<String> {
+    match contents {
+        Contents::Bytes(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Contents::Npy(_) => None,
+    }
+}
+
+/// Writes the project into a fresh directory under the test's temporary directory.
+fn write_project(name: &str, exported: &Exported) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("export_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    moge::files::write_all(&dir, &exported.files, &[]).expect("the project is written");
+    dir
+}
+
+#[test]
+fn exported_projects_match_their_snapshots() {
+    for (name, exported) in [("rmsnorm", rmsnorm()), ("router", router())] {
+        let mut names = Vec::new();
+        for (path, contents) in &exported.files {
+            names.push(path.clone());
+            if path.ends_with(".npy") {
+                continue;
+            }
+            let text = text(contents).unwrap_or_else(|| panic!("{path} is text"));
+            insta::assert_snapshot!(format!("export_{name}__{}", path.replace('/', "__")), text);
+        }
+        // The layout of CANN's kernel-launch samples.
+        for needed in [
+            "CMakeLists.txt",
+            "main.cpp",
+            "run.sh",
+            "scripts/gen_data.py",
+            "scripts/verify_result.py",
+        ] {
+            assert!(
+                names.iter().any(|n| n == needed),
+                "{name}: {needed} missing from {names:?}"
+            );
+        }
+    }
+    // Exports are deterministic byte for byte.
+    let (a, b) = (router(), router());
+    for ((pa, ca), (pb, cb)) in a.files.iter().zip(&b.files) {
+        assert_eq!(pa, pb);
+        let bytes = |c: &Contents<'_>| match c {
+            Contents::Bytes(b) => b.clone(),
+            Contents::Npy(_) => Vec::new(),
+        };
+        assert_eq!(bytes(ca), bytes(cb), "{pa}");
+    }
+}
+
+/// The plan as `main --plan` prints it, from the runtime's own evaluation of the manifest.
+fn plan_text(plan: &LaunchPlan) -> String {
+    let mut out = format!("program {}\n", plan.program);
+    for t in &plan.tensors {
+        let shape: Vec<String> = t.shape.iter().map(|s| s.to_string()).collect();
+        out.push_str(&format!(
+            "tensor {} {} [{}] {} bytes\n",
+            t.name,
+            t.dtype,
+            shape.join(", "),
+            t.bytes
+        ));
+    }
+    out.push_str(&format!("workspace {} bytes\n", plan.workspace_bytes));
+    for k in &plan.kernels {
+        out.push_str(&format!(
+            "kernel {} {} block_dim {} workspace {}",
+            k.name, k.core_type, k.block_dim, k.workspace_bytes
+        ));
+        for (field, value) in &k.tiling {
+            out.push_str(&format!(" {field}={value}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Compiles the project's main.cpp with the host g++ against the minimal ACL declaration and the
+/// host-memory stand-in.
+fn compile_main(dir: &Path) -> PathBuf {
+    let include = dir.join("test_include/acl");
+    std::fs::create_dir_all(&include).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/export");
+    std::fs::copy(data.join("acl.h"), include.join("acl.h")).unwrap();
+    let exe = dir.join("main_fake_acl");
+    let cxx = std::env::var("MOGE_CXX").unwrap_or_else(|_| "g++".to_string());
+    let out = Command::new(cxx)
+        .args(["-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(dir.join("test_include"))
+        .arg(dir.join("main.cpp"))
+        .arg(data.join("fake_acl.cpp"))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("g++ runs");
+    assert!(
+        out.status.success(),
+        "main.cpp does not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+fn run_in(dir: &Path, program: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", program.display()));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Inputs of `kernel` with the dynamic dim `T` = `t` (zeros: only their shapes matter to a plan).
+fn inputs_at(exported: &Exported, t: usize) -> Vec<Tensor> {
+    exported
+        .inputs
+        .iter()
+        .map(|input| {
+            let mut shape = input.shape.clone();
+            shape[0] = if input.shape.len() == 2 && input.shape[0] == 5 {
+                t
+            } else {
+                shape[0]
+            };
+            Tensor::zeros(input.dtype, shape)
+        })
+        .collect()
+}
+
+#[test]
+fn the_host_program_compiles_against_acl_and_plans_as_the_runtime_does() {
+    for (name, exported) in [("rmsnorm", rmsnorm()), ("router", router())] {
+        let dir = write_project(&format!("host_{name}"), &exported);
+        let exe = compile_main(&dir);
+        // The manifest the project holds, as the runtime reads one.
+        let (_, json) = exported
+            .files
+            .iter()
+            .find(|(path, _)| path.starts_with("kernels/") && path.ends_with(".json"))
+            .expect("the project holds its manifest");
+        let manifest = moge_codegen_ascendc::manifest::Manifest::from_json(&text(json).unwrap())
+            .expect("the manifest reads");
+        // The exported dims, then others given on the command line: C++ and the runtime agree on
+        // every block dim, tiling field, size and workspace.
+        for t in [5usize, 1, 0, 47, 1000] {
+            let expected = plan_text(&plan(&manifest, &inputs_at(&exported, t)).expect("plans"));
+            let arg = format!("T={t}");
+            let args: Vec<&str> = if t == 5 {
+                vec!["--plan"]
+            } else {
+                vec!["--plan", &arg]
+            };
+            let (ok, stdout, stderr) = run_in(&dir, &exe, &args);
+            assert!(ok, "{name} T={t}: {stderr}");
+            assert_eq!(stdout, expected, "{name} T={t}");
+        }
+        // Bad arguments are refused with a message.
+        let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "Q=3"]);
+        assert!(!ok);
+        assert!(stderr.contains("`Q` is not a dynamic dim"), "{stderr}");
+        let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "--device"]);
+        assert!(!ok);
+        assert_eq!(stderr, "error: --device needs a value\n");
+        // Overflow in an expression stops the program instead of launching with a wrong value.
+        let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "T=9223372036854775807"]);
+        assert!(!ok);
+        assert!(stderr.starts_with("error: overflow evaluating"), "{stderr}");
+
+        // The whole flow on the stand-in: inputs read, every kernel launched with its parameters
+        // (GM arguments, workspace, tiling) and its tiling blob, the outputs written.
+        let (ok, _, stderr) = run_in(&dir, Path::new("python3"), &["scripts/gen_data.py"]);
+        assert!(ok, "{stderr}");
+        let (ok, stdout, stderr) = run_in(&dir, &exe, &[]);
+        assert!(ok, "{name}: {stderr}");
+        let planned = plan(&manifest, &exported.inputs).unwrap();
+        let mut expected = vec![format!("load {}", moge::export::binary_path())];
+        for k in planned.kernels.iter().filter(|k| k.block_dim > 0) {
+            expected.push(format!(
+                "launch {} block_dim {} params {} null_workspace {} tiling[0] {}",
+                k.name,
+                k.block_dim,
+                k.args.len() + 2,
+                u8::from(k.workspace_bytes == 0),
+                k.tiling.first().map_or(0, |(_, v)| *v)
+            ));
+        }
+        let launches: Vec<&str> = stdout
+            .lines()
+            .filter(|l| !l.contains(" ms on the device"))
+            .collect();
+        assert_eq!(launches, expected, "{name}");
+        for t in planned
+            .tensors
+            .iter()
+            .filter(|t| t.role == moge_codegen_ascendc::manifest::Role::Output)
+        {
+            let written = std::fs::metadata(dir.join(format!("output/{}.bin", t.name)))
+                .expect("output written");
+            assert_eq!(written.len(), t.bytes, "{}", t.name);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn the_data_scripts_write_the_device_bytes_and_verify_by_moges_rule() {
+    let exported = rmsnorm();
+    let dir = write_project("scripts", &exported);
+    let python = Path::new("python3");
+    let (ok, stdout, stderr) = run_in(&dir, python, &["scripts/gen_data.py"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "wrote 2 inputs to input/\n");
+    // NumPy's bytes are the runtime's packing of the same tensors (bf16 included).
+    for (param, tensor) in exported.kernel.params.iter().zip(&exported.inputs) {
+        let written = std::fs::read(dir.join(format!("input/{}.bin", param.name))).unwrap();
+        assert_eq!(written, pack(tensor), "{}", param.name);
+    }
+    // The interpreter's own outputs pass.
+    let golden = moge_lower::interp::eval(&exported.kernel, &exported.inputs).unwrap();
+    let output = dir.join("output/out0.bin");
+    let bytes = pack(&golden[0]);
+    std::fs::write(&output, &bytes).unwrap();
+    let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py"]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.ends_with("test pass\n"), "{stdout}");
+    // One bf16 ulp off is within `2 B + 1 ulp`.
+    let mut nudged = bytes.clone();
+    let first = u16::from_le_bytes([nudged[0], nudged[1]]);
+    nudged[..2].copy_from_slice(&(first ^ 1).to_le_bytes());
+    std::fs::write(&output, &nudged).unwrap();
+    let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py"]);
+    assert!(ok, "one ulp: {stdout}");
+    // NaN where a number is expected, and a value far off, fail with the element named.
+    for (bits, what) in [(0x7fc0u16, "nan"), (first ^ 0x0100, "far off")] {
+        let mut bad = bytes.clone();
+        bad[2..4].copy_from_slice(&bits.to_le_bytes());
+        std::fs::write(&output, &bad).unwrap();
+        let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py"]);
+        assert!(!ok, "{what}: {stdout}");
+        assert!(
+            stdout.contains("out0: 1 of 320 elements beyond tolerance; first at flat index 1"),
+            "{what}: {stdout}"
+        );
+        assert!(stdout.ends_with("test failed\n"), "{stdout}");
+    }
+    // An output of the wrong size is reported, not read past.
+    std::fs::write(&output, &bytes[..10]).unwrap();
+    let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py"]);
+    assert!(!ok);
+    assert!(stdout.contains("10 bytes, expected 640"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mogec_export_writes_the_whole_project_or_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("export_cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/src/rmsnorm.rs");
+    let mogec = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mogec"))
+            .args(args)
+            .output()
+            .expect("mogec runs")
+    };
+    let project = dir.join("rmsnorm");
+    let project_arg = project.to_str().unwrap();
+    // A project directory that is a file: a usage error naming it.
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let out = mogec(&[
+        "export",
+        example,
+        "--set",
+        "H=64",
+        "--random",
+        "3",
+        "--dim",
+        "T=4",
+        "--cann",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a_file") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+    // A dynamic dim missing with --random: a usage error, and nothing is written.
+    let out = mogec(&[
+        "export",
+        example,
+        "--set",
+        "H=64",
+        "--random",
+        "3",
+        "--cann",
+        project_arg,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
+    assert!(!project.exists());
+    let out = mogec(&[
+        "export",
+        example,
+        "--set",
+        "H=64",
+        "--random",
+        "3",
+        "--dim",
+        "T=4",
+        "--cann",
+        project_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "wrote 12 files to {project_arg}: build and run with {project_arg}/run.sh on a machine with CANN 8.5\n"
+        )
+    );
+    let mode = std::fs::metadata(project.join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "run.sh is executable");
+    assert!(project.join("kernels/rmsnorm_k0.cpp").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
