@@ -352,3 +352,37 @@ fn sync_all_instances_count_the_cores_that_take_part() {
     let p = Params::for_target("ascend910b2").unwrap();
     assert!(model(trace, &p, false).is_ok());
 }
+
+/// The trace records what an instruction's cost depends on whatever else is checked: a softmax's
+/// `WholeReduceMax`/`WholeReduceSum` and `Brcb` give the same records, and so the same modeled time,
+/// with the race checks off (`MOGE_EMU_CHECK=off` plus the trace) as with them on.
+#[test]
+fn the_trace_does_not_depend_on_the_checking_mode() {
+    const SOFTMAX_ROWS: &str = include_str!("kernels/softmax_rows.cpp");
+    let (rows, cols) = (50usize, 37usize);
+    let x: Vec<f32> = (0..rows * cols).map(|i| (i % 11) as f32 * 0.5).collect();
+    let traced = |races: bool| {
+        launch_raw(RawLaunch {
+            source: SOFTMAX_ROWS,
+            kernel: "softmax_rows",
+            block_dim: 4,
+            core_type: CoreType::Aiv,
+            check: CheckMode {
+                races,
+                v_barrier: races,
+                trace: true,
+            },
+            args: vec![input("x", f32_bytes(&x)), output("y", rows * cols * 4)],
+            workspace_bytes: 0,
+            tiling: u32_bytes(&[rows as u32, cols as u32, 13, 8]),
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .trace
+        .expect("traced")
+    };
+    let (on, off) = (traced(true), traced(false));
+    assert_eq!(on, off, "the same records with and without the race checks");
+    let params = Params::for_target("ascend910b2").expect("a target");
+    let time = |t: Trace| model(t, &params, false).expect("replays").time_us;
+    assert_eq!(time(on), time(off));
+}

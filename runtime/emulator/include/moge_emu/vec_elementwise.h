@@ -1024,6 +1024,8 @@ inline void Brcb(const LocalTensor<T>& dst, const LocalTensor<T>& src0, const ui
     if (block_stride == 1) {
         // Eight consecutive blocks per repeat (other block strides keep the whole view: a superset).
         moge_emu::race_repeated("dst", dst, repeatTime, static_cast<uint64_t>(repeatParams.dstRepStride) * 32, 256);
+    } else if (moge_emu::g_trace) {
+        moge_emu::trace_vector_repeats(repeatTime);
     }
     for (uint32_t r = 0; r < repeatTime; ++r) {
         for (uint32_t b = 0; b < 8; ++b) {

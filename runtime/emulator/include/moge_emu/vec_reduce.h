@@ -94,7 +94,9 @@ inline void check_reduce_type() {
 template <typename T>
 inline void race_reduce_operands(const LocalTensor<T>& dst, const LocalTensor<T>& src, const Mask& mask, int32_t repeatTime,
                                  uint64_t dst_step, uint32_t width, int32_t srcBlkStride, int32_t srcRepStride) {
-    if (!races_on() || repeatTime < 0 || srcBlkStride < 0 || srcRepStride < 0) {
+    // The trace needs the operands too (their repeats and bytes), whatever the checking mode: the
+    // modeled timeline must not depend on MOGE_EMU_CHECK.
+    if ((!races_on() && !g_trace) || repeatTime < 0 || srcBlkStride < 0 || srcRepStride < 0) {
         return;
     }
     constexpr uint32_t epr = per_repeat<T>();
