@@ -30,12 +30,22 @@ pub enum WriteError {
         source: io::Error,
     },
     /// An output would replace one of the command's inputs.
-    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output directory (-o)", output.display(), input.display())]
+    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output path", output.display(), input.display())]
     WouldOverwriteInput {
         /// The output path.
         output: PathBuf,
         /// The input, as given.
         input: PathBuf,
+    },
+    /// Two of the command's outputs are one file (`--trace out/report.json` with `-o out`).
+    #[error("`{}` would be written twice: it is both {first} and {second}; give them different paths", path.display())]
+    SameTarget {
+        /// The file.
+        path: PathBuf,
+        /// What the first output is (`the file report.json`).
+        first: String,
+        /// What the second is.
+        second: String,
     },
     /// A file could not be written (no space, no permission, a read-only file system...).
     #[error("cannot write `{}`: {source}", path.display())]
@@ -56,6 +66,17 @@ pub fn write_all<C: FileContents>(
     inputs: &[PathBuf],
 ) -> Result<Vec<PathBuf>, WriteError> {
     let targets: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
+    // A name may be a path of its own (an absolute `--trace` file): no two may meet.
+    let absolute: Vec<PathBuf> = targets.iter().map(|t| lexical_absolute(t)).collect();
+    for (i, a) in absolute.iter().enumerate() {
+        if let Some(j) = absolute[..i].iter().position(|b| b == a) {
+            return Err(WriteError::SameTarget {
+                path: targets[i].clone(),
+                first: format!("the file {}", files[j].0),
+                second: format!("the file {}", files[i].0),
+            });
+        }
+    }
     // Compare identities before anything is created.
     let input_ids: Vec<(FileId, &PathBuf)> = inputs
         .iter()
@@ -122,6 +143,24 @@ pub fn write_all<C: FileContents>(
         return Err(err);
     }
     Ok(targets)
+}
+
+/// `path` made absolute against the working directory, with `.` and `..` taken out by name (no
+/// symlink is followed: two spellings of one path compare equal, which is what [`write_all`] needs to
+/// refuse writing one file twice).
+fn lexical_absolute(path: &Path) -> PathBuf {
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in full.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The `.npy` file names of a run: one per output, and (for random inputs) one per parameter.

@@ -55,6 +55,9 @@ pub use moge_lower::graph;
 pub use moge_lower::graph::DType;
 pub use moge_lower::interp::Tensor;
 pub use moge_macros::kernel;
+/// The runtime (backends, launches, reports): a kernel crate that depends on `moge` alone launches
+/// with `moge::runtime::backend::EmulatorBackend` or `AclBackend`.
+pub use moge_runtime as runtime;
 
 #[cfg(feature = "cli")]
 pub mod demo;

@@ -84,9 +84,9 @@ impl RunOptions {
     }
 }
 
-/// Writes the modeled timeline of `report` to `path` as Chrome trace events (see
-/// [`moge_runtime::model::chrome`]); kernels that were not modeled add only their name.
-pub fn write_trace(report: &LaunchReport, path: &Path) -> Result<(), RunError> {
+/// The modeled timeline of `report` as Chrome trace events (see [`moge_runtime::model::chrome`]);
+/// kernels that were not modeled add only their name.
+pub fn trace_json(report: &LaunchReport) -> Vec<u8> {
     let kernels: Vec<(&str, &moge_runtime::model::KernelModel)> = report
         .kernels
         .iter()
@@ -95,10 +95,53 @@ pub fn write_trace(report: &LaunchReport, path: &Path) -> Result<(), RunError> {
     let json = moge_runtime::model::chrome::chrome_trace(&kernels);
     let mut text = serde_json::to_string(&json).unwrap_or_default();
     text.push('\n');
-    std::fs::write(path, text).map_err(|source| RunError::TraceFile {
+    text.into_bytes()
+}
+
+/// The `--trace` file as one more output of [`files::write_all`] (an absolute name, so it is written
+/// where it was asked, with the other outputs, all or none, never over an input).
+pub(crate) fn trace_output<'a>(
+    report: &LaunchReport,
+    path: &Path,
+) -> Result<(String, files::Contents<'a>), RunError> {
+    let bad = |why: &str| RunError::TraceFile {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
+    };
+    let absolute = std::path::absolute(path).map_err(|source| RunError::TraceFile {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    let name = absolute
+        .to_str()
+        .ok_or_else(|| bad("the path is not UTF-8"))?
+        .to_string();
+    Ok((name, files::Contents::Bytes(trace_json(report))))
+}
+
+/// Refuses, before anything runs, a `--trace` without the emulator (only it records the trace the
+/// model replays) and a path that cannot be a new regular file (a directory, a FIFO, a device);
+/// whether it would replace an input or another output is checked with the outputs.
+pub(crate) fn check_trace_path(options: &RunOptions) -> Result<(), RunError> {
+    let Some(path) = &options.trace else {
+        return Ok(());
+    };
+    if options.backend != BackendKind::Emulator {
+        return Err(RunError::TraceNeedsEmulator {
+            backend: options.backend.name(),
+        });
+    }
+    let refuse = |why: &str| {
+        Err(RunError::TraceFile {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
+        })
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => refuse("it is a directory"),
+        Ok(m) if !m.is_file() => refuse("it is not a regular file (a FIFO or a device)"),
+        _ => Ok(()),
+    }
 }
 
 /// Why a run could not be done. (Outputs beyond tolerance are not an error; see
@@ -156,6 +199,12 @@ pub enum RunError {
     /// The outputs could not be written (nothing was: see [`crate::files::write_all`]).
     #[error(transparent)]
     Output(#[from] WriteError),
+    /// `--trace` asked of a backend that records no trace to model.
+    #[error("--trace writes the modeled timeline, which only the emulator backend records; the {backend} backend measures the device's own time (report.json `wall_us`)")]
+    TraceNeedsEmulator {
+        /// The backend's name.
+        backend: &'static str,
+    },
     /// The modeled timeline (`--trace`) could not be written.
     #[error("cannot write the modeled timeline to `{}`: {source}", path.display())]
     TraceFile {
@@ -227,6 +276,7 @@ impl RunError {
             | RunError::Environment(_)
             | RunError::Output(_)
             | RunError::TraceFile { .. }
+            | RunError::TraceNeedsEmulator { .. }
             | RunError::ReadDir { .. }
             | RunError::NoManifest { .. }
             | RunError::ManyManifests { .. }
@@ -456,6 +506,7 @@ pub fn run_program(
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
     limits::check_environment()?;
+    check_trace_path(options)?;
     let random = matches!(inputs, RunInputs::Random { .. });
     let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
     let input_paths = resolved.input_paths();
@@ -526,12 +577,12 @@ pub fn run_program(
         "report.json".to_string(),
         Contents::Bytes(json.into_bytes()),
     ));
+    if let Some(path) = &options.trace {
+        files.push(trace_output(&report.launch, path)?);
+    }
     let mut keep = input_paths;
     keep.extend(options.keep.iter().cloned());
     files::write_all(out_dir, &files, &keep)?;
-    if let Some(path) = &options.trace {
-        write_trace(&report.launch, path)?;
-    }
     Ok(report)
 }
 

@@ -251,6 +251,7 @@ pub fn run_dir(
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
     limits::check_environment()?;
+    crate::run::check_trace_path(options)?;
     let start = Instant::now();
     let build = load_dir(dir)?;
     let load_time = start.elapsed();
@@ -412,10 +413,10 @@ pub fn run_dir(
         keep.push(path.clone());
     }
     keep.extend(options.keep.iter().cloned());
-    files::write_all(out_dir, &written, &keep)?;
     if let Some(path) = &options.trace {
-        crate::run::write_trace(&report.launch, path)?;
+        written.push(crate::run::trace_output(&report.launch, path)?);
     }
+    files::write_all(out_dir, &written, &keep)?;
     Ok(report)
 }
 

@@ -397,5 +397,29 @@ fn mogec_export_writes_the_whole_project_or_nothing() {
         .mode();
     assert_eq!(mode & 0o111, 0o111, "run.sh is executable");
     assert!(project.join("kernels/rmsnorm_k0.cpp").is_file());
+    // Exporting again into the now non-empty project: refused, and its files stay as they are
+    // (a user's README.md or scripts in the directory would otherwise be replaced).
+    let readme = std::fs::read(project.join("README.md")).unwrap();
+    std::fs::write(project.join("README.md"), "# mine\n").unwrap();
+    let out = mogec(&[
+        "export",
+        example,
+        "--set",
+        "H=64",
+        "--random",
+        "3",
+        "--dim",
+        "T=4",
+        "--cann",
+        project_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(project.join("README.md")).unwrap(),
+        "# mine\n"
+    );
+    assert!(!readme.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -187,3 +187,98 @@ fn a_build_directory_runs_with_the_model_and_its_trace_too() {
         .iter()
         .any(|e| e["cat"] == "VECTOR"));
 }
+
+/// `mogec run` of the gate with `extra` arguments, expected to fail: its exit status and stderr.
+fn run_gate_failing(dir: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "run",
+        "examples/src/gate.rs",
+        "--kernel",
+        "moge_gate",
+        "--set",
+        "E=64,G=8",
+        "--random",
+        "1",
+        "--dim",
+        "T=16",
+        "-o",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = Command::new(MOGEC)
+        .args(&args)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The trace file is one of the run's outputs: it never replaces an input or another output, a path
+/// that cannot be a file is refused before the run, and a refused run leaves nothing behind.
+#[test]
+fn the_trace_file_never_replaces_an_input_or_another_output() {
+    let dir = scratch("trace_paths");
+    let out = dir.join("out");
+    let out_s = out.to_str().unwrap().to_string();
+    // The kernel's own source.
+    let source = dir.join("gate.rs");
+    fs::copy(Path::new(ROOT).join("examples/src/gate.rs"), &source).unwrap();
+    let before = fs::read(&source).unwrap();
+    let args = [
+        "run",
+        source.to_str().unwrap(),
+        "--kernel",
+        "moge_gate",
+        "--set",
+        "E=64,G=8",
+        "--random",
+        "1",
+        "--dim",
+        "T=16",
+        "-o",
+        &out_s,
+        "--trace",
+        source.to_str().unwrap(),
+    ];
+    let output = Command::new(MOGEC).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("would destroy the input"), "{stderr}");
+    assert_eq!(fs::read(&source).unwrap(), before, "the source is intact");
+    assert!(!out.exists(), "nothing written");
+
+    // The run's own report.json, spelled another way.
+    let spelled = format!("{out_s}/./report.json");
+    let (code, stderr) = run_gate_failing(&out, &["--trace", &spelled]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("would be written twice"), "{stderr}");
+    assert!(!out.exists(), "nothing written");
+
+    // A directory, and a FIFO (which would block a plain write forever): refused before the run.
+    let (code, stderr) = run_gate_failing(&out, &["--trace", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("it is a directory"), "{stderr}");
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (code, stderr) = run_gate_failing(&out, &["--trace", fifo.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert!(!out.exists(), "nothing written");
+
+    // Only the emulator records a trace to model.
+    let trace = dir.join("t.json");
+    let (code, stderr) = run_gate_failing(
+        &out,
+        &["--backend", "acl", "--trace", trace.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("only the emulator backend records"),
+        "{stderr}"
+    );
+    assert!(!trace.exists() && !out.exists());
+}

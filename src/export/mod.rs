@@ -85,6 +85,13 @@ pub enum ExportError {
     /// The manifest cannot be turned into host code (a bug in moge).
     #[error("the manifest cannot be exported: {0}")]
     Manifest(String),
+    /// The project directory already holds files (a project is written whole into a new or empty
+    /// directory, never mixed with or over other files).
+    #[error("`{}` is not empty: `mogec export --cann` writes a whole project into a new or empty directory (remove it, or choose another)", dir.display())]
+    NotEmpty {
+        /// The directory given.
+        dir: PathBuf,
+    },
     /// The project could not be written (nothing was).
     #[error(transparent)]
     Output(#[from] WriteError),
@@ -96,7 +103,7 @@ impl ExportError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ExportError::Inputs(err) => err.exit_code(),
-            ExportError::Output(_) | ExportError::Target(_) => 2,
+            ExportError::Output(_) | ExportError::Target(_) | ExportError::NotEmpty { .. } => 2,
             ExportError::Codegen { source, .. } if source.is_internal() => 101,
             ExportError::Manifest(_) => 101,
             _ => 1,
@@ -197,6 +204,11 @@ pub fn export_cann(
     out_dir: &Path,
     options: &ExportOptions,
 ) -> Result<Vec<PathBuf>, ExportError> {
+    if std::fs::read_dir(out_dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(ExportError::NotEmpty {
+            dir: out_dir.to_path_buf(),
+        });
+    }
     let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
     let mut keep = resolved.input_paths();
     keep.extend(options.keep.iter().cloned());

@@ -11,8 +11,8 @@ pub mod prebuilt {
 }
 
 use moge::prebuilt::{Prebuilt, PrebuiltError};
+use moge::runtime::backend::Backend;
 use moge::Tensor;
-use moge_runtime::backend::Backend;
 
 /// RMSNorm of `x` (`[T, 64]`, bf16) with `weight` (`[64]`), on `backend`.
 pub fn norm(x: &Tensor, weight: &Tensor, backend: &dyn Backend) -> Result<Tensor, PrebuiltError> {
@@ -31,9 +31,9 @@ pub fn gated(a: &Tensor, b: &Tensor, backend: &dyn Backend) -> Result<Tensor, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moge::runtime::backend::EmulatorBackend;
+    use moge::runtime::report::compare;
     use moge::DType;
-    use moge_runtime::backend::EmulatorBackend;
-    use moge_runtime::report::compare;
 
     fn values(n: usize, scale: f32) -> Vec<f32> {
         // Exact in bf16: small multiples of 1/8.

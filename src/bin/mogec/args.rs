@@ -138,7 +138,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", default_value = "all")]
     pub fuse: Fuse,
     /// Write the modeled 910B timeline as Chrome trace events (one lane per core and pipe, as
-    /// msprof's trace.json; open it in Perfetto or chrome://tracing).
+    /// msprof's trace.json; open it in Perfetto or chrome://tracing). Emulator backend only; the file
+    /// is written with the other outputs and never replaces an input or another output.
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
     /// Do not model the run on the target's timing model (report.json then has no "modeled"

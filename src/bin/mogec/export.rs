@@ -20,8 +20,9 @@ pub struct ExportArgs {
     /// The kernel to export.
     #[command(flatten)]
     pub kernel: KernelArgs,
-    /// The project directory to write (created if it does not exist; written only when the whole
-    /// export succeeds).
+    /// The project directory to write: new or empty (a directory holding files is refused, so nothing
+    /// of yours is replaced); created if it does not exist, written only when the whole export
+    /// succeeds.
     #[arg(long, value_name = "DIR", required = true)]
     pub cann: PathBuf,
     /// The Ascend part to build for (ascend910b1 to ascend910b4; default ascend910b2).
