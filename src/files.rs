@@ -30,7 +30,7 @@ pub enum WriteError {
         source: io::Error,
     },
     /// An output would replace one of the command's inputs.
-    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output path", output.display(), input.display())]
+    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output path (`-o` of run and eval, `--cann` of export)", output.display(), input.display())]
     WouldOverwriteInput {
         /// The output path.
         output: PathBuf,
