@@ -3,6 +3,8 @@
 //! Prints `ok: SIGNATURE` on stdout for every kernel that checks, and the diagnostics of the others
 //! in rustc's shape on stderr, followed by a one-line summary.
 
+use moge::load::LoadError;
+
 use crate::args::CheckArgs;
 use crate::error::{quoted_list, Error};
 use crate::output;
@@ -24,7 +26,7 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
     for source in &sources {
         if let Err(err) = check_file(source) {
             failed += 1;
-            if let Error::Diagnostics { rendered: text, .. } = &err {
+            if let Error::Load(LoadError::Diagnostics { rendered: text, .. }) = &err {
                 rendered.push_str(text);
             }
             rendered.push_str(&format!("error: {err}\n\n"));
@@ -33,19 +35,21 @@ pub fn run(args: &CheckArgs) -> Result<(), Error> {
     if failed == 0 {
         return Ok(());
     }
-    Err(Error::Diagnostics {
+    Err(LoadError::Diagnostics {
         rendered,
         summary: format!("could not check {failed} of {} files", sources.len()),
-    })
+    }
+    .into())
 }
 
 /// Checks one file: prints an `ok:` line per good kernel and returns the diagnostics of the others.
 fn check_file(source: &Source) -> Result<(), Error> {
     let file = source::check(source)?;
     if file.kernels.is_empty() && file.errors.is_empty() {
-        return Err(Error::Select(moge::select::SelectError::NoKernels {
+        return Err(LoadError::Select(moge::select::SelectError::NoKernels {
             path: source.path.clone(),
-        }));
+        })
+        .into());
     }
     let mut rendered = String::new();
     // Errors outside the kernels (a kernel attribute on a struct or a method) come first.
@@ -72,12 +76,13 @@ fn check_file(source: &Source) -> Result<(), Error> {
         [one] => format!("kernel `{one}`"),
         many => format!("{} ({})", count(many.len(), "kernel"), quoted_list(many)),
     };
-    Err(Error::Diagnostics {
+    Err(LoadError::Diagnostics {
         rendered,
         summary: format!(
             "could not check `{}`: {} in {which}",
             source.path,
             count(errors, "error")
         ),
-    })
+    }
+    .into())
 }

@@ -1,52 +1,15 @@
 //! The errors of `mogec`, each with its exit status.
 
-use std::io;
-
-use moge_lower::graph::specialize::SpecializeError;
 use moge_lower::interp::EvalError;
 
 /// Everything that can make a `mogec` command fail. Printed as one line `error: MESSAGE`
-/// (`Diagnostics` prints the rendered diagnostics first).
+/// (a load's diagnostics are printed rendered first).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read (missing, a directory, no permission).
-    #[error("cannot read `{path}`: {source}")]
-    Read {
-        /// The file, as given.
-        path: String,
-        /// The operating system's error.
-        source: io::Error,
-    },
-    /// A source file is not UTF-8 text.
-    #[error("`{path}` is not a Rust source file: it is not valid UTF-8 (first bad byte at line {line}, column {col})")]
-    NotUtf8 {
-        /// The file.
-        path: String,
-        /// Line of the first invalid byte (1-based).
-        line: usize,
-        /// Column of the first invalid byte (1-based, in characters).
-        col: usize,
-    },
-    /// The frontend reported errors; they are in `rendered`, in rustc's shape.
-    #[error("{summary}")]
-    Diagnostics {
-        /// The rendered diagnostics.
-        rendered: String,
-        /// The closing one-line summary.
-        summary: String,
-    },
-    /// No kernel could be chosen: none in the file, an unknown or ambiguous `--kernel`, or none
-    /// given for a file of several.
+    /// The kernel source could not be loaded: unreadable, not text, frontend diagnostics (printed
+    /// rendered before the line), no kernel to choose, or a `--set` its constraints refuse.
     #[error(transparent)]
-    Select(#[from] moge::select::SelectError),
-    /// Specialization with valid `--set` values failed (a constraint does not hold).
-    #[error("cannot specialize kernel `{kernel}`: {source}")]
-    Specialize {
-        /// The kernel.
-        kernel: String,
-        /// Why (boxed to keep `Error` small).
-        source: Box<SpecializeError>,
-    },
+    Load(#[from] moge::load::LoadError),
     /// The inputs could not be resolved (names, files, data, dims, limits), or a `--set` name is
     /// unknown, given twice or missing (the same variants as for `--dim` and `--input`).
     #[error(transparent)]
@@ -121,50 +84,19 @@ impl Error {
     /// The exit status: 1 for errors in the kernel or its data, 2 for usage errors.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Read { .. }
-            | Error::Output(_)
+            Error::Load(err) => err.exit_code(),
+            Error::Output(_)
             | Error::DirFlag { .. }
             | Error::ManifestFile { .. }
             | Error::Stdout(_) => 2,
             Error::Inputs(err) => err.exit_code(),
             // A lowering that failed its own checks is a bug in moge, not in the kernel.
             Error::Codegen { source, .. } if source.is_internal() => 101,
-            Error::NotUtf8 { .. }
-            | Error::Diagnostics { .. }
-            | Error::Eval { .. }
-            | Error::Codegen { .. } => 1,
+            Error::Eval { .. } | Error::Codegen { .. } => 1,
             Error::Run(err) => err.exit_code(),
             Error::Export(err) => err.exit_code(),
-            Error::Select(err) => err.exit_code(),
             Error::Mismatch { .. } => 1,
             Error::Internal { .. } => 101,
-            Error::Specialize { source, .. } => match **source {
-                // The value of a `--set` is wrong for the kernel's constraints: an error in the
-                // kernel's use, reported like an evaluation error.
-                SpecializeError::Violated { .. }
-                | SpecializeError::Unevaluable { .. }
-                | SpecializeError::InvalidOp { .. }
-                | SpecializeError::BadDim { .. } => 1,
-                // Names and counts are checked before specializing; these are usage errors too.
-                _ => 2,
-            },
-        }
-    }
-}
-
-impl From<moge::load::LoadError> for Error {
-    /// The loader's errors keep the variants (and so the messages and exit statuses) `mogec` has
-    /// always had.
-    fn from(err: moge::load::LoadError) -> Error {
-        use moge::load::LoadError;
-        match err {
-            LoadError::Read { path, source } => Error::Read { path, source },
-            LoadError::NotUtf8 { path, line, col } => Error::NotUtf8 { path, line, col },
-            LoadError::Diagnostics { rendered, summary } => {
-                Error::Diagnostics { rendered, summary }
-            }
-            LoadError::Select(err) => Error::Select(err),
-            LoadError::Specialize { kernel, source } => Error::Specialize { kernel, source },
         }
     }
 }

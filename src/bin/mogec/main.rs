@@ -262,7 +262,7 @@ fn main() -> ExitCode {
     match panic::catch_unwind(move || run(cli.command)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {
-            if let Error::Diagnostics { rendered, .. } = &err {
+            if let Error::Load(moge::load::LoadError::Diagnostics { rendered, .. }) = &err {
                 output::stderr(rendered);
             }
             output::error_line(&err.to_string());

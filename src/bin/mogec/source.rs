@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::Path;
 
 use moge::inputs::InputError;
+use moge::load::LoadError;
 use moge_dsl::FileCheck;
 use moge_lower::graph::write::write_kernel;
 use moge_lower::Kernel;
@@ -101,12 +102,13 @@ pub fn specialize(kernel: &Kernel, set: &[DimBinding], command: Command) -> Resu
         .into());
     }
     let bindings: Vec<(&str, i64)> = set.iter().map(|b| (b.name.as_str(), b.value)).collect();
-    kernel
-        .specialize(&bindings)
-        .map_err(|source| Error::Specialize {
+    kernel.specialize(&bindings).map_err(|source| {
+        LoadError::Specialize {
             kernel: kernel.name.clone(),
             source: Box::new(source),
-        })
+        }
+        .into()
+    })
 }
 
 /// The kernel's signature as in the header of its graph IR text, without `kernel ` and ` {`:
@@ -195,7 +197,7 @@ mod b {
         );
         let err = select(&src, check(&src).expect("checks"), Some("k"))
             .expect_err("the file has an error");
-        let Error::Diagnostics { rendered, summary } = &err else {
+        let Error::Load(LoadError::Diagnostics { rendered, summary }) = &err else {
             panic!("expected diagnostics, got {err}");
         };
         assert_eq!(summary, "could not check `k.rs`: 1 error");
