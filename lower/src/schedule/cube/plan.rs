@@ -237,15 +237,15 @@ impl MatmulPlan {
     /// The on-chip buffers of the plan, with their bytes and capacities, in the order L1, L0A, L0B,
     /// L0C.
     pub fn buffers(&self, target: &Target) -> Vec<BufferBytes> {
-        buffers(
+        Candidate::new(
             self.m,
             self.n,
             self.k,
             self.depth,
             self.l0c_double,
             self.shape.dtype,
-            target,
         )
+        .buffers(target)
     }
 
     /// Modeled cube cycles of the busiest core: its output tiles times the `Mmad` cycles of one
@@ -263,68 +263,80 @@ impl MatmulPlan {
     }
 }
 
-/// The buffers of a candidate tiling (see [`MatmulPlan::buffers`]).
-fn buffers(
+/// A candidate tiling's sides as its buffers hold them: A is m x k with k contiguous (C0 columns), B
+/// is k x n with n contiguous; an L1 stage is `depth` K blocks.
+struct Candidate {
     m: u64,
     n: u64,
     k: u64,
-    depth: u64,
-    l0c_double: bool,
-    dtype: CubeDType,
-    target: &Target,
-) -> Vec<BufferBytes> {
-    let sizes = buffer_bytes(m, n, k, depth, l0c_double, dtype, target);
-    // The same alignment as `buffer_bytes`, for the descriptions.
-    let c0 = dtype.c0();
-    let (m, n, k1, k) = (
-        align(m, 16),
-        align(n, c0),
-        align(depth * k, c0),
-        align(k, c0),
-    );
-    let c_bufs = if l0c_double { 2 } else { 1 };
-    let what = [
-        format!("A stage {m} x {k1} and B stage {k1} x {n}, x2"),
-        format!("A block {m} x {k}, x2"),
-        format!("B block {k} x {n}, x2"),
-        format!("f32 accumulator {m} x {n}, x{c_bufs}"),
-    ];
-    sizes
-        .into_iter()
-        .zip(what)
-        .map(|((memory, bytes, capacity), what)| BufferBytes {
-            memory,
-            what,
-            bytes,
-            capacity,
-        })
-        .collect()
+    /// K of an L1 stage.
+    k1: u64,
+    /// Accumulators in L0C.
+    c_bufs: u64,
+    /// Bytes per element.
+    e: u64,
 }
 
-/// `(memory, bytes, capacity)` of the L1, L0A, L0B and L0C buffers of a candidate tiling: the
-/// planner's inner loop, which needs no descriptions.
-fn buffer_bytes(
-    m: u64,
-    n: u64,
-    k: u64,
-    depth: u64,
-    l0c_double: bool,
-    dtype: CubeDType,
-    target: &Target,
-) -> [(&'static str, u64, u64); 4] {
-    let e = dtype.bytes();
-    let c0 = dtype.c0();
-    // A is m x k with k contiguous (C0 columns); B is k x n with n contiguous; both sides are
-    // multiples of 16 already, which is a multiple of every C0.
-    let k1 = depth * k;
-    let (m, n, k, k1) = (align(m, 16), align(n, c0), align(k, c0), align(k1, c0));
-    let c_bufs = if l0c_double { 2 } else { 1 };
-    [
-        ("L1", 2 * (m * k1 + k1 * n) * e, u64::from(target.l1_bytes)),
-        ("L0A", 2 * m * k * e, u64::from(target.l0a_bytes)),
-        ("L0B", 2 * k * n * e, u64::from(target.l0b_bytes)),
-        ("L0C", c_bufs * m * n * 4, u64::from(target.l0c_bytes)),
-    ]
+impl Candidate {
+    fn new(m: u64, n: u64, k: u64, depth: u64, l0c_double: bool, dtype: CubeDType) -> Candidate {
+        let c0 = dtype.c0();
+        // The sides are multiples of 16 already, which is a multiple of every C0.
+        Candidate {
+            m: align(m, 16),
+            n: align(n, c0),
+            k: align(k, c0),
+            k1: align(depth * k, c0),
+            c_bufs: if l0c_double { 2 } else { 1 },
+            e: dtype.bytes(),
+        }
+    }
+
+    /// `(memory, bytes, capacity)` of the L1, L0A, L0B and L0C buffers: the planner's inner loop,
+    /// which needs no descriptions.
+    fn bytes(&self, target: &Target) -> [(&'static str, u64, u64); 4] {
+        let Candidate {
+            m,
+            n,
+            k,
+            k1,
+            c_bufs,
+            e,
+        } = *self;
+        [
+            ("L1", 2 * (m * k1 + k1 * n) * e, u64::from(target.l1_bytes)),
+            ("L0A", 2 * m * k * e, u64::from(target.l0a_bytes)),
+            ("L0B", 2 * k * n * e, u64::from(target.l0b_bytes)),
+            ("L0C", c_bufs * m * n * 4, u64::from(target.l0c_bytes)),
+        ]
+    }
+
+    /// The buffers with what each holds (see [`MatmulPlan::buffers`]).
+    fn buffers(&self, target: &Target) -> Vec<BufferBytes> {
+        let Candidate {
+            m,
+            n,
+            k,
+            k1,
+            c_bufs,
+            ..
+        } = *self;
+        let what = [
+            format!("A stage {m} x {k1} and B stage {k1} x {n}, x2"),
+            format!("A block {m} x {k}, x2"),
+            format!("B block {k} x {n}, x2"),
+            format!("f32 accumulator {m} x {n}, x{c_bufs}"),
+        ];
+        self.bytes(target)
+            .into_iter()
+            .zip(what)
+            .map(|((memory, bytes, capacity), what)| BufferBytes {
+                memory,
+                what,
+                bytes,
+                capacity,
+            })
+            .collect()
+    }
 }
 
 /// The first buffer over its capacity, if any.
@@ -417,7 +429,8 @@ pub fn plan_matmul(
     // A requested tile must fit as asked (with double-buffered L0A/L0B and at least one L1 stage of
     // one K block); the planner does not shrink what the author wrote.
     if let (Some(m), Some(n), Some(k)) = (request.m, request.n, request.k) {
-        if let Some(over) = overflow(buffers(m, n, k, 1, false, shape.dtype, target)) {
+        if let Some(over) = overflow(Candidate::new(m, n, k, 1, false, shape.dtype).buffers(target))
+        {
             return Err(PlanError::DoesNotFit {
                 m,
                 n,
@@ -468,8 +481,12 @@ pub fn plan_matmul(
             let m = request.m.unwrap_or(16);
             let n = request.n.unwrap_or(16);
             let k = request.k.unwrap_or(16);
-            let over = overflow(buffers(m, n, k, 1, false, shape.dtype, target))
-                .unwrap_or_else(|| buffers(m, n, k, 1, false, shape.dtype, target).remove(0));
+            let over = overflow(Candidate::new(m, n, k, 1, false, shape.dtype).buffers(target))
+                .unwrap_or_else(|| {
+                    Candidate::new(m, n, k, 1, false, shape.dtype)
+                        .buffers(target)
+                        .remove(0)
+                });
             Err(PlanError::DoesNotFit {
                 m,
                 n,
@@ -493,7 +510,7 @@ fn fit(
 ) -> Option<MatmulPlan> {
     let dt = shape.dtype;
     let l0_fits = |double| {
-        buffer_bytes(m, n, k, 1, double, dt, target)[1..]
+        Candidate::new(m, n, k, 1, double, dt).bytes(target)[1..]
             .iter()
             .all(|&(_, bytes, capacity)| bytes <= capacity)
     };
@@ -507,7 +524,7 @@ fn fit(
     // The deepest stage that fits L1, no deeper than K needs, and within the Nd2Nz row limit of B.
     // `k` is a multiple of 16, so a stage of `d * k` needs no C0 padding and its bytes are linear in d.
     let max_depth = align(shape.k.max(1), k) / k;
-    let per_depth = buffer_bytes(m, n, k, 1, l0c_double, dt, target)[0].1;
+    let per_depth = Candidate::new(m, n, k, 1, l0c_double, dt).bytes(target)[0].1;
     let depth = (u64::from(target.l1_bytes) / per_depth)
         .min(max_depth)
         .min(ND2NZ_MAX_ROWS / k);
