@@ -4,7 +4,7 @@
 
 use moge_runtime::emulator::{launch_raw, CheckMode, CoreType, RawLaunch, RawReport};
 use moge_runtime::model::chrome::chrome_trace;
-use moge_runtime::model::trace::{Mem, Op, Pipe, Trace};
+use moge_runtime::model::trace::{Mem, Op, Pipe, PipeSlot, Trace};
 use moge_runtime::model::{model, Params};
 
 const ADD_CUSTOM: &str = include_str!("kernels/add_custom.cpp");

@@ -12,7 +12,7 @@
 
 use serde_json::{json, Value};
 
-use super::trace::{event_name, Op, Pipe};
+use super::trace::{event_name, Op, PipeSlot, PIPE_SLOTS};
 use super::KernelModel;
 
 /// The trace-event JSON of kernels run in order (`(name, model)`; models without a timeline add only
@@ -45,7 +45,7 @@ pub fn chrome_trace(kernels: &[(&str, &KernelModel)]) -> Value {
                     "name": "process_sort_index", "ph": "M", "pid": pid, "tid": 0,
                     "args": {"sort_index": pid},
                 }));
-                for pipe in Pipe::ALL {
+                for pipe in PIPE_SLOTS {
                     if core.instrs.iter().any(|i| i.pipe == pipe) {
                         events.push(json!({
                             "name": "thread_name", "ph": "M", "pid": pid, "tid": pipe.slot(),

@@ -22,7 +22,7 @@ use std::fmt;
 
 pub use params::Params;
 pub use replay::{replay, Replay};
-pub use trace::{Pipe, Trace};
+pub use trace::{Pipe, PipeSlot, Trace, PIPE_SLOTS};
 
 /// Why a trace could not be modeled.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -127,21 +127,23 @@ pub struct KernelModel {
 impl KernelModel {
     /// HBM bytes moved per second, TB/s.
     pub fn tb_per_s(&self) -> f64 {
-        per_second(
+        tera_per_second(
             (self.hbm_bytes_read + self.hbm_bytes_written) as f64,
             self.time_us,
-        ) / 1e12
+        )
     }
 
     /// Floating-point operations per second, TFLOPS.
     pub fn tflops(&self) -> f64 {
-        per_second(self.flops, self.time_us) / 1e12
+        tera_per_second(self.flops, self.time_us)
     }
 }
 
-fn per_second(amount: f64, time_us: f64) -> f64 {
+/// `amount` over `time_us` microseconds, in units of 10^12 per second (0 for no time): TB/s of
+/// bytes, TFLOPS of operations.
+pub fn tera_per_second(amount: f64, time_us: f64) -> f64 {
     if time_us > 0.0 {
-        amount / (time_us * 1e-6)
+        amount / time_us / 1e6
     } else {
         0.0
     }

@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use super::cost::{cost, Active, Meter, Server, Work};
 use super::hbm::{share, L2};
 use super::params::Params;
-use super::trace::{describe, LaunchKind, Op, Pipe, Trace};
+use super::trace::{describe, LaunchKind, Op, Pipe, PipeSlot, Trace, PIPE_SLOTS};
 use super::ModelError;
 
 /// When one instruction ran on its pipe.
@@ -338,7 +338,7 @@ impl Sim<'_> {
         self.out.busy[c][p] += busy_end - start;
         self.out.spans.push(Span {
             core: c as u32,
-            pipe: Pipe::ALL[p],
+            pipe: PIPE_SLOTS[p],
             instr: instr as u32,
             start,
             busy_end,
@@ -425,7 +425,7 @@ impl Sim<'_> {
     fn edge(&mut self, set: Point, c: usize, p: usize, i: usize, now: f64) {
         let wait = Point {
             core: c as u32,
-            pipe: Pipe::ALL[p],
+            pipe: PIPE_SLOTS[p],
             instr: i as u32,
             at: now,
         };
@@ -435,7 +435,7 @@ impl Sim<'_> {
     fn release(&mut self, c: usize, key: Token, at: f64, (p, i): (usize, usize)) {
         let set = Point {
             core: c as u32,
-            pipe: Pipe::ALL[p],
+            pipe: PIPE_SLOTS[p],
             instr: i as u32,
             at,
         };
@@ -521,7 +521,7 @@ impl Sim<'_> {
     fn cross_set(&mut self, seq: u32, at: f64, (c, p, i): (usize, usize, usize)) {
         let set = Point {
             core: c as u32,
-            pipe: Pipe::ALL[p],
+            pipe: PIPE_SLOTS[p],
             instr: i as u32,
             at,
         };
@@ -662,7 +662,7 @@ impl Sim<'_> {
             }
             let trace = &self.trace.cores[c];
             let blocked = (1..7)
-                .find_map(|p| core.queues[p].front().map(|&i| (Pipe::ALL[p], i)))
+                .find_map(|p| core.queues[p].front().map(|&i| (PIPE_SLOTS[p], i)))
                 .or_else(|| {
                     (core.next < trace.instrs.len())
                         .then(|| (trace.instrs[core.next].pipe, core.next))

@@ -1,7 +1,7 @@
 //! Replays of hand-made traces against times worked out here from the parameter table and the
 //! formulas of the module documentation (never from the replay's own output).
 
-use super::trace::{CoreTrace, GmAccess, Instr, LaunchKind, Mem, Op, Pipe, Trace};
+use super::trace::{CoreTrace, GmAccess, Instr, LaunchKind, Mem, Op, Pipe, PipeSlot, Trace};
 use super::*;
 
 /// HardEvent numbers (pipe.h's order).

@@ -2,63 +2,48 @@
 //! decoded: per core, in program order, every instruction with what its cost depends on and every
 //! ordering edge between pipes and cores.
 
-use std::fmt;
+pub use moge_lower::kir::v2::Pipe;
 
-/// A pipe of an AI core, numbered as the emulator's slots (`kPipeName` in `race.h`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Pipe {
-    /// The scalar unit: it issues every instruction and runs GetValue / SetValue.
-    S,
-    /// The vector unit (AIV).
-    V,
-    /// The cube unit (AIC, Mmad).
-    M,
-    /// L1 -> L0A / L0B (AIC).
-    Mte1,
-    /// GM -> UB / L1.
-    Mte2,
-    /// UB -> GM.
-    Mte3,
-    /// L0C -> GM / L1 (AIC).
-    Fix,
+/// The pipes in the emulator's slot order (`kPipeName` in `race.h`): a trace record names its pipe
+/// by slot, and per-pipe tables of the model are indexed by it.
+pub const PIPE_SLOTS: [Pipe; 7] = [
+    Pipe::S,
+    Pipe::V,
+    Pipe::M,
+    Pipe::Mte1,
+    Pipe::Mte2,
+    Pipe::Mte3,
+    Pipe::Fix,
+];
+
+/// The pipe of an emulator slot (0..7).
+pub fn pipe_of_slot(slot: u8) -> Option<Pipe> {
+    PIPE_SLOTS.get(usize::from(slot)).copied()
 }
 
-impl Pipe {
-    /// Every pipe, in slot order.
-    pub const ALL: [Pipe; 7] = [
-        Pipe::S,
-        Pipe::V,
-        Pipe::M,
-        Pipe::Mte1,
-        Pipe::Mte2,
-        Pipe::Mte3,
-        Pipe::Fix,
-    ];
-
-    /// The pipe of an emulator slot (0..7).
-    pub fn from_slot(slot: u8) -> Option<Pipe> {
-        Pipe::ALL.get(usize::from(slot)).copied()
-    }
-
-    /// The slot (0..7).
-    pub fn slot(self) -> usize {
-        self as usize
-    }
-
-    /// The name in CANN's `PIPE_*` spelling without the prefix: `S`, `V`, `M`, `MTE1`...
-    pub fn name(self) -> &'static str {
-        ["S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"][self.slot()]
-    }
-
+/// Where a pipe sits in the emulator's trace and in msprof's timeline.
+pub trait PipeSlot {
+    /// The emulator's slot (0..7), the index into [`PIPE_SLOTS`].
+    fn slot(self) -> usize;
     /// The lane name msprof's trace.json uses for the pipe.
-    pub fn lane(self) -> &'static str {
-        ["SCALAR", "VECTOR", "CUBE", "MTE1", "MTE2", "MTE3", "FIXP"][self.slot()]
-    }
+    fn lane(self) -> &'static str;
 }
 
-impl fmt::Display for Pipe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+impl PipeSlot for Pipe {
+    fn slot(self) -> usize {
+        match self {
+            Pipe::S => 0,
+            Pipe::V => 1,
+            Pipe::M => 2,
+            Pipe::Mte1 => 3,
+            Pipe::Mte2 => 4,
+            Pipe::Mte3 => 5,
+            Pipe::Fix => 6,
+        }
+    }
+
+    fn lane(self) -> &'static str {
+        ["SCALAR", "VECTOR", "CUBE", "MTE1", "MTE2", "MTE3", "FIXP"][self.slot()]
     }
 }
 
@@ -326,7 +311,7 @@ pub fn decode_record(record: &[u8]) -> Result<Instr, String> {
         ));
     }
     let kind = record[0];
-    let pipe = Pipe::from_slot(record[1]).ok_or_else(|| format!("pipe slot {}", record[1]))?;
+    let pipe = pipe_of_slot(record[1]).ok_or_else(|| format!("pipe slot {}", record[1]))?;
     let call = u16::from_le_bytes([record[2], record[3]]);
     let (src_hw, dst_hw, region, elem) = (record[4], record[5], record[6], record[7]);
     let [a, b, c, d, m, k, n, e] = [8, 12, 16, 20, 24, 28, 32, 36].map(|at| u32_at(record, at));
@@ -378,7 +363,7 @@ pub fn decode_record(record: &[u8]) -> Result<Instr, String> {
             pipe: if a == 0xFF {
                 None
             } else {
-                Some(Pipe::from_slot(a as u8).ok_or_else(|| format!("barrier pipe {a}"))?)
+                Some(pipe_of_slot(a as u8).ok_or_else(|| format!("barrier pipe {a}"))?)
             },
         },
         11 => Op::CrossSet {

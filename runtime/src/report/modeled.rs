@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{bytes, LaunchReport};
-use crate::model::{Bound, KernelModel, Pipe, PipeBusy};
+use crate::model::{tera_per_second, Bound, KernelModel, PipeBusy, PipeSlot, PIPE_SLOTS};
 
 /// The modeled figures of a program's launch: its device kernels in order, each after its launch.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +86,7 @@ impl ProgramModel {
 
     /// HBM bytes per second, TB/s.
     pub fn tb_per_s(&self) -> f64 {
-        rate(
+        tera_per_second(
             (self.hbm_bytes_read + self.hbm_bytes_written) as f64,
             self.time_us,
         )
@@ -94,21 +94,12 @@ impl ProgramModel {
 
     /// Floating-point operations per second, TFLOPS.
     pub fn tflops(&self) -> f64 {
-        rate(self.flops, self.time_us)
-    }
-}
-
-/// Per microsecond, in units of 10^12 per second.
-fn rate(amount: f64, time_us: f64) -> f64 {
-    if time_us > 0.0 {
-        amount / time_us / 1e6
-    } else {
-        0.0
+        tera_per_second(self.flops, self.time_us)
     }
 }
 
 fn busy_json(busy: &[PipeBusy; 7]) -> Value {
-    let map: Map<String, Value> = Pipe::ALL
+    let map: Map<String, Value> = PIPE_SLOTS
         .iter()
         .map(|p| {
             let b = busy[p.slot()];

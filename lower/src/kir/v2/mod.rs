@@ -107,6 +107,13 @@ impl Pipe {
     }
 }
 
+impl std::fmt::Display for Pipe {
+    /// The name (`MTE2`), as in the text form and CANN's `PIPE_MTE2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which side of a MIX kernel a region runs on.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Side {
