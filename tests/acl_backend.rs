@@ -249,14 +249,11 @@ fn device_sources_of_the_examples_compile_with_one_entry_and_its_meta_record() {
     }
 }
 
-#[test]
-fn mogec_run_on_the_acl_backend_writes_the_report_with_device_time() {
-    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
-    fake.library(&[], true).unwrap();
-    let out = fake.scratch("out");
-    let root = fake.root();
-    let cache = fake.scratch("cache");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
+/// `mogec run` of the example gate (E = 16, G = 2, T = 3) on the ACL backend of `fake`, into `out`,
+/// with `env` set too (the fake's root as `ASCEND_HOME_PATH`).
+fn run_gate_on_acl(fake: &FakeCann, out: &Path, env: &[(&str, &Path)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"));
+    command
         .args([
             "run",
             "examples/src/gate.rs",
@@ -264,18 +261,24 @@ fn mogec_run_on_the_acl_backend_writes_the_report_with_device_time() {
             "E=16,G=2",
             "--random",
             "1",
-            "--dim",
-            "T=3",
-            "--backend",
-            "acl",
-            "-o",
         ])
-        .arg(&out)
-        .env("ASCEND_HOME_PATH", &root)
-        .env("MOGE_CACHE_DIR", &cache)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+        .args(["--dim", "T=3", "--backend", "acl", "-o"])
+        .arg(out)
+        .env("ASCEND_HOME_PATH", fake.root())
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn mogec_run_on_the_acl_backend_writes_the_report_with_device_time() {
+    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
+    fake.library(&[], true).unwrap();
+    let out = fake.scratch("out");
+    let cache = fake.scratch("cache");
+    let output = run_gate_on_acl(&fake, &out, &[("MOGE_CACHE_DIR", &cache)]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     // The fake computes nothing: the outputs keep the launch's NaN fill and fail the comparison,
     // which is exit status 1 with the report written, exactly as for the emulator.
@@ -298,22 +301,8 @@ fn mogec_run_reports_a_kernel_that_faults_on_the_npu_by_name() {
     let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
     fake.library(&["FAKE_FAULT"], true).unwrap();
     let out = fake.scratch("out");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
-        .args([
-            "run",
-            "examples/src/gate.rs",
-            "--set",
-            "E=16,G=2",
-            "--random",
-            "1",
-        ])
-        .args(["--dim", "T=3", "--backend", "acl", "-o"])
-        .arg(&out)
-        .env("ASCEND_HOME_PATH", fake.root())
-        .env("MOGE_CACHE_DIR", fake.scratch("cache"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+    let cache = fake.scratch("cache");
+    let output = run_gate_on_acl(&fake, &out, &[("MOGE_CACHE_DIR", &cache)]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(
@@ -330,21 +319,7 @@ fn mogec_run_reports_a_kernel_that_faults_on_the_npu_by_name() {
 fn mogec_run_on_the_acl_backend_refuses_another_cann_version() {
     let fake = FakeCann::new("8.2.RC1", &["Ascend910B2"]).unwrap();
     let out = fake.scratch("out");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
-        .args([
-            "run",
-            "examples/src/gate.rs",
-            "--set",
-            "E=16,G=2",
-            "--random",
-            "1",
-        ])
-        .args(["--dim", "T=3", "--backend", "acl", "-o"])
-        .arg(&out)
-        .env("ASCEND_HOME_PATH", fake.root())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+    let output = run_gate_on_acl(&fake, &out, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -360,23 +335,15 @@ fn mogec_run_on_the_acl_backend_refuses_another_cann_version() {
     // exit 1 with the report); another value is a usage error naming the variable.
     fake.library(&[], true).unwrap();
     for (value, code) in [("off", 1), ("maybe", 2)] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mogec"))
-            .args([
-                "run",
-                "examples/src/gate.rs",
-                "--set",
-                "E=16,G=2",
-                "--random",
-                "1",
-            ])
-            .args(["--dim", "T=3", "--backend", "acl", "-o"])
-            .arg(&out)
-            .env("ASCEND_HOME_PATH", fake.root())
-            .env("MOGE_CACHE_DIR", fake.scratch("cache"))
-            .env("MOGE_CANN_VERSION_CHECK", value)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
+        let cache = fake.scratch("cache");
+        let output = run_gate_on_acl(
+            &fake,
+            &out,
+            &[
+                ("MOGE_CACHE_DIR", &cache),
+                ("MOGE_CANN_VERSION_CHECK", Path::new(value)),
+            ],
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(code), "{value}: {stderr}");
         if code == 2 {

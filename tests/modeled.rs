@@ -20,7 +20,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// `mogec run` of the example gate (E = 64, G = 8) at T tokens into `dir`, with `extra` arguments.
-fn run_gate(dir: &Path, t: &str, extra: &[&str]) -> String {
+fn gate_output(dir: &Path, t: &str, extra: &[&str]) -> std::process::Output {
     let out = dir.to_str().unwrap();
     let dim = format!("T={t}");
     let mut args = vec![
@@ -38,11 +38,16 @@ fn run_gate(dir: &Path, t: &str, extra: &[&str]) -> String {
         out,
     ];
     args.extend_from_slice(extra);
-    let output = Command::new(MOGEC)
+    Command::new(MOGEC)
         .args(&args)
         .current_dir(ROOT)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`gate_output`] of a run that must succeed: its stdout.
+fn run_gate(dir: &Path, t: &str, extra: &[&str]) -> String {
+    let output = gate_output(dir, t, extra);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -50,6 +55,15 @@ fn run_gate(dir: &Path, t: &str, extra: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// [`gate_output`] at T = 16 of a run that must fail: its exit status and stderr.
+fn run_gate_failing(dir: &Path, extra: &[&str]) -> (i32, String) {
+    let output = gate_output(dir, "16", extra);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn read_json(path: &Path) -> Value {
@@ -186,34 +200,6 @@ fn a_build_directory_runs_with_the_model_and_its_trace_too() {
         .unwrap()
         .iter()
         .any(|e| e["cat"] == "VECTOR"));
-}
-
-/// `mogec run` of the gate with `extra` arguments, expected to fail: its exit status and stderr.
-fn run_gate_failing(dir: &Path, extra: &[&str]) -> (i32, String) {
-    let mut args = vec![
-        "run",
-        "examples/src/gate.rs",
-        "--kernel",
-        "moge_gate",
-        "--set",
-        "E=64,G=8",
-        "--random",
-        "1",
-        "--dim",
-        "T=16",
-        "-o",
-        dir.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let output = Command::new(MOGEC)
-        .args(&args)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// The trace file is one of the run's outputs: it never replaces an input or another output, a path
