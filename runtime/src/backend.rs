@@ -334,7 +334,7 @@ mod tests {
         );
         assert_eq!(
             reason(AclBackend::detect_in(Some("".into()), &[])),
-            "CANN not found (ASCEND_HOME_PATH unset)"
+            "CANN not found (ASCEND_HOME_PATH is set but empty)"
         );
         let missing = std::env::temp_dir().join("moge-no-such-cann-dir");
         assert_eq!(

@@ -257,7 +257,7 @@ impl Session {
             let library = match unsafe { libloading::Library::new(candidate) } {
                 Ok(library) => library,
                 Err(error) => {
-                    failures.push(format!("{}: {error}", candidate.display()));
+                    failures.push(format!("{}: {}", candidate.display(), with_causes(&error)));
                     continue;
                 }
             };
@@ -417,8 +417,16 @@ impl Session {
         check(f, "aclrtRecordEvent", for_kernel.clone(), unsafe {
             (f.record_event)(state.end, state.stream)
         })?;
-        let millis = i32::try_from(job.timeout.as_millis()).unwrap_or(i32::MAX);
-        let code = unsafe { (f.synchronize_stream_with_timeout)(state.stream, millis) };
+        let Some(code) = self.synchronize_watched(state.stream, job.timeout) else {
+            // The device may still be writing these buffers: freeing them could hand memory the
+            // kernel writes to the next allocation, so they are left allocated.
+            std::mem::forget(memory);
+            return Err(AclError::Hung {
+                kernel: kernel.to_string(),
+                limit: format_limit(job.timeout),
+                waited: format_limit(watchdog_limit(job.timeout)),
+            });
+        };
         self.kernel_check(
             kernel,
             "aclrtSynchronizeStreamWithTimeout",
@@ -433,6 +441,38 @@ impl Session {
         drop(memory);
         let seconds = f64::from(elapsed.max(0.0)) / 1000.0;
         Ok((results, std::time::Duration::from_secs_f64(seconds)))
+    }
+
+    /// `aclrtSynchronizeStreamWithTimeout(stream, timeout)` on a thread of its own, waited for at
+    /// most [`watchdog_limit`]`(timeout)`: its code, or `None` when it did not return by then. ACL's
+    /// own limit is not trusted to end the wait (a hung device or driver may never return), so a
+    /// hang on the device can never hang moge; the blocked thread is left behind.
+    fn synchronize_watched(&self, stream: Handle, timeout: std::time::Duration) -> Option<i32> {
+        let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let synchronize = self.functions.synchronize_stream_with_timeout;
+        let set_device = self.functions.set_device;
+        let device = self.device;
+        // A handle is an opaque identifier: it crosses to the thread as a number.
+        let stream = stream as usize;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("moge-acl-sync".to_string())
+            .spawn(move || {
+                // SAFETY: CANN 8.5 signatures. ACL's context is per thread, so the thread sets the
+                // device before it touches the stream.
+                let code = match unsafe { set_device(device) } {
+                    0 => unsafe { synchronize(stream as Handle, millis) },
+                    code => code,
+                };
+                // The receiver is gone only when moge stopped waiting.
+                let _ = sender.send(code);
+            });
+        if spawned.is_err() {
+            // No thread to watch from: wait on this one, trusting ACL's limit.
+            // SAFETY: as above, on the thread that set the device.
+            return Some(unsafe { synchronize(stream as Handle, millis) });
+        }
+        receiver.recv_timeout(watchdog_limit(timeout)).ok()
     }
 
     /// Loads ELF `binary` and finds `kernel` in it.
@@ -506,6 +546,34 @@ impl Session {
             });
         }
         Err(call_error(f, call, format!(" for kernel `{kernel}`"), code))
+    }
+}
+
+/// `error` with its causes: libloading's own message is only `dlopen failed`, and the loader's
+/// `dlerror()` text (which file is bad and why) is its source.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// How long moge waits for a synchronisation whose ACL limit is `timeout` before it gives up on it:
+/// the limit plus a tenth of it (at least a second) for ACL to report its own timeout first.
+pub fn watchdog_limit(timeout: std::time::Duration) -> std::time::Duration {
+    timeout + (timeout / 10).max(std::time::Duration::from_secs(1))
+}
+
+/// A limit for messages: whole seconds as `N s`, shorter ones in milliseconds.
+fn format_limit(limit: std::time::Duration) -> String {
+    if limit.subsec_millis() == 0 {
+        format!("{} s", limit.as_secs())
+    } else {
+        format!("{} ms", limit.as_millis())
     }
 }
 

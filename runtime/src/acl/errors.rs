@@ -249,6 +249,17 @@ pub enum AclError {
         /// The version file read.
         file: String,
     },
+    /// The install's version file cannot be read or parsed.
+    #[error(
+        "cannot parse CANN's version file `{}`: {reason}; \
+         set MOGE_CANN_VERSION_CHECK=off to use this CANN anyway", file.display()
+    )]
+    BadVersionFile {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No version file was found in the install.
     #[error(
         "CANN found at `{root}` has no version file (looked for {looked}); \
@@ -415,6 +426,21 @@ pub enum AclError {
         meaning: &'static str,
         /// `aclGetRecentErrMsg`, when it said something.
         detail: String,
+    },
+    /// The synchronisation did not return at all (ACL did not honour its own limit): moge's
+    /// watchdog stopped waiting.
+    #[error(
+        "kernel `{kernel}` did not finish on the NPU: aclrtSynchronizeStreamWithTimeout (limit {limit}, \
+         MOGE_NPU_TIMEOUT_SECS) had not returned after {waited}, so moge stopped waiting (the device \
+         may still be running it)"
+    )]
+    Hung {
+        /// The kernel.
+        kernel: String,
+        /// ACL's limit, as `N s`.
+        limit: String,
+        /// How long moge waited, as `N s`.
+        waited: String,
     },
     /// A launch that cannot be expressed (sizes that do not fit).
     #[error("kernel `{kernel}`: {reason}")]

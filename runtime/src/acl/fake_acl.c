@@ -7,6 +7,7 @@
  *   FAKE_MEM_LIMIT=n      aclrtMalloc of more than n bytes fails with 207001 (out of memory)
  *   FAKE_FAULT            the kernel "faults": synchronisation reports 507035 after the exception callback
  *   FAKE_HANG             synchronisation reports 507046 (timed out)
+ *   FAKE_BLOCK            synchronisation never returns (an ACL that does not honour its timeout)
  *   FAKE_WRITE_ARG=i      the "kernel" writes 0x5A5A5A5A into the first 4 bytes of appended argument i
  */
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef FAKE_DEVICE_COUNT
 #define FAKE_DEVICE_COUNT 1
@@ -170,6 +172,9 @@ int aclrtSynchronizeStreamWithTimeout(void *stream, int32_t ms) {
 #endif
 #ifdef FAKE_HANG
     return 507046;
+#endif
+#ifdef FAKE_BLOCK
+    for (;;) pause();
 #endif
     return 0;
 }

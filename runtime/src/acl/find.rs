@@ -44,6 +44,7 @@ pub fn host_arch_dir() -> String {
 
 /// Where CANN was looked for and what was found, or why nothing was.
 pub fn locate(home: Option<OsString>, standard: &[PathBuf]) -> Result<PathBuf, String> {
+    let empty = home.as_ref().is_some_and(|value| value.is_empty());
     if let Some(home) = home.filter(|value| !value.is_empty()) {
         let home = PathBuf::from(home);
         if home.is_dir() {
@@ -57,12 +58,19 @@ pub fn locate(home: Option<OsString>, standard: &[PathBuf]) -> Result<PathBuf, S
     if let Some(found) = standard.iter().find(|root| root.is_dir()) {
         return Ok(found.clone());
     }
+    // An empty value is treated as unset (the standard roots are tried), but named as it is: it is
+    // a different mistake in the environment from a missing one.
+    let variable = if empty {
+        "ASCEND_HOME_PATH is set but empty"
+    } else {
+        "ASCEND_HOME_PATH unset"
+    };
     if standard.is_empty() {
-        return Err("CANN not found (ASCEND_HOME_PATH unset)".to_string());
+        return Err(format!("CANN not found ({variable})"));
     }
     let looked: Vec<String> = standard.iter().map(|p| p.display().to_string()).collect();
     Err(format!(
-        "CANN not found (ASCEND_HOME_PATH unset, and none of {} exists)",
+        "CANN not found ({variable}, and none of {} exists)",
         looked.join(", ")
     ))
 }
@@ -113,7 +121,7 @@ impl Cann {
     pub fn open_checked(root: &Path, check_version: bool) -> Result<Cann, AclError> {
         let devkit = find_devkit(root)?;
         let version = match read_version(root) {
-            Some((version, file)) => {
+            VersionFile::Found { version, file } => {
                 if check_version && !version_matches(&version, EXPECTED_VERSION) {
                     return Err(AclError::Version {
                         found: version,
@@ -124,14 +132,27 @@ impl Cann {
                 }
                 Some(version)
             }
-            None if check_version => {
+            VersionFile::Unparsable { file, reason } if check_version => {
+                return Err(AclError::BadVersionFile { file, reason })
+            }
+            VersionFile::Absent if check_version => {
                 return Err(AclError::NoVersion {
                     root: root.to_path_buf(),
                     looked: VERSION_FILES.join(", "),
                 })
             }
-            None => None,
+            VersionFile::Unparsable { .. } | VersionFile::Absent => None,
         };
+        // Both tools are checked here, before anything is compiled: a missing linker is a broken
+        // install (a setup error), not a failure of the kernel.
+        let linker = devkit.join("ccec_compiler/bin/ld.lld");
+        if !linker.is_file() {
+            return Err(AclError::NoTool {
+                root: root.to_path_buf(),
+                tool: "ld.lld",
+                looked: devkit.join("ccec_compiler/bin").display().to_string(),
+            });
+        }
         Ok(Cann {
             root: root.to_path_buf(),
             devkit,
@@ -222,15 +243,59 @@ fn find_devkit(root: &Path) -> Result<PathBuf, AclError> {
         })
 }
 
-/// The `Version=` of the first version file that has one, with the file's path relative to the root.
-fn read_version(root: &Path) -> Option<(String, String)> {
-    VERSION_FILES.iter().find_map(|file| {
-        let text = std::fs::read_to_string(root.join(file)).ok()?;
-        text.lines().find_map(|line| {
-            let value = line.trim().strip_prefix("Version=")?.trim();
-            (!value.is_empty()).then(|| (value.to_string(), file.to_string()))
-        })
-    })
+/// What the install's version files say.
+enum VersionFile {
+    /// The `Version=` of the first version file, with the file's path relative to the root.
+    Found {
+        /// The version (`8.5.0`).
+        version: String,
+        /// The file, relative to the root.
+        file: String,
+    },
+    /// The first version file that exists cannot be read or has no `Version=` line.
+    Unparsable {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// None of [`VERSION_FILES`] exists.
+    Absent,
+}
+
+/// The first of [`VERSION_FILES`] that exists, read.
+fn read_version(root: &Path) -> VersionFile {
+    let Some(file) = VERSION_FILES.iter().find(|f| root.join(f).exists()) else {
+        return VersionFile::Absent;
+    };
+    let path = root.join(file);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) => {
+            return VersionFile::Unparsable {
+                file: path,
+                reason: error.to_string(),
+            }
+        }
+    };
+    let found = text.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("Version=")?.trim();
+        Some(value.to_string())
+    });
+    match found {
+        Some(version) if !version.is_empty() => VersionFile::Found {
+            version,
+            file: file.to_string(),
+        },
+        Some(_) => VersionFile::Unparsable {
+            file: path,
+            reason: "its `Version=` line is empty".to_string(),
+        },
+        None => VersionFile::Unparsable {
+            file: path,
+            reason: "it has no `Version=` line".to_string(),
+        },
+    }
 }
 
 /// Whether `version` (`8.5.0`, `8.5.RC1`) is in release line `expected` (`8.5`): the same leading

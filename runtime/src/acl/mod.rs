@@ -47,6 +47,8 @@ pub struct AclBackend {
     cann: Cann,
     libraries: Vec<PathBuf>,
     cache: Option<PathBuf>,
+    /// The longest wait for one kernel, instead of `MOGE_NPU_TIMEOUT_SECS`.
+    timeout: Option<std::time::Duration>,
     session: Mutex<Option<Arc<Session>>>,
     /// Compiled kernels by name and target, with the source they were compiled from (a launch after
     /// a prepare does not hash the source again).
@@ -95,6 +97,7 @@ impl AclBackend {
             cann,
             libraries,
             cache: None,
+            timeout: None,
             session: Mutex::new(None),
             binaries: Mutex::new(HashMap::new()),
         }
@@ -109,6 +112,12 @@ impl AclBackend {
     /// Keeps device binaries in `dir` instead of the default cache.
     pub fn with_cache_dir(mut self, dir: PathBuf) -> AclBackend {
         self.cache = Some(dir);
+        self
+    }
+
+    /// Waits at most `timeout` for each kernel instead of `MOGE_NPU_TIMEOUT_SECS`.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> AclBackend {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -218,7 +227,10 @@ impl AclBackend {
             block_dim: launch.block_dim,
             buffers: &buffers,
             appended: &appended,
-            timeout: crate::limits::npu_timeout()?,
+            timeout: match self.timeout {
+                Some(timeout) => timeout,
+                None => crate::limits::npu_timeout()?,
+            },
         })?;
         drop(buffers);
         let args = launch

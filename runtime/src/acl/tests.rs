@@ -558,3 +558,93 @@ fn a_device_of_another_soc_than_the_target_is_refused() {
         "the NPU is Ascend910B2, but the kernels were built for target `ascend910b1`; pass the device's target (`--target ascend910b2`)"
     );
 }
+
+#[test]
+fn a_synchronisation_that_never_returns_is_stopped_by_moges_watchdog() {
+    let (fake, cann) = fake();
+    let (backend, _) = backend_with(&fake, &cann, &["FAKE_BLOCK"]);
+    let backend = backend.with_timeout(std::time::Duration::from_millis(200));
+    let src = source("k_block", "KERNEL_TYPE_AIV_ONLY", "");
+    let started = std::time::Instant::now();
+    let error = backend
+        .launch(launch(
+            kernel("k_block", &src, CoreType::Aiv),
+            vec![0; 16],
+            vec![0; 16],
+            0,
+            vec![1; 8],
+        ))
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(&error, BackendError::Acl(e) if matches!(**e, AclError::Hung { .. })));
+    assert_eq!(
+        error.to_string(),
+        "kernel `k_block` did not finish on the NPU: aclrtSynchronizeStreamWithTimeout (limit 200 ms, \
+         MOGE_NPU_TIMEOUT_SECS) had not returned after 1200 ms, so moge stopped waiting (the device \
+         may still be running it)"
+    );
+    // The fake blocks forever: returning at all is the point; the bound only catches a watchdog
+    // that waits far longer than its limit.
+    assert!(
+        waited >= std::time::Duration::from_millis(1200),
+        "{waited:?}"
+    );
+    assert!(waited < std::time::Duration::from_secs(60), "{waited:?}");
+}
+
+#[test]
+fn a_version_file_without_a_version_is_reported_as_unparsable() {
+    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
+    let file = fake.root().join("share/info/runtime/version.info");
+    std::fs::write(&file, "this is not a version file\n").unwrap();
+    let error = Cann::open_checked(&fake.root(), true).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot parse CANN's version file `{}`: it has no `Version=` line; \
+             set MOGE_CANN_VERSION_CHECK=off to use this CANN anyway",
+            file.display()
+        )
+    );
+    // Unchecked, the install is usable without a version.
+    assert_eq!(
+        Cann::open_checked(&fake.root(), false).unwrap().version,
+        None
+    );
+}
+
+#[test]
+fn a_missing_linker_is_a_setup_error_naming_where_it_was_looked_for() {
+    let (fake, cann) = fake();
+    std::fs::remove_file(cann.ld_lld()).unwrap();
+    let error = Cann::open_checked(&fake.root(), true).unwrap_err();
+    assert!(matches!(error, AclError::NoTool { tool: "ld.lld", .. }));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "CANN at `{}` has no `ld.lld` (looked in {}/ccec_compiler/bin)",
+            fake.root().display(),
+            cann.devkit.display()
+        )
+    );
+}
+
+#[test]
+fn a_library_that_is_not_a_shared_object_is_reported_with_the_loaders_message() {
+    let (fake, _cann) = fake();
+    let bad = fake.scratch("libascendcl-bad.so");
+    std::fs::write(&bad, vec![b'x'; 4096]).unwrap();
+    let error = super::api::Session::for_candidates(std::slice::from_ref(&bad))
+        .err()
+        .unwrap();
+    let text = error.to_string();
+    // libloading alone says only "dlopen failed"; dlerror() names the file and what is wrong.
+    assert!(
+        text.starts_with(&format!(
+            "cannot load the ACL library `{0}`: {0}: dlopen failed: {0}: ",
+            bad.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ELF"), "{text}");
+}
