@@ -281,6 +281,12 @@ impl RunError {
             | RunError::NoManifest { .. }
             | RunError::ManyManifests { .. }
             | RunError::Launch(LaunchError::Read { .. } | LaunchError::Source { .. }) => 2,
+            // An unusable CANN install, device or target met only at the launch is a setup
+            // error, as it is when the backend is opened.
+            RunError::Launch(LaunchError::Backend {
+                source: BackendError::Acl(error),
+                ..
+            }) if error.is_setup() => 2,
             // A target the timing model does not know is a usage error.
             RunError::Launch(LaunchError::Backend {
                 source: BackendError::Model(ModelError::UnknownTarget { .. }),

@@ -358,6 +358,90 @@ fn mogec_run_on_the_acl_backend_refuses_another_cann_version() {
     }
 }
 
+#[test]
+fn mogec_run_reports_setup_errors_of_the_acl_backend_with_the_usage_status() {
+    // A CANN without its linker: named with where it was looked for, before anything runs.
+    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
+    fake.library(&[], true).unwrap();
+    let devkit = fake
+        .root()
+        .join(format!("{}-linux", std::env::consts::ARCH));
+    std::fs::remove_file(devkit.join("ccec_compiler/bin/ld.lld")).unwrap();
+    let out = fake.scratch("out");
+    let cache = fake.scratch("cache");
+    let output = run_gate_on_acl(&fake, &out, &[("MOGE_CACHE_DIR", &cache)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: CANN at `{}` has no `ld.lld` (looked in {}/ccec_compiler/bin)\n",
+            fake.root().display(),
+            devkit.display()
+        )
+    );
+
+    // A target the installed CANN does not know (no Ascend910B2.ini): met at the first compile.
+    let fake = FakeCann::new("8.5.0", &["Ascend910B1"]).unwrap();
+    fake.library(&[], true).unwrap();
+    let output = run_gate_on_acl(&fake, &out, &[("MOGE_CACHE_DIR", &cache)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("target `ascend910b2` is not known to the CANN at")
+            && stderr.contains("no Ascend910B2.ini in")
+            && stderr.contains("it knows Ascend910B1"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn mogec_run_reports_a_device_out_of_memory_naming_the_buffer() {
+    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
+    fake.library(&["FAKE_MEM_LIMIT=16"], true).unwrap();
+    let out = fake.scratch("out");
+    let cache = fake.scratch("cache");
+    let output = run_gate_on_acl(&fake, &out, &[("MOGE_CACHE_DIR", &cache)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: kernel `moge_gate_k0` failed on the NPU (acl): device out of memory: aclrtMalloc of ")
+            && stderr.contains("failed with ACL error 207001 (runtime: device memory allocation failed (out of memory)); ACL says: fake: device memory exhausted"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn mogec_run_stops_waiting_for_a_synchronisation_that_never_returns() {
+    let fake = FakeCann::new("8.5.0", &["Ascend910B2"]).unwrap();
+    fake.library(&["FAKE_BLOCK"], true).unwrap();
+    let out = fake.scratch("out");
+    let cache = fake.scratch("cache");
+    let started = std::time::Instant::now();
+    let output = run_gate_on_acl(
+        &fake,
+        &out,
+        &[
+            ("MOGE_CACHE_DIR", &cache),
+            ("MOGE_NPU_TIMEOUT_SECS", Path::new("1")),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: kernel `moge_gate_k0` failed on the NPU (acl): kernel `moge_gate_k0` did not finish on the \
+         NPU: aclrtSynchronizeStreamWithTimeout (limit 1 s, MOGE_NPU_TIMEOUT_SECS) had not returned after \
+         2 s, so moge stopped waiting (the device may still be running it)\n"
+    );
+    // The fake never returns: that mogec exited at all is the check; the bound catches a watchdog
+    // far beyond its limit.
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    assert!(!out.exists());
+}
+
 /// On a machine with an NPU (CANN 8.5 installed, `ASCEND_HOME_PATH` set by its `set_env.sh`),
 /// `MOGE_TEST_NPU=1 cargo test --test root acl_backend` runs every example on the NPU and checks it
 /// against the interpreter within the tolerance `mogec run` applies. Without the variable the test

@@ -464,6 +464,25 @@ pub enum AclError {
 }
 
 impl AclError {
+    /// Whether this is an error in the installation or the setup (CANN, its tools, its library, the
+    /// device, the target asked for) rather than in the kernel or its run: `mogec` reports these with
+    /// the usage exit status, as it does an absent CANN.
+    pub fn is_setup(&self) -> bool {
+        matches!(
+            self,
+            AclError::Version { .. }
+                | AclError::BadVersionFile { .. }
+                | AclError::NoVersion { .. }
+                | AclError::UnknownTarget { .. }
+                | AclError::NoTool { .. }
+                | AclError::Library { .. }
+                | AclError::MissingSymbol { .. }
+                | AclError::NoDevice { .. }
+                | AclError::WrongDevice { .. }
+                | AclError::Env(_)
+        )
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> AclError {
         AclError::Io {
             context: context.into(),
