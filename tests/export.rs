@@ -248,9 +248,28 @@ fn the_host_program_compiles_against_acl_and_plans_as_the_runtime_does() {
         }
         let launches: Vec<&str> = stdout
             .lines()
-            .filter(|l| !l.contains(" ms on the device"))
+            .filter(|l| !l.contains(" ms on the device") && !l.starts_with("heads "))
             .collect();
         assert_eq!(launches, expected, "{name}");
+        // What each kernel finds in its GM arguments: the inputs' bytes, and 0xFF in the outputs and
+        // the buffers between kernels (as moge's runtime fills them), not the stand-in's fresh 0xAB.
+        let mut heads = Vec::new();
+        for k in planned.kernels.iter().filter(|k| k.block_dim > 0) {
+            let mut line = format!("heads {}", k.name);
+            for &t in &k.args {
+                let tensor = &planned.tensors[t];
+                if tensor.bytes == 0 {
+                    line.push_str(" null");
+                } else if tensor.role == moge_codegen_ascendc::manifest::Role::Input {
+                    line.push_str(&format!(" {:02x}", pack(&exported.inputs[t])[0]));
+                } else {
+                    line.push_str(" ff");
+                }
+            }
+            heads.push(line);
+        }
+        let printed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("heads ")).collect();
+        assert_eq!(printed, heads, "{name}");
         for t in planned
             .tensors
             .iter()
@@ -271,7 +290,7 @@ fn the_data_scripts_write_the_device_bytes_and_verify_by_moges_rule() {
     let python = Path::new("python3");
     let (ok, stdout, stderr) = run_in(&dir, python, &["scripts/gen_data.py"]);
     assert!(ok, "{stderr}");
-    assert_eq!(stdout, "wrote 2 inputs to input/\n");
+    assert_eq!(stdout, "wrote 2 inputs to input/ (moge's, for T=5)\n");
     // NumPy's bytes are the runtime's packing of the same tensors (bf16 included).
     for (param, tensor) in exported.kernel.params.iter().zip(&exported.inputs) {
         let written = std::fs::read(dir.join(format!("input/{}.bin", param.name))).unwrap();
@@ -310,6 +329,170 @@ fn the_data_scripts_write_the_device_bytes_and_verify_by_moges_rule() {
     let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py"]);
     assert!(!ok);
     assert!(stdout.contains("10 bytes, expected 640"), "{stdout}");
+    // No output at all (the program did not run): a message saying so, not a traceback.
+    std::fs::remove_file(&output).unwrap();
+    let (ok, stdout, stderr) = run_in(&dir, python, &["scripts/verify_result.py"]);
+    assert!(!ok);
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "error: no output to verify: output/out0.bin missing; run the program first (./out/bin/main)\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_data_scripts_take_other_dims_with_the_shapes_the_manifest_gives() {
+    let exported = rmsnorm();
+    let dir = write_project("scripts_dims", &exported);
+    let python = Path::new("python3");
+    let (_, json) = exported
+        .files
+        .iter()
+        .find(|(path, _)| path.starts_with("kernels/") && path.ends_with(".json"))
+        .unwrap();
+    let manifest =
+        moge_codegen_ascendc::manifest::Manifest::from_json(&text(json).unwrap()).unwrap();
+    for t in [0usize, 1, 47] {
+        let arg = format!("T={t}");
+        let (ok, stdout, stderr) = run_in(&dir, python, &["scripts/gen_data.py", &arg]);
+        assert!(ok, "{stderr}");
+        assert_eq!(
+            stdout,
+            format!(
+                "wrote 2 inputs to input/ (random, for T={t}; the golden outputs in data/ are for T=5 only, \
+                 so verify_result.py checks only the outputs' sizes)\n"
+            )
+        );
+        // Each input has the size the runtime plans for these dims.
+        let planned = plan(&manifest, &inputs_at(&exported, t)).unwrap();
+        for tensor in planned
+            .tensors
+            .iter()
+            .filter(|t| t.role == moge_codegen_ascendc::manifest::Role::Input)
+        {
+            let written =
+                std::fs::metadata(dir.join(format!("input/{}.bin", tensor.name))).unwrap();
+            assert_eq!(written.len(), tensor.bytes, "T={t}: {}", tensor.name);
+        }
+        // Outputs of the right size are not verified (no golden data for these dims), and say so.
+        let out_bytes = planned
+            .tensors
+            .iter()
+            .find(|t| t.name == "out0")
+            .unwrap()
+            .bytes;
+        std::fs::write(dir.join("output/out0.bin"), vec![0u8; out_bytes as usize]).unwrap();
+        let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py", &arg]);
+        assert!(ok, "{stdout}");
+        assert_eq!(
+            stdout,
+            format!("not verified: the golden outputs in data/ are for T=5, these are for T={t} (their sizes are right)\n")
+        );
+        // One of the wrong size fails.
+        std::fs::write(
+            dir.join("output/out0.bin"),
+            vec![0u8; out_bytes as usize + 2],
+        )
+        .unwrap();
+        let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py", &arg]);
+        assert!(!ok, "{stdout}");
+        assert!(stdout.ends_with("test failed\n"), "{stdout}");
+    }
+    // Random bf16 inputs are exact bf16 values (the low half of each float32 is zero) in [-2, 2].
+    let x = std::fs::read(dir.join("input/x.bin")).unwrap();
+    let values: Vec<f32> = x
+        .chunks(2)
+        .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
+        .collect();
+    assert_eq!(values.len(), 47 * 64);
+    assert!(
+        values.iter().all(|v| (-2.0..=2.0).contains(v)),
+        "{values:?}"
+    );
+    assert!(
+        values.iter().any(|v| *v != values[0]),
+        "random, not constant"
+    );
+    // Bad dims are refused by name, as main refuses them.
+    for (arg, message) in [
+        ("Q=3", "error: `Q` is not a dynamic dim of rmsnorm (its dynamic dims: T)\n"),
+        ("T=-1", "error: `T=-1`: a dim takes a value of 0 or more\n"),
+        ("T", "error: unknown argument `T`; usage: gen_data.py [NAME=VALUE ...] (dynamic dims of rmsnorm: T)\n"),
+    ] {
+        let (ok, _, stderr) = run_in(&dir, python, &["scripts/gen_data.py", arg]);
+        assert!(!ok, "{arg}");
+        assert_eq!(stderr, message, "{arg}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn allowed_errors_are_stored_in_the_outputs_dtype() {
+    let exported = router();
+    let npy_descr = |path: &str| {
+        let (_, contents) = exported.files.iter().find(|(p, _)| p == path).unwrap();
+        let Contents::Bytes(bytes) = contents else {
+            panic!("{path} is bytes")
+        };
+        let header = String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned();
+        let start = header.find("'descr': '").unwrap() + "'descr': '".len();
+        header[start..start + 3].to_string()
+    };
+    // `weight` is f32, `expert` (the chosen expert ids) i32: compared exactly, so allowed 0 in i32.
+    assert_eq!(npy_descr("data/weight.golden.npy"), "<f4");
+    assert_eq!(npy_descr("data/weight.allowed.npy"), "<f4");
+    assert_eq!(npy_descr("data/expert.golden.npy"), "<i4");
+    assert_eq!(npy_descr("data/expert.allowed.npy"), "<i4");
+    let (_, contents) = exported
+        .files
+        .iter()
+        .find(|(p, _)| p == "data/expert.allowed.npy")
+        .unwrap();
+    let Contents::Bytes(bytes) = contents else {
+        panic!()
+    };
+    let tensor = moge_runtime::npy::read_npy_bytes(bytes).unwrap();
+    assert!(tensor.to_f64_vec().iter().all(|&a| a == 0.0));
+}
+
+#[test]
+fn run_sh_sources_canns_environment_without_set_u() {
+    let exported = rmsnorm();
+    let dir = write_project("run_sh", &exported);
+    // A CANN environment script that reads a variable nobody set (as CANN's own do), and a `cmake`
+    // that stops the run once it is reached.
+    let cann = dir.join("fake_cann");
+    std::fs::create_dir_all(cann.join("bin")).unwrap();
+    std::fs::write(
+        cann.join("set_env.sh"),
+        format!(
+            "if [ -n \"$MOGE_SURELY_UNSET_VARIABLE\" ]; then :; fi\nexport ASCEND_HOME_PATH={}\n",
+            cann.display()
+        ),
+    )
+    .unwrap();
+    let cmake = cann.join("bin/cmake");
+    std::fs::write(&cmake, "#!/bin/sh\necho 'fake cmake reached' >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cmake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        cann.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(dir.join("run.sh"))
+        .env_remove("ASCEND_HOME_PATH")
+        .env_remove("MOGE_SURELY_UNSET_VARIABLE")
+        .env("ASCEND_INSTALL_PATH", &cann)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("unbound variable"), "{stderr}");
+    assert!(stderr.contains("fake cmake reached"), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -42,7 +42,7 @@ pub fn main_cpp(
     );
     let _ = writeln!(
         w,
-        "//               with other values, gen_data.py's golden outputs no longer apply"
+        "//               other values need gen_data.py run with the same NAME=VALUE arguments"
     );
     let _ = writeln!(
         w,
@@ -96,7 +96,11 @@ pub fn main_cpp(
     let _ = writeln!(
         w,
         "const char* const kDynamicDims = \"{}\";\n",
-        dim_list.join(", ")
+        if dim_list.is_empty() {
+            "none".to_string()
+        } else {
+            dim_list.join(", ")
+        }
     );
 
     // The tensors.

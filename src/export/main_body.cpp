@@ -6,7 +6,7 @@ std::vector<char> ReadFile(const std::string& path, int64_t expected)
     int64_t size = static_cast<int64_t>(file.tellg());
     if (size != expected) {
         Fail("`" + path + "` has " + std::to_string(size) + " bytes, expected " + std::to_string(expected) +
-             " for the dims given (gen_data.py writes the inputs of the exported dims)");
+             " for the dims given (run scripts/gen_data.py with the same NAME=VALUE arguments)");
     }
     std::vector<char> data(static_cast<size_t>(size));
     file.seekg(0);
@@ -102,7 +102,11 @@ int main(int argc, char** argv)
         int64_t bytes = t.Bytes();
         if (bytes == 0) continue;
         CHECK_ACL(aclrtMalloc(&t.device, static_cast<size_t>(bytes), ACL_MEM_MALLOC_HUGE_FIRST));
-        if (t.role == Role::kInput) {
+        if (t.role != Role::kInput) {
+            // Outputs and the buffers between kernels start as 0xFF bytes (NaN), as in moge's runtime:
+            // an element no kernel writes fails verify_result.py instead of passing as a stale value.
+            CHECK_ACL(aclrtMemset(t.device, static_cast<size_t>(bytes), 0xFF, static_cast<size_t>(bytes)));
+        } else {
             std::vector<char> host = ReadFile("input/" + t.name + ".bin", bytes);
             CHECK_ACL(aclrtMemcpy(t.device, static_cast<size_t>(bytes), host.data(), static_cast<size_t>(bytes),
                                   ACL_MEMCPY_HOST_TO_DEVICE));

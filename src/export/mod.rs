@@ -22,6 +22,7 @@
 
 mod host;
 mod project;
+mod python;
 
 use std::path::{Path, PathBuf};
 
@@ -161,17 +162,29 @@ pub fn project_files(
         "main.cpp".to_string(),
         text(host::main_cpp(manifest, &plan.dims, &binary_path())?),
     ));
-    files.push(("run.sh".to_string(), text(project::run_sh(manifest, &soc))));
-    let shapes: Vec<Vec<usize>> = plan.tensors.iter().map(|t| t.shape.clone()).collect();
-    let script_inputs = project::script_tensors(manifest, Role::Input, &shapes);
-    let script_outputs = project::script_tensors(manifest, Role::Output, &shapes);
+    files.push((
+        "run.sh".to_string(),
+        text(project::run_sh(manifest, &soc, &plan.dims)),
+    ));
+    let int_bound = |index: usize| {
+        kernel
+            .params
+            .get(index)
+            .map_or(8, |param| interp::int_bound(kernel, param.value))
+    };
+    let script_inputs = project::script_tensors(manifest, Role::Input, &int_bound)?;
+    let script_outputs = project::script_tensors(manifest, Role::Output, &int_bound)?;
     files.push((
         "scripts/gen_data.py".to_string(),
-        text(project::gen_data_py(&script_inputs)),
+        text(project::gen_data_py(manifest, &plan.dims, &script_inputs)),
     ));
     files.push((
         "scripts/verify_result.py".to_string(),
-        text(project::verify_result_py(&script_outputs)),
+        text(project::verify_result_py(
+            manifest,
+            &plan.dims,
+            &script_outputs,
+        )),
     ));
     files.push((
         "README.md".to_string(),
@@ -241,33 +254,69 @@ fn npy(tensor: &Tensor) -> Contents<'static> {
 
 /// The largest difference from `expected` allowed per element, by moge's comparison rule: `2 B[i] +
 /// 1 ulp` for an output with a bound from the graph (infinite for an overflow-dependent element), the
-/// dtype's table for one without; 0 (exact) for non-finite expected values. As f32, rounded up so the
-/// script never allows less than moge does.
+/// dtype's table for one without; 0 (exact) for non-finite expected values. In the output's own dtype
+/// (bf16 held as float32, as `.npy` files hold it), rounded up so the script never allows less than
+/// moge does.
 fn allowed(expected: &Tensor, bound: &Bound) -> Tensor {
     let values = expected.to_f64_vec();
     let dtype = expected.dtype;
     let table = Tolerance::for_dtype(dtype);
-    let allowed: Vec<f32> = values
+    let allowed: Vec<f64> = values
         .iter()
         .enumerate()
-        .map(|(i, &e)| {
-            let a = match bound {
-                Bound::Elements(b) if b.len() == values.len() => {
-                    if b[i].is_infinite() {
-                        f64::INFINITY
-                    } else {
-                        2.0 * b[i] + BOUND_ULPS * ulp(dtype, e)
-                    }
+        .map(|(i, &e)| match bound {
+            Bound::Elements(b) if b.len() == values.len() => {
+                if b[i].is_infinite() {
+                    f64::INFINITY
+                } else {
+                    2.0 * b[i] + BOUND_ULPS * ulp(dtype, e)
                 }
-                Bound::Elements(_) => 0.0,
-                Bound::NoRule(_) if e.is_finite() => table.abs + table.rel * e.abs(),
-                Bound::NoRule(_) => 0.0,
-            };
-            round_up_f32(a)
+            }
+            Bound::Elements(_) => 0.0,
+            Bound::NoRule(_) if e.is_finite() => table.abs + table.rel * e.abs(),
+            Bound::NoRule(_) => 0.0,
         })
         .collect();
-    Tensor::from_f32(DType::F32, expected.shape.clone(), allowed)
-        .unwrap_or_else(|_| Tensor::zeros(DType::F32, expected.shape.clone()))
+    let shape = expected.shape.clone();
+    let tensor = match dtype {
+        DType::I32 => Tensor::from_i32(
+            shape.clone(),
+            // An integer output is compared exactly; an unbounded one (never met) saturates.
+            allowed
+                .iter()
+                .map(|&a| a.ceil().min(f64::from(i32::MAX)) as i32)
+                .collect(),
+        ),
+        _ => Tensor::from_f32(
+            dtype,
+            shape.clone(),
+            allowed.iter().map(|&a| round_up(dtype, a)).collect(),
+        ),
+    };
+    tensor.unwrap_or_else(|_| Tensor::zeros(dtype, shape))
+}
+
+/// The smallest value of float `dtype` at least `x` (`x` ≥ 0), as f32.
+fn round_up(dtype: DType, x: f64) -> f32 {
+    match dtype {
+        DType::BF16 => {
+            let y = half::bf16::from_f64(x);
+            if y.to_f64() < x {
+                half::bf16::from_bits(y.to_bits() + 1).to_f32()
+            } else {
+                y.to_f32()
+            }
+        }
+        DType::F16 => {
+            let y = half::f16::from_f64(x);
+            if y.to_f64() < x {
+                half::f16::from_bits(y.to_bits() + 1).to_f32()
+            } else {
+                y.to_f32()
+            }
+        }
+        _ => round_up_f32(x),
+    }
 }
 
 /// The smallest f32 at least `x`.

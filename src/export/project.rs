@@ -5,6 +5,9 @@
 use std::fmt::Write;
 
 use moge_codegen_ascendc::manifest::{Manifest, Role, TensorDType};
+use moge_lower::Symbol;
+
+use super::{python, ExportError};
 
 /// The CMake target of the device binary; CANN's cmake writes it to
 /// `out/fatbin/<target>/<target>.o`.
@@ -78,13 +81,16 @@ install(TARGETS main RUNTIME DESTINATION bin)
     out
 }
 
-/// `run.sh`: build, generate the inputs, run, verify.
-pub fn run_sh(manifest: &Manifest, soc: &str) -> String {
+/// `run.sh [NAME=VALUE ...]`: build, generate the inputs, run, verify, with the dims given passed to
+/// each step; `exported` are the dynamic dims at their exported values.
+pub fn run_sh(manifest: &Manifest, soc: &str, exported: &[(Symbol, i64)]) -> String {
     format!(
         r#"#!/bin/bash
 # Builds and runs `{program}` on an Ascend NPU, then checks its outputs against moge's interpreter.
 # Needs CANN 8.5 (ASCEND_HOME_PATH set by its set_env.sh, or ASCEND_INSTALL_PATH), cmake, python3 and numpy.
-# Usage: ./run.sh [NAME=VALUE ...]   (dims other than the exported ones run, but are not verified)
+# Usage: ./run.sh [NAME=VALUE ...]   the dynamic dims ({dims}); by default the exported values, for which
+#   data/ holds moge's inputs and golden outputs. With other values the inputs are random and only the
+#   outputs' sizes are checked: golden outputs exist for the exported dims only.
 set -euo pipefail
 cd "$(dirname "${{BASH_SOURCE[0]}}")"
 
@@ -92,8 +98,11 @@ if [ -z "${{ASCEND_HOME_PATH:-}}" ]; then
     for env in "${{ASCEND_INSTALL_PATH:-}}/bin/setenv.bash" "${{ASCEND_INSTALL_PATH:-}}/set_env.sh" \
                /usr/local/Ascend/cann/bin/setenv.bash /usr/local/Ascend/ascend-toolkit/set_env.sh; do
         if [ -f "$env" ]; then
+            # CANN's environment scripts read variables that may be unset: sourced without `set -u`.
+            set +u
             # shellcheck disable=SC1090
             source "$env"
+            set -u
             break
         fi
     done
@@ -108,77 +117,142 @@ cmake -B build -DSOC_VERSION="${{SOC_VERSION:-{soc}}}" -DASCEND_CANN_PACKAGE_PAT
 cmake --build build -j
 cmake --install build
 
-mkdir -p input output
-python3 scripts/gen_data.py
+python3 scripts/gen_data.py "$@"
 export LD_LIBRARY_PATH="$ASCEND_HOME_PATH/lib64:${{LD_LIBRARY_PATH:-}}"
 ./out/bin/main "$@"
-if [ "$#" -eq 0 ]; then
-    python3 scripts/verify_result.py
-else
-    echo "not verified: the golden outputs are for the exported dims"
-fi
+python3 scripts/verify_result.py "$@"
 "#,
         program = manifest.program,
+        dims = dims_list(exported),
     )
 }
 
-/// One tensor of the scripts' tables: name, dtype, shape at the exported dims.
+/// The dynamic dims with their values, `T=5, E=64`, or `none`.
+pub fn dims_list(dims: &[(Symbol, i64)]) -> String {
+    let text: Vec<String> = dims.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    if text.is_empty() {
+        "none".to_string()
+    } else {
+        text.join(", ")
+    }
+}
+
+/// One tensor of the scripts' tables: name, dtype, its axes as Python expressions of the dims, and
+/// for an `i32` input the bound of its random values.
 pub struct ScriptTensor {
     /// The parameter's name.
     pub name: String,
     /// Its dtype as the manifest names it (`bf16`, `f16`, `f32`, `i32`).
     pub dtype: &'static str,
-    /// Its shape at the exported dims.
-    pub shape: Vec<usize>,
+    /// Per axis: what it is (for messages) and its size as a Python expression over the dims `d`.
+    pub axes: Vec<(String, String)>,
+    /// For an `i32` input: its random values are drawn from `0..bound` (as moge's `--random`).
+    pub int_bound: Option<u64>,
 }
 
-/// The tensors of `manifest` with `role`, with their shapes at the exported dims.
-pub fn script_tensors(manifest: &Manifest, role: Role, shapes: &[Vec<usize>]) -> Vec<ScriptTensor> {
-    manifest
-        .params
-        .iter()
-        .zip(shapes)
-        .filter(|(p, _)| p.role == role)
-        .map(|(p, shape)| ScriptTensor {
+/// The tensors of `manifest` with `role`, with their shapes as Python expressions; `int_bound` gives
+/// the bound of an `i32` parameter's random values by its index.
+pub fn script_tensors(
+    manifest: &Manifest,
+    role: Role,
+    int_bound: &dyn Fn(usize) -> u64,
+) -> Result<Vec<ScriptTensor>, ExportError> {
+    let mut tensors = Vec::new();
+    for (index, p) in manifest.params.iter().enumerate() {
+        if p.role != role {
+            continue;
+        }
+        let mut axes = Vec::with_capacity(p.shape.len());
+        for (axis, expr) in p.shape.iter().enumerate() {
+            let what = format!("axis {axis} of `{}`", p.name);
+            let code = python::expr(manifest, expr.expr(), &what)?;
+            axes.push((what, code));
+        }
+        tensors.push(ScriptTensor {
             name: p.name.clone(),
             dtype: dtype_name(p.dtype),
-            shape: shape.clone(),
-        })
-        .collect()
+            axes,
+            int_bound: (p.dtype == TensorDType::I32).then(|| int_bound(index)),
+        });
+    }
+    Ok(tensors)
 }
 
-fn python_table(tensors: &[ScriptTensor]) -> String {
+/// The tables every script starts with: the program, its static dims, its dynamic dims at their
+/// exported values.
+fn dims_tables(manifest: &Manifest, exported: &[(Symbol, i64)]) -> String {
+    let dict = |items: Vec<(String, i64)>| {
+        let entries: Vec<String> = items.iter().map(|(n, v)| format!("{n:?}: {v}")).collect();
+        format!("{{{}}}", entries.join(", "))
+    };
+    let statics = manifest
+        .bindings
+        .iter()
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect();
+    let dynamics = exported.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+    format!(
+        "PROGRAM = {:?}\n# The static dims (fixed at export) and the dynamic ones at the values the data in data/ is for.\nSTATIC = {}\nEXPORTED = {}\n",
+        manifest.program,
+        dict(statics),
+        dict(dynamics)
+    )
+}
+
+/// A Python table of tensors: `(name, dtype, axes[, int bound])`, the axes as `(what, lambda d: ...)`.
+fn python_table(tensors: &[ScriptTensor], with_bound: bool) -> String {
     let mut out = String::from("[\n");
     for t in tensors {
-        let shape: Vec<String> = t.shape.iter().map(|s| s.to_string()).collect();
-        let shape = match shape.len() {
-            1 => format!("({},)", shape[0]),
-            _ => format!("({})", shape.join(", ")),
+        let axes: Vec<String> = t
+            .axes
+            .iter()
+            .map(|(what, code)| format!("({what:?}, lambda d: {code})"))
+            .collect();
+        let axes = match axes.len() {
+            1 => format!("({},)", axes[0]),
+            _ => format!("({})", axes.join(", ")),
         };
-        let _ = writeln!(out, "    ({:?}, {:?}, {shape}),", t.name, t.dtype);
+        if with_bound {
+            let bound = t.int_bound.map_or("None".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "    ({:?}, {:?}, {axes}, {bound}),", t.name, t.dtype);
+        } else {
+            let _ = writeln!(out, "    ({:?}, {:?}, {axes}),", t.name, t.dtype);
+        }
     }
     out.push(']');
     out
 }
 
-/// `scripts/gen_data.py`: moge's inputs (`data/<name>.npy`) as the device's raw bytes
+/// `scripts/gen_data.py [NAME=VALUE ...]`: at the exported dims, moge's inputs (`data/<name>.npy`);
+/// at others, random inputs of the shapes the manifest gives; as the device's raw bytes
 /// (`input/<name>.bin`).
-pub fn gen_data_py(inputs: &[ScriptTensor]) -> String {
+pub fn gen_data_py(
+    manifest: &Manifest,
+    exported: &[(Symbol, i64)],
+    inputs: &[ScriptTensor],
+) -> String {
     format!(
-        "{}\nINPUTS = {}\n\n{}",
+        "{}\n{}INPUTS = {}\n\n\n{}",
         SCRIPT_HEAD,
-        python_table(inputs),
+        dims_tables(manifest, exported),
+        python_table(inputs, true),
         GEN_DATA_BODY
     )
 }
 
-/// `scripts/verify_result.py`: the device's outputs (`output/<name>.bin`) against moge's interpreter
-/// (`data/<name>.golden.npy`), within `data/<name>.allowed.npy`.
-pub fn verify_result_py(outputs: &[ScriptTensor]) -> String {
+/// `scripts/verify_result.py [NAME=VALUE ...]`: the device's outputs (`output/<name>.bin`) against
+/// moge's interpreter (`data/<name>.golden.npy`), within `data/<name>.allowed.npy`; at other dims
+/// than the exported ones, only their sizes (there is no golden output for those).
+pub fn verify_result_py(
+    manifest: &Manifest,
+    exported: &[(Symbol, i64)],
+    outputs: &[ScriptTensor],
+) -> String {
     format!(
-        "{}\nOUTPUTS = {}\n\n{}",
+        "{}\n{}OUTPUTS = {}\n\n\n{}",
         SCRIPT_HEAD,
-        python_table(outputs),
+        dims_tables(manifest, exported),
+        python_table(outputs, false),
         VERIFY_BODY
     )
 }
@@ -187,14 +261,10 @@ const SCRIPT_HEAD: &str = include_str!("scripts/head.py");
 const GEN_DATA_BODY: &str = include_str!("scripts/gen_data_body.py");
 const VERIFY_BODY: &str = include_str!("scripts/verify_body.py");
 
-/// `README.md`: what the project is and how to run it.
-pub fn readme(manifest: &Manifest, soc: &str, dims: &[(moge_lower::Symbol, i64)]) -> String {
-    let dims_text: Vec<String> = dims.iter().map(|(n, v)| format!("{n}={v}")).collect();
-    let dims_text = if dims_text.is_empty() {
-        "none".to_string()
-    } else {
-        dims_text.join(", ")
-    };
+/// `README.md`: what the project is and how to run it; `dims` are the dynamic dims at their exported
+/// values.
+pub fn readme(manifest: &Manifest, soc: &str, dims: &[(Symbol, i64)]) -> String {
+    let dims_text = dims_list(dims);
     let mut kernels = String::new();
     for k in &manifest.kernels {
         let _ = writeln!(
@@ -205,6 +275,29 @@ pub fn readme(manifest: &Manifest, soc: &str, dims: &[(moge_lower::Symbol, i64)]
             k.block_dim.expr()
         );
     }
+    // The command line for other dims names the kernel's own dims (twice the exported values).
+    let other_dims = if dims.is_empty() {
+        String::new()
+    } else {
+        let args: Vec<String> = dims
+            .iter()
+            .map(|(n, v)| format!("{n}={}", v.saturating_mul(2).max(1)))
+            .collect();
+        format!(
+            "./run.sh {:<19} # other dims: random inputs, outputs checked for their sizes only\n",
+            args.join(" ")
+        )
+    };
+    let dims_note = if dims.is_empty() {
+        "The program has no dynamic dims: its shapes are fixed, and `data/` holds the golden outputs for them.".to_string()
+    } else {
+        format!(
+            "`run.sh`, `main`, `gen_data.py` and `verify_result.py` take the dynamic dims as `NAME=VALUE` \
+             (default: the exported {dims_text}). The golden outputs in `data/` exist for the exported dims \
+             only: with other values `gen_data.py` writes random inputs of the shapes the manifest gives \
+             for them, and `verify_result.py` checks only the outputs' sizes and says `not verified`."
+        )
+    };
     format!(
         r#"# `{program}` on an Ascend NPU
 
@@ -214,16 +307,19 @@ Generated by `mogec export --cann` for target `{target}` (SoC `{soc}`), exported
 source <CANN>/set_env.sh     # CANN 8.5: ASCEND_HOME_PATH
 ./run.sh                     # build, gen_data, run on device 0, verify against moge's interpreter
 ./out/bin/main --plan        # the launch plan (dims, tensors, block dims, tiling), no device needed
-./out/bin/main T=4096        # other dims (not verified: the golden outputs are for the exported dims)
-```
+{other_dims}```
+
+{dims_note}
 
 | kernel | core type | block dim |
 |---|---|---|
 {kernels}
 `kernels/` holds the Ascend C moge emitted and the manifest `main.cpp` was generated from. `data/`
 holds the inputs moge generated, its reference interpreter's outputs (`*.golden.npy`; bf16 as float32)
-and the largest difference allowed per element (`*.allowed.npy`), which `scripts/verify_result.py`
-applies as moge's own comparison does.
+and the largest difference allowed per element (`*.allowed.npy`, in the output's dtype), which
+`scripts/verify_result.py` applies as moge's own comparison does. Outputs and the buffers between
+kernels start as `0xFF` bytes (NaN) and each kernel's workspace as zeros, as in moge's runtime, so an
+element no kernel writes fails the comparison instead of passing as a zero.
 "#,
         program = manifest.program,
         target = manifest.target,

@@ -45,6 +45,26 @@ impl SplitMix64 {
     }
 }
 
+/// The values an `i32` input `value` of `kernel` is drawn from, `0..bound`: `0..E` for the expert
+/// ids a `route` reads (every id valid), else `0..8`.
+pub fn int_bound(kernel: &crate::graph::Kernel, value: crate::graph::Value) -> u64 {
+    kernel
+        .order
+        .iter()
+        .find_map(|&op| match &kernel.ops[op].kind {
+            crate::graph::OpKind::Route { experts }
+                if kernel.ops[op].args.first() == Some(&value) =>
+            {
+                experts
+                    .as_int()
+                    .and_then(|e| u64::try_from(e).ok())
+                    .filter(|&e| e > 0)
+            }
+            _ => None,
+        })
+        .unwrap_or(8)
+}
+
 /// Deterministic inputs for every parameter of a specialized kernel: floats uniform in `[-2, 2)` and
 /// then rounded to their dtype (so a 16-bit value may round to 2.0), `i32` uniform in `0..8` (in
 /// `0..E` for the expert ids a `route` reads), `bool`
@@ -85,23 +105,6 @@ pub fn random_inputs(
 
     let mut rng = SplitMix64::new(seed);
     let mut inputs = Vec::with_capacity(kernel.params.len());
-    // An i32 parameter that `route` reads as expert ids takes values in `0..E` (every id valid).
-    let id_bound = |value| {
-        kernel
-            .order
-            .iter()
-            .find_map(|&op| match &kernel.ops[op].kind {
-                crate::graph::OpKind::Route { experts }
-                    if kernel.ops[op].args.first() == Some(&value) =>
-                {
-                    experts
-                        .as_int()
-                        .and_then(|e| u64::try_from(e).ok())
-                        .filter(|&e| e > 0)
-                }
-                _ => None,
-            })
-    };
     for (index, param) in kernel.params.iter().enumerate() {
         let Some(Type::Tensor(ty)) = kernel.values.get(param.value).map(|v| &v.ty) else {
             return Err(EvalError::Malformed {
@@ -130,7 +133,7 @@ pub fn random_inputs(
                     .collect(),
             ),
             DType::I32 => {
-                let bound = id_bound(param.value).unwrap_or(8);
+                let bound = int_bound(kernel, param.value);
                 TensorData::I32((0..n).map(|_| rng.below(bound) as i32).collect())
             }
             DType::Bool => TensorData::Bool((0..n).map(|_| rng.next_u64() & 1 == 1).collect()),

@@ -31,7 +31,20 @@ aclError aclrtResetDevice(int32_t) { return 0; }
 aclError aclrtCreateStream(aclrtStream* s) { *s = &g_stream; return 0; }
 aclError aclrtDestroyStream(aclrtStream) { return 0; }
 aclError aclrtSynchronizeStream(aclrtStream) { return 0; }
-aclError aclrtMalloc(void** p, size_t n, aclrtMemMallocPolicy) { *p = std::malloc(n); return *p ? 0 : 207001; }
+aclError aclrtMalloc(void** p, size_t n, aclrtMemMallocPolicy)
+{
+    // Fresh device memory holds whatever was there: 0xAB here, so that a buffer the program does not
+    // initialise shows in the launch's `heads` line.
+    *p = std::malloc(n);
+    if (*p != nullptr) std::memset(*p, 0xAB, n);
+    return *p ? 0 : 207001;
+}
+aclError aclrtMemset(void* p, size_t max, int32_t v, size_t n)
+{
+    if (n > max) return 107000;
+    std::memset(p, v, n);
+    return 0;
+}
 aclError aclrtFree(void* p) { std::free(p); return 0; }
 aclError aclrtMemcpy(void* d, size_t max, const void* s, size_t n, aclrtMemcpyKind)
 {
@@ -90,6 +103,18 @@ aclError aclrtLaunchKernelWithConfig(aclrtFuncHandle f, uint32_t blockDim, aclrt
     std::printf("launch %s block_dim %u params %zu null_workspace %d tiling[0] %lld\n",
                 static_cast<Function*>(f)->name.c_str(), blockDim, args->params.size(),
                 args->params[args->params.size() - 2] == nullptr ? 1 : 0, static_cast<long long>(tiling[0]));
+    // The first byte of every GM argument (all parameters but the workspace and the tiling) as the
+    // kernel would see it.
+    std::printf("heads %s", static_cast<Function*>(f)->name.c_str());
+    for (size_t i = 0; i + 2 < args->params.size(); ++i) {
+        const unsigned char* p = static_cast<const unsigned char*>(args->params[i]);
+        if (p == nullptr) {
+            std::printf(" null");
+        } else {
+            std::printf(" %02x", p[0]);
+        }
+    }
+    std::printf("\n");
     delete args;
     return 0;
 }
