@@ -597,3 +597,53 @@ fn mogec_export_writes_the_whole_project_or_nothing() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_program_without_dynamic_dims_says_none_and_names_no_dim() {
+    let source = "use moge::prelude::*;\n\n/// Doubles a fixed-size vector.\n#[moge::kernel]\npub fn twice<const N: usize>(x: Tensor<f32, (N,)>) -> Tensor<f32, (N,)> {\n    x * 2.0\n}\n";
+    let kernel = load_kernel("twice.rs", source, None, &[("N", 64)]).expect("the kernel loads");
+    let inputs = resolve(
+        &kernel,
+        RunInputs::Random {
+            seed: 1,
+            dims: Vec::new(),
+        },
+        &[],
+        Consumer::Device,
+    )
+    .expect("random inputs")
+    .tensors;
+    let files = project_files(&kernel, &inputs, &Target::ascend910b2(), Default::default())
+        .expect("the project exports");
+    let file = |name: &str| {
+        files
+            .iter()
+            .find(|(p, _)| p == name)
+            .and_then(|(_, c)| text(c))
+            .unwrap()
+    };
+    assert!(file("main.cpp").contains("const char* const kDynamicDims = \"none\";"));
+    let readme = file("README.md");
+    assert!(readme.contains("exported dims: none."), "{readme}");
+    assert!(
+        readme.contains("The program has no dynamic dims"),
+        "{readme}"
+    );
+    assert!(!readme.contains("./run.sh T="), "{readme}");
+    let exported = Exported {
+        kernel,
+        inputs,
+        files: files.clone(),
+    };
+    let dir = write_project("no_dims", &exported);
+    let (ok, stdout, stderr) = run_in(&dir, Path::new("python3"), &["scripts/gen_data.py"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "wrote 1 input to input/ (moge's)\n");
+    let (ok, _, stderr) = run_in(&dir, Path::new("python3"), &["scripts/gen_data.py", "T=3"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "error: `T` is not a dynamic dim of twice (its dynamic dims: none)\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -153,7 +153,7 @@ pub fn program_sources(program: &Program) -> Vec<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     /// The number of inputs differs from the number of input parameters.
-    #[error("program `{program}` takes {expected} inputs ({params}), found {found}")]
+    #[error("program `{program}` takes {} ({params}), found {found}", moge_lower::interp::counted(*expected, "input"))]
     InputCount {
         /// The program.
         program: String,

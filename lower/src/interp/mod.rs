@@ -70,7 +70,7 @@ pub enum EvalError {
         names: String,
     },
     /// The number of inputs does not match the number of parameters.
-    #[error("kernel `{kernel}` takes {expected} inputs, found {found}")]
+    #[error("kernel `{kernel}` takes {}, found {found}", counted(*expected, "input"))]
     InputCount {
         /// The kernel's name.
         kernel: String,
@@ -782,6 +782,15 @@ fn fmt_at(loc: &SrcLoc) -> String {
         String::new()
     } else {
         format!(" at {}:{}", loc.line, loc.col)
+    }
+}
+
+/// `n` and `noun`, plural unless `n` is 1: `1 input`, `2 inputs`, `0 inputs`.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -34,7 +34,8 @@ def main():
         with open(os.path.join(ROOT, "input", name + ".bin"), "wb") as out:
             out.write(device_bytes(array, dtype))
     if exported:
-        print("wrote %s to input/ (moge's, for %s)" % (count_text(len(INPUTS), "input"), dims_text(EXPORTED)))
+        at = ", for " + dims_text(EXPORTED) if EXPORTED else ""
+        print("wrote %s to input/ (moge's%s)" % (count_text(len(INPUTS), "input"), at))
     else:
         print("wrote %s to input/ (random, for %s; the golden outputs in data/ are for %s only, "
               "so verify_result.py checks only the outputs' sizes)"

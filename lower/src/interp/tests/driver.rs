@@ -657,3 +657,11 @@ fn a_parameter_is_borrowed_when_rounded_and_rounded_on_entry_when_not() {
     };
     assert!(matches!(rounded(&wide), Cow::Borrowed(_)));
 }
+
+#[test]
+fn counts_are_singular_only_for_one() {
+    use crate::interp::counted;
+    assert_eq!(counted(0, "input"), "0 inputs");
+    assert_eq!(counted(1, "input"), "1 input");
+    assert_eq!(counted(2, "input"), "2 inputs");
+}
