@@ -114,6 +114,15 @@ pub fn read_source(path: &Path) -> Result<Source, LoadError> {
             )));
         }
     }
+    // Opening a directory succeeds and only reading it fails, with the bare "Is a directory": say
+    // what was expected instead.
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a directory; give a kernel source file (FILE.rs) — only `mogec run` also takes a \
+             build directory (the output of `mogec build --emit ascendc,manifest`)",
+        )));
+    }
     let file = File::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
     file.take(MAX_SOURCE_BYTES + 1)

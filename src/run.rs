@@ -280,7 +280,14 @@ impl RunError {
             | RunError::ReadDir { .. }
             | RunError::NoManifest { .. }
             | RunError::ManyManifests { .. }
-            | RunError::Launch(LaunchError::Read { .. } | LaunchError::Source { .. }) => 2,
+            // A build directory that is not a valid program (a manifest of another version or
+            // with a malformed field, such as an unknown target; a graph that does not parse or
+            // describes another program) is bad input, as a missing file in it is.
+            | RunError::Graph { .. }
+            | RunError::GraphMismatch { .. }
+            | RunError::Launch(
+                LaunchError::Read { .. } | LaunchError::Source { .. } | LaunchError::BadManifest(_),
+            ) => 2,
             // An unusable CANN install, device or target met only at the launch is a setup
             // error, as it is when the backend is opened.
             RunError::Launch(LaunchError::Backend {

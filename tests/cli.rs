@@ -396,6 +396,16 @@ fn help_explains_each_subcommand_with_an_example() {
     ] {
         assert!(top.contains(var), "{var}: {top}");
     }
+    // The timing model `run` applies by default, and its two flags.
+    for text in [
+        "Timing model",
+        "modeled on ascend910b2",
+        "--no-model",
+        "--trace",
+        "docs/timing-model.md",
+    ] {
+        assert!(top.contains(text), "{text}: {top}");
+    }
     // `mogec` alone shows the help, as a usage error.
     let run = mogec(&[]);
     assert_eq!(run.code, Some(2), "{run:#?}");

@@ -532,6 +532,26 @@ fn mogec_export_writes_the_whole_project_or_nothing() {
         stderr.contains("a_file") && stderr.contains("not a directory"),
         "{stderr}"
     );
+    // A directory (such as a build directory) where the kernel source is expected: a usage error
+    // saying what export takes.
+    let out = mogec(&[
+        "export",
+        dir.to_str().unwrap(),
+        "--random",
+        "3",
+        "--cann",
+        project_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: cannot read `{}`: it is a directory; give a kernel source file (FILE.rs) — only \
+             `mogec run` also takes a build directory (the output of `mogec build --emit ascendc,manifest`)\n",
+            dir.display()
+        )
+    );
+    assert!(!project.exists());
     // A dynamic dim missing with --random: a usage error, and nothing is written.
     let out = mogec(&[
         "export",

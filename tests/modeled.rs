@@ -110,6 +110,19 @@ fn a_run_reports_its_modeled_figures_and_writes_the_timeline() {
     }
     // An AIV kernel has no cube work.
     assert_eq!(modeled["pipe_busy"]["M"]["max"], 0.0);
+    // Every key of the modeled figures, the program's and each kernel's, is in the table of
+    // docs/timing-model.md.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/timing-model.md"))
+        .unwrap();
+    let table: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+    for object in [modeled, &report["kernels"][0]["modeled"]] {
+        for key in object.as_object().unwrap().keys() {
+            assert!(
+                table.iter().any(|row| row.contains(&format!("`{key}`"))),
+                "`{key}` is not in docs/timing-model.md's table of figures"
+            );
+        }
+    }
 
     // The trace file: one process per core of the kernel, VECTOR / MTE2 / MTE3 lanes, and its slices
     // end by the modeled time.

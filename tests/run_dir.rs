@@ -262,7 +262,7 @@ fn bad_directories_are_refused_with_what_is_wrong() {
     let manifest = dir.join("moge_gate.json");
     fs::write(&manifest, "{\"format\": \"moge-manifest/2\", \"program\": ").unwrap();
     let (code, _, stderr) = run(&dir);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert_eq!(
         stderr,
         format!(
@@ -275,7 +275,7 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         json["params"][0]["shape"][1] = Value::from("-64");
     });
     let (code, _, stderr) = run(&dir);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("field `params[0].shape[1]`: axis 1 of `logits` has the negative size -64"),
         "{stderr}"
@@ -340,7 +340,7 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         t.replace("moge-manifest/2", "moge-manifest/1")
     });
     let (code, _, stderr) = run(&dir);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("unknown manifest format \"moge-manifest/1\""),
         "{stderr}"
@@ -350,10 +350,21 @@ fn bad_directories_are_refused_with_what_is_wrong() {
             .replace("\"AIV\"", "\"vector\"")
     });
     let (code, _, stderr) = run(&dir);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert_eq!(
         stderr,
         format!("error: {}: field `kernels[0].core_type`: unknown variant `vector`, expected one of `AIV`, `AIC`, `MIX_AIC_1_2`\n", manifest.display())
+    );
+    // A target no Ascend part has: the same.
+    edit(&manifest, |t| {
+        t.replace("\"vector\"", "\"AIV\"")
+            .replace("\"ascend910b2\"", "\"ascend999\"")
+    });
+    let (code, _, stderr) = run(&dir);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("error: {}: field `target`: unknown target `ascend999`: expected one of ascend910b1, ascend910b2, ascend910b3, ascend910b4\n", manifest.display())
     );
     // Two manifests: which program is meant is not guessed.
     let dir = build_gate("two-manifests", false);
@@ -373,7 +384,7 @@ fn bad_directories_are_refused_with_what_is_wrong() {
         t.replace("\"logits\"", "\"scores\"")
     });
     let (code, _, stderr) = run(&dir);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert_eq!(
         stderr,
         format!(

@@ -66,6 +66,13 @@ Examples:
 Outputs are written only when the whole command succeeds, all at once; an output that would
 replace one of the command's input files is an error.
 
+Timing model: `mogec run` on the emulator also models how long each kernel would take on the
+target 910B part (the emulator records an instruction trace, replayed on a timing model): the
+summary says `modeled on ascend910b2: ...` and report.json holds the figures under \"modeled\".
+  --no-model             skip the model (and the trace recording)
+  --trace FILE.json      also write the modeled timeline (Perfetto / chrome://tracing)
+See docs/timing-model.md.
+
 Exit status: 0 success, 1 an error in the kernel or its data (diagnostics, evaluation errors,
 a run over the limits, a kernel failing on the emulator, outputs of run or demo beyond
 tolerance), 2 a usage error (bad flags, missing or unreadable files, an output directory that
