@@ -41,7 +41,7 @@ pub struct Manifest {
     /// The program's tensors: inputs in parameter order, then outputs.
     pub params: Vec<Param>,
     /// GM buffers written by one device kernel and read by a later one; the runtime allocates them
-    /// (zero-filled) and never returns them.
+    /// filled with `0xFF` bytes (NaN, so a read before the write shows) and never returns them.
     pub intermediates: Vec<Param>,
     /// The device kernels, in launch order.
     pub kernels: Vec<KernelEntry>,

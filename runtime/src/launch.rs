@@ -19,7 +19,8 @@
 //!
 //! Steps 1–3 are [`plan`], usable alone to see what a launch would do. Outputs start filled with `0xFF`
 //! bytes (NaN for floats, -1 for integers) so that an element a kernel fails to write shows up in a
-//! comparison instead of passing as a zero; intermediates and the workspace start as zeros.
+//! comparison instead of passing as a zero; so do intermediates (a kernel reading one before the kernel
+//! that writes it gets NaN). Each kernel's workspace starts as zeros (the backend fills it).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
