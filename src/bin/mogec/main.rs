@@ -97,7 +97,8 @@ Environment (a variable that is set but unusable is a usage error):
                          it /usr/local/Ascend/cann, ~/Ascend/cann and ascend-toolkit/latest
                          are tried); device binaries are cached in MOGE_CACHE_DIR/acl
   MOGE_NPU_TIMEOUT_SECS  --backend acl: the longest wait for one kernel on the NPU, 1 to
-                         604800 s (default 300); a kernel still running is an error
+                         604800 s (default 300); a kernel still running is an error (if ACL
+                         does not return, moge stops waiting a tenth later, at least 1 s)
   MOGE_CANN_VERSION_CHECK  off: use a CANN other than 8.5 with 8.5's device flags
   MOGE_EMU_CHECK         the emulator's checking mode: races (the default: every ordering
                          rule), races,no-v-barrier (all but the rule that dependent vector
