@@ -13,17 +13,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::errors::{is_kernel_fault, is_out_of_memory, meaning, AclError};
+use super::watch::{watchdog_limit, Watcher};
 
 /// An opaque ACL handle.
 pub type Handle = *mut c_void;
 
 type AclInit = unsafe extern "C" fn(*const c_char) -> i32;
-type IntCall = unsafe extern "C" fn(i32) -> i32;
+pub(super) type IntCall = unsafe extern "C" fn(i32) -> i32;
 type CountCall = unsafe extern "C" fn(*mut u32) -> i32;
 type StrCall = unsafe extern "C" fn() -> *const c_char;
 type CreateCall = unsafe extern "C" fn(*mut Handle) -> i32;
 type HandleCall = unsafe extern "C" fn(Handle) -> i32;
-type SyncTimeout = unsafe extern "C" fn(Handle, i32) -> i32;
+pub(super) type SyncTimeout = unsafe extern "C" fn(Handle, i32) -> i32;
 type Malloc = unsafe extern "C" fn(*mut Handle, usize, u32) -> i32;
 type Memcpy = unsafe extern "C" fn(Handle, usize, *const c_void, usize, u32) -> i32;
 type Memset = unsafe extern "C" fn(Handle, usize, i32, usize) -> i32;
@@ -225,36 +226,6 @@ struct State {
     binaries: HashMap<PathBuf, (Handle, Handle)>,
     /// The thread synchronisations run on, started at the first launch.
     watcher: Option<Watcher>,
-}
-
-/// The channels to a watcher thread: (stream, milliseconds) in, ACL's code out.
-struct Watcher {
-    requests: std::sync::mpsc::Sender<(usize, i32)>,
-    replies: std::sync::mpsc::Receiver<i32>,
-}
-
-impl Watcher {
-    /// The watcher's answer within `limit`. A short kernel is answered within microseconds, but on a
-    /// busy host the watcher may wait for a CPU behind this thread: for the first
-    /// [`Watcher::YIELDING`] this thread offers its CPU instead of sleeping on the channel, which
-    /// cut the 99th percentile of a launch on the fake from 5 ms to 0.15 ms (docs/performance.md §8).
-    fn wait(&self, limit: std::time::Duration) -> Result<i32, std::sync::mpsc::RecvTimeoutError> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < Self::YIELDING.min(limit) {
-            match self.replies.try_recv() {
-                Ok(code) => return Ok(code),
-                Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::yield_now(),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    return Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
-                }
-            }
-        }
-        self.replies
-            .recv_timeout(limit.saturating_sub(start.elapsed()))
-    }
-
-    /// How long [`Watcher::wait`] yields before it sleeps.
-    const YIELDING: std::time::Duration = std::time::Duration::from_micros(200);
 }
 
 // SAFETY: ACL handles are plain identifiers usable from any thread once that thread has set the
@@ -487,13 +458,15 @@ impl Session {
         // A handle is an opaque identifier: it crosses to the watcher as a number.
         let stream = state.stream as usize;
         if state.watcher.is_none() {
-            state.watcher = self.spawn_watcher();
+            state.watcher = Watcher::spawn(
+                self.functions.synchronize_stream_with_timeout,
+                self.functions.set_device,
+                self.device,
+            );
         }
         let answer = match &state.watcher {
-            Some(watcher) if watcher.requests.send((stream, millis)).is_ok() => {
-                watcher.wait(watchdog_limit(timeout))
-            }
-            _ => Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            Some(watcher) => watcher.synchronize(stream, millis, watchdog_limit(timeout)),
+            None => Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
         };
         match answer {
             Ok(code) => Some(code),
@@ -511,34 +484,6 @@ impl Session {
                 })
             }
         }
-    }
-
-    /// Starts a watcher thread: it sets the device (ACL's context is per thread), then runs each
-    /// synchronisation it is sent and answers with its code. `None` if no thread can be started.
-    fn spawn_watcher(&self) -> Option<Watcher> {
-        let synchronize = self.functions.synchronize_stream_with_timeout;
-        let set_device = self.functions.set_device;
-        let device = self.device;
-        let (requests, inbox) = std::sync::mpsc::channel::<(usize, i32)>();
-        let (outbox, replies) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("moge-acl-watch".to_string())
-            .spawn(move || {
-                // SAFETY (both calls): CANN 8.5 signatures.
-                let entered = unsafe { set_device(device) };
-                for (stream, millis) in inbox {
-                    let code = match entered {
-                        0 => unsafe { synchronize(stream as Handle, millis) },
-                        code => code,
-                    };
-                    // The receiver is gone only when moge stopped waiting for this watcher.
-                    if outbox.send(code).is_err() {
-                        break;
-                    }
-                }
-            })
-            .ok()?;
-        Some(Watcher { requests, replies })
     }
 
     /// Loads ELF `binary` and finds `kernel` in it.
@@ -626,12 +571,6 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         cause = inner.source();
     }
     text
-}
-
-/// How long moge waits for a synchronisation whose ACL limit is `timeout` before it gives up on it:
-/// the limit plus a tenth of it (at least a second) for ACL to report its own timeout first.
-pub fn watchdog_limit(timeout: std::time::Duration) -> std::time::Duration {
-    timeout + (timeout / 10).max(std::time::Duration::from_secs(1))
 }
 
 /// A limit for messages: whole seconds as `N s`, shorter ones in milliseconds.

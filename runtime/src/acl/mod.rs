@@ -9,6 +9,7 @@
 //!   against the kernel's parameter list.
 //! - [`api`]: `libascendcl` loaded at run time, its functions as one table of typed pointers, and the
 //!   session that launches (device memory, copies, stream, events, synchronisation with a timeout).
+//! - [`watch`]: the watchdog over the synchronisation (a watcher thread per session).
 //! - [`errors`]: every ACL error code in words, and [`AclError`].
 //!
 //! Nothing here links against CANN: without it, [`AclBackend::detect`] says why it is unavailable.
@@ -19,6 +20,7 @@ pub mod compile;
 pub mod errors;
 pub mod fake;
 pub mod find;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;
