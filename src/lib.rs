@@ -70,6 +70,7 @@ pub mod prebuilt;
 pub mod run;
 pub mod run_dir;
 pub mod select;
+pub mod timing_only;
 
 use moge_lower::graph::parse::ParseError;
 use moge_lower::graph::specialize::SpecializeError;

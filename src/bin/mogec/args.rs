@@ -146,6 +146,13 @@ pub struct RunArgs {
     /// figures; the emulator runs without recording its instruction trace).
     #[arg(long, conflicts_with = "trace")]
     pub no_model: bool,
+    /// Model the run without computing it: the emulator checks and traces every instruction but
+    /// skips the arithmetic of copies, vector and cube instructions, so large shapes model in
+    /// seconds. The interpreter does not run, nothing is compared and no outputs or inputs are
+    /// written: only report.json ("timing_only": true) and --trace. Refused for kernels whose
+    /// control flow reads tensor data (GetValue: routing, grouped GEMM) and for build directories.
+    #[arg(long, conflicts_with = "no_model")]
+    pub timing_only: bool,
     /// The inputs and the output directory.
     #[command(flatten)]
     pub io: InputArgs,
