@@ -60,6 +60,7 @@ pub use moge_macros::kernel;
 pub use moge_runtime as runtime;
 
 #[cfg(feature = "cli")]
+pub mod bench;
 pub mod demo;
 pub mod export;
 pub mod files;
