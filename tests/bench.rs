@@ -298,11 +298,14 @@ fn traces(kernel: &Kernel, dims: &[(&str, i64)], timing_only: bool) -> Vec<Trace
         .collect()
 }
 
+/// What a trace case is, the kernel, and its dynamic dims.
+type Case = (&'static str, Kernel, &'static [(&'static str, i64)]);
+
 #[test]
 fn timing_only_traces_equal_full_traces_record_for_record() {
     use moge_examples::matmul::{gemm, linear_relu};
     use moge_examples::softmax::softmax_f32;
-    let cases: [(&str, Kernel, &[(&str, i64)]); 3] = [
+    let cases: [Case; 3] = [
         ("vector", softmax_f32::<256>::graph().unwrap(), &[("T", 40)]),
         ("matmul", gemm::<256, 192>::graph().unwrap(), &[("M", 80)]),
         (

@@ -451,6 +451,7 @@ mod tests {
             races: false,
             v_barrier: true,
             trace: false,
+            timing_only: false,
         };
         assert_eq!(odd.bits(), 0);
         let traced = CheckMode {

@@ -59,7 +59,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         ("bench.csv".to_string(), Contents::Bytes(csv.into_bytes())),
         ("bench.svg".to_string(), Contents::Bytes(svg.into_bytes())),
     ];
-    files::write_all(&out_dir, &written, &[args.kernel.file.clone()])?;
+    files::write_all(&out_dir, &written, std::slice::from_ref(&args.kernel.file))?;
     let csv_path = out_dir.join("bench.csv");
     output::stdout_line(&format!(
         "wrote {} and {}",
