@@ -385,3 +385,32 @@ fn timing_only_refuses_kernels_whose_control_flow_reads_tensor_data() {
     assert_eq!(err.exit_code(), 2);
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
 }
+
+#[test]
+fn every_default_sweep_names_an_example_kernel_and_one_of_its_dynamic_dims() {
+    let dir = Path::new(ROOT).join("examples/src");
+    let sources: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    for (kernel, dim, sizes) in moge::bench::DEFAULT_SWEEPS {
+        let signature = sources
+            .iter()
+            .find_map(|s| {
+                let start = s.find(&format!("pub fn {kernel}<"))?;
+                let end = start + s[start..].find('{')?;
+                Some(s[start..end].to_string())
+            })
+            .unwrap_or_else(|| panic!("no example kernel `{kernel}`"));
+        // The dim is a dynamic dim: in a shape, not a const generic.
+        assert!(
+            signature.contains(&format!("({dim},")),
+            "{kernel}: {signature}"
+        );
+        assert!(!signature.contains(&format!("const {dim}:")), "{kernel}");
+        assert!(
+            sizes.len() >= 3 && sizes.windows(2).all(|w| w[0] < w[1]),
+            "{kernel}"
+        );
+    }
+}

@@ -22,7 +22,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     let source = source::read(&args.kernel.file)?;
     let file = source::check(&source)?;
     let kernel = source::select(&source, file, args.kernel.kernel.as_deref())?;
-    let kernel = source::specialize(&kernel, &args.kernel.set, source::Command::Build)?;
+    let kernel = source::specialize(&kernel, &args.kernel.set, source::Command::EvalOrRun)?;
     let sweep = sweep(&kernel, args)?;
     let out_dir = args
         .out_dir
