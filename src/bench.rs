@@ -1,6 +1,6 @@
 //! `mogec bench`: one kernel swept over a dynamic dim on the emulator with the timing model on.
 //!
-//! [`bench`] compiles the specialized kernel once, then runs it at every size of the [`Sweep`] on
+//! [`bench()`] compiles the specialized kernel once, then runs it at every size of the [`Sweep`] on
 //! deterministic random inputs: normally checked against the reference interpreter as `mogec run`
 //! does (a size whose outputs are beyond tolerance is a failed row), or with
 //! [`BenchOptions::timing_only`] in timing-only mode ([`crate::timing_only`]). A size that fails
