@@ -192,9 +192,15 @@ fn run_size(
     size: i64,
     options: &BenchOptions,
 ) -> Result<LaunchReport, String> {
-    let inputs = RunInputs::Random {
-        seed: options.seed,
-        dims: sweep.dims_at(size),
+    let inputs = if options.timing_only {
+        RunInputs::Zeros {
+            dims: sweep.dims_at(size),
+        }
+    } else {
+        RunInputs::Random {
+            seed: options.seed,
+            dims: sweep.dims_at(size),
+        }
     };
     let resolved =
         inputs::resolve(kernel, inputs, &[], Consumer::Device).map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! `mogec run --timing-only`: the modeled timeline of a shape too large to emulate with arithmetic.
 //!
-//! The emulator runs every device kernel in timing-only mode
+//! Random inputs become zeros of the same shapes ([`RunInputs::Zeros`]): nothing is drawn. The
+//! emulator runs every device kernel in timing-only mode
 //! ([`CheckMode::timing_only`](moge_runtime::emulator::CheckMode::timing_only)): copies, element-wise
 //! vector instructions, Gather and the cube instructions are checked and traced as always but move
 //! and compute no data, so the trace the model replays is the same, record for record, as the one
@@ -62,6 +63,11 @@ pub(crate) fn run_timing_only(
 ) -> Result<RunReport, RunError> {
     limits::check_environment()?;
     check_trace_path(options)?;
+    // The data is never looked at: random inputs become zeros of their shapes (nothing drawn).
+    let inputs = match inputs {
+        RunInputs::Random { dims, .. } => RunInputs::Zeros { dims },
+        other => other,
+    };
     let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
     let input_paths = resolved.input_paths();
     let inputs = resolved.tensors;
