@@ -162,7 +162,8 @@ pub fn demo_with(
         )?;
     }
 
-    let backend = EmulatorBackend::default();
+    // The timing model is on: each size also gets its modeled 910B time (the gate's trace is small).
+    let backend = EmulatorBackend::modeling(false);
     let sources = launch::program_sources(&program);
     let prepare_time = launch::prepare(
         ProgramRef::new(&program.manifest, &sources).map_err(RunError::from)?,
@@ -178,7 +179,7 @@ pub fn demo_with(
 
     writeln!(
         out,
-        "  {:<8} {:>6} {:>6} {:>10} {:>10} {:>10} {:>11} {:>6} {:>12} {:>11} {:>9}",
+        "  {:<8} {:>6} {:>6} {:>10} {:>10} {:>10} {:>11} {:>6} {:>12} {:>11} {:>9} {:>11}",
         "size",
         "T",
         "cores",
@@ -189,7 +190,8 @@ pub fn demo_with(
         "ratio",
         "max abs err",
         "mismatches",
-        "wall"
+        "wall",
+        "modeled"
     )?;
     let mut runs = Vec::new();
     for &(label, tokens) in sizes {
@@ -211,7 +213,7 @@ pub fn demo_with(
         let counted = |v: Option<u64>| v.map(bytes).unwrap_or_else(|| "n/a".to_string());
         writeln!(
             out,
-            "  {:<8} {:>6} {:>6} {:>10} {:>10} {:>10} {:>11} {:>6} {:>12} {:>11} {:>9}",
+            "  {:<8} {:>6} {:>6} {:>10} {:>10} {:>10} {:>11} {:>6} {:>12} {:>11} {:>9} {:>11}",
             label,
             tokens,
             report.block_dim(),
@@ -226,6 +228,10 @@ pub fn demo_with(
             format!("{max_abs:.1e}"),
             format!("{mismatches}/{elements}"),
             duration(report.wall()),
+            report
+                .modeled()
+                .map(|m| format!("{:.2} us", m.time_us))
+                .unwrap_or_else(|| "n/a".to_string()),
         )?;
         let outputs = kernel
             .outputs
@@ -254,7 +260,8 @@ pub fn demo_with(
          input read once plus every output written once (each core reads router_scale once).\n\
          Errors: against moge's reference interpreter on the same inputs; an element passes within\n\
          2 B + {BOUND_ULPS} ulp, B its error bound from the graph (README \"Numeric rules\"; expert i32,\n\
-         exact). Wall: the kernel's time inside the emulator."
+         exact). Wall: the kernel's time inside the emulator. Modeled: the time the kernel would take\n\
+         on {target} under moge's timing model (docs/timing-model.md; launch included), not a measurement."
     )?;
     if demo.passed() {
         writeln!(out, "ok: every output matches the reference interpreter")?;

@@ -31,6 +31,12 @@ pub enum RunInputs {
         /// A value for every dynamic dim.
         dims: Vec<(String, i64)>,
     },
+    /// Zeros of the shapes random inputs would have ([`interp::zero_inputs`]), for a run that never
+    /// looks at the data (timing-only, [`crate::timing_only`]); every dynamic dim given by name.
+    Zeros {
+        /// A value for every dynamic dim.
+        dims: Vec<(String, i64)>,
+    },
 }
 
 /// What will consume the inputs: decides which limits apply and how many copies a run holds.
@@ -178,6 +184,19 @@ pub fn resolve(
             check_limits(kernel, &values, consumer, true)?;
             let named: Vec<(&str, i64)> = given.iter().map(|(n, v)| (n.as_str(), *v)).collect();
             let tensors = interp::random_inputs(kernel, seed, &named).map_err(eval_error)?;
+            let files = vec![None; tensors.len()];
+            Ok(Resolved {
+                tensors,
+                dims: values,
+                files,
+            })
+        }
+        RunInputs::Zeros { dims: given } => {
+            let given: Vec<(String, i64)> = given.iter().chain(dims).cloned().collect();
+            let values = check_dims(kernel, &given, true)?;
+            check_limits(kernel, &values, consumer, true)?;
+            let named: Vec<(&str, i64)> = given.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let tensors = interp::zero_inputs(kernel, &named).map_err(eval_error)?;
             let files = vec![None; tensors.len()];
             Ok(Resolved {
                 tensors,

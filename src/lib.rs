@@ -60,6 +60,7 @@ pub use moge_macros::kernel;
 pub use moge_runtime as runtime;
 
 #[cfg(feature = "cli")]
+pub mod bench;
 pub mod demo;
 pub mod export;
 pub mod files;
@@ -70,6 +71,7 @@ pub mod prebuilt;
 pub mod run;
 pub mod run_dir;
 pub mod select;
+pub mod timing_only;
 
 use moge_lower::graph::parse::ParseError;
 use moge_lower::graph::specialize::SpecializeError;

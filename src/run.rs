@@ -71,15 +71,20 @@ pub struct RunOptions {
     /// Write the modeled timeline to this file as Chrome trace events (`mogec run --trace`; implies
     /// `model`).
     pub trace: Option<PathBuf>,
+    /// Skip the arithmetic (`mogec run --timing-only`; implies `model`): the emulator traces the
+    /// kernels without computing anything, the interpreter does not run, nothing is compared and
+    /// only `report.json` (and the trace file) is written ([`crate::timing_only`]).
+    pub timing_only: bool,
 }
 
 impl RunOptions {
     /// The backend these options ask for (the emulator modeling launches when asked).
     pub fn create_backend(&self) -> Result<Box<dyn Backend>, BackendError> {
-        let model = self.model || self.trace.is_some();
+        let model = self.model || self.trace.is_some() || self.timing_only;
         self.backend.create_with(EmulatorBackend {
             model,
             timeline: self.trace.is_some(),
+            timing_only: self.timing_only,
         })
     }
 }
@@ -213,6 +218,19 @@ pub enum RunError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// `--timing-only` asked of a backend that does not run the emulator.
+    #[error("--timing-only skips the arithmetic on moge's emulator to model the run; the {backend} backend runs the kernels as they are (drop --timing-only)")]
+    TimingOnlyNeedsEmulator {
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// `--timing-only` on a program one of whose device kernels reads tensor data into its
+    /// control flow (`GetValue`), which that mode never computes.
+    #[error("--timing-only cannot model device kernel `{kernel}`: it reads values from tensors (GetValue) and its control flow depends on them, but timing-only mode computes no data; run it without --timing-only")]
+    TimingOnlyDataDependent {
+        /// The device kernel.
+        kernel: String,
+    },
     /// A build directory (or a file in it) could not be read.
     #[error("cannot read `{}`: {source}", dir.display())]
     ReadDir {
@@ -277,6 +295,8 @@ impl RunError {
             | RunError::Output(_)
             | RunError::TraceFile { .. }
             | RunError::TraceNeedsEmulator { .. }
+            | RunError::TimingOnlyNeedsEmulator { .. }
+            | RunError::TimingOnlyDataDependent { .. }
             | RunError::ReadDir { .. }
             | RunError::NoManifest { .. }
             | RunError::ManyManifests { .. }
@@ -348,6 +368,8 @@ pub struct RunReport {
     pub compared: bool,
     /// The modeled timeline written (`--trace`).
     pub trace_file: Option<PathBuf>,
+    /// A timing-only run ([`crate::timing_only`]): no arithmetic, no outputs, nothing compared.
+    pub timing_only: bool,
 }
 
 impl RunReport {
@@ -390,6 +412,13 @@ impl RunReport {
             map.insert("outputs".to_string(), Value::Object(outputs));
             map.insert("passed".to_string(), json!(self.passed()));
             map.insert("compared".to_string(), json!(self.compared));
+            map.insert("timing_only".to_string(), json!(self.timing_only));
+            if self.timing_only {
+                map.insert(
+                    "note".to_string(),
+                    json!("timing-only run: the emulator traced the kernels without computing any data; the outputs were not computed, not compared with the reference interpreter and not written; only the modeled figures mean anything"),
+                );
+            }
             map.insert(
                 "compile_us".to_string(),
                 json!(u64::try_from(self.compile_time.as_micros()).unwrap_or(u64::MAX)),
@@ -427,7 +456,12 @@ impl RunReport {
                 file.display()
             )?;
         }
-        if !self.compared {
+        if self.timing_only {
+            writeln!(
+                out,
+                "timing-only: no arithmetic was done; outputs not computed, not compared with the reference interpreter, not written (only the modeled figures mean anything)"
+            )
+        } else if !self.compared {
             writeln!(
                 out,
                 "not compared: there is no graph to run the reference interpreter on (emit it with `mogec build --emit graph,...`); the outputs were written as the kernels computed them"
@@ -518,6 +552,9 @@ pub fn run_program(
     out_dir: &Path,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
+    if options.timing_only {
+        return crate::timing_only::run_timing_only(kernel, inputs, out_dir, options);
+    }
     limits::check_environment()?;
     check_trace_path(options)?;
     let random = matches!(inputs, RunInputs::Random { .. });
@@ -583,6 +620,7 @@ pub fn run_program(
         interp_time: checked.interp_time,
         compared: true,
         trace_file: options.trace.clone(),
+        timing_only: false,
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');

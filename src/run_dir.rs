@@ -250,6 +250,13 @@ pub fn run_dir(
     out_dir: &Path,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
+    if options.timing_only {
+        // Its sources may have been edited by hand: timing-only mode is for kernels moge compiled.
+        return Err(RunError::Kernel(format!(
+            "--timing-only models kernels compiled from a source file; `{}` is a build directory (run its source with --timing-only, or the directory without it)",
+            dir.display()
+        )));
+    }
     limits::check_environment()?;
     crate::run::check_trace_path(options)?;
     let start = Instant::now();
@@ -391,6 +398,7 @@ pub fn run_dir(
         interp_time,
         compared: build.graph.is_some(),
         trace_file: options.trace.clone(),
+        timing_only: false,
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');

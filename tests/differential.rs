@@ -468,6 +468,36 @@ fn demo_runs_the_pangu_gate() {
         .unwrap();
     assert!(decode_line.contains(" 456 "), "{decode_line}");
     assert!(decode_line.contains("0/7296"), "{decode_line}");
+    // The modeled time, labeled so, is the one a timing-only `run_program` of the gate at 456 tokens
+    // models (an independent run: the gate's control flow does not depend on its data).
+    assert!(
+        text.contains("Modeled: the time the kernel would take"),
+        "{text}"
+    );
+    let kernel = moge::run::load_kernel(
+        "examples/src/gate.rs",
+        GATE_SOURCE,
+        Some("moge_gate"),
+        &[("E", 64), ("G", 8)],
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("moge-demo-modeled-{}", std::process::id()));
+    let options = moge::run::RunOptions {
+        timing_only: true,
+        ..moge::run::RunOptions::default()
+    };
+    let inputs = RunInputs::Random {
+        seed: 3,
+        dims: vec![("T".to_string(), 456)],
+    };
+    let run = moge::run::run_program(&kernel, inputs, &dir, &options).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let modeled = run.launch.modeled().unwrap().time_us;
+    assert_eq!(decode.modeled().map(|m| m.time_us), Some(modeled));
+    assert!(
+        decode_line.ends_with(&format!("{modeled:.2} us")),
+        "{decode_line}"
+    );
 }
 
 /// Runs `mogec` with `args` from the package root; returns the exit status, stdout and stderr.

@@ -1,5 +1,6 @@
 mod acl_backend;
 mod barrier_deletion;
+mod bench;
 mod cli;
 mod cli_exit_codes;
 mod compile_scaling;

@@ -219,6 +219,9 @@ pub struct EmulatorBackend {
     pub model: bool,
     /// Keep each modeled launch's timeline (for a trace file).
     pub timeline: bool,
+    /// With `model`: skip the arithmetic (see [`emulator::CheckMode::timing_only`]); the outputs are
+    /// then meaningless and only the modeled figures count.
+    pub timing_only: bool,
 }
 
 impl EmulatorBackend {
@@ -227,6 +230,7 @@ impl EmulatorBackend {
         EmulatorBackend {
             model: true,
             timeline,
+            timing_only: false,
         }
     }
 }
@@ -259,6 +263,7 @@ impl Backend for EmulatorBackend {
         };
         let mut check = emulator::CheckMode::from_env()?;
         check.trace = self.model;
+        check.timing_only = self.model && self.timing_only;
         let raw = RawLaunch {
             source: launch.kernel.source,
             kernel: launch.kernel.name,

@@ -14,6 +14,7 @@ const NO_V_BARRIER: CheckMode = CheckMode {
     races: true,
     v_barrier: false,
     trace: false,
+    timing_only: false,
 };
 
 /// Runs `kernel` of races.cpp as MIX_AIC_1_2 on `block_dim` blocks with every check, its one GM output `out`

@@ -371,6 +371,7 @@ fn the_trace_does_not_depend_on_the_checking_mode() {
                 races,
                 v_barrier: races,
                 trace: true,
+                timing_only: false,
             },
             args: vec![input("x", f32_bytes(&x)), output("y", rows * cols * 4)],
             workspace_bytes: 0,

@@ -52,7 +52,7 @@ use crate::graph::{DType, Dim, DimEvalError, Kernel, Op, OpKind, SrcLoc, Type, V
 pub use bind::bind_dims;
 pub use bound::{half_ulp, ulp, Bound, F32_UNIT};
 pub use moe::{route, Routes};
-pub use random::{int_bound, random_inputs, SplitMix64};
+pub use random::{int_bound, random_inputs, zero_inputs, SplitMix64};
 pub use tensor::{round_f64_to, round_to, Tensor, TensorData, TensorError};
 
 use bind::Env;

@@ -75,6 +75,24 @@ pub fn random_inputs(
     seed: u64,
     dims: &[(&str, i64)],
 ) -> Result<Vec<Tensor>, EvalError> {
+    make_inputs(kernel, dims, Some(SplitMix64::new(seed)))
+}
+
+/// Zero inputs of the shapes [`random_inputs`] gives, for runs that never look at the data (the
+/// emulator's timing-only mode): nothing is drawn.
+pub fn zero_inputs(
+    kernel: &crate::graph::Kernel,
+    dims: &[(&str, i64)],
+) -> Result<Vec<Tensor>, EvalError> {
+    make_inputs(kernel, dims, None)
+}
+
+/// The inputs of [`random_inputs`] (with `rng`) or [`zero_inputs`] (without).
+fn make_inputs(
+    kernel: &crate::graph::Kernel,
+    dims: &[(&str, i64)],
+    mut rng: Option<SplitMix64>,
+) -> Result<Vec<Tensor>, EvalError> {
     let mut env = Env::statics(kernel)?;
     for &(name, value) in dims {
         let sym = kernel
@@ -103,7 +121,6 @@ pub fn random_inputs(
     }
     env.check_all_bound()?;
 
-    let mut rng = SplitMix64::new(seed);
     let mut inputs = Vec::with_capacity(kernel.params.len());
     for (index, param) in kernel.params.iter().enumerate() {
         let Some(Type::Tensor(ty)) = kernel.values.get(param.value).map(|v| &v.ty) else {
@@ -125,6 +142,10 @@ pub fn random_inputs(
             )?;
             shape.push(size);
         }
+        let Some(rng) = rng.as_mut() else {
+            inputs.push(Tensor::zeros(ty.dtype, shape));
+            continue;
+        };
         let n: usize = shape.iter().product();
         let data = match ty.dtype {
             DType::BF16 | DType::F16 | DType::F32 => TensorData::F32(

@@ -786,6 +786,7 @@ int main(int argc, char** argv) {
     g_launch.core_type = reader.u8();
     g_check = reader.u32();
     g_trace = (g_check & kCheckTrace) != 0;
+    g_timing_only = g_trace && (g_check & kCheckTimingOnly) != 0;
     const uint32_t arg_count = reader.u32();
     std::vector<uint8_t*> params;
     for (uint32_t i = 0; i < arg_count && reader.ok; ++i) {

@@ -77,6 +77,11 @@ pub struct CheckMode {
     pub v_barrier: bool,
     /// Record the instruction trace ([`RawReport::trace`]); off by default.
     pub trace: bool,
+    /// With `trace`: timing-only mode. Copies, element-wise vector instructions, Gather and the cube
+    /// instructions are checked and traced as always but move and compute no data, so the trace is
+    /// the same record for record and a large shape runs in seconds; the outputs hold nothing
+    /// meaningful, and a kernel that reads a tensor value (`GetValue`) fails naming the read.
+    pub timing_only: bool,
 }
 
 impl Default for CheckMode {
@@ -93,12 +98,14 @@ impl CheckMode {
         races: true,
         v_barrier: true,
         trace: false,
+        timing_only: false,
     };
     /// No race detection (the other checks always run).
     pub const OFF: CheckMode = CheckMode {
         races: false,
         v_barrier: false,
         trace: false,
+        timing_only: false,
     };
 
     /// Parses `off`, `races` (everything) or `races,no-v-barrier`.
@@ -110,6 +117,7 @@ impl CheckMode {
                 races: true,
                 v_barrier: false,
                 trace: false,
+                timing_only: false,
             }),
             _ => None,
         }
@@ -124,6 +132,7 @@ impl CheckMode {
         u32::from(self.races)
             | u32::from(self.races && self.v_barrier) << 1
             | u32::from(self.trace) << 2
+            | u32::from(self.trace && self.timing_only) << 3
     }
 }
 
@@ -430,6 +439,7 @@ mod tests {
                 races: true,
                 v_barrier: false,
                 trace: false,
+                timing_only: false,
             })
         );
         assert_eq!(CheckMode::parse("race"), None);
@@ -441,6 +451,7 @@ mod tests {
             races: false,
             v_barrier: true,
             trace: false,
+            timing_only: false,
         };
         assert_eq!(odd.bits(), 0);
         let traced = CheckMode {
@@ -448,6 +459,18 @@ mod tests {
             ..CheckMode::OFF
         };
         assert_eq!(traced.bits(), 4);
+        let timing_only = CheckMode {
+            trace: true,
+            timing_only: true,
+            ..CheckMode::OFF
+        };
+        assert_eq!(timing_only.bits(), 12);
+        // Timing-only means nothing without the trace.
+        let untraced = CheckMode {
+            timing_only: true,
+            ..CheckMode::OFF
+        };
+        assert_eq!(untraced.bits(), 0);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Integers are little-endian; a string is a u32 length and its bytes.
 //!
 //! Request: `MOGEREQ3`, kernel name, u32 block_dim, u8 core type (0 AIV, 1 AIC, 2 MIX_AIC_1_2), u32 check
-//! bits (1 races, 2 the PipeBarrier<PIPE_V> rule), u32 argument count, per argument (name, u8 is_output,
+//! bits (1 races, 2 the PipeBarrier<PIPE_V> rule, 4 the instruction trace, 8 timing-only with the trace),
+//! u32 argument count, per argument (name, u8 is_output,
 //! u64 length, zeros to the next multiple of [`ARG_ALIGN`], bytes, zeros to the next multiple of
 //! [`ARG_ALIGN`]), u64 workspace bytes, u64 tiling length, tiling bytes. The alignment lets the launcher
 //! map each argument's bytes in place (copy-on-write), so that the pages a kernel never touches (most of

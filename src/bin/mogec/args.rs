@@ -146,9 +146,88 @@ pub struct RunArgs {
     /// figures; the emulator runs without recording its instruction trace).
     #[arg(long, conflicts_with = "trace")]
     pub no_model: bool,
+    /// Model the run without computing it: the emulator checks and traces every instruction but
+    /// skips the arithmetic of copies, vector and cube instructions, so large shapes model in
+    /// seconds. The interpreter does not run, nothing is compared and no outputs or inputs are
+    /// written: only report.json ("timing_only": true) and --trace. Refused for kernels whose
+    /// control flow reads tensor data (GetValue: routing, grouped GEMM) and for build directories.
+    #[arg(long, conflicts_with = "no_model")]
+    pub timing_only: bool,
     /// The inputs and the output directory.
     #[command(flatten)]
     pub io: InputArgs,
+}
+
+/// Arguments of `mogec bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The kernel to bench.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// The sizes of a dynamic dim: `--dim T=1,8,64,456,4096` (the swept dim), or one size for a
+    /// dynamic dim that stays fixed (`--dim S=128`). Repeat the flag for each dim; only one dim may
+    /// have several sizes. Without --dim, the example kernels have default sweeps (moge_gate,
+    /// moge_router: T=1,8,64,456,4096; moge_ffn: T=1,8,64,456; softmax_f32, softmax_bf16, rmsnorm:
+    /// T=1,64,1024,4096; gemm, linear_relu, linear_silu: M=16,128,1024).
+    #[arg(long, value_name = "NAME=SIZES", value_parser = parse_dim_list)]
+    pub dim: Vec<DimList>,
+    /// The Ascend part to compile for and model (ascend910b1, ascend910b2, ascend910b3,
+    /// ascend910b4).
+    #[arg(long, value_name = "TARGET", default_value = "ascend910b2", value_parser = parse_target)]
+    pub target: moge_lower::target::Target,
+    /// How much the graph optimizer fuses: `all` (default) or `none`.
+    #[arg(long, value_name = "MODE", default_value = "all")]
+    pub fuse: Fuse,
+    /// Run every size in timing-only mode (see `mogec run --help`): no arithmetic, nothing
+    /// compared with the interpreter; for sizes too large to emulate.
+    #[arg(long)]
+    pub timing_only: bool,
+    /// The seed of the random inputs of every size.
+    #[arg(long, value_name = "SEED", default_value_t = 1)]
+    pub random: u64,
+    /// The output directory for bench.csv and bench.svg (default: bench-KERNEL). It must be new,
+    /// empty, or hold only the files of an earlier bench.
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// A `NAME=SIZE,SIZE,...` list of sizes of a dynamic dim (`mogec bench --dim`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DimList {
+    /// The dim's name.
+    pub name: String,
+    /// Its sizes, each at least 1, none twice, in the order given.
+    pub sizes: Vec<i64>,
+}
+
+/// Parses `NAME=SIZE,SIZE,...`: every size a positive integer below 2^40, none given twice.
+pub fn parse_dim_list(text: &str) -> Result<DimList, String> {
+    let (name, list) = split_binding(text, "NAME=SIZE,SIZE,..., e.g. T=1,8,64")?;
+    let mut sizes = Vec::new();
+    for item in list.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(format!(
+                "the sizes of `{name}` in `{text}` have an empty entry (two commas, or a comma at an end)"
+            ));
+        }
+        let size: i64 = item.parse().map_err(|_| {
+            format!("the sizes of `{name}` must be positive integers, found `{item}`")
+        })?;
+        if !(1..DIM_LIMIT).contains(&size) {
+            return Err(format!(
+                "the sizes of `{name}` must be at least 1 and below 2^40, found {size}"
+            ));
+        }
+        if sizes.contains(&size) {
+            return Err(format!("the sizes of `{name}` list {size} twice"));
+        }
+        sizes.push(size);
+    }
+    Ok(DimList {
+        name: name.to_string(),
+        sizes,
+    })
 }
 
 /// How much the graph optimizer fuses (`--fuse`).
@@ -298,6 +377,22 @@ mod tests {
             parse_dim_binding("E=1099511627775").map(|b| b.value),
             Ok((1 << 40) - 1)
         );
+    }
+
+    #[test]
+    fn dim_lists() {
+        let list = parse_dim_list("T=1,8, 64").unwrap();
+        assert_eq!((list.name.as_str(), list.sizes), ("T", vec![1, 8, 64]));
+        assert!(parse_dim_list("T=").unwrap_err().contains("nothing after"));
+        assert!(parse_dim_list("T=1,,8")
+            .unwrap_err()
+            .contains("empty entry"));
+        assert!(parse_dim_list("T=1,x")
+            .unwrap_err()
+            .contains("positive integers, found `x`"));
+        assert!(parse_dim_list("T=0,8").unwrap_err().contains("at least 1"));
+        assert!(parse_dim_list("T=8,8").unwrap_err().contains("8 twice"));
+        assert!(parse_dim_list("1=8").unwrap_err().contains("is not a name"));
     }
 
     #[test]

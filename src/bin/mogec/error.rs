@@ -45,6 +45,20 @@ pub enum Error {
         /// Where the details are.
         report: String,
     },
+    /// `mogec bench` was asked something it cannot do (dims that do not fit the kernel, an output
+    /// directory holding other files).
+    #[error("{0}")]
+    Bench(String),
+    /// `mogec bench` ran, but some sizes failed (their rows in bench.csv say why).
+    #[error("{failed} of {total} sizes failed (see the table above and {csv})")]
+    BenchFailed {
+        /// How many sizes failed.
+        failed: usize,
+        /// How many sizes ran.
+        total: usize,
+        /// The CSV written.
+        csv: String,
+    },
     /// A flag that applies to a DSL file was given with a build directory.
     #[error("{flag} applies to a kernel source file; `{dir}` is a build directory, whose manifest {fixes}")]
     DirFlag {
@@ -87,6 +101,7 @@ impl Error {
             Error::Load(err) => err.exit_code(),
             Error::Output(_)
             | Error::DirFlag { .. }
+            | Error::Bench(_)
             | Error::ManifestFile { .. }
             | Error::Stdout(_) => 2,
             Error::Inputs(err) => err.exit_code(),
@@ -95,7 +110,7 @@ impl Error {
             Error::Eval { .. } | Error::Codegen { .. } => 1,
             Error::Run(err) => err.exit_code(),
             Error::Export(err) => err.exit_code(),
-            Error::Mismatch { .. } => 1,
+            Error::Mismatch { .. } | Error::BenchFailed { .. } => 1,
             Error::Internal { .. } => 101,
         }
     }

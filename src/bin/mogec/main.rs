@@ -12,6 +12,8 @@
 //! - `mogec run FILE.rs ...` (the same flags as eval, plus `--backend`, `--target`) compiles the kernel,
 //!   runs it on the emulator, checks it against the interpreter and writes the outputs and
 //!   `DIR/report.json` (logic in `moge::run`); exit status 1 when an output is beyond tolerance;
+//! - `mogec bench FILE.rs --kernel NAME --set ... --dim T=1,8,64` sweeps a kernel over sizes of a
+//!   dynamic dim with the timing model on and writes `bench.csv` and `bench.svg` (`moge::bench`);
 //! - `mogec demo` runs the MoGE gate and the MoGE layer of Pangu Pro MoE on the emulator and
 //!   reports (`moge::demo`);
 //! - `mogec export FILE.rs ... --cann DIR` writes a CANN kernel-launch project for one kernel
@@ -26,6 +28,7 @@
 //! are written all at once when the command succeeds, never over one of its input files.
 
 mod args;
+mod bench;
 mod build;
 mod check;
 mod emit;
@@ -42,7 +45,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use args::{BuildArgs, CheckArgs, EvalArgs, RunArgs};
+use args::{BenchArgs, BuildArgs, CheckArgs, EvalArgs, RunArgs};
 use error::Error;
 
 /// The top-level help text after the subcommand list.
@@ -59,6 +62,8 @@ Examples:
       --emit ascendc,manifest,kir,dot -o ffn          (the fused MoGE layer; --fuse none: unfused)
   mogec run examples/src/ffn.rs --kernel moge_ffn --set H=256,E=16,G=4,I=64,S=128 \\
       --random 1 --dim T=64 -o out
+  mogec bench examples/src/gate.rs --kernel moge_gate --set E=64,G=8 --dim T=1,8,64,456,4096
+                                                  (modeled time per size: a table, bench.csv, bench.svg)
   mogec demo
   mogec export examples/src/rmsnorm.rs --set H=5120 --random 1 --dim T=64 --cann rmsnorm_cann
                                                   (a CANN project: CMake, main.cpp, scripts, run.sh)
@@ -213,6 +218,40 @@ enum Command {
         )
     )]
     Run(RunArgs),
+    /// Sweep a kernel over sizes of a dynamic dim on the emulator and tabulate its modeled times.
+    #[command(
+        long_about = "Sweep one kernel over sizes of one dynamic dim (--dim T=1,8,64,456,4096) on \
+                      moge's emulator with the timing model of --target on. The kernel is compiled \
+                      once; each size runs on deterministic random inputs (--random SEED, default 1) \
+                      and is checked against the reference interpreter as `mogec run` checks it, or, \
+                      with --timing-only, is only traced and modeled (no arithmetic, nothing \
+                      compared; refused for kernels whose control flow reads tensor data).\n\n\
+                      Only one dim is swept: other dynamic dims take one size each (--dim S=128); \
+                      two lists are refused (one plot has one axis: run one bench per size). \
+                      Without --dim the example kernels have default sweeps: moge_gate and \
+                      moge_router T=1,8,64,456,4096; moge_ffn T=1,8,64,456; softmax_f32, \
+                      softmax_bf16 and rmsnorm T=1,64,1024,4096; gemm, linear_relu and linear_silu \
+                      M=16,128,1024. Sizes are integers of at least 1, none twice.\n\n\
+                      Printed: per size the modeled time (the timing model's, not a measurement), \
+                      the roofline time (the launches plus the larger of the compulsory bytes at \
+                      the target's HBM bandwidth and, for kernels using the cube, the flops at the \
+                      cube's peak), the modeled bound, the modeled HBM rate in TB/s (TFLOPS for \
+                      cube kernels) with its percentage of the target's peak, GM traffic over the \
+                      compulsory bytes, and the emulator's host time. Written into -o DIR (default \
+                      bench-KERNEL; it must be new, empty, or hold only an earlier bench's files): \
+                      bench.csv (one row per size: the dims by name, modeled_time_us, bound, \
+                      gm_bytes, hbm_bytes, compulsory_bytes, emulator_ms, roofline_us, status) and \
+                      bench.svg (modeled time and roofline against the swept dim, log axes when \
+                      the values span more than 10x). A progress line shows on a terminal.\n\n\
+                      A size that fails (over the limits, a kernel error, outputs beyond tolerance) \
+                      is a row `failed: REASON`; the sweep goes on, and the command exits with 1 \
+                      after writing everything.",
+        after_help = "Examples:\n  mogec bench examples/src/gate.rs --kernel moge_gate --set E=64,G=8\n  \
+             mogec bench examples/src/softmax.rs --kernel softmax_f32 --set N=1024 --dim T=1,64,1024 -o sm\n  \
+             mogec bench examples/src/matmul.rs --kernel gemm --set K=1024,N=1024 --dim M=128,1024 --timing-only\n\n\
+             The MOGE_* variables of `mogec --help` apply to every size."
+    )]
+    Bench(BenchArgs),
     /// Run the MoGE gate and the whole MoGE layer of Pangu Pro MoE on the emulator and report.
     #[command(
         long_about = "Compile the MoGE router of Pangu Pro MoE (moge_gate, 64 experts in 8 groups) \
@@ -307,6 +346,7 @@ fn run(command: Command) -> Result<(), Error> {
         Command::Build(args) => build::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Demo => run::demo(),
         Command::Export(args) => export::run(&args),
     }

@@ -36,6 +36,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         fuse: args.fuse.into(),
         model: !args.no_model,
         trace: args.trace.clone(),
+        timing_only: args.timing_only,
     };
     let report = run_program(&kernel, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;
@@ -64,6 +65,12 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
     if args.fuse != crate::args::Fuse::All {
         return refuse("--fuse", "holds the kernels as they were built");
     }
+    if args.timing_only {
+        return refuse(
+            "--timing-only",
+            "lists sources that may have been edited by hand, which timing-only mode does not model",
+        );
+    }
     let options = RunOptions {
         target: Default::default(),
         backend: args.backend,
@@ -72,6 +79,7 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
         fuse: Default::default(),
         model: !args.no_model,
         trace: args.trace.clone(),
+        timing_only: false,
     };
     let report = run_dir(&args.file, inputs, &args.io.out_dir, &options)
         .map_err(|err| Error::Run(Box::new(err)))?;

@@ -4,7 +4,7 @@ use super::*;
 use crate::graph::{
     ArgOp, BinaryOp, CmpOp, Constraint, ConstraintKind, ReduceOp, RoutesType, UnaryOp,
 };
-use crate::interp::{bind_dims, random_inputs, round_to, SplitMix64, TensorData};
+use crate::interp::{bind_dims, random_inputs, round_to, zero_inputs, SplitMix64, TensorData};
 
 /// `y = x + b` with `x: f32[T, E]`, `b: f32[E]`, `E` static (bound to 4 when `specialized`).
 fn add_kernel(specialized: bool) -> Kernel {
@@ -427,6 +427,19 @@ fn every_op_works_on_zero_tokens() {
     // Nothing scattered: zeros. The mean over no tokens is NaN, plus the weight stays NaN.
     assert_eq!(f(&out[4]), vec![0.0; 64]);
     assert!(f(&out[6]).iter().all(|v| v.is_nan()));
+}
+
+#[test]
+fn zero_inputs_have_the_shapes_and_dtypes_of_random_inputs_and_hold_zeros() {
+    let k = every_op_kernel();
+    let random = random_inputs(&k, 7, &[("T", 5)]).unwrap();
+    let zeros = zero_inputs(&k, &[("T", 5)]).unwrap();
+    assert_eq!(random.len(), zeros.len());
+    for (r, z) in random.iter().zip(&zeros) {
+        assert_eq!((r.dtype, &r.shape), (z.dtype, &z.shape));
+        assert_eq!(z, &Tensor::zeros(r.dtype, r.shape.clone()));
+    }
+    assert!(zero_inputs(&k, &[("X", 5)]).is_err());
 }
 
 #[test]

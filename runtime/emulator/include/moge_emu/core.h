@@ -128,6 +128,15 @@ inline CoreState& core() {
     return *state;
 }
 
+/// Request check bit: timing-only mode (with kCheckTrace): the element-wise vector instructions, the copies and
+/// the cube instructions check their operands and record their trace events as always but move and compute no
+/// data, so a large shape is traced in seconds. A kernel whose control flow reads tensor data (GetValue) is
+/// refused in this mode: the values it would read were never computed.
+constexpr uint32_t kCheckTimingOnly = 8;
+
+/// Whether this launch skips the arithmetic (set by the launcher before any core starts).
+inline bool g_timing_only = false;
+
 /// Records a failed check for the current core and unwinds it.
 [[noreturn]] inline void violation(const char* call, const char* format, ...)
     __attribute__((format(printf, 2, 3)));
@@ -140,6 +149,13 @@ inline CoreState& core() {
     std::vsnprintf(error.message, sizeof(error.message), format, args);
     va_end(args);
     throw error;
+}
+
+/// Refuses a scalar read of tensor data in timing-only mode: the kernel's control flow would depend on values the
+/// mode never computed.
+[[noreturn]] inline void timing_only_read(const char* call) {
+    violation(call, "timing-only mode: the kernel reads a value from a tensor, which this mode never computes (no "
+                    "arithmetic, no copies), so its control flow could not be right; run it without --timing-only");
 }
 
 /// Allocates (on first use) and returns the given on-chip memory of the current core.

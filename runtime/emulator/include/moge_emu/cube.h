@@ -225,8 +225,10 @@ inline void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, cons
                 T* out = dst.ptr_ + static_cast<uint64_t>(nd) * p.dstNzMatrixStride + static_cast<uint64_t>(b) * p.dstNzC0Stride * c0 +
                          static_cast<uint64_t>(r) * p.dstNzNStride * c0;
                 const uint32_t take = p.dValue - b * c0 < c0 ? p.dValue - b * c0 : c0;
-                std::memcpy(out, row + b * c0, take * sizeof(T));
-                std::memset(static_cast<void*>(out + take), 0, (c0 - take) * sizeof(T));
+                if (!moge_emu::g_timing_only) {
+                    std::memcpy(out, row + b * c0, take * sizeof(T));
+                    std::memset(static_cast<void*>(out + take), 0, (c0 - take) * sizeof(T));
+                }
                 op.write(moge_emu::HW_L1, out, 32);
             }
         }
@@ -265,6 +267,9 @@ inline void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
         T* to = dst.ptr_ + static_cast<uint64_t>(i) * (1 + p.dstGap) * fractal;
         op.read(moge_emu::HW_L1, from, 512);
         op.write(static_cast<moge_emu::Hw>(dst.hw_), to, 512);
+        if (moge_emu::g_timing_only) {
+            continue;
+        }
         if (p.ifTranspose) {
             T tmp[256];
             for (uint32_t r = 0; r < 16; ++r) {
@@ -483,13 +488,16 @@ inline void mmad(const char* call, const LocalTensor<T>& dst, const LocalTensor<
         op.read(static_cast<moge_emu::Hw>(bias_tensor->hw_), bias, static_cast<uint64_t>(p.n) * sizeof(float));
     }
     const uint32_t m = p.m, n = p.n, k = p.k;
+    const uint32_t rows = m1 * 16;
+    l0c_mark(call, dst, m, n, rows, bias == nullptr && !p.cmatrixInitVal);
+    if (moge_emu::g_timing_only) {
+        return;
+    }
     // Convert the fractals once; the inner loop then runs over contiguous f32.
     std::vector<float> fa(static_cast<uint64_t>(m) * k), fb(static_cast<uint64_t>(k) * n), fc(static_cast<uint64_t>(m) * n);
     moge_emu::unpack_zz(a.ptr_, m, k, fa.data());
     moge_emu::unpack_zn(b.ptr_, k, n, fb.data());
-    const uint32_t rows = m1 * 16;
     float* c = dst.ptr_;
-    l0c_mark(call, dst, m, n, rows, bias == nullptr && !p.cmatrixInitVal);
     for (uint32_t i = 0; i < m; ++i) {
         float* out = fc.data() + static_cast<uint64_t>(i) * n;
         for (uint32_t j = 0; j < n; ++j) {
@@ -590,11 +598,12 @@ inline void Fixpipe(const GlobalTensor<T>& dst, const LocalTensor<U>& src, const
     for (uint32_t nd = 0; nd < p.ndNum; ++nd) {
         const float* from = src.ptr_ + nd * src_step / sizeof(float);
         op.read(moge_emu::HW_L0C, from, matrix_bytes);
+        const bool convert = !moge_emu::g_timing_only;
         for (uint32_t i = 0; i < p.mSize; ++i) {
             for (uint32_t jb = 0; jb < (nz ? n1 : 1u); ++jb) {
                 const uint32_t j0 = nz ? jb * 16 : 0;
                 const uint32_t width = nz ? (p.nSize - j0 < 16 ? p.nSize - j0 : 16) : p.nSize;
-                for (uint32_t j = 0; j < width; ++j) {
+                for (uint32_t j = 0; convert && j < width; ++j) {
                     float v = from[moge_emu::nz_index(i, j0 + j, p.srcStride)];
                     if (p.reluEn && v < 0.0f) {
                         v = 0.0f;

@@ -129,6 +129,10 @@ template <typename T>
 inline void gm_store(const char* call, T* gm, const T* src, uint64_t count) {
     CoreState& state = core();
     state.gm_written += count * sizeof(T);
+    if (g_timing_only) {
+        // Counted, not moved (timing-only mode, trace.h).
+        return;
+    }
     if (state.atomic_op == ATOMIC_NONE) {
         std::memmove(gm, src, count * sizeof(T));
         return;
@@ -148,7 +152,9 @@ inline void gm_store(const char* call, T* gm, const T* src, uint64_t count) {
 template <typename T>
 inline void gm_load(T* dst, const T* gm, uint64_t count) {
     core().gm_read += count * sizeof(T);
-    std::memmove(dst, gm, count * sizeof(T));
+    if (!g_timing_only) {
+        std::memmove(dst, gm, count * sizeof(T));
+    }
 }
 
 /// Checks an on-chip operand of a data copy: initialized and 32-byte aligned.
@@ -287,7 +293,9 @@ inline void DataCopy(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
     moge_emu::RaceOp op(call, dst.hw_ == moge_emu::HW_UB && src.hw_ == moge_emu::HW_UB ? PIPE_V : PIPE_MTE1);
     op.read(static_cast<moge_emu::Hw>(src.hw_), src.ptr_, bytes);
     op.write(static_cast<moge_emu::Hw>(dst.hw_), dst.ptr_, bytes);
-    std::memmove(dst.ptr_, src.ptr_, bytes);
+    if (!moge_emu::g_timing_only) {
+        std::memmove(dst.ptr_, src.ptr_, bytes);
+    }
 }
 
 // ---- DataCopy: strided (DataCopyParams, all units 32-byte blocks) -----------------------------------------------
@@ -355,7 +363,9 @@ inline void DataCopy(const LocalTensor<T>& dst, const LocalTensor<T>& src, const
     for (uint32_t i = 0; i < l.count; ++i) {
         op.read(static_cast<moge_emu::Hw>(src.hw_), from + i * l.src_step, l.block);
         op.write(static_cast<moge_emu::Hw>(dst.hw_), to + i * l.dst_step, l.block);
-        std::memmove(to + i * l.dst_step, from + i * l.src_step, l.block);
+        if (!moge_emu::g_timing_only) {
+            std::memmove(to + i * l.dst_step, from + i * l.src_step, l.block);
+        }
     }
 }
 
@@ -388,6 +398,9 @@ inline void copy_pad_in(const char* call, const LocalTensor<T>& dst, const Globa
         op.read(moge_emu::HW_GM, from + i * src_step, block_len);
         op.write(static_cast<moge_emu::Hw>(dst.hw_), out, padded);
         moge_emu::gm_load(out + left, reinterpret_cast<const T*>(from + i * src_step), elements);
+        if (moge_emu::g_timing_only) {
+            continue;
+        }
         // Left and right padding take the padding value when isPad; otherwise they keep whatever the UB held
         // (the hardware leaves unspecified data there).
         if (is_pad) {

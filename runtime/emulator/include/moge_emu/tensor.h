@@ -114,6 +114,9 @@ public:
     PrimType* GetPhyAddr(const uint32_t offset) const { return ptr_ + offset; }
 
     PrimType GetValue(const uint32_t offset) const {
+        if (moge_emu::g_timing_only) {
+            moge_emu::timing_only_read("LocalTensor::GetValue");
+        }
         PrimType* at = element("LocalTensor::GetValue", offset);
         moge_emu::race_scalar("LocalTensor::GetValue", hw_, at, sizeof(PrimType), false);
         return *at;
@@ -224,6 +227,9 @@ public:
     __gm__ PrimType* GetPhyAddr(const uint64_t offset) const { return address_ + offset; }
 
     PrimType GetValue(const uint64_t offset) const {
+        if (moge_emu::g_timing_only) {
+            moge_emu::timing_only_read("GlobalTensor::GetValue");
+        }
         check("GlobalTensor::GetValue", address_ + offset, sizeof(PrimType));
         moge_emu::core().gm_read += sizeof(PrimType);
         moge_emu::race_scalar("GlobalTensor::GetValue", moge_emu::HW_GM, address_ + offset, sizeof(PrimType), false);

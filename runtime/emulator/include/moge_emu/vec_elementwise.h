@@ -292,6 +292,9 @@ inline void binary_level0(const char* call, const LocalTensor<T>& dst, const Loc
         }
         return;
     }
+    if (g_timing_only) {
+        return;  // Checked and traced; no arithmetic in timing-only mode (trace.h).
+    }
     // Checked once above; the same order of reads and writes as the element-by-element walk (operands may
     // overlap).
     const bool contiguous = a.contiguous && b.contiguous && d.contiguous;
@@ -326,6 +329,9 @@ inline void binary_count(const char* call, const LocalTensor<T>& dst, const Loca
     check_elements(call, "dst", dst, n);
     check_elements(call, "src0", src0, n);
     check_elements(call, "src1", src1, n);
+    if (g_timing_only) {
+        return;  // Checked and traced; no arithmetic in timing-only mode (trace.h).
+    }
     T* out = dst.ptr_;
     const T* in0 = src0.ptr_;
     const T* in1 = src1.ptr_;
@@ -377,6 +383,9 @@ inline void unary_level0(const char* call, const LocalTensor<D>& dst, const Loca
         }
         return;
     }
+    if (g_timing_only) {
+        return;  // Checked and traced; no arithmetic in timing-only mode (trace.h).
+    }
     const bool contiguous = a.contiguous && d.contiguous;
     for (uint32_t r = 0; r < lanes.repeats; ++r) {
         const uint32_t n = lanes.in_repeat(r);
@@ -403,6 +412,9 @@ inline void unary_count(const char* call, const LocalTensor<D>& dst, const Local
     check_vector_operand(call, "src", src);
     check_elements(call, "dst", dst, n);
     check_elements(call, "src", src, n);
+    if (g_timing_only) {
+        return;  // Checked and traced; no arithmetic in timing-only mode (trace.h).
+    }
     D* out = dst.ptr_;
     const S* in = src.ptr_;
     uint32_t i = 0;
@@ -910,6 +922,9 @@ inline void duplicate_level0(const char* call, const LocalTensor<T>& dst, const 
         }
         return;
     }
+    if (moge_emu::g_timing_only) {
+        return;  // Checked and traced; no arithmetic in timing-only mode (trace.h).
+    }
     for (uint32_t r = 0; r < lanes.repeats; ++r) {
         const uint32_t n = lanes.in_repeat(r);
         T* dp = dst.ptr_ + r * d.step;
@@ -945,6 +960,9 @@ inline void Duplicate(const LocalTensor<T>& dst, const T& scalarValue, const int
     const uint32_t n = moge_emu::check_count(call, count);
     moge_emu::check_vector_operand(call, "dst", dst);
     moge_emu::check_elements(call, "dst", dst, n);
+    if (moge_emu::g_timing_only) {
+        return;  // Checked and traced; no arithmetic in timing-only mode (trace.h).
+    }
     for (uint32_t i = 0; i < n; ++i) {
         dst.ptr_[i] = scalarValue;
     }

@@ -462,6 +462,9 @@ inline void Gather(const LocalTensor<T>& dst, const LocalTensor<T>& src, const L
     moge_emu::check_vector_operand(call, "srcOffset", srcOffset);
     moge_emu::check_elements(call, "dst", dst, count);
     moge_emu::check_elements(call, "srcOffset", srcOffset, count);
+    if (moge_emu::g_timing_only) {
+        return;  // Checked and traced; the offsets were never computed in timing-only mode (trace.h).
+    }
     for (uint32_t i = 0; i < count; ++i) {
         dst.ptr_[i] = moge_detail::gather_one(call, src, srcBaseAddr, srcOffset.ptr_[i]);
     }
@@ -478,6 +481,9 @@ inline void gather_level0(const char* call, const LocalTensor<T>& dst, const Loc
     moge_emu::check_repeat(call, repeatTime);
     constexpr uint32_t epr = moge_emu::per_repeat<T>();
     const uint32_t repeats = mask.repeats(repeatTime, epr);
+    if (moge_emu::g_timing_only) {
+        return;  // Checked and traced; the offsets were never computed in timing-only mode (trace.h).
+    }
     for (uint32_t r = 0; r < repeats; ++r) {
         for (uint32_t j = 0; j < epr; ++j) {
             if (!mask.active(r, j, epr)) {
