@@ -13,10 +13,11 @@
 //! | L2 | 192 MB | 192 MB | 96 MB | ascendc.md; B3 [U] |
 //! | HBM aggregate (read + write, L2 misses) | 1.5 TB/s | 1.5 TB/s | 1.5 TB/s | [M] data_copy 1.46-1.49 TB/s (§3.1); B3/B4 [U] |
 //! | L2 aggregate | 5.5 TB/s | | | [V] 5.2-7 TB/s docs, [D] 6.0 from the L2-reuse case (§3.1), medium |
-//! | per-core cap GM -> UB / GM -> L1 / UB -> GM | 100 / 135 / 188 GB/s | | | [V] TA tilesim one-core rows (§3.1), medium |
+//! | per-core cap GM -> UB | 32 B/c (59 GB/s) | | | [V] INI `ddr_rate=32`; [M] Add case 1: 350 cycles per serial 8 KiB copy, latency included (§3.2); calibrated (docs/performance.md §9.1): TA tilesim's one-core 100 GB/s made case 1 24% fast, medium |
+//! | per-core cap GM -> L1 / UB -> GM | 135 / 188 GB/s | | | [V] TA tilesim one-core rows (§3.1), medium |
 //! | per-core cap L2 hit -> UB / -> L1 | 137 / 221 GB/s | | | [V] TA (§3.1), medium |
 //! | GM read / write latency after the transfer | 200 / 190 cycles | | | [V] TA HBM 200, PP 153-203; [D] fits Add case 1's 350 / 295 cycles per 8 KB copy (§3.2), medium |
-//! | MTE2 / MTE3 per-instruction head | 20 cycles | | | [D] data_copy scenario 1 ~21 cycles per DataCopy; GE 27 / 12 (§3.2), medium |
+//! | MTE2 / MTE3 per-instruction head: the minimum interval between a pipe's copies, the transfer running under it | 20 cycles | | | [D] data_copy scenario 1 ~21 cycles per 128-byte DataCopy with the queue full; GE 27 / 12 (§3.2), medium |
 //! | GM burst granule | 32 bytes | | | [V] 32-byte GM alignment; the 512-byte package penalty (§3.2) is not modeled, low |
 //! | MTE1 L1 -> L0A / L0B | 256 / 128 B/c + 25 cycles | | | [V] AD Cube table 3, PP, MMC (§3.1), high |
 //! | UB -> UB copy (V) | 256 B/c + 12 cycles | | | [V] AD, PP (§3.1), high |
@@ -66,7 +67,7 @@ pub struct Params {
     pub gm_read_latency: f64,
     /// Cycles from the end of a GM write transfer to its completion.
     pub gm_write_latency: f64,
-    /// Cycles each MTE2 / MTE3 copy instruction occupies its pipe before moving data.
+    /// Cycles each MTE2 / MTE3 copy instruction occupies its pipe at least (its transfer runs meanwhile).
     pub mte_head: f64,
     /// GM bursts are moved in units of this many bytes.
     pub burst_granule: u64,
@@ -150,7 +151,7 @@ impl Params {
             l2_line: 512,
             hbm_rate: gbs(1500.0),
             l2_rate: gbs(5500.0),
-            gm_to_ub_cap: gbs(100.0),
+            gm_to_ub_cap: 32.0,
             gm_to_l1_cap: gbs(135.0),
             ub_to_gm_cap: gbs(188.0),
             l2_to_ub_cap: gbs(137.0),
