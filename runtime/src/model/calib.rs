@@ -107,3 +107,14 @@ fn c5_matmul_8192_cubed() {
     let t = p.micros(r.cycles) * scale + p.launch_us;
     within("C5 case 8", t, 4012.4, 0.15);
 }
+
+#[test]
+fn c1_add_vector_time_without_bank_conflicts() {
+    // Case 6 (the bank-conflict fix): aiv_vec_time 6.95 µs, the busiest AIV's vector pipe, with 32 KiB
+    // tiles on 48 AIVs. The model has no bank conflicts, so cases 1-5 (12.85 µs, conflicting
+    // operands) are not its to reproduce; the head per instruction and 1 cycle per repeat are.
+    let p = b2();
+    let r = replay(&add_kernel(48, 8192 * 8192 * 2, 32768, 2), &p).unwrap();
+    let vec = r.busy.iter().map(|b| b[Pipe::V.slot()]).fold(0.0, f64::max);
+    within("C1 case 6 vector", p.micros(vec), 6.95, 0.15);
+}
