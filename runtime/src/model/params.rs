@@ -22,7 +22,7 @@
 //! | MTE1 L1 -> L0A / L0B | 256 / 128 B/c + 25 cycles | | | [V] AD Cube table 3, PP, MMC (§3.1), high |
 //! | UB -> UB copy (V) | 256 B/c + 12 cycles | | | [V] AD, PP (§3.1), high |
 //! | vector head per instruction | 20 cycles | | | [V] GE fits b = 17-29 (§2.3), medium |
-//! | vector cycles per 256-byte repeat | 1 (add class); exp/ln/sqrt/div 4 (fp16) / 2 (fp32); reductions 7; GatherMask 2 | | | [V] AD Vector table 6 (§2.3), high; bank conflicts not modeled |
+//! | vector cycles per 256-byte repeat | 1 (add class); exp/ln/sqrt/div 4 (fp16) / 2 (fp32); reductions 7 (BlockReduce fp32 1); GatherMask 2 | | | [V] AD Vector table 6 (ReduceDataBlock fp32 64 a cycle), GE BlockReduceMax fp32 0.0198 cycles an element (§2.3), high; bank conflicts not modeled |
 //! | vector elements per cycle, sort / gather | 2 / 5 | | | [V] AD table (§2.3), high |
 //! | cube | 16x16x16 MAC per cycle (k step 16 fp16/bf16, 32 int8, 4 fp32) + 20 cycles per Mmad | | | [V] AD Cube table 1, PP, TA (§2.2), high |
 //! | Fixpipe L0C -> GM | 64 elements per cycle from L0C, GM side capped at 128 B/c, + 30 cycles | | | [V] AD table 7, MMC, TA (§3.1), medium |
@@ -87,6 +87,8 @@ pub struct Params {
     pub vec_transcendental_fp16: f64,
     /// Vector cycles per repeat of a reduction within a repeat.
     pub vec_reduce: f64,
+    /// Vector cycles per repeat of BlockReduce on fp32 (fp16 takes `vec_reduce`).
+    pub vec_block_reduce_fp32: f64,
     /// Vector cycles per repeat of GatherMask.
     pub vec_gather_mask: f64,
     /// Elements per cycle of Sort32 / MrgSort.
@@ -168,6 +170,7 @@ impl Params {
             vec_head: 20.0,
             vec_transcendental_fp16: 4.0,
             vec_reduce: 7.0,
+            vec_block_reduce_fp32: 1.0,
             vec_gather_mask: 2.0,
             vec_sort_elems: 2.0,
             vec_gather_elems: 5.0,
@@ -227,6 +230,9 @@ impl Params {
             elements / self.vec_gather_elems
         } else if name == "GatherMask" {
             repeats * self.vec_gather_mask
+        } else if name.starts_with("BlockReduce") && elem == 4 {
+            // ReduceDataBlock: 64 fp32 elements a cycle, one repeat (the fp16 rate is the table's 128/7).
+            repeats * self.vec_block_reduce_fp32
         } else if name.contains("Reduce") {
             repeats * self.vec_reduce
         } else {
@@ -271,6 +277,9 @@ mod tests {
         // Exp: 32 elements per cycle: fp32 2 cycles per repeat, fp16 4.
         assert_eq!(p.vector_cycles("Exp", 0, 4096 * 4, 4), 20.0 + 128.0);
         assert_eq!(p.vector_cycles("Exp", 0, 4096 * 2, 2), 20.0 + 128.0);
+        // WholeReduce: ~7 cycles a repeat; BlockReduce on fp32: one (64 elements a cycle).
+        assert_eq!(p.vector_cycles("WholeReduceMax", 10, 2560, 4), 20.0 + 70.0);
+        assert_eq!(p.vector_cycles("BlockReduceMax", 10, 2560, 4), 20.0 + 10.0);
         assert!((p.micros(1850.0) - 1.0).abs() < 1e-12);
     }
 }
