@@ -21,4 +21,5 @@ mod readme_refusals;
 mod rng;
 mod run_dir;
 mod small_groups;
+mod tile_estimate;
 mod ui;

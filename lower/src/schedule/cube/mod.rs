@@ -11,11 +11,13 @@
 //! epilogue) builds on [`MatmulPlan`]; the hand-written Ascend C it must produce is kept as a test
 //! fixture (`tests/data/cube/`).
 
+pub mod estimate;
 pub mod lower;
 pub mod mix;
 pub mod plan;
 pub mod traffic;
 
+pub use estimate::estimate_cycles;
 pub use plan::{plan_matmul, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest};
 pub use traffic::{traffic, Traffic};
 
