@@ -9,7 +9,7 @@ use std::process::Command;
 
 use moge_lower::cost::Params;
 use moge_lower::schedule::cube::{
-    estimate_cycles, plan_matmul, CubeDType, MatmulShape, TileRequest,
+    estimate_cycles, plan_matmul, plan_matmul_with, CubeDType, MatmulShape, TileRequest, Tiling,
 };
 use moge_lower::target::Target;
 use serde_json::Value;
@@ -109,4 +109,36 @@ fn the_matmul_estimate_agrees_with_the_replay_and_ranks_tiles_as_it_does() {
             }
         }
     }
+}
+
+#[test]
+fn the_model_tiling_replays_no_slower_than_the_rule_tiling() {
+    // The planner's two scorings over the same legal candidates; each choice replayed on the
+    // emulator's trace (its base tile given back as a hint, which plans the same depth and cores).
+    let p = Params::for_target("ascend910b2").unwrap();
+    let target = Target::from_name("ascend910b2").unwrap();
+    let shape = MatmulShape {
+        m: 1024,
+        n: 1024,
+        k: 512,
+        dtype: CubeDType::Bf16,
+    };
+    let rule = plan_matmul_with(shape, TileRequest::default(), &target, Tiling::Rule).unwrap();
+    let model = plan_matmul_with(shape, TileRequest::default(), &target, Tiling::Model).unwrap();
+    assert_eq!(
+        rule,
+        plan_matmul(shape, TileRequest::default(), &target).unwrap()
+    );
+    // The model's choice is the candidate with the lowest estimate: no lower than the rule's.
+    assert!(estimate_cycles(&model, &p) <= estimate_cycles(&rule, &p));
+    let replay_rule = replayed_cycles(&p, (rule.m, rule.n, rule.k));
+    let replay_model = replayed_cycles(&p, (model.m, model.n, model.k));
+    println!(
+        "rule {}x{}x{}: {replay_rule:.0} cycles; model {}x{}x{}: {replay_model:.0} cycles",
+        rule.m, rule.n, rule.k, model.m, model.n, model.k
+    );
+    assert!(
+        replay_model <= replay_rule,
+        "{replay_model} vs {replay_rule}"
+    );
 }

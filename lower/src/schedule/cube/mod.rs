@@ -18,7 +18,10 @@ pub mod plan;
 pub mod traffic;
 
 pub use estimate::estimate_cycles;
-pub use plan::{plan_matmul, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest};
+pub use plan::{
+    plan_matmul, plan_matmul_with, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest,
+    Tiling,
+};
 pub use traffic::{traffic, Traffic};
 
 use crate::graph::dim::DimEvalError;
