@@ -260,6 +260,9 @@ fn rmsnorm_matches_the_interpreter() {
 #[test]
 fn other_vector_kernels_match_the_interpreter() {
     check_graph_differential("log_softmax", &[("N", 64)], &[0, 1, 49, 1000]);
+    // Rows of 8 are reduced by BlockReduce, 8 rows a repeat, and the rows past a multiple of 8 by
+    // WholeReduce (7 rows on one core; 20 or 21 rows a core at T = 1000).
+    check_graph_differential("softmax", &[("N", 8)], &[0, 1, 7, 49, 1000]);
     check_graph_differential("rmsnorm", &[("H", 128)], &[0, 1, 49, 300]);
     check_graph_differential("cast_select", &[("N", 40)], &[0, 1, 17, 64]);
     check_graph_differential("topk", &[("N", 12)], &[1, 2, 33, 60]);

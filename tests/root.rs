@@ -22,4 +22,5 @@ mod readme_refusals;
 mod rng;
 mod run_dir;
 mod small_groups;
+mod tile_estimate;
 mod ui;

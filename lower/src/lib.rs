@@ -17,6 +17,7 @@ pub use graph::{
     Value, ValueData,
 };
 pub use sym::Symbol;
+pub mod cost;
 pub mod kir;
 pub mod opt;
 pub mod schedule;

@@ -257,7 +257,7 @@ impl Backend for EmulatorBackend {
             })?;
         // An unknown target is refused before the kernel runs.
         let params = if self.model {
-            Some(Params::for_target(launch.kernel.target)?)
+            Some(Params::for_target(launch.kernel.target).map_err(ModelError::from)?)
         } else {
             None
         };

@@ -148,12 +148,13 @@ fn the_modeled_timeline_of_a_two_tile_add_is_the_schedule_worked_out_by_hand() {
     let p = Params::for_target("ascend910b2").unwrap();
     let m = model(report.trace.unwrap(), &p, true).unwrap();
     let bytes = 4096.0;
-    // MTE2 copies x0, y0, x1, y1 back to back, each a head plus 4 KiB at the one-core cap.
-    let copy = p.mte_head + bytes / p.gm_to_ub_cap;
+    // MTE2 copies x0, y0, x1, y1 back to back, each 4 KiB at the one-core cap (at least the head, the
+    // minimum interval between copies).
+    let copy = (bytes / p.gm_to_ub_cap).max(p.mte_head);
     // Tile t's EnQue releases the data when every earlier MTE2 copy has completed: after y_t's latency.
     let ready = |t: f64| (2.0 * t + 2.0) * copy + p.gm_read_latency;
     let add = p.vec_head + bytes / 256.0;
-    let out = p.mte_head + bytes / p.ub_to_gm_cap;
+    let out = (bytes / p.ub_to_gm_cap).max(p.mte_head);
     // V adds tile t when its data is ready; MTE3 writes it when the add is done (V's EnQue of z).
     let add0 = ready(0.0);
     let add1 = ready(1.0).max(add0 + add);

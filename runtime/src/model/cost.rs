@@ -31,7 +31,12 @@ pub(super) struct Stream {
 pub(super) struct Active {
     pub(super) instr: usize,
     pub(super) start: f64,
+    /// When the transfer may start (its head is over).
     pub(super) head_until: f64,
+    /// The earliest the copy leaves its pipe: the head is the minimum interval between a pipe's
+    /// copies, and the transfer runs under it (costmodel §3.2: ~21 cycles per 128-byte DataCopy with
+    /// the queue full, less than head plus transfer).
+    pub(super) min_end: f64,
     pub(super) streams: Vec<Stream>,
     pub(super) current: usize,
     pub(super) latency: f64,
@@ -64,7 +69,8 @@ pub(super) fn cost(
         Work::Transfer(Active {
             instr: i,
             start: now,
-            head_until: now + head,
+            head_until: now,
+            min_end: now + head,
             streams,
             current: 0,
             latency,

@@ -16,6 +16,7 @@ mod cost;
 pub mod hbm;
 pub mod params;
 pub mod replay;
+pub mod synth;
 pub mod trace;
 
 use std::fmt;
@@ -222,5 +223,7 @@ pub fn model(
     })
 }
 
+#[cfg(test)]
+mod calib;
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,8 @@
 //! (which waits until every pipe has drained) and SyncAll. A pipe starts the instruction at the head of
 //! its queue when the previous one has left the pipe:
 //!
-//! - a copy occupies its pipe for a head and the transfer (at the rate its server grants), and completes
-//!   a latency later; other instructions occupy it for their cycles ([`super::params`]);
+//! - a copy occupies its pipe for its transfer (at the rate its server grants) but at least its head
+//!   (the minimum interval between copies), and completes a latency later; other instructions occupy it for their cycles ([`super::params`]);
 //! - SetFlag, a queue hand-off (EnQue, FreeTensor) and CrossCoreSetFlag release their token when every
 //!   earlier instruction of their pipe has completed (plus the cross-core latency); the matching wait
 //!   (WaitFlag, DeQue, AllocTensor of a freed buffer, CrossCoreWaitFlag) holds its pipe until then;
@@ -317,7 +317,7 @@ impl Sim<'_> {
                     continue;
                 }
                 if let Some(a) = core.active[p].take() {
-                    self.finish(c, p, a.instr, a.start, next, a.latency);
+                    self.finish(c, p, a.instr, a.start, next.max(a.min_end), a.latency);
                 }
             }
         }
@@ -599,7 +599,7 @@ impl Sim<'_> {
                 _ => {
                     let busy = match self.cost(c, i, now) {
                         Work::Fixed { busy, latency } => busy + latency,
-                        Work::Transfer(a) => a.head_until - now,
+                        Work::Transfer(a) => a.min_end - now,
                     };
                     self.finish(c, 0, i, now, now + busy, 0.0);
                     self.cores[c].issue_at = now + busy;

@@ -120,13 +120,13 @@ fn one_tile_follows_the_flags_with_costs_from_the_table() {
     let bytes = 8192u64;
     let r = replay(&trace(vec![tile(bytes, 0)]), &p).unwrap();
     // MTE2: x at 0 (head, then 8 KiB at the one-core cap), y right after x leaves the pipe.
-    let x_busy = p.mte_head + bytes as f64 / p.gm_to_ub_cap;
+    let x_busy = (bytes as f64 / p.gm_to_ub_cap).max(p.mte_head);
     let y_busy_end = 2.0 * x_busy;
     // The flag is released when y has completed (its GM latency); then V adds.
     let add_start = y_busy_end + p.gm_read_latency;
     let add_end = add_start + p.vec_head + (bytes / 256) as f64;
     // MTE3 waits for the add to complete, then writes at its cap and completes a latency later.
-    let out_busy_end = add_end + p.mte_head + bytes as f64 / p.ub_to_gm_cap;
+    let out_busy_end = add_end + (bytes as f64 / p.ub_to_gm_cap).max(p.mte_head);
     let end = out_busy_end + p.gm_write_latency;
     let spans: Vec<(Pipe, f64, f64)> = r
         .spans
@@ -191,7 +191,7 @@ fn the_second_tiles_copy_in_overlaps_the_first_tiles_add() {
     let mut instrs = tile(bytes, 0);
     instrs.extend(tile(bytes, bytes));
     let r = replay(&trace(vec![instrs]), &p).unwrap();
-    let x_busy = p.mte_head + bytes as f64 / p.gm_to_ub_cap;
+    let x_busy = (bytes as f64 / p.gm_to_ub_cap).max(p.mte_head);
     let mte2: Vec<f64> = r
         .spans
         .iter()
@@ -223,11 +223,11 @@ fn cores_copying_at_once_share_hbm() {
     let r = replay(&trace(cores), &p).unwrap();
     let share = p.hbm_rate / 48.0;
     assert!(share < p.gm_to_ub_cap);
-    let want = p.mte_head + bytes as f64 / share + p.gm_read_latency;
+    let want = (bytes as f64 / share).max(p.mte_head) + p.gm_read_latency;
     assert!(close(r.cycles, want), "{} vs {want}", r.cycles);
     // One core alone runs at its cap.
     let alone = replay(&trace(vec![vec![copy_in(0, 0, bytes)]]), &p).unwrap();
-    let want = p.mte_head + bytes as f64 / p.gm_to_ub_cap + p.gm_read_latency;
+    let want = (bytes as f64 / p.gm_to_ub_cap).max(p.mte_head) + p.gm_read_latency;
     assert!(close(alone.cycles, want), "{} vs {want}", alone.cycles);
 }
 
@@ -241,7 +241,7 @@ fn a_tensor_read_twice_costs_l2_the_second_time_only_when_it_fits() {
     // The second read runs at the core's L2 cap.
     let second = r.spans[1].busy_end - r.spans[1].start;
     assert!(
-        close(second, p.mte_head + bytes as f64 / p.l2_to_ub_cap),
+        close(second, (bytes as f64 / p.l2_to_ub_cap).max(p.mte_head)),
         "{second}"
     );
     // An L2 smaller than the tensor: both reads go to HBM.
@@ -279,7 +279,7 @@ fn more_blocks_than_cores_run_in_waves() {
         .collect();
     let r = replay(&trace(cores), &p).unwrap();
     let rate = p.gm_to_ub_cap.min(p.hbm_rate / 48.0);
-    let wave = p.mte_head + bytes as f64 / rate + p.gm_read_latency;
+    let wave = (bytes as f64 / rate).max(p.mte_head) + p.gm_read_latency;
     assert!(
         close(r.cycles, 2.0 * wave),
         "{} vs {}",
@@ -329,7 +329,7 @@ fn a_cross_core_wait_lasts_until_the_set_plus_the_cross_core_latency() {
     t.kind = LaunchKind::Aiv;
     let r = replay(&t, &p).unwrap();
     // The set is released when the copy has completed (its GM latency), the wait a latency later.
-    let copy_done = p.mte_head + bytes as f64 / p.gm_to_ub_cap + p.gm_read_latency;
+    let copy_done = (bytes as f64 / p.gm_to_ub_cap).max(p.mte_head) + p.gm_read_latency;
     let add = r.spans.iter().find(|s| s.pipe == Pipe::V).unwrap();
     assert!(
         close(add.start, copy_done + p.cross_core_latency),
@@ -371,7 +371,7 @@ fn sync_all_releases_every_core_after_the_last_arrival() {
     )
     .unwrap();
     // Core 0 arrives when its copy has completed (SyncAll drains the pipes first).
-    let arrival = p.mte_head + bytes as f64 / p.gm_to_ub_cap + p.gm_read_latency;
+    let arrival = (bytes as f64 / p.gm_to_ub_cap).max(p.mte_head) + p.gm_read_latency;
     let release = arrival + p.sync_all;
     let adds: Vec<f64> = r
         .spans
@@ -399,7 +399,7 @@ fn a_full_queue_stalls_the_issue_of_every_pipe() {
     let mut instrs: Vec<Instr> = (0..40).map(|i| copy_in(0, i * bytes, bytes)).collect();
     instrs.push(add(256));
     let r = replay(&trace(vec![instrs]), &p).unwrap();
-    let copy = p.mte_head + bytes as f64 / p.gm_to_ub_cap;
+    let copy = (bytes as f64 / p.gm_to_ub_cap).max(p.mte_head);
     let add = r.spans.iter().find(|s| s.pipe == Pipe::V).unwrap();
     let want = 7.0 * copy + p.issue;
     assert!(close(add.start, want), "{} vs {want}", add.start);

@@ -479,25 +479,7 @@ pub(crate) fn emit_tile_mmads(
     bld.deque(l.q_b1, l.t_b1);
     bld.open(); // slice
     bld.alloc(l.q_a2, l.t_a2);
-    bld.open(); // A row blocks: NZ (column blocks of x.rows_a x.rows) -> ZZ (row blocks of x.k1 fractals)
-    bld.inst(InstData::LoadData2d {
-        dst: l.t_a2,
-        dst_offset: mul(mul(IExpr::Var(l.v_rb), x.k1.clone()), x.frac.clone()),
-        src: l.t_a1,
-        src_offset: mul(
-            add(
-                mul(x.k_block.clone(), blocks16(x.rows_a.clone())),
-                IExpr::Var(l.v_rb),
-            ),
-            x.frac.clone(),
-        ),
-        repeat: x.k1.clone(),
-        src_stride: blocks16(x.rows_a.clone()),
-        dst_gap: int(0),
-        transpose: false,
-        frac_gap: int(0),
-    });
-    bld.close_for(l.v_rb, int(0), blocks16(x.rows_a.clone()));
+    emit_a_load(bld, plan, l, x);
     bld.enque(l.q_a2, l.t_a2);
     bld.alloc(l.q_b2, l.t_b2);
     if s.dtype == CubeDType::F32 {
@@ -725,4 +707,54 @@ pub fn lower_matmul(
     p.kernels = PrimaryMap::new();
     p.kernels.push(kernel);
     p
+}
+
+/// A slice of A from its L1 stage (NZ: column blocks of `x.rows_a` rows) into L0A (zZ: row blocks of
+/// `x.k1` fractals). One LoadData per row block (`k1` fractals `rows_a / 16` apart), or, when the base
+/// tile has fewer K blocks than row blocks, one per column block: its `rows_a / 16` fractals are
+/// consecutive in L1 and land `k1` fractals apart in L0A (`dstGap`). Fewer instructions: each pays the
+/// MTE1 head (~25 cycles, costmodel-910b.md §3.1), which made 1024³'s 240-row tiles MTE1-bound.
+fn emit_a_load(bld: &mut Builder, plan: &MatmulPlan, l: &Locals, x: &TileExprs) {
+    let c0 = plan.shape.dtype.c0();
+    if plan.k / c0 < plan.m / 16 {
+        bld.open(); // A column blocks: x.rows_a / 16 consecutive fractals each, x.k1 apart in L0A
+        bld.inst(InstData::LoadData2d {
+            dst: l.t_a2,
+            dst_offset: mul(IExpr::Var(l.v_rb), x.frac.clone()),
+            src: l.t_a1,
+            src_offset: mul(
+                mul(
+                    add(x.k_block.clone(), IExpr::Var(l.v_rb)),
+                    blocks16(x.rows_a.clone()),
+                ),
+                x.frac.clone(),
+            ),
+            repeat: blocks16(x.rows_a.clone()),
+            src_stride: int(1),
+            dst_gap: sub(x.k1.clone(), int(1)),
+            transpose: false,
+            frac_gap: int(0),
+        });
+        bld.close_for(l.v_rb, int(0), x.k1.clone());
+        return;
+    }
+    bld.open(); // A row blocks: NZ (column blocks of x.rows_a x.rows) -> ZZ (row blocks of x.k1 fractals)
+    bld.inst(InstData::LoadData2d {
+        dst: l.t_a2,
+        dst_offset: mul(mul(IExpr::Var(l.v_rb), x.k1.clone()), x.frac.clone()),
+        src: l.t_a1,
+        src_offset: mul(
+            add(
+                mul(x.k_block.clone(), blocks16(x.rows_a.clone())),
+                IExpr::Var(l.v_rb),
+            ),
+            x.frac.clone(),
+        ),
+        repeat: x.k1.clone(),
+        src_stride: blocks16(x.rows_a.clone()),
+        dst_gap: int(0),
+        transpose: false,
+        frac_gap: int(0),
+    });
+    bld.close_for(l.v_rb, int(0), blocks16(x.rows_a.clone()));
 }

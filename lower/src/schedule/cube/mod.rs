@@ -11,12 +11,17 @@
 //! epilogue) builds on [`MatmulPlan`]; the hand-written Ascend C it must produce is kept as a test
 //! fixture (`tests/data/cube/`).
 
+pub mod estimate;
 pub mod lower;
 pub mod mix;
 pub mod plan;
 pub mod traffic;
 
-pub use plan::{plan_matmul, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest};
+pub use estimate::estimate_cycles;
+pub use plan::{
+    plan_matmul, plan_matmul_with, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest,
+    Tiling,
+};
 pub use traffic::{traffic, Traffic};
 
 use crate::graph::dim::DimEvalError;

@@ -397,6 +397,18 @@ fn check_side(key: &'static str, value: u64) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// How the planner scores candidate tilings.
+#[derive(Copy, Clone, PartialEq, Eq, Default, Debug)]
+pub enum Tiling {
+    /// The planner's own rule (`modeled_cycles`: cube cycles against GM->L1 copies at one rate, plus
+    /// a fixed cost per tile); what compilation uses.
+    #[default]
+    Rule,
+    /// The timing model's parameter table through [`super::estimate_cycles`] (MTE1 loads, HBM and L2
+    /// shares, the issue window); falls back to the rule for a target the table does not know.
+    Model,
+}
+
 /// Chooses a tiling for `shape` on `target`, honoring `request`.
 ///
 /// Without a request the planner scores every base tile (m, n up to 256, k up to 512, multiples of 16)
@@ -408,6 +420,26 @@ pub fn plan_matmul(
     request: TileRequest,
     target: &Target,
 ) -> Result<MatmulPlan, PlanError> {
+    plan_matmul_with(shape, request, target, Tiling::Rule)
+}
+
+/// [`plan_matmul`] with the candidates scored as `tiling` says (the legal candidates, the request and
+/// the tie-breaks are the same).
+pub fn plan_matmul_with(
+    shape: MatmulShape,
+    request: TileRequest,
+    target: &Target,
+    tiling: Tiling,
+) -> Result<MatmulPlan, PlanError> {
+    let params = match tiling {
+        Tiling::Model => crate::cost::Params::for_target(target.name).ok(),
+        Tiling::Rule => None,
+    };
+    // Cycles, rounded so that equal estimates tie exactly as the rule's integers do.
+    let score = |plan: &MatmulPlan| match &params {
+        Some(p) => super::estimate_cycles(plan, p).round() as u64,
+        None => modeled_cycles(plan),
+    };
     check_dims(&shape)?;
     let cores = u64::from(target.cube_cores);
     let block_dim = match request.block_dim {
@@ -459,7 +491,7 @@ pub fn plan_matmul(
                 let Some(plan) = fit(shape, m, n, k, block_dim, target) else {
                     continue;
                 };
-                let cost = modeled_cycles(&plan);
+                let cost = score(&plan);
                 let size = m * n;
                 let better = match &best {
                     None => true,

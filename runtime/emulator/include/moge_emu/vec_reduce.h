@@ -192,6 +192,9 @@ inline void block_reduce(const char* call, BlockReduceKind kind, const LocalTens
     constexpr uint32_t epr = per_repeat<T>();
     constexpr uint32_t epb = per_block<T>();
     const uint32_t repeats = mask.repeats(static_cast<uint32_t>(repeatTime), epr);
+    // Eight results per repeat, dstRepStride blocks of 8 apart: the race footprints and the trace's operands.
+    race_reduce_operands(dst, src, mask, repeatTime, static_cast<uint64_t>(dstRepStride < 0 ? 0 : dstRepStride) * 8 * sizeof(T),
+                         8 * sizeof(T), srcBlkStride, srcRepStride);
     for (uint32_t r = 0; r < repeats; ++r) {
         for (uint32_t b = 0; b < 8; ++b) {
             float values[epb];
