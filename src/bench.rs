@@ -150,7 +150,7 @@ pub fn bench(
         ..RunOptions::default()
     };
     let params = Params::for_target(options.target.name)
-        .map_err(|e| RunError::Backend(moge_runtime::backend::BackendError::Model(e)))?;
+        .map_err(|e| RunError::Backend(moge_runtime::backend::BackendError::Model(e.into())))?;
     let schedule = ScheduleOptions {
         fuse: options.fuse,
         ..ScheduleOptions::default()
