@@ -567,12 +567,18 @@ pub fn compare_bounded(got: &Tensor, expected: &Tensor, bound: &Bound) -> Compar
         for (i, (&g, &e)) in got_values.iter().zip(&expected_values).enumerate() {
             if elements.get(i).is_some_and(|b| b.is_infinite()) {
                 overflow_dependent += 1;
-            } else if !(g.is_finite() && e.is_finite() || within(g, e, allowed(i, e))) {
+                continue;
+            }
+            // What an element is allowed depends on the expected value alone, not on what the
+            // device wrote: a NaN from the device must not hide the tolerance it missed.
+            if e.is_finite() {
+                max_allowed = max_allowed.max(allowed(i, e));
+            }
+            if !(g.is_finite() && e.is_finite() || within(g, e, allowed(i, e))) {
                 // A non-finite mismatch is infinitely far off, whatever the finite ones give.
                 max_ratio = f64::INFINITY;
             } else if g.is_finite() && e.is_finite() {
                 let a = allowed(i, e);
-                max_allowed = max_allowed.max(a);
                 let diff = (g - e).abs();
                 if diff > 0.0 {
                     max_ratio = max_ratio.max(if a > 0.0 { diff / a } else { f64::INFINITY });
@@ -877,6 +883,21 @@ mod tests {
         let got = f32_tensor(DType::F32, vec![1], vec![f32::NAN]);
         assert_eq!(compare(&got, &expected).mismatches, 1);
         assert!(!Tolerance::for_dtype(DType::F32).allows(f64::NAN, f64::INFINITY));
+    }
+
+    #[test]
+    fn the_largest_allowed_difference_does_not_depend_on_what_the_device_wrote() {
+        // A kernel that wrote nothing leaves NaN; the tolerance it missed is still the expected
+        // values' own: 2 * 0.25 + 1 ulp(4.0) for element 1, the larger of the two.
+        let expected = f32_tensor(DType::F32, vec![2], vec![1.0, 4.0]);
+        let bound = Bound::Elements(vec![0.125, 0.25]);
+        let want = 2.0 * 0.25 + f64::powi(2.0, -21);
+        for got in [vec![f32::NAN, f32::NAN], vec![1.0, 4.0]] {
+            let got = f32_tensor(DType::F32, vec![2], got);
+            let c = compare_bounded(&got, &expected, &bound);
+            let max_allowed = c.to_json()["tolerance"]["max_allowed"].as_f64().unwrap();
+            assert_eq!(max_allowed, want, "{c}");
+        }
     }
 
     #[test]
