@@ -190,6 +190,25 @@ fn inputs_at(exported: &Exported, t: usize) -> Vec<Tensor> {
 }
 
 #[test]
+fn the_install_prefix_is_the_projects_out_directory_before_project_caches_another() {
+    // project() caches CMAKE_INSTALL_PREFIX as /usr/local when it is not set yet, and a later
+    // set(... CACHE ...) does not replace a cached value: the project's ./out must come first.
+    let exported = rmsnorm();
+    let (_, contents) = exported
+        .files
+        .iter()
+        .find(|(path, _)| path == "CMakeLists.txt")
+        .expect("CMakeLists.txt");
+    let cmake = text(contents).expect("text");
+    let prefix = cmake
+        .find("set(CMAKE_INSTALL_PREFIX \"${CMAKE_CURRENT_LIST_DIR}/out\" CACHE PATH")
+        .expect("the prefix is set to ./out");
+    let project = cmake.find("\nproject(").expect("project()");
+    assert!(prefix < project, "{cmake}");
+    assert_eq!(cmake.matches("CMAKE_INSTALL_PREFIX \"").count(), 1, "{cmake}");
+}
+
+#[test]
 fn the_host_program_compiles_against_acl_and_plans_as_the_runtime_does() {
     for (name, exported) in [("rmsnorm", rmsnorm()), ("router", router())] {
         let dir = write_project(&format!("host_{name}"), &exported);

@@ -185,9 +185,22 @@ impl Build {
         }
     }
 
-    /// Runs the build, printing `cargo:rerun-if-changed` for the kernel file.
+    /// What makes cargo rerun the build script: the kernel file, and where CANN is looked for
+    /// (sourcing CANN's environment after a first build must bring the device binaries).
+    fn rerun_lines(&self) -> Vec<String> {
+        let mut lines = vec![format!("cargo:rerun-if-changed={}", self.source.display())];
+        if matches!(self.cann, CannChoice::Detect) {
+            lines.push(format!("cargo:rerun-if-env-changed={}", AclBackend::HOME_VAR));
+        }
+        lines
+    }
+
+    /// Runs the build, printing `cargo:rerun-if-changed` for the kernel file and
+    /// `cargo:rerun-if-env-changed=ASCEND_HOME_PATH` when CANN is detected.
     pub fn run(self) -> Result<Built, BuildError> {
-        println!("cargo:rerun-if-changed={}", self.source.display());
+        for line in self.rerun_lines() {
+            println!("{line}");
+        }
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR")

@@ -149,3 +149,23 @@ fn with_cann_the_device_binaries_are_built_into_out_dir() {
     assert!(rust.contains("pub const DEVICE_BINARIES: bool = true;"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_detecting_build_reruns_when_canns_variable_changes() {
+    // Without this line cargo keeps a first build's "no CANN" result after set_env.sh is sourced.
+    let detect = compile("src/kernels.rs").rerun_lines();
+    assert_eq!(
+        detect,
+        [
+            "cargo:rerun-if-changed=src/kernels.rs",
+            "cargo:rerun-if-env-changed=ASCEND_HOME_PATH",
+        ]
+    );
+    // A build told where CANN is, or told to do without, does not depend on the variable.
+    for build in [
+        compile("src/kernels.rs").without_cann(),
+        compile("src/kernels.rs").cann_root("/opt/cann"),
+    ] {
+        assert_eq!(build.rerun_lines(), ["cargo:rerun-if-changed=src/kernels.rs"]);
+    }
+}

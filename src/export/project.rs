@@ -31,13 +31,15 @@ pub fn cmake_lists(manifest: &Manifest, soc: &str) -> String {
     out.push_str(&format!(
         r#"cmake_minimum_required(VERSION 3.16.0)
 
+# Before project(), which would cache /usr/local otherwise: run.sh and main expect ./out (-D still wins).
+set(CMAKE_INSTALL_PREFIX "${{CMAKE_CURRENT_LIST_DIR}}/out" CACHE PATH "where install() puts main and the device binary")
+
 project(moge_{program})
 
 set(SOC_VERSION "{soc}" CACHE STRING "the SoC the kernels are built for")
 set(RUN_MODE "npu" CACHE STRING "npu (the only mode the device binary supports)")
 set(ASCEND_CANN_PACKAGE_PATH "$ENV{{ASCEND_HOME_PATH}}" CACHE PATH "the CANN install (set_env.sh sets ASCEND_HOME_PATH)")
 set(CMAKE_BUILD_TYPE "Release" CACHE STRING "Release or Debug")
-set(CMAKE_INSTALL_PREFIX "${{CMAKE_CURRENT_LIST_DIR}}/out" CACHE STRING "where install() puts main and the device binary")
 
 # CANN's kernel cmake modules: where the install keeps them depends on the CANN version.
 foreach(dir compiler/tikcpp/ascendc_kernel_cmake tools/tikcpp/ascendc_kernel_cmake
