@@ -185,7 +185,8 @@ fn main() {
         let kernel =
             load_kernel("matmul.rs", &source, Some("gemm"), set).expect("the example checks");
         let op = kernel.order[2];
-        let program = lower_matmul_kernel(&kernel, op, &target).expect("it lowers");
+        let program =
+            lower_matmul_kernel(&kernel, op, &target, Default::default()).expect("it lowers");
         black_box(print_program(&program).expect("it prints"));
         start.elapsed()
     });

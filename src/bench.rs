@@ -90,6 +90,8 @@ pub struct BenchOptions {
     pub target: Target,
     /// How much the graph optimizer fuses.
     pub fuse: FuseMode,
+    /// How the cube path scores a matmul's candidate tiles (`--tiling rule|model`).
+    pub tiling: moge_lower::schedule::cube::Tiling,
     /// Run in timing-only mode (no arithmetic, nothing compared).
     pub timing_only: bool,
     /// The seed of the random inputs.
@@ -147,12 +149,14 @@ pub fn bench(
         model: true,
         timing_only: options.timing_only,
         fuse: options.fuse,
+        tiling: options.tiling,
         ..RunOptions::default()
     };
     let params = Params::for_target(options.target.name)
         .map_err(|e| RunError::Backend(moge_runtime::backend::BackendError::Model(e.into())))?;
     let schedule = ScheduleOptions {
         fuse: options.fuse,
+        tiling: options.tiling,
         ..ScheduleOptions::default()
     };
     let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {

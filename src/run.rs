@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub keep: Vec<PathBuf>,
     /// How much the graph optimizer fuses (`mogec run --fuse`).
     pub fuse: FuseMode,
+    /// How the cube path scores a matmul's candidate tiles (`--tiling rule|model`).
+    pub tiling: moge_lower::schedule::cube::Tiling,
     /// Model each launch on the target's timing model (the emulator records its instruction trace):
     /// `report.json` then has the `"modeled"` figures. `mogec run` does unless `--no-model`.
     pub model: bool,
@@ -566,6 +568,7 @@ pub fn run_program(
     let start = Instant::now();
     let schedule = ScheduleOptions {
         fuse: options.fuse,
+        tiling: options.tiling,
         ..ScheduleOptions::default()
     };
     let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {

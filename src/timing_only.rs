@@ -76,6 +76,7 @@ pub(crate) fn run_timing_only(
     let start = Instant::now();
     let schedule = ScheduleOptions {
         fuse: options.fuse,
+        tiling: options.tiling,
         ..ScheduleOptions::default()
     };
     let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {

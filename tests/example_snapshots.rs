@@ -133,9 +133,13 @@ fn gemm_on_the_cube() {
         .iter()
         .find(|&&op| graph.ops[op].kind.name() == "matmul")
         .expect("a matmul");
-    let lowered =
-        moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &Target::ascend910b2())
-            .expect("it lowers");
+    let lowered = moge_lower::schedule::cube::lower_matmul_kernel(
+        &graph,
+        op,
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .expect("it lowers");
     let printed = moge_codegen_ascendc::print_v2::print_program(&lowered).expect("it prints");
     assert_eq!(program.kernels.len(), 1);
     assert_eq!(program.kernels[0].name, printed[0].0);
@@ -372,8 +376,14 @@ fn the_router_mix_kernel_needs_every_sync_instruction() {
     let graph = moge_examples::router::moge_router::<5120, 64, 8>::graph().expect("it builds");
     let (op, epilogue) = moge_codegen_ascendc::cube::mix_group(&graph).expect("a MIX group");
     let target = Target::ascend910b2();
-    let program = moge_lower::schedule::cube::mix::lower_mix_group(&graph, op, &epilogue, &target)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let program = moge_lower::schedule::cube::mix::lower_mix_group(
+        &graph,
+        op,
+        &epilogue,
+        &target,
+        Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let text = v2::program_to_string(&program);
     let reparsed = v2::parse_program(&text).expect("the text form parses");
     assert_eq!(v2::program_to_string(&reparsed), text);

@@ -23,4 +23,5 @@ mod rng;
 mod run_dir;
 mod small_groups;
 mod tile_estimate;
+mod tiling;
 mod ui;

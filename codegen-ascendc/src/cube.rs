@@ -6,8 +6,8 @@
 //! program; the program is printed and its manifest derived by `crate::emit`.
 
 use moge_lower::graph::{Kernel, Op, OpKind};
-use moge_lower::schedule::cube::lower_matmul_kernel;
 use moge_lower::schedule::cube::mix::lower_mix_group;
+use moge_lower::schedule::cube::{lower_matmul_kernel, Tiling};
 use moge_lower::schedule::LowerError;
 use moge_lower::target::Target;
 
@@ -67,29 +67,33 @@ pub fn mix_group(kernel: &Kernel) -> Option<(Op, Vec<Op>)> {
         .then_some((op, epilogue))
 }
 
-/// `kernel`, matmul `op` followed by `epilogue`, lowered to one MIX kernel (named `rename` if given).
+/// `kernel`, matmul `op` followed by `epilogue`, lowered to one MIX kernel (named `rename` if given),
+/// its tile scored as `tiling` says.
 pub(crate) fn lower_mix(
     kernel: &Kernel,
     op: Op,
     epilogue: &[Op],
     target: &Target,
+    tiling: Tiling,
     rename: Option<&str>,
 ) -> Result<moge_lower::kir::v2::Program, CodegenError> {
-    let mut v2 = lower_mix_group(kernel, op, epilogue, target)?;
+    let mut v2 = lower_mix_group(kernel, op, epilogue, target, tiling)?;
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }
     Ok(v2)
 }
 
-/// The one-matmul `kernel` (matmul `op`) lowered to one AIC kernel (named `rename` if given).
+/// The one-matmul `kernel` (matmul `op`) lowered to one AIC kernel (named `rename` if given), its
+/// tile scored as `tiling` says.
 pub(crate) fn lower_matmul(
     kernel: &Kernel,
     op: Op,
     target: &Target,
+    tiling: Tiling,
     rename: Option<&str>,
 ) -> Result<moge_lower::kir::v2::Program, CodegenError> {
-    let mut v2 = lower_matmul_kernel(kernel, op, target).map_err(LowerError::from)?;
+    let mut v2 = lower_matmul_kernel(kernel, op, target, tiling).map_err(LowerError::from)?;
     if let Some(name) = rename {
         crate::rename_kernels(&mut v2, name);
     }

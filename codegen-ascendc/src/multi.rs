@@ -168,7 +168,7 @@ fn lower_part(
         GroupKind::Cube | GroupKind::Vector => {
             if let Some(op) = cube::single_matmul(&part.kernel) {
                 moge_lower::schedule::check_kernel(&part.kernel, target)?;
-                let v2 = cube::lower_matmul(&part.kernel, op, target, Some(name))?;
+                let v2 = cube::lower_matmul(&part.kernel, op, target, options.tiling, Some(name))?;
                 let n = v2.kernels.len();
                 return Ok((v2, vec![None; n]));
             }
@@ -189,7 +189,14 @@ fn lower_part(
                         .to_string(),
                 })
             })?;
-            let v2 = cube::lower_mix(&part.kernel, op, &epilogue, target, Some(name))?;
+            let v2 = cube::lower_mix(
+                &part.kernel,
+                op,
+                &epilogue,
+                target,
+                options.tiling,
+                Some(name),
+            )?;
             let n = v2.kernels.len();
             Ok((v2, vec![None; n]))
         }

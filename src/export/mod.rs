@@ -51,6 +51,8 @@ pub struct ExportOptions {
     pub dims: Vec<(String, i64)>,
     /// How much the graph optimizer fuses.
     pub fuse: FuseMode,
+    /// How the cube path scores a matmul's candidate tiles (`--tiling rule|model`).
+    pub tiling: moge_lower::schedule::cube::Tiling,
     /// Files no output may replace besides the input files (the kernel's source).
     pub keep: Vec<PathBuf>,
 }
@@ -115,17 +117,14 @@ impl ExportError {
 /// One file of a project: a path relative to the project directory and its contents.
 pub type ProjectFile = (String, Contents<'static>);
 
-/// The files of the project of `kernel` on `inputs` (one tensor per parameter), in a fixed order.
+/// The files of the project of `kernel` on `inputs` (one tensor per parameter), in a fixed order,
+/// compiled with `schedule` (fusion and tiling).
 pub fn project_files(
     kernel: &Kernel,
     inputs: &[Tensor],
     target: &Target,
-    fuse: FuseMode,
+    schedule: ScheduleOptions,
 ) -> Result<Vec<ProjectFile>, ExportError> {
-    let schedule = ScheduleOptions {
-        fuse,
-        ..ScheduleOptions::default()
-    };
     let program: Program =
         compile_program_with(kernel, target, &schedule).map_err(|source| ExportError::Codegen {
             kernel: kernel.name.clone(),
@@ -225,7 +224,16 @@ pub fn export_cann(
     let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
     let mut keep = resolved.input_paths();
     keep.extend(options.keep.iter().cloned());
-    let files = project_files(kernel, &resolved.tensors, &options.target, options.fuse)?;
+    let files = project_files(
+        kernel,
+        &resolved.tensors,
+        &options.target,
+        ScheduleOptions {
+            fuse: options.fuse,
+            tiling: options.tiling,
+            ..ScheduleOptions::default()
+        },
+    )?;
     let written = files::write_all(out_dir, &files, &keep)?;
     // run.sh is run directly.
     #[cfg(unix)]

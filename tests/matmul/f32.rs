@@ -24,7 +24,13 @@ fn f32_program(n: u64, k: u64) -> Program {
     );
     let graph = parse_kernel(&text).unwrap();
     let op = graph.order[2];
-    moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &Target::ascend910b2()).unwrap()
+    moge_lower::schedule::cube::lower_matmul_kernel(
+        &graph,
+        op,
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap()
 }
 
 /// Full-precision f32 inputs in [-1, 1) (not rounded to a narrower type: the f32 products must be

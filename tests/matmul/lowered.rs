@@ -21,7 +21,9 @@ fn run_lowered(m: u64, n: u64, k: u64, c: CubeDType, seed: u64) {
     let graph = parse_kernel(&text).unwrap();
     let op = graph.order[2];
     let target = Target::ascend910b2();
-    let program = moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &target).unwrap();
+    let program =
+        moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &target, Default::default())
+            .unwrap();
     let kernel = program.kernels.values().next().unwrap();
     assert!(matches!(kernel.body[0], Stmt::For { .. }));
     let sources = moge_codegen_ascendc::print_v2::print_program(&program).unwrap();
@@ -69,11 +71,20 @@ fn gemm_example_kernel_ir_and_ascend_c_snapshots() {
         .iter()
         .find(|&&op| graph.ops[op].kind.name() == "matmul")
         .unwrap();
-    let program =
-        moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &Target::ascend910b2())
-            .unwrap();
-    let again = moge_lower::schedule::cube::lower_matmul_kernel(&graph, op, &Target::ascend910b2())
-        .unwrap();
+    let program = moge_lower::schedule::cube::lower_matmul_kernel(
+        &graph,
+        op,
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap();
+    let again = moge_lower::schedule::cube::lower_matmul_kernel(
+        &graph,
+        op,
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(program, again, "deterministic");
     insta::assert_snapshot!(
         "gemm_k1024_n64.kir",
@@ -102,8 +113,14 @@ fn mix_program(n: u64, k: u64, hints: &str) -> moge_lower::kir::v2::Program {
     let graph = parse_kernel(&text).unwrap();
     let (op, epilogue) = moge_codegen_ascendc::cube::mix_group(&graph).expect("a MIX group");
     let target = Target::ascend910b2();
-    moge_lower::schedule::cube::mix::lower_mix_group(&graph, op, &epilogue, &target)
-        .unwrap_or_else(|e| panic!("{e}"))
+    moge_lower::schedule::cube::mix::lower_mix_group(
+        &graph,
+        op,
+        &epilogue,
+        &target,
+        Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run_mix_program(

@@ -157,6 +157,10 @@ pub struct ScheduleOptions {
     pub max_tile_rows: u32,
     /// How much the graph optimizer fuses ([`crate::opt::FuseMode`]).
     pub fuse: crate::opt::FuseMode,
+    /// How the cube path scores a matmul's candidate tiles (plain matmul and MIX kernels; a
+    /// `#[tile]` hint fixes what it names either way). Vector row tiles and the grouped GEMM's
+    /// tiles are not chosen by it.
+    pub tiling: cube::Tiling,
 }
 
 impl Default for ScheduleOptions {
@@ -164,6 +168,7 @@ impl Default for ScheduleOptions {
         ScheduleOptions {
             max_tile_rows: 1024,
             fuse: crate::opt::FuseMode::All,
+            tiling: cube::Tiling::Rule,
         }
     }
 }

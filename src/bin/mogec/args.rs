@@ -54,6 +54,12 @@ pub struct BuildArgs {
     /// op chain as a framework runs it, to measure fused against unfused).
     #[arg(long, value_name = "MODE", default_value = "all")]
     pub fuse: Fuse,
+    /// How the cube path chooses a matmul's tile: `rule` (default: the planner's own cost rule) or
+    /// `model` (the 910B timing model's estimate of every legal tile, fastest first, cached by
+    /// shape). A `#[tile]` hint fixes what it names either way; vector row tiles and grouped GEMM
+    /// tiles are not chosen by it. The chosen tile is noted on the `Mmad` (kernel IR and Ascend C).
+    #[arg(long, value_name = "MODE", default_value = "rule")]
+    pub tiling: TilingArg,
     /// What to write, as a comma list of kinds: graph, ascendc, manifest, kir, dot.
     #[arg(
         long,
@@ -137,6 +143,12 @@ pub struct RunArgs {
     /// op chain as a framework runs it). Not for a directory: it holds the kernels as built.
     #[arg(long, value_name = "MODE", default_value = "all")]
     pub fuse: Fuse,
+    /// How the cube path chooses a matmul's tile: `rule` (default: the planner's own cost rule) or
+    /// `model` (the 910B timing model's estimate of every legal tile, fastest first, cached by
+    /// shape). A `#[tile]` hint fixes what it names either way; vector row tiles and grouped GEMM
+    /// tiles are not chosen by it. The chosen tile is noted on the `Mmad` (kernel IR and Ascend C).
+    #[arg(long, value_name = "MODE", default_value = "rule")]
+    pub tiling: TilingArg,
     /// Write the modeled 910B timeline as Chrome trace events (one lane per core and pipe, as
     /// msprof's trace.json; open it in Perfetto or chrome://tracing). Emulator backend only; the file
     /// is written with the other outputs and never replaces an input or another output.
@@ -178,6 +190,12 @@ pub struct BenchArgs {
     /// How much the graph optimizer fuses: `all` (default) or `none`.
     #[arg(long, value_name = "MODE", default_value = "all")]
     pub fuse: Fuse,
+    /// How the cube path chooses a matmul's tile: `rule` (default: the planner's own cost rule) or
+    /// `model` (the 910B timing model's estimate of every legal tile, fastest first, cached by
+    /// shape). A `#[tile]` hint fixes what it names either way; vector row tiles and grouped GEMM
+    /// tiles are not chosen by it. The chosen tile is noted on the `Mmad` (kernel IR and Ascend C).
+    #[arg(long, value_name = "MODE", default_value = "rule")]
+    pub tiling: TilingArg,
     /// Run every size in timing-only mode (see `mogec run --help`): no arithmetic, nothing
     /// compared with the interpreter; for sizes too large to emulate.
     #[arg(long)]
@@ -237,6 +255,24 @@ pub enum Fuse {
     All,
     /// One device kernel per op.
     None,
+}
+
+/// How the cube path chooses a matmul's tile (`--tiling`).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum TilingArg {
+    /// The planner's own cost rule.
+    Rule,
+    /// The timing model's estimate.
+    Model,
+}
+
+impl From<TilingArg> for moge_lower::schedule::cube::Tiling {
+    fn from(t: TilingArg) -> Self {
+        match t {
+            TilingArg::Rule => moge_lower::schedule::cube::Tiling::Rule,
+            TilingArg::Model => moge_lower::schedule::cube::Tiling::Model,
+        }
+    }
 }
 
 impl From<Fuse> for moge_lower::opt::FuseMode {

@@ -32,6 +32,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     let options = BenchOptions {
         target: args.target.clone(),
         fuse: args.fuse.into(),
+        tiling: args.tiling.into(),
         timing_only: args.timing_only,
         seed: args.random,
     };

@@ -19,6 +19,7 @@ pub fn run(args: &BuildArgs) -> Result<(), Error> {
                 &args.target,
                 &moge_lower::schedule::ScheduleOptions {
                     fuse: args.fuse.into(),
+                    tiling: args.tiling.into(),
                     ..Default::default()
                 },
             )

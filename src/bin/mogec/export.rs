@@ -31,6 +31,10 @@ pub struct ExportArgs {
     /// How much the graph optimizer fuses: `all` (default) or `none`.
     #[arg(long, value_name = "MODE", default_value = "all")]
     pub fuse: Fuse,
+    /// How the cube path chooses a matmul's tile: `rule` (default) or `model` (see `mogec build
+    /// --help`).
+    #[arg(long, value_name = "MODE", default_value = "rule")]
+    pub tiling: crate::args::TilingArg,
     /// An input: the parameter's name and a .npy file (repeat for every parameter).
     #[arg(long, value_name = "PARAM=FILE.npy", value_parser = parse_input, conflicts_with = "random")]
     pub input: Vec<InputBinding>,
@@ -66,6 +70,7 @@ pub fn run(args: &ExportArgs) -> Result<(), Error> {
         target: args.target.clone().unwrap_or_default(),
         dims,
         fuse: args.fuse.into(),
+        tiling: args.tiling.into(),
         keep: vec![args.kernel.file.clone()],
     };
     let written = export_cann(&kernel, inputs, &args.cann, &options)

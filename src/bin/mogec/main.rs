@@ -148,7 +148,9 @@ enum Command {
                       cluster one part of the program: a device kernel or a few launched back to back; \
                       GM tensors as edges with their bytes; the fusions made and the bytes they save)\n\n\
                       --fuse none compiles every op as a device kernel of its own (the op chain as a \
-                      framework runs it) instead of fusing (--fuse all, the default).\n\n\
+                      framework runs it) instead of fusing (--fuse all, the default). --tiling model \
+                      chooses each matmul's tile by the 910B timing model instead of the planner's rule \
+                      (--tiling rule, the default); the tile is noted on the Mmad in the .kir and .cpp.\n\n\
                       Dynamic dims (such as the token count T) stay symbolic. --kernel may be left out \
                       when the file has one kernel. ascendc, manifest and kir lower the kernel for \
                       --target; what cannot be lowered yet is an error naming the op and its line. \

@@ -34,6 +34,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         dims,
         keep: vec![args.file.clone()],
         fuse: args.fuse.into(),
+        tiling: args.tiling.into(),
         model: !args.no_model,
         trace: args.trace.clone(),
         timing_only: args.timing_only,
@@ -65,6 +66,9 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
     if args.fuse != crate::args::Fuse::All {
         return refuse("--fuse", "holds the kernels as they were built");
     }
+    if args.tiling != crate::args::TilingArg::Rule {
+        return refuse("--tiling", "holds the kernels as they were built");
+    }
     if args.timing_only {
         return refuse(
             "--timing-only",
@@ -77,6 +81,7 @@ fn run_directory(args: &RunArgs, inputs: RunInputs, dims: Vec<(String, i64)>) ->
         dims,
         keep: Vec::new(),
         fuse: Default::default(),
+        tiling: Default::default(),
         model: !args.no_model,
         trace: args.trace.clone(),
         timing_only: false,

@@ -31,7 +31,13 @@ fn lower_mix(text: &str) -> Result<Program, LowerError> {
         .copied()
         .filter(|&o| o != op && !matches!(k.ops[o].kind, OpKind::Param { .. }))
         .collect();
-    lower_mix_group(&k, op, &epilogue, &Target::ascend910b2())
+    lower_mix_group(
+        &k,
+        op,
+        &epilogue,
+        &Target::ascend910b2(),
+        Default::default(),
+    )
 }
 
 #[test]
@@ -43,7 +49,13 @@ fn one_tensor_as_both_operands_is_one_kernel_parameter() {
   return c = v1
 }";
     let k = parse_kernel(text).unwrap();
-    let p = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap();
+    let p = lower_matmul_kernel(
+        &k,
+        first_matmul(&k),
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap();
     verify_program(&p, &Target::ascend910b2()).unwrap();
     check_hazards(p.kernels.values().next().unwrap()).unwrap();
     assert_eq!(param_names(&p), ["w", "c"]);
@@ -104,7 +116,13 @@ fn a_dynamic_k_or_n_is_named_with_the_fix() {
         e.to_string(),
         "`matmul` v2 = matmul v0, v1 at line 9, column 5: needs a static K and N, and its K is the dynamic dim `Q`: make it a const generic (`const Q: usize`) and bind it with `--set Q=...`"
     );
-    let e = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap_err();
+    let e = lower_matmul_kernel(
+        &k,
+        first_matmul(&k),
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap_err();
     assert!(
         e.to_string().contains("its K is the dynamic dim `Q`"),
         "{e}"

@@ -26,7 +26,9 @@ use super::lower::{
     add, ceil_div, declare_locals, declare_program, div, dtype, emit_tile_mmads, int, min, mul,
     sub, tile_exprs, Builder, MatmulNames,
 };
-use super::{plan_matmul, tile_request, CubeError, CubeProblem, MatmulPlan, TileRequest};
+use super::{
+    plan_matmul_with, tile_request, CubeError, CubeProblem, MatmulPlan, TileRequest, Tiling,
+};
 use crate::graph::{Kernel as Graph, Op, OpKind, Param, Value};
 use crate::kir::v2::{
     self, BinOp, CoreKind, Field, GmBuf, GmKind, GmRef, HostExpr, IExpr, InstData, Kernel, Pipe,
@@ -194,6 +196,7 @@ pub fn lower_mix_group(
     matmul: Op,
     epilogue: &[Op],
     target: &Target,
+    tiling: Tiling,
 ) -> Result<Program, LowerError> {
     let at = At { kernel, matmul };
     let used_params = epilogue_params(&at, epilogue)?;
@@ -209,7 +212,7 @@ pub fn lower_mix_group(
         return Err(at.not_mix("its operands must be parameters".into()));
     };
     let block_dim = mix_block_dim(&at, epilogue, target)?;
-    let (plan, m_host) = whole_row_plan(&at, block_dim, target)?;
+    let (plan, m_host) = whole_row_plan(&at, block_dim, target, tiling)?;
     let (schedule, ws_name) = schedule_epilogue(&at, epilogue, &used_params, &plan, target)?;
     let func = schedule.func();
 
@@ -260,6 +263,10 @@ pub fn lower_mix_group(
     }
     k.params = params;
     let (mut k, aic_body) = aic_side(k, &plan, &h);
+    // The epilogue's whole rows fix n (see `whole_row_plan`); the rest is the scoring's or the hint's.
+    let request = tile_request(&kernel.hints[matmul]).map_err(|p| at.located(p))?;
+    let chooser = super::tile_chooser(&request, tiling);
+    super::note_mmads(&mut k, &super::tile_note(&plan, &chooser));
     k.body = vec![
         Stmt::Side {
             side: Side::Aic,
@@ -396,6 +403,7 @@ fn whole_row_plan(
     at: &At<'_>,
     block_dim: Option<u64>,
     target: &Target,
+    tiling: Tiling,
 ) -> Result<(MatmulPlan, HostExpr), LowerError> {
     let kernel = at.kernel;
     let data = &kernel.ops[at.matmul];
@@ -409,7 +417,7 @@ fn whole_row_plan(
         }
     };
     let dims = |s: crate::graph::Sym| (Some(s) == rows).then_some(super::PLANNED_ROWS as i64);
-    let first = super::plan_matmul_op(kernel, at.matmul, &dims, target)?;
+    let first = super::plan_matmul_op(kernel, at.matmul, &dims, target, tiling)?;
     let asked = tile_request(&kernel.hints[at.matmul]).map_err(|p| at.located(p))?;
     if let Some(n) = asked.n.filter(|&n| n < first.shape.n) {
         return Err(at.not_mix(format!(
@@ -426,7 +434,7 @@ fn whole_row_plan(
         block_dim: block_dim.or(asked.block_dim),
         ..asked
     };
-    let plan = plan_matmul(first.shape, request, target).map_err(|e| {
+    let plan = plan_matmul_with(first.shape, request, target, tiling).map_err(|e| {
         at.not_mix(format!(
             "the epilogue needs whole rows of {} columns in one tile, and no such tile fits: {e}",
             first.shape.n

@@ -19,8 +19,8 @@ pub mod traffic;
 
 pub use estimate::estimate_cycles;
 pub use plan::{
-    plan_matmul, plan_matmul_with, CubeDType, MatmulPlan, MatmulShape, PlanError, TileRequest,
-    Tiling,
+    model_plan_cache_hits, plan_matmul, plan_matmul_with, CubeDType, MatmulPlan, MatmulShape,
+    PlanError, TileRequest, Tiling,
 };
 pub use traffic::{traffic, Traffic};
 
@@ -163,12 +163,15 @@ pub fn tile_request(hints: &[Hint]) -> Result<TileRequest, CubeProblem> {
     Ok(req)
 }
 
-/// Plans matmul op `op` of the specialized `kernel`, with `dims` giving the dynamic dims' values.
+/// Plans matmul op `op` of the specialized `kernel`, with `dims` giving the dynamic dims' values,
+/// candidates scored as `tiling` says; the op's `#[tile]` and `#[block_dim]` hints fix what they name
+/// whatever the scoring.
 pub fn plan_matmul_op(
     kernel: &Kernel,
     op: Op,
     dims: &dyn Fn(Sym) -> Option<i64>,
     target: &Target,
+    tiling: Tiling,
 ) -> Result<MatmulPlan, CubeError> {
     let located = |problem| CubeError {
         what: crate::opt::describe_op(kernel, op),
@@ -241,7 +244,39 @@ pub fn plan_matmul_op(
         k: k as u64,
         dtype,
     };
-    plan_matmul(shape, request, target).map_err(|e| located(e.into()))
+    plan_matmul_with(shape, request, target, tiling).map_err(|e| located(e.into()))
+}
+
+/// Who chose a plan's tile, for [`tile_note`]: the `#[tile]` hint when it names all three sides,
+/// else the scoring (within the sides the hint names).
+pub fn tile_chooser(request: &TileRequest, tiling: Tiling) -> String {
+    match (request.m, request.n, request.k) {
+        (Some(_), Some(_), Some(_)) => "#[tile]".to_string(),
+        (None, None, None) => tiling.name().to_string(),
+        _ => format!("{tiling} within #[tile]"),
+    }
+}
+
+/// The note the lowering puts on a matmul's `Mmad` (printed in the kernel IR text and as a comment
+/// in the emitted Ascend C), so the chosen tile and who chose it can be read from the output.
+pub fn tile_note(plan: &MatmulPlan, chooser: &str) -> String {
+    format!(
+        "base tile {}x{}x{} (m x n x k), L1 stage of {} K blocks, {} cores: tiling {chooser}",
+        plan.m, plan.n, plan.k, plan.depth, plan.block_dim
+    )
+}
+
+/// Puts `note` on every `Mmad` of `kernel` that has no note yet.
+pub(crate) fn note_mmads(kernel: &mut crate::kir::v2::Kernel, note: &str) {
+    let mmads: Vec<_> = (kernel.insts.iter())
+        .filter(|(_, d)| matches!(d, crate::kir::v2::InstData::Mmad { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for i in mmads {
+        if kernel.notes.get(i).is_none_or(|n| n.is_empty()) {
+            kernel.notes[i] = note.to_string();
+        }
+    }
 }
 
 /// Checks every matmul of `kernel` before any dynamic dim is known: dtypes, shapes, hints, and a plan
@@ -254,7 +289,7 @@ pub fn check_matmuls(kernel: &Kernel, target: &Target) -> Result<(), CubeError> 
         }
         // Dynamic dims take a representative value: the budgets do not depend on M.
         let one = |_: Sym| Some(1);
-        plan_matmul_op(kernel, op, &one, target)?;
+        plan_matmul_op(kernel, op, &one, target, Tiling::Rule)?;
     }
     Ok(())
 }
@@ -270,11 +305,13 @@ pub const PLANNED_ROWS: u64 = 4096;
 
 /// The AIC program of a graph kernel that is one matmul of two parameters (the `gemm` example): the
 /// op is planned ([`plan_matmul_op`], dynamic M at [`PLANNED_ROWS`]) and lowered
-/// ([`lower::lower_matmul`]). N and K must be static.
+/// ([`lower::lower_matmul`]), its tile scored as `tiling` says unless `#[tile]` fixes it; the `Mmad`
+/// carries the [`tile_note`]. N and K must be static.
 pub fn lower_matmul_kernel(
     kernel: &Kernel,
     op: Op,
     target: &Target,
+    tiling: Tiling,
 ) -> Result<crate::kir::v2::Program, CubeError> {
     let located = |problem| CubeError {
         what: crate::opt::describe_op(kernel, op),
@@ -293,7 +330,9 @@ pub fn lower_matmul_kernel(
         _ => return Err(located(CubeProblem::RowsExpr)),
     };
     let dims = |s: Sym| (Some(s) == rows).then_some(PLANNED_ROWS as i64);
-    let plan = plan_matmul_op(kernel, op, &dims, target)?;
+    let plan = plan_matmul_op(kernel, op, &dims, target, tiling)?;
+    let request = tile_request(&kernel.hints[op]).map_err(located)?;
+    let note = tile_note(&plan, &tile_chooser(&request, tiling));
     let name = |v| {
         kernel
             .params
@@ -321,5 +360,9 @@ pub fn lower_matmul_kernel(
         b: bn,
         c: cn,
     };
-    Ok(lower::lower_matmul(&names, &plan, m_host, target))
+    let mut program = lower::lower_matmul(&names, &plan, m_host, target);
+    for k in program.kernels.values_mut() {
+        note_mmads(k, &note);
+    }
+    Ok(program)
 }

@@ -74,7 +74,7 @@ impl fmt::Display for CubeDType {
 
 /// Tile sizes and core count asked for by `#[tile(m, n, k)]` and `#[block_dim(n)]`; `None` lets the
 /// planner choose.
-#[derive(Copy, Clone, PartialEq, Eq, Default, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default, Debug)]
 pub struct TileRequest {
     /// Rows of an output tile.
     pub m: Option<u64>,
@@ -87,7 +87,7 @@ pub struct TileRequest {
 }
 
 /// The matmul to plan.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct MatmulShape {
     /// Rows of A and C.
     pub m: u64,
@@ -398,15 +398,50 @@ fn check_side(key: &'static str, value: u64) -> Result<(), PlanError> {
 }
 
 /// How the planner scores candidate tilings.
-#[derive(Copy, Clone, PartialEq, Eq, Default, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default, Debug)]
 pub enum Tiling {
     /// The planner's own rule (`modeled_cycles`: cube cycles against GM->L1 copies at one rate, plus
-    /// a fixed cost per tile); what compilation uses.
+    /// a fixed cost per tile); what compilation uses unless told otherwise (`--tiling`).
     #[default]
     Rule,
     /// The timing model's parameter table through [`super::estimate_cycles`] (MTE1 loads, HBM and L2
     /// shares, the issue window); falls back to the rule for a target the table does not know.
     Model,
+}
+
+impl Tiling {
+    /// The name `--tiling` takes and the tile note prints: `rule` or `model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tiling::Rule => "rule",
+            Tiling::Model => "model",
+        }
+    }
+}
+
+impl fmt::Display for Tiling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a model-scored plan is memoized by: everything [`plan_matmul_with`] reads.
+type PlanKey = (Target, MatmulShape, TileRequest);
+
+/// The model's choices so far, in this process. The model scores every candidate in closed form
+/// (a few thousand per shape), and one compilation plans the same matmul several times (the check,
+/// the lowering, a MIX kernel's second plan), as does a bench sweep for every size: each shape is
+/// searched once. The rule is cheaper than a lookup's clone of the target and is not cached.
+static MODEL_PLANS: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<PlanKey, MatmulPlan>>,
+> = std::sync::OnceLock::new();
+
+/// Lookups of model-scored plans answered from the cache, in this process (for tests and reports).
+static MODEL_HITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many model-scored plans have been answered from the per-shape cache in this process so far.
+pub fn model_plan_cache_hits() -> u64 {
+    MODEL_HITS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Chooses a tiling for `shape` on `target`, honoring `request`.
@@ -425,7 +460,37 @@ pub fn plan_matmul(
 
 /// [`plan_matmul`] with the candidates scored as `tiling` says (the legal candidates, the request and
 /// the tie-breaks are the same).
+///
+/// Model-scored plans are memoized by (target, shape, request): the search is deterministic, so a
+/// cached plan is the plan the search would return. Refusals are not cached (they are found before
+/// or without scoring).
 pub fn plan_matmul_with(
+    shape: MatmulShape,
+    request: TileRequest,
+    target: &Target,
+    tiling: Tiling,
+) -> Result<MatmulPlan, PlanError> {
+    if tiling == Tiling::Rule {
+        return search(shape, request, target, tiling);
+    }
+    let cache = MODEL_PLANS.get_or_init(Default::default);
+    let key = (target.clone(), shape, request);
+    // A poisoned lock only means another thread panicked mid-insert of a finished plan: the map is
+    // still a map of whole plans.
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(plan) = lock().get(&key) {
+        MODEL_HITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Ok(*plan);
+    }
+    // Searched without the lock held: two threads may search one shape at once and insert the
+    // same plan.
+    let plan = search(shape, request, target, tiling)?;
+    lock().insert(key, plan);
+    Ok(plan)
+}
+
+/// The search of [`plan_matmul_with`], uncached.
+fn search(
     shape: MatmulShape,
     request: TileRequest,
     target: &Target,

@@ -71,7 +71,7 @@ fn a_matmul_op_is_planned_with_its_hint_and_located_errors() {
     let ok = text.replace("m = 256, n = 256, k = 16", "m = 32, n = 32, k = 64");
     let k = parse_kernel(&ok).unwrap();
     let m = |_| Some(1000);
-    let p = plan_matmul_op(&k, op, &m, &Target::ascend910b2()).unwrap();
+    let p = plan_matmul_op(&k, op, &m, &Target::ascend910b2(), Default::default()).unwrap();
     assert_eq!(
         (p.shape.m, p.shape.n, p.shape.k, p.m, p.n, p.k),
         (1000, 32, 64, 32, 32, 64)
@@ -451,7 +451,13 @@ fn the_gemm_graph_lowers_to_a_verified_aic_program() {
   return c = v2
 }";
     let k = parse_kernel(text).unwrap();
-    let p = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap();
+    let p = lower_matmul_kernel(
+        &k,
+        first_matmul(&k),
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap();
     verify_program(&p, &Target::ascend910b2()).unwrap();
     check_hazards(p.kernels.values().next().unwrap()).unwrap();
     assert_eq!(p.dims, vec!["M".to_string()]);
@@ -470,7 +476,13 @@ fn an_f32_matmul_lowers_with_b_in_16_row_groups_and_transposing_loads() {
 }";
     let k = parse_kernel(text).unwrap();
     check_matmuls(&k, &Target::ascend910b2()).unwrap();
-    let p = lower_matmul_kernel(&k, first_matmul(&k), &Target::ascend910b2()).unwrap();
+    let p = lower_matmul_kernel(
+        &k,
+        first_matmul(&k),
+        &Target::ascend910b2(),
+        Default::default(),
+    )
+    .unwrap();
     verify_program(&p, &Target::ascend910b2()).unwrap();
     let kernel = p.kernels.values().next().unwrap();
     check_hazards(kernel).unwrap();

@@ -281,3 +281,39 @@ fn gemm_8192_bf16_is_cube_bound_and_its_hbm_traffic_is_near_compulsory() {
     );
     assert!(t.hbm < 4 * t.compulsory, "{t:?}");
 }
+
+/// The per-shape cache of model-scored plans: a second lookup is answered from the cache (the hit
+/// count grows; other tests may add hits meanwhile, never remove them) with the plan an uncached
+/// search returns; another request, shape or target is a different entry with its own plan.
+#[test]
+fn the_model_plan_cache_returns_the_searched_plan() {
+    let t = Target::ascend910b2();
+    // A shape no other test plans, so the first lookup is a miss.
+    let s = shape(3 * 16 * 37, 400, 272, CubeDType::F16);
+    let searched = search(s, TileRequest::default(), &t, Tiling::Model).unwrap();
+    let first = plan_matmul_with(s, TileRequest::default(), &t, Tiling::Model).unwrap();
+    let hits = model_plan_cache_hits();
+    let second = plan_matmul_with(s, TileRequest::default(), &t, Tiling::Model).unwrap();
+    assert!(model_plan_cache_hits() > hits, "the second lookup missed");
+    assert_eq!(first, searched);
+    assert_eq!(second, searched);
+    // The key holds the request and the target: a hinted K or another part plans afresh.
+    let k32 = TileRequest {
+        k: Some(32),
+        ..TileRequest::default()
+    };
+    let hinted = plan_matmul_with(s, k32, &t, Tiling::Model).unwrap();
+    assert_eq!(hinted, search(s, k32, &t, Tiling::Model).unwrap());
+    assert_eq!(hinted.k, 32);
+    let b4 = Target::from_name("ascend910b4").unwrap();
+    assert_eq!(
+        plan_matmul_with(s, TileRequest::default(), &b4, Tiling::Model).unwrap(),
+        search(s, TileRequest::default(), &b4, Tiling::Model).unwrap()
+    );
+    // The rule is searched every time, with the same answer.
+    let rule = plan_matmul_with(s, TileRequest::default(), &t, Tiling::Rule).unwrap();
+    assert_eq!(
+        rule,
+        search(s, TileRequest::default(), &t, Tiling::Rule).unwrap()
+    );
+}
