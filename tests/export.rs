@@ -239,6 +239,17 @@ fn the_host_program_compiles_against_acl_and_plans_as_the_runtime_does() {
         let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "Q=3"]);
         assert!(!ok);
         assert!(stderr.contains("`Q` is not a dynamic dim"), "{stderr}");
+        let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "T=4", "T=5"]);
+        assert!(!ok);
+        assert_eq!(stderr, "error: `T` is given twice\n");
+        for arg in ["T=+5", "T= 5", "T=99999999999999999999"] {
+            let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", arg]);
+            assert!(!ok, "{arg}");
+            assert_eq!(
+                stderr,
+                format!("error: `{arg}`: a dim takes a value of 0 or more\n")
+            );
+        }
         let (ok, _, stderr) = run_in(&dir, &exe, &["--plan", "--device"]);
         assert!(!ok);
         assert_eq!(stderr, "error: --device needs a value\n");
@@ -438,11 +449,15 @@ fn the_data_scripts_take_other_dims_with_the_shapes_the_manifest_gives() {
         ("Q=3", "error: `Q` is not a dynamic dim of rmsnorm (its dynamic dims: T)\n"),
         ("T=-1", "error: `T=-1`: a dim takes a value of 0 or more\n"),
         ("T", "error: unknown argument `T`; usage: gen_data.py [NAME=VALUE ...] (dynamic dims of rmsnorm: T)\n"),
+        ("T=+5", "error: `T=+5`: a dim takes a value of 0 or more\n"),
     ] {
         let (ok, _, stderr) = run_in(&dir, python, &["scripts/gen_data.py", arg]);
         assert!(!ok, "{arg}");
         assert_eq!(stderr, message, "{arg}");
     }
+    let (ok, _, stderr) = run_in(&dir, python, &["scripts/gen_data.py", "T=4", "T=5"]);
+    assert!(!ok);
+    assert_eq!(stderr, "error: `T` is given twice\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

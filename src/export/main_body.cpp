@@ -53,6 +53,7 @@ int main(int argc, char** argv)
     std::string binary = kDefaultBinary;
     int32_t device = 0;
     bool plan_only = false;
+    std::vector<std::string> given;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--plan") {
@@ -71,12 +72,21 @@ int main(int argc, char** argv)
         } else if (arg.find('=') != std::string::npos) {
             std::string name = arg.substr(0, arg.find('='));
             std::string value = arg.substr(arg.find('=') + 1);
-            char* end = nullptr;
-            long long n = std::strtoll(value.c_str(), &end, 10);
-            if (value.empty() || *end != '\0' || n < 0) Fail("`" + arg + "`: a dim takes a value of 0 or more");
+            // Digits only, as the scripts take them (strtoll alone would accept `+5`, ` 5`, and
+            // clamp an out-of-range value to the largest one).
+            errno = 0;
+            long long n = std::strtoll(value.c_str(), nullptr, 10);
+            if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE) {
+                Fail("`" + arg + "`: a dim takes a value of 0 or more");
+            }
             if (!SetDim(dims, name, static_cast<int64_t>(n))) {
                 Fail("`" + name + "` is not a dynamic dim of " + kProgram + " (its dynamic dims: " + kDynamicDims + ")");
             }
+            // A dim given twice would silently take the last value; the scripts refuse it too.
+            for (const std::string& earlier : given) {
+                if (earlier == name) Fail("`" + name + "` is given twice");
+            }
+            given.push_back(name);
         } else {
             Fail("unknown argument `" + arg + "`; usage: main [NAME=VALUE ...] [--binary PATH] [--device N] [--plan]");
         }

@@ -1,4 +1,5 @@
 
+#include <cerrno>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>

@@ -249,8 +249,11 @@ impl Session {
         let mut sessions = sessions.lock().unwrap_or_else(|p| p.into_inner());
         let mut failures = Vec::new();
         for candidate in candidates {
-            // A path that does not exist is skipped; a bare name goes to the loader's search.
+            // A path that does not exist is not tried (the loader would say only that), but it is
+            // named in the error so the user sees every place looked in; a bare name goes to the
+            // loader's search.
             if candidate.components().count() > 1 && !candidate.exists() {
+                failures.push(format!("{}: does not exist", candidate.display()));
                 continue;
             }
             if let Some(session) = sessions.get(candidate) {
@@ -274,11 +277,7 @@ impl Session {
                 .map(|c| c.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            reason: if failures.is_empty() {
-                "none of them exists".to_string()
-            } else {
-                failures.join("; ")
-            },
+            reason: failures.join("; "),
         })
     }
 

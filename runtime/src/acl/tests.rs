@@ -630,6 +630,27 @@ fn a_missing_linker_is_a_setup_error_naming_where_it_was_looked_for() {
 }
 
 #[test]
+fn every_library_path_tried_is_named_with_why_it_failed() {
+    let (fake, _cann) = fake();
+    let missing = fake.scratch("no-such-dir/libascendcl.so");
+    let bad = fake.scratch("libascendcl-notelf.so");
+    std::fs::write(&bad, vec![b'x'; 4096]).unwrap();
+    let error = super::api::Session::for_candidates(&[missing.clone(), bad.clone()])
+        .err()
+        .unwrap();
+    let text = error.to_string();
+    // The missing path is not handed to the loader, but the user must still see it was looked at.
+    assert!(
+        text.contains(&format!("{}: does not exist; ", missing.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{0}: dlopen failed: {0}: ", bad.display())),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_library_that_is_not_a_shared_object_is_reported_with_the_loaders_message() {
     let (fake, _cann) = fake();
     let bad = fake.scratch("libascendcl-bad.so");

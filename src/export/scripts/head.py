@@ -77,6 +77,7 @@ def parse_dims(args):
     NAME=VALUE (as main takes them)."""
     dims = dict(STATIC)
     dims.update(EXPORTED)
+    given = set()
     for arg in args:
         name, eq, value = arg.partition("=")
         if not eq:
@@ -87,6 +88,10 @@ def parse_dims(args):
                  % (name, PROGRAM, ", ".join(EXPORTED) or "none"))
         if not value or any(c not in "0123456789" for c in value) or int(value) > INT64_MAX:
             fail("`%s`: a dim takes a value of 0 or more" % arg)
+        # A dim given twice would silently take the last value; main refuses it too.
+        if name in given:
+            fail("`%s` is given twice" % name)
+        given.add(name)
         dims[name] = int(value)
     return dims
 
