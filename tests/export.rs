@@ -690,6 +690,8 @@ fn a_program_without_dynamic_dims_says_none_and_names_no_dim() {
         files: files.clone(),
     };
     let dir = write_project("no_dims", &exported);
+    // Without dims, SetDim uses none of its parameters: still clean under -Werror.
+    compile_main(&dir);
     let (ok, stdout, stderr) = run_in(&dir, Path::new("python3"), &["scripts/gen_data.py"]);
     assert!(ok, "{stderr}");
     assert_eq!(stdout, "wrote 1 input to input/ (moge's)\n");

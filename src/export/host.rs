@@ -88,7 +88,7 @@ pub fn main_cpp(
             dim_var(*name)
         );
     }
-    let _ = writeln!(w, "    (void)dims; (void)value;");
+    let _ = writeln!(w, "    (void)dims; (void)name; (void)value;");
     let _ = writeln!(w, "    return false;");
     let _ = writeln!(w, "}}\n");
     let _ = writeln!(w, "/// The dynamic dims, for messages.");
