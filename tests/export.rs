@@ -352,6 +352,11 @@ fn the_data_scripts_write_the_device_bytes_and_verify_by_moges_rule() {
             stdout.contains("out0: 1 of 320 elements beyond tolerance; first at flat index 1"),
             "{what}: {stdout}"
         );
+        // Plain numbers, not NumPy's reprs.
+        assert!(!stdout.contains("np."), "{what}: {stdout}");
+        if what == "nan" {
+            assert!(stdout.contains("got nan, expected "), "{stdout}");
+        }
         assert!(stdout.ends_with("test failed\n"), "{stdout}");
     }
     // An output of the wrong size is reported, not read past.

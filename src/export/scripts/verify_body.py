@@ -30,7 +30,7 @@ def check(name, dtype, shape):
     if bad.size:
         i = int(bad[0])
         print("%s: %d of %d elements beyond tolerance; first at flat index %d: got %r, expected %r, allowed %r"
-              % (name, bad.size, count, i, got[i], expected[i], allowed[i]))
+              % (name, bad.size, count, i, got[i].item(), expected[i].item(), allowed[i].item()))
     else:
         print("%s: %d elements within tolerance" % (name, count))
     return int(bad.size)
