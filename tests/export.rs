@@ -433,6 +433,18 @@ fn the_data_scripts_take_other_dims_with_the_shapes_the_manifest_gives() {
         let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py", &arg]);
         assert!(!ok, "{stdout}");
         assert!(stdout.ends_with("test failed\n"), "{stdout}");
+        // One still holding main's 0xFF fill in every byte was written by no kernel: it fails
+        // (an empty output, T = 0, holds no byte to judge).
+        if out_bytes == 0 {
+            continue;
+        }
+        std::fs::write(dir.join("output/out0.bin"), vec![0xFFu8; out_bytes as usize]).unwrap();
+        let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py", &arg]);
+        assert!(!ok, "{stdout}");
+        assert_eq!(
+            stdout,
+            "out0: every byte is still the 0xFF fill: no kernel wrote it\ntest failed\n"
+        );
     }
     // Random bf16 inputs are exact bf16 values (the low half of each float32 is zero) in [-2, 2].
     let x = std::fs::read(dir.join("input/x.bin")).unwrap();
