@@ -205,7 +205,11 @@ fn the_install_prefix_is_the_projects_out_directory_before_project_caches_anothe
         .expect("the prefix is set to ./out");
     let project = cmake.find("\nproject(").expect("project()");
     assert!(prefix < project, "{cmake}");
-    assert_eq!(cmake.matches("CMAKE_INSTALL_PREFIX \"").count(), 1, "{cmake}");
+    assert_eq!(
+        cmake.matches("CMAKE_INSTALL_PREFIX \"").count(),
+        1,
+        "{cmake}"
+    );
 }
 
 #[test]
@@ -438,7 +442,11 @@ fn the_data_scripts_take_other_dims_with_the_shapes_the_manifest_gives() {
         if out_bytes == 0 {
             continue;
         }
-        std::fs::write(dir.join("output/out0.bin"), vec![0xFFu8; out_bytes as usize]).unwrap();
+        std::fs::write(
+            dir.join("output/out0.bin"),
+            vec![0xFFu8; out_bytes as usize],
+        )
+        .unwrap();
         let (ok, stdout, _) = run_in(&dir, python, &["scripts/verify_result.py", &arg]);
         assert!(!ok, "{stdout}");
         assert_eq!(

@@ -190,7 +190,10 @@ impl Build {
     fn rerun_lines(&self) -> Vec<String> {
         let mut lines = vec![format!("cargo:rerun-if-changed={}", self.source.display())];
         if matches!(self.cann, CannChoice::Detect) {
-            lines.push(format!("cargo:rerun-if-env-changed={}", AclBackend::HOME_VAR));
+            lines.push(format!(
+                "cargo:rerun-if-env-changed={}",
+                AclBackend::HOME_VAR
+            ));
         }
         lines
     }

@@ -166,6 +166,9 @@ fn a_detecting_build_reruns_when_canns_variable_changes() {
         compile("src/kernels.rs").without_cann(),
         compile("src/kernels.rs").cann_root("/opt/cann"),
     ] {
-        assert_eq!(build.rerun_lines(), ["cargo:rerun-if-changed=src/kernels.rs"]);
+        assert_eq!(
+            build.rerun_lines(),
+            ["cargo:rerun-if-changed=src/kernels.rs"]
+        );
     }
 }

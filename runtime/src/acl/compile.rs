@@ -354,12 +354,14 @@ pub fn compile(
     let binary = dir.join(format!("{}-{}.o", kernel.name, &hash[..32]));
     let lock = key_lock(&hash);
     let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if binary.is_file() {
+    if is_elf(&binary) {
         return Ok(DeviceBinary {
             path: binary,
             entry,
         });
     }
+    // Anything else under the binary's name (an empty or truncated file) is not trusted: rebuilt.
+    let _ = fs::remove_file(&binary);
     let work = dir.join(format!(
         ".work-{}-{}",
         &hash[..32],
@@ -376,12 +378,13 @@ pub fn compile(
         for step in &steps {
             run_step(kernel.name, step, &work)?;
         }
-        if !temporary.is_file() {
+        if !is_elf(&temporary) {
+            let _ = fs::remove_file(&temporary);
             return Err(AclError::Compile {
                 kernel: kernel.name.to_string(),
                 tool: cann.ld_lld().display().to_string(),
                 status: "exit status 0".to_string(),
-                stderr: format!("it wrote no output file {}", temporary.display()),
+                stderr: format!("it wrote no ELF file at {}", temporary.display()),
             });
         }
         fs::rename(&temporary, &binary).map_err(|e| {
@@ -394,6 +397,16 @@ pub fn compile(
         path: binary,
         entry,
     })
+}
+
+/// Whether `path` is a file that starts as an ELF object does (`0x7f 'E' 'L' 'F'`).
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
 }
 
 /// Runs one build step within `MOGE_COMPILE_TIMEOUT_SECS`.

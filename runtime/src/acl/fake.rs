@@ -28,7 +28,7 @@ fn tool_script(name: &str, log: &Path) -> String {
         "#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{log}'\nout=''\nprev=''\nfor a in \"$@\"; do\n  \
          if [ \"$prev\" = '-o' ]; then out=\"$a\"; fi\n  \
          case \"$a\" in *.cpp) if grep -q MOGE_FAKE_COMPILE_ERROR \"$a\"; then echo \"$a:1:1: error: fake compile error\" >&2; exit 1; fi;; esac\n  \
-         prev=\"$a\"\ndone\nprintf 'placeholder {name} output\\n' > \"$out\"\n",
+         prev=\"$a\"\ndone\nprintf '\\177ELF placeholder {name} output\\n' > \"$out\"\n",
         log = log.display()
     )
 }

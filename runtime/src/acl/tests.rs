@@ -141,7 +141,7 @@ fn the_fake_tree_compiles_end_to_end_and_the_cache_skips_bisheng() {
         .unwrap();
     assert_eq!(
         std::fs::read_to_string(&binary.path).unwrap(),
-        "placeholder ld.lld output\n"
+        "\u{7f}ELF placeholder ld.lld output\n"
     );
     assert_eq!(binary.path.parent().unwrap(), cache);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
@@ -152,12 +152,20 @@ fn the_fake_tree_compiles_end_to_end_and_the_cache_skips_bisheng() {
         .prepare(&kernel("k_mix", &mix, CoreType::MixAic1_2))
         .unwrap();
     assert_eq!(fake.tool_log().lines().count(), 3);
+    // An entry that is not an ELF (emptied by a full disk, say) is not trusted: it is rebuilt.
+    std::fs::write(&binary.path, b"").unwrap();
+    AclBackend::with_cann(cann.clone())
+        .with_cache_dir(cache.clone())
+        .prepare(&kernel("k_mix", &mix, CoreType::MixAic1_2))
+        .unwrap();
+    assert_eq!(fake.tool_log().lines().count(), 6);
+    assert!(std::fs::read(&binary.path).unwrap().starts_with(b"\x7fELF"));
     // Another source is another binary: one bisheng and one ld.lld for an AIV kernel.
     let aiv = source("k_aiv", "KERNEL_TYPE_AIV_ONLY", "// changed");
     again
         .prepare(&kernel("k_aiv", &aiv, CoreType::Aiv))
         .unwrap();
-    assert_eq!(fake.tool_log().lines().count(), 5);
+    assert_eq!(fake.tool_log().lines().count(), 8);
 }
 
 #[test]
