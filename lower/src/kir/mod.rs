@@ -678,7 +678,8 @@ pub enum InstData {
     },
     /// Reduces every segment of `src` (see [`SegView`]) to one value: `dst[i] = op(segment i)`. `dst` has
     /// one element per segment, densely. `fold` is scratch of 64 elements per segment, needed when
-    /// segments are longer than 64 elements.
+    /// segments are longer than 64 elements; for dense 64-element segments, optional scratch of 8
+    /// elements per segment (the partials of a two-step BlockReduce).
     SegReduce {
         /// The reduction.
         op: SegReduceOp,

@@ -581,10 +581,22 @@ impl Verifier<'_> {
                 match fold {
                     Some(t) => {
                         let d = &f.tiles[*t];
-                        if seg.len <= 64 || d.stride != 64 || d.elem != Elem::F32 {
+                        // Long segments fold into a 64-element slot each; dense 64-element
+                        // segments into 8 partials each (two BlockReduces).
+                        let want = if seg.len > 64 {
+                            Some(64)
+                        } else if seg.len == 64 && seg.stride == 64 {
+                            Some(8)
+                        } else {
+                            None
+                        };
+                        if want != Some(d.stride) || d.elem != Elem::F32 {
                             self.err(
                                 AnyEntity::Inst(i),
-                                format!("fold tile {t} must be f32 with stride 64"),
+                                format!(
+                                    "fold tile {t} must be f32 with stride 64 (segments longer \
+                                     than 64) or 8 (dense 64-element segments)"
+                                ),
                             );
                         }
                     }

@@ -29,17 +29,31 @@ impl Lowering<'_> {
     }
 
     pub(super) fn seg_reduce(&mut self, rop: SegReduceOp, dst: Tile, src: Tile, seg: SegView) {
-        let fold = (seg.len > 64).then(|| {
-            let segs = seg.segs;
-            self.tile_in(
+        let segs = seg.segs;
+        let fold = if seg.len > 64 {
+            Some(self.tile_in(
                 "fold",
                 Elem::F32,
                 Rows::Tile { mult: segs },
                 64,
                 64,
                 BufferKind::Scratch,
-            )
-        });
+            ))
+        } else if seg.len == 64 && seg.stride == 64 {
+            // Dense 64-element segments reduce by BlockReduce twice (8 partials a segment into
+            // `fold`, then the 8) at one cycle a repeat, where WholeReduce takes ~7 a segment
+            // (costmodel-910b.md §2.3); the partials need 8 elements a segment.
+            Some(self.tile_in(
+                "fold",
+                Elem::F32,
+                Rows::Tile { mult: segs },
+                8,
+                8,
+                BufferKind::Scratch,
+            ))
+        } else {
+            None
+        };
         self.emit(InstData::SegReduce {
             op: rop,
             dst,
