@@ -618,7 +618,10 @@ impl Verifier<'_> {
                 self.elem_is(i, *blocks, &[f.tiles[*src].elem], "scratch");
                 self.seg_view(i, *dst, seg);
                 self.per_segment(i, *src, *dst, seg);
-                self.block_tile(i, *blocks);
+                // One-block segments broadcast straight into dst: no scratch to check.
+                if !(blocks == dst && seg.is_blocks(f.tiles[*dst].elem)) {
+                    self.block_tile(i, *blocks);
+                }
             }
             InstData::VecExpand { dst, src, seg } => {
                 self.elem_is(i, *src, NUM, "operand");

@@ -66,14 +66,21 @@ impl Lowering<'_> {
     pub(super) fn seg_expand(&mut self, src: Tile, like: Tile, seg: SegView) -> Tile {
         let elem = self.f.tiles[src].elem;
         let dst = self.like("bcast", elem, like);
-        let blocks = self.tile_in(
-            "blocks",
-            elem,
-            Rows::Tile { mult: seg.segs },
-            8,
-            8,
-            BufferKind::Scratch,
-        );
+        // Dense one-block segments, 8 or a multiple a row: MogeSegExpand writes the broadcast blocks
+        // straight into dst and touches no scratch, so dst stands in for `blocks` and the UB a
+        // tile-sized scratch would take goes to the tile rows.
+        let blocks = if seg.is_blocks(elem) {
+            dst
+        } else {
+            self.tile_in(
+                "blocks",
+                elem,
+                Rows::Tile { mult: seg.segs },
+                8,
+                8,
+                BufferKind::Scratch,
+            )
+        };
         self.emit(InstData::SegExpand {
             dst,
             src,
