@@ -151,12 +151,11 @@ template <typename T>
 __aicore__ inline void MogeSegExpand(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T>& src,
     const AscendC::LocalTensor<T>& blocks, int32_t nseg, int32_t len, int32_t stride)
 {
-    if (len * static_cast<int32_t>(sizeof(T)) == 32 && stride == len && nseg % 8 == 0) {
-        // Dense one-block segments: the broadcast blocks are the result, so Brcb writes dst itself (one
-        // cycle a repeat of 8 segments) instead of a Muls repeat per segment. The barrier orders the
-        // earlier accesses to dst before these writes: the hazard verifier places this helper's dst
-        // write after its internal barrier.
-        AscendC::PipeBarrier<PIPE_V>();
+    if (blocks.GetPhyAddr() == dst.GetPhyAddr() && len * static_cast<int32_t>(sizeof(T)) == 32 && stride == len
+        && nseg % 8 == 0) {
+        // Dense one-block segments, `blocks` passed as dst (SegView::is_blocks): the broadcast blocks are
+        // the result, so Brcb writes dst itself (one cycle a repeat of 8 segments) instead of a Muls
+        // repeat per segment. The kernel's barriers order this first-step write of dst (`blocks`).
         for (int32_t s = 0; s < nseg; s += 2040) {
             const int32_t n = nseg - s < 2040 ? nseg - s : 2040;
             AscendC::Brcb(dst[s * len], src[s], static_cast<uint8_t>(n / 8), AscendC::BrcbRepeatParams(1, 8));
