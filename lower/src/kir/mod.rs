@@ -355,7 +355,7 @@ impl SegView {
     /// (the direct path of `MogeSegExpand` in codegen-ascendc's helpers), and a `SegExpand` may pass
     /// its result as its `blocks` scratch.
     pub fn is_blocks(&self, elem: Elem) -> bool {
-        self.len * elem.bits() / 8 == 32 && self.stride == self.len && self.segs % 8 == 0
+        self.len * elem.bits() / 8 == 32 && self.stride == self.len && self.segs.is_multiple_of(8)
     }
 }
 
