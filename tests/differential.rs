@@ -170,6 +170,19 @@ fn non_power_of_two_gate_matches_the_interpreter() {
     check_differential(GATE_SOURCE, "moge_gate", &[("E", 24), ("G", 3)], &TOKENS);
 }
 
+#[test]
+fn gates_over_several_equal_tiles_match_the_interpreter() {
+    // 4609 and 9605 tokens give cores 97 and 201 rows: more than one tile, walked in tiles of equal
+    // size (one row apart), each tile's rows a remainder of the BlockReduce's 8 rows a repeat.
+    check_differential(
+        GATE_SOURCE,
+        "moge_gate",
+        &[("E", 64), ("G", 8)],
+        &[4609, 9605],
+    );
+    check_differential(GATE_SOURCE, "moge_gate", &[("E", 24), ("G", 3)], &[9605]);
+}
+
 /// The small MoGE config of issue 8 (E = 16, G = 4), a row of 12 in groups of 4, and groups of 2:
 /// no group is a multiple of 8 elements, so group_topk runs in the spread layout.
 const SMALL_GATES: [(i64, i64); 3] = [(16, 4), (12, 3), (8, 4)];

@@ -281,3 +281,61 @@ fn the_trace_file_never_replaces_an_input_or_another_output() {
     );
     assert!(!trace.exists() && !out.exists());
 }
+
+/// The GM->local copies of core 0's `logits` tiles in a `--trace` timeline, in issue order, in bytes
+/// (the first copy of the core is the init stage's `router_scale`, 256 bytes, before the tile loop).
+fn core0_tile_copies(trace: &Path) -> Vec<u64> {
+    let file = read_json(trace);
+    let mut copies: Vec<(f64, u64)> = file["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["pid"] == 1000 && e["name"] == "DataCopyPad(GM->local)")
+        .map(|e| {
+            (
+                e["ts"].as_f64().unwrap(),
+                e["args"]["burst_bytes"].as_u64().unwrap() * e["args"]["bursts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    copies.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(copies.first().map(|c| c.1), Some(256), "{copies:?}");
+    copies.into_iter().skip(1).map(|c| c.1).collect()
+}
+
+#[test]
+fn a_cores_rows_are_walked_in_equal_tiles() {
+    // T = 9605 = 48 * 200 + 5: core 0 takes 201 rows of 64 f32 (256 bytes each). A tile holds at most
+    // ~96 rows in the 184 KiB of UB, so they need at least 3 tiles; equal tiles differ by at most one
+    // row (with tiles of the largest size first, 96 + 96 + 9 would leave a sliver).
+    let dir = scratch("equal_tiles");
+    let trace = dir.join("timeline.json");
+    run_gate(&dir, "9605", &["--trace", trace.to_str().unwrap()]);
+    let tiles = core0_tile_copies(&trace);
+    assert!(tiles.len() >= 3, "{tiles:?}");
+    assert_eq!(tiles.iter().sum::<u64>(), 201 * 256, "{tiles:?}");
+    let (min, max) = (tiles.iter().min().unwrap(), tiles.iter().max().unwrap());
+    assert!(max - min <= 256, "{tiles:?}");
+}
+
+#[test]
+fn the_gate_at_4096_tokens_is_within_1_6x_of_its_hbm_bound() {
+    // Issue 9's target is 1.3x (docs/performance.md §9.2 says what remains); this holds the schedule
+    // changes that took it from 2.02x to ~1.5x: one tile a core (85-86 rows), 64-element rows reduced
+    // by BlockReduce twice, the group broadcasts by Brcb into their result.
+    let dir = scratch("gate4096");
+    run_gate(&dir, "4096", &[]);
+    let report = read_json(&dir.join("report.json"));
+    let modeled = &report["modeled"];
+    let hbm = modeled["hbm_bytes_read"].as_u64().unwrap()
+        + modeled["hbm_bytes_written"].as_u64().unwrap();
+    // The compulsory bytes, counted by hand: 4096 x 64 f32 logits and 64 f32 scales read, 4096 x 8
+    // f32 weights and i32 experts written.
+    assert_eq!(hbm, 4096 * 64 * 4 + 64 * 4 + 2 * 4096 * 8 * 4);
+    let bound = hbm as f64 / 1.5e12 * 1e6 + 2.5;
+    let time = modeled["time_us"].as_f64().unwrap();
+    assert!(
+        time < 1.6 * bound,
+        "modeled {time} us against a bound of {bound} us"
+    );
+}

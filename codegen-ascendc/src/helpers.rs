@@ -89,11 +89,23 @@ __aicore__ inline void MogeCombine(const AscendC::LocalTensor<float>& dst, const
 }
 
 // As MogeSegReduceShort for segments longer than 64 elements: first folds the 64-element chunks of every
-// segment into its 64-element slot of `fold`, then reduces the slots.
+// segment into its 64-element slot of `fold`, then reduces the slots. For dense 64-element segments `fold`
+// has 8 elements a segment: one BlockReduce repeat reduces a segment's 8 blocks to its 8 partials, then
+// the partials reduce as dense 8-element segments (one cycle a repeat each, against ~7 a segment for
+// WholeReduce: costmodel-910b.md §2.3).
 template <MogeReduce OP>
 __aicore__ inline void MogeSegReduceLong(const AscendC::LocalTensor<float>& dst, const AscendC::LocalTensor<float>& src,
     const AscendC::LocalTensor<float>& fold, int32_t nseg, int32_t len, int32_t stride)
 {
+    if (len == 64 && stride == 64) {
+        for (int32_t s = 0; s < nseg; s += 255) {
+            MogeBlockReduce<OP>(fold[s * 8], src[s * 64], nseg - s < 255 ? nseg - s : 255);
+        }
+        // The second step reads the partials just written.
+        AscendC::PipeBarrier<PIPE_V>();
+        MogeSegReduceShort<OP>(dst, fold, nseg, 8, 8);
+        return;
+    }
     if (stride / 8 <= 255) {
         // One instruction per chunk, repeating over the segments.
         for (int32_t s = 0; s < nseg; s += MOGE_SEG_CHUNK) {
@@ -139,6 +151,17 @@ template <typename T>
 __aicore__ inline void MogeSegExpand(const AscendC::LocalTensor<T>& dst, const AscendC::LocalTensor<T>& src,
     const AscendC::LocalTensor<T>& blocks, int32_t nseg, int32_t len, int32_t stride)
 {
+    if (blocks.GetPhyAddr() == dst.GetPhyAddr() && len * static_cast<int32_t>(sizeof(T)) == 32 && stride == len
+        && nseg % 8 == 0) {
+        // Dense one-block segments, `blocks` passed as dst (SegView::is_blocks): the broadcast blocks are
+        // the result, so Brcb writes dst itself (one cycle a repeat of 8 segments) instead of a Muls
+        // repeat per segment. The kernel's barriers order this first-step write of dst (`blocks`).
+        for (int32_t s = 0; s < nseg; s += 2040) {
+            const int32_t n = nseg - s < 2040 ? nseg - s : 2040;
+            AscendC::Brcb(dst[s * len], src[s], static_cast<uint8_t>(n / 8), AscendC::BrcbRepeatParams(1, 8));
+        }
+        return;
+    }
     for (int32_t s = 0; s < nseg; s += 2040) {
         const int32_t n = nseg - s < 2040 ? nseg - s : 2040;
         AscendC::Brcb(blocks[s * 8], src[s], static_cast<uint8_t>((n + 7) / 8), AscendC::BrcbRepeatParams(1, 8));

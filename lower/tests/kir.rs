@@ -295,8 +295,9 @@ fn dumps_read_back_and_bad_text_is_an_error() {
 
 #[test]
 fn the_verifier_checks_copies_and_segment_operands() {
-    // The softmax kernel: i0 = copy_in t1, arg0 (in copy_in); i2 = seg_sub t3, t1, t2 with block tile
-    // t4; i5 = seg_div t0, t5, t6 with block tile t7; i6 = copy_out arg1, t0 (in copy_out).
+    // The softmax kernel: i0 = copy_in t1, arg0 (in copy_in); i1 = seg_reduce.max t2, t1 with fold
+    // tile t3 (8 partials a 64-element row); i2 = seg_sub t4, t1, t2 with block tile t5;
+    // i5 = seg_div t0, t6, t7 with block tile t9; i6 = copy_out arg1, t0 (in copy_out).
     let s = &schedule_default(&softmax(64)).unwrap()[0];
     let good = s.func().clone();
     let arg = |i: u32| kir::Arg::from_u32(i);
@@ -342,16 +343,25 @@ fn the_verifier_checks_copies_and_segment_operands() {
     );
 
     // A block tile of the wrong stride, and an integer divisor.
-    let mut f = good;
-    f.tiles[tile(4)].stride = 16;
-    f.tiles[tile(5)].elem = kir::Elem::I32;
+    let mut f = good.clone();
+    f.tiles[tile(5)].stride = 16;
+    f.tiles[tile(7)].elem = kir::Elem::I32;
     let errs = kir::verify(&f).unwrap_err().to_string();
     assert!(
-        errs.contains("i2: block tile t4 must have stride 8"),
+        errs.contains("i2: block tile t5 must have stride 8"),
         "{errs}"
     );
     assert!(
-        errs.contains("i5: operand t5 is i32, expected f32"),
+        errs.contains("i5: operand t7 is i32, expected f32"),
+        "{errs}"
+    );
+
+    // A fold tile for 64-element rows must hold 8 partials a row; 64 is the long segments' slot.
+    let mut f = good;
+    f.tiles[tile(3)].stride = 64;
+    let errs = kir::verify(&f).unwrap_err().to_string();
+    assert!(
+        errs.contains("i1: fold tile t3 must be f32 with stride 64 (segments longer than 64) or 8"),
         "{errs}"
     );
 }

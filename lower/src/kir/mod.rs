@@ -349,6 +349,16 @@ pub struct SegView {
     pub stride: u32,
 }
 
+impl SegView {
+    /// Whether every segment is one dense 32-byte block of `elem` and every row has a multiple of 8 of
+    /// them: a broadcast over the segments is then a `Brcb` of whole repeats into the result itself
+    /// (the direct path of `MogeSegExpand` in codegen-ascendc's helpers), and a `SegExpand` may pass
+    /// its result as its `blocks` scratch.
+    pub fn is_blocks(&self, elem: Elem) -> bool {
+        self.len * elem.bits() / 8 == 32 && self.stride == self.len && self.segs.is_multiple_of(8)
+    }
+}
+
 /// A hardware event from one pipe to another.
 #[derive(Clone, PartialEq, Debug)]
 pub struct EventData {
@@ -678,7 +688,8 @@ pub enum InstData {
     },
     /// Reduces every segment of `src` (see [`SegView`]) to one value: `dst[i] = op(segment i)`. `dst` has
     /// one element per segment, densely. `fold` is scratch of 64 elements per segment, needed when
-    /// segments are longer than 64 elements.
+    /// segments are longer than 64 elements; for dense 64-element segments, optional scratch of 8
+    /// elements per segment (the partials of a two-step BlockReduce).
     SegReduce {
         /// The reduction.
         op: SegReduceOp,
@@ -692,7 +703,8 @@ pub enum InstData {
         fold: Option<Tile>,
     },
     /// Broadcasts one value per segment over its segment: `dst[segment i][j] = src[i]` for `j < len`.
-    /// `blocks` is scratch of one 32-byte block per segment.
+    /// `blocks` is scratch of one 32-byte block per segment, or `dst` itself when
+    /// [`SegView::is_blocks`] holds.
     SegExpand {
         /// Result, segmented as `seg`.
         dst: Tile,

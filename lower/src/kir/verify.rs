@@ -581,10 +581,22 @@ impl Verifier<'_> {
                 match fold {
                     Some(t) => {
                         let d = &f.tiles[*t];
-                        if seg.len <= 64 || d.stride != 64 || d.elem != Elem::F32 {
+                        // Long segments fold into a 64-element slot each; dense 64-element
+                        // segments into 8 partials each (two BlockReduces).
+                        let want = if seg.len > 64 {
+                            Some(64)
+                        } else if seg.len == 64 && seg.stride == 64 {
+                            Some(8)
+                        } else {
+                            None
+                        };
+                        if want != Some(d.stride) || d.elem != Elem::F32 {
                             self.err(
                                 AnyEntity::Inst(i),
-                                format!("fold tile {t} must be f32 with stride 64"),
+                                format!(
+                                    "fold tile {t} must be f32 with stride 64 (segments longer \
+                                     than 64) or 8 (dense 64-element segments)"
+                                ),
                             );
                         }
                     }
@@ -606,7 +618,10 @@ impl Verifier<'_> {
                 self.elem_is(i, *blocks, &[f.tiles[*src].elem], "scratch");
                 self.seg_view(i, *dst, seg);
                 self.per_segment(i, *src, *dst, seg);
-                self.block_tile(i, *blocks);
+                // One-block segments broadcast straight into dst: no scratch to check.
+                if !(blocks == dst && seg.is_blocks(f.tiles[*dst].elem)) {
+                    self.block_tile(i, *blocks);
+                }
             }
             InstData::VecExpand { dst, src, seg } => {
                 self.elem_is(i, *src, NUM, "operand");

@@ -3,8 +3,9 @@
 //! derived by [`crate::kir::v2::sync`], then checked by the structural and hazard verifiers.
 //!
 //! Core `block_idx` takes `rows_per_core + (block_idx < rows_rem)` rows starting at
-//! `block_idx * rows_per_core + min(block_idx, rows_rem)`, in tiles of `tile_rows`; tile `v0` has
-//! `min(tile_rows, my_rows - v0 * tile_rows)` rows. Per tile: every input tile is allocated, copied in
+//! `block_idx * rows_per_core + min(block_idx, rows_rem)`, in `n = ceil(my_rows / tile_rows)` equal
+//! tiles of `e = ceil(my_rows / n)` rows (at most `tile_rows`); tile `v0` has `min(e, my_rows - v0 * e)`
+//! rows. Per tile: every input tile is allocated, copied in
 //! and enqueued (MTE2); the compute part dequeues them, allocates the output tiles, runs the vector
 //! instructions, enqueues the outputs and frees the inputs (V); the copy-out part dequeues, copies out
 //! and frees every output (MTE3).
@@ -203,19 +204,29 @@ impl RowSource for CoreSplit {
             bin(BinOp::Mul, IExpr::BlockIdx, per_core),
             bin(BinOp::Min, IExpr::BlockIdx, rem),
         );
+        // The core's rows in equal tiles: as many tiles as `tr` rows a tile needs, each of
+        // `ceil(my_rows / tiles)` rows (at most `tr`, so every buffer still fits). A split of 86 rows
+        // under `tr = 84` is 43 + 43, not 84 + 2: the second tile's copy-in overlaps the first's
+        // vector work, and no tile pays the instructions' heads for a sliver of rows.
+        let tiles = bin(
+            BinOp::Max,
+            bin(BinOp::CeilDiv, my_rows.clone(), IExpr::Int(tr.max(1))),
+            IExpr::Int(1),
+        );
+        let etr = bin(BinOp::CeilDiv, my_rows.clone(), tiles);
         self.tile_row0 = Some(bin(
             BinOp::Add,
             first_row,
-            bin(BinOp::Mul, IExpr::Var(tile), IExpr::Int(tr)),
+            bin(BinOp::Mul, IExpr::Var(tile), etr.clone()),
         ));
         self.tr = tr;
         let cur_rows = bin(
             BinOp::Min,
-            IExpr::Int(tr),
+            etr.clone(),
             bin(
                 BinOp::Sub,
                 my_rows.clone(),
-                bin(BinOp::Mul, IExpr::Var(tile), IExpr::Int(tr)),
+                bin(BinOp::Mul, IExpr::Var(tile), etr),
             ),
         );
         self.my_rows = Some(my_rows);

@@ -711,7 +711,8 @@ fn internal_barrier(d: &InstData) -> Option<(Phase, Phase)> {
             phase(&dsts[1..2], &dsts[..1]),
         )),
         // MogeSegExpand / MogeSegApply: Brcb the per-segment values into `blocks`, then apply them.
-        VecOp::SegExpand(_) if dsts.len() == 2 => Some((
+        // A SegExpand whose `blocks` is its result Brcbs straight into it, with no barrier inside.
+        VecOp::SegExpand(_) if dsts.len() == 2 && dsts[0] != dsts[1] => Some((
             phase(&srcs[..1], &dsts[1..2]),
             phase(&dsts[1..2], &dsts[..1]),
         )),

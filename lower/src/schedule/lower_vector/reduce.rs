@@ -29,17 +29,31 @@ impl Lowering<'_> {
     }
 
     pub(super) fn seg_reduce(&mut self, rop: SegReduceOp, dst: Tile, src: Tile, seg: SegView) {
-        let fold = (seg.len > 64).then(|| {
-            let segs = seg.segs;
-            self.tile_in(
+        let segs = seg.segs;
+        let fold = if seg.len > 64 {
+            Some(self.tile_in(
                 "fold",
                 Elem::F32,
                 Rows::Tile { mult: segs },
                 64,
                 64,
                 BufferKind::Scratch,
-            )
-        });
+            ))
+        } else if seg.len == 64 && seg.stride == 64 {
+            // Dense 64-element segments reduce by BlockReduce twice (8 partials a segment into
+            // `fold`, then the 8) at one cycle a repeat, where WholeReduce takes ~7 a segment
+            // (costmodel-910b.md §2.3); the partials need 8 elements a segment.
+            Some(self.tile_in(
+                "fold",
+                Elem::F32,
+                Rows::Tile { mult: segs },
+                8,
+                8,
+                BufferKind::Scratch,
+            ))
+        } else {
+            None
+        };
         self.emit(InstData::SegReduce {
             op: rop,
             dst,
@@ -52,14 +66,21 @@ impl Lowering<'_> {
     pub(super) fn seg_expand(&mut self, src: Tile, like: Tile, seg: SegView) -> Tile {
         let elem = self.f.tiles[src].elem;
         let dst = self.like("bcast", elem, like);
-        let blocks = self.tile_in(
-            "blocks",
-            elem,
-            Rows::Tile { mult: seg.segs },
-            8,
-            8,
-            BufferKind::Scratch,
-        );
+        // Dense one-block segments, 8 or a multiple a row: MogeSegExpand writes the broadcast blocks
+        // straight into dst and touches no scratch, so dst stands in for `blocks` and the UB a
+        // tile-sized scratch would take goes to the tile rows.
+        let blocks = if seg.is_blocks(elem) {
+            dst
+        } else {
+            self.tile_in(
+                "blocks",
+                elem,
+                Rows::Tile { mult: seg.segs },
+                8,
+                8,
+                BufferKind::Scratch,
+            )
+        };
         self.emit(InstData::SegExpand {
             dst,
             src,
