@@ -81,7 +81,7 @@ pub struct Replay {
     pub core_times: Vec<(f64, f64)>,
     /// GM bytes read from HBM (L2 misses).
     pub hbm_read: u64,
-    /// GM bytes written to HBM (first writes of a line while in L2).
+    /// GM bytes written to HBM: 32 per sector made dirty in L2 (whole sectors, once per dirty period).
     pub hbm_written: u64,
     /// GM bytes read from L2 (hits).
     pub l2_read: u64,
