@@ -88,9 +88,10 @@ impl fmt::Display for Bound {
 /// How busy one pipe was: the fraction of the kernel's time (launch excluded) it was occupied.
 #[derive(Copy, Clone, Debug, PartialEq, Default)]
 pub struct PipeBusy {
-    /// Mean over the launch's cores.
+    /// Mean over the physical cores the launch used (a core that ran several blocks in waves
+    /// counts their busy time together).
     pub mean: f64,
-    /// The busiest core's.
+    /// The busiest physical core's.
     pub max: f64,
 }
 
@@ -161,18 +162,20 @@ pub fn model(
     let replayed = replay(&trace, params)?;
     let replay_us = started.elapsed().as_secs_f64() * 1e6;
     let cycles = replayed.cycles;
-    let cores = replayed.busy.len().max(1) as f64;
+    // Per physical core: with more blocks than cores, a core's busy time is that of every block it
+    // ran, wave after wave.
+    let physical = replayed.busy_per_physical_core();
+    let cores = physical.len().max(1) as f64;
     let mut busy = [PipeBusy::default(); 7];
     for (p, pipe) in busy.iter_mut().enumerate() {
         if cycles > 0.0 {
-            let fractions = replayed.busy.iter().map(|b| b[p] / cycles);
+            let fractions = physical.iter().map(|b| b[p] / cycles);
             pipe.mean = fractions.clone().sum::<f64>() / cores;
             pipe.max = fractions.fold(0.0, f64::max);
         }
     }
     let busiest = |pipes: &[Pipe]| {
-        replayed
-            .busy
+        physical
             .iter()
             .map(|b| pipes.iter().map(|p| b[p.slot()]).fold(0.0, f64::max))
             .fold(0.0, f64::max)
