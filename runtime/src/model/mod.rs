@@ -118,7 +118,10 @@ pub struct KernelModel {
     pub hbm_bytes_written: u64,
     /// GM bytes read from L2.
     pub l2_bytes_read: u64,
-    /// Floating-point operations: 2·m·k·n per Mmad plus one per vector element.
+    /// Floating-point operations of the cube: 2·m·k·n per Mmad instruction issued, with the m, k, n
+    /// it was issued with (the fractal work the cube did, padding included). Vector instructions do
+    /// not count: their issued lanes are not the kernel's useful operations (a padded row, a mask),
+    /// so a vector kernel has 0 flops and is rated in TB/s; a kernel that issues nothing has 0.
     pub flops: f64,
     /// Host time the replay took, microseconds (what modeling costs; not a modeled figure).
     pub replay_us: f64,
@@ -220,7 +223,7 @@ pub fn model(
         hbm_bytes_read: replayed.hbm_read,
         hbm_bytes_written: replayed.hbm_written,
         l2_bytes_read: replayed.l2_read,
-        flops: replayed.cube_flops + replayed.vector_ops,
+        flops: replayed.cube_flops,
         replay_us,
         timeline: keep_timeline.then(|| Box::new((trace, replayed))),
     })

@@ -92,7 +92,8 @@ pub struct Replay {
     pub l2_written: u64,
     /// Floating-point operations: 2·m·k·n per Mmad.
     pub cube_flops: f64,
-    /// Elements computed by vector instructions.
+    /// Lane elements issued by vector instructions (masked-off and padding lanes included: not a
+    /// count of useful operations, so not part of the modeled flops).
     pub vector_ops: f64,
 }
 

@@ -322,6 +322,25 @@ fn pipe_busy_and_resource_times_are_per_physical_core_across_waves() {
 }
 
 #[test]
+fn flops_count_the_issued_mmads_only() {
+    let p = p();
+    // A vector kernel issues lanes, not flops: 0 TFLOPS however many cores run it.
+    let vector = model(trace((0..48).map(|_| vec![add(65536)]).collect()), &p, false).unwrap();
+    assert_eq!(vector.flops, 0.0);
+    assert_eq!(vector.tflops(), 0.0);
+    // Two Mmads of 128 x 64 x 256 on each of two cores: 4 · 2·128·64·256 flops.
+    let mmad = |m, k, n| instr(Pipe::M, Op::Mmad { m, k, n, elem: 2 });
+    let mut t = trace(vec![
+        vec![mmad(128, 64, 256), mmad(128, 64, 256)],
+        vec![mmad(128, 64, 256), mmad(128, 64, 256)],
+    ]);
+    t.kind = LaunchKind::Aic;
+    let cube = model(t, &p, false).unwrap();
+    assert_eq!(cube.flops, 4.0 * 2.0 * 128.0 * 64.0 * 256.0);
+    assert!(close(cube.tflops(), cube.flops / (cube.time_us * 1e-6) / 1e12));
+}
+
+#[test]
 fn the_summary_names_the_bound_and_labels_the_rates() {
     let p = p();
     let bytes = 65536u64;
