@@ -410,7 +410,14 @@ impl RunReport {
             map.insert("kernel".to_string(), json!(self.kernel));
             map.insert("bindings".to_string(), Value::Object(bindings));
             map.insert("outputs".to_string(), Value::Object(outputs));
-            map.insert("passed".to_string(), json!(self.passed()));
+            // Nothing compared (a timing-only run, a build directory without its graph): whether
+            // the outputs are right is unknown, so `passed` is null rather than a vacuous true.
+            let passed = if self.compared {
+                json!(self.passed())
+            } else {
+                Value::Null
+            };
+            map.insert("passed".to_string(), passed);
             map.insert("compared".to_string(), json!(self.compared));
             map.insert("timing_only".to_string(), json!(self.timing_only));
             if self.timing_only {

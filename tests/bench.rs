@@ -352,9 +352,12 @@ fn timing_only_runs_write_only_the_report_and_say_nothing_was_compared() {
     let report = read_json(&timing.join("report.json"));
     assert_eq!(report["timing_only"], Value::Bool(true));
     assert_eq!(report["compared"], Value::Bool(false));
+    // Nothing compared: not a vacuous `"passed": true`.
+    assert_eq!(report["passed"], Value::Null);
     assert_eq!(report["outputs"], serde_json::json!({}));
     let full_report = read_json(&full.join("report.json"));
     assert_eq!(full_report["timing_only"], Value::Bool(false));
+    assert_eq!(full_report["passed"], Value::Bool(true));
     assert_eq!(report["modeled"], full_report["modeled"]);
     assert_eq!(report["gm_bytes_read"], full_report["gm_bytes_read"]);
 }
