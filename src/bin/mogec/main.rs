@@ -238,9 +238,12 @@ enum Command {
                       cube's peak), the modeled bound, the modeled HBM rate in TB/s (TFLOPS for \
                       cube kernels) with its percentage of the target's peak, GM traffic over the \
                       compulsory bytes, and the emulator's host time. Written into -o DIR (default \
-                      bench-KERNEL; it must be new, empty, or hold only an earlier bench's files): \
-                      bench.csv (one row per size: the dims by name, modeled_time_us, bound, \
-                      gm_bytes, hbm_bytes, compulsory_bytes, emulator_ms, roofline_us, status) and \
+                      bench-KERNEL, bench-MODULE-KERNEL for a kernel in an inline module; it must be \
+                      new, empty, or hold only an earlier bench's files of the same kernel, and is \
+                      checked before any size runs): bench.csv (one row per size, in ascending \
+                      order of the swept dim: the dims by name, modeled_time_us, bound, gm_bytes, \
+                      hbm_bytes, compulsory_bytes, emulator_ms, roofline_us, status, then what was \
+                      modeled: kernel, target, timing_only, static_dims) and \
                       bench.svg (modeled time and roofline against the swept dim, log axes when \
                       the values span more than 10x). A progress line shows on a terminal.\n\n\
                       A size that fails (over the limits, a kernel error, outputs beyond tolerance) \
