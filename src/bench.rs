@@ -206,8 +206,12 @@ fn run_size(
             dims: sweep.dims_at(size),
         }
     };
-    let resolved =
-        inputs::resolve(kernel, inputs, &[], Consumer::Device).map_err(|e| e.to_string())?;
+    let consumer = if options.timing_only {
+        Consumer::Timing
+    } else {
+        Consumer::Device
+    };
+    let resolved = inputs::resolve(kernel, inputs, &[], consumer).map_err(|e| e.to_string())?;
     let sources = launch::program_sources(program);
     let program_ref = ProgramRef::new(&program.manifest, &sources).map_err(|e| e.to_string())?;
     if options.timing_only {

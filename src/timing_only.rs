@@ -68,7 +68,7 @@ pub(crate) fn run_timing_only(
         RunInputs::Random { dims, .. } => RunInputs::Zeros { dims },
         other => other,
     };
-    let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
+    let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Timing)?;
     let input_paths = resolved.input_paths();
     let inputs = resolved.tensors;
     let backend = options.create_backend()?;
