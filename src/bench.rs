@@ -480,10 +480,7 @@ mod tests {
             outcome: Err("shape [1, 2], \"quoted\"".to_string()),
         }];
         let csv = csv(&info, &sweep, &rows);
-        assert!(
-            csv.ends_with(",inner::sm,ascend910b2,true,N=64\n"),
-            "{csv}"
-        );
+        assert!(csv.ends_with(",inner::sm,ascend910b2,true,N=64\n"), "{csv}");
         assert_eq!(recorded_kernel(&csv).as_deref(), Some("inner::sm"));
         // An older bench.csv without the column records no kernel.
         assert_eq!(recorded_kernel("T,modeled_time_us\n1,2.5\n"), None);

@@ -283,7 +283,13 @@ fn a_bad_output_directory_is_refused_before_the_sweep() {
         "--set",
         "N=64",
     ];
-    args.extend(["--timing-only", "--dim", "T=1", "-o", other.to_str().unwrap()]);
+    args.extend([
+        "--timing-only",
+        "--dim",
+        "T=1",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
     let first = bench(&args);
     assert!(first.status.success(), "{}", text(&first));
     let uncreatable = file.join("sub");
@@ -291,7 +297,10 @@ fn a_bad_output_directory_is_refused_before_the_sweep() {
         (&file, "exists and is not a directory"),
         (Path::new("/dev/null"), "exists and is not a directory"),
         (&uncreatable, "cannot create the output directory"),
-        (&csv_dir, "`bench.csv` in the output directory is not a regular file"),
+        (
+            &csv_dir,
+            "`bench.csv` in the output directory is not a regular file",
+        ),
         (
             &other,
             "holds the bench of kernel `softmax_bf16`, not `softmax_f32`",
@@ -299,7 +308,13 @@ fn a_bad_output_directory_is_refused_before_the_sweep() {
     ];
     for (out, message) in cases {
         let mut args = SOFTMAX.to_vec();
-        args.extend(["--timing-only", "--dim", "T=1,2", "-o", out.to_str().unwrap()]);
+        args.extend([
+            "--timing-only",
+            "--dim",
+            "T=1,2",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
         let output = bench(&args);
         let all = text(&output);
         assert_eq!(output.status.code(), Some(2), "{}: {all}", out.display());

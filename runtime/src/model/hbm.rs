@@ -246,7 +246,13 @@ mod tests {
             total.hbm += s.hbm;
             total.l2 += s.l2;
         }
-        assert_eq!(total, Split { hbm: 256, l2: 256 - 8 * 4 });
+        assert_eq!(
+            total,
+            Split {
+                hbm: 256,
+                l2: 256 - 8 * 4
+            }
+        );
         // A partial sector written alone still costs its whole sector; never below the bytes written.
         let mut l2 = L2::new(1 << 20, 512);
         assert_eq!(l2.access(&read(7, 0, 100), true).hbm, 128);

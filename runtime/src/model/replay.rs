@@ -101,7 +101,12 @@ impl Replay {
     /// Per physical core that ran a block, per pipe, cycles the pipe was occupied: the blocks of
     /// every wave that ran on it summed (what a busy fraction or a resource's time is about).
     pub fn busy_per_physical_core(&self) -> Vec<[f64; 7]> {
-        let n = self.physical.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
+        let n = self
+            .physical
+            .iter()
+            .map(|&p| p as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut out = vec![[0.0; 7]; n];
         for (block, busy) in self.busy.iter().enumerate() {
             let core = self.physical.get(block).map_or(block, |&p| p as usize);
@@ -243,7 +248,9 @@ impl Sim<'_> {
                             .all(|c| self.cores[c].done)
                     };
                     // `running < slots` above: some slot's group has finished.
-                    let slot = (0..owner.len()).find(|&s| group_done(owner[s])).unwrap_or(0);
+                    let slot = (0..owner.len())
+                        .find(|&s| group_done(owner[s]))
+                        .unwrap_or(0);
                     owner[slot] = next_group;
                     self.start_group(next_group, slot, free_at.max(now));
                     next_group += 1;

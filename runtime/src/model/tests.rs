@@ -295,8 +295,18 @@ fn pipe_busy_and_resource_times_are_per_physical_core_across_waves() {
     // the time of a one-wave launch of 48 blocks (per block it would be the same).
     let p = p();
     let bytes = 65536u64;
-    let one = model(trace((0..48).map(|_| vec![add(bytes)]).collect()), &p, false).unwrap();
-    let two = model(trace((0..96).map(|_| vec![add(bytes)]).collect()), &p, false).unwrap();
+    let one = model(
+        trace((0..48).map(|_| vec![add(bytes)]).collect()),
+        &p,
+        false,
+    )
+    .unwrap();
+    let two = model(
+        trace((0..96).map(|_| vec![add(bytes)]).collect()),
+        &p,
+        false,
+    )
+    .unwrap();
     let vector = |m: &KernelModel| {
         m.resources
             .iter()
@@ -305,7 +315,12 @@ fn pipe_busy_and_resource_times_are_per_physical_core_across_waves() {
             .unwrap()
     };
     assert!(vector(&one) > 0.0);
-    assert!(close(vector(&two), 2.0 * vector(&one)), "{} vs {}", vector(&two), vector(&one));
+    assert!(
+        close(vector(&two), 2.0 * vector(&one)),
+        "{} vs {}",
+        vector(&two),
+        vector(&one)
+    );
     // Every physical core ran one block of each wave.
     let r = replay(&trace((0..96).map(|_| vec![add(bytes)]).collect()), &p).unwrap();
     let mut seen = r.physical.clone();
@@ -325,7 +340,12 @@ fn pipe_busy_and_resource_times_are_per_physical_core_across_waves() {
 fn flops_count_the_issued_mmads_only() {
     let p = p();
     // A vector kernel issues lanes, not flops: 0 TFLOPS however many cores run it.
-    let vector = model(trace((0..48).map(|_| vec![add(65536)]).collect()), &p, false).unwrap();
+    let vector = model(
+        trace((0..48).map(|_| vec![add(65536)]).collect()),
+        &p,
+        false,
+    )
+    .unwrap();
     assert_eq!(vector.flops, 0.0);
     assert_eq!(vector.tflops(), 0.0);
     // Two Mmads of 128 x 64 x 256 on each of two cores: 4 · 2·128·64·256 flops.
@@ -337,7 +357,10 @@ fn flops_count_the_issued_mmads_only() {
     t.kind = LaunchKind::Aic;
     let cube = model(t, &p, false).unwrap();
     assert_eq!(cube.flops, 4.0 * 2.0 * 128.0 * 64.0 * 256.0);
-    assert!(close(cube.tflops(), cube.flops / (cube.time_us * 1e-6) / 1e12));
+    assert!(close(
+        cube.tflops(),
+        cube.flops / (cube.time_us * 1e-6) / 1e12
+    ));
 }
 
 #[test]

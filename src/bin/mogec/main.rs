@@ -323,10 +323,12 @@ fn main() -> ExitCode {
 }
 
 /// Makes Ctrl-C (and SIGTERM, SIGHUP) kill the emulator's kernel processes before `mogec` dies: they
-/// run in process groups of their own, which the terminal's signals do not reach.
+/// run in process groups of their own, which the terminal's signals do not reach. Their scratch
+/// directories (request and response, tens of MB each) are removed too.
 fn on_interrupt_kill_kernels() {
     extern "C" fn handler(signal: libc::c_int) {
         moge_runtime::emulator::kill_running();
+        moge_runtime::emulator::remove_scratch();
         // SAFETY: signal(2) and raise(3) are async-signal-safe; restoring the default action and
         // raising again ends mogec the way the signal would have.
         unsafe {
