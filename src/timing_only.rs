@@ -61,6 +61,12 @@ pub(crate) fn run_timing_only(
     out_dir: &Path,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
+    // A usage error, before anything (the ACL backend's CANN checks included) looks at the backend.
+    if options.backend != BackendKind::Emulator {
+        return Err(RunError::TimingOnlyNeedsEmulator {
+            backend: options.backend.name(),
+        });
+    }
     limits::check_environment()?;
     check_trace_path(options)?;
     // The data is never looked at: random inputs become zeros of their shapes (nothing drawn).

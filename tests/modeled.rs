@@ -280,4 +280,13 @@ fn the_trace_file_never_replaces_an_input_or_another_output() {
         "{stderr}"
     );
     assert!(!trace.exists() && !out.exists());
+    // Nor does timing-only mode run anywhere else: a usage error before the CANN checks (this host
+    // has no CANN, so any later check would fail differently).
+    let (code, stderr) = run_gate_failing(&out, &["--backend", "acl", "--timing-only"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--timing-only skips the arithmetic on moge's emulator"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }
