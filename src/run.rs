@@ -370,6 +370,9 @@ pub struct RunReport {
     pub trace_file: Option<PathBuf>,
     /// A timing-only run ([`crate::timing_only`]): no arithmetic, no outputs, nothing compared.
     pub timing_only: bool,
+    /// The target compiled for (and modeled, unless `--no-model`): recorded whether or not the
+    /// model ran, since the launch's block counts depend on it.
+    pub target: String,
 }
 
 impl RunReport {
@@ -408,6 +411,7 @@ impl RunReport {
             .collect();
         if let Value::Object(map) = &mut value {
             map.insert("kernel".to_string(), json!(self.kernel));
+            map.insert("target".to_string(), json!(self.target));
             map.insert("bindings".to_string(), Value::Object(bindings));
             map.insert("outputs".to_string(), Value::Object(outputs));
             // Nothing compared (a timing-only run, a build directory without its graph): whether
@@ -628,6 +632,7 @@ pub fn run_program(
         compared: true,
         trace_file: options.trace.clone(),
         timing_only: false,
+        target: options.target.name.to_string(),
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');

@@ -463,6 +463,17 @@ fn timing_only_runs_write_only_the_report_and_say_nothing_was_compared() {
     assert_eq!(full_report["passed"], Value::Bool(true));
     assert_eq!(report["modeled"], full_report["modeled"]);
     assert_eq!(report["gm_bytes_read"], full_report["gm_bytes_read"]);
+
+    // No --random and no --input: the inputs are never read, --dim gives their shapes.
+    let bare = dir.join("bare");
+    let ran = run(&[
+        &SOFTMAX[..],
+        &["--dim", "T=96", "--timing-only", "-o", bare.to_str().unwrap()],
+    ]
+    .concat());
+    assert!(ran.status.success(), "{}", text(&ran));
+    let bare_report = read_json(&bare.join("report.json"));
+    assert_eq!(bare_report["modeled"], full_report["modeled"]);
 }
 
 #[test]

@@ -165,6 +165,12 @@ fn no_model_leaves_the_modeled_figures_out() {
     let report = read_json(&dir.join("report.json"));
     assert!(report.get("modeled").is_none());
     assert!(report["kernels"][0].get("modeled").is_none());
+    // The target is recorded all the same: the launch's block counts depend on it.
+    assert_eq!(report["target"], "ascend910b2");
+    let modeled = scratch("no-model-target");
+    let stdout = run_gate(&modeled, "8", &["--no-model", "--target", "ascend910b4"]);
+    assert!(!stdout.contains("modeled on"), "{stdout}");
+    assert_eq!(read_json(&modeled.join("report.json"))["target"], "ascend910b4");
 }
 
 #[test]

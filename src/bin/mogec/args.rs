@@ -77,7 +77,8 @@ pub struct InputArgs {
     #[arg(long, value_name = "SEED")]
     pub random: Option<u64>,
     /// The value of a dynamic dim, e.g. `--dim T=128` (repeat or separate with commas): required
-    /// for every dynamic dim with --random; with --input, an error if it disagrees with the inputs.
+    /// for every dynamic dim with --random, and with --timing-only without inputs (the shapes of the
+    /// zeros it models); with --input, an error if it disagrees with the inputs.
     #[arg(
         long,
         value_name = "NAME=VALUE",
