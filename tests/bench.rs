@@ -468,7 +468,13 @@ fn timing_only_runs_write_only_the_report_and_say_nothing_was_compared() {
     let bare = dir.join("bare");
     let ran = run(&[
         &SOFTMAX[..],
-        &["--dim", "T=96", "--timing-only", "-o", bare.to_str().unwrap()],
+        &[
+            "--dim",
+            "T=96",
+            "--timing-only",
+            "-o",
+            bare.to_str().unwrap(),
+        ],
     ]
     .concat());
     assert!(ran.status.success(), "{}", text(&ran));

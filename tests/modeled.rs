@@ -170,7 +170,10 @@ fn no_model_leaves_the_modeled_figures_out() {
     let modeled = scratch("no-model-target");
     let stdout = run_gate(&modeled, "8", &["--no-model", "--target", "ascend910b4"]);
     assert!(!stdout.contains("modeled on"), "{stdout}");
-    assert_eq!(read_json(&modeled.join("report.json"))["target"], "ascend910b4");
+    assert_eq!(
+        read_json(&modeled.join("report.json"))["target"],
+        "ascend910b4"
+    );
 }
 
 #[test]

@@ -125,8 +125,8 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub set: Vec<DimBinding>,
-    /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4; default
-    /// ascend910b2). Not for a directory: its manifest names the target.
+    /// The Ascend part to compile for and model (ascend910b1, ascend910b2, ascend910b3,
+    /// ascend910b4; default ascend910b2). Not for a directory: its manifest names the target.
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<moge_lower::target::Target>,
     /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an Ascend NPU through

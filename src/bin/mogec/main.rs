@@ -182,11 +182,19 @@ enum Command {
         )
     )]
     Eval(EvalArgs),
-    /// Compile one kernel, run it on the emulator and check it against the reference interpreter.
+    /// Compile one kernel, run it on the emulator, check it against the reference interpreter and
+    /// model its time on the NPU.
     #[command(
         long_about = "Compile one kernel to Ascend C, run it on a backend (moge's CPU emulator of the \
                       Ascend C programming model by default) and check every output against the \
                       reference interpreter on the same inputs.\n\n\
+                      On the emulator the run is also modeled on the target NPU (--target): a timing \
+                      model of the 910B replays the emulator's instruction trace, and the summary \
+                      prints a `modeled on TARGET: ... us, bound ...` line and report.json gets \
+                      \"modeled\" (time, bound, per-pipe busy fractions, HBM bytes, TB/s, TFLOPS; \
+                      a model, never a measurement; docs/timing-model.md). --trace FILE.json writes \
+                      the modeled timeline, --timing-only models a large shape without the \
+                      arithmetic, --no-model skips the model.\n\n\
                       In place of FILE.rs, a directory written by `mogec build --emit \
                       ascendc,manifest[,graph]` runs its .cpp files as they are on disk (edited by \
                       hand, or written against the same manifest), with every check of the emulator; \
