@@ -56,7 +56,7 @@ pub const DEFAULT_SWEEPS: &[(&str, &str, &[i64])] = &[
 pub struct Sweep {
     /// The swept dim.
     pub dim: String,
-    /// Its sizes, in the order given.
+    /// Its sizes; [`bench()`] runs them in ascending order, so rows, CSV and plot are sorted.
     pub sizes: Vec<i64>,
     /// Other dynamic dims, one value each.
     pub fixed: Vec<(String, i64)>,
@@ -177,9 +177,13 @@ pub fn bench(
     let backend = run_options.create_backend()?;
     let sources = launch::program_sources(&program);
     launch::prepare(ProgramRef::new(&program.manifest, &sources)?, &*backend)?;
-    let mut rows = Vec::with_capacity(sweep.sizes.len());
-    for (index, &size) in sweep.sizes.iter().enumerate() {
-        progress(index, sweep.sizes.len(), size);
+    // Ascending, whatever the order given: the CSV reads top to bottom and the plot's line joins
+    // neighbours, not a zigzag.
+    let mut sizes = sweep.sizes.clone();
+    sizes.sort_unstable();
+    let mut rows = Vec::with_capacity(sizes.len());
+    for (index, &size) in sizes.iter().enumerate() {
+        progress(index, sizes.len(), size);
         let outcome = run_size(kernel, &program, &*backend, sweep, size, options)
             .and_then(|report| measure(&report, &params));
         rows.push(BenchRow { size, outcome });
@@ -206,8 +210,12 @@ fn run_size(
             dims: sweep.dims_at(size),
         }
     };
-    let resolved =
-        inputs::resolve(kernel, inputs, &[], Consumer::Device).map_err(|e| e.to_string())?;
+    let consumer = if options.timing_only {
+        Consumer::Timing
+    } else {
+        Consumer::Device
+    };
+    let resolved = inputs::resolve(kernel, inputs, &[], consumer).map_err(|e| e.to_string())?;
     let sources = launch::program_sources(program);
     let program_ref = ProgramRef::new(&program.manifest, &sources).map_err(|e| e.to_string())?;
     if options.timing_only {
@@ -291,10 +299,28 @@ pub fn any_failed(rows: &[BenchRow]) -> bool {
     rows.iter().any(|r| r.outcome.is_err())
 }
 
+/// What a bench modeled, recorded in every row of `bench.csv`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchInfo {
+    /// The kernel's path in its file (`name`, or `module::name` for a kernel in an inline module).
+    pub kernel: String,
+    /// The target compiled for and modeled.
+    pub target: String,
+    /// Whether the sizes ran in timing-only mode.
+    pub timing_only: bool,
+    /// The static dims the kernel was specialized with (`--set`), in the order given.
+    pub static_dims: Vec<(String, i64)>,
+}
+
+/// The columns after the figures of `bench.csv`: what was modeled.
+const INFO_COLUMNS: [&str; 4] = ["kernel", "target", "timing_only", "static_dims"];
+
 /// `bench.csv`: a header, then one row per size. Columns: the swept dim and the fixed dims by name,
-/// `modeled_time_us`, `bound`, `gm_bytes`, `hbm_bytes`, `compulsory_bytes`, `emulator_ms`, then
-/// `roofline_us` and `status` (`ok`, or `failed: REASON`; the figures of a failed row are empty).
-pub fn csv(sweep: &Sweep, rows: &[BenchRow]) -> String {
+/// `modeled_time_us`, `bound`, `gm_bytes`, `hbm_bytes`, `compulsory_bytes`, `emulator_ms`,
+/// `roofline_us` and `status` (`ok`, or `failed: REASON`; the figures of a failed row are empty),
+/// then what was modeled ([`BenchInfo`]): `kernel`, `target`, `timing_only` (`true`/`false`) and
+/// `static_dims` (`NAME=VALUE` separated by `;`, empty when none).
+pub fn csv(info: &BenchInfo, sweep: &Sweep, rows: &[BenchRow]) -> String {
     let mut out = String::new();
     let mut header: Vec<String> = vec![sweep.dim.clone()];
     header.extend(sweep.fixed.iter().map(|(n, _)| n.clone()));
@@ -311,6 +337,18 @@ pub fn csv(sweep: &Sweep, rows: &[BenchRow]) -> String {
         ]
         .map(String::from),
     );
+    header.extend(INFO_COLUMNS.map(String::from));
+    let static_dims: Vec<String> = info
+        .static_dims
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    let info_cells = [
+        csv_quote(&info.kernel),
+        csv_quote(&info.target),
+        info.timing_only.to_string(),
+        csv_quote(&static_dims.join(";")),
+    ];
     let _ = writeln!(out, "{}", header.join(","));
     for row in rows {
         let mut cells: Vec<String> = vec![row.size.to_string()];
@@ -331,9 +369,26 @@ pub fn csv(sweep: &Sweep, rows: &[BenchRow]) -> String {
                 cells.push(csv_quote(&format!("failed: {reason}")));
             }
         }
+        cells.extend(info_cells.iter().cloned());
         let _ = writeln!(out, "{}", cells.join(","));
     }
     out
+}
+
+/// The kernel an earlier `bench.csv` recorded (its first row's `kernel` column); `None` when it
+/// records none (no such column, no row).
+pub fn recorded_kernel(csv: &str) -> Option<String> {
+    let mut lines = csv.lines();
+    if !lines.next()?.split(',').any(|c| c == "kernel") {
+        return None;
+    }
+    // The info columns are last and hold no comma, but a failed row's status may: count from
+    // the end.
+    let from_end = INFO_COLUMNS.len() - INFO_COLUMNS.iter().position(|c| *c == "kernel")?;
+    let cells: Vec<&str> = lines.next()?.rsplitn(from_end + 1, ',').collect();
+    cells
+        .get(from_end - 1)
+        .map(|c| c.trim_matches('"').to_string())
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
@@ -405,4 +460,33 @@ pub fn table(kernel: &str, target: &str, sweep: &Sweep, rows: &[BenchRow]) -> St
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_kernel_is_read_from_the_first_row_even_a_failed_one_with_commas() {
+        let info = BenchInfo {
+            kernel: "inner::sm".to_string(),
+            target: "ascend910b2".to_string(),
+            timing_only: true,
+            static_dims: vec![("N".to_string(), 64)],
+        };
+        let sweep = Sweep {
+            dim: "T".to_string(),
+            sizes: vec![1],
+            fixed: vec![("S".to_string(), 2)],
+        };
+        let rows = [BenchRow {
+            size: 1,
+            outcome: Err("shape [1, 2], \"quoted\"".to_string()),
+        }];
+        let csv = csv(&info, &sweep, &rows);
+        assert!(csv.ends_with(",inner::sm,ascend910b2,true,N=64\n"), "{csv}");
+        assert_eq!(recorded_kernel(&csv).as_deref(), Some("inner::sm"));
+        // An older bench.csv without the column records no kernel.
+        assert_eq!(recorded_kernel("T,modeled_time_us\n1,2.5\n"), None);
+    }
 }

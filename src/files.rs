@@ -30,12 +30,15 @@ pub enum WriteError {
         source: io::Error,
     },
     /// An output would replace one of the command's inputs.
-    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output path (`-o` of run and eval, `--cann` of export)", output.display(), input.display())]
+    #[error("the output `{}` is the input file `{}`; writing it would destroy the input: choose another output path ({flag})", output.display(), input.display())]
     WouldOverwriteInput {
         /// The output path.
         output: PathBuf,
         /// The input, as given.
         input: PathBuf,
+        /// The flag that chose the output's path: `--trace` for a file named by its own path,
+        /// else the output directory's flag.
+        flag: &'static str,
     },
     /// Two of the command's outputs are one file (`--trace out/report.json` with `-o out`).
     #[error("`{}` would be written twice: it is both {first} and {second}; give them different paths", path.display())]
@@ -82,7 +85,7 @@ pub fn write_all<C: FileContents>(
         .iter()
         .filter_map(|path| FileId::of(path).map(|id| (id, path)))
         .collect();
-    for target in &targets {
+    for (target, (name, _)) in targets.iter().zip(files) {
         // A directory in the way would make its rename fail after others were renamed.
         if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
             return Err(WriteError::Write {
@@ -92,9 +95,16 @@ pub fn write_all<C: FileContents>(
         }
         if let Some(id) = FileId::of(target) {
             if let Some((_, input)) = input_ids.iter().find(|(i, _)| *i == id) {
+                // Only a file named by a flag of its own (`--trace`) has an absolute name here.
+                let flag = if Path::new(name).is_absolute() {
+                    "`--trace`"
+                } else {
+                    "`-o` of run and eval, `--cann` of export"
+                };
                 return Err(WriteError::WouldOverwriteInput {
                     output: target.clone(),
                     input: (*input).clone(),
+                    flag,
                 });
             }
         }
@@ -376,9 +386,20 @@ mod tests {
                 matches!(err, WriteError::WouldOverwriteInput { .. }),
                 "{out_dir:?} {name}: {err}"
             );
+            assert!(err.to_string().contains("(`-o` of run and eval"), "{err}");
             assert_eq!(fs::read(&input).unwrap(), b"input");
             assert!(!out_dir.join("fine.npy").exists(), "nothing written");
         }
+        // A file named by its own path (the `--trace` file): that flag is the one to change.
+        let trace = std::path::absolute(&input).unwrap();
+        let files = vec![(trace.to_str().unwrap().to_string(), b"trace".to_vec())];
+        let err = write_all(&dir.join("out"), &files, &inputs).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("choose another output path (`--trace`)"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&input).unwrap(), b"input");
         // A different file of the same name elsewhere is fine.
         let other = dir.join("other");
         let written =

@@ -46,6 +46,9 @@ pub enum Consumer {
     Interpreter,
     /// A device kernel and the interpreter (`mogec run`).
     Device,
+    /// A device kernel in timing-only mode (`--timing-only`): no interpreter, no error bounds, no
+    /// comparison; the inputs, the outputs and the emulator's copies only.
+    Timing,
 }
 
 /// The inputs, read or made, and the dims they bind.
@@ -538,6 +541,9 @@ fn check_limits(
             if let Some((shape, bytes, device)) = shape_of(value) {
                 let role = if is_param {
                     role(consumer, input_role(kernel, value))
+                } else if consumer == Consumer::Timing {
+                    // No interpreter: the values between ops are never computed on the host.
+                    continue;
                 } else {
                     Role::Interpreted
                 };
@@ -545,7 +551,11 @@ fn check_limits(
             }
         }
     }
-    if consumer == Consumer::Device {
+    if consumer != Consumer::Interpreter {
+        let output_role = match consumer {
+            Consumer::Timing => Role::Traced,
+            _ => Role::Output,
+        };
         for output in &kernel.outputs {
             if let Some((shape, bytes, device)) = shape_of(output.value) {
                 footprint.add_device(
@@ -553,7 +563,7 @@ fn check_limits(
                     &shape,
                     bytes,
                     device,
-                    Role::Output,
+                    output_role,
                 );
             }
         }
@@ -591,11 +601,13 @@ fn input_role(kernel: &Kernel, value: Value) -> Role {
     }
 }
 
-/// An input's role: on a device it is copied for the emulator; for the interpreter alone it is a
-/// value like any other.
+/// An input's role: on a device it is copied for the emulator (in timing-only mode with no error
+/// bound); for the interpreter alone it is a value like any other.
 fn role(consumer: Consumer, device_role: Role) -> Role {
     match consumer {
         Consumer::Device => device_role,
+        // Held and copied as a device input, with no error bound (no interpreter runs).
+        Consumer::Timing => Role::Weight,
         Consumer::Interpreter => Role::Interpreted,
     }
 }

@@ -372,6 +372,9 @@ pub struct RunReport {
     pub trace_file: Option<PathBuf>,
     /// A timing-only run ([`crate::timing_only`]): no arithmetic, no outputs, nothing compared.
     pub timing_only: bool,
+    /// The target compiled for (and modeled, unless `--no-model`): recorded whether or not the
+    /// model ran, since the launch's block counts depend on it.
+    pub target: String,
 }
 
 impl RunReport {
@@ -410,9 +413,17 @@ impl RunReport {
             .collect();
         if let Value::Object(map) = &mut value {
             map.insert("kernel".to_string(), json!(self.kernel));
+            map.insert("target".to_string(), json!(self.target));
             map.insert("bindings".to_string(), Value::Object(bindings));
             map.insert("outputs".to_string(), Value::Object(outputs));
-            map.insert("passed".to_string(), json!(self.passed()));
+            // Nothing compared (a timing-only run, a build directory without its graph): whether
+            // the outputs are right is unknown, so `passed` is null rather than a vacuous true.
+            let passed = if self.compared {
+                json!(self.passed())
+            } else {
+                Value::Null
+            };
+            map.insert("passed".to_string(), passed);
             map.insert("compared".to_string(), json!(self.compared));
             map.insert("timing_only".to_string(), json!(self.timing_only));
             if self.timing_only {
@@ -624,6 +635,7 @@ pub fn run_program(
         compared: true,
         trace_file: options.trace.clone(),
         timing_only: false,
+        target: options.target.name.to_string(),
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');

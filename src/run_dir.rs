@@ -398,6 +398,7 @@ pub fn run_dir(
         interp_time,
         compared: build.graph.is_some(),
         trace_file: options.trace.clone(),
+        target: manifest.target.clone(),
         timing_only: false,
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! `mogec run --timing-only`: the modeled timeline of a shape too large to emulate with arithmetic.
 //!
-//! Random inputs become zeros of the same shapes ([`RunInputs::Zeros`]): nothing is drawn. The
+//! Random inputs become zeros of the same shapes ([`RunInputs::Zeros`]): nothing is drawn; with
+//! neither random inputs nor files, `--dim` alone gives the shapes (zeros too). The
 //! emulator runs every device kernel in timing-only mode
 //! ([`CheckMode::timing_only`](moge_runtime::emulator::CheckMode::timing_only)): copies, element-wise
 //! vector instructions, Gather and the cube instructions are checked and traced as always but move
@@ -61,14 +62,27 @@ pub(crate) fn run_timing_only(
     out_dir: &Path,
     options: &RunOptions,
 ) -> Result<RunReport, RunError> {
+    // A usage error, before anything (the ACL backend's CANN checks included) looks at the backend.
+    if options.backend != BackendKind::Emulator {
+        return Err(RunError::TimingOnlyNeedsEmulator {
+            backend: options.backend.name(),
+        });
+    }
     limits::check_environment()?;
     check_trace_path(options)?;
-    // The data is never looked at: random inputs become zeros of their shapes (nothing drawn).
-    let inputs = match inputs {
-        RunInputs::Random { dims, .. } => RunInputs::Zeros { dims },
-        other => other,
+    // The data is never looked at: random inputs become zeros of their shapes (nothing drawn),
+    // and so does no input at all (`--dim` alone gives the shapes).
+    let (inputs, extra_dims) = match inputs {
+        RunInputs::Random { dims, .. } => (RunInputs::Zeros { dims }, Vec::new()),
+        RunInputs::Files(files) if files.is_empty() => (
+            RunInputs::Zeros {
+                dims: options.dims.clone(),
+            },
+            Vec::new(),
+        ),
+        other => (other, options.dims.clone()),
     };
-    let resolved = inputs::resolve(kernel, inputs, &options.dims, Consumer::Device)?;
+    let resolved = inputs::resolve(kernel, inputs, &extra_dims, Consumer::Timing)?;
     let input_paths = resolved.input_paths();
     let inputs = resolved.tensors;
     let backend = options.create_backend()?;
@@ -114,6 +128,7 @@ pub(crate) fn run_timing_only(
         compared: false,
         trace_file: options.trace.clone(),
         timing_only: true,
+        target: options.target.name.to_string(),
     };
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');

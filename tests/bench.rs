@@ -75,7 +75,8 @@ fn a_sweep_writes_one_row_and_one_point_per_size_with_the_figures_of_plain_runs(
     let dir = scratch("softmax");
     let out = dir.join("sweep");
     let mut args = SOFTMAX.to_vec();
-    args.extend(["--dim", "T=1,16,64", "-o", out.to_str().unwrap()]);
+    // Given out of order: run, written and plotted in ascending order.
+    args.extend(["--dim", "T=64,1,16", "-o", out.to_str().unwrap()]);
     let output = bench(&args);
     assert!(output.status.success(), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -86,14 +87,20 @@ fn a_sweep_writes_one_row_and_one_point_per_size_with_the_figures_of_plain_runs(
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "T,modeled_time_us,bound,gm_bytes,hbm_bytes,compulsory_bytes,emulator_ms,roofline_us,status"
+        "T,modeled_time_us,bound,gm_bytes,hbm_bytes,compulsory_bytes,emulator_ms,roofline_us,status,kernel,target,timing_only,static_dims"
     );
     assert_eq!(lines.len(), 4, "{csv}");
     for (line, t) in lines[1..].iter().zip(["1", "16", "64"]) {
         let cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(cells.len(), 9, "{line}");
+        assert_eq!(cells.len(), 13, "{line}");
         assert_eq!(cells[0], t);
         assert_eq!(cells[8], "ok");
+        // What was modeled, in every row.
+        assert_eq!(
+            cells[9..],
+            ["softmax_f32", "ascend910b2", "false", "N=64"],
+            "{line}"
+        );
         // The same size through `mogec run`: its report.json states the same figures.
         let run_dir = dir.join(format!("run-{t}"));
         let dim = format!("T={t}");
@@ -162,14 +169,21 @@ fn a_sweep_writes_one_row_and_one_point_per_size_with_the_figures_of_plain_runs(
 fn bad_sweeps_are_usage_errors_naming_what_was_wrong() {
     let dir = scratch("bad");
     let out = dir.join("out");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--dim", "X=1,2"],
             "no dynamic dim `X`; its dynamic dims are `T`",
         ),
         (&["--dim", "T="], "nothing after `=`"),
         (&["--dim", "T=1,,8"], "empty entry"),
-        (&["--dim", "T=1,eight"], "positive integers, found `eight`"),
+        (
+            &["--dim", "T=1,eight"],
+            "positive integers below 2^40 (1099511627776), found `eight`",
+        ),
+        (
+            &["--dim", "T=99999999999999999999"],
+            "below 2^40 (1099511627776), found `99999999999999999999`",
+        ),
         (&["--dim", "T=0,8"], "at least 1"),
         (&["--dim", "T=8,8"], "8 twice"),
         (&["--dim", "T=1", "--dim", "T=8"], "--dim T is given twice"),
@@ -224,6 +238,94 @@ fn bad_sweeps_are_usage_errors_naming_what_was_wrong() {
 }
 
 #[test]
+fn a_two_dim_kernel_given_one_size_per_dim_is_told_to_give_one_as_a_list() {
+    let dir = scratch("two-dims");
+    let file = dir.join("rows.rs");
+    fs::write(
+        &file,
+        "#[moge::kernel]\npub fn rows(x: Tensor<f32, (R, C)>) -> Tensor<f32, (R, C)> {\n    softmax(x, -1)\n}\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let output = bench(&[
+        file.to_str().unwrap(),
+        "--dim",
+        "R=8",
+        "--dim",
+        "C=64",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("every --dim has one size: give one of them as a list of sizes to sweep, e.g. --dim R=1,8,64"),
+        "{all}"
+    );
+    assert!(!out.exists());
+}
+
+/// Output directories a sweep could not write into: each refused at once, before any size runs
+/// (the table, printed after the sweep, never appears), naming the directory.
+#[test]
+fn a_bad_output_directory_is_refused_before_the_sweep() {
+    let dir = scratch("bad-out");
+    let file = dir.join("a-file");
+    fs::write(&file, "not a directory").unwrap();
+    let csv_dir = dir.join("csv-dir");
+    fs::create_dir_all(csv_dir.join("bench.csv")).unwrap();
+    // Another kernel's bench: softmax_bf16's sweep in the directory softmax_f32 is told to use.
+    let other = dir.join("other");
+    let mut args = vec![
+        "examples/src/softmax.rs",
+        "--kernel",
+        "softmax_bf16",
+        "--set",
+        "N=64",
+    ];
+    args.extend([
+        "--timing-only",
+        "--dim",
+        "T=1",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    let first = bench(&args);
+    assert!(first.status.success(), "{}", text(&first));
+    let uncreatable = file.join("sub");
+    let cases: [(&Path, &str); 5] = [
+        (&file, "exists and is not a directory"),
+        (Path::new("/dev/null"), "exists and is not a directory"),
+        (&uncreatable, "cannot create the output directory"),
+        (
+            &csv_dir,
+            "`bench.csv` in the output directory is not a regular file",
+        ),
+        (
+            &other,
+            "holds the bench of kernel `softmax_bf16`, not `softmax_f32`",
+        ),
+    ];
+    for (out, message) in cases {
+        let mut args = SOFTMAX.to_vec();
+        args.extend([
+            "--timing-only",
+            "--dim",
+            "T=1,2",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let output = bench(&args);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{}: {all}", out.display());
+        assert!(all.contains(message), "{}: {all}", out.display());
+        assert!(all.contains(&format!("-o {}", out.display())), "{all}");
+        assert!(!all.contains("modeled us"), "the sweep ran: {all}");
+    }
+    assert!(!uncreatable.exists());
+}
+
+#[test]
 fn a_size_that_fails_is_a_row_with_its_reason_and_the_sweep_goes_on() {
     let dir = scratch("failing");
     let out = dir.join("out");
@@ -248,16 +350,17 @@ fn a_size_that_fails_is_a_row_with_its_reason_and_the_sweep_goes_on() {
     let csv = fs::read_to_string(out.join("bench.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
+    // Ascending: 16 first, though given last.
     assert!(
-        lines[1].starts_with("8589934592,,,,,,,,\"failed: "),
+        lines[1].starts_with("16,") && lines[1].ends_with(",ok,gemm,ascend910b2,false,K=32;N=32"),
         "{csv}"
     );
     assert!(
-        lines[1].contains("more than the kernels can index"),
+        lines[2].starts_with("8589934592,,,,,,,,\"failed: "),
         "{csv}"
     );
     assert!(
-        lines[2].starts_with("16,") && lines[2].ends_with(",ok"),
+        lines[2].contains("more than the kernels can index"),
         "{csv}"
     );
     let svg = fs::read_to_string(out.join("bench.svg")).unwrap();
@@ -352,11 +455,31 @@ fn timing_only_runs_write_only_the_report_and_say_nothing_was_compared() {
     let report = read_json(&timing.join("report.json"));
     assert_eq!(report["timing_only"], Value::Bool(true));
     assert_eq!(report["compared"], Value::Bool(false));
+    // Nothing compared: not a vacuous `"passed": true`.
+    assert_eq!(report["passed"], Value::Null);
     assert_eq!(report["outputs"], serde_json::json!({}));
     let full_report = read_json(&full.join("report.json"));
     assert_eq!(full_report["timing_only"], Value::Bool(false));
+    assert_eq!(full_report["passed"], Value::Bool(true));
     assert_eq!(report["modeled"], full_report["modeled"]);
     assert_eq!(report["gm_bytes_read"], full_report["gm_bytes_read"]);
+
+    // No --random and no --input: the inputs are never read, --dim gives their shapes.
+    let bare = dir.join("bare");
+    let ran = run(&[
+        &SOFTMAX[..],
+        &[
+            "--dim",
+            "T=96",
+            "--timing-only",
+            "-o",
+            bare.to_str().unwrap(),
+        ],
+    ]
+    .concat());
+    assert!(ran.status.success(), "{}", text(&ran));
+    let bare_report = read_json(&bare.join("report.json"));
+    assert_eq!(bare_report["modeled"], full_report["modeled"]);
 }
 
 #[test]

@@ -1746,6 +1746,139 @@ fn estimate_and_peak(args: &[&str], out: &Path) -> (u64, u64) {
 }
 
 #[test]
+fn a_signal_during_a_launch_removes_the_emulators_scratch_directory() {
+    // A 1024^3 GEMM with the interpreter's check: the launch lasts long enough to be caught. With
+    // TMPDIR pointing at a directory of the test's own, the scratch directory of the launch
+    // (`moge-emu-*`) appears there; SIGTERM, then SIGINT, to mogec while it exists must leave
+    // none behind, and mogec dies of the signal.
+    for signal in ["TERM", "INT"] {
+        let tmp = scratch(&format!("signal_tmp_{signal}"));
+        let out = scratch(&format!("signal_out_{signal}"));
+        let args = [
+            "run",
+            "examples/src/matmul.rs",
+            "--kernel",
+            "gemm",
+            "--set",
+            "K=1024,N=1024",
+            "--random",
+            "1",
+            "--dim",
+            "M=1024",
+            "-o",
+            arg(&out),
+        ];
+        let scratch_dirs = || -> Vec<PathBuf> {
+            fs::read_dir(&tmp)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| {
+                            p.file_name()
+                                .is_some_and(|n| n.to_string_lossy().starts_with("moge-emu-"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut child = Command::new(MOGEC)
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .current_dir(ROOT)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mogec runs");
+        let started = std::time::Instant::now();
+        while scratch_dirs().is_empty() {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "mogec ended before its launch was caught"
+            );
+            assert!(
+                started.elapsed().as_secs() < 600,
+                "no scratch directory appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt;
+        let number = if signal == "TERM" { 15 } else { 2 };
+        assert_eq!(status.signal(), Some(number), "{status:?}");
+        assert_eq!(scratch_dirs(), Vec::<PathBuf>::new(), "SIG{signal}");
+    }
+}
+
+#[test]
+fn a_timing_only_estimate_counts_what_timing_only_allocates() {
+    // A 2048^3 bf16 GEMM in timing-only mode: no interpreter, no error bounds, no comparison. The
+    // estimate is then, from the documented constants of `moge_runtime::limits`: per input the
+    // host's f32 tensor and two copies of its bf16 device bytes, for the output the f32 tensor and
+    // three device copies, plus the processes: 8n + 8n + 10n bytes + 96 MiB with n = 2048^2. It
+    // still bounds the measured peak, and is below the estimate of the full run (which adds the
+    // interpreter's values, bounds and the comparison).
+    let out = scratch("memory_timing");
+    let args = |timing: bool| -> Vec<&str> {
+        let mut args = vec![
+            "run",
+            "examples/src/matmul.rs",
+            "--kernel",
+            "gemm",
+            "--set",
+            "K=2048,N=2048",
+            "--random",
+            "1",
+            "--dim",
+            "M=2048",
+            "-o",
+            arg(&out),
+        ];
+        if timing {
+            args.push("--timing-only");
+        }
+        args
+    };
+    // The kernel into the cache first (the estimate does not cover the C++ compiler).
+    mogec_ok(&[
+        "run",
+        "examples/src/matmul.rs",
+        "--kernel",
+        "gemm",
+        "--set",
+        "K=2048,N=2048",
+        "--random",
+        "1",
+        "--dim",
+        "M=16",
+        "--timing-only",
+        "-o",
+        arg(&out),
+    ]);
+    let n: u64 = 2048 * 2048;
+    let (estimate, peak) = estimate_and_peak(&args(true), &out);
+    assert_eq!(estimate, 26 * n + (96 << 20));
+    assert!(
+        estimate >= peak,
+        "estimate {estimate} bytes, measured peak {peak} bytes"
+    );
+    let full = mogec_env(&args(false), &[("MOGE_MEMORY_LIMIT", "1M")]);
+    let full_estimate: u64 = full
+        .stderr
+        .split("would need about ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{full:#?}"));
+    assert!(full_estimate > estimate, "{full_estimate} vs {estimate}");
+}
+
+#[test]
 fn the_memory_estimate_bounds_the_peak_of_a_multi_kernel_run_with_a_large_weight() {
     // The MoGE layer: eleven device kernels, and bf16 expert weights (64 x 1024 x 512 and
     // 64 x 256 x 1024, 200 MB as the host's f32) that dominate the run. The estimate counts the

@@ -165,6 +165,15 @@ fn no_model_leaves_the_modeled_figures_out() {
     let report = read_json(&dir.join("report.json"));
     assert!(report.get("modeled").is_none());
     assert!(report["kernels"][0].get("modeled").is_none());
+    // The target is recorded all the same: the launch's block counts depend on it.
+    assert_eq!(report["target"], "ascend910b2");
+    let modeled = scratch("no-model-target");
+    let stdout = run_gate(&modeled, "8", &["--no-model", "--target", "ascend910b4"]);
+    assert!(!stdout.contains("modeled on"), "{stdout}");
+    assert_eq!(
+        read_json(&modeled.join("report.json"))["target"],
+        "ascend910b4"
+    );
 }
 
 #[test]
@@ -280,6 +289,15 @@ fn the_trace_file_never_replaces_an_input_or_another_output() {
         "{stderr}"
     );
     assert!(!trace.exists() && !out.exists());
+    // Nor does timing-only mode run anywhere else: a usage error before the CANN checks (this host
+    // has no CANN, so any later check would fail differently).
+    let (code, stderr) = run_gate_failing(&out, &["--backend", "acl", "--timing-only"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--timing-only skips the arithmetic on moge's emulator"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }
 
 /// The GM->local copies of core 0's `logits` tiles in a `--trace` timeline, in issue order, in bytes

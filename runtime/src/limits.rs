@@ -175,6 +175,9 @@ pub enum Role {
     Buffer,
     /// A value the reference interpreter computes (held once).
     Interpreted,
+    /// An output of a timing-only run: copied by the emulator and held once, never compared (no
+    /// comparison copies).
+    Traced,
 }
 
 /// The tensors of a run by shape, for checking the limits before anything is allocated.
@@ -234,8 +237,7 @@ impl RunFootprint {
             let device = tensor_bytes(shape, *device_bytes);
             let (copies, part) = match role {
                 Role::Input | Role::Weight => (u128::from(EMULATOR_INPUT_COPIES), 0),
-                Role::Output => (u128::from(EMULATOR_COPIES), 1),
-                Role::Buffer => (u128::from(EMULATOR_COPIES), 1),
+                Role::Output | Role::Traced | Role::Buffer => (u128::from(EMULATOR_COPIES), 1),
                 Role::Interpreted => (0, 2),
             };
             let held = match role {
@@ -246,7 +248,7 @@ impl RunFootprint {
             // bound rule reads; an output's comparison copies.
             let per_element = match role {
                 Role::Input => BOUND_BYTES_PER_ELEMENT,
-                Role::Weight | Role::Buffer => 0,
+                Role::Weight | Role::Buffer | Role::Traced => 0,
                 Role::Output => COMPARE_BYTES_PER_ELEMENT,
                 Role::Interpreted => BOUND_BYTES_PER_ELEMENT + RULE_BYTES_PER_ELEMENT,
             };

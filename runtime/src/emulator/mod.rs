@@ -26,6 +26,7 @@
 pub(crate) mod cache;
 pub(crate) mod process;
 mod protocol;
+mod scratch;
 pub(crate) mod sha256;
 
 use std::fmt;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use process::kill_running;
+pub use scratch::remove_scratch;
 
 /// One GM parameter of a kernel: its name (for messages), its bytes, and whether the kernel writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,15 +10,14 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::cache::unique_suffix;
 use super::protocol::{read_response, write_request, Response};
+use super::scratch::Scratch;
 use super::{CompiledKernel, EmuError, GmArg, RawLaunch, RawReport, Violation};
 
 /// Bytes of the child's stderr kept for crash messages.
@@ -27,26 +26,6 @@ const STDERR_TAIL: usize = 2000;
 const PIPE_KEEP: usize = 4 << 20;
 /// How long the pipe readers may take to see the end of file once the process group is gone.
 const PIPE_GRACE: Duration = Duration::from_millis(500);
-
-/// A per-launch scratch directory, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new() -> Result<Self, EmuError> {
-        let dir = std::env::temp_dir().join(format!("moge-emu-{}", unique_suffix()));
-        fs::create_dir_all(&dir)
-            .map_err(|e| EmuError::io(format!("creating {}", dir.display()), e))?;
-        Ok(Self { dir })
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// What a pipe reader has read so far, and whether it has seen the end of file.
 #[derive(Default)]

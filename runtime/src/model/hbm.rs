@@ -6,10 +6,14 @@
 //! a sector in L2 is a hit (it costs L2 bandwidth); a miss reads HBM and brings the sector in (a line in
 //! L2 does not hold the parts of it no access has touched: a tile's row that ends mid-line leaves the
 //! rest of the line to the next tile, which must read it from HBM). Writes allocate their lines
-//! (write-back), tracked per 32-byte sector: a
-//! write to a sector that is not already dirty in L2 counts as HBM bytes written (it reaches HBM once,
-//! when evicted or at the end); rewriting a dirty sector costs L2 bandwidth only. HBM bytes are counted by the bytes of the bursts,
-//! not whole lines, so that a kernel reading every input once reads exactly its GM bytes from HBM.
+//! (write-back), tracked per 32-byte sector: the first write into a sector that is not dirty in L2
+//! counts the whole sector (32 bytes) as HBM bytes written, since the sector reaches HBM once, as a
+//! whole, when evicted or at the end, however many pieces (from however many cores) filled it; later
+//! writes into the dirty sector cost L2 bandwidth only. A sector evicted and written again starts a
+//! new dirty period and counts again. So HBM bytes written are never below the distinct bytes written
+//! (and equal them for 32-byte aligned outputs). HBM bytes read are counted by the bytes of the
+//! bursts, not whole lines, so that a kernel reading every input once reads exactly its GM bytes from
+//! HBM.
 //!
 //! Bandwidth: every active transfer asks its server (HBM or L2) for a rate up to its core's cap; the
 //! server's capacity is shared max-min fairly (water-filling): with `n` transfers and capacity `C`,
@@ -25,9 +29,9 @@ const SECTOR: u64 = 32;
 /// What one GM access costs after the L2.
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
 pub struct Split {
-    /// Bytes served by HBM (misses, and first writes of a line).
+    /// Bytes served by HBM: read misses, and for a write 32 per sector it makes dirty.
     pub hbm: u64,
-    /// Bytes served by L2 (hits, and rewrites of dirty lines).
+    /// Bytes served by L2 (read hits, and writes into sectors already dirty).
     pub l2: u64,
 }
 
@@ -109,6 +113,9 @@ impl L2 {
                     let to = (line_start + (sector + 1) * SECTOR).min(line_end);
                     if sector < 64 && hits & (1 << sector) != 0 {
                         split.l2 += to - from;
+                    } else if write {
+                        // The whole sector is written back once, whatever part of it this write fills.
+                        split.hbm += SECTOR;
                     } else {
                         split.hbm += to - from;
                     }
@@ -225,6 +232,36 @@ mod tests {
             bytes: 200,
         };
         assert_eq!(l2.access(&strided, false), Split { hbm: 200, l2: 0 });
+    }
+
+    #[test]
+    fn a_sector_filled_in_pieces_by_several_cores_is_written_to_hbm_once_and_whole() {
+        // A 256-byte output (64 f32 sums) written 4 bytes at a time by different cores, in an order
+        // that interleaves the sectors: each sector reaches HBM once, whole.
+        let mut l2 = L2::new(1 << 20, 512);
+        let mut total = Split::default();
+        for piece in 0..64u64 {
+            let at = (piece % 8) * 32 + (piece / 8) * 4;
+            let s = l2.access(&read(6, at, 4), true);
+            total.hbm += s.hbm;
+            total.l2 += s.l2;
+        }
+        assert_eq!(
+            total,
+            Split {
+                hbm: 256,
+                l2: 256 - 8 * 4
+            }
+        );
+        // A partial sector written alone still costs its whole sector; never below the bytes written.
+        let mut l2 = L2::new(1 << 20, 512);
+        assert_eq!(l2.access(&read(7, 0, 100), true).hbm, 128);
+        // Evicted (a 1-line L2 streaming another line) and written again: a new dirty period.
+        let mut l2 = L2::new(512, 512);
+        assert_eq!(l2.access(&read(8, 0, 4), true).hbm, 32);
+        assert_eq!(l2.access(&read(8, 4, 4), true).hbm, 0);
+        assert_eq!(l2.access(&read(9, 0, 4), true).hbm, 32);
+        assert_eq!(l2.access(&read(8, 8, 4), true).hbm, 32);
     }
 
     #[test]

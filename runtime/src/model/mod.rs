@@ -88,9 +88,10 @@ impl fmt::Display for Bound {
 /// How busy one pipe was: the fraction of the kernel's time (launch excluded) it was occupied.
 #[derive(Copy, Clone, Debug, PartialEq, Default)]
 pub struct PipeBusy {
-    /// Mean over the launch's cores.
+    /// Mean over the physical cores the launch used (a core that ran several blocks in waves
+    /// counts their busy time together).
     pub mean: f64,
-    /// The busiest core's.
+    /// The busiest physical core's.
     pub max: f64,
 }
 
@@ -117,7 +118,10 @@ pub struct KernelModel {
     pub hbm_bytes_written: u64,
     /// GM bytes read from L2.
     pub l2_bytes_read: u64,
-    /// Floating-point operations: 2·m·k·n per Mmad plus one per vector element.
+    /// Floating-point operations of the cube: 2·m·k·n per Mmad instruction issued, with the m, k, n
+    /// it was issued with (the fractal work the cube did, padding included). Vector instructions do
+    /// not count: their issued lanes are not the kernel's useful operations (a padded row, a mask),
+    /// so a vector kernel has 0 flops and is rated in TB/s; a kernel that issues nothing has 0.
     pub flops: f64,
     /// Host time the replay took, microseconds (what modeling costs; not a modeled figure).
     pub replay_us: f64,
@@ -161,18 +165,20 @@ pub fn model(
     let replayed = replay(&trace, params)?;
     let replay_us = started.elapsed().as_secs_f64() * 1e6;
     let cycles = replayed.cycles;
-    let cores = replayed.busy.len().max(1) as f64;
+    // Per physical core: with more blocks than cores, a core's busy time is that of every block it
+    // ran, wave after wave.
+    let physical = replayed.busy_per_physical_core();
+    let cores = physical.len().max(1) as f64;
     let mut busy = [PipeBusy::default(); 7];
     for (p, pipe) in busy.iter_mut().enumerate() {
         if cycles > 0.0 {
-            let fractions = replayed.busy.iter().map(|b| b[p] / cycles);
+            let fractions = physical.iter().map(|b| b[p] / cycles);
             pipe.mean = fractions.clone().sum::<f64>() / cores;
             pipe.max = fractions.fold(0.0, f64::max);
         }
     }
     let busiest = |pipes: &[Pipe]| {
-        replayed
-            .busy
+        physical
             .iter()
             .map(|b| pipes.iter().map(|p| b[p.slot()]).fold(0.0, f64::max))
             .fold(0.0, f64::max)
@@ -217,7 +223,7 @@ pub fn model(
         hbm_bytes_read: replayed.hbm_read,
         hbm_bytes_written: replayed.hbm_written,
         l2_bytes_read: replayed.l2_read,
-        flops: replayed.cube_flops + replayed.vector_ops,
+        flops: replayed.cube_flops,
         replay_us,
         timeline: keep_timeline.then(|| Box::new((trace, replayed))),
     })

@@ -79,9 +79,12 @@ pub struct Replay {
     pub busy: Vec<[f64; 7]>,
     /// Per core, the cycle it started and the cycle it ended.
     pub core_times: Vec<(f64, f64)>,
+    /// Per core (block), the physical core it ran on: blocks of later waves reuse the physical cores
+    /// the earlier ones freed.
+    pub physical: Vec<u32>,
     /// GM bytes read from HBM (L2 misses).
     pub hbm_read: u64,
-    /// GM bytes written to HBM (first writes of a line while in L2).
+    /// GM bytes written to HBM: 32 per sector made dirty in L2 (whole sectors, once per dirty period).
     pub hbm_written: u64,
     /// GM bytes read from L2 (hits).
     pub l2_read: u64,
@@ -89,8 +92,33 @@ pub struct Replay {
     pub l2_written: u64,
     /// Floating-point operations: 2·m·k·n per Mmad.
     pub cube_flops: f64,
-    /// Elements computed by vector instructions.
+    /// Lane elements issued by vector instructions (masked-off and padding lanes included: not a
+    /// count of useful operations, so not part of the modeled flops).
     pub vector_ops: f64,
+}
+
+impl Replay {
+    /// Per physical core that ran a block, per pipe, cycles the pipe was occupied: the blocks of
+    /// every wave that ran on it summed (what a busy fraction or a resource's time is about).
+    pub fn busy_per_physical_core(&self) -> Vec<[f64; 7]> {
+        let n = self
+            .physical
+            .iter()
+            .map(|&p| p as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut out = vec![[0.0; 7]; n];
+        for (block, busy) in self.busy.iter().enumerate() {
+            let core = self.physical.get(block).map_or(block, |&p| p as usize);
+            if core >= out.len() {
+                out.resize(core + 1, [0.0; 7]);
+            }
+            for (sum, b) in out[core].iter_mut().zip(busy) {
+                *sum += b;
+            }
+        }
+        out
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -142,6 +170,7 @@ pub fn replay(trace: &Trace, params: &Params) -> Result<Replay, ModelError> {
         out: Replay {
             busy: vec![[0.0; 7]; trace.cores.len()],
             core_times: vec![(0.0, 0.0); trace.cores.len()],
+            physical: vec![0; trace.cores.len()],
             ..Replay::default()
         },
     };
@@ -165,9 +194,10 @@ impl Sim<'_> {
         }
     }
 
-    fn start_group(&mut self, group: usize, at: f64) {
+    fn start_group(&mut self, group: usize, slot: usize, at: f64) {
         let (size, _) = self.slots();
         for c in group * size..((group + 1) * size).min(self.cores.len()) {
+            self.out.physical[c] = (slot * size + c - group * size) as u32;
             let core = &mut self.cores[c];
             core.started = true;
             core.issue_at = at;
@@ -180,8 +210,10 @@ impl Sim<'_> {
         let (size, slots) = self.slots();
         let groups = self.cores.len().div_ceil(size);
         let mut next_group = groups.min(slots.max(1));
+        // The group running on each physical slot.
+        let mut owner: Vec<usize> = (0..next_group).collect();
         for group in 0..next_group {
-            self.start_group(group, 0.0);
+            self.start_group(group, group, 0.0);
         }
         let mut now = 0.0;
         loop {
@@ -211,7 +243,16 @@ impl Sim<'_> {
                         .filter(|&c| self.cores[c].done)
                         .map(|c| self.cores[c].end)
                         .fold(0.0, f64::max);
-                    self.start_group(next_group, free_at.max(now));
+                    let group_done = |g: usize| {
+                        (g * size..((g + 1) * size).min(self.cores.len()))
+                            .all(|c| self.cores[c].done)
+                    };
+                    // `running < slots` above: some slot's group has finished.
+                    let slot = (0..owner.len())
+                        .find(|&s| group_done(owner[s]))
+                        .unwrap_or(0);
+                    owner[slot] = next_group;
+                    self.start_group(next_group, slot, free_at.max(now));
                     next_group += 1;
                     changed = true;
                 }

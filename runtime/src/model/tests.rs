@@ -289,6 +289,81 @@ fn more_blocks_than_cores_run_in_waves() {
 }
 
 #[test]
+fn pipe_busy_and_resource_times_are_per_physical_core_across_waves() {
+    // 96 blocks of one Add each on 48 vector cores: two waves. Each physical core runs two blocks,
+    // so its vector pipe is busy twice as long as one block's, and the vector resource needs twice
+    // the time of a one-wave launch of 48 blocks (per block it would be the same).
+    let p = p();
+    let bytes = 65536u64;
+    let one = model(
+        trace((0..48).map(|_| vec![add(bytes)]).collect()),
+        &p,
+        false,
+    )
+    .unwrap();
+    let two = model(
+        trace((0..96).map(|_| vec![add(bytes)]).collect()),
+        &p,
+        false,
+    )
+    .unwrap();
+    let vector = |m: &KernelModel| {
+        m.resources
+            .iter()
+            .find(|(b, _)| *b == Bound::Vector)
+            .map(|r| r.1)
+            .unwrap()
+    };
+    assert!(vector(&one) > 0.0);
+    assert!(
+        close(vector(&two), 2.0 * vector(&one)),
+        "{} vs {}",
+        vector(&two),
+        vector(&one)
+    );
+    // Every physical core ran one block of each wave.
+    let r = replay(&trace((0..96).map(|_| vec![add(bytes)]).collect()), &p).unwrap();
+    let mut seen = r.physical.clone();
+    seen.sort_unstable();
+    let want: Vec<u32> = (0..48).flat_map(|c| [c, c]).collect();
+    assert_eq!(seen, want);
+    // The busy fraction: two blocks' vector time over the whole launch, not one block's.
+    let v = Pipe::V.slot();
+    let per_core = r.busy_per_physical_core();
+    assert_eq!(per_core.len(), 48);
+    assert!(close(per_core[0][v], r.busy[0][v] + r.busy[48][v]));
+    assert!(close(two.busy[v].max, per_core[0][v] / r.cycles));
+    assert!(two.busy[v].mean > 0.9, "{}", two.busy[v].mean);
+}
+
+#[test]
+fn flops_count_the_issued_mmads_only() {
+    let p = p();
+    // A vector kernel issues lanes, not flops: 0 TFLOPS however many cores run it.
+    let vector = model(
+        trace((0..48).map(|_| vec![add(65536)]).collect()),
+        &p,
+        false,
+    )
+    .unwrap();
+    assert_eq!(vector.flops, 0.0);
+    assert_eq!(vector.tflops(), 0.0);
+    // Two Mmads of 128 x 64 x 256 on each of two cores: 4 · 2·128·64·256 flops.
+    let mmad = |m, k, n| instr(Pipe::M, Op::Mmad { m, k, n, elem: 2 });
+    let mut t = trace(vec![
+        vec![mmad(128, 64, 256), mmad(128, 64, 256)],
+        vec![mmad(128, 64, 256), mmad(128, 64, 256)],
+    ]);
+    t.kind = LaunchKind::Aic;
+    let cube = model(t, &p, false).unwrap();
+    assert_eq!(cube.flops, 4.0 * 2.0 * 128.0 * 64.0 * 256.0);
+    assert!(close(
+        cube.tflops(),
+        cube.flops / (cube.time_us * 1e-6) / 1e12
+    ));
+}
+
+#[test]
 fn the_summary_names_the_bound_and_labels_the_rates() {
     let p = p();
     let bytes = 65536u64;

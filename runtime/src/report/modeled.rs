@@ -26,7 +26,7 @@ pub struct ProgramModel {
     pub hbm_bytes_written: u64,
     /// GM bytes read from L2.
     pub l2_bytes_read: u64,
-    /// Floating-point operations.
+    /// Cube floating-point operations (2·m·k·n per issued Mmad; vector lanes do not count).
     pub flops: f64,
 }
 
@@ -167,7 +167,7 @@ pub fn program_json(report: &LaunchReport, m: &ProgramModel) -> Value {
 }
 
 /// The summary line: `modeled on ascend910b2: 12.3 us, bound HBM, HBM 1.0 MiB read / 512.0 KiB
-/// written (1.10 TB/s), 0.01 TFLOPS`.
+/// written (1.10 TB/s), 0.00 TFLOPS`.
 pub fn summary(m: &ProgramModel) -> String {
     format!(
         "modeled on {}: {:.2} us, bound {}, HBM {} read / {} written ({:.2} TB/s), {:.2} TFLOPS",

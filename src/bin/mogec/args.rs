@@ -83,7 +83,8 @@ pub struct InputArgs {
     #[arg(long, value_name = "SEED")]
     pub random: Option<u64>,
     /// The value of a dynamic dim, e.g. `--dim T=128` (repeat or separate with commas): required
-    /// for every dynamic dim with --random; with --input, an error if it disagrees with the inputs.
+    /// for every dynamic dim with --random, and with --timing-only without inputs (the shapes of the
+    /// zeros it models); with --input, an error if it disagrees with the inputs.
     #[arg(
         long,
         value_name = "NAME=VALUE",
@@ -130,8 +131,8 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub set: Vec<DimBinding>,
-    /// The Ascend part to compile for (ascend910b1, ascend910b2, ascend910b3, ascend910b4; default
-    /// ascend910b2). Not for a directory: its manifest names the target.
+    /// The Ascend part to compile for and model (ascend910b1, ascend910b2, ascend910b3,
+    /// ascend910b4; default ascend910b2). Not for a directory: its manifest names the target.
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<moge_lower::target::Target>,
     /// Where to run: `emulator` (moge's CPU emulator of Ascend C) or `acl` (an Ascend NPU through
@@ -178,7 +179,7 @@ pub struct BenchArgs {
     pub kernel: KernelArgs,
     /// The sizes of a dynamic dim: `--dim T=1,8,64,456,4096` (the swept dim), or one size for a
     /// dynamic dim that stays fixed (`--dim S=128`). Repeat the flag for each dim; only one dim may
-    /// have several sizes. Without --dim, the example kernels have default sweeps (moge_gate,
+    /// have several sizes; they run, and are written and plotted, in ascending order. Without --dim, the example kernels have default sweeps (moge_gate,
     /// moge_router: T=1,8,64,456,4096; moge_ffn: T=1,8,64,456; softmax_f32, softmax_bf16, rmsnorm:
     /// T=1,64,1024,4096; gemm, linear_relu, linear_silu: M=16,128,1024).
     #[arg(long, value_name = "NAME=SIZES", value_parser = parse_dim_list)]
@@ -203,8 +204,9 @@ pub struct BenchArgs {
     /// The seed of the random inputs of every size.
     #[arg(long, value_name = "SEED", default_value_t = 1)]
     pub random: u64,
-    /// The output directory for bench.csv and bench.svg (default: bench-KERNEL). It must be new,
-    /// empty, or hold only the files of an earlier bench.
+    /// The output directory for bench.csv and bench.svg (default: bench-KERNEL, or
+    /// bench-MODULE-KERNEL for a kernel in an inline module). It must be new, empty, or hold only
+    /// the files of an earlier bench of the same kernel; it is checked before any size runs.
     #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 }
@@ -214,7 +216,7 @@ pub struct BenchArgs {
 pub struct DimList {
     /// The dim's name.
     pub name: String,
-    /// Its sizes, each at least 1, none twice, in the order given.
+    /// Its sizes, each at least 1, none twice, in the order given (a bench sorts them).
     pub sizes: Vec<i64>,
 }
 
@@ -230,7 +232,7 @@ pub fn parse_dim_list(text: &str) -> Result<DimList, String> {
             ));
         }
         let size: i64 = item.parse().map_err(|_| {
-            format!("the sizes of `{name}` must be positive integers, found `{item}`")
+            format!("the sizes of `{name}` must be positive integers below 2^40 ({DIM_LIMIT}), found `{item}`")
         })?;
         if !(1..DIM_LIMIT).contains(&size) {
             return Err(format!(
@@ -312,7 +314,7 @@ pub struct InputBinding {
 pub fn parse_dim_binding(text: &str) -> Result<DimBinding, String> {
     let (name, value) = split_binding(text, "NAME=VALUE, e.g. E=64")?;
     let value: i64 = value.parse().map_err(|_| {
-        format!("the value of `{name}` must be a non-negative integer, found `{value}`")
+        format!("the value of `{name}` must be a non-negative integer below 2^40 ({DIM_LIMIT}), found `{value}`")
     })?;
     if !(0..DIM_LIMIT).contains(&value) {
         return Err(format!(
@@ -402,7 +404,7 @@ mod tests {
             .contains("nothing after"));
         assert!(parse_dim_binding("E=x")
             .unwrap_err()
-            .contains("non-negative integer, found `x`"));
+            .contains("non-negative integer below 2^40 (1099511627776), found `x`"));
         assert!(parse_dim_binding("E=-1")
             .unwrap_err()
             .contains("below 2^40"));
@@ -425,7 +427,14 @@ mod tests {
             .contains("empty entry"));
         assert!(parse_dim_list("T=1,x")
             .unwrap_err()
-            .contains("positive integers, found `x`"));
+            .contains("positive integers below 2^40 (1099511627776), found `x`"));
+        // Too large for an i64: the limit is named, not just "positive".
+        assert!(parse_dim_list("T=99999999999999999999")
+            .unwrap_err()
+            .contains("below 2^40"));
+        assert!(parse_dim_binding("T=99999999999999999999")
+            .unwrap_err()
+            .contains("below 2^40"));
         assert!(parse_dim_list("T=0,8").unwrap_err().contains("at least 1"));
         assert!(parse_dim_list("T=8,8").unwrap_err().contains("8 twice"));
         assert!(parse_dim_list("1=8").unwrap_err().contains("is not a name"));

@@ -184,11 +184,19 @@ enum Command {
         )
     )]
     Eval(EvalArgs),
-    /// Compile one kernel, run it on the emulator and check it against the reference interpreter.
+    /// Compile one kernel, run it on the emulator, check it against the reference interpreter and
+    /// model its time on the NPU.
     #[command(
         long_about = "Compile one kernel to Ascend C, run it on a backend (moge's CPU emulator of the \
                       Ascend C programming model by default) and check every output against the \
                       reference interpreter on the same inputs.\n\n\
+                      On the emulator the run is also modeled on the target NPU (--target): a timing \
+                      model of the 910B replays the emulator's instruction trace, and the summary \
+                      prints a `modeled on TARGET: ... us, bound ...` line and report.json gets \
+                      \"modeled\" (time, bound, per-pipe busy fractions, HBM bytes, TB/s, TFLOPS; \
+                      a model, never a measurement; docs/timing-model.md). --trace FILE.json writes \
+                      the modeled timeline, --timing-only models a large shape without the \
+                      arithmetic, --no-model skips the model.\n\n\
                       In place of FILE.rs, a directory written by `mogec build --emit \
                       ascendc,manifest[,graph]` runs its .cpp files as they are on disk (edited by \
                       hand, or written against the same manifest), with every check of the emulator; \
@@ -240,9 +248,12 @@ enum Command {
                       cube's peak), the modeled bound, the modeled HBM rate in TB/s (TFLOPS for \
                       cube kernels) with its percentage of the target's peak, GM traffic over the \
                       compulsory bytes, and the emulator's host time. Written into -o DIR (default \
-                      bench-KERNEL; it must be new, empty, or hold only an earlier bench's files): \
-                      bench.csv (one row per size: the dims by name, modeled_time_us, bound, \
-                      gm_bytes, hbm_bytes, compulsory_bytes, emulator_ms, roofline_us, status) and \
+                      bench-KERNEL, bench-MODULE-KERNEL for a kernel in an inline module; it must be \
+                      new, empty, or hold only an earlier bench's files of the same kernel, and is \
+                      checked before any size runs): bench.csv (one row per size, in ascending \
+                      order of the swept dim: the dims by name, modeled_time_us, bound, gm_bytes, \
+                      hbm_bytes, compulsory_bytes, emulator_ms, roofline_us, status, then what was \
+                      modeled: kernel, target, timing_only, static_dims) and \
                       bench.svg (modeled time and roofline against the swept dim, log axes when \
                       the values span more than 10x). A progress line shows on a terminal.\n\n\
                       A size that fails (over the limits, a kernel error, outputs beyond tolerance) \
@@ -322,10 +333,12 @@ fn main() -> ExitCode {
 }
 
 /// Makes Ctrl-C (and SIGTERM, SIGHUP) kill the emulator's kernel processes before `mogec` dies: they
-/// run in process groups of their own, which the terminal's signals do not reach.
+/// run in process groups of their own, which the terminal's signals do not reach. Their scratch
+/// directories (request and response, tens of MB each) are removed too.
 fn on_interrupt_kill_kernels() {
     extern "C" fn handler(signal: libc::c_int) {
         moge_runtime::emulator::kill_running();
+        moge_runtime::emulator::remove_scratch();
         // SAFETY: signal(2) and raise(3) are async-signal-safe; restoring the default action and
         // raising again ends mogec the way the signal would have.
         unsafe {
