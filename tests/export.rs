@@ -728,3 +728,30 @@ fn a_program_without_dynamic_dims_says_none_and_names_no_dim() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_scripts_report_numpy_and_file_errors_in_one_line() {
+    let exported = rmsnorm();
+    let dir = write_project("scripts_errors", &exported);
+    let python = Path::new("python3");
+    // Arrays too large for any host: one error line, no traceback.
+    let (ok, stdout, stderr) = run_in(&dir, python, &["scripts/gen_data.py", "T=100000000000000"]);
+    assert!(!ok, "{stdout}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // A golden file removed after the export: named, no traceback.
+    let (ok, _, stderr) = run_in(&dir, python, &["scripts/gen_data.py"]);
+    assert!(ok, "{stderr}");
+    std::fs::create_dir_all(dir.join("output")).unwrap();
+    std::fs::write(dir.join("output/out0.bin"), vec![0u8; 5 * 64 * 2]).unwrap();
+    std::fs::remove_file(dir.join("data/out0.golden.npy")).unwrap();
+    let (ok, _, stderr) = run_in(&dir, python, &["scripts/verify_result.py"]);
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("out0.golden.npy"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -18,6 +18,18 @@ def fail(message):
     sys.exit(1)
 
 
+def run(main):
+    """Runs `main`, turning what NumPy and the file system raise into one `error:` line."""
+    try:
+        main()
+    except MemoryError:
+        fail("not enough memory for the arrays of these dims")
+    except OSError as e:
+        fail("%s: %s" % (e.filename, e.strerror) if e.filename else str(e))
+    except ValueError as e:
+        fail("%s (the arrays of these dims are too large?)" % e)
+
+
 # ---- The shape expressions' arithmetic: 64-bit, truncating, checked (as main.cpp and moge's runtime) ----
 
 INT64_MIN = -(1 << 63)
