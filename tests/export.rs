@@ -545,13 +545,28 @@ fn run_sh_sources_canns_environment_without_set_u() {
         .env_remove("ASCEND_HOME_PATH")
         .env_remove("MOGE_SURELY_UNSET_VARIABLE")
         .env("ASCEND_INSTALL_PATH", &cann)
-        .env("PATH", path)
+        .env("PATH", &path)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("unbound variable"), "{stderr}");
     assert!(stderr.contains("fake cmake reached"), "{stderr}");
     assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // A per-user install (`~/Ascend/ascend-toolkit`), found as mogec finds it, without any variable.
+    let home = dir.join("home");
+    let toolkit = home.join("Ascend/ascend-toolkit");
+    std::fs::create_dir_all(&toolkit).unwrap();
+    std::fs::copy(cann.join("set_env.sh"), toolkit.join("set_env.sh")).unwrap();
+    let out = Command::new("bash")
+        .arg(dir.join("run.sh"))
+        .env_remove("ASCEND_HOME_PATH")
+        .env_remove("ASCEND_INSTALL_PATH")
+        .env("HOME", &home)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fake cmake reached"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
