@@ -141,6 +141,14 @@ impl From<AclError> for BackendError {
 }
 
 /// A backend's name as messages show it after "on the": `emulator`, and `NPU (acl)` for `acl`.
+impl BackendError {
+    /// Whether the error is in the setup (CANN's install, the device, the target, the cache), not in
+    /// the kernel: the kernel never ran.
+    pub fn is_setup(&self) -> bool {
+        matches!(self, BackendError::Acl(error) if error.is_setup())
+    }
+}
+
 pub fn shown_name(name: &str) -> &str {
     match name {
         "acl" => "NPU (acl)",

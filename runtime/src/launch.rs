@@ -254,7 +254,8 @@ pub enum LaunchError {
     },
     /// The backend failed on a kernel.
     #[error(
-        "kernel `{kernel}` failed on the {}: {source}",
+        "kernel `{kernel}` {} the {}: {source}",
+        if source.is_setup() { "cannot run on" } else { "failed on" },
         crate::backend::shown_name(backend)
     )]
     Backend {

@@ -350,7 +350,10 @@ pub fn compile(
     hasher.field(format!("{:?}", kernel.core_type).as_bytes());
     hasher.field(source.as_bytes());
     let hash = hasher.hex();
-    fs::create_dir_all(dir).map_err(|e| AclError::io(format!("creating {}", dir.display()), e))?;
+    fs::create_dir_all(dir).map_err(|source| AclError::CacheDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let binary = dir.join(format!("{}-{}.o", kernel.name, &hash[..32]));
     let lock = key_lock(&hash);
     let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -422,8 +425,13 @@ fn run_step(kernel: &str, step: &ToolCall, work: &Path) -> Result<(), AclError> 
             limit.as_secs()
         );
     };
-    let finished = crate::emulator::process::run_tool(command, limit, progress)
-        .map_err(|e| AclError::io(format!("starting `{tool}`"), e))?;
+    let finished =
+        crate::emulator::process::run_tool(command, limit, progress).map_err(|source| {
+            AclError::ToolNotRunnable {
+                tool: tool.clone(),
+                source,
+            }
+        })?;
     let Some((status, stderr)) = finished else {
         return Err(AclError::CompileTimeout {
             kernel: kernel.to_string(),

@@ -289,6 +289,24 @@ pub enum AclError {
         /// Where it was looked for.
         looked: String,
     },
+    /// A CANN tool exists but cannot be started (not executable, not for this machine).
+    #[error(
+        "CANN's `{tool}` cannot be run: {source} (is the install complete and for this machine?)"
+    )]
+    ToolNotRunnable {
+        /// The tool's path.
+        tool: String,
+        /// Why it could not be started.
+        source: std::io::Error,
+    },
+    /// The cache directory of device binaries cannot be created.
+    #[error("cannot use `{path}` as the cache of device binaries: {source} (set MOGE_CACHE_DIR to a writable directory)")]
+    CacheDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A device compile step failed.
     #[error("compiling kernel `{kernel}` for the NPU: `{tool}` failed ({status}):\n{stderr}")]
     Compile {
@@ -475,6 +493,8 @@ impl AclError {
                 | AclError::NoVersion { .. }
                 | AclError::UnknownTarget { .. }
                 | AclError::NoTool { .. }
+                | AclError::ToolNotRunnable { .. }
+                | AclError::CacheDir { .. }
                 | AclError::Library { .. }
                 | AclError::MissingSymbol { .. }
                 | AclError::NoDevice { .. }

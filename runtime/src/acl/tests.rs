@@ -677,3 +677,44 @@ fn a_library_that_is_not_a_shared_object_is_reported_with_the_loaders_message() 
     );
     assert!(text.contains("ELF"), "{text}");
 }
+
+#[test]
+fn an_unrunnable_tool_and_an_unusable_cache_are_setup_errors() {
+    use std::os::unix::fs::PermissionsExt;
+    let aiv = source("k", "KERNEL_TYPE_AIV_ONLY", "");
+    // A bisheng that is not executable: CANN's install is broken, the kernel is not at fault.
+    let (fake_a, cann) = fake();
+    std::fs::set_permissions(cann.bisheng(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = AclBackend::with_cann(cann.clone())
+        .with_cache_dir(fake_a.scratch("cache"))
+        .compile(&kernel("k", &aiv, CoreType::Aiv))
+        .unwrap_err();
+    assert!(matches!(error, AclError::ToolNotRunnable { .. }), "{error}");
+    assert!(error.is_setup());
+    let message = error.to_string();
+    assert!(message.contains("bisheng` cannot be run"), "{message}");
+    assert!(message.contains("Permission denied"), "{message}");
+    // A cache directory that is a file.
+    let (fake_b, cann) = fake();
+    let file = fake_b.scratch("not_a_dir");
+    std::fs::write(&file, b"x").unwrap();
+    let error = AclBackend::with_cann(cann)
+        .with_cache_dir(file.join("acl"))
+        .compile(&kernel("k", &aiv, CoreType::Aiv))
+        .unwrap_err();
+    assert!(matches!(error, AclError::CacheDir { .. }), "{error}");
+    assert!(error.is_setup());
+    assert!(error.to_string().contains("MOGE_CACHE_DIR"), "{error}");
+    // Through the launch error, a setup error does not say the kernel failed.
+    let launch = crate::launch::LaunchError::Backend {
+        kernel: "k".into(),
+        backend: "acl",
+        source: BackendError::Acl(Box::new(error)),
+    };
+    assert!(
+        launch
+            .to_string()
+            .starts_with("kernel `k` cannot run on the NPU (acl): "),
+        "{launch}"
+    );
+}
