@@ -365,17 +365,14 @@ pub enum AclError {
         library: String,
     },
     /// The device is another SoC than the kernels were built for.
-    #[error(
-        "the NPU is {device}, but the kernels were built for target `{target}`; \
-         pass the device's target (`--target {suggested}`)"
-    )]
+    #[error("the NPU is `{device}`, but the kernels were built for target `{target}`; {advice}")]
     WrongDevice {
         /// The SoC ACL reports.
         device: String,
         /// The build target.
         target: String,
-        /// The target to pass.
-        suggested: String,
+        /// What to do: the target to pass, or that moge does not build for this SoC.
+        advice: String,
     },
     /// An ACL call failed.
     #[error("{call} failed{context}: ACL error {code} ({meaning}){detail}")]

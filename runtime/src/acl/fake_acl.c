@@ -72,7 +72,10 @@ int aclInit(const char *config) { (void)config; note("aclInit"); return 0; }
 const char *aclGetRecentErrMsg(void) { return g_recent; }
 int aclrtGetDeviceCount(uint32_t *count) { note("aclrtGetDeviceCount"); *count = FAKE_DEVICE_COUNT; return 0; }
 int aclrtSetDevice(int32_t device) { (void)device; note("aclrtSetDevice"); return 0; }
-const char *aclrtGetSocName(void) { return "Ascend910B2"; }
+#ifndef FAKE_SOC_NAME
+#define FAKE_SOC_NAME "Ascend910B2"
+#endif
+const char *aclrtGetSocName(void) { return FAKE_SOC_NAME; }
 int aclrtCreateStream(void **stream) { note("aclrtCreateStream"); *stream = (void *)0x5; return 0; }
 int aclrtCreateEvent(void **event) { static uintptr_t next = 0x100; *event = (void *)next++; return 0; }
 int aclrtRecordEvent(void *event, void *stream) { (void)event; (void)stream; note("aclrtRecordEvent"); return 0; }

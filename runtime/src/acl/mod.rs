@@ -174,13 +174,16 @@ impl AclBackend {
         let layout = ArgLayout::new(kernel.core_type, &binary.entry, &launch.args)?;
         let session = self.session()?;
         let (soc, _) = target_soc(kernel.target)?;
-        if let Some(device) = session.soc.as_deref() {
+        // A SoC name ACL does not give (or gives empty) cannot be checked; the launch then
+        // reports what the device says.
+        if let Some(device) = session
+            .soc
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
             if !device.eq_ignore_ascii_case(&soc) {
-                return Err(AclError::WrongDevice {
-                    device: device.to_string(),
-                    target: kernel.target.to_string(),
-                    suggested: device.to_ascii_lowercase(),
-                });
+                return Err(wrong_device(device, kernel.target));
             }
         }
         let workspace_len =
@@ -258,6 +261,27 @@ impl AclBackend {
 }
 
 /// CANN's SoC name and the device architecture for a moge target.
+/// The error for a device whose SoC is `device` running kernels built for `target`: the target to
+/// pass when moge builds for that SoC, else that it does not.
+fn wrong_device(device: &str, target: &str) -> AclError {
+    let known = ["ascend910b1", "ascend910b2", "ascend910b3", "ascend910b4"];
+    let matching = known
+        .iter()
+        .find(|t| find::soc_of(t).is_some_and(|(soc, _)| soc.eq_ignore_ascii_case(device)));
+    let advice = match matching {
+        Some(t) => format!("pass the device's target (`--target {t}`)"),
+        None => format!(
+            "moge builds for {} only, and none of them is this SoC",
+            known.join(", ")
+        ),
+    };
+    AclError::WrongDevice {
+        device: device.to_string(),
+        target: target.to_string(),
+        advice,
+    }
+}
+
 fn target_soc(target: &str) -> Result<(String, &'static str), AclError> {
     find::soc_of(target).ok_or_else(|| AclError::UnknownTarget {
         target: target.to_string(),

@@ -563,7 +563,19 @@ fn a_device_of_another_soc_than_the_target_is_refused() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the NPU is Ascend910B2, but the kernels were built for target `ascend910b1`; pass the device's target (`--target ascend910b2`)"
+        "the NPU is `Ascend910B2`, but the kernels were built for target `ascend910b1`; pass the device's target (`--target ascend910b2`)"
+    );
+    // A SoC moge does not build for is said to be one, not turned into a target that does not exist.
+    let (backend, _) = backend_with(&fake, &cann, &["FAKE_SOC_NAME=\"Ascend910B2C \""]);
+    let mut k = kernel("k", &src, CoreType::Aiv);
+    k.target = "ascend910b2";
+    let error = backend
+        .launch(launch(k, vec![0; 16], vec![0; 16], 0, vec![1; 8]))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the NPU is `Ascend910B2C`, but the kernels were built for target `ascend910b2`; moge builds for \
+         ascend910b1, ascend910b2, ascend910b3, ascend910b4 only, and none of them is this SoC"
     );
 }
 
