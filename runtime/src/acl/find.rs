@@ -194,6 +194,9 @@ impl Cann {
             .filter_map(|d| std::fs::read_dir(d).ok())
             .flatten()
             .flatten()
+            // Only files: a directory named `<SoC>.ini` is no platform file, and naming it as
+            // known would contradict the "no <SoC>.ini" just said.
+            .filter(|entry| entry.path().is_file())
             .filter_map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 name.strip_suffix(".ini").map(str::to_string)

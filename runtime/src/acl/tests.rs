@@ -206,6 +206,15 @@ fn targets_the_install_or_moge_does_not_know_are_refused() {
             cann.root.display()
         )
     );
+    // A directory named like a platform file is neither the SoC's file nor a SoC the install knows.
+    let platform = cann.root.join("compiler/data/platform_config");
+    std::fs::create_dir_all(platform.join("Ascend910B3.ini")).unwrap();
+    let message = backend.compile(&k).unwrap_err().to_string();
+    assert!(
+        message.ends_with("it knows Ascend910B1, Ascend910B2)"),
+        "{message}"
+    );
+    std::fs::remove_dir(platform.join("Ascend910B3.ini")).unwrap();
     k.target = "ascend310p";
     assert_eq!(
         backend.compile(&k).unwrap_err().to_string(),
