@@ -552,6 +552,21 @@ fn run_sh_sources_canns_environment_without_set_u() {
     assert!(!stderr.contains("unbound variable"), "{stderr}");
     assert!(stderr.contains("fake cmake reached"), "{stderr}");
     assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // A bad dim is refused by gen_data.py before the build starts.
+    let out = Command::new("bash")
+        .arg(dir.join("run.sh"))
+        .arg("X=3")
+        .env_remove("ASCEND_HOME_PATH")
+        .env("ASCEND_INSTALL_PATH", &cann)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: `X` is not a dynamic dim"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("fake cmake reached"), "{stderr}");
     // A per-user install (`~/Ascend/ascend-toolkit`), found as mogec finds it, without any variable.
     let home = dir.join("home");
     let toolkit = home.join("Ascend/ascend-toolkit");

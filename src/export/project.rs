@@ -116,11 +116,14 @@ if [ -z "${{ASCEND_HOME_PATH:-}}" ]; then
 fi
 
 rm -rf build out input output
-cmake -B build -DSOC_VERSION="${{SOC_VERSION:-{soc}}}" -DASCEND_CANN_PACKAGE_PATH="$ASCEND_HOME_PATH"
+# The data first: it checks the dims before the long build.
+python3 scripts/gen_data.py "$@"
+
+# The SoC the project was exported for: main's block dims and tiling were planned for it.
+cmake -B build -DSOC_VERSION="{soc}" -DASCEND_CANN_PACKAGE_PATH="$ASCEND_HOME_PATH"
 cmake --build build -j
 cmake --install build
 
-python3 scripts/gen_data.py "$@"
 export LD_LIBRARY_PATH="$ASCEND_HOME_PATH/lib64:${{LD_LIBRARY_PATH:-}}"
 ./out/bin/main "$@"
 python3 scripts/verify_result.py "$@"
