@@ -19,10 +19,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use moge_codegen_ascendc::{compile_program_with, Program};
+use moge_codegen_ascendc::Program;
 use moge_lower::graph::Kernel;
 use moge_lower::opt::FuseMode;
-use moge_lower::schedule::ScheduleOptions;
 use moge_lower::target::Target;
 use moge_runtime::backend::{Backend, BackendKind};
 use moge_runtime::launch::{self, ProgramRef};
@@ -154,17 +153,7 @@ pub fn bench(
     };
     let params = Params::for_target(options.target.name)
         .map_err(|e| RunError::Backend(moge_runtime::backend::BackendError::Model(e.into())))?;
-    let schedule = ScheduleOptions {
-        fuse: options.fuse,
-        tiling: options.tiling,
-        ..ScheduleOptions::default()
-    };
-    let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {
-        RunError::Codegen {
-            kernel: kernel.name.clone(),
-            source,
-        }
-    })?;
+    let program = run_options.compile(kernel)?;
     if options.timing_only {
         crate::timing_only::check_timing_only(
             &run_options,

@@ -80,6 +80,19 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Compiles `kernel` for these options' target, fusion and tiling.
+    pub fn compile(&self, kernel: &Kernel) -> Result<Program, RunError> {
+        let schedule = ScheduleOptions {
+            fuse: self.fuse,
+            tiling: self.tiling,
+            ..ScheduleOptions::default()
+        };
+        compile_program_with(kernel, &self.target, &schedule).map_err(|source| RunError::Codegen {
+            kernel: kernel.name.clone(),
+            source,
+        })
+    }
+
     /// The backend these options ask for (the emulator modeling launches when asked).
     pub fn create_backend(&self) -> Result<Box<dyn Backend>, BackendError> {
         let model = self.model || self.trace.is_some() || self.timing_only;
@@ -577,17 +590,7 @@ pub fn run_program(
     let backend = options.create_backend()?;
 
     let start = Instant::now();
-    let schedule = ScheduleOptions {
-        fuse: options.fuse,
-        tiling: options.tiling,
-        ..ScheduleOptions::default()
-    };
-    let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {
-        RunError::Codegen {
-            kernel: kernel.name.clone(),
-            source,
-        }
-    })?;
+    let program = options.compile(kernel)?;
     let compile_time = start.elapsed();
     let sources = launch::program_sources(&program);
     let prepare_time = launch::prepare(ProgramRef::new(&program.manifest, &sources)?, &*backend)?;

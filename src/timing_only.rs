@@ -19,9 +19,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use moge_codegen_ascendc::compile_program_with;
 use moge_lower::graph::Kernel;
-use moge_lower::schedule::ScheduleOptions;
 use moge_runtime::backend::BackendKind;
 use moge_runtime::launch::{self, ProgramRef};
 use moge_runtime::limits;
@@ -88,17 +86,7 @@ pub(crate) fn run_timing_only(
     let backend = options.create_backend()?;
 
     let start = Instant::now();
-    let schedule = ScheduleOptions {
-        fuse: options.fuse,
-        tiling: options.tiling,
-        ..ScheduleOptions::default()
-    };
-    let program = compile_program_with(kernel, &options.target, &schedule).map_err(|source| {
-        RunError::Codegen {
-            kernel: kernel.name.clone(),
-            source,
-        }
-    })?;
+    let program = options.compile(kernel)?;
     let compile_time = start.elapsed();
     check_timing_only(
         options,
