@@ -119,6 +119,10 @@ impl Cann {
 
     /// [`open`](Cann::open) with the version check on or off.
     pub fn open_checked(root: &Path, check_version: bool) -> Result<Cann, AclError> {
+        // The tools run in a work directory of their own: a relative root would not find them.
+        let absolute = std::path::absolute(root)
+            .map_err(|e| AclError::io(format!("resolving `{}`", root.display()), e))?;
+        let root = absolute.as_path();
         let devkit = find_devkit(root)?;
         let version = match read_version(root) {
             VersionFile::Found { version, file } => {

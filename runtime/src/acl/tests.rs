@@ -739,3 +739,22 @@ fn an_unrunnable_tool_and_an_unusable_cache_are_setup_errors() {
         "{launch}"
     );
 }
+
+#[test]
+fn a_relative_cann_root_still_finds_its_tools() {
+    // The tools run in a work directory of their own, so the root is made absolute when opened.
+    let (fake, cann) = fake();
+    let cwd = std::env::current_dir().unwrap();
+    let mut relative = PathBuf::new();
+    for _ in 1..cwd.components().count() {
+        relative.push("..");
+    }
+    relative.push(cann.root.strip_prefix("/").unwrap());
+    let opened = Cann::open_checked(&relative, false).unwrap();
+    assert!(opened.root.is_absolute(), "{}", opened.root.display());
+    let aiv = source("k", "KERNEL_TYPE_AIV_ONLY", "");
+    AclBackend::with_cann(opened)
+        .with_cache_dir(fake.scratch("cache"))
+        .compile(&kernel("k", &aiv, CoreType::Aiv))
+        .unwrap();
+}
