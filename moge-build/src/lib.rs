@@ -18,6 +18,7 @@
 //! and no DSL compile at run time. It prints `cargo:rerun-if-changed` for the kernel file, so cargo
 //! runs the build again when the kernels change.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,9 @@ pub enum BuildError {
     /// Building a device binary with CANN failed.
     #[error(transparent)]
     Acl(#[from] AclError),
+    /// `ASCEND_HOME_PATH` names no CANN install.
+    #[error("{0}")]
+    Cann(String),
     /// No output directory: `OUT_DIR` is not set (not in a build script) and none was given.
     #[error("OUT_DIR is not set: call moge-build from a build script, or give .out_dir(DIR)")]
     NoOutDir,
@@ -216,14 +220,12 @@ impl Build {
         let cann = match &self.cann {
             CannChoice::Off => None,
             CannChoice::At(root) => Some(find::Cann::open(root)?),
-            // Without CANN the build writes the sources only; a broken install is an error.
-            CannChoice::Detect => match find::locate(
+            // Without CANN the build writes the sources only; a broken install, or an
+            // ASCEND_HOME_PATH naming no directory, is an error (the user asked for that CANN).
+            CannChoice::Detect => detect_cann(
                 std::env::var_os(AclBackend::HOME_VAR),
                 &find::standard_roots(),
-            ) {
-                Ok(root) => Some(find::Cann::open(&root)?),
-                Err(_) => None,
-            },
+            )?,
         };
         let acl_dir = out_dir.join("acl");
         let backend = cann.map(|c| AclBackend::with_cann(c).with_cache_dir(acl_dir.clone()));
@@ -355,6 +357,22 @@ fn write(path: &Path, text: &str) -> Result<(), BuildError> {
         return Ok(());
     }
     std::fs::write(path, text).map_err(fail)
+}
+
+/// The CANN install a detecting build uses: `home` (`ASCEND_HOME_PATH`), then the `standard` roots;
+/// none is no CANN (sources only), but a `home` naming no directory is an error, since the user
+/// asked for that install.
+fn detect_cann(
+    home: Option<OsString>,
+    standard: &[PathBuf],
+) -> Result<Option<find::Cann>, BuildError> {
+    let home = home.filter(|value| !value.is_empty());
+    let asked = home.is_some();
+    match find::locate(home, standard) {
+        Ok(root) => Ok(Some(find::Cann::open(&root)?)),
+        Err(reason) if asked => Err(BuildError::Cann(reason)),
+        Err(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -172,3 +172,14 @@ fn a_detecting_build_reruns_when_canns_variable_changes() {
         );
     }
 }
+
+#[test]
+fn an_ascend_home_path_naming_no_directory_is_an_error_not_a_build_without_cann() {
+    let missing = std::env::temp_dir().join(format!("moge-build-no-cann-{}", std::process::id()));
+    let error = detect_cann(Some(missing.clone().into()), &[]).unwrap_err();
+    assert!(matches!(error, BuildError::Cann(_)), "{error}");
+    assert!(error.to_string().contains("not a directory"), "{error}");
+    // Unset or empty, with no standard install: a build of the sources only.
+    assert!(detect_cann(None, &[missing.clone()]).unwrap().is_none());
+    assert!(detect_cann(Some("".into()), &[missing]).unwrap().is_none());
+}
