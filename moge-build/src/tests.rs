@@ -180,6 +180,8 @@ fn an_ascend_home_path_naming_no_directory_is_an_error_not_a_build_without_cann(
     assert!(matches!(error, BuildError::Cann(_)), "{error}");
     assert!(error.to_string().contains("not a directory"), "{error}");
     // Unset or empty, with no standard install: a build of the sources only.
-    assert!(detect_cann(None, &[missing.clone()]).unwrap().is_none());
+    assert!(detect_cann(None, std::slice::from_ref(&missing))
+        .unwrap()
+        .is_none());
     assert!(detect_cann(Some("".into()), &[missing]).unwrap().is_none());
 }
