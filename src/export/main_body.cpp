@@ -170,7 +170,7 @@ int main(int argc, char** argv)
                                               args, nullptr));
     }
     CHECK_ACL(aclrtRecordEvent(end, stream));
-    CHECK_ACL(aclrtSynchronizeStream(stream));
+    CHECK_ACL(aclrtSynchronizeStreamWithTimeout(stream, SyncTimeoutMs()));
     float ms = 0.0f;
     CHECK_ACL(aclrtEventElapsedTime(&ms, start, end));
     std::printf("%s: %zu kernels in %.3f ms on the device\n", kProgram, kernels.size(), static_cast<double>(ms));

@@ -35,6 +35,23 @@ void CheckAcl(aclError code, const char* call)
 
 #define CHECK_ACL(call) CheckAcl((call), #call)
 
+/// How long the program waits for its kernels, in milliseconds: MOGE_NPU_TIMEOUT_SECS (whole seconds,
+/// as moge's ACL backend reads it) or 300 s, so a kernel that never finishes is an error, not a hang.
+int32_t SyncTimeoutMs()
+{
+    const char* text = std::getenv("MOGE_NPU_TIMEOUT_SECS");
+    if (text == nullptr || *text == '\0') {
+        return 300 * 1000;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long seconds = std::strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || seconds <= 0 || seconds > 2000000) {
+        Fail(std::string("MOGE_NPU_TIMEOUT_SECS is `") + text + "`: expected whole seconds from 1 to 2000000");
+    }
+    return static_cast<int32_t>(seconds * 1000);
+}
+
 // ---- The expressions' arithmetic: 64-bit, truncating, checked (as moge's runtime evaluates it) ----
 // [[maybe_unused]]: a program uses only the operations its expressions need.
 

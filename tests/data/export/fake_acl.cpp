@@ -31,6 +31,11 @@ aclError aclrtResetDevice(int32_t) { return 0; }
 aclError aclrtCreateStream(aclrtStream* s) { *s = &g_stream; return 0; }
 aclError aclrtDestroyStream(aclrtStream) { return 0; }
 aclError aclrtSynchronizeStream(aclrtStream) { return 0; }
+aclError aclrtSynchronizeStreamWithTimeout(aclrtStream, int32_t timeout)
+{
+    std::printf("sync within %d ms\n", static_cast<int>(timeout));
+    return 0;
+}
 aclError aclrtMalloc(void** p, size_t n, aclrtMemMallocPolicy)
 {
     // Fresh device memory holds whatever was there: 0xAB here, so that a buffer the program does not
