@@ -147,6 +147,13 @@ impl BackendError {
     pub fn is_setup(&self) -> bool {
         matches!(self, BackendError::Acl(error) if error.is_setup())
     }
+
+    /// Whether the kernel never reached the device: a setup error, or its device build failed.
+    pub fn never_ran(&self) -> bool {
+        self.is_setup()
+            || matches!(self, BackendError::Acl(error)
+                if matches!(**error, AclError::Compile { .. } | AclError::CompileTimeout { .. }))
+    }
 }
 
 pub fn shown_name(name: &str) -> &str {

@@ -255,7 +255,7 @@ pub enum LaunchError {
     /// The backend failed on a kernel.
     #[error(
         "kernel `{kernel}` {} the {}: {source}",
-        if source.is_setup() { "cannot run on" } else { "failed on" },
+        if source.never_ran() { "cannot run on" } else { "failed on" },
         crate::backend::shown_name(backend)
     )]
     Backend {

@@ -386,8 +386,8 @@ pub fn compile(
             return Err(AclError::Compile {
                 kernel: kernel.name.to_string(),
                 tool: cann.ld_lld().display().to_string(),
-                status: "exit status 0".to_string(),
-                stderr: format!("it wrote no ELF file at {}", temporary.display()),
+                status: "it exited with success".to_string(),
+                stderr: format!("but wrote no ELF file at {}", temporary.display()),
             });
         }
         fs::rename(&temporary, &binary).map_err(|e| {

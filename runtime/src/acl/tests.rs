@@ -738,6 +738,24 @@ fn an_unrunnable_tool_and_an_unusable_cache_are_setup_errors() {
             .starts_with("kernel `k` cannot run on the NPU (acl): "),
         "{launch}"
     );
+    // Nor does a failed device build: the kernel never reached the device.
+    let (fake_c, cann) = fake();
+    let bad = source("k", "KERNEL_TYPE_AIV_ONLY", "// MOGE_FAKE_COMPILE_ERROR");
+    let error = AclBackend::with_cann(cann)
+        .with_cache_dir(fake_c.scratch("cache"))
+        .compile(&kernel("k", &bad, CoreType::Aiv))
+        .unwrap_err();
+    let launch = crate::launch::LaunchError::Backend {
+        kernel: "k".into(),
+        backend: "acl",
+        source: BackendError::Acl(Box::new(error)),
+    };
+    assert!(
+        launch
+            .to_string()
+            .starts_with("kernel `k` cannot run on the NPU (acl): compiling"),
+        "{launch}"
+    );
 }
 
 #[test]
