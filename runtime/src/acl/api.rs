@@ -264,6 +264,12 @@ impl Session {
                 Ok(library) => library,
                 Err(error) => {
                     failures.push(format!("{}: {}", candidate.display(), with_causes(&error)));
+                    // The install's own library exists but does not load: falling back to another
+                    // install's (on the loader's path) would launch with a library the kernels
+                    // were not built against.
+                    if candidate.components().count() > 1 {
+                        break;
+                    }
                     continue;
                 }
             };

@@ -776,3 +776,19 @@ fn a_relative_cann_root_still_finds_its_tools() {
         .compile(&kernel("k", &aiv, CoreType::Aiv))
         .unwrap();
 }
+
+#[test]
+fn an_install_library_that_does_not_load_is_not_replaced_by_another() {
+    // Another loadable library later in the list (as another install on the loader's path would
+    // be) is not used: the kernels were built against this install.
+    let (fake, _) = fake();
+    let good = fake.library(&[], false).unwrap();
+    let junk = fake.scratch("junk_libascendcl.so");
+    std::fs::write(&junk, b"not a shared object").unwrap();
+    let Err(error) = super::api::Session::for_candidates(&[junk.clone(), good]) else {
+        panic!("another library replaced the install's");
+    };
+    let message = error.to_string();
+    assert!(matches!(error, AclError::Library { .. }), "{message}");
+    assert!(message.contains(&junk.display().to_string()), "{message}");
+}
