@@ -27,7 +27,8 @@ def run(main):
     except OSError as e:
         fail("%s: %s" % (e.filename, e.strerror) if e.filename else str(e))
     except ValueError as e:
-        fail("%s (the arrays of these dims are too large?)" % e)
+        big = "too big" in str(e) or "maximum" in str(e).lower()
+        fail("%s%s" % (e, " (the arrays of these dims are too large)" if big else ""))
 
 
 # ---- The shape expressions' arithmetic: 64-bit, truncating, checked (as main.cpp and moge's runtime) ----
