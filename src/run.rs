@@ -640,19 +640,32 @@ pub fn run_program(
         timing_only: false,
         target: options.target.name.to_string(),
     };
+    let mut keep = input_paths;
+    keep.extend(options.keep.iter().cloned());
+    write_outputs(out_dir, &report, files, options.trace.as_deref(), &keep)?;
+    Ok(report)
+}
+
+/// Writes `files`, `report.json` of `report` and the `--trace` file at `trace` into `out_dir`: all
+/// or none, never over a path of `keep` (the run's inputs).
+pub(crate) fn write_outputs(
+    out_dir: &Path,
+    report: &RunReport,
+    mut files: Vec<(String, Contents<'_>)>,
+    trace: Option<&Path>,
+    keep: &[PathBuf],
+) -> Result<(), RunError> {
     let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
     json.push('\n');
     files.push((
         "report.json".to_string(),
         Contents::Bytes(json.into_bytes()),
     ));
-    if let Some(path) = &options.trace {
+    if let Some(path) = trace {
         files.push(trace_output(&report.launch, path)?);
     }
-    let mut keep = input_paths;
-    keep.extend(options.keep.iter().cloned());
-    files::write_all(out_dir, &files, &keep)?;
-    Ok(report)
+    files::write_all(out_dir, &files, keep)?;
+    Ok(())
 }
 
 /// Parses `source` (a Rust file; `path` names it in diagnostics), picks the kernel `name` (a kernel's

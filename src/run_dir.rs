@@ -401,12 +401,6 @@ pub fn run_dir(
         target: manifest.target.clone(),
         timing_only: false,
     };
-    let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
-    json.push('\n');
-    written.push((
-        "report.json".to_string(),
-        Contents::Bytes(json.into_bytes()),
-    ));
     // Nothing of the build directory may be replaced by an output (`-o DIR` on itself).
     let mut keep = input_paths;
     keep.push(build.manifest_path.clone());
@@ -422,10 +416,7 @@ pub fn run_dir(
         keep.push(path.clone());
     }
     keep.extend(options.keep.iter().cloned());
-    if let Some(path) = &options.trace {
-        written.push(crate::run::trace_output(&report.launch, path)?);
-    }
-    files::write_all(out_dir, &written, &keep)?;
+    crate::run::write_outputs(out_dir, &report, written, options.trace.as_deref(), &keep)?;
     Ok(report)
 }
 

@@ -24,9 +24,8 @@ use moge_runtime::backend::BackendKind;
 use moge_runtime::launch::{self, ProgramRef};
 use moge_runtime::limits;
 
-use crate::files::{self, Contents};
 use crate::inputs::{self, Consumer};
-use crate::run::{check_trace_path, trace_output, RunError, RunInputs, RunOptions, RunReport};
+use crate::run::{check_trace_path, write_outputs, RunError, RunInputs, RunOptions, RunReport};
 
 /// The Ascend C call through which a kernel reads tensor data into its control flow.
 const DATA_READ: &str = ".GetValue(";
@@ -118,17 +117,14 @@ pub(crate) fn run_timing_only(
         timing_only: true,
         target: options.target.name.to_string(),
     };
-    let mut json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
-    json.push('\n');
-    let mut written = vec![(
-        "report.json".to_string(),
-        Contents::Bytes(json.into_bytes()),
-    )];
-    if let Some(path) = &options.trace {
-        written.push(trace_output(&report.launch, path)?);
-    }
     let mut keep = input_paths;
     keep.extend(options.keep.iter().cloned());
-    files::write_all(out_dir, &written, &keep)?;
+    write_outputs(
+        out_dir,
+        &report,
+        Vec::new(),
+        options.trace.as_deref(),
+        &keep,
+    )?;
     Ok(report)
 }
