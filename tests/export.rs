@@ -557,28 +557,34 @@ fn run_sh_sources_canns_environment_without_set_u() {
         cann.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("bash")
-        .arg(dir.join("run.sh"))
-        .env_remove("ASCEND_HOME_PATH")
-        .env_remove("MOGE_SURELY_UNSET_VARIABLE")
-        .env("ASCEND_INSTALL_PATH", &cann)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // run.sh without CANN's variables, `install` as ASCEND_INSTALL_PATH, `home` as HOME.
+    let run_sh = |args: &[&str], install: Option<&Path>, home: Option<&Path>| {
+        let mut command = Command::new("bash");
+        command
+            .arg(dir.join("run.sh"))
+            .args(args)
+            .env_remove("ASCEND_HOME_PATH")
+            .env_remove("ASCEND_INSTALL_PATH")
+            .env_remove("MOGE_SURELY_UNSET_VARIABLE")
+            .env("PATH", &path);
+        if let Some(install) = install {
+            command.env("ASCEND_INSTALL_PATH", install);
+        }
+        if let Some(home) = home {
+            command.env("HOME", home);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run_sh(&[], Some(&cann), None);
     assert!(!stderr.contains("unbound variable"), "{stderr}");
     assert!(stderr.contains("fake cmake reached"), "{stderr}");
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(code, Some(3), "{stderr}");
     // A bad dim is refused by gen_data.py before the build starts.
-    let out = Command::new("bash")
-        .arg(dir.join("run.sh"))
-        .arg("X=3")
-        .env_remove("ASCEND_HOME_PATH")
-        .env("ASCEND_INSTALL_PATH", &cann)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = run_sh(&["X=3"], Some(&cann), None);
     assert!(
         stderr.contains("error: `X` is not a dynamic dim"),
         "{stderr}"
@@ -589,15 +595,7 @@ fn run_sh_sources_canns_environment_without_set_u() {
     let toolkit = home.join("Ascend/ascend-toolkit");
     std::fs::create_dir_all(&toolkit).unwrap();
     std::fs::copy(cann.join("set_env.sh"), toolkit.join("set_env.sh")).unwrap();
-    let out = Command::new("bash")
-        .arg(dir.join("run.sh"))
-        .env_remove("ASCEND_HOME_PATH")
-        .env_remove("ASCEND_INSTALL_PATH")
-        .env("HOME", &home)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = run_sh(&[], None, Some(&home));
     assert!(stderr.contains("fake cmake reached"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -699,6 +699,16 @@ fn a_library_that_is_not_a_shared_object_is_reported_with_the_loaders_message() 
     assert!(text.contains("ELF"), "{text}");
 }
 
+/// Asserts what `mogec` prints for `error` met at the launch of kernel `k`: it starts with `start`.
+fn assert_launch_message(error: AclError, start: &str) {
+    let launch = crate::launch::LaunchError::Backend {
+        kernel: "k".into(),
+        backend: "acl",
+        source: BackendError::Acl(Box::new(error)),
+    };
+    assert!(launch.to_string().starts_with(start), "{launch}");
+}
+
 #[test]
 fn an_unrunnable_tool_and_an_unusable_cache_are_setup_errors() {
     use std::os::unix::fs::PermissionsExt;
@@ -727,17 +737,7 @@ fn an_unrunnable_tool_and_an_unusable_cache_are_setup_errors() {
     assert!(error.is_setup());
     assert!(error.to_string().contains("MOGE_CACHE_DIR"), "{error}");
     // Through the launch error, a setup error does not say the kernel failed.
-    let launch = crate::launch::LaunchError::Backend {
-        kernel: "k".into(),
-        backend: "acl",
-        source: BackendError::Acl(Box::new(error)),
-    };
-    assert!(
-        launch
-            .to_string()
-            .starts_with("kernel `k` cannot run on the NPU (acl): "),
-        "{launch}"
-    );
+    assert_launch_message(error, "kernel `k` cannot run on the NPU (acl): ");
     // Nor does a failed device build: the kernel never reached the device.
     let (fake_c, cann) = fake();
     let bad = source("k", "KERNEL_TYPE_AIV_ONLY", "// MOGE_FAKE_COMPILE_ERROR");
@@ -745,17 +745,7 @@ fn an_unrunnable_tool_and_an_unusable_cache_are_setup_errors() {
         .with_cache_dir(fake_c.scratch("cache"))
         .compile(&kernel("k", &bad, CoreType::Aiv))
         .unwrap_err();
-    let launch = crate::launch::LaunchError::Backend {
-        kernel: "k".into(),
-        backend: "acl",
-        source: BackendError::Acl(Box::new(error)),
-    };
-    assert!(
-        launch
-            .to_string()
-            .starts_with("kernel `k` cannot run on the NPU (acl): compiling"),
-        "{launch}"
-    );
+    assert_launch_message(error, "kernel `k` cannot run on the NPU (acl): compiling");
 }
 
 #[test]
